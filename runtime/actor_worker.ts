@@ -1,0 +1,21 @@
+/** Entry of an actor's worker thread: exposes the actor's runner to the supervisor over comlink. */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { ActorRunner } from './actor_runner.js';
+import { startTelemetry } from './telemetry.js';
+import type { SupervisorApi, WorkerInit } from './thread_protocol.js';
+
+const { init, supervisorPort } = workerData as { init: WorkerInit; supervisorPort: MessagePort };
+const supervisor = Comlink.wrap<SupervisorApi>(nodeEndpoint(supervisorPort as never));
+const telemetry = startTelemetry({ otlpEndpoint: init.otlpEndpoint, node: init.config.name, actor: init.id });
+
+const runner = new ActorRunner(init, supervisor as unknown as SupervisorApi, {
+  telemetry,
+  // A crash fault kills the thread the way a bug would: an uncaught exception.
+  crash: () =>
+    setImmediate(() => {
+      throw new Error(`injected crash of actor ${init.id}`);
+    }),
+});
+Comlink.expose(runner, nodeEndpoint(parentPort as never));

@@ -1,0 +1,82 @@
+/**
+ * Printing for the `lockstep` commands: with `--json` one JSON document on stdout, otherwise
+ * compact human text. Errors go to stderr as `error: <Code>: <message>` (or `{"error": …}` on
+ * stdout with `--json`) and set exit code 2. Also the one way a command handler runs, so every
+ * handler connects, closes and reports errors alike.
+ */
+import type { Command } from 'commander';
+import { LockstepClient } from '../../transport/client.js';
+import { toLockstepError } from '../../transport/errors.js';
+import { globalOptions } from './global_options.js';
+
+/** Exit code of a failed command (bad arguments, unreachable cluster, an error reply). */
+export const EXIT_ERROR = 2;
+
+/** Writes results in the mode chosen by `--json`. */
+export class Output {
+  constructor(readonly json: boolean) {}
+
+  /** Prints `value` as JSON, or the human text `human()` returns (lines, or one string). */
+  result(value: unknown, human: () => string | string[]): void {
+    if (this.json) {
+      process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+      return;
+    }
+    const text = human();
+    const lines = Array.isArray(text) ? text : [text];
+    if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+  }
+
+  /** Prints an error and sets exit code 2. Never prints a stack trace. */
+  error(err: unknown): void {
+    const le = toLockstepError(err);
+    if (this.json) {
+      process.stdout.write(`${JSON.stringify({ error: { code: le.code, message: le.message } }, null, 2)}\n`);
+    } else {
+      process.stderr.write(`error: ${le.code}: ${le.message}\n`);
+    }
+    process.exitCode = EXIT_ERROR;
+  }
+}
+
+/** Lays out rows under a header as left-aligned columns separated by two spaces. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+/** What a handler gets: the output and a lazily opened client, closed after the handler. */
+export interface CommandContext {
+  out: Output;
+  /** Connects on first use (arguments are parsed before, so bad ones fail without NATS). */
+  client(): Promise<LockstepClient>;
+}
+
+/**
+ * Runs a command handler: its return value is the exit code (0 when void); any error is printed
+ * and exits 2; the connection, if one was opened, is always closed. Never calls process.exit().
+ */
+export async function runCommand(cmd: Command, handler: (ctx: CommandContext) => Promise<number | void>): Promise<void> {
+  const g = globalOptions(cmd);
+  const out = new Output(g.json);
+  let connecting: Promise<LockstepClient> | undefined;
+  try {
+    const code = await handler({
+      out,
+      client: () => (connecting ??= LockstepClient.connect({ natsUrl: g.natsUrl })),
+    });
+    process.exitCode = code ?? 0;
+  } catch (err) {
+    out.error(err);
+  } finally {
+    if (connecting) {
+      const c = await connecting.catch(() => undefined);
+      await c?.close().catch(() => undefined);
+    }
+  }
+}

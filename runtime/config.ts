@@ -1,0 +1,120 @@
+/**
+ * Node configuration: user-facing options (flags and env, read only by the composition root)
+ * merged with named defaults and validated into numbers with units in their names.
+ */
+import { errors } from '../transport/errors.js';
+import { isValidName } from '../transport/schema_types.js';
+import { DEFAULT_PREFIX } from '../transport/subjects.js';
+import type { FaultSpec } from './actor.js';
+import { ROLES, type Role } from './roles.js';
+
+/** The validated configuration of one node; plain data, so it can cross into worker threads. */
+export interface NodeConfig {
+  name: string;
+  roles: Role[];
+  natsUrl: string;
+  subjectPrefix: string;
+  dataDir: string;
+  /** Prometheus port; 0 = an ephemeral port; -1 = no endpoint. */
+  metricsPort: number;
+  metricsHost: string;
+  heartbeatIntervalMs: number;
+  evictableAfterMs: number;
+  goneAfterMs: number;
+  /** How long schema init retries transient failures before the node gives up. */
+  schemaInitDeadlineMs: number;
+  /** Gate wait budget (DESIGN §6). */
+  schemaWaitMs: number;
+  /** The barrier's fallback re-probe interval when no change notification arrives. */
+  barrierFallbackPollMs: number;
+  /** Actor restarts allowed within `restartWindowMs` before the node gives up. */
+  maxRestarts: number;
+  restartWindowMs: number;
+  restartBackoffBaseMs: number;
+  restartBackoffMaxMs: number;
+  logLevel: string;
+  faultInjection: boolean;
+  faults: FaultSpec[];
+  /** Run actors on worker threads (false = in-process, for unit tests). */
+  threads: boolean;
+}
+
+/** Defaults (LAN timings). */
+export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
+  natsUrl: 'nats://127.0.0.1:4222',
+  subjectPrefix: DEFAULT_PREFIX,
+  dataDir: './.lockstep/data',
+  metricsPort: 0,
+  metricsHost: '127.0.0.1',
+  heartbeatIntervalMs: 1000,
+  evictableAfterMs: 3000,
+  goneAfterMs: 10_000,
+  schemaInitDeadlineMs: 60_000,
+  schemaWaitMs: 3000,
+  barrierFallbackPollMs: 1000,
+  maxRestarts: 5,
+  restartWindowMs: 60_000,
+  restartBackoffBaseMs: 100,
+  restartBackoffMaxMs: 5000,
+  logLevel: 'info',
+  faultInjection: false,
+  faults: [],
+  threads: true,
+};
+
+/** Parses `500ms`, `5s`, `2m`, `1h` or a bare number of milliseconds. */
+export function parseDurationMs(input: string | number, what: string): number {
+  if (typeof input === 'number') {
+    if (!Number.isFinite(input)) throw errors.invalidArgument(`${what} must be a finite duration`);
+    return input;
+  }
+  const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(input.trim());
+  if (!m) throw errors.invalidArgument(`${what} ${JSON.stringify(input)} is not a duration (examples: 500ms, 5s, 2m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
+  return n * mult;
+}
+
+function positive(n: number, what: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw errors.invalidArgument(`${what} must be positive (got ${n})`);
+  return n;
+}
+
+/** Merges options with the defaults and validates them; throws `InvalidArgument` naming the option. */
+export function resolveNodeConfig(opts: Partial<Omit<NodeConfig, 'name' | 'roles'>> & { name?: string; roles?: string[] }): NodeConfig {
+  if (!opts.name || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(opts.name)) {
+    throw errors.invalidArgument(
+      `node name ${JSON.stringify(opts.name ?? '')} is invalid: use 1–63 of a-z, 0-9, _ and - (it becomes a subject token)`,
+    );
+  }
+  const roles = opts.roles ?? [];
+  if (roles.length === 0) throw errors.invalidArgument(`--role is required (one or more of ${ROLES.join(', ')})`);
+  for (const r of roles) {
+    if (!(ROLES as readonly string[]).includes(r)) {
+      throw errors.invalidArgument(`unknown role ${JSON.stringify(r)} (roles: ${ROLES.join(', ')})`);
+    }
+  }
+  const cfg: NodeConfig = { ...DEFAULT_NODE_CONFIG, ...stripUndefined(opts), name: opts.name, roles: roles as Role[] };
+  if (!isValidName(cfg.subjectPrefix)) throw errors.invalidArgument(`subject prefix ${JSON.stringify(cfg.subjectPrefix)} is invalid`);
+  positive(cfg.heartbeatIntervalMs, 'heartbeat interval');
+  positive(cfg.evictableAfterMs, 'evictable-after');
+  positive(cfg.goneAfterMs, 'gone-after');
+  if (cfg.evictableAfterMs <= cfg.heartbeatIntervalMs) {
+    throw errors.invalidArgument('evictable-after must be longer than the heartbeat interval');
+  }
+  if (cfg.goneAfterMs < cfg.evictableAfterMs) throw errors.invalidArgument('gone-after must not be shorter than evictable-after');
+  positive(cfg.schemaInitDeadlineMs, 'schema init deadline');
+  if (!(cfg.schemaWaitMs >= 0)) throw errors.invalidArgument('schema wait must not be negative');
+  positive(cfg.barrierFallbackPollMs, 'barrier fallback poll');
+  if (!Number.isInteger(cfg.metricsPort) || cfg.metricsPort < -1 || cfg.metricsPort > 65535) {
+    throw errors.invalidArgument(`metrics port ${cfg.metricsPort} is invalid (0 = ephemeral, -1 = off)`);
+  }
+  return cfg;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,70 @@
+/**
+ * The node's admin service on `P.node.<node>.control.<op>`, served by the supervisor:
+ * pause_watch, resume_watch, actors, and — only with fault injection enabled — inject_fault and
+ * clear_fault.
+ */
+import type { Bus, Subscription } from '../transport/bus.js';
+import { errors, LockstepError } from '../transport/errors.js';
+import { serve } from '../transport/rpc.js';
+import { lastToken, type Subjects } from '../transport/subjects.js';
+import { ACTOR_KINDS, type FaultSpec } from './actor.js';
+import type { NodeConfig } from './config.js';
+import { fromFailureInfo } from './errors.js';
+import { WATCHER_ID, type Supervisor } from './supervisor.js';
+
+const CONTROL_OPS = ['pause_watch', 'resume_watch', 'actors', 'inject_fault', 'clear_fault'];
+
+function parseFault(body: unknown): FaultSpec {
+  const f = (body as { fault?: Partial<FaultSpec> } | undefined)?.fault;
+  if (!f || typeof f !== 'object') throw errors.invalidArgument('fault is required: {actor, phase, kind, times?}');
+  if (!(ACTOR_KINDS as readonly unknown[]).includes(f.actor)) throw errors.invalidArgument(`fault.actor must be one of ${ACTOR_KINDS.join(', ')}`);
+  if (!['init', 'apply', 'crash'].includes(String(f.phase))) throw errors.invalidArgument('fault.phase must be init, apply or crash');
+  if (!['transient', 'permanent'].includes(String(f.kind ?? 'transient'))) throw errors.invalidArgument('fault.kind must be transient or permanent');
+  if (f.times !== undefined && !(Number.isInteger(f.times) && f.times > 0)) throw errors.invalidArgument('fault.times must be a positive integer');
+  return { actor: f.actor!, phase: f.phase!, kind: f.kind ?? 'transient', ...(f.times ? { times: f.times } : {}) };
+}
+
+/** Serves the control operations of this node. */
+export function serveControl(
+  bus: Bus,
+  subjects: Subjects,
+  config: NodeConfig,
+  supervisor: Supervisor,
+  info: { metricsPort?: number } = {},
+): Subscription {
+  const watcherControl = async (op: string) => {
+    const host = supervisor.host(WATCHER_ID);
+    if (!host) throw errors.unavailable(`the schema watcher of ${config.name} is not running`);
+    const res = await host.control(op, {});
+    if (!res.ok) throw fromFailureInfo(res.error);
+    return res.value;
+  };
+  return serve(bus, subjects.node.controlAll(config.name), async (req) => {
+    const op = lastToken(req.subject);
+    switch (op) {
+      case 'pause_watch':
+        return { node: config.name, ...(await watcherControl('pause') as object) };
+      case 'resume_watch':
+        return { node: config.name, ...(await watcherControl('resume') as object) };
+      case 'actors':
+        return {
+          node: config.name,
+          roles: config.roles,
+          pid: process.pid,
+          main_thread_id: 0,
+          metrics_port: info.metricsPort ?? null,
+          actors: await supervisor.actors(),
+        };
+      case 'inject_fault':
+      case 'clear_fault': {
+        if (!config.faultInjection) {
+          throw new LockstepError('PermissionDenied', `fault injection is disabled on ${config.name} (start it with --enable-fault-injection)`);
+        }
+        await supervisor.injectFault(op === 'clear_fault' ? null : parseFault(req.body));
+        return { node: config.name };
+      }
+      default:
+        throw errors.unimplemented(`unknown control operation ${JSON.stringify(op)} (operations: ${CONTROL_OPS.join(', ')})`);
+    }
+  }, { spanName: 'node.control' });
+}

@@ -1,0 +1,50 @@
+/**
+ * Permanence is a type, read by one classifier: a permanent error ends the node with a clear
+ * message and a non-zero exit; anything else is transient and retried with a bound.
+ */
+import { Code, LockstepError, type Code as CodeT } from '../transport/errors.js';
+
+/** An error no retry can fix (bad data on disk, an unsupported version, a broken config). */
+export class PermanentError extends LockstepError {
+  override readonly name = 'PermanentError';
+  readonly permanent = true;
+  constructor(message: string, opts: { code?: CodeT; cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(opts.code ?? Code.FailedPrecondition, message, opts);
+  }
+}
+
+/** A failure expected to clear by itself (a peer down, a timeout). */
+export class TransientError extends LockstepError {
+  override readonly name = 'TransientError';
+  readonly permanent = false;
+  constructor(message: string, opts: { code?: CodeT; cause?: unknown } = {}) {
+    super(opts.code ?? Code.Unavailable, message, opts);
+  }
+}
+
+/** The serialisable form of a failure, for crossing a thread boundary. */
+export interface FailureInfo {
+  code: CodeT;
+  message: string;
+  permanent: boolean;
+}
+
+/** The one classifier: true only for errors marked permanent (also after crossing a thread). */
+export function isPermanent(err: unknown): boolean {
+  return !!err && typeof err === 'object' && (err as { permanent?: unknown }).permanent === true;
+}
+
+/** Serialisable form of any thrown value. */
+export function toFailureInfo(err: unknown): FailureInfo {
+  const code = (err as { code?: unknown })?.code;
+  return {
+    code: typeof code === 'string' ? (code as CodeT) : Code.Internal,
+    message: err instanceof Error ? err.message : String(err),
+    permanent: isPermanent(err),
+  };
+}
+
+/** Rebuilds an error from its serialised form, keeping its permanence. */
+export function fromFailureInfo(f: FailureInfo): LockstepError {
+  return f.permanent ? new PermanentError(f.message, { code: f.code }) : new TransientError(f.message, { code: f.code });
+}

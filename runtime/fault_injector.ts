@@ -1,0 +1,49 @@
+/**
+ * Faults injected for tests and drills (only with `--enable-fault-injection`): a transient or
+ * permanent failure at init or at schema apply, or a crash of the actor's thread.
+ */
+import type { ActorKind, FaultInjector, FaultSpec } from './actor.js';
+import { PermanentError, TransientError } from './errors.js';
+
+/** The faults armed for one actor. */
+export class ActorFaults implements FaultInjector {
+  private armed: FaultSpec[];
+
+  constructor(
+    private readonly kind: ActorKind,
+    initial: FaultSpec[],
+    private readonly onCrash: () => void,
+  ) {
+    this.armed = initial.filter((f) => f.actor === kind).map((f) => ({ ...f }));
+  }
+
+  /** Fires a crash armed at start (after the actor started, as a bug in its first work would). */
+  afterStart(): void {
+    if (this.armed.some((f) => f.phase === 'crash')) this.onCrash();
+  }
+
+  /** Arms one fault (null clears all). A crash fault fires at once. */
+  set(fault: FaultSpec | null): void {
+    if (fault === null) {
+      this.armed = [];
+      return;
+    }
+    if (fault.actor !== this.kind) return;
+    if (fault.phase === 'crash') {
+      this.onCrash();
+      return;
+    }
+    this.armed.push({ ...fault });
+  }
+
+  check(phase: FaultSpec['phase']): void {
+    const f = this.armed.find((x) => x.phase === phase);
+    if (!f) return;
+    if (f.times !== undefined) {
+      f.times -= 1;
+      if (f.times <= 0) this.armed = this.armed.filter((x) => x !== f);
+    }
+    const message = `injected ${f.kind} fault in ${this.kind} at ${phase}`;
+    throw f.kind === 'permanent' ? new PermanentError(message) : new TransientError(message);
+  }
+}

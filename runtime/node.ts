@@ -1,0 +1,141 @@
+/**
+ * The composition root of a node: one place that turns a role list into actors. Every node runs a
+ * schema watcher; a liaison adds the API and the barrier; a data node its shard manager; a claimer
+ * its cutover claimer. Its main thread is the supervisor: heartbeats, control, /metrics.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { NatsBus } from '../transport/nats_bus.js';
+import { subjectsFor } from '../transport/subjects.js';
+import type { ActorKind } from './actor.js';
+import { backoffMs, systemClock, type Clock } from './clock.js';
+import type { NodeConfig } from './config.js';
+import { serveControl } from './control_service.js';
+import { HeartbeatPublisher } from './heartbeat.js';
+import { createLogger, type Logger } from './log.js';
+import { startMetricsServer, type MetricsServer } from './metrics_server.js';
+import { effectiveRoles } from './roles.js';
+import { Supervisor, WATCHER_ID } from './supervisor.js';
+
+/** A running node. */
+export interface NodeHandle {
+  config: NodeConfig;
+  metricsPort?: number;
+  /** Resolves with the exit code: 0 after `stop()`, 1 after a permanent failure. */
+  done: Promise<number>;
+  /** Graceful stop: announce leaving, stop actors, close the connection. */
+  stop(): Promise<void>;
+  /** The cause of a permanent failure, once one happened. */
+  readonly fatal?: string;
+}
+
+/** The actors of a role list, the watcher last (its init reaches the others). */
+export function actorKindsFor(config: NodeConfig): ActorKind[] {
+  const roles = effectiveRoles(config.roles);
+  const kinds: ActorKind[] = [];
+  if (roles.has('liaison')) kinds.push('api', 'barrier');
+  if (roles.has('data')) kinds.push('data_shard');
+  if (roles.has('claimer')) kinds.push('cutover_claimer');
+  kinds.push(WATCHER_ID);
+  return kinds;
+}
+
+/** Connects to NATS, retrying until the init deadline (a server not up yet is transient). */
+async function connectWithRetry(config: NodeConfig, clock: Clock, log: Logger): Promise<NatsBus> {
+  const deadline = clock.monotonic() + config.schemaInitDeadlineMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await NatsBus.connect({ url: config.natsUrl, name: `${config.name}/supervisor` });
+    } catch (err) {
+      const wait = backoffMs(attempt, 200, 2000);
+      if (clock.monotonic() + wait > deadline) {
+        throw new Error(`${(err as Error).message} (gave up after ${config.schemaInitDeadlineMs} ms, ${attempt + 1} attempts)`);
+      }
+      log.warn({ attempt, retry_in_ms: wait, cause: (err as Error).message }, 'NATS not reachable yet; retrying');
+      await clock.sleep(wait);
+    }
+  }
+}
+
+/** Starts a node. Rejects (with a message naming the cause) when it cannot start. */
+export async function runNode(config: NodeConfig, opts: { otlpEndpoint?: string; clock?: Clock } = {}): Promise<NodeHandle> {
+  const clock = opts.clock ?? systemClock;
+  const log = createLogger({ node: config.name, level: config.logLevel });
+  const subjects = subjectsFor(config.subjectPrefix);
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+  let finished = false;
+  let fatalMessage: string | undefined;
+
+  const bus = await connectWithRetry(config, clock, log);
+  const mainMetrics = new Registry();
+  collectDefaultMetrics({ register: mainMetrics, prefix: 'lockstep_node_' });
+
+  let heartbeat: HeartbeatPublisher | undefined;
+  let metrics: MetricsServer | undefined;
+  let control: { unsubscribe(): void } | undefined;
+
+  const shutdown = async (code: number) => {
+    if (finished) return;
+    finished = true;
+    await heartbeat?.leave().catch(() => undefined);
+    control?.unsubscribe();
+    await supervisor.stopAll();
+    await metrics?.close().catch(() => undefined);
+    await bus.close().catch(() => undefined);
+    resolveDone(code);
+  };
+
+  const supervisor = new Supervisor({
+    config,
+    log,
+    clock,
+    otlpEndpoint: opts.otlpEndpoint,
+    onFatal: (message) => {
+      if (fatalMessage) return;
+      fatalMessage = message;
+      void shutdown(1);
+    },
+  });
+
+  const kinds = actorKindsFor(config);
+  await supervisor.startAll(kinds);
+  if (fatalMessage) {
+    await done;
+    throw new Error(fatalMessage);
+  }
+
+  if (config.metricsPort >= 0) {
+    metrics = await startMetricsServer(config.metricsHost, config.metricsPort, () => [
+      () => mainMetrics.getMetricsAsJSON(),
+      ...supervisor.metricsSources(),
+    ]);
+  }
+  const startedAt = clock.now();
+  heartbeat = new HeartbeatPublisher(bus, subjects, clock, config.heartbeatIntervalMs, () => ({
+    name: config.name,
+    roles: config.roles,
+    state: 'active',
+    schema_cache: true,
+    pid: process.pid,
+    started_at: startedAt,
+    ...(metrics ? { metrics_port: metrics.port } : {}),
+  }));
+  heartbeat.start();
+  // Control answers only once the first heartbeat is out: "answers control" then means "is a member".
+  control = serveControl(bus, subjects, config, supervisor, { metricsPort: metrics?.port });
+  await bus.flush();
+  log.info({ roles: config.roles, actors: kinds, metrics_port: metrics?.port ?? null }, 'node started');
+
+  return {
+    config,
+    metricsPort: metrics?.port,
+    done: done.then((code) => {
+      if (code !== 0 && fatalMessage) log.error({ cause: fatalMessage }, 'node stopped on a permanent failure');
+      return code;
+    }),
+    stop: () => shutdown(0),
+    get fatal() {
+      return fatalMessage;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * An actor's view of the applied schema, fed by the node's watcher (onInit, then ordered events).
+ * Actors read schema from here, never from the registry, so they act only on what the node applied.
+ */
+import type { SchemaConsumer, SchemaEvent, SchemaSnapshot } from './actor.js';
+import { kvKeyOf, type Resource, type SchemaKey, type SchemaKind, type StoredResource } from '../transport/schema_types.js';
+
+/** A schema cache for a set of kinds. */
+export class SchemaCache implements SchemaConsumer {
+  private readonly items = new Map<string, StoredResource>();
+  private revision = 0;
+
+  /** Optional hooks for actors that react to a change (open a shard, drop one). */
+  constructor(
+    readonly kinds: readonly SchemaKind[],
+    private readonly hooks: {
+      onPut?: (key: SchemaKey, resource: Resource, revision: number) => Promise<void> | void;
+      onDelete?: (key: SchemaKey, revision: number) => Promise<void> | void;
+    } = {},
+  ) {}
+
+  async onInit(snapshot: SchemaSnapshot): Promise<void> {
+    this.items.clear();
+    for (const r of snapshot.resources) {
+      if (!this.kinds.includes(r.kind)) continue;
+      const key = keyOfResource(r);
+      this.items.set(kvKeyOf(key), r);
+      await this.hooks.onPut?.(key, r.resource, r.mod_revision);
+    }
+    this.revision = snapshot.revision;
+  }
+
+  async onAddOrUpdate(event: SchemaEvent): Promise<void> {
+    await this.hooks.onPut?.(event.key, event.resource!, event.revision);
+    this.items.set(kvKeyOf(event.key), { kind: event.key.kind, resource: event.resource!, mod_revision: event.revision });
+    this.revision = Math.max(this.revision, event.revision);
+  }
+
+  async onDelete(event: SchemaEvent): Promise<void> {
+    await this.hooks.onDelete?.(event.key, event.revision);
+    this.items.delete(kvKeyOf(event.key));
+    this.revision = Math.max(this.revision, event.revision);
+  }
+
+  /** A resource by key, with its revision. */
+  get(key: SchemaKey): StoredResource | undefined {
+    return this.items.get(kvKeyOf(key));
+  }
+
+  /** Every cached resource of a kind. */
+  list(kind: SchemaKind): StoredResource[] {
+    return [...this.items.values()].filter((r) => r.kind === kind);
+  }
+
+  /** The highest revision this cache has seen. */
+  get appliedRevision(): number {
+    return this.revision;
+  }
+
+  /** Number of cached resources. */
+  get size(): number {
+    return this.items.size;
+  }
+}
+
+/** The key of a stored resource. */
+export function keyOfResource(r: StoredResource): SchemaKey {
+  const res = r.resource as { name: string; group?: string };
+  return r.kind === 'group' ? { kind: 'group', group: res.name, name: '' } : { kind: r.kind, group: res.group!, name: res.name };
+}

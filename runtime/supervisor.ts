@@ -1,0 +1,187 @@
+/**
+ * The node's supervisor: starts its actors, fans schema deliveries out from the watcher to the
+ * other actors, restarts a crashed actor with backoff (bounded), and ends the node on a permanent
+ * failure or a crash loop.
+ */
+import type { ActorKind, DeliveryOutcome, FaultSpec, SchemaDelivery } from './actor.js';
+import type { ActorHost, ExitInfo } from './actor_host.js';
+import { backoffMs, type Clock } from './clock.js';
+import type { NodeConfig } from './config.js';
+import type { FailureInfo } from './errors.js';
+import { InProcessActorHost } from './inprocess_host.js';
+import type { Logger } from './log.js';
+import type { MetricsSource } from './metrics_server.js';
+import { ThreadActorHost } from './thread_host.js';
+import type { ActorHealth, SupervisorApi, WorkerInit } from './thread_protocol.js';
+
+/** The actor that owns the node's applied schema; it starts last and re-inits restarted actors. */
+export const WATCHER_ID = 'schema_watcher';
+
+/** Supervisor options. */
+export interface SupervisorOptions {
+  config: NodeConfig;
+  log: Logger;
+  clock: Clock;
+  otlpEndpoint?: string;
+  /** Ends the node: called once with the cause of a permanent failure. */
+  onFatal: (message: string) => void;
+}
+
+interface Slot {
+  id: string;
+  kind: ActorKind;
+  host?: ActorHost;
+  schemaKinds: string[];
+  threadId: number;
+  restarts: number[];
+  /** Set while the actor is down between a crash and its restart. */
+  restarting: boolean;
+}
+
+/** Supervises the actors of one node. */
+export class Supervisor implements SupervisorApi {
+  private readonly slots = new Map<string, Slot>();
+  private stopped = false;
+
+  constructor(private readonly opts: SupervisorOptions) {}
+
+  /** Starts actors in order (the watcher must come last: its init reaches the others). */
+  async startAll(kinds: ActorKind[]): Promise<void> {
+    for (const kind of kinds) {
+      const slot: Slot = { id: kind, kind, schemaKinds: [], threadId: -1, restarts: [], restarting: false };
+      this.slots.set(slot.id, slot);
+      await this.startSlot(slot);
+      if (this.stopped) return;
+    }
+  }
+
+  private makeHost(slot: Slot): ActorHost {
+    const init: WorkerInit = { id: slot.id, kind: slot.kind, config: this.opts.config, otlpEndpoint: this.opts.otlpEndpoint };
+    return this.opts.config.threads ? new ThreadActorHost(init, this) : new InProcessActorHost(init, this);
+  }
+
+  /** Starts one actor, retrying transient failures with backoff until the init deadline. */
+  private async startSlot(slot: Slot): Promise<boolean> {
+    const { config, clock, log } = this.opts;
+    const deadline = clock.monotonic() + config.schemaInitDeadlineMs;
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) return false;
+      const host = this.makeHost(slot);
+      const res = await host.start();
+      if (res.ok) {
+        slot.host = host;
+        slot.schemaKinds = res.value.schemaKinds;
+        slot.threadId = res.value.threadId;
+        host.onExit((info) => void this.onCrash(slot, info));
+        log.info({ actor: slot.id, thread_id: res.value.threadId, attempt }, 'actor started');
+        return true;
+      }
+      await host.stop().catch(() => undefined);
+      const err = res.error;
+      if (err.permanent) {
+        this.fatal(slot.id, err);
+        return false;
+      }
+      const wait = backoffMs(attempt, config.restartBackoffBaseMs, config.restartBackoffMaxMs);
+      if (clock.monotonic() + wait > deadline) {
+        this.fatal(slot.id, {
+          ...err,
+          permanent: true,
+          message: `actor ${slot.id} failed to start after ${attempt + 1} attempts over ${config.schemaInitDeadlineMs} ms: ${err.message}`,
+        });
+        return false;
+      }
+      log.warn({ actor: slot.id, attempt, retry_in_ms: wait, cause: err.message }, 'actor start failed; retrying');
+      await clock.sleep(wait);
+    }
+  }
+
+  private async onCrash(slot: Slot, info: ExitInfo): Promise<void> {
+    if (this.stopped) return;
+    const { config, clock, log } = this.opts;
+    const now = clock.monotonic();
+    slot.restarts = slot.restarts.filter((t) => now - t < config.restartWindowMs);
+    slot.restarts.push(now);
+    slot.restarting = true;
+    slot.host = undefined;
+    if (slot.restarts.length > config.maxRestarts) {
+      this.fatal(slot.id, {
+        code: 'Internal',
+        permanent: true,
+        message: `actor ${slot.id} crashed ${slot.restarts.length} times within ${config.restartWindowMs} ms (last: ${info.error ?? `exit ${info.code}`}); not restarting it again`,
+      });
+      return;
+    }
+    const wait = backoffMs(slot.restarts.length - 1, config.restartBackoffBaseMs, config.restartBackoffMaxMs);
+    log.warn({ actor: slot.id, cause: info.error ?? `exit ${info.code}`, restart_in_ms: wait }, 'actor crashed; restarting');
+    await clock.sleep(wait);
+    if (this.stopped || !(await this.startSlot(slot))) return;
+    slot.restarting = false;
+    // A restarted actor lost its view of the schema: the watcher hands it the current snapshot, in
+    // its own serial order so no event slips between the snapshot and the next delivery.
+    if (slot.id !== WATCHER_ID && slot.schemaKinds.length > 0) {
+      const watcher = this.slots.get(WATCHER_ID)?.host;
+      const res = await watcher?.control('reinit', { actors: [slot.id] });
+      if (res && !res.ok) log.warn({ actor: slot.id, cause: res.error.message }, 'schema re-init of restarted actor failed');
+    }
+  }
+
+  /** Fans a schema delivery out to every other actor that consumes it. */
+  async deliverSchema(fromId: string, delivery: SchemaDelivery, only?: string[]): Promise<DeliveryOutcome> {
+    const targets = [...this.slots.values()].filter((s) => {
+      if (s.id === fromId || !s.host || s.schemaKinds.length === 0) return false;
+      if (only && !only.includes(s.id)) return false;
+      return delivery.type === 'init' || s.schemaKinds.includes(delivery.event.key.kind);
+    });
+    const results = await Promise.all(targets.map((s) => s.host!.deliverSchema(delivery)));
+    const outcome: DeliveryOutcome = {};
+    targets.forEach((s, i) => (outcome[s.id] = results[i] ?? null));
+    return outcome;
+  }
+
+  fatal(fromId: string, failure: FailureInfo): void {
+    if (this.stopped) return;
+    this.opts.log.error({ actor: fromId, code: failure.code, cause: failure.message }, 'permanent failure; node exits');
+    this.opts.onFatal(`actor ${fromId}: ${failure.message}`);
+  }
+
+  /** The host of an actor, if running. */
+  host(id: string): ActorHost | undefined {
+    return this.slots.get(id)?.host;
+  }
+
+  /** Arms a fault in every actor of its kind. */
+  async injectFault(fault: FaultSpec | null): Promise<void> {
+    await Promise.all([...this.slots.values()].map((s) => s.host?.injectFault(fault).catch(() => undefined)));
+  }
+
+  /** Health of every actor, with restart counts. */
+  async actors(): Promise<(ActorHealth & { restarts: number; restarting: boolean })[]> {
+    return Promise.all(
+      [...this.slots.values()].map(async (s) => {
+        const h = await s.host?.health().catch(() => undefined);
+        return {
+          id: s.id,
+          kind: s.kind,
+          lifecycle: h?.lifecycle ?? (s.restarting ? 'failed' : 'stopped'),
+          threadId: h?.threadId ?? s.threadId,
+          details: h?.details ?? {},
+          restarts: s.restarts.length,
+          restarting: s.restarting,
+        };
+      }),
+    );
+  }
+
+  /** Metrics sources of every running actor. */
+  metricsSources(): MetricsSource[] {
+    return [...this.slots.values()].filter((s) => s.host).map((s) => s.host!.metrics);
+  }
+
+  /** Stops every actor, the watcher first so no delivery is in flight to a stopping actor. */
+  async stopAll(): Promise<void> {
+    this.stopped = true;
+    const order = [...this.slots.values()].reverse();
+    for (const s of order) await s.host?.stop().catch(() => undefined);
+  }
+}

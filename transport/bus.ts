@@ -1,0 +1,97 @@
+/**
+ * The message bus every actor talks through. Only `nats_bus.ts` and `nats_kv.ts` implement it with
+ * the NATS client; everything else depends on these interfaces.
+ */
+
+/** Message headers as a plain record (names are case-sensitive as sent). */
+export type Headers = Record<string, string>;
+
+/** A received message. */
+export interface BusMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: Headers;
+  /** The reply subject of a request, if any. */
+  readonly reply?: string;
+  /** Replies to a request; a no-op when the message has no reply subject. */
+  respond(data: Uint8Array, headers?: Headers): void;
+}
+
+/** Options of a request. */
+export interface RequestOptions {
+  timeoutMs: number;
+  headers?: Headers;
+}
+
+/** Options of a subscription. */
+export interface SubscribeOptions {
+  /** Queue group: each message goes to one member of the group. */
+  queue?: string;
+}
+
+/** A live subscription. */
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+/** One entry of a key-value bucket, or a tombstone (`operation` DEL or PURGE). */
+export interface KvEntry {
+  key: string;
+  value: Uint8Array;
+  revision: number;
+  operation: 'PUT' | 'DEL' | 'PURGE';
+}
+
+/** A KV bucket whose revisions are one gap-free sequence across its keys. */
+export interface KvBucket {
+  readonly name: string;
+  /** The latest entry for a key (a tombstone counts), or null. */
+  get(key: string): Promise<KvEntry | null>;
+  /** Creates a key; `AlreadyExists` when it is present. Returns the new revision. */
+  create(key: string, value: Uint8Array): Promise<number>;
+  /** Compare-and-set update; `FailedPrecondition` when the key's revision is not `expectedRevision`. */
+  update(key: string, value: Uint8Array, expectedRevision: number): Promise<number>;
+  /** Writes a tombstone (optionally only at `expectedRevision`); returns the tombstone's revision. */
+  delete(key: string, expectedRevision?: number): Promise<number>;
+  /** Keys of live entries, optionally under a dotted prefix such as `measure.g1`. */
+  keys(prefix?: string): Promise<string[]>;
+  /** The bucket's last revision (0 when nothing was ever written) and its number of stored messages. */
+  lastRevision(): Promise<{ revision: number; messages: number }>;
+  /**
+   * Every entry from `fromRevision` on, in revision order, then live changes (tombstones included)
+   * until `stop()`.
+   */
+  watch(fromRevision: number): Promise<KvWatch>;
+}
+
+/** An ordered watch on a bucket. */
+export interface KvWatch extends AsyncIterable<KvEntry> {
+  stop(): void;
+}
+
+/** Options when opening a bucket. */
+export interface KvOpenOptions {
+  /** Revisions kept per key (default 1). */
+  history?: number;
+}
+
+/** The bus: core pub/sub and request/reply plus the JetStream pieces we need. */
+export interface Bus {
+  /** A human-readable name for logs (the connection name). */
+  readonly name: string;
+  publish(subject: string, data: Uint8Array, headers?: Headers): void;
+  /**
+   * Sends a request and waits for the first reply. Throws `Unavailable` when nobody listens and
+   * `DeadlineExceeded` on timeout.
+   */
+  request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage>;
+  subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: SubscribeOptions): Subscription;
+  /** Opens (creating when missing) a KV bucket. */
+  kv(bucket: string, opts?: KvOpenOptions): Promise<KvBucket>;
+  /** Round trip to the server: everything published before is processed by it. */
+  flush(): Promise<void>;
+  /** Drains subscriptions and closes the connection. */
+  close(): Promise<void>;
+  /** Resolves when the connection is closed for good (by `close` or by a fatal error). */
+  closed(): Promise<Error | void>;
+}

@@ -1,0 +1,309 @@
+/**
+ * The public TypeScript client of Lockstep: the schema API, the barrier and node admin, over one
+ * NATS connection. Every call goes through `call()`, so failures arrive as LockstepError with the
+ * server's code; arguments that would become subject tokens are checked here first.
+ */
+import type { Bus } from './bus.js';
+import { errors } from './errors.js';
+import { NatsBus } from './nats_bus.js';
+import { call } from './rpc.js';
+import { checkName, parseKey, SCHEMA_KINDS, type Resource, type SchemaKey, type SchemaKind, type StoredResource } from './schema_types.js';
+import type { MaxRevisionReply } from './status_types.js';
+import { DEFAULT_PREFIX, subjectsFor, type Subjects } from './subjects.js';
+
+/** Options of `LockstepClient.connect`. */
+export interface ClientOptions {
+  natsUrl: string;
+  /** Subject prefix (default `lockstep`). */
+  prefix?: string;
+  /** Timeout of every non-barrier call in ms (default 5000). */
+  timeoutMs?: number;
+  /** Connection name shown by the server (default `lockstep-client`). */
+  name?: string;
+}
+
+/** Default timeout of a non-barrier call. */
+export const DEFAULT_CLIENT_TIMEOUT_MS = 5000;
+/** Barrier timeout the server uses when none (or ≤ 0) is given. */
+export const DEFAULT_BARRIER_TIMEOUT_MS = 5000;
+/** Longest barrier timeout the server honours; longer ones are capped. */
+export const MAX_BARRIER_TIMEOUT_MS = 300_000;
+/**
+ * Extra time the NATS request waits beyond the barrier's own timeout: a barrier that times out
+ * answers `applied: false`, and that answer must still reach us.
+ */
+export const BARRIER_REPLY_GRACE_MS = 2000;
+
+// Node names as the node accepts them (runtime/config.ts); they become subject tokens.
+const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** Reply of a create. */
+export interface CreateReply {
+  revision: number;
+  kind: SchemaKind;
+  resource: Resource;
+}
+
+/** Reply of an update; `changed: false` means nothing was written and `revision` is the current one. */
+export interface UpdateReply extends CreateReply {
+  changed: boolean;
+}
+
+/** Reply of a delete: the last tombstone's revision and the keys deleted, in order. */
+export interface DeleteReply {
+  revision: number;
+  deleted: string[];
+}
+
+/** One resource of an apply. */
+export interface ApplyItem {
+  kind: SchemaKind;
+  resource: unknown;
+}
+
+/** What an apply did to one resource. */
+export interface ApplyResultItem {
+  kind: SchemaKind;
+  key: string;
+  action: 'created' | 'updated' | 'unchanged';
+  revision: number;
+}
+
+/** Reply of an apply; `revision` is the largest revision of its results. */
+export interface ApplyReply {
+  results: ApplyResultItem[];
+  revision: number;
+}
+
+/** Address of one resource: a group by `group` alone, anything else by `group` and `name`. */
+export interface ResourceRef {
+  group: string;
+  name?: string;
+}
+
+/** A member that had not converged when a barrier call ended, or was evicted while it ran. */
+export interface Laggard {
+  node: string;
+  current_revision?: number;
+  missing_keys?: string[];
+  still_present_keys?: string[];
+  reason?: string;
+}
+
+/** Reply of every barrier call; `applied: false` on timeout is a normal answer. */
+export interface BarrierReply {
+  applied: boolean;
+  laggards: Laggard[];
+}
+
+/** Options of a barrier call. */
+export interface BarrierOptions {
+  /** Barrier timeout in ms; ≤ 0 or absent means the server default (5 s). */
+  timeoutMs?: number;
+}
+
+/** One cluster member as a liaison sees it. */
+export interface MemberInfo {
+  name: string;
+  roles: string[];
+  label: string;
+  state: 'active' | 'evictable';
+}
+
+/** Reply of `members`. */
+export interface MembersReply {
+  members: MemberInfo[];
+}
+
+/** Reply of `pause_watch` and `resume_watch`. */
+export interface WatchControlReply {
+  node: string;
+  paused: boolean;
+  revision: number;
+}
+
+/** One actor of a node, as its supervisor reports it. */
+export interface ActorInfo {
+  id: string;
+  kind: string;
+  lifecycle: string;
+  threadId?: number;
+  details: Record<string, unknown>;
+  restarts: number;
+  restarting: boolean;
+}
+
+/** Reply of `actors`. */
+export interface ActorsReply {
+  node: string;
+  pid: number;
+  main_thread_id: number;
+  actors: ActorInfo[];
+}
+
+/** The NATS request timeout of a barrier call with barrier timeout `timeoutMs`. */
+export function barrierRequestTimeoutMs(timeoutMs: number | undefined): number {
+  const t = timeoutMs === undefined || timeoutMs <= 0 ? DEFAULT_BARRIER_TIMEOUT_MS : Math.min(timeoutMs, MAX_BARRIER_TIMEOUT_MS);
+  return t + BARRIER_REPLY_GRACE_MS;
+}
+
+/** Throws `InvalidArgument` unless `node` is a valid node name. */
+export function checkNodeName(node: unknown): string {
+  if (typeof node !== 'string' || !NODE_NAME_PATTERN.test(node)) {
+    throw errors.invalidArgument(
+      `node name ${JSON.stringify(node)} is invalid: use 1–63 of a-z, 0-9, _ and - (starting with a letter or digit)`,
+      { field: 'node' },
+    );
+  }
+  return node;
+}
+
+function keysOf(keys: readonly (SchemaKey | string)[]): SchemaKey[] {
+  if (!Array.isArray(keys)) throw errors.invalidArgument('keys must be an array', { field: 'keys' });
+  return keys.map((k) => parseKey(k));
+}
+
+/** A client of one Lockstep cluster over one NATS connection. */
+export class LockstepClient {
+  /** The subject catalog this client uses. */
+  readonly subjects: Subjects;
+
+  private constructor(
+    private readonly bus: Bus,
+    prefix: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.subjects = subjectsFor(prefix);
+  }
+
+  /** Connects; `Unavailable` naming the URL when NATS cannot be reached. */
+  static async connect(opts: ClientOptions): Promise<LockstepClient> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('options.timeoutMs must be a positive number');
+    const bus = await NatsBus.connect({ url: opts.natsUrl, name: opts.name ?? 'lockstep-client' });
+    return new LockstepClient(bus, opts.prefix ?? DEFAULT_PREFIX, timeoutMs);
+  }
+
+  /** Wraps an existing bus; `close` then closes that bus. */
+  static onBus(bus: Bus, opts: { prefix?: string; timeoutMs?: number } = {}): LockstepClient {
+    return new LockstepClient(bus, opts.prefix ?? DEFAULT_PREFIX, opts.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS);
+  }
+
+  /** Drains and closes the connection. */
+  async close(): Promise<void> {
+    await this.bus.close();
+  }
+
+  /** Creates a resource; `AlreadyExists` when it is present. */
+  async create(kind: SchemaKind, resource: Resource | Record<string, unknown>): Promise<CreateReply> {
+    return this.schema(kind, 'create', { resource });
+  }
+
+  /** Replaces a resource, only at `expectedRevision` when given (`FailedPrecondition` otherwise). */
+  async update(kind: SchemaKind, resource: Resource | Record<string, unknown>, opts: { expectedRevision?: number } = {}): Promise<UpdateReply> {
+    const body: Record<string, unknown> = { resource };
+    if (opts.expectedRevision !== undefined) body.expected_revision = opts.expectedRevision;
+    return this.schema(kind, 'update', body);
+  }
+
+  /** Deletes a resource; a group that still holds resources needs `cascade`. */
+  async delete(kind: SchemaKind, ref: ResourceRef, opts: { cascade?: boolean; expectedRevision?: number } = {}): Promise<DeleteReply> {
+    const body: Record<string, unknown> = this.refBody(kind, ref);
+    if (opts.cascade) body.cascade = true;
+    if (opts.expectedRevision !== undefined) body.expected_revision = opts.expectedRevision;
+    return this.schema(kind, 'delete', body);
+  }
+
+  /** The resource at `ref`; `NotFound` when missing. */
+  async get(kind: SchemaKind, ref: ResourceRef): Promise<StoredResource> {
+    return this.schema(kind, 'get', this.refBody(kind, ref));
+  }
+
+  /** Groups (no `group`), or the resources of `kind` in `group`, sorted by key. */
+  async list(kind: SchemaKind, group?: string): Promise<StoredResource[]> {
+    const body = group === undefined ? {} : { group: checkName(group, 'group') };
+    const reply = await this.schema<{ items: StoredResource[] }>(kind, 'list', body);
+    return reply.items;
+  }
+
+  /** Declares resources: creates, updates or leaves alone each one; groups are written first. */
+  async apply(items: readonly ApplyItem[]): Promise<ApplyReply> {
+    return call<ApplyReply>(this.bus, this.subjects.api.schemaApply, { resources: items }, { timeoutMs: this.timeoutMs });
+  }
+
+  /** Waits until every watched member applied `minRevision`. */
+  async awaitRevision(minRevision: number, opts: BarrierOptions = {}): Promise<BarrierReply> {
+    if (!Number.isSafeInteger(minRevision) || minRevision < 0) {
+      throw errors.invalidArgument(`min_revision must be a non-negative integer, got ${minRevision}`, { field: 'min_revision' });
+    }
+    return this.barrier('revision', { min_revision: minRevision }, opts);
+  }
+
+  /** Waits until every key is present on every watched member (at `minRevisions[i]` or later). */
+  async awaitApplied(keys: readonly (SchemaKey | string)[], opts: BarrierOptions & { minRevisions?: number[] } = {}): Promise<BarrierReply> {
+    const body: Record<string, unknown> = { keys: keysOf(keys) };
+    if (opts.minRevisions !== undefined) body.min_revisions = opts.minRevisions;
+    return this.barrier('applied', body, opts);
+  }
+
+  /** Waits until every key is absent on every watched member. */
+  async awaitDeleted(keys: readonly (SchemaKey | string)[], opts: BarrierOptions = {}): Promise<BarrierReply> {
+    return this.barrier('deleted', { keys: keysOf(keys) }, opts);
+  }
+
+  /** Pauses a node's schema watcher: events queue until `resumeWatch`. */
+  async pauseWatch(node: string): Promise<WatchControlReply> {
+    return this.control(node, 'pause_watch');
+  }
+
+  /** Resumes a node's schema watcher; queued events are applied in order. */
+  async resumeWatch(node: string): Promise<WatchControlReply> {
+    return this.control(node, 'resume_watch');
+  }
+
+  /** The actors of a node with their lifecycle and restarts. */
+  async actors(node: string): Promise<ActorsReply> {
+    return this.control(node, 'actors');
+  }
+
+  /** A node's applied schema revision. */
+  async maxRevision(node: string): Promise<MaxRevisionReply> {
+    return call<MaxRevisionReply>(this.bus, this.subjects.node.status(checkNodeName(node), 'max_revision'), {}, {
+      timeoutMs: this.timeoutMs,
+    });
+  }
+
+  /** The cluster's members as a liaison sees them. */
+  async members(): Promise<MembersReply> {
+    return call<MembersReply>(this.bus, this.subjects.api.members, {}, { timeoutMs: this.timeoutMs });
+  }
+
+  private async schema<T>(kind: SchemaKind, verb: string, body: unknown): Promise<T> {
+    // The kind becomes a subject token: an untyped caller must not slip a dot or wildcard in.
+    if (!(SCHEMA_KINDS as readonly unknown[]).includes(kind)) {
+      throw errors.invalidArgument(`unknown schema kind ${JSON.stringify(kind)} (kinds: ${SCHEMA_KINDS.join(', ')})`, { field: 'kind' });
+    }
+    return call<T>(this.bus, this.subjects.api.schema(kind, verb), body, { timeoutMs: this.timeoutMs });
+  }
+
+  private async barrier(which: 'revision' | 'applied' | 'deleted', body: Record<string, unknown>, opts: BarrierOptions): Promise<BarrierReply> {
+    if (opts.timeoutMs !== undefined) {
+      if (!Number.isFinite(opts.timeoutMs)) throw errors.invalidArgument('timeout_ms must be a finite number', { field: 'timeout_ms' });
+      body.timeout_ms = Math.floor(opts.timeoutMs);
+    }
+    return call<BarrierReply>(this.bus, this.subjects.api.barrier(which), body, {
+      timeoutMs: barrierRequestTimeoutMs(opts.timeoutMs),
+    });
+  }
+
+  private async control<T>(node: string, op: string): Promise<T> {
+    return call<T>(this.bus, this.subjects.node.control(checkNodeName(node), op), {}, { timeoutMs: this.timeoutMs });
+  }
+
+  // The body addressing one resource. Names are checked here so a bad one fails before any I/O.
+  private refBody(kind: SchemaKind, ref: ResourceRef): Record<string, unknown> {
+    const group = checkName(ref?.group, 'group');
+    if (kind === 'group') return { group };
+    return { group, name: checkName(ref.name, 'name') };
+  }
+}

@@ -1,0 +1,38 @@
+import { Packr } from 'msgpackr';
+import { errors } from './errors.js';
+
+/** Header naming the body encoding; `application/json` switches a request and its reply to JSON. */
+export const CONTENT_TYPE_HEADER = 'Content-Type';
+export const JSON_CONTENT_TYPE = 'application/json';
+export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
+
+// moreTypes: without it typed arrays are packed as garbage bytes (ECOSYSTEM.md). Plain maps, not
+// records, so that any msgpack client can read our bodies.
+const packr = new Packr({ moreTypes: true, useRecords: false, mapsAsObjects: true });
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** The two body encodings of the wire protocol. */
+export type Encoding = 'msgpack' | 'json';
+
+/** Picks the encoding named by a Content-Type header value (msgpack when absent). */
+export function encodingOf(contentType: string | undefined): Encoding {
+  return contentType && contentType.toLowerCase().startsWith(JSON_CONTENT_TYPE) ? 'json' : 'msgpack';
+}
+
+/** Encodes a value. The result is a fresh copy (msgpackr returns views into a shared arena). */
+export function encode(value: unknown, encoding: Encoding = 'msgpack'): Uint8Array {
+  if (encoding === 'json') return textEncoder.encode(JSON.stringify(value ?? null));
+  return Uint8Array.from(packr.pack(value ?? null));
+}
+
+/** Decodes a body; an empty body is `undefined`; a malformed one is `InvalidArgument`. */
+export function decode(data: Uint8Array, encoding: Encoding = 'msgpack'): unknown {
+  if (data.length === 0) return undefined;
+  try {
+    if (encoding === 'json') return JSON.parse(textDecoder.decode(data));
+    return packr.unpack(data);
+  } catch (err) {
+    throw errors.invalidArgument(`malformed ${encoding} body: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The NATS implementation of the bus: with `nats_kv.ts`, the only files that import the NATS client.
+ */
+import { connect } from '@nats-io/transport-node';
+import {
+  headers as natsHeaders,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from '@nats-io/nats-core';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { Bus, BusMessage, Headers, KvBucket, KvOpenOptions, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import { errors } from './errors.js';
+import { openNatsKv } from './nats_kv.js';
+
+/** Options to connect a bus. */
+export interface NatsBusOptions {
+  url: string;
+  /** Connection name shown by the server (node and actor). */
+  name: string;
+  /** How long to wait for the first connection (ms). */
+  connectTimeoutMs?: number;
+}
+
+function toRecord(h: MsgHdrs | undefined): Headers {
+  const out: Headers = {};
+  if (!h) return out;
+  for (const [k, v] of h) {
+    if (v.length > 0) out[k] = v[0]!;
+  }
+  return out;
+}
+
+function toNatsHeaders(h: Headers | undefined): MsgHdrs | undefined {
+  if (!h) return undefined;
+  const keys = Object.keys(h);
+  if (keys.length === 0) return undefined;
+  const out = natsHeaders();
+  for (const k of keys) out.set(k, h[k]!);
+  return out;
+}
+
+function wrap(m: Msg): BusMessage {
+  return {
+    subject: m.subject,
+    data: m.data,
+    headers: toRecord(m.headers),
+    reply: m.reply || undefined,
+    respond(data: Uint8Array, headers?: Headers) {
+      if (!m.reply) return;
+      try {
+        m.respond(data, { headers: toNatsHeaders(headers) });
+      } catch {
+        // The connection is closing; the requester will see a timeout.
+      }
+    },
+  };
+}
+
+/** A bus on one NATS connection. */
+export class NatsBus implements Bus {
+  readonly name: string;
+  private readonly kvs = new Map<string, Promise<KvBucket>>();
+  private js?: JetStreamClient;
+
+  private constructor(private readonly nc: NatsConnection, name: string) {
+    this.name = name;
+  }
+
+  /** Connects once; throws `Unavailable` naming the URL when the server cannot be reached. */
+  static async connect(opts: NatsBusOptions): Promise<NatsBus> {
+    try {
+      const nc = await connect({
+        servers: opts.url,
+        name: opts.name,
+        timeout: opts.connectTimeoutMs ?? 2000,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+      });
+      return new NatsBus(nc, opts.name);
+    } catch (err) {
+      throw errors.unavailable(`cannot reach NATS at ${opts.url}: ${(err as Error).message}`, err);
+    }
+  }
+
+  /** The JetStream client (used by the KV and, later, the WAL). */
+  jetstream(): JetStreamClient {
+    this.js ??= jetstream(this.nc);
+    return this.js;
+  }
+
+  publish(subject: string, data: Uint8Array, headers?: Headers): void {
+    this.nc.publish(subject, data, { headers: toNatsHeaders(headers) });
+  }
+
+  async request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
+    try {
+      const m = await this.nc.request(subject, data, {
+        timeout: Math.max(1, Math.floor(opts.timeoutMs)),
+        headers: toNatsHeaders(opts.headers),
+      });
+      return wrap(m);
+    } catch (err) {
+      if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+        throw errors.unavailable(`no responders on ${subject}`, err);
+      }
+      if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+        throw errors.deadlineExceeded(`no reply on ${subject} within ${opts.timeoutMs} ms`, err);
+      }
+      throw errors.unavailable(`request on ${subject} failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  subscribe(subject: string, handler: (msg: BusMessage) => void, opts: SubscribeOptions = {}): Subscription {
+    const sub = this.nc.subscribe(subject, {
+      queue: opts.queue,
+      callback: (err, m) => {
+        if (err) return;
+        handler(wrap(m));
+      },
+    });
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  kv(bucket: string, opts: KvOpenOptions = {}): Promise<KvBucket> {
+    let p = this.kvs.get(bucket);
+    if (!p) {
+      p = openNatsKv(this.jetstream(), bucket, opts);
+      this.kvs.set(bucket, p);
+      p.catch(() => this.kvs.delete(bucket));
+    }
+    return p;
+  }
+
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    try {
+      await this.nc.drain();
+    } catch {
+      await this.nc.close().catch(() => undefined);
+    }
+  }
+
+  async closed(): Promise<Error | void> {
+    return this.nc.closed();
+  }
+}

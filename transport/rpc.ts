@@ -1,0 +1,112 @@
+/**
+ * Request/reply with status codes, deadlines and trace context (DESIGN §2).
+ * Errors travel as header `Lockstep-Status: <code>` plus body `{code, message, details?}`.
+ */
+import { context, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import type { Bus, BusMessage, Headers, Subscription } from './bus.js';
+import { CONTENT_TYPE_HEADER, decode, encode, encodingOf, JSON_CONTENT_TYPE, type Encoding } from './codec.js';
+import { Code, errors, LockstepError, toLockstepError } from './errors.js';
+import { extractTrace, injectTrace } from './trace_context.js';
+
+/** Reply header carrying an error code; absent on success. */
+export const STATUS_HEADER = 'Lockstep-Status';
+
+const tracer = trace.getTracer('lockstep.transport');
+
+/** A decoded request as a handler sees it. */
+export interface RpcRequest {
+  subject: string;
+  body: unknown;
+  headers: Headers;
+  encoding: Encoding;
+  /** The trace context of the server span of this request. */
+  ctx: Context;
+}
+
+/** A request handler: its result is the reply body; a thrown LockstepError becomes an error reply. */
+export type RpcHandler = (req: RpcRequest) => Promise<unknown> | unknown;
+
+/** Options of `serve`. */
+export interface ServeOptions {
+  queue?: string;
+  /** Span name; defaults to the subject. */
+  spanName?: string;
+  /** Extra span attributes. */
+  attributes?: Record<string, string | number>;
+  /** Called with every error reply (for metrics and logs). */
+  onError?: (err: LockstepError, req: { subject: string }) => void;
+}
+
+function replyHeaders(encoding: Encoding, code?: string): Headers {
+  const h: Headers = {};
+  if (encoding === 'json') h[CONTENT_TYPE_HEADER] = JSON_CONTENT_TYPE;
+  if (code) h[STATUS_HEADER] = code;
+  return h;
+}
+
+/** Serves requests on `subject`; each message is handled concurrently. */
+export function serve(bus: Bus, subject: string, handler: RpcHandler, opts: ServeOptions = {}): Subscription {
+  return bus.subscribe(subject, (msg) => void handleOne(msg, handler, opts), { queue: opts.queue });
+}
+
+async function handleOne(msg: BusMessage, handler: RpcHandler, opts: ServeOptions): Promise<void> {
+  const encoding = encodingOf(msg.headers[CONTENT_TYPE_HEADER] ?? msg.headers['content-type']);
+  const parent = extractTrace(msg.headers);
+  const span = tracer.startSpan(
+    opts.spanName ?? msg.subject,
+    { kind: SpanKind.SERVER, attributes: { 'messaging.destination.name': msg.subject, ...opts.attributes } },
+    parent,
+  );
+  const ctx = trace.setSpan(parent, span);
+  try {
+    const body = decode(msg.data, encoding);
+    const result = await context.with(ctx, () => handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx }));
+    msg.respond(encode(result ?? {}, encoding), replyHeaders(encoding));
+  } catch (err) {
+    const le = toLockstepError(err);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: le.message });
+    span.setAttribute('lockstep.status', le.code);
+    opts.onError?.(le, { subject: msg.subject });
+    msg.respond(encode(le.toBody(), encoding), replyHeaders(encoding, le.code));
+  } finally {
+    span.end();
+  }
+}
+
+/** Options of `call`. */
+export interface CallOptions {
+  timeoutMs: number;
+  encoding?: Encoding;
+  headers?: Headers;
+  /** Trace context to propagate (the active one by default). */
+  ctx?: Context;
+}
+
+/** Turns a reply into its body, or throws the LockstepError it carries. */
+export function unwrapReply(msg: BusMessage, encoding: Encoding): unknown {
+  const status = msg.headers[STATUS_HEADER];
+  const replyEncoding = encodingOf(msg.headers[CONTENT_TYPE_HEADER]) === 'json' ? 'json' : encoding;
+  let body: unknown;
+  try {
+    body = decode(msg.data, replyEncoding);
+  } catch (err) {
+    throw errors.internal(`undecodable reply on ${msg.subject}: ${(err as Error).message}`);
+  }
+  if (status) throw LockstepError.fromBody(body ?? { code: status, message: status });
+  return body;
+}
+
+/** Sends a request and returns the decoded reply; error replies are thrown as LockstepError. */
+export async function call<T = unknown>(bus: Bus, subject: string, body: unknown, opts: CallOptions): Promise<T> {
+  const encoding = opts.encoding ?? 'msgpack';
+  const headers: Headers = { ...opts.headers };
+  if (encoding === 'json') headers[CONTENT_TYPE_HEADER] = JSON_CONTENT_TYPE;
+  injectTrace(headers, opts.ctx ?? context.active());
+  const reply = await bus.request(subject, encode(body ?? {}, encoding), { timeoutMs: opts.timeoutMs, headers });
+  return unwrapReply(reply, encoding) as T;
+}
+
+/** True when an error is one the caller may retry (the server was unreachable or slow). */
+export function isTransientCode(code: Code): boolean {
+  return code === Code.Unavailable || code === Code.DeadlineExceeded;
+}

@@ -1,0 +1,66 @@
+/**
+ * The one catalog of NATS subjects (DESIGN §2). No actor builds a subject string inline.
+ *
+ * Grammar, with P the configurable prefix (default `lockstep`):
+ *   P.api.<area>.<verb>                    public request/reply API, queue group `liaison`
+ *     P.api.schema.<kind>.<verb>           kind ∈ group|measure|stream|index_rule,
+ *                                          verb ∈ create|update|delete|get|list; P.api.schema.apply
+ *     P.api.barrier.<call>                 call ∈ revision|applied|deleted
+ *     P.api.cluster.members                the liaison's view of membership
+ *   P.node.<node>.status.<method>          node schema status: max_revision|key_revisions|absent_keys
+ *   P.node.<node>.control.<op>             admin: pause_watch|resume_watch|actors|inject_fault|clear_fault
+ *   P.members.heartbeat                    membership heartbeats (and graceful leave)
+ *   P.members.discover                     ask every node to send a heartbeat now
+ *   P.events.schema                        applied-revision advances of every node
+ *   P.wal.<group>.<shard>                  write-ahead log stream subjects
+ *   P.shard.<group>.<shard>.query          shard-level query
+ * Node names and schema names are validated as single subject tokens before they get here.
+ */
+export const DEFAULT_PREFIX = 'lockstep';
+
+/** Queue group of the public API: one liaison answers each request. */
+export const LIAISON_QUEUE = 'liaison';
+
+/** The schema registry's KV bucket. */
+export const SCHEMA_BUCKET = 'lockstep_schema';
+
+/** Subjects for one prefix. */
+export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
+  const p = prefix;
+  return {
+    prefix: p,
+    api: {
+      all: `${p}.api.>`,
+      schema: (kind: string, verb: string) => `${p}.api.schema.${kind}.${verb}`,
+      schemaAll: `${p}.api.schema.>`,
+      schemaApply: `${p}.api.schema.apply`,
+      barrier: (call: string) => `${p}.api.barrier.${call}`,
+      barrierAll: `${p}.api.barrier.>`,
+      members: `${p}.api.cluster.members`,
+    },
+    node: {
+      status: (node: string, method: string) => `${p}.node.${node}.status.${method}`,
+      statusAll: (node: string) => `${p}.node.${node}.status.>`,
+      control: (node: string, op: string) => `${p}.node.${node}.control.${op}`,
+      controlAll: (node: string) => `${p}.node.${node}.control.>`,
+    },
+    members: {
+      heartbeat: `${p}.members.heartbeat`,
+      discover: `${p}.members.discover`,
+    },
+    events: {
+      schema: `${p}.events.schema`,
+    },
+    wal: (group: string, shard: number) => `${p}.wal.${group}.${shard}`,
+    shardQuery: (group: string, shard: number) => `${p}.shard.${group}.${shard}.query`,
+  };
+}
+
+/** The subject catalog type. */
+export type Subjects = ReturnType<typeof subjectsFor>;
+
+/** The last token of a subject (the verb or method). */
+export function lastToken(subject: string): string {
+  const i = subject.lastIndexOf('.');
+  return i < 0 ? subject : subject.slice(i + 1);
+}
