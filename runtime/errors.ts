@@ -27,6 +27,8 @@ export interface FailureInfo {
   code: CodeT;
   message: string;
   permanent: boolean;
+  /** Set when the failure was injected (fault injection), with the phase it was injected at. */
+  injected?: 'init' | 'apply' | 'crash';
 }
 
 /** The one classifier: true only for errors marked permanent (also after crossing a thread). */
@@ -37,10 +39,12 @@ export function isPermanent(err: unknown): boolean {
 /** Serialisable form of any thrown value. */
 export function toFailureInfo(err: unknown): FailureInfo {
   const code = (err as { code?: unknown })?.code;
+  const injected = (err as { injected?: FailureInfo['injected'] })?.injected;
   return {
     code: typeof code === 'string' ? (code as CodeT) : Code.Internal,
     message: err instanceof Error ? err.message : String(err),
     permanent: isPermanent(err),
+    ...(injected ? { injected } : {}),
   };
 }
 

@@ -44,6 +44,7 @@ export class ActorFaults implements FaultInjector {
       if (f.times <= 0) this.armed = this.armed.filter((x) => x !== f);
     }
     const message = `injected ${f.kind} fault in ${this.kind} at ${phase}`;
-    throw f.kind === 'permanent' ? new PermanentError(message) : new TransientError(message);
+    const err = f.kind === 'permanent' ? new PermanentError(message) : new TransientError(message);
+    throw Object.assign(err, { injected: phase });
   }
 }

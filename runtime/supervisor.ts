@@ -42,8 +42,12 @@ interface Slot {
 export class Supervisor implements SupervisorApi {
   private readonly slots = new Map<string, Slot>();
   private stopped = false;
+  /** Faults armed at start; counted here so `times` spans restarts of an actor. */
+  private readonly startFaults: FaultSpec[];
 
-  constructor(private readonly opts: SupervisorOptions) {}
+  constructor(private readonly opts: SupervisorOptions) {
+    this.startFaults = opts.config.faultInjection ? opts.config.faults.map((f) => ({ ...f })) : [];
+  }
 
   /** Starts actors in order (the watcher must come last: its init reaches the others). */
   async startAll(kinds: ActorKind[]): Promise<void> {
@@ -56,7 +60,8 @@ export class Supervisor implements SupervisorApi {
   }
 
   private makeHost(slot: Slot): ActorHost {
-    const init: WorkerInit = { id: slot.id, kind: slot.kind, config: this.opts.config, otlpEndpoint: this.opts.otlpEndpoint };
+    const config = { ...this.opts.config, faults: this.startFaults.filter((f) => f.times === undefined || f.times > 0) };
+    const init: WorkerInit = { id: slot.id, kind: slot.kind, config, otlpEndpoint: this.opts.otlpEndpoint };
     return this.opts.config.threads ? new ThreadActorHost(init, this) : new InProcessActorHost(init, this);
   }
 
@@ -78,6 +83,7 @@ export class Supervisor implements SupervisorApi {
       }
       await host.stop().catch(() => undefined);
       const err = res.error;
+      if (err.injected) this.consumeStartFault(slot.kind, err.injected);
       if (err.permanent) {
         this.fatal(slot.id, err);
         return false;
@@ -94,6 +100,11 @@ export class Supervisor implements SupervisorApi {
       log.warn({ actor: slot.id, attempt, retry_in_ms: wait, cause: err.message }, 'actor start failed; retrying');
       await clock.sleep(wait);
     }
+  }
+
+  private consumeStartFault(kind: ActorKind, phase: FaultSpec['phase']): void {
+    const f = this.startFaults.find((x) => x.actor === kind && x.phase === phase && (x.times === undefined || x.times > 0));
+    if (f?.times !== undefined) f.times -= 1;
   }
 
   private async onCrash(slot: Slot, info: ExitInfo): Promise<void> {

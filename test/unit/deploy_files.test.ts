@@ -1,0 +1,158 @@
+/**
+ * Static checks of deploy/: Docker cannot run where the tests run, so this test checks what can be
+ * checked without it — the compose file's Lockstep services parse as valid `lockstep node` command
+ * lines, and nats-server 2.9 accepts deploy/nats.conf (config test `-t`, no server started).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { nodeCommand, nodeConfigFromFlags } from '../../runtime/cli/node_cmd.js';
+import { ROLES } from '../../runtime/roles.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const deploy = (f: string) => `${root}deploy/${f}`;
+
+interface Service {
+  image?: string;
+  build?: { context?: string; dockerfile?: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  restart?: string;
+}
+
+interface Compose {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+// Test-only values for the compose variables; never real credentials.
+const TEST_ENV: Record<string, string> = {
+  LOCKSTEP_NATS_PASSWORD: 'ptest-lockstep-password',
+  CLIENT_NATS_PASSWORD: 'ptest-client-password',
+};
+
+/** Compose interpolation for `${VAR}`, `${VAR:?message}` and `${VAR:-default}` (enough for this file). */
+function interpolate(s: string, env: Record<string, string>): string {
+  return s.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:\?|:-)([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (op === ':-') return arg ?? '';
+    throw new Error(`compose variable ${name} is unset${op === ':?' ? `: ${arg}` : ''}`);
+  });
+}
+
+function loadCompose(): Compose {
+  // Merge keys (`<<: *lockstep-node`) are YAML 1.1; docker compose supports them.
+  return parse(readFileSync(deploy('docker-compose.yml'), 'utf8'), { merge: true }) as Compose;
+}
+
+/** The services run from the Lockstep image (built from deploy/Dockerfile). */
+function lockstepServices(c: Compose): [string, Service][] {
+  return Object.entries(c.services).filter(([, s]) => s.build?.dockerfile === 'deploy/Dockerfile');
+}
+
+/** Parses a service's command as the `lockstep` CLI would, without running the node. */
+function parseNodeCommand(args: string[]): { flags: Record<string, unknown>; natsUrl: string } {
+  assert.equal(args[0], 'node', `the command must start with the \`node\` subcommand: ${JSON.stringify(args)}`);
+  const cmd = nodeCommand()
+    .option('--nats-url <url>', 'root option of `lockstep`')
+    .action(() => undefined)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  cmd.parse(args.slice(1), { from: 'user' });
+  const flags = cmd.opts();
+  assert.equal(typeof flags.natsUrl, 'string', `--nats-url missing in ${JSON.stringify(args)}`);
+  return { flags, natsUrl: flags.natsUrl as string };
+}
+
+describe('deploy files', () => {
+  it('docker-compose.yml: every Lockstep service runs `lockstep node` with a valid role and a unique name', () => {
+    const compose = loadCompose();
+    const services = lockstepServices(compose);
+    assert.ok(services.length >= 3, 'expected the Lockstep node services');
+    const names = new Set<string>();
+    const roles = new Set<string>();
+    for (const [svc, s] of services) {
+      assert.equal(s.build?.context, '..', `${svc}: build context must be the repository root`);
+      assert.ok(Array.isArray(s.command), `${svc}: command must be a list`);
+      const { flags, natsUrl } = parseNodeCommand(s.command!.map((a) => interpolate(String(a), TEST_ENV)));
+      const cfg = nodeConfigFromFlags(flags, natsUrl); // throws InvalidArgument on a bad name/role/port
+      for (const r of cfg.roles) {
+        assert.ok((ROLES as readonly string[]).includes(r), `${svc}: unknown role ${r}`);
+        roles.add(r);
+      }
+      assert.ok(!names.has(cfg.name), `${svc}: node name ${cfg.name} is used twice`);
+      names.add(cfg.name);
+      assert.equal(cfg.name, svc, `${svc}: node name should match the service name`);
+      assert.equal(cfg.metricsPort, 9464, `${svc}: --metrics-port 9464`);
+      assert.equal(cfg.metricsHost, '0.0.0.0', `${svc}: --metrics-host 0.0.0.0`);
+      assert.equal(cfg.dataDir, '/data', `${svc}: --data-dir /data`);
+      assert.equal(s.restart, 'on-failure', `${svc}: restart: on-failure`);
+      // The password reaches the URL only through a required compose variable.
+      const rawUrl = s.command![s.command!.indexOf('--nats-url') + 1]!;
+      assert.match(rawUrl, /^nats:\/\/lockstep:\$\{LOCKSTEP_NATS_PASSWORD:\?[^}]*\}@nats:4222$/, `${svc}: --nats-url`);
+      assert.equal(natsUrl, `nats://lockstep:${TEST_ENV.LOCKSTEP_NATS_PASSWORD}@nats:4222`);
+      if (cfg.roles.includes('data')) {
+        const dataVolume = (s.volumes ?? []).find((v) => v.endsWith(':/data'));
+        assert.ok(dataVolume, `${svc}: a data node needs a volume on /data`);
+        assert.ok(compose.volumes && dataVolume.split(':')[0]! in compose.volumes, `${svc}: named volume ${dataVolume} is declared`);
+      }
+    }
+    for (const r of ['liaison', 'data', 'claimer']) assert.ok(roles.has(r), `no service holds role ${r}`);
+  });
+
+  it('docker-compose.yml: every Lockstep node exports traces to Jaeger over OTLP HTTP', () => {
+    const compose = loadCompose();
+    assert.ok(compose.services.jaeger, 'a jaeger service');
+    for (const [svc, s] of lockstepServices(compose)) {
+      assert.equal(s.environment?.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://jaeger:4318', `${svc}: OTEL_EXPORTER_OTLP_ENDPOINT`);
+    }
+  });
+
+  it('docker-compose.yml: NATS gets both passwords from required variables and mounts nats.conf', () => {
+    const nats = loadCompose().services.nats!;
+    assert.ok(nats, 'a nats service');
+    assert.deepEqual(nats.command, ['-c', '/etc/nats/nats.conf']);
+    for (const v of ['LOCKSTEP_NATS_PASSWORD', 'CLIENT_NATS_PASSWORD']) {
+      assert.match(String(nats.environment?.[v]), new RegExp(`^\\$\\{${v}:\\?[^}]*\\}$`), `nats: ${v}`);
+    }
+    assert.ok(nats.volumes?.includes('./nats.conf:/etc/nats/nats.conf:ro'), 'nats.conf is mounted');
+  });
+
+  it('Dockerfile: one non-root image whose entrypoint is the lockstep CLI', () => {
+    const df = readFileSync(deploy('Dockerfile'), 'utf8');
+    assert.match(df, /^FROM node:20-bookworm-slim$/m);
+    assert.match(df, /^RUN npm ci --omit=dev/m);
+    assert.match(df, /^ENTRYPOINT \["node", "bin\/lockstep\.js"\]$/m);
+    const user = /^USER (\S+)$/m.exec(df);
+    assert.ok(user && user[1] !== 'root' && user[1] !== '0', 'runs as a non-root user');
+    for (const dir of ['actors', 'runtime', 'storage', 'transport', 'bin']) {
+      assert.ok(existsSync(`${root}${dir}`), `${dir}/ exists`);
+      assert.match(df, new RegExp(`^COPY ${dir}/ ${dir}/$`, 'm'), `copies ${dir}/`);
+    }
+  });
+
+  it('nats.conf: nats-server accepts it (`-t`) with the password variables set, and not without them', () => {
+    const version = spawnSync('nats-server', ['--version'], { encoding: 'utf8' });
+    assert.equal(version.status, 0, 'nats-server is not installed: run `npm run ensure-nats`');
+    const conf = deploy('nats.conf');
+    const text = readFileSync(conf, 'utf8');
+    // Passwords are config variables resolved from the environment, never literals.
+    const passwords = [...text.matchAll(/^\s*password:\s*(\S+)/gm)].map((m) => m[1]);
+    assert.deepEqual(passwords, ['$LOCKSTEP_NATS_PASSWORD', '$CLIENT_NATS_PASSWORD']);
+
+    const env = { ...process.env };
+    delete env.LOCKSTEP_NATS_PASSWORD;
+    delete env.CLIENT_NATS_PASSWORD;
+    const ok = spawnSync('nats-server', ['-c', conf, '-t'], { encoding: 'utf8', env: { ...env, ...TEST_ENV }, timeout: 10_000 });
+    assert.equal(ok.status, 0, `nats-server -t failed: ${ok.stderr}`);
+    assert.match(ok.stderr + ok.stdout, /is valid/);
+
+    const missing = spawnSync('nats-server', ['-c', conf, '-t'], { encoding: 'utf8', env, timeout: 10_000 });
+    assert.notEqual(missing.status, 0, 'nats.conf must not start without the password variables');
+    assert.match(missing.stderr, /LOCKSTEP_NATS_PASSWORD|CLIENT_NATS_PASSWORD/);
+  });
+});
