@@ -44,7 +44,7 @@ export interface LocalNode {
 /** A running local cluster. */
 export class LocalCluster {
   readonly nodes = new Map<string, LocalNode>();
-  private bus?: NatsBus;
+  private bus?: Promise<NatsBus>;
 
   private constructor(
     readonly opts: LocalClusterOptions,
@@ -105,8 +105,9 @@ export class LocalCluster {
   }
 
   /** A bus connection of the cluster's own (for admin calls). */
-  async adminBus(): Promise<NatsBus> {
-    this.bus ??= await NatsBus.connect({ url: this.natsUrl, name: 'local-cluster' });
+  adminBus(): Promise<NatsBus> {
+    // Cache the promise, not the bus: concurrent callers must share one connection.
+    this.bus ??= NatsBus.connect({ url: this.natsUrl, name: 'local-cluster' });
     return this.bus;
   }
 
@@ -155,7 +156,7 @@ export class LocalCluster {
         clearTimeout(t);
       }),
     );
-    await this.bus?.close().catch(() => undefined);
+    if (this.bus) await (await this.bus.catch(() => undefined))?.close().catch(() => undefined);
     await this.nats?.stop();
   }
 }

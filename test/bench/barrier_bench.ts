@@ -30,6 +30,8 @@ const POLL_MS = 10;
 const MAX_CALLS_PER_CALLER = 10_000_000;
 /** Distinct error messages kept for the report. */
 const MAX_ERROR_SAMPLES = 5;
+/** Grace for the event loop to empty by itself after the run before the process exits anyway. */
+const EXIT_GRACE_MS = 2000;
 
 /** The benchmark's JSON report. */
 export interface BenchReport {
@@ -52,12 +54,10 @@ export interface BenchReport {
   mutate_ops: number;
   /** Failed mutations, in any phase. */
   mutate_errors: number;
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  convergence_p50_ms: number;
-  convergence_p99_ms: number;
+  /** Call latency percentiles of the window. */
+  p50_ms: number; p95_ms: number; p99_ms: number; max_ms: number;
+  /** Acknowledgement → every member applied, for mutations acknowledged in the window. */
+  convergence_p50_ms: number; convergence_p99_ms: number;
   /** Measured mutations every member had applied before their acknowledgement arrived (counted as 0 ms). */
   converged_before_ack: number;
   /** Measured mutations not applied everywhere by the end of the drain. */
@@ -394,4 +394,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const exitCode = await main(process.argv.slice(2));
+process.exitCode = exitCode;
+// Everything this script opened is closed by now, so the process normally ends by itself. If a
+// handle it does not own stays open (LocalCluster.start can leak admin NATS connections that then
+// retry forever), say so and exit rather than hang the caller.
+setTimeout(() => {
+  process.stderr.write(`barrier_bench: handles still open ${EXIT_GRACE_MS} ms after the run (${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
+  process.exit(exitCode);
+}, EXIT_GRACE_MS).unref();
