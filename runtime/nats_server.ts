@@ -20,6 +20,8 @@ export interface NatsServerOptions {
   /** Directory for the store and the ports file; a temp dir (removed at stop) when absent. */
   dir?: string;
   startTimeoutMs?: number;
+  /** Extra server flags (e.g. `--user`, `--pass`). */
+  args?: string[];
 }
 
 /** True when a nats-server binary is on the PATH. */
@@ -38,7 +40,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   for (const f of readdirSync(dir)) if (f.endsWith('.ports')) rmSync(join(dir, f), { force: true });
   const child: ChildProcess = spawn(
     'nats-server',
-    ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', join(dir, 'store'), '--ports_file_dir', dir],
+    ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', join(dir, 'store'), '--ports_file_dir', dir, ...(opts.args ?? [])],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

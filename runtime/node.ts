@@ -11,6 +11,7 @@ import { backoffMs, systemClock, type Clock } from './clock.js';
 import type { NodeConfig } from './config.js';
 import { serveControl } from './control_service.js';
 import { HeartbeatPublisher } from './heartbeat.js';
+import { isPermanent } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { startMetricsServer, type MetricsServer } from './metrics_server.js';
 import { effectiveRoles } from './roles.js';
@@ -46,6 +47,7 @@ async function connectWithRetry(config: NodeConfig, clock: Clock, log: Logger): 
     try {
       return await NatsBus.connect({ url: config.natsUrl, name: `${config.name}/supervisor` });
     } catch (err) {
+      if (isPermanent(err)) throw err;
       const wait = backoffMs(attempt, 200, 2000);
       if (clock.monotonic() + wait > deadline) {
         throw new Error(`${(err as Error).message} (gave up after ${config.schemaInitDeadlineMs} ms, ${attempt + 1} attempts)`);

@@ -3,6 +3,7 @@
  */
 import { connect } from '@nats-io/transport-node';
 import {
+  AuthorizationError,
   headers as natsHeaders,
   NoRespondersError,
   RequestError,
@@ -13,7 +14,7 @@ import {
 } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { Bus, BusMessage, Headers, KvBucket, KvOpenOptions, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
-import { errors } from './errors.js';
+import { Code, errors, LockstepError } from './errors.js';
 import { openNatsKv } from './nats_kv.js';
 
 /** Options to connect a bus. */
@@ -60,6 +61,26 @@ function wrap(m: Msg): BusMessage {
   };
 }
 
+/** Moves `user:pass@` out of NATS URLs (nats.js ignores URL credentials). */
+export function splitCredentials(url: string): { servers: string[]; user?: string; pass?: string } {
+  let user: string | undefined;
+  let pass: string | undefined;
+  const servers = url.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(s);
+    if (!m) return s;
+    const [u, p] = m[2]!.split(':');
+    user ??= decodeURIComponent(u ?? '');
+    pass ??= p === undefined ? undefined : decodeURIComponent(p);
+    return m[1]! + m[3]!;
+  });
+  return { servers, user, pass };
+}
+
+/** A URL with its password replaced by `***`. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:@/]*:)[^@/]*@/g, '$1***@');
+}
+
 /** A bus on one NATS connection. */
 export class NatsBus implements Bus {
   readonly name: string;
@@ -73,8 +94,11 @@ export class NatsBus implements Bus {
   /** Connects once; throws `Unavailable` naming the URL when the server cannot be reached. */
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
     try {
+      const { servers, user, pass } = splitCredentials(opts.url);
       const nc = await connect({
-        servers: opts.url,
+        servers,
+        user,
+        pass,
         name: opts.name,
         timeout: opts.connectTimeoutMs ?? 2000,
         maxReconnectAttempts: -1,
@@ -82,7 +106,14 @@ export class NatsBus implements Bus {
       });
       return new NatsBus(nc, opts.name);
     } catch (err) {
-      throw errors.unavailable(`cannot reach NATS at ${opts.url}: ${(err as Error).message}`, err);
+      if (err instanceof AuthorizationError || /authorization/i.test(String((err as Error).message))) {
+        // Wrong credentials never fix themselves: marked permanent so start-up fails at once.
+        throw Object.assign(
+          new LockstepError(Code.PermissionDenied, `NATS at ${redactUrl(opts.url)} refused the credentials: ${(err as Error).message}`, { cause: err }),
+          { permanent: true },
+        );
+      }
+      throw errors.unavailable(`cannot reach NATS at ${redactUrl(opts.url)}: ${(err as Error).message}`, err);
     }
   }
 
