@@ -44,16 +44,22 @@ export interface SchemaConsumer {
 /** A schema delivery from the watcher to the node's other actors. */
 export type SchemaDelivery = { type: 'init'; snapshot: SchemaSnapshot } | { type: 'event'; event: SchemaEvent };
 
+/** Which actors a delivery goes to: only these, or all but these. */
+export interface DeliveryFilter {
+  only?: string[];
+  exclude?: string[];
+}
+
 /** Outcome of a delivery per actor: null when it acknowledged. */
 export type DeliveryOutcome = Record<string, FailureInfo | null>;
 
 /** What an actor may ask of its node's supervisor. */
 export interface SupervisorLink {
   /**
-   * Delivers to every other local actor consuming the event's kind (or, for an init, to the actors
-   * named in `only`, or all). Resolves with each actor's outcome.
+   * Delivers to every other local actor consuming the event's kind (an init goes to every schema
+   * consumer), narrowed by `filter`. Resolves with each actor's outcome.
    */
-  deliverSchema(delivery: SchemaDelivery, only?: string[]): Promise<DeliveryOutcome>;
+  deliverSchema(delivery: SchemaDelivery, filter?: DeliveryFilter): Promise<DeliveryOutcome>;
   /** Reports a permanent failure: the node logs it and exits non-zero. */
   fatal(failure: FailureInfo): void;
 }

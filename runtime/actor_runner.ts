@@ -61,7 +61,7 @@ export class ActorRunner implements RunnerApi {
         log: this.log,
         metrics: this.metricsRegistry,
         supervisor: {
-          deliverSchema: (d, only) => this.supervisor.deliverSchema(this.init.id, d, only),
+          deliverSchema: (d, filter) => this.supervisor.deliverSchema(this.init.id, d, filter),
           fatal: (f) => this.supervisor.fatal(this.init.id, f),
         },
         faults: this.faults,

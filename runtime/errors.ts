@@ -29,6 +29,8 @@ export interface FailureInfo {
   permanent: boolean;
   /** Set when the failure was injected (fault injection), with the phase it was injected at. */
   injected?: 'init' | 'apply' | 'crash';
+  /** Set when the actor lost its schema view (restarted) and needs a snapshot before events. */
+  needsInit?: boolean;
 }
 
 /** The one classifier: true only for errors marked permanent (also after crossing a thread). */

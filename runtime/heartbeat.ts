@@ -39,6 +39,15 @@ export class HeartbeatPublisher {
     }
   }
 
+  /**
+   * Stops beating without a word: after a failure the node must look like a crashed one (evicted
+   * and reported by barriers), never like a graceful leave that barriers drop silently.
+   */
+  stop(): void {
+    this.timer?.cancel();
+    this.discover?.unsubscribe();
+  }
+
   /** Stops beating and announces a graceful leave. */
   async leave(): Promise<void> {
     this.timer?.cancel();

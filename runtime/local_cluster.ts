@@ -28,6 +28,8 @@ export interface LocalClusterOptions {
   env?: Record<string, string>;
   /** How long to wait for every node to answer (ms). */
   readyTimeoutMs?: number;
+  /** Aborting it during start stops what was started and rejects. */
+  signal?: AbortSignal;
 }
 
 /** One node process. */
@@ -118,6 +120,7 @@ export class LocalCluster {
     const deadline = Date.now() + (this.opts.readyTimeoutMs ?? 60_000);
     const subject = subjectsFor().node.control(name, 'actors');
     for (;;) {
+      if (this.opts.signal?.aborted) throw new Error('start interrupted');
       if (node.exitCode !== undefined) throw new Error(`node ${name} exited with code ${node.exitCode} at start (log: ${node.logFile})`);
       try {
         await call(bus, subject, {}, { timeoutMs: 1000 });

@@ -79,7 +79,8 @@ export async function runNode(config: NodeConfig, opts: { otlpEndpoint?: string;
   const shutdown = async (code: number) => {
     if (finished) return;
     finished = true;
-    await heartbeat?.leave().catch(() => undefined);
+    if (code === 0) await heartbeat?.leave().catch(() => undefined);
+    else heartbeat?.stop();
     control?.unsubscribe();
     await supervisor.stopAll();
     await metrics?.close().catch(() => undefined);
@@ -100,7 +101,8 @@ export async function runNode(config: NodeConfig, opts: { otlpEndpoint?: string;
   });
 
   const kinds = actorKindsFor(config);
-  await supervisor.startAll(kinds);
+  // A permanent failure during start (an actor crash-looping, say) ends the start at once.
+  await Promise.race([supervisor.startAll(kinds), done]);
   if (fatalMessage) {
     await done;
     throw new Error(fatalMessage);

@@ -8,7 +8,11 @@ import { kvKeyOf, type Resource, type SchemaKey, type SchemaKind, type StoredRes
 /** A schema cache for a set of kinds. */
 export class SchemaCache implements SchemaConsumer {
   private readonly items = new Map<string, StoredResource>();
+  /** Revision of the last put or delete per key, deletes included, for the duplicate guard. */
+  private readonly keyRevisions = new Map<string, number>();
   private revision = 0;
+  /** Events at or below the last snapshot's revision are already in it. */
+  private snapshotRevision = 0;
 
   /** Optional hooks for actors that react to a change (open a shard, drop one). */
   constructor(
@@ -21,25 +25,39 @@ export class SchemaCache implements SchemaConsumer {
 
   async onInit(snapshot: SchemaSnapshot): Promise<void> {
     this.items.clear();
+    this.keyRevisions.clear();
     for (const r of snapshot.resources) {
       if (!this.kinds.includes(r.kind)) continue;
       const key = keyOfResource(r);
       this.items.set(kvKeyOf(key), r);
+      this.keyRevisions.set(kvKeyOf(key), r.mod_revision);
       await this.hooks.onPut?.(key, r.resource, r.mod_revision);
     }
     this.revision = snapshot.revision;
+    this.snapshotRevision = snapshot.revision;
   }
 
   async onAddOrUpdate(event: SchemaEvent): Promise<void> {
+    const k = kvKeyOf(event.key);
+    if (this.isStale(k, event.revision)) return;
     await this.hooks.onPut?.(event.key, event.resource!, event.revision);
-    this.items.set(kvKeyOf(event.key), { kind: event.key.kind, resource: event.resource!, mod_revision: event.revision });
+    this.items.set(k, { kind: event.key.kind, resource: event.resource!, mod_revision: event.revision });
+    this.keyRevisions.set(k, event.revision);
     this.revision = Math.max(this.revision, event.revision);
   }
 
   async onDelete(event: SchemaEvent): Promise<void> {
+    const k = kvKeyOf(event.key);
+    if (this.isStale(k, event.revision)) return;
     await this.hooks.onDelete?.(event.key, event.revision);
-    this.items.delete(kvKeyOf(event.key));
+    this.items.delete(k);
+    this.keyRevisions.set(k, event.revision);
     this.revision = Math.max(this.revision, event.revision);
+  }
+
+  /** A redelivered or late event (at or below what the key holds, or what a snapshot covered). */
+  private isStale(k: string, revision: number): boolean {
+    return revision <= (this.keyRevisions.get(k) ?? 0) || revision <= this.snapshotRevision;
   }
 
   /** A resource by key, with its revision. */

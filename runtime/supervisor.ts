@@ -3,7 +3,7 @@
  * other actors, restarts a crashed actor with backoff (bounded), and ends the node on a permanent
  * failure or a crash loop.
  */
-import type { ActorKind, DeliveryOutcome, FaultSpec, SchemaDelivery } from './actor.js';
+import type { ActorKind, DeliveryFilter, DeliveryOutcome, FaultSpec, SchemaDelivery } from './actor.js';
 import type { ActorHost, ExitInfo } from './actor_host.js';
 import { backoffMs, type Clock } from './clock.js';
 import type { NodeConfig } from './config.js';
@@ -36,11 +36,16 @@ interface Slot {
   restarts: number[];
   /** Set while the actor is down between a crash and its restart. */
   restarting: boolean;
+  /** Set after a restart until the watcher handed the actor a schema snapshot. */
+  needsInit: boolean;
 }
 
 /** Supervises the actors of one node. */
 export class Supervisor implements SupervisorApi {
   private readonly slots = new Map<string, Slot>();
+  private readonly starting = new Set<Promise<boolean>>();
+  /** Hosts whose start is in flight: stopAll must not leave them behind. */
+  private readonly hostsStarting = new Set<ActorHost>();
   private stopped = false;
   /** Faults armed at start; counted here so `times` spans restarts of an actor. */
   private readonly startFaults: FaultSpec[];
@@ -52,7 +57,7 @@ export class Supervisor implements SupervisorApi {
   /** Starts actors in order (the watcher must come last: its init reaches the others). */
   async startAll(kinds: ActorKind[]): Promise<void> {
     for (const kind of kinds) {
-      const slot: Slot = { id: kind, kind, schemaKinds: [], threadId: -1, restarts: [], restarting: false };
+      const slot: Slot = { id: kind, kind, schemaKinds: [], threadId: -1, restarts: [], restarting: false, needsInit: false };
       this.slots.set(slot.id, slot);
       await this.startSlot(slot);
       if (this.stopped) return;
@@ -72,7 +77,13 @@ export class Supervisor implements SupervisorApi {
     for (let attempt = 0; ; attempt++) {
       if (this.stopped) return false;
       const host = this.makeHost(slot);
-      const res = await host.start();
+      this.hostsStarting.add(host);
+      const res = await host.start().finally(() => this.hostsStarting.delete(host));
+      if (res.ok && this.stopped) {
+        // stopAll ran while this actor was starting: it must not outlive the node.
+        await host.stop().catch(() => undefined);
+        return false;
+      }
       if (res.ok) {
         slot.host = host;
         slot.schemaKinds = res.value.schemaKinds;
@@ -126,27 +137,48 @@ export class Supervisor implements SupervisorApi {
     const wait = backoffMs(slot.restarts.length - 1, config.restartBackoffBaseMs, config.restartBackoffMaxMs);
     log.warn({ actor: slot.id, cause: info.error ?? `exit ${info.code}`, restart_in_ms: wait }, 'actor crashed; restarting');
     await clock.sleep(wait);
-    if (this.stopped || !(await this.startSlot(slot))) return;
+    if (this.stopped) return;
+    const start = this.startSlot(slot);
+    this.starting.add(start);
+    const started = await start.finally(() => this.starting.delete(start));
+    if (!started) return;
+    // A restarted actor lost its view of the schema. Until the watcher hands it a snapshot, every
+    // event delivery reports it as not acknowledged (so the node's revision cannot pass it), and
+    // the watcher re-inits it in its own serial order; the nudge below covers a quiet registry.
+    slot.needsInit = slot.id !== WATCHER_ID && slot.schemaKinds.length > 0;
     slot.restarting = false;
-    // A restarted actor lost its view of the schema: the watcher hands it the current snapshot, in
-    // its own serial order so no event slips between the snapshot and the next delivery.
-    if (slot.id !== WATCHER_ID && slot.schemaKinds.length > 0) {
-      const watcher = this.slots.get(WATCHER_ID)?.host;
-      const res = await watcher?.control('reinit', { actors: [slot.id] });
-      if (res && !res.ok) log.warn({ actor: slot.id, cause: res.error.message }, 'schema re-init of restarted actor failed');
+    if (slot.needsInit) {
+      const res = await this.slots.get(WATCHER_ID)?.host?.control('reinit', { actors: [slot.id] });
+      if (res && !res.ok) log.warn({ actor: slot.id, cause: res.error.message }, 'schema re-init of restarted actor failed; the watcher retries with the next event');
     }
   }
 
   /** Fans a schema delivery out to every other actor that consumes it. */
-  async deliverSchema(fromId: string, delivery: SchemaDelivery, only?: string[]): Promise<DeliveryOutcome> {
-    const targets = [...this.slots.values()].filter((s) => {
-      if (s.id === fromId || !s.host || s.schemaKinds.length === 0) return false;
-      if (only && !only.includes(s.id)) return false;
-      return delivery.type === 'init' || s.schemaKinds.includes(delivery.event.key.kind);
-    });
-    const results = await Promise.all(targets.map((s) => s.host!.deliverSchema(delivery)));
+  async deliverSchema(fromId: string, delivery: SchemaDelivery, filter: DeliveryFilter = {}): Promise<DeliveryOutcome> {
     const outcome: DeliveryOutcome = {};
-    targets.forEach((s, i) => (outcome[s.id] = results[i] ?? null));
+    const targets: Slot[] = [];
+    for (const s of this.slots.values()) {
+      if (s.id === fromId || (filter.only && !filter.only.includes(s.id)) || filter.exclude?.includes(s.id)) continue;
+      if (s.restarting) {
+        // Down between a crash and its restart: it has not acknowledged anything.
+        outcome[s.id] = { code: 'Unavailable', message: `actor ${s.id} is restarting`, permanent: false };
+        continue;
+      }
+      if (!s.host || s.schemaKinds.length === 0) continue;
+      if (delivery.type === 'event') {
+        if (!s.schemaKinds.includes(delivery.event.key.kind)) continue;
+        if (s.needsInit) {
+          outcome[s.id] = { code: 'Unavailable', message: `actor ${s.id} awaits its schema snapshot`, permanent: false, needsInit: true };
+          continue;
+        }
+      }
+      targets.push(s);
+    }
+    const results = await Promise.all(targets.map((s) => s.host!.deliverSchema(delivery)));
+    targets.forEach((s, i) => {
+      outcome[s.id] = results[i] ?? null;
+      if (delivery.type === 'init' && outcome[s.id] === null) s.needsInit = false;
+    });
     return outcome;
   }
 
@@ -192,6 +224,10 @@ export class Supervisor implements SupervisorApi {
   /** Stops every actor, the watcher first so no delivery is in flight to a stopping actor. */
   async stopAll(): Promise<void> {
     this.stopped = true;
+    // Hosts still starting are stopped too (their start then fails); a restart in progress sees
+    // `stopped` and gives up; wait for both.
+    await Promise.all([...this.hostsStarting].map((h) => h.stop().catch(() => undefined)));
+    await Promise.all([...this.starting]);
     const order = [...this.slots.values()].reverse();
     for (const s of order) await s.host?.stop().catch(() => undefined);
   }

@@ -5,7 +5,7 @@
  * because a thrown error loses its code when it crosses a thread.
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { ActorKind, DeliveryOutcome, FaultSpec, Lifecycle, SchemaDelivery } from './actor.js';
+import type { ActorKind, DeliveryFilter, DeliveryOutcome, FaultSpec, Lifecycle, SchemaDelivery } from './actor.js';
 import type { NodeConfig } from './config.js';
 import type { FailureInfo } from './errors.js';
 
@@ -34,7 +34,7 @@ export interface RunnerApi {
 
 /** What a runner can call on the supervisor. */
 export interface SupervisorApi {
-  deliverSchema(fromId: string, delivery: SchemaDelivery, only?: string[]): Promise<DeliveryOutcome>;
+  deliverSchema(fromId: string, delivery: SchemaDelivery, filter?: DeliveryFilter): Promise<DeliveryOutcome>;
   fatal(fromId: string, failure: FailureInfo): void;
 }
 

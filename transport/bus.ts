@@ -40,6 +40,8 @@ export interface KvEntry {
   value: Uint8Array;
   revision: number;
   operation: 'PUT' | 'DEL' | 'PURGE';
+  /** On a watch: messages still pending after this one when it was delivered (0 = caught up). */
+  pending?: number;
 }
 
 /** A KV bucket whose revisions are one gap-free sequence across its keys. */
@@ -88,6 +90,8 @@ export interface Bus {
   subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: SubscribeOptions): Subscription;
   /** Opens (creating when missing) a KV bucket. */
   kv(bucket: string, opts?: KvOpenOptions): Promise<KvBucket>;
+  /** The largest message body the server accepts, in bytes. */
+  maxPayload(): number;
   /** Round trip to the server: everything published before is processed by it. */
   flush(): Promise<void>;
   /** Drains subscriptions and closes the connection. */

@@ -166,6 +166,11 @@ export class NatsBus implements Bus {
     return p;
   }
 
+  maxPayload(): number {
+    // Header bytes count too: keep a margin below the server's limit.
+    return (this.nc.info?.max_payload ?? 1024 * 1024) - 4096;
+  }
+
   async flush(): Promise<void> {
     await this.nc.flush();
   }

@@ -115,7 +115,7 @@ class NatsKvBucket implements KvBucket {
         stop: () => it.stop(),
         async *[Symbol.asyncIterator]() {
           for await (const e of it) {
-            yield { key: e.key, value: e.value, revision: e.revision, operation: e.operation } satisfies KvEntry;
+            yield { key: e.key, value: e.value, revision: e.revision, operation: e.operation, pending: e.delta } satisfies KvEntry;
           }
         },
       };

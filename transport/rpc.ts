@@ -46,11 +46,26 @@ function replyHeaders(encoding: Encoding, code?: string): Headers {
 
 /** Serves requests on `subject`; each message is handled concurrently. */
 export function serve(bus: Bus, subject: string, handler: RpcHandler, opts: ServeOptions = {}): Subscription {
-  return bus.subscribe(subject, (msg) => void handleOne(msg, handler, opts), { queue: opts.queue });
+  return bus.subscribe(subject, (msg) => void handleOne(bus, msg, handler, opts), { queue: opts.queue });
 }
 
-async function handleOne(msg: BusMessage, handler: RpcHandler, opts: ServeOptions): Promise<void> {
-  const encoding = encodingOf(msg.headers[CONTENT_TYPE_HEADER] ?? msg.headers['content-type']);
+/** A header by name, whatever its case on the wire (NATS keeps header names as sent). */
+export function headerOf(headers: Headers, name: string): string | undefined {
+  const direct = headers[name];
+  if (direct !== undefined) return direct;
+  const lower = name.toLowerCase();
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === lower) return headers[k];
+  return undefined;
+}
+
+function tooLarge(what: string, bytes: number, limit: number): LockstepError {
+  return new LockstepError(Code.ResourceExhausted, `${what} of ${bytes} bytes exceeds the server's message limit of ${limit} bytes`, {
+    details: { bytes, limit },
+  });
+}
+
+async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: ServeOptions): Promise<void> {
+  const encoding = encodingOf(headerOf(msg.headers, CONTENT_TYPE_HEADER));
   const parent = extractTrace(msg.headers);
   const span = tracer.startSpan(
     opts.spanName ?? msg.subject,
@@ -61,7 +76,9 @@ async function handleOne(msg: BusMessage, handler: RpcHandler, opts: ServeOption
   try {
     const body = decode(msg.data, encoding);
     const result = await context.with(ctx, () => handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx }));
-    msg.respond(encode(result ?? {}, encoding), replyHeaders(encoding));
+    const reply = encode(result ?? {}, encoding);
+    if (reply.length > bus.maxPayload()) throw tooLarge('the reply', reply.length, bus.maxPayload());
+    msg.respond(reply, replyHeaders(encoding));
   } catch (err) {
     const le = toLockstepError(err);
     span.setStatus({ code: SpanStatusCode.ERROR, message: le.message });
@@ -84,8 +101,8 @@ export interface CallOptions {
 
 /** Turns a reply into its body, or throws the LockstepError it carries. */
 export function unwrapReply(msg: BusMessage, encoding: Encoding): unknown {
-  const status = msg.headers[STATUS_HEADER];
-  const replyEncoding = encodingOf(msg.headers[CONTENT_TYPE_HEADER]) === 'json' ? 'json' : encoding;
+  const status = headerOf(msg.headers, STATUS_HEADER);
+  const replyEncoding = encodingOf(headerOf(msg.headers, CONTENT_TYPE_HEADER)) === 'json' ? 'json' : encoding;
   let body: unknown;
   try {
     body = decode(msg.data, replyEncoding);
@@ -102,7 +119,9 @@ export async function call<T = unknown>(bus: Bus, subject: string, body: unknown
   const headers: Headers = { ...opts.headers };
   if (encoding === 'json') headers[CONTENT_TYPE_HEADER] = JSON_CONTENT_TYPE;
   injectTrace(headers, opts.ctx ?? context.active());
-  const reply = await bus.request(subject, encode(body ?? {}, encoding), { timeoutMs: opts.timeoutMs, headers });
+  const data = encode(body ?? {}, encoding);
+  if (data.length > bus.maxPayload()) throw tooLarge('the request', data.length, bus.maxPayload());
+  const reply = await bus.request(subject, data, { timeoutMs: opts.timeoutMs, headers });
   return unwrapReply(reply, encoding) as T;
 }
 

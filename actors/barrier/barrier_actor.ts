@@ -3,6 +3,7 @@
  * applied-revision advances, and serves `P.api.barrier.<call>` and `P.api.cluster.members`.
  * The logic of one call lives in scatter.ts; this file only wires it to the bus.
  */
+import { setMaxListeners } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import type { Actor, ActorContext, Lifecycle } from '../../runtime/actor.js';
 import { MemberTable, type Heartbeat } from '../../runtime/membership.js';
@@ -58,7 +59,14 @@ export class BarrierActor implements Actor {
   private readonly serveSubs: Subscription[] = [];
   private readonly calls = new Set<Promise<unknown>>();
   // Aborting it ends every running call with `applied: false`, and the start-up wait.
-  private readonly stopping = new AbortController();
+  /** Errors `handle` already recorded, so the serve-level hook does not count them twice. */
+  private readonly handledInvalid = new WeakSet<object>();
+  private readonly stopping = (() => {
+    // Every concurrent call listens on this one signal: lift the default cap of 10 listeners.
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
   private lifecycle: Lifecycle = 'initialized';
 
   /** The lifecycle state, for tests and health. */
@@ -99,6 +107,12 @@ export class BarrierActor implements Actor {
         serve(bus, subjects.api.barrier(c), (req) => this.track(this.handle(c, req)), {
           queue: LIAISON_QUEUE,
           spanName: `barrier.${c}`,
+          // A body that does not even decode never reaches `handle`: record it here.
+          onError: (err) => {
+            if (err.code === 'InvalidArgument' && !this.handledInvalid.delete(err)) {
+              this.metrics?.record(c, 'invalid_argument', 0, []);
+            }
+          },
           attributes: { 'lockstep.barrier.call': c, 'lockstep.node': config.name },
         }),
       );
@@ -157,6 +171,7 @@ export class BarrierActor implements Actor {
       return { applied: outcome.applied, laggards: outcome.laggards };
     } catch (err) {
       result = resultOfError(err);
+      if (err && typeof err === 'object') this.handledInvalid.add(err);
       throw err;
     } finally {
       this.metrics!.record(c, result, (ctx.clock.monotonic() - started) / 1000, laggardMembers);

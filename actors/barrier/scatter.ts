@@ -28,6 +28,8 @@ export const DEFAULT_BARRIER_TIMEOUT_MS = 5000;
 export const MAX_BARRIER_TIMEOUT_MS = 300_000;
 /** Laggard reason of a member that turned Evictable (or vanished) while the call watched it. */
 export const EVICTED_REASON = 'evicted_during_poll';
+/** At most this many keys are named per laggard; `keys_not_listed` counts the rest. */
+export const MAX_KEYS_PER_LAGGARD = 1000;
 
 /** A member as one call watches it. */
 export interface WatchedMember {
@@ -43,6 +45,8 @@ export interface Laggard {
   current_revision?: number;
   missing_keys?: string[];
   still_present_keys?: string[];
+  /** How many more keys lag on this member than the lists name (they are capped). */
+  keys_not_listed?: number;
   reason?: string;
 }
 
@@ -225,9 +229,13 @@ class ScatterRun {
     const r = this.runs.get(s.node);
     if (this.finished || !r || r.done) return;
     if (s.type === 'advance') {
-      // An advance still below the wanted revision cannot converge the member: note it, skip the probe.
-      if (this.spec.call === 'revision' && s.revision < this.spec.minRevision) {
+      if (this.spec.call === 'revision') {
+        // The advance itself tells the member's applied revision: no probe needed either way.
         r.revision = Math.max(r.revision ?? 0, s.revision);
+        if (r.revision >= this.spec.minRevision) {
+          r.done = 'converged';
+          this.checkDone();
+        }
         return;
       }
       this.launch(r);
@@ -375,9 +383,12 @@ class ScatterRun {
     if (spec.call === 'revision') {
       if (r.revision !== undefined) l.current_revision = r.revision;
     } else {
-      const keys = [...new Set([...r.pending].sort((a, b) => a - b).map((i) => formatKey(spec.keys[i]!)))];
+      const all = [...new Set([...r.pending].sort((a, b) => a - b).map((i) => formatKey(spec.keys[i]!)))];
+      // Bounded so that a reply naming many laggards stays under the server's payload limit.
+      const keys = all.slice(0, MAX_KEYS_PER_LAGGARD);
       if (spec.call === 'applied') l.missing_keys = keys;
       else l.still_present_keys = keys;
+      if (all.length > keys.length) l.keys_not_listed = all.length - keys.length;
     }
     const reason = r.reason ?? (r.answered ? undefined : 'no reply before the call ended');
     if (reason !== undefined) l.reason = reason;

@@ -48,24 +48,41 @@ export interface RegistryStream {
   watch: KvWatch;
 }
 
-/** Opens the registry: reads up to the last revision at start and keeps the watch for what follows. */
-export async function openRegistryStream(bucket: KvBucket): Promise<RegistryStream> {
+/**
+ * Opens the registry: reads what the bucket holds at start and keeps the watch for what follows.
+ * Init ends when the watch says nothing is pending (or at the start's last revision): waiting for
+ * the last revision alone would hang if that message was purged. Rejects (and stops the watch)
+ * when init does not finish within `timeoutMs`.
+ */
+export async function openRegistryStream(bucket: KvBucket, timeoutMs: number): Promise<RegistryStream> {
   const { revision: last, messages } = await bucket.lastRevision();
   const watch = await bucket.watch(1);
   const iterator = watch[Symbol.asyncIterator]();
   const initial: RegistryChange[] = [];
   if (messages === 0) return { initRevision: last, initial, iterator, watch };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`registry init did not finish within ${timeoutMs} ms`)), timeoutMs);
+  });
   try {
     for (;;) {
-      const n = await iterator.next();
+      const n = await Promise.race([iterator.next(), timeout]);
       if (n.done) throw new Error('registry watch ended during init');
       const change = decodeEntry(n.value);
-      if (change.revision > last) return { initRevision: last, initial, carry: change, iterator, watch };
+      if (change.revision > last) return { initRevision: Math.max(last, initRevisionOf(initial)), initial, carry: change, iterator, watch };
       initial.push(change);
-      if (change.revision === last) return { initRevision: last, initial, iterator, watch };
+      if (change.revision === last || n.value.pending === 0) {
+        return { initRevision: Math.max(last, change.revision), initial, iterator, watch };
+      }
     }
   } catch (err) {
     watch.stop();
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+function initRevisionOf(initial: RegistryChange[]): number {
+  return initial.length ? initial[initial.length - 1]!.revision : 0;
 }

@@ -23,7 +23,7 @@ const RETRY_MAX_MS = 2000;
 /** The schema watcher actor. */
 export class SchemaWatcher implements Actor {
   private ctx!: ActorContext;
-  private readonly keys = new KeyState();
+  private keys = new KeyState();
   private applied = 0;
   private paused = false;
   private resume?: { promise: Promise<void>; resolve: () => void };
@@ -56,18 +56,22 @@ export class SchemaWatcher implements Actor {
     const { clock, config, log } = this.ctx;
     const deadline = clock.monotonic() + config.schemaInitDeadlineMs;
     for (let attempt = 0; ; attempt++) {
+      let stream: RegistryStream | undefined;
       try {
         const bucket = await this.ctx.bus.kv(SCHEMA_BUCKET, { history: 1 });
-        const stream = await openRegistryStream(bucket);
-        for (const c of stream.initial) this.record(c);
-        const snapshot = { revision: stream.initRevision, resources: this.keys.snapshot() };
+        stream = await openRegistryStream(bucket, Math.max(1, deadline - clock.monotonic()));
+        // Recorded into a fresh state, kept only once every actor took the snapshot.
+        const keys = new KeyState();
+        for (const c of stream.initial) if (c.key && c.kind) keys.apply(c.kvKey, c.kind, c.revision, c.resource);
+        const snapshot = { revision: stream.initRevision, resources: keys.snapshot() };
         this.raise(await this.ctx.supervisor.deliverSchema({ type: 'init', snapshot }));
+        this.keys = keys;
         this.stream = stream;
         this.applied = stream.initRevision;
         log.info({ revision: this.applied, resources: snapshot.resources.length }, 'schema init done');
         return;
       } catch (err) {
-        this.stream?.watch.stop();
+        stream?.watch.stop();
         if (isPermanent(err)) throw err;
         const wait = backoffMs(attempt, RETRY_BASE_MS * 4, RETRY_MAX_MS);
         if (clock.monotonic() + wait > deadline) {
@@ -98,61 +102,88 @@ export class SchemaWatcher implements Actor {
     if (stream.carry) await this.next(stream.carry);
     for (;;) {
       const n = await stream.iterator.next();
-      if (n.done || this.abort.signal.aborted) return;
+      if (this.abort.signal.aborted) return;
+      // The watch never ends by itself; if it does (bucket removed), the node must not sit on a
+      // frozen revision while claiming to be current.
+      if (n.done) throw new PermanentError('the schema registry watch ended unexpectedly (was the bucket deleted?)');
       await this.next(decodeEntry(n.value));
     }
   }
 
   private async next(change: RegistryChange): Promise<void> {
-    while (this.paused && !this.abort.signal.aborted) await this.resume!.promise;
+    await this.whilePaused();
     if (this.abort.signal.aborted) return;
     await this.mailbox.post(() => this.apply(change));
+  }
+
+  private async whilePaused(): Promise<void> {
+    while (this.paused && !this.abort.signal.aborted) await this.resume!.promise;
   }
 
   /** Delivers one change to every local actor until all acknowledged, then advances. */
   private async apply(change: RegistryChange): Promise<void> {
     // Out-of-order guard: never apply an event older than what the key already holds.
-    if (change.key && this.keys.revisionOf(change.kvKey) >= change.revision) return;
-    if (change.key) {
+    const stale = change.key !== null && this.keys.revisionOf(change.kvKey) >= change.revision;
+    if (change.key && !stale) {
       const event: SchemaEvent = {
         type: change.resource ? 'put' : 'delete',
         key: change.key,
         revision: change.revision,
         ...(change.resource ? { resource: change.resource } : {}),
       };
-      let pending: string[] | undefined;
-      for (let attempt = 0; ; attempt++) {
-        if (this.abort.signal.aborted) return;
-        let outcome: DeliveryOutcome;
-        try {
-          this.ctx.faults.check('apply');
-          outcome = await this.ctx.supervisor.deliverSchema({ type: 'event', event }, pending);
-        } catch (err) {
-          outcome = { [this.ctx.id]: toFailureInfo(err) };
-        }
-        const failed = Object.entries(outcome).filter((e): e is [string, FailureInfo] => e[1] !== null);
-        const permanent = failed.find(([, f]) => f.permanent);
-        if (permanent) {
-          throw new PermanentError(`actor ${permanent[0]} cannot apply ${change.kvKey}@${change.revision}: ${permanent[1].message}`);
-        }
-        if (failed.length === 0) break;
-        // Retry only the actors that failed; the others acknowledged this event already.
-        pending = failed.map(([id]) => id).filter((id) => id !== this.ctx.id);
-        if (pending.length === 0) pending = undefined;
-        this.lagging = Object.fromEntries(failed.map(([id, f]) => [id, f.message]));
-        const wait = backoffMs(attempt, RETRY_BASE_MS, RETRY_MAX_MS);
-        this.ctx.log.warn({ key: change.kvKey, revision: change.revision, failed: this.lagging, retry_in_ms: wait }, 'schema apply failed; retrying');
-        try {
-          await this.ctx.clock.sleep(wait, this.abort.signal);
-        } catch {
-          return;
-        }
-      }
-      this.lagging = {};
+      if (!(await this.deliverUntilAcknowledged(event, change))) return;
       this.record(change);
     }
     this.applied = Math.max(this.applied, change.revision);
     this.publishApplied();
+  }
+
+  /**
+   * Retries a delivery until every actor acknowledged it (each actor gets it until it did, and only
+   * once after), re-initialising actors that lost their view. False when stopped first.
+   */
+  private async deliverUntilAcknowledged(event: SchemaEvent, change: RegistryChange): Promise<boolean> {
+    const acked = new Set<string>();
+    for (let attempt = 0; ; attempt++) {
+      // A pause takes effect between retries too, not only between events.
+      await this.whilePaused();
+      if (this.abort.signal.aborted) return false;
+      let outcome: DeliveryOutcome;
+      try {
+        this.ctx.faults.check('apply');
+        outcome = await this.ctx.supervisor.deliverSchema({ type: 'event', event }, { exclude: [...acked] });
+      } catch (err) {
+        outcome = { [this.ctx.id]: toFailureInfo(err) };
+      }
+      const failed: [string, FailureInfo][] = [];
+      for (const [id, f] of Object.entries(outcome)) {
+        if (f === null) acked.add(id);
+        else failed.push([id, f]);
+      }
+      const permanent = failed.find(([, f]) => f.permanent);
+      if (permanent) {
+        throw new PermanentError(`actor ${permanent[0]} cannot apply ${change.kvKey}@${change.revision}: ${permanent[1].message}`);
+      }
+      if (failed.length === 0) {
+        this.lagging = {};
+        return true;
+      }
+      this.lagging = Object.fromEntries(failed.map(([id, f]) => [id, f.message]));
+      // A restarted actor first gets the state before this event; then the event is retried.
+      const needInit = failed.filter(([, f]) => f.needsInit).map(([id]) => id);
+      if (needInit.length > 0) {
+        const snapshot = { revision: this.applied, resources: this.keys.snapshot() };
+        const res = await this.ctx.supervisor.deliverSchema({ type: 'init', snapshot }, { only: needInit });
+        if (needInit.length === failed.length && Object.values(res).every((f) => f === null)) continue;
+      }
+      const wait = backoffMs(attempt, RETRY_BASE_MS, RETRY_MAX_MS);
+      this.ctx.log.warn({ key: change.kvKey, revision: change.revision, failed: this.lagging, retry_in_ms: wait }, 'schema apply failed; retrying');
+      try {
+        await this.ctx.clock.sleep(wait, this.abort.signal);
+      } catch {
+        return false;
+      }
+    }
   }
 
   private publishApplied(): void {
@@ -184,7 +215,7 @@ export class SchemaWatcher implements Actor {
         const actors = (args as { actors?: string[] })?.actors ?? [];
         return this.mailbox.post(async () => {
           const snapshot = { revision: this.applied, resources: this.keys.snapshot() };
-          this.raise(await this.ctx.supervisor.deliverSchema({ type: 'init', snapshot }, actors));
+          this.raise(await this.ctx.supervisor.deliverSchema({ type: 'init', snapshot }, { only: actors }));
           return { revision: this.applied };
         });
       }

@@ -24,13 +24,22 @@ export function clusterCommand(): Command {
       const g = cmd.optsWithGlobals() as { natsUrl?: string; json?: boolean };
       // Only an explicit URL means "use that server"; otherwise the cluster starts its own.
       const natsUrl = g.natsUrl ?? process.env.LOCKSTEP_NATS_URL;
+      // Signals during start stop what was started (nodes can take seconds to come up).
+      const interrupted = new AbortController();
+      const onEarlySignal = () => interrupted.abort();
+      process.once('SIGINT', onEarlySignal);
+      process.once('SIGTERM', onEarlySignal);
       let lc: LocalCluster;
       try {
-        lc = await LocalCluster.start({ dir: opts.dir, liaisons: opts.liaisons, dataNodes: opts.dataNodes, claimers: opts.claimers, natsUrl });
+        lc = await LocalCluster.start({
+          dir: opts.dir, liaisons: opts.liaisons, dataNodes: opts.dataNodes, claimers: opts.claimers, natsUrl, signal: interrupted.signal,
+        });
       } catch (err) {
         process.stderr.write(`lockstep cluster up: ${(err as Error).message}\n`);
-        process.exit(1);
+        process.exit(interrupted.signal.aborted ? 0 : 1);
       }
+      process.off('SIGINT', onEarlySignal);
+      process.off('SIGTERM', onEarlySignal);
       const nodes = [...lc.nodes.values()].map((n) => ({ name: n.name, roles: n.roles, pid: n.pid }));
       if (g.json) process.stdout.write(`${JSON.stringify({ natsUrl: lc.natsUrl, dir: lc.opts.dir, nodes })}\n`);
       else {

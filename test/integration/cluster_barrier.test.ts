@@ -45,6 +45,12 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
       });
       assert.deepEqual(st.keys[0], { present: true, mod_revision: m.revision });
     }
+    // And the view each liaison's API actor keeps (what its gates read).
+    for (const l of ['l1', 'l2']) {
+      type Actors = { actors: { id: string; details: { schema_revision?: number } }[] };
+      const a = await c.control<Actors>(l, 'actors');
+      assert.ok(a.actors.find((x) => x.id === 'api')!.details.schema_revision! >= m.revision, `${l} api view`);
+    }
     // And the schema API (queue group: each request goes to either liaison).
     for (let i = 0; i < 10; i++) {
       const got = await c.api<{ mod_revision: number }>(S.api.schema('measure', 'get'), { group: 'g_seen', name: 'mem' });
@@ -116,6 +122,34 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
     await assert.rejects(c.barrier('applied', { keys: keys(10_001) }, 500), (e: { code?: string }) => e.code === 'InvalidArgument');
     const r = await c.barrier('deleted', { keys: keys(10_000) }, 3000);
     assert.deepEqual(r, { applied: true, laggards: [] });
+  });
+
+  it('barrier - a huge laggard report stays deliverable: key lists are capped and counted', async () => {
+    const keys = Array.from({ length: 10_000 }, (_, i) => `measure:g1/a_rather_long_measure_name_for_size_${i}`);
+    const r = await c.barrier('applied', { keys }, 500);
+    assert.equal(r.applied, false);
+    assert.equal(r.laggards.length, 5);
+    for (const l of r.laggards) {
+      assert.equal(l.missing_keys!.length, 1000);
+      assert.equal((l as { keys_not_listed?: number }).keys_not_listed, 9000);
+    }
+  });
+
+  it('runtime - a restarted actor gets the schema it missed before the node counts it as applied', async () => {
+    await c.createGroup('g_restart');
+    type Actors = { actors: { id: string; restarts: number; restarting: boolean; details: { schema_revision?: number } }[] };
+    await c.injectFault('l2', { actor: 'api', phase: 'crash', kind: 'transient' });
+    // Mutate while the api actor is down (a request it held when it crashed would be lost).
+    await waitFor(async () => (await c.control<Actors>('l2', 'actors')).actors.find((x) => x.id === 'api')!.restarting, {
+      intervalMs: 5,
+      what: 'the api actor of l2 is down',
+    });
+    const m = await c.createMeasure('g_restart', 'while_down');
+    const ok = await c.barrier('applied', { keys: ['measure:g_restart/while_down'], min_revisions: [m.revision] }, 15_000);
+    assert.deepEqual(ok, { applied: true, laggards: [] });
+    const api = (await c.control<Actors>('l2', 'actors')).actors.find((x) => x.id === 'api')!;
+    assert.equal(api.restarts, 1);
+    assert.ok(api.details.schema_revision! >= m.revision, 'the restarted api actor holds the measure');
   });
 
   it('barrier - a transient apply failure holds the node back until it clears', async () => {

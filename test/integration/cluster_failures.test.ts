@@ -68,10 +68,14 @@ describe('cluster failures (1 liaison + 3 data nodes)', function () {
 
   it('watcher - a permanent failure at runtime makes the node exit non-zero naming the cause', async () => {
     await c.injectFault('d2', { actor: 'data_shard', phase: 'apply', kind: 'permanent' });
-    await c.createMeasure('gf', 'poison');
+    const m = await c.createMeasure('gf', 'poison');
     const code = await exitWithin(c.lc.nodes.get('d2')!.exited, 15_000, 'd2');
     assert.notEqual(code, 0);
     assert.match(c.log('d2'), /stopped: .*injected permanent fault in data_shard at apply/);
+    // A failed node never applied m: it must not vanish like a graceful leave. Asked at once, the
+    // barrier still watches it and reports it (evicted once its heartbeats stop).
+    const r = await c.barrier('revision', { min_revision: m.revision }, 10_000);
+    assert.deepEqual(r.laggards.map((l) => l.node), ['data-d2']);
   });
 
   it('node - a permanent failure at init exits non-zero at once, naming the cause', async () => {

@@ -1,7 +1,7 @@
 /**
  * A standalone node with its actors on the in-process twin host (same runner, no threads), on a
  * real nats-server: the watcher's core rule — the applied revision passes an event only when every
- * local actor acknowledged it — and its out-of-order guard.
+ * local actor acknowledged it — and the status and control services.
  */
 import assert from 'node:assert/strict';
 import { threadId } from 'node:worker_threads';
@@ -96,7 +96,21 @@ describe('node on the in-process host', function () {
     assert.equal(absent.still_present.length, 1);
   });
 
-  it('control - fault injection is refused unless enabled, unknown ops are Unimplemented', async () => {
+  it('control - fault injection is refused on a node started without it', async () => {
+    const plain = await runNode(
+      resolveNodeConfig({ name: 'plain', roles: ['data'], natsUrl: nats.url, threads: false, metricsPort: -1, logLevel: 'error' }),
+    );
+    try {
+      await assert.rejects(
+        call(bus, S.node.control('plain', 'inject_fault'), { fault: { actor: 'data_shard', phase: 'apply', kind: 'transient' } }, { timeoutMs: 2000 }),
+        (e: { code?: string }) => e.code === 'PermissionDenied',
+      );
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  it('control - unknown ops are Unimplemented, bad faults InvalidArgument', async () => {
     await assert.rejects(call(bus, S.node.control('solo', 'frobnicate'), {}, { timeoutMs: 2000 }), (e: { code?: string }) => e.code === 'Unimplemented');
     await assert.rejects(
       call(bus, S.node.control('solo', 'inject_fault'), { fault: { actor: 'nobody', phase: 'apply', kind: 'transient' } }, { timeoutMs: 2000 }),

@@ -322,7 +322,7 @@ describe('barrier scatter', () => {
     assert.equal(c.totalCalls(), 0);
   });
 
-  it('barrier - an advance event re-probes that member at once, before the fallback poll', async () => {
+  it('barrier - a revision call converges a member on its advance event, without another probe', async () => {
     const c = new FakeCluster();
     const a = c.add('a', { revision: 3 });
     const b = c.add('b', { revision: 9 });
@@ -331,16 +331,30 @@ describe('barrier scatter', () => {
     const p = start(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, { members: [member('a'), member('b')], clock, signals, pollMs: 5000 });
     await clock.advance(10);
     assert.equal(a.calls.length, 1);
-    signals.emit({ type: 'advance', node: 'a', revision: 4 }); // Below the target: no probe.
+    signals.emit({ type: 'advance', node: 'a', revision: 4 }); // Below the target: still lagging.
     await clock.advance(10);
-    assert.equal(a.calls.length, 1);
-    a.revision = 5;
     signals.emit({ type: 'advance', node: 'a', revision: 5 });
     await clock.advance(10);
     assert.deepEqual(await p, { applied: true, laggards: [], laggardMembers: [] });
-    assert.equal(a.calls.length, 2);
+    assert.equal(a.calls.length, 1, 'the event itself carries the applied revision');
     assert.equal(b.calls.length, 1);
     assert.equal(clock.monotonic(), 30);
+  });
+
+  it('barrier - a key call re-probes a member at once on its advance event, before the fallback poll', async () => {
+    const c = new FakeCluster();
+    const a = c.add('a', { revision: 3 });
+    const clock = new FakeClock();
+    const signals = new ManualSignals();
+    const p = start(c, 'applied', { keys: ['measure:g/m'], timeout_ms: 10_000 }, { members: [member('a')], clock, signals, pollMs: 5000 });
+    await clock.advance(10);
+    assert.equal(a.calls.length, 1);
+    a.keys.set('measure:g/m', { present: true, mod_revision: 4 });
+    signals.emit({ type: 'advance', node: 'a', revision: 4 });
+    await clock.advance(10);
+    assert.deepEqual(await p, { applied: true, laggards: [], laggardMembers: [] });
+    assert.equal(a.calls.length, 2);
+    assert.equal(clock.monotonic(), 20);
   });
 
   it('barrier - events during an in-flight probe coalesce into one re-probe after it', async () => {
@@ -349,7 +363,7 @@ describe('barrier scatter', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const probe = c.probe;
-    // The first answer (revision 3) is held back until the events below have arrived.
+    // The first answer (key missing) is held back until the events below have arrived.
     c.probe = async (...args) => {
       const reply = await probe(...args);
       await gate;
@@ -357,9 +371,9 @@ describe('barrier scatter', () => {
     };
     const clock = new FakeClock();
     const signals = new ManualSignals();
-    const p = start(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, { members: [member('a')], clock, signals, pollMs: 5000 });
+    const p = start(c, 'applied', { keys: ['measure:g/m'], timeout_ms: 10_000 }, { members: [member('a')], clock, signals, pollMs: 5000 });
     await clock.advance(10);
-    a.revision = 5;
+    a.keys.set('measure:g/m', { present: true, mod_revision: 5 });
     for (let i = 0; i < 3; i++) signals.emit({ type: 'advance', node: 'a', revision: 5 });
     release();
     await clock.advance(10);

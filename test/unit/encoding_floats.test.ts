@@ -1,0 +1,204 @@
+/**
+ * Float columns (storage/encoding/{floats,gorilla}.ts). Invariants: every array round-trips bit
+ * for bit whichever codec is chosen or forced (-0, NaN payloads, ±Infinity, subnormals); the
+ * decimal codec is taken only when exact; the chosen codec is never larger than the others;
+ * damaged bytes fail as `corrupt` and nothing else.
+ */
+import assert from 'node:assert/strict';
+import { decodeFloats, encodeFloats, encodeFloatsAs, FloatCodec, floatCodecOf, readFloats } from '../../storage/encoding/index.js';
+import { assertDamageSafe, assertSameBits, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from './encoding_harness.test.js';
+
+/** A float64 from its two 32-bit halves (to build exact NaN payloads and subnormals). */
+function fromBits(hi: number, lo: number): number {
+  const f = new Float64Array(1);
+  const u = new Uint32Array(f.buffer);
+  u[1] = hi;
+  u[0] = lo;
+  return f[0]!;
+}
+
+/** Builds a Float64Array whose elements carry exactly the given bit patterns. */
+function fromBitPairs(pairs: Array<[number, number]>): Float64Array {
+  const out = new Float64Array(pairs.length);
+  const u = new Uint32Array(out.buffer);
+  pairs.forEach(([hi, lo], i) => {
+    u[2 * i + 1] = hi;
+    u[2 * i] = lo;
+  });
+  return out;
+}
+
+const SPECIALS = [0, -0, NaN, Infinity, -Infinity, 5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308, Number.MAX_VALUE, -Number.MAX_VALUE, Number.EPSILON, 0.1 + 0.2, 1 / 3, 1e300, 1e-300, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2];
+const NAN_PAYLOADS: Array<[number, number]> = [
+  [0x7ff80000, 0],
+  [0x7ff80000, 1],
+  [0xfff80000, 0],
+  [0x7fffffff, 0xffffffff],
+  [0x7ff00000, 1], // signalling
+];
+
+/** Round-trips with the chosen codec and with each forced codec that applies; returns the chosen bytes. */
+function roundTrip(values: Float64Array, what = 'floats'): Uint8Array {
+  const buf = encodeFloats(values);
+  assertSameBits(decodeFloats(buf, values.length), values, what);
+  if (values.length === 0) return buf;
+  for (const codec of [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal]) {
+    let forced: Uint8Array;
+    try {
+      forced = encodeFloatsAs(values, codec);
+    } catch (err) {
+      assert.ok(codec === FloatCodec.decimal && isUnencodable(err), String(err));
+      continue;
+    }
+    assertSameBits(decodeFloats(forced, values.length), values, `${what} (forced codec ${codec})`);
+    assert.ok(buf.length <= forced.length, `${what}: chose ${buf.length} bytes, codec ${codec} takes ${forced.length}`);
+  }
+  return buf;
+}
+
+/** Generators of typical and hostile float arrays. */
+const GENERATORS: Array<(rng: () => number, n: number) => Float64Array> = [
+  // Full-precision noise: nothing compresses it.
+  (rng, n) => Float64Array.from({ length: n }, () => (rng() - 0.5) * 10 ** randInt(rng, -5, 5)),
+  // Decimals with a random number of places, some negative.
+  (rng, n) => {
+    const e = randInt(rng, 0, 6);
+    return Float64Array.from({ length: n }, () => randInt(rng, -1e6, 1e6) / 10 ** e);
+  },
+  // A sensor: float32 readings of a slow wave with repeats.
+  (rng, n) => {
+    let v = Math.fround(20 + rng() * 5);
+    return Float64Array.from({ length: n }, (_, i) => (rng() < 0.3 ? v : (v = Math.fround(20 + Math.sin(i / 40) + rng() * 0.01))));
+  },
+  // Specials and NaN payloads mixed with ordinary values.
+  (rng, n) => {
+    const out = Float64Array.from({ length: n }, () => (rng() < 0.5 ? SPECIALS[randInt(rng, 0, SPECIALS.length - 1)]! : rng() * 100));
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) {
+      if (rng() < 0.1) {
+        const [hi, lo] = NAN_PAYLOADS[randInt(rng, 0, NAN_PAYLOADS.length - 1)]!;
+        u[2 * i + 1] = hi;
+        u[2 * i] = lo;
+      }
+    }
+    return out;
+  },
+  // Long constant stretches with rare steps (gauges, flags).
+  (rng, n) => {
+    let v = randInt(rng, 0, 3);
+    return Float64Array.from({ length: n }, () => (rng() < 0.02 ? (v = randInt(rng, 0, 3) + rng()) : v));
+  },
+  // Random bit patterns: every exponent, subnormals, NaNs, infinities.
+  (rng, n) => fromBitPairs(Array.from({ length: n }, () => [randInt(rng, 0, 2 ** 32 - 1), randInt(rng, 0, 2 ** 32 - 1)] as [number, number])),
+];
+
+describe('encoding - floats', () => {
+  it('floats - special values round-trip bit for bit, alone, together and repeated', () => {
+    assert.equal(roundTrip(new Float64Array(0)).length, 0);
+    for (const v of SPECIALS) {
+      roundTrip(new Float64Array([v]), String(v));
+      roundTrip(new Float64Array([v, v, v]), `${v} ×3`);
+      roundTrip(new Float64Array([1.5, v, 2.25]), `1.5, ${v}, 2.25`);
+    }
+    roundTrip(new Float64Array(SPECIALS));
+    roundTrip(new Float64Array([...SPECIALS].reverse()));
+    const nans = fromBitPairs(NAN_PAYLOADS);
+    roundTrip(nans, 'NaN payloads');
+    roundTrip(fromBitPairs([...NAN_PAYLOADS, ...NAN_PAYLOADS.map(([h, l]) => [h, l] as [number, number])]), 'repeated NaN payloads');
+    assert.ok(Object.is(fromBits(0x80000000, 0), -0));
+  });
+
+  it('floats - -0 and 0.1 + 0.2 never take the decimal codec', () => {
+    const withNegZero = new Float64Array([1.5, 2.5, -0, 3.25]);
+    assert.notEqual(floatCodecOf(roundTrip(withNegZero)), FloatCodec.decimal);
+    assert.throws(() => encodeFloatsAs(withNegZero, FloatCodec.decimal), isUnencodable);
+    const inexact = new Float64Array([0.1, 0.2, 0.1 + 0.2, 0.4]);
+    assert.notEqual(floatCodecOf(roundTrip(inexact)), FloatCodec.decimal);
+    assert.throws(() => encodeFloatsAs(inexact, FloatCodec.decimal), isUnencodable);
+    // The same values written as literals are exact decimals.
+    assert.equal(floatCodecOf(roundTrip(new Float64Array([0.1, 0.2, 0.3, 0.4]))), FloatCodec.decimal);
+    // Exponent 12 is the limit: 13 places are not decimal.
+    assert.equal(floatCodecOf(roundTrip(new Float64Array([1.123456789012, 2]))), FloatCodec.decimal);
+    assert.throws(() => encodeFloatsAs(new Float64Array([1.1234567890123, 2]), FloatCodec.decimal), isUnencodable);
+    assert.throws(() => encodeFloatsAs(new Float64Array([1e17, 2]), FloatCodec.decimal), isUnencodable);
+  });
+
+  it('floats - an all-equal column is the 9-byte constant codec', () => {
+    for (const v of [0, -0, NaN, 42.5, -Infinity]) {
+      const buf = roundTrip(new Float64Array(1000).fill(v));
+      assert.equal(floatCodecOf(buf), FloatCodec.constant);
+      assert.equal(buf.length, 9);
+    }
+  });
+
+  it('floats - 1,000 random 2-decimal values in [0, 100) take at most 3 bytes each (decimal)', () => {
+    const rng = mulberry32(11);
+    const values = Float64Array.from({ length: 1000 }, () => Math.floor(rng() * 10_000) / 100);
+    const buf = roundTrip(values);
+    assert.equal(floatCodecOf(buf), FloatCodec.decimal);
+    assert.ok(buf.length / 1000 <= 3, `${buf.length / 1000} bytes per value`);
+  });
+
+  it('floats - a slowly varying float32 sensor series compresses under Gorilla', () => {
+    const rng = mulberry32(12);
+    let v = Math.fround(21.5);
+    const values = Float64Array.from({ length: 1000 }, (_, i) => (i % 4 === 0 ? (v = Math.fround(21.5 + Math.sin(i / 100) + rng() * 0.01)) : v));
+    const buf = roundTrip(values);
+    assert.equal(floatCodecOf(buf), FloatCodec.gorilla);
+    assert.ok(buf.length / 1000 < 2, `${buf.length / 1000} bytes per value`);
+  });
+
+  it('floats - full-precision noise of any sign and magnitude falls back to raw: 8 bytes per value plus the tag', () => {
+    const rng = mulberry32(13);
+    // Two draws, since one mulberry32 draw has only 32 random bits; same-magnitude noise would
+    // still save a few bits per value under Gorilla (shared sign and exponent).
+    const values = Float64Array.from({ length: 1000 }, () => (rng() - 0.5 + rng() / 2 ** 32) * 10 ** randInt(rng, -20, 20));
+    const buf = roundTrip(values);
+    assert.equal(floatCodecOf(buf), FloatCodec.raw);
+    assert.equal(buf.length, 8001);
+  });
+
+  it('floats - Gorilla windows of 64 bits and of only high or low halves round-trip', () => {
+    const wide: Array<[number, number]> = [];
+    for (let i = 0; i < 200; i++) wide.push(i % 50 < 25 ? [0xbff00000, 1] : [0x40000000, 0]);
+    const buf = roundTrip(fromBitPairs(wide), 'xor of all 64 bits');
+    assert.equal(floatCodecOf(buf), FloatCodec.gorilla);
+    roundTrip(fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000 + (i & 3), 0] as [number, number])), 'high-half xors');
+    roundTrip(fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000, i * 7] as [number, number])), 'low-half xors');
+    roundTrip(fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000 + (i & 1), i & 2] as [number, number])), 'xors across both halves');
+  });
+
+  it(`floats - thousands of random arrays round-trip with every codec (seed ${SEED})`, () => {
+    const rng = mulberry32(SEED);
+    for (let k = 0; k < 3000; k++) {
+      const g = k % GENERATORS.length;
+      roundTrip(GENERATORS[g]!(rng, randInt(rng, 0, k % 10 === 0 ? 1000 : 40)), `generator ${g}, array ${k}`);
+    }
+  });
+
+  it(`floats - truncated or damaged columns fail only as corrupt (seed ${SEED})`, () => {
+    const rng = mulberry32(SEED ^ 0xf10a7);
+    let failed = 0;
+    for (let k = 0; k < 300; k++) {
+      const values = GENERATORS[k % GENERATORS.length]!(rng, randInt(rng, 1, 100));
+      const codecs = [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal];
+      const bufs = [encodeFloats(values), ...codecs.flatMap((c) => { try { return [encodeFloatsAs(values, c)]; } catch { return []; } })];
+      for (const buf of bufs) {
+        assertTruncationsCorrupt(buf, values.length, readFloats, rng);
+        failed += assertDamageSafe(buf, values.length, readFloats, rng, 10);
+      }
+    }
+    assert.ok(failed > 0, 'some damage was detected');
+  });
+
+  it('floats - unknown codec, bad exponent or a Gorilla window past 64 bits is corrupt', () => {
+    assert.throws(() => decodeFloats(new Uint8Array([9, 0, 0, 0, 0, 0, 0, 0, 0]), 1), isCorrupt);
+    assert.throws(() => decodeFloats(new Uint8Array([FloatCodec.decimal, 13, 2]), 1), isCorrupt);
+    // First value 0, then '11' + 31 leading zeros + length 40: 71 bits do not fit in 64.
+    const bad = new Uint8Array([FloatCodec.gorilla, 0, 0, 0, 0, 0, 0, 0, 0, 0b11111111, 0b10100000, 0, 0, 0, 0, 0, 0]);
+    assert.throws(() => decodeFloats(bad, 2), isCorrupt);
+    // '10' (reuse) before any window was opened.
+    assert.throws(() => decodeFloats(new Uint8Array([FloatCodec.gorilla, 0, 0, 0, 0, 0, 0, 0, 0, 0b10000000]), 2), isCorrupt);
+    assert.throws(() => decodeFloats(encodeFloats(new Float64Array([1, 2, 3])), 2), isCorrupt);
+  });
+});

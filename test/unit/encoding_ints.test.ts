@@ -1,0 +1,94 @@
+/**
+ * Integer columns (storage/encoding/ints.ts). Invariants: every array of safe integers round-trips
+ * exactly (-0 comes back as 0), including deltas that leave the safe range; counters cost about a
+ * byte per value and constants a few bytes per block; damaged bytes fail as `corrupt` only.
+ */
+import assert from 'node:assert/strict';
+import { decodeInts, encodeInts, IntCodec, readInts } from '../../storage/encoding/index.js';
+import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from './encoding_harness.test.js';
+
+const MAX = Number.MAX_SAFE_INTEGER;
+
+function roundTrip(values: number[], what = 'ints'): Uint8Array {
+  const buf = encodeInts(values);
+  assert.deepEqual(Array.from(decodeInts(buf, values.length)), values.map((v) => (v === 0 ? 0 : v)), what);
+  return buf;
+}
+
+const GENERATORS: Array<(rng: () => number, n: number) => number[]> = [
+  // A counter with a steady rate and occasional resets.
+  (rng, n) => {
+    let c = randInt(rng, 0, 1e9);
+    return Array.from({ length: n }, () => (rng() < 0.01 ? (c = 0) : (c += randInt(rng, 0, 100))));
+  },
+  // A small gauge (cores, status codes).
+  (rng, n) => Array.from({ length: n }, () => randInt(rng, -3, 300)),
+  // Ids anywhere in the safe range, including both ends.
+  (rng, n) => Array.from({ length: n }, () => (rng() < 0.1 ? (rng() < 0.5 ? MAX : -MAX) : Math.round((rng() * 2 - 1) * MAX))),
+  // Constant stretches.
+  (rng, n) => {
+    let v = randInt(rng, -5, 5);
+    return Array.from({ length: n }, () => (rng() < 0.05 ? (v = randInt(rng, -1e6, 1e6)) : v));
+  },
+];
+
+describe('encoding - ints', () => {
+  it('ints - empty, edges of the safe range and -0 round-trip', () => {
+    assert.equal(roundTrip([]).length, 0);
+    roundTrip([0]);
+    roundTrip([-0, 0, -0]);
+    roundTrip([MAX, -MAX, MAX, -MAX], 'alternating extremes (deltas past the safe range)');
+    roundTrip([MAX, MAX - 1, MAX - 2]);
+    roundTrip([-MAX, 0, MAX]);
+    roundTrip([2 ** 52, -(2 ** 52), 2 ** 31, -(2 ** 31), 2 ** 31 - 1]);
+    roundTrip([1, 2, 3, 1000, -1000, 7]);
+  });
+
+  it('ints - values that are not safe integers are refused as unencodable', () => {
+    for (const bad of [1.5, NaN, Infinity, -Infinity, 2 ** 53, -(2 ** 53), 1e300]) {
+      assert.throws(() => encodeInts([1, bad]), isUnencodable, String(bad));
+      assert.throws(() => encodeInts([bad]), isUnencodable, String(bad));
+    }
+  });
+
+  it('ints - a constant column takes a few bytes; a counter about one byte per value; ids go plain', () => {
+    const c = roundTrip(new Array<number>(1000).fill(123_456_789));
+    assert.equal(c[0], IntCodec.constant);
+    assert.ok(c.length <= 6, `${c.length} bytes`);
+    const counter = roundTrip(Array.from({ length: 1000 }, (_, i) => 5_000_000 + i * 17));
+    assert.equal(counter[0], IntCodec.delta);
+    assert.ok(counter.length <= 1010, `${counter.length} bytes`);
+    const rng = mulberry32(5);
+    const ids = roundTrip(Array.from({ length: 1000 }, () => randInt(rng, -63, 63)));
+    assert.equal(ids[0], IntCodec.plain, 'small random values are cheaper without deltas');
+    assert.ok(ids.length <= 1001, `${ids.length} bytes`);
+  });
+
+  it(`ints - thousands of random arrays round-trip (seed ${SEED})`, () => {
+    const rng = mulberry32(SEED);
+    for (let k = 0; k < 3000; k++) {
+      const g = k % GENERATORS.length;
+      roundTrip(GENERATORS[g]!(rng, randInt(rng, 0, k % 10 === 0 ? 1000 : 50)), `generator ${g}, array ${k}`);
+    }
+  });
+
+  it(`ints - truncated or damaged columns fail only as corrupt (seed ${SEED})`, () => {
+    const rng = mulberry32(SEED ^ 0x1f7);
+    let failed = 0;
+    for (let k = 0; k < 300; k++) {
+      const values = GENERATORS[k % GENERATORS.length]!(rng, randInt(rng, 1, 100));
+      const buf = encodeInts(values);
+      assertTruncationsCorrupt(buf, values.length, readInts, rng);
+      failed += assertDamageSafe(buf, values.length, readInts, rng, 20);
+    }
+    assert.ok(failed > 0, 'some damage was detected');
+  });
+
+  it('ints - an unknown mode or a value leaving the safe range is corrupt', () => {
+    assert.throws(() => decodeInts(new Uint8Array([7, 0]), 1), isCorrupt);
+    // Delta mode: 2^53 − 2 (zigzag varint), then +3 passes 2^53 − 1.
+    const w = [IntCodec.delta, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x06];
+    assert.throws(() => decodeInts(new Uint8Array(w), 2), isCorrupt);
+    assert.deepEqual(Array.from(decodeInts(new Uint8Array(w.slice(0, 9)), 1)), [2 ** 53 - 2]);
+  });
+});
