@@ -74,7 +74,7 @@ function writeDecimal(w: ByteWriter, values: Float64Array, e: number): boolean {
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     const m = Math.round(v * p);
-    if (m / p !== v || m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) return false;
+    if (m / p !== v || m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT || (v === 0 && 1 / v < 0)) return false;
     writeVarint(w, m - prev);
     prev = m;
   }
@@ -86,24 +86,14 @@ export function writeFloats(w: ByteWriter, values: Float64Array): void {
   const n = values.length;
   if (n === 0) return;
   const u = new Uint32Array(values.buffer, values.byteOffset, 2 * n);
-  const hi0 = u[HI]!;
-  const lo0 = u[LO]!;
-  let constant = true;
-  for (let i = 1; i < n && constant; i++) constant = u[2 * i + HI] === hi0 && u[2 * i + LO] === lo0;
-  if (constant && n > CONSTANT_ALWAYS_WINS) {
-    w.u8(FloatCodec.constant);
-    w.u32le(lo0);
-    w.u32le(hi0);
-    return;
-  }
+  const constant = isConstant(u, n);
+  if (constant && n > CONSTANT_ALWAYS_WINS) return writeConstant(w, u);
   let best: ByteWriter | null = null;
   let bestSize = 1 + 8 * n;
   if (constant) {
     // A short column of one short decimal (a few flags) can be smaller as decimal.
     scratchGorilla.reset();
-    scratchGorilla.u8(FloatCodec.constant);
-    scratchGorilla.u32le(lo0);
-    scratchGorilla.u32le(hi0);
+    writeConstant(scratchGorilla, u);
     best = scratchGorilla;
     bestSize = 9;
   }
@@ -123,6 +113,20 @@ export function writeFloats(w: ByteWriter, values: Float64Array): void {
   else writeRaw(w, values, u);
   if (scratchDecimal.buf.length > SCRATCH_KEEP_BYTES) scratchDecimal = new ByteWriter(4096);
   if (scratchGorilla.buf.length > SCRATCH_KEEP_BYTES) scratchGorilla = new ByteWriter(4096);
+}
+
+/** True when all `n` values of the 32-bit alias `u` have the same 64 bits. */
+function isConstant(u: Uint32Array, n: number): boolean {
+  const hi0 = u[HI]!;
+  const lo0 = u[LO]!;
+  for (let i = 1; i < n; i++) if (u[2 * i + HI] !== hi0 || u[2 * i + LO] !== lo0) return false;
+  return true;
+}
+
+function writeConstant(w: ByteWriter, u: Uint32Array): void {
+  w.u8(FloatCodec.constant);
+  w.u32le(u[LO]!);
+  w.u32le(u[HI]!);
 }
 
 function writeRaw(w: ByteWriter, values: Float64Array, u: Uint32Array): void {
@@ -152,9 +156,8 @@ export function encodeFloatsAs(values: Float64Array, codec: FloatCodec): Uint8Ar
     const e = decimalExponent(values);
     if (e < 0 || !writeDecimal(w, values, e)) throw unencodable('values are not exact decimals');
   } else {
-    w.reset();
-    writeFloats(w, values);
-    if (w.buf[0] !== FloatCodec.constant) throw unencodable('values are not constant');
+    if (!isConstant(u, n)) throw unencodable('values are not constant');
+    writeConstant(w, u);
   }
   return w.finish();
 }

@@ -33,7 +33,10 @@ function writeShifted(bw: BitWriter, xh: number, xl: number, tz: number, len: nu
   }
 }
 
-/** Appends the Gorilla codec (tag byte, then the bit stream) for `u`, the 32-bit alias of `n` floats; false as soon as it is known to exceed `limit` bytes. */
+/**
+ * Appends the Gorilla codec (tag byte, then the bit stream) for `u`, the 32-bit alias of `n`
+ * floats; returns false as soon as the output is known to exceed `limit` bytes.
+ */
 export function writeGorilla(w: ByteWriter, u: Uint32Array, n: number, limit: number): boolean {
   const start = w.pos;
   w.u8(GORILLA_TAG);
@@ -74,7 +77,7 @@ export function writeGorilla(w: ByteWriter, u: Uint32Array, n: number, limit: nu
       winLz = lz;
       winTz = tz;
     }
-    if ((i & 255) === 0 && w.pos - start > limit) return false;
+    if ((i & 63) === 0 && w.pos - start > limit) return false;
   }
   bw.flush();
   return w.pos - start <= limit;

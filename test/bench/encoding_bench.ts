@@ -63,22 +63,26 @@ function floats(name: string, values: Float64Array): Series {
   };
 }
 
-const regular = Float64Array.from({ length: BLOCK }, (_, i) => T0 + i * 10_000);
-const jittered = Float64Array.from({ length: BLOCK }, (_, i) => T0 + i * 10_000 + Math.floor(rng() * 21) - 10);
+/** A numeric series with its codec pair. */
+function numbers(name: string, values: Float64Array, enc: (v: Float64Array) => Uint8Array, dec: (b: Uint8Array, n: number) => unknown): Series {
+  return { name, inputBytes: values.byteLength, encode: () => enc(values), decode: (b) => dec(b, values.length) };
+}
+
+const gen = (f: (i: number) => number): Float64Array => Float64Array.from({ length: BLOCK }, (_, i) => f(i));
 let level = Math.fround(21.5);
-const sensor = Float64Array.from({ length: BLOCK }, (_, i) => (i % 4 === 0 ? (level = Math.fround(21.5 + Math.sin(i / 100) + rng() * 0.01)) : level));
-const counter = Float64Array.from({ length: BLOCK }, (_, i) => 5_000_000 + i * 17 + Math.floor(rng() * 3));
+const sensor = gen((i) => (i % 4 === 0 ? (level = Math.fround(21.5 + Math.sin(i / 100) + rng() * 0.01)) : level));
+const noise = gen(() => (rng() - 0.5 + rng() / 2 ** 32) * 10 ** Math.floor(rng() * 20 - 10));
 const hosts = ['web-1', 'web-2', 'db-primary', 'db-replica', 'cache-eu-west-1'];
 const hostCol = Array.from({ length: BLOCK }, () => hosts[Math.floor(rng() * hosts.length)]!);
 
 const SERIES: Series[] = [
-  { name: 'timestamps, regular 10 s', inputBytes: regular.byteLength, encode: () => encodeTimestamps(regular), decode: (b) => decodeTimestamps(b, BLOCK) },
-  { name: 'timestamps, ±10 ms jitter', inputBytes: jittered.byteLength, encode: () => encodeTimestamps(jittered), decode: (b) => decodeTimestamps(b, BLOCK) },
-  floats('floats, random 2-decimal [0, 100)', Float64Array.from({ length: BLOCK }, () => Math.floor(rng() * 10_000) / 100)),
+  numbers('timestamps, regular 10 s', gen((i) => T0 + i * 10_000), encodeTimestamps, decodeTimestamps),
+  numbers('timestamps, ±10 ms jitter', gen((i) => T0 + i * 10_000 + Math.floor(rng() * 21) - 10), encodeTimestamps, decodeTimestamps),
+  floats('floats, random 2-decimal [0, 100)', gen(() => Math.floor(rng() * 10_000) / 100)),
   floats('floats, float32 sensor, slow', sensor),
-  floats('floats, full-precision noise', Float64Array.from({ length: BLOCK }, () => (rng() - 0.5 + rng() / 2 ** 32) * 10 ** Math.floor(rng() * 20 - 10))),
+  floats('floats, full-precision noise', noise),
   floats('floats, constant', new Float64Array(BLOCK).fill(1.5)),
-  { name: 'ints, counter', inputBytes: counter.byteLength, encode: () => encodeInts(counter), decode: (b) => decodeInts(b, BLOCK) },
+  numbers('ints, counter', gen((i) => 5_000_000 + i * 17 + Math.floor(rng() * 3)), encodeInts, decodeInts),
   {
     name: 'strings, 5 hosts shuffled',
     inputBytes: hostCol.reduce((s, h) => s + h.length, 0),

@@ -19,7 +19,7 @@ import {
   readStrings,
   StringIndexCodec,
 } from '../../storage/encoding/index.js';
-import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from './encoding_harness.test.js';
+import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
 
 const HOSTS = ['web-1', 'web-2', 'db-primary', 'db-replica', 'cache-eu-west-1'];
 const ODD = ['', '\uFEFFbom', 'π≈3.14', '😀 emoji', '中文标签', 'a\u0000b', 'x'.repeat(300), ' ', 'ASCII'];
@@ -43,6 +43,12 @@ function indexModeOf(buf: Uint8Array): number {
   return r.u8();
 }
 
+/** Up to 8 random code points, some astral, none a surrogate. */
+function randomString(rng: () => number): string {
+  const points = Array.from({ length: randInt(rng, 0, 8) }, () => (rng() < 0.2 ? randInt(rng, 0x10000, 0x10ffff) : randInt(rng, 0, 0xd7ff)));
+  return String.fromCodePoint(...points);
+}
+
 const GENERATORS: Array<(rng: () => number, n: number) => string[]> = [
   // A few hosts in random order.
   (rng, n) => Array.from({ length: n }, () => HOSTS[randInt(rng, 0, HOSTS.length - 1)]!),
@@ -54,10 +60,7 @@ const GENERATORS: Array<(rng: () => number, n: number) => string[]> = [
   // Mostly distinct ids (stream element ids).
   (rng, n) => Array.from({ length: n }, (_, i) => `req-${randInt(rng, 0, 1e9).toString(36)}-${i % 7}`),
   // Odd strings, random lengths and characters, astral planes.
-  (rng, n) =>
-    Array.from({ length: n }, () =>
-      rng() < 0.5 ? ODD[randInt(rng, 0, ODD.length - 1)]! : String.fromCodePoint(...Array.from({ length: randInt(rng, 0, 8) }, () => (rng() < 0.2 ? randInt(rng, 0x10000, 0x10ffff) : randInt(rng, 0, 0xd7ff)))),
-    ),
+  (rng, n) => Array.from({ length: n }, () => (rng() < 0.5 ? ODD[randInt(rng, 0, ODD.length - 1)]! : randomString(rng))),
 ];
 
 describe('encoding - strings', () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { decodeFloats, encodeFloats, encodeFloatsAs, FloatCodec, floatCodecOf, readFloats } from '../../storage/encoding/index.js';
-import { assertDamageSafe, assertSameBits, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from './encoding_harness.test.js';
+import { assertDamageSafe, assertSameBits, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
 
 /** A float64 from its two 32-bit halves (to build exact NaN payloads and subnormals). */
 function fromBits(hi: number, lo: number): number {
@@ -28,7 +28,12 @@ function fromBitPairs(pairs: Array<[number, number]>): Float64Array {
   return out;
 }
 
-const SPECIALS = [0, -0, NaN, Infinity, -Infinity, 5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308, Number.MAX_VALUE, -Number.MAX_VALUE, Number.EPSILON, 0.1 + 0.2, 1 / 3, 1e300, 1e-300, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2];
+const SPECIALS = [
+  ...[0, -0, NaN, Infinity, -Infinity],
+  ...[5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308], // subnormal edges
+  ...[Number.MAX_VALUE, -Number.MAX_VALUE, Number.EPSILON, 0.1 + 0.2, 1 / 3, 1e300, 1e-300],
+  ...[Number.MAX_SAFE_INTEGER, 2 ** 53 + 2],
+];
 const NAN_PAYLOADS: Array<[number, number]> = [
   [0x7ff80000, 0],
   [0x7ff80000, 1],

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { decodeInts, encodeInts, IntCodec, readInts } from '../../storage/encoding/index.js';
-import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from './encoding_harness.test.js';
+import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 

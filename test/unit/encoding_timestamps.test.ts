@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { decodeTimestamps, encodeTimestamps, readTimestamps, TIMESTAMP_DOD_MAX } from '../../storage/encoding/index.js';
-import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from './encoding_harness.test.js';
+import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
 
 const T0 = 1_700_000_000_000;
 

@@ -19,9 +19,13 @@ import {
   writeVarint,
   zigzag,
 } from '../../storage/encoding/index.js';
-import { isCorrupt, mulberry32, randInt, SEED } from './encoding_harness.test.js';
+import { isCorrupt, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
 
-const UNSIGNED_EDGES = [0, 1, 63, 64, 127, 128, 255, 16383, 16384, 2 ** 21 - 1, 2 ** 21, 2 ** 28 - 1, 2 ** 28, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35, 2 ** 42 - 1, 2 ** 49, 2 ** 52 - 1, 2 ** 52, 2 ** 52 + 1, 2 ** 53 - 1, 2 ** 53];
+const UNSIGNED_EDGES = [
+  ...[0, 1, 63, 64, 127, 128, 255, 16383, 16384, 2 ** 21 - 1, 2 ** 21, 2 ** 28 - 1, 2 ** 28],
+  ...[2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35, 2 ** 42 - 1, 2 ** 49],
+  ...[2 ** 52 - 1, 2 ** 52, 2 ** 52 + 1, 2 ** 53 - 1, 2 ** 53],
+];
 
 /** Random integers across every magnitude from 0 to 53 bits. */
 function randomMagnitude(rng: () => number): number {

@@ -1,0 +1,101 @@
+/**
+ * Shared helpers of the encoding_* tests: a seeded PRNG, the run's seed (printed in a test title;
+ * replay with ENCODING_SEED), and corruption checks. The helpers hold no state between tests.
+ */
+import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import { ByteReader, EncodingError } from '../../storage/encoding/index.js';
+
+/** mulberry32: a tiny, fast, seedable PRNG returning floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The seed of this run's property tests: `ENCODING_SEED` when set (to replay a failure), else a
+ * fresh one. Test titles print it, so a failing run names the seed that reproduces it.
+ */
+export const SEED = process.env.ENCODING_SEED ? Number(process.env.ENCODING_SEED) >>> 0 : randomInt(0, 2 ** 32);
+
+/** An integer in [lo, hi] from `rng`. */
+export function randInt(rng: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(rng() * (hi - lo + 1));
+}
+
+/** True for an EncodingError of kind `corrupt` (the only failure a decoder may raise). */
+export function isCorrupt(err: unknown): boolean {
+  return err instanceof EncodingError && err.kind === 'corrupt' && err.code === 'Internal';
+}
+
+/** True for an EncodingError of kind `unencodable`. */
+export function isUnencodable(err: unknown): boolean {
+  return err instanceof EncodingError && err.kind === 'unencodable';
+}
+
+/** A column reader: consumes `count` values of one column from `r`. */
+export type ColumnReader = (r: ByteReader, count: number) => unknown;
+
+/**
+ * Every strict prefix of a valid encoding must fail as `corrupt`. The prefix is a reader window
+ * over the whole buffer, so a decoder that reads past its window would see valid bytes and not
+ * fail: this checks the bounds, not just the array's end. Long buffers are sampled.
+ */
+export function assertTruncationsCorrupt(buf: Uint8Array, count: number, read: ColumnReader, rng: () => number): void {
+  const cuts =
+    buf.length <= 300
+      ? Array.from({ length: buf.length }, (_, i) => i)
+      : [0, 1, 2, 3, buf.length - 1, ...Array.from({ length: 100 }, () => randInt(rng, 0, buf.length - 1))];
+  for (const cut of cuts) {
+    const r = new ByteReader(buf, 0, cut);
+    assert.throws(
+      () => {
+        read(r, count);
+        r.expectEnd('column');
+      },
+      isCorrupt,
+      `a prefix of ${cut}/${buf.length} bytes did not fail as corrupt`,
+    );
+  }
+}
+
+/**
+ * Random byte damage must either decode to something or fail as `corrupt`: never another error,
+ * never a hang (mocha's timeout would catch one). Returns how many damaged copies failed.
+ */
+export function assertDamageSafe(buf: Uint8Array, count: number, read: ColumnReader, rng: () => number, rounds = 50): number {
+  let failed = 0;
+  for (let k = 0; k < rounds; k++) {
+    const bad = buf.slice();
+    const flips = randInt(rng, 1, 3);
+    for (let f = 0; f < flips; f++) {
+      const at = randInt(rng, 0, bad.length - 1);
+      bad[at] = rng() < 0.5 ? bad[at]! ^ (1 << randInt(rng, 0, 7)) : randInt(rng, 0, 255);
+    }
+    try {
+      const r = new ByteReader(bad);
+      read(r, count);
+      r.expectEnd('column');
+    } catch (err) {
+      assert.ok(isCorrupt(err), `damage raised ${String(err)} instead of a corrupt EncodingError`);
+      failed++;
+    }
+  }
+  return failed;
+}
+
+/** Bitwise equality of two float arrays (tells -0 from 0 and NaN payloads apart). */
+export function assertSameBits(actual: Float64Array, expected: Float64Array, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length * 2);
+  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length * 2);
+  for (let i = 0; i < e.length; i++) {
+    if (a[i] !== e[i]) assert.fail(`${what}: value ${i >> 1} differs: ${actual[i >> 1]} vs ${expected[i >> 1]}`);
+  }
+}
