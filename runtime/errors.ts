@@ -6,7 +6,7 @@ import { Code, LockstepError, type Code as CodeT } from '../transport/errors.js'
 
 /** An error no retry can fix (bad data on disk, an unsupported version, a broken config). */
 export class PermanentError extends LockstepError {
-  override readonly name = 'PermanentError';
+  override readonly name: string = 'PermanentError';
   readonly permanent = true;
   constructor(message: string, opts: { code?: CodeT; cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(opts.code ?? Code.FailedPrecondition, message, opts);
@@ -15,7 +15,7 @@ export class PermanentError extends LockstepError {
 
 /** A failure expected to clear by itself (a peer down, a timeout). */
 export class TransientError extends LockstepError {
-  override readonly name = 'TransientError';
+  override readonly name: string = 'TransientError';
   readonly permanent = false;
   constructor(message: string, opts: { code?: CodeT; cause?: unknown } = {}) {
     super(opts.code ?? Code.Unavailable, message, opts);
