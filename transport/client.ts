@@ -3,6 +3,7 @@
  * NATS connection. Every call goes through `call()`, so failures arrive as LockstepError with the
  * server's code; arguments that would become subject tokens are checked here first.
  */
+import type { ApplyItem, ApplyReply, BarrierReply, CreateReply, DeleteReply, Laggard, UpdateReply } from './api_types.js';
 import type { Bus } from './bus.js';
 import { errors } from './errors.js';
 import { NatsBus } from './nats_bus.js';
@@ -37,63 +38,12 @@ export const BARRIER_REPLY_GRACE_MS = 2000;
 // Node names as the node accepts them (runtime/config.ts); they become subject tokens.
 const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-/** Reply of a create. */
-export interface CreateReply {
-  revision: number;
-  kind: SchemaKind;
-  resource: Resource;
-}
-
-/** Reply of an update; `changed: false` means nothing was written and `revision` is the current one. */
-export interface UpdateReply extends CreateReply {
-  changed: boolean;
-}
-
-/** Reply of a delete: the last tombstone's revision and the keys deleted, in order. */
-export interface DeleteReply {
-  revision: number;
-  deleted: string[];
-}
-
-/** One resource of an apply. */
-export interface ApplyItem {
-  kind: SchemaKind;
-  resource: unknown;
-}
-
-/** What an apply did to one resource. */
-export interface ApplyResultItem {
-  kind: SchemaKind;
-  key: string;
-  action: 'created' | 'updated' | 'unchanged';
-  revision: number;
-}
-
-/** Reply of an apply; `revision` is the largest revision of its results. */
-export interface ApplyReply {
-  results: ApplyResultItem[];
-  revision: number;
-}
+export type { ApplyItem, ApplyReply, ApplyResultItem, BarrierReply, CreateReply, DeleteReply, Laggard, UpdateReply } from './api_types.js';
 
 /** Address of one resource: a group by `group` alone, anything else by `group` and `name`. */
 export interface ResourceRef {
   group: string;
   name?: string;
-}
-
-/** A member that had not converged when a barrier call ended, or was evicted while it ran. */
-export interface Laggard {
-  node: string;
-  current_revision?: number;
-  missing_keys?: string[];
-  still_present_keys?: string[];
-  reason?: string;
-}
-
-/** Reply of every barrier call; `applied: false` on timeout is a normal answer. */
-export interface BarrierReply {
-  applied: boolean;
-  laggards: Laggard[];
 }
 
 /** Options of a barrier call. */

@@ -3,6 +3,7 @@
  * probes over a frozen member snapshot until every member converged, the deadline passed, or the
  * call was aborted. Probing, time and membership signals are injected so unit tests drive them.
  */
+import type { BarrierReply, Laggard } from '../../transport/api_types.js';
 import type { Clock, TimerHandle } from '../../runtime/clock.js';
 import type { Role } from '../../runtime/roles.js';
 import { Code, codeOf, errors, toLockstepError } from '../../transport/errors.js';
@@ -16,6 +17,8 @@ import {
 } from '../../transport/status_types.js';
 
 /** The three barrier calls, each served on `P.api.barrier.<call>`. */
+export type { BarrierReply, Laggard } from '../../transport/api_types.js';
+
 export const BARRIER_CALLS = ['revision', 'applied', 'deleted'] as const;
 /** A barrier call. */
 export type BarrierCall = (typeof BARRIER_CALLS)[number];
@@ -37,23 +40,6 @@ export interface WatchedMember {
   roles: Role[];
   /** `<role>-<name>`, how laggards name it. */
   label: string;
-}
-
-/** A member that had not converged when the call ended, or was evicted while it ran. */
-export interface Laggard {
-  node: string;
-  current_revision?: number;
-  missing_keys?: string[];
-  still_present_keys?: string[];
-  /** How many more keys lag on this member than the lists name (they are capped). */
-  keys_not_listed?: number;
-  reason?: string;
-}
-
-/** The reply of every barrier call. */
-export interface BarrierReply {
-  applied: boolean;
-  laggards: Laggard[];
 }
 
 /** A validated barrier request. */

@@ -6,6 +6,7 @@
  * JetStream KV has no multi-key transaction: a resource created while its group is being deleted
  * can outlive the group. The window is one round trip; the watcher tolerates orphans.
  */
+import type { ApplyItem, ApplyReply, ApplyResultItem, CreateReply, DeleteReply, UpdateReply } from '../../transport/api_types.js';
 import type { Bus, KvBucket, KvEntry } from '../../transport/bus.js';
 import { decode, encode } from '../../transport/codec.js';
 import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
@@ -39,18 +40,6 @@ export interface SchemaRegistryOptions {
   updateAttempts?: number;
 }
 
-/** Reply of a create. */
-export interface CreateResult {
-  revision: number;
-  kind: SchemaKind;
-  resource: Resource;
-}
-
-/** Reply of an update; `changed: false` means nothing was written and `revision` is the current one. */
-export interface UpdateResult extends CreateResult {
-  changed: boolean;
-}
-
 /** Options of a delete. */
 export interface DeleteOptions {
   expectedRevision?: number;
@@ -58,31 +47,15 @@ export interface DeleteOptions {
   cascade?: boolean;
 }
 
-/** Reply of a delete: the last tombstone's revision and the formatted keys deleted, in order. */
-export interface DeleteResult {
-  revision: number;
-  deleted: string[];
-}
-
-/** One resource of an apply. */
-export interface ApplyItem {
-  kind: SchemaKind;
-  resource: unknown;
-}
-
-/** What an apply did to one resource. */
-export interface ApplyResultItem {
-  kind: SchemaKind;
-  key: string;
-  action: 'created' | 'updated' | 'unchanged';
-  revision: number;
-}
-
-/** Reply of an apply; `revision` is the largest revision of its results (0 when empty). */
-export interface ApplyResult {
-  results: ApplyResultItem[];
-  revision: number;
-}
+/** Reply of a create. */
+export type CreateResult = CreateReply;
+/** Reply of an update. */
+export type UpdateResult = UpdateReply;
+/** Reply of a delete. */
+export type DeleteResult = DeleteReply;
+/** Reply of an apply. */
+export type ApplyResult = ApplyReply;
+export type { ApplyItem, ApplyResultItem };
 
 /** Most resources one apply may carry. */
 export const APPLY_MAX_RESOURCES = 1000;

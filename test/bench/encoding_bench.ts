@@ -5,6 +5,7 @@
  * second. Data comes from a fixed-seed PRNG so runs are comparable. Times are `performance.now()`:
  * this is a measuring tool outside the system, not logic under test. Not a test.
  */
+import { mulberry32 } from '../harness/encoding_harness.js';
 import { performance } from 'node:perf_hooks';
 import {
   decodeFloats,
@@ -29,17 +30,6 @@ const BLOCK = flag('--block', 8192);
 const MEASURE_MS = flag('--ms', 400);
 const JSON_OUT = process.argv.includes('--json');
 
-/** mulberry32, as in the unit tests: fixed seed, reproducible data. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Series {
   name: string;

@@ -1,0 +1,61 @@
+/**
+ * Reply types of the public API shared by the servers and the TypeScript client, so both sides
+ * compile against one definition.
+ */
+import type { Resource, SchemaKind } from './schema_types.js';
+
+/** Reply of a create. */
+export interface CreateReply {
+  revision: number;
+  kind: SchemaKind;
+  resource: Resource;
+}
+
+/** Reply of an update; `changed: false` means nothing was written and `revision` is the current one. */
+export interface UpdateReply extends CreateReply {
+  changed: boolean;
+}
+
+/** Reply of a delete: the last tombstone's revision and the formatted keys deleted, in order. */
+export interface DeleteReply {
+  revision: number;
+  deleted: string[];
+}
+
+/** One resource of an apply. */
+export interface ApplyItem {
+  kind: SchemaKind;
+  resource: unknown;
+}
+
+/** What an apply did to one resource. */
+export interface ApplyResultItem {
+  kind: SchemaKind;
+  key: string;
+  action: 'created' | 'updated' | 'unchanged';
+  revision: number;
+}
+
+/** Reply of an apply; `revision` is the largest revision of its results (0 when empty). */
+export interface ApplyReply {
+  results: ApplyResultItem[];
+  revision: number;
+}
+
+/** A member that had not converged when a barrier call ended, or was evicted while it ran. */
+export interface Laggard {
+  /** `<role>-<name>`. */
+  node: string;
+  current_revision?: number;
+  missing_keys?: string[];
+  still_present_keys?: string[];
+  /** How many more keys lag on this member than the lists name (they are capped). */
+  keys_not_listed?: number;
+  reason?: string;
+}
+
+/** Reply of every barrier call; `applied: false` on timeout is a normal answer. */
+export interface BarrierReply {
+  applied: boolean;
+  laggards: Laggard[];
+}
