@@ -88,6 +88,8 @@ export interface ActorsReply {
   node: string;
   pid: number;
   main_thread_id: number;
+  /** The node's Prometheus port (null when /metrics is off). */
+  metrics_port: number | null;
   actors: ActorInfo[];
 }
 

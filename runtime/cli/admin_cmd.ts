@@ -38,7 +38,7 @@ export function registerAdminCommands(nodeCommand: Command, _program: Command): 
       runCommand(cmd, async ({ out, client }) => {
         const r = await (await client()).actors(checkNodeName(name));
         out.result(r, () => [
-          `node ${r.node} (pid ${r.pid})`,
+          `node ${r.node} (pid ${r.pid}, metrics ${r.metrics_port === null ? 'off' : `http://127.0.0.1:${r.metrics_port}/metrics`})`,
           ...table(
             ['ID', 'KIND', 'LIFECYCLE', 'THREAD', 'RESTARTS'],
             r.actors.map((a) => [
