@@ -1,0 +1,122 @@
+/**
+ * Opening a node's data directory (DESIGN §8):
+ *
+ * ```
+ * <root>/<node>/lock
+ * <root>/<node>/<group>/shard-<n>/seg-<start>/metadata
+ * ```
+ *
+ * openDataDir takes the lock first, then checks the storage version of every segment. Any failure
+ * after the lock was taken (an unsupported version, unreadable metadata, an I/O error) releases the
+ * lock before it is rethrown, so a retry after fixing the data succeeds. On success the caller owns
+ * the returned DataDir and releases the lock with `close()`.
+ */
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../runtime/clock.js';
+import { NAME_PATTERN } from '../transport/schema_types.js';
+import { CorruptDataError } from './errors.js';
+import type { StorageFs } from './fs.js';
+import { acquireDataDirLock, LOCK_FILE, type DataDirLock } from './lock.js';
+import { listSegments, removeSegmentLeftovers, type SegmentEntry } from './segment.js';
+
+/** Same grammar as node names in the configuration. */
+const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const SHARD_PATTERN = /^shard-(0|[1-9][0-9]{0,2})$/;
+
+/** Options of openDataDir. */
+export interface OpenDataDirOptions {
+  /** Stamps the lock's `started_at`; defaults to the system clock. */
+  clock?: Clock;
+}
+
+/** One segment found on disk, with the group and shard it belongs to. */
+export interface SegmentInfo extends SegmentEntry {
+  group: string;
+  shard: number;
+}
+
+/** An open data directory: holds the lock until `close()`. */
+export interface DataDir {
+  readonly lock: DataDirLock;
+  readonly root: string;
+  readonly nodeDir: string;
+  /** Every segment found at open, by group, shard and start. */
+  readonly segments: SegmentInfo[];
+  /** Releases the lock; idempotent. */
+  close(): Promise<void>;
+}
+
+// Only names that can be groups; the lock file (a valid group name itself) and temp files are not.
+function isGroupDirName(name: string): boolean {
+  return NAME_PATTERN.test(name) && name !== LOCK_FILE;
+}
+
+/** The directory of `shard` of `group` under a node's directory. */
+export function shardDirOf(nodeDir: string, group: string, shard: number): string {
+  return join(nodeDir, group, `shard-${shard}`);
+}
+
+async function readDirOrEmpty(fs: StorageFs, path: string): Promise<string[]> {
+  try {
+    return await fs.readdir(path);
+  } catch (err) {
+    const code = (err as { code?: unknown })?.code;
+    if (code === 'ENOENT') return [];
+    // A file where the layout has a directory: the tree is damaged, and no retry will fix it.
+    if (code === 'ENOTDIR') throw new CorruptDataError(path, 'expected a directory, found a file', { cause: err });
+    throw err;
+  }
+}
+
+/** Checks one group's segments: removes crash leftovers, reads every segment's metadata. */
+async function scanGroup(fs: StorageFs, nodeDir: string, group: string): Promise<SegmentInfo[]> {
+  const shards = (await readDirOrEmpty(fs, join(nodeDir, group)))
+    .map((name) => SHARD_PATTERN.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+  const out: SegmentInfo[] = [];
+  for (const shard of shards) {
+    const shardDir = shardDirOf(nodeDir, group, shard);
+    // Safe here: no shard of this group is open yet, so no segment is being created or dropped.
+    await removeSegmentLeftovers(fs, shardDir);
+    for (const seg of await listSegments(fs, shardDir)) out.push({ ...seg, group, shard });
+  }
+  return out;
+}
+
+/**
+ * Opens `<root>/<node>`: creates it, takes the lock, checks every segment's storage version.
+ * Throws UnsupportedVersionError / CorruptDataError naming the path (the lock released first).
+ */
+export async function openDataDir(fs: StorageFs, root: string, node: string, opts: OpenDataDirOptions = {}): Promise<DataDir> {
+  if (!NODE_NAME_PATTERN.test(node)) throw new RangeError(`node name must match ${NODE_NAME_PATTERN}, got ${JSON.stringify(node)}`);
+  const nodeDir = join(root, node);
+  await fs.mkdir(nodeDir);
+  const lock = await acquireDataDirLock(fs, nodeDir, opts.clock ?? systemClock);
+  let segments: SegmentInfo[];
+  try {
+    segments = [];
+    const groups = (await fs.readdir(nodeDir)).filter(isGroupDirName).sort();
+    for (const group of groups) segments.push(...(await scanGroup(fs, nodeDir, group)));
+  } catch (err) {
+    // The original error is the one to report; a failed release is secondary (the lock names a
+    // pid that exits with this process, so it is stale for the next start).
+    await lock.release().catch(() => undefined);
+    throw err;
+  }
+  return { lock, root, nodeDir, segments, close: () => lock.release() };
+}
+
+/**
+ * Opens the directory of a group met at runtime (created, or reopened) in an open DataDir: creates
+ * it and checks its segments like openDataDir does. Throws the same errors and leaves the decision
+ * to the caller (DESIGN §8: the node stops instead of serving partially). Holds nothing on return.
+ * Call it before any shard of the group is opened.
+ */
+export async function openGroupDir(fs: StorageFs, dataDir: DataDir, group: string): Promise<SegmentInfo[]> {
+  if (dataDir.lock.released) throw new Error(`openGroupDir(${group}): the data directory ${dataDir.nodeDir} is closed`);
+  if (!isGroupDirName(group)) throw new RangeError(`group name must match ${NAME_PATTERN} and not be "${LOCK_FILE}", got ${JSON.stringify(group)}`);
+  await fs.mkdir(join(dataDir.nodeDir, group));
+  return scanGroup(fs, dataDir.nodeDir, group);
+}
