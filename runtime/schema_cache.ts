@@ -13,6 +13,8 @@ export class SchemaCache implements SchemaConsumer {
   private revision = 0;
   /** Events at or below the last snapshot's revision are already in it. */
   private snapshotRevision = 0;
+  /** Resolved (and replaced) on every change, for gates that wait for the schema to catch up. */
+  private changed = resolvable();
 
   /** Optional hooks for actors that react to a change (open a shard, drop one). */
   constructor(
@@ -35,6 +37,18 @@ export class SchemaCache implements SchemaConsumer {
     }
     this.revision = snapshot.revision;
     this.snapshotRevision = snapshot.revision;
+    this.notify();
+  }
+
+  /** A promise resolved at the next change (init or event). */
+  nextChange(): Promise<void> {
+    return this.changed.promise;
+  }
+
+  private notify(): void {
+    const c = this.changed;
+    this.changed = resolvable();
+    c.resolve();
   }
 
   async onAddOrUpdate(event: SchemaEvent): Promise<void> {
@@ -44,6 +58,7 @@ export class SchemaCache implements SchemaConsumer {
     this.items.set(k, { kind: event.key.kind, resource: event.resource!, mod_revision: event.revision });
     this.keyRevisions.set(k, event.revision);
     this.revision = Math.max(this.revision, event.revision);
+    this.notify();
   }
 
   async onDelete(event: SchemaEvent): Promise<void> {
@@ -53,6 +68,7 @@ export class SchemaCache implements SchemaConsumer {
     this.items.delete(k);
     this.keyRevisions.set(k, event.revision);
     this.revision = Math.max(this.revision, event.revision);
+    this.notify();
   }
 
   /** A redelivered or late event (at or below what the key holds, or what a snapshot covered). */
@@ -85,4 +101,11 @@ export class SchemaCache implements SchemaConsumer {
 export function keyOfResource(r: StoredResource): SchemaKey {
   const res = r.resource as { name: string; group?: string };
   return r.kind === 'group' ? { kind: 'group', group: res.name, name: '' } : { kind: r.kind, group: res.group!, name: res.name };
+}
+
+/** A promise with its resolver (Promise.withResolvers is Node 22+). */
+function resolvable(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

@@ -77,6 +77,24 @@ export interface KvOpenOptions {
   history?: number;
 }
 
+/** A JetStream stream the bus can create or update. */
+export interface StreamSpec {
+  name: string;
+  subjects: string[];
+  /** Messages older than this are removed (0 = kept until limits). */
+  maxAgeMs: number;
+  /** Window in which a repeated message id is dropped as a duplicate. */
+  duplicateWindowMs: number;
+}
+
+/** The acknowledgement of a stream publish. */
+export interface StreamAck {
+  stream: string;
+  seq: number;
+  /** True when the server dropped it as a duplicate of an earlier message id. */
+  duplicate: boolean;
+}
+
 /** The bus: core pub/sub and request/reply plus the JetStream pieces we need. */
 export interface Bus {
   /** A human-readable name for logs (the connection name). */
@@ -88,6 +106,13 @@ export interface Bus {
    */
   request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage>;
   subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: SubscribeOptions): Subscription;
+  /** Creates the stream, or updates its subjects and limits to `spec`. */
+  ensureStream(spec: StreamSpec): Promise<void>;
+  /**
+   * Publishes to a stream and waits for its acknowledgement (the message is then stored).
+   * `msgId` de-duplicates within the stream's window. `Unavailable` when no stream captures it.
+   */
+  streamPublish(subject: string, data: Uint8Array, opts?: { msgId?: string; timeoutMs?: number }): Promise<StreamAck>;
   /** Opens (creating when missing) a KV bucket. */
   kv(bucket: string, opts?: KvOpenOptions): Promise<KvBucket>;
   /** The largest message body the server accepts, in bytes. */

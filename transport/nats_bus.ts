@@ -12,8 +12,19 @@ import {
   type MsgHdrs,
   type NatsConnection,
 } from '@nats-io/nats-core';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import type { Bus, BusMessage, Headers, KvBucket, KvOpenOptions, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import type {
+  Bus,
+  BusMessage,
+  Headers,
+  KvBucket,
+  KvOpenOptions,
+  RequestOptions,
+  StreamAck,
+  StreamSpec,
+  SubscribeOptions,
+  Subscription,
+} from './bus.js';
 import { Code, errors, LockstepError } from './errors.js';
 import { openNatsKv } from './nats_kv.js';
 
@@ -154,6 +165,44 @@ export class NatsBus implements Bus {
       },
     });
     return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  async ensureStream(spec: StreamSpec): Promise<void> {
+    const ms2ns = (ms: number) => Math.round(ms * 1_000_000);
+    const cfg = {
+      subjects: spec.subjects,
+      max_age: ms2ns(spec.maxAgeMs),
+      duplicate_window: ms2ns(spec.duplicateWindowMs),
+    };
+    try {
+      const jsm = await jetstreamManager(this.nc);
+      try {
+        const info = await jsm.streams.info(spec.name);
+        const same =
+          info.config.subjects?.join(',') === spec.subjects.join(',') &&
+          info.config.max_age === cfg.max_age &&
+          info.config.duplicate_window === cfg.duplicate_window;
+        if (!same) await jsm.streams.update(spec.name, cfg);
+      } catch (err) {
+        // 10059: stream not found.
+        if (!(err instanceof JetStreamApiError && err.code === 10059)) throw err;
+        await jsm.streams.add({ name: spec.name, storage: 'file' as never, ...cfg });
+      }
+    } catch (err) {
+      throw errors.unavailable(`cannot create or update stream ${spec.name}: ${(err as Error).message}`, err);
+    }
+  }
+
+  async streamPublish(subject: string, data: Uint8Array, opts: { msgId?: string; timeoutMs?: number } = {}): Promise<StreamAck> {
+    try {
+      const ack = await this.jetstream().publish(subject, data, {
+        ...(opts.msgId ? { msgID: opts.msgId } : {}),
+        ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+      });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      throw errors.unavailable(`stream publish on ${subject} failed: ${(err as Error).message}`, err);
+    }
   }
 
   kv(bucket: string, opts: KvOpenOptions = {}): Promise<KvBucket> {

@@ -7,6 +7,7 @@
  *                                          verb ∈ create|update|delete|get|list; P.api.schema.apply
  *     P.api.barrier.<call>                 call ∈ revision|applied|deleted
  *     P.api.cluster.members                the liaison's view of membership
+ *     P.api.write.<kind>                   kind ∈ measure|stream: a batch of points or elements
  *   P.node.<node>.status.<method>          node schema status: max_revision|key_revisions|absent_keys
  *   P.node.<node>.control.<op>             admin: pause_watch|resume_watch|actors|inject_fault|clear_fault
  *   P.members.heartbeat                    membership heartbeats (and graceful leave)
@@ -24,6 +25,9 @@ export const LIAISON_QUEUE = 'liaison';
 /** The schema registry's KV bucket. */
 export const SCHEMA_BUCKET = 'lockstep_schema';
 
+/** The write-ahead log stream (subjects `P.wal.<group>.<shard>`). */
+export const WAL_STREAM = 'lockstep_wal';
+
 /** Subjects for one prefix. */
 export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
   const p = prefix;
@@ -37,6 +41,8 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       barrier: (call: string) => `${p}.api.barrier.${call}`,
       barrierAll: `${p}.api.barrier.>`,
       members: `${p}.api.cluster.members`,
+      write: (kind: string) => `${p}.api.write.${kind}`,
+      writeAll: `${p}.api.write.>`,
     },
     node: {
       status: (node: string, method: string) => `${p}.node.${node}.status.${method}`,
@@ -52,6 +58,7 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       schema: `${p}.events.schema`,
     },
     wal: (group: string, shard: number) => `${p}.wal.${group}.${shard}`,
+    walAll: `${p}.wal.>`,
     shardQuery: (group: string, shard: number) => `${p}.shard.${group}.${shard}.query`,
   };
 }

@@ -6,8 +6,16 @@ import type { Subscription } from '../../transport/bus.js';
 import { Counter } from 'prom-client';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
 import { SchemaCache } from '../../runtime/schema_cache.js';
+import { WAL_STREAM } from '../../transport/subjects.js';
+import { GateMetrics, SchemaGate } from './gates.js';
 import { SchemaRegistry } from './schema_registry.js';
 import { serveSchemaApi } from './schema_service.js';
+import { serveWrites } from './write_service.js';
+
+/** WAL records are kept this long even when no data node consumed them (all down for days). */
+const WAL_MAX_AGE_MS = 7 * 24 * 3_600_000;
+/** A batch retried with the same batch_id within this window is stored once. */
+const WAL_DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 /** The API actor. */
 export class ApiActor implements Actor {
@@ -25,6 +33,26 @@ export class ApiActor implements Actor {
     this.subs = serveSchemaApi(ctx.bus, ctx.subjects, registry, {
       onError: (err) => errorsTotal.inc({ area: 'schema', code: err.code }),
     });
+    // Limits retention, not interest: a write acknowledged while no data node exists (so no
+    // consumer exists) must still be there when one comes.
+    await ctx.bus.ensureStream({
+      name: WAL_STREAM,
+      subjects: [ctx.subjects.walAll],
+      maxAgeMs: WAL_MAX_AGE_MS,
+      duplicateWindowMs: WAL_DUPLICATE_WINDOW_MS,
+    });
+    const gate = new SchemaGate(this.schema, ctx.clock, new GateMetrics(ctx.metrics));
+    this.subs.push(
+      ...serveWrites({
+        bus: ctx.bus,
+        subjects: ctx.subjects,
+        cache: this.schema,
+        gate,
+        clock: ctx.clock,
+        schemaWaitMs: ctx.config.schemaWaitMs,
+        metrics: ctx.metrics,
+      }),
+    );
     await ctx.bus.flush();
   }
 

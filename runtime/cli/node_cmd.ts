@@ -77,7 +77,7 @@ export function nodeCommand(): Command {
     .option('--evictable-after <duration>', 'silence after which a member is Evictable (default 3s)')
     .option('--gone-after <duration>', 'silence after which a member is gone (default 10s)')
     .option('--schema-init-deadline <duration>', 'how long start-up retries transient failures (default 60s)')
-    .addOption(new Option('--schema-wait <duration>', 'write/query gate wait budget (default 3s); read by the gates of the data path').hideHelp())
+    .option('--schema-wait <duration>', 'how long a write waits for this node to apply the schema it needs (default 3s)')
     .option('--barrier-fallback-poll <duration>', 'barrier re-probe interval without notifications (default 1s)')
     .option('--subject-prefix <prefix>', 'NATS subject prefix (default lockstep)')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')

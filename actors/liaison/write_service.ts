@@ -1,0 +1,163 @@
+/**
+ * The write API (DESIGN §6–§7) on `P.api.write.<measure|stream>`: gates, validation, routing by
+ * series to shards, one append per shard to the WAL stream with a de-duplication id, and a reply
+ * only after JetStream acknowledged every append — with a write token (the WAL sequence per shard).
+ * An acknowledged write is durable even if every data node is down.
+ *
+ * A batch that failed half-way (one shard appended, another not) answers an error; retrying it
+ * with the same `batch_id` is idempotent within the WAL's de-duplication window.
+ */
+import { randomUUID } from 'node:crypto';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Bus, Subscription } from '../../transport/bus.js';
+import { encode } from '../../transport/codec.js';
+import { errors } from '../../transport/errors.js';
+import { serve, type RpcRequest } from '../../transport/rpc.js';
+import { checkName, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
+import { LIAISON_QUEUE, type Subjects } from '../../transport/subjects.js';
+import type { Clock } from '../../runtime/clock.js';
+import type { SchemaCache } from '../../runtime/schema_cache.js';
+import type { SchemaGate } from './gates.js';
+import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
+
+/** What a WAL message carries: one shard's part of one batch. */
+export interface WalRecord {
+  kind: 'measure' | 'stream';
+  group: string;
+  name: string;
+  /** The resource revision the batch was validated against. */
+  revision: number;
+  batch_id: string;
+  rows: unknown[];
+  /** Canonical entity value per row, in row order (the series identity with `name`). */
+  entity_keys: string[];
+}
+
+/** Reply of a write. */
+export interface WriteReply {
+  points: number;
+  batch_id: string;
+  schema_revision: number;
+  /** Read-your-writes token: the WAL sequence of this batch per shard. */
+  write_token: { group: string; shards: Record<string, number> };
+}
+
+/** Dependencies of the write service. */
+export interface WriteServiceDeps {
+  bus: Bus;
+  subjects: Subjects;
+  cache: SchemaCache;
+  gate: SchemaGate;
+  clock: Clock;
+  /** The gate wait budget (ms). */
+  schemaWaitMs: number;
+  metrics: Registry;
+}
+
+const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** FNV-1a over UTF-16 code units: a fast, stable hash for shard routing. */
+export function routeHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Serves `P.api.write.measure` and `P.api.write.stream`. */
+export function serveWrites(deps: WriteServiceDeps): Subscription[] {
+  const duration = new Histogram({
+    name: 'lockstep_write_duration_seconds',
+    help: 'Write requests from receipt to reply (after the WAL acknowledged)',
+    labelNames: ['kind', 'result'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [deps.metrics],
+  });
+  const written = new Counter({
+    name: 'lockstep_points_written_total',
+    help: 'Points and elements acknowledged by the WAL',
+    labelNames: ['kind', 'group'],
+    registers: [deps.metrics],
+  });
+  return (['measure', 'stream'] as const).map((kind) =>
+    serve(
+      deps.bus,
+      deps.subjects.api.write(kind),
+      async (req) => {
+        const started = deps.clock.monotonic();
+        let result = 'error';
+        try {
+          const reply = await write(deps, kind, req);
+          written.inc({ kind, group: reply.write_token.group }, reply.points);
+          result = 'ok';
+          return reply;
+        } catch (err) {
+          result = (err as { code?: string }).code ?? 'Internal';
+          throw err;
+        } finally {
+          duration.observe({ kind, result }, (deps.clock.monotonic() - started) / 1000);
+        }
+      },
+      { queue: LIAISON_QUEUE, spanName: `write.${kind}` },
+    ),
+  );
+}
+
+async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: RpcRequest): Promise<WriteReply> {
+  const body = req.body as Record<string, unknown> | undefined;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.invalidArgument('the write body must be an object');
+  const group = checkName(body.group, 'group');
+  const name = checkName(body.name, kind);
+  const rev = body.schema_revision;
+  if (rev !== undefined && !(Number.isSafeInteger(rev) && (rev as number) >= 0)) {
+    throw errors.invalidArgument('schema_revision must be a non-negative integer');
+  }
+  if (body.batch_id !== undefined && !(typeof body.batch_id === 'string' && BATCH_ID.test(body.batch_id))) {
+    throw errors.invalidArgument('batch_id must be 1–64 of A-Z, a-z, 0-9, _ and -');
+  }
+  const deadline = deps.clock.monotonic() + deps.schemaWaitMs;
+  const stored = await deps.gate.check('write', { kind, group, name }, rev as number | undefined, deadline);
+  const g = deps.cache.get({ kind: 'group', group, name: '' });
+  if (!g) throw errors.notFound(`group ${group} does not exist`);
+  const grp = g.resource as Group;
+  const now = deps.clock.now();
+  // The envelope's own keys are checked above; the validator sees the batch.
+  const { batch_id: _batchId, ...batch } = body;
+  const { rows, entityKeys } =
+    kind === 'measure'
+      ? (({ points, entityKeys }) => ({ rows: points as unknown[], entityKeys }))(validateMeasureWrite(grp, stored.resource as Measure, batch, now))
+      : (({ elements, entityKeys }) => ({ rows: elements as unknown[], entityKeys }))(validateStreamWrite(grp, stored.resource as Stream, batch, now));
+
+  // Route every row by its series (name + entity) to a shard.
+  const byShard = new Map<number, number[]>();
+  for (let i = 0; i < rows.length; i++) {
+    const shard = routeHash(`${name}\u0000${entityKeys[i]}`) % grp.shards;
+    let list = byShard.get(shard);
+    if (!list) byShard.set(shard, (list = []));
+    list.push(i);
+  }
+  const batchId = (body.batch_id as string | undefined) ?? randomUUID();
+  const acks = await Promise.all(
+    [...byShard].map(async ([shard, idx]) => {
+      const record: WalRecord = {
+        kind,
+        group,
+        name,
+        revision: stored.mod_revision,
+        batch_id: batchId,
+        rows: idx.map((i) => rows[i]),
+        entity_keys: idx.map((i) => entityKeys[i]!),
+      };
+      const ack = await deps.bus.streamPublish(deps.subjects.wal(group, shard), encode(record), { msgId: `${batchId}:${shard}` });
+      return [shard, ack.seq] as const;
+    }),
+  );
+  return {
+    points: rows.length,
+    batch_id: batchId,
+    schema_revision: stored.mod_revision,
+    write_token: { group, shards: Object.fromEntries(acks.map(([s, seq]) => [String(s), seq])) },
+  };
+}

@@ -1,0 +1,329 @@
+/**
+ * An immutable part: one flush (or merge) of a shard's rows, in a directory `part-<seq>/` holding
+ * `data` (blocks back to back, see block.ts), `index` (one entry per block) and `metadata` (JSON,
+ * written LAST); the index and metadata formats are in part_format.ts.
+ *
+ * Crash rule: a part is complete only when its directory is named `part-<seq>` AND holds
+ * `metadata`. The writer builds everything in `part-<seq>.tmp/`, fsyncs data and index, writes
+ * metadata atomically, renames the directory, then fsyncs its parent; a kill -9 at any point
+ * leaves either a complete part or a `.tmp` directory / a directory without metadata. `openPart`
+ * refuses the latter with `IncompletePartError`; whoever lists parts (the segment) must skip and
+ * remove them. Nothing in them was acknowledged: the WAL is acknowledged only after the flush, and
+ * a restart resumes after the `last_sequence` of the complete parts.
+ *
+ * Reads never load the data file: `readBlock` does one positioned read of exactly the block's
+ * bytes into a buffer the part reuses (grown as needed), checks the block's crc against the block
+ * and the index, and decodes only the projected columns.
+ */
+import { basename, dirname, join } from 'node:path';
+import { systemClock, type Clock } from '../runtime/clock.js';
+import { errors } from '../transport/errors.js';
+import { blockCrc, decodeBlock, encodeBlock, MAX_BLOCK_ROWS, sliceBlockRows } from './block.js';
+import type { BlockProjection, BlockRows, BlockSchema, TagColumn } from './block.js';
+import { CorruptDataError } from './errors.js';
+import type { FileHandle, StorageFs } from './fs.js';
+import { encodeMetadata, IncompletePartError, IndexWriter, parseIndex, parseMetadata, PART_FILES, PART_TMP_SUFFIX } from './part_format.js';
+import type { BlockEntry, PartMetadata } from './part_format.js';
+
+export * from './part_format.js';
+
+/** Rows per block unless the writer is told otherwise. */
+export const DEFAULT_MAX_ROWS_PER_BLOCK = 8192;
+/** Data is written to disk in chunks of this size. */
+const WRITE_CHUNK_BYTES = 1 << 20;
+/** Initial size of a part's reused read buffer. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/** Rows for a part: block rows plus one series id per row, sorted by series id, then timestamp. */
+export interface PartRows extends BlockRows {
+  seriesIds: readonly string[];
+}
+
+/** Options of `writePart`. */
+export interface PartWriteOptions {
+  /** The columns every block holds. */
+  schema: BlockSchema;
+  /** The storage version stamped in the metadata (from storage/versions.json). */
+  formatVersion: string;
+  /** The last WAL sequence whose rows this part holds: a restart resumes after it. */
+  lastSequence: number;
+  /** Rows per block, 1..MAX_BLOCK_ROWS; default DEFAULT_MAX_ROWS_PER_BLOCK. */
+  maxRowsPerBlock?: number;
+  /** Source of `created_at`; default the system clock. */
+  clock?: Pick<Clock, 'now'>;
+}
+
+/** Which blocks a query needs; the time range is inclusive on both ends. */
+export interface BlockQuery {
+  seriesIds?: ReadonlySet<string>;
+  minTs?: number;
+  maxTs?: number;
+}
+
+/**
+ * Writes `rows` as part directory `dir` (`…/part-<seq>`), through `dir + '.tmp'`, metadata last;
+ * returns the metadata. Throws AlreadyExists if `dir` exists; removes the `.tmp` on failure.
+ */
+export async function writePart(fs: StorageFs, dir: string, rows: PartRows, opts: PartWriteOptions): Promise<PartMetadata> {
+  const maxRows = opts.maxRowsPerBlock ?? DEFAULT_MAX_ROWS_PER_BLOCK;
+  if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_BLOCK_ROWS) {
+    throw errors.invalidArgument(`options.maxRowsPerBlock must be an integer in 1..${MAX_BLOCK_ROWS}, got ${maxRows}`);
+  }
+  if (!Number.isSafeInteger(opts.lastSequence) || opts.lastSequence < 0) {
+    throw errors.invalidArgument(`options.lastSequence must be a non-negative integer, got ${opts.lastSequence}`);
+  }
+  if (typeof opts.formatVersion !== 'string' || opts.formatVersion === '') {
+    throw errors.invalidArgument('options.formatVersion must be a non-empty string');
+  }
+  if (dir.endsWith(PART_TMP_SUFFIX)) throw errors.invalidArgument(`part directory ${dir} must not end in ${PART_TMP_SUFFIX}`);
+  const cols = schemaColumns(rows, opts.schema);
+  if (await fs.exists(dir)) throw errors.alreadyExists(`part ${dir} already exists`);
+
+  const tmp = dir + PART_TMP_SUFFIX;
+  await fs.rm(tmp); // left by a crashed writer: it never became a part
+  await fs.mkdir(tmp);
+  let data: FileHandle | null = null;
+  try {
+    data = await fs.open(join(tmp, PART_FILES.data), 'w');
+    const built = await writeBlocks(data, rows, cols, opts.schema, maxRows);
+    await data.sync();
+    await data.close();
+    data = null;
+    const index = built.index.finish();
+    const ih = await fs.open(join(tmp, PART_FILES.index), 'w');
+    try {
+      await ih.write(index, 0);
+      await ih.sync();
+    } finally {
+      await ih.close();
+    }
+    const meta: PartMetadata = {
+      format_version: opts.formatVersion,
+      row_count: rows.timestamps.length,
+      series_count: built.seriesCount,
+      block_count: built.blockCount,
+      min_ts: built.blockCount ? built.minTs : null,
+      max_ts: built.blockCount ? built.maxTs : null,
+      last_sequence: opts.lastSequence,
+      created_at: new Date((opts.clock ?? systemClock).now()).toISOString(),
+      data_bytes: built.dataBytes,
+      index_bytes: index.length,
+      schema: {
+        fields: opts.schema.fields.map((f) => ({ name: f.name, type: f.type })),
+        tags: opts.schema.tags.map((t) => ({ name: t.name, type: t.type })),
+      },
+    };
+    // Metadata last: its presence is what makes the directory a part (see the crash rule above).
+    await fs.writeFileAtomic(join(tmp, PART_FILES.metadata), encodeMetadata(meta));
+    await fs.rename(tmp, dir);
+    await fs.syncDir(dirname(dir));
+    return meta;
+  } catch (err) {
+    if (data) await data.close().catch(() => undefined);
+    await fs.rm(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Only the schema's columns of `rows`, checked for presence and length. */
+function schemaColumns(rows: PartRows, schema: BlockSchema): BlockRows {
+  const n = rows.timestamps.length;
+  if (rows.seriesIds.length !== n) throw errors.invalidArgument(`${rows.seriesIds.length} series ids for ${n} rows`);
+  const out: BlockRows = { timestamps: rows.timestamps, fields: {}, tags: {} };
+  for (const f of schema.fields) {
+    const col = rows.fields[f.name];
+    if (!(col instanceof Float64Array) || col.length !== n) {
+      throw errors.invalidArgument(`field column ${JSON.stringify(f.name)} must be a Float64Array of ${n} values`);
+    }
+    out.fields[f.name] = col;
+  }
+  for (const t of schema.tags) {
+    const col: TagColumn | undefined = rows.tags[t.name];
+    if (col === undefined || col.length !== n) throw errors.invalidArgument(`tag column ${JSON.stringify(t.name)} must hold ${n} values`);
+    out.tags[t.name] = col;
+  }
+  return out;
+}
+
+/** Encodes and appends every block, building the index; checks the sort order on the way. */
+async function writeBlocks(data: FileHandle, rows: PartRows, cols: BlockRows, schema: BlockSchema, maxRows: number) {
+  const ids = rows.seriesIds;
+  const ts = rows.timestamps;
+  const n = ts.length;
+  const index = new IndexWriter();
+  const chunk = new Uint8Array(Math.min(WRITE_CHUNK_BYTES, 64 + n * 8));
+  let fill = 0;
+  let written = 0;
+  let seriesCount = 0;
+  let minTs = Infinity;
+  let maxTs = -Infinity;
+  const flush = async (): Promise<void> => {
+    if (fill === 0) return;
+    await data.write(chunk.subarray(0, fill), written);
+    written += fill;
+    fill = 0;
+  };
+  for (let i = 0; i < n; ) {
+    const sid = ids[i]!;
+    if (typeof sid !== 'string') throw errors.invalidArgument(`series id at row ${i} is not a string`);
+    let j = i + 1;
+    for (; j < n && ids[j] === sid; j++) {
+      if (ts[j]! < ts[j - 1]!) throw errors.invalidArgument(`rows of series ${sid} are not sorted by timestamp at row ${j}`);
+    }
+    if (j < n && !(ids[j]! > sid)) throw errors.invalidArgument(`series ids are not sorted (or a series is split) at row ${j}`);
+    seriesCount++;
+    for (let s = i; s < j; s += maxRows) {
+      const e = Math.min(j, s + maxRows);
+      const block = encodeBlock(sliceBlockRows(cols, s, e), schema);
+      // Timestamps within a block are sorted, so its first and last rows are its range.
+      index.add(sid, ts[s]!, ts[e - 1]!, e - s, block.length, blockCrc(block));
+      if (ts[s]! < minTs) minTs = ts[s]!;
+      if (ts[e - 1]! > maxTs) maxTs = ts[e - 1]!;
+      if (fill + block.length > chunk.length) await flush();
+      if (block.length >= chunk.length) {
+        await data.write(block, written);
+        written += block.length;
+      } else {
+        chunk.set(block, fill);
+        fill += block.length;
+      }
+    }
+    i = j;
+  }
+  await flush();
+  return { index, dataBytes: written, blockCount: index.count, seriesCount, minTs, maxTs };
+}
+
+/** Options of `openPart`. */
+export interface PartOpenOptions {
+  /** Storage versions this build reads; a part stamped otherwise throws UnsupportedVersionError. */
+  supportedVersions?: readonly string[];
+}
+
+/**
+ * Opens the part in `dir`: reads and checks metadata and index, opens data for positioned reads.
+ * Throws IncompletePartError for a `.tmp` or metadata-less directory, CorruptDataError naming the
+ * file for damage. The caller must `close()` the part.
+ */
+export async function openPart(fs: StorageFs, dir: string, opts: PartOpenOptions = {}): Promise<Part> {
+  if (basename(dir).endsWith(PART_TMP_SUFFIX)) throw new IncompletePartError(dir, 'its writer never finished (.tmp)');
+  if (!(await fs.exists(dir))) throw errors.notFound(`part ${dir} does not exist`);
+  const metaPath = join(dir, PART_FILES.metadata);
+  if (!(await fs.exists(metaPath))) throw new IncompletePartError(dir, 'no metadata file');
+  const meta = parseMetadata(metaPath, await readWhole(fs, metaPath), opts.supportedVersions);
+  const indexPath = join(dir, PART_FILES.index);
+  const entries = parseIndex(indexPath, await readWhole(fs, indexPath), meta);
+  const dataPath = join(dir, PART_FILES.data);
+  if (!(await fs.exists(dataPath))) throw new CorruptDataError(dataPath, 'file missing from a complete part');
+  const data = await fs.open(dataPath, 'r');
+  try {
+    const size = await data.size();
+    if (size !== meta.data_bytes) throw new CorruptDataError(dataPath, `${size} bytes, the metadata says ${meta.data_bytes}`);
+  } catch (err) {
+    await data.close();
+    throw err;
+  }
+  return new Part(dir, meta, entries, data);
+}
+
+async function readWhole(fs: StorageFs, path: string): Promise<Uint8Array> {
+  if (!(await fs.exists(path))) throw new CorruptDataError(path, 'file missing from a complete part');
+  return fs.readFile(path);
+}
+
+/** An open, immutable part. Not safe to use after `close()`. */
+export class Part {
+  /** The part directory. */
+  readonly dir: string;
+  /** The part's metadata as read from disk. */
+  readonly metadata: PartMetadata;
+  /** All blocks, in file order. */
+  readonly entries: readonly BlockEntry[];
+  private readonly dataPath: string;
+  private readonly data: FileHandle;
+  /** First and one-past-last entry of each series (entries of a series are contiguous). */
+  private readonly series = new Map<string, { start: number; end: number }>();
+  private buf = new Uint8Array(READ_BUFFER_BYTES);
+  private bufBusy = false;
+  private closed = false;
+
+  /** Use `openPart`. */
+  constructor(dir: string, metadata: PartMetadata, entries: BlockEntry[], data: FileHandle) {
+    this.dir = dir;
+    this.metadata = metadata;
+    this.entries = entries;
+    this.data = data;
+    this.dataPath = join(dir, PART_FILES.data);
+    for (let k = 0; k < entries.length; k++) {
+      const id = entries[k]!.seriesId;
+      const range = this.series.get(id);
+      if (range) range.end = k + 1;
+      else this.series.set(id, { start: k, end: k + 1 });
+    }
+  }
+
+  /** Number of distinct series in the part. */
+  get seriesCount(): number {
+    return this.series.size;
+  }
+
+  /** The blocks holding rows of the asked series that may fall in [minTs, maxTs], in file order. */
+  blocksFor(q: BlockQuery = {}): BlockEntry[] {
+    const lo = q.minTs ?? -Infinity;
+    const hi = q.maxTs ?? Infinity;
+    const out: BlockEntry[] = [];
+    const m = this.metadata;
+    if (m.min_ts === null || m.max_ts === null || hi < m.min_ts || lo > m.max_ts || lo > hi) return out;
+    const overlaps = (e: BlockEntry) => e.maxTs >= lo && e.minTs <= hi;
+    if (!q.seriesIds || q.seriesIds.size >= this.series.size) {
+      for (const e of this.entries) if (overlaps(e) && (!q.seriesIds || q.seriesIds.has(e.seriesId))) out.push(e);
+      return out;
+    }
+    for (const id of q.seriesIds) {
+      const range = this.series.get(id);
+      if (!range) continue;
+      for (let k = range.start; k < range.end; k++) if (overlaps(this.entries[k]!)) out.push(this.entries[k]!);
+    }
+    // Set order is the caller's; file order makes the reads sequential.
+    return out.sort((a, b) => a.ordinal - b.ordinal);
+  }
+
+  /** Reads and decodes one block with a single positioned read of exactly its bytes. */
+  async readBlock(entry: BlockEntry, projection?: BlockProjection): Promise<BlockRows> {
+    if (this.closed) throw errors.failedPrecondition(`part ${this.dir} is closed`);
+    if (this.entries[entry.ordinal] !== entry) throw errors.invalidArgument(`block entry ${entry.ordinal} does not belong to part ${this.dir}`);
+    const len = entry.length;
+    // Concurrent reads must not share one buffer (the read lands while another decodes), so a
+    // read that finds it taken uses a buffer of its own.
+    const own = !this.bufBusy;
+    let buf: Uint8Array;
+    if (own) {
+      if (this.buf.length < len) this.buf = new Uint8Array(Math.max(len, this.buf.length * 2));
+      buf = this.buf;
+      this.bufBusy = true;
+    } else {
+      buf = new Uint8Array(len);
+    }
+    try {
+      const where = `block ${entry.ordinal} (series ${entry.seriesId}, offset ${entry.offset}, ${len} bytes)`;
+      const got = await this.data.read(buf, 0, len, entry.offset);
+      if (got !== len) throw new CorruptDataError(this.dataPath, `${where}: truncated, read ${got} bytes`);
+      const bytes = buf.subarray(0, len);
+      if (blockCrc(bytes) !== entry.crc) throw new CorruptDataError(this.dataPath, `${where}: stored checksum differs from the index`);
+      const rows = decodeBlock(this.dataPath, bytes, this.metadata.schema, projection, where);
+      if (rows.timestamps.length !== entry.rowCount) {
+        throw new CorruptDataError(this.dataPath, `${where}: ${rows.timestamps.length} rows, the index says ${entry.rowCount}`);
+      }
+      return rows;
+    } finally {
+      if (own) this.bufBusy = false;
+    }
+  }
+
+  /** Closes the data file; idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.data.close();
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The write path up to the WAL on a real cluster with no data node at all: writes are validated,
+ * gated on the schema the liaison applied, appended to the JetStream WAL and acknowledged with a
+ * write token — durable while every data node is down.
+ */
+import assert from 'node:assert/strict';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { TestCluster } from '../harness/cluster.js';
+import { decode } from '../../transport/codec.js';
+import { WAL_STREAM, subjectsFor } from '../../transport/subjects.js';
+import { call } from '../../transport/rpc.js';
+
+const S = subjectsFor();
+type WriteReply = { points: number; batch_id: string; schema_revision: number; write_token: { group: string; shards: Record<string, number> } };
+
+describe('write path to the WAL (liaisons only, every data node down)', function () {
+  this.timeout(120_000);
+  let c: TestCluster;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let cpu: { revision: number };
+  const now = Date.now();
+  const point = (host: string, value: number, ts = now) => ({ ts, tags: { host, region: 'eu' }, fields: { value } });
+
+  before(async () => {
+    c = await TestCluster.start({ liaisons: 1, dataNodes: 0, nodeArgs: ['--schema-wait', '800ms'] });
+    // Two more liaisons that never wait: if they accept a write, it needed no wait.
+    for (const n of ['l2', 'l3']) c.lc.spawnNode(n, ['liaison'], ['--schema-wait', '0ms']);
+    await Promise.all(['l2', 'l3'].map((n) => c.lc.waitReady(n)));
+    nc = await connect({ servers: c.lc.natsUrl });
+    jsm = await jetstreamManager(nc);
+    await c.createGroup('w', { shards: 4 });
+    cpu = await c.api(S.api.schema('measure', 'create'), {
+      resource: {
+        group: 'w', name: 'cpu', entity: ['host'],
+        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'region', type: 'string' }] }],
+        fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+      },
+    });
+    assert.equal((await c.barrier('applied', { keys: ['measure:w/cpu'], min_revisions: [cpu.revision] })).applied, true);
+  });
+  after(async () => {
+    await nc?.close();
+    await c?.stop();
+  });
+
+  const walMessages = async () => (await jsm.streams.info(WAL_STREAM)).state.messages;
+  const write = (body: Record<string, unknown>) => c.api<WriteReply>(S.api.write('measure'), { group: 'w', name: 'cpu', ...body }, 10_000);
+
+  it('write - a batch is acknowledged with a write token while no data node exists, and is in the WAL', async () => {
+    const points = Array.from({ length: 100 }, (_, i) => point(`h${i}`, i + 0.5));
+    const before = await walMessages();
+    const r = await write({ points });
+    assert.equal(r.points, 100);
+    assert.equal(r.write_token.group, 'w');
+    const seqs = Object.values(r.write_token.shards);
+    assert.ok(seqs.length >= 2 && seqs.length <= 4, 'spread over the shards');
+    assert.equal(await walMessages(), before + seqs.length);
+    let rows = 0;
+    for (const [shard, seq] of Object.entries(r.write_token.shards)) {
+      const m = (await jsm.streams.getMessage(WAL_STREAM, { seq }))!;
+      assert.equal(m.subject, `lockstep.wal.w.${shard}`);
+      const rec = decode(m.data) as { rows: unknown[]; entity_keys: string[]; revision: number };
+      assert.equal(rec.revision, cpu.revision);
+      rows += rec.rows.length;
+    }
+    assert.equal(rows, 100);
+  });
+
+  it('write - a retried batch_id is stored once (same sequences)', async () => {
+    const points = [point('a', 1), point('b', 2), point('c', 3)];
+    const first = await write({ points, batch_id: 'retry-me' });
+    const before = await walMessages();
+    const again = await write({ points, batch_id: 'retry-me' });
+    assert.deepEqual(again.write_token, first.write_token);
+    assert.equal(await walMessages(), before);
+  });
+
+  it('gates - after barrier applied for a new measure at R, every liaison accepts a write carrying R without waiting', async () => {
+    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
+      resource: { group: 'w', name: 'fresh', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+    });
+    assert.equal((await c.barrier('applied', { keys: ['measure:w/fresh'], min_revisions: [m.revision] })).applied, true);
+    for (let i = 0; i < 30; i++) {
+      const r = await c.api<WriteReply>(S.api.write('measure'), { group: 'w', name: 'fresh', schema_revision: m.revision, points: [{ ts: now, tags: { host: 'x' }, fields: { value: i } }] });
+      assert.equal(r.points, 1);
+    }
+  });
+
+  it('gates - an older schema_revision is ExpiredSchema; an unknown measure is NotFound', async () => {
+    const upd = await c.api<{ revision: number }>(S.api.schema('measure', 'update'), {
+      resource: {
+        group: 'w', name: 'cpu', entity: ['host'],
+        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'region', type: 'string' }, { name: 'dc', type: 'string' }] }],
+        fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+      },
+    });
+    assert.equal((await c.barrier('revision', { min_revision: upd.revision })).applied, true);
+    await assert.rejects(write({ schema_revision: cpu.revision, points: [point('a', 1)] }), (e: { code?: string }) => e.code === 'ExpiredSchema');
+    const ok = await write({ schema_revision: upd.revision, points: [point('a', 1)] });
+    assert.equal(ok.schema_revision, upd.revision);
+    await assert.rejects(
+      c.api(S.api.write('measure'), { group: 'w', name: 'nope', points: [point('a', 1)] }, 10_000),
+      (e: { code?: string }) => e.code === 'NotFound',
+    );
+  });
+
+  it('gates - a newer schema_revision waits for the watcher: SchemaNotApplied after the budget, accepted if it catches up', async () => {
+    // From here on l1 (800 ms budget) is the only liaison, so every write meets its gate.
+    for (const n of ['l2', 'l3']) c.lc.kill(n, 'SIGTERM');
+    await Promise.all(['l2', 'l3'].map((n) => c.lc.nodes.get(n)!.exited));
+    await c.control('l1', 'pause_watch');
+    let m: { revision: number };
+    try {
+      m = await c.api(S.api.schema('measure', 'create'), {
+        resource: { group: 'w', name: 'late', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+      });
+      const body = { group: 'w', name: 'late', schema_revision: m.revision, points: [{ ts: now, tags: { host: 'x' }, fields: { value: 1 } }] };
+      const t0 = Date.now();
+      await assert.rejects(c.api(S.api.write('measure'), body, 10_000), (e: { code?: string }) => e.code === 'SchemaNotApplied');
+      assert.ok(Date.now() - t0 >= 700, 'it waited for the budget first');
+      const pending = call<WriteReply>(c.bus, S.api.write('measure'), body, { timeoutMs: 10_000 });
+      await c.control('l1', 'resume_watch');
+      assert.equal((await pending).points, 1);
+    } finally {
+      await c.control('l1', 'resume_watch');
+    }
+  });
+
+  it('write - bad input gets its code and writes nothing', async () => {
+    const before = await walMessages();
+    const cases: [Record<string, unknown>, string][] = [
+      [{ points: [{ ts: now, tags: { host: 1 }, fields: { value: 1 } }] }, 'InvalidArgument'],
+      [{ points: [{ ts: now, tags: { region: 'eu' }, fields: { value: 1 } }] }, 'InvalidArgument'],
+      [{ points: [{ ts: now, tags: { host: 'a', rack: 'r1' }, fields: { value: 1 } }] }, 'InvalidArgument'],
+      [{ points: [{ ts: now, tags: { host: 'a' }, fields: { temp: 1 } }] }, 'InvalidArgument'],
+      [{ points: [{ ts: now, tags: { host: 'a' }, fields: { value: Number.NaN } }] }, 'InvalidArgument'],
+      [{ points: [{ ts: now, tags: { host: 'a' }, fields: { value: Number.POSITIVE_INFINITY } }] }, 'InvalidArgument'],
+      [{ points: [{ ts: now, tags: { host: 'a' }, fields: { count: 1.5 } }] }, 'InvalidArgument'],
+      [{ points: [{ ts: now - 30 * 86_400_000, tags: { host: 'a' }, fields: { value: 1 } }] }, 'InvalidArgument'],
+      [{ points: [{ ts: now + 3_600_000, tags: { host: 'a' }, fields: { value: 1 } }] }, 'InvalidArgument'],
+      [{ points: [] }, 'InvalidArgument'],
+      [{ points: Array.from({ length: 10_001 }, () => point('a', 1)) }, 'ResourceExhausted'],
+      [{ group: 'Bad.Group', points: [point('a', 1)] }, 'InvalidArgument'],
+    ];
+    for (const [body, code] of cases) {
+      await assert.rejects(write(body), (e: { code?: string; message?: string }) => {
+        assert.equal(e.code, code, `${JSON.stringify(body).slice(0, 120)} → ${e.message}`);
+        return true;
+      });
+    }
+    const bad = await nc.request(S.api.write('measure'), new TextEncoder().encode('{"points": ['), { timeout: 5000, headers: undefined });
+    assert.ok(bad.headers?.get('Lockstep-Status') === 'InvalidArgument');
+    assert.equal(await walMessages(), before, 'nothing was written');
+  });
+
+  it('metrics - the gates count refusals by rpc, group and reason', async () => {
+    await assert.rejects(write({ schema_revision: 1, points: [point('a', 1)] }), (e: { code?: string }) => e.code === 'ExpiredSchema');
+    const { metrics_port } = await c.control<{ metrics_port: number }>('l1', 'actors');
+    const text = await (await fetch(`http://127.0.0.1:${metrics_port}/metrics`)).text();
+    assert.match(text, /schema_status_expired_schema_total\{rpc="write",group="w"\} [1-9]/);
+    assert.match(text, /schema_status_schema_not_applied_total\{rpc="write",group="w",reason="revision_ahead"\} [1-9]/);
+    assert.match(text, /lockstep_points_written_total\{kind="measure",group="w"\} [1-9]/);
+    assert.match(text, /lockstep_write_duration_seconds_count\{kind="measure",result="ok"\} [1-9]/);
+  });
+});
