@@ -59,3 +59,32 @@ export interface BarrierReply {
   applied: boolean;
   laggards: Laggard[];
 }
+
+/** A tag value as written: string, int, string[] or int[] by the tag's declared type. */
+export type WriteTagValue = string | number | string[] | number[];
+
+/** One measure point of a write; `ts` is epoch milliseconds or an RFC 3339 string with a zone. */
+export interface WritePoint {
+  ts: number | string;
+  tags?: Record<string, WriteTagValue>;
+  fields: Record<string, number>;
+}
+
+/** One stream element of a write; the id comes from `element_id` or the stream's element-id tag. */
+export interface WriteElement {
+  ts: number | string;
+  element_id?: string;
+  tags?: Record<string, WriteTagValue>;
+}
+
+/** Reply of a measure or stream write, sent only after the WAL acknowledged every shard's append. */
+export interface WriteReply {
+  /** Points (or elements) written. */
+  points: number;
+  /** The batch id given, or the one the server chose. */
+  batch_id: string;
+  /** The resource revision the batch was validated against. */
+  schema_revision: number;
+  /** Read-your-writes token: the WAL sequence of this batch per shard. */
+  write_token: { group: string; shards: Record<string, number> };
+}

@@ -1,9 +1,20 @@
 /**
- * The public TypeScript client of Lockstep: the schema API, the barrier and node admin, over one
- * NATS connection. Every call goes through `call()`, so failures arrive as LockstepError with the
- * server's code; arguments that would become subject tokens are checked here first.
+ * The public TypeScript client of Lockstep: the schema API, writes, the barrier and node admin,
+ * over one NATS connection. Every call goes through `call()`, so failures arrive as LockstepError
+ * with the server's code; arguments that would become subject tokens are checked here first.
  */
-import type { ApplyItem, ApplyReply, BarrierReply, CreateReply, DeleteReply, Laggard, UpdateReply } from './api_types.js';
+import type {
+  ApplyItem,
+  ApplyReply,
+  BarrierReply,
+  CreateReply,
+  DeleteReply,
+  Laggard,
+  UpdateReply,
+  WriteElement,
+  WritePoint,
+  WriteReply,
+} from './api_types.js';
 import type { Bus } from './bus.js';
 import { errors } from './errors.js';
 import { NatsBus } from './nats_bus.js';
@@ -34,11 +45,29 @@ export const MAX_BARRIER_TIMEOUT_MS = 300_000;
  * answers `applied: false`, and that answer must still reach us.
  */
 export const BARRIER_REPLY_GRACE_MS = 2000;
+/**
+ * Default timeout of a write: a batch of up to 10 000 points may wait for the schema gate and for
+ * JetStream to acknowledge one append per shard, far longer than a schema call.
+ */
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 
 // Node names as the node accepts them (runtime/config.ts); they become subject tokens.
 const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-export type { ApplyItem, ApplyReply, ApplyResultItem, BarrierReply, CreateReply, DeleteReply, Laggard, UpdateReply } from './api_types.js';
+export type {
+  ApplyItem,
+  ApplyReply,
+  ApplyResultItem,
+  BarrierReply,
+  CreateReply,
+  DeleteReply,
+  Laggard,
+  UpdateReply,
+  WriteElement,
+  WritePoint,
+  WriteReply,
+  WriteTagValue,
+} from './api_types.js';
 
 /** Address of one resource: a group by `group` alone, anything else by `group` and `name`. */
 export interface ResourceRef {
@@ -49,6 +78,16 @@ export interface ResourceRef {
 /** Options of a barrier call. */
 export interface BarrierOptions {
   /** Barrier timeout in ms; ≤ 0 or absent means the server default (5 s). */
+  timeoutMs?: number;
+}
+
+/** Options of a write. */
+export interface WriteOptions {
+  /** Refuse the write unless the resource is at this revision (`ExpiredSchema` when older, a gate wait when newer). */
+  schemaRevision?: number;
+  /** De-duplication id (1–64 of A-Z, a-z, 0-9, _ and -): resending a batch with the same id within the WAL's window stores it once. */
+  batchId?: string;
+  /** Request timeout in ms (default 30 s). */
   timeoutMs?: number;
 }
 
@@ -183,6 +222,16 @@ export class LockstepClient {
     return call<ApplyReply>(this.bus, this.subjects.api.schemaApply, { resources: items }, { timeoutMs: this.timeoutMs });
   }
 
+  /** Writes measure points; the reply comes after the WAL acknowledged them, with a write token. */
+  async writeMeasure(group: string, name: string, points: readonly WritePoint[], opts: WriteOptions = {}): Promise<WriteReply> {
+    return this.write('measure', group, name, { points }, opts);
+  }
+
+  /** Writes stream elements; the reply comes after the WAL acknowledged them, with a write token. */
+  async writeStream(group: string, name: string, elements: readonly WriteElement[], opts: WriteOptions = {}): Promise<WriteReply> {
+    return this.write('stream', group, name, { elements }, opts);
+  }
+
   /** Waits until every watched member applied `minRevision`. */
   async awaitRevision(minRevision: number, opts: BarrierOptions = {}): Promise<BarrierReply> {
     if (!Number.isSafeInteger(minRevision) || minRevision < 0) {
@@ -236,6 +285,16 @@ export class LockstepClient {
       throw errors.invalidArgument(`unknown schema kind ${JSON.stringify(kind)} (kinds: ${SCHEMA_KINDS.join(', ')})`, { field: 'kind' });
     }
     return call<T>(this.bus, this.subjects.api.schema(kind, verb), body, { timeoutMs: this.timeoutMs });
+  }
+
+  // Names are checked here so a bad one fails before any I/O; the server validates the rest.
+  private async write(kind: 'measure' | 'stream', group: string, name: string, rows: Record<string, unknown>, opts: WriteOptions): Promise<WriteReply> {
+    const body: Record<string, unknown> = { group: checkName(group, 'group'), name: checkName(name, kind), ...rows };
+    if (opts.schemaRevision !== undefined) body.schema_revision = opts.schemaRevision;
+    if (opts.batchId !== undefined) body.batch_id = opts.batchId;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw errors.invalidArgument('timeout_ms must be a positive number', { field: 'timeout_ms' });
+    return call<WriteReply>(this.bus, this.subjects.api.write(kind), body, { timeoutMs });
   }
 
   private async barrier(which: 'revision' | 'applied' | 'deleted', body: Record<string, unknown>, opts: BarrierOptions): Promise<BarrierReply> {

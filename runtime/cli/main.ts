@@ -6,6 +6,7 @@ import { clusterCommand } from './cluster_cmd.js';
 import { DEFAULT_NATS_URL } from './global_options.js';
 import { nodeCommand } from './node_cmd.js';
 import { registerSchemaCommands } from './schema_cmd.js';
+import { registerWriteCommands } from './write_cmd.js';
 
 const program = new Command('lockstep')
   .description('Lockstep: a sharded time-series database whose schema changes land in lockstep across the cluster')
@@ -22,6 +23,7 @@ cluster.addCommand(membersCommand());
 program.addCommand(cluster);
 registerSchemaCommands(program);
 registerBarrierCommands(program);
+registerWriteCommands(program);
 
 // Usage errors must exit 2 from every subcommand, not only the root.
 const override = (c: Command): void => {
