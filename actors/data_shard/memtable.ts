@@ -1,0 +1,451 @@
+/**
+ * The memtable of ONE (group, shard) (DESIGN §7): WAL records are applied in sequence order, then
+ * drained into one `FlushBatch` per (measure or stream, segment), each the rows of one part.
+ *
+ * De-duplication: a measure point is keyed by (series, ts), a stream element by (series, ts,
+ * element id); a later write of a key REPLACES the earlier row. Series are keyed by the exact
+ * entity key, not the hashed id, so this holds even if two ids collide (see series_id.ts).
+ *
+ * Missing values. The codecs have no null and a per-part null bitmap is out of scope, so a missing
+ * float field reads as NaN, a missing INT field as 0 (a writer that must tell "absent" from 0 has
+ * to write its int fields), a missing string tag as '', an int tag as 0, a list tag as [].
+ * Fields and tags the resource does not (or no longer) declare are not stored.
+ *
+ * Rows are copied into columns (one set per resource) as they are applied, while the row objects
+ * are hot in cache; `drain`/`drainAll` gather them in (series id, ts) order into batches that stay
+ * in flight (not counted in `rowCount`) until the caller wrote them and calls `resetAfterFlush`;
+ * after a failed write, retry writing the same batches. A key rewritten while its earlier row is in
+ * flight lands in a later part: readers prefer the newer part for an equal key (as for replays).
+ *
+ * Replays: `apply` skips (returns false) records with `seq ≤ resumeAfter` (already in complete
+ * parts) or ≤ a drained batch's `lastSequence`. Re-applying an undrained record is idempotent.
+ */
+import { systemClock, type Clock } from '../../runtime/clock.js';
+import type { BlockSchema, TagColumn, TagType } from '../../storage/block.js';
+import type { PartRows } from '../../storage/part.js';
+import { parseIntervalMs, segmentFor } from '../../storage/segment.js';
+import { errors } from '../../transport/errors.js';
+import type { Group, Measure, Stream } from '../../transport/schema_types.js';
+import type { WalRecord } from '../liaison/write_service.js';
+import type { MeasurePoint, StreamElement } from '../liaison/write_validation.js';
+import { seriesId } from './series_id.js';
+
+/** The stream element-id column, unless a declared tag already holds that name (see elementIdColumn). */
+export const ELEMENT_ID_COLUMN = 'element_id';
+/** A stream's element-id tag when it names none (as in schema validation). */
+const DEFAULT_ELEMENT_ID_TAG = 'element_id';
+/** Rough bytes per stored value and per row (map entries, array growth), for `approxBytes`. */
+const VALUE_BYTES = 8;
+const ROW_BYTES = 32;
+
+/** One part's worth of rows: one resource, one segment, sorted by series id then time. */
+export interface FlushBatch {
+  kind: 'measure' | 'stream';
+  name: string;
+  /** Every row's ts is in `[segmentStartMs, segmentEndMs)`. */
+  segmentStartMs: number;
+  segmentEndMs: number;
+  schema: BlockSchema;
+  rows: PartRows;
+  /** The part's `last_sequence`: the rows of every record ≤ it are in this or earlier batches. */
+  lastSequence: number;
+}
+
+/** Options of a Memtable. */
+export interface MemtableOptions {
+  group: Group;
+  /** The node's applied resource (the shard-side gate ensures it is at least the record's revision). */
+  resolve: (kind: 'measure' | 'stream', name: string) => Measure | Stream | undefined;
+  /** The highest WAL sequence in the shard's complete parts: records up to it are skipped. Default 0. */
+  resumeAfter?: number;
+  /** Source of `oldestAppliedAtMs` when `apply` gets no `nowMs`; default the system clock. */
+  clock?: Pick<Clock, 'now'>;
+}
+
+const T_STRING = 0;
+const T_INT = 1;
+const T_LIST = 2;
+const EMPTY = Object.freeze([]) as never[];
+
+/** A resource's part schema plus what `apply` needs per column; `idTag` also takes element ids (or -1). */
+interface Layout {
+  schema: BlockSchema;
+  stream: boolean;
+  fieldNames: string[];
+  fieldMissing: number[];
+  tagNames: string[];
+  tagKinds: number[];
+  idTag: number;
+}
+
+/** A growable Float64Array: numbers stay unboxed and the GC never scans them. */
+class Floats {
+  a: Float64Array;
+  constructor(public n = 0, fill = 0) {
+    this.a = new Float64Array(Math.max(64, n)).fill(fill);
+  }
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.n * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = v;
+  }
+}
+
+/**
+ * The active rows of one resource as columns, in apply order; a replaced row keeps its slot. One
+ * set of columns per resource, not per series: thousands of small growing arrays cost more.
+ */
+interface Rows {
+  n: number;
+  ts: Floats;
+  f: Floats[];
+  t: unknown[][];
+  /** Element ids (streams only), for the de-duplication key. */
+  eid: string[];
+}
+
+/** One series: its row slots; `sorted` while its timestamps never decreased. */
+interface Series {
+  id: string;
+  entityKey: string;
+  pos: number[];
+  maxTs: number;
+  sorted: boolean;
+  /** De-duplication key → slot, built on the first row that is not past `maxTs`. */
+  index: Map<number | string, number> | null;
+}
+
+/** The active rows of one measure or stream. */
+interface Bucket {
+  kind: 'measure' | 'stream';
+  name: string;
+  layout: Layout;
+  revision: number;
+  rows: Rows;
+  series: Map<string, Series>;
+  approxBytes: number;
+  minSeq: number;
+  firstAppliedAtMs: number;
+}
+
+/**
+ * The column holding a stream's element ids: the element-id tag's own column when declared; else
+ * `element_id`, or the element-id tag's name when a declared tag already is `element_id`.
+ */
+export function elementIdColumn(stream: Stream): string {
+  const idTag = stream.element_id ?? DEFAULT_ELEMENT_ID_TAG;
+  const declared = new Set(stream.tag_families.flatMap((f) => f.tags.map((t) => t.name)));
+  if (declared.has(idTag)) return idTag;
+  return declared.has(ELEMENT_ID_COLUMN) ? idTag : ELEMENT_ID_COLUMN;
+}
+
+const layouts = new WeakMap<Measure | Stream, Layout>();
+
+/** The columns of a resource's parts: declared fields, then every declared tag, then the element id. */
+export function blockSchemaOf(kind: 'measure' | 'stream', resource: Measure | Stream): BlockSchema {
+  return layoutOf(kind, resource).schema;
+}
+
+function layoutOf(kind: 'measure' | 'stream', r: Measure | Stream): Layout {
+  let l = layouts.get(r);
+  if (l) return l;
+  const fields = kind === 'measure' ? (r as Measure).fields.map((f) => ({ name: f.name, type: f.type })) : [];
+  const tags: { name: string; type: TagType }[] = [];
+  for (const fam of r.tag_families) {
+    for (const t of fam.tags) if (!tags.some((x) => x.name === t.name)) tags.push({ name: t.name, type: t.type });
+  }
+  const idCol = kind === 'stream' ? elementIdColumn(r as Stream) : null;
+  if (idCol !== null && !tags.some((t) => t.name === idCol)) tags.push({ name: idCol, type: 'string' });
+  l = {
+    schema: { fields, tags },
+    stream: kind === 'stream',
+    fieldNames: fields.map((f) => f.name),
+    fieldMissing: fields.map((f) => (f.type === 'float' ? NaN : 0)),
+    tagNames: tags.map((t) => t.name),
+    tagKinds: tags.map((t) => (t.type === 'string' ? T_STRING : t.type === 'int' ? T_INT : T_LIST)),
+    idTag: idCol === null ? -1 : tags.findIndex((t) => t.name === idCol),
+  };
+  layouts.set(r, l);
+  return l;
+}
+
+function emptyRows(L: Layout): Rows {
+  return { n: 0, ts: new Floats(), f: L.fieldNames.map(() => new Floats()), t: L.tagNames.map(() => []), eid: [] };
+}
+
+/** The memtable of one (group, shard). Not thread-safe: one shard actor owns it. */
+export class Memtable {
+  /** Highest WAL sequence applied (or `resumeAfter`). */
+  lastSequence: number;
+  /** Distinct rows in the active set. */
+  rowCount = 0;
+  /** Rough memory of the active set, for flush-by-size. */
+  approxBytes = 0;
+  private readonly group: Group;
+  private readonly intervalMs: number;
+  private readonly resolve: MemtableOptions['resolve'];
+  private readonly clock: Pick<Clock, 'now'>;
+  private readonly buckets = new Map<string, Bucket>();
+  private drainedThrough: number;
+  private flushing: FlushBatch[] = [];
+
+  constructor(opts: MemtableOptions) {
+    const resume = opts.resumeAfter ?? 0;
+    if (!Number.isSafeInteger(resume) || resume < 0) {
+      throw errors.invalidArgument(`options.resumeAfter must be a non-negative integer, got ${resume}`);
+    }
+    this.group = opts.group;
+    this.intervalMs = parseIntervalMs(opts.group.segment_interval);
+    this.resolve = opts.resolve;
+    this.clock = opts.clock ?? systemClock;
+    this.lastSequence = resume;
+    this.drainedThrough = resume;
+  }
+
+  /** When the oldest row of the active set was applied (epoch ms), or null when it is empty. */
+  get oldestAppliedAtMs(): number | null {
+    let t = Infinity;
+    for (const b of this.buckets.values()) if (b.rows.n > 0 && b.firstAppliedAtMs < t) t = b.firstAppliedAtMs;
+    return t === Infinity ? null : t;
+  }
+
+  /** Drained batches not yet confirmed by `resetAfterFlush`, oldest first. */
+  get inFlight(): readonly FlushBatch[] {
+    return this.flushing;
+  }
+
+  /** Applies WAL record `seq`; false when skipped as already drained or stored. `nowMs` defaults to the clock. */
+  apply(record: WalRecord, seq: number, nowMs?: number): boolean {
+    if (!Number.isSafeInteger(seq) || seq < 1) throw errors.invalidArgument(`WAL sequence must be a positive integer, got ${seq}`);
+    if (record.group !== this.group.name) throw errors.invalidArgument(`WAL record ${seq} of group ${record.group} in group ${this.group.name}`);
+    const rows = record.rows as (MeasurePoint | StreamElement)[];
+    const keys = record.entity_keys;
+    if (!Array.isArray(rows) || !Array.isArray(keys) || rows.length !== keys.length) {
+      throw errors.invalidArgument(`WAL record ${seq}: rows and entity_keys must be arrays of equal length`);
+    }
+    if (seq <= this.drainedThrough) return false;
+    const b = this.bucketFor(record, seq);
+    const r = b.rows;
+    const before = r.n;
+    if (before === 0) b.firstAppliedAtMs = nowMs ?? this.clock.now();
+    let bytes = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const key = keys[i]!;
+      let s = b.series.get(key);
+      if (s === undefined) {
+        // Ids are hashed once per series and drain (~0.2 µs each), so they need no longer-lived cache.
+        const id = seriesId(b.kind, b.name, key);
+        b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null }));
+      }
+      bytes += addRow(r, s, rows[i]!, b.layout);
+    }
+    b.approxBytes += bytes;
+    this.rowCount += r.n - before;
+    this.approxBytes += bytes;
+    if (seq < b.minSeq) b.minSeq = seq;
+    if (seq > this.lastSequence) this.lastSequence = seq;
+    return true;
+  }
+
+  /** Moves the active rows of `name` into in-flight batches, one per segment. */
+  drain(name: string): FlushBatch[] {
+    const b = this.buckets.get(name);
+    if (!b || b.rows.n === 0) return [];
+    const detached = this.detach(b);
+    // Records that still have rows of other names are not fully drained: stop before the oldest.
+    let safe = this.lastSequence;
+    for (const o of this.buckets.values()) if (o.rows.n > 0 && o.minSeq - 1 < safe) safe = o.minSeq - 1;
+    return this.finish([detached], safe);
+  }
+
+  /** Moves every active row into in-flight batches, ordered by name then segment. */
+  drainAll(): FlushBatch[] {
+    const names = [...this.buckets.keys()].sort();
+    const detached = names.map((n) => this.buckets.get(n)!).filter((b) => b.rows.n > 0).map((b) => this.detach(b));
+    return this.finish(detached, this.lastSequence);
+  }
+
+  /** Forgets in-flight batches with `lastSequence ≤ upToSeq` once all are written; flush in drain order. */
+  resetAfterFlush(upToSeq: number): void {
+    this.flushing = this.flushing.filter((f) => f.lastSequence > upToSeq);
+  }
+
+  private bucketFor(record: WalRecord, seq: number): Bucket {
+    let b = this.buckets.get(record.name);
+    if (b !== undefined && b.kind !== record.kind) throw errors.invalidArgument(`WAL record ${seq}: ${record.name} is a ${b.kind}`);
+    if (b !== undefined && record.revision <= b.revision) return b;
+    const resource = this.resolve(record.kind, record.name);
+    if (resource === undefined) {
+      throw errors.failedPrecondition(`WAL record ${seq}: ${record.kind} ${this.group.name}/${record.name} is not applied on this node`);
+    }
+    const layout = layoutOf(record.kind, resource);
+    if (b === undefined) {
+      const { kind, name } = record;
+      b = { kind, name, layout, revision: 0, rows: emptyRows(layout), series: new Map(), approxBytes: 0, minSeq: Infinity, firstAppliedAtMs: 0 };
+      this.buckets.set(record.name, b);
+    } else if (layout !== b.layout) {
+      relayout(b.rows, b.layout, layout);
+      b.layout = layout;
+    }
+    b.revision = record.revision;
+    return b;
+  }
+
+  /** Takes the active rows out of `b`; the next record for it starts a fresh set. */
+  private detach(b: Bucket): Bucket {
+    const copy: Bucket = { ...b };
+    this.rowCount -= b.rows.n;
+    this.approxBytes -= b.approxBytes;
+    Object.assign(b, { rows: emptyRows(b.layout), series: new Map(), approxBytes: 0, minSeq: Infinity });
+    return copy;
+  }
+
+  private finish(detached: Bucket[], safe: number): FlushBatch[] {
+    if (safe > this.drainedThrough) this.drainedThrough = safe;
+    const out: FlushBatch[] = [];
+    for (const b of detached) out.push(...buildBatches(b, this.intervalMs, safe));
+    this.flushing.push(...out);
+    return out;
+  }
+}
+
+/** Adds a row, or replaces the row with its key; returns the approximate bytes added. */
+function addRow(r: Rows, s: Series, row: MeasurePoint | StreamElement, L: Layout): number {
+  const ts = row.ts;
+  const eid = L.stream ? (row as StreamElement).element_id : '';
+  // The common case: time moves forward within a series, and a later ts cannot be a duplicate.
+  if (ts > s.maxTs && s.index === null) {
+    s.maxTs = ts;
+  } else {
+    if (s.index === null) {
+      s.index = new Map();
+      for (const p of s.pos) s.index.set(L.stream ? `${r.ts.a[p]}\u0000${r.eid[p]}` : r.ts.a[p]!, p);
+    }
+    const key = L.stream ? `${ts}\u0000${eid}` : ts;
+    const at = s.index.get(key);
+    if (at !== undefined) {
+      for (let j = 0; j < r.f.length; j++) r.f[j]!.a[at] = fieldValue((row as MeasurePoint).fields, j, L);
+      for (let j = 0; j < r.t.length; j++) r.t[j]![at] = tagValue(row.tags, j, L, eid);
+      return 0;
+    }
+    s.index.set(key, r.n);
+    if (ts < s.maxTs) s.sorted = false;
+    else s.maxTs = ts;
+  }
+  s.pos.push(r.n++);
+  r.ts.push(ts);
+  let bytes = ROW_BYTES + VALUE_BYTES * (1 + r.f.length + r.t.length);
+  if (L.stream) {
+    r.eid.push(eid);
+    bytes += 2 * eid.length;
+  }
+  const fv = (row as MeasurePoint).fields;
+  for (let j = 0; j < r.f.length; j++) r.f[j]!.push(fieldValue(fv, j, L));
+  const tv = row.tags;
+  for (let j = 0; j < r.t.length; j++) {
+    const v = tagValue(tv, j, L, eid);
+    if (typeof v === 'string') bytes += 2 * v.length;
+    r.t[j]!.push(v);
+  }
+  return bytes;
+}
+
+/** A field value as stored. */
+function fieldValue(fv: Record<string, number>, j: number, L: Layout): number {
+  const v = fv[L.fieldNames[j]!];
+  return typeof v === 'number' ? v : L.fieldMissing[j]!;
+}
+
+/** A tag value as stored; the element-id column also takes the id an element carried outside its tags. */
+function tagValue(tv: Record<string, unknown>, j: number, L: Layout, eid: string): unknown {
+  let v = tv[L.tagNames[j]!];
+  if (v === undefined && j === L.idTag) v = eid;
+  const kind = L.tagKinds[j];
+  if (kind === T_STRING) return typeof v === 'string' ? v : v === undefined ? '' : String(v);
+  if (kind === T_INT) return Number.isSafeInteger(v) ? v : Number.isSafeInteger(Number(v)) ? Number(v) : 0;
+  return Array.isArray(v) ? v : EMPTY;
+}
+
+/** Re-maps columns by name after the resource changed; new or retyped columns read as missing. */
+function relayout(r: Rows, from: Layout, to: Layout): void {
+  r.f = to.fieldNames.map((name, j) => {
+    const k = from.fieldNames.indexOf(name);
+    // The missing value (NaN or 0) tells the field's type.
+    return k >= 0 && Object.is(from.fieldMissing[k], to.fieldMissing[j]) ? r.f[k]! : new Floats(r.n, to.fieldMissing[j]);
+  });
+  r.t = to.tagNames.map((name, j) => {
+    const k = from.tagNames.indexOf(name);
+    const kind = to.tagKinds[j]!;
+    return k >= 0 && from.tagKinds[k] === kind ? r.t[k]! : new Array<unknown>(r.n).fill(kind === T_STRING ? '' : kind === T_INT ? 0 : EMPTY);
+  });
+}
+
+/** Rows `[from, to)` of `pos` (row slots in time order), all of series `id` and one segment. */
+interface Piece {
+  id: string;
+  pos: ArrayLike<number>;
+  from: number;
+  to: number;
+}
+
+/** Splits a detached bucket into per-segment batches sorted by series id, then time. */
+function buildBatches(b: Bucket, intervalMs: number, lastSequence: number): FlushBatch[] {
+  const list = [...b.series.values()].sort((x, y) => (x.id !== y.id ? (x.id < y.id ? -1 : 1) : x.entityKey < y.entityKey ? -1 : 1));
+  const ts = b.rows.ts.a;
+  const segs = new Map<number, { endMs: number; n: number; pieces: Piece[] }>();
+  for (let k = 0; k < list.length; ) {
+    // Series sharing an id (a hash collision) form one run, merged in time order.
+    let e = k + 1;
+    while (e < list.length && list[e]!.id === list[k]!.id) e++;
+    let pos: ArrayLike<number> = list[k]!.pos;
+    if (e - k > 1 || !list[k]!.sorted) {
+      // Slots grow in apply order, so (ts, slot) order keeps equal timestamps in apply order.
+      pos = Int32Array.from(list.slice(k, e).flatMap((s) => s.pos)).sort((x, y) => ts[x]! - ts[y]! || x - y);
+    }
+    // Rows are in time order, so the segment changes rarely: look it up only when it does.
+    for (let i = 0; i < pos.length; ) {
+      const { startMs, endMs } = segmentFor(ts[pos[i]!]!, intervalMs);
+      let to = i + 1;
+      while (to < pos.length && ts[pos[to]!]! < endMs) to++;
+      let seg = segs.get(startMs);
+      if (seg === undefined) segs.set(startMs, (seg = { endMs, n: 0, pieces: [] }));
+      seg.pieces.push({ id: list[k]!.id, pos, from: i, to });
+      seg.n += to - i;
+      i = to;
+    }
+    k = e;
+  }
+  return [...segs.keys()]
+    .sort((x, y) => x - y)
+    .map((startMs) => {
+      const seg = segs.get(startMs)!;
+      const rows = columns(seg.n, seg.pieces, b.rows, b.layout);
+      return { kind: b.kind, name: b.name, segmentStartMs: startMs, segmentEndMs: seg.endMs, schema: b.layout.schema, rows, lastSequence };
+    });
+}
+
+/** Gathers the pieces' rows into one struct-of-arrays, column by column. */
+function columns(n: number, pieces: Piece[], r: Rows, L: Layout): PartRows {
+  const seriesIds = new Array<string>(n);
+  const timestamps = new Float64Array(n);
+  const fields: Record<string, Float64Array> = {};
+  const tags: Record<string, TagColumn> = {};
+  let at = 0;
+  for (const { id, pos, from, to } of pieces) for (let i = from; i < to; i++) seriesIds[at++] = id;
+  gather(r.ts.a, timestamps, pieces);
+  L.fieldNames.forEach((name, j) => gather(r.f[j]!.a, (fields[name] = new Float64Array(n)), pieces));
+  L.tagNames.forEach((name, j) => {
+    const col = L.tagKinds[j] === T_INT ? new Float64Array(n) : new Array<unknown>(n);
+    gather(r.t[j]!, col, pieces);
+    tags[name] = col as TagColumn;
+  });
+  return { seriesIds, timestamps, fields, tags };
+}
+
+function gather(src: ArrayLike<unknown>, dst: { [i: number]: unknown }, pieces: Piece[]): void {
+  let at = 0;
+  for (const { pos, from, to } of pieces) for (let i = from; i < to; i++) dst[at++] = src[pos[i]!];
+}

@@ -1,0 +1,294 @@
+/**
+ * The shard memtable and series ids. Invariants: a later write of a (series, ts) — or of a stream's
+ * (series, ts, element id) — replaces the earlier one; drained batches hold one resource and one
+ * segment each, sorted by series id then time, and writePart accepts them and reads them back
+ * exactly; missing floats read NaN, missing ints 0, missing string tags ''; lastSequence is the
+ * highest applied sequence, and a batch's is a sequence every record up to which is drained;
+ * re-applying an undrained record changes nothing, a drained or stored one is skipped.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ELEMENT_ID_COLUMN, Memtable, type FlushBatch } from '../../actors/data_shard/memtable.js';
+import { seriesId } from '../../actors/data_shard/series_id.js';
+import type { WalRecord } from '../../actors/liaison/write_service.js';
+import type { BlockRows } from '../../storage/block.js';
+import { nodeFs } from '../../storage/fs.js';
+import { openPart, writePart } from '../../storage/part.js';
+import type { Group, Measure, Stream } from '../../transport/schema_types.js';
+import { mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2024, 4, 1, 10); // on an hour boundary
+const GROUP: Group = { name: 'g', catalog: 'measure', shards: 4, segment_interval: '1h', ttl: '7d', replicas: 1 };
+const CPU: Measure = {
+  group: 'g',
+  name: 'cpu',
+  entity: ['host'],
+  tag_families: [
+    { name: 'id', tags: [{ name: 'host', type: 'string' }] },
+    { name: 'meta', tags: [{ name: 'region', type: 'string' }, { name: 'port', type: 'int' }, { name: 'roles', type: 'string[]' }] },
+  ],
+  fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+};
+const MEM: Measure = { ...CPU, name: 'mem' };
+const LOGS: Stream = {
+  group: 'g',
+  name: 'logs',
+  entity: ['host'],
+  tag_families: [{ name: 'id', tags: [{ name: 'host', type: 'string' }, { name: 'level', type: 'string' }] }],
+};
+const RESOURCES: Record<string, Measure | Stream> = { cpu: CPU, mem: MEM, logs: LOGS };
+
+type P = [host: string, ts: number, fields: Record<string, number>, tags?: Record<string, unknown>];
+
+function rec(name: string, points: P[]): WalRecord {
+  return {
+    kind: 'measure', group: 'g', name, revision: 5, batch_id: 'b',
+    rows: points.map(([host, ts, fields, tags]) => ({ ts, tags: { host, ...tags }, fields })),
+    entity_keys: points.map(([host]) => JSON.stringify([host])),
+  };
+}
+
+function memtable(opts: { resumeAfter?: number; now?: number } = {}): Memtable {
+  const clock = { now: () => opts.now ?? 0 };
+  return new Memtable({ group: GROUP, resolve: (_k, n) => RESOURCES[n], resumeAfter: opts.resumeAfter, clock });
+}
+
+/** Asserts the batch is sorted by series id, then time, with each series contiguous. */
+function assertSorted(b: FlushBatch): void {
+  const { seriesIds: ids, timestamps: ts } = b.rows;
+  for (let i = 1; i < ids.length; i++) {
+    assert.ok(ids[i - 1]! < ids[i]! || (ids[i - 1] === ids[i] && ts[i - 1]! <= ts[i]!), `row ${i} out of order`);
+  }
+}
+
+/** FNV-1a 64 over UTF-16 code units with BigInt: the reference for the two-halves version. */
+function fnvRef(s: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < s.length; i++) h = ((h ^ BigInt(s.charCodeAt(i))) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h.toString(16).padStart(16, '0');
+}
+
+describe('series id', () => {
+  it('series id - is FNV-1a 64 of kind, name and entity key, as 16 hex characters', () => {
+    for (const [name, key] of [['cpu', '["h1"]'], ['a', ''], ['m', '["ünïcødé ☃ 𝄞",42]'], ['x'.repeat(63), '["' + 'y'.repeat(500) + '"]']]) {
+      assert.equal(seriesId('measure', name!, key!), fnvRef(`m\u0000${name}\u0000${key}`));
+      assert.equal(seriesId('stream', name!, key!), fnvRef(`s\u0000${name}\u0000${key}`));
+    }
+    assert.equal(fnvRef('a'), 'af63dc4c8601ec8c'); // the published FNV-1a 64 vector for "a"
+    assert.match(seriesId('measure', 'cpu', '["h1"]'), /^[0-9a-f]{16}$/);
+    assert.notEqual(seriesId('measure', 'cpu', '["h1"]'), seriesId('measure', 'cpu', '["h2"]'));
+    assert.notEqual(seriesId('measure', 'cpu', '["h1"]'), seriesId('stream', 'cpu', '["h1"]'));
+  });
+});
+
+describe('memtable', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lockstep-memtable-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function roundTrip(b: FlushBatch, seq: number): Promise<BlockRows & { seriesIds: string[] }> {
+    const partDir = join(dir, `part-${seq}`);
+    const opts = { schema: b.schema, formatVersion: '1', lastSequence: b.lastSequence, maxRowsPerBlock: 3 };
+    await writePart(nodeFs, partDir, b.rows, opts);
+    const part = await openPart(nodeFs, partDir, { supportedVersions: ['1'] });
+    try {
+      assert.equal(part.metadata.last_sequence, b.lastSequence);
+      // Concatenates the blocks back into one struct-of-arrays shaped like the input.
+      const ids: string[] = [];
+      const ts: number[] = [];
+      const fields: Record<string, number[]> = {};
+      const tags: Record<string, unknown[]> = {};
+      for (const e of part.blocksFor()) {
+        const r = await part.readBlock(e);
+        ts.push(...r.timestamps);
+        for (let i = 0; i < r.timestamps.length; i++) ids.push(e.seriesId);
+        for (const k in r.fields) (fields[k] ??= []).push(...r.fields[k]!);
+        for (const k in r.tags) (tags[k] ??= []).push(...(r.tags[k] as Iterable<unknown>));
+      }
+      const typed = (v: unknown[]) => (typeof v[0] === 'number' ? Float64Array.from(v as number[]) : v);
+      return {
+        seriesIds: ids,
+        timestamps: Float64Array.from(ts),
+        fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, Float64Array.from(v)])),
+        tags: Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, typed(v)])) as BlockRows['tags'],
+      };
+    } finally {
+      await part.close();
+    }
+  }
+
+  it('memtable - a later write of the same (series, ts) replaces the earlier one', () => {
+    const m = memtable();
+    m.apply(rec('cpu', [['h1', T0, { value: 1 }], ['h1', T0 + 1000, { value: 2 }], ['h2', T0, { value: 3 }]]), 1);
+    m.apply(rec('cpu', [['h1', T0, { value: 10, count: 4 }], ['h1', T0 + 500, { value: 5 }]]), 2);
+    assert.equal(m.rowCount, 4);
+    const [b] = m.drainAll();
+    const h1 = seriesId('measure', 'cpu', '["h1"]');
+    const rows = [...b!.rows.seriesIds.keys()].filter((i) => b!.rows.seriesIds[i] === h1);
+    assert.deepEqual(rows.map((i) => b!.rows.timestamps[i]), [T0, T0 + 500, T0 + 1000]);
+    assert.deepEqual(rows.map((i) => b!.rows.fields.value![i]), [10, 5, 2]);
+    assert.deepEqual(rows.map((i) => b!.rows.fields.count![i]), [4, 0, 0]);
+    assert.equal(m.rowCount, 0);
+    assert.equal(m.approxBytes, 0);
+  });
+
+  it('memtable - rows split at segment boundaries into one batch per segment', () => {
+    const m = memtable();
+    const pts: P[] = [
+      ['h1', T0 - 1, { value: 1 }],
+      ['h1', T0, { value: 2 }],
+      ['h2', T0 + HOUR - 1, { value: 3 }],
+      ['h2', T0 + 2 * HOUR + 5, { value: 4 }],
+    ];
+    m.apply(rec('cpu', pts), 1);
+    const batches = m.drainAll();
+    assert.deepEqual(batches.map((b) => [b.segmentStartMs, b.segmentEndMs, b.rows.timestamps.length]), [
+      [T0 - HOUR, T0, 1],
+      [T0, T0 + HOUR, 2],
+      [T0 + 2 * HOUR, T0 + 3 * HOUR, 1],
+    ]);
+    for (const b of batches) for (const ts of b.rows.timestamps) assert.ok(ts >= b.segmentStartMs && ts < b.segmentEndMs);
+  });
+
+  it('memtable - missing floats read NaN, missing ints 0, missing string tags \'\' (through a part)', async () => {
+    const m = memtable();
+    m.apply(rec('cpu', [['h1', T0, { value: 1.5 }], ['h1', T0 + 1, { count: 7 }, { region: 'eu', port: 8080, roles: ['db'] }]]), 1);
+    const [b] = m.drainAll();
+    const back = await roundTrip(b!, 1);
+    assert.deepEqual([...back.fields.value!], [1.5, NaN]);
+    assert.deepEqual([...back.fields.count!], [0, 7]); // an absent int field is indistinguishable from 0
+    assert.deepEqual(back.tags.region, ['', 'eu']);
+    assert.deepEqual([...(back.tags.port as Float64Array)], [0, 8080]);
+    assert.deepEqual(back.tags.roles, [[], ['db']]);
+    assert.deepEqual(back.tags.host, ['h1', 'h1']); // entity values are stored: collisions stay resolvable
+  });
+
+  it('memtable - out-of-order writes of many series drain sorted and round-trip through writePart', async () => {
+    const rng = mulberry32(SEED);
+    console.log(`      seed ${SEED}`);
+    const m = memtable();
+    const want = new Map<string, number>(); // "host@ts" → last value written
+    for (let seq = 1; seq <= 20; seq++) {
+      const pts: P[] = [];
+      for (let k = 0; k < 50; k++) {
+        const host = `h${randInt(rng, 0, 29)}`;
+        const ts = T0 + randInt(rng, -200, 200) * 60_000;
+        const value = randInt(rng, 0, 99_999) / 100;
+        pts.push([host, ts, { value, count: seq }, { port: seq }]);
+        want.set(`${host}@${ts}`, value);
+      }
+      assert.equal(m.apply(rec('cpu', pts), seq), true);
+    }
+    assert.equal(m.rowCount, want.size);
+    const batches = m.drainAll();
+    let got = 0;
+    for (const [i, b] of batches.entries()) {
+      assertSorted(b);
+      const back = await roundTrip(b, i);
+      assert.deepEqual(back.seriesIds, b.rows.seriesIds);
+      assert.deepEqual(back.timestamps, b.rows.timestamps);
+      assert.deepEqual(back.fields, b.rows.fields);
+      assert.deepEqual(back.tags, b.rows.tags);
+      for (let r = 0; r < back.timestamps.length; r++) {
+        const host = (back.tags.host as string[])[r]!;
+        assert.equal(back.seriesIds[r], seriesId('measure', 'cpu', JSON.stringify([host])));
+        assert.equal(back.fields.value![r], want.get(`${host}@${back.timestamps[r]}`));
+        got++;
+      }
+    }
+    assert.equal(got, want.size);
+  });
+
+  it('memtable - tracks lastSequence and skips records already stored or drained', () => {
+    const m = memtable({ resumeAfter: 10, now: 1234 });
+    assert.equal(m.lastSequence, 10);
+    assert.equal(m.oldestAppliedAtMs, null);
+    assert.equal(m.apply(rec('cpu', [['h1', T0, { value: 1 }]]), 7), false);
+    assert.equal(m.rowCount, 0);
+    assert.equal(m.apply(rec('cpu', [['h1', T0, { value: 1 }]]), 11), true);
+    assert.equal(m.oldestAppliedAtMs, 1234);
+    assert.equal(m.apply(rec('cpu', [['h1', T0 + 1, { value: 2 }]]), 12, 5000), true);
+    assert.equal(m.oldestAppliedAtMs, 1234);
+    assert.equal(m.lastSequence, 12);
+    const batches = m.drainAll();
+    assert.deepEqual(batches.map((b) => b.lastSequence), [12]);
+    assert.equal(m.oldestAppliedAtMs, null);
+    assert.equal(m.inFlight.length, 1);
+    // A redelivery of a drained record is skipped.
+    assert.equal(m.apply(rec('cpu', [['h1', T0, { value: 1 }]]), 12), false);
+    assert.equal(m.rowCount, 0);
+    m.apply(rec('cpu', [['h1', T0 + 2, { value: 3 }]]), 13, 9000);
+    assert.equal(m.oldestAppliedAtMs, 9000);
+    m.resetAfterFlush(12);
+    assert.equal(m.inFlight.length, 0);
+    assert.equal(m.rowCount, 1);
+  });
+
+  it('memtable - re-applying an undrained record is idempotent', () => {
+    const r1 = rec('cpu', [['h1', T0, { value: 1 }], ['h2', T0, { value: 2 }], ['h1', T0 - 5, { value: 3 }]]);
+    const once = memtable();
+    once.apply(r1, 1);
+    const twice = memtable();
+    twice.apply(r1, 1);
+    twice.apply(r1, 1);
+    assert.equal(twice.rowCount, once.rowCount);
+    assert.equal(twice.approxBytes, once.approxBytes);
+    assert.equal(twice.lastSequence, 1);
+    assert.deepEqual(twice.drainAll(), once.drainAll());
+  });
+
+  it('memtable - drain(name) records a sequence before the oldest undrained record of other names', () => {
+    const m = memtable();
+    m.apply(rec('cpu', [['h1', T0, { value: 1 }]]), 1);
+    m.apply(rec('mem', [['h1', T0, { value: 2 }]]), 2);
+    m.apply(rec('cpu', [['h1', T0 + 1, { value: 3 }]]), 3);
+    const cpu = m.drain('cpu');
+    assert.deepEqual(cpu.map((b) => [b.name, b.lastSequence, b.rows.timestamps.length]), [['cpu', 1, 2]]);
+    assert.deepEqual(m.drain('nothing'), []);
+    assert.equal(m.rowCount, 1);
+    const rest = m.drainAll();
+    assert.deepEqual(rest.map((b) => [b.name, b.lastSequence]), [['mem', 3]]);
+  });
+
+  it('memtable - stream elements de-duplicate by (series, ts, element id) and store the id column', async () => {
+    const m = memtable();
+    const el = (ts: number, id: string, level = 'info') => ({ ts, element_id: id, tags: { host: 'h1', level } });
+    const logs = (rows: unknown[]): WalRecord => {
+      return { kind: 'stream', group: 'g', name: 'logs', revision: 1, batch_id: 'b', rows, entity_keys: rows.map(() => '["h1"]') };
+    };
+    m.apply(logs([el(T0 + 5, 'a'), el(T0 + 5, 'b'), el(T0 + 1, 'c')]), 1);
+    m.apply(logs([el(T0 + 5, 'a', 'warn')]), 2);
+    assert.equal(m.rowCount, 3);
+    const [b] = m.drainAll();
+    const tags = [{ name: 'host', type: 'string' }, { name: 'level', type: 'string' }, { name: ELEMENT_ID_COLUMN, type: 'string' }];
+    assert.deepEqual(b!.schema, { fields: [], tags });
+    const back = await roundTrip(b!, 1);
+    assert.deepEqual([...back.timestamps], [T0 + 1, T0 + 5, T0 + 5]);
+    assert.deepEqual(back.tags[ELEMENT_ID_COLUMN], ['c', 'a', 'b']);
+    assert.deepEqual(back.tags.level, ['info', 'warn', 'info']);
+  });
+
+  it('memtable - a newer resource revision adds columns; earlier rows read them as missing', () => {
+    const resources: Record<string, Measure> = { cpu: CPU };
+    const m = new Memtable({ group: GROUP, resolve: (_k, n) => resources[n] });
+    m.apply(rec('cpu', [['h1', T0, { value: 1 }]]), 1);
+    resources.cpu = { ...CPU, fields: [...CPU.fields, { name: 'temp', type: 'float' }] };
+    m.apply({ ...rec('cpu', [['h1', T0 + 1, { value: 2, temp: 40 }]]), revision: 6 }, 2);
+    const [b] = m.drainAll();
+    assert.deepEqual(b!.schema.fields.map((f) => f.name), ['value', 'count', 'temp']);
+    assert.deepEqual([...b!.rows.fields.value!], [1, 2]);
+    assert.deepEqual([...b!.rows.fields.temp!], [NaN, 40]);
+  });
+
+  it('memtable - refuses records of another group or an unknown resource', () => {
+    const m = memtable();
+    assert.throws(() => m.apply({ ...rec('cpu', [['h1', T0, { value: 1 }]]), group: 'other' }, 1), /group other/);
+    assert.throws(() => m.apply(rec('disk', [['h1', T0, { value: 1 }]]), 1), /not applied/);
+    assert.throws(() => m.apply(rec('cpu', []), 0), /positive integer/);
+  });
+});
