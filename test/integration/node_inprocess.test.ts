@@ -4,6 +4,9 @@
  * local actor acknowledged it — and the status and control services.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { resolveNodeConfig } from '../../runtime/config.js';
 import { runNode, type NodeHandle } from '../../runtime/node.js';
@@ -22,6 +25,7 @@ describe('node on the in-process host', function () {
   let node: NodeHandle;
   let bus: NatsBus;
   const revisions: number[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), 'lockstep-solo-'));
 
   before(async () => {
     nats = await startNatsServer();
@@ -30,6 +34,7 @@ describe('node on the in-process host', function () {
         name: 'solo',
         roles: ['standalone'],
         natsUrl: nats.url,
+        dataDir,
         threads: false,
         faultInjection: true,
         heartbeatIntervalMs: 200,
@@ -47,6 +52,7 @@ describe('node on the in-process host', function () {
     await bus?.close();
     await node?.stop();
     await nats?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   const maxRevision = async () => (await call<{ revision: number }>(bus, S.node.status('solo', 'max_revision'), {}, { timeoutMs: 2000 })).revision;
@@ -98,7 +104,7 @@ describe('node on the in-process host', function () {
 
   it('control - fault injection is refused on a node started without it', async () => {
     const plain = await runNode(
-      resolveNodeConfig({ name: 'plain', roles: ['data'], natsUrl: nats.url, threads: false, metricsPort: -1, logLevel: 'error' }),
+      resolveNodeConfig({ name: 'plain', roles: ['data'], natsUrl: nats.url, dataDir, threads: false, metricsPort: -1, logLevel: 'error' }),
     );
     try {
       await assert.rejects(
