@@ -166,15 +166,19 @@ export async function createSegment(fs: StorageFs, shardDir: string, startMs: nu
   return { name, dir, startMs, endMs, metadata };
 }
 
-/** The segments of `shardDir`, version-checked, sorted by start; none if the directory is absent. */
-export async function listSegments(fs: StorageFs, shardDir: string): Promise<SegmentEntry[]> {
-  let names: string[];
+/** The names in `dir`, or none when it does not exist. */
+async function readdirIfExists(fs: StorageFs, dir: string): Promise<string[]> {
   try {
-    names = await fs.readdir(shardDir);
+    return await fs.readdir(dir);
   } catch (err) {
     if (errCode(err) === 'ENOENT') return [];
     throw err;
   }
+}
+
+/** The segments of `shardDir`, version-checked, sorted by start; none if the directory is absent. */
+export async function listSegments(fs: StorageFs, shardDir: string): Promise<SegmentEntry[]> {
+  const names = await readdirIfExists(fs, shardDir);
   const out: SegmentEntry[] = [];
   for (const name of names) {
     if (!name.startsWith(SEGMENT_PREFIX) || name.endsWith(DROPPING_SUFFIX) || name.endsWith(CREATING_SUFFIX)) continue;
@@ -191,13 +195,7 @@ export async function listSegments(fs: StorageFs, shardDir: string): Promise<Seg
  * returns their names. Call it only while no segment of the shard is being created.
  */
 export async function removeSegmentLeftovers(fs: StorageFs, shardDir: string, droppingOnly = false): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await fs.readdir(shardDir);
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return [];
-    throw err;
-  }
+  const names = await readdirIfExists(fs, shardDir);
   const removed: string[] = [];
   for (const name of names) {
     if (!name.startsWith(SEGMENT_PREFIX)) continue;

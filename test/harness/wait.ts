@@ -26,3 +26,14 @@ export async function waitFor<T>(probe: () => T | undefined | false | Promise<T 
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 25));
   }
 }
+
+/** Resolves with a process's exit code once it exited, or rejects after `ms` naming `what`. */
+export function exitWithin(exited: Promise<{ code: number | null }>, ms: number, what = 'the process'): Promise<number | null> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    exited.then((e) => e.code),
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${what} did not exit within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}

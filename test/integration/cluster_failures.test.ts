@@ -6,19 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TestCluster } from '../harness/cluster.js';
+import { exitWithin } from '../harness/wait.js';
 
 const BIN = fileURLToPath(new URL('../../bin/lockstep.js', import.meta.url));
 
-/** Resolves with the exit code, or rejects after `ms`. */
-function exitWithin(exited: Promise<{ code: number | null }>, ms: number, what: string): Promise<number | null> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    exited.then((e) => e.code),
-    new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`${what} did not exit within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
-}
 
 const fault = (f: object) => ['--fault', JSON.stringify(f)];
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster } from '../harness/cluster.js';
+import { exitWithin } from '../harness/wait.js';
 import { shardDirOf } from '../../storage/data_dir.js';
 import { nodeFs } from '../../storage/fs.js';
 import { createSegment, METADATA_FILE } from '../../storage/segment.js';
@@ -23,13 +24,6 @@ async function stampedSegment(nodeDir: string, group: string, version: string): 
   return file;
 }
 
-function exitWithin(exited: Promise<{ code: number | null }>, ms: number): Promise<number | null> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    exited.then((e) => e.code),
-    new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`no exit within ${ms} ms`)), ms))),
-  ]).finally(() => clearTimeout(t));
-}
 
 describe('storage version fail-fast (real node processes)', function () {
   this.timeout(120_000);
