@@ -9,7 +9,6 @@ import type {
   BarrierReply,
   CreateReply,
   DeleteReply,
-  Laggard,
   UpdateReply,
   WriteElement,
   WritePoint,
