@@ -87,8 +87,10 @@ export class LocalCluster {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.opts.env },
     });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
+    // Both streams feed one log: neither may end it; it ends once the process and its pipes closed,
+    // and `exited` resolves only when the log holds everything the node wrote.
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
     const node: LocalNode = {
       name,
       roles,
@@ -96,12 +98,18 @@ export class LocalCluster {
       process: child,
       logFile,
       exited: new Promise((r) =>
-        child.once('exit', (code, signal) => {
-          node.exitCode = code;
-          r({ code, signal });
+        child.once('close', (code, signal) => {
+          log.end(() => {
+            node.exitCode = code;
+            r({ code, signal });
+          });
         }),
       ),
     };
+    child.once('exit', (code) => {
+      // Known as exited at once (waitReady checks it), even before the log is complete.
+      node.exitCode ??= code;
+    });
     this.nodes.set(name, node);
     return node;
   }

@@ -3,6 +3,7 @@
  * Actors read schema from here, never from the registry, so they act only on what the node applied.
  */
 import type { SchemaConsumer, SchemaEvent, SchemaSnapshot } from './actor.js';
+import type { Clock } from './clock.js';
 import { kvKeyOf, type Resource, type SchemaKey, type SchemaKind, type StoredResource } from '../transport/schema_types.js';
 
 /** A schema cache for a set of kinds. */
@@ -13,8 +14,8 @@ export class SchemaCache implements SchemaConsumer {
   private revision = 0;
   /** Events at or below the last snapshot's revision are already in it. */
   private snapshotRevision = 0;
-  /** Resolved (and replaced) on every change, for gates that wait for the schema to catch up. */
-  private changed = resolvable();
+  /** Gates waiting for the schema to catch up; each is called (once) on the next change. */
+  private readonly waiters = new Set<() => void>();
 
   /** Optional hooks for actors that react to a change (open a shard, drop one). */
   constructor(
@@ -40,15 +41,24 @@ export class SchemaCache implements SchemaConsumer {
     this.notify();
   }
 
-  /** A promise resolved at the next change (init or event). */
-  nextChange(): Promise<void> {
-    return this.changed.promise;
+  /**
+   * Resolves at the next change (init or event), or after `ms`, whichever comes first; the waiter
+   * is released either way (a gate may have thousands waiting).
+   */
+  waitForChange(ms: number, clock: Pick<Clock, 'setTimer'>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.waiters.delete(done);
+        timer.cancel();
+        resolve();
+      };
+      const timer = clock.setTimer(ms, done);
+      this.waiters.add(done);
+    });
   }
 
   private notify(): void {
-    const c = this.changed;
-    this.changed = resolvable();
-    c.resolve();
+    for (const w of [...this.waiters]) w();
   }
 
   async onAddOrUpdate(event: SchemaEvent): Promise<void> {
@@ -103,9 +113,3 @@ export function keyOfResource(r: StoredResource): SchemaKey {
   return r.kind === 'group' ? { kind: 'group', group: res.name, name: '' } : { kind: r.kind, group: res.group!, name: res.name };
 }
 
-/** A promise with its resolver (Promise.withResolvers is Node 22+). */
-function resolvable(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}

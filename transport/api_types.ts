@@ -87,4 +87,6 @@ export interface WriteReply {
   schema_revision: number;
   /** Read-your-writes token: the WAL sequence of this batch per shard. */
   write_token: { group: string; shards: Record<string, number> };
+  /** True when the WAL already held this batch_id (a retry): nothing new was stored. */
+  duplicate?: boolean;
 }

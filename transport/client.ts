@@ -3,6 +3,7 @@
  * over one NATS connection. Every call goes through `call()`, so failures arrive as LockstepError
  * with the server's code; arguments that would become subject tokens are checked here first.
  */
+import { randomUUID } from 'node:crypto';
 import type {
   ApplyItem,
   ApplyReply,
@@ -84,7 +85,10 @@ export interface BarrierOptions {
 export interface WriteOptions {
   /** Refuse the write unless the resource is at this revision (`ExpiredSchema` when older, a gate wait when newer). */
   schemaRevision?: number;
-  /** De-duplication id (1–64 of A-Z, a-z, 0-9, _ and -): resending a batch with the same id within the WAL's window stores it once. */
+  /**
+   * De-duplication id (1–64 of A-Z, a-z, 0-9, _ and -): resending a batch with the same id within
+   * the WAL's window stores it once. Default: a fresh random id per call (pass your own to retry).
+   */
   batchId?: string;
   /** Request timeout in ms (default 30 s). */
   timeoutMs?: number;
@@ -290,7 +294,7 @@ export class LockstepClient {
   private async write(kind: 'measure' | 'stream', group: string, name: string, rows: Record<string, unknown>, opts: WriteOptions): Promise<WriteReply> {
     const body: Record<string, unknown> = { group: checkName(group, 'group'), name: checkName(name, kind), ...rows };
     if (opts.schemaRevision !== undefined) body.schema_revision = opts.schemaRevision;
-    if (opts.batchId !== undefined) body.batch_id = opts.batchId;
+    body.batch_id = opts.batchId ?? randomUUID();
     const timeoutMs = opts.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw errors.invalidArgument('timeout_ms must be a positive number', { field: 'timeout_ms' });
     return call<WriteReply>(this.bus, this.subjects.api.write(kind), body, { timeoutMs });

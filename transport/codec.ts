@@ -7,8 +7,9 @@ export const JSON_CONTENT_TYPE = 'application/json';
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
 
 // moreTypes: without it typed arrays are packed as garbage bytes (ECOSYSTEM.md). Plain maps, not
-// records, so that any msgpack client can read our bodies.
-const packr = new Packr({ moreTypes: true, useRecords: false, mapsAsObjects: true });
+// records, so that any msgpack client can read our bodies. int64 'auto': clients that encode every
+// integer at 64 bits (Go, Java) get plain numbers when safe, BigInt (refused by validation) beyond.
+const packr = new Packr({ moreTypes: true, useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' });
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 

@@ -178,6 +178,21 @@ export class NatsBus implements Bus {
       const jsm = await jetstreamManager(this.nc);
       try {
         const info = await jsm.streams.info(spec.name);
+        // What `update` would keep from the existing stream must already be what durability needs.
+        const c = info.config as { storage?: string; retention?: string; no_ack?: boolean; max_msgs?: number; max_bytes?: number };
+        const problems = [
+          c.storage !== 'file' && `storage ${c.storage} (want file)`,
+          c.retention !== 'limits' && `retention ${c.retention} (want limits)`,
+          c.no_ack === true && 'no_ack set',
+          (c.max_msgs ?? -1) !== -1 && `max_msgs ${c.max_msgs} (want unlimited)`,
+          (c.max_bytes ?? -1) !== -1 && `max_bytes ${c.max_bytes} (want unlimited)`,
+        ].filter(Boolean);
+        if (problems.length > 0) {
+          throw Object.assign(
+            new LockstepError(Code.FailedPrecondition, `stream ${spec.name} exists with settings that lose data: ${problems.join(', ')}; fix or remove it`),
+            { permanent: true },
+          );
+        }
         const same =
           info.config.subjects?.join(',') === spec.subjects.join(',') &&
           info.config.max_age === cfg.max_age &&
@@ -189,6 +204,7 @@ export class NatsBus implements Bus {
         await jsm.streams.add({ name: spec.name, storage: 'file' as never, ...cfg });
       }
     } catch (err) {
+      if (err instanceof LockstepError) throw err;
       throw errors.unavailable(`cannot create or update stream ${spec.name}: ${(err as Error).message}`, err);
     }
   }

@@ -25,7 +25,7 @@ export const LIAISON_QUEUE = 'liaison';
 /** The schema registry's KV bucket. */
 export const SCHEMA_BUCKET = 'lockstep_schema';
 
-/** The write-ahead log stream (subjects `P.wal.<group>.<shard>`). */
+/** The write-ahead log stream of the default prefix (subjects `lockstep.wal.<group>.<shard>`). */
 export const WAL_STREAM = 'lockstep_wal';
 
 /** Subjects for one prefix. */
@@ -59,6 +59,8 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
     },
     wal: (group: string, shard: number) => `${p}.wal.${group}.${shard}`,
     walAll: `${p}.wal.>`,
+    /** The WAL stream's name: one per prefix, so clusters sharing a NATS server do not collide. */
+    walStream: `${p}_wal`,
     shardQuery: (group: string, shard: number) => `${p}.shard.${group}.${shard}.query`,
   };
 }

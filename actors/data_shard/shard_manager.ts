@@ -18,10 +18,14 @@ import { nodeFs } from '../../storage/fs.js';
 export class ShardManager implements Actor {
   readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule'], {
     onPut: async (key) => {
-      if (key.kind === 'group' && this.dataDir) await openGroupDir(nodeFs, this.dataDir, key.group);
+      // Checked once per group this actor meets (boot already checked what is on disk then).
+      if (key.kind !== 'group' || !this.dataDir || this.groupsChecked.has(key.group)) return;
+      await openGroupDir(nodeFs, this.dataDir, key.group);
+      this.groupsChecked.add(key.group);
     },
   });
   private dataDir?: DataDir;
+  private readonly groupsChecked = new Set<string>();
 
   async start(ctx: ActorContext): Promise<void> {
     this.dataDir = await openDataDir(nodeFs, resolve(ctx.config.dataDir), ctx.config.name, { clock: ctx.clock });

@@ -6,7 +6,6 @@ import type { Subscription } from '../../transport/bus.js';
 import { Counter } from 'prom-client';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
 import { SchemaCache } from '../../runtime/schema_cache.js';
-import { WAL_STREAM } from '../../transport/subjects.js';
 import { GateMetrics, SchemaGate } from './gates.js';
 import { SchemaRegistry } from './schema_registry.js';
 import { serveSchemaApi } from './schema_service.js';
@@ -36,7 +35,7 @@ export class ApiActor implements Actor {
     // Limits retention, not interest: a write acknowledged while no data node exists (so no
     // consumer exists) must still be there when one comes.
     await ctx.bus.ensureStream({
-      name: WAL_STREAM,
+      name: ctx.subjects.walStream,
       subjects: [ctx.subjects.walAll],
       maxAgeMs: WAL_MAX_AGE_MS,
       duplicateWindowMs: WAL_DUPLICATE_WINDOW_MS,

@@ -61,8 +61,10 @@ export class SchemaGate {
       }
       const ahead = clientRevision !== undefined && clientRevision > applied;
       if (stored && !ahead) return stored;
+      // Unknown at a revision this node has already applied: it does not exist; no wait helps.
+      const absentAtRevision = !stored && clientRevision !== undefined && !ahead;
       const left = deadlineMs - this.clock.monotonic();
-      if (left <= 0) {
+      if (left <= 0 || absentAtRevision) {
         const reason = ahead ? 'revision_ahead' : 'not_found';
         this.metrics.notApplied.inc({ rpc, group: key.group, reason });
         if (!ahead) throw new LockstepError(Code.NotFound, `${formatKey(key)} does not exist (schema applied here: revision ${applied})`);
@@ -72,13 +74,7 @@ export class SchemaGate {
           { details: { key: formatKey(key), applied_revision: applied, schema_revision: clientRevision } },
         );
       }
-      await waitChange(this.cache, this.clock, left);
+      await this.cache.waitForChange(left, this.clock);
     }
   }
-}
-
-async function waitChange(cache: SchemaCache, clock: Clock, ms: number): Promise<void> {
-  let timer: { cancel(): void } | undefined;
-  await Promise.race([cache.nextChange(), new Promise<void>((r) => (timer = clock.setTimer(ms, r)))]);
-  timer?.cancel();
 }

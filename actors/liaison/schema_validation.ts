@@ -31,6 +31,8 @@ export const REPLICAS_MIN = 1;
 export const REPLICAS_MAX = 3;
 /** Defaults applied by normalization. */
 export const DEFAULT_REPLICAS = 1;
+/** Group names the data directory layout reserves. */
+export const RESERVED_GROUP_NAMES: readonly string[] = ['lock'];
 export const DEFAULT_ELEMENT_ID = 'element_id';
 export const DEFAULT_INDEX_TYPE = 'inverted';
 /** Index rule types. */
@@ -172,8 +174,13 @@ function entity(v: unknown, tagTypes: Map<string, string>): string[] {
 export function validateGroup(body: unknown): Group {
   const o = object(body, 'resource');
   checkKnownProps(o, ['name', 'catalog', 'shards', 'segment_interval', 'ttl', 'replicas', ...META_PROPS], '');
+  const groupName = name(required(o, 'name', ''), 'name');
+  // A group is a directory next to the node's lock file: that one name is taken.
+  if (RESERVED_GROUP_NAMES.includes(groupName)) {
+    throw errors.invalidArgument(`group name ${JSON.stringify(groupName)} is reserved (${RESERVED_GROUP_NAMES.join(', ')})`, { field: 'name' });
+  }
   return {
-    name: name(required(o, 'name', ''), 'name'),
+    name: groupName,
     catalog: oneOf(required(o, 'catalog', ''), 'catalog', ['measure', 'stream'] as const),
     shards: intIn(required(o, 'shards', ''), 'shards', SHARDS_MIN, SHARDS_MAX),
     segment_interval: duration(required(o, 'segment_interval', ''), 'segment_interval'),

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Bus, Subscription } from '../../transport/bus.js';
 import { encode } from '../../transport/codec.js';
-import { errors } from '../../transport/errors.js';
+import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
 import { serve, type RpcRequest } from '../../transport/rpc.js';
 import { checkName, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
 import { LIAISON_QUEUE, type Subjects } from '../../transport/subjects.js';
@@ -40,6 +40,8 @@ export interface WriteReply {
   schema_revision: number;
   /** Read-your-writes token: the WAL sequence of this batch per shard. */
   write_token: { group: string; shards: Record<string, number> };
+  /** True when the WAL already held this batch_id (a retry): nothing new was stored. */
+  duplicate: boolean;
 }
 
 /** Dependencies of the write service. */
@@ -90,7 +92,7 @@ export function serveWrites(deps: WriteServiceDeps): Subscription[] {
         let result = 'error';
         try {
           const reply = await write(deps, kind, req);
-          written.inc({ kind, group: reply.write_token.group }, reply.points);
+          if (!reply.duplicate) written.inc({ kind, group: reply.write_token.group }, reply.points);
           result = 'ok';
           return reply;
         } catch (err) {
@@ -139,25 +141,47 @@ async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: Rp
     list.push(i);
   }
   const batchId = (body.batch_id as string | undefined) ?? randomUUID();
-  const acks = await Promise.all(
-    [...byShard].map(async ([shard, idx]) => {
-      const record: WalRecord = {
-        kind,
-        group,
-        name,
-        revision: stored.mod_revision,
-        batch_id: batchId,
-        rows: idx.map((i) => rows[i]),
-        entity_keys: idx.map((i) => entityKeys[i]!),
-      };
-      const ack = await deps.bus.streamPublish(deps.subjects.wal(group, shard), encode(record), { msgId: `${batchId}:${shard}` });
-      return [shard, ack.seq] as const;
-    }),
-  );
+  // Encode every shard's record before appending any: a record the server cannot take must refuse
+  // the whole batch, never leave it half-stored.
+  const records = [...byShard].map(([shard, idx]) => {
+    const record: WalRecord = {
+      kind,
+      group,
+      name,
+      revision: stored.mod_revision,
+      batch_id: batchId,
+      rows: idx.map((i) => rows[i]),
+      entity_keys: idx.map((i) => entityKeys[i]!),
+    };
+    const data = encode(record);
+    if (data.length > deps.bus.maxPayload()) {
+      throw new LockstepError(
+        Code.ResourceExhausted,
+        `the batch's record for shard ${shard} is ${data.length} bytes, over the server's message limit of ${deps.bus.maxPayload()}: send fewer or smaller points per write`,
+        { details: { bytes: data.length, limit: deps.bus.maxPayload() } },
+      );
+    }
+    return { shard, data };
+  });
+  let acks: (readonly [number, number, boolean])[];
+  try {
+    acks = await Promise.all(
+      records.map(async ({ shard, data }) => {
+        // The de-duplication id names the resource too: the WAL is one stream for every group.
+        const ack = await deps.bus.streamPublish(deps.subjects.wal(group, shard), data, { msgId: `${kind}.${group}.${name}.${batchId}.${shard}` });
+        return [shard, ack.seq, ack.duplicate] as const;
+      }),
+    );
+  } catch (err) {
+    // Some shards may be stored: the client retries with this batch_id to complete it exactly once.
+    const le = toLockstepError(err);
+    throw new LockstepError(le.code, `${le.message} (retry with batch_id ${batchId})`, { details: { ...le.details, batch_id: batchId } });
+  }
   return {
     points: rows.length,
     batch_id: batchId,
     schema_revision: stored.mod_revision,
     write_token: { group, shards: Object.fromEntries(acks.map(([s, seq]) => [String(s), seq])) },
+    duplicate: acks.every(([, , dup]) => dup),
   };
 }

@@ -77,6 +77,43 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     assert.equal(await walMessages(), before);
   });
 
+  it('write - a batch_id names a batch of one measure: the same id on another measure is stored too', async () => {
+    const a = await write({ points: [point('dup1', 1)], batch_id: 'shared-id' });
+    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
+      resource: { group: 'w', name: 'other', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+    });
+    assert.equal((await c.barrier('applied', { keys: ['measure:w/other'], min_revisions: [m.revision] })).applied, true);
+    const before = await walMessages();
+    const b = await c.api<WriteReply & { duplicate: boolean }>(S.api.write('measure'), { group: 'w', name: 'other', batch_id: 'shared-id', points: [{ ts: now, tags: { host: 'dup1' }, fields: { value: 2 } }] });
+    assert.equal(b.duplicate, false);
+    assert.notDeepEqual(b.write_token, a.write_token);
+    assert.equal(await walMessages(), before + 1);
+  });
+
+  it('write - 64-bit msgpack integers (as Go or Java clients send them) are accepted', async () => {
+    const { Packr } = await import('msgpackr');
+    const { headers } = await import('@nats-io/nats-core');
+    const body = new Packr({ useRecords: false }).pack({ group: 'w', name: 'cpu', points: [{ ts: BigInt(now), tags: { host: 'big' }, fields: { value: 1, count: BigInt(7) } }] });
+    const r = await nc.request(S.api.write('measure'), body, { timeout: 5000, headers: headers() });
+    assert.equal(r.headers?.get('Lockstep-Status') ?? '', '');
+  });
+
+  it('write - a batch whose WAL record would exceed the message limit is ResourceExhausted and stores nothing', async () => {
+    await c.createGroup('w_one', { shards: 1 });
+    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
+      resource: { group: 'w_one', name: 'wide', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+    });
+    assert.equal((await c.barrier('applied', { keys: ['measure:w_one/wide'], min_revisions: [m.revision] })).applied, true);
+    const before = await walMessages();
+    // ~650 KB of entity values: the request fits, the record (rows + entity keys) does not.
+    const points = Array.from({ length: 650 }, (_, i) => ({ ts: now, tags: { host: `${i}-${'x'.repeat(1000)}` }, fields: { value: i } }));
+    await assert.rejects(
+      c.api(S.api.write('measure'), { group: 'w_one', name: 'wide', points }, 10_000),
+      (e: { code?: string }) => e.code === 'ResourceExhausted',
+    );
+    assert.equal(await walMessages(), before);
+  });
+
   it('gates - after barrier applied for a new measure at R, every liaison accepts a write carrying R without waiting', async () => {
     const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
       resource: { group: 'w', name: 'fresh', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
@@ -150,8 +187,13 @@ describe('write path to the WAL (liaisons only, every data node down)', function
         return true;
       });
     }
-    const bad = await nc.request(S.api.write('measure'), new TextEncoder().encode('{"points": ['), { timeout: 5000, headers: undefined });
-    assert.ok(bad.headers?.get('Lockstep-Status') === 'InvalidArgument');
+    const { headers } = await import('@nats-io/nats-core');
+    const h = headers();
+    h.set('Content-Type', 'application/json');
+    const badJson = await nc.request(S.api.write('measure'), new TextEncoder().encode('{"points": ['), { timeout: 5000, headers: h });
+    assert.equal(badJson.headers?.get('Lockstep-Status'), 'InvalidArgument');
+    const badMsgpack = await nc.request(S.api.write('measure'), new Uint8Array([0xc1, 0xff, 0x00]), { timeout: 5000 });
+    assert.equal(badMsgpack.headers?.get('Lockstep-Status'), 'InvalidArgument');
     assert.equal(await walMessages(), before, 'nothing was written');
   });
 

@@ -179,4 +179,10 @@ describe('schema validation', () => {
     rejects(() => checkImmutable('index_rule', r, validateIndexRule({ group: 'g1', name: 'r', tags: ['svc'], type: 'tree' })), Code.FailedPrecondition, 'type');
     checkImmutable('index_rule', r, validateIndexRule({ group: 'g1', name: 'r', tags: ['svc', 'host'] }));
   });
+  it('schema validation - the group name `lock` is reserved by the data directory layout', () => {
+    assert.throws(
+      () => validateGroup({ name: 'lock', catalog: 'measure', shards: 1, segment_interval: '1d', ttl: '7d' }),
+      (e: { code?: string; message?: string }) => e.code === 'InvalidArgument' && /reserved/.test(e.message ?? ''),
+    );
+  });
 });
