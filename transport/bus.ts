@@ -95,6 +95,35 @@ export interface StreamAck {
   duplicate: boolean;
 }
 
+/** A durable consumer on a stream: where a reader resumes after a restart. */
+export interface DurableConsumerSpec {
+  stream: string;
+  /** Consumer name; one per reader (e.g. per owner of a shard). */
+  durable: string;
+  filterSubject: string;
+  /** Unacknowledged messages are redelivered after this long. */
+  ackWaitMs: number;
+  /** Most messages delivered and not yet acknowledged. */
+  maxAckPending: number;
+}
+
+/** One message of a durable consumer. */
+export interface StreamMessage {
+  subject: string;
+  data: Uint8Array;
+  /** The stream sequence (the WAL sequence). */
+  seq: number;
+  redelivered: boolean;
+}
+
+/** A running durable consumer: messages in stream order, acknowledged cumulatively. */
+export interface DurableConsumer extends AsyncIterable<StreamMessage> {
+  /** Acknowledges every delivered message up to and including stream sequence `seq`. */
+  ackUpTo(seq: number): void;
+  /** Stops delivery; unacknowledged messages are redelivered to the next reader. */
+  stop(): Promise<void>;
+}
+
 /** The bus: core pub/sub and request/reply plus the JetStream pieces we need. */
 export interface Bus {
   /** A human-readable name for logs (the connection name). */
@@ -113,6 +142,8 @@ export interface Bus {
    * `msgId` de-duplicates within the stream's window. `Unavailable` when no stream captures it.
    */
   streamPublish(subject: string, data: Uint8Array, opts?: { msgId?: string; timeoutMs?: number }): Promise<StreamAck>;
+  /** Creates (or reuses) a durable consumer with cumulative acks and starts reading from it. */
+  consume(spec: DurableConsumerSpec): Promise<DurableConsumer>;
   /** Opens (creating when missing) a KV bucket. */
   kv(bucket: string, opts?: KvOpenOptions): Promise<KvBucket>;
   /** The largest message body the server accepts, in bytes. */

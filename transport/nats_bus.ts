@@ -12,10 +12,13 @@ import {
   type MsgHdrs,
   type NatsConnection,
 } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type {
   Bus,
   BusMessage,
+  DurableConsumer,
+  DurableConsumerSpec,
+  StreamMessage,
   Headers,
   KvBucket,
   KvOpenOptions,
@@ -219,6 +222,55 @@ export class NatsBus implements Bus {
     } catch (err) {
       throw errors.unavailable(`stream publish on ${subject} failed: ${(err as Error).message}`, err);
     }
+  }
+
+  async consume(spec: DurableConsumerSpec): Promise<DurableConsumer> {
+    const ms2ns = (ms: number) => Math.round(ms * 1_000_000);
+    let messages;
+    try {
+      const jsm = await jetstreamManager(this.nc);
+      const config = {
+        durable_name: spec.durable,
+        filter_subject: spec.filterSubject,
+        ack_policy: AckPolicy.All,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: ms2ns(spec.ackWaitMs),
+        max_ack_pending: spec.maxAckPending,
+      };
+      try {
+        await jsm.consumers.info(spec.stream, spec.durable);
+        await jsm.consumers.update(spec.stream, spec.durable, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending });
+      } catch (err) {
+        // 10014: consumer not found.
+        if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
+        await jsm.consumers.add(spec.stream, config);
+      }
+      const consumer = await this.jetstream().consumers.get(spec.stream, spec.durable);
+      messages = await consumer.consume({ max_messages: Math.min(1000, spec.maxAckPending) });
+    } catch (err) {
+      throw errors.unavailable(`cannot consume ${spec.stream}/${spec.durable}: ${(err as Error).message}`, err);
+    }
+    // AckAll: acknowledging one message acknowledges every earlier one, so only the newest
+    // delivered message at or below the target is acked; older handles are dropped.
+    const delivered: JsMsg[] = [];
+    const it = messages;
+    return {
+      ackUpTo(seq: number) {
+        let last: JsMsg | undefined;
+        while (delivered.length > 0 && delivered[0]!.seq <= seq) last = delivered.shift();
+        last?.ack();
+      },
+      async stop() {
+        // Not awaiting `closed()`: it settles only once a pending pull expires.
+        it.stop();
+      },
+      async *[Symbol.asyncIterator]() {
+        for await (const m of it) {
+          delivered.push(m);
+          yield { subject: m.subject, data: m.data, seq: m.seq, redelivered: m.redelivered } satisfies StreamMessage;
+        }
+      },
+    };
   }
 
   kv(bucket: string, opts: KvOpenOptions = {}): Promise<KvBucket> {
