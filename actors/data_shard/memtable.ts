@@ -21,7 +21,7 @@
  * parts) or ≤ a drained batch's `lastSequence`. Re-applying an undrained record is idempotent.
  */
 import { systemClock, type Clock } from '../../runtime/clock.js';
-import type { BlockSchema, TagType } from '../../storage/block.js';
+import type { BlockRows, BlockSchema, TagType } from '../../storage/block.js';
 import type { PartRows } from '../../storage/part.js';
 import { parseIntervalMs } from '../../storage/segment.js';
 import { errors } from '../../transport/errors.js';
@@ -29,7 +29,9 @@ import type { Group, Measure, Stream } from '../../transport/schema_types.js';
 import type { WalRecord } from '../liaison/write_service.js';
 import type { MeasurePoint, StreamElement } from '../liaison/write_validation.js';
 import { seriesId } from './series_id.js';
-import { buildBatches, EMPTY, Floats, T_INT, T_LIST, T_STRING, type Bucket, type Layout, type Rows, type Series } from './memtable_rows.js';
+import { buildBatches, EMPTY, Floats, scanRows, T_INT, T_LIST, T_STRING, type Bucket, type Layout, type MemtableScanQuery, type Rows, type Series } from './memtable_rows.js';
+
+export type { MemtableScanQuery } from './memtable_rows.js';
 
 /** The stream element-id column, unless a declared tag already holds that name (see elementIdColumn). */
 export const ELEMENT_ID_COLUMN = 'element_id';
@@ -123,6 +125,8 @@ export class Memtable {
   private readonly buckets = new Map<string, Bucket>();
   private drainedThrough: number;
   private flushing: FlushBatch[] = [];
+  /** The layout each in-flight batch was built with (its element-id column, its column types). */
+  private readonly batchLayouts = new WeakMap<FlushBatch, Layout>();
 
   constructor(opts: MemtableOptions) {
     const resume = opts.resumeAfter ?? 0;
@@ -142,6 +146,11 @@ export class Memtable {
     let t = Infinity;
     for (const b of this.buckets.values()) if (b.rows.n > 0 && b.firstAppliedAtMs < t) t = b.firstAppliedAtMs;
     return t === Infinity ? null : t;
+  }
+
+  /** Highest WAL sequence applied (= `lastSequence`): a read-your-writes token is met once this reaches it. */
+  get appliedSequence(): number {
+    return this.lastSequence;
   }
 
   /** Drained batches not yet confirmed by `resetAfterFlush`, oldest first. */
@@ -205,6 +214,32 @@ export class Memtable {
     this.flushing = this.flushing.filter((f) => f.lastSequence > upToSeq);
   }
 
+  /**
+   * The rows of measure or stream `q.name` held here, both active and in flight (drained, not yet
+   * confirmed by `resetAfterFlush`), per series id (ascending): in time order, trimmed to
+   * [minTs, maxTs] (inclusive), one row per key — (series, ts), or (series, ts, element id) for a
+   * stream, whose equal timestamps come ordered by element id. Between an in-flight row and an
+   * active one (or two in-flight batches) of one key the later written wins. Columns are those of
+   * the resource's latest applied revision limited to `q.projection` (timestamps always); a column
+   * an older batch lacks reads as missing, as in the file header. Empty for a name never applied.
+   * Reads only: apply/drain/flush state is untouched; the result's columns are fresh arrays.
+   *
+   * Merging with `ShardStore.scanMerged` (same range, series and projection, `schemaName` = name):
+   * **the memtable wins over parts for an equal (series, ts)** — for a stream, an equal (series,
+   * ts, element id); other elements of that ts in parts stay. Every row here comes from a record
+   * past the store's committed sequence or from a batch being written, so it is the newest write
+   * of its key (an in-flight batch already in a part holds the same row). Take this snapshot before
+   * starting `scanMerged`: a batch confirmed meanwhile is then in a committed part the store scan
+   * sees; the other order could miss it. Align columns by name as scanMerged does.
+   */
+  scan(q: MemtableScanQuery): Map<string, BlockRows> {
+    if (!(q.minTs <= q.maxTs)) throw errors.invalidArgument(`scan needs minTs <= maxTs, got ${q.minTs}, ${q.maxTs}`);
+    const b = this.buckets.get(q.name);
+    if (b === undefined) return new Map();
+    const inFlight = this.flushing.filter((f) => f.name === q.name).map((batch) => ({ batch, layout: this.batchLayouts.get(batch) ?? b.layout }));
+    return scanRows(b.layout, inFlight, b, q);
+  }
+
   private bucketFor(record: WalRecord, seq: number): Bucket {
     let b = this.buckets.get(record.name);
     if (b !== undefined && b.kind !== record.kind) throw errors.invalidArgument(`WAL record ${seq}: ${record.name} is a ${b.kind}`);
@@ -238,7 +273,12 @@ export class Memtable {
   private finish(detached: Bucket[], safe: number): FlushBatch[] {
     if (safe > this.drainedThrough) this.drainedThrough = safe;
     const out: FlushBatch[] = [];
-    for (const b of detached) out.push(...buildBatches(b, this.intervalMs, safe));
+    for (const b of detached) {
+      for (const batch of buildBatches(b, this.intervalMs, safe)) {
+        this.batchLayouts.set(batch, b.layout);
+        out.push(batch);
+      }
+    }
     this.flushing.push(...out);
     return out;
   }

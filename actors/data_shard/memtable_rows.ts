@@ -1,8 +1,9 @@
 /**
- * The memtable's row storage (see memtable.ts): per-resource columns as rows are applied, and the
- * gathering of a drained bucket into per-segment flush batches sorted by series id, then time.
+ * The memtable's row storage (see memtable.ts): per-resource columns as rows are applied, the
+ * gathering of a drained bucket into per-segment flush batches sorted by series id, then time, and
+ * the read of one resource's rows (active and in flight) for a query.
  */
-import type { BlockSchema, TagColumn } from '../../storage/block.js';
+import type { BlockProjection, BlockRows, BlockSchema, TagColumn } from '../../storage/block.js';
 import type { PartRows } from '../../storage/part.js';
 import { segmentFor } from '../../storage/segment.js';
 import type { FlushBatch } from './memtable.js';
@@ -142,4 +143,143 @@ export function columns(n: number, pieces: Piece[], r: Rows, L: Layout): PartRow
 export function gather(src: ArrayLike<unknown>, dst: { [i: number]: unknown }, pieces: Piece[]): void {
   let at = 0;
   for (const { pos, from, to } of pieces) for (let i = from; i < to; i++) dst[at++] = src[pos[i]!];
+}
+
+/** What `Memtable.scan` reads: one measure or stream; the time range is inclusive on both ends. */
+export interface MemtableScanQuery {
+  name: string;
+  minTs: number;
+  maxTs: number;
+  seriesIds?: ReadonlySet<string>;
+  projection?: BlockProjection;
+}
+
+/** One set of rows a scan reads: an in-flight batch or the active bucket; cols follow the output columns. */
+interface Source {
+  ts: ArrayLike<number>;
+  /** Element ids (streams), for the de-duplication key. */
+  eid: ArrayLike<unknown> | null;
+  /** Per output column the source's column, or null when it has none of that name and type. */
+  cols: (ArrayLike<unknown> | null)[];
+}
+
+/** Candidate rows of one series: parallel source indices and row indices, in source order. */
+type Candidates = { src: number[]; row: number[] };
+
+/**
+ * The rows of one resource in `[minTs, maxTs]` per series id (ids ascending), in time order, one
+ * row per key: `inFlight` (oldest first) then `active`, a later source replacing an earlier row of
+ * the same key. Columns are `L`'s (the resource's current layout) limited to the projection; a
+ * column a batch lacks (or holds with another type) reads as missing. Reads only: copies, never
+ * sorts or indexes, the sources' rows.
+ */
+export function scanRows(L: Layout, inFlight: { batch: FlushBatch; layout: Layout }[], active: Bucket | undefined, q: MemtableScanQuery): Map<string, BlockRows> {
+  const { minTs, maxTs, seriesIds: only } = q;
+  const wantF = q.projection?.fields ? new Set(q.projection.fields) : null;
+  const wantT = q.projection?.tags ? new Set(q.projection.tags) : null;
+  const fi = L.fieldNames.flatMap((n, j) => (!wantF || wantF.has(n) ? [j] : []));
+  const ti = L.tagNames.flatMap((n, j) => (!wantT || wantT.has(n) ? [j] : []));
+  const sources: Source[] = [];
+  const bySeries = new Map<string, Candidates>();
+  const add = (id: string, src: number, row: number) => {
+    let c = bySeries.get(id);
+    if (c === undefined) bySeries.set(id, (c = { src: [], row: [] }));
+    c.src.push(src);
+    c.row.push(row);
+  };
+  for (const { batch, layout: B } of inFlight) {
+    if (batch.segmentStartMs > maxTs || batch.segmentEndMs <= minTs) continue;
+    const { seriesIds: ids, timestamps: ts, fields, tags } = batch.rows;
+    const src = sources.length;
+    sources.push({
+      ts,
+      eid: L.stream && B.idTag >= 0 ? (tags[B.tagNames[B.idTag]!] ?? null) : null,
+      cols: [
+        ...fi.map((j) => {
+          const k = B.fieldNames.indexOf(L.fieldNames[j]!);
+          return k >= 0 && Object.is(B.fieldMissing[k], L.fieldMissing[j]) ? (fields[L.fieldNames[j]!] ?? null) : null;
+        }),
+        ...ti.map((j) => {
+          const k = B.tagNames.indexOf(L.tagNames[j]!);
+          return k >= 0 && B.tagKinds[k] === L.tagKinds[j] ? (tags[L.tagNames[j]!] ?? null) : null;
+        }),
+      ],
+    });
+    // Rows are sorted by series id, then time: walk the runs, skipping to minTs inside each.
+    for (let s = 0; s < ids.length; ) {
+      const id = ids[s]!;
+      let e = s + 1;
+      while (e < ids.length && ids[e] === id) e++;
+      if (only === undefined || only.has(id)) {
+        let lo = s;
+        let hi = e;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (ts[mid]! < minTs) lo = mid + 1;
+          else hi = mid;
+        }
+        for (let i = lo; i < e && ts[i]! <= maxTs; i++) add(id, src, i);
+      }
+      s = e;
+    }
+  }
+  if (active !== undefined && active.rows.n > 0) {
+    const r = active.rows;
+    const src = sources.length;
+    sources.push({ ts: r.ts.a, eid: L.stream ? r.eid : null, cols: [...fi.map((j) => r.f[j]!.a), ...ti.map((j) => r.t[j]!)] });
+    for (const s of active.series.values()) {
+      if (only !== undefined && !only.has(s.id)) continue;
+      for (const p of s.pos) {
+        const t = r.ts.a[p]!;
+        if (t >= minTs && t <= maxTs) add(s.id, src, p);
+      }
+    }
+  }
+  const out = new Map<string, BlockRows>();
+  for (const id of [...bySeries.keys()].sort()) out.set(id, mergeCandidates(bySeries.get(id)!, sources, L, fi, ti));
+  return out;
+}
+
+/** One series' candidates sorted by time and de-duplicated (the last of each key wins), then gathered. */
+function mergeCandidates(c: Candidates, sources: Source[], L: Layout, fi: number[], ti: number[]): BlockRows {
+  const n = c.src.length;
+  const tsOf = (k: number) => sources[c.src[k]!]!.ts[c.row[k]!]!;
+  const eidOf = (k: number) => String(sources[c.src[k]!]!.eid?.[c.row[k]!] ?? '');
+  let order = Int32Array.from({ length: n }, (_, k) => k);
+  let increasing = true;
+  for (let k = 1; k < n && increasing; k++) increasing = tsOf(k) > tsOf(k - 1);
+  if (!increasing) {
+    // Candidates are in source order (oldest first), so among equal keys the last is the newest.
+    const cmp = L.stream
+      ? (a: number, b: number) => tsOf(a) - tsOf(b) || (eidOf(a) < eidOf(b) ? -1 : eidOf(a) > eidOf(b) ? 1 : a - b)
+      : (a: number, b: number) => tsOf(a) - tsOf(b) || a - b;
+    order.sort(cmp);
+    let m = 0;
+    for (let k = 0; k < n; k++) {
+      const x = order[k]!;
+      const y = order[k + 1];
+      if (y === undefined || tsOf(y) !== tsOf(x) || (L.stream && eidOf(y) !== eidOf(x))) order[m++] = x;
+    }
+    order = order.subarray(0, m);
+  }
+  const m = order.length;
+  const gather = <T extends { [i: number]: unknown }>(col: number, dst: T, missing: unknown): T => {
+    for (let k = 0; k < m; k++) {
+      const at = order[k]!;
+      const from = sources[c.src[at]!]!.cols[col];
+      dst[k] = from ? from[c.row[at]!] : missing;
+    }
+    return dst;
+  };
+  const timestamps = new Float64Array(m);
+  for (let k = 0; k < m; k++) timestamps[k] = tsOf(order[k]!);
+  const fields: Record<string, Float64Array> = {};
+  const tags: Record<string, TagColumn> = {};
+  fi.forEach((j, col) => (fields[L.fieldNames[j]!] = gather(col, new Float64Array(m), L.fieldMissing[j])));
+  ti.forEach((j, t) => {
+    const kind = L.tagKinds[j];
+    const dst = kind === T_INT ? new Float64Array(m) : new Array<unknown>(m);
+    tags[L.tagNames[j]!] = gather(fi.length + t, dst, kind === T_STRING ? '' : kind === T_INT ? 0 : EMPTY) as TagColumn;
+  });
+  return { timestamps, fields, tags };
 }
