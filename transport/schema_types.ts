@@ -35,6 +35,11 @@ export interface Group extends ResourceMeta {
   /** `<n>h` or `<n>d`. */
   ttl: string;
   replicas: number;
+  /**
+   * The data nodes the group's shards are placed on (rendezvous hashing, `replicas` owners per
+   * shard). Fixed at creation (the liaison fills in the data nodes it sees); changed only by a migration.
+   */
+  placement?: { data_nodes: string[] };
 }
 
 export interface TagSpec {

@@ -5,7 +5,10 @@
 import type { Subscription } from '../../transport/bus.js';
 import { Counter } from 'prom-client';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
+import { MemberTable, type Heartbeat } from '../../runtime/membership.js';
+import { effectiveRoles } from '../../runtime/roles.js';
 import { SchemaCache } from '../../runtime/schema_cache.js';
+import { decode } from '../../transport/codec.js';
 import { GateMetrics, SchemaGate } from './gates.js';
 import { SchemaRegistry } from './schema_registry.js';
 import { serveSchemaApi } from './schema_service.js';
@@ -20,6 +23,7 @@ const WAL_DUPLICATE_WINDOW_MS = 2 * 60_000;
 export class ApiActor implements Actor {
   readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule']);
   private subs: Subscription[] = [];
+  private members?: MemberTable;
 
   async start(ctx: ActorContext): Promise<void> {
     const errorsTotal = new Counter({
@@ -28,10 +32,27 @@ export class ApiActor implements Actor {
       labelNames: ['area', 'code'],
       registers: [ctx.metrics],
     });
-    const registry = await SchemaRegistry.open(ctx.bus);
-    this.subs = serveSchemaApi(ctx.bus, ctx.subjects, registry, {
+    // New groups are placed on the data nodes this liaison sees (DESIGN §7: fixed at creation).
+    this.members = new MemberTable(ctx.clock, ctx.config);
+    this.members.start();
+    this.subs.push(ctx.bus.subscribe(ctx.subjects.members.heartbeat, (m) => {
+      try {
+        this.members?.observe(decode(m.data) as Heartbeat);
+      } catch {
+        // Not a heartbeat: ignore.
+      }
+    }));
+    ctx.bus.publish(ctx.subjects.members.discover, new Uint8Array(0));
+    // Every live node beats within one interval: until then the table may miss some.
+    const warm = ctx.clock.sleep(ctx.config.heartbeatIntervalMs + 250);
+    const dataNodes = async () => {
+      await warm;
+      return (this.members?.active() ?? []).filter((m) => effectiveRoles(m.roles).has('data')).map((m) => m.name);
+    };
+    const registry = await SchemaRegistry.open(ctx.bus, { placementFor: dataNodes });
+    this.subs.push(...serveSchemaApi(ctx.bus, ctx.subjects, registry, {
       onError: (err) => errorsTotal.inc({ area: 'schema', code: err.code }),
-    });
+    }));
     // Limits retention, not interest: a write acknowledged while no data node exists (so no
     // consumer exists) must still be there when one comes.
     await ctx.bus.ensureStream({
@@ -58,6 +79,7 @@ export class ApiActor implements Actor {
   async stop(): Promise<void> {
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
+    this.members?.stop();
   }
 
   health(): Record<string, unknown> {

@@ -38,6 +38,11 @@ export interface SchemaRegistryOptions {
   now?: () => Date;
   /** Attempts of an update without an expected revision when writers race (default 3). */
   updateAttempts?: number;
+  /**
+   * The data nodes a new group is placed on when it names none (the liaison's membership view).
+   * Without it, groups are stored without a placement record.
+   */
+  placementFor?: () => Promise<string[]>;
 }
 
 /** Options of a delete. */
@@ -74,6 +79,7 @@ interface StoredValue {
 export class SchemaRegistry {
   private readonly now: () => Date;
   private readonly updateAttempts: number;
+  private readonly placementFor?: () => Promise<string[]>;
 
   /** Wraps an open bucket; prefer `SchemaRegistry.open`. */
   constructor(
@@ -82,6 +88,7 @@ export class SchemaRegistry {
   ) {
     this.now = opts.now ?? (() => new Date());
     this.updateAttempts = opts.updateAttempts ?? DEFAULT_UPDATE_ATTEMPTS;
+    this.placementFor = opts.placementFor;
     if (!Number.isInteger(this.updateAttempts) || this.updateAttempts < 1) {
       throw new TypeError('options.updateAttempts must be a positive integer');
     }
@@ -123,7 +130,7 @@ export class SchemaRegistry {
 
   /** Creates a resource; `AlreadyExists` when its key is present. */
   async create(kind: SchemaKind, body: unknown): Promise<CreateResult> {
-    const resource = validateResource(kind, body);
+    const resource = await this.placed(kind, validateResource(kind, body));
     await this.checkGroupFits(kind, resource);
     const stamp = this.now().toISOString();
     const stored = { ...resource, created_at: stamp, updated_at: stamp };
@@ -136,12 +143,13 @@ export class SchemaRegistry {
    * it retries a few times against concurrent writers, then gives up with `FailedPrecondition`.
    */
   async update(kind: SchemaKind, body: unknown, expectedRevision?: number): Promise<UpdateResult> {
-    const next = validateResource(kind, body);
-    const key = keyOfResource(kind, next);
-    await this.checkGroupFits(kind, next);
+    const given = validateResource(kind, body);
+    const key = keyOfResource(kind, given);
+    await this.checkGroupFits(kind, given);
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(key);
       if (expectedRevision !== undefined) checkRevision(key, current.mod_revision, expectedRevision);
+      const next = keepPlacement(kind, given, current.resource);
       checkImmutable(kind, normalizeStored(kind, current.resource), next);
       if (sameResource(kind, current.resource, next)) {
         return { revision: current.mod_revision, changed: false, kind, resource: current.resource };
@@ -218,6 +226,7 @@ export class SchemaRegistry {
       const p = plan[i]!;
       const current = currents[i];
       await atIndex(i, async () => {
+        if (current) p.resource = keepPlacement(p.kind, p.resource, current.resource);
         if (current) checkImmutable(p.kind, normalizeStored(p.kind, current.resource), p.resource);
         if (p.kind !== 'group') await this.checkGroupFits(p.kind, p.resource, applyGroups.get(p.key.group));
       });
@@ -240,6 +249,20 @@ export class SchemaRegistry {
       }
     }
     return { results, revision: results.reduce((m, r) => Math.max(m, r.revision), 0) };
+  }
+
+  /** A new group without a placement gets the data nodes the liaison sees; none is an error. */
+  private async placed(kind: SchemaKind, r: Resource): Promise<Resource> {
+    const g = r as Group;
+    if (kind !== 'group' || g.placement || !this.placementFor) return r;
+    const nodes = [...new Set(await this.placementFor())].sort();
+    if (nodes.length === 0) {
+      throw errors.failedPrecondition(
+        `group ${g.name} needs data nodes to be placed on and none is a member of the cluster: start one, or give placement.data_nodes`,
+        { key: `group:${g.name}` },
+      );
+    }
+    return { ...g, placement: { data_nodes: nodes } };
   }
 
   private async childKeys(group: string): Promise<SchemaKey[]> {
@@ -331,4 +354,10 @@ function atIndex<T>(i: number, fn: () => T): T {
   } catch (err) {
     return wrap(err);
   }
+}
+
+/** An update that names no placement keeps the stored one (placement is fixed at creation). */
+function keepPlacement(kind: SchemaKind, next: Resource, current: Resource): Resource {
+  if (kind !== 'group' || (next as Group).placement || !(current as Group).placement) return next;
+  return { ...next, placement: (current as Group).placement };
 }

@@ -173,7 +173,7 @@ function entity(v: unknown, tagTypes: Map<string, string>): string[] {
 /** Validates and normalizes a group (replicas default to 1). */
 export function validateGroup(body: unknown): Group {
   const o = object(body, 'resource');
-  checkKnownProps(o, ['name', 'catalog', 'shards', 'segment_interval', 'ttl', 'replicas', ...META_PROPS], '');
+  checkKnownProps(o, ['name', 'catalog', 'shards', 'segment_interval', 'ttl', 'replicas', 'placement', ...META_PROPS], '');
   const groupName = name(required(o, 'name', ''), 'name');
   // A group is a directory next to the node's lock file: that one name is taken.
   if (RESERVED_GROUP_NAMES.includes(groupName)) {
@@ -186,7 +186,31 @@ export function validateGroup(body: unknown): Group {
     segment_interval: duration(required(o, 'segment_interval', ''), 'segment_interval'),
     ttl: duration(required(o, 'ttl', ''), 'ttl'),
     replicas: o.replicas === undefined ? DEFAULT_REPLICAS : intIn(o.replicas, 'replicas', REPLICAS_MIN, REPLICAS_MAX),
+    ...(o.placement === undefined ? {} : { placement: placementOf(o.placement) }),
   };
+}
+
+/** Node names as `lockstep node --name` accepts them. */
+const NODE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** A placement record: a non-empty set of data node names, kept sorted. */
+function placementOf(v: unknown): { data_nodes: string[] } {
+  const o = object(v, 'placement');
+  checkKnownProps(o, ['data_nodes'], 'placement.');
+  const nodes = required(o, 'data_nodes', 'placement.');
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    throw errors.invalidArgument('placement.data_nodes must be a non-empty array of node names', { field: 'placement.data_nodes' });
+  }
+  for (const [i, n] of nodes.entries()) {
+    if (typeof n !== 'string' || !NODE_NAME.test(n)) {
+      throw errors.invalidArgument(`placement.data_nodes[${i}] ${JSON.stringify(n)} is not a node name (${NODE_NAME.source})`, {
+        field: `placement.data_nodes[${i}]`,
+      });
+    }
+  }
+  const sorted = [...new Set(nodes as string[])].sort();
+  if (sorted.length !== nodes.length) throw errors.invalidArgument('placement.data_nodes repeats a node', { field: 'placement.data_nodes' });
+  return { data_nodes: sorted };
 }
 
 /** Validates and normalizes a measure (an empty interval is dropped). */
@@ -333,6 +357,7 @@ export function checkImmutable(kind: SchemaKind, before: Resource, next: Resourc
       for (const p of ['catalog', 'shards', 'segment_interval'] as const) {
         if (b[p] !== n[p]) throw refuse(p, key, p);
       }
+      if (b.placement && !isDeepStrictEqual(b.placement, n.placement)) throw refuse('placement', key, 'placement');
       return;
     }
     case 'measure': {

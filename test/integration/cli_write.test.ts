@@ -84,9 +84,9 @@ describe('cli write (1 liaison, no data node)', function () {
     nc = await connect({ servers: c.lc.natsUrl });
     jsm = await jetstreamManager(nc);
     tmp = mkdtempSync(join(tmpdir(), 'lockstep-cli-write-'));
-    await c.createGroup('cw', { shards: 2 });
+    await c.createGroup('cw', { shards: 2, placement: { data_nodes: ['d1'] } });
     const cpu = await c.createMeasure('cw', 'cpu');
-    await c.createGroup('cs', { catalog: 'stream', shards: 2 });
+    await c.createGroup('cs', { catalog: 'stream', shards: 2, placement: { data_nodes: ['d1'] } });
     const logs = await c.api<{ revision: number }>(S.api.schema('stream', 'create'), {
       resource: { group: 'cs', name: 'logs', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }] },
     });

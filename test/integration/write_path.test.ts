@@ -30,7 +30,8 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     await Promise.all(['l2', 'l3'].map((n) => c.lc.waitReady(n)));
     nc = await connect({ servers: c.lc.natsUrl });
     jsm = await jetstreamManager(nc);
-    await c.createGroup('w', { shards: 4 });
+    // No data node exists: the group names where its shards will live.
+    await c.createGroup('w', { shards: 4, placement: { data_nodes: ['d1'] } });
     cpu = await c.api(S.api.schema('measure', 'create'), {
       resource: {
         group: 'w', name: 'cpu', entity: ['host'],
@@ -47,6 +48,13 @@ describe('write path to the WAL (liaisons only, every data node down)', function
 
   const walMessages = async () => (await jsm.streams.info(WAL_STREAM)).state.messages;
   const write = (body: Record<string, unknown>) => c.api<WriteReply>(S.api.write('measure'), { group: 'w', name: 'cpu', ...body }, 10_000);
+
+  it('placement - with no data node in the cluster, a group must name its placement', async () => {
+    await assert.rejects(
+      c.createGroup('w_nowhere'),
+      (e: { code?: string; message?: string }) => e.code === 'FailedPrecondition' && /placement\.data_nodes/.test(e.message ?? ''),
+    );
+  });
 
   it('write - a batch is acknowledged with a write token while no data node exists, and is in the WAL', async () => {
     const points = Array.from({ length: 100 }, (_, i) => point(`h${i}`, i + 0.5));
@@ -99,7 +107,7 @@ describe('write path to the WAL (liaisons only, every data node down)', function
   });
 
   it('write - a batch whose WAL record would exceed the message limit is ResourceExhausted and stores nothing', async () => {
-    await c.createGroup('w_one', { shards: 1 });
+    await c.createGroup('w_one', { shards: 1, placement: { data_nodes: ['d1'] } });
     const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
       resource: { group: 'w_one', name: 'wide', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
     });

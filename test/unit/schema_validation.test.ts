@@ -185,4 +185,11 @@ describe('schema validation', () => {
       (e: { code?: string; message?: string }) => e.code === 'InvalidArgument' && /reserved/.test(e.message ?? ''),
     );
   });
+  it('schema validation - a placement names data nodes once each, and is kept sorted', () => {
+    const base = { name: 'gp', catalog: 'measure', shards: 1, segment_interval: '1d', ttl: '7d' };
+    assert.deepEqual(validateGroup({ ...base, placement: { data_nodes: ['d2', 'd1'] } }).placement, { data_nodes: ['d1', 'd2'] });
+    for (const placement of [{ data_nodes: [] }, { data_nodes: ['D1'] }, { data_nodes: ['d1', 'd1'] }, { nodes: ['d1'] }, 'd1']) {
+      assert.throws(() => validateGroup({ ...base, placement }), (e: { code?: string }) => e.code === 'InvalidArgument', JSON.stringify(placement));
+    }
+  });
 });
