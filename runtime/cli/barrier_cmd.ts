@@ -30,9 +30,12 @@ function keysOf(o: Opts): string[] {
 
 /** One human line per laggard: node, current revision, missing or still-present keys, reason. */
 export function laggardLine(l: Laggard): string {
-  const parts = [l.node, `revision=${l.current_revision ?? '?'}`];
+  const parts = [l.node];
+  // Only revision calls report a member's revision; key calls report keys.
+  if (l.current_revision !== undefined) parts.push(`revision=${l.current_revision}`);
   if (l.missing_keys?.length) parts.push(`missing=${l.missing_keys.join(',')}`);
   if (l.still_present_keys?.length) parts.push(`still_present=${l.still_present_keys.join(',')}`);
+  if (l.keys_not_listed) parts.push(`and ${l.keys_not_listed} more keys`);
   if (l.reason) parts.push(`reason=${l.reason}`);
   return parts.join('  ');
 }
