@@ -1,0 +1,167 @@
+/**
+ * Flags of the ingest benchmark, parsed with commander and validated into numbers with units in
+ * their names. Every failure names the flag, so a typo in a long run is caught before any process
+ * starts.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { MAX_POINTS_PER_BATCH } from '../../actors/liaison/write_validation.js';
+import { parseDurationMs } from '../../runtime/config.js';
+
+/** The deployments the benchmark knows: one standalone node, or 1 liaison + 2 data nodes. */
+export const INGEST_CONFIGS = ['standalone', 'cluster'] as const;
+/** A deployment under test. */
+export type IngestConfig = (typeof INGEST_CONFIGS)[number];
+
+/** Most series (distinct `host` values) one run writes. */
+export const MAX_SERIES = 1_000_000;
+/** Most concurrent writers of one run. */
+export const MAX_WRITERS = 256;
+/** Most writer counts in `--writers` (each is one run per config). */
+export const MAX_WRITER_COUNTS = 16;
+/** Most float fields per point. */
+export const MAX_FIELDS = 64;
+/** Longest warm-up or measurement accepted (one hour: the timestamps of a run must fit the ttl). */
+export const MAX_DURATION_MS = 3_600_000;
+
+/** The validated benchmark profile. */
+export interface IngestArgs {
+  series: number;
+  /** Points per write. */
+  batchPoints: number;
+  /** Concurrent writers of each run, in order (one run per count and config). */
+  writers: number[];
+  measureMs: number;
+  warmUpMs: number;
+  fields: number;
+  configs: IngestConfig[];
+  /** Where to write the JSON report, if anywhere. */
+  report?: string;
+}
+
+/** A bad flag; the message names it. The benchmark exits with code 2 on it. */
+export class IngestArgsError extends Error {
+  override readonly name = 'IngestArgsError';
+  /** Exit code for the process: 0 after `--help`, 2 for a bad flag. */
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+function integerOf(flag: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+  }
+  return n;
+}
+
+function integer(flag: string, min: number, max: number) {
+  return (v: string): number => integerOf(flag, v, min, max);
+}
+
+function integerList(flag: string, min: number, max: number) {
+  return (v: string): number[] => {
+    const items = v.split(',').map((s) => s.trim());
+    if (items.length > MAX_WRITER_COUNTS) {
+      throw new InvalidArgumentError(`${flag} takes at most ${MAX_WRITER_COUNTS} counts (got ${items.length})`);
+    }
+    const out = items.map((s) => integerOf(`${flag} item`, s, min, max));
+    if (new Set(out).size !== out.length) throw new InvalidArgumentError(`${flag} lists a count twice (got ${JSON.stringify(v)})`);
+    return out;
+  };
+}
+
+function configList(flag: string) {
+  return (v: string): IngestConfig[] => {
+    const items = v.split(',').map((s) => s.trim());
+    for (const s of items) {
+      if (!(INGEST_CONFIGS as readonly string[]).includes(s)) {
+        throw new InvalidArgumentError(`${flag} must list configs among ${INGEST_CONFIGS.join(', ')} (got ${JSON.stringify(s)})`);
+      }
+    }
+    if (new Set(items).size !== items.length) throw new InvalidArgumentError(`${flag} lists a config twice (got ${JSON.stringify(v)})`);
+    return items as IngestConfig[];
+  };
+}
+
+function duration(flag: string, allowZero: boolean) {
+  return (v: string): number => {
+    let ms: number;
+    try {
+      ms = parseDurationMs(v, flag);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+    const ok = allowZero ? ms >= 0 : ms > 0;
+    if (!ok || ms > MAX_DURATION_MS) {
+      throw new InvalidArgumentError(`${flag} must be a ${allowZero ? 'non-negative' : 'positive'} duration of at most 1h (got ${JSON.stringify(v)})`);
+    }
+    return ms;
+  };
+}
+
+function path(flag: string) {
+  return (v: string): string => {
+    if (v.trim() === '') throw new InvalidArgumentError(`${flag} must be a file path`);
+    return v;
+  };
+}
+
+function opt(flags: string, description: string, parse: (v: string) => unknown, dflt?: unknown, dfltText?: string): Option {
+  const o = new Option(flags, description).argParser(parse);
+  return dflt === undefined ? o : o.default(dflt, dfltText);
+}
+
+function program(): Command {
+  return new Command('ingest_bench')
+    .description('ingest benchmark: concurrent writers of measure batches through the public API, up to the durable WAL acknowledgement')
+    .addOption(opt('--series <n>', 'distinct series (host h0..h<n-1>)', integer('--series', 1, MAX_SERIES), 1000))
+    .addOption(opt('--batch <points>', 'points per write', integer('--batch', 1, MAX_POINTS_PER_BATCH), 5000))
+    .addOption(opt('--writers <n,...>', 'concurrent writers; one run per count', integerList('--writers', 1, MAX_WRITERS), [1, 4], '1,4'))
+    .addOption(opt('--duration <duration>', 'measurement window of each run', duration('--duration', false), 20_000, '20s'))
+    .addOption(opt('--warm-up <duration>', 'load before measuring', duration('--warm-up', true), 3000, '3s'))
+    .addOption(opt('--fields <n>', 'float fields per point', integer('--fields', 1, MAX_FIELDS), 2))
+    .addOption(opt('--configs <name,...>', `deployments, among ${INGEST_CONFIGS.join(', ')}`, configList('--configs'), [...INGEST_CONFIGS], INGEST_CONFIGS.join(',')))
+    .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')))
+    .allowExcessArguments(false)
+    .exitOverride()
+    // Errors are rethrown as IngestArgsError and printed once by the caller.
+    .configureOutput({ writeErr: () => undefined });
+}
+
+/** Parses the user's flags (`process.argv.slice(2)`); throws `IngestArgsError` naming a bad flag. */
+export function parseIngestArgs(argv: readonly string[]): IngestArgs {
+  const cmd = program();
+  try {
+    cmd.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      throw new IngestArgsError(err.message.replace(/^error: /, ''), err.exitCode === 0 ? 0 : 2);
+    }
+    throw err;
+  }
+  const o = cmd.opts<{
+    series: number;
+    batch: number;
+    writers: number[];
+    duration: number;
+    warmUp: number;
+    fields: number;
+    configs: IngestConfig[];
+    report?: string;
+  }>();
+  const args: IngestArgs = {
+    series: o.series,
+    batchPoints: o.batch,
+    writers: o.writers,
+    measureMs: o.duration,
+    warmUpMs: o.warmUp,
+    fields: o.fields,
+    configs: o.configs,
+  };
+  if (o.report !== undefined) args.report = o.report;
+  return args;
+}

@@ -1,0 +1,377 @@
+/**
+ * The ingest benchmark (issue 3, Benchmarks): points per second through the public write API into a
+ * standalone node and into a 1 liaison + 2 data node cluster. Each run starts its own processes,
+ * creates a 4-shard group and one measure (entity `host`, `--fields` float fields), then `--writers`
+ * concurrent writers, each on its own connection, loop on `writeMeasure` with batches of `--batch`
+ * points for `--warm-up` plus `--duration`.
+ *
+ * Stage: an acknowledged write today is durable in the JetStream WAL; the shard actors that turn the
+ * WAL into segments are not built yet. So this measures ingest up to the WAL acknowledgement, says
+ * so as `"stage": "wal"`, and reports WAL stream bytes per point rather than bytes on disk.
+ *
+ * Run: `npm run bench:ingest -- --report out.json`. Times are `performance.now()` and timestamps of
+ * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { LocalCluster } from '../../runtime/local_cluster.js';
+import { LockstepClient } from '../../transport/client.js';
+import { codeOf } from '../../transport/errors.js';
+import type { WritePoint } from '../../transport/api_types.js';
+import { subjectsFor } from '../../transport/subjects.js';
+import { IngestArgsError, parseIngestArgs, type IngestArgs, type IngestConfig } from './ingest_args.js';
+
+/** The group and measure every run writes to. */
+const GROUP = 'bench';
+const MEASURE = 'cpu';
+const SHARDS = 4;
+const TTL = '7d';
+/** How long setup waits for the liaison to see every member active. */
+const MEMBERS_READY_TIMEOUT_MS = 30_000;
+/** How long setup waits for the measure to be applied everywhere. */
+const SCHEMA_APPLIED_TIMEOUT_MS = 10_000;
+/** Interval of the bounded setup poll, and the pause of a writer after an error. */
+const POLL_MS = 10;
+/** Distinct error messages kept per run. */
+const MAX_ERROR_SAMPLES = 5;
+/** Grace for the event loop to empty by itself after the run before the process exits anyway. */
+const EXIT_GRACE_MS = 2000;
+/** Each series' timestamps advance by this step, batch after batch. */
+const TS_STEP_MS = 10_000;
+/** The newest timestamp a run can write is this far before its start. */
+const NEWEST_TS_AGE_MS = 3_600_000;
+/** How far back a run's timestamps may reach: inside the 7 d ttl with a day to spare. */
+const TS_SPAN_MAX_MS = 6 * 86_400_000;
+
+/** The phases on `performance.now()`: warm-up from `start`, measurement from `measureStart` to `end`. */
+interface Window {
+  start: number;
+  measureStart: number;
+  end: number;
+}
+
+/**
+ * The batches of one run, shared by its writers: point k is series `k % series` at step
+ * `floor(k / series)`, so each series' timestamps advance by TS_STEP_MS in order. Writes are only
+ * accepted within the ttl and at most 5 min ahead, so the run has a cap (`maxBatches`, about 10 000
+ * batches of 5 000 points over 1 000 series) and its timestamps end at most NEWEST_TS_AGE_MS before
+ * the start, reaching back as far as the cap needs.
+ */
+class BatchSource {
+  readonly maxBatches: number;
+  private readonly firstTs: number;
+  private readonly hosts: string[];
+  private readonly fieldNames: string[];
+  private nextPoint = 0;
+  private issued = 0;
+
+  constructor(private readonly series: number, private readonly batchPoints: number, fields: number, wallNowMs: number) {
+    const maxSteps = Math.floor(TS_SPAN_MAX_MS / TS_STEP_MS);
+    this.maxBatches = Math.max(1, Math.floor((maxSteps * series) / batchPoints));
+    const stepsNeeded = Math.ceil((this.maxBatches * batchPoints) / series);
+    this.firstTs = wallNowMs - NEWEST_TS_AGE_MS - stepsNeeded * TS_STEP_MS;
+    this.hosts = Array.from({ length: series }, (_, i) => `h${i}`);
+    this.fieldNames = Array.from({ length: fields }, (_, i) => `f${i + 1}`);
+  }
+
+  /** True once every batch of the cap was handed out. */
+  get exhausted(): boolean {
+    return this.issued >= this.maxBatches;
+  }
+
+  /** The next batch, or undefined past the cap. Values are random with 2 decimals in [0, 100). */
+  next(): WritePoint[] | undefined {
+    if (this.exhausted) return undefined;
+    this.issued++;
+    const out: WritePoint[] = new Array(this.batchPoints);
+    for (let j = 0; j < this.batchPoints; j++, this.nextPoint++) {
+      const k = this.nextPoint;
+      const fields: Record<string, number> = {};
+      for (const f of this.fieldNames) fields[f] = Math.floor(Math.random() * 10_000) / 100;
+      out[j] = { ts: this.firstTs + Math.floor(k / this.series) * TS_STEP_MS, tags: { host: this.hosts[k % this.series]! }, fields };
+    }
+    return out;
+  }
+}
+
+/** What the writers of one run counted. */
+class RunStats {
+  points = 0;
+  batches = 0;
+  errors = 0;
+  /** Every point the WAL acknowledged, in any phase: the divisor of WAL bytes. */
+  acknowledgedPoints = 0;
+  readonly errorSamples = new Set<string>();
+  private readonly latenciesMs: number[] = [];
+
+  constructor(readonly w: Window) {}
+
+  /** Records an acknowledged batch; only batches completed in the window count towards rate and latency. */
+  record(startedAt: number, endedAt: number, points: number): void {
+    this.acknowledgedPoints += points;
+    if (endedAt < this.w.measureStart || endedAt > this.w.end) return;
+    this.points += points;
+    this.batches++;
+    this.latenciesMs.push(endedAt - startedAt);
+  }
+
+  /** Records a failed batch, keeping a few distinct messages. */
+  fail(message: string): void {
+    this.errors++;
+    if (this.errorSamples.size < MAX_ERROR_SAMPLES) this.errorSamples.add(message);
+  }
+
+  /** The window's latencies, ascending. */
+  sortedLatencies(): number[] {
+    return [...this.latenciesMs].sort((a, b) => a - b);
+  }
+
+  /** Nearest-rank percentile of ascending values, rounded to µs; 0 for none. */
+  static percentile(sorted: readonly number[], p: number): number {
+    if (sorted.length === 0) return 0;
+    const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+    return Math.round(sorted[i]! * 1000) / 1000;
+  }
+}
+
+/** One run's row of the report. */
+export interface IngestRow {
+  config: IngestConfig;
+  writers: number;
+  /** Points of the batches acknowledged in the measurement window. */
+  points: number;
+  batches: number;
+  /** Failed writes, in any phase. */
+  errors: number;
+  points_per_s: number;
+  /** Write latency (request to WAL-acknowledged reply) of the window's batches. */
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  /** WAL stream bytes ÷ every point the WAL acknowledged in the run (warm-up and drain included). */
+  wal_bytes_per_point: number;
+  wal_bytes: number;
+  acknowledged_points: number;
+  /** True when the run hit its batch cap (the timestamp budget) before the window ended. */
+  capped: boolean;
+  error_samples: string[];
+  /** Every process the run started (nodes and nats-server), all stopped before the report. */
+  pids: number[];
+}
+
+/** The benchmark's JSON report. */
+export interface IngestReport {
+  stage: 'wal';
+  cores: number;
+  node: string;
+  profile: { series: number; batch: number; writers: number[]; duration_s: number; warm_up_s: number; fields: number; shards: number };
+  configs: IngestRow[];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
+
+/** Polls `probe` every POLL_MS until it is true or `timeoutMs` passed. */
+async function pollUntil(probe: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (let i = 0; i <= Math.ceil(timeoutMs / POLL_MS); i++) {
+    try {
+      if (await probe()) return true;
+    } catch {
+      // A failed probe (no liaison serving yet) counts as "not yet".
+    }
+    if (performance.now() > deadline) return false;
+    await sleep(POLL_MS);
+  }
+  return false;
+}
+
+/** Starts the processes of one config: its own nats-server and node(s). */
+async function startConfig(config: IngestConfig, dir: string): Promise<LocalCluster> {
+  const nodeArgs = ['--log-level', 'warn'];
+  if (config === 'cluster') return LocalCluster.start({ dir, liaisons: 1, dataNodes: 2, claimers: 0, nodeArgs });
+  const lc = await LocalCluster.start({ dir, liaisons: 0, dataNodes: 0, claimers: 0, nodeArgs });
+  try {
+    lc.spawnNode('s1', ['standalone']);
+    await lc.waitReady('s1');
+    lc.writeClusterFile();
+    return lc;
+  } catch (err) {
+    await lc.stop();
+    throw err;
+  }
+}
+
+/** The pids of a local cluster's processes, so a caller can check none is left after the run. */
+function pidsOf(lc: LocalCluster): number[] {
+  const pids = [...lc.nodes.values()].map((n) => n.pid);
+  try {
+    const doc = JSON.parse(readFileSync(join(lc.opts.dir, 'cluster.json'), 'utf8')) as { natsPid?: number };
+    if (typeof doc.natsPid === 'number') pids.push(doc.natsPid);
+  } catch {
+    // No cluster.json: the NATS pid is simply not reported.
+  }
+  return pids;
+}
+
+/** Creates the group and the measure once every member is active, and waits until they are applied. */
+async function createSchema(client: LockstepClient, members: string[], fields: number): Promise<void> {
+  const seen = await pollUntil(async () => {
+    const r = await client.members();
+    return members.every((n) => r.members.some((m) => m.name === n && m.state === 'active'));
+  }, MEMBERS_READY_TIMEOUT_MS);
+  if (!seen) throw new Error(`the liaison did not see every member (${members.join(', ')}) active within ${MEMBERS_READY_TIMEOUT_MS} ms`);
+  await client.create('group', { name: GROUP, catalog: 'measure', shards: SHARDS, segment_interval: '1d', ttl: TTL });
+  const m = await client.create('measure', {
+    group: GROUP,
+    name: MEASURE,
+    entity: ['host'],
+    tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
+    fields: Array.from({ length: fields }, (_, i) => ({ name: `f${i + 1}`, type: 'float' })),
+  });
+  const ready = await client.awaitApplied([`measure:${GROUP}/${MEASURE}`], { minRevisions: [m.revision], timeoutMs: SCHEMA_APPLIED_TIMEOUT_MS });
+  if (!ready.applied) throw new Error(`the measure was not applied everywhere: ${JSON.stringify(ready.laggards)}`);
+}
+
+/** One writer: re-issues a batch as soon as the previous one completed, until the window ends. */
+async function writer(client: LockstepClient, source: BatchSource, s: RunStats, stop: AbortSignal): Promise<void> {
+  // Bounded by the source's batch cap, which is far above what any window needs.
+  for (let i = 0; i < source.maxBatches && !stop.aborted && performance.now() < s.w.end; i++) {
+    const points = source.next();
+    if (points === undefined) return;
+    const startedAt = performance.now();
+    try {
+      const r = await client.writeMeasure(GROUP, MEASURE, points);
+      s.record(startedAt, performance.now(), r.duplicate ? 0 : r.points);
+    } catch (err) {
+      s.fail(`${codeOf(err)}: ${(err as Error).message}`);
+      // A failing cluster answers at once: do not spin on it.
+      await sleep(POLL_MS);
+    }
+  }
+}
+
+/** Runs one config with `writers` writers on fresh processes, and stops them before returning. */
+async function runOne(config: IngestConfig, writers: number, args: IngestArgs, stop: AbortSignal): Promise<IngestRow> {
+  const dir = mkdtempSync(join(os.tmpdir(), `lockstep-ingest-${config}-`));
+  try {
+    const lc = await startConfig(config, dir);
+    const pids = pidsOf(lc);
+    const clients: LockstepClient[] = [];
+    // The stream is read on a connection of its own, apart from the API and the writers.
+    const nc = await connect({ servers: lc.natsUrl, name: 'bench-wal-info' }).catch(async (err) => {
+      await lc.stop();
+      throw err;
+    });
+    try {
+      const admin = await LockstepClient.connect({ natsUrl: lc.natsUrl, name: 'bench-admin' });
+      clients.push(admin);
+      await createSchema(admin, [...lc.nodes.keys()], args.fields);
+      for (let i = 0; i < writers; i++) clients.push(await LockstepClient.connect({ natsUrl: lc.natsUrl, name: `bench-writer-${i}` }));
+
+      const source = new BatchSource(args.series, args.batchPoints, args.fields, Date.now());
+      const start = performance.now();
+      const w: Window = { start, measureStart: start + args.warmUpMs, end: start + args.warmUpMs + args.measureMs };
+      const s = new RunStats(w);
+      // Join every writer: each one's last write is bounded by the client's write timeout.
+      await Promise.all(clients.slice(1).map((c) => writer(c, source, s, stop)));
+      const jsm = await jetstreamManager(nc);
+      const walBytes = (await jsm.streams.info(subjectsFor().walStream)).state.bytes;
+      const lat = s.sortedLatencies();
+      return {
+        config,
+        writers,
+        points: s.points,
+        batches: s.batches,
+        errors: s.errors,
+        points_per_s: Math.round(s.points / (args.measureMs / 1000)),
+        p50_ms: RunStats.percentile(lat, 50),
+        p99_ms: RunStats.percentile(lat, 99),
+        max_ms: RunStats.percentile(lat, 100),
+        wal_bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((walBytes / s.acknowledgedPoints) * 100) / 100,
+        wal_bytes: walBytes,
+        acknowledged_points: s.acknowledgedPoints,
+        capped: source.exhausted,
+        error_samples: [...s.errorSamples],
+        pids,
+      };
+    } finally {
+      for (const c of clients) await c.close().catch(() => undefined);
+      await nc.close().catch(() => undefined);
+      await lc.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Parses flags, runs every config × writer count in turn, then writes the report. */
+async function main(argv: string[]): Promise<number> {
+  let args: IngestArgs;
+  try {
+    args = parseIngestArgs(argv);
+  } catch (err) {
+    if (err instanceof IngestArgsError) {
+      if (err.exitCode !== 0) process.stderr.write(`ingest_bench: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+  const stopper = new AbortController();
+  const onSignal = () => stopper.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const rows: IngestRow[] = [];
+    for (const config of args.configs) {
+      for (const writers of args.writers) {
+        if (stopper.signal.aborted) break;
+        try {
+          rows.push(await runOne(config, writers, args, stopper.signal));
+        } catch (err) {
+          process.stderr.write(`ingest_bench: ${config} with ${writers} writer(s): ${(err as Error).message}\n`);
+          return 1;
+        }
+        const last = rows[rows.length - 1]!;
+        if (last.capped) process.stderr.write(`ingest_bench: ${config} with ${writers} writer(s) hit its batch cap before the window ended; points_per_s is a lower bound\n`);
+      }
+    }
+    const report: IngestReport = {
+      stage: 'wal',
+      cores: os.availableParallelism(),
+      node: process.version,
+      profile: {
+        series: args.series,
+        batch: args.batchPoints,
+        writers: args.writers,
+        duration_s: args.measureMs / 1000,
+        warm_up_s: args.warmUpMs / 1000,
+        fields: args.fields,
+        shards: SHARDS,
+      },
+      configs: rows,
+    };
+    const json = JSON.stringify(report, null, 2);
+    if (args.report) writeFileSync(args.report, `${json}\n`);
+    process.stdout.write(`${json}\n`);
+    return stopper.signal.aborted ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+const exitCode = await main(process.argv.slice(2));
+process.exitCode = exitCode;
+// Everything this script opened is closed by now, so the process normally ends by itself. If a
+// handle it does not own stays open (LocalCluster's admin connection retrying, say), say so and
+// exit rather than hang the caller.
+setTimeout(() => {
+  process.stderr.write(`ingest_bench: handles still open ${EXIT_GRACE_MS} ms after the run (${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
+  process.exit(exitCode);
+}, EXIT_GRACE_MS).unref();

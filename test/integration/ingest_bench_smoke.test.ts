@@ -1,0 +1,144 @@
+/**
+ * The ingest benchmark end to end: a short run on a standalone node and on a 1 liaison + 2 data
+ * node cluster must produce a complete, consistent report and leave no process behind; bad flags
+ * must fail fast, naming the flag.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseIngestArgs } from '../bench/ingest_args.js';
+import { waitFor } from '../harness/wait.js';
+
+const SCRIPT = fileURLToPath(new URL('../bench/ingest_bench.ts', import.meta.url));
+/** Hard bound on one benchmark child; the smoke profile needs about 12 s. */
+const CHILD_TIMEOUT_MS = 90_000;
+
+interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+// Runs the benchmark under tsx in a child process; SIGKILLed (and reported) past the bound.
+function runBench(args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += String(d)));
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const ROW_FIELDS = [
+  'config', 'writers', 'points', 'batches', 'errors', 'points_per_s', 'p50_ms', 'p99_ms', 'max_ms', 'wal_bytes_per_point',
+] as const;
+
+interface Row extends Record<string, unknown> {
+  config: string;
+  writers: number;
+  pids: number[];
+}
+
+describe('ingest benchmark', function () {
+  this.timeout(CHILD_TIMEOUT_MS + 10_000);
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lockstep-ingest-smoke-'));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('bench - a short run reports rate, latency and WAL bytes per config, and leaves no process', async () => {
+    const report = join(dir, 'report.json');
+    const r = await runBench([
+      '--series', '100', '--batch', '500', '--writers', '2', '--duration', '1500ms', '--warm-up', '500ms', '--report', report,
+    ]);
+    assert.equal(r.code, 0, `exit ${r.code ?? r.signal}; stderr: ${r.stderr}`);
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as { stage: string; cores: number; node: string; configs: Row[] };
+    assert.equal(rep.stage, 'wal');
+    assert.equal(typeof rep.cores, 'number');
+    assert.ok(rep.cores >= 1);
+    assert.equal(typeof rep.node, 'string');
+    assert.deepEqual(rep.configs.map((c) => [c.config, c.writers]), [['standalone', 2], ['cluster', 2]]);
+    for (const row of rep.configs) {
+      for (const f of ROW_FIELDS) assert.ok(f in row, `${row.config}: report lacks ${f}`);
+      const n = (k: string) => row[k] as number;
+      assert.equal(n('errors'), 0, `${row.config} errors: ${JSON.stringify(row.error_samples)}`);
+      assert.ok(n('batches') > 0, `${row.config}: batches > 0`);
+      assert.equal(n('points'), n('batches') * 500, `${row.config}: every batch carries 500 points`);
+      assert.ok(n('points_per_s') > 0);
+      assert.ok(n('p50_ms') > 0 && n('p50_ms') <= n('p99_ms') && n('p99_ms') <= n('max_ms'), `${row.config}: 0 < p50 ≤ p99 ≤ max`);
+      // Every point costs at least its two 8-byte floats in the WAL.
+      assert.ok(n('wal_bytes_per_point') > 16, `${row.config}: wal_bytes_per_point ${n('wal_bytes_per_point')}`);
+      assert.equal(row.capped, false);
+    }
+    // The same report went to stdout.
+    assert.deepEqual(JSON.parse(r.stdout), rep);
+
+    const pids = rep.configs.flatMap((c) => c.pids);
+    assert.equal(pids.length, 2 + 4, 'standalone node + nats-server, then three nodes + nats-server');
+    // The benchmark joined its processes before exiting; give the kernel a moment to reap.
+    await waitFor(() => pids.every((p) => !alive(p)), { timeoutMs: 2000, what: `no process left of ${pids.join(', ')}` });
+  });
+
+  const BAD: [string[], string][] = [
+    [['--series', '0'], '--series'],
+    [['--batch', '10001'], '--batch'],
+    [['--writers', '1,0'], '--writers'],
+    [['--duration', '-5s'], '--duration'],
+    [['--configs', 'standalone,replica'], '--configs'],
+  ];
+
+  it('bench - bad flags are rejected by parseIngestArgs with a message naming the flag', () => {
+    for (const [argv, flag] of BAD) {
+      assert.throws(() => parseIngestArgs(argv), (err: Error & { exitCode?: number }) => {
+        assert.ok(err.message.includes(flag), `${argv.join(' ')}: ${err.message}`);
+        assert.equal(err.exitCode, 2);
+        return true;
+      });
+    }
+    assert.throws(() => parseIngestArgs(['--fields', '2.5']), /--fields/);
+    assert.throws(() => parseIngestArgs(['--writers', '4,4']), /--writers/);
+    const d = parseIngestArgs([]);
+    assert.deepEqual(
+      { ...d },
+      { series: 1000, batchPoints: 5000, writers: [1, 4], measureMs: 20_000, warmUpMs: 3000, fields: 2, configs: ['standalone', 'cluster'] },
+    );
+    assert.equal(parseIngestArgs(['--warm-up', '0']).warmUpMs, 0);
+  });
+
+  it('bench - bad flags make the script exit 2 before starting anything', async () => {
+    const results = await Promise.all(BAD.map(([argv]) => runBench(argv, 30_000)));
+    results.forEach((r, i) => {
+      const [argv, flag] = BAD[i]!;
+      assert.equal(r.code, 2, `${argv.join(' ')} exited ${r.code ?? r.signal}`);
+      assert.match(r.stderr, new RegExp(`ingest_bench: .*${flag}`), `${argv.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+    });
+  });
+});
