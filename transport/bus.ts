@@ -105,6 +105,13 @@ export interface DurableConsumerSpec {
   ackWaitMs: number;
   /** Most messages delivered and not yet acknowledged. */
   maxAckPending: number;
+  /**
+   * Start reading at this stream sequence, whatever the durable's own state: the reader's storage
+   * is the truth of what it applied. Messages a dead reader received but never acknowledged would
+   * otherwise come back only after their ack wait — behind newer ones, which a cumulative ack
+   * would then acknowledge unapplied.
+   */
+  startSequence?: number;
 }
 
 /** One message of a durable consumer. */

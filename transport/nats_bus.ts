@@ -237,12 +237,20 @@ export class NatsBus implements Bus {
         ack_wait: ms2ns(spec.ackWaitMs),
         max_ack_pending: spec.maxAckPending,
       };
+      let exists = true;
       try {
         await jsm.consumers.info(spec.stream, spec.durable);
-        await jsm.consumers.update(spec.stream, spec.durable, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending });
       } catch (err) {
         // 10014: consumer not found.
         if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
+        exists = false;
+      }
+      if (spec.startSequence !== undefined) {
+        if (exists) await jsm.consumers.delete(spec.stream, spec.durable);
+        await jsm.consumers.add(spec.stream, { ...config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, spec.startSequence) });
+      } else if (exists) {
+        await jsm.consumers.update(spec.stream, spec.durable, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending });
+      } else {
         await jsm.consumers.add(spec.stream, config);
       }
       const consumer = await this.jetstream().consumers.get(spec.stream, spec.durable);

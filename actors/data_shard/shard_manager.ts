@@ -11,28 +11,74 @@
 import { resolve } from 'node:path';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
 import { SchemaCache } from '../../runtime/schema_cache.js';
-import { openDataDir, openGroupDir, type DataDir } from '../../storage/data_dir.js';
+import { toFailureInfo, isPermanent, PermanentError } from '../../runtime/errors.js';
+import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../storage/data_dir.js';
 import { nodeFs } from '../../storage/fs.js';
+import type { Group } from '../../transport/schema_types.js';
+import { shardsOwnedBy } from './placement.js';
+import { ShardActor } from './shard_actor.js';
 
 /** The data node's shard manager. */
 export class ShardManager implements Actor {
   readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule'], {
-    onPut: async (key) => {
-      // Checked once per group this actor meets (boot already checked what is on disk then).
+    onPut: async (key, resource) => {
+      // Checked and opened once per group this actor meets (boot already checked what is on disk).
       if (key.kind !== 'group' || !this.dataDir || this.groupsChecked.has(key.group)) return;
       await openGroupDir(nodeFs, this.dataDir, key.group);
       this.groupsChecked.add(key.group);
+      await this.openShards(resource as Group);
+    },
+    onDelete: async (key) => {
+      if (key.kind !== 'group') return;
+      this.groupsChecked.delete(key.group);
+      await Promise.all([...this.shards].filter(([k]) => k.startsWith(`${key.group}/`)).map(async ([k, a]) => {
+        this.shards.delete(k);
+        await a.close();
+      }));
     },
   });
+  /** Open shard owners by `group/shard`. */
+  private readonly shards = new Map<string, ShardActor>();
+  private ctx?: ActorContext;
   private dataDir?: DataDir;
   private readonly groupsChecked = new Set<string>();
 
   async start(ctx: ActorContext): Promise<void> {
+    this.ctx = ctx;
     this.dataDir = await openDataDir(nodeFs, resolve(ctx.config.dataDir), ctx.config.name, { clock: ctx.clock });
     ctx.log.info({ dir: this.dataDir.nodeDir, segments: this.dataDir.segments.length }, 'data directory open');
   }
 
+  /** Opens a shard actor for every shard of `group` this node owns by its placement record. */
+  private async openShards(group: Group): Promise<void> {
+    const ctx = this.ctx!;
+    if (!group.placement) {
+      ctx.log.warn({ group: group.name }, 'group has no placement record; this node opens none of its shards');
+      return;
+    }
+    const owned = shardsOwnedBy(ctx.config.name, group.name, group.shards, group.placement.data_nodes, group.replicas);
+    for (const shard of owned) {
+      const actor = await ShardActor.open({
+        bus: ctx.bus,
+        subjects: ctx.subjects,
+        fs: nodeFs,
+        node: ctx.config.name,
+        group,
+        shard,
+        shardDir: shardDirOf(this.dataDir!.nodeDir, group.name, shard),
+        cache: this.schema,
+        clock: ctx.clock,
+        log: ctx.log,
+        onFatal: (err) => ctx.supervisor.fatal(toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`))),
+      });
+      this.shards.set(`${group.name}/${shard}`, actor);
+    }
+    if (owned.length > 0) ctx.log.info({ group: group.name, shards: owned }, 'shards open');
+  }
+
   async stop(): Promise<void> {
+    await Promise.all([...this.shards.values()].map((a) => a.close().catch(() => undefined)));
+    this.shards.clear();
     await this.dataDir?.close();
     this.dataDir = undefined;
   }
@@ -44,6 +90,7 @@ export class ShardManager implements Actor {
       groups: this.schema.list('group').length,
       measures: this.schema.list('measure').length,
       streams: this.schema.list('stream').length,
+      shards: [...this.shards].map(([k, a]) => ({ shard: k, applied: a.appliedSequence, flushed: a.store.lastSequence })),
     };
   }
 }

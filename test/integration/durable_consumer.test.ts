@@ -70,4 +70,12 @@ describe('durable consumers', function () {
       await nc.close();
     }
   });
+
+  it('wal - a reader restarted at the sequence its storage holds gets exactly the messages after it, at once', async () => {
+    // Messages 8–10 were delivered to `reader` above; the reader's storage says it holds up to 7.
+    const c = await bus.consume({ ...spec, ackWaitMs: 60_000, startSequence: 8 });
+    const got = await take(c, 3, 5000);
+    assert.deepEqual(got.map((m) => m.seq), [8, 9, 10]);
+    await c.stop();
+  });
 });

@@ -1,0 +1,162 @@
+/**
+ * One shard owner (DESIGN §7): reads the WAL of one (group, shard) through its durable consumer,
+ * applies records in sequence order to a memtable, flushes parts to the shard store by size and age,
+ * and acknowledges the WAL only after a flush committed. A restart resumes from the store's committed
+ * sequence; replays are idempotent. Records wait at the shard-side gate until this node applied the
+ * schema revision they were validated against.
+ *
+ * It runs as an object with its own mailbox inside the data actor's thread: applies and flushes of
+ * one shard never interleave, shards do not wait for each other.
+ */
+import type { Bus, DurableConsumer } from '../../transport/bus.js';
+import { decode } from '../../transport/codec.js';
+import type { Group, Measure, Stream } from '../../transport/schema_types.js';
+import type { Subjects } from '../../transport/subjects.js';
+import type { Clock, TimerHandle } from '../../runtime/clock.js';
+import type { Logger } from '../../runtime/log.js';
+import { Mailbox } from '../../runtime/mailbox.js';
+import type { SchemaCache } from '../../runtime/schema_cache.js';
+import type { StorageFs } from '../../storage/fs.js';
+import { ShardStore } from '../../storage/shard_store.js';
+import type { WalRecord } from '../liaison/write_service.js';
+import { Memtable } from './memtable.js';
+
+/** When a shard flushes. */
+export interface FlushPolicy {
+  /** Flush once the memtable holds this many rows. */
+  maxRows: number;
+  /** Flush rows older than this (ms since they were applied). */
+  maxAgeMs: number;
+  /** Unacknowledged WAL messages are redelivered after this long (must exceed a flush cycle). */
+  ackWaitMs: number;
+}
+
+/** Defaults: flush every 100 000 rows or 2 s; redeliveries only far beyond a flush cycle. */
+export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxRows: 100_000, maxAgeMs: 2000, ackWaitMs: 300_000 };
+
+/** What a shard actor needs. */
+export interface ShardActorDeps {
+  bus: Bus;
+  subjects: Subjects;
+  fs: StorageFs;
+  node: string;
+  group: Group;
+  shard: number;
+  shardDir: string;
+  cache: SchemaCache;
+  clock: Clock;
+  log: Logger;
+  policy?: FlushPolicy;
+  /** Called with a failure the shard cannot get past (the node stops). */
+  onFatal: (err: unknown) => void;
+}
+
+/** One owned (group, shard). */
+export class ShardActor {
+  private readonly mailbox = new Mailbox();
+  private consumer?: DurableConsumer;
+  private timer?: TimerHandle;
+  private loop?: Promise<void>;
+  private closed = false;
+
+  private constructor(
+    private readonly deps: ShardActorDeps,
+    readonly store: ShardStore,
+    readonly memtable: Memtable,
+    private readonly policy: FlushPolicy,
+  ) {}
+
+  /** Opens the shard's store (version-checked) and starts reading its WAL. */
+  static async open(deps: ShardActorDeps): Promise<ShardActor> {
+    const policy = deps.policy ?? DEFAULT_FLUSH_POLICY;
+    const store = await ShardStore.open(deps.fs, deps.shardDir, { clock: deps.clock });
+    const group = deps.group.name;
+    const memtable = new Memtable({
+      group: deps.group,
+      resumeAfter: store.lastSequence,
+      clock: deps.clock,
+      resolve: (kind, name) => deps.cache.get({ kind, group, name })?.resource as Measure | Stream | undefined,
+    });
+    const actor = new ShardActor(deps, store, memtable, policy);
+    actor.consumer = await deps.bus.consume({
+      stream: deps.subjects.walStream,
+      // One durable per owner: with replicas > 1 every owner reads the WAL independently.
+      durable: `shard_${group}_${deps.shard}_${deps.node.replace(/[^a-z0-9_]/g, '_')}`,
+      filterSubject: deps.subjects.wal(group, deps.shard),
+      ackWaitMs: policy.ackWaitMs,
+      maxAckPending: 1_000_000,
+      // Resume right after what the store committed, never from the durable's own state.
+      startSequence: store.lastSequence + 1,
+    });
+    actor.loop = actor.run().catch((err) => {
+      if (!actor.closed) deps.onFatal(err);
+    });
+    actor.scheduleAgeFlush();
+    return actor;
+  }
+
+  /** The highest WAL sequence applied (in the memtable or flushed). */
+  get appliedSequence(): number {
+    return Math.max(this.memtable.appliedSequence, this.store.lastSequence);
+  }
+
+  private async run(): Promise<void> {
+    for await (const m of this.consumer!) {
+      if (this.closed) return;
+      const record = decode(m.data) as WalRecord;
+      await this.gate(record);
+      await this.mailbox.post(async () => {
+        this.memtable.apply(record, m.seq, this.deps.clock.now());
+        if (this.memtable.rowCount >= this.policy.maxRows) await this.flush();
+      });
+    }
+  }
+
+  /** The shard-side gate: waits until this node applied the revision the record was validated at. */
+  private async gate(record: WalRecord): Promise<void> {
+    const key = { kind: record.kind, group: record.group, name: record.name };
+    while (!this.closed) {
+      const stored = this.deps.cache.get(key);
+      if (stored && stored.mod_revision >= record.revision) return;
+      if (!stored && this.deps.cache.appliedRevision >= record.revision) return; // deleted since: Memtable refuses it.
+      await this.deps.cache.waitForChange(1000, this.deps.clock);
+    }
+  }
+
+  private scheduleAgeFlush(): void {
+    const tick = () => {
+      if (this.closed) return;
+      void this.mailbox
+        .post(async () => {
+          const oldest = this.memtable.oldestAppliedAtMs;
+          if (oldest !== null && this.deps.clock.now() - oldest >= this.policy.maxAgeMs) await this.flush();
+        })
+        .catch((err) => this.deps.onFatal(err))
+        .finally(() => {
+          this.timer = this.deps.clock.setTimer(Math.max(50, this.policy.maxAgeMs / 4), tick);
+        });
+    };
+    this.timer = this.deps.clock.setTimer(Math.max(50, this.policy.maxAgeMs / 4), tick);
+  }
+
+  /** Writes what the memtable holds as parts, commits, then acknowledges the WAL up to it. */
+  private async flush(): Promise<void> {
+    const batches = this.memtable.drainAll();
+    if (batches.length === 0) return;
+    const upTo = Math.max(...batches.map((b) => b.lastSequence));
+    await this.store.flush(batches, upTo);
+    this.memtable.resetAfterFlush(upTo);
+    this.consumer?.ackUpTo(upTo);
+    this.deps.log.debug({ group: this.deps.group.name, shard: this.deps.shard, parts: batches.length, up_to: upTo }, 'shard flushed');
+  }
+
+  /** Stops reading, flushes what was applied (so a restart replays nothing), closes the store. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.timer?.cancel();
+    await this.consumer?.stop();
+    await this.loop;
+    await this.mailbox.post(() => this.flush()).catch((err) => this.deps.log.warn({ cause: (err as Error).message }, 'final flush failed; the WAL replays it'));
+    await this.store.close();
+  }
+}
