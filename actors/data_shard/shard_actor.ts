@@ -104,23 +104,30 @@ export class ShardActor {
     for await (const m of this.consumer!) {
       if (this.closed) return;
       const record = decode(m.data) as WalRecord;
-      await this.gate(record);
+      const present = await this.gate(record);
       await this.mailbox.post(async () => {
-        this.memtable.apply(record, m.seq, this.deps.clock.now());
+        // A record of a resource deleted since it was written has nowhere to go: it is skipped
+        // (its sequence still counts as applied once a later flush commits).
+        if (present) this.memtable.apply(record, m.seq, this.deps.clock.now());
+        else this.deps.log.warn({ group: record.group, name: record.name, seq: m.seq }, 'WAL record of a deleted resource skipped');
         if (this.memtable.rowCount >= this.policy.maxRows) await this.flush();
       });
     }
   }
 
-  /** The shard-side gate: waits until this node applied the revision the record was validated at. */
-  private async gate(record: WalRecord): Promise<void> {
+  /**
+   * The shard-side gate: waits until this node applied the revision the record was validated at.
+   * False when the resource was deleted since (nothing to apply it to).
+   */
+  private async gate(record: WalRecord): Promise<boolean> {
     const key = { kind: record.kind, group: record.group, name: record.name };
     while (!this.closed) {
       const stored = this.deps.cache.get(key);
-      if (stored && stored.mod_revision >= record.revision) return;
-      if (!stored && this.deps.cache.appliedRevision >= record.revision) return; // deleted since: Memtable refuses it.
+      if (stored && stored.mod_revision >= record.revision) return true;
+      if (!stored && this.deps.cache.appliedRevision >= record.revision) return false;
       await this.deps.cache.waitForChange(1000, this.deps.clock);
     }
+    return false;
   }
 
   private scheduleAgeFlush(): void {
