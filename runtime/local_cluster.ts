@@ -98,12 +98,7 @@ export class LocalCluster {
       process: child,
       logFile,
       exited: new Promise((r) =>
-        child.once('close', (code, signal) => {
-          log.end(() => {
-            node.exitCode = code;
-            r({ code, signal });
-          });
-        }),
+        child.once('close', (code, signal) => log.end(() => r({ code, signal }))),
       ),
     };
     child.once('exit', (code) => {

@@ -6,6 +6,15 @@
 /** Message headers as a plain record (names are case-sensitive as sent). */
 export type Headers = Record<string, string>;
 
+/** A header by name, whatever its case on the wire (NATS keeps header names as sent). */
+export function headerOf(headers: Headers, name: string): string | undefined {
+  const direct = headers[name];
+  if (direct !== undefined) return direct;
+  const lower = name.toLowerCase();
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === lower) return headers[k];
+  return undefined;
+}
+
 /** A received message. */
 export interface BusMessage {
   readonly subject: string;

@@ -3,7 +3,7 @@
  * Errors travel as header `Lockstep-Status: <code>` plus body `{code, message, details?}`.
  */
 import { context, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
-import type { Bus, BusMessage, Headers, Subscription } from './bus.js';
+import { headerOf, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
 import { CONTENT_TYPE_HEADER, decode, encode, encodingOf, JSON_CONTENT_TYPE, type Encoding } from './codec.js';
 import { Code, errors, LockstepError, toLockstepError } from './errors.js';
 import { extractTrace, injectTrace } from './trace_context.js';
@@ -47,15 +47,6 @@ function replyHeaders(encoding: Encoding, code?: string): Headers {
 /** Serves requests on `subject`; each message is handled concurrently. */
 export function serve(bus: Bus, subject: string, handler: RpcHandler, opts: ServeOptions = {}): Subscription {
   return bus.subscribe(subject, (msg) => void handleOne(bus, msg, handler, opts), { queue: opts.queue });
-}
-
-/** A header by name, whatever its case on the wire (NATS keeps header names as sent). */
-export function headerOf(headers: Headers, name: string): string | undefined {
-  const direct = headers[name];
-  if (direct !== undefined) return direct;
-  const lower = name.toLowerCase();
-  for (const k of Object.keys(headers)) if (k.toLowerCase() === lower) return headers[k];
-  return undefined;
 }
 
 function tooLarge(what: string, bytes: number, limit: number): LockstepError {

@@ -26,7 +26,7 @@ export const LIAISON_QUEUE = 'liaison';
 export const SCHEMA_BUCKET = 'lockstep_schema';
 
 /** The write-ahead log stream of the default prefix (subjects `lockstep.wal.<group>.<shard>`). */
-export const WAL_STREAM = 'lockstep_wal';
+export const WAL_STREAM = `${DEFAULT_PREFIX}_wal`;
 
 /** Subjects for one prefix. */
 export function subjectsFor(prefix: string = DEFAULT_PREFIX) {

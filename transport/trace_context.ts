@@ -2,7 +2,7 @@
  * W3C trace context in message headers, so one request is one trace across NATS and threads.
  */
 import { context, propagation, ROOT_CONTEXT, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
-import type { Headers } from './bus.js';
+import { headerOf, type Headers } from './bus.js';
 
 const setter: TextMapSetter<Headers> = {
   set(carrier, key, value) {
@@ -13,13 +13,7 @@ const setter: TextMapSetter<Headers> = {
 const getter: TextMapGetter<Headers> = {
   keys: (carrier) => Object.keys(carrier),
   // Header lookup is case-insensitive on the wire; an empty value means absent.
-  get(carrier, key) {
-    const direct = carrier[key];
-    if (direct) return direct;
-    const lower = key.toLowerCase();
-    for (const k of Object.keys(carrier)) if (k.toLowerCase() === lower && carrier[k]) return carrier[k];
-    return undefined;
-  },
+  get: (carrier, key) => headerOf(carrier, key) || undefined,
 };
 
 /** Adds `traceparent`/`tracestate` of `ctx` (the active context by default) to `headers`. */

@@ -7,7 +7,7 @@
  * Run: `npm run bench:barrier -- --callers 100 --mutate-rate 10 --measure 60s --report out.json`.
  * Times are `performance.now()`: this is a measuring tool outside the system, not logic under test.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,7 +18,8 @@ import { codeOf } from '../../transport/errors.js';
 import { NatsBus } from '../../transport/nats_bus.js';
 import type { SchemaAppliedEvent } from '../../transport/status_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
-import { BenchArgsError, parseBenchArgs, type BenchArgs } from './bench_args.js';
+import { parseBenchArgs, type BenchArgs } from './bench_args.js';
+import { runBenchScript } from './bench_cli.js';
 
 /** The group every mutation goes to. */
 const GROUP = 'bench';
@@ -30,8 +31,6 @@ const POLL_MS = 10;
 const MAX_CALLS_PER_CALLER = 10_000_000;
 /** Distinct error messages kept for the report. */
 const MAX_ERROR_SAMPLES = 5;
-/** Grace for the event loop to empty by itself after the run before the process exits anyway. */
-const EXIT_GRACE_MS = 2000;
 
 /** The benchmark's JSON report. */
 export interface BenchReport {
@@ -349,57 +348,24 @@ function clusterPids(lc: LocalCluster, members: string[]): BenchReport['cluster'
   return out;
 }
 
-/** Parses flags, starts the cluster, runs the load, stops everything, then writes the report. */
-async function main(argv: string[]): Promise<number> {
-  let args: BenchArgs;
-  try {
-    args = parseBenchArgs(argv);
-  } catch (err) {
-    if (err instanceof BenchArgsError) {
-      if (err.exitCode !== 0) process.stderr.write(`barrier_bench: ${err.message}\n`);
-      return err.exitCode;
-    }
-    throw err;
-  }
-  const stopper = new AbortController();
-  const onSignal = () => stopper.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+/** Starts the cluster, runs the load, stops everything; the report is written by the runner. */
+async function run(args: BenchArgs, signal: AbortSignal): Promise<BenchReport> {
   const dir = mkdtempSync(join(os.tmpdir(), 'lockstep-bench-'));
   try {
     let lc: LocalCluster;
     try {
       lc = await LocalCluster.start({ dir, liaisons: args.liaisons, dataNodes: args.dataNodes, claimers: 0, nodeArgs: ['--log-level', 'warn'] });
     } catch (err) {
-      process.stderr.write(`barrier_bench: the cluster did not start: ${(err as Error).message}\n`);
-      return 1;
+      throw new Error(`the cluster did not start: ${(err as Error).message}`);
     }
-    let report: BenchReport;
     try {
-      report = await runLoad(lc, args, stopper.signal);
-    } catch (err) {
-      process.stderr.write(`barrier_bench: ${(err as Error).message}\n`);
-      return 1;
+      return await runLoad(lc, args, signal);
     } finally {
       await lc.stop();
     }
-    const json = JSON.stringify(report, null, 2);
-    if (args.report) writeFileSync(args.report, `${json}\n`);
-    process.stdout.write(`${json}\n`);
-    return stopper.signal.aborted ? 130 : 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const exitCode = await main(process.argv.slice(2));
-process.exitCode = exitCode;
-// Everything this script opened is closed by now, so the process normally ends by itself. If a
-// handle it does not own stays open (LocalCluster.start can leak admin NATS connections that then
-// retry forever), say so and exit rather than hang the caller.
-setTimeout(() => {
-  process.stderr.write(`barrier_bench: handles still open ${EXIT_GRACE_MS} ms after the run (${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
-  process.exit(exitCode);
-}, EXIT_GRACE_MS).unref();
+await runBenchScript('barrier_bench', parseBenchArgs, run);

@@ -3,8 +3,12 @@
  * their names. Every failure names the flag, so a typo in a long run is caught before the cluster
  * starts.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { parseDurationMs } from '../../runtime/config.js';
+import { Command } from 'commander';
+import { duration as durationOf, integer, opt, parseFlags, path, rate } from './bench_cli.js';
+
+export { BenchArgsError } from './bench_cli.js';
+
+const duration = (flag: string, allowZero: boolean) => durationOf(flag, allowZero, { ms: MAX_DURATION_MS, text: '1d' });
 
 /** Most concurrent callers one benchmark process drives. */
 export const MAX_CALLERS = 10_000;
@@ -28,66 +32,6 @@ export interface BenchArgs {
   report?: string;
 }
 
-/** A bad flag; the message names it. The benchmark exits with code 2 on it. */
-export class BenchArgsError extends Error {
-  override readonly name = 'BenchArgsError';
-  /** Exit code for the process: 0 after `--help`, 2 for a bad flag. */
-  readonly exitCode: number;
-
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
-
-function integer(flag: string, min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
-    }
-    return n;
-  };
-}
-
-function rate(flag: string, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) {
-      throw new InvalidArgumentError(`${flag} must be a positive number of operations per second, at most ${max} (got ${JSON.stringify(v)})`);
-    }
-    return n;
-  };
-}
-
-function duration(flag: string, allowZero: boolean) {
-  return (v: string): number => {
-    let ms: number;
-    try {
-      ms = parseDurationMs(v, flag);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-    const ok = allowZero ? ms >= 0 : ms > 0;
-    if (!ok || ms > MAX_DURATION_MS) {
-      throw new InvalidArgumentError(`${flag} must be a ${allowZero ? 'non-negative' : 'positive'} duration of at most 1d (got ${JSON.stringify(v)})`);
-    }
-    return ms;
-  };
-}
-
-function path(flag: string) {
-  return (v: string): string => {
-    if (v.trim() === '') throw new InvalidArgumentError(`${flag} must be a file path`);
-    return v;
-  };
-}
-
-function opt(flags: string, description: string, parse: (v: string) => unknown, dflt?: unknown, dfltText?: string): Option {
-  const o = new Option(flags, description).argParser(parse);
-  return dflt === undefined ? o : o.default(dflt, dfltText);
-}
-
 function program(): Command {
   return new Command('barrier_bench')
     .description('barrier load benchmark: concurrent barrier.revision callers against a paced schema mutator on a local multi-process cluster')
@@ -98,25 +42,12 @@ function program(): Command {
     .addOption(opt('--data-nodes <n>', 'data node processes', integer('--data-nodes', 0, MAX_NODES_PER_ROLE), 3))
     .addOption(opt('--liaisons <n>', 'liaison node processes', integer('--liaisons', 1, MAX_NODES_PER_ROLE), 1))
     .addOption(opt('--barrier-timeout <duration>', 'timeout_ms of every barrier call', duration('--barrier-timeout', false), 5000, '5s'))
-    .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')))
-    .allowExcessArguments(false)
-    .exitOverride()
-    // Errors are rethrown as BenchArgsError and printed once by the caller.
-    .configureOutput({ writeErr: () => undefined });
+    .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')));
 }
 
 /** Parses the user's flags (`process.argv.slice(2)`); throws `BenchArgsError` naming a bad flag. */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const cmd = program();
-  try {
-    cmd.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      throw new BenchArgsError(err.message.replace(/^error: /, ''), err.exitCode === 0 ? 0 : 2);
-    }
-    throw err;
-  }
-  const o = cmd.opts<{
+  const o = parseFlags<{
     callers: number;
     mutateRate: number;
     warmUp: number;
@@ -125,7 +56,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     liaisons: number;
     barrierTimeout: number;
     report?: string;
-  }>();
+  }>(program(), argv);
   const args: BenchArgs = {
     callers: o.callers,
     mutateRate: o.mutateRate,

@@ -3,9 +3,14 @@
  * their names. Every failure names the flag, so a typo in a long run is caught before any process
  * starts.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { MAX_POINTS_PER_BATCH } from '../../actors/liaison/write_validation.js';
-import { parseDurationMs } from '../../runtime/config.js';
+import { BenchArgsError, duration as durationOf, integer, integerOf, opt, parseFlags, path } from './bench_cli.js';
+
+/** A bad flag of the ingest benchmark (the shared benchmark flag error). */
+export const IngestArgsError = BenchArgsError;
+
+const duration = (flag: string, allowZero: boolean) => durationOf(flag, allowZero, { ms: MAX_DURATION_MS, text: '1h' });
 
 /** The deployments the benchmark knows: one standalone node, or 1 liaison + 2 data nodes. */
 export const INGEST_CONFIGS = ['standalone', 'cluster'] as const;
@@ -38,30 +43,6 @@ export interface IngestArgs {
   report?: string;
 }
 
-/** A bad flag; the message names it. The benchmark exits with code 2 on it. */
-export class IngestArgsError extends Error {
-  override readonly name = 'IngestArgsError';
-  /** Exit code for the process: 0 after `--help`, 2 for a bad flag. */
-  readonly exitCode: number;
-
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
-
-function integerOf(flag: string, v: string, min: number, max: number): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-    throw new InvalidArgumentError(`${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
-  }
-  return n;
-}
-
-function integer(flag: string, min: number, max: number) {
-  return (v: string): number => integerOf(flag, v, min, max);
-}
-
 function integerList(flag: string, min: number, max: number) {
   return (v: string): number[] => {
     const items = v.split(',').map((s) => s.trim());
@@ -87,34 +68,6 @@ function configList(flag: string) {
   };
 }
 
-function duration(flag: string, allowZero: boolean) {
-  return (v: string): number => {
-    let ms: number;
-    try {
-      ms = parseDurationMs(v, flag);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-    const ok = allowZero ? ms >= 0 : ms > 0;
-    if (!ok || ms > MAX_DURATION_MS) {
-      throw new InvalidArgumentError(`${flag} must be a ${allowZero ? 'non-negative' : 'positive'} duration of at most 1h (got ${JSON.stringify(v)})`);
-    }
-    return ms;
-  };
-}
-
-function path(flag: string) {
-  return (v: string): string => {
-    if (v.trim() === '') throw new InvalidArgumentError(`${flag} must be a file path`);
-    return v;
-  };
-}
-
-function opt(flags: string, description: string, parse: (v: string) => unknown, dflt?: unknown, dfltText?: string): Option {
-  const o = new Option(flags, description).argParser(parse);
-  return dflt === undefined ? o : o.default(dflt, dfltText);
-}
-
 function program(): Command {
   return new Command('ingest_bench')
     .description('ingest benchmark: concurrent writers of measure batches through the public API, up to the durable WAL acknowledgement')
@@ -125,25 +78,12 @@ function program(): Command {
     .addOption(opt('--warm-up <duration>', 'load before measuring', duration('--warm-up', true), 3000, '3s'))
     .addOption(opt('--fields <n>', 'float fields per point', integer('--fields', 1, MAX_FIELDS), 2))
     .addOption(opt('--configs <name,...>', `deployments, among ${INGEST_CONFIGS.join(', ')}`, configList('--configs'), [...INGEST_CONFIGS], INGEST_CONFIGS.join(',')))
-    .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')))
-    .allowExcessArguments(false)
-    .exitOverride()
-    // Errors are rethrown as IngestArgsError and printed once by the caller.
-    .configureOutput({ writeErr: () => undefined });
+    .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')));
 }
 
 /** Parses the user's flags (`process.argv.slice(2)`); throws `IngestArgsError` naming a bad flag. */
 export function parseIngestArgs(argv: readonly string[]): IngestArgs {
-  const cmd = program();
-  try {
-    cmd.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      throw new IngestArgsError(err.message.replace(/^error: /, ''), err.exitCode === 0 ? 0 : 2);
-    }
-    throw err;
-  }
-  const o = cmd.opts<{
+  const o = parseFlags<{
     series: number;
     batch: number;
     writers: number[];
@@ -152,7 +92,7 @@ export function parseIngestArgs(argv: readonly string[]): IngestArgs {
     fields: number;
     configs: IngestConfig[];
     report?: string;
-  }>();
+  }>(program(), argv);
   const args: IngestArgs = {
     series: o.series,
     batchPoints: o.batch,

@@ -12,7 +12,7 @@
  * Run: `npm run bench:ingest -- --report out.json`. Times are `performance.now()` and timestamps of
  * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,7 +23,8 @@ import { LockstepClient } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import type { WritePoint } from '../../transport/api_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
-import { IngestArgsError, parseIngestArgs, type IngestArgs, type IngestConfig } from './ingest_args.js';
+import { parseIngestArgs, type IngestArgs, type IngestConfig } from './ingest_args.js';
+import { runBenchScript } from './bench_cli.js';
 
 /** The group and measure every run writes to. */
 const GROUP = 'bench';
@@ -38,8 +39,6 @@ const SCHEMA_APPLIED_TIMEOUT_MS = 10_000;
 const POLL_MS = 10;
 /** Distinct error messages kept per run. */
 const MAX_ERROR_SAMPLES = 5;
-/** Grace for the event loop to empty by itself after the run before the process exits anyway. */
-const EXIT_GRACE_MS = 2000;
 /** Each series' timestamps advance by this step, batch after batch. */
 const TS_STEP_MS = 10_000;
 /** The newest timestamp a run can write is this far before its start. */
@@ -310,68 +309,36 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
   }
 }
 
-/** Parses flags, runs every config × writer count in turn, then writes the report. */
-async function main(argv: string[]): Promise<number> {
-  let args: IngestArgs;
-  try {
-    args = parseIngestArgs(argv);
-  } catch (err) {
-    if (err instanceof IngestArgsError) {
-      if (err.exitCode !== 0) process.stderr.write(`ingest_bench: ${err.message}\n`);
-      return err.exitCode;
-    }
-    throw err;
-  }
-  const stopper = new AbortController();
-  const onSignal = () => stopper.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const rows: IngestRow[] = [];
-    for (const config of args.configs) {
-      for (const writers of args.writers) {
-        if (stopper.signal.aborted) break;
-        try {
-          rows.push(await runOne(config, writers, args, stopper.signal));
-        } catch (err) {
-          process.stderr.write(`ingest_bench: ${config} with ${writers} writer(s): ${(err as Error).message}\n`);
-          return 1;
-        }
-        const last = rows[rows.length - 1]!;
-        if (last.capped) process.stderr.write(`ingest_bench: ${config} with ${writers} writer(s) hit its batch cap before the window ended; points_per_s is a lower bound\n`);
+/** Runs every config × writer count in turn; the report is written by the runner. */
+async function run(args: IngestArgs, signal: AbortSignal): Promise<IngestReport> {
+  const rows: IngestRow[] = [];
+  for (const config of args.configs) {
+    for (const writers of args.writers) {
+      if (signal.aborted) break;
+      try {
+        rows.push(await runOne(config, writers, args, signal));
+      } catch (err) {
+        throw new Error(`${config} with ${writers} writer(s): ${(err as Error).message}`);
       }
+      const last = rows[rows.length - 1]!;
+      if (last.capped) process.stderr.write(`ingest_bench: ${config} with ${writers} writer(s) hit its batch cap before the window ended; points_per_s is a lower bound\n`);
     }
-    const report: IngestReport = {
-      stage: 'wal',
-      cores: os.availableParallelism(),
-      node: process.version,
-      profile: {
-        series: args.series,
-        batch: args.batchPoints,
-        writers: args.writers,
-        duration_s: args.measureMs / 1000,
-        warm_up_s: args.warmUpMs / 1000,
-        fields: args.fields,
-        shards: SHARDS,
-      },
-      configs: rows,
-    };
-    const json = JSON.stringify(report, null, 2);
-    if (args.report) writeFileSync(args.report, `${json}\n`);
-    process.stdout.write(`${json}\n`);
-    return stopper.signal.aborted ? 130 : 0;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
+  return {
+    stage: 'wal',
+    cores: os.availableParallelism(),
+    node: process.version,
+    profile: {
+      series: args.series,
+      batch: args.batchPoints,
+      writers: args.writers,
+      duration_s: args.measureMs / 1000,
+      warm_up_s: args.warmUpMs / 1000,
+      fields: args.fields,
+      shards: SHARDS,
+    },
+    configs: rows,
+  };
 }
 
-const exitCode = await main(process.argv.slice(2));
-process.exitCode = exitCode;
-// Everything this script opened is closed by now, so the process normally ends by itself. If a
-// handle it does not own stays open (LocalCluster's admin connection retrying, say), say so and
-// exit rather than hang the caller.
-setTimeout(() => {
-  process.stderr.write(`ingest_bench: handles still open ${EXIT_GRACE_MS} ms after the run (${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
-  process.exit(exitCode);
-}, EXIT_GRACE_MS).unref();
+await runBenchScript('ingest_bench', parseIngestArgs, run);

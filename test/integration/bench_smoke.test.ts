@@ -4,53 +4,19 @@
  * fail fast, naming the flag.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchArgs } from '../bench/bench_args.js';
+import { alive, runScript, type ChildResult } from '../harness/child.js';
 import { waitFor } from '../harness/wait.js';
 
 const SCRIPT = fileURLToPath(new URL('../bench/barrier_bench.ts', import.meta.url));
 /** Hard bound on one benchmark child; the smoke profile needs about 15 s. */
 const CHILD_TIMEOUT_MS = 90_000;
 
-interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-// Runs the benchmark under tsx in a child process; SIGKILLed (and reported) past the bound.
-function runBench(args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += String(d)));
-    child.stderr.on('data', (d) => (stderr += String(d)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> => runScript(SCRIPT, args, timeoutMs);
 
 const REPORT_FIELDS = [
   'profile', 'calls', 'errors', 'timeouts', 'mutate_ops', 'mutate_errors', 'p50_ms', 'p95_ms', 'p99_ms', 'max_ms',

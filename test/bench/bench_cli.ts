@@ -1,0 +1,140 @@
+/**
+ * What every benchmark script shares: flag parsers that name the flag in every error, the parse
+ * step that turns commander's errors into `BenchArgsError`, and the script runner (signals, the
+ * JSON report on stdout and in `--report`, exit codes).
+ */
+import { writeFileSync } from 'node:fs';
+import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
+import { parseDurationMs } from '../../runtime/config.js';
+
+/** A bad flag; the message names it. A benchmark exits with `exitCode` (0 after `--help`, else 2). */
+export class BenchArgsError extends Error {
+  override readonly name = 'BenchArgsError';
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** `v` as an integer in [min, max], or an error naming `flag`. */
+export function integerOf(flag: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+  }
+  return n;
+}
+
+/** Parser of an integer flag in [min, max]. */
+export function integer(flag: string, min: number, max: number) {
+  return (v: string): number => integerOf(flag, v, min, max);
+}
+
+/** Parser of a positive rate (operations per second) of at most `max`. */
+export function rate(flag: string, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) {
+      throw new InvalidArgumentError(`${flag} must be a positive number of operations per second, at most ${max} (got ${JSON.stringify(v)})`);
+    }
+    return n;
+  };
+}
+
+/** Parser of a duration (`5s`, `2m`) in ms: positive (or ≥ 0 with `allowZero`), at most `max.ms`. */
+export function duration(flag: string, allowZero: boolean, max: { ms: number; text: string }) {
+  return (v: string): number => {
+    let ms: number;
+    try {
+      ms = parseDurationMs(v, flag);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+    const ok = allowZero ? ms >= 0 : ms > 0;
+    if (!ok || ms > max.ms) {
+      throw new InvalidArgumentError(`${flag} must be a ${allowZero ? 'non-negative' : 'positive'} duration of at most ${max.text} (got ${JSON.stringify(v)})`);
+    }
+    return ms;
+  };
+}
+
+/** Parser of a non-empty file path. */
+export function path(flag: string) {
+  return (v: string): string => {
+    if (v.trim() === '') throw new InvalidArgumentError(`${flag} must be a file path`);
+    return v;
+  };
+}
+
+/** An option with its parser and, optionally, a default (shown as `dfltText`). */
+export function opt(flags: string, description: string, parse: (v: string) => unknown, dflt?: unknown, dfltText?: string): Option {
+  const o = new Option(flags, description).argParser(parse);
+  return dflt === undefined ? o : o.default(dflt, dfltText);
+}
+
+/**
+ * Parses user flags with `cmd` (built with `exitOverride`); returns its options, or throws a
+ * `BenchArgsError` naming the bad flag.
+ */
+export function parseFlags<T extends object>(cmd: Command, argv: readonly string[]): T {
+  cmd.allowExcessArguments(false).exitOverride().configureOutput({ writeErr: () => undefined });
+  try {
+    cmd.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new BenchArgsError(err.message.replace(/^error: /, ''), err.exitCode === 0 ? 0 : 2);
+    throw err;
+  }
+  return cmd.opts<T>();
+}
+
+/** Grace for the event loop to empty by itself after a run before the process exits anyway. */
+const EXIT_GRACE_MS = 2000;
+
+/**
+ * Runs a benchmark script: parses its flags, runs it with an abort signal raised by SIGINT or
+ * SIGTERM, prints the report (and writes it to `--report`), sets the exit code (0, 1 on failure, 2
+ * on a bad flag, 130 when interrupted). The run reports failures by throwing; its messages are
+ * printed prefixed with `name`.
+ */
+export async function runBenchScript<A extends { report?: string }>(
+  name: string,
+  parse: (argv: readonly string[]) => A,
+  run: (args: A, signal: AbortSignal) => Promise<unknown>,
+): Promise<void> {
+  const exitCode = await (async () => {
+    let args: A;
+    try {
+      args = parse(process.argv.slice(2));
+    } catch (err) {
+      if (!(err instanceof BenchArgsError)) throw err;
+      if (err.exitCode !== 0) process.stderr.write(`${name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const stopper = new AbortController();
+    const onSignal = () => stopper.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const report = await run(args, stopper.signal);
+      const json = JSON.stringify(report, null, 2);
+      if (args.report) writeFileSync(args.report, `${json}\n`);
+      process.stdout.write(`${json}\n`);
+      return stopper.signal.aborted ? 130 : 0;
+    } catch (err) {
+      process.stderr.write(`${name}: ${(err as Error).message}\n`);
+      return 1;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  })();
+  process.exitCode = exitCode;
+  // Everything a run opens is closed by the time it returns, so the process ends by itself; a
+  // handle it does not own must not hang the caller: say which, and exit.
+  setTimeout(() => {
+    process.stderr.write(`${name}: handles still open ${EXIT_GRACE_MS} ms after the run (${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
+    process.exit(exitCode);
+  }, EXIT_GRACE_MS).unref();
+}
