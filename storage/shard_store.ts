@@ -73,6 +73,11 @@ export interface ScanQuery {
   projection?: BlockProjection;
   /** Only parts of this measure or stream; all names when omitted. */
   schemaName?: string;
+  /**
+   * scanMerged only: a string tag that, with the timestamp, keys a row (a stream's element-id
+   * column). Without it a series has one row per timestamp.
+   */
+  keyTag?: string;
 }
 
 /** One open part of the store and where it sits. */
@@ -218,7 +223,8 @@ export class ShardStore {
   }
 
   /**
-   * The query's rows per series, in timestamp order, one row per timestamp: where parts disagree
+   * The query's rows per series, in timestamp order, one row per timestamp (per timestamp and
+   * `keyTag` value when given, those ordered by that value): where parts disagree
    * the newest write wins (highest last_sequence, then part sequence). Columns are the union over
    * the parts read (by name, the newest part's type), missing values filled: float NaN, int 0,
    * string '', lists [].
@@ -234,7 +240,7 @@ export class ShardStore {
     });
     const cols = unionSchema([...refs].sort(newerLast), q.projection);
     const out = new Map<string, BlockRows>();
-    for (const id of [...chunks.keys()].sort()) out.set(id, mergeSeries(chunks.get(id)!, cols));
+    for (const id of [...chunks.keys()].sort()) out.set(id, mergeSeries(chunks.get(id)!, cols, q.keyTag));
     return out;
   }
 
@@ -397,8 +403,8 @@ function unionSchema(refs: PartRef[], projection?: BlockProjection): Columns {
   return cols;
 }
 
-/** One series' chunks merged: sorted by ts, the newest part's row kept per ts, columns aligned. */
-function mergeSeries(chunks: Chunk[], cols: Columns): BlockRows {
+/** One series' chunks merged: sorted by ts (then key), the newest part's row kept per key, columns aligned. */
+function mergeSeries(chunks: Chunk[], cols: Columns, keyTag?: string): BlockRows {
   chunks.sort((a, b) => newerLast(a.ref, b.ref)); // stable: blocks of one part keep file order
   let n = 0;
   for (const c of chunks) n += c.rows.timestamps.length;
@@ -415,10 +421,17 @@ function mergeSeries(chunks: Chunk[], cols: Columns): BlockRows {
   }
   let order = Uint32Array.from({ length: n }, (_, i) => i);
   if (!sorted) {
-    // Ties by position, which is (part age, row): the last of each equal-ts run is the newest.
-    order.sort((a, b) => ts[a]! - ts[b]! || a - b);
+    // Ties by position, which is (part age, row): the last of each equal-key run is the newest.
+    const key = keyTag === undefined ? null : (i: number) => String((chunks[src[i]!]!.rows.tags[keyTag] as unknown[] | undefined)?.[row[i]!] ?? '');
+    const cmpKey = (a: number, b: number) => {
+      if (key === null) return 0;
+      const x = key(a);
+      const y = key(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    order.sort((a, b) => ts[a]! - ts[b]! || cmpKey(a, b) || a - b);
     let m = 0;
-    for (let k = 0; k < n; k++) if (k === n - 1 || ts[order[k + 1]!] !== ts[order[k]!]) order[m++] = order[k]!;
+    for (let k = 0; k < n; k++) if (k === n - 1 || ts[order[k + 1]!] !== ts[order[k]!] || cmpKey(order[k + 1]!, order[k]!) !== 0) order[m++] = order[k]!;
     order = order.subarray(0, m);
   }
   const m = order.length;

@@ -1,5 +1,5 @@
 /**
- * The public TypeScript client of Lockstep: the schema API, writes, the barrier and node admin,
+ * The public TypeScript client of Lockstep: the schema API, writes, queries, the barrier and node admin,
  * over one NATS connection. Every call goes through `call()`, so failures arrive as LockstepError
  * with the server's code; arguments that would become subject tokens are checked here first.
  */
@@ -18,6 +18,7 @@ import type {
 import type { Bus } from './bus.js';
 import { errors } from './errors.js';
 import { NatsBus } from './nats_bus.js';
+import type { MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
 import { call } from './rpc.js';
 import { checkName, parseKey, SCHEMA_KINDS, type Resource, type SchemaKey, type SchemaKind, type StoredResource } from './schema_types.js';
 import type { MaxRevisionReply } from './status_types.js';
@@ -50,6 +51,14 @@ export const BARRIER_REPLY_GRACE_MS = 2000;
  * JetStream to acknowledge one append per shard, far longer than a schema call.
  */
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+/** The query deadline the server uses when a query gives no `timeout_ms`. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
+/**
+ * Extra time the NATS request of a query waits beyond the query's own deadline: a query that runs
+ * out of time answers with the server's `DeadlineExceeded`, and that answer must still reach us
+ * rather than a bare client-side timeout.
+ */
+export const QUERY_REPLY_GRACE_MS = 2000;
 
 // Node names as the node accepts them (runtime/config.ts); they become subject tokens.
 const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -68,6 +77,20 @@ export type {
   WriteReply,
   WriteTagValue,
 } from './api_types.js';
+export type {
+  Aggregation,
+  AggFunction,
+  Criteria,
+  GroupRow,
+  MeasureQuery,
+  MeasureRow,
+  QueryReply,
+  StreamQuery,
+  StreamRow,
+  TagCondition,
+  TopN,
+  WriteToken,
+} from './query_types.js';
 
 /** Address of one resource: a group by `group` alone, anything else by `group` and `name`. */
 export interface ResourceRef {
@@ -92,6 +115,15 @@ export interface WriteOptions {
   batchId?: string;
   /** Request timeout in ms (default 30 s). */
   timeoutMs?: number;
+}
+
+/** Options of a query. */
+export interface QueryOptions {
+  /**
+   * NATS request timeout in ms. Default: the query's `timeout_ms` (10 s when absent) plus
+   * `QUERY_REPLY_GRACE_MS`; the query's own deadline is `timeout_ms`, sent to the server.
+   */
+  requestTimeoutMs?: number;
 }
 
 /** One cluster member as a liaison sees it. */
@@ -139,6 +171,11 @@ export interface ActorsReply {
 export function barrierRequestTimeoutMs(timeoutMs: number | undefined): number {
   const t = timeoutMs === undefined || timeoutMs <= 0 ? DEFAULT_BARRIER_TIMEOUT_MS : Math.min(timeoutMs, MAX_BARRIER_TIMEOUT_MS);
   return t + BARRIER_REPLY_GRACE_MS;
+}
+
+/** The NATS request timeout of a query whose deadline is `timeoutMs` (absent: the server default). */
+export function queryRequestTimeoutMs(timeoutMs: number | undefined): number {
+  return (timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS) + QUERY_REPLY_GRACE_MS;
 }
 
 /** Throws `InvalidArgument` unless `node` is a valid node name. */
@@ -235,6 +272,16 @@ export class LockstepClient {
     return this.write('stream', group, name, { elements }, opts);
   }
 
+  /** Queries a measure: rows, or groups when the query has aggregations or a top-N. */
+  async queryMeasure(q: MeasureQuery, opts: QueryOptions = {}): Promise<QueryReply<MeasureRow>> {
+    return this.query<MeasureRow>('measure', q, opts);
+  }
+
+  /** Queries a stream's elements. */
+  async queryStream(q: StreamQuery, opts: QueryOptions = {}): Promise<QueryReply<StreamRow>> {
+    return this.query<StreamRow>('stream', q, opts);
+  }
+
   /** Waits until every watched member applied `minRevision`. */
   async awaitRevision(minRevision: number, opts: BarrierOptions = {}): Promise<BarrierReply> {
     if (!Number.isSafeInteger(minRevision) || minRevision < 0) {
@@ -298,6 +345,21 @@ export class LockstepClient {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw errors.invalidArgument('timeout_ms must be a positive number', { field: 'timeout_ms' });
     return call<WriteReply>(this.bus, this.subjects.api.write(kind), body, { timeoutMs });
+  }
+
+  // Names and the deadline are checked here so a bad one fails before any I/O; the server validates the rest.
+  private async query<Row>(kind: 'measure' | 'stream', q: MeasureQuery | StreamQuery, opts: QueryOptions): Promise<QueryReply<Row>> {
+    if (q === null || typeof q !== 'object') throw errors.invalidArgument('query must be an object', { field: 'query' });
+    checkName(q.group, 'group');
+    checkName(q.name, kind);
+    if (q.timeout_ms !== undefined && !(Number.isFinite(q.timeout_ms) && q.timeout_ms > 0)) {
+      throw errors.invalidArgument(`timeout_ms must be a positive number, got ${q.timeout_ms}`, { field: 'timeout_ms' });
+    }
+    const timeoutMs = opts.requestTimeoutMs ?? queryRequestTimeoutMs(q.timeout_ms);
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw errors.invalidArgument('requestTimeoutMs must be a positive number', { field: 'timeout_ms' });
+    }
+    return call<QueryReply<Row>>(this.bus, this.subjects.api.query(kind), q, { timeoutMs });
   }
 
   private async barrier(which: 'revision' | 'applied' | 'deleted', body: Record<string, unknown>, opts: BarrierOptions): Promise<BarrierReply> {

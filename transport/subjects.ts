@@ -8,6 +8,7 @@
  *     P.api.barrier.<call>                 call ∈ revision|applied|deleted
  *     P.api.cluster.members                the liaison's view of membership
  *     P.api.write.<kind>                   kind ∈ measure|stream: a batch of points or elements
+ *     P.api.query.<kind>                   kind ∈ measure|stream: a query (transport/query_types.ts)
  *   P.node.<node>.status.<method>          node schema status: max_revision|key_revisions|absent_keys
  *   P.node.<node>.control.<op>             admin: pause_watch|resume_watch|actors|inject_fault|clear_fault
  *   P.members.heartbeat                    membership heartbeats (and graceful leave)
@@ -43,6 +44,8 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       members: `${p}.api.cluster.members`,
       write: (kind: string) => `${p}.api.write.${kind}`,
       writeAll: `${p}.api.write.>`,
+      query: (kind: string) => `${p}.api.query.${kind}`,
+      queryAll: `${p}.api.query.>`,
     },
     node: {
       status: (node: string, method: string) => `${p}.node.${node}.status.${method}`,

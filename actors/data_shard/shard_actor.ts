@@ -58,6 +58,10 @@ export class ShardActor {
   private timer?: TimerHandle;
   private loop?: Promise<void>;
   private closed = false;
+  /** Read-your-writes waiters: resolved once `appliedSequence` reaches `seq`. */
+  private waiters: { seq: number; done: (ok: boolean) => void }[] = [];
+  /** The last WAL sequence skipped (a record of a deleted resource): it counts as applied. */
+  private skippedThrough = 0;
 
   private constructor(
     private readonly deps: ShardActorDeps,
@@ -97,7 +101,34 @@ export class ShardActor {
 
   /** The highest WAL sequence applied (in the memtable or flushed). */
   get appliedSequence(): number {
-    return Math.max(this.memtable.appliedSequence, this.store.lastSequence);
+    return Math.max(this.memtable.appliedSequence, this.store.lastSequence, this.skippedThrough);
+  }
+
+  /**
+   * Resolves true once this owner applied WAL sequence `seq` (a write token), false when `ms`
+   * passed first or the shard closed.
+   */
+  waitApplied(seq: number, ms: number): Promise<boolean> {
+    if (this.appliedSequence >= seq) return Promise.resolve(true);
+    if (this.closed || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const w = {
+        seq,
+        done: (ok: boolean) => {
+          timer.cancel();
+          this.waiters = this.waiters.filter((x) => x !== w);
+          resolve(ok);
+        },
+      };
+      const timer = this.deps.clock.setTimer(ms, () => w.done(false));
+      this.waiters.push(w);
+    });
+  }
+
+  private wakeWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const applied = this.appliedSequence;
+    for (const w of [...this.waiters]) if (this.closed || applied >= w.seq) w.done(!this.closed);
   }
 
   private async run(): Promise<void> {
@@ -109,9 +140,13 @@ export class ShardActor {
         // A record of a resource deleted since it was written has nowhere to go: it is skipped
         // (its sequence still counts as applied once a later flush commits).
         if (present) this.memtable.apply(record, m.seq, this.deps.clock.now());
-        else this.deps.log.warn({ group: record.group, name: record.name, seq: m.seq }, 'WAL record of a deleted resource skipped');
+        else {
+          this.skippedThrough = m.seq;
+          this.deps.log.warn({ group: record.group, name: record.name, seq: m.seq }, 'WAL record of a deleted resource skipped');
+        }
         if (this.memtable.rowCount >= this.policy.maxRows) await this.flush();
       });
+      this.wakeWaiters();
     }
   }
 
@@ -160,6 +195,7 @@ export class ShardActor {
   /** Stops reading, flushes what was applied (so a restart replays nothing), closes the store. */
   async close(): Promise<void> {
     this.closed = true;
+    this.wakeWaiters();
     this.timer?.cancel();
     await this.consumer?.stop();
     await this.loop;

@@ -16,7 +16,9 @@ import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../stora
 import { nodeFs } from '../../storage/fs.js';
 import type { Group } from '../../transport/schema_types.js';
 import { shardsOwnedBy } from './placement.js';
+import type { Subscription } from '../../transport/bus.js';
 import { ShardActor } from './shard_actor.js';
+import { serveShardQueries } from './shard_query_service.js';
 
 /** The data node's shard manager. */
 export class ShardManager implements Actor {
@@ -33,12 +35,16 @@ export class ShardManager implements Actor {
       this.groupsChecked.delete(key.group);
       await Promise.all([...this.shards].filter(([k]) => k.startsWith(`${key.group}/`)).map(async ([k, a]) => {
         this.shards.delete(k);
+        this.querySubs.get(k)?.unsubscribe();
+        this.querySubs.delete(k);
         await a.close();
       }));
     },
   });
   /** Open shard owners by `group/shard`. */
   private readonly shards = new Map<string, ShardActor>();
+  /** Their query subscriptions, by `group/shard`. */
+  private readonly querySubs = new Map<string, Subscription>();
   private ctx?: ActorContext;
   private dataDir?: DataDir;
   private readonly groupsChecked = new Set<string>();
@@ -72,11 +78,16 @@ export class ShardManager implements Actor {
         onFatal: (err) => ctx.supervisor.fatal(toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`))),
       });
       this.shards.set(`${group.name}/${shard}`, actor);
+      this.querySubs.set(`${group.name}/${shard}`, serveShardQueries(actor, group.name, shard, { bus: ctx.bus, subjects: ctx.subjects, cache: this.schema, clock: ctx.clock, node: ctx.config.name }));
     }
+    // Answer queries only once the server registered the subscriptions.
+    if (owned.length > 0) await ctx.bus.flush();
     if (owned.length > 0) ctx.log.info({ group: group.name, shards: owned }, 'shards open');
   }
 
   async stop(): Promise<void> {
+    for (const sub of this.querySubs.values()) sub.unsubscribe();
+    this.querySubs.clear();
     await Promise.all([...this.shards.values()].map((a) => a.close().catch(() => undefined)));
     this.shards.clear();
     await this.dataDir?.close();

@@ -1,6 +1,6 @@
 /**
- * The liaison's public API actor: serves the schema registry API (queue group `liaison`) and keeps
- * the node's applied schema view that the write and query gates read.
+ * The liaison's public API actor: serves the schema registry, write and query APIs (queue group
+ * `liaison`) and keeps the node's applied schema view that the write and query gates read.
  */
 import type { Subscription } from '../../transport/bus.js';
 import { Counter } from 'prom-client';
@@ -12,6 +12,7 @@ import { decode } from '../../transport/codec.js';
 import { GateMetrics, SchemaGate } from './gates.js';
 import { SchemaRegistry } from './schema_registry.js';
 import { serveSchemaApi } from './schema_service.js';
+import { serveQueries } from './query_service.js';
 import { serveWrites } from './write_service.js';
 
 /** WAL records are kept this long even when no data node consumed them (all down for days). */
@@ -64,6 +65,17 @@ export class ApiActor implements Actor {
     const gate = new SchemaGate(this.schema, ctx.clock, new GateMetrics(ctx.metrics));
     this.subs.push(
       ...serveWrites({
+        bus: ctx.bus,
+        subjects: ctx.subjects,
+        cache: this.schema,
+        gate,
+        clock: ctx.clock,
+        schemaWaitMs: ctx.config.schemaWaitMs,
+        metrics: ctx.metrics,
+      }),
+    );
+    this.subs.push(
+      ...serveQueries({
         bus: ctx.bus,
         subjects: ctx.subjects,
         cache: this.schema,

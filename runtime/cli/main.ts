@@ -5,6 +5,7 @@ import { registerBarrierCommands } from './barrier_cmd.js';
 import { clusterCommand } from './cluster_cmd.js';
 import { DEFAULT_NATS_URL } from './global_options.js';
 import { nodeCommand } from './node_cmd.js';
+import { registerQueryCommands } from './query_cmd.js';
 import { registerSchemaCommands } from './schema_cmd.js';
 import { registerWriteCommands } from './write_cmd.js';
 
@@ -24,6 +25,7 @@ program.addCommand(cluster);
 registerSchemaCommands(program);
 registerBarrierCommands(program);
 registerWriteCommands(program);
+registerQueryCommands(program);
 
 // Usage errors must exit 2 from every subcommand, not only the root.
 const override = (c: Command): void => {

@@ -1,0 +1,89 @@
+/**
+ * The shard-level query subject `P.shard.<group>.<shard>.query` (DESIGN §2, §7), served by every
+ * owner of the shard in one queue group, so NATS hands each query to one live owner and a shard
+ * with none answers "no responders" at once (the liaison's `Unavailable`).
+ *
+ * Before running, a query passes the shard-side gate (this node applied the revision the liaison
+ * planned against, within the query's budget, else `SchemaNotApplied`) and, with a write token,
+ * waits until this owner applied its sequence (else `DeadlineExceeded`).
+ */
+import type { Bus, Subscription } from '../../transport/bus.js';
+import { Code, errors, LockstepError } from '../../transport/errors.js';
+import { serve } from '../../transport/rpc.js';
+import { formatKey } from '../../transport/schema_types.js';
+import type { Subjects } from '../../transport/subjects.js';
+import type { Clock } from '../../runtime/clock.js';
+import type { SchemaCache } from '../../runtime/schema_cache.js';
+import { executeOnShard, type ShardResult } from '../query/shard_exec.js';
+import type { QueryPlan } from '../query/plan.js';
+import type { ShardActor } from './shard_actor.js';
+
+/** Queue group of a shard's owners. */
+export const SHARD_OWNERS_QUEUE = 'shard_owners';
+
+/** What the liaison sends a shard. */
+export interface ShardQueryRequest {
+  plan: QueryPlan;
+  /** The resource's mod_revision the liaison planned against. */
+  revision: number;
+  /** The write token's sequence for this shard, if any. */
+  min_applied: number | null;
+  /** The shard's budget for gate, token wait and run (ms). */
+  timeout_ms: number;
+}
+
+/** What serving a shard needs. */
+export interface ShardQueryDeps {
+  bus: Bus;
+  subjects: Subjects;
+  cache: SchemaCache;
+  clock: Clock;
+  node: string;
+}
+
+/** Serves queries of one owned (group, shard). */
+export function serveShardQueries(actor: ShardActor, group: string, shard: number, deps: ShardQueryDeps): Subscription {
+  return serve(
+    deps.bus,
+    deps.subjects.shardQuery(group, shard),
+    async (req) => {
+      const r = req.body as ShardQueryRequest;
+      if (!r || typeof r !== 'object' || !r.plan || r.plan.group !== group) throw errors.invalidArgument(`not a shard query for ${group}/${shard}`);
+      const deadline = deps.clock.monotonic() + Math.max(0, r.timeout_ms);
+      await gate(deps, r.plan, r.revision, deadline);
+      if (r.min_applied !== null && r.min_applied > 0) {
+        const ok = await actor.waitApplied(r.min_applied, deadline - deps.clock.monotonic());
+        if (!ok) {
+          throw new LockstepError(
+            Code.DeadlineExceeded,
+            `shard ${group}/${shard} on ${deps.node} applied WAL sequence ${actor.appliedSequence}; the write token needs ${r.min_applied} and it did not catch up in time`,
+            { details: { group, shard, node: deps.node, applied: actor.appliedSequence, needed: r.min_applied } },
+          );
+        }
+      }
+      const result: ShardResult = await executeOnShard(r.plan, {
+        memtableScan: (q) => actor.memtable.scan(q),
+        storeScan: (q) => actor.store.scanMerged(q),
+      });
+      return result;
+    },
+    { queue: SHARD_OWNERS_QUEUE, spanName: 'shard.query', attributes: { 'lockstep.group': group, 'lockstep.shard': shard, 'lockstep.node': deps.node } },
+  );
+}
+
+/** The shard-side gate: this node applied at least the planned revision of the resource. */
+async function gate(deps: ShardQueryDeps, plan: QueryPlan, revision: number, deadline: number): Promise<void> {
+  const key = { kind: plan.kind, group: plan.group, name: plan.name };
+  for (;;) {
+    const stored = deps.cache.get(key);
+    if (stored && stored.mod_revision >= revision) return;
+    if (!stored && deps.cache.appliedRevision >= revision) throw errors.notFound(`${formatKey(key)} does not exist on ${deps.node} (it was deleted)`);
+    const left = deadline - deps.clock.monotonic();
+    if (left <= 0) {
+      throw new LockstepError(Code.SchemaNotApplied, `${formatKey(key)} needs revision ${revision}; ${deps.node} applied ${deps.cache.appliedRevision} and did not catch up in time`, {
+        details: { key: formatKey(key), applied_revision: deps.cache.appliedRevision, schema_revision: revision, node: deps.node },
+      });
+    }
+    await deps.cache.waitForChange(left, deps.clock);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The liaison's half of a query: shard answers merged into the reply. Rows keep the global order
+ * (ts, series id, element id) — or its reverse — then offset and limit apply; groups are combined
+ * across shards, finished (mean = sum / count), ranked for a top-N or ordered by their tag values,
+ * then offset and limit apply.
+ */
+import type { GroupRow, MeasureRow, StreamRow } from '../../transport/query_types.js';
+import type { WriteTagValue } from '../../transport/api_types.js';
+import type { QueryPlan } from './plan.js';
+import { compareKeys, finalValue, rankGroups, type ShardGroups, type ShardResult, type ShardRows } from './shard_exec.js';
+
+/** Rows or groups of the reply. */
+export type MergedResult = { rows: (MeasureRow | StreamRow)[] } | { groups: GroupRow[] };
+
+/** Merges shard answers by the plan. */
+export function mergeShardResults(plan: QueryPlan, results: ShardResult[]): MergedResult {
+  if (plan.group_by !== null) return { groups: mergeGroups(plan, results.map((r) => r.groups).filter((g): g is ShardGroups => g !== undefined)) };
+  return { rows: mergeRows(plan, results.map((r) => r.rows).filter((r): r is ShardRows => r !== undefined)) };
+}
+
+function mergeRows(plan: QueryPlan, parts: ShardRows[]): (MeasureRow | StreamRow)[] {
+  const desc = plan.order === 'desc';
+  const at = parts.map(() => 0);
+  // Compares the heads of two shards: (ts, sid, eid), reversed for desc.
+  const cmp = (a: number, b: number) => {
+    const x = parts[a]!;
+    const y = parts[b]!;
+    const i = at[a]!;
+    const j = at[b]!;
+    let d = x.ts[i]! - y.ts[j]!;
+    if (d === 0) d = x.sid[i]! < y.sid[j]! ? -1 : x.sid[i]! > y.sid[j]! ? 1 : 0;
+    if (d === 0 && x.eid && y.eid) d = x.eid[i]! < y.eid[j]! ? -1 : x.eid[i]! > y.eid[j]! ? 1 : 0;
+    return desc ? -d : d;
+  };
+  const out: (MeasureRow | StreamRow)[] = [];
+  const end = plan.offset + plan.limit;
+  let seen = 0;
+  // Shards are few (≤ 256): a linear pick of the smallest head is cheap enough.
+  for (;;) {
+    let best = -1;
+    for (let s = 0; s < parts.length; s++) if (at[s]! < parts[s]!.ts.length && (best < 0 || cmp(s, best) < 0)) best = s;
+    if (best < 0 || seen >= end) break;
+    const p = parts[best]!;
+    const i = at[best]!++;
+    if (seen++ < plan.offset) continue;
+    const tags: Record<string, WriteTagValue> = {};
+    for (const t of plan.tags) tags[t] = p.tags[t]![i] as WriteTagValue;
+    if (plan.kind === 'stream') {
+      out.push({ ts: p.ts[i]!, element_id: p.eid![i]!, tags });
+    } else {
+      const fields: Record<string, number | null> = {};
+      for (const f of plan.fields) {
+        const v = p.fields[f]![i]!;
+        fields[f] = Number.isNaN(v) ? null : v;
+      }
+      out.push({ ts: p.ts[i]!, tags, fields });
+    }
+  }
+  return out;
+}
+
+function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
+  const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
+  const all: ShardGroups = { keys: [], count: [], stats: {} };
+  for (const f of fields) all.stats[f] = { n: [], sum: [], min: [], max: [] };
+  const index = new Map<string, number>();
+  for (const p of parts) {
+    for (let i = 0; i < p.keys.length; i++) {
+      const k = JSON.stringify(p.keys[i]);
+      let g = index.get(k);
+      if (g === undefined) {
+        g = all.keys.length;
+        index.set(k, g);
+        all.keys.push(p.keys[i]!);
+        all.count.push(0);
+        for (const f of fields) {
+          const st = all.stats[f]!;
+          st.n.push(0), st.sum.push(0), st.min.push(Infinity), st.max.push(-Infinity);
+        }
+      }
+      all.count[g]! += p.count[i]!;
+      for (const f of fields) {
+        const a = all.stats[f]!;
+        const b = p.stats[f]!;
+        a.n[g]! += b.n[i]!;
+        a.sum[g]! += b.sum[i]!;
+        a.min[g] = Math.min(a.min[g]!, b.min[i]!);
+        a.max[g] = Math.max(a.max[g]!, b.max[i]!);
+      }
+    }
+  }
+  // An overall aggregate (no group_by) over no rows is still one group: count 0, the rest null.
+  if (plan.group_by!.length === 0 && all.keys.length === 0) {
+    all.keys.push([]);
+    all.count.push(0);
+    for (const f of fields) {
+      const st = all.stats[f]!;
+      st.n.push(0), st.sum.push(0), st.min.push(Infinity), st.max.push(-Infinity);
+    }
+  }
+  const value = (fn: string, field: string | null, i: number) => finalValue(fn, field === null ? null : all.stats[field]!, all.count, i);
+  let order: number[];
+  if (plan.top !== null) {
+    const t = plan.top;
+    order = rankGroups(all.keys, (i) => value(t.agg.fn, t.agg.field, i), t.order).slice(0, t.n);
+  } else {
+    order = all.keys.map((_, i) => i).sort((a, b) => compareKeys(all.keys[a]!, all.keys[b]!));
+  }
+  return order.slice(plan.offset, plan.offset + plan.limit).map((i) => {
+    const tags: Record<string, WriteTagValue> = {};
+    plan.group_by!.forEach((t, j) => (tags[t] = all.keys[i]![j] as WriteTagValue));
+    const values: Record<string, number | null> = {};
+    for (const a of plan.aggs) values[a.column] = value(a.fn, a.field, i);
+    return { tags, values };
+  });
+}

@@ -1,0 +1,243 @@
+/**
+ * Validation of a measure or stream query against its resource (pure): every name, type and
+ * bound is checked before any shard is asked, each failure an `InvalidArgument` naming the
+ * property. The result is the plan the liaison sends to every shard and merges by.
+ */
+import { errors, type LockstepError } from '../../transport/errors.js';
+import { AGG_FUNCTIONS, type AggFunction, type Criteria, type TagCondition, type WriteToken } from '../../transport/query_types.js';
+import { checkName, type Measure, type Stream, type TagType } from '../../transport/schema_types.js';
+import { parseTimestamp } from '../liaison/write_validation.js';
+import { elementIdColumn } from '../data_shard/memtable.js';
+
+/** Default and largest row (or group) limit. */
+export const DEFAULT_LIMIT = 1000;
+export const MAX_LIMIT = 100_000;
+/** Default and largest query timeout (ms). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const MAX_TIMEOUT_MS = 120_000;
+/** Criteria bounds: nesting depth, conditions, values of one `in`. */
+const MAX_DEPTH = 16;
+const MAX_CONDITIONS = 256;
+const MAX_IN_VALUES = 10_000;
+
+/** One aggregation, as planned: `field` null for a row count. */
+export interface PlannedAgg {
+  fn: AggFunction;
+  field: string | null;
+  /** The result column: `fn(field)` or `count`. */
+  column: string;
+}
+
+/** What the liaison sends each shard (and merges by); msgpack-friendly. */
+export interface QueryPlan {
+  kind: 'measure' | 'stream';
+  group: string;
+  name: string;
+  /** Inclusive bounds, epoch ms. */
+  min_ts: number;
+  max_ts: number;
+  criteria: Criteria | null;
+  /** Output tag and field columns, in output order. */
+  tags: string[];
+  fields: string[];
+  /** Declared tag types (every tag the plan reads), field types. */
+  tag_types: Record<string, TagType>;
+  field_types: Record<string, 'int' | 'float'>;
+  /** The column holding element ids (streams), else null. */
+  element_id_column: string | null;
+  /** The resource's entity tags. */
+  entity: string[];
+  order: 'asc' | 'desc';
+  offset: number;
+  limit: number;
+  /** Aggregated query: groups keyed by these tags (the entity when a top-N has no group_by). */
+  group_by: string[] | null;
+  aggs: PlannedAgg[];
+  top: { n: number; agg: PlannedAgg; order: 'asc' | 'desc' } | null;
+}
+
+/** The validated envelope around a plan. */
+export interface PlannedQuery {
+  plan: QueryPlan;
+  schemaRevision: number | undefined;
+  writeToken: WriteToken | null;
+  allowPartial: boolean;
+  timeoutMs: number;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const bad = (where: string, msg: string): LockstepError => errors.invalidArgument(`${where}: ${msg}`, { field: where });
+
+const COMMON_KEYS = ['group', 'name', 'schema_revision', 'from', 'to', 'criteria', 'tag_projection', 'order', 'offset', 'limit', 'write_token', 'allow_partial', 'timeout_ms'];
+const MEASURE_KEYS = [...COMMON_KEYS, 'field_projection', 'group_by', 'aggregations', 'top'];
+
+/** The envelope fields every query has, checked before the gate (group, name, revision). */
+export function queryTarget(kind: 'measure' | 'stream', body: unknown): { group: string; name: string; schemaRevision: number | undefined } {
+  if (!isObj(body)) throw errors.invalidArgument('the query body must be an object');
+  const group = checkName(body.group, 'group');
+  const name = checkName(body.name, kind);
+  const rev = body.schema_revision;
+  if (rev !== undefined && !(Number.isSafeInteger(rev) && (rev as number) >= 0)) throw bad('schema_revision', 'must be a non-negative integer');
+  return { group, name, schemaRevision: rev as number | undefined };
+}
+
+/** Validates a query body against the resource it names. */
+export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: Measure | Stream): PlannedQuery {
+  const { group, name, schemaRevision } = queryTarget(kind, body);
+  const b = body as Obj;
+  const allowed = kind === 'measure' ? MEASURE_KEYS : COMMON_KEYS;
+  for (const k of Object.keys(b)) {
+    if (!allowed.includes(k)) throw bad(k, `is not a known property of a ${kind} query (known: ${allowed.join(', ')})`);
+  }
+  const from = parseTimestamp(b.from, 'from');
+  const to = parseTimestamp(b.to, 'to');
+  if (from > to) throw bad('from', `is after to (${new Date(from).toISOString()} > ${new Date(to).toISOString()})`);
+
+  const tagTypes: Record<string, TagType> = {};
+  for (const f of resource.tag_families) for (const t of f.tags) tagTypes[t.name] ??= t.type;
+  const fieldTypes: Record<string, 'int' | 'float'> = {};
+  if (kind === 'measure') for (const f of (resource as Measure).fields) fieldTypes[f.name] = f.type;
+  const idColumn = kind === 'stream' ? elementIdColumn(resource as Stream) : null;
+
+  const criteria = b.criteria === undefined || b.criteria === null ? null : checkCriteria(b.criteria, tagTypes, 'criteria', { depth: 0, count: 0 });
+  const tags = b.tag_projection === undefined ? Object.keys(tagTypes) : nameList(b.tag_projection, 'tag_projection', tagTypes, 'tag');
+  let fields: string[] = [];
+  if (kind === 'measure') fields = b.field_projection === undefined ? Object.keys(fieldTypes) : nameList(b.field_projection, 'field_projection', fieldTypes, 'field');
+
+  const order = b.order === undefined ? 'asc' : b.order;
+  if (order !== 'asc' && order !== 'desc') throw bad('order', `must be "asc" or "desc", got ${JSON.stringify(order)}`);
+  const offset = intIn(b.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
+  const limit = intIn(b.limit, 'limit', 0, MAX_LIMIT, DEFAULT_LIMIT);
+  const timeoutMs = intIn(b.timeout_ms, 'timeout_ms', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+  if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean') throw bad('allow_partial', 'must be true or false');
+  const writeToken = b.write_token === undefined || b.write_token === null ? null : checkToken(b.write_token, group);
+
+  let groupBy: string[] | null = null;
+  let aggs: PlannedAgg[] = [];
+  let top: QueryPlan['top'] = null;
+  if (kind === 'measure') {
+    if (b.aggregations !== undefined) {
+      if (!Array.isArray(b.aggregations) || b.aggregations.length === 0) throw bad('aggregations', 'must be a non-empty array of {fn, field}');
+      aggs = b.aggregations.map((a, i) => checkAgg(a, `aggregations[${i}]`, fieldTypes));
+    }
+    if (b.top !== undefined) {
+      if (!isObj(b.top)) throw bad('top', 'must be an object {n, fn, field, order}');
+      const agg = checkAgg({ fn: b.top.fn, field: b.top.field }, 'top', fieldTypes);
+      const n = intIn(b.top.n, 'top.n', 1, MAX_LIMIT, undefined);
+      const o = b.top.order ?? 'desc';
+      if (o !== 'asc' && o !== 'desc') throw bad('top.order', `must be "asc" or "desc", got ${JSON.stringify(o)}`);
+      for (const k of Object.keys(b.top)) if (!['n', 'fn', 'field', 'order'].includes(k)) throw bad(`top.${k}`, 'is not a known property (known: n, fn, field, order)');
+      top = { n, agg, order: o };
+      if (!aggs.some((a) => a.column === agg.column)) aggs.push(agg);
+    }
+    if (b.group_by !== undefined) {
+      groupBy = nameList(b.group_by, 'group_by', tagTypes, 'tag');
+      if (aggs.length === 0) throw bad('group_by', 'needs at least one aggregation (aggregations: [{fn: "count"}] counts rows)');
+    } else if (top !== null) {
+      groupBy = [...resource.entity];
+    } else if (aggs.length > 0) {
+      groupBy = [];
+    }
+    if (groupBy !== null && b.field_projection !== undefined) throw bad('field_projection', 'does not apply to an aggregated query (its columns are the aggregations)');
+  }
+  return {
+    plan: {
+      kind,
+      group,
+      name,
+      min_ts: from,
+      max_ts: to - 1,
+      criteria,
+      tags,
+      fields,
+      tag_types: tagTypes,
+      field_types: fieldTypes,
+      element_id_column: idColumn,
+      entity: [...resource.entity],
+      order,
+      offset,
+      limit,
+      group_by: groupBy,
+      aggs,
+      top,
+    },
+    schemaRevision,
+    writeToken,
+    allowPartial: b.allow_partial === true,
+    timeoutMs,
+  };
+}
+
+function intIn(v: unknown, where: string, min: number, max: number, dflt: number | undefined): number {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw bad(where, `must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+function nameList(v: unknown, where: string, declared: Record<string, unknown>, what: string): string[] {
+  if (!Array.isArray(v)) throw bad(where, `must be an array of ${what} names`);
+  const out: string[] = [];
+  v.forEach((n, i) => {
+    if (typeof n !== 'string' || !Object.hasOwn(declared, n)) throw bad(`${where}[${i}]`, `unknown ${what} ${JSON.stringify(n)} (declared: ${Object.keys(declared).join(', ') || 'none'})`);
+    if (!out.includes(n)) out.push(n);
+  });
+  return out;
+}
+
+function checkAgg(a: unknown, where: string, fieldTypes: Record<string, unknown>): PlannedAgg {
+  if (!isObj(a)) throw bad(where, 'must be an object {fn, field}');
+  const fn = a.fn;
+  if (typeof fn !== 'string' || !(AGG_FUNCTIONS as readonly string[]).includes(fn)) {
+    throw bad(`${where}.fn`, `unknown aggregation ${JSON.stringify(fn)} (known: ${AGG_FUNCTIONS.join(', ')})`);
+  }
+  const field = a.field ?? null;
+  if (field === null && fn !== 'count') throw bad(`${where}.field`, `${fn} needs a field`);
+  if (field !== null && (typeof field !== 'string' || !Object.hasOwn(fieldTypes, field))) {
+    throw bad(`${where}.field`, `unknown field ${JSON.stringify(field)} (declared: ${Object.keys(fieldTypes).join(', ') || 'none'})`);
+  }
+  return { fn: fn as AggFunction, field: field as string | null, column: field === null ? 'count' : `${fn}(${field})` };
+}
+
+function checkToken(v: unknown, group: string): WriteToken {
+  if (!isObj(v) || typeof v.group !== 'string' || !isObj(v.shards)) throw bad('write_token', 'must be {group, shards: {<shard>: <sequence>}} as a write reply gives it');
+  if (v.group !== group) throw bad('write_token.group', `is ${JSON.stringify(v.group)}, the query reads group ${group}`);
+  for (const [k, s] of Object.entries(v.shards)) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(k) || !Number.isSafeInteger(s) || (s as number) < 0) throw bad(`write_token.shards.${k}`, 'must map a shard number to a WAL sequence');
+  }
+  return { group, shards: v.shards as Record<string, number> };
+}
+
+function checkCriteria(c: unknown, tagTypes: Record<string, TagType>, where: string, st: { depth: number; count: number }): Criteria {
+  if (!isObj(c)) throw bad(where, 'must be {tag, op, value}, {and: [...]} or {or: [...]}');
+  if (++st.count > MAX_CONDITIONS) throw bad(where, `more than ${MAX_CONDITIONS} criteria nodes`);
+  for (const op of ['and', 'or'] as const) {
+    if (Object.hasOwn(c, op)) {
+      if (Object.keys(c).length !== 1) throw bad(where, `an ${op} node has only the key "${op}"`);
+      const list = c[op];
+      if (!Array.isArray(list) || list.length === 0) throw bad(`${where}.${op}`, 'must be a non-empty array of criteria');
+      if (st.depth + 1 > MAX_DEPTH) throw bad(where, `criteria nest deeper than ${MAX_DEPTH}`);
+      st.depth++;
+      const out = list.map((x, i) => checkCriteria(x, tagTypes, `${where}.${op}[${i}]`, st));
+      st.depth--;
+      return op === 'and' ? { and: out } : { or: out };
+    }
+  }
+  for (const k of Object.keys(c)) if (!['tag', 'op', 'value'].includes(k)) throw bad(`${where}.${k}`, 'is not a known property (known: tag, op, value, and, or)');
+  const tag = c.tag;
+  if (typeof tag !== 'string' || !Object.hasOwn(tagTypes, tag)) throw bad(`${where}.tag`, `unknown tag ${JSON.stringify(tag)} (declared: ${Object.keys(tagTypes).join(', ')})`);
+  const op = c.op;
+  if (op !== 'eq' && op !== 'ne' && op !== 'in' && op !== 'not_in') throw bad(`${where}.op`, `must be eq, ne, in or not_in, got ${JSON.stringify(op)}`);
+  const type = tagTypes[tag]!;
+  const wantInt = type === 'int' || type === 'int[]';
+  const checkOne = (v: unknown, w: string) => {
+    if (wantInt ? !Number.isSafeInteger(v) : typeof v !== 'string') throw bad(w, `tag ${tag} is ${type}: expected ${wantInt ? 'an integer' : 'a string'}, got ${JSON.stringify(v)}`);
+  };
+  if (op === 'in' || op === 'not_in') {
+    if (!Array.isArray(c.value) || c.value.length === 0 || c.value.length > MAX_IN_VALUES) throw bad(`${where}.value`, `${op} needs an array of 1–${MAX_IN_VALUES} values`);
+    c.value.forEach((v, i) => checkOne(v, `${where}.value[${i}]`));
+  } else {
+    checkOne(c.value, `${where}.value`);
+  }
+  return { tag, op, value: c.value } as TagCondition;
+}

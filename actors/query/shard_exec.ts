@@ -1,0 +1,332 @@
+/**
+ * A query plan run on ONE shard (DESIGN §7): the memtable's rows laid over the store's merged
+ * parts (the memtable wins for an equal key), filtered by the criteria, then either the first
+ * `offset + limit` rows in the plan's order, or partial aggregates per group that the liaison
+ * combines (count, sum, min, max, non-NaN count — mean is sum / count there).
+ *
+ * Row order is (ts, series id, element id), `desc` being its exact reverse, so answers do not
+ * depend on how rows were spread over shards. Results are columnar: a reply of 100 000 rows stays
+ * far below NATS's payload limit.
+ */
+import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.js';
+import { seriesId } from '../data_shard/series_id.js';
+import { compileCriteria, entitySeriesKeys } from './criteria.js';
+import type { QueryPlan } from './plan.js';
+
+/** Rows of one shard in plan order: parallel columns. */
+export interface ShardRows {
+  ts: number[];
+  sid: string[];
+  /** Element ids (streams), else null. */
+  eid: string[] | null;
+  tags: Record<string, unknown[]>;
+  fields: Record<string, number[]>;
+}
+
+/** Partial aggregates of one shard: per group its key (group_by tag values), row count and per-field stats. */
+export interface ShardGroups {
+  keys: unknown[][];
+  count: number[];
+  /** Per field: non-NaN count, sum, min, max — parallel to `keys`. */
+  stats: Record<string, { n: number[]; sum: number[]; min: number[]; max: number[] }>;
+}
+
+/** A shard's answer. */
+export interface ShardResult {
+  rows?: ShardRows;
+  groups?: ShardGroups;
+}
+
+/** What a shard reads rows from: its memtable snapshot first, then its store (see Memtable.scan). */
+export interface ShardSource {
+  memtableScan(q: { name: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection }): Map<string, BlockRows>;
+  storeScan(q: { schemaName: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection; keyTag?: string }): Promise<Map<string, BlockRows>>;
+}
+
+/** Columns of one series after overlay: exactly the columns the plan reads. */
+interface SeriesCols {
+  sid: string;
+  n: number;
+  ts: Float64Array;
+  tags: Record<string, ArrayLike<unknown>>;
+  fields: Record<string, Float64Array>;
+}
+
+/** Runs `plan` on one shard. */
+export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise<ShardResult> {
+  const grouped = plan.group_by !== null;
+  const needTags = new Set<string>(grouped ? plan.group_by! : plan.tags);
+  for (const t of criteriaTags(plan)) needTags.add(t);
+  if (plan.element_id_column !== null) needTags.add(plan.element_id_column);
+  const needFields = grouped ? [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))] : plan.fields;
+  const projection: BlockProjection = { tags: [...needTags], fields: needFields };
+  const keys = entitySeriesKeys(plan.criteria, plan.entity, plan.tag_types);
+  const seriesIds = keys === null ? undefined : new Set(keys.map((k) => seriesId(plan.kind, plan.name, k)));
+  const range = { minTs: plan.min_ts, maxTs: plan.max_ts, seriesIds, projection };
+  // The memtable first: a batch it hands to the store meanwhile is then seen by the store scan.
+  const mem = src.memtableScan({ name: plan.name, ...range });
+  const stored = await src.storeScan({ schemaName: plan.name, ...range, keyTag: plan.element_id_column ?? undefined });
+  const ids = new Set([...stored.keys(), ...mem.keys()]);
+  const series: SeriesCols[] = [];
+  for (const sid of [...ids].sort()) {
+    const s = overlay(sid, stored.get(sid), mem.get(sid), plan, [...needTags], needFields);
+    if (s.n > 0) series.push(s);
+  }
+  const match = plan.criteria === null ? null : compileCriteria(plan.criteria, plan.tag_types);
+  return grouped ? { groups: aggregate(plan, series, match) } : { rows: firstRows(plan, series, match) };
+}
+
+function criteriaTags(plan: QueryPlan): string[] {
+  const out: string[] = [];
+  const walk = (c: unknown) => {
+    const o = c as Record<string, unknown>;
+    if (Array.isArray(o.and)) o.and.forEach(walk);
+    else if (Array.isArray(o.or)) o.or.forEach(walk);
+    else out.push(o.tag as string);
+  };
+  if (plan.criteria !== null) walk(plan.criteria);
+  return out;
+}
+
+/** The value a column reads as when a part or batch lacks it (see memtable.ts). */
+function missingTag(type: string | undefined): unknown {
+  return type === 'int' ? 0 : type === 'string[]' || type === 'int[]' ? [] : '';
+}
+
+/** One series from the store and the memtable, memtable winning per key, in the plan's columns. */
+function overlay(sid: string, base: BlockRows | undefined, top: BlockRows | undefined, plan: QueryPlan, tags: string[], fields: string[]): SeriesCols {
+  const idCol = plan.element_id_column;
+  // Row picks: side (0 base, 1 top) and row, in (ts, element id) order.
+  let side: Uint8Array;
+  let row: Uint32Array;
+  if (!base || !top) {
+    const only = (base ?? top)!;
+    const n = only.timestamps.length;
+    side = new Uint8Array(n).fill(base ? 0 : 1);
+    row = Uint32Array.from({ length: n }, (_, i) => i);
+  } else {
+    const bt = base.timestamps;
+    const tt = top.timestamps;
+    const be = idCol ? (base.tags[idCol] as unknown[] | undefined) : undefined;
+    const te = idCol ? (top.tags[idCol] as unknown[] | undefined) : undefined;
+    const cmp = (i: number, j: number) => {
+      const d = bt[i]! - tt[j]!;
+      if (d !== 0 || !idCol) return d;
+      const a = String(be?.[i] ?? '');
+      const b = String(te?.[j] ?? '');
+      return a < b ? -1 : a > b ? 1 : 0;
+    };
+    const s: number[] = [];
+    const r: number[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < bt.length || j < tt.length) {
+      const c = i >= bt.length ? 1 : j >= tt.length ? -1 : cmp(i, j);
+      if (c < 0) (s.push(0), r.push(i++));
+      else {
+        if (c === 0) i++; // the same key: the memtable's (newer) row replaces the part's
+        s.push(1), r.push(j++);
+      }
+    }
+    side = Uint8Array.from(s);
+    row = Uint32Array.from(r);
+  }
+  const n = row.length;
+  const sources = [base, top];
+  const ts = new Float64Array(n);
+  for (let k = 0; k < n; k++) ts[k] = sources[side[k]!]!.timestamps[row[k]!]!;
+  const out: SeriesCols = { sid, n, ts, tags: {}, fields: {} };
+  const single = !base || !top;
+  for (const f of fields) {
+    const miss = plan.field_types[f] === 'int' ? 0 : NaN;
+    const cols = sources.map((x) => x?.fields[f]);
+    if (single && cols[side[0] ?? 0] !== undefined) {
+      out.fields[f] = cols[side[0] ?? 0]!;
+      continue;
+    }
+    const dst = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const c = cols[side[k]!];
+      dst[k] = c ? c[row[k]!]! : miss;
+    }
+    out.fields[f] = dst;
+  }
+  for (const t of tags) {
+    const miss = missingTag(t === idCol ? 'string' : plan.tag_types[t]);
+    const cols = sources.map((x) => x?.tags[t] as TagColumn | undefined);
+    if (single && cols[side[0] ?? 0] !== undefined) {
+      out.tags[t] = cols[side[0] ?? 0]!;
+      continue;
+    }
+    const dst = new Array<unknown>(n);
+    for (let k = 0; k < n; k++) {
+      const c = cols[side[k]!];
+      dst[k] = c ? c[row[k]!] : miss;
+    }
+    out.tags[t] = dst;
+  }
+  return out;
+}
+
+/** The first `offset + limit` matching rows over every series, in plan order (a k-way merge). */
+function firstRows(plan: QueryPlan, series: SeriesCols[], match: ReturnType<typeof compileCriteria> | null): ShardRows {
+  const keep = plan.offset + plan.limit;
+  const desc = plan.order === 'desc';
+  const idCol = plan.element_id_column;
+  const out: ShardRows = { ts: [], sid: [], eid: idCol ? [] : null, tags: {}, fields: {} };
+  for (const t of plan.tags) out.tags[t] = [];
+  for (const f of plan.fields) out.fields[f] = [];
+  if (keep === 0) return out;
+  // Per series the matching rows in plan order (desc walks each series backwards).
+  const cursors = series.map((s) => {
+    const m = match ? match(s.tags) : null;
+    const rows: number[] = [];
+    if (desc) {
+      for (let i = s.n - 1; i >= 0; i--) if (!m || m(i)) rows.push(i);
+    } else {
+      for (let i = 0; i < s.n; i++) if (!m || m(i)) rows.push(i);
+    }
+    return { s, rows, at: 0 };
+  });
+  // Series are in id order; a binary heap on (ts, series index) picks the next row. Element ids
+  // of one series are already ordered inside it.
+  const heap = cursors.map((_, i) => i).filter((i) => cursors[i]!.rows.length > 0);
+  const tsOf = (c: number) => cursors[c]!.s.ts[cursors[c]!.rows[cursors[c]!.at]!]!;
+  const less = (a: number, b: number) => (desc ? tsOf(a) > tsOf(b) || (tsOf(a) === tsOf(b) && a > b) : tsOf(a) < tsOf(b) || (tsOf(a) === tsOf(b) && a < b));
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+  while (heap.length > 0 && out.ts.length < keep) {
+    const c = cursors[heap[0]!]!;
+    const i = c.rows[c.at]!;
+    out.ts.push(c.s.ts[i]!);
+    out.sid.push(c.s.sid);
+    if (out.eid) out.eid.push(String(c.s.tags[idCol!]![i] ?? ''));
+    for (const t of plan.tags) out.tags[t]!.push(c.s.tags[t]![i]);
+    for (const f of plan.fields) out.fields[f]!.push(c.s.fields[f]![i]!);
+    if (++c.at >= c.rows.length) {
+      heap[0] = heap[heap.length - 1]!;
+      heap.pop();
+    }
+    down(0);
+  }
+  return out;
+}
+
+/** Partial aggregates per group of the matching rows. */
+function aggregate(plan: QueryPlan, series: SeriesCols[], match: ReturnType<typeof compileCriteria> | null): ShardGroups {
+  const by = plan.group_by!;
+  const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
+  const out: ShardGroups = { keys: [], count: [], stats: {} };
+  for (const f of fields) out.stats[f] = { n: [], sum: [], min: [], max: [] };
+  const index = new Map<string, number>();
+  const groupOf = (values: unknown[]): number => {
+    const k = JSON.stringify(values);
+    let g = index.get(k);
+    if (g === undefined) {
+      g = out.keys.length;
+      index.set(k, g);
+      out.keys.push(values);
+      out.count.push(0);
+      for (const f of fields) {
+        const st = out.stats[f]!;
+        st.n.push(0), st.sum.push(0), st.min.push(Infinity), st.max.push(-Infinity);
+      }
+    }
+    return g;
+  };
+  // Grouping only by entity tags: one group per series, its key read once.
+  const entity = new Set(plan.entity);
+  const perSeries = by.every((t) => entity.has(t));
+  for (const s of series) {
+    const m = match ? match(s.tags) : null;
+    const cols = by.map((t) => s.tags[t]!);
+    const fcols = fields.map((f) => s.fields[f]!);
+    let fixed = -1;
+    for (let i = 0; i < s.n; i++) {
+      if (m && !m(i)) continue;
+      let g: number;
+      if (perSeries && fixed >= 0) g = fixed;
+      else {
+        g = groupOf(cols.map((c) => c[i]));
+        if (perSeries) fixed = g;
+      }
+      out.count[g]!++;
+      for (let j = 0; j < fields.length; j++) {
+        const v = fcols[j]![i]!;
+        if (v !== v) continue; // NaN: a missing float
+        const st = out.stats[fields[j]!]!;
+        st.n[g]!++;
+        st.sum[g]! += v;
+        if (v < st.min[g]!) st.min[g] = v;
+        if (v > st.max[g]!) st.max[g] = v;
+      }
+    }
+  }
+  // Groups that hold whole series live on one shard only: its top-N is final there.
+  if (plan.top !== null && perSeries) return pruneTop(plan, out, fields);
+  return out;
+}
+
+/** Keeps the shard's `top.n` best groups (valid when no group spans shards). */
+function pruneTop(plan: QueryPlan, g: ShardGroups, fields: string[]): ShardGroups {
+  const top = plan.top!;
+  if (g.keys.length <= top.n) return g;
+  const value = (i: number) => finalValue(top.agg.fn, top.agg.field === null ? null : g.stats[top.agg.field]!, g.count, i);
+  const order = rankGroups(g.keys, value, top.order).slice(0, top.n);
+  const out: ShardGroups = { keys: order.map((i) => g.keys[i]!), count: order.map((i) => g.count[i]!), stats: {} };
+  for (const f of fields) {
+    const st = g.stats[f]!;
+    out.stats[f] = { n: order.map((i) => st.n[i]!), sum: order.map((i) => st.sum[i]!), min: order.map((i) => st.min[i]!), max: order.map((i) => st.max[i]!) };
+  }
+  return out;
+}
+
+/** The final value of one aggregation for group i; null when no value was seen. */
+export function finalValue(fn: string, st: ShardGroups['stats'][string] | null, count: number[], i: number): number | null {
+  if (fn === 'count') return st === null ? count[i]! : st.n[i]!;
+  if (st === null || st.n[i] === 0) return null;
+  if (fn === 'sum') return st.sum[i]!;
+  if (fn === 'min') return st.min[i]!;
+  if (fn === 'max') return st.max[i]!;
+  return st.sum[i]! / st.n[i]!;
+}
+
+/** Group indices ranked by `value` (nulls last), ties by key. */
+export function rankGroups(keys: unknown[][], value: (i: number) => number | null, order: 'asc' | 'desc'): number[] {
+  const idx = keys.map((_, i) => i);
+  const vals = idx.map(value);
+  return idx.sort((a, b) => {
+    const x = vals[a]!;
+    const y = vals[b]!;
+    if (x === null || y === null) return x === y ? compareKeys(keys[a]!, keys[b]!) : x === null ? 1 : -1;
+    const d = order === 'desc' ? y - x : x - y;
+    return d !== 0 ? d : compareKeys(keys[a]!, keys[b]!);
+  });
+}
+
+/** Orders group keys: element-wise, numbers numerically, strings by code unit, lists by their JSON. */
+export function compareKeys(a: unknown[], b: unknown[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (typeof x === 'number' && typeof y === 'number') {
+      if (x !== y) return x - y;
+      continue;
+    }
+    const s = typeof x === 'string' ? x : JSON.stringify(x);
+    const t = typeof y === 'string' ? y : JSON.stringify(y);
+    if (s !== t) return s < t ? -1 : 1;
+  }
+  return 0;
+}

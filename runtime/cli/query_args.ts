@@ -1,0 +1,399 @@
+/**
+ * The option grammar of `lockstep query`, as pure functions: times, `--where` conditions, criteria
+ * trees, aggregations, top-N and write tokens. Everything here throws `InvalidArgument` naming the
+ * flag, so a bad option fails before any connection is opened.
+ */
+import { errors } from '../../transport/errors.js';
+import {
+  AGG_FUNCTIONS,
+  type AggFunction,
+  type Aggregation,
+  type Criteria,
+  type MeasureQuery,
+  type StreamQuery,
+  type TagCondition,
+  type TopN,
+  type WriteToken,
+} from '../../transport/query_types.js';
+import { checkName, isValidName } from '../../transport/schema_types.js';
+import { parseTimestamp } from '../../actors/liaison/write_validation.js';
+import { parseDurationMs } from '../config.js';
+
+/** Length of the default time range: `--from` defaults to one hour before `--to`. */
+export const DEFAULT_RANGE_MS = 3_600_000;
+/** The most rows (or groups) a query may ask for; the server's bound of `limit`. */
+export const MAX_QUERY_LIMIT = 100_000;
+
+const RELATIVE_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const RELATIVE = /^(?:now)?-(\d{1,9})([smhd])$/;
+const EPOCH_MS = /^\d{1,15}$/;
+const TIME_FORMS = 'epoch ms, RFC 3339 with a zone (2024-05-01T12:00:00Z), now, or now minus a duration (-30s, -15m, -2h, -7d)';
+
+/** Query options as commander hands them over (all strings; lists already collected). */
+export interface QueryCliOptions {
+  from?: string;
+  to?: string;
+  where?: string[];
+  whereJson?: string;
+  groupBy?: string[];
+  agg?: string[];
+  top?: string;
+  topBy?: string;
+  topOrder?: string;
+  order?: string;
+  limit?: string;
+  offset?: string;
+  tags?: string[];
+  fields?: string[];
+  token?: string;
+  allowPartial?: boolean;
+  schemaRevision?: string;
+  timeout?: string;
+}
+
+/** Parses one `--from`/`--to` value into epoch ms; relative forms count back from `nowMs`. */
+export function parseTime(input: string, nowMs: number, flag: string): number {
+  const s = input.trim();
+  if (s === 'now') return nowMs;
+  const rel = RELATIVE.exec(s);
+  if (rel) return nowMs - Number(rel[1]) * RELATIVE_UNIT_MS[rel[2] as keyof typeof RELATIVE_UNIT_MS];
+  if (EPOCH_MS.test(s)) return Number(s);
+  // Only strings shaped like a date reach the RFC 3339 parser, so its message fits the input.
+  if (/^\d{4}-\d{2}-\d{2}[Tt ]/.test(s)) return parseTimestamp(s, flag);
+  throw errors.invalidArgument(`${flag} ${JSON.stringify(input)} is not a time: use ${TIME_FORMS}`);
+}
+
+/** The half-open range `[from, to)`: `--to` defaults to now, `--from` to one hour before `--to`. */
+export function resolveRange(from: string | undefined, to: string | undefined, nowMs: number): { from: number; to: number } {
+  const t = to === undefined ? nowMs : parseTime(to, nowMs, '--to');
+  const f = from === undefined ? t - DEFAULT_RANGE_MS : parseTime(from, nowMs, '--from');
+  if (f >= t) {
+    throw errors.invalidArgument(`--from (${iso(f)}) must be before --to (${iso(t)}): the range is from ≤ ts < to`);
+  }
+  return { from: f, to: t };
+}
+
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+// A cursor over one `--where` expression; errors quote the expression and a 1-based column.
+class Scanner {
+  pos = 0;
+  constructor(readonly src: string) {}
+
+  fail(what: string): never {
+    throw errors.invalidArgument(`--where ${JSON.stringify(this.src)}: ${what} at column ${this.pos + 1}`);
+  }
+
+  ws(): void {
+    while (this.pos < this.src.length && /\s/.test(this.src[this.pos]!)) this.pos++;
+  }
+
+  done(): boolean {
+    return this.pos >= this.src.length;
+  }
+
+  match(re: RegExp): string | undefined {
+    re.lastIndex = this.pos;
+    const m = re.exec(this.src);
+    if (!m) return undefined;
+    this.pos += m[0].length;
+    return m[0];
+  }
+
+  eat(s: string): boolean {
+    if (!this.src.startsWith(s, this.pos)) return false;
+    this.pos += s.length;
+    return true;
+  }
+
+  /** A keyword (any case) followed by a space, `(` or the end. */
+  keyword(word: string): boolean {
+    return this.match(new RegExp(`${word}(?=[\\s(]|$)`, 'iy')) !== undefined;
+  }
+
+  value(): string | number {
+    this.ws();
+    const q = this.src[this.pos];
+    if (q === '"' || q === "'") {
+      this.pos++;
+      let out = '';
+      for (;;) {
+        if (this.done()) this.fail(`unterminated ${q}-quoted value`);
+        const c = this.src[this.pos++]!;
+        if (c === q) return out;
+        if (c === '\\') {
+          if (this.done()) this.fail('a \\ at the end of a quoted value');
+          out += this.src[this.pos++]!;
+        } else {
+          out += c;
+        }
+      }
+    }
+    const bare = this.match(/[^\s,()'"]+/y);
+    if (bare === undefined) this.fail('expected a value (quote it if it is empty or holds spaces, commas, parentheses or quotes)');
+    return bareValue(bare, this);
+  }
+}
+
+// Bare digits are an integer; a leading zero is refused rather than guessed (quote it for a string).
+function bareValue(s: string, sc: Scanner): string | number {
+  if (!/^-?\d+$/.test(s)) return s;
+  if (/^-?0\d/.test(s)) sc.fail(`${s} has a leading zero: write "${s}" for a string or drop the zero for an integer`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) sc.fail(`${s} is not a safe integer: write "${s}" for a string`);
+  return n === 0 ? 0 : n; // never -0
+}
+
+/**
+ * Parses one `--where` expression: `tag=value`, `tag!=value`, `tag in (a,b)` or `tag not in (a,b)`.
+ * A bare value of digits is an integer, any other bare value a string; a quoted one is a string.
+ */
+export function parseWhere(expr: string): TagCondition {
+  const sc: Scanner = new Scanner(expr);
+  sc.ws();
+  const start = sc.pos;
+  const tag = sc.match(/[A-Za-z0-9_]+/y);
+  if (tag === undefined) sc.fail('expected a tag name');
+  if (!isValidName(tag)) {
+    sc.pos = start;
+    sc.fail(`${JSON.stringify(tag)} is not a valid tag name`);
+  }
+  sc.ws();
+  let op: TagCondition['op'];
+  if (sc.eat('!=')) op = 'ne';
+  else if (sc.eat('=')) op = 'eq';
+  else if (sc.keyword('in')) op = 'in';
+  else if (sc.keyword('not')) {
+    sc.ws();
+    if (!sc.keyword('in')) sc.fail('expected "in" after "not"');
+    op = 'not_in';
+  } else sc.fail('expected =, !=, in or not in after the tag');
+  let value: TagCondition['value'];
+  if (op === 'eq' || op === 'ne') {
+    value = sc.value();
+  } else {
+    sc.ws();
+    if (!sc.eat('(')) sc.fail('expected ( after in');
+    const list: (string | number)[] = [];
+    for (;;) {
+      list.push(sc.value());
+      sc.ws();
+      if (sc.eat(')')) break;
+      if (!sc.eat(',')) sc.fail('expected , or ) in the list');
+    }
+    const kinds = new Set(list.map((v) => typeof v));
+    if (kinds.size > 1) sc.fail('the list mixes integers and strings (quote the integers to make them strings)');
+    value = list;
+  }
+  sc.ws();
+  if (!sc.done()) sc.fail(`unexpected ${JSON.stringify(sc.src.slice(sc.pos))}`);
+  return { tag, op, value };
+}
+
+const OPS: readonly string[] = ['eq', 'ne', 'in', 'not_in'];
+
+function isScalar(v: unknown): v is string | number {
+  return typeof v === 'string' || Number.isSafeInteger(v);
+}
+
+// Checks the shape of a criteria tree so a typo fails here, naming where in the tree it is.
+function checkCriteria(c: unknown, path: string): Criteria {
+  const bad = (m: string): never => {
+    throw errors.invalidArgument(`--where-json: ${path || 'the top level'}: ${m}`);
+  };
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) bad('expected an object (a condition, {"and": [...]} or {"or": [...]})');
+  const o = c as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if ('and' in o || 'or' in o) {
+    const k = 'and' in o ? 'and' : 'or';
+    if (keys.length !== 1) bad(`an ${k} node has only the key ${JSON.stringify(k)}, got ${keys.join(', ')}`);
+    const list = o[k];
+    if (!Array.isArray(list) || list.length === 0) bad(`${k} must be a non-empty array`);
+    const items = (list as unknown[]).map((x, i) => checkCriteria(x, `${path ? `${path}.` : ''}${k}[${i}]`));
+    return k === 'and' ? { and: items } : { or: items };
+  }
+  const extra = keys.filter((k) => k !== 'tag' && k !== 'op' && k !== 'value');
+  if (extra.length > 0) bad(`unknown key ${JSON.stringify(extra[0])} (a condition has tag, op and value)`);
+  if (!isValidName(o.tag)) bad(`tag ${JSON.stringify(o.tag)} is not a valid tag name`);
+  if (typeof o.op !== 'string' || !OPS.includes(o.op)) bad(`op must be one of ${OPS.join(', ')}, got ${JSON.stringify(o.op)}`);
+  const op = o.op as TagCondition['op'];
+  if (op === 'eq' || op === 'ne') {
+    if (!isScalar(o.value)) bad(`value of ${op} must be a string or a safe integer`);
+  } else if (!Array.isArray(o.value) || o.value.length === 0 || !o.value.every(isScalar)) {
+    bad(`value of ${op} must be a non-empty array of strings or safe integers`);
+  }
+  return { tag: o.tag as string, op, value: o.value as TagCondition['value'] };
+}
+
+/** Parses `--where-json`: a criteria tree, checked for shape. */
+export function parseWhereJson(json: string): Criteria {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch (err) {
+    throw errors.invalidArgument(`--where-json is not valid JSON: ${(err as Error).message}`);
+  }
+  return checkCriteria(v, '');
+}
+
+/** The criteria of every `--where` and `--where-json`, ANDed; undefined when there is none. */
+export function buildCriteria(where: readonly string[] = [], whereJson?: string): Criteria | undefined {
+  const all: Criteria[] = where.map(parseWhere);
+  if (whereJson !== undefined) all.push(parseWhereJson(whereJson));
+  if (all.length === 0) return undefined;
+  return all.length === 1 ? all[0] : { and: all };
+}
+
+/** Parses `fn:field` or `count` (also `count:field`, which counts rows where the field is not NaN). */
+export function parseAgg(spec: string, flag = '--agg'): Aggregation {
+  const colon = spec.indexOf(':');
+  const fn = (colon < 0 ? spec : spec.slice(0, colon)).trim();
+  if (!(AGG_FUNCTIONS as readonly string[]).includes(fn)) {
+    throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: unknown function ${JSON.stringify(fn)} (functions: ${AGG_FUNCTIONS.join(', ')})`);
+  }
+  if (colon < 0) {
+    if (fn !== 'count') throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: ${fn} needs a field, as ${fn}:FIELD`);
+    return { fn: 'count' };
+  }
+  const field = spec.slice(colon + 1).trim();
+  if (!isValidName(field)) throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: ${JSON.stringify(field)} is not a valid field name`);
+  return { fn: fn as AggFunction, field };
+}
+
+/** The result column of an aggregation: `fn(field)`, or `count`. */
+export function aggColumn(a: { fn: AggFunction; field?: string }): string {
+  return a.field === undefined ? a.fn : `${a.fn}(${a.field})`;
+}
+
+/** Parses every `--agg`, refusing one given twice (both would fill the same column). */
+export function parseAggs(specs: readonly string[] = []): Aggregation[] {
+  const seen = new Set<string>();
+  return specs.map((s) => {
+    const a = parseAgg(s);
+    const col = aggColumn(a);
+    if (seen.has(col)) throw errors.invalidArgument(`--agg ${col} is given twice`);
+    seen.add(col);
+    return a;
+  });
+}
+
+/** Parses `--top N [--top-by fn:field] [--top-order asc|desc]`; `--top-by` defaults to the first aggregation. */
+export function parseTop(o: Pick<QueryCliOptions, 'top' | 'topBy' | 'topOrder'>, aggs: readonly Aggregation[]): TopN | undefined {
+  if (o.top === undefined) {
+    if (o.topBy !== undefined || o.topOrder !== undefined) throw errors.invalidArgument('--top-by and --top-order need --top N');
+    return undefined;
+  }
+  const n = intOption(o.top, '--top', 1, MAX_QUERY_LIMIT)!;
+  let by: Aggregation;
+  if (o.topBy !== undefined) by = parseAgg(o.topBy, '--top-by');
+  else if (aggs[0] !== undefined) by = aggs[0];
+  else throw errors.invalidArgument('--top needs --top-by FN:FIELD (or an --agg, whose first one it then ranks by)');
+  const top: TopN = { n, fn: by.fn };
+  if (by.field !== undefined) top.field = by.field;
+  if (o.topOrder !== undefined) top.order = oneOf(o.topOrder, '--top-order', ['asc', 'desc'] as const);
+  return top;
+}
+
+/**
+ * Parses `--token`: the `write_token` object a write prints, or a whole write reply holding one
+ * (`lockstep write … --json`); it must be for the queried group.
+ */
+export function parseToken(json: string, group: string): WriteToken {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch (err) {
+    throw errors.invalidArgument(`--token is not valid JSON: ${(err as Error).message}`);
+  }
+  if (v !== null && typeof v === 'object' && 'write_token' in v) v = (v as { write_token: unknown }).write_token;
+  const bad = (m: string): never => {
+    throw errors.invalidArgument(`--token: ${m} (expected {"group": …, "shards": {"<shard>": <sequence>, …}} or a write reply holding write_token)`);
+  };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) bad('not an object');
+  const t = v as Record<string, unknown>;
+  if (!isValidName(t.group)) bad(`group ${JSON.stringify(t.group)} is not a valid group name`);
+  if (t.shards === null || typeof t.shards !== 'object' || Array.isArray(t.shards)) bad('shards must be an object');
+  const shards: Record<string, number> = {};
+  for (const [s, seq] of Object.entries(t.shards as Record<string, unknown>)) {
+    if (!/^(0|[1-9]\d{0,2})$/.test(s)) bad(`shard ${JSON.stringify(s)} is not a shard number`);
+    if (!Number.isSafeInteger(seq) || (seq as number) < 0) bad(`the sequence of shard ${s} must be a non-negative integer`);
+    shards[s] = seq as number;
+  }
+  if (t.group !== group) throw errors.invalidArgument(`--token is for group ${t.group as string}, but the query is on group ${group}`);
+  return { group, shards };
+}
+
+/** An integer option in `[min, max]`; undefined when absent. */
+export function intOption(v: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = /^\d{1,15}$/.test(v.trim()) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) throw errors.invalidArgument(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function oneOf<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw errors.invalidArgument(`${flag} must be ${allowed.join(' or ')}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
+function names(list: readonly string[], what: string): string[] {
+  return list.map((n) => checkName(n, what));
+}
+
+/** Commander collector of repeatable, comma-separated list options. */
+export function collectList(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter((s) => s !== '')];
+}
+
+/** Commander collector of repeatable options taken whole (a `--where` may hold commas). */
+export function collectEach(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/**
+ * Builds the query of `lockstep query KIND GROUP/NAME` from its options; only options given are
+ * set. Measure-only options on a stream query are refused (commander does not offer them anyway).
+ */
+export function buildQuery(kind: 'measure', group: string, name: string, o: QueryCliOptions, nowMs: number): MeasureQuery;
+export function buildQuery(kind: 'stream', group: string, name: string, o: QueryCliOptions, nowMs: number): StreamQuery;
+export function buildQuery(kind: 'measure' | 'stream', group: string, name: string, o: QueryCliOptions, nowMs: number): MeasureQuery | StreamQuery;
+export function buildQuery(kind: 'measure' | 'stream', group: string, name: string, o: QueryCliOptions, nowMs: number): MeasureQuery | StreamQuery {
+  const { from, to } = resolveRange(o.from, o.to, nowMs);
+  const q: MeasureQuery = { group: checkName(group, 'group'), name: checkName(name, kind), from, to };
+  const criteria = buildCriteria(o.where, o.whereJson);
+  if (criteria !== undefined) q.criteria = criteria;
+  if (o.tags !== undefined) q.tag_projection = names(o.tags, 'tag');
+  if (o.order !== undefined) q.order = oneOf(o.order, '--order', ['asc', 'desc'] as const);
+  const offset = intOption(o.offset, '--offset', 0, Number.MAX_SAFE_INTEGER);
+  if (offset !== undefined) q.offset = offset;
+  const limit = intOption(o.limit, '--limit', 1, MAX_QUERY_LIMIT);
+  if (limit !== undefined) q.limit = limit;
+  if (o.token !== undefined) q.write_token = parseToken(o.token, q.group);
+  if (o.allowPartial) q.allow_partial = true;
+  const rev = intOption(o.schemaRevision, '--schema-revision', 0, Number.MAX_SAFE_INTEGER);
+  if (rev !== undefined) q.schema_revision = rev;
+  if (o.timeout !== undefined) {
+    const ms = parseDurationMs(o.timeout, '--timeout');
+    if (!(ms > 0)) throw errors.invalidArgument(`--timeout must be positive, got ${JSON.stringify(o.timeout)}`);
+    q.timeout_ms = Math.ceil(ms);
+  }
+  const measureOnly = { fields: o.fields, groupBy: o.groupBy, agg: o.agg, top: o.top, topBy: o.topBy, topOrder: o.topOrder };
+  if (kind === 'stream') {
+    const given = Object.entries(measureOnly).find(([, v]) => v !== undefined);
+    if (given) throw errors.invalidArgument(`--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to measure queries only`);
+    return q;
+  }
+  if (o.fields !== undefined) q.field_projection = names(o.fields, 'field');
+  const aggs = parseAggs(o.agg);
+  if (aggs.length > 0) q.aggregations = aggs;
+  const top = parseTop(o, aggs);
+  if (top !== undefined) q.top = top;
+  if (o.groupBy !== undefined) {
+    if (aggs.length === 0 && top === undefined) throw errors.invalidArgument('--group-by needs an --agg (or --top)');
+    q.group_by = names(o.groupBy, 'tag');
+  }
+  return q;
+}

@@ -1,0 +1,180 @@
+/**
+ * `lockstep query measure|stream GROUP/NAME`: builds a query from flags (grammar in query_args.ts),
+ * sends it to the query API and prints a table, or the reply with `--json`. Every option is parsed
+ * before connecting, so a bad one exits 2 with nothing sent.
+ */
+import type { Command } from 'commander';
+import type { GroupRow, MeasureQuery, MeasureRow, QueryReply, StreamRow } from '../../transport/query_types.js';
+import { systemClock } from '../clock.js';
+import { runCommand, table } from './output.js';
+import { aggColumn, buildQuery, collectEach, collectList, MAX_QUERY_LIMIT, type QueryCliOptions } from './query_args.js';
+import { parseRef } from './schema_cmd.js';
+
+type Kind = 'measure' | 'stream';
+
+/** How a null or absent value is shown in a table. */
+export const NULL_CELL = '-';
+
+/** A time as RFC 3339 UTC with milliseconds (the number itself when it is no valid date). */
+export function formatTime(ts: number): string {
+  const d = new Date(ts);
+  return Number.isNaN(d.getTime()) ? String(ts) : d.toISOString();
+}
+
+/** One table cell: null and absent as `-`, lists as `[a,b]`, the empty string as `""`. */
+export function formatCell(v: unknown): string {
+  if (v === null || v === undefined) return NULL_CELL;
+  if (typeof v === 'string') return v === '' ? '""' : v;
+  if (Array.isArray(v)) return `[${v.map((x) => String(x)).join(',')}]`;
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+// The columns of one part of the rows: the asked-for ones in their order, then any others in
+// the order they first appear, so a table's columns do not depend on which row came first.
+function columns(preferred: readonly string[] | undefined, objects: readonly Record<string, unknown>[]): string[] {
+  const cols = [...(preferred ?? [])];
+  const seen = new Set(cols);
+  for (const o of objects) {
+    for (const k of Object.keys(o)) {
+      if (!seen.has(k)) {
+        seen.add(k);
+        cols.push(k);
+      }
+    }
+  }
+  return cols;
+}
+
+/** The human form of a reply: a table of rows or groups, or one line saying there are none. */
+export function renderReply(kind: Kind, reply: QueryReply<MeasureRow | StreamRow>, q: MeasureQuery): string[] {
+  if (reply.groups !== undefined) return renderGroups(reply.groups, q);
+  const rows = reply.rows ?? [];
+  if (rows.length === 0) return ['(no rows)'];
+  const tagCols = columns(q.tag_projection, rows.map((r) => r.tags ?? {}));
+  if (kind === 'stream') {
+    const srows = rows as StreamRow[];
+    return table(
+      ['time', 'element_id', ...tagCols],
+      srows.map((r) => [formatTime(r.ts), formatCell(r.element_id), ...tagCols.map((t) => formatCell(r.tags?.[t]))]),
+    );
+  }
+  const mrows = rows as MeasureRow[];
+  const fieldCols = columns(q.field_projection, mrows.map((r) => r.fields ?? {}));
+  return table(
+    ['time', ...tagCols, ...fieldCols],
+    mrows.map((r) => [formatTime(r.ts), ...tagCols.map((t) => formatCell(r.tags?.[t])), ...fieldCols.map((f) => formatCell(r.fields?.[f]))]),
+  );
+}
+
+function renderGroups(groups: readonly GroupRow[], q: MeasureQuery): string[] {
+  if (groups.length === 0) return ['(no groups)'];
+  const tagCols = columns(q.group_by, groups.map((g) => g.tags ?? {}));
+  const valueCols = columns(q.aggregations?.map(aggColumn), groups.map((g) => g.values ?? {}));
+  return table(
+    [...tagCols, ...valueCols],
+    groups.map((g) => [...tagCols.map((t) => formatCell(g.tags?.[t])), ...valueCols.map((c) => formatCell(g.values?.[c]))]),
+  );
+}
+
+/** The stderr warning of a partial answer; undefined when no shard was left out. */
+export function missingShardsWarning(group: string, missing: readonly number[] | undefined): string | undefined {
+  if (!missing || missing.length === 0) return undefined;
+  const s = missing.length === 1 ? 'shard' : 'shards';
+  return `warning: partial answer: ${s} ${missing.join(', ')} of group ${group} had no live owner and ${missing.length === 1 ? 'is' : 'are'} left out`;
+}
+
+const HELP = (kind: Kind) => {
+  const examples =
+    kind === 'measure'
+      ? `  lockstep query measure metrics/cpu --from -15m --where 'host in (h1,h2)' --fields value
+  lockstep query measure metrics/cpu --from 2024-05-01T00:00:00Z --to 2024-05-02T00:00:00Z \\
+      --group-by host --agg mean:value --agg max:value --top 5 --top-by max:value
+  lockstep query measure metrics/cpu --from -1h --where 'core=0' --where 'host!="42"' --json`
+      : `  lockstep query stream logs/app --from -30m --where 'level in (3,4)' --order desc --limit 20
+  lockstep query stream logs/app --from now-2h --where-json '{"or": [{"tag": "svc", "op": "eq", "value": "api"}, {"tag": "level", "op": "eq", "value": 4}]}'
+  lockstep query stream logs/app --token "$(lockstep write stream logs/app in.jsonl --json)" --json`;
+  return `
+Times (--from, --to): epoch milliseconds (1714564800000), RFC 3339 with a zone
+(2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00), now, or now minus a count of s, m, h or d
+(-30s, -15m, -2h, -7d; also written now-15m). The range is half-open, from ≤ ts < to.
+
+--where EXPR (repeatable; every one must hold):
+  tag=value   tag!=value   tag in (v1,v2,…)   tag not in (v1,v2,…)
+A bare value of digits (e.g. 42 or -7) is an integer, for int tags; any other bare value is a
+string. A quoted value ("42" or '42') is always a string; quote values that are empty or hold
+spaces, commas, parentheses or quotes (inside quotes \\ escapes the next character). Bare digits
+with a leading zero (007) are refused as ambiguous. On a list tag, = and in mean "contains".
+--where-json takes a criteria tree verbatim (a condition {"tag", "op": eq|ne|in|not_in, "value"},
+or {"and": [...]} / {"or": [...]}); it is ANDed with the --where conditions.
+${
+  kind === 'measure'
+    ? `
+Aggregation: --agg FN:FIELD or --agg count (FN one of count, sum, min, max, mean; repeatable or
+comma-separated), grouped by the --group-by tags (none: one group of everything). --top N keeps the
+N groups with the largest (--top-order desc, default) or smallest (asc) --top-by FN:FIELD, by
+default the first --agg; without --group-by the groups are the series. With --agg or --top the
+reply holds groups, else rows.
+`
+    : ''
+}
+Output: a table of ${
+    kind === 'measure'
+      ? 'rows (time as RFC 3339 UTC, tag columns, field columns) or groups (tag\ncolumns, then one column per aggregation: fn(field), or count)'
+      : 'rows (time as RFC 3339 UTC, element_id, tag columns)'
+  }. A null or absent value shows as ${NULL_CELL}.
+--json prints the reply as it came (${kind === 'measure' ? 'rows or groups' : 'rows'}, missing_shards, schema_revision) for exact values.
+With --allow-partial, shards without a live owner are left out and named in a warning on stderr.
+
+Exit status: 0 on an answer (also an empty or partial one); 2 on a bad option (nothing is sent) or
+an error reply, printed as error: <Code>: <message>.
+
+Examples:
+${examples}`;
+};
+
+function queryCommand(parent: Command, kind: Kind): void {
+  const c = parent
+    .command(kind)
+    .description(`query ${kind === 'measure' ? 'measure points (rows or aggregated groups)' : 'stream elements'} in a time range`)
+    .argument('<GROUP/NAME>', `group and ${kind} name`)
+    .option('--from <time>', 'start of the range, inclusive (default: one hour before --to)')
+    .option('--to <time>', 'end of the range, exclusive (default: now)')
+    .option('--where <expr>', 'a tag condition, repeatable (ANDed); grammar below', collectEach)
+    .option('--where-json <json>', 'a criteria tree as JSON (for or-trees), ANDed with --where')
+    .option('--tags <tags>', 'tags returned with each row, comma-separated (default: every tag)', collectList);
+  if (kind === 'measure') {
+    c.option('--fields <fields>', 'fields returned with each row, comma-separated (default: every field)', collectList)
+      .option('--group-by <tags>', 'tags whose values form the groups, comma-separated (needs --agg or --top)', collectList)
+      .option('--agg <fn:field>', 'an aggregation: count, or count|sum|min|max|mean:FIELD; repeatable', collectList)
+      .option('--top <n>', 'keep the top N groups')
+      .option('--top-by <fn:field>', 'what --top ranks by (default: the first --agg)')
+      .option('--top-order <order>', 'desc keeps the largest (default), asc the smallest');
+  }
+  c.option('--order <order>', 'time order of rows: asc (default) or desc')
+    .option('--limit <n>', `${kind === 'measure' ? 'rows (or groups)' : 'rows'} returned at most, 1–${MAX_QUERY_LIMIT} (server default 1000)`)
+    .option('--offset <n>', `${kind === 'measure' ? 'rows (or groups)' : 'rows'} skipped first (default 0)`)
+    .option('--token <json>', 'read your writes: a write token, or the whole reply of lockstep write --json')
+    .option('--allow-partial', 'answer from the shards with a live owner instead of failing with Unavailable')
+    .option('--schema-revision <n>', `query only against this revision of the ${kind} (older fails with ExpiredSchema)`)
+    .option('--timeout <duration>', 'how long the query may take in total, e.g. 500ms, 5s or bare ms (server default 10s)')
+    .addHelpText('after', HELP(kind))
+    .action((ref: string, o: QueryCliOptions, cmd: Command) =>
+      runCommand(cmd, async ({ out, client }) => {
+        const key = parseRef(kind, ref);
+        const q = buildQuery(kind, key.group, key.name, o, systemClock.now());
+        const lc = await client();
+        const reply = kind === 'measure' ? await lc.queryMeasure(q) : await lc.queryStream(q);
+        const warning = missingShardsWarning(q.group, reply.missing_shards);
+        if (warning !== undefined) process.stderr.write(`${warning}\n`);
+        out.result(reply, () => renderReply(kind, reply, q));
+      }),
+    );
+}
+
+/** Adds `query measure` and `query stream` to the program. */
+export function registerQueryCommands(program: Command): void {
+  const query = program.command('query').description('query measure points or stream elements in a time range');
+  queryCommand(query, 'measure');
+  queryCommand(query, 'stream');
+}

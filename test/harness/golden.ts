@@ -1,0 +1,88 @@
+/**
+ * Golden query cases (`test/cases/*.json`): a group, one measure or stream, writes in phases and
+ * queries with their expected answers. `loadCase` runs one case on a running cluster — the first
+ * phase is flushed to parts before the next is written, so answers merge parts and memtables —
+ * and `runQuery` turns a reply into the case's form (times as RFC 3339) for comparison.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LockstepError } from '../../transport/errors.js';
+import { subjectsFor } from '../../transport/subjects.js';
+import type { TestCluster } from './cluster.js';
+import { waitFor } from './wait.js';
+
+const S = subjectsFor();
+const CASES_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'cases');
+
+/** One case file. */
+export interface GoldenCase {
+  file: string;
+  description: string;
+  group: { name: string } & Record<string, unknown>;
+  measure?: { name: string } & Record<string, unknown>;
+  stream?: { name: string } & Record<string, unknown>;
+  writes: Record<string, unknown>[][];
+  queries: { name: string; query: Record<string, unknown>; expect: { rows?: unknown[]; groups?: unknown[]; error?: string } }[];
+}
+
+/** Every case in test/cases, by file name. */
+export function goldenCases(): GoldenCase[] {
+  return readdirSync(CASES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({ file: f, ...(JSON.parse(readFileSync(join(CASES_DIR, f), 'utf8')) as Omit<GoldenCase, 'file'>) }));
+}
+
+type Token = { group: string; shards: Record<string, number> };
+type Actors = { actors: { id: string; details: { shards?: { shard: string; flushed: number }[] } }[] };
+
+/** Creates the case's schema, writes its phases (flushing all but the last), returns the write token. */
+export async function loadCase(c: TestCluster, gc: GoldenCase, dataNodes: string[]): Promise<Token> {
+  const kind = gc.measure ? 'measure' : 'stream';
+  const resource = (gc.measure ?? gc.stream)!;
+  await c.api(S.api.schema('group', 'create'), { resource: gc.group });
+  const created = await c.api<{ revision: number }>(S.api.schema(kind, 'create'), { resource });
+  const key = `${kind}:${gc.group.name}/${resource.name}`;
+  const b = await c.barrier('applied', { keys: [key], min_revisions: [created.revision] }, 10_000);
+  if (!b.applied) throw new Error(`${key} not applied everywhere: ${JSON.stringify(b.laggards)}`);
+  const token: Token = { group: gc.group.name, shards: {} };
+  for (const [i, phase] of gc.writes.entries()) {
+    const body = kind === 'measure' ? { points: phase } : { elements: phase };
+    const r = await c.api<{ write_token: Token }>(S.api.write(kind), { group: gc.group.name, name: resource.name, ...body }, 10_000);
+    for (const [s, seq] of Object.entries(r.write_token.shards)) token.shards[s] = Math.max(token.shards[s] ?? 0, seq);
+    if (i < gc.writes.length - 1) await flushed(c, dataNodes, gc.group.name, r.write_token.shards);
+  }
+  return token;
+}
+
+/** Waits until, for every shard of `seqs`, some data node flushed it up to its sequence. */
+async function flushed(c: TestCluster, dataNodes: string[], group: string, seqs: Record<string, number>): Promise<void> {
+  await waitFor(
+    async () => {
+      const reports = await Promise.all(dataNodes.map((n) => c.control<Actors>(n, 'actors')));
+      const shards = reports.flatMap((r) => r.actors.find((a) => a.id === 'data_shard')?.details.shards ?? []);
+      return Object.entries(seqs).every(([s, seq]) => shards.some((x) => x.shard === `${group}/${s}` && x.flushed >= seq));
+    },
+    { timeoutMs: 30_000, what: `shards of ${group} flushed up to ${JSON.stringify(seqs)}` },
+  );
+}
+
+/** Runs one query of a case; the answer in the case's form: {rows} / {groups} with RFC 3339 times, or {error: code}. */
+export async function runQuery(c: TestCluster, gc: GoldenCase, q: Record<string, unknown>, token: Token): Promise<Record<string, unknown>> {
+  const kind = gc.measure ? 'measure' : 'stream';
+  const name = (gc.measure ?? gc.stream)!.name;
+  try {
+    const r = await c.api<{ rows?: { ts: number }[]; groups?: unknown[]; missing_shards: number[] }>(
+      S.api.query(kind),
+      { group: gc.group.name, name, write_token: token, ...q },
+      15_000,
+    );
+    if (r.missing_shards.length > 0) throw new Error(`shards missing: ${r.missing_shards.join(', ')}`);
+    if (r.groups) return { groups: r.groups };
+    return { rows: r.rows!.map((row) => ({ ...row, ts: new Date(row.ts).toISOString() })) };
+  } catch (err) {
+    if (err instanceof LockstepError) return { error: err.code };
+    throw err;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Query requests and replies of the public API (`P.api.query.measure`, `P.api.query.stream`),
+ * shared by the liaison, the shard executors and the TypeScript client.
+ *
+ * Time ranges are half-open: `from` ≤ ts < `to` (epoch ms or RFC 3339 with a zone). Results are
+ * deterministic: rows are ordered by time, then series id, then (streams) element id; groups by
+ * their tag values — so one query gives the same answer on a standalone node and on a cluster.
+ */
+import type { WriteTagValue } from './api_types.js';
+
+/** A tag condition. On a list tag (`string[]`, `int[]`) `eq`/`in` mean "the list contains". */
+export interface TagCondition {
+  tag: string;
+  op: 'eq' | 'ne' | 'in' | 'not_in';
+  /** A scalar for eq/ne, an array for in/not_in; strings for string tags, integers for int tags. */
+  value: string | number | (string | number)[];
+}
+
+/** A criteria tree: a condition, or `and`/`or` of criteria. */
+export type Criteria = TagCondition | { and: Criteria[] } | { or: Criteria[] };
+
+/** The aggregation functions. `count` without a field counts rows; with one, rows where it is not NaN. */
+export const AGG_FUNCTIONS = ['count', 'sum', 'min', 'max', 'mean'] as const;
+export type AggFunction = (typeof AGG_FUNCTIONS)[number];
+
+/** One aggregation; its result column is `fn(field)` (or `count`). NaN values are skipped. */
+export interface Aggregation {
+  fn: AggFunction;
+  field?: string;
+}
+
+/** Keep the N groups with the largest (desc, default) or smallest (asc) `fn(field)`. */
+export interface TopN {
+  n: number;
+  fn: AggFunction;
+  field?: string;
+  order?: 'asc' | 'desc';
+}
+
+/** A read-your-writes token, as a write reply gives it. */
+export interface WriteToken {
+  group: string;
+  shards: Record<string, number>;
+}
+
+/** What measure and stream queries share. */
+export interface QueryBase {
+  group: string;
+  name: string;
+  /** The revision the client last saw for the resource (the gates of DESIGN §6). */
+  schema_revision?: number;
+  /** Epoch ms or RFC 3339; `from` inclusive, `to` exclusive. */
+  from: number | string;
+  to: number | string;
+  criteria?: Criteria;
+  /** Tags returned with each row (default: every declared tag). */
+  tag_projection?: string[];
+  /** Time order of rows (default `asc`). */
+  order?: 'asc' | 'desc';
+  /** Rows (or groups) skipped, then returned at most (default limit 1000, at most 100 000). */
+  offset?: number;
+  limit?: number;
+  /** Wait (bounded by the query deadline) until every shard of the token applied it. */
+  write_token?: WriteToken;
+  /** Answer from the shards that have a live owner instead of failing with `Unavailable`. */
+  allow_partial?: boolean;
+  /** How long the query may take in total (ms; default 10 000). */
+  timeout_ms?: number;
+}
+
+/** `P.api.query.measure`. With `aggregations` (or `top`) the reply holds groups, else rows. */
+export interface MeasureQuery extends QueryBase {
+  /** Fields returned with each row (default: every declared field). */
+  field_projection?: string[];
+  /** Tags whose values form the groups (needs an aggregation; none = one group of everything). */
+  group_by?: string[];
+  aggregations?: Aggregation[];
+  /** Top-N groups; without `group_by` the groups are the series (the entity tags). */
+  top?: TopN;
+}
+
+/** `P.api.query.stream`. */
+export type StreamQuery = QueryBase;
+
+/** One measure row of a reply. */
+export interface MeasureRow {
+  ts: number;
+  tags: Record<string, WriteTagValue>;
+  fields: Record<string, number | null>;
+}
+
+/** One stream row of a reply. */
+export interface StreamRow {
+  ts: number;
+  element_id: string;
+  tags: Record<string, WriteTagValue>;
+}
+
+/** One group of an aggregated reply: its tag values and one value per aggregation (`fn(field)`). */
+export interface GroupRow {
+  tags: Record<string, WriteTagValue>;
+  values: Record<string, number | null>;
+}
+
+/** Reply of a query. Exactly one of `rows` / `groups` is set. */
+export interface QueryReply<Row = MeasureRow | StreamRow> {
+  rows?: Row[];
+  groups?: GroupRow[];
+  /** Shards left out (no live owner) when `allow_partial` was asked; empty otherwise. */
+  missing_shards: number[];
+  /** The resource revision the query ran against. */
+  schema_revision: number;
+}
