@@ -1,0 +1,185 @@
+/**
+ * Queries on a cluster of separate processes (2 liaisons + 2 data nodes, real nats-server): read
+ * your writes; a shard with no live owner is `Unavailable` naming it unless `allow_partial`;
+ * writes acknowledged while every data node is down are queryable once one returns; a data node
+ * killed with SIGKILL while a writer streams serves every acknowledged point exactly once after a
+ * restart, and never a refused one; the query gates and their counters.
+ */
+import assert from 'node:assert/strict';
+import { TestCluster } from '../harness/cluster.js';
+import { exitWithin } from '../harness/wait.js';
+import { ownersOf } from '../../actors/data_shard/placement.js';
+import { call } from '../../transport/rpc.js';
+import { subjectsFor } from '../../transport/subjects.js';
+import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
+
+const S = subjectsFor();
+type Token = { group: string; shards: Record<string, number> };
+type WriteReply = { points: number; write_token: Token };
+type Group = { resource: { placement: { data_nodes: string[] } } };
+
+describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
+  this.timeout(180_000);
+  let c: TestCluster;
+  const now = Date.now();
+  const SHARDS = 8;
+
+  const measure = (group: string, name = 'cpu') => ({
+    resource: {
+      group, name, entity: ['host'],
+      tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
+      fields: [{ name: 'value', type: 'float' }],
+    },
+  });
+  const write = (group: string, points: { ts: number; tags: { host: string }; fields: Record<string, unknown> }[], extra: Record<string, unknown> = {}) =>
+    c.api<WriteReply>(S.api.write('measure'), { group, name: 'cpu', points, ...extra }, 10_000);
+  const query = (group: string, q: Record<string, unknown> = {}) =>
+    c.api<QueryReply<MeasureRow>>(S.api.query('measure'), { group, name: 'cpu', from: now - 3_600_000, to: now + 60_000, limit: 100_000, ...q }, 20_000);
+  const mergeToken = (a: Token | undefined, b: Token): Token => {
+    const shards = { ...(a?.shards ?? {}) };
+    for (const [s, seq] of Object.entries(b.shards)) shards[s] = Math.max(shards[s] ?? 0, seq);
+    return { group: b.group, shards };
+  };
+  async function restart(node: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    c.lc.kill(node, signal);
+    await c.lc.nodes.get(node)!.exited;
+    c.lc.spawnNode(node, ['data']);
+    await c.lc.waitReady(node);
+  }
+
+  before(async () => {
+    c = await TestCluster.start({ liaisons: 1, dataNodes: 2, nodeArgs: ['--schema-wait', '800ms'] });
+    // A liaison that never waits: whatever it accepts needed no wait.
+    c.lc.spawnNode('l2', ['liaison'], ['--schema-wait', '0ms']);
+    await c.lc.waitReady('l2');
+    for (const [g, replicas] of [['q1', 1], ['q2', 2], ['q3', 1]] as const) {
+      await c.createGroup(g, { shards: SHARDS, replicas, placement: { data_nodes: ['d1', 'd2'] } });
+      const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure(g));
+      assert.equal((await c.barrier('applied', { keys: [`measure:${g}/cpu`], min_revisions: [m.revision] })).applied, true);
+    }
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  it('read your writes - after barrier applied at R, a write carrying R is accepted by every liaison without waiting and a query with its token sees it', async () => {
+    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure('q1', 'fresh'));
+    assert.equal((await c.barrier('applied', { keys: ['measure:q1/fresh'], min_revisions: [m.revision] })).applied, true);
+    for (let i = 0; i < 20; i++) {
+      const host = `ryw${i}`;
+      const w = await c.api<WriteReply>(S.api.write('measure'), { group: 'q1', name: 'fresh', schema_revision: m.revision, points: [{ ts: now - i, tags: { host }, fields: { value: i } }] });
+      const r = await c.api<QueryReply<MeasureRow>>(S.api.query('measure'), {
+        group: 'q1', name: 'fresh', schema_revision: m.revision, from: now - 60_000, to: now + 1,
+        criteria: { tag: 'host', op: 'eq', value: host }, write_token: w.write_token,
+      });
+      assert.deepEqual(r.rows, [{ ts: now - i, tags: { host }, fields: { value: i } }]);
+    }
+  });
+
+  it('unavailable - a shard whose only owner is down fails the query naming it; allow_partial answers from the others', async () => {
+    const g = await c.api<Group>(S.api.schema('group', 'get'), { group: 'q1', name: 'q1' });
+    const onD2 = Array.from({ length: SHARDS }, (_, s) => s).filter((s) => ownersOf('q1', s, g.resource.placement.data_nodes, 1)[0] === 'd2');
+    assert.ok(onD2.length > 0 && onD2.length < SHARDS, `d2 owns some but not all shards of q1: ${onD2}`);
+    let token: Token | undefined;
+    const points = Array.from({ length: 40 }, (_, i) => ({ ts: now - 1000, tags: { host: `u${i}` }, fields: { value: i } }));
+    token = mergeToken(token, (await write('q1', points)).write_token);
+    c.lc.kill('d2', 'SIGTERM');
+    assert.equal(await exitWithin(c.lc.nodes.get('d2')!.exited, 20_000, 'd2'), 0);
+    await assert.rejects(query('q1'), (e: { code?: string; message?: string }) => {
+      assert.equal(e.code, 'Unavailable');
+      assert.match(e.message!, new RegExp(`shard q1/(${onD2.join('|')}) has no live owner \\(owners: d2\\)`));
+      return true;
+    });
+    const partial = await query('q1', { allow_partial: true, criteria: { tag: 'host', op: 'in', value: points.map((p) => p.tags.host) } });
+    assert.deepEqual(partial.missing_shards, onD2);
+    assert.ok(partial.rows!.length > 0 && partial.rows!.length < points.length, `some rows, not all: ${partial.rows!.length}`);
+    // Writes keep being acknowledged meanwhile; once d2 is back, everything is there.
+    const more = points.map((p) => ({ ...p, ts: now - 500 }));
+    token = mergeToken(token, (await write('q1', more)).write_token);
+    c.lc.spawnNode('d2', ['data']);
+    await c.lc.waitReady('d2');
+    const full = await query('q1', { write_token: token, criteria: { tag: 'host', op: 'in', value: points.map((p) => p.tags.host) } });
+    assert.equal(full.rows!.length, 80);
+    assert.deepEqual(full.missing_shards, []);
+  });
+
+  it('availability - writes acknowledged while every data node is down become queryable once one returns (replicas 2)', async () => {
+    for (const n of ['d1', 'd2']) c.lc.kill(n, 'SIGTERM');
+    for (const n of ['d1', 'd2']) assert.equal(await exitWithin(c.lc.nodes.get(n)!.exited, 20_000, n), 0);
+    let token: Token | undefined;
+    const expected = new Map<string, number>();
+    for (let b = 0; b < 5; b++) {
+      const points = Array.from({ length: 50 }, (_, i) => ({ ts: now - 2000 + b, tags: { host: `a${i}` }, fields: { value: b * 100 + i } }));
+      token = mergeToken(token, (await write('q2', points)).write_token);
+      for (const p of points) expected.set(`${p.tags.host}@${p.ts}`, p.fields.value);
+    }
+    await assert.rejects(query('q2'), (e: { code?: string }) => e.code === 'Unavailable');
+    c.lc.spawnNode('d1', ['data']);
+    await c.lc.waitReady('d1');
+    const r = await query('q2', { write_token: token });
+    assert.deepEqual(r.missing_shards, []);
+    assert.deepEqual(new Map(r.rows!.map((x) => [`${x.tags.host}@${x.ts}`, x.fields.value])), expected);
+    c.lc.spawnNode('d2', ['data']);
+    await c.lc.waitReady('d2');
+  });
+
+  it('durability - SIGKILL a data node while a writer streams; after a restart every acknowledged point is queryable exactly once, no refused one', async () => {
+    const acked = new Map<string, number>();
+    let token: Token | undefined;
+    let refused = 0;
+    for (let b = 0; b < 24; b++) {
+      const points = Array.from({ length: 200 }, (_, i) => ({ ts: now - 10_000 + b, tags: { host: `k${i}` }, fields: { value: b * 1000 + i } as Record<string, unknown> }));
+      if (b % 6 === 5) {
+        // A batch with one bad point is refused whole: none of its points may ever appear.
+        points[17]!.fields = { value: 'NaN' };
+        await assert.rejects(write('q3', points.map((p) => ({ ...p, tags: { host: `refused${p.tags.host}` } }))), (e: { code?: string }) => e.code === 'InvalidArgument');
+        refused++;
+        continue;
+      }
+      token = mergeToken(token, (await write('q3', points)).write_token);
+      for (const p of points) acked.set(`${p.tags.host}@${p.ts}`, p.fields.value as number);
+      if (b === 9) c.lc.kill('d1', 'SIGKILL');
+    }
+    assert.equal(refused, 4);
+    await c.lc.nodes.get('d1')!.exited;
+    c.lc.spawnNode('d1', ['data']);
+    await c.lc.waitReady('d1');
+    const r = await query('q3', { write_token: token });
+    assert.equal(r.rows!.length, acked.size, 'every acknowledged point once');
+    assert.deepEqual(new Map(r.rows!.map((x) => [`${x.tags.host}@${x.ts}`, x.fields.value])), acked);
+    // And again after a clean restart (everything now comes from parts on disk).
+    await restart('d1');
+    await restart('d2');
+    const again = await query('q3', { write_token: token });
+    assert.deepEqual(again.rows, r.rows);
+  });
+
+  it('gates - queries: an older schema_revision is ExpiredSchema, a newer one SchemaNotApplied after the budget (succeeds if the watcher catches up), counted with rpc="query"', async () => {
+    const upd = await c.api<{ revision: number }>(S.api.schema('measure', 'update'), {
+      resource: { ...measure('q1').resource, fields: [{ name: 'value', type: 'float' }, { name: 'extra', type: 'int' }] },
+    });
+    assert.equal((await c.barrier('applied', { keys: ['measure:q1/cpu'], min_revisions: [upd.revision] })).applied, true);
+    await assert.rejects(query('q1', { schema_revision: upd.revision - 1 }), (e: { code?: string }) => e.code === 'ExpiredSchema');
+    assert.deepEqual((await query('q1', { schema_revision: upd.revision, limit: 1 })).schema_revision, upd.revision);
+    // From here on l1 (800 ms budget) is the only liaison.
+    c.lc.kill('l2', 'SIGTERM');
+    await c.lc.nodes.get('l2')!.exited;
+    await c.control('l1', 'pause_watch');
+    try {
+      const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure('q1', 'late'));
+      const body = { group: 'q1', name: 'late', schema_revision: m.revision, from: now - 1000, to: now };
+      const t0 = Date.now();
+      await assert.rejects(c.api(S.api.query('measure'), body, 10_000), (e: { code?: string }) => e.code === 'SchemaNotApplied');
+      assert.ok(Date.now() - t0 >= 700, 'it waited for the budget first');
+      const pending = call<QueryReply>(c.bus, S.api.query('measure'), body, { timeoutMs: 10_000 });
+      await c.control('l1', 'resume_watch');
+      assert.deepEqual((await pending).rows, []);
+    } finally {
+      await c.control('l1', 'resume_watch');
+    }
+    const { metrics_port } = await c.control<{ metrics_port: number }>('l1', 'actors');
+    const text = await (await fetch(`http://127.0.0.1:${metrics_port}/metrics`)).text();
+    assert.match(text, /schema_status_schema_not_applied_total\{rpc="query",group="q1",reason="revision_ahead"\} [1-9]/);
+    assert.match(text, /lockstep_query_duration_seconds_count\{kind="measure",result="ok"\} [1-9]/);
+  });
+});
