@@ -63,9 +63,10 @@ export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise
   const keys = entitySeriesKeys(plan.criteria, plan.entity, plan.tag_types);
   const seriesIds = keys === null ? undefined : new Set(keys.map((k) => seriesId(plan.kind, plan.name, k)));
   const range = { minTs: plan.min_ts, maxTs: plan.max_ts, seriesIds, projection };
+  const empty = plan.min_ts > plan.max_ts; // from == to: nothing to read
   // The memtable first: a batch it hands to the store meanwhile is then seen by the store scan.
-  const mem = src.memtableScan({ name: plan.name, ...range });
-  const stored = await src.storeScan({ schemaName: plan.name, ...range, keyTag: plan.element_id_column ?? undefined });
+  const mem = empty ? new Map<string, BlockRows>() : src.memtableScan({ name: plan.name, ...range });
+  const stored = empty ? new Map<string, BlockRows>() : await src.storeScan({ schemaName: plan.name, ...range, keyTag: plan.element_id_column ?? undefined });
   const ids = new Set([...stored.keys(), ...mem.keys()]);
   const series: SeriesCols[] = [];
   for (const sid of [...ids].sort()) {

@@ -1,0 +1,229 @@
+/**
+ * The query engine (plan → shard execution over memtable + parts → merge) against a plain
+ * reference model: random writes (with overwrites) over two shards, part of them flushed to parts
+ * and part left in memtables, then random queries — raw rows with criteria, projections, order,
+ * offset and limit; groups with aggregations and top-N — must give exactly the model's answer.
+ * Also: plan validation codes.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Memtable } from '../../actors/data_shard/memtable.js';
+import { seriesId } from '../../actors/data_shard/series_id.js';
+import type { WalRecord } from '../../actors/liaison/write_service.js';
+import { mergeShardResults } from '../../actors/query/merge.js';
+import { planQuery } from '../../actors/query/plan.js';
+import { executeOnShard, type ShardResult } from '../../actors/query/shard_exec.js';
+import { systemClock } from '../../runtime/clock.js';
+import { nodeFs } from '../../storage/fs.js';
+import { ShardStore } from '../../storage/shard_store.js';
+import type { Group, Measure } from '../../transport/schema_types.js';
+import { mulberry32, SEED } from '../harness/encoding_harness.js';
+
+const T0 = Date.UTC(2024, 4, 1, 10);
+const MIN = 60_000;
+const GROUP: Group = { name: 'g', catalog: 'measure', shards: 2, segment_interval: '1h', ttl: '3650d', replicas: 1 };
+const CPU: Measure = {
+  group: 'g',
+  name: 'cpu',
+  entity: ['host'],
+  tag_families: [{ name: 'd', tags: [{ name: 'host', type: 'string' }, { name: 'region', type: 'string' }, { name: 'rack', type: 'int' }] }],
+  fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+};
+const HOSTS = Array.from({ length: 12 }, (_, i) => `h${i}`);
+const regionOf = (h: string) => ['eu', 'us', 'ap'][Number(h.slice(1)) % 3]!;
+const rackOf = (h: string) => Number(h.slice(1)) % 2;
+
+type Point = { host: string; ts: number; value?: number; count: number };
+
+describe('query engine against a reference model', function () {
+  this.timeout(60_000);
+  let dir: string;
+  const shards: { mem: Memtable; store: ShardStore; seq: number }[] = [];
+  const truth = new Map<string, Point>();
+  const rnd = mulberry32(SEED ^ 0x5eed);
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lockstep-qe-'));
+    for (let s = 0; s < 2; s++) {
+      const store = await ShardStore.open(nodeFs, join(dir, `shard-${s}`), { clock: systemClock });
+      shards.push({ store, seq: 0, mem: new Memtable({ group: GROUP, resolve: () => CPU }) });
+    }
+    // Three rounds of writes; the first two are flushed to parts, the last stays in memtables.
+    for (let round = 0; round < 3; round++) {
+      const points: Point[] = [];
+      for (let i = 0; i < 400; i++) {
+        const host = HOSTS[Math.floor(rnd() * HOSTS.length)]!;
+        const ts = T0 + Math.floor(rnd() * 180) * MIN; // three one-hour segments; overwrites likely
+        const p: Point = { host, ts, count: Math.floor(rnd() * 100) };
+        if (rnd() < 0.9) p.value = Math.round(rnd() * 10_000) / 100;
+        points.push(p);
+      }
+      for (const p of points) truth.set(`${p.host}@${p.ts}`, p);
+      for (let s = 0; s < 2; s++) {
+        const mine = points.filter((p) => Number.parseInt(seriesId('measure', 'cpu', JSON.stringify([p.host])).slice(-2), 16) % 2 === s);
+        const sh = shards[s]!;
+        for (let k = 0; k < mine.length; k += 50) {
+          const chunk = mine.slice(k, k + 50);
+          const record: WalRecord = {
+            kind: 'measure', group: 'g', name: 'cpu', revision: 1, batch_id: `b${round}.${k}`,
+            rows: chunk.map((p) => ({ ts: p.ts, tags: { host: p.host, region: regionOf(p.host), rack: rackOf(p.host) }, fields: p.value === undefined ? { count: p.count } : { value: p.value, count: p.count } })),
+            entity_keys: chunk.map((p) => JSON.stringify([p.host])),
+          };
+          sh.mem.apply(record, ++sh.seq);
+        }
+        if (round < 2) {
+          const batches = sh.mem.drainAll();
+          await sh.store.flush(batches, sh.seq);
+          sh.mem.resetAfterFlush(sh.seq);
+        }
+      }
+    }
+  });
+  after(async () => {
+    for (const s of shards) await s.store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function run(q: Record<string, unknown>) {
+    const { plan } = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
+    const results: ShardResult[] = [];
+    for (const s of shards) results.push(await executeOnShard(plan, { memtableScan: (x) => s.mem.scan(x), storeScan: (x) => s.store.scanMerged(x) }));
+    return mergeShardResults(plan, results);
+  }
+
+  type Cond = { tag: string; op: string; value: unknown } | { and: Cond[] } | { or: Cond[] };
+  const tagsOf = (p: Point) => ({ host: p.host, region: regionOf(p.host), rack: rackOf(p.host) }) as Record<string, unknown>;
+  function matches(c: Cond | undefined, p: Point): boolean {
+    if (!c) return true;
+    if ('and' in c) return c.and.every((x) => matches(x, p));
+    if ('or' in c) return c.or.some((x) => matches(x, p));
+    const v = tagsOf(p)[c.tag];
+    const vals = Array.isArray(c.value) ? c.value : [c.value];
+    const hit = vals.includes(v);
+    return c.op === 'eq' || c.op === 'in' ? hit : !hit;
+  }
+  function randomCriteria(): Cond | undefined {
+    const leaf = (): Cond => {
+      const r = rnd();
+      if (r < 0.3) return { tag: 'host', op: 'eq', value: HOSTS[Math.floor(rnd() * HOSTS.length)] };
+      if (r < 0.5) return { tag: 'host', op: 'in', value: HOSTS.filter(() => rnd() < 0.4) .concat('h0') };
+      if (r < 0.7) return { tag: 'region', op: rnd() < 0.5 ? 'ne' : 'eq', value: ['eu', 'us', 'ap'][Math.floor(rnd() * 3)] };
+      if (r < 0.85) return { tag: 'rack', op: 'not_in', value: [Math.floor(rnd() * 2)] };
+      return { tag: 'region', op: 'in', value: ['eu', 'ap'] };
+    };
+    const r = rnd();
+    if (r < 0.2) return undefined;
+    if (r < 0.6) return leaf();
+    return rnd() < 0.5 ? { and: [leaf(), leaf()] } : { or: [leaf(), leaf()] };
+  }
+  const randomRange = () => {
+    const a = T0 + Math.floor(rnd() * 200 - 10) * MIN;
+    const b = a + Math.floor(rnd() * 120) * MIN;
+    return { from: a, to: b };
+  };
+
+  it('raw rows: criteria, projections, order, offset and limit', async () => {
+    for (let i = 0; i < 150; i++) {
+      const { from, to } = randomRange();
+      const criteria = randomCriteria();
+      const order = rnd() < 0.5 ? 'asc' : 'desc';
+      const offset = Math.floor(rnd() * 20);
+      const limit = Math.floor(rnd() * 60);
+      const sid = (p: Point) => seriesId('measure', 'cpu', JSON.stringify([p.host]));
+      let want = [...truth.values()].filter((p) => p.ts >= from && p.ts < to && matches(criteria, p));
+      want.sort((a, b) => a.ts - b.ts || (sid(a) < sid(b) ? -1 : sid(a) > sid(b) ? 1 : 0));
+      if (order === 'desc') want.reverse();
+      want = want.slice(offset, offset + limit);
+      const got = await run({ from, to, criteria, order, offset, limit, tag_projection: ['host', 'rack'], field_projection: ['count', 'value'] });
+      assert.deepEqual(got, {
+        rows: want.map((p) => ({ ts: p.ts, tags: { host: p.host, rack: rackOf(p.host) }, fields: { count: p.count, value: p.value ?? null } })),
+      }, `query ${i}: ${JSON.stringify({ from, to, criteria, order, offset, limit })}`);
+    }
+  });
+
+  it('groups: group_by with count/sum/min/max/mean and top-N', async () => {
+    for (let i = 0; i < 150; i++) {
+      const { from, to } = randomRange();
+      const criteria = randomCriteria();
+      const by = [['region'], ['host'], ['rack', 'region'], null][Math.floor(rnd() * 4)]!;
+      const top = rnd() < 0.4 ? { n: 1 + Math.floor(rnd() * 4), fn: ['max', 'min', 'sum', 'count'][Math.floor(rnd() * 4)]!, field: 'value', order: rnd() < 0.5 ? 'asc' : 'desc' } : undefined;
+      const aggs = [{ fn: 'count' }, { fn: 'sum', field: 'count' }, { fn: 'mean', field: 'value' }, { fn: 'min', field: 'value' }, { fn: 'max', field: 'count' }];
+      const groupBy = by ?? (top ? ['host'] : []);
+      const rows = [...truth.values()].filter((p) => p.ts >= from && p.ts < to && matches(criteria, p));
+      const groups = new Map<string, Point[]>();
+      for (const p of rows) {
+        const k = JSON.stringify(groupBy.map((t) => tagsOf(p)[t]));
+        groups.set(k, [...(groups.get(k) ?? []), p]);
+      }
+      if (groupBy.length === 0 && groups.size === 0) groups.set('[]', []);
+      const value = (fn: string, field: string | undefined, ps: Point[]): number | null => {
+        if (fn === 'count' && field === undefined) return ps.length;
+        const vs = ps.map((p) => (field === 'value' ? p.value : p.count)).filter((v): v is number => v !== undefined);
+        if (fn === 'count') return vs.length;
+        if (vs.length === 0) return null;
+        if (fn === 'sum') return vs.reduce((a, b) => a + b, 0);
+        if (fn === 'min') return Math.min(...vs);
+        if (fn === 'max') return Math.max(...vs);
+        return vs.reduce((a, b) => a + b, 0) / vs.length;
+      };
+      const cmpKey = (a: string, b: string) => {
+        const x = JSON.parse(a) as (string | number)[];
+        const y = JSON.parse(b) as (string | number)[];
+        for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return typeof x[j] === 'number' ? (x[j] as number) - (y[j] as number) : x[j]! < y[j]! ? -1 : 1;
+        return 0;
+      };
+      let keys = [...groups.keys()].sort(cmpKey);
+      const allAggs = top && !aggs.some((a) => a.fn === top.fn && a.field === top.field) ? [...aggs, { fn: top.fn, field: top.field }] : aggs;
+      if (top) {
+        const v = (k: string) => value(top.fn, top.field, groups.get(k)!);
+        keys = keys.sort((a, b) => {
+          const x = v(a);
+          const y = v(b);
+          if (x === null || y === null) return x === y ? cmpKey(a, b) : x === null ? 1 : -1;
+          return (top.order === 'desc' ? y - x : x - y) || cmpKey(a, b);
+        }).slice(0, top.n);
+      }
+      const want = keys.map((k) => ({
+        tags: Object.fromEntries(groupBy.map((t, j) => [t, (JSON.parse(k) as unknown[])[j]])),
+        values: Object.fromEntries(allAggs.map((a) => [a.field ? `${a.fn}(${a.field})` : 'count', value(a.fn, a.field, groups.get(k)!)])),
+      }));
+      const q = { from, to, criteria, aggregations: aggs, ...(by ? { group_by: by } : {}), ...(top ? { top } : {}) };
+      const got = (await run(q)) as { groups: { tags: unknown; values: Record<string, number | null> }[] };
+      // Sums of floats may differ in the last bits with the order of addition.
+      assert.equal(got.groups.length, want.length, `query ${i}: ${JSON.stringify(q)}`);
+      got.groups.forEach((g, j) => {
+        assert.deepEqual(g.tags, want[j]!.tags, `query ${i} group ${j}: ${JSON.stringify(q)}`);
+        for (const [col, v] of Object.entries(want[j]!.values)) {
+          const x = g.values[col];
+          if (v === null || x === null || x === undefined) assert.equal(x, v, `query ${i} ${col}`);
+          else assert.ok(Math.abs(x - v) <= 1e-9 * Math.max(1, Math.abs(v)), `query ${i} ${col}: ${x} vs ${v}`);
+        }
+      });
+    }
+  });
+
+  it('plan: bad queries are InvalidArgument naming the property', () => {
+    const bad = (q: Record<string, unknown>, field: RegExp) =>
+      assert.throws(() => planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + MIN, ...q }, CPU), (e: { code?: string; message?: string }) => {
+        assert.equal(e.code, 'InvalidArgument');
+        assert.match(e.message!, field);
+        return true;
+      });
+    bad({ from: T0 + MIN, to: T0 }, /^from: is after to/);
+    bad({ from: 'yesterday' }, /^from:/);
+    bad({ aggregations: [{ fn: 'median', field: 'value' }] }, /aggregations\[0\]\.fn: unknown aggregation "median"/);
+    bad({ aggregations: [{ fn: 'sum' }] }, /aggregations\[0\]\.field: sum needs a field/);
+    bad({ aggregations: [{ fn: 'sum', field: 'nope' }] }, /unknown field "nope"/);
+    bad({ criteria: { tag: 'rack', op: 'eq', value: 'x' } }, /criteria\.value: tag rack is int/);
+    bad({ criteria: { tag: 'host', op: 'like', value: 'x' } }, /criteria\.op/);
+    bad({ criteria: { or: [] } }, /criteria\.or: must be a non-empty array/);
+    bad({ limit: 100_001 }, /^limit:/);
+    bad({ top: { n: 0, fn: 'max', field: 'value' } }, /^top\.n:/);
+    bad({ group_by: ['host'] }, /group_by: needs at least one aggregation/);
+    bad({ tag_projection: ['dc'] }, /tag_projection\[0\]: unknown tag "dc"/);
+    bad({ write_token: { group: 'other', shards: {} } }, /write_token\.group/);
+    bad({ colour: 'red' }, /^colour: is not a known property/);
+  });
+});
