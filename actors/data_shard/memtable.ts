@@ -26,7 +26,7 @@ import type { PartRows } from '../../storage/part.js';
 import { parseIntervalMs } from '../../storage/segment.js';
 import { errors } from '../../transport/errors.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
-import type { WalRecord } from '../liaison/write_service.js';
+import type { WalColumns, WalRecord } from '../liaison/write_service.js';
 import type { MeasurePoint, StreamElement } from '../liaison/write_validation.js';
 import { seriesId } from './series_id.js';
 import { buildBatches, EMPTY, Floats, scanRows, T_INT, T_LIST, T_STRING, type Bucket, type Layout, type MemtableScanQuery, type Rows, type Series } from './memtable_rows.js';
@@ -162,13 +162,12 @@ export class Memtable {
   apply(record: WalRecord, seq: number, nowMs?: number): boolean {
     if (!Number.isSafeInteger(seq) || seq < 1) throw errors.invalidArgument(`WAL sequence must be a positive integer, got ${seq}`);
     if (record.group !== this.group.name) throw errors.invalidArgument(`WAL record ${seq} of group ${record.group} in group ${this.group.name}`);
-    const rows = record.rows as (MeasurePoint | StreamElement)[];
-    const keys = record.entity_keys;
+    if (seq <= this.drainedThrough) return false;
+    const b = this.bucketFor(record, seq);
+    const { rows, keys } = record.cols ? rowsOfColumns(record.cols, b.layout, this.resolve(record.kind, record.name)!.entity, seq) : { rows: record.rows as (MeasurePoint | StreamElement)[], keys: record.entity_keys };
     if (!Array.isArray(rows) || !Array.isArray(keys) || rows.length !== keys.length) {
       throw errors.invalidArgument(`WAL record ${seq}: rows and entity_keys must be arrays of equal length`);
     }
-    if (seq <= this.drainedThrough) return false;
-    const b = this.bucketFor(record, seq);
     const r = b.rows;
     const before = r.n;
     if (before === 0) b.firstAppliedAtMs = nowMs ?? this.clock.now();
@@ -282,6 +281,36 @@ export class Memtable {
     this.flushing.push(...out);
     return out;
   }
+}
+
+/**
+ * The rows of a columnar WAL record (see write_service.ts WalColumns) as the row objects `addRow`
+ * reads, with their entity keys (JSON of the entity tags' values, as the liaison computed them).
+ */
+function rowsOfColumns(cols: WalColumns, L: Layout, entity: readonly string[], seq: number): { rows: (MeasurePoint | StreamElement)[]; keys: string[] } {
+  const n = cols.ts?.length;
+  if (!(cols.ts instanceof Float64Array) || typeof cols.fields !== 'object' || typeof cols.tags !== 'object') {
+    throw errors.invalidArgument(`WAL record ${seq}: malformed columns`);
+  }
+  const fnames = Object.keys(cols.fields).filter((f) => cols.fields[f]?.length === n);
+  const tnames = Object.keys(cols.tags).filter((t) => cols.tags[t]?.length === n);
+  const ecols = entity.map((t) => cols.tags[t]);
+  if (ecols.some((c) => c === undefined || c.length !== n)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
+  const rows = new Array<MeasurePoint | StreamElement>(n);
+  const keys = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const tags: Record<string, unknown> = {};
+    for (const t of tnames) tags[t] = cols.tags[t]![i];
+    if (L.stream) {
+      rows[i] = { ts: cols.ts[i]!, element_id: String(cols.eid?.[i] ?? ''), tags } as StreamElement;
+    } else {
+      const fields: Record<string, number> = {};
+      for (const f of fnames) fields[f] = cols.fields[f]![i]!;
+      rows[i] = { ts: cols.ts[i]!, tags, fields } as MeasurePoint;
+    }
+    keys[i] = JSON.stringify(ecols.map((c) => c![i]));
+  }
+  return { rows, keys };
 }
 
 /** Adds a row, or replaces the row with its key; returns the approximate bytes added. */

@@ -69,9 +69,13 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     for (const [shard, seq] of Object.entries(r.write_token.shards)) {
       const m = (await jsm.streams.getMessage(WAL_STREAM, { seq }))!;
       assert.equal(m.subject, `lockstep.wal.w.${shard}`);
-      const rec = decode(m.data) as { rows: unknown[]; entity_keys: string[]; revision: number };
+      const rec = decode(m.data) as { cols: { ts: Float64Array; fields: { value: Float64Array }; tags: { host: string[] } }; revision: number };
       assert.equal(rec.revision, cpu.revision);
-      rows += rec.rows.length;
+      for (let i = 0; i < rec.cols.ts.length; i++) {
+        const host = rec.cols.tags.host[i]!;
+        assert.equal(rec.cols.fields.value[i], Number(host.slice(1)) + 0.5, `${host}'s value in the WAL`);
+      }
+      rows += rec.cols.ts.length;
     }
     assert.equal(rows, 100);
   });
@@ -109,12 +113,16 @@ describe('write path to the WAL (liaisons only, every data node down)', function
   it('write - a batch whose WAL record would exceed the message limit is ResourceExhausted and stores nothing', async () => {
     await c.createGroup('w_one', { shards: 1, placement: { data_nodes: ['d1'] } });
     const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
-      resource: { group: 'w_one', name: 'wide', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+      resource: {
+        group: 'w_one', name: 'wide', entity: ['host'],
+        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, ...Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, type: 'int' }))] }],
+        fields: [{ name: 'value', type: 'float' }],
+      },
     });
     assert.equal((await c.barrier('applied', { keys: ['measure:w_one/wide'], min_revisions: [m.revision] })).applied, true);
     const before = await walMessages();
-    // ~650 KB of entity values: the request fits, the record (rows + entity keys) does not.
-    const points = Array.from({ length: 650 }, (_, i) => ({ ts: now, tags: { host: `${i}-${'x'.repeat(1000)}` }, fields: { value: i } }));
+    // Sparse tags: the request is small, but the record stores every declared tag of every point.
+    const points = Array.from({ length: 5000 }, (_, i) => ({ ts: now, tags: { host: `h${i}` }, fields: { value: i } }));
     await assert.rejects(
       c.api(S.api.write('measure'), { group: 'w_one', name: 'wide', points }, 10_000),
       (e: { code?: string }) => e.code === 'ResourceExhausted',
