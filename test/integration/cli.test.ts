@@ -4,11 +4,9 @@
  * file; each test uses its own group names and deletes them afterwards.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Subscription } from '../../transport/bus.js';
 import { Code, codeOf } from '../../transport/errors.js';
 import { NatsBus } from '../../transport/nats_bus.js';
@@ -16,9 +14,8 @@ import { subjectsFor } from '../../transport/subjects.js';
 import { SchemaRegistry } from '../../actors/liaison/schema_registry.js';
 import { serveSchemaApi } from '../../actors/liaison/schema_service.js';
 import { startNatsServer, type NatsServer } from '../harness/nats_server.js';
-import { waitFor } from '../harness/wait.js';
+import { runCli } from '../harness/child.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI_TIMEOUT_MS = 20_000;
 
 interface CliResult {
@@ -35,24 +32,8 @@ let groups: string[] = [];
 let tmp: string | undefined;
 
 /** Runs the CLI to its end (asynchronously: this process must keep serving the API meanwhile). */
-async function cli(...args: string[]): Promise<CliResult> {
-  const child = spawn(process.execPath, ['bin/lockstep.js', ...args], {
-    cwd: REPO,
-    env: { ...process.env, LOCKSTEP_NATS_URL: server.url, OTEL_EXPORTER_OTLP_ENDPOINT: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += String(d)));
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  let code: number | null | undefined;
-  child.on('close', (c) => (code = c));
-  try {
-    await waitFor(() => code !== undefined, { timeoutMs: CLI_TIMEOUT_MS, intervalMs: 10, what: `lockstep ${args.join(' ')}` });
-  } finally {
-    if (code === undefined) child.kill('SIGKILL');
-  }
-  return { code: code ?? null, stdout, stderr };
+function cli(...args: string[]): Promise<CliResult> {
+  return runCli(server.url, args, { timeoutMs: CLI_TIMEOUT_MS });
 }
 
 function ok(r: CliResult): CliResult {

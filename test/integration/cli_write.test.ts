@@ -3,19 +3,16 @@
  * and the WAL stream is checked for exactly what the CLI said it wrote.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { TestCluster } from '../harness/cluster.js';
+import { runCli } from '../harness/child.js';
 import { decode } from '../../transport/codec.js';
 import { subjectsFor, WAL_STREAM } from '../../transport/subjects.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI_TIMEOUT_MS = 60_000;
 const S = subjectsFor();
 
@@ -35,24 +32,7 @@ describe('cli write (1 liaison, no data node)', function () {
   const line = (i: number, host = `h${i % 50}`) => JSON.stringify({ ts: now - 20_000 + i, tags: { host }, fields: { value: i + 0.25 } });
 
   /** Runs the CLI to its end, feeding `input` on stdin when given. */
-  async function cli(args: string[], input?: string): Promise<CliResult> {
-    const child = spawn(process.execPath, ['bin/lockstep.js', ...args], {
-      cwd: REPO,
-      env: { ...process.env, LOCKSTEP_NATS_URL: c.lc.natsUrl, OTEL_EXPORTER_OTLP_ENDPOINT: '' },
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      timeout: CLI_TIMEOUT_MS,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += String(d)));
-    child.stderr!.on('data', (d) => (stderr += String(d)));
-    // The CLI may stop reading early (a malformed line): a broken pipe is expected then.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input);
-    const [code] = (await once(child, 'close')) as [number | null];
-    return { code, stdout, stderr };
-  }
+  const cli = (args: string[], input?: string): Promise<CliResult> => runCli(c.lc.natsUrl, args, { input, timeoutMs: CLI_TIMEOUT_MS });
 
   function ok(r: CliResult): CliResult {
     assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -73,8 +53,8 @@ describe('cli write (1 liaison, no data node)', function () {
     const last = await walLastSeq();
     for (let seq = after + 1; seq <= last; seq++) {
       const m = (await jsm.streams.getMessage(WAL_STREAM, { seq }))!;
-      const rec = decode(m.data) as { name: string; rows: unknown[] };
-      rows.set(rec.name, (rows.get(rec.name) ?? 0) + rec.rows.length);
+      const rec = decode(m.data) as { name: string; cols: { ts: Float64Array } };
+      rows.set(rec.name, (rows.get(rec.name) ?? 0) + rec.cols.ts.length);
     }
     return rows;
   }
