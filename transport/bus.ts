@@ -132,10 +132,20 @@ export interface StreamMessage {
   redelivered: boolean;
 }
 
+/** What the server knows of a durable consumer's progress. */
+export interface DurableConsumerInfo {
+  /** Messages matching the filter not yet delivered to the reader. */
+  pending: number;
+  /** The stream sequence of the last message delivered (to the client, applied or not). */
+  deliveredSeq: number;
+}
+
 /** A running durable consumer: messages in stream order, acknowledged cumulatively. */
 export interface DurableConsumer extends AsyncIterable<StreamMessage> {
   /** Acknowledges every delivered message up to and including stream sequence `seq`. */
   ackUpTo(seq: number): void;
+  /** Asks the server for the consumer's progress (one API round trip, no message bodies). */
+  info(): Promise<DurableConsumerInfo>;
   /** Stops delivery; unacknowledged messages are redelivered to the next reader. */
   stop(): Promise<void>;
 }
@@ -160,6 +170,8 @@ export interface Bus {
   streamPublish(subject: string, data: Uint8Array, opts?: { msgId?: string; timeoutMs?: number }): Promise<StreamAck>;
   /** Creates (or reuses) a durable consumer with cumulative acks and starts reading from it. */
   consume(spec: DurableConsumerSpec): Promise<DurableConsumer>;
+  /** The stream sequence of the last message stored on `subject` in `stream`; 0 when it has none. */
+  lastSequence(stream: string, subject: string): Promise<number>;
   /** Opens (creating when missing) a KV bucket. */
   kv(bucket: string, opts?: KvOpenOptions): Promise<KvBucket>;
   /** The largest message body the server accepts, in bytes. */

@@ -12,11 +12,12 @@ import {
   type MsgHdrs,
   type NatsConnection,
 } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type {
   Bus,
   BusMessage,
   DurableConsumer,
+  DurableConsumerInfo,
   DurableConsumerSpec,
   StreamMessage,
   Headers,
@@ -100,6 +101,8 @@ export class NatsBus implements Bus {
   readonly name: string;
   private readonly kvs = new Map<string, Promise<KvBucket>>();
   private js?: JetStreamClient;
+  /** The manager for polled reads (one API check per connection, not per read). */
+  private jsm?: Promise<JetStreamManager>;
 
   private constructor(private readonly nc: NatsConnection, name: string) {
     this.name = name;
@@ -227,6 +230,7 @@ export class NatsBus implements Bus {
   async consume(spec: DurableConsumerSpec): Promise<DurableConsumer> {
     const ms2ns = (ms: number) => Math.round(ms * 1_000_000);
     let messages;
+    let consumer: Consumer;
     try {
       const jsm = await jetstreamManager(this.nc);
       const config = {
@@ -253,7 +257,7 @@ export class NatsBus implements Bus {
       } else {
         await jsm.consumers.add(spec.stream, config);
       }
-      const consumer = await this.jetstream().consumers.get(spec.stream, spec.durable);
+      consumer = await this.jetstream().consumers.get(spec.stream, spec.durable);
       messages = await consumer.consume({ max_messages: Math.min(1000, spec.maxAckPending) });
     } catch (err) {
       throw errors.unavailable(`cannot consume ${spec.stream}/${spec.durable}: ${(err as Error).message}`, err);
@@ -262,11 +266,20 @@ export class NatsBus implements Bus {
     // delivered message at or below the target is acked; older handles are dropped.
     const delivered: JsMsg[] = [];
     const it = messages;
+    const c = consumer;
     return {
       ackUpTo(seq: number) {
         let last: JsMsg | undefined;
         while (delivered.length > 0 && delivered[0]!.seq <= seq) last = delivered.shift();
         last?.ack();
+      },
+      async info(): Promise<DurableConsumerInfo> {
+        try {
+          const i = await c.info(false);
+          return { pending: i.num_pending, deliveredSeq: i.delivered.stream_seq };
+        } catch (err) {
+          throw errors.unavailable(`cannot read consumer ${spec.stream}/${spec.durable}: ${(err as Error).message}`, err);
+        }
       },
       async stop() {
         // Not awaiting `closed()`: it settles only once a pending pull expires.
@@ -279,6 +292,24 @@ export class NatsBus implements Bus {
         }
       },
     };
+  }
+
+  async lastSequence(stream: string, subject: string): Promise<number> {
+    try {
+      if (!this.jsm) {
+        const p = jetstreamManager(this.nc);
+        this.jsm = p;
+        p.catch(() => {
+          if (this.jsm === p) this.jsm = undefined; // the next read tries again
+        });
+      }
+      const m = await (await this.jsm).streams.getMessage(stream, { last_by_subj: subject });
+      return m?.seq ?? 0;
+    } catch (err) {
+      // 10037: no message found.
+      if (err instanceof JetStreamApiError && err.code === 10037) return 0;
+      throw errors.unavailable(`cannot read the last sequence of ${subject} in ${stream}: ${(err as Error).message}`, err);
+    }
   }
 
   kv(bucket: string, opts: KvOpenOptions = {}): Promise<KvBucket> {

@@ -5,14 +5,16 @@
  * sequence; replays are idempotent. Records wait at the shard-side gate until this node applied the
  * schema revision they were validated against.
  *
- * It runs as an object with its own mailbox inside the data actor's thread: applies and flushes of
- * one shard never interleave, shards do not wait for each other.
+ * It runs as an object with its own mailbox inside the data actor's thread: applies, flushes and
+ * retention passes of one shard never interleave, shards do not wait for each other. Alongside, it
+ * polls its WAL lag (wal_lag.ts) on the injected clock.
  */
 import type { Bus, DurableConsumer } from '../../transport/bus.js';
 import { decode } from '../../transport/codec.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
 import type { Clock, TimerHandle } from '../../runtime/clock.js';
+import { isPermanent } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
 import { Mailbox } from '../../runtime/mailbox.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
@@ -20,6 +22,9 @@ import type { StorageFs } from '../../storage/fs.js';
 import { ShardStore } from '../../storage/shard_store.js';
 import type { WalRecord } from '../liaison/write_service.js';
 import { Memtable } from './memtable.js';
+import { every } from './periodic.js';
+import { currentTtlMs, DEFAULT_RETENTION_INTERVAL_MS, retentionPass } from './retention_loop.js';
+import { DEFAULT_WAL_LAG_POLL_MS, readWalLag, type WalLagReading } from './wal_lag.js';
 
 /** When a shard flushes. */
 export interface FlushPolicy {
@@ -47,6 +52,10 @@ export interface ShardActorDeps {
   clock: Clock;
   log: Logger;
   policy?: FlushPolicy;
+  /** Between retention passes (ms); default DEFAULT_RETENTION_INTERVAL_MS. One pass also runs at open. */
+  retentionIntervalMs?: number;
+  /** Between WAL lag readings (ms); default DEFAULT_WAL_LAG_POLL_MS. */
+  walLagPollMs?: number;
   /** Called with a failure the shard cannot get past (the node stops). */
   onFatal: (err: unknown) => void;
 }
@@ -56,6 +65,10 @@ export class ShardActor {
   private readonly mailbox = new Mailbox();
   private consumer?: DurableConsumer;
   private timer?: TimerHandle;
+  private retention?: TimerHandle;
+  private lagPoll?: TimerHandle;
+  /** The last WAL lag reading, or null before the first. */
+  private lagReading: WalLagReading | null = null;
   private loop?: Promise<void>;
   private closed = false;
   /** Read-your-writes waiters: resolved once `appliedSequence` reaches `seq`. */
@@ -96,7 +109,14 @@ export class ShardActor {
       if (!actor.closed) deps.onFatal(err);
     });
     actor.scheduleAgeFlush();
+    actor.scheduleRetention(deps.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS);
+    actor.scheduleWalLag(deps.walLagPollMs ?? DEFAULT_WAL_LAG_POLL_MS);
     return actor;
+  }
+
+  /** The last WAL lag reading (published sequence, applied, lag), or null before the first. */
+  get walLag(): WalLagReading | null {
+    return this.lagReading;
   }
 
   /** The highest WAL sequence applied (in the memtable or flushed). */
@@ -181,6 +201,51 @@ export class ShardActor {
     this.timer = this.deps.clock.setTimer(Math.max(50, this.policy.maxAgeMs / 4), tick);
   }
 
+  /**
+   * Retention through the mailbox: at open, then every `intervalMs`. A pass first flushes, so rows
+   * of an expiring segment still in the memtable go with their segment instead of re-creating it.
+   */
+  private scheduleRetention(intervalMs: number): void {
+    const where = { group: this.deps.group.name, shard: this.deps.shard };
+    this.retention = every(
+      this.deps.clock,
+      intervalMs,
+      () =>
+        this.mailbox.post(async () => {
+          if (this.closed) return;
+          await this.flush();
+          await retentionPass(this.store, currentTtlMs(this.deps.cache, this.deps.group), this.deps.log, where);
+        }),
+      {
+        immediately: true,
+        onError: (err) => {
+          if (this.closed) return;
+          if (isPermanent(err)) this.deps.onFatal(err);
+          else this.deps.log.warn({ ...where, cause: (err as Error).message }, 'retention pass failed; retried at the next interval');
+        },
+      },
+    );
+  }
+
+  /** Reads the WAL lag every `intervalMs`; a failed reading keeps the previous one. */
+  private scheduleWalLag(intervalMs: number): void {
+    const src = {
+      bus: this.deps.bus,
+      consumer: this.consumer!,
+      stream: this.deps.subjects.walStream,
+      subject: this.deps.subjects.wal(this.deps.group.name, this.deps.shard),
+      applied: () => this.appliedSequence,
+    };
+    this.lagPoll = every(
+      this.deps.clock,
+      intervalMs,
+      async () => {
+        this.lagReading = await readWalLag(src);
+      },
+      { immediately: true, onError: (err) => this.deps.log.debug({ group: this.deps.group.name, shard: this.deps.shard, cause: (err as Error).message }, 'WAL lag reading failed') },
+    );
+  }
+
   /** Writes what the memtable holds as parts, commits, then acknowledges the WAL up to it. */
   private async flush(): Promise<void> {
     const batches = this.memtable.drainAll();
@@ -197,6 +262,8 @@ export class ShardActor {
     this.closed = true;
     this.wakeWaiters();
     this.timer?.cancel();
+    this.retention?.cancel();
+    this.lagPoll?.cancel();
     await this.consumer?.stop();
     await this.loop;
     await this.mailbox.post(() => this.flush()).catch((err) => this.deps.log.warn({ cause: (err as Error).message }, 'final flush failed; the WAL replays it'));

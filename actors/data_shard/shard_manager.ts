@@ -7,8 +7,12 @@
  * Data of an unsupported storage version is a permanent error: at start it fails the actor (the node
  * exits naming the path and the versions, with the lock released); for a group created later it
  * fails the schema event (the node stops instead of serving partially).
+ *
+ * Each shard actor runs retention and reads its WAL lag on the context's clock; the lag is exported
+ * as the gauge `lockstep_wal_lag{group, shard}` and shown per shard in `health()`.
  */
 import { resolve } from 'node:path';
+import { Gauge } from 'prom-client';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
 import { SchemaCache } from '../../runtime/schema_cache.js';
 import { toFailureInfo, isPermanent, PermanentError } from '../../runtime/errors.js';
@@ -20,8 +24,18 @@ import type { Subscription } from '../../transport/bus.js';
 import { ShardActor } from './shard_actor.js';
 import { serveShardQueries } from './shard_query_service.js';
 
+/** Timings of the shard actors a manager opens (defaults in retention_loop.ts and wal_lag.ts). */
+export interface ShardManagerOptions {
+  /** Between retention passes of a shard (ms). */
+  retentionIntervalMs?: number;
+  /** Between WAL lag readings of a shard (ms). */
+  walLagPollMs?: number;
+}
+
 /** The data node's shard manager. */
 export class ShardManager implements Actor {
+  constructor(private readonly opts: ShardManagerOptions = {}) {}
+
   readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule'], {
     onPut: async (key, resource) => {
       // Checked and opened once per group this actor meets (boot already checked what is on disk).
@@ -51,6 +65,22 @@ export class ShardManager implements Actor {
 
   async start(ctx: ActorContext): Promise<void> {
     this.ctx = ctx;
+    const shards = this.shards;
+    ctx.metrics.removeSingleMetric('lockstep_wal_lag'); // a restart on the same registry
+    new Gauge({
+      name: 'lockstep_wal_lag',
+      help: "Last WAL sequence published on a shard's subject minus the sequence this owner applied (stream sequences)",
+      labelNames: ['group', 'shard'],
+      registers: [ctx.metrics],
+      // Read at scrape time from each shard's last reading, so closed shards leave no stale series.
+      collect() {
+        this.reset();
+        for (const [key, a] of shards) {
+          const r = a.walLag;
+          if (r) this.set({ group: key.slice(0, key.lastIndexOf('/')), shard: key.slice(key.lastIndexOf('/') + 1) }, r.lag);
+        }
+      },
+    });
     this.dataDir = await openDataDir(nodeFs, resolve(ctx.config.dataDir), ctx.config.name, { clock: ctx.clock });
     ctx.log.info({ dir: this.dataDir.nodeDir, segments: this.dataDir.segments.length }, 'data directory open');
   }
@@ -75,6 +105,8 @@ export class ShardManager implements Actor {
         cache: this.schema,
         clock: ctx.clock,
         log: ctx.log,
+        retentionIntervalMs: this.opts.retentionIntervalMs,
+        walLagPollMs: this.opts.walLagPollMs,
         onFatal: (err) => ctx.supervisor.fatal(toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`))),
       });
       this.shards.set(`${group.name}/${shard}`, actor);
@@ -101,7 +133,13 @@ export class ShardManager implements Actor {
       groups: this.schema.list('group').length,
       measures: this.schema.list('measure').length,
       streams: this.schema.list('stream').length,
-      shards: [...this.shards].map(([k, a]) => ({ shard: k, applied: a.appliedSequence, flushed: a.store.lastSequence })),
+      shards: [...this.shards].map(([k, a]) => ({
+        shard: k,
+        applied: a.appliedSequence,
+        flushed: a.store.lastSequence,
+        published: a.walLag?.published ?? null,
+        wal_lag: a.walLag?.lag ?? null,
+      })),
     };
   }
 }
