@@ -110,7 +110,7 @@ export class ShardManager implements Actor {
         onFatal: (err) => ctx.supervisor.fatal(toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`))),
       });
       this.shards.set(`${group.name}/${shard}`, actor);
-      this.querySubs.set(`${group.name}/${shard}`, serveShardQueries(actor, group.name, shard, { bus: ctx.bus, subjects: ctx.subjects, cache: this.schema, clock: ctx.clock, node: ctx.config.name }));
+      this.querySubs.set(`${group.name}/${shard}`, serveShardQueries(actor, group.name, shard, { bus: ctx.bus, subjects: ctx.subjects, cache: this.schema, clock: ctx.clock, node: ctx.config.name, log: ctx.log }));
     }
     // Answer queries only once the server registered the subscriptions.
     if (owned.length > 0) await ctx.bus.flush();

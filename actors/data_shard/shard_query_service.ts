@@ -13,7 +13,9 @@ import { serve } from '../../transport/rpc.js';
 import { formatKey } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
 import type { Clock } from '../../runtime/clock.js';
+import type { Logger } from '../../runtime/log.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
+import { CorruptDataError } from '../../storage/errors.js';
 import { executeOnShard, type ShardResult } from '../query/shard_exec.js';
 import type { QueryPlan } from '../query/plan.js';
 import type { ShardActor } from './shard_actor.js';
@@ -39,6 +41,7 @@ export interface ShardQueryDeps {
   cache: SchemaCache;
   clock: Clock;
   node: string;
+  log: Logger;
 }
 
 /** Serves queries of one owned (group, shard). */
@@ -61,11 +64,17 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
           );
         }
       }
-      const result: ShardResult = await executeOnShard(r.plan, {
-        memtableScan: (q) => actor.memtable.scan(q),
-        storeScan: (q) => actor.store.scanMerged(q),
-      });
-      return result;
+      try {
+        const result: ShardResult = await executeOnShard(r.plan, {
+          memtableScan: (q) => actor.memtable.scan(q),
+          storeScan: (q) => actor.store.scanMerged(q),
+        });
+        return result;
+      } catch (err) {
+        // Damage on disk fails the query (naming the file) and is logged where an operator looks.
+        if (err instanceof CorruptDataError) deps.log.error({ group, shard, path: err.path, cause: err.message }, 'query met corrupt data');
+        throw err;
+      }
     },
     { queue: SHARD_OWNERS_QUEUE, spanName: 'shard.query', attributes: { 'lockstep.group': group, 'lockstep.shard': shard, 'lockstep.node': deps.node } },
   );

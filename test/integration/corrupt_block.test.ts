@@ -105,6 +105,8 @@ describe('a corrupt block (1 liaison + 1 data node)', function () {
     assert.ok(err.message.includes(target.dataPath), `the message names the file: ${err.message}`);
     assert.match(err.message, /corrupt data/);
     assert.match(err.message, /checksum/);
+    // The data node logs it too, naming the file.
+    await waitFor(() => c.log('d1').split('\n').some((l) => l.includes('query met corrupt data') && l.includes(target.dataPath)), { timeoutMs: 5000, what: "d1's log names the corrupt file" });
 
     // Blocks, parts and groups the query does not touch are still served, by the same process.
     const h2 = await query('cb', { criteria: { tag: 'host', op: 'eq', value: 'h2' } });
