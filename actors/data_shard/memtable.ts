@@ -164,23 +164,26 @@ export class Memtable {
     if (record.group !== this.group.name) throw errors.invalidArgument(`WAL record ${seq} of group ${record.group} in group ${this.group.name}`);
     if (seq <= this.drainedThrough) return false;
     const b = this.bucketFor(record, seq);
-    const { rows, keys } = record.cols ? rowsOfColumns(record.cols, b.layout, this.resolve(record.kind, record.name)!.entity, seq) : { rows: record.rows as (MeasurePoint | StreamElement)[], keys: record.entity_keys };
-    if (!Array.isArray(rows) || !Array.isArray(keys) || rows.length !== keys.length) {
+    const cols = record.cols ? columnsOf(record.cols, b.layout, this.resolve(record.kind, record.name)!.entity, seq) : null;
+    const rows = record.rows as (MeasurePoint | StreamElement)[] | undefined;
+    const keys = record.entity_keys;
+    if (cols === null && (!Array.isArray(rows) || !Array.isArray(keys) || rows.length !== keys.length)) {
       throw errors.invalidArgument(`WAL record ${seq}: rows and entity_keys must be arrays of equal length`);
     }
     const r = b.rows;
     const before = r.n;
     if (before === 0) b.firstAppliedAtMs = nowMs ?? this.clock.now();
     let bytes = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const key = keys[i]!;
+    const n = cols ? cols.ts.length : rows!.length;
+    for (let i = 0; i < n; i++) {
+      const key = cols ? cols.key(i) : keys![i]!;
       let s = b.series.get(key);
       if (s === undefined) {
         // Ids are hashed once per series and drain (~0.2 µs each), so they need no longer-lived cache.
         const id = seriesId(b.kind, b.name, key);
         b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null }));
       }
-      bytes += addRow(r, s, rows[i]!, b.layout);
+      bytes += cols ? addColumnsRow(r, s, cols, i, b.layout) : addRow(r, s, rows![i]!, b.layout);
     }
     b.approxBytes += bytes;
     this.rowCount += r.n - before;
@@ -283,40 +286,42 @@ export class Memtable {
   }
 }
 
-/**
- * The rows of a columnar WAL record (see write_service.ts WalColumns) as the row objects `addRow`
- * reads, with their entity keys (JSON of the entity tags' values, as the liaison computed them).
- */
-function rowsOfColumns(cols: WalColumns, L: Layout, entity: readonly string[], seq: number): { rows: (MeasurePoint | StreamElement)[]; keys: string[] } {
+/** A columnar WAL record's columns in layout order (null: the record lacks it, read as missing). */
+interface RecordColumns {
+  ts: Float64Array;
+  eid: unknown[] | null;
+  f: (Float64Array | null)[];
+  t: (unknown[] | null)[];
+  /** Row i's entity key: the JSON array of its entity tags' values, as the liaison computed it. */
+  key: (i: number) => string;
+}
+
+function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: number): RecordColumns {
   const n = cols.ts?.length;
   if (!(cols.ts instanceof Float64Array) || typeof cols.fields !== 'object' || typeof cols.tags !== 'object') {
     throw errors.invalidArgument(`WAL record ${seq}: malformed columns`);
   }
-  const fnames = Object.keys(cols.fields).filter((f) => cols.fields[f]?.length === n);
-  const tnames = Object.keys(cols.tags).filter((t) => cols.tags[t]?.length === n);
-  const ecols = entity.map((t) => cols.tags[t]);
-  if (ecols.some((c) => c === undefined || c.length !== n)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
-  const rows = new Array<MeasurePoint | StreamElement>(n);
-  const keys = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    const tags: Record<string, unknown> = {};
-    for (const t of tnames) tags[t] = cols.tags[t]![i];
-    if (L.stream) {
-      rows[i] = { ts: cols.ts[i]!, element_id: String(cols.eid?.[i] ?? ''), tags } as StreamElement;
-    } else {
-      const fields: Record<string, number> = {};
-      for (const f of fnames) fields[f] = cols.fields[f]![i]!;
-      rows[i] = { ts: cols.ts[i]!, tags, fields } as MeasurePoint;
-    }
-    keys[i] = JSON.stringify(ecols.map((c) => c![i]));
-  }
-  return { rows, keys };
+  const sized = <T extends { length: number }>(c: T | undefined): T | null => (c !== undefined && c !== null && c.length === n ? c : null);
+  const ecols = entity.map((t) => sized(cols.tags[t]));
+  if (ecols.some((c) => c === null)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
+  const one = ecols.length === 1 ? ecols[0]! : null;
+  return {
+    ts: cols.ts,
+    eid: L.stream ? sized(cols.eid) : null,
+    f: L.fieldNames.map((name) => {
+      const c = sized(cols.fields[name]);
+      return c instanceof Float64Array ? c : null;
+    }),
+    t: L.tagNames.map((name) => sized(cols.tags[name])),
+    key: one ? (i) => `[${typeof one[i] === 'number' ? String(one[i]) : JSON.stringify(one[i])}]` : (i) => JSON.stringify(ecols.map((c) => c![i])),
+  };
 }
 
-/** Adds a row, or replaces the row with its key; returns the approximate bytes added. */
-function addRow(r: Rows, s: Series, row: MeasurePoint | StreamElement, L: Layout): number {
-  const ts = row.ts;
-  const eid = L.stream ? (row as StreamElement).element_id : '';
+/**
+ * The slot of row (ts, eid) in series `s`: an existing row of that key (to overwrite; returned), or
+ * a new one appended with its ts and element id set (-1 returned: push its values).
+ */
+function claimSlot(r: Rows, s: Series, ts: number, eid: string, L: Layout): number {
   // The common case: time moves forward within a series, and a later ts cannot be a duplicate.
   if (ts > s.maxTs && s.index === null) {
     s.maxTs = ts;
@@ -327,27 +332,51 @@ function addRow(r: Rows, s: Series, row: MeasurePoint | StreamElement, L: Layout
     }
     const key = L.stream ? `${ts}\u0000${eid}` : ts;
     const at = s.index.get(key);
-    if (at !== undefined) {
-      for (let j = 0; j < r.f.length; j++) r.f[j]!.a[at] = fieldValue((row as MeasurePoint).fields, j, L);
-      for (let j = 0; j < r.t.length; j++) r.t[j]![at] = tagValue(row.tags, j, L, eid);
-      return 0;
-    }
+    if (at !== undefined) return at;
     s.index.set(key, r.n);
     if (ts < s.maxTs) s.sorted = false;
     else s.maxTs = ts;
   }
   s.pos.push(r.n++);
   r.ts.push(ts);
-  let bytes = ROW_BYTES + VALUE_BYTES * (1 + r.f.length + r.t.length);
-  if (L.stream) {
-    r.eid.push(eid);
-    bytes += 2 * eid.length;
-  }
+  if (L.stream) r.eid.push(eid);
+  return -1;
+}
+
+/** Adds a row object, or replaces the row with its key; returns the approximate bytes added. */
+function addRow(r: Rows, s: Series, row: MeasurePoint | StreamElement, L: Layout): number {
+  const eid = L.stream ? (row as StreamElement).element_id : '';
+  const at = claimSlot(r, s, row.ts, eid, L);
   const fv = (row as MeasurePoint).fields;
-  for (let j = 0; j < r.f.length; j++) r.f[j]!.push(fieldValue(fv, j, L));
   const tv = row.tags;
+  if (at >= 0) {
+    for (let j = 0; j < r.f.length; j++) r.f[j]!.a[at] = fieldValue(fv, j, L);
+    for (let j = 0; j < r.t.length; j++) r.t[j]![at] = tagValue(tv[L.tagNames[j]!], j, L, eid);
+    return 0;
+  }
+  let bytes = ROW_BYTES + VALUE_BYTES * (1 + r.f.length + r.t.length) + 2 * eid.length;
+  for (let j = 0; j < r.f.length; j++) r.f[j]!.push(fieldValue(fv, j, L));
   for (let j = 0; j < r.t.length; j++) {
-    const v = tagValue(tv, j, L, eid);
+    const v = tagValue(tv[L.tagNames[j]!], j, L, eid);
+    if (typeof v === 'string') bytes += 2 * v.length;
+    r.t[j]!.push(v);
+  }
+  return bytes;
+}
+
+/** Adds row i of a columnar record, or replaces the row with its key; returns the approximate bytes added. */
+function addColumnsRow(r: Rows, s: Series, c: RecordColumns, i: number, L: Layout): number {
+  const eid = L.stream ? String(c.eid?.[i] ?? '') : '';
+  const at = claimSlot(r, s, c.ts[i]!, eid, L);
+  if (at >= 0) {
+    for (let j = 0; j < r.f.length; j++) r.f[j]!.a[at] = c.f[j] ? c.f[j]![i]! : L.fieldMissing[j]!;
+    for (let j = 0; j < r.t.length; j++) r.t[j]![at] = tagValue(c.t[j]?.[i], j, L, eid);
+    return 0;
+  }
+  let bytes = ROW_BYTES + VALUE_BYTES * (1 + r.f.length + r.t.length) + 2 * eid.length;
+  for (let j = 0; j < r.f.length; j++) r.f[j]!.push(c.f[j] ? c.f[j]![i]! : L.fieldMissing[j]!);
+  for (let j = 0; j < r.t.length; j++) {
+    const v = tagValue(c.t[j]?.[i], j, L, eid);
     if (typeof v === 'string') bytes += 2 * v.length;
     r.t[j]!.push(v);
   }
@@ -360,10 +389,9 @@ function fieldValue(fv: Record<string, number>, j: number, L: Layout): number {
   return typeof v === 'number' ? v : L.fieldMissing[j]!;
 }
 
-/** A tag value as stored; the element-id column also takes the id an element carried outside its tags. */
-function tagValue(tv: Record<string, unknown>, j: number, L: Layout, eid: string): unknown {
-  let v = tv[L.tagNames[j]!];
-  if (v === undefined && j === L.idTag) v = eid;
+/** A tag value `v` as stored in column j; the element-id column also takes the id an element carried outside its tags. */
+function tagValue(v: unknown, j: number, L: Layout, eid: string): unknown {
+  if (j === L.idTag && (v === undefined || v === '')) v = eid;
   const kind = L.tagKinds[j];
   if (kind === T_STRING) return typeof v === 'string' ? v : v === undefined ? '' : String(v);
   if (kind === T_INT) return Number.isSafeInteger(v) ? v : Number.isSafeInteger(Number(v)) ? Number(v) : 0;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ELEMENT_ID_COLUMN, Memtable, type FlushBatch } from '../../actors/data_shard/memtable.js';
 import { seriesId } from '../../actors/data_shard/series_id.js';
-import type { WalRecord } from '../../actors/liaison/write_service.js';
+import { walColumns, type WalRecord } from '../../actors/liaison/write_service.js';
 import type { BlockRows } from '../../storage/block.js';
 import { nodeFs } from '../../storage/fs.js';
 import { openPart, writePart } from '../../storage/part.js';
@@ -423,5 +423,26 @@ describe('memtable', () => {
     assert.throws(() => m.apply({ ...rec('cpu', [['h1', T0, { value: 1 }]]), group: 'other' }, 1), /group other/);
     assert.throws(() => m.apply(rec('disk', [['h1', T0, { value: 1 }]]), 1), /not applied/);
     assert.throws(() => m.apply(rec('cpu', []), 0), /positive integer/);
+  });
+
+  it('memtable - a columnar WAL record (what liaisons write) applies exactly like its rows, overwrites and missing values included', () => {
+    const points: P[] = [];
+    const rnd = mulberry32(SEED ^ 0xc01);
+    for (let i = 0; i < 500; i++) {
+      const fields: Record<string, number> = rnd() < 0.8 ? { value: randInt(rnd, 0, 1000) / 4, count: randInt(rnd, 0, 9) } : { count: 1 };
+      const tags = rnd() < 0.5 ? { region: 'eu', port: randInt(rnd, 1, 3), roles: ['a'] } : {};
+      points.push([`h${randInt(rnd, 0, 7)}`, T0 + randInt(rnd, 0, 200) * 1000, fields, tags]);
+    }
+    const byRows = memtable();
+    const byCols = memtable();
+    for (let k = 0; k < points.length; k += 100) {
+      const r = rec('cpu', points.slice(k, k + 100));
+      byRows.apply(r, k / 100 + 1);
+      const { rows, entity_keys: _keys, ...rest } = r;
+      byCols.apply({ ...rest, cols: walColumns('measure', CPU, rows!, rows!.map((_, i) => i)) }, k / 100 + 1);
+    }
+    const q = { name: 'cpu', minTs: T0, maxTs: T0 + HOUR };
+    assert.equal(byCols.rowCount, byRows.rowCount);
+    assert.deepEqual(byCols.scan(q), byRows.scan(q));
   });
 });
