@@ -1,11 +1,12 @@
 /**
- * The storage of one (group, shard): its segments, their parts, flushes, scans and retention.
+ * The storage of one (group, shard): its segments, their parts, flushes, scans, merges and retention.
  *
  * Layout (a departure from DESIGN §8, which has no level between segment and part):
  * ```
  * <nodeDir>/<group>/shard-<n>/flushed                                 # commit marker, see below
  * <nodeDir>/<group>/shard-<n>/seg-<start>/metadata                    # segment.ts
  * <nodeDir>/<group>/shard-<n>/seg-<start>/schema-<name>/part-<seq>/   # part.ts
+ * <nodeDir>/<group>/shard-<n>/seg-<start>/schema-<name>/part-<seq>/merged_from   # merged parts only
  * ```
  * A part holds the rows of ONE measure or stream and its metadata does not say which, hence one
  * `schema-<name>` directory per name in each segment (the prefix keeps a measure named `metadata`
@@ -14,35 +15,59 @@
  * version check of data_dir.ts (it lists `<group>/shard-<n>/seg-*`), and retention (a group's ttl
  * drops a segment with every name in it). Part sequences are per segment: highest ever seen + 1.
  *
- * Crash rule: one flush may write several parts and a kill -9 can land between two of them, so
- * `max(last_sequence)` over parts could resume past rows that are in no part. A flush therefore
- * writes its parts, then `flushed` ({version, last_sequence}, atomically), and only then returns
- * (the caller acknowledges the WAL after that). At open, `.tmp` and metadata-less part directories
- * (IncompletePartError) are removed, and so are complete parts whose `last_sequence` exceeds
- * `flushed`: their flush never committed and their rows are still in the WAL. `lastSequence` is
- * the committed value, kept even when retention drops every part. A shard without `flushed` (first
- * open) adopts the highest `last_sequence` of its parts and writes the marker before any flush.
+ * Crash rule (flush): one flush may write several parts and a kill -9 can land between two of
+ * them, so `max(last_sequence)` over parts could resume past rows that are in no part. A flush
+ * therefore writes its parts, then `flushed` ({version, last_sequence}, atomically), and only then
+ * returns (the caller acknowledges the WAL after that). At open, `.tmp` and metadata-less part
+ * directories (IncompletePartError) are removed, and so are complete parts whose `last_sequence`
+ * exceeds `flushed`: their flush never committed and their rows are still in the WAL.
+ * `lastSequence` is the committed value, kept even when retention drops every part. A shard
+ * without `flushed` (first open) adopts the highest `last_sequence` of its parts and writes the
+ * marker before any flush.
  *
- * Ownership: one ShardStore per shard directory per process; the caller `close()`s it. Flush,
- * retention and close run one at a time; scans run alongside them and see only committed parts.
- * Unsupported versions (segment, part, marker) and damage propagate: the node stops.
+ * Crash rule (merge): a merge replaces a run of parts R of one (segment, name) by ONE part M with
+ * their rows merged exactly as scanMerged merges them (merge.ts). M takes a new part sequence and
+ * `last_sequence` = max over R, and is written like any part (`.tmp`, data, index, then
+ * `merged_from` naming R's sequences, metadata last, rename, fsync of the parent): M is complete
+ * if and only if it has metadata, and then it has `merged_from` too. Only then are R's directories
+ * removed, each renamed to `part-<seq>.dropping` first (atomic), then deleted. At open: `.dropping`
+ * leftovers are deleted; an incomplete M (`.tmp`) is deleted and R, untouched, stays; a complete M
+ * makes the open delete every remaining part its `merged_from` names. So after a kill -9 at any
+ * point the shard holds either R or M for those rows, never both and never neither, and no part
+ * directory is ever half deleted. M's rows are all committed (R's were), so the flush rule keeps
+ * it. The policy (merge.ts) only merges runs whose age position M keeps, so newest-wins answers
+ * are the same before and after; what changes is that M carries the union of R's columns, so a
+ * query that read only older-schema parts of R now also gets the newer columns, default-filled.
+ *
+ * Concurrency: flush, retention, close and a merge's commit run one at a time (`exclusive`).
+ * Scans run alongside them and see only committed parts; a scan that started before a merge's
+ * commit keeps reading R, which is closed and removed only once such scans finished. The CPU-heavy
+ * half of a merge (decoding, merging, encoding) runs outside `exclusive`, on the part pool when
+ * the store has one, so flushes go on meanwhile; its reading of R counts as a scan (retention and
+ * close wait for it). Merges run one at a time; `close` makes a running one give up.
+ *
+ * Ownership: one ShardStore per shard directory per process; the caller `close()`s it (and, after
+ * that, destroys the pool it passed). Unsupported versions (segment, part, marker) and damage
+ * propagate: the node stops.
  */
 import { join } from 'node:path';
 import type { Clock } from '../runtime/clock.js';
 import { errors } from '../transport/errors.js';
 import { NAME_PATTERN } from '../transport/schema_types.js';
-import { sliceBlockRows, type BlockProjection, type BlockRows, type BlockSchema, type FieldType, type TagColumn, type TagType } from './block.js';
+import { sliceBlockRows, type BlockProjection, type BlockRows, type BlockSchema } from './block.js';
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
-import { IncompletePartError, openPart, parsePartDirName, partDirName, writePart, type Part, type PartRows } from './part.js';
+import { checkPolicy, DEFAULT_MERGE_POLICY, encodeMergedFrom, MERGED_FROM_FILE, mergeSeries, pickRun, unionColumns, type MergeInput, type MergePolicy } from './merge.js';
+import { DEFAULT_MAX_ROWS_PER_BLOCK, openPart, PART_FILES, partDirName, type Part, type PartRows } from './part.js';
+import { checkMaxRows, schemaColumns, seriesRuns, writeEncodedPart, type EncodedPart, type PartStamp } from './part_encode.js';
+import { inlineRunner, type PartRunner } from './part_pool.js';
 import { dropExpiredSegments, type RetentionResult } from './retention.js';
-import { createSegment, listSegments, removeSegmentLeftovers, type SegmentEntry } from './segment.js';
-import { checkVersion, COMPATIBLE_VERSIONS, STORAGE_VERSION } from './versions.js';
+import { createSegment, listSegments, removeSegmentLeftovers } from './segment.js';
+import { byAge, dropPartDir, loadSegment, NAME_DIR_PREFIX, readFlushed, writeFlushed, type PartRef, type Segment } from './shard_load.js';
+import { COMPATIBLE_VERSIONS, STORAGE_VERSION } from './versions.js';
 
-/** The shard's commit marker: the last WAL sequence whose flush completed. */
-export const FLUSHED_FILE = 'flushed';
-/** Prefix of the per-name directory inside a segment: `schema-<measure or stream name>`. */
-export const NAME_DIR_PREFIX = 'schema-';
+export { FLUSHED_FILE, NAME_DIR_PREFIX, PART_DROPPING_SUFFIX, type PartRef } from './shard_load.js';
+export { DEFAULT_MERGE_POLICY, MERGED_FROM_FILE, type MergePolicy } from './merge.js';
 
 /** Options of `ShardStore.open`. */
 export interface ShardStoreOptions {
@@ -50,6 +75,8 @@ export interface ShardStoreOptions {
   clock: Clock;
   /** Rows per block of the parts it writes; default part.ts's DEFAULT_MAX_ROWS_PER_BLOCK. */
   maxRowsPerBlock?: number;
+  /** Where flushes and merges encode (a PartPool); inline on the caller's thread when omitted. */
+  pool?: PartRunner;
 }
 
 /** Rows of one measure or stream for one segment, as one flush writes them. */
@@ -80,44 +107,69 @@ export interface ScanQuery {
   keyTag?: string;
 }
 
-/** One open part of the store and where it sits. */
-export interface PartRef {
-  readonly name: string;
-  readonly segmentStartMs: number;
-  readonly seq: number;
-  readonly part: Part;
+/** Options of `ShardStore.merge`: the policy's numbers (merge.ts, defaults DEFAULT_MERGE_POLICY) and the key of each name. */
+export interface MergeOptions extends Partial<MergePolicy> {
+  /**
+   * How rows of `name` are keyed: its element-id column for a stream, null for a measure (key
+   * (series, ts)). Undefined when unknown (a deleted resource): its parts are then not merged, as
+   * merging a stream as a measure would drop elements.
+   */
+  keyTagOf: (name: string) => string | null | undefined;
+}
+
+/** One merge done: which parts of which (segment, name) became which part. */
+export interface MergeDone {
+  name: string;
+  segmentStartMs: number;
+  /** The merged part's sequence. */
+  seq: number;
+  /** The sequences of the parts it replaced, oldest write first. */
+  replaced: number[];
+  rowsIn: number;
+  rowsOut: number;
 }
 
 /** The rows of one block (trimmed to the query's range) and the series they belong to. */
 export type ScannedBlock = BlockRows & { seriesId: string };
 
-/** A segment in memory: its committed parts by sequence, and the sequence its next part takes. */
-type Segment = { entry: SegmentEntry; parts: PartRef[]; nextSeq: number };
+/** A merge chosen by the policy, its part sequence reserved. */
+type MergePlan = { seg: Segment; name: string; keyTag: string | null; refs: PartRef[]; seq: number };
 
 const noop = () => undefined;
 
-/** An open shard: see the file header for the layout, crash rule and ownership. */
+/** An open shard: see the file header for the layout, crash rules, concurrency and ownership. */
 export class ShardStore {
   private segments: Segment[] = [];
   private committed = 0;
   private closed = false;
+  /** Set by close() before it waits: a running merge gives up at its next step. */
+  private closing = false;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly active = new Set<Promise<void>>();
+  /** Replaced parts still open because scans may read them; closed by their merge (or close()). */
+  private readonly retired = new Set<PartRef>();
+  private mergeTail: Promise<unknown> = Promise.resolve();
+  private mergeQueued: Promise<MergeDone[]> | null = null;
+  private readonly mergeAbort = new AbortController();
+  /** Set when a merge failed with its output possibly on disk and unaccounted for: no more merges until reopened. */
+  private mergeBroken: unknown = null;
 
   private constructor(
     private readonly fs: StorageFs,
     /** The shard directory `<nodeDir>/<group>/shard-<n>`. */
     readonly shardDir: string,
     private readonly clock: Clock,
+    private readonly runner: PartRunner,
     private readonly maxRowsPerBlock?: number,
   ) {}
 
-  /** Opens (creating if absent) the shard in `shardDir`, cleaning up what a crashed flush left. */
+  /** Opens (creating if absent) the shard in `shardDir`, cleaning up what a crashed flush or merge left. */
   static async open(fs: StorageFs, shardDir: string, opts: ShardStoreOptions): Promise<ShardStore> {
+    if (opts.maxRowsPerBlock !== undefined) checkMaxRows(opts.maxRowsPerBlock);
     await fs.mkdir(shardDir);
     // Safe: the store is not open yet, so no segment of this shard is being created.
     await removeSegmentLeftovers(fs, shardDir);
-    const store = new ShardStore(fs, shardDir, opts.clock, opts.maxRowsPerBlock);
+    const store = new ShardStore(fs, shardDir, opts.clock, opts.pool ?? inlineRunner, opts.maxRowsPerBlock);
     try {
       const committed = await readFlushed(fs, shardDir);
       for (const entry of await listSegments(fs, shardDir)) {
@@ -143,7 +195,7 @@ export class ShardStore {
     return this.committed;
   }
 
-  /** Every open part, by segment start then part sequence. */
+  /** Every open part, by segment start, then oldest write first (last_sequence, part sequence). */
   listParts(): PartRef[] {
     return this.segments.flatMap((s) => s.parts);
   }
@@ -151,7 +203,8 @@ export class ShardStore {
   /**
    * Writes each non-empty batch as a new part of its segment (created if needed), then commits
    * `lastSequence` (default: the batches'). On failure the parts it wrote are removed and nothing
-   * is committed. An empty `batches` with a `lastSequence` only moves the resume point.
+   * is committed. An empty `batches` with a `lastSequence` only moves the resume point. Encoding
+   * runs on the store's pool when it has one.
    */
   flush(batches: readonly FlushBatch[], lastSequence?: number): Promise<void> {
     return this.exclusive(async () => {
@@ -161,18 +214,26 @@ export class ShardStore {
         throw errors.invalidArgument(`flush lastSequence must be an integer >= ${this.committed} (the committed one), got ${seq}`);
       }
       for (const b of batches) checkBatch(b, seq);
+      const todo = batches.filter((b) => b.rows.timestamps.length > 0);
+      // Checked here, on this thread, before anything is encoded or written.
+      const tasks = todo.map((b) => ({ rows: schemaColumns(b.rows, b.schema), runs: seriesRuns(b.rows), schema: plainSchema(b.schema) }));
+      const stamp: PartStamp = { formatVersion: STORAGE_VERSION, lastSequence: seq, createdAt: new Date(this.clock.now()).toISOString() };
+      const maxRowsPerBlock = this.maxRowsPerBlock ?? DEFAULT_MAX_ROWS_PER_BLOCK;
+      const settled = await Promise.allSettled(tasks.map((t) => this.runner.run({ kind: 'encode', ...t, maxRowsPerBlock, stamp })));
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      const encoded = settled.map((r) => (r as PromiseFulfilledResult<EncodedPart>).value);
       const added: { seg: Segment; ref: PartRef }[] = [];
       let committing = false;
       try {
-        for (const b of batches) {
-          if (b.rows.timestamps.length === 0) continue;
+        for (let k = 0; k < todo.length; k++) {
+          const b = todo[k]!;
           const seg = await this.segmentOf(b.segmentStartMs, b.segmentEndMs);
           const partSeq = seg.nextSeq++;
           const nameDir = join(seg.entry.dir, NAME_DIR_PREFIX + b.name);
           const dir = join(nameDir, partDirName(partSeq));
           await this.fs.mkdir(nameDir);
-          const { schema, rows } = b;
-          await writePart(this.fs, dir, rows, { schema, formatVersion: STORAGE_VERSION, lastSequence: seq, maxRowsPerBlock: this.maxRowsPerBlock, clock: this.clock });
+          await writeEncodedPart(this.fs, dir, encoded[k]!);
           const part = await openPart(this.fs, dir, { supportedVersions: COMPATIBLE_VERSIONS });
           added.push({ seg, ref: { name: b.name, segmentStartMs: seg.entry.startMs, seq: partSeq, part } });
         }
@@ -187,30 +248,29 @@ export class ShardStore {
         }
         throw err;
       }
-      // Visible to scans only once committed.
-      for (const { seg, ref } of added) seg.parts.push(ref);
+      // Visible to scans only once committed; the newest writes, so last in age order.
+      for (const { seg, ref } of added) seg.parts = [...seg.parts, ref];
       this.committed = seq;
     });
   }
 
   /**
    * Calls `onBlock` for every block of the matching parts that overlaps the query, each read once,
-   * its rows trimmed to [minTs, maxTs]; in segment, part, then file order. Blocks are not merged:
-   * the same (series, ts) may come from two parts (see scanMerged).
+   * its rows trimmed to [minTs, maxTs]; in segment order, then oldest write first, then file order.
+   * Blocks are not merged: the same (series, ts) may come from two parts (see scanMerged).
    */
   async scan(q: ScanQuery, onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>): Promise<void> {
     this.assertOpen();
     if (!(q.minTs <= q.maxTs)) throw errors.invalidArgument(`scan needs minTs <= maxTs, got ${q.minTs}, ${q.maxTs}`);
-    const run = this.scanParts(q, [...this.segments], onBlock);
-    this.active.add(run);
-    await run.finally(() => this.active.delete(run));
+    await this.track(this.scanParts(q, [...this.segments], onBlock));
   }
 
   private async scanParts(q: ScanQuery, segments: Segment[], onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>) {
     const { minTs, maxTs } = q;
     for (const seg of segments) {
       if (seg.entry.startMs > maxTs || seg.entry.endMs <= minTs) continue;
-      for (const ref of [...seg.parts]) {
+      // One consistent list per segment: a merge replaces seg.parts as a whole, never edits it.
+      for (const ref of seg.parts) {
         if (q.schemaName !== undefined && ref.name !== q.schemaName) continue;
         const m = ref.part.metadata;
         if (m.min_ts === null || m.max_ts === null || m.min_ts > maxTs || m.max_ts < minTs) continue;
@@ -230,7 +290,7 @@ export class ShardStore {
    * string '', lists [].
    */
   async scanMerged(q: ScanQuery): Promise<Map<string, BlockRows>> {
-    const chunks = new Map<string, Chunk[]>();
+    const chunks = new Map<string, { rows: BlockRows; ref: PartRef }[]>();
     const refs = new Set<PartRef>();
     await this.scan(q, (rows, _part, ref) => {
       refs.add(ref);
@@ -238,10 +298,147 @@ export class ShardStore {
       if (list) list.push({ rows, ref });
       else chunks.set(rows.seriesId, [{ rows, ref }]);
     });
-    const cols = unionSchema([...refs].sort(newerLast), q.projection);
+    const byNewer = [...refs].sort(newerLast);
+    const age = new Map(byNewer.map((r, i) => [r, i]));
+    const cols = unionColumns(byNewer.map((r) => r.part.metadata.schema), q.projection);
     const out = new Map<string, BlockRows>();
-    for (const id of [...chunks.keys()].sort()) out.set(id, mergeSeries(chunks.get(id)!, cols, q.keyTag));
+    for (const id of [...chunks.keys()].sort()) {
+      const list = chunks.get(id)!;
+      out.set(id, mergeSeries(list.map((c) => ({ rows: c.rows, age: age.get(c.ref)! })), cols, q.keyTag, list[0]!.ref.name));
+    }
     return out;
+  }
+
+  /**
+   * Merges parts so that no (segment, name) keeps more than the policy's bound (merge.ts header);
+   * resolves with the merges done. Runs alongside flushes and scans (file header). A call while a
+   * merge pass runs waits for it, then runs one more pass; calls meanwhile share that pass (and the
+   * options of the first of them).
+   * Rejects with a storage error when a merge fails (the store stays usable and consistent).
+   */
+  merge(opts: MergeOptions): Promise<MergeDone[]> {
+    const policy: MergePolicy = { ...DEFAULT_MERGE_POLICY };
+    try {
+      if (this.closing) throw errors.failedPrecondition(`shard store ${this.shardDir} is closed`);
+      for (const k of Object.keys(DEFAULT_MERGE_POLICY) as (keyof MergePolicy)[]) if (opts[k] !== undefined) policy[k] = opts[k]!;
+      checkPolicy(policy);
+      if (typeof opts.keyTagOf !== 'function') throw errors.invalidArgument('options.keyTagOf must be a function');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.mergeQueued) return this.mergeQueued;
+    const queued = this.mergeTail.then(() => {
+      this.mergeQueued = null;
+      return this.mergePass(policy, opts.keyTagOf);
+    });
+    this.mergeQueued = queued;
+    this.mergeTail = queued.catch(noop);
+    return queued;
+  }
+
+  private async mergePass(policy: MergePolicy, keyTagOf: MergeOptions['keyTagOf']): Promise<MergeDone[]> {
+    const done: MergeDone[] = [];
+    while (!this.closing) {
+      if (this.mergeBroken) throw errors.failedPrecondition(`shard store ${this.shardDir}: an earlier merge failed midway; reopen the store to merge again`, { cause: String(this.mergeBroken) });
+      const plan = this.planMerge(policy, keyTagOf);
+      if (!plan) break;
+      const one = await this.mergeRun(plan);
+      if (!one) break;
+      done.push(one);
+    }
+    return done;
+  }
+
+  /** The first (segment, name) over the bound and its run, with the merged part's sequence reserved now. */
+  private planMerge(policy: MergePolicy, keyTagOf: MergeOptions['keyTagOf']): MergePlan | null {
+    for (const seg of this.segments) {
+      for (const name of [...new Set(seg.parts.map((r) => r.name))].sort()) {
+        const keyTag = keyTagOf(name);
+        if (keyTag === undefined) continue;
+        if (keyTag !== null && typeof keyTag !== 'string') throw errors.invalidArgument(`keyTagOf(${JSON.stringify(name)}) must return a string, null or undefined`);
+        const parts = seg.parts.filter((r) => r.name === name);
+        const meta = parts.map((r) => ({ lastSequence: r.part.metadata.last_sequence, rows: r.part.metadata.row_count, schema: r.part.metadata.schema }));
+        const run = pickRun(meta, policy);
+        if (!run) continue;
+        // Reserved before any later flush takes one: M must sort before parts flushed meanwhile.
+        return { seg, name, keyTag, refs: parts.slice(run.start, run.end), seq: seg.nextSeq++ };
+      }
+    }
+    return null;
+  }
+
+  /** One merge: read R, merge (pool or inline), commit M, then remove R once its readers finished. Null when given up. */
+  private async mergeRun(plan: MergePlan): Promise<MergeDone | null> {
+    const { seg, name, refs, seq } = plan;
+    // Started in the same tick as planning, so retention and close, which wait for `active`,
+    // cannot close R under it.
+    const inputs = await this.track(this.readInputs(refs));
+    if (this.closing) return null;
+    const stamp: PartStamp = { formatVersion: STORAGE_VERSION, lastSequence: Math.max(...refs.map((r) => r.part.metadata.last_sequence)), createdAt: new Date(this.clock.now()).toISOString() };
+    let encoded: EncodedPart;
+    try {
+      encoded = await this.runner.run({ kind: 'merge', name, inputs, keyTag: plan.keyTag, maxRowsPerBlock: this.maxRowsPerBlock ?? DEFAULT_MAX_ROWS_PER_BLOCK, stamp }, this.mergeAbort.signal);
+    } catch (err) {
+      if (this.closing) return null;
+      throw err;
+    }
+    const committed = await this.exclusive(() => this.commitMerge(plan, encoded));
+    if (!committed) return null;
+    await Promise.allSettled(committed.readers);
+    await this.exclusive(() => this.removeReplaced(seg, refs));
+    const rowsIn = refs.reduce((n, r) => n + r.part.metadata.row_count, 0);
+    return { name, segmentStartMs: seg.entry.startMs, seq, replaced: refs.map((r) => r.seq), rowsIn, rowsOut: encoded.metadata.row_count };
+  }
+
+  /** The inputs' data files and block lists, oldest write first. */
+  private async readInputs(refs: PartRef[]): Promise<MergeInput[]> {
+    const out: MergeInput[] = [];
+    for (const r of refs) {
+      const path = join(r.part.dir, PART_FILES.data);
+      const data = await this.fs.readFile(path);
+      if (data.length !== r.part.metadata.data_bytes) throw new CorruptDataError(path, `${data.length} bytes, the metadata says ${r.part.metadata.data_bytes}`);
+      const blocks = r.part.entries.map((e) => ({ seriesId: e.seriesId, rowCount: e.rowCount, offset: e.offset, length: e.length, crc: e.crc }));
+      out.push({ path, data, blocks, schema: r.part.metadata.schema });
+    }
+    return out;
+  }
+
+  /** Writes M and swaps it for R in memory; the scans that may still read R come back with it. Null when R is gone. */
+  private async commitMerge(plan: MergePlan, encoded: EncodedPart): Promise<{ readers: Promise<void>[] } | null> {
+    const { seg, name, refs, seq } = plan;
+    // Closed, or retention dropped the segment meanwhile: nothing to replace.
+    if (this.closed || this.closing || !this.segments.includes(seg) || refs.some((r) => !seg.parts.includes(r))) return null;
+    const dir = join(seg.entry.dir, NAME_DIR_PREFIX + name, partDirName(seq));
+    let part: Part;
+    try {
+      await writeEncodedPart(this.fs, dir, encoded, [{ name: MERGED_FROM_FILE, bytes: encodeMergedFrom(refs.map((r) => r.seq)) }]);
+      part = await openPart(this.fs, dir, { supportedVersions: COMPATIBLE_VERSIONS });
+    } catch (err) {
+      // M may be complete on disk (a failed fsync after its rename). R is whole, so M may go; if it
+      // cannot, a later merge of R would leave two parts claiming R: stop merging until reopened.
+      try {
+        if (await this.fs.exists(dir)) await dropPartDir(this.fs, dir);
+      } catch (rmErr) {
+        this.mergeBroken = rmErr;
+      }
+      throw err;
+    }
+    const ref: PartRef = { name, segmentStartMs: seg.entry.startMs, seq, part };
+    seg.parts = [...seg.parts.filter((r) => !refs.includes(r)), ref].sort(byAge);
+    for (const r of refs) this.retired.add(r);
+    return { readers: [...this.active] };
+  }
+
+  /** Closes R and removes its directories (M lists them, so a crash here is finished at open). */
+  private async removeReplaced(seg: Segment, refs: PartRef[]): Promise<void> {
+    for (const r of refs) {
+      this.retired.delete(r);
+      await r.part.close().catch(noop);
+    }
+    // Closed meanwhile (the next open removes them), or the segment dropped with them.
+    if (this.closed || !this.segments.includes(seg)) return;
+    for (const r of refs) await dropPartDir(this.fs, r.part.dir);
+    await this.fs.syncDir(join(seg.entry.dir, NAME_DIR_PREFIX + refs[0]!.name));
   }
 
   /** Drops the segments whose end is at or before now − ttlMs (closing their parts first). */
@@ -261,8 +458,11 @@ export class ShardStore {
     });
   }
 
-  /** Waits for running scans, then closes every part; idempotent. */
-  close(): Promise<void> {
+  /** Makes a running merge give up, waits for it and for running scans, then closes every part; idempotent. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.mergeAbort.abort();
+    await this.mergeTail;
     return this.exclusive(async () => {
       if (this.closed) return;
       this.closed = true;
@@ -272,7 +472,8 @@ export class ShardStore {
   }
 
   private async closeParts(): Promise<void> {
-    for (const r of this.listParts()) await r.part.close().catch(noop);
+    for (const r of [...this.listParts(), ...this.retired]) await r.part.close().catch(noop);
+    this.retired.clear();
     this.segments = [];
   }
 
@@ -280,11 +481,19 @@ export class ShardStore {
     if (this.closed) throw errors.failedPrecondition(`shard store ${this.shardDir} is closed`);
   }
 
-  /** Runs `fn` after every earlier flush, retention or close has finished. */
+  /** Runs `fn` after every earlier flush, retention, merge commit or close has finished. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.tail.then(fn, fn);
     this.tail = run.catch(noop);
     return run;
+  }
+
+  /** Counts `p` as a reader of open parts until it settles (retention and close wait for those). */
+  private track<T>(p: Promise<T>): Promise<T> {
+    const run = p.then(noop, noop);
+    this.active.add(run);
+    void run.then(() => this.active.delete(run));
+    return p;
   }
 
   /** The segment starting at `startMs`, created on disk and in memory if absent. */
@@ -301,6 +510,16 @@ export class ShardStore {
   }
 }
 
+/** Orders parts oldest write first across segments: last_sequence, then segment, then part sequence. */
+function newerLast(a: PartRef, b: PartRef): number {
+  return a.part.metadata.last_sequence - b.part.metadata.last_sequence || a.segmentStartMs - b.segmentStartMs || a.seq - b.seq;
+}
+
+/** A schema as plain data (what crosses to a worker). */
+function plainSchema(s: BlockSchema): BlockSchema {
+  return { fields: s.fields.map((f) => ({ name: f.name, type: f.type })), tags: s.tags.map((t) => ({ name: t.name, type: t.type })) };
+}
+
 /** Checks a batch before anything is written: its name, sequence and that its rows fit its segment. */
 function checkBatch(b: FlushBatch, seq: number): void {
   if (typeof b.name !== 'string' || !NAME_PATTERN.test(b.name)) throw errors.invalidArgument(`batch name ${JSON.stringify(b.name)} must match ${NAME_PATTERN}`);
@@ -311,62 +530,6 @@ function checkBatch(b: FlushBatch, seq: number): void {
       throw errors.invalidArgument(`row ${i} of ${b.name} (ts ${ts[i]}) is outside its segment [${b.segmentStartMs}, ${b.segmentEndMs})`);
     }
   }
-}
-
-/** Opens the parts of one segment; removes incomplete ones and those of an uncommitted flush. */
-async function loadSegment(fs: StorageFs, seg: Segment, committed: number | null): Promise<void> {
-  for (const dirName of (await fs.readdir(seg.entry.dir)).sort()) {
-    if (!dirName.startsWith(NAME_DIR_PREFIX)) continue; // the metadata file (and its temp files)
-    const name = dirName.slice(NAME_DIR_PREFIX.length);
-    const nameDir = join(seg.entry.dir, dirName);
-    if (!NAME_PATTERN.test(name)) throw new CorruptDataError(nameDir, `not a valid ${NAME_DIR_PREFIX}<name> directory`);
-    let removed = false;
-    for (const partName of await fs.readdir(nameDir)) {
-      const parsed = parsePartDirName(partName);
-      if (!parsed) continue;
-      seg.nextSeq = Math.max(seg.nextSeq, parsed.seq + 1);
-      const dir = join(nameDir, partName);
-      let part: Part;
-      try {
-        part = await openPart(fs, dir, { supportedVersions: COMPATIBLE_VERSIONS });
-      } catch (err) {
-        if (!(err instanceof IncompletePartError)) throw err;
-        await fs.rm(dir); // a flush crashed while writing it; its rows are still in the WAL
-        removed = true;
-        continue;
-      }
-      if (committed !== null && part.metadata.last_sequence > committed) {
-        await part.close();
-        await fs.rm(dir); // complete, but its flush never committed: the WAL replays its rows
-        removed = true;
-        continue;
-      }
-      seg.parts.push({ name, segmentStartMs: seg.entry.startMs, seq: parsed.seq, part });
-    }
-    if (removed) await fs.syncDir(nameDir);
-  }
-  seg.parts.sort((a, b) => a.seq - b.seq);
-}
-
-/** The committed sequence in `<shardDir>/flushed`, or null when the file does not exist. */
-async function readFlushed(fs: StorageFs, shardDir: string): Promise<number | null> {
-  const path = join(shardDir, FLUSHED_FILE);
-  if (!(await fs.exists(path))) return null;
-  let v: { version?: unknown; last_sequence?: unknown };
-  try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await fs.readFile(path))) as typeof v;
-  } catch (err) {
-    throw new CorruptDataError(path, 'not valid JSON', { cause: err });
-  }
-  if (!v || typeof v.version !== 'string') throw new CorruptDataError(path, 'no string "version"');
-  checkVersion(path, v.version);
-  if (!Number.isSafeInteger(v.last_sequence) || (v.last_sequence as number) < 0) throw new CorruptDataError(path, 'no non-negative integer "last_sequence"');
-  return v.last_sequence as number;
-}
-
-async function writeFlushed(fs: StorageFs, shardDir: string, seq: number): Promise<void> {
-  const text = `${JSON.stringify({ version: STORAGE_VERSION, last_sequence: seq })}\n`;
-  await fs.writeFileAtomic(join(shardDir, FLUSHED_FILE), new TextEncoder().encode(text));
 }
 
 /** The rows of `rows` with lo <= ts <= hi (timestamps are sorted). */
@@ -381,77 +544,3 @@ function trimRows(rows: BlockRows, lo: number, hi: number): BlockRows {
   return sliceBlockRows(rows, s, e);
 }
 
-/** Rows of one block of one series, and the part they came from. */
-type Chunk = { rows: BlockRows; ref: PartRef };
-/** Column names and types of a merged result. */
-type Columns = { fields: Map<string, FieldType>; tags: Map<string, TagType> };
-
-/** Orders parts oldest write first: last_sequence, then segment, then part sequence. */
-function newerLast(a: PartRef, b: PartRef): number {
-  return a.part.metadata.last_sequence - b.part.metadata.last_sequence || a.segmentStartMs - b.segmentStartMs || a.seq - b.seq;
-}
-
-/** The columns of `refs` (oldest first, so a newer type wins), limited to the projection. */
-function unionSchema(refs: PartRef[], projection?: BlockProjection): Columns {
-  const wantF = projection?.fields ? new Set(projection.fields) : null;
-  const wantT = projection?.tags ? new Set(projection.tags) : null;
-  const cols: Columns = { fields: new Map(), tags: new Map() };
-  for (const r of refs) {
-    for (const f of r.part.metadata.schema.fields) if (!wantF || wantF.has(f.name)) cols.fields.set(f.name, f.type);
-    for (const t of r.part.metadata.schema.tags) if (!wantT || wantT.has(t.name)) cols.tags.set(t.name, t.type);
-  }
-  return cols;
-}
-
-/** One series' chunks merged: sorted by ts (then key), the newest part's row kept per key, columns aligned. */
-function mergeSeries(chunks: Chunk[], cols: Columns, keyTag?: string): BlockRows {
-  chunks.sort((a, b) => newerLast(a.ref, b.ref)); // stable: blocks of one part keep file order
-  let n = 0;
-  for (const c of chunks) n += c.rows.timestamps.length;
-  const ts = new Float64Array(n);
-  const src = new Uint32Array(n); // chunk of each row
-  const row = new Uint32Array(n); // row inside that chunk
-  let sorted = true;
-  for (let k = 0, i = 0; k < chunks.length; k++) {
-    const t = chunks[k]!.rows.timestamps;
-    for (let r = 0; r < t.length; r++, i++) {
-      [ts[i], src[i], row[i]] = [t[r]!, k, r];
-      if (i > 0 && ts[i]! <= ts[i - 1]!) sorted = false;
-    }
-  }
-  let order = Uint32Array.from({ length: n }, (_, i) => i);
-  if (!sorted) {
-    // Ties by position, which is (part age, row): the last of each equal-key run is the newest.
-    const key = keyTag === undefined ? null : (i: number) => String((chunks[src[i]!]!.rows.tags[keyTag] as unknown[] | undefined)?.[row[i]!] ?? '');
-    const cmpKey = (a: number, b: number) => {
-      if (key === null) return 0;
-      const x = key(a);
-      const y = key(b);
-      return x < y ? -1 : x > y ? 1 : 0;
-    };
-    order.sort((a, b) => ts[a]! - ts[b]! || cmpKey(a, b) || a - b);
-    let m = 0;
-    for (let k = 0; k < n; k++) if (k === n - 1 || ts[order[k + 1]!] !== ts[order[k]!] || cmpKey(order[k + 1]!, order[k]!) !== 0) order[m++] = order[k]!;
-    order = order.subarray(0, m);
-  }
-  const m = order.length;
-  const gather = <T extends Float64Array | unknown[]>(get: (r: BlockRows) => ArrayLike<unknown> | undefined, out: T, dflt: () => unknown): T => {
-    for (let k = 0; k < m; k++) {
-      const from = get(chunks[src[order[k]!]!]!.rows);
-      (out as unknown[])[k] = from ? from[row[order[k]!]!] : dflt();
-    }
-    return out;
-  };
-  const out: BlockRows = { timestamps: gather((r) => r.timestamps, new Float64Array(m), () => 0), fields: {}, tags: {} };
-  for (const [name, type] of cols.fields) out.fields[name] = gather((r) => r.fields[name], new Float64Array(m), () => (type === 'float' ? NaN : 0));
-  for (const [name, type] of cols.tags) {
-    const typed = type === 'int';
-    const get = (r: BlockRows) => {
-      const col = r.tags[name];
-      if (col !== undefined && col instanceof Float64Array !== typed) throw errors.failedPrecondition(`tag ${JSON.stringify(name)} changed type between parts of ${chunks[0]!.ref.name}`);
-      return col;
-    };
-    out.tags[name] = typed ? gather(get, new Float64Array(m), () => 0) : gather(get, new Array<unknown>(m), () => (type === 'string' ? '' : [])) as TagColumn;
-  }
-  return out;
-}

@@ -3,8 +3,9 @@
  * (group, shard). Invariants: what a flush committed reads back after a reopen, with the same
  * lastSequence; what a crashed flush left (a `.tmp`, a part without metadata, a complete part of an
  * uncommitted flush) is removed at open; an unsupported version or a damaged block fails naming the
- * path; a scan reads only the blocks that overlap; merging keeps the newest write per (series, ts)
- * and aligns columns across schemas; retention drops whole segments only, by the injected clock.
+ * path; a scan reads only the blocks that overlap; merging keeps the newest write per (series, ts),
+ * or per (series, ts, key tag) for a stream, and aligns columns across schemas; retention drops
+ * whole segments only, by the injected clock. Background merges: storage_merge*.test.ts.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -262,6 +263,28 @@ describe('storage - shard store', () => {
     const p = await s.scanMerged({ minTs: T0 + 3000, maxTs: T0 + 4000, seriesIds: new Set(['a']), projection: { fields: ['temp'], tags: [] } });
     const pa = p.get('a')!;
     assert.deepEqual([[...pa.timestamps].map((t) => t - T0), Object.keys(pa.fields), Object.keys(pa.tags), [...pa.fields.temp!]], [[3000, 4000], ['temp'], [], [120, 120]]);
+  });
+
+  it('shard store - scanMerged with a keyTag keeps every element of one ts and lets the newer part win an equal (ts, element id)', async () => {
+    const STREAM: BlockSchema = { fields: [{ name: 'size', type: 'int' }], tags: [{ name: 'element_id', type: 'string' }] };
+    const elems = (list: [number, string, number][], seq: number): FlushBatch => ({
+      name: 'log',
+      segmentStartMs: T0,
+      segmentEndMs: T0 + HOUR_MS,
+      rows: { seriesIds: list.map(() => 'a'), timestamps: Float64Array.from(list, (e) => T0 + e[0]), fields: { size: Float64Array.from(list, (e) => e[2]) }, tags: { element_id: list.map((e) => e[1]) } },
+      schema: STREAM,
+      lastSequence: seq,
+    });
+    const s = await open();
+    // Part 1: two elements at ts 0 (stored y before x) and one at ts 1; part 2 rewrites (0, y) and adds (0, z).
+    await s.flush([elems([[0, 'y', 1], [0, 'x', 2], [1, 'x', 3]], 1)]);
+    await s.flush([elems([[0, 'y', 10], [0, 'z', 11]], 2)]);
+    const q = { minTs: T0, maxTs: T0 + HOUR_MS, schemaName: 'log' };
+    const got = (await s.scanMerged({ ...q, keyTag: 'element_id' })).get('a')!;
+    assert.deepEqual([[...got.timestamps].map((t) => t - T0), got.tags.element_id, [...got.fields.size!]], [[0, 0, 0, 1], ['x', 'y', 'z', 'x'], [2, 10, 11, 3]]);
+    // Without the key tag a series has one row per ts: the newest part's last row of ts 0.
+    const plainTs = (await s.scanMerged(q)).get('a')!;
+    assert.deepEqual([[...plainTs.timestamps].map((t) => t - T0), plainTs.tags.element_id], [[0, 1], ['z', 'x']]);
   });
 
   it('shard store - dropExpired removes whole segments older than the ttl, by the injected clock', async () => {

@@ -1,0 +1,269 @@
+/**
+ * Merging rows of several parts: the newest-write-wins rule that `ShardStore.scanMerged` applies to
+ * a query and that a background merge applies to whole parts (so both agree by construction), the
+ * policy that picks which parts of one (segment, name) to merge, and the merge itself as a pure
+ * function of the parts' raw bytes (it runs inline or on a worker, see part_tasks.ts).
+ *
+ * Age: parts are ordered oldest write first by (last_sequence, segment, part sequence); the newest
+ * part's row wins per key, the key being (series, ts), or (series, ts, key tag) for a stream.
+ *
+ * Policy (`pickRun`): a (segment, name) holding more than `maxPartsPerName` parts merges ONE run of
+ * parts consecutive in age, at least `minPartsPerMerge` long and long enough to bring the count to
+ * the bound; of the runs of that length the one with the fewest rows (ties: the oldest), so small
+ * recent flushes merge together and big merged parts are rewritten rarely (size-tiered). A run must
+ * not mix column types (the merged part has one type per column), must hold at most
+ * `maxRowsPerMerge` rows (a merge holds its inputs' bytes in memory), and the part after it must
+ * have a strictly higher last_sequence: the merged part takes a NEW, higher part sequence, so with
+ * an equal last_sequence it would wrongly outrank that newer part.
+ */
+import { errors } from '../transport/errors.js';
+import { blockCrc, type BlockProjection, type BlockRows, type BlockSchema, type FieldType, type TagColumn, type TagType } from './block.js';
+import { decodeBlock } from './block.js';
+import { crc32, verify } from './checksum.js';
+import { CorruptDataError } from './errors.js';
+import { PartEncoder, type EncodedPart, type PartStamp } from './part_encode.js';
+import { checkVersion, STORAGE_VERSION } from './versions.js';
+
+/** Rows of one block of one series, and the age rank of the part they came from (0 = oldest). */
+export type Chunk = { rows: BlockRows; age: number };
+/** Column names and types of a merged result. */
+export type Columns = { fields: Map<string, FieldType>; tags: Map<string, TagType> };
+
+/** The columns of `schemas` (oldest first, so a newer type wins), limited to the projection. */
+export function unionColumns(schemas: readonly BlockSchema[], projection?: BlockProjection): Columns {
+  const wantF = projection?.fields ? new Set(projection.fields) : null;
+  const wantT = projection?.tags ? new Set(projection.tags) : null;
+  const cols: Columns = { fields: new Map(), tags: new Map() };
+  for (const s of schemas) {
+    for (const f of s.fields) if (!wantF || wantF.has(f.name)) cols.fields.set(f.name, f.type);
+    for (const t of s.tags) if (!wantT || wantT.has(t.name)) cols.tags.set(t.name, t.type);
+  }
+  return cols;
+}
+
+/** `cols` as a block schema (the merged part's). */
+export function columnsSchema(cols: Columns): BlockSchema {
+  return {
+    fields: [...cols.fields].map(([name, type]) => ({ name, type })),
+    tags: [...cols.tags].map(([name, type]) => ({ name, type })),
+  };
+}
+
+/** True when no column has two types across `schemas`. */
+export function typesAgree(schemas: readonly BlockSchema[]): boolean {
+  const seen = new Map<string, string>();
+  for (const s of schemas) {
+    for (const c of [...s.fields.map((f) => ['f:' + f.name, f.type]), ...s.tags.map((t) => ['t:' + t.name, t.type])] as [string, string][]) {
+      const had = seen.get(c[0]);
+      if (had !== undefined && had !== c[1]) return false;
+      seen.set(c[0], c[1]);
+    }
+  }
+  return true;
+}
+
+/**
+ * One series' chunks merged: sorted by ts (then key), the newest part's row kept per key, columns
+ * aligned to `cols` with missing values filled (float NaN, int 0, string '', lists []). `what`
+ * names the measure or stream in errors.
+ */
+export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | undefined, what: string): BlockRows {
+  chunks.sort((a, b) => a.age - b.age); // stable: blocks of one part keep file order
+  let n = 0;
+  for (const c of chunks) n += c.rows.timestamps.length;
+  const ts = new Float64Array(n);
+  const src = new Uint32Array(n); // chunk of each row
+  const row = new Uint32Array(n); // row inside that chunk
+  let sorted = true;
+  for (let k = 0, i = 0; k < chunks.length; k++) {
+    const t = chunks[k]!.rows.timestamps;
+    for (let r = 0; r < t.length; r++, i++) {
+      ts[i] = t[r]!;
+      src[i] = k;
+      row[i] = r;
+      if (i > 0 && ts[i]! <= ts[i - 1]!) sorted = false;
+    }
+  }
+  let order = Uint32Array.from({ length: n }, (_, i) => i);
+  if (!sorted) {
+    // Ties by position, which is (part age, row): the last of each equal-key run is the newest.
+    const key = keyTag === undefined ? null : (i: number) => String((chunks[src[i]!]!.rows.tags[keyTag] as unknown[] | undefined)?.[row[i]!] ?? '');
+    const cmpKey = (a: number, b: number) => {
+      if (key === null) return 0;
+      const x = key(a);
+      const y = key(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    order.sort((a, b) => ts[a]! - ts[b]! || cmpKey(a, b) || a - b);
+    let m = 0;
+    for (let k = 0; k < n; k++) if (k === n - 1 || ts[order[k + 1]!] !== ts[order[k]!] || cmpKey(order[k + 1]!, order[k]!) !== 0) order[m++] = order[k]!;
+    order = order.subarray(0, m);
+  }
+  const m = order.length;
+  const gather = <T extends Float64Array | unknown[]>(get: (r: BlockRows) => ArrayLike<unknown> | undefined, out: T, dflt: () => unknown): T => {
+    for (let k = 0; k < m; k++) {
+      const from = get(chunks[src[order[k]!]!]!.rows);
+      (out as unknown[])[k] = from ? from[row[order[k]!]!] : dflt();
+    }
+    return out;
+  };
+  const out: BlockRows = { timestamps: gather((r) => r.timestamps, new Float64Array(m), () => 0), fields: {}, tags: {} };
+  for (const [name, type] of cols.fields) out.fields[name] = gather((r) => r.fields[name], new Float64Array(m), () => (type === 'float' ? NaN : 0));
+  for (const [name, type] of cols.tags) {
+    const typed = type === 'int';
+    const get = (r: BlockRows) => {
+      const col = r.tags[name];
+      if (col !== undefined && col instanceof Float64Array !== typed) throw errors.failedPrecondition(`tag ${JSON.stringify(name)} changed type between parts of ${what}`);
+      return col;
+    };
+    out.tags[name] = typed ? gather(get, new Float64Array(m), () => 0) : (gather(get, new Array<unknown>(m), () => (type === 'string' ? '' : [])) as TagColumn);
+  }
+  return out;
+}
+
+/** Merge policy: see the file header. */
+export interface MergePolicy {
+  /** A (segment, name) with more parts than this is merged; default 8. */
+  maxPartsPerName: number;
+  /** Fewest parts one merge takes (amortizes rewriting); default 4. */
+  minPartsPerMerge: number;
+  /** Most rows one merge reads; bigger runs are not merged; default 4,000,000. */
+  maxRowsPerMerge: number;
+}
+
+/** The policy's named defaults. */
+export const DEFAULT_MERGE_POLICY: MergePolicy = { maxPartsPerName: 8, minPartsPerMerge: 4, maxRowsPerMerge: 4_000_000 };
+
+/** Checks a merged policy's numbers. */
+export function checkPolicy(p: MergePolicy): void {
+  if (!Number.isSafeInteger(p.maxPartsPerName) || p.maxPartsPerName < 1) throw errors.invalidArgument(`options.maxPartsPerName must be a positive integer, got ${p.maxPartsPerName}`);
+  if (!Number.isSafeInteger(p.minPartsPerMerge) || p.minPartsPerMerge < 2) throw errors.invalidArgument(`options.minPartsPerMerge must be an integer >= 2, got ${p.minPartsPerMerge}`);
+  if (!(p.maxRowsPerMerge > 0)) throw errors.invalidArgument(`options.maxRowsPerMerge must be positive, got ${p.maxRowsPerMerge}`);
+}
+
+/** What `pickRun` needs of a part. */
+export interface RunCandidate {
+  lastSequence: number;
+  rows: number;
+  schema: BlockSchema;
+}
+
+/**
+ * The run `[start, end)` of `parts` (one segment and name, oldest first) to merge under `policy`,
+ * or null when none is needed or allowed.
+ */
+export function pickRun(parts: readonly RunCandidate[], policy: MergePolicy): { start: number; end: number } | null {
+  const count = parts.length;
+  if (count <= policy.maxPartsPerName) return null;
+  const want = Math.max(count - policy.maxPartsPerName + 1, policy.minPartsPerMerge);
+  for (let len = Math.min(want, count); len <= count; len++) {
+    let best: { start: number; end: number; rows: number } | null = null;
+    for (let start = 0; start + len <= count; start++) {
+      const end = start + len;
+      if (end < count && !(parts[end]!.lastSequence > parts[end - 1]!.lastSequence)) continue;
+      let rows = 0;
+      for (let k = start; k < end; k++) rows += parts[k]!.rows;
+      if (rows > policy.maxRowsPerMerge || (best && rows >= best.rows)) continue;
+      if (!typesAgree(parts.slice(start, end).map((p) => p.schema))) continue;
+      best = { start, end, rows };
+    }
+    if (best) return { start: best.start, end: best.end };
+  }
+  return null;
+}
+
+/** One block of an input part as the merge reads it (a BlockEntry without its ordinal). */
+export interface MergeBlock {
+  seriesId: string;
+  rowCount: number;
+  offset: number;
+  length: number;
+  crc: number;
+}
+
+/** One input part of a merge: its whole data file and index entries. */
+export interface MergeInput {
+  /** The data file's path, for error messages only. */
+  path: string;
+  data: Uint8Array;
+  blocks: MergeBlock[];
+  schema: BlockSchema;
+}
+
+/** A merge of parts of one (segment, name) into one part. */
+export interface MergeJob {
+  /** The measure or stream, for error messages. */
+  name: string;
+  /** Oldest write first. */
+  inputs: MergeInput[];
+  /** The stream element-id column; null for a measure. */
+  keyTag: string | null;
+  maxRowsPerBlock: number;
+  stamp: PartStamp;
+}
+
+/**
+ * The inputs' rows as one part: per series (ascending), newest write wins per key, the union of
+ * the inputs' columns. Every block is checked as Part.readBlock checks it; damage throws
+ * CorruptDataError naming the input's data file.
+ */
+export function mergeParts(job: MergeJob): EncodedPart {
+  const cols = unionColumns(job.inputs.map((i) => i.schema));
+  const enc = new PartEncoder(columnsSchema(cols), job.maxRowsPerBlock);
+  const next = job.inputs.map(() => 0);
+  const keyTag = job.keyTag ?? undefined;
+  for (;;) {
+    let id: string | null = null;
+    for (let p = 0; p < job.inputs.length; p++) {
+      const b = job.inputs[p]!.blocks[next[p]!];
+      if (b && (id === null || b.seriesId < id)) id = b.seriesId;
+    }
+    if (id === null) break;
+    const chunks: Chunk[] = [];
+    for (let p = 0; p < job.inputs.length; p++) {
+      const input = job.inputs[p]!;
+      for (let b = input.blocks[next[p]!]; b && b.seriesId === id; b = input.blocks[++next[p]!]) {
+        chunks.push({ rows: readBlock(input, b, next[p]!), age: p });
+      }
+    }
+    enc.addSeries(id, mergeSeries(chunks, cols, keyTag, job.name));
+  }
+  return enc.finish(job.stamp);
+}
+
+/** Decodes one block of an input with Part.readBlock's checks. */
+function readBlock(input: MergeInput, b: MergeBlock, ordinal: number): BlockRows {
+  const where = `block ${ordinal} (series ${b.seriesId}, offset ${b.offset}, ${b.length} bytes)`;
+  if (b.offset + b.length > input.data.length) throw new CorruptDataError(input.path, `${where}: truncated, the file holds ${input.data.length} bytes`);
+  const bytes = input.data.subarray(b.offset, b.offset + b.length);
+  if (blockCrc(bytes) !== b.crc) throw new CorruptDataError(input.path, `${where}: stored checksum differs from the index`);
+  const rows = decodeBlock(input.path, bytes, input.schema, undefined, where);
+  if (rows.timestamps.length !== b.rowCount) throw new CorruptDataError(input.path, `${where}: ${rows.timestamps.length} rows, the index says ${b.rowCount}`);
+  return rows;
+}
+
+/** The file in a merged part's directory naming the part sequences it replaces (shard_store.ts header). */
+export const MERGED_FROM_FILE = 'merged_from';
+
+/** The bytes of a `merged_from` file: JSON {version, replaces, crc32}, crc32 over the JSON without it. */
+export function encodeMergedFrom(replaces: readonly number[]): Uint8Array {
+  const body = { version: STORAGE_VERSION, replaces: [...replaces] };
+  const crc = crc32(new TextEncoder().encode(JSON.stringify(body)));
+  return new TextEncoder().encode(`${JSON.stringify({ ...body, crc32: crc })}\n`);
+}
+
+/** The part sequences a `merged_from` file (read from `path`) names; damage throws CorruptDataError. */
+export function parseMergedFrom(path: string, bytes: Uint8Array): number[] {
+  let v: { version?: unknown; replaces?: unknown; crc32?: unknown };
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as typeof v;
+  } catch (err) {
+    throw new CorruptDataError(path, 'not valid JSON', { cause: err });
+  }
+  if (!v || typeof v.version !== 'string') throw new CorruptDataError(path, 'no string "version"');
+  checkVersion(path, v.version);
+  const ok = Array.isArray(v.replaces) && v.replaces.every((s) => Number.isSafeInteger(s) && (s as number) > 0) && typeof v.crc32 === 'number';
+  if (!ok) throw new CorruptDataError(path, 'no "replaces" list of part sequences or no "crc32"');
+  verify(path, 'merged_from', new TextEncoder().encode(JSON.stringify({ version: v.version, replaces: v.replaces })), v.crc32 as number);
+  return v.replaces as number[];
+}
