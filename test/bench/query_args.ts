@@ -1,0 +1,86 @@
+/**
+ * Flags of the query benchmark, parsed with commander and validated into numbers with units in
+ * their names. Every failure names the flag, so a typo in a long run is caught before any process
+ * starts.
+ */
+import { Command } from 'commander';
+import { BenchArgsError, duration as durationOf, integer, opt, parseFlags, path } from './bench_cli.js';
+
+/** A bad flag of the query benchmark (the shared benchmark flag error). */
+export const QueryArgsError = BenchArgsError;
+
+/** Most points one run loads (the timestamps of a series must fit the group's 7 d ttl). */
+export const MAX_POINTS = 100_000_000;
+/** Most series (distinct `host` values) one run writes. */
+export const MAX_SERIES = 100_000;
+/** Most timed runs, and most warm-up runs, per query. */
+export const MAX_RUNS = 10_000;
+/** Most concurrent writers of the load. */
+export const MAX_WRITERS = 64;
+/** Longest load (writes, then waiting until every point is applied and flushed). */
+export const MAX_LOAD_TIMEOUT_MS = 4 * 3_600_000;
+/**
+ * Most points per series: at one point every 10 s, 50 000 points span 5.8 days, inside the 7 d ttl
+ * with the hour of margin the loader keeps before now.
+ */
+export const MAX_POINTS_PER_SERIES = 50_000;
+
+/** The validated benchmark profile. */
+export interface QueryArgs {
+  points: number;
+  series: number;
+  /** Timed runs of each query. */
+  runs: number;
+  /** Runs of each query before the timed ones, not counted. */
+  warmUpRuns: number;
+  /** Concurrent writers of the load. */
+  writers: number;
+  /** Bound on the whole load: writes, apply and flush. */
+  loadTimeoutMs: number;
+  /** Where to write the JSON report, if anywhere. */
+  report?: string;
+}
+
+function program(): Command {
+  return new Command('query_bench')
+    .description('query benchmark: loads points through the public write API into a standalone node, then times three queries')
+    .addOption(opt('--points <n>', 'points to load (a multiple of --series)', integer('--points', 1, MAX_POINTS), 10_000_000))
+    .addOption(opt('--series <n>', 'distinct series (host h0..h<n-1>)', integer('--series', 1, MAX_SERIES), 1000))
+    .addOption(opt('--runs <n>', 'timed runs of each query', integer('--runs', 1, MAX_RUNS), 20))
+    .addOption(opt('--warm-up-runs <n>', 'untimed runs of each query first', integer('--warm-up-runs', 0, MAX_RUNS), 2))
+    .addOption(opt('--writers <n>', 'concurrent writers of the load', integer('--writers', 1, MAX_WRITERS), 4))
+    .addOption(
+      opt('--load-timeout <duration>', 'bound on the load (writes, apply, flush)', durationOf('--load-timeout', false, { ms: MAX_LOAD_TIMEOUT_MS, text: '4h' }), 1_800_000, '30m'),
+    )
+    .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')));
+}
+
+/** Parses the user's flags (`process.argv.slice(2)`); throws `QueryArgsError` naming a bad flag. */
+export function parseQueryArgs(argv: readonly string[]): QueryArgs {
+  const o = parseFlags<{
+    points: number;
+    series: number;
+    runs: number;
+    warmUpRuns: number;
+    writers: number;
+    loadTimeout: number;
+    report?: string;
+  }>(program(), argv);
+  const fail = (message: string): never => {
+    throw new BenchArgsError(message);
+  };
+  if (o.points % o.series !== 0) fail(`--points must be a multiple of --series (got ${o.points} points over ${o.series} series)`);
+  if (o.points / o.series > MAX_POINTS_PER_SERIES) {
+    fail(`--points must be at most ${MAX_POINTS_PER_SERIES} per series so every timestamp fits the ttl (got ${o.points / o.series})`);
+  }
+  const args: QueryArgs = {
+    points: o.points,
+    series: o.series,
+    runs: o.runs,
+    warmUpRuns: o.warmUpRuns,
+    writers: o.writers,
+    loadTimeoutMs: o.loadTimeout,
+  };
+  if (o.report !== undefined) args.report = o.report;
+  return args;
+}
