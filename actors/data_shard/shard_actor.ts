@@ -21,7 +21,8 @@ import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { StorageFs } from '../../storage/fs.js';
 import { ShardStore } from '../../storage/shard_store.js';
 import type { WalRecord } from '../liaison/write_service.js';
-import { Memtable } from './memtable.js';
+import type { PartRunner } from '../../storage/part_pool.js';
+import { elementIdColumn, Memtable } from './memtable.js';
 import { every } from './periodic.js';
 import { currentTtlMs, DEFAULT_RETENTION_INTERVAL_MS, retentionPass } from './retention_loop.js';
 import { DEFAULT_WAL_LAG_POLL_MS, readWalLag, type WalLagReading } from './wal_lag.js';
@@ -56,6 +57,8 @@ export interface ShardActorDeps {
   retentionIntervalMs?: number;
   /** Between WAL lag readings (ms); default DEFAULT_WAL_LAG_POLL_MS. */
   walLagPollMs?: number;
+  /** Encodes flushed and merged parts off this thread (shared by the node's shards); inline without. */
+  pool?: PartRunner;
   /** Called with a failure the shard cannot get past (the node stops). */
   onFatal: (err: unknown) => void;
 }
@@ -86,7 +89,7 @@ export class ShardActor {
   /** Opens the shard's store (version-checked) and starts reading its WAL. */
   static async open(deps: ShardActorDeps): Promise<ShardActor> {
     const policy = deps.policy ?? DEFAULT_FLUSH_POLICY;
-    const store = await ShardStore.open(deps.fs, deps.shardDir, { clock: deps.clock });
+    const store = await ShardStore.open(deps.fs, deps.shardDir, { clock: deps.clock, pool: deps.pool });
     const group = deps.group.name;
     const memtable = new Memtable({
       group: deps.group,
@@ -255,6 +258,32 @@ export class ShardActor {
     this.memtable.resetAfterFlush(upTo);
     this.consumer?.ackUpTo(upTo);
     this.deps.log.debug({ group: this.deps.group.name, shard: this.deps.shard, parts: batches.length, up_to: upTo }, 'shard flushed');
+    this.mergeInBackground();
+  }
+
+  /**
+   * Merges parts past the store's bound, off the mailbox (applies and flushes go on meanwhile;
+   * calls made during a merge share its next pass). Damage stops the node; anything else waits
+   * for the next flush to try again.
+   */
+  private mergeInBackground(): void {
+    const group = this.deps.group.name;
+    void this.store
+      .merge({
+        keyTagOf: (name) => {
+          const stream = this.deps.cache.get({ kind: 'stream', group, name })?.resource as Stream | undefined;
+          if (stream) return elementIdColumn(stream);
+          return this.deps.cache.get({ kind: 'measure', group, name }) ? null : undefined;
+        },
+      })
+      .then((done) => {
+        for (const d of done) this.deps.log.debug({ group, shard: this.deps.shard, name: d.name, replaced: d.replaced, rows_in: d.rowsIn, rows_out: d.rowsOut }, 'parts merged');
+      })
+      .catch((err) => {
+        if (this.closed) return;
+        if (isPermanent(err)) this.deps.onFatal(err);
+        else this.deps.log.warn({ group, shard: this.deps.shard, cause: (err as Error).message }, 'merge failed; retried after the next flush');
+      });
   }
 
   /** Stops reading, flushes what was applied (so a restart replays nothing), closes the store. */

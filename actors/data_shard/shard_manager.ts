@@ -18,6 +18,7 @@ import { SchemaCache } from '../../runtime/schema_cache.js';
 import { toFailureInfo, isPermanent, PermanentError } from '../../runtime/errors.js';
 import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../storage/data_dir.js';
 import { nodeFs } from '../../storage/fs.js';
+import { PartPool } from '../../storage/part_pool.js';
 import type { Group } from '../../transport/schema_types.js';
 import { shardsOwnedBy } from './placement.js';
 import type { Subscription } from '../../transport/bus.js';
@@ -60,6 +61,7 @@ export class ShardManager implements Actor {
   /** Their query subscriptions, by `group/shard`. */
   private readonly querySubs = new Map<string, Subscription>();
   private ctx?: ActorContext;
+  private pool?: PartPool;
   private dataDir?: DataDir;
   private readonly groupsChecked = new Set<string>();
 
@@ -81,6 +83,9 @@ export class ShardManager implements Actor {
         }
       },
     });
+    // One encoding thread for the node's shards: flushes and merges leave this thread responsive.
+    // Created before the data dir is locked, so a failure here holds nothing.
+    this.pool ??= await PartPool.create({ threads: 1 });
     this.dataDir = await openDataDir(nodeFs, resolve(ctx.config.dataDir), ctx.config.name, { clock: ctx.clock });
     ctx.log.info({ dir: this.dataDir.nodeDir, segments: this.dataDir.segments.length }, 'data directory open');
   }
@@ -107,6 +112,7 @@ export class ShardManager implements Actor {
         log: ctx.log,
         retentionIntervalMs: this.opts.retentionIntervalMs,
         walLagPollMs: this.opts.walLagPollMs,
+        pool: this.pool,
         onFatal: (err) => ctx.supervisor.fatal(toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`))),
       });
       this.shards.set(`${group.name}/${shard}`, actor);
@@ -122,6 +128,8 @@ export class ShardManager implements Actor {
     this.querySubs.clear();
     await Promise.all([...this.shards.values()].map((a) => a.close().catch(() => undefined)));
     this.shards.clear();
+    await this.pool?.destroy();
+    this.pool = undefined;
     await this.dataDir?.close();
     this.dataDir = undefined;
   }
