@@ -158,20 +158,30 @@ export function blockCrc(bytes: Uint8Array): number {
  * the projected columns only. Any damage throws `CorruptDataError` naming `path`; `where` locates
  * the block inside the file for the message.
  */
-export function decodeBlock(path: string, bytes: Uint8Array, schema: BlockSchema, projection?: BlockProjection, where = 'block'): BlockRows {
+export function decodeBlock(path: string, bytes: Uint8Array, schema: BlockSchema, projection?: BlockProjection, where = 'block', range?: TimeRange): BlockRows {
   if (bytes.length < MIN_BLOCK_BYTES) throw new CorruptDataError(path, `${where}: ${bytes.length} bytes is shorter than any block`);
   const end = bytes.length - 4;
   verify(path, where, bytes.subarray(0, end), readU32le(bytes, end));
   try {
-    return decodeVerified(bytes, end, schema, projection);
+    return decodeVerified(bytes, end, schema, projection, range);
   } catch (err) {
     if (err instanceof EncodingError) throw new CorruptDataError(path, `${where}: ${err.message}`, { cause: err });
     throw err;
   }
 }
 
-/** Parses a block whose checksum already matched; throws `EncodingError` on anything malformed. */
-function decodeVerified(bytes: Uint8Array, end: number, schema: BlockSchema, projection?: BlockProjection): BlockRows {
+/** Rows to keep by time, inclusive at both ends. */
+export interface TimeRange {
+  minTs: number;
+  maxTs: number;
+}
+
+/**
+ * Parses a block whose checksum already matched; throws `EncodingError` on anything malformed.
+ * With a range, only rows inside it are returned, and field columns (sequential codecs) are
+ * decoded only up to the last of them; tag columns are decoded whole, then sliced.
+ */
+function decodeVerified(bytes: Uint8Array, end: number, schema: BlockSchema, projection?: BlockProjection, range?: TimeRange): BlockRows {
   const r = new ByteReader(bytes, 0, end);
   const magic = r.bytes(BLOCK_MAGIC.length, 'block magic');
   for (let i = 0; i < BLOCK_MAGIC.length; i++) if (magic[i] !== BLOCK_MAGIC[i]) throw headerError('bad block magic', 0);
@@ -208,24 +218,47 @@ function decodeVerified(bytes: Uint8Array, end: number, schema: BlockSchema, pro
 
   const wantFields = projection?.fields ? new Set(projection.fields) : null;
   const wantTags = projection?.tags ? new Set(projection.tags) : null;
-  const out: BlockRows = { timestamps: readColumn(bytes, starts[0]!, starts[1]!, ColumnKind.timestamps, n) as Float64Array, fields: {}, tags: {} };
+  const ts = readColumn(bytes, starts[0]!, starts[1]!, ColumnKind.timestamps, n) as Float64Array;
+  // Rows [lo, hi) are in the range (timestamps are sorted); fields are read up to hi only.
+  let lo = 0;
+  let hi = n;
+  if (range) {
+    while (lo < n && ts[lo]! < range.minTs) lo++;
+    while (hi > lo && ts[hi - 1]! > range.maxTs) hi--;
+  }
+  const whole = lo === 0 && hi === n;
+  const out: BlockRows = { timestamps: whole ? ts : ts.subarray(lo, hi), fields: {}, tags: {} };
+  if (hi === lo) {
+    for (const f of schema.fields) if (!wantFields || wantFields.has(f.name)) out.fields[f.name] = new Float64Array(0);
+    for (const t of schema.tags) if (!wantTags || wantTags.has(t.name)) out.tags[t.name] = t.type === 'int' ? new Float64Array(0) : [];
+    return out;
+  }
   for (let c = 1; c < cols; c++) {
     const i = index[c]!;
     if (i < nf) {
       const name = schema.fields[i]!.name;
       if (wantFields && !wantFields.has(name)) continue;
-      out.fields[name] = readColumn(bytes, starts[c]!, starts[c + 1]!, kinds[c] as ColumnKind, n) as Float64Array;
+      const col = readColumn(bytes, starts[c]!, starts[c + 1]!, kinds[c] as ColumnKind, n, hi) as Float64Array;
+      out.fields[name] = whole ? col : col.subarray(lo, hi);
     } else {
       const name = schema.tags[i - nf]!.name;
       if (wantTags && !wantTags.has(name)) continue;
-      out.tags[name] = readColumn(bytes, starts[c]!, starts[c + 1]!, kinds[c] as ColumnKind, n);
+      const col = readColumn(bytes, starts[c]!, starts[c + 1]!, kinds[c] as ColumnKind, n);
+      out.tags[name] = whole ? col : col instanceof Float64Array ? col.subarray(lo, hi) : (col.slice(lo, hi) as TagColumn);
     }
   }
   return out;
 }
 
-/** Decodes one column from exactly `bytes[start, stop)`. */
-function readColumn(bytes: Uint8Array, start: number, stop: number, kind: ColumnKind, n: number): TagColumn {
+/**
+ * Decodes one column from exactly `bytes[start, stop)`; with `upTo` < n (floats and ints only,
+ * whose codecs are sequential) only the first `upTo` values, the rest left unread.
+ */
+function readColumn(bytes: Uint8Array, start: number, stop: number, kind: ColumnKind, n: number, upTo = n): TagColumn {
+  if (upTo < n && (kind === ColumnKind.floats || kind === ColumnKind.ints)) {
+    const r = new ByteReader(bytes, start, stop);
+    return kind === ColumnKind.floats ? readFloats(r, upTo, true) : readInts(r, upTo);
+  }
   const r = new ByteReader(bytes, start, stop);
   let col: TagColumn;
   switch (kind) {

@@ -68,6 +68,9 @@ export function typesAgree(schemas: readonly BlockSchema[]): boolean {
  * names the measure or stream in errors.
  */
 export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | undefined, what: string): BlockRows {
+  // One chunk with strictly increasing timestamps and every column in the right type is the answer
+  // as it is (equal timestamps — stream elements — still need ordering by key below).
+  if (chunks.length === 1 && strictlyIncreasing(chunks[0]!.rows.timestamps) && hasColumns(chunks[0]!.rows, cols)) return pick(chunks[0]!.rows, cols);
   chunks.sort((a, b) => a.age - b.age); // stable: blocks of one part keep file order
   let n = 0;
   for (const c of chunks) n += c.rows.timestamps.length;
@@ -118,6 +121,28 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
     };
     out.tags[name] = typed ? gather(get, new Float64Array(m), () => 0) : (gather(get, new Array<unknown>(m), () => (type === 'string' ? '' : [])) as TagColumn);
   }
+  return out;
+}
+
+function strictlyIncreasing(ts: Float64Array): boolean {
+  for (let i = 1; i < ts.length; i++) if (!(ts[i]! > ts[i - 1]!)) return false;
+  return true;
+}
+
+function hasColumns(r: BlockRows, cols: Columns): boolean {
+  for (const name of cols.fields.keys()) if (!(r.fields[name] instanceof Float64Array)) return false;
+  for (const [name, type] of cols.tags) {
+    const c = r.tags[name];
+    if (c === undefined || c instanceof Float64Array !== (type === 'int')) return false;
+  }
+  return true;
+}
+
+/** The rows with exactly `cols`' columns (shared, not copied). */
+function pick(r: BlockRows, cols: Columns): BlockRows {
+  const out: BlockRows = { timestamps: r.timestamps, fields: {}, tags: {} };
+  for (const name of cols.fields.keys()) out.fields[name] = r.fields[name]!;
+  for (const name of cols.tags.keys()) out.tags[name] = r.tags[name]!;
   return out;
 }
 

@@ -54,7 +54,7 @@ import { join } from 'node:path';
 import type { Clock } from '../runtime/clock.js';
 import { errors } from '../transport/errors.js';
 import { NAME_PATTERN } from '../transport/schema_types.js';
-import { sliceBlockRows, type BlockProjection, type BlockRows, type BlockSchema } from './block.js';
+import { type BlockProjection, type BlockRows, type BlockSchema } from './block.js';
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
 import { checkPolicy, DEFAULT_MERGE_POLICY, encodeMergedFrom, MERGED_FROM_FILE, mergeSeries, pickRun, unionColumns, type MergeInput, type MergePolicy } from './merge.js';
@@ -274,9 +274,11 @@ export class ShardStore {
         if (q.schemaName !== undefined && ref.name !== q.schemaName) continue;
         const m = ref.part.metadata;
         if (m.min_ts === null || m.max_ts === null || m.min_ts > maxTs || m.max_ts < minTs) continue;
-        for (const e of ref.part.blocksFor({ seriesIds: q.seriesIds, minTs, maxTs })) {
-          const rows = trimRows(await ref.part.readBlock(e, q.projection), minTs, maxTs);
-          if (rows.timestamps.length > 0) await onBlock({ ...rows, seriesId: e.seriesId }, ref.part, ref);
+        const entries = ref.part.blocksFor({ seriesIds: q.seriesIds, minTs, maxTs });
+        const blocks = await ref.part.readBlocks(entries, q.projection, { minTs, maxTs });
+        for (let k = 0; k < entries.length; k++) {
+          const rows = blocks[k]!;
+          if (rows.timestamps.length > 0) await onBlock({ ...rows, seriesId: entries[k]!.seriesId }, ref.part, ref);
         }
       }
     }
@@ -532,15 +534,4 @@ function checkBatch(b: FlushBatch, seq: number): void {
   }
 }
 
-/** The rows of `rows` with lo <= ts <= hi (timestamps are sorted). */
-function trimRows(rows: BlockRows, lo: number, hi: number): BlockRows {
-  const ts = rows.timestamps;
-  const n = ts.length;
-  if (n === 0 || (ts[0]! >= lo && ts[n - 1]! <= hi)) return rows;
-  let s = 0;
-  let e = n;
-  while (s < n && ts[s]! < lo) s++;
-  while (e > s && ts[e - 1]! > hi) e--;
-  return sliceBlockRows(rows, s, e);
-}
 

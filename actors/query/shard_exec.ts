@@ -246,37 +246,66 @@ function aggregate(plan: QueryPlan, series: SeriesCols[], match: ReturnType<type
     }
     return g;
   };
-  // Grouping only by entity tags: one group per series, its key read once.
+  // Grouping only by entity tags: one group per series (and a shard's top-N is final, below).
   const entity = new Set(plan.entity);
   const perSeries = by.every((t) => entity.has(t));
+  const fstats = fields.map((f) => out.stats[f]!);
   for (const s of series) {
     const m = match ? match(s.tags) : null;
     const cols = by.map((t) => s.tags[t]!);
     const fcols = fields.map((f) => s.fields[f]!);
-    let fixed = -1;
+    // A series whose group-by columns hold one value throughout (always, for entity tags) is one group.
+    const constant = s.n > 0 && (perSeries || cols.every((c) => isConstant(c, s.n)));
+    if (constant && m === null) {
+      const g = groupOf(cols.map((c) => c[0]));
+      out.count[g]! += s.n;
+      for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, 0, s.n);
+      continue;
+    }
+    let fixed = -1; // the series' group, once a row matched
     for (let i = 0; i < s.n; i++) {
       if (m && !m(i)) continue;
-      let g: number;
-      if (perSeries && fixed >= 0) g = fixed;
-      else {
-        g = groupOf(cols.map((c) => c[i]));
-        if (perSeries) fixed = g;
-      }
+      const g = fixed >= 0 ? fixed : groupOf(cols.map((c) => c[i]));
+      if (constant) fixed = g;
       out.count[g]!++;
-      for (let j = 0; j < fields.length; j++) {
-        const v = fcols[j]![i]!;
-        if (v !== v) continue; // NaN: a missing float
-        const st = out.stats[fields[j]!]!;
-        st.n[g]!++;
-        st.sum[g]! += v;
-        if (v < st.min[g]!) st.min[g] = v;
-        if (v > st.max[g]!) st.max[g] = v;
-      }
+      for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, i, i + 1);
     }
   }
   // Groups that hold whole series live on one shard only: its top-N is final there.
   if (plan.top !== null && perSeries) return pruneTop(plan, out, fields);
   return out;
+}
+
+/** Whether the first `n` values of a column are all equal (lists compared by their JSON). */
+function isConstant(c: ArrayLike<unknown>, n: number): boolean {
+  const first = c[0];
+  if (typeof first === 'object' && first !== null) {
+    const j = JSON.stringify(first);
+    for (let i = 1; i < n; i++) if (JSON.stringify(c[i]) !== j) return false;
+    return true;
+  }
+  for (let i = 1; i < n; i++) if (c[i] !== first) return false;
+  return true;
+}
+
+/** Adds values `[from, to)` of a field column to group g's stats; NaN (a missing float) is skipped. */
+function accumulate(st: ShardGroups['stats'][string], g: number, col: Float64Array, from: number, to: number): void {
+  let n = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = from; i < to; i++) {
+    const v = col[i]!;
+    if (v !== v) continue;
+    n++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  st.n[g]! += n;
+  st.sum[g]! += sum;
+  if (min < st.min[g]!) st.min[g] = min;
+  if (max > st.max[g]!) st.max[g] = max;
 }
 
 /** Keeps the shard's `top.n` best groups (valid when no group spans shards). */

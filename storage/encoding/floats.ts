@@ -170,7 +170,7 @@ export function encodeFloats(values: Float64Array): Uint8Array {
 }
 
 /** Reads `count` floats written by `writeFloats`; throws `corrupt` on damaged input. */
-export function readFloats(r: ByteReader, count: number): Float64Array {
+export function readFloats(r: ByteReader, count: number, partial = false): Float64Array {
   const out = new Float64Array(count);
   if (count === 0) return out;
   const u = new Uint32Array(out.buffer);
@@ -199,7 +199,7 @@ export function readFloats(r: ByteReader, count: number): Float64Array {
       return out;
     }
     case FloatCodec.gorilla:
-      readGorilla(r, count, u);
+      readGorilla(r, count, u, partial);
       return out;
     case FloatCodec.raw: {
       const bytes = r.bytes(8 * count, 'raw floats');

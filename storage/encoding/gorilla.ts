@@ -84,7 +84,7 @@ export function writeGorilla(w: ByteWriter, u: Uint32Array, n: number, limit: nu
 }
 
 /** Reads the Gorilla body (after the tag) into the 32-bit alias of the output. */
-export function readGorilla(r: ByteReader, count: number, out: Uint32Array): void {
+export function readGorilla(r: ByteReader, count: number, out: Uint32Array, partial = false): void {
   const br = new BitReader(r);
   let hi = br.bits(32);
   let lo = br.bits(32);
@@ -127,5 +127,6 @@ export function readGorilla(r: ByteReader, count: number, out: Uint32Array): voi
     out[2 * i + HI] = hi;
     out[2 * i + LO] = lo;
   }
-  br.finish();
+  // A partial read (the first `count` of more values) stops mid-stream: no padding to check.
+  if (!partial) br.finish();
 }
