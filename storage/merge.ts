@@ -72,6 +72,8 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
   // as it is (equal timestamps — stream elements — still need ordering by key below).
   if (chunks.length === 1 && strictlyIncreasing(chunks[0]!.rows.timestamps) && hasColumns(chunks[0]!.rows, cols)) return pick(chunks[0]!.rows, cols);
   chunks.sort((a, b) => a.age - b.age); // stable: blocks of one part keep file order
+  // Chunks one after the other in time (older parts hold older rows: the common case) concatenate.
+  if (chunks.every((c) => hasColumns(c.rows, cols)) && strictlyIncreasingAcross(chunks)) return concat(chunks, cols);
   let n = 0;
   for (const c of chunks) n += c.rows.timestamps.length;
   const ts = new Float64Array(n);
@@ -127,6 +129,42 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
 function strictlyIncreasing(ts: Float64Array): boolean {
   for (let i = 1; i < ts.length; i++) if (!(ts[i]! > ts[i - 1]!)) return false;
   return true;
+}
+
+function strictlyIncreasingAcross(chunks: Chunk[]): boolean {
+  let prev = -Infinity;
+  for (const c of chunks) {
+    const ts = c.rows.timestamps;
+    if (ts.length === 0) continue;
+    if (!(ts[0]! > prev) || !strictlyIncreasing(ts)) return false;
+    prev = ts[ts.length - 1]!;
+  }
+  return true;
+}
+
+/** The chunks' rows one after the other, in `cols`' columns. */
+function concat(chunks: Chunk[], cols: Columns): BlockRows {
+  let n = 0;
+  for (const c of chunks) n += c.rows.timestamps.length;
+  const cat = (get: (r: BlockRows) => ArrayLike<unknown>, typed: boolean): Float64Array | unknown[] => {
+    if (typed) {
+      const out = new Float64Array(n);
+      let at = 0;
+      for (const c of chunks) {
+        const a = get(c.rows) as Float64Array;
+        out.set(a, at);
+        at += a.length;
+      }
+      return out;
+    }
+    const out: unknown[] = [];
+    for (const c of chunks) for (const v of get(c.rows) as unknown[]) out.push(v);
+    return out;
+  };
+  const out: BlockRows = { timestamps: cat((r) => r.timestamps, true) as Float64Array, fields: {}, tags: {} };
+  for (const name of cols.fields.keys()) out.fields[name] = cat((r) => r.fields[name]!, true) as Float64Array;
+  for (const [name, type] of cols.tags) out.tags[name] = cat((r) => r.tags[name]!, type === 'int') as TagColumn;
+  return out;
 }
 
 function hasColumns(r: BlockRows, cols: Columns): boolean {

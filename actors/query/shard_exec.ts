@@ -97,15 +97,11 @@ function missingTag(type: string | undefined): unknown {
 /** One series from the store and the memtable, memtable winning per key, in the plan's columns. */
 function overlay(sid: string, base: BlockRows | undefined, top: BlockRows | undefined, plan: QueryPlan, tags: string[], fields: string[]): SeriesCols {
   const idCol = plan.element_id_column;
+  if (!base || !top) return single(sid, (base ?? top)!, plan, tags, fields);
   // Row picks: side (0 base, 1 top) and row, in (ts, element id) order.
   let side: Uint8Array;
   let row: Uint32Array;
-  if (!base || !top) {
-    const only = (base ?? top)!;
-    const n = only.timestamps.length;
-    side = new Uint8Array(n).fill(base ? 0 : 1);
-    row = Uint32Array.from({ length: n }, (_, i) => i);
-  } else {
+  {
     const bt = base.timestamps;
     const tt = top.timestamps;
     const be = idCol ? (base.tags[idCol] as unknown[] | undefined) : undefined;
@@ -137,14 +133,9 @@ function overlay(sid: string, base: BlockRows | undefined, top: BlockRows | unde
   const ts = new Float64Array(n);
   for (let k = 0; k < n; k++) ts[k] = sources[side[k]!]!.timestamps[row[k]!]!;
   const out: SeriesCols = { sid, n, ts, tags: {}, fields: {} };
-  const single = !base || !top;
   for (const f of fields) {
     const miss = plan.field_types[f] === 'int' ? 0 : NaN;
     const cols = sources.map((x) => x?.fields[f]);
-    if (single && cols[side[0] ?? 0] !== undefined) {
-      out.fields[f] = cols[side[0] ?? 0]!;
-      continue;
-    }
     const dst = new Float64Array(n);
     for (let k = 0; k < n; k++) {
       const c = cols[side[k]!];
@@ -155,10 +146,6 @@ function overlay(sid: string, base: BlockRows | undefined, top: BlockRows | unde
   for (const t of tags) {
     const miss = missingTag(t === idCol ? 'string' : plan.tag_types[t]);
     const cols = sources.map((x) => x?.tags[t] as TagColumn | undefined);
-    if (single && cols[side[0] ?? 0] !== undefined) {
-      out.tags[t] = cols[side[0] ?? 0]!;
-      continue;
-    }
     const dst = new Array<unknown>(n);
     for (let k = 0; k < n; k++) {
       const c = cols[side[k]!];
@@ -166,6 +153,15 @@ function overlay(sid: string, base: BlockRows | undefined, top: BlockRows | unde
     }
     out.tags[t] = dst;
   }
+  return out;
+}
+
+/** A series found on one side only: its columns as they are, missing ones filled. */
+function single(sid: string, r: BlockRows, plan: QueryPlan, tags: string[], fields: string[]): SeriesCols {
+  const n = r.timestamps.length;
+  const out: SeriesCols = { sid, n, ts: r.timestamps, tags: {}, fields: {} };
+  for (const f of fields) out.fields[f] = r.fields[f] ?? new Float64Array(n).fill(plan.field_types[f] === 'int' ? 0 : NaN);
+  for (const t of tags) out.tags[t] = r.tags[t] ?? new Array<unknown>(n).fill(missingTag(t === plan.element_id_column ? 'string' : plan.tag_types[t]));
   return out;
 }
 
