@@ -58,7 +58,7 @@ import { type BlockProjection, type BlockRows, type BlockSchema } from './block.
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
 import { checkPolicy, DEFAULT_MERGE_POLICY, encodeMergedFrom, MERGED_FROM_FILE, mergeSeries, pickRun, unionColumns, type MergeInput, type MergePolicy } from './merge.js';
-import { DEFAULT_MAX_ROWS_PER_BLOCK, openPart, PART_FILES, partDirName, type Part, type PartRows } from './part.js';
+import { DEFAULT_MAX_ROWS_PER_BLOCK, openPart, PART_FILES, partDirName, type BlockEntry, type Part, type PartRows } from './part.js';
 import { checkMaxRows, schemaColumns, seriesRuns, writeEncodedPart, type EncodedPart, type PartStamp } from './part_encode.js';
 import { inlineRunner, type PartRunner } from './part_pool.js';
 import { dropExpiredSegments, type RetentionResult } from './retention.js';
@@ -136,6 +136,8 @@ export type ScannedBlock = BlockRows & { seriesId: string };
 type MergePlan = { seg: Segment; name: string; keyTag: string | null; refs: PartRef[]; seq: number };
 
 const noop = () => undefined;
+/** Parts a scan reads concurrently. */
+const PARTS_READ_AT_ONCE = 4;
 
 /** An open shard: see the file header for the layout, crash rules, concurrency and ownership. */
 export class ShardStore {
@@ -267,6 +269,7 @@ export class ShardStore {
 
   private async scanParts(q: ScanQuery, segments: Segment[], onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>) {
     const { minTs, maxTs } = q;
+    const reads: { ref: PartRef; entries: BlockEntry[] }[] = [];
     for (const seg of segments) {
       if (seg.entry.startMs > maxTs || seg.entry.endMs <= minTs) continue;
       // One consistent list per segment: a merge replaces seg.parts as a whole, never edits it.
@@ -275,9 +278,17 @@ export class ShardStore {
         const m = ref.part.metadata;
         if (m.min_ts === null || m.max_ts === null || m.min_ts > maxTs || m.max_ts < minTs) continue;
         const entries = ref.part.blocksFor({ seriesIds: q.seriesIds, minTs, maxTs });
-        const blocks = await ref.part.readBlocks(entries, q.projection, { minTs, maxTs });
+        if (entries.length > 0) reads.push({ ref, entries });
+      }
+    }
+    // A few parts are read at once (their reads overlap), delivered in order.
+    for (let i = 0; i < reads.length; i += PARTS_READ_AT_ONCE) {
+      const batch = reads.slice(i, i + PARTS_READ_AT_ONCE);
+      const blocks = await Promise.all(batch.map(({ ref, entries }) => ref.part.readBlocks(entries, q.projection, { minTs, maxTs })));
+      for (let j = 0; j < batch.length; j++) {
+        const { ref, entries } = batch[j]!;
         for (let k = 0; k < entries.length; k++) {
-          const rows = blocks[k]!;
+          const rows = blocks[j]![k]!;
           if (rows.timestamps.length > 0) await onBlock({ ...rows, seriesId: entries[k]!.seriesId }, ref.part, ref);
         }
       }
