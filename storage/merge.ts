@@ -157,8 +157,12 @@ function concat(chunks: Chunk[], cols: Columns): BlockRows {
       }
       return out;
     }
-    const out: unknown[] = [];
-    for (const c of chunks) for (const v of get(c.rows) as unknown[]) out.push(v);
+    const out = new Array<unknown>(n);
+    let at = 0;
+    for (const c of chunks) {
+      const a = get(c.rows) as unknown[];
+      for (let i = 0; i < a.length; i++) out[at++] = a[i];
+    }
     return out;
   };
   const out: BlockRows = { timestamps: cat((r) => r.timestamps, true) as Float64Array, fields: {}, tags: {} };
