@@ -5,9 +5,10 @@
  * concurrent writers, each on its own connection, loop on `writeMeasure` with batches of `--batch`
  * points for `--warm-up` plus `--duration`.
  *
- * Stage: an acknowledged write today is durable in the JetStream WAL; the shard actors that turn the
- * WAL into segments are not built yet. So this measures ingest up to the WAL acknowledgement, says
- * so as `"stage": "wal"`, and reports WAL stream bytes per point rather than bytes on disk.
+ * Points/s and latency are those of the write API (a write is acknowledged once durable in the
+ * JetStream WAL); after the writers stop, the run waits (bounded) until the data nodes applied and
+ * flushed every acknowledged point to parts (`stored_after_s`: how far the shards lagged), then
+ * reports the data directories' bytes per point (`bytes_per_point`) next to the WAL's.
  *
  * Run: `npm run bench:ingest -- --report out.json`. Times are `performance.now()` and timestamps of
  * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.
@@ -22,9 +23,11 @@ import { LocalCluster } from '../../runtime/local_cluster.js';
 import { LockstepClient } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import type { WritePoint } from '../../transport/api_types.js';
+import type { WriteToken } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { parseIngestArgs, type IngestArgs, type IngestConfig } from './ingest_args.js';
 import { runBenchScript } from './bench_cli.js';
+import { diskUsage, mergeToken, waitFlushed } from './bench_store.js';
 
 /** The group and measure every run writes to. */
 const GROUP = 'bench';
@@ -35,6 +38,8 @@ const TTL = '7d';
 const MEMBERS_READY_TIMEOUT_MS = 30_000;
 /** How long setup waits for the measure to be applied everywhere. */
 const SCHEMA_APPLIED_TIMEOUT_MS = 10_000;
+/** How long a run waits after its writers for every acknowledged point to be flushed to parts. */
+const STORED_TIMEOUT_MS = 120_000;
 /** Interval of the bounded setup poll, and the pause of a writer after an error. */
 const POLL_MS = 10;
 /** Distinct error messages kept per run. */
@@ -105,6 +110,8 @@ class RunStats {
   /** Every point the WAL acknowledged, in any phase: the divisor of WAL bytes. */
   acknowledgedPoints = 0;
   readonly errorSamples = new Set<string>();
+  /** Every acknowledged write's token, merged: what must be stored before bytes are counted. */
+  readonly token: WriteToken = { group: GROUP, shards: {} };
   private readonly latenciesMs: number[] = [];
 
   constructor(readonly w: Window) {}
@@ -151,6 +158,10 @@ export interface IngestRow {
   p50_ms: number;
   p99_ms: number;
   max_ms: number;
+  /** Data directory bytes (parts, segments, markers) ÷ every point acknowledged in the run, once flushed. */
+  bytes_per_point: number;
+  /** From the writers' end until every shard flushed all acknowledged points to parts. */
+  stored_after_s: number;
   /** WAL stream bytes ÷ every point the WAL acknowledged in the run (warm-up and drain included). */
   wal_bytes_per_point: number;
   wal_bytes: number;
@@ -164,7 +175,7 @@ export interface IngestRow {
 
 /** The benchmark's JSON report. */
 export interface IngestReport {
-  stage: 'wal';
+  stage: 'stored';
   cores: number;
   node: string;
   profile: { series: number; batch: number; writers: number[]; duration_s: number; warm_up_s: number; fields: number; shards: number };
@@ -247,6 +258,7 @@ async function writer(client: LockstepClient, source: BatchSource, s: RunStats, 
     try {
       const r = await client.writeMeasure(GROUP, MEASURE, points);
       s.record(startedAt, performance.now(), r.duplicate ? 0 : r.points);
+      mergeToken(s.token, r.write_token);
     } catch (err) {
       s.fail(`${codeOf(err)}: ${(err as Error).message}`);
       // A failing cluster answers at once: do not spin on it.
@@ -279,6 +291,11 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
       const s = new RunStats(w);
       // Join every writer: each one's last write is bounded by the client's write timeout.
       await Promise.all(clients.slice(1).map((c) => writer(c, source, s, stop)));
+      const writersDone = performance.now();
+      const dataNodes = [...lc.nodes.values()].filter((n) => n.roles.includes('data') || n.roles.includes('standalone')).map((n) => n.name);
+      await waitFlushed(admin, dataNodes, s.token, writersDone + STORED_TIMEOUT_MS, stop);
+      const storedAfterS = Math.round(performance.now() - writersDone) / 1000;
+      const disk = diskUsage(join(dir, 'data'));
       const jsm = await jetstreamManager(nc);
       const walBytes = (await jsm.streams.info(subjectsFor().walStream)).state.bytes;
       const lat = s.sortedLatencies();
@@ -292,6 +309,8 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
         p50_ms: RunStats.percentile(lat, 50),
         p99_ms: RunStats.percentile(lat, 99),
         max_ms: RunStats.percentile(lat, 100),
+        bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((disk.bytes / s.acknowledgedPoints) * 100) / 100,
+        stored_after_s: storedAfterS,
         wal_bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((walBytes / s.acknowledgedPoints) * 100) / 100,
         wal_bytes: walBytes,
         acknowledged_points: s.acknowledgedPoints,
@@ -325,7 +344,7 @@ async function run(args: IngestArgs, signal: AbortSignal): Promise<IngestReport>
     }
   }
   return {
-    stage: 'wal',
+    stage: 'stored',
     cores: os.availableParallelism(),
     node: process.version,
     profile: {

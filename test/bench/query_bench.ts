@@ -12,7 +12,7 @@
  * Run: `npm run bench:query -- --report out.json`. Times are `performance.now()` and timestamps of
  * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +21,7 @@ import { LockstepClient, type MeasureQuery, type MeasureRow, type QueryReply, ty
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
 import { runBenchScript } from './bench_cli.js';
+import { diskUsage, mergeToken, waitFlushed } from './bench_store.js';
 
 /** The group and measure of the run. */
 const GROUP = 'qbench';
@@ -163,23 +164,6 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** Sum of the sizes of the files under `dir`, and their count. */
-function diskUsage(dir: string): { bytes: number; files: number } {
-  let bytes = 0;
-  let files = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    bytes += statSync(join(e.parentPath, e.name)).size;
-    files++;
-  }
-  return { bytes, files };
-}
-
-/** The token of every write so far: per shard, the largest sequence. */
-function mergeToken(into: WriteToken, t: WriteToken): void {
-  for (const [s, seq] of Object.entries(t.shards)) into.shards[s] = Math.max(into.shards[s] ?? 0, seq);
-}
-
 /** Starts nats-server and one standalone node. */
 async function startStandalone(dir: string): Promise<LocalCluster> {
   const lc = await LocalCluster.start({ dir, liaisons: 0, dataNodes: 0, claimers: 0, nodeArgs: ['--log-level', 'warn'] });
@@ -270,21 +254,6 @@ async function waitApplied(client: LockstepClient, data: QueryData, token: Write
     }
   }
   throw new Error(`the load was not applied within --load-timeout (token ${JSON.stringify(token.shards)})`);
-}
-
-type ShardsInfo = { shard: string; applied: number; flushed: number }[];
-
-/** Polls the node's actors until every shard flushed its token sequence to parts. */
-async function waitFlushed(client: LockstepClient, token: WriteToken, deadline: number, signal: AbortSignal): Promise<void> {
-  let last: ShardsInfo = [];
-  for (let i = 0; performance.now() < deadline && !signal.aborted; i++) {
-    const r = await client.actors(NODE);
-    last = (r.actors.find((a) => a.id === 'data_shard')?.details.shards as ShardsInfo | undefined) ?? [];
-    const done = Object.entries(token.shards).every(([s, seq]) => (last.find((x) => x.shard === `${GROUP}/${s}`)?.flushed ?? 0) >= seq);
-    if (done) return;
-    await sleep(POLL_MS);
-  }
-  throw new Error(`the shards did not flush the load within --load-timeout: token ${JSON.stringify(token.shards)}, shards ${JSON.stringify(last)}`);
 }
 
 /** Runs `q` once; a failure names the query and the server's code. */
@@ -407,7 +376,7 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     process.stderr.write(`query_bench: wrote ${args.points} points in ${loadS.toFixed(1)} s (${Math.round(args.points / loadS)} points/s)\n`);
     await waitApplied(admin, data, token, deadline, signal);
     const t2 = performance.now();
-    await waitFlushed(admin, token, deadline, signal);
+    await waitFlushed(admin, [NODE], token, deadline, signal);
     const t3 = performance.now();
     process.stderr.write(`query_bench: applied ${((t2 - t1) / 1000).toFixed(1)} s and flushed ${((t3 - t2) / 1000).toFixed(1)} s after the last write\n`);
     const disk = diskUsage(join(dir, 'data'));

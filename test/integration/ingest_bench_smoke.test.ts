@@ -19,7 +19,7 @@ const CHILD_TIMEOUT_MS = 90_000;
 const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> => runScript(SCRIPT, args, timeoutMs);
 
 const ROW_FIELDS = [
-  'config', 'writers', 'points', 'batches', 'errors', 'points_per_s', 'p50_ms', 'p99_ms', 'max_ms', 'wal_bytes_per_point',
+  'config', 'writers', 'points', 'batches', 'errors', 'points_per_s', 'p50_ms', 'p99_ms', 'max_ms', 'bytes_per_point', 'stored_after_s', 'wal_bytes_per_point',
 ] as const;
 
 interface Row extends Record<string, unknown> {
@@ -46,7 +46,7 @@ describe('ingest benchmark', function () {
     ]);
     assert.equal(r.code, 0, `exit ${r.code ?? r.signal}; stderr: ${r.stderr}`);
     const rep = JSON.parse(readFileSync(report, 'utf8')) as { stage: string; cores: number; node: string; configs: Row[] };
-    assert.equal(rep.stage, 'wal');
+    assert.equal(rep.stage, 'stored');
     assert.equal(typeof rep.cores, 'number');
     assert.ok(rep.cores >= 1);
     assert.equal(typeof rep.node, 'string');
@@ -61,6 +61,8 @@ describe('ingest benchmark', function () {
       assert.ok(n('p50_ms') > 0 && n('p50_ms') <= n('p99_ms') && n('p99_ms') <= n('max_ms'), `${row.config}: 0 < p50 ≤ p99 ≤ max`);
       // Every point costs at least its two 8-byte floats in the WAL.
       assert.ok(n('wal_bytes_per_point') > 16, `${row.config}: wal_bytes_per_point ${n('wal_bytes_per_point')}`);
+      // Once the writers stopped, every acknowledged point reached the data directories.
+      assert.ok(n('bytes_per_point') > 0 && n('stored_after_s') >= 0, `${row.config}: bytes_per_point ${n('bytes_per_point')}, stored_after_s ${n('stored_after_s')}`);
       assert.equal(row.capped, false);
     }
     // The same report went to stdout.

@@ -1,0 +1,46 @@
+/**
+ * What the data benchmarks share about stored data: the merged write token of a load, waiting
+ * (bounded) until the data nodes flushed it to parts, and the bytes their data directories take.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LockstepClient } from '../../transport/client.js';
+import type { WriteToken } from '../../transport/query_types.js';
+
+/** Interval of the bounded flush poll. */
+const FLUSH_POLL_MS = 100;
+
+/** Folds a write's token into `into`: per shard, the largest sequence. */
+export function mergeToken(into: WriteToken, t: WriteToken): void {
+  for (const [s, seq] of Object.entries(t.shards)) into.shards[s] = Math.max(into.shards[s] ?? 0, seq);
+}
+
+/** Sum of the sizes of the files under `dir`, and their count. */
+export function diskUsage(dir: string): { bytes: number; files: number } {
+  let bytes = 0;
+  let files = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    bytes += statSync(join(e.parentPath, e.name)).size;
+    files++;
+  }
+  return { bytes, files };
+}
+
+type ShardsInfo = { shard: string; applied: number; flushed: number }[];
+
+/** Polls the data nodes' actors until, for every shard of `token`, one of them flushed its sequence to parts. */
+export async function waitFlushed(client: LockstepClient, nodes: readonly string[], token: WriteToken, deadline: number, signal: AbortSignal): Promise<void> {
+  let last: ShardsInfo = [];
+  while (performance.now() < deadline && !signal.aborted) {
+    last = [];
+    for (const node of nodes) {
+      const r = await client.actors(node);
+      last.push(...((r.actors.find((a) => a.id === 'data_shard')?.details.shards as ShardsInfo | undefined) ?? []));
+    }
+    const done = Object.entries(token.shards).every(([s, seq]) => last.some((x) => x.shard === `${token.group}/${s}` && x.flushed >= seq));
+    if (done) return;
+    await new Promise((r) => setTimeout(r, FLUSH_POLL_MS));
+  }
+  throw new Error(`the shards did not flush the load in time: token ${JSON.stringify(token.shards)}, shards ${JSON.stringify(last)}`);
+}
