@@ -15,15 +15,36 @@ export function mergeToken(into: WriteToken, t: WriteToken): void {
   for (const [s, seq] of Object.entries(t.shards)) into.shards[s] = Math.max(into.shards[s] ?? 0, seq);
 }
 
-/** Sum of the sizes of the files under `dir`, and their count. */
+/**
+ * Sum of the sizes of the files under `dir`, and their count. Background merges may remove parts
+ * while it walks: what vanished meanwhile is not counted.
+ */
 export function diskUsage(dir: string): { bytes: number; files: number } {
   let bytes = 0;
   let files = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    bytes += statSync(join(e.parentPath, e.name)).size;
-    files++;
-  }
+  const gone = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
+  const walk = (d: string) => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (err) {
+      if (gone(err)) return;
+      throw err;
+    }
+    for (const e of entries) {
+      const path = join(d, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.isFile()) {
+        try {
+          bytes += statSync(path).size;
+          files++;
+        } catch (err) {
+          if (!gone(err)) throw err;
+        }
+      }
+    }
+  };
+  walk(dir);
   return { bytes, files };
 }
 
