@@ -75,8 +75,8 @@ export class LocalCluster {
     }
   }
 
-  /** Starts one more node process (not waiting for it). */
-  spawnNode(name: string, roles: string[], extraArgs: string[] = []): LocalNode {
+  /** Starts one more node process (not waiting for it), with `env` added to the cluster's environment. */
+  spawnNode(name: string, roles: string[], extraArgs: string[] = [], env: Record<string, string> = {}): LocalNode {
     const logFile = join(this.opts.dir, 'logs', `${name}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
     const args = [
@@ -85,7 +85,7 @@ export class LocalCluster {
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.opts.env },
+      env: { ...process.env, ...this.opts.env, ...env },
     });
     // Both streams feed one log: neither may end it; it ends once the process and its pipes closed,
     // and `exited` resolves only when the log holds everything the node wrote.

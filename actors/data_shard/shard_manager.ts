@@ -22,6 +22,7 @@ import { PartPool } from '../../storage/part_pool.js';
 import type { Group } from '../../transport/schema_types.js';
 import { shardsOwnedBy } from './placement.js';
 import type { Subscription } from '../../transport/bus.js';
+import { dataNodeFs } from './fault_fs.js';
 import { ShardActor } from './shard_actor.js';
 import { serveShardQueries } from './shard_query_service.js';
 
@@ -102,7 +103,7 @@ export class ShardManager implements Actor {
       const actor = await ShardActor.open({
         bus: ctx.bus,
         subjects: ctx.subjects,
-        fs: nodeFs,
+        fs: dataNodeFs(nodeFs, ctx.config.faultInjection),
         node: ctx.config.name,
         group,
         shard,
