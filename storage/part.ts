@@ -245,7 +245,8 @@ export class Part {
   readonly metadata: PartMetadata;
   /** All blocks, in file order. */
   readonly entries: readonly BlockEntry[];
-  private readonly dataPath: string;
+  /** The part's data file. */
+  readonly dataPath: string;
   private readonly data: FileHandle;
   /** First and one-past-last entry of each series (entries of a series are contiguous). */
   private readonly series = new Map<string, { start: number; end: number }>();
@@ -334,37 +335,8 @@ export class Part {
    */
   async readBlocks(entries: readonly BlockEntry[], projection?: BlockProjection, range?: TimeRange): Promise<BlockRows[]> {
     if (this.closed) throw errors.failedPrecondition(`part ${this.dir} is closed`);
-    const runs: { start: number; end: number; from: number; to: number }[] = [];
-    for (let k = 0; k < entries.length; k++) {
-      const e = entries[k]!;
-      if (this.entries[e.ordinal] !== e) throw errors.invalidArgument(`block entry ${e.ordinal} does not belong to part ${this.dir}`);
-      const last = runs[runs.length - 1];
-      if (last && e.offset >= last.end && e.offset - last.end <= COALESCE_GAP_BYTES && e.offset + e.length - last.start <= MAX_RUN_BYTES) {
-        last.end = e.offset + e.length;
-        last.to = k + 1;
-      } else {
-        runs.push({ start: e.offset, end: e.offset + e.length, from: k, to: k + 1 });
-      }
-    }
-    const out = new Array<BlockRows>(entries.length);
-    const readRun = async (run: (typeof runs)[number]) => {
-      const buf = new Uint8Array(run.end - run.start);
-      const got = await this.data.read(buf, 0, buf.length, run.start);
-      for (let k = run.from; k < run.to; k++) {
-        const e = entries[k]!;
-        const where = `block ${e.ordinal} (series ${e.seriesId}, offset ${e.offset}, ${e.length} bytes)`;
-        if (got < e.offset + e.length - run.start) throw new CorruptDataError(this.dataPath, `${where}: truncated, read ${got} bytes`);
-        const bytes = buf.subarray(e.offset - run.start, e.offset - run.start + e.length);
-        if (blockCrc(bytes) !== e.crc) throw new CorruptDataError(this.dataPath, `${where}: stored checksum differs from the index`);
-        const rows = decodeBlock(this.dataPath, bytes, this.metadata.schema, projection, where, range);
-        if (!range && rows.timestamps.length !== e.rowCount) {
-          throw new CorruptDataError(this.dataPath, `${where}: ${rows.timestamps.length} rows, the index says ${e.rowCount}`);
-        }
-        out[k] = rows;
-      }
-    };
-    for (let i = 0; i < runs.length; i += READ_CONCURRENCY) await Promise.all(runs.slice(i, i + READ_CONCURRENCY).map(readRun));
-    return out;
+    for (const e of entries) if (this.entries[e.ordinal] !== e) throw errors.invalidArgument(`block entry ${e.ordinal} does not belong to part ${this.dir}`);
+    return readBlocksAt(this.data, this.dataPath, this.metadata.schema, entries, projection, range);
   }
 
   /** Closes the data file; idempotent. */
@@ -373,4 +345,49 @@ export class Part {
     this.closed = true;
     await this.data.close();
   }
+}
+
+/**
+ * Reads and decodes `entries` (in file order) of the data file open as `data`, rows limited to
+ * `range` when given (see Part.readBlocks). Also what a worker thread runs on a file it opened
+ * itself by path.
+ */
+export async function readBlocksAt(
+  data: FileHandle,
+  dataPath: string,
+  schema: BlockSchema,
+  entries: readonly BlockEntry[],
+  projection?: BlockProjection,
+  range?: TimeRange,
+): Promise<BlockRows[]> {
+  const runs: { start: number; end: number; from: number; to: number }[] = [];
+  for (let k = 0; k < entries.length; k++) {
+    const e = entries[k]!;
+    const last = runs[runs.length - 1];
+    if (last && e.offset >= last.end && e.offset - last.end <= COALESCE_GAP_BYTES && e.offset + e.length - last.start <= MAX_RUN_BYTES) {
+      last.end = e.offset + e.length;
+      last.to = k + 1;
+    } else {
+      runs.push({ start: e.offset, end: e.offset + e.length, from: k, to: k + 1 });
+    }
+  }
+  const out = new Array<BlockRows>(entries.length);
+  const readRun = async (run: (typeof runs)[number]) => {
+    const buf = new Uint8Array(run.end - run.start);
+    const got = await data.read(buf, 0, buf.length, run.start);
+    for (let k = run.from; k < run.to; k++) {
+      const e = entries[k]!;
+      const where = `block ${e.ordinal} (series ${e.seriesId}, offset ${e.offset}, ${e.length} bytes)`;
+      if (got < e.offset + e.length - run.start) throw new CorruptDataError(dataPath, `${where}: truncated, read ${got} bytes`);
+      const bytes = buf.subarray(e.offset - run.start, e.offset - run.start + e.length);
+      if (blockCrc(bytes) !== e.crc) throw new CorruptDataError(dataPath, `${where}: stored checksum differs from the index`);
+      const rows = decodeBlock(dataPath, bytes, schema, projection, where, range);
+      if (!range && rows.timestamps.length !== e.rowCount) {
+        throw new CorruptDataError(dataPath, `${where}: ${rows.timestamps.length} rows, the index says ${e.rowCount}`);
+      }
+      out[k] = rows;
+    }
+  };
+  for (let i = 0; i < runs.length; i += READ_CONCURRENCY) await Promise.all(runs.slice(i, i + READ_CONCURRENCY).map(readRun));
+  return out;
 }

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { errors } from '../transport/errors.js';
@@ -40,31 +40,34 @@ export const inlineRunner: PartRunner = {
 };
 
 /**
- * The worker entry and the flags its threads start with. Compiled builds load part_worker.js.
+ * The worker entry (default part_worker.ts) and the flags its threads start with. Compiled builds load the .js twin.
  * From TypeScript sources (tests, bin/lockstep.js) the entry is bundled once into plain JS with
  * the esbuild that tsx brings, and threads start without tsx: a thread running tsx spawns its own
  * esbuild process, which a terminated thread leaves behind as a zombie. piscina stays external (one
  * instance per thread, shared with piscina's own worker code, so results can be moved).
  */
-async function workerEntry(): Promise<{ filename: string; execArgv?: string[] }> {
+export async function workerEntry(entry: URL = new URL('./part_worker.ts', import.meta.url)): Promise<{ filename: string; execArgv?: string[] }> {
+  const path = fileURLToPath(entry);
   const ext = extname(fileURLToPath(import.meta.url));
-  if (ext !== '.ts') return { filename: new URL(`./part_worker${ext}`, import.meta.url).href };
-  bundled ??= bundleWorker();
-  const filename = await bundled.catch((err: unknown) => {
-    bundled = undefined;
+  if (ext !== '.ts') return { filename: pathToFileURL(path.replace(/\.ts$/, ext)).href };
+  let b = bundled.get(path);
+  if (!b) bundled.set(path, (b = bundleWorker(path)));
+  const filename = await b.catch((err: unknown) => {
+    bundled.delete(path);
     throw err;
   });
   return { filename, execArgv: withoutTsx(process.execArgv) };
 }
 
-let bundled: Promise<string> | undefined;
+/** Bundles by entry path, once per process. */
+const bundled = new Map<string, Promise<string>>();
 
-async function bundleWorker(): Promise<string> {
+async function bundleWorker(entryPath: string): Promise<string> {
   const esbuild = await import('esbuild');
   // The CommonJS entry piscina's own worker code requires: one module instance, one kMovable symbol.
   const piscinaPath = createRequire(import.meta.url).resolve('piscina');
   const out = await esbuild.build({
-    entryPoints: [fileURLToPath(new URL('./part_worker.ts', import.meta.url))],
+    entryPoints: [entryPath],
     bundle: true,
     platform: 'node',
     // CommonJS: piscina require()s the entry first, and Node 20's require() of an ESM file that then
@@ -77,7 +80,8 @@ async function bundleWorker(): Promise<string> {
   });
   const code = out.outputFiles[0]!.contents;
   // Content-addressed: pools of one process, or of processes of one checkout, share the file.
-  const file = join(tmpdir(), `lockstep-part-worker-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.cjs`);
+  const stem = basename(entryPath, '.ts').replace(/_/g, '-');
+  const file = join(tmpdir(), `lockstep-${stem}-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.cjs`);
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, code);
   await rename(tmp, file);

@@ -49,28 +49,34 @@ export function runPartTask(task: PartTask): PartTaskResult {
     if (task.kind === 'merge') return { ok: true, part: mergeParts(task) };
     throw new LockstepError(Code.InvalidArgument, `unknown part task kind ${JSON.stringify((task as { kind?: unknown }).kind)}`);
   } catch (err) {
-    const e = err as { name?: unknown; code?: unknown; message?: unknown; path?: unknown };
-    return {
-      ok: false,
-      error: {
-        name: typeof e?.name === 'string' ? e.name : 'Error',
-        code: typeof e?.code === 'string' ? e.code : Code.Internal,
-        message: typeof e?.message === 'string' ? e.message : String(err),
-        path: err instanceof CorruptDataError ? err.path : undefined,
-      },
-    };
+    return { ok: false, error: failureOf(err) };
   }
+}
+
+/** An error as data, to cross a thread boundary (see `errorOf`). */
+export function failureOf(err: unknown): PartTaskFailure {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown; path?: unknown };
+  return {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    code: typeof e?.code === 'string' ? e.code : Code.Internal,
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    path: err instanceof CorruptDataError ? err.path : undefined,
+  };
+}
+
+/** The error a failure stands for: CorruptDataError stays one (naming its file), others keep their code. */
+export function errorOf(f: PartTaskFailure): Error {
+  if (f.name === 'CorruptDataError' && f.path !== undefined) {
+    const prefix = `corrupt data in ${f.path}: `;
+    return new CorruptDataError(f.path, f.message.startsWith(prefix) ? f.message.slice(prefix.length) : f.message);
+  }
+  return new LockstepError(isCode(f.code) ? f.code : Code.Internal, f.message, { details: { error: f.name } });
 }
 
 /** The part of a successful result; rethrows a failure as its error class. */
 export function unwrapPartResult(r: PartTaskResult): EncodedPart {
   if (r.ok) return r.part;
-  const f = r.error;
-  if (f.name === 'CorruptDataError' && f.path !== undefined) {
-    const prefix = `corrupt data in ${f.path}: `;
-    throw new CorruptDataError(f.path, f.message.startsWith(prefix) ? f.message.slice(prefix.length) : f.message);
-  }
-  throw new LockstepError(isCode(f.code) ? f.code : Code.Internal, f.message, { details: { error: f.name } });
+  throw errorOf(r.error);
 }
 
 /**

@@ -57,7 +57,8 @@ import { NAME_PATTERN } from '../transport/schema_types.js';
 import { type BlockProjection, type BlockRows, type BlockSchema } from './block.js';
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
-import { checkPolicy, DEFAULT_MERGE_POLICY, encodeMergedFrom, MERGED_FROM_FILE, mergeSeries, pickRun, unionColumns, type MergeInput, type MergePolicy } from './merge.js';
+import { runScanPlan, type ScanPlan } from './scan_plan.js';
+import { checkPolicy, DEFAULT_MERGE_POLICY, encodeMergedFrom, MERGED_FROM_FILE, pickRun, type MergeInput, type MergePolicy } from './merge.js';
 import { DEFAULT_MAX_ROWS_PER_BLOCK, openPart, PART_FILES, partDirName, type BlockEntry, type Part, type PartRows } from './part.js';
 import { checkMaxRows, schemaColumns, seriesRuns, writeEncodedPart, type EncodedPart, type PartStamp } from './part_encode.js';
 import { inlineRunner, type PartRunner } from './part_pool.js';
@@ -303,24 +304,46 @@ export class ShardStore {
    * string '', lists [].
    */
   async scanMerged(q: ScanQuery): Promise<Map<string, BlockRows>> {
-    const chunks = new Map<string, { rows: BlockRows; ref: PartRef }[]>();
-    const refs = new Set<PartRef>();
-    await this.scan(q, (rows, _part, ref) => {
-      refs.add(ref);
-      const list = chunks.get(rows.seriesId);
-      if (list) list.push({ rows, ref });
-      else chunks.set(rows.seriesId, [{ rows, ref }]);
-    });
-    const byNewer = [...refs].sort(newerLast);
-    const age = new Map(byNewer.map((r, i) => [r, i]));
-    const cols = unionColumns(byNewer.map((r) => r.part.metadata.schema), q.projection);
-    const out = new Map<string, BlockRows>();
-    for (const id of [...chunks.keys()].sort()) {
-      const list = chunks.get(id)!;
-      out.set(id, mergeSeries(list.map((c) => ({ rows: c.rows, age: age.get(c.ref)! })), cols, q.keyTag, list[0]!.ref.name));
-    }
-    return out;
+    const { plan, refs } = this.planScan(q);
+    return this.track(runScanPlan(plan, (p, i) => refs[i]!.part.readBlocks(p.entries, plan.projection, plan.range)));
   }
+
+  /**
+   * The blocks `scanMerged(q)` would read, as data a worker can run with `runScanPlan` (opening the
+   * data files by path), and the parts they belong to. While a worker reads them, pass its promise
+   * to `trackScan` so that merges, retention and close keep the files until it is done.
+   */
+  planScan(q: ScanQuery): { plan: ScanPlan; refs: PartRef[] } {
+    this.assertOpen();
+    if (!(q.minTs <= q.maxTs)) throw errors.invalidArgument(`scan needs minTs <= maxTs, got ${q.minTs}, ${q.maxTs}`);
+    const { minTs, maxTs } = q;
+    const found: { ref: PartRef; entries: BlockEntry[] }[] = [];
+    for (const seg of this.segments) {
+      if (seg.entry.startMs > maxTs || seg.entry.endMs <= minTs) continue;
+      for (const ref of seg.parts) {
+        if (q.schemaName !== undefined && ref.name !== q.schemaName) continue;
+        const m = ref.part.metadata;
+        if (m.min_ts === null || m.max_ts === null || m.min_ts > maxTs || m.max_ts < minTs) continue;
+        const entries = ref.part.blocksFor({ seriesIds: q.seriesIds, minTs, maxTs });
+        if (entries.length > 0) found.push({ ref, entries });
+      }
+    }
+    const age = new Map([...found.map((f) => f.ref)].sort(newerLast).map((r, i) => [r, i]));
+    const plan: ScanPlan = {
+      name: q.schemaName ?? found[0]?.ref.name ?? '',
+      parts: found.map(({ ref, entries }) => ({ dataPath: ref.part.dataPath, schema: plainSchema(ref.part.metadata.schema), age: age.get(ref)!, entries })),
+      projection: q.projection,
+      range: { minTs, maxTs },
+      keyTag: q.keyTag,
+    };
+    return { plan, refs: found.map((f) => f.ref) };
+  }
+
+  /** Counts a read of planned parts (see planScan) as a running scan until it settles. */
+  trackScan<T>(p: Promise<T>): Promise<T> {
+    return this.track(p);
+  }
+
 
   /**
    * Merges parts so that no (segment, name) keeps more than the policy's bound (merge.ts header);

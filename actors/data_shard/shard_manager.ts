@@ -19,6 +19,7 @@ import { toFailureInfo, isPermanent, PermanentError } from '../../runtime/errors
 import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../storage/data_dir.js';
 import { nodeFs } from '../../storage/fs.js';
 import { PartPool } from '../../storage/part_pool.js';
+import { QueryPool } from '../query/query_pool.js';
 import type { Group } from '../../transport/schema_types.js';
 import { shardsOwnedBy } from './placement.js';
 import type { Subscription } from '../../transport/bus.js';
@@ -33,6 +34,9 @@ export interface ShardManagerOptions {
   /** Between WAL lag readings of a shard (ms). */
   walLagPollMs?: number;
 }
+
+/** Threads of a data node's query pool. */
+const QUERY_THREADS = 2;
 
 /** The data node's shard manager. */
 export class ShardManager implements Actor {
@@ -63,6 +67,7 @@ export class ShardManager implements Actor {
   private readonly querySubs = new Map<string, Subscription>();
   private ctx?: ActorContext;
   private pool?: PartPool;
+  private queryPool?: QueryPool;
   private dataDir?: DataDir;
   private readonly groupsChecked = new Set<string>();
 
@@ -86,7 +91,9 @@ export class ShardManager implements Actor {
     });
     // One encoding thread for the node's shards: flushes and merges leave this thread responsive.
     // Created before the data dir is locked, so a failure here holds nothing.
-    this.pool ??= await PartPool.create({ threads: 1 });
+    // Query scans run on their own threads (two: the cores of a small node), so shards of one
+    // query run in parallel and a long scan never holds up the WAL apply.
+    [this.pool, this.queryPool] = await Promise.all([this.pool ?? PartPool.create({ threads: 1 }), this.queryPool ?? QueryPool.create({ threads: QUERY_THREADS })]);
     this.dataDir = await openDataDir(nodeFs, resolve(ctx.config.dataDir), ctx.config.name, { clock: ctx.clock });
     ctx.log.info({ dir: this.dataDir.nodeDir, segments: this.dataDir.segments.length }, 'data directory open');
   }
@@ -117,7 +124,7 @@ export class ShardManager implements Actor {
         onFatal: (err) => ctx.supervisor.fatal(toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`))),
       });
       this.shards.set(`${group.name}/${shard}`, actor);
-      this.querySubs.set(`${group.name}/${shard}`, serveShardQueries(actor, group.name, shard, { bus: ctx.bus, subjects: ctx.subjects, cache: this.schema, clock: ctx.clock, node: ctx.config.name, log: ctx.log }));
+      this.querySubs.set(`${group.name}/${shard}`, serveShardQueries(actor, group.name, shard, { bus: ctx.bus, subjects: ctx.subjects, cache: this.schema, clock: ctx.clock, node: ctx.config.name, log: ctx.log, pool: this.queryPool }));
     }
     // Answer queries only once the server registered the subscriptions.
     if (owned.length > 0) await ctx.bus.flush();
@@ -131,6 +138,8 @@ export class ShardManager implements Actor {
     this.shards.clear();
     await this.pool?.destroy();
     this.pool = undefined;
+    await this.queryPool?.destroy();
+    this.queryPool = undefined;
     await this.dataDir?.close();
     this.dataDir = undefined;
   }

@@ -16,7 +16,8 @@ import type { Clock } from '../../runtime/clock.js';
 import type { Logger } from '../../runtime/log.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import { CorruptDataError } from '../../storage/errors.js';
-import { executeOnShard, type ShardResult } from '../query/shard_exec.js';
+import type { QueryPool } from '../query/query_pool.js';
+import { executeOnShard, shardScanQueries, type ShardResult } from '../query/shard_exec.js';
 import type { QueryPlan } from '../query/plan.js';
 import type { ShardActor } from './shard_actor.js';
 
@@ -42,6 +43,8 @@ export interface ShardQueryDeps {
   clock: Clock;
   node: string;
   log: Logger;
+  /** Runs the scans off this thread; inline without. */
+  pool?: QueryPool;
 }
 
 /** Serves queries of one owned (group, shard). */
@@ -65,10 +68,16 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         }
       }
       try {
-        const result: ShardResult = await executeOnShard(r.plan, {
-          memtableScan: (q) => actor.memtable.scan(q),
-          storeScan: (q) => actor.store.scanMerged(q),
-        });
+        if (!deps.pool) {
+          return await executeOnShard(r.plan, { memtableScan: (q) => actor.memtable.scan(q), storeScan: (q) => actor.store.scanMerged(q) });
+        }
+        // The memtable is read here (it lives on this thread), before the store's parts are chosen:
+        // a batch flushed meanwhile is then in a chosen part. The rest runs on a pool thread, while
+        // the store keeps the chosen parts' files.
+        const q = shardScanQueries(r.plan);
+        const mem = q.memtable ? actor.memtable.scan(q.memtable) : new Map();
+        const scan = q.store ? actor.store.planScan(q.store).plan : null;
+        const result: ShardResult = await actor.store.trackScan(deps.pool.run({ plan: r.plan, mem: [...mem], scan }));
         return result;
       } catch (err) {
         // Damage on disk fails the query (naming the file) and is logged where an operator looks.

@@ -52,8 +52,18 @@ interface SeriesCols {
   fields: Record<string, Float64Array>;
 }
 
-/** Runs `plan` on one shard. */
-export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise<ShardResult> {
+/** What a shard reads for a plan: the memtable query, and the store query (same range, series, projection). */
+export interface ShardScanQueries {
+  /** Null when the range is empty (from == to): nothing to read. */
+  memtable: { name: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection } | null;
+  store: { schemaName: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection; keyTag?: string } | null;
+  /** The columns the plan reads (criteria, group-by, projection, element id). */
+  tags: string[];
+  fields: string[];
+}
+
+/** The scans `plan` needs on a shard. */
+export function shardScanQueries(plan: QueryPlan): ShardScanQueries {
   const grouped = plan.group_by !== null;
   const needTags = new Set<string>(grouped ? plan.group_by! : plan.tags);
   for (const t of criteriaTags(plan)) needTags.add(t);
@@ -64,17 +74,33 @@ export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise
   const seriesIds = keys === null ? undefined : new Set(keys.map((k) => seriesId(plan.kind, plan.name, k)));
   const range = { minTs: plan.min_ts, maxTs: plan.max_ts, seriesIds, projection };
   const empty = plan.min_ts > plan.max_ts; // from == to: nothing to read
-  // The memtable first: a batch it hands to the store meanwhile is then seen by the store scan.
-  const mem = empty ? new Map<string, BlockRows>() : src.memtableScan({ name: plan.name, ...range });
-  const stored = empty ? new Map<string, BlockRows>() : await src.storeScan({ schemaName: plan.name, ...range, keyTag: plan.element_id_column ?? undefined });
+  return {
+    memtable: empty ? null : { name: plan.name, ...range },
+    store: empty ? null : { schemaName: plan.name, ...range, keyTag: plan.element_id_column ?? undefined },
+    tags: [...needTags],
+    fields: needFields,
+  };
+}
+
+/** Runs `plan` on one shard: the memtable first (a batch it hands to the store meanwhile is then seen by the store scan). */
+export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise<ShardResult> {
+  const q = shardScanQueries(plan);
+  const mem = q.memtable ? src.memtableScan(q.memtable) : new Map<string, BlockRows>();
+  const stored = q.store ? await src.storeScan(q.store) : new Map<string, BlockRows>();
+  return finishOnShard(plan, mem, stored);
+}
+
+/** The shard's answer from its memtable rows and its store rows (per series id). */
+export function finishOnShard(plan: QueryPlan, mem: ReadonlyMap<string, BlockRows>, stored: ReadonlyMap<string, BlockRows>): ShardResult {
+  const { tags, fields } = shardScanQueries(plan);
   const ids = new Set([...stored.keys(), ...mem.keys()]);
   const series: SeriesCols[] = [];
   for (const sid of [...ids].sort()) {
-    const s = overlay(sid, stored.get(sid), mem.get(sid), plan, [...needTags], needFields);
+    const s = overlay(sid, stored.get(sid), mem.get(sid), plan, tags, fields);
     if (s.n > 0) series.push(s);
   }
   const match = plan.criteria === null ? null : compileCriteria(plan.criteria, plan.tag_types);
-  return grouped ? { groups: aggregate(plan, series, match) } : { rows: firstRows(plan, series, match) };
+  return plan.group_by !== null ? { groups: aggregate(plan, series, match) } : { rows: firstRows(plan, series, match) };
 }
 
 function criteriaTags(plan: QueryPlan): string[] {

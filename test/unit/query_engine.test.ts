@@ -14,7 +14,8 @@ import { seriesId } from '../../actors/data_shard/series_id.js';
 import type { WalRecord } from '../../actors/liaison/write_service.js';
 import { mergeShardResults } from '../../actors/query/merge.js';
 import { planQuery } from '../../actors/query/plan.js';
-import { executeOnShard, type ShardResult } from '../../actors/query/shard_exec.js';
+import { executeOnShard, shardScanQueries, type ShardResult } from '../../actors/query/shard_exec.js';
+import { QueryPool } from '../../actors/query/query_pool.js';
 import { systemClock } from '../../runtime/clock.js';
 import { nodeFs } from '../../storage/fs.js';
 import { ShardStore } from '../../storage/shard_store.js';
@@ -201,6 +202,29 @@ describe('query engine against a reference model', function () {
           else assert.ok(Math.abs(x - v) <= 1e-9 * Math.max(1, Math.abs(v)), `query ${i} ${col}: ${x} vs ${v}`);
         }
       });
+    }
+  });
+
+  it('the query pool (worker threads reading the parts by path) answers exactly like the shard thread', async () => {
+    const pool = await QueryPool.create({ threads: 2 });
+    try {
+      for (let i = 0; i < 40; i++) {
+        const { from, to } = randomRange();
+        const q = i % 2 === 0
+          ? { from, to, criteria: randomCriteria(), order: rnd() < 0.5 ? 'asc' : 'desc', limit: 1 + Math.floor(rnd() * 50) }
+          : { from, to, criteria: randomCriteria(), group_by: ['region'], aggregations: [{ fn: 'count' }, { fn: 'mean', field: 'value' }] };
+        const { plan } = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
+        for (const s of shards) {
+          const inline = await executeOnShard(plan, { memtableScan: (x) => s.mem.scan(x), storeScan: (x) => s.store.scanMerged(x) });
+          const sq = shardScanQueries(plan);
+          const mem = sq.memtable ? s.mem.scan(sq.memtable) : new Map();
+          const scan = sq.store ? s.store.planScan(sq.store).plan : null;
+          const pooled = await s.store.trackScan(pool.run({ plan, mem: [...mem], scan }));
+          assert.deepEqual(pooled, inline, `query ${i}: ${JSON.stringify(q)}`);
+        }
+      }
+    } finally {
+      await pool.destroy();
     }
   });
 

@@ -1,0 +1,62 @@
+/**
+ * A merged scan as data: which blocks of which parts a query reads (chosen on the store's thread
+ * from its open parts), and `runScanPlan`, which reads them through a given reader and merges
+ * each series newest-write-wins (merge.ts) — on the store's thread, or on a worker thread that
+ * opens the data files by path (the store keeps those parts alive meanwhile).
+ */
+import type { BlockProjection, BlockRows, BlockSchema, TimeRange } from './block.js';
+import { mergeSeries, unionColumns, type Chunk } from './merge.js';
+import type { BlockEntry } from './part_format.js';
+
+/** One part of a plan: its data file, schema, write age (0 = oldest) and the blocks to read, in file order. */
+export interface PlannedPart {
+  dataPath: string;
+  schema: BlockSchema;
+  age: number;
+  entries: BlockEntry[];
+}
+
+/** The blocks a merged scan of one measure or stream reads. */
+export interface ScanPlan {
+  name: string;
+  parts: PlannedPart[];
+  projection?: BlockProjection;
+  range: TimeRange;
+  /** See ScanQuery.keyTag. */
+  keyTag?: string;
+}
+
+/** Reads a planned part's blocks (rows limited to the plan's range). */
+export type PartReader = (part: PlannedPart, index: number) => Promise<BlockRows[]>;
+
+/** Parts read at once (their reads overlap). */
+const PARTS_READ_AT_ONCE = 4;
+
+/**
+ * Runs a plan: per series id (ascending), its rows merged newest-write-wins, with the union of
+ * the columns of the parts that had rows (newest type wins), missing values filled.
+ */
+export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map<string, BlockRows>> {
+  const chunks = new Map<string, Chunk[]>();
+  const used = new Set<number>();
+  for (let i = 0; i < plan.parts.length; i += PARTS_READ_AT_ONCE) {
+    const batch = plan.parts.slice(i, i + PARTS_READ_AT_ONCE);
+    const blocks = await Promise.all(batch.map((p, j) => read(p, i + j)));
+    batch.forEach((p, j) => {
+      p.entries.forEach((e, k) => {
+        const rows = blocks[j]![k]!;
+        if (rows.timestamps.length === 0) return;
+        used.add(i + j);
+        const chunk = { rows, age: p.age };
+        const list = chunks.get(e.seriesId);
+        if (list) list.push(chunk);
+        else chunks.set(e.seriesId, [chunk]);
+      });
+    });
+  }
+  const schemas = [...used].map((i) => plan.parts[i]!).sort((a, b) => a.age - b.age).map((p) => p.schema);
+  const cols = unionColumns(schemas, plan.projection);
+  const out = new Map<string, BlockRows>();
+  for (const id of [...chunks.keys()].sort()) out.set(id, mergeSeries(chunks.get(id)!, cols, plan.keyTag, plan.name));
+  return out;
+}
