@@ -28,7 +28,7 @@ import type { BlockEntry, PartMetadata } from './part_format.js';
 export * from './part_format.js';
 
 /** Rows per block unless the writer is told otherwise. */
-export const DEFAULT_MAX_ROWS_PER_BLOCK = 1024;
+export const DEFAULT_MAX_ROWS_PER_BLOCK = 512;
 /** Data is written to disk in chunks of this size. */
 const WRITE_CHUNK_BYTES = 1 << 20;
 /** `readBlocks` reads two blocks in one read when at most this many bytes lie between them. */
