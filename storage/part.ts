@@ -15,22 +15,21 @@
  * bytes into a buffer the part reuses (grown as needed), checks the block's crc against the block
  * and the index, and decodes only the projected columns.
  */
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { errors } from '../transport/errors.js';
-import { blockCrc, decodeBlock, encodeBlock, MAX_BLOCK_ROWS, sliceBlockRows, type TimeRange } from './block.js';
-import type { BlockProjection, BlockRows, BlockSchema, TagColumn } from './block.js';
+import { blockCrc, decodeBlock, type TimeRange } from './block.js';
+import type { BlockProjection, BlockRows, BlockSchema } from './block.js';
 import { CorruptDataError } from './errors.js';
 import type { FileHandle, StorageFs } from './fs.js';
-import { encodeMetadata, IncompletePartError, IndexWriter, parseIndex, parseMetadata, PART_FILES, PART_TMP_SUFFIX } from './part_format.js';
+import { IncompletePartError, parseIndex, parseMetadata, PART_FILES, PART_TMP_SUFFIX } from './part_format.js';
+import { checkMaxRows, encodeRuns, schemaColumns, seriesRuns, writeEncodedPart } from './part_encode.js';
 import type { BlockEntry, PartMetadata } from './part_format.js';
 
 export * from './part_format.js';
 
 /** Rows per block unless the writer is told otherwise. */
 export const DEFAULT_MAX_ROWS_PER_BLOCK = 512;
-/** Data is written to disk in chunks of this size. */
-const WRITE_CHUNK_BYTES = 1 << 20;
 /** `readBlocks` reads two blocks in one read when at most this many bytes lie between them. */
 const COALESCE_GAP_BYTES = 64 * 1024;
 /** The most bytes `readBlocks` reads at once. */
@@ -72,9 +71,7 @@ export interface BlockQuery {
  */
 export async function writePart(fs: StorageFs, dir: string, rows: PartRows, opts: PartWriteOptions): Promise<PartMetadata> {
   const maxRows = opts.maxRowsPerBlock ?? DEFAULT_MAX_ROWS_PER_BLOCK;
-  if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_BLOCK_ROWS) {
-    throw errors.invalidArgument(`options.maxRowsPerBlock must be an integer in 1..${MAX_BLOCK_ROWS}, got ${maxRows}`);
-  }
+  checkMaxRows(maxRows);
   if (!Number.isSafeInteger(opts.lastSequence) || opts.lastSequence < 0) {
     throw errors.invalidArgument(`options.lastSequence must be a non-negative integer, got ${opts.lastSequence}`);
   }
@@ -83,121 +80,11 @@ export async function writePart(fs: StorageFs, dir: string, rows: PartRows, opts
   }
   if (dir.endsWith(PART_TMP_SUFFIX)) throw errors.invalidArgument(`part directory ${dir} must not end in ${PART_TMP_SUFFIX}`);
   const cols = schemaColumns(rows, opts.schema);
-  if (await fs.exists(dir)) throw errors.alreadyExists(`part ${dir} already exists`);
-
-  const tmp = dir + PART_TMP_SUFFIX;
-  await fs.rm(tmp); // left by a crashed writer: it never became a part
-  await fs.mkdir(tmp);
-  let data: FileHandle | null = null;
-  try {
-    data = await fs.open(join(tmp, PART_FILES.data), 'w');
-    const built = await writeBlocks(data, rows, cols, opts.schema, maxRows);
-    await data.sync();
-    await data.close();
-    data = null;
-    const index = built.index.finish();
-    const ih = await fs.open(join(tmp, PART_FILES.index), 'w');
-    try {
-      await ih.write(index, 0);
-      await ih.sync();
-    } finally {
-      await ih.close();
-    }
-    const meta: PartMetadata = {
-      format_version: opts.formatVersion,
-      row_count: rows.timestamps.length,
-      series_count: built.seriesCount,
-      block_count: built.blockCount,
-      min_ts: built.blockCount ? built.minTs : null,
-      max_ts: built.blockCount ? built.maxTs : null,
-      last_sequence: opts.lastSequence,
-      created_at: new Date((opts.clock ?? systemClock).now()).toISOString(),
-      data_bytes: built.dataBytes,
-      index_bytes: index.length,
-      schema: {
-        fields: opts.schema.fields.map((f) => ({ name: f.name, type: f.type })),
-        tags: opts.schema.tags.map((t) => ({ name: t.name, type: t.type })),
-      },
-    };
-    // Metadata last: its presence is what makes the directory a part (see the crash rule above).
-    await fs.writeFileAtomic(join(tmp, PART_FILES.metadata), encodeMetadata(meta));
-    await fs.rename(tmp, dir);
-    await fs.syncDir(dirname(dir));
-    return meta;
-  } catch (err) {
-    if (data) await data.close().catch(() => undefined);
-    await fs.rm(tmp).catch(() => undefined);
-    throw err;
-  }
-}
-
-/** Only the schema's columns of `rows`, checked for presence and length. */
-function schemaColumns(rows: PartRows, schema: BlockSchema): BlockRows {
-  const n = rows.timestamps.length;
-  if (rows.seriesIds.length !== n) throw errors.invalidArgument(`${rows.seriesIds.length} series ids for ${n} rows`);
-  const out: BlockRows = { timestamps: rows.timestamps, fields: {}, tags: {} };
-  for (const f of schema.fields) {
-    const col = rows.fields[f.name];
-    if (!(col instanceof Float64Array) || col.length !== n) {
-      throw errors.invalidArgument(`field column ${JSON.stringify(f.name)} must be a Float64Array of ${n} values`);
-    }
-    out.fields[f.name] = col;
-  }
-  for (const t of schema.tags) {
-    const col: TagColumn | undefined = rows.tags[t.name];
-    if (col === undefined || col.length !== n) throw errors.invalidArgument(`tag column ${JSON.stringify(t.name)} must hold ${n} values`);
-    out.tags[t.name] = col;
-  }
-  return out;
-}
-
-/** Encodes and appends every block, building the index; checks the sort order on the way. */
-async function writeBlocks(data: FileHandle, rows: PartRows, cols: BlockRows, schema: BlockSchema, maxRows: number) {
-  const ids = rows.seriesIds;
-  const ts = rows.timestamps;
-  const n = ts.length;
-  const index = new IndexWriter();
-  const chunk = new Uint8Array(Math.min(WRITE_CHUNK_BYTES, 64 + n * 8));
-  let fill = 0;
-  let written = 0;
-  let seriesCount = 0;
-  let minTs = Infinity;
-  let maxTs = -Infinity;
-  const flush = async (): Promise<void> => {
-    if (fill === 0) return;
-    await data.write(chunk.subarray(0, fill), written);
-    written += fill;
-    fill = 0;
-  };
-  for (let i = 0; i < n; ) {
-    const sid = ids[i]!;
-    if (typeof sid !== 'string') throw errors.invalidArgument(`series id at row ${i} is not a string`);
-    let j = i + 1;
-    for (; j < n && ids[j] === sid; j++) {
-      if (ts[j]! < ts[j - 1]!) throw errors.invalidArgument(`rows of series ${sid} are not sorted by timestamp at row ${j}`);
-    }
-    if (j < n && !(ids[j]! > sid)) throw errors.invalidArgument(`series ids are not sorted (or a series is split) at row ${j}`);
-    seriesCount++;
-    for (let s = i; s < j; s += maxRows) {
-      const e = Math.min(j, s + maxRows);
-      const block = encodeBlock(sliceBlockRows(cols, s, e), schema);
-      // Timestamps within a block are sorted, so its first and last rows are its range.
-      index.add(sid, ts[s]!, ts[e - 1]!, e - s, block.length, blockCrc(block));
-      if (ts[s]! < minTs) minTs = ts[s]!;
-      if (ts[e - 1]! > maxTs) maxTs = ts[e - 1]!;
-      if (fill + block.length > chunk.length) await flush();
-      if (block.length >= chunk.length) {
-        await data.write(block, written);
-        written += block.length;
-      } else {
-        chunk.set(block, fill);
-        fill += block.length;
-      }
-    }
-    i = j;
-  }
-  await flush();
-  return { index, dataBytes: written, blockCount: index.count, seriesCount, minTs, maxTs };
+  const stamp = { formatVersion: opts.formatVersion, lastSequence: opts.lastSequence, createdAt: new Date((opts.clock ?? systemClock).now()).toISOString() };
+  // The same encoder and crash protocol the shard store uses (part_encode.ts), on this thread.
+  const part = encodeRuns(cols, seriesRuns(rows), opts.schema, maxRows, stamp);
+  await writeEncodedPart(fs, dir, part);
+  return part.metadata;
 }
 
 /** Options of `openPart`. */

@@ -1,9 +1,9 @@
 /**
- * A part's bytes built apart from its writing: `PartEncoder` turns rows into the exact `data`,
- * `index` and `metadata` that part.ts's `writePart` would write (same block encoder, index writer
- * and metadata encoder, same key order), and `writeEncodedPart` puts them on disk with writePart's
- * crash protocol. The split lets the CPU-heavy half run on a worker thread (part_pool.ts), which
- * has no StorageFs, while every file operation stays on the caller's thread and injected fs.
+ * A part's bytes built apart from its writing: `PartEncoder` turns rows into a part's `data`,
+ * `index` and `metadata`, and `writeEncodedPart` puts them on disk with the part crash protocol
+ * (part.ts). part.ts's `writePart` is the two in a row; the split lets the CPU-heavy half run on a
+ * worker thread (part_pool.ts), which has no StorageFs, while every file operation stays on the
+ * caller's thread and injected fs.
  *
  * Nothing here validates sort order: callers check it on their thread first (`seriesRuns`), so a
  * worker never meets a caller's mistake.
