@@ -29,8 +29,8 @@ export interface ScanPlan {
 /** Reads a planned part's blocks (rows limited to the plan's range). */
 export type PartReader = (part: PlannedPart, index: number) => Promise<BlockRows[]>;
 
-/** Parts read at once (their reads overlap). */
-const PARTS_READ_AT_ONCE = 4;
+/** Parts a scan reads at once (their reads overlap). */
+export const PARTS_READ_AT_ONCE = 4;
 
 /**
  * Runs a plan: per series id (ascending), its rows merged newest-write-wins, with the union of

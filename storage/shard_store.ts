@@ -57,7 +57,7 @@ import { NAME_PATTERN } from '../transport/schema_types.js';
 import { type BlockProjection, type BlockRows, type BlockSchema } from './block.js';
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
-import { runScanPlan, type ScanPlan } from './scan_plan.js';
+import { PARTS_READ_AT_ONCE, runScanPlan, type ScanPlan } from './scan_plan.js';
 import { checkPolicy, DEFAULT_MERGE_POLICY, encodeMergedFrom, MERGED_FROM_FILE, pickRun, type MergeInput, type MergePolicy } from './merge.js';
 import { DEFAULT_MAX_ROWS_PER_BLOCK, openPart, PART_FILES, partDirName, type BlockEntry, type Part, type PartRows } from './part.js';
 import { checkMaxRows, schemaColumns, seriesRuns, writeEncodedPart, type EncodedPart, type PartStamp } from './part_encode.js';
@@ -137,8 +137,6 @@ export type ScannedBlock = BlockRows & { seriesId: string };
 type MergePlan = { seg: Segment; name: string; keyTag: string | null; refs: PartRef[]; seq: number };
 
 const noop = () => undefined;
-/** Parts a scan reads concurrently. */
-const PARTS_READ_AT_ONCE = 4;
 
 /** An open shard: see the file header for the layout, crash rules, concurrency and ownership. */
 export class ShardStore {
@@ -270,18 +268,7 @@ export class ShardStore {
 
   private async scanParts(q: ScanQuery, segments: Segment[], onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>) {
     const { minTs, maxTs } = q;
-    const reads: { ref: PartRef; entries: BlockEntry[] }[] = [];
-    for (const seg of segments) {
-      if (seg.entry.startMs > maxTs || seg.entry.endMs <= minTs) continue;
-      // One consistent list per segment: a merge replaces seg.parts as a whole, never edits it.
-      for (const ref of seg.parts) {
-        if (q.schemaName !== undefined && ref.name !== q.schemaName) continue;
-        const m = ref.part.metadata;
-        if (m.min_ts === null || m.max_ts === null || m.min_ts > maxTs || m.max_ts < minTs) continue;
-        const entries = ref.part.blocksFor({ seriesIds: q.seriesIds, minTs, maxTs });
-        if (entries.length > 0) reads.push({ ref, entries });
-      }
-    }
+    const reads = blocksToRead(q, segments);
     // A few parts are read at once (their reads overlap), delivered in order.
     for (let i = 0; i < reads.length; i += PARTS_READ_AT_ONCE) {
       const batch = reads.slice(i, i + PARTS_READ_AT_ONCE);
@@ -317,17 +304,7 @@ export class ShardStore {
     this.assertOpen();
     if (!(q.minTs <= q.maxTs)) throw errors.invalidArgument(`scan needs minTs <= maxTs, got ${q.minTs}, ${q.maxTs}`);
     const { minTs, maxTs } = q;
-    const found: { ref: PartRef; entries: BlockEntry[] }[] = [];
-    for (const seg of this.segments) {
-      if (seg.entry.startMs > maxTs || seg.entry.endMs <= minTs) continue;
-      for (const ref of seg.parts) {
-        if (q.schemaName !== undefined && ref.name !== q.schemaName) continue;
-        const m = ref.part.metadata;
-        if (m.min_ts === null || m.max_ts === null || m.min_ts > maxTs || m.max_ts < minTs) continue;
-        const entries = ref.part.blocksFor({ seriesIds: q.seriesIds, minTs, maxTs });
-        if (entries.length > 0) found.push({ ref, entries });
-      }
-    }
+    const found = blocksToRead(q, this.segments);
     const age = new Map([...found.map((f) => f.ref)].sort(newerLast).map((r, i) => [r, i]));
     const plan: ScanPlan = {
       name: q.schemaName ?? found[0]?.ref.name ?? '',
@@ -549,6 +526,24 @@ export class ShardStore {
 /** Orders parts oldest write first across segments: last_sequence, then segment, then part sequence. */
 function newerLast(a: PartRef, b: PartRef): number {
   return a.part.metadata.last_sequence - b.part.metadata.last_sequence || a.segmentStartMs - b.segmentStartMs || a.seq - b.seq;
+}
+
+/** The parts of `segments` a scan reads, each with its blocks that overlap `q` (in file order). */
+function blocksToRead(q: ScanQuery, segments: readonly Segment[]): { ref: PartRef; entries: BlockEntry[] }[] {
+  const { minTs, maxTs } = q;
+  const out: { ref: PartRef; entries: BlockEntry[] }[] = [];
+  for (const seg of segments) {
+    if (seg.entry.startMs > maxTs || seg.entry.endMs <= minTs) continue;
+    // One consistent list per segment: a merge replaces seg.parts as a whole, never edits it.
+    for (const ref of seg.parts) {
+      if (q.schemaName !== undefined && ref.name !== q.schemaName) continue;
+      const m = ref.part.metadata;
+      if (m.min_ts === null || m.max_ts === null || m.min_ts > maxTs || m.max_ts < minTs) continue;
+      const entries = ref.part.blocksFor({ seriesIds: q.seriesIds, minTs, maxTs });
+      if (entries.length > 0) out.push({ ref, entries });
+    }
+  }
+  return out;
 }
 
 /** A schema as plain data (what crosses to a worker). */

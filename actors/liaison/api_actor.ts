@@ -63,28 +63,8 @@ export class ApiActor implements Actor {
       duplicateWindowMs: WAL_DUPLICATE_WINDOW_MS,
     });
     const gate = new SchemaGate(this.schema, ctx.clock, new GateMetrics(ctx.metrics));
-    this.subs.push(
-      ...serveWrites({
-        bus: ctx.bus,
-        subjects: ctx.subjects,
-        cache: this.schema,
-        gate,
-        clock: ctx.clock,
-        schemaWaitMs: ctx.config.schemaWaitMs,
-        metrics: ctx.metrics,
-      }),
-    );
-    this.subs.push(
-      ...serveQueries({
-        bus: ctx.bus,
-        subjects: ctx.subjects,
-        cache: this.schema,
-        gate,
-        clock: ctx.clock,
-        schemaWaitMs: ctx.config.schemaWaitMs,
-        metrics: ctx.metrics,
-      }),
-    );
+    const data = { bus: ctx.bus, subjects: ctx.subjects, cache: this.schema, gate, clock: ctx.clock, schemaWaitMs: ctx.config.schemaWaitMs, metrics: ctx.metrics };
+    this.subs.push(...serveWrites(data), ...serveQueries(data));
     await ctx.bus.flush();
   }
 

@@ -5,33 +5,23 @@
  * `Unavailable` naming it and its owners, unless the query asked `allow_partial` (then the reply
  * lists it in `missing_shards`).
  */
-import { Histogram, type Registry } from 'prom-client';
-import type { Bus, Subscription } from '../../transport/bus.js';
+import { Histogram } from 'prom-client';
+import type { Subscription } from '../../transport/bus.js';
 import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
 import type { QueryReply } from '../../transport/query_types.js';
 import { call, serve, type RpcRequest } from '../../transport/rpc.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
-import { LIAISON_QUEUE, type Subjects } from '../../transport/subjects.js';
-import type { Clock } from '../../runtime/clock.js';
-import type { SchemaCache } from '../../runtime/schema_cache.js';
+import { LIAISON_QUEUE } from '../../transport/subjects.js';
 import { ownersOf } from '../data_shard/placement.js';
 import type { ShardQueryRequest } from '../data_shard/shard_query_service.js';
 import { mergeShardResults } from '../query/merge.js';
-import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, planQuery, queryTarget } from '../query/plan.js';
+import { planQuery, queryTarget } from '../query/plan.js';
 import type { ShardResult } from '../query/shard_exec.js';
-import type { SchemaGate } from './gates.js';
+import { timed } from './request_timing.js';
+import type { WriteServiceDeps } from './write_service.js';
 
-/** Dependencies of the query service. */
-export interface QueryServiceDeps {
-  bus: Bus;
-  subjects: Subjects;
-  cache: SchemaCache;
-  gate: SchemaGate;
-  clock: Clock;
-  /** The gate wait budget (ms), shared by every group a query reads. */
-  schemaWaitMs: number;
-  metrics: Registry;
-}
+/** Dependencies of the query service: those of the write service. */
+export type QueryServiceDeps = WriteServiceDeps;
 
 /** Time kept back from a shard's budget for its reply to travel. */
 const REPLY_MARGIN_MS = 50;
@@ -49,20 +39,7 @@ export function serveQueries(deps: QueryServiceDeps): Subscription[] {
     serve(
       deps.bus,
       deps.subjects.api.query(kind),
-      async (req) => {
-        const started = deps.clock.monotonic();
-        let result = 'error';
-        try {
-          const reply = await query(deps, kind, req);
-          result = 'ok';
-          return reply;
-        } catch (err) {
-          result = (err as { code?: string }).code ?? 'Internal';
-          throw err;
-        } finally {
-          duration.observe({ kind, result }, (deps.clock.monotonic() - started) / 1000);
-        }
-      },
+      timed(duration, deps.clock, kind, (req: RpcRequest) => query(deps, kind, req)),
       { queue: LIAISON_QUEUE, spanName: `query.${kind}` },
     ),
   );
@@ -70,9 +47,7 @@ export function serveQueries(deps: QueryServiceDeps): Subscription[] {
 
 async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: RpcRequest): Promise<QueryReply> {
   const started = deps.clock.monotonic();
-  const { group, name, schemaRevision } = queryTarget(kind, req.body);
-  const t = (req.body as { timeout_ms?: unknown }).timeout_ms;
-  const timeoutMs = Number.isSafeInteger(t) && (t as number) > 0 ? Math.min(t as number, MAX_TIMEOUT_MS) : DEFAULT_TIMEOUT_MS;
+  const { group, name, schemaRevision, timeoutMs } = queryTarget(kind, req.body);
   const deadline = started + timeoutMs;
   const stored = await deps.gate.check('query', { kind, group, name }, schemaRevision, Math.min(deadline, started + deps.schemaWaitMs));
   const g = deps.cache.get({ kind: 'group', group, name: '' });

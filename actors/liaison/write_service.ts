@@ -18,6 +18,7 @@ import { LIAISON_QUEUE, type Subjects } from '../../transport/subjects.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { SchemaGate } from './gates.js';
+import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
 
 /**
@@ -138,21 +139,11 @@ export function serveWrites(deps: WriteServiceDeps): Subscription[] {
     serve(
       deps.bus,
       deps.subjects.api.write(kind),
-      async (req) => {
-        const started = deps.clock.monotonic();
-        let result = 'error';
-        try {
-          const reply = await write(deps, kind, req);
-          if (!reply.duplicate) written.inc({ kind, group: reply.write_token.group }, reply.points);
-          result = 'ok';
-          return reply;
-        } catch (err) {
-          result = (err as { code?: string }).code ?? 'Internal';
-          throw err;
-        } finally {
-          duration.observe({ kind, result }, (deps.clock.monotonic() - started) / 1000);
-        }
-      },
+      timed(duration, deps.clock, kind, async (req: RpcRequest) => {
+        const reply = await write(deps, kind, req);
+        if (!reply.duplicate) written.inc({ kind, group: reply.write_token.group }, reply.points);
+        return reply;
+      }),
       { queue: LIAISON_QUEUE, spanName: `write.${kind}` },
     ),
   );

@@ -72,19 +72,20 @@ const bad = (where: string, msg: string): LockstepError => errors.invalidArgumen
 const COMMON_KEYS = ['group', 'name', 'schema_revision', 'from', 'to', 'criteria', 'tag_projection', 'order', 'offset', 'limit', 'write_token', 'allow_partial', 'timeout_ms'];
 const MEASURE_KEYS = [...COMMON_KEYS, 'field_projection', 'group_by', 'aggregations', 'top'];
 
-/** The envelope fields every query has, checked before the gate (group, name, revision). */
-export function queryTarget(kind: 'measure' | 'stream', body: unknown): { group: string; name: string; schemaRevision: number | undefined } {
+/** The envelope fields every query has, checked before the gate (group, name, revision, timeout). */
+export function queryTarget(kind: 'measure' | 'stream', body: unknown): { group: string; name: string; schemaRevision: number | undefined; timeoutMs: number } {
   if (!isObj(body)) throw errors.invalidArgument('the query body must be an object');
   const group = checkName(body.group, 'group');
   const name = checkName(body.name, kind);
   const rev = body.schema_revision;
   if (rev !== undefined && !(Number.isSafeInteger(rev) && (rev as number) >= 0)) throw bad('schema_revision', 'must be a non-negative integer');
-  return { group, name, schemaRevision: rev as number | undefined };
+  const timeoutMs = intIn(body.timeout_ms, 'timeout_ms', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+  return { group, name, schemaRevision: rev as number | undefined, timeoutMs };
 }
 
 /** Validates a query body against the resource it names. */
 export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: Measure | Stream): PlannedQuery {
-  const { group, name, schemaRevision } = queryTarget(kind, body);
+  const { group, name, schemaRevision, timeoutMs } = queryTarget(kind, body);
   const b = body as Obj;
   const allowed = kind === 'measure' ? MEASURE_KEYS : COMMON_KEYS;
   for (const k of Object.keys(b)) {
@@ -109,7 +110,6 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
   if (order !== 'asc' && order !== 'desc') throw bad('order', `must be "asc" or "desc", got ${JSON.stringify(order)}`);
   const offset = intIn(b.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
   const limit = intIn(b.limit, 'limit', 0, MAX_LIMIT, DEFAULT_LIMIT);
-  const timeoutMs = intIn(b.timeout_ms, 'timeout_ms', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
   if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean') throw bad('allow_partial', 'must be true or false');
   const writeToken = b.write_token === undefined || b.write_token === null ? null : checkToken(b.write_token, group);
 

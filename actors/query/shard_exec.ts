@@ -57,19 +57,12 @@ export interface ShardScanQueries {
   /** Null when the range is empty (from == to): nothing to read. */
   memtable: { name: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection } | null;
   store: { schemaName: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection; keyTag?: string } | null;
-  /** The columns the plan reads (criteria, group-by, projection, element id). */
-  tags: string[];
-  fields: string[];
 }
 
 /** The scans `plan` needs on a shard. */
 export function shardScanQueries(plan: QueryPlan): ShardScanQueries {
-  const grouped = plan.group_by !== null;
-  const needTags = new Set<string>(grouped ? plan.group_by! : plan.tags);
-  for (const t of criteriaTags(plan)) needTags.add(t);
-  if (plan.element_id_column !== null) needTags.add(plan.element_id_column);
-  const needFields = grouped ? [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))] : plan.fields;
-  const projection: BlockProjection = { tags: [...needTags], fields: needFields };
+  const { tags, fields } = neededColumns(plan);
+  const projection: BlockProjection = { tags, fields };
   const keys = entitySeriesKeys(plan.criteria, plan.entity, plan.tag_types);
   const seriesIds = keys === null ? undefined : new Set(keys.map((k) => seriesId(plan.kind, plan.name, k)));
   const range = { minTs: plan.min_ts, maxTs: plan.max_ts, seriesIds, projection };
@@ -77,9 +70,17 @@ export function shardScanQueries(plan: QueryPlan): ShardScanQueries {
   return {
     memtable: empty ? null : { name: plan.name, ...range },
     store: empty ? null : { schemaName: plan.name, ...range, keyTag: plan.element_id_column ?? undefined },
-    tags: [...needTags],
-    fields: needFields,
   };
+}
+
+/** The columns the plan reads: criteria and group-by tags or the projection, the element id, aggregated fields. */
+function neededColumns(plan: QueryPlan): { tags: string[]; fields: string[] } {
+  const grouped = plan.group_by !== null;
+  const tags = new Set<string>(grouped ? plan.group_by! : plan.tags);
+  for (const t of criteriaTags(plan)) tags.add(t);
+  if (plan.element_id_column !== null) tags.add(plan.element_id_column);
+  const fields = grouped ? [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))] : plan.fields;
+  return { tags: [...tags], fields };
 }
 
 /** Runs `plan` on one shard: the memtable first (a batch it hands to the store meanwhile is then seen by the store scan). */
@@ -92,7 +93,7 @@ export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise
 
 /** The shard's answer from its memtable rows and its store rows (per series id). */
 export function finishOnShard(plan: QueryPlan, mem: ReadonlyMap<string, BlockRows>, stored: ReadonlyMap<string, BlockRows>): ShardResult {
-  const { tags, fields } = shardScanQueries(plan);
+  const { tags, fields } = neededColumns(plan);
   const ids = new Set([...stored.keys(), ...mem.keys()]);
   const series: SeriesCols[] = [];
   for (const sid of [...ids].sort()) {
