@@ -11,9 +11,9 @@
  * remove them. Nothing in them was acknowledged: the WAL is acknowledged only after the flush, and
  * a restart resumes after the `last_sequence` of the complete parts.
  *
- * Reads never load the data file: `readBlock` does one positioned read of exactly the block's
- * bytes into a buffer the part reuses (grown as needed), checks the block's crc against the block
- * and the index, and decodes only the projected columns.
+ * Reads never load the data file: `readBlocks` reads exactly the blocks asked for (neighbours
+ * together, in a few positioned reads), checks each block's crc against the block and the index,
+ * and decodes only the projected columns.
  */
 import { basename, join } from 'node:path';
 import { systemClock, type Clock } from '../runtime/clock.js';
@@ -36,8 +36,6 @@ const COALESCE_GAP_BYTES = 64 * 1024;
 const MAX_RUN_BYTES = 4 << 20;
 /** Reads `readBlocks` keeps in flight. */
 const READ_CONCURRENCY = 8;
-/** Initial size of a part's reused read buffer. */
-const READ_BUFFER_BYTES = 64 * 1024;
 
 /** Rows for a part: block rows plus one series id per row, sorted by series id, then timestamp. */
 export interface PartRows extends BlockRows {
@@ -137,8 +135,6 @@ export class Part {
   private readonly data: FileHandle;
   /** First and one-past-last entry of each series (entries of a series are contiguous). */
   private readonly series = new Map<string, { start: number; end: number }>();
-  private buf = new Uint8Array(READ_BUFFER_BYTES);
-  private bufBusy = false;
   private closed = false;
 
   /** Use `openPart`. */
@@ -182,36 +178,9 @@ export class Part {
     return out.sort((a, b) => a.ordinal - b.ordinal);
   }
 
-  /** Reads and decodes one block with a single positioned read of exactly its bytes. */
+  /** Reads and decodes one block (see readBlocks). */
   async readBlock(entry: BlockEntry, projection?: BlockProjection): Promise<BlockRows> {
-    if (this.closed) throw errors.failedPrecondition(`part ${this.dir} is closed`);
-    if (this.entries[entry.ordinal] !== entry) throw errors.invalidArgument(`block entry ${entry.ordinal} does not belong to part ${this.dir}`);
-    const len = entry.length;
-    // Concurrent reads must not share one buffer (the read lands while another decodes), so a
-    // read that finds it taken uses a buffer of its own.
-    const own = !this.bufBusy;
-    let buf: Uint8Array;
-    if (own) {
-      if (this.buf.length < len) this.buf = new Uint8Array(Math.max(len, this.buf.length * 2));
-      buf = this.buf;
-      this.bufBusy = true;
-    } else {
-      buf = new Uint8Array(len);
-    }
-    try {
-      const where = `block ${entry.ordinal} (series ${entry.seriesId}, offset ${entry.offset}, ${len} bytes)`;
-      const got = await this.data.read(buf, 0, len, entry.offset);
-      if (got !== len) throw new CorruptDataError(this.dataPath, `${where}: truncated, read ${got} bytes`);
-      const bytes = buf.subarray(0, len);
-      if (blockCrc(bytes) !== entry.crc) throw new CorruptDataError(this.dataPath, `${where}: stored checksum differs from the index`);
-      const rows = decodeBlock(this.dataPath, bytes, this.metadata.schema, projection, where);
-      if (rows.timestamps.length !== entry.rowCount) {
-        throw new CorruptDataError(this.dataPath, `${where}: ${rows.timestamps.length} rows, the index says ${entry.rowCount}`);
-      }
-      return rows;
-    } finally {
-      if (own) this.bufBusy = false;
-    }
+    return (await this.readBlocks([entry], projection))[0]!;
   }
 
   /**
