@@ -62,20 +62,6 @@ export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
   threads: true,
 };
 
-/** Parses `500ms`, `5s`, `2m`, `1h` or a bare number of milliseconds. */
-export function parseDurationMs(input: string | number, what: string): number {
-  if (typeof input === 'number') {
-    if (!Number.isFinite(input)) throw errors.invalidArgument(`${what} must be a finite duration`);
-    return input;
-  }
-  const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(input.trim());
-  if (!m) throw errors.invalidArgument(`${what} ${JSON.stringify(input)} is not a duration (examples: 500ms, 5s, 2m)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 'ms';
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
-  return n * mult;
-}
-
 function positive(n: number, what: string): number {
   if (!Number.isFinite(n) || n <= 0) throw errors.invalidArgument(`${what} must be positive (got ${n})`);
   return n;

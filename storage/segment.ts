@@ -27,10 +27,6 @@ export const DROPPING_SUFFIX = '.dropping';
 /** Suffix of a segment directory being created. */
 export const CREATING_SUFFIX = '.creating';
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
-// Same grammar as the schema's `segment_interval` and `ttl`.
-const INTERVAL_PATTERN = /^([1-9][0-9]{0,5})([hd])$/;
 const NAME_PATTERN = /^seg-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
 /** The on-disk metadata of one segment. */
@@ -53,12 +49,6 @@ export interface SegmentEntry {
   metadata: SegmentMetadata;
 }
 
-/** Parses `<n>h` or `<n>d` (a segment interval or ttl) into milliseconds. */
-export function parseIntervalMs(text: string, what = 'segment_interval'): number {
-  const m = INTERVAL_PATTERN.exec(text);
-  if (!m) throw new RangeError(`${what} must be <n>h or <n>d with n a positive integer, got ${JSON.stringify(text)}`);
-  return Number(m[1]) * (m[2] === 'h' ? HOUR_MS : DAY_MS);
-}
 
 /** The bucket `[startMs, endMs)` holding `tsMs`, aligned to UTC epoch multiples of `intervalMs`. */
 export function segmentFor(tsMs: number, intervalMs: number): { startMs: number; endMs: number } {

@@ -2,6 +2,7 @@
  * The schema resources and schema keys of the public API (DESIGN §3, §7), shared by the registry,
  * the watcher, the barrier and the client.
  */
+import { parseDuration, SCHEMA_DURATION } from './duration.js';
 import { errors } from './errors.js';
 
 /** The four schema kinds. */
@@ -10,6 +11,9 @@ export const SCHEMA_KINDS = ['group', 'measure', 'stream', 'index_rule'] as cons
 export type SchemaKind = (typeof SCHEMA_KINDS)[number];
 
 /** Names of groups, measures, streams and rules: they become subject tokens. */
+/** A stream's element-id tag when it names none. */
+export const DEFAULT_ELEMENT_ID = 'element_id';
+
 export const NAME_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
 
 /** Tag value types. */
@@ -181,4 +185,14 @@ export function parseKeyWithRevision(input: string): { key: SchemaKey; minRevisi
     throw errors.invalidArgument(`malformed revision in ${JSON.stringify(input)}: expected a non-negative integer after @`);
   }
   return { key: parseKey(input.slice(0, at)), minRevision: rev };
+}
+
+/** The retention of a group in milliseconds, from its `<n>h` or `<n>d` ttl. */
+export function ttlMs(group: Pick<Group, 'name' | 'ttl'>): number {
+  return parseDuration(group.ttl, `group ${group.name} ttl`, SCHEMA_DURATION);
+}
+
+/** A group's segment length in milliseconds, from its `<n>h` or `<n>d` segment_interval. */
+export function segmentIntervalMs(group: Pick<Group, 'name' | 'segment_interval'>): number {
+  return parseDuration(group.segment_interval, `group ${group.name} segment_interval`, SCHEMA_DURATION);
 }

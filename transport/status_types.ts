@@ -8,8 +8,6 @@ import type { SchemaKey } from './schema_types.js';
 export const STATUS_METHODS = ['max_revision', 'key_revisions', 'absent_keys'] as const;
 export type StatusMethod = (typeof STATUS_METHODS)[number];
 
-/** At most this many keys per status call; more → `InvalidArgument`. */
-export const MAX_KEYS_PER_STATUS_CALL = 1000;
 
 /** `max_revision` reply. */
 export interface MaxRevisionReply {

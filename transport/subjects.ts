@@ -23,6 +23,9 @@ export const DEFAULT_PREFIX = 'lockstep';
 /** Queue group of the public API: one liaison answers each request. */
 export const LIAISON_QUEUE = 'liaison';
 
+/** Queue group of a shard's owners: NATS hands each shard query to one live owner. */
+export const SHARD_OWNERS_QUEUE = 'shard_owners';
+
 /** The schema registry's KV bucket. */
 export const SCHEMA_BUCKET = 'lockstep_schema';
 

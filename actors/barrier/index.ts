@@ -14,10 +14,7 @@ export {
 } from './barrier_metrics.js';
 export {
   BARRIER_CALLS,
-  DEFAULT_BARRIER_TIMEOUT_MS,
   EVICTED_REASON,
-  MAX_BARRIER_TIMEOUT_MS,
-  MAX_KEYS_PER_BARRIER_CALL,
   parseBarrierRequest,
   scatter,
   type BarrierCall,

@@ -9,7 +9,6 @@ import type { Role } from '../../runtime/roles.js';
 import { Code, codeOf, errors, toLockstepError } from '../../transport/errors.js';
 import { formatKey, parseKey, type SchemaKey } from '../../transport/schema_types.js';
 import {
-  MAX_KEYS_PER_STATUS_CALL,
   type AbsentKeysReply,
   type KeyRevisionsReply,
   type MaxRevisionReply,
@@ -18,21 +17,14 @@ import {
 
 /** The three barrier calls, each served on `P.api.barrier.<call>`. */
 export type { BarrierReply, Laggard } from '../../transport/api_types.js';
+import { DEFAULT_BARRIER_TIMEOUT_MS, MAX_BARRIER_TIMEOUT_MS, MAX_KEYS_PER_BARRIER_CALL, MAX_KEYS_PER_LAGGARD, MAX_KEYS_PER_STATUS_CALL } from '../../transport/limits.js';
 
 export const BARRIER_CALLS = ['revision', 'applied', 'deleted'] as const;
 /** A barrier call. */
 export type BarrierCall = (typeof BARRIER_CALLS)[number];
 
-/** More keys than this in one call → `InvalidArgument` before anything is probed. */
-export const MAX_KEYS_PER_BARRIER_CALL = 10_000;
-/** Timeout used when `timeout_ms` is absent or ≤ 0. */
-export const DEFAULT_BARRIER_TIMEOUT_MS = 5000;
-/** Longest timeout a call may ask for; longer ones are capped. */
-export const MAX_BARRIER_TIMEOUT_MS = 300_000;
 /** Laggard reason of a member that turned Evictable (or vanished) while the call watched it. */
 export const EVICTED_REASON = 'evicted_during_poll';
-/** At most this many keys are named per laggard; `keys_not_listed` counts the rest. */
-export const MAX_KEYS_PER_LAGGARD = 1000;
 
 /** A member as one call watches it. */
 export interface WatchedMember {

@@ -23,20 +23,15 @@
 import { systemClock, type Clock } from '../../runtime/clock.js';
 import type { BlockRows, BlockSchema, TagType } from '../../storage/block.js';
 import type { PartRows } from '../../storage/part.js';
-import { parseIntervalMs } from '../../storage/segment.js';
 import { errors } from '../../transport/errors.js';
-import type { Group, Measure, Stream } from '../../transport/schema_types.js';
-import type { WalColumns, WalRecord } from '../liaison/write_service.js';
-import type { MeasurePoint, StreamElement } from '../liaison/write_validation.js';
-import { seriesId } from './series_id.js';
+import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
+import type { MeasurePoint, StreamElement, WalColumns, WalRecord } from '../../transport/wal_record.js';
+import { elementIdColumn } from '../../storage/element_id.js';
+import { seriesId } from '../../storage/series_id.js';
 import { buildBatches, EMPTY, Floats, scanRows, T_INT, T_LIST, T_STRING, type Bucket, type Layout, type MemtableScanQuery, type Rows, type Series } from './memtable_rows.js';
 
 export type { MemtableScanQuery } from './memtable_rows.js';
 
-/** The stream element-id column, unless a declared tag already holds that name (see elementIdColumn). */
-export const ELEMENT_ID_COLUMN = 'element_id';
-/** A stream's element-id tag when it names none (as in schema validation). */
-const DEFAULT_ELEMENT_ID_TAG = 'element_id';
 /** Rough bytes per stored value and per row (map entries, array growth), for `approxBytes`. */
 const VALUE_BYTES = 8;
 const ROW_BYTES = 32;
@@ -65,16 +60,6 @@ export interface MemtableOptions {
   clock?: Pick<Clock, 'now'>;
 }
 
-/**
- * The column holding a stream's element ids: the element-id tag's own column when declared; else
- * `element_id`, or the element-id tag's name when a declared tag already is `element_id`.
- */
-export function elementIdColumn(stream: Stream): string {
-  const idTag = stream.element_id ?? DEFAULT_ELEMENT_ID_TAG;
-  const declared = new Set(stream.tag_families.flatMap((f) => f.tags.map((t) => t.name)));
-  if (declared.has(idTag)) return idTag;
-  return declared.has(ELEMENT_ID_COLUMN) ? idTag : ELEMENT_ID_COLUMN;
-}
 
 const layouts = new WeakMap<Measure | Stream, Layout>();
 
@@ -134,7 +119,7 @@ export class Memtable {
       throw errors.invalidArgument(`options.resumeAfter must be a non-negative integer, got ${resume}`);
     }
     this.group = opts.group;
-    this.intervalMs = parseIntervalMs(opts.group.segment_interval);
+    this.intervalMs = segmentIntervalMs(opts.group);
     this.resolve = opts.resolve;
     this.clock = opts.clock ?? systemClock;
     this.lastSequence = resume;

@@ -8,7 +8,7 @@ import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { RetentionResult } from '../../storage/retention.js';
 import type { ShardStore } from '../../storage/shard_store.js';
 import type { Group } from '../../transport/schema_types.js';
-import { ttlMs } from '../liaison/write_validation.js';
+import { ttlMs } from '../../transport/schema_types.js';
 
 /** Default interval between retention passes of a shard (ms): segments are hours or days long. */
 export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;

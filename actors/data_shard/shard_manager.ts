@@ -19,9 +19,9 @@ import { toFailureInfo, isPermanent, PermanentError } from '../../runtime/errors
 import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../storage/data_dir.js';
 import { nodeFs } from '../../storage/fs.js';
 import { PartPool } from '../../storage/part_pool.js';
-import { QueryPool } from '../query/query_pool.js';
+import { QueryPool } from '../../storage/query/query_pool.js';
 import type { Group } from '../../transport/schema_types.js';
-import { shardsOwnedBy } from './placement.js';
+import { shardsOwnedBy } from '../../storage/placement.js';
 import type { Subscription } from '../../transport/bus.js';
 import { dataNodeFs } from './fault_fs.js';
 import { ShardActor } from './shard_actor.js';

@@ -11,29 +11,16 @@ import type { Bus, Subscription } from '../../transport/bus.js';
 import { Code, errors, LockstepError } from '../../transport/errors.js';
 import { serve } from '../../transport/rpc.js';
 import { formatKey } from '../../transport/schema_types.js';
-import type { Subjects } from '../../transport/subjects.js';
+import { SHARD_OWNERS_QUEUE, type Subjects } from '../../transport/subjects.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { Logger } from '../../runtime/log.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import { CorruptDataError } from '../../storage/errors.js';
-import type { QueryPool } from '../query/query_pool.js';
-import { executeOnShard, shardScanQueries, type ShardResult } from '../query/shard_exec.js';
-import type { QueryPlan } from '../query/plan.js';
+import type { QueryPool } from '../../storage/query/query_pool.js';
+import { executeOnShard, shardScanQueries, type ShardResult } from '../../storage/query/shard_exec.js';
+import type { QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardActor } from './shard_actor.js';
 
-/** Queue group of a shard's owners. */
-export const SHARD_OWNERS_QUEUE = 'shard_owners';
-
-/** What the liaison sends a shard. */
-export interface ShardQueryRequest {
-  plan: QueryPlan;
-  /** The resource's mod_revision the liaison planned against. */
-  revision: number;
-  /** The write token's sequence for this shard, if any. */
-  min_applied: number | null;
-  /** The shard's budget for gate, token wait and run (ms). */
-  timeout_ms: number;
-}
 
 /** What serving a shard needs. */
 export interface ShardQueryDeps {

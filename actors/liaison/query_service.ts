@@ -12,11 +12,10 @@ import type { QueryReply } from '../../transport/query_types.js';
 import { call, serve, type RpcRequest } from '../../transport/rpc.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
 import { LIAISON_QUEUE } from '../../transport/subjects.js';
-import { ownersOf } from '../data_shard/placement.js';
-import type { ShardQueryRequest } from '../data_shard/shard_query_service.js';
-import { mergeShardResults } from '../query/merge.js';
-import { planQuery, queryTarget } from '../query/plan.js';
-import type { ShardResult } from '../query/shard_exec.js';
+import { ownersOf } from '../../storage/placement.js';
+import { mergeShardResults } from '../../storage/query/merge.js';
+import { planQuery, queryTarget, type ShardQueryRequest } from '../../storage/query/plan.js';
+import type { ShardResult } from '../../storage/query/shard_exec.js';
 import { timed } from './request_timing.js';
 import type { WriteServiceDeps } from './write_service.js';
 

@@ -62,9 +62,8 @@ export type DeleteResult = DeleteReply;
 export type ApplyResult = ApplyReply;
 export type { ApplyItem, ApplyResultItem };
 
-/** Most resources one apply may carry. */
-export const APPLY_MAX_RESOURCES = 1000;
 /** Children named in the message refusing to delete a non-empty group. */
+import { APPLY_MAX_RESOURCES } from '../../transport/limits.js';
 const CHILDREN_NAMED_MAX = 5;
 const CHILD_KINDS: SchemaKind[] = ['measure', 'stream', 'index_rule'];
 const DEFAULT_UPDATE_ATTEMPTS = 3;

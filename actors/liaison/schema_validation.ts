@@ -9,6 +9,7 @@ import {
   checkName,
   FIELD_TYPES,
   formatKey,
+  DEFAULT_ELEMENT_ID,
   SCHEMA_KINDS,
   TAG_TYPES,
   type FieldSpec,
@@ -22,25 +23,19 @@ import {
   type TagFamily,
   type TagSpec,
 } from '../../transport/schema_types.js';
+import { parseDuration, SCHEMA_DURATION } from '../../transport/duration.js';
+import { REPLICAS_MAX, REPLICAS_MIN, SHARDS_MAX, SHARDS_MIN } from '../../transport/limits.js';
 
-/** Shard count limits of a group. */
-export const SHARDS_MIN = 1;
-export const SHARDS_MAX = 256;
-/** Replica count limits of a group. */
-export const REPLICAS_MIN = 1;
-export const REPLICAS_MAX = 3;
 /** Defaults applied by normalization. */
 export const DEFAULT_REPLICAS = 1;
 /** Group names the data directory layout reserves. */
 export const RESERVED_GROUP_NAMES: readonly string[] = ['lock'];
-export const DEFAULT_ELEMENT_ID = 'element_id';
 export const DEFAULT_INDEX_TYPE = 'inverted';
 /** Index rule types. */
 export const INDEX_TYPES = ['inverted', 'tree'] as const;
 
 // Durations of segments and retention: a whole number of hours or days. Six digits is already
 // more than a century of days; the cap keeps the number a safe integer.
-const DURATION_PATTERN = /^[1-9][0-9]{0,5}[hd]$/;
 // A measure's sampling interval is informational, so a finer unit set is allowed.
 const INTERVAL_PATTERN = /^[1-9][0-9]{0,8}(ms|s|m|h|d)$/;
 // Bookkeeping stamped by the registry: a client may echo it back from a get, so it is accepted
@@ -114,10 +109,8 @@ function oneOf<T extends string>(v: unknown, field: string, allowed: readonly T[
 }
 
 function duration(v: unknown, field: string): string {
-  if (typeof v !== 'string' || !DURATION_PATTERN.test(v)) {
-    throw invalid(field, `must be <n>h or <n>d with n a positive integer, got ${describe(v)}`);
-  }
-  return v;
+  parseDuration(v, field, SCHEMA_DURATION);
+  return v as string;
 }
 
 function array(v: unknown, field: string): unknown[] {

@@ -20,70 +20,7 @@ import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { SchemaGate } from './gates.js';
 import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
-
-/**
- * What a WAL message carries: one shard's part of one batch, as columns (`cols`, what liaisons
- * write) or as row objects with their entity keys (`rows` + `entity_keys`, the first format; still
- * read). Columns cost a fraction of rows to encode and decode: typed arrays go as raw bytes and no
- * property name repeats per point.
- */
-export interface WalRecord {
-  kind: 'measure' | 'stream';
-  group: string;
-  name: string;
-  /** The resource revision the batch was validated against. */
-  revision: number;
-  batch_id: string;
-  rows?: unknown[];
-  /** Canonical entity value per row, in row order (the series identity with `name`). */
-  entity_keys?: string[];
-  cols?: WalColumns;
-}
-
-/**
- * Rows as columns, one entry per row in each: every field and tag the resource declares, missing
- * values already as stored (float NaN, int 0, string '', lists []). A row's entity key is the JSON
- * array of its entity tags' values.
- */
-export interface WalColumns {
-  ts: Float64Array;
-  /** Stream element ids (streams only). */
-  eid?: string[];
-  fields: Record<string, Float64Array>;
-  tags: Record<string, unknown[]>;
-}
-
-/** The columns of rows `idx` of a validated batch. */
-export function walColumns(kind: 'measure' | 'stream', resource: Measure | Stream, rows: readonly unknown[], idx: readonly number[]): WalColumns {
-  const n = idx.length;
-  const ts = new Float64Array(n);
-  const fields: Record<string, Float64Array> = {};
-  const tags: Record<string, unknown[]> = {};
-  const fieldSpecs = kind === 'measure' ? (resource as Measure).fields : [];
-  const fcols = fieldSpecs.map((f) => (fields[f.name] = new Float64Array(n).fill(f.type === 'float' ? NaN : 0)));
-  const tagSpecs = resource.tag_families.flatMap((f) => f.tags).filter((t, i, all) => all.findIndex((x) => x.name === t.name) === i);
-  const tcols = tagSpecs.map((t) => (tags[t.name] = new Array<unknown>(n)));
-  const missing = tagSpecs.map((t) => (t.type === 'string' ? '' : t.type === 'int' ? 0 : []));
-  const eid = kind === 'stream' ? new Array<string>(n) : undefined;
-  for (let k = 0; k < n; k++) {
-    const row = rows[idx[k]!] as { ts: number; element_id?: string; tags: Record<string, unknown>; fields?: Record<string, number> };
-    ts[k] = row.ts;
-    if (eid) eid[k] = row.element_id!;
-    const fv = row.fields;
-    if (fv) {
-      for (let j = 0; j < fcols.length; j++) {
-        const v = fv[fieldSpecs[j]!.name];
-        if (v !== undefined) fcols[j]![k] = v;
-      }
-    }
-    const tv = row.tags;
-    for (let j = 0; j < tcols.length; j++) {
-      const v = tv[tagSpecs[j]!.name];
-      tcols[j]![k] = v === undefined ? missing[j] : v;
-    }
-  }
-  return eid ? { ts, eid, fields, tags } : { ts, fields, tags };
-}
+import { walColumns, type WalRecord } from '../../transport/wal_record.js';
 
 /** Reply of a write. */
 export interface WriteReply {

@@ -4,27 +4,13 @@
  * the per-resource lookups are compiled once and cached, and messages are built only on failure.
  */
 import { Code, errors, LockstepError } from '../../transport/errors.js';
-import type { Group, Measure, Stream } from '../../transport/schema_types.js';
-import { DEFAULT_ELEMENT_ID } from './schema_validation.js';
+import { ttlMs, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
+import { MAX_FUTURE_MS, MAX_POINTS_PER_BATCH, MAX_TAG_ARRAY_LENGTH, MAX_TAG_VALUE_LENGTH } from '../../transport/limits.js';
+import { DEFAULT_ELEMENT_ID } from '../../transport/schema_types.js';
+import { describeValue as describe, parseTimestamp } from '../../transport/timestamp.js';
+import type { WriteTagValue } from '../../transport/api_types.js';
+import type { MeasurePoint, StreamElement } from '../../transport/wal_record.js';
 
-/** The most points (or elements) one write may carry. */
-export const MAX_POINTS_PER_BATCH = 10_000;
-/** How far ahead of now a timestamp may be. */
-export const MAX_FUTURE_MS = 5 * 60_000;
-/** The longest string tag value (or element id), in UTF-16 code units. */
-export const MAX_TAG_VALUE_LENGTH = 1024;
-/** The most items in one string[] or int[] tag value. */
-export const MAX_TAG_ARRAY_LENGTH = 256;
-
-/** A tag value as written. */
-export type TagValue = string | number | string[] | number[];
-
-/** A validated measure point. */
-export interface MeasurePoint {
-  ts: number;
-  tags: Record<string, TagValue>;
-  fields: Record<string, number>;
-}
 
 /** A validated measure batch; `entityKeys[i]` is the canonical entity string of point i (a JSON array in entity order). */
 export interface ValidatedMeasureBatch {
@@ -32,12 +18,6 @@ export interface ValidatedMeasureBatch {
   entityKeys: string[];
 }
 
-/** A validated stream element (the element-id tag, when undeclared, is moved out of `tags`). */
-export interface StreamElement {
-  ts: number;
-  element_id: string;
-  tags: Record<string, TagValue>;
-}
 
 /** A validated stream batch; `entityKeys[i]` is the canonical entity string of element i. */
 export interface ValidatedStreamBatch {
@@ -114,15 +94,6 @@ function bad(where: string, message: string): LockstepError {
   return errors.invalidArgument(`${where}: ${message}`, { field: where });
 }
 
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : String(v);
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  if (Array.isArray(v)) return `an array of ${v.length}`;
-  if (typeof v === 'object') return 'an object';
-  return `${typeof v} ${String(v)}`;
-}
 
 function listNames(names: string[]): string {
   if (names.length === 0) return 'none';
@@ -134,58 +105,6 @@ function iso(ms: number): string {
   return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
 }
 
-/** The retention of a group in milliseconds, from its `<n>h` or `<n>d` ttl. */
-export function ttlMs(group: Group): number {
-  const m = /^([1-9][0-9]{0,5})([hd])$/.exec(group.ttl);
-  if (!m) throw errors.invalidArgument(`group ${group.name} has ttl ${JSON.stringify(group.ttl)}: expected <n>h or <n>d`);
-  return Number(m[1]) * (m[2] === 'h' ? 3_600_000 : 86_400_000);
-}
-
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil); Date.UTC
-// would map years 0–99 to 1900–1999, and Date.parse silently rolls over 2024-02-30.
-function daysFromCivil(y: number, m: number, d: number): number {
-  const yy = m <= 2 ? y - 1 : y;
-  const era = Math.floor(yy / 400);
-  const yoe = yy - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
-}
-
-function daysInMonth(y: number, m: number): number {
-  if (m === 2) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
-  return m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
-}
-
-/** Epoch ms from an integer (epoch ms) or an RFC 3339 string with a zone; `InvalidArgument` naming `where` otherwise. */
-export function parseTimestamp(v: unknown, where: string): number {
-  if (typeof v === 'number') {
-    if (Number.isSafeInteger(v)) return v;
-    throw bad(where, `expected integer epoch milliseconds, got ${describe(v)}`);
-  }
-  if (typeof v !== 'string') throw bad(where, `expected epoch milliseconds or an RFC 3339 string, got ${describe(v)}`);
-  const m = RFC3339.exec(v);
-  if (m === null) {
-    throw bad(where, `${describe(v)} is not an RFC 3339 time with a zone (example: 2024-05-01T12:00:00.000Z or …+02:00)`);
-  }
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  const h = Number(m[4]);
-  const mi = Number(m[5]);
-  const s = Number(m[6]);
-  const oh = m[8] === undefined ? 0 : Number(m[9]);
-  const om = m[8] === undefined ? 0 : Number(m[10]);
-  // Leap seconds (:60) are refused: epoch milliseconds cannot represent them.
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59 || oh > 23 || om > 59) {
-    throw bad(where, `${describe(v)} is not a valid date and time`);
-  }
-  // Digits past milliseconds are truncated: storage keeps millisecond precision.
-  const frac = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
-  const offsetMs = (m[8] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
-  return daysFromCivil(y, mo, d) * 86_400_000 + ((h * 60 + mi) * 60 + s) * 1000 + frac - offsetMs;
-}
 
 function batchOf(body: unknown, list: string, allowed: string[], what: string): unknown[] {
   if (!isObject(body)) throw errors.invalidArgument(`body: expected an object {${list}: [...]}, got ${describe(body)}`, { field: 'body' });
@@ -317,7 +236,7 @@ export function validateMeasureWrite(group: Group, measure: Measure, body: unkno
     const tags = tagsOf(p.tags, 'points', i);
     entityKeys.push(checkTags(tags, c, 'points', i, null));
     const fields = checkFields(p.fields, c, i);
-    points.push({ ts, tags: tags as Record<string, TagValue>, fields });
+    points.push({ ts, tags: tags as Record<string, WriteTagValue>, fields });
   }
   return { points, entityKeys };
 }
@@ -365,7 +284,7 @@ export function validateStreamWrite(group: Group, stream: Stream, body: unknown,
     if (id === undefined) {
       throw bad(`elements[${i}]`, `element id is missing: give element_id or tag ${idTag} (${c.label})`);
     }
-    elements.push({ ts, element_id: id, tags: tags as Record<string, TagValue> });
+    elements.push({ ts, element_id: id, tags: tags as Record<string, WriteTagValue> });
   }
   return { elements, entityKeys };
 }

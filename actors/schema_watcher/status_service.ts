@@ -6,8 +6,8 @@ import type { Bus, Subscription } from '../../transport/bus.js';
 import { errors } from '../../transport/errors.js';
 import { serve } from '../../transport/rpc.js';
 import { parseKey, type SchemaKey } from '../../transport/schema_types.js';
+import { MAX_KEYS_PER_STATUS_CALL } from '../../transport/limits.js';
 import {
-  MAX_KEYS_PER_STATUS_CALL,
   STATUS_METHODS,
   type AbsentKeysReply,
   type KeyRevisionsReply,

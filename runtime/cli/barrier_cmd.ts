@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { BarrierReply, Laggard } from '../../transport/client.js';
 import { errors } from '../../transport/errors.js';
 import { parseKey, parseKeyWithRevision } from '../../transport/schema_types.js';
-import { parseDurationMs } from '../config.js';
+import { parseDuration } from '../../transport/duration.js';
 import { runCommand, type Output } from './output.js';
 
 /** Exit code when the barrier answered `applied: false`. */
@@ -20,7 +20,7 @@ type Opts = { minRevision?: string; key?: string[]; timeout?: string };
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 function parseTimeout(o: Opts): number {
-  return parseDurationMs(o.timeout ?? DEFAULT_TIMEOUT, '--timeout');
+  return parseDuration(o.timeout ?? DEFAULT_TIMEOUT, '--timeout');
 }
 
 function keysOf(o: Opts): string[] {

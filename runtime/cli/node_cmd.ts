@@ -4,7 +4,8 @@
  */
 import { Command, Option } from 'commander';
 import type { FaultSpec } from '../actor.js';
-import { parseDurationMs, resolveNodeConfig, type NodeConfig } from '../config.js';
+import { parseDuration } from '../../transport/duration.js';
+import { resolveNodeConfig, type NodeConfig } from '../config.js';
 import { runNode } from '../node.js';
 import { globalOptions } from './global_options.js';
 
@@ -31,7 +32,7 @@ const env = process.env;
 
 function ms(v: string | undefined, envName: string, what: string): number | undefined {
   const raw = v ?? env[envName];
-  return raw === undefined ? undefined : parseDurationMs(raw, what);
+  return raw === undefined ? undefined : parseDuration(raw, what);
 }
 
 /** Builds the node config from flags and env (flags win). */

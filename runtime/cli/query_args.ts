@@ -16,15 +16,13 @@ import {
   type WriteToken,
 } from '../../transport/query_types.js';
 import { checkName, isValidName } from '../../transport/schema_types.js';
-import { parseTimestamp } from '../../actors/liaison/write_validation.js';
-import { parseDurationMs } from '../config.js';
+import { DURATION_UNITS_MS, parseDuration } from '../../transport/duration.js';
+import { MAX_QUERY_LIMIT } from '../../transport/limits.js';
+import { parseTimestamp } from '../../transport/timestamp.js';
 
 /** Length of the default time range: `--from` defaults to one hour before `--to`. */
 export const DEFAULT_RANGE_MS = 3_600_000;
-/** The most rows (or groups) a query may ask for; the server's bound of `limit`. */
-export const MAX_QUERY_LIMIT = 100_000;
 
-const RELATIVE_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const RELATIVE = /^(?:now)?-(\d{1,9})([smhd])$/;
 const EPOCH_MS = /^\d{1,15}$/;
 const TIME_FORMS = 'epoch ms, RFC 3339 with a zone (2024-05-01T12:00:00Z), now, or now minus a duration (-30s, -15m, -2h, -7d)';
@@ -56,7 +54,7 @@ export function parseTime(input: string, nowMs: number, flag: string): number {
   const s = input.trim();
   if (s === 'now') return nowMs;
   const rel = RELATIVE.exec(s);
-  if (rel) return nowMs - Number(rel[1]) * RELATIVE_UNIT_MS[rel[2] as keyof typeof RELATIVE_UNIT_MS];
+  if (rel) return nowMs - Number(rel[1]) * DURATION_UNITS_MS[rel[2] as 's' | 'm' | 'h' | 'd'];
   if (EPOCH_MS.test(s)) return Number(s);
   // Only strings shaped like a date reach the RFC 3339 parser, so its message fits the input.
   if (/^\d{4}-\d{2}-\d{2}[Tt ]/.test(s)) return parseTimestamp(s, flag);
@@ -376,7 +374,7 @@ export function buildQuery(kind: 'measure' | 'stream', group: string, name: stri
   const rev = intOption(o.schemaRevision, '--schema-revision', 0, Number.MAX_SAFE_INTEGER);
   if (rev !== undefined) q.schema_revision = rev;
   if (o.timeout !== undefined) {
-    const ms = parseDurationMs(o.timeout, '--timeout');
+    const ms = parseDuration(o.timeout, '--timeout');
     if (!(ms > 0)) throw errors.invalidArgument(`--timeout must be positive, got ${JSON.stringify(o.timeout)}`);
     q.timeout_ms = Math.ceil(ms);
   }

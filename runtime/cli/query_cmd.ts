@@ -6,8 +6,9 @@
 import type { Command } from 'commander';
 import type { GroupRow, MeasureQuery, MeasureRow, QueryReply, StreamRow } from '../../transport/query_types.js';
 import { systemClock } from '../clock.js';
+import { DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT } from '../../transport/limits.js';
 import { runCommand, table } from './output.js';
-import { aggColumn, buildQuery, collectEach, collectList, MAX_QUERY_LIMIT, type QueryCliOptions } from './query_args.js';
+import { aggColumn, buildQuery, collectEach, collectList, type QueryCliOptions } from './query_args.js';
 import { parseRef } from './schema_cmd.js';
 
 type Kind = 'measure' | 'stream';
@@ -152,7 +153,7 @@ function queryCommand(parent: Command, kind: Kind): void {
       .option('--top-order <order>', 'desc keeps the largest (default), asc the smallest');
   }
   c.option('--order <order>', 'time order of rows: asc (default) or desc')
-    .option('--limit <n>', `${kind === 'measure' ? 'rows (or groups)' : 'rows'} returned at most, 1–${MAX_QUERY_LIMIT} (server default 1000)`)
+    .option('--limit <n>', `${kind === 'measure' ? 'rows (or groups)' : 'rows'} returned at most, 1–${MAX_QUERY_LIMIT} (server default ${DEFAULT_QUERY_LIMIT})`)
     .option('--offset <n>', `${kind === 'measure' ? 'rows (or groups)' : 'rows'} skipped first (default 0)`)
     .option('--token <json>', 'read your writes: a write token, or the whole reply of lockstep write --json')
     .option('--allow-partial', 'answer from the shards with a live owner instead of failing with Unavailable')

@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { MAX_POINTS_PER_BATCH } from '../../actors/liaison/write_validation.js';
+import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import type { LockstepClient, WriteElement, WritePoint, WriteReply } from '../../transport/client.js';
 import { errors, LockstepError, toLockstepError } from '../../transport/errors.js';
 import { isTransientCode } from '../../transport/rpc.js';

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
-import { parseDurationMs } from '../../runtime/config.js';
+import { parseDuration } from '../../transport/duration.js';
 
 /** A bad flag; the message names it. A benchmark exits with `exitCode` (0 after `--help`, else 2). */
 export class BenchArgsError extends Error {
@@ -48,7 +48,7 @@ export function duration(flag: string, allowZero: boolean, max: { ms: number; te
   return (v: string): number => {
     let ms: number;
     try {
-      ms = parseDurationMs(v, flag);
+      ms = parseDuration(v, flag);
     } catch (err) {
       throw new InvalidArgumentError((err as Error).message);
     }

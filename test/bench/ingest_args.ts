@@ -4,7 +4,7 @@
  * starts.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { MAX_POINTS_PER_BATCH } from '../../actors/liaison/write_validation.js';
+import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import { BenchArgsError, duration as durationOf, integer, integerOf, opt, parseFlags, path } from './bench_cli.js';
 
 /** A bad flag of the ingest benchmark (the shared benchmark flag error). */

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { TestCluster } from '../harness/cluster.js';
 import { exitWithin } from '../harness/wait.js';
-import { ownersOf } from '../../actors/data_shard/placement.js';
+import { ownersOf } from '../../storage/placement.js';
 import { call } from '../../transport/rpc.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { MeasureRow, QueryReply } from '../../transport/query_types.js';

@@ -5,7 +5,7 @@
  * shards where it now ranks among the owners.
  */
 import assert from 'node:assert/strict';
-import { ownersOf, shardsOwnedBy } from '../../actors/data_shard/placement.js';
+import { ownersOf, shardsOwnedBy } from '../../storage/placement.js';
 
 const NODES = ['data-1', 'data-2', 'data-3', 'data-4', 'data-5'];
 const SHARDS = 256;

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { Code, LockstepError } from '../../transport/errors.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
+import { MAX_FUTURE_MS, MAX_POINTS_PER_BATCH, MAX_TAG_VALUE_LENGTH } from '../../transport/limits.js';
 import {
-  MAX_FUTURE_MS,
-  MAX_POINTS_PER_BATCH,
-  MAX_TAG_VALUE_LENGTH,
-  parseTimestamp,
-  ttlMs,
   validateMeasureWrite,
   validateStreamWrite,
 } from '../../actors/liaison/write_validation.js';
+import { parseTimestamp } from '../../transport/timestamp.js';
+import { ttlMs } from '../../transport/schema_types.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 const DAY = 86_400_000;

@@ -6,19 +6,10 @@
 import { errors, type LockstepError } from '../../transport/errors.js';
 import { AGG_FUNCTIONS, type AggFunction, type Criteria, type TagCondition, type WriteToken } from '../../transport/query_types.js';
 import { checkName, type Measure, type Stream, type TagType } from '../../transport/schema_types.js';
-import { parseTimestamp } from '../liaison/write_validation.js';
-import { elementIdColumn } from '../data_shard/memtable.js';
+import { DEFAULT_QUERY_LIMIT, DEFAULT_QUERY_TIMEOUT_MS, MAX_CRITERIA_CONDITIONS, MAX_CRITERIA_DEPTH, MAX_IN_VALUES, MAX_QUERY_LIMIT, MAX_QUERY_TIMEOUT_MS } from '../../transport/limits.js';
+import { parseTimestamp } from '../../transport/timestamp.js';
+import { elementIdColumn } from '../element_id.js';
 
-/** Default and largest row (or group) limit. */
-export const DEFAULT_LIMIT = 1000;
-export const MAX_LIMIT = 100_000;
-/** Default and largest query timeout (ms). */
-export const DEFAULT_TIMEOUT_MS = 10_000;
-export const MAX_TIMEOUT_MS = 120_000;
-/** Criteria bounds: nesting depth, conditions, values of one `in`. */
-const MAX_DEPTH = 16;
-const MAX_CONDITIONS = 256;
-const MAX_IN_VALUES = 10_000;
 
 /** One aggregation, as planned: `field` null for a row count. */
 export interface PlannedAgg {
@@ -79,7 +70,7 @@ export function queryTarget(kind: 'measure' | 'stream', body: unknown): { group:
   const name = checkName(body.name, kind);
   const rev = body.schema_revision;
   if (rev !== undefined && !(Number.isSafeInteger(rev) && (rev as number) >= 0)) throw bad('schema_revision', 'must be a non-negative integer');
-  const timeoutMs = intIn(body.timeout_ms, 'timeout_ms', 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+  const timeoutMs = intIn(body.timeout_ms, 'timeout_ms', 1, MAX_QUERY_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS);
   return { group, name, schemaRevision: rev as number | undefined, timeoutMs };
 }
 
@@ -109,7 +100,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
   const order = b.order === undefined ? 'asc' : b.order;
   if (order !== 'asc' && order !== 'desc') throw bad('order', `must be "asc" or "desc", got ${JSON.stringify(order)}`);
   const offset = intIn(b.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
-  const limit = intIn(b.limit, 'limit', 0, MAX_LIMIT, DEFAULT_LIMIT);
+  const limit = intIn(b.limit, 'limit', 0, MAX_QUERY_LIMIT, DEFAULT_QUERY_LIMIT);
   if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean') throw bad('allow_partial', 'must be true or false');
   const writeToken = b.write_token === undefined || b.write_token === null ? null : checkToken(b.write_token, group);
 
@@ -124,7 +115,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     if (b.top !== undefined) {
       if (!isObj(b.top)) throw bad('top', 'must be an object {n, fn, field, order}');
       const agg = checkAgg({ fn: b.top.fn, field: b.top.field }, 'top', fieldTypes);
-      const n = intIn(b.top.n, 'top.n', 1, MAX_LIMIT, undefined);
+      const n = intIn(b.top.n, 'top.n', 1, MAX_QUERY_LIMIT, undefined);
       const o = b.top.order ?? 'desc';
       if (o !== 'asc' && o !== 'desc') throw bad('top.order', `must be "asc" or "desc", got ${JSON.stringify(o)}`);
       for (const k of Object.keys(b.top)) if (!['n', 'fn', 'field', 'order'].includes(k)) throw bad(`top.${k}`, 'is not a known property (known: n, fn, field, order)');
@@ -210,13 +201,13 @@ function checkToken(v: unknown, group: string): WriteToken {
 
 function checkCriteria(c: unknown, tagTypes: Record<string, TagType>, where: string, st: { depth: number; count: number }): Criteria {
   if (!isObj(c)) throw bad(where, 'must be {tag, op, value}, {and: [...]} or {or: [...]}');
-  if (++st.count > MAX_CONDITIONS) throw bad(where, `more than ${MAX_CONDITIONS} criteria nodes`);
+  if (++st.count > MAX_CRITERIA_CONDITIONS) throw bad(where, `more than ${MAX_CRITERIA_CONDITIONS} criteria nodes`);
   for (const op of ['and', 'or'] as const) {
     if (Object.hasOwn(c, op)) {
       if (Object.keys(c).length !== 1) throw bad(where, `an ${op} node has only the key "${op}"`);
       const list = c[op];
       if (!Array.isArray(list) || list.length === 0) throw bad(`${where}.${op}`, 'must be a non-empty array of criteria');
-      if (st.depth + 1 > MAX_DEPTH) throw bad(where, `criteria nest deeper than ${MAX_DEPTH}`);
+      if (st.depth + 1 > MAX_CRITERIA_DEPTH) throw bad(where, `criteria nest deeper than ${MAX_CRITERIA_DEPTH}`);
       st.depth++;
       const out = list.map((x, i) => checkCriteria(x, tagTypes, `${where}.${op}[${i}]`, st));
       st.depth--;
@@ -240,4 +231,15 @@ function checkCriteria(c: unknown, tagTypes: Record<string, TagType>, where: str
     checkOne(c.value, `${where}.value`);
   }
   return { tag, op, value: c.value } as TagCondition;
+}
+
+/** What the liaison sends a shard on `P.shard.<group>.<shard>.query`. */
+export interface ShardQueryRequest {
+  plan: QueryPlan;
+  /** The resource's mod_revision the liaison planned against. */
+  revision: number;
+  /** The write token's sequence for this shard, if any. */
+  min_applied: number | null;
+  /** The shard's budget for gate, token wait and run (ms). */
+  timeout_ms: number;
 }

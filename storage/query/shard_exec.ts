@@ -9,7 +9,7 @@
  * far below NATS's payload limit.
  */
 import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.js';
-import { seriesId } from '../data_shard/series_id.js';
+import { seriesId } from '../series_id.js';
 import { compileCriteria, entitySeriesKeys } from './criteria.js';
 import type { QueryPlan } from './plan.js';
 
