@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// The `lockstep` command: runs the TypeScript sources through tsx (a runtime dependency), so the
-// CLI works straight from a checkout without a build step.
-import { register } from 'tsx/esm/api';
+// The `lockstep` command: runs the compiled build in dist/ (`npm run build` makes it; `npm install`
+// in a checkout runs it through the prepare script).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../runtime/cli/main.ts');
+const main = new URL('../dist/runtime/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('lockstep: the build is missing (dist/runtime/cli/main.js): run `npm run build` in the checkout\n');
+  process.exit(2);
+}
+await import(main.href);

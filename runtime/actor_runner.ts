@@ -16,6 +16,7 @@ import { toFailureInfo, type FailureInfo } from './errors.js';
 import { ActorFaults } from './fault_injector.js';
 import { createLogger, type Logger } from './log.js';
 import type { Telemetry } from './telemetry.js';
+import { failed } from './thread_envelope.js';
 import type { ActorHealth, Result, RunnerApi, SupervisorApi, WorkerInit } from './thread_protocol.js';
 
 /** Runner options beyond the init data. */
@@ -74,7 +75,7 @@ export class ActorRunner implements RunnerApi {
       this.lifecycle = 'failed';
       await this.bus?.close().catch(() => undefined);
       this.bus = undefined;
-      return { ok: false, error: toFailureInfo(err) };
+      return failed(err);
     }
   }
 
@@ -125,7 +126,7 @@ export class ActorRunner implements RunnerApi {
       if (!this.actor?.control) throw errors.unimplemented(`actor ${this.init.id} has no control operations`);
       return { ok: true, value: await this.actor.control(op, args) };
     } catch (err) {
-      return { ok: false, error: toFailureInfo(err) };
+      return failed(err);
     }
   }
 

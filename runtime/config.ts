@@ -4,7 +4,7 @@
  */
 import { errors } from '../transport/errors.js';
 import { isValidName } from '../transport/schema_types.js';
-import { DEFAULT_PREFIX } from '../transport/subjects.js';
+import { DEFAULT_PREFIX, isValidNodeName } from '../transport/subjects.js';
 import type { FaultSpec } from './actor.js';
 import { ROLES, type Role } from './roles.js';
 
@@ -69,7 +69,7 @@ function positive(n: number, what: string): number {
 
 /** Merges options with the defaults and validates them; throws `InvalidArgument` naming the option. */
 export function resolveNodeConfig(opts: Partial<Omit<NodeConfig, 'name' | 'roles'>> & { name?: string; roles?: string[] }): NodeConfig {
-  if (!opts.name || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(opts.name)) {
+  if (!isValidNodeName(opts.name)) {
     throw errors.invalidArgument(
       `node name ${JSON.stringify(opts.name ?? '')} is invalid: use 1–63 of a-z, 0-9, _ and - (it becomes a subject token)`,
     );

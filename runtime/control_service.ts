@@ -3,13 +3,14 @@
  * pause_watch, resume_watch, actors, and — only with fault injection enabled — inject_fault and
  * clear_fault.
  */
+import type { ActorsReply, WatchControlReply } from '../transport/api_types.js';
 import type { Bus, Subscription } from '../transport/bus.js';
 import { errors, LockstepError } from '../transport/errors.js';
 import { serve } from '../transport/rpc.js';
 import { lastToken, type Subjects } from '../transport/subjects.js';
 import { ACTOR_KINDS, type FaultSpec } from './actor.js';
 import type { NodeConfig } from './config.js';
-import { fromFailureInfo } from './errors.js';
+import { unwrap } from './thread_envelope.js';
 import { WATCHER_ID, type Supervisor } from './supervisor.js';
 
 const CONTROL_OPS = ['pause_watch', 'resume_watch', 'actors', 'inject_fault', 'clear_fault'];
@@ -36,16 +37,15 @@ export function serveControl(
     const host = supervisor.host(WATCHER_ID);
     if (!host) throw errors.unavailable(`the schema watcher of ${config.name} is not running`);
     const res = await host.control(op, {});
-    if (!res.ok) throw fromFailureInfo(res.error);
-    return res.value;
+    return unwrap(res);
   };
   return serve(bus, subjects.node.controlAll(config.name), async (req) => {
     const op = lastToken(req.subject);
     switch (op) {
       case 'pause_watch':
-        return { node: config.name, ...(await watcherControl('pause') as object) };
+        return { node: config.name, ...((await watcherControl('pause')) as Omit<WatchControlReply, 'node'>) } satisfies WatchControlReply;
       case 'resume_watch':
-        return { node: config.name, ...(await watcherControl('resume') as object) };
+        return { node: config.name, ...((await watcherControl('resume')) as Omit<WatchControlReply, 'node'>) } satisfies WatchControlReply;
       case 'actors':
         return {
           node: config.name,
@@ -54,7 +54,7 @@ export function serveControl(
           main_thread_id: 0,
           metrics_port: info.metricsPort ?? null,
           actors: await supervisor.actors(),
-        };
+        } satisfies ActorsReply;
       case 'inject_fault':
       case 'clear_fault': {
         if (!config.faultInjection) {

@@ -12,7 +12,8 @@ import { call } from '../transport/rpc.js';
 import { subjectsFor } from '../transport/subjects.js';
 import { startNatsServer, type NatsServer } from './nats_server.js';
 
-const BIN = fileURLToPath(new URL('../bin/lockstep.js', import.meta.url));
+/** The `lockstep` command of this checkout or package, seen from runtime/ in the sources or dist/runtime/ in the build. */
+const BIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../bin/lockstep.js' : '../../bin/lockstep.js', import.meta.url));
 
 /** Options of a local cluster. */
 export interface LocalClusterOptions {

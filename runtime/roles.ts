@@ -1,7 +1,7 @@
-/** Node roles (DESIGN §1). */
-export const ROLES = ['liaison', 'data', 'claimer', 'standalone'] as const;
-/** A node role. */
-export type Role = (typeof ROLES)[number];
+/** Node roles (DESIGN §1): the wire definition, and what a role holds. */
+import type { Role } from '../transport/api_types.js';
+
+export { ROLES, type Role } from '../transport/api_types.js';
 
 /** Expands `standalone` into the roles it holds. */
 export function effectiveRoles(roles: readonly Role[]): Set<Exclude<Role, 'standalone'>> {

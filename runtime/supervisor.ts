@@ -7,7 +7,8 @@ import type { ActorKind, DeliveryFilter, DeliveryOutcome, FaultSpec, SchemaDeliv
 import type { ActorHost, ExitInfo } from './actor_host.js';
 import { backoffMs, type Clock } from './clock.js';
 import type { NodeConfig } from './config.js';
-import type { FailureInfo } from './errors.js';
+import { Code } from '../transport/errors.js';
+import { PermanentError, toFailureInfo, TransientError, type FailureInfo } from './errors.js';
 import { InProcessActorHost } from './inprocess_host.js';
 import type { Logger } from './log.js';
 import type { MetricsSource } from './metrics_server.js';
@@ -127,11 +128,8 @@ export class Supervisor implements SupervisorApi {
     slot.restarting = true;
     slot.host = undefined;
     if (slot.restarts.length > config.maxRestarts) {
-      this.fatal(slot.id, {
-        code: 'Internal',
-        permanent: true,
-        message: `actor ${slot.id} crashed ${slot.restarts.length} times within ${config.restartWindowMs} ms (last: ${info.error ?? `exit ${info.code}`}); not restarting it again`,
-      });
+      const message = `actor ${slot.id} crashed ${slot.restarts.length} times within ${config.restartWindowMs} ms (last: ${info.error ?? `exit ${info.code}`}); not restarting it again`;
+      this.fatal(slot.id, toFailureInfo(new PermanentError(message, { code: Code.Internal })));
       return;
     }
     const wait = backoffMs(slot.restarts.length - 1, config.restartBackoffBaseMs, config.restartBackoffMaxMs);
@@ -161,14 +159,14 @@ export class Supervisor implements SupervisorApi {
       if (s.id === fromId || (filter.only && !filter.only.includes(s.id)) || filter.exclude?.includes(s.id)) continue;
       if (s.restarting) {
         // Down between a crash and its restart: it has not acknowledged anything.
-        outcome[s.id] = { code: 'Unavailable', message: `actor ${s.id} is restarting`, permanent: false };
+        outcome[s.id] = toFailureInfo(new TransientError(`actor ${s.id} is restarting`));
         continue;
       }
       if (!s.host || s.schemaKinds.length === 0) continue;
       if (delivery.type === 'event') {
         if (!s.schemaKinds.includes(delivery.event.key.kind)) continue;
         if (s.needsInit) {
-          outcome[s.id] = { code: 'Unavailable', message: `actor ${s.id} awaits its schema snapshot`, permanent: false, needsInit: true };
+          outcome[s.id] = { ...toFailureInfo(new TransientError(`actor ${s.id} awaits its schema snapshot`)), needsInit: true };
           continue;
         }
       }

@@ -2,29 +2,23 @@
  * The worker-thread host: one thread per actor, comlink for control. Every pending call is
  * rejected when the thread exits, so a dead actor never hangs its supervisor.
  */
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { errors } from '../transport/errors.js';
+import { compiledEntry, withoutTsx } from './compiled_entry.js';
 import type { ActorKind, FaultSpec, SchemaDelivery } from './actor.js';
 import type { ActorHost, ExitInfo } from './actor_host.js';
 import { toFailureInfo, type FailureInfo } from './errors.js';
+import { failed } from './thread_envelope.js';
 import type { ActorHealth, Result, RunnerApi, SupervisorApi, WorkerInit } from './thread_protocol.js';
 
 const STOP_TIMEOUT_MS = 5000;
 
-/** Starts a worker on our entry, under tsx when we run from TypeScript sources (ECOSYSTEM.md). */
+/** Starts a worker on the compiled actor entry (also when the supervisor runs from the sources). */
 function spawnWorker(workerData: unknown, transferList: MessagePort[] | never[]): Worker {
-  const ext = extname(fileURLToPath(import.meta.url));
-  const entry = new URL(`./actor_worker${ext}`, import.meta.url);
-  if (ext === '.ts') {
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`;
-    return new Worker(code, { eval: true, workerData, transferList: transferList as never });
-  }
-  return new Worker(entry, { workerData, transferList: transferList as never });
+  const entry = compiledEntry(new URL('./actor_worker.js', import.meta.url));
+  return new Worker(entry, { workerData, transferList: transferList as never, execArgv: withoutTsx(process.execArgv) });
 }
 
 /** Hosts one actor on its own worker thread. */
@@ -71,7 +65,7 @@ export class ThreadActorHost implements ActorHost {
     try {
       return await this.guard<Result<{ threadId: number; schemaKinds: string[] }>>(this.remote.start() as Promise<Result<{ threadId: number; schemaKinds: string[] }>>);
     } catch (err) {
-      return { ok: false, error: toFailureInfo(err) };
+      return failed(err);
     }
   }
 
@@ -119,7 +113,7 @@ export class ThreadActorHost implements ActorHost {
     try {
       return await this.guard<Result<unknown>>(this.remote!.control(op, args) as Promise<Result<unknown>>);
     } catch (err) {
-      return { ok: false, error: toFailureInfo(err) };
+      return failed(err);
     }
   }
 

@@ -9,8 +9,9 @@ import type { ActorKind, DeliveryFilter, DeliveryOutcome, FaultSpec, Lifecycle, 
 import type { NodeConfig } from './config.js';
 import type { FailureInfo } from './errors.js';
 
-/** A call result. */
-export type Result<T> = { ok: true; value: T } | { ok: false; error: FailureInfo };
+/** A call result: the one thread envelope. */
+export type { Result } from './thread_envelope.js';
+import type { Result } from './thread_envelope.js';
 
 /** Health of one actor. */
 export interface ActorHealth {

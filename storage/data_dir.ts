@@ -11,6 +11,7 @@
  * lock before it is rethrown, so a retry after fixing the data succeeds. On success the caller owns
  * the returned DataDir and releases the lock with `close()`.
  */
+import { isValidNodeName, NODE_NAME_PATTERN } from '../transport/subjects.js';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { NAME_PATTERN } from '../transport/schema_types.js';
@@ -20,7 +21,6 @@ import { acquireDataDirLock, LOCK_FILE, type DataDirLock } from './lock.js';
 import { listSegments, removeSegmentLeftovers, type SegmentEntry } from './segment.js';
 
 /** Same grammar as node names in the configuration. */
-const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const SHARD_PATTERN = /^shard-(0|[1-9][0-9]{0,2})$/;
 
 /** Options of openDataDir. */
@@ -90,7 +90,7 @@ async function scanGroup(fs: StorageFs, nodeDir: string, group: string): Promise
  * Throws UnsupportedVersionError / CorruptDataError naming the path (the lock released first).
  */
 export async function openDataDir(fs: StorageFs, root: string, node: string, opts: OpenDataDirOptions = {}): Promise<DataDir> {
-  if (!NODE_NAME_PATTERN.test(node)) throw new RangeError(`node name must match ${NODE_NAME_PATTERN}, got ${JSON.stringify(node)}`);
+  if (!isValidNodeName(node)) throw new RangeError(`node name must match ${NODE_NAME_PATTERN}, got ${JSON.stringify(node)}`);
   const nodeDir = join(root, node);
   await fs.mkdir(nodeDir);
   const lock = await acquireDataDirLock(fs, nodeDir, opts.clock ?? systemClock);

@@ -3,7 +3,7 @@
  * them): a node that meets them stops instead of serving partially. Both name the file.
  */
 import { Code } from '../transport/errors.js';
-import { PermanentError } from '../runtime/errors.js';
+import { fromFailureInfo, PermanentError, type FailureInfo } from '../runtime/errors.js';
 
 /** Data on disk failed a check (checksum, bounds, magic): names the file and what failed. */
 export class CorruptDataError extends PermanentError {
@@ -34,4 +34,17 @@ export class DataDirLockedError extends PermanentError {
   constructor(path: string, holder: string) {
     super(`data directory lock ${path} is held by ${holder}`, { code: Code.FailedPrecondition, details: { path } });
   }
+}
+
+/**
+ * The error a failure that crossed a thread stands for: a CorruptDataError stays one (naming its
+ * file); any other keeps its code, permanence and details (see runtime/thread_envelope.ts).
+ */
+export function storageErrorOf(f: FailureInfo): Error {
+  const path = f.details?.path;
+  if (f.name === 'CorruptDataError' && typeof path === 'string') {
+    const prefix = `corrupt data in ${path}: `;
+    return new CorruptDataError(path, f.message.startsWith(prefix) ? f.message.slice(prefix.length) : f.message);
+  }
+  return fromFailureInfo(f);
 }

@@ -2,12 +2,12 @@
  * The CPU-heavy storage work as messages: encoding a flushed part and merging parts. The same
  * `runPartTask` runs inline (no pool) or on a worker (part_worker.ts), so the store never knows
  * where its bytes were built. A failure travels back as data (an Error loses its class crossing
- * threads) and `unwrapPartResult` rebuilds it: CorruptDataError stays a permanent, path-naming
- * error; anything else becomes a LockstepError with the same code and message.
+ * threads) and `storageErrorOf` rebuilds it: CorruptDataError stays a permanent, path-naming
+ * error; anything else keeps its code and message.
  */
-import { Code, isCode, LockstepError } from '../transport/errors.js';
+import { assertNever } from '../runtime/assert.js';
+import { failed, ok, type Result } from '../runtime/thread_envelope.js';
 import type { BlockRows, BlockSchema } from './block.js';
-import { CorruptDataError } from './errors.js';
 import { mergeParts, type MergeJob } from './merge.js';
 import { encodeRuns, type EncodedPart, type PartStamp, type SeriesRuns } from './part_encode.js';
 
@@ -30,53 +30,15 @@ export interface MergeTask extends MergeJob {
 /** A task of the part pool. */
 export type PartTask = EncodeTask | MergeTask;
 
-/** A failure as data. */
-export interface PartTaskFailure {
-  name: string;
-  code: string;
-  message: string;
-  /** The file a CorruptDataError names. */
-  path?: string;
-}
-
-/** A task's outcome. */
-export type PartTaskResult = { ok: true; part: EncodedPart } | { ok: false; error: PartTaskFailure };
-
-/** Runs a task on this thread; never throws. */
-export function runPartTask(task: PartTask): PartTaskResult {
+/** Runs a task on this thread; never throws (a failure comes back as data). */
+export function runPartTask(task: PartTask): Result<EncodedPart> {
   try {
-    if (task.kind === 'encode') return { ok: true, part: encodeRuns(task.rows, task.runs, task.schema, task.maxRowsPerBlock, task.stamp) };
-    if (task.kind === 'merge') return { ok: true, part: mergeParts(task) };
-    throw new LockstepError(Code.InvalidArgument, `unknown part task kind ${JSON.stringify((task as { kind?: unknown }).kind)}`);
+    if (task.kind === 'encode') return ok(encodeRuns(task.rows, task.runs, task.schema, task.maxRowsPerBlock, task.stamp));
+    if (task.kind === 'merge') return ok(mergeParts(task));
+    return assertNever(task, 'part task kind');
   } catch (err) {
-    return { ok: false, error: failureOf(err) };
+    return failed(err);
   }
-}
-
-/** An error as data, to cross a thread boundary (see `errorOf`). */
-export function failureOf(err: unknown): PartTaskFailure {
-  const e = err as { name?: unknown; code?: unknown; message?: unknown; path?: unknown };
-  return {
-    name: typeof e?.name === 'string' ? e.name : 'Error',
-    code: typeof e?.code === 'string' ? e.code : Code.Internal,
-    message: typeof e?.message === 'string' ? e.message : String(err),
-    path: err instanceof CorruptDataError ? err.path : undefined,
-  };
-}
-
-/** The error a failure stands for: CorruptDataError stays one (naming its file), others keep their code. */
-export function errorOf(f: PartTaskFailure): Error {
-  if (f.name === 'CorruptDataError' && f.path !== undefined) {
-    const prefix = `corrupt data in ${f.path}: `;
-    return new CorruptDataError(f.path, f.message.startsWith(prefix) ? f.message.slice(prefix.length) : f.message);
-  }
-  return new LockstepError(isCode(f.code) ? f.code : Code.Internal, f.message, { details: { error: f.name } });
-}
-
-/** The part of a successful result; rethrows a failure as its error class. */
-export function unwrapPartResult(r: PartTaskResult): EncodedPart {
-  if (r.ok) return r.part;
-  throw errorOf(r.error);
 }
 
 /**

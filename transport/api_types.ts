@@ -4,6 +4,11 @@
  */
 import type { Resource, SchemaKind } from './schema_types.js';
 
+/** Node roles (DESIGN §1). */
+export const ROLES = ['liaison', 'data', 'claimer', 'standalone'] as const;
+/** A node role. */
+export type Role = (typeof ROLES)[number];
+
 /** Reply of a create. */
 export interface CreateReply {
   revision: number;
@@ -88,5 +93,47 @@ export interface WriteReply {
   /** Read-your-writes token: the WAL sequence of this batch per shard. */
   write_token: { group: string; shards: Record<string, number> };
   /** True when the WAL already held this batch_id (a retry): nothing new was stored. */
-  duplicate?: boolean;
+  duplicate: boolean;
+}
+
+/** One cluster member as a liaison sees it. */
+export interface MemberInfo {
+  name: string;
+  roles: Role[];
+  label: string;
+  state: 'active' | 'evictable';
+}
+
+/** Reply of `members`. */
+export interface MembersReply {
+  members: MemberInfo[];
+}
+
+/** Reply of `pause_watch` and `resume_watch`. */
+export interface WatchControlReply {
+  node: string;
+  paused: boolean;
+  revision: number;
+}
+
+/** One actor of a node, as its supervisor reports it. */
+export interface ActorInfo {
+  id: string;
+  kind: string;
+  lifecycle: string;
+  threadId?: number;
+  details: Record<string, unknown>;
+  restarts: number;
+  restarting: boolean;
+}
+
+/** Reply of `actors`. */
+export interface ActorsReply {
+  node: string;
+  roles: Role[];
+  pid: number;
+  main_thread_id: number;
+  /** The node's Prometheus port (null when /metrics is off). */
+  metrics_port: number | null;
+  actors: ActorInfo[];
 }

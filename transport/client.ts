@@ -5,12 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type {
+  ActorsReply,
   ApplyItem,
   ApplyReply,
   BarrierReply,
   CreateReply,
   DeleteReply,
+  MembersReply,
   UpdateReply,
+  WatchControlReply,
   WriteElement,
   WritePoint,
   WriteReply,
@@ -22,7 +25,8 @@ import type { MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } fro
 import { call } from './rpc.js';
 import { checkName, parseKey, SCHEMA_KINDS, type Resource, type SchemaKey, type SchemaKind, type StoredResource } from './schema_types.js';
 import type { MaxRevisionReply } from './status_types.js';
-import { DEFAULT_PREFIX, subjectsFor, type Subjects } from './subjects.js';
+import { DEFAULT_BARRIER_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS, MAX_BARRIER_TIMEOUT_MS } from './limits.js';
+import { DEFAULT_PREFIX, isValidNodeName, subjectsFor, type Subjects } from './subjects.js';
 
 /** Options of `LockstepClient.connect`. */
 export interface ClientOptions {
@@ -37,10 +41,6 @@ export interface ClientOptions {
 
 /** Default timeout of a non-barrier call. */
 export const DEFAULT_CLIENT_TIMEOUT_MS = 5000;
-/** Barrier timeout the server uses when none (or ≤ 0) is given. */
-export const DEFAULT_BARRIER_TIMEOUT_MS = 5000;
-/** Longest barrier timeout the server honours; longer ones are capped. */
-export const MAX_BARRIER_TIMEOUT_MS = 300_000;
 /**
  * Extra time the NATS request waits beyond the barrier's own timeout: a barrier that times out
  * answers `applied: false`, and that answer must still reach us.
@@ -51,8 +51,6 @@ export const BARRIER_REPLY_GRACE_MS = 2000;
  * JetStream to acknowledge one append per shard, far longer than a schema call.
  */
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
-/** The query deadline the server uses when a query gives no `timeout_ms`. */
-export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
 /**
  * Extra time the NATS request of a query waits beyond the query's own deadline: a query that runs
  * out of time answers with the server's `DeadlineExceeded`, and that answer must still reach us
@@ -60,10 +58,9 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
  */
 export const QUERY_REPLY_GRACE_MS = 2000;
 
-// Node names as the node accepts them (runtime/config.ts); they become subject tokens.
-const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-
 export type {
+  ActorInfo,
+  ActorsReply,
   ApplyItem,
   ApplyReply,
   ApplyResultItem,
@@ -71,7 +68,11 @@ export type {
   CreateReply,
   DeleteReply,
   Laggard,
+  MemberInfo,
+  MembersReply,
+  Role,
   UpdateReply,
+  WatchControlReply,
   WriteElement,
   WritePoint,
   WriteReply,
@@ -126,47 +127,6 @@ export interface QueryOptions {
   requestTimeoutMs?: number;
 }
 
-/** One cluster member as a liaison sees it. */
-export interface MemberInfo {
-  name: string;
-  roles: string[];
-  label: string;
-  state: 'active' | 'evictable';
-}
-
-/** Reply of `members`. */
-export interface MembersReply {
-  members: MemberInfo[];
-}
-
-/** Reply of `pause_watch` and `resume_watch`. */
-export interface WatchControlReply {
-  node: string;
-  paused: boolean;
-  revision: number;
-}
-
-/** One actor of a node, as its supervisor reports it. */
-export interface ActorInfo {
-  id: string;
-  kind: string;
-  lifecycle: string;
-  threadId?: number;
-  details: Record<string, unknown>;
-  restarts: number;
-  restarting: boolean;
-}
-
-/** Reply of `actors`. */
-export interface ActorsReply {
-  node: string;
-  pid: number;
-  main_thread_id: number;
-  /** The node's Prometheus port (null when /metrics is off). */
-  metrics_port: number | null;
-  actors: ActorInfo[];
-}
-
 /** The NATS request timeout of a barrier call with barrier timeout `timeoutMs`. */
 export function barrierRequestTimeoutMs(timeoutMs: number | undefined): number {
   const t = timeoutMs === undefined || timeoutMs <= 0 ? DEFAULT_BARRIER_TIMEOUT_MS : Math.min(timeoutMs, MAX_BARRIER_TIMEOUT_MS);
@@ -180,7 +140,7 @@ export function queryRequestTimeoutMs(timeoutMs: number | undefined): number {
 
 /** Throws `InvalidArgument` unless `node` is a valid node name. */
 export function checkNodeName(node: unknown): string {
-  if (typeof node !== 'string' || !NODE_NAME_PATTERN.test(node)) {
+  if (!isValidNodeName(node)) {
     throw errors.invalidArgument(
       `node name ${JSON.stringify(node)} is invalid: use 1–63 of a-z, 0-9, _ and - (starting with a letter or digit)`,
       { field: 'node' },

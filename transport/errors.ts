@@ -62,6 +62,26 @@ export class LockstepError extends Error {
   }
 }
 
+/** `details.reason` of the `Unavailable` a request gets when nobody serves its subject. */
+export const NO_RESPONDERS = 'no_responders';
+
+/**
+ * Nobody serves the subject of a request (NATS answered at once). An `Unavailable` whose
+ * `details.reason` says so, so the fact survives a thread or the wire: test it with `isNoResponders`.
+ */
+export class NoRespondersError extends LockstepError {
+  override readonly name: string = 'NoRespondersError';
+  constructor(subject: string, cause?: unknown) {
+    super(Code.Unavailable, `no responders on ${subject}`, { details: { reason: NO_RESPONDERS, subject }, cause });
+  }
+}
+
+/** True when `err` says nobody serves a subject (see NoRespondersError). */
+export function isNoResponders(err: unknown): boolean {
+  const e = err as { code?: unknown; details?: { reason?: unknown } } | null;
+  return !!e && e.code === Code.Unavailable && e.details?.reason === NO_RESPONDERS;
+}
+
 /** Shorthand constructors, so call sites read as the failure they report. */
 export const errors = {
   invalidArgument: (m: string, details?: Record<string, unknown>) => new LockstepError(Code.InvalidArgument, m, { details }),

@@ -4,15 +4,16 @@
 import { connect } from '@nats-io/transport-node';
 import {
   AuthorizationError,
+  UserAuthenticationExpiredError,
   headers as natsHeaders,
-  NoRespondersError,
+  NoRespondersError as NatsNoRespondersError,
   RequestError,
   TimeoutError,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
 } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type {
   Bus,
   BusMessage,
@@ -29,8 +30,15 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './bus.js';
-import { Code, errors, LockstepError } from './errors.js';
+import { Code, errors, LockstepError, NoRespondersError } from './errors.js';
 import { openNatsKv } from './nats_kv.js';
+
+
+/** True when NATS refused the connection's credentials (the error or its cause). */
+function isAuthFailure(err: unknown): boolean {
+  const auth = (e: unknown) => e instanceof AuthorizationError || e instanceof UserAuthenticationExpiredError;
+  return auth(err) || auth((err as { cause?: unknown } | null)?.cause);
+}
 
 /** Options to connect a bus. */
 export interface NatsBusOptions {
@@ -123,7 +131,7 @@ export class NatsBus implements Bus {
       });
       return new NatsBus(nc, opts.name);
     } catch (err) {
-      if (err instanceof AuthorizationError || /authorization/i.test(String((err as Error).message))) {
+      if (isAuthFailure(err)) {
         // Wrong credentials never fix themselves: marked permanent so start-up fails at once.
         throw Object.assign(
           new LockstepError(Code.PermissionDenied, `NATS at ${redactUrl(opts.url)} refused the credentials: ${(err as Error).message}`, { cause: err }),
@@ -152,8 +160,8 @@ export class NatsBus implements Bus {
       });
       return wrap(m);
     } catch (err) {
-      if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-        throw errors.unavailable(`no responders on ${subject}`, err);
+      if (err instanceof NatsNoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+        throw new NoRespondersError(subject, err);
       }
       if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
         throw errors.deadlineExceeded(`no reply on ${subject} within ${opts.timeoutMs} ms`, err);
@@ -205,8 +213,7 @@ export class NatsBus implements Bus {
           info.config.duplicate_window === cfg.duplicate_window;
         if (!same) await jsm.streams.update(spec.name, cfg);
       } catch (err) {
-        // 10059: stream not found.
-        if (!(err instanceof JetStreamApiError && err.code === 10059)) throw err;
+        if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
         await jsm.streams.add({ name: spec.name, storage: 'file' as never, ...cfg });
       }
     } catch (err) {
@@ -245,8 +252,7 @@ export class NatsBus implements Bus {
       try {
         await jsm.consumers.info(spec.stream, spec.durable);
       } catch (err) {
-        // 10014: consumer not found.
-        if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
+        if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
         exists = false;
       }
       if (spec.startSequence !== undefined) {
@@ -306,8 +312,7 @@ export class NatsBus implements Bus {
       const m = await (await this.jsm).streams.getMessage(stream, { last_by_subj: subject });
       return m?.seq ?? 0;
     } catch (err) {
-      // 10037: no message found.
-      if (err instanceof JetStreamApiError && err.code === 10037) return 0;
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return 0;
       throw errors.unavailable(`cannot read the last sequence of ${subject} in ${stream}: ${(err as Error).message}`, err);
     }
   }

@@ -2,14 +2,14 @@
  * KV buckets on JetStream (NATS 2.9 semantics): create/update are compare-and-set on the key's last
  * revision; a delete is a tombstone published with its own revision.
  */
-import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import type { KvBucket, KvEntry, KvOpenOptions, KvWatch } from './bus.js';
 import { errors, LockstepError } from './errors.js';
 
 // JetStream API error codes for a failed compare-and-set.
-const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
+const WRONG_LAST_SEQUENCE = new Set<number>([JetStreamApiCodes.StreamWrongLastSequence, JetStreamApiCodes.StreamWrongLastSequenceUnknown]);
 
 function isCasFailure(err: unknown): boolean {
   return err instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(err.code);

@@ -20,6 +20,14 @@
  */
 export const DEFAULT_PREFIX = 'lockstep';
 
+/** Node names (`--name`): 1–63 of a-z, 0-9, _ and -, starting with a letter or digit; they become subject tokens. */
+export const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** True when `s` is a valid node name. */
+export function isValidNodeName(s: unknown): s is string {
+  return typeof s === 'string' && NODE_NAME_PATTERN.test(s);
+}
+
 /** Queue group of the public API: one liaison answers each request. */
 export const LIAISON_QUEUE = 'liaison';
 

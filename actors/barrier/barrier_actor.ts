@@ -7,13 +7,14 @@ import { setMaxListeners } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import type { Actor, ActorContext, Lifecycle } from '../../runtime/actor.js';
 import { MemberTable, type Heartbeat } from '../../runtime/membership.js';
-import { memberLabel, type Role } from '../../runtime/roles.js';
+import { memberLabel } from '../../runtime/roles.js';
+import type { MemberInfo, MembersReply } from '../../transport/api_types.js';
 import type { BusMessage, Subscription } from '../../transport/bus.js';
 import { decode } from '../../transport/codec.js';
 import { errors } from '../../transport/errors.js';
 import { call, serve, type RpcRequest } from '../../transport/rpc.js';
 import type { SchemaAppliedEvent } from '../../transport/status_types.js';
-import { LIAISON_QUEUE } from '../../transport/subjects.js';
+import { isValidNodeName, LIAISON_QUEUE } from '../../transport/subjects.js';
 import { BarrierMetrics, resultOfError, type BarrierResult } from './barrier_metrics.js';
 import {
   BARRIER_CALLS,
@@ -26,27 +27,8 @@ import {
 } from './scatter.js';
 import { freezeSnapshot, MemberSignalHub, type SelfMember } from './snapshot.js';
 
-/**
- * Node names as config.ts accepts them. A heartbeat naming anything else is ignored, because the
- * name becomes a subject token of the probes (a dot or wildcard must never reach a subject).
- */
-const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-
 /** Extra wait after one heartbeat interval at start, so heartbeats answering our discover arrive. */
 const WARMUP_EXTRA_MS_MAX = 250;
-
-/** One entry of the `P.api.cluster.members` reply. */
-export interface MemberInfo {
-  name: string;
-  roles: Role[];
-  label: string;
-  state: 'active' | 'evictable';
-}
-
-/** The `P.api.cluster.members` reply. */
-export interface MembersReply {
-  members: MemberInfo[];
-}
 
 /** The scatter-gather barrier of a liaison. */
 export class BarrierActor implements Actor {
@@ -208,7 +190,7 @@ export class BarrierActor implements Actor {
     } catch {
       return; // A malformed heartbeat says nothing about anyone.
     }
-    if (!hb || typeof hb !== 'object' || typeof hb.name !== 'string' || !NODE_NAME_PATTERN.test(hb.name)) return;
+    if (!hb || typeof hb !== 'object' || !isValidNodeName(hb.name)) return; // it becomes a subject token of the probes
     this.table?.observe(hb);
   }
 

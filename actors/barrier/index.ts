@@ -2,7 +2,7 @@
 import type { Actor } from '../../runtime/actor.js';
 import { BarrierActor } from './barrier_actor.js';
 
-export { BarrierActor, type MemberInfo, type MembersReply } from './barrier_actor.js';
+export { BarrierActor } from './barrier_actor.js';
 export {
   BARRIER_DURATION_BUCKETS_S,
   BARRIER_HISTOGRAM_NAMES,

@@ -7,7 +7,7 @@
  */
 import { Histogram } from 'prom-client';
 import type { Subscription } from '../../transport/bus.js';
-import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
+import { Code, errors, isNoResponders, LockstepError, toLockstepError } from '../../transport/errors.js';
 import type { QueryReply } from '../../transport/query_types.js';
 import { call, serve, type RpcRequest } from '../../transport/rpc.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
@@ -68,7 +68,7 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
       } catch (err) {
         const le = toLockstepError(err);
         const owners = grp.placement ? ownersOf(group, shard, grp.placement.data_nodes, grp.replicas) : [];
-        if (le.code === Code.Unavailable && /no responders/.test(le.message)) {
+        if (isNoResponders(le)) {
           if (planned.allowPartial) {
             missing.push(shard);
             return null;

@@ -24,6 +24,7 @@ import {
   type TagSpec,
 } from '../../transport/schema_types.js';
 import { parseDuration, SCHEMA_DURATION } from '../../transport/duration.js';
+import { isValidNodeName, NODE_NAME_PATTERN } from '../../transport/subjects.js';
 import { REPLICAS_MAX, REPLICAS_MIN, SHARDS_MAX, SHARDS_MIN } from '../../transport/limits.js';
 
 /** Defaults applied by normalization. */
@@ -184,7 +185,6 @@ export function validateGroup(body: unknown): Group {
 }
 
 /** Node names as `lockstep node --name` accepts them. */
-const NODE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** A placement record: a non-empty set of data node names, kept sorted. */
 function placementOf(v: unknown): { data_nodes: string[] } {
@@ -195,8 +195,8 @@ function placementOf(v: unknown): { data_nodes: string[] } {
     throw errors.invalidArgument('placement.data_nodes must be a non-empty array of node names', { field: 'placement.data_nodes' });
   }
   for (const [i, n] of nodes.entries()) {
-    if (typeof n !== 'string' || !NODE_NAME.test(n)) {
-      throw errors.invalidArgument(`placement.data_nodes[${i}] ${JSON.stringify(n)} is not a node name (${NODE_NAME.source})`, {
+    if (!isValidNodeName(n)) {
+      throw errors.invalidArgument(`placement.data_nodes[${i}] ${JSON.stringify(n)} is not a node name (${NODE_NAME_PATTERN.source})`, {
         field: `placement.data_nodes[${i}]`,
       });
     }

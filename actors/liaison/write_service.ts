@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { WriteReply } from '../../transport/api_types.js';
 import type { Bus, Subscription } from '../../transport/bus.js';
 import { encode } from '../../transport/codec.js';
 import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
@@ -22,16 +23,6 @@ import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
 import { walColumns, type WalRecord } from '../../transport/wal_record.js';
 
-/** Reply of a write. */
-export interface WriteReply {
-  points: number;
-  batch_id: string;
-  schema_revision: number;
-  /** Read-your-writes token: the WAL sequence of this batch per shard. */
-  write_token: { group: string; shards: Record<string, number> };
-  /** True when the WAL already held this batch_id (a retry): nothing new was stored. */
-  duplicate: boolean;
-}
 
 /** Dependencies of the write service. */
 export interface WriteServiceDeps {

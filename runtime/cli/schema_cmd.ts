@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { ApplyItem } from '../../transport/client.js';
-import { errors, LockstepError, toLockstepError } from '../../transport/errors.js';
+import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
 import {
   checkName,
   FIELD_TYPES,
@@ -370,9 +370,9 @@ export function registerSchemaCommands(program: Command): void {
         const file = String(o.file);
         const items = readApplyFile(file);
         const r = await (await client()).apply(items).catch((err: unknown) => {
-          // The server names items by index; say which file they came from.
+          // The server names bad items by index; say which file they came from.
           const le = toLockstepError(err);
-          if (!le.message.startsWith('resources[')) throw le;
+          if (le.code !== Code.InvalidArgument) throw le;
           throw new LockstepError(le.code, `${file}: ${le.message}`, { details: le.details });
         });
         out.result(r, () => [...r.results.map((x) => `${x.action} ${x.key} at revision ${x.revision}`), `revision ${r.revision}`]);

@@ -1,13 +1,12 @@
 /**
- * The query pool's worker entry (piscina loads it; from TypeScript sources query_pool.ts bundles it
- * into plain JS first): one shard's query — read the planned blocks from the data files (opened
+ * The query pool's worker entry (piscina loads its compiled form): one shard's query — read the planned blocks from the data files (opened
  * here by path; the shard store keeps them alive until the task settles), merge, lay the memtable
  * rows over them, filter and aggregate — returning only the shard's answer.
  */
 import type { BlockRows } from '../../storage/block.js';
 import { nodeFs } from '../../storage/fs.js';
 import { readBlocksAt } from '../../storage/part.js';
-import { failureOf, type PartTaskFailure } from '../../storage/part_tasks.js';
+import { settle, type Result } from '../../runtime/thread_envelope.js';
 import { runScanPlan, type ScanPlan } from '../../storage/scan_plan.js';
 import type { QueryPlan } from './plan.js';
 import { finishOnShard, type ShardResult } from './shard_exec.js';
@@ -21,12 +20,9 @@ export interface QueryTask {
   scan: ScanPlan | null;
 }
 
-/** A task's outcome: errors travel as data (an Error loses its class crossing threads). */
-export type QueryTaskResult = { ok: true; result: ShardResult } | { ok: false; error: PartTaskFailure };
-
-/** Runs a query task on this thread; never throws. */
-export async function runQueryTask(task: QueryTask): Promise<QueryTaskResult> {
-  try {
+/** Runs a query task on this thread; never throws (a failure comes back as data). */
+export function runQueryTask(task: QueryTask): Promise<Result<ShardResult>> {
+  return settle(async () => {
     const scan = task.scan;
     const stored = scan
       ? await runScanPlan(scan, async (p) => {
@@ -38,10 +34,8 @@ export async function runQueryTask(task: QueryTask): Promise<QueryTaskResult> {
           }
         })
       : new Map<string, BlockRows>();
-    return { ok: true, result: finishOnShard(task.plan, new Map(task.mem), stored) };
-  } catch (err) {
-    return { ok: false, error: failureOf(err) };
-  }
+    return finishOnShard(task.plan, new Map(task.mem), stored);
+  });
 }
 
 export default runQueryTask;

@@ -2,6 +2,7 @@
  * A real multi-process cluster for integration tests: its own nats-server, node processes with
  * short membership timings and fault injection on, and typed helpers for the calls tests make.
  */
+import type { BarrierReply } from '../../transport/api_types.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,11 +24,8 @@ export const TEST_NODE_ARGS = [
 
 const S = subjectsFor();
 
-/** A barrier answer. */
-export interface BarrierReply {
-  applied: boolean;
-  laggards: { node: string; current_revision?: number; missing_keys?: string[]; still_present_keys?: string[]; reason?: string }[];
-}
+export type { BarrierReply };
+
 
 /** A test cluster with helpers. */
 export class TestCluster {

@@ -4,6 +4,7 @@
  * message naming the file (never a partial or wrong answer); queries that read other blocks, other
  * parts or other groups are still answered, and the node keeps running.
  */
+import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { openSync, closeSync, readSync, writeSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +20,6 @@ import { subjectsFor } from '../../transport/subjects.js';
 
 const S = subjectsFor();
 const MIN = 60_000;
-type WriteReply = { write_token: { shards: Record<string, number> } };
 type Rows = { rows: { ts: number; tags: { host: string }; fields: { value: number } }[]; missing_shards: number[] };
 type Actors = { actors: { id: string; details: { shards?: { shard: string; flushed: number }[] } }[] };
 

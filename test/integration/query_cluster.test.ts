@@ -5,6 +5,7 @@
  * killed with SIGKILL while a writer streams serves every acknowledged point exactly once after a
  * restart, and never a refused one; the query gates and their counters.
  */
+import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { TestCluster } from '../harness/cluster.js';
 import { exitWithin } from '../harness/wait.js';
@@ -14,8 +15,7 @@ import { subjectsFor } from '../../transport/subjects.js';
 import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 
 const S = subjectsFor();
-type Token = { group: string; shards: Record<string, number> };
-type WriteReply = { points: number; write_token: Token };
+type Token = WriteReply['write_token'];
 type Group = { resource: { placement: { data_nodes: string[] } } };
 
 describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {

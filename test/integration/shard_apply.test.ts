@@ -3,6 +3,7 @@
  * data node is down are stored once one returns; a data node killed with SIGKILL while a writer
  * streams loses nothing and duplicates nothing once restarted.
  */
+import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { TestCluster } from '../harness/cluster.js';
@@ -14,7 +15,6 @@ import { systemClock } from '../../runtime/clock.js';
 import { subjectsFor } from '../../transport/subjects.js';
 
 const S = subjectsFor();
-type WriteReply = { points: number; write_token: { group: string; shards: Record<string, number> } };
 type Actors = { actors: { id: string; details: { shards?: { shard: string; applied: number; flushed: number }[] } }[] };
 
 describe('shard owners apply the WAL (1 liaison + 1 data node)', function () {

@@ -4,6 +4,7 @@
  * watcher is paused holds records of a measure it has not applied at its shard-side gate, so the
  * published sequence runs ahead of what it applied; once it resumes, the lag returns to 0.
  */
+import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { TestCluster } from '../harness/cluster.js';
 import { waitFor } from '../harness/wait.js';
@@ -12,7 +13,6 @@ import { subjectsFor } from '../../transport/subjects.js';
 const S = subjectsFor();
 type ShardHealth = { shard: string; applied: number; flushed: number; published: number | null; wal_lag: number | null };
 type Actors = { metrics_port: number; actors: { id: string; details: { shards?: ShardHealth[] } }[] };
-type WriteReply = { write_token: { shards: Record<string, number> } };
 
 describe('WAL lag per shard (1 liaison + 1 data node)', function () {
   this.timeout(90_000);

@@ -3,6 +3,7 @@
  * gated on the schema the liaison applied, appended to the JetStream WAL and acknowledged with a
  * write token — durable while every data node is down.
  */
+import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -12,7 +13,6 @@ import { WAL_STREAM, subjectsFor } from '../../transport/subjects.js';
 import { call } from '../../transport/rpc.js';
 
 const S = subjectsFor();
-type WriteReply = { points: number; batch_id: string; schema_revision: number; write_token: { group: string; shards: Record<string, number> } };
 
 describe('write path to the WAL (liaisons only, every data node down)', function () {
   this.timeout(120_000);

@@ -2,8 +2,8 @@
  * The part pool (storage/part_pool.ts): flush encoding and merges on piscina worker threads.
  * Invariants: a store with a pool writes byte-identical parts to one without (and to writePart);
  * the caller's rows survive a pooled flush (they are copied, not transferred); damage found on a
- * worker is still a CorruptDataError naming the file; the worker loads whether tsx came through
- * `--import` (mocha) or only through its API (bin/lockstep.js); every pool is destroyed.
+ * worker is still a CorruptDataError naming the file; the compiled build's workers need no loader
+ * and write nothing at run time; every pool is destroyed.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -155,13 +155,11 @@ describe('storage - part pool', () => {
     assert.equal(s.listParts().length, 9);
   });
 
-  it('part pool - the worker loads when tsx is registered only through its API, as bin/lockstep.js does', function () {
+  it('part pool - the compiled build runs its workers under plain node: no tsx, no bundling, nothing written to the temp dir', function () {
     this.timeout(30_000);
     const root = fileURLToPath(new URL('../../', import.meta.url));
-    const poolUrl = new URL('../../storage/part_pool.ts', import.meta.url).href;
+    const poolUrl = new URL('../../dist/storage/part_pool.js', import.meta.url).href;
     const code = `
-      import { register } from 'tsx/esm/api';
-      register();
       const { PartPool } = await import(${JSON.stringify(poolUrl)});
       const pool = await PartPool.create({ threads: 1 });
       const part = await pool.run({ kind: 'encode', rows: { timestamps: new Float64Array([1, 2, 3]), fields: {}, tags: {} },
@@ -169,13 +167,19 @@ describe('storage - part pool', () => {
         stamp: { formatVersion: '1', lastSequence: 1, createdAt: 'now' } });
       console.log(JSON.stringify({ rows: part.metadata.row_count, blocks: part.metadata.block_count, bytes: part.data.length }));
       await pool.destroy();`;
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, env, encoding: 'utf8', timeout: 25_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { rows: number; blocks: number; bytes: number };
-    assert.deepEqual([out.rows, out.blocks], [3, 2]);
-    assert.ok(out.bytes > 0);
+    const tmp = mkdtempSync(join(tmpdir(), 'lockstep-pool-'));
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
+      delete env.NODE_OPTIONS;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, env, encoding: 'utf8', timeout: 25_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { rows: number; blocks: number; bytes: number };
+      assert.deepEqual([out.rows, out.blocks], [3, 2]);
+      assert.ok(out.bytes > 0);
+      assert.deepEqual(readdirSync(tmp), [], 'the pool wrote to the temp dir');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('part pool - bad options are refused; a destroyed pool refuses tasks', async () => {
