@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 
 const main = new URL('../dist/runtime/cli/main.js', import.meta.url);
 if (!existsSync(main)) {
-  process.stderr.write('lockstep: the build is missing (dist/runtime/cli/main.js): run `npm run build` in the checkout\n');
+  process.stderr.write(
+    'lockstep: the build is missing (dist/runtime/cli/main.js): run `npm run build` in the checkout\n',
+  );
   process.exit(2);
 }
 await import(main.href);

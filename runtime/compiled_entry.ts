@@ -38,4 +38,3 @@ export function withoutTsx(argv: readonly string[]): string[] {
   }
   return out;
 }
-

@@ -35,6 +35,8 @@ export interface NodeConfig {
   logLevel: string;
   faultInjection: boolean;
   faults: FaultSpec[];
+  /** With fault injection: SIGKILL the node right after its N-th part commit (0 = never). */
+  faultKillAtPartCommit: number;
   /** Run actors on worker threads (false = in-process, for unit tests). */
   threads: boolean;
 }
@@ -59,6 +61,7 @@ export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
   logLevel: 'info',
   faultInjection: false,
   faults: [],
+  faultKillAtPartCommit: 0,
   threads: true,
 };
 
@@ -68,7 +71,9 @@ function positive(n: number, what: string): number {
 }
 
 /** Merges options with the defaults and validates them; throws `InvalidArgument` naming the option. */
-export function resolveNodeConfig(opts: Partial<Omit<NodeConfig, 'name' | 'roles'>> & { name?: string; roles?: string[] }): NodeConfig {
+export function resolveNodeConfig(
+  opts: Partial<Omit<NodeConfig, 'name' | 'roles'>> & { name?: string; roles?: string[] },
+): NodeConfig {
   if (!isValidNodeName(opts.name)) {
     throw errors.invalidArgument(
       `node name ${JSON.stringify(opts.name ?? '')} is invalid: use 1–63 of a-z, 0-9, _ and - (it becomes a subject token)`,
@@ -82,14 +87,16 @@ export function resolveNodeConfig(opts: Partial<Omit<NodeConfig, 'name' | 'roles
     }
   }
   const cfg: NodeConfig = { ...DEFAULT_NODE_CONFIG, ...stripUndefined(opts), name: opts.name, roles: roles as Role[] };
-  if (!isValidName(cfg.subjectPrefix)) throw errors.invalidArgument(`subject prefix ${JSON.stringify(cfg.subjectPrefix)} is invalid`);
+  if (!isValidName(cfg.subjectPrefix))
+    throw errors.invalidArgument(`subject prefix ${JSON.stringify(cfg.subjectPrefix)} is invalid`);
   positive(cfg.heartbeatIntervalMs, 'heartbeat interval');
   positive(cfg.evictableAfterMs, 'evictable-after');
   positive(cfg.goneAfterMs, 'gone-after');
   if (cfg.evictableAfterMs <= cfg.heartbeatIntervalMs) {
     throw errors.invalidArgument('evictable-after must be longer than the heartbeat interval');
   }
-  if (cfg.goneAfterMs < cfg.evictableAfterMs) throw errors.invalidArgument('gone-after must not be shorter than evictable-after');
+  if (cfg.goneAfterMs < cfg.evictableAfterMs)
+    throw errors.invalidArgument('gone-after must not be shorter than evictable-after');
   positive(cfg.schemaInitDeadlineMs, 'schema init deadline');
   if (!(cfg.schemaWaitMs >= 0)) throw errors.invalidArgument('schema wait must not be negative');
   positive(cfg.barrierFallbackPollMs, 'barrier fallback poll');

@@ -18,10 +18,14 @@ const CONTROL_OPS = ['pause_watch', 'resume_watch', 'actors', 'inject_fault', 'c
 function parseFault(body: unknown): FaultSpec {
   const f = (body as { fault?: Partial<FaultSpec> } | undefined)?.fault;
   if (!f || typeof f !== 'object') throw errors.invalidArgument('fault is required: {actor, phase, kind, times?}');
-  if (!(ACTOR_KINDS as readonly unknown[]).includes(f.actor)) throw errors.invalidArgument(`fault.actor must be one of ${ACTOR_KINDS.join(', ')}`);
-  if (!['init', 'apply', 'crash'].includes(String(f.phase))) throw errors.invalidArgument('fault.phase must be init, apply or crash');
-  if (!['transient', 'permanent'].includes(String(f.kind ?? 'transient'))) throw errors.invalidArgument('fault.kind must be transient or permanent');
-  if (f.times !== undefined && !(Number.isInteger(f.times) && f.times > 0)) throw errors.invalidArgument('fault.times must be a positive integer');
+  if (!(ACTOR_KINDS as readonly unknown[]).includes(f.actor))
+    throw errors.invalidArgument(`fault.actor must be one of ${ACTOR_KINDS.join(', ')}`);
+  if (!['init', 'apply', 'crash'].includes(String(f.phase)))
+    throw errors.invalidArgument('fault.phase must be init, apply or crash');
+  if (!['transient', 'permanent'].includes(String(f.kind ?? 'transient')))
+    throw errors.invalidArgument('fault.kind must be transient or permanent');
+  if (f.times !== undefined && !(Number.isInteger(f.times) && f.times > 0))
+    throw errors.invalidArgument('fault.times must be a positive integer');
   return { actor: f.actor!, phase: f.phase!, kind: f.kind ?? 'transient', ...(f.times ? { times: f.times } : {}) };
 }
 
@@ -39,32 +43,48 @@ export function serveControl(
     const res = await host.control(op, {});
     return unwrap(res);
   };
-  return serve(bus, subjects.node.controlAll(config.name), async (req) => {
-    const op = lastToken(req.subject);
-    switch (op) {
-      case 'pause_watch':
-        return { node: config.name, ...((await watcherControl('pause')) as Omit<WatchControlReply, 'node'>) } satisfies WatchControlReply;
-      case 'resume_watch':
-        return { node: config.name, ...((await watcherControl('resume')) as Omit<WatchControlReply, 'node'>) } satisfies WatchControlReply;
-      case 'actors':
-        return {
-          node: config.name,
-          roles: config.roles,
-          pid: process.pid,
-          main_thread_id: 0,
-          metrics_port: info.metricsPort ?? null,
-          actors: await supervisor.actors(),
-        } satisfies ActorsReply;
-      case 'inject_fault':
-      case 'clear_fault': {
-        if (!config.faultInjection) {
-          throw new LockstepError('PermissionDenied', `fault injection is disabled on ${config.name} (start it with --enable-fault-injection)`);
+  return serve(
+    bus,
+    subjects.node.controlAll(config.name),
+    async (req) => {
+      const op = lastToken(req.subject);
+      switch (op) {
+        case 'pause_watch':
+          return {
+            node: config.name,
+            ...((await watcherControl('pause')) as Omit<WatchControlReply, 'node'>),
+          } satisfies WatchControlReply;
+        case 'resume_watch':
+          return {
+            node: config.name,
+            ...((await watcherControl('resume')) as Omit<WatchControlReply, 'node'>),
+          } satisfies WatchControlReply;
+        case 'actors':
+          return {
+            node: config.name,
+            roles: config.roles,
+            pid: process.pid,
+            main_thread_id: 0,
+            metrics_port: info.metricsPort ?? null,
+            actors: await supervisor.actors(),
+          } satisfies ActorsReply;
+        case 'inject_fault':
+        case 'clear_fault': {
+          if (!config.faultInjection) {
+            throw new LockstepError(
+              'PermissionDenied',
+              `fault injection is disabled on ${config.name} (start it with --enable-fault-injection)`,
+            );
+          }
+          await supervisor.injectFault(op === 'clear_fault' ? null : parseFault(req.body));
+          return { node: config.name };
         }
-        await supervisor.injectFault(op === 'clear_fault' ? null : parseFault(req.body));
-        return { node: config.name };
+        default:
+          throw errors.unimplemented(
+            `unknown control operation ${JSON.stringify(op)} (operations: ${CONTROL_OPS.join(', ')})`,
+          );
       }
-      default:
-        throw errors.unimplemented(`unknown control operation ${JSON.stringify(op)} (operations: ${CONTROL_OPS.join(', ')})`);
-    }
-  }, { spanName: 'node.control' });
+    },
+    { spanName: 'node.control' },
+  );
 }

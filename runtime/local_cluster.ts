@@ -13,7 +13,9 @@ import { subjectsFor } from '../transport/subjects.js';
 import { startNatsServer, type NatsServer } from './nats_server.js';
 
 /** The `lockstep` command of this checkout or package, seen from runtime/ in the sources or dist/runtime/ in the build. */
-const BIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../bin/lockstep.js' : '../../bin/lockstep.js', import.meta.url));
+const BIN = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? '../bin/lockstep.js' : '../../bin/lockstep.js', import.meta.url),
+);
 
 /** Options of a local cluster. */
 export interface LocalClusterOptions {
@@ -81,8 +83,20 @@ export class LocalCluster {
     const logFile = join(this.opts.dir, 'logs', `${name}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
     const args = [
-      BIN, 'node', '--name', name, '--role', roles.join(','), '--nats-url', this.natsUrl,
-      '--data-dir', join(this.opts.dir, 'data'), '--metrics-port', '0', ...(this.opts.nodeArgs ?? []), ...extraArgs,
+      BIN,
+      'node',
+      '--name',
+      name,
+      '--role',
+      roles.join(','),
+      '--nats-url',
+      this.natsUrl,
+      '--data-dir',
+      join(this.opts.dir, 'data'),
+      '--metrics-port',
+      '0',
+      ...(this.opts.nodeArgs ?? []),
+      ...extraArgs,
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,9 +112,7 @@ export class LocalCluster {
       pid: child.pid!,
       process: child,
       logFile,
-      exited: new Promise((r) =>
-        child.once('close', (code, signal) => log.end(() => r({ code, signal }))),
-      ),
+      exited: new Promise((r) => child.once('close', (code, signal) => log.end(() => r({ code, signal })))),
     };
     child.once('exit', (code) => {
       // Known as exited at once (waitReady checks it), even before the log is complete.
@@ -125,7 +137,8 @@ export class LocalCluster {
     const subject = subjectsFor().node.control(name, 'actors');
     for (;;) {
       if (this.opts.signal?.aborted) throw new Error('start interrupted');
-      if (node.exitCode !== undefined) throw new Error(`node ${name} exited with code ${node.exitCode} at start (log: ${node.logFile})`);
+      if (node.exitCode !== undefined)
+        throw new Error(`node ${name} exited with code ${node.exitCode} at start (log: ${node.logFile})`);
       try {
         await call(bus, subject, {}, { timeoutMs: 1000 });
         return;
@@ -141,7 +154,9 @@ export class LocalCluster {
     const doc = {
       natsUrl: this.natsUrl,
       ...(this.nats ? { natsPid: this.nats.pid } : {}),
-      nodes: [...this.nodes.values()].filter((n) => n.exitCode === undefined).map((n) => ({ name: n.name, roles: n.roles, pid: n.pid })),
+      nodes: [...this.nodes.values()]
+        .filter((n) => n.exitCode === undefined)
+        .map((n) => ({ name: n.name, roles: n.roles, pid: n.pid })),
     };
     writeFileSync(join(this.opts.dir, 'cluster.json'), `${JSON.stringify(doc, null, 2)}\n`);
   }

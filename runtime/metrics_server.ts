@@ -23,7 +23,11 @@ export async function renderMetrics(sources: MetricsSource[]): Promise<string> {
 }
 
 /** Serves `/metrics` on host:port (0 = ephemeral). */
-export async function startMetricsServer(host: string, port: number, sources: () => MetricsSource[]): Promise<MetricsServer> {
+export async function startMetricsServer(
+  host: string,
+  port: number,
+  sources: () => MetricsSource[],
+): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.url !== '/metrics' && !req.url?.startsWith('/metrics?')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');

@@ -32,7 +32,9 @@ export function natsServerAvailable(): boolean {
 /** Starts a nats-server; rejects with its stderr if it does not report its port in time. */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
   if (!natsServerAvailable()) {
-    throw new Error('nats-server is not installed: run `apt-get install -y nats-server` (Debian) or `npm run ensure-nats`');
+    throw new Error(
+      'nats-server is not installed: run `apt-get install -y nats-server` (Debian) or `npm run ensure-nats`',
+    );
   }
   const temp = !opts.dir;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'lockstep-nats-'));
@@ -64,7 +66,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     if (!url) {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`nats-server did not report its port within ${opts.startTimeoutMs ?? 10_000} ms: ${stderr.trim()}`);
+        throw new Error(
+          `nats-server did not report its port within ${opts.startTimeoutMs ?? 10_000} ms: ${stderr.trim()}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -50,7 +50,10 @@ async function connectWithRetry(config: NodeConfig, clock: Clock, log: Logger): 
       if (isPermanent(err)) throw err;
       const wait = backoffMs(attempt, 200, 2000);
       if (clock.monotonic() + wait > deadline) {
-        throw new Error(`${(err as Error).message} (gave up after ${config.schemaInitDeadlineMs} ms, ${attempt + 1} attempts)`);
+        throw new Error(
+          `${(err as Error).message} (gave up after ${config.schemaInitDeadlineMs} ms, ${attempt + 1} attempts)`,
+          { cause: err },
+        );
       }
       log.warn({ attempt, retry_in_ms: wait, cause: (err as Error).message }, 'NATS not reachable yet; retrying');
       await clock.sleep(wait);
@@ -59,7 +62,10 @@ async function connectWithRetry(config: NodeConfig, clock: Clock, log: Logger): 
 }
 
 /** Starts a node. Rejects (with a message naming the cause) when it cannot start. */
-export async function runNode(config: NodeConfig, opts: { otlpEndpoint?: string; clock?: Clock } = {}): Promise<NodeHandle> {
+export async function runNode(
+  config: NodeConfig,
+  opts: { otlpEndpoint?: string; clock?: Clock } = {},
+): Promise<NodeHandle> {
   const clock = opts.clock ?? systemClock;
   const log = createLogger({ node: config.name, level: config.logLevel });
   const subjects = subjectsFor(config.subjectPrefix);

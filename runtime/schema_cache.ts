@@ -4,7 +4,13 @@
  */
 import type { SchemaConsumer, SchemaEvent, SchemaSnapshot } from './actor.js';
 import type { Clock } from './clock.js';
-import { kvKeyOf, type Resource, type SchemaKey, type SchemaKind, type StoredResource } from '../transport/schema_types.js';
+import {
+  kvKeyOf,
+  type Resource,
+  type SchemaKey,
+  type SchemaKind,
+  type StoredResource,
+} from '../transport/schema_types.js';
 
 /** A schema cache for a set of kinds. */
 export class SchemaCache implements SchemaConsumer {
@@ -110,6 +116,7 @@ export class SchemaCache implements SchemaConsumer {
 /** The key of a stored resource. */
 export function keyOfResource(r: StoredResource): SchemaKey {
   const res = r.resource as { name: string; group?: string };
-  return r.kind === 'group' ? { kind: 'group', group: res.name, name: '' } : { kind: r.kind, group: res.group!, name: res.name };
+  return r.kind === 'group'
+    ? { kind: 'group', group: res.name, name: '' }
+    : { kind: r.kind, group: res.group!, name: res.name };
 }
-

@@ -58,7 +58,15 @@ export class Supervisor implements SupervisorApi {
   /** Starts actors in order (the watcher must come last: its init reaches the others). */
   async startAll(kinds: ActorKind[]): Promise<void> {
     for (const kind of kinds) {
-      const slot: Slot = { id: kind, kind, schemaKinds: [], threadId: -1, restarts: [], restarting: false, needsInit: false };
+      const slot: Slot = {
+        id: kind,
+        kind,
+        schemaKinds: [],
+        threadId: -1,
+        restarts: [],
+        restarting: false,
+        needsInit: false,
+      };
       this.slots.set(slot.id, slot);
       await this.startSlot(slot);
       if (this.stopped) return;
@@ -66,7 +74,10 @@ export class Supervisor implements SupervisorApi {
   }
 
   private makeHost(slot: Slot): ActorHost {
-    const config = { ...this.opts.config, faults: this.startFaults.filter((f) => f.times === undefined || f.times > 0) };
+    const config = {
+      ...this.opts.config,
+      faults: this.startFaults.filter((f) => f.times === undefined || f.times > 0),
+    };
     const init: WorkerInit = { id: slot.id, kind: slot.kind, config, otlpEndpoint: this.opts.otlpEndpoint };
     return this.opts.config.threads ? new ThreadActorHost(init, this) : new InProcessActorHost(init, this);
   }
@@ -115,7 +126,9 @@ export class Supervisor implements SupervisorApi {
   }
 
   private consumeStartFault(kind: ActorKind, phase: FaultSpec['phase']): void {
-    const f = this.startFaults.find((x) => x.actor === kind && x.phase === phase && (x.times === undefined || x.times > 0));
+    const f = this.startFaults.find(
+      (x) => x.actor === kind && x.phase === phase && (x.times === undefined || x.times > 0),
+    );
     if (f?.times !== undefined) f.times -= 1;
   }
 
@@ -133,7 +146,10 @@ export class Supervisor implements SupervisorApi {
       return;
     }
     const wait = backoffMs(slot.restarts.length - 1, config.restartBackoffBaseMs, config.restartBackoffMaxMs);
-    log.warn({ actor: slot.id, cause: info.error ?? `exit ${info.code}`, restart_in_ms: wait }, 'actor crashed; restarting');
+    log.warn(
+      { actor: slot.id, cause: info.error ?? `exit ${info.code}`, restart_in_ms: wait },
+      'actor crashed; restarting',
+    );
     await clock.sleep(wait);
     if (this.stopped) return;
     const start = this.startSlot(slot);
@@ -147,7 +163,11 @@ export class Supervisor implements SupervisorApi {
     slot.restarting = false;
     if (slot.needsInit) {
       const res = await this.slots.get(WATCHER_ID)?.host?.control('reinit', { actors: [slot.id] });
-      if (res && !res.ok) log.warn({ actor: slot.id, cause: res.error.message }, 'schema re-init of restarted actor failed; the watcher retries with the next event');
+      if (res && !res.ok)
+        log.warn(
+          { actor: slot.id, cause: res.error.message },
+          'schema re-init of restarted actor failed; the watcher retries with the next event',
+        );
     }
   }
 
@@ -166,7 +186,10 @@ export class Supervisor implements SupervisorApi {
       if (delivery.type === 'event') {
         if (!s.schemaKinds.includes(delivery.event.key.kind)) continue;
         if (s.needsInit) {
-          outcome[s.id] = { ...toFailureInfo(new TransientError(`actor ${s.id} awaits its schema snapshot`)), needsInit: true };
+          outcome[s.id] = {
+            ...toFailureInfo(new TransientError(`actor ${s.id} awaits its schema snapshot`)),
+            needsInit: true,
+          };
           continue;
         }
       }

@@ -63,7 +63,9 @@ export class ThreadActorHost implements ActorHost {
     this.exited.catch(() => undefined);
     this.remote = Comlink.wrap<RunnerApi>(nodeEndpoint(worker as never));
     try {
-      return await this.guard<Result<{ threadId: number; schemaKinds: string[] }>>(this.remote.start() as Promise<Result<{ threadId: number; schemaKinds: string[] }>>);
+      return await this.guard<Result<{ threadId: number; schemaKinds: string[] }>>(
+        this.remote.start() as Promise<Result<{ threadId: number; schemaKinds: string[] }>>,
+      );
     } catch (err) {
       return failed(err);
     }

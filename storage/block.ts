@@ -115,7 +115,8 @@ export function encodeBlock(rows: BlockRows, schema: BlockSchema): Uint8Array {
       const t = schema.tags[c - 1 - nf]!;
       const col = rows.tags[t.name];
       const wantTyped = t.type === 'int';
-      if (col === undefined || col.length !== n || col instanceof Float64Array !== wantTyped) throw badColumn('tag', t.name, col, n);
+      if (col === undefined || col.length !== n || col instanceof Float64Array !== wantTyped)
+        throw badColumn('tag', t.name, col, n);
       if (t.type === 'string') writeStrings(body, col as string[]);
       else if (t.type === 'int') writeInts(body, col as Float64Array);
       else if (t.type === 'string[]') writeStringLists(body, col as string[][]);
@@ -144,7 +145,8 @@ export function encodeBlock(rows: BlockRows, schema: BlockSchema): Uint8Array {
 }
 
 function badColumn(what: string, name: string, col: unknown, n: number): EncodingError {
-  const got = col === undefined ? 'missing' : `${(col as { length?: number }).length} values of the wrong shape or count`;
+  const got =
+    col === undefined ? 'missing' : `${(col as { length?: number }).length} values of the wrong shape or count`;
   return unencodable(`${what} column ${JSON.stringify(name)}: ${got}, expected ${n} rows`);
 }
 
@@ -158,8 +160,16 @@ export function blockCrc(bytes: Uint8Array): number {
  * the projected columns only. Any damage throws `CorruptDataError` naming `path`; `where` locates
  * the block inside the file for the message.
  */
-export function decodeBlock(path: string, bytes: Uint8Array, schema: BlockSchema, projection?: BlockProjection, where = 'block', range?: TimeRange): BlockRows {
-  if (bytes.length < MIN_BLOCK_BYTES) throw new CorruptDataError(path, `${where}: ${bytes.length} bytes is shorter than any block`);
+export function decodeBlock(
+  path: string,
+  bytes: Uint8Array,
+  schema: BlockSchema,
+  projection?: BlockProjection,
+  where = 'block',
+  range?: TimeRange,
+): BlockRows {
+  if (bytes.length < MIN_BLOCK_BYTES)
+    throw new CorruptDataError(path, `${where}: ${bytes.length} bytes is shorter than any block`);
   const end = bytes.length - 4;
   verify(path, where, bytes.subarray(0, end), readU32le(bytes, end));
   try {
@@ -181,7 +191,13 @@ export interface TimeRange {
  * With a range, only rows inside it are returned, and field columns (sequential codecs) are
  * decoded only up to the last of them; tag columns are decoded whole, then sliced.
  */
-function decodeVerified(bytes: Uint8Array, end: number, schema: BlockSchema, projection?: BlockProjection, range?: TimeRange): BlockRows {
+function decodeVerified(
+  bytes: Uint8Array,
+  end: number,
+  schema: BlockSchema,
+  projection?: BlockProjection,
+  range?: TimeRange,
+): BlockRows {
   const r = new ByteReader(bytes, 0, end);
   const magic = r.bytes(BLOCK_MAGIC.length, 'block magic');
   for (let i = 0; i < BLOCK_MAGIC.length; i++) if (magic[i] !== BLOCK_MAGIC[i]) throw headerError('bad block magic', 0);
@@ -190,7 +206,8 @@ function decodeVerified(bytes: Uint8Array, end: number, schema: BlockSchema, pro
   const nf = schema.fields.length;
   const schemaCols = nf + schema.tags.length;
   const cols = readUvarint(r);
-  if (cols < 1 || cols > 1 + schemaCols) throw headerError(`${cols} columns for a schema of ${schemaCols} plus timestamps`, r.pos);
+  if (cols < 1 || cols > 1 + schemaCols)
+    throw headerError(`${cols} columns for a schema of ${schemaCols} plus timestamps`, r.pos);
   const kinds = new Uint8Array(cols);
   const index = new Int32Array(cols);
   const starts = new Float64Array(cols + 1);
@@ -204,10 +221,12 @@ function decodeVerified(bytes: Uint8Array, end: number, schema: BlockSchema, pro
       if (kinds[0] !== ColumnKind.timestamps) throw headerError('first column is not the timestamps', r.pos);
     } else {
       const i = index[c]!;
-      if (i >= schemaCols || seen[i]) throw headerError(`column ${c} names schema index ${i} twice or out of range`, r.pos);
+      if (i >= schemaCols || seen[i])
+        throw headerError(`column ${c} names schema index ${i} twice or out of range`, r.pos);
       seen[i] = 1;
       const type = i < nf ? schema.fields[i]!.type : schema.tags[i - nf]!.type;
-      if (kinds[c] !== KIND_OF_TYPE[type]) throw headerError(`column ${c} has codec kind ${kinds[c]} but the schema says ${type}`, r.pos);
+      if (kinds[c] !== KIND_OF_TYPE[type])
+        throw headerError(`column ${c} has codec kind ${kinds[c]} but the schema says ${type}`, r.pos);
     }
     starts[c] = total;
     total += len;
@@ -230,7 +249,8 @@ function decodeVerified(bytes: Uint8Array, end: number, schema: BlockSchema, pro
   const out: BlockRows = { timestamps: whole ? ts : ts.subarray(lo, hi), fields: {}, tags: {} };
   if (hi === lo) {
     for (const f of schema.fields) if (!wantFields || wantFields.has(f.name)) out.fields[f.name] = new Float64Array(0);
-    for (const t of schema.tags) if (!wantTags || wantTags.has(t.name)) out.tags[t.name] = t.type === 'int' ? new Float64Array(0) : [];
+    for (const t of schema.tags)
+      if (!wantTags || wantTags.has(t.name)) out.tags[t.name] = t.type === 'int' ? new Float64Array(0) : [];
     return out;
   }
   for (let c = 1; c < cols; c++) {
@@ -244,7 +264,11 @@ function decodeVerified(bytes: Uint8Array, end: number, schema: BlockSchema, pro
       const name = schema.tags[i - nf]!.name;
       if (wantTags && !wantTags.has(name)) continue;
       const col = readColumn(bytes, starts[c]!, starts[c + 1]!, kinds[c] as ColumnKind, n);
-      out.tags[name] = whole ? col : col instanceof Float64Array ? col.subarray(lo, hi) : (col.slice(lo, hi) as TagColumn);
+      out.tags[name] = whole
+        ? col
+        : col instanceof Float64Array
+          ? col.subarray(lo, hi)
+          : (col.slice(lo, hi) as TagColumn);
     }
   }
   return out;

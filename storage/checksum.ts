@@ -33,7 +33,8 @@ export function crc32Portable(data: Uint8Array, value = 0): number {
 const native = (zlib as unknown as { crc32?: Crc32Fn }).crc32;
 
 /** CRC-32 of `data` (optionally continuing a running `value`), as an unsigned 32-bit number. */
-export const crc32: Crc32Fn = typeof native === 'function' ? (data, value = 0) => native(data, value) >>> 0 : crc32Portable;
+export const crc32: Crc32Fn =
+  typeof native === 'function' ? (data, value = 0) => native(data, value) >>> 0 : crc32Portable;
 
 /** True when the native zlib implementation is in use (for benchmarks and reports). */
 export const CRC32_NATIVE = typeof native === 'function';

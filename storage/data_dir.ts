@@ -89,8 +89,14 @@ async function scanGroup(fs: StorageFs, nodeDir: string, group: string): Promise
  * Opens `<root>/<node>`: creates it, takes the lock, checks every segment's storage version.
  * Throws UnsupportedVersionError / CorruptDataError naming the path (the lock released first).
  */
-export async function openDataDir(fs: StorageFs, root: string, node: string, opts: OpenDataDirOptions = {}): Promise<DataDir> {
-  if (!isValidNodeName(node)) throw new RangeError(`node name must match ${NODE_NAME_PATTERN}, got ${JSON.stringify(node)}`);
+export async function openDataDir(
+  fs: StorageFs,
+  root: string,
+  node: string,
+  opts: OpenDataDirOptions = {},
+): Promise<DataDir> {
+  if (!isValidNodeName(node))
+    throw new RangeError(`node name must match ${NODE_NAME_PATTERN}, got ${JSON.stringify(node)}`);
   const nodeDir = join(root, node);
   await fs.mkdir(nodeDir);
   const lock = await acquireDataDirLock(fs, nodeDir, opts.clock ?? systemClock);
@@ -116,7 +122,10 @@ export async function openDataDir(fs: StorageFs, root: string, node: string, opt
  */
 export async function openGroupDir(fs: StorageFs, dataDir: DataDir, group: string): Promise<SegmentInfo[]> {
   if (dataDir.lock.released) throw new Error(`openGroupDir(${group}): the data directory ${dataDir.nodeDir} is closed`);
-  if (!isGroupDirName(group)) throw new RangeError(`group name must match ${NAME_PATTERN} and not be "${LOCK_FILE}", got ${JSON.stringify(group)}`);
+  if (!isGroupDirName(group))
+    throw new RangeError(
+      `group name must match ${NAME_PATTERN} and not be "${LOCK_FILE}", got ${JSON.stringify(group)}`,
+    );
   await fs.mkdir(join(dataDir.nodeDir, group));
   return scanGroup(fs, dataDir.nodeDir, group);
 }

@@ -20,10 +20,13 @@ export class UnsupportedVersionError extends PermanentError {
   override readonly name: string = 'UnsupportedVersionError';
   readonly path: string;
   constructor(path: string, found: string, supported: readonly string[]) {
-    super(`unsupported storage version ${JSON.stringify(found)} in ${path} (this build reads ${supported.join(', ')})`, {
-      code: Code.FailedPrecondition,
-      details: { path, found, supported: [...supported] },
-    });
+    super(
+      `unsupported storage version ${JSON.stringify(found)} in ${path} (this build reads ${supported.join(', ')})`,
+      {
+        code: Code.FailedPrecondition,
+        details: { path, found, supported: [...supported] },
+      },
+    );
     this.path = path;
   }
 }

@@ -43,7 +43,12 @@ async function wrap(path: string, mode: 'r' | 'w' | 'wx' | 'a'): Promise<FileHan
     async write(data, position) {
       let done = 0;
       while (done < data.length) {
-        const { bytesWritten } = await h.write(data, done, data.length - done, position === undefined ? null : position + done);
+        const { bytesWritten } = await h.write(
+          data,
+          done,
+          data.length - done,
+          position === undefined ? null : position + done,
+        );
         done += bytesWritten;
       }
     },

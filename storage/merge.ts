@@ -17,7 +17,15 @@
  * an equal last_sequence it would wrongly outrank that newer part.
  */
 import { errors } from '../transport/errors.js';
-import { blockCrc, type BlockProjection, type BlockRows, type BlockSchema, type FieldType, type TagColumn, type TagType } from './block.js';
+import {
+  blockCrc,
+  type BlockProjection,
+  type BlockRows,
+  type BlockSchema,
+  type FieldType,
+  type TagColumn,
+  type TagType,
+} from './block.js';
 import { decodeBlock } from './block.js';
 import { crc32, verify } from './checksum.js';
 import { CorruptDataError } from './errors.js';
@@ -53,7 +61,10 @@ export function columnsSchema(cols: Columns): BlockSchema {
 export function typesAgree(schemas: readonly BlockSchema[]): boolean {
   const seen = new Map<string, string>();
   for (const s of schemas) {
-    for (const c of [...s.fields.map((f) => ['f:' + f.name, f.type]), ...s.tags.map((t) => ['t:' + t.name, t.type])] as [string, string][]) {
+    for (const c of [
+      ...s.fields.map((f) => ['f:' + f.name, f.type]),
+      ...s.tags.map((t) => ['t:' + t.name, t.type]),
+    ] as [string, string][]) {
       const had = seen.get(c[0]);
       if (had !== undefined && had !== c[1]) return false;
       seen.set(c[0], c[1]);
@@ -70,7 +81,8 @@ export function typesAgree(schemas: readonly BlockSchema[]): boolean {
 export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | undefined, what: string): BlockRows {
   // One chunk with strictly increasing timestamps and every column in the right type is the answer
   // as it is (equal timestamps — stream elements — still need ordering by key below).
-  if (chunks.length === 1 && strictlyIncreasing(chunks[0]!.rows.timestamps) && hasColumns(chunks[0]!.rows, cols)) return pick(chunks[0]!.rows, cols);
+  if (chunks.length === 1 && strictlyIncreasing(chunks[0]!.rows.timestamps) && hasColumns(chunks[0]!.rows, cols))
+    return pick(chunks[0]!.rows, cols);
   chunks.sort((a, b) => a.age - b.age); // stable: blocks of one part keep file order
   // Chunks one after the other in time (older parts hold older rows: the common case) concatenate.
   if (chunks.every((c) => hasColumns(c.rows, cols)) && strictlyIncreasingAcross(chunks)) return concat(chunks, cols);
@@ -92,7 +104,10 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
   let order = Uint32Array.from({ length: n }, (_, i) => i);
   if (!sorted) {
     // Ties by position, which is (part age, row): the last of each equal-key run is the newest.
-    const key = keyTag === undefined ? null : (i: number) => String((chunks[src[i]!]!.rows.tags[keyTag] as unknown[] | undefined)?.[row[i]!] ?? '');
+    const key =
+      keyTag === undefined
+        ? null
+        : (i: number) => String((chunks[src[i]!]!.rows.tags[keyTag] as unknown[] | undefined)?.[row[i]!] ?? '');
     const cmpKey = (a: number, b: number) => {
       if (key === null) return 0;
       const x = key(a);
@@ -101,27 +116,49 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
     };
     order.sort((a, b) => ts[a]! - ts[b]! || cmpKey(a, b) || a - b);
     let m = 0;
-    for (let k = 0; k < n; k++) if (k === n - 1 || ts[order[k + 1]!] !== ts[order[k]!] || cmpKey(order[k + 1]!, order[k]!) !== 0) order[m++] = order[k]!;
+    for (let k = 0; k < n; k++)
+      if (k === n - 1 || ts[order[k + 1]!] !== ts[order[k]!] || cmpKey(order[k + 1]!, order[k]!) !== 0)
+        order[m++] = order[k]!;
     order = order.subarray(0, m);
   }
   const m = order.length;
-  const gather = <T extends Float64Array | unknown[]>(get: (r: BlockRows) => ArrayLike<unknown> | undefined, out: T, dflt: () => unknown): T => {
+  const gather = <T extends Float64Array | unknown[]>(
+    get: (r: BlockRows) => ArrayLike<unknown> | undefined,
+    out: T,
+    dflt: () => unknown,
+  ): T => {
     for (let k = 0; k < m; k++) {
       const from = get(chunks[src[order[k]!]!]!.rows);
       (out as unknown[])[k] = from ? from[row[order[k]!]!] : dflt();
     }
     return out;
   };
-  const out: BlockRows = { timestamps: gather((r) => r.timestamps, new Float64Array(m), () => 0), fields: {}, tags: {} };
-  for (const [name, type] of cols.fields) out.fields[name] = gather((r) => r.fields[name], new Float64Array(m), () => (type === 'float' ? NaN : 0));
+  const out: BlockRows = {
+    timestamps: gather(
+      (r) => r.timestamps,
+      new Float64Array(m),
+      () => 0,
+    ),
+    fields: {},
+    tags: {},
+  };
+  for (const [name, type] of cols.fields)
+    out.fields[name] = gather(
+      (r) => r.fields[name],
+      new Float64Array(m),
+      () => (type === 'float' ? NaN : 0),
+    );
   for (const [name, type] of cols.tags) {
     const typed = type === 'int';
     const get = (r: BlockRows) => {
       const col = r.tags[name];
-      if (col !== undefined && col instanceof Float64Array !== typed) throw errors.failedPrecondition(`tag ${JSON.stringify(name)} changed type between parts of ${what}`);
+      if (col !== undefined && col instanceof Float64Array !== typed)
+        throw errors.failedPrecondition(`tag ${JSON.stringify(name)} changed type between parts of ${what}`);
       return col;
     };
-    out.tags[name] = typed ? gather(get, new Float64Array(m), () => 0) : (gather(get, new Array<unknown>(m), () => (type === 'string' ? '' : [])) as TagColumn);
+    out.tags[name] = typed
+      ? gather(get, new Float64Array(m), () => 0)
+      : (gather(get, new Array<unknown>(m), () => (type === 'string' ? '' : [])) as TagColumn);
   }
   return out;
 }
@@ -199,13 +236,20 @@ export interface MergePolicy {
 }
 
 /** The policy's named defaults. */
-export const DEFAULT_MERGE_POLICY: MergePolicy = { maxPartsPerName: 8, minPartsPerMerge: 4, maxRowsPerMerge: 4_000_000 };
+export const DEFAULT_MERGE_POLICY: MergePolicy = {
+  maxPartsPerName: 8,
+  minPartsPerMerge: 4,
+  maxRowsPerMerge: 4_000_000,
+};
 
 /** Checks a merged policy's numbers. */
 export function checkPolicy(p: MergePolicy): void {
-  if (!Number.isSafeInteger(p.maxPartsPerName) || p.maxPartsPerName < 1) throw errors.invalidArgument(`options.maxPartsPerName must be a positive integer, got ${p.maxPartsPerName}`);
-  if (!Number.isSafeInteger(p.minPartsPerMerge) || p.minPartsPerMerge < 2) throw errors.invalidArgument(`options.minPartsPerMerge must be an integer >= 2, got ${p.minPartsPerMerge}`);
-  if (!(p.maxRowsPerMerge > 0)) throw errors.invalidArgument(`options.maxRowsPerMerge must be positive, got ${p.maxRowsPerMerge}`);
+  if (!Number.isSafeInteger(p.maxPartsPerName) || p.maxPartsPerName < 1)
+    throw errors.invalidArgument(`options.maxPartsPerName must be a positive integer, got ${p.maxPartsPerName}`);
+  if (!Number.isSafeInteger(p.minPartsPerMerge) || p.minPartsPerMerge < 2)
+    throw errors.invalidArgument(`options.minPartsPerMerge must be an integer >= 2, got ${p.minPartsPerMerge}`);
+  if (!(p.maxRowsPerMerge > 0))
+    throw errors.invalidArgument(`options.maxRowsPerMerge must be positive, got ${p.maxRowsPerMerge}`);
 }
 
 /** What `pickRun` needs of a part. */
@@ -301,11 +345,14 @@ export function mergeParts(job: MergeJob): EncodedPart {
 /** Decodes one block of an input with Part.readBlock's checks. */
 function readBlock(input: MergeInput, b: MergeBlock, ordinal: number): BlockRows {
   const where = `block ${ordinal} (series ${b.seriesId}, offset ${b.offset}, ${b.length} bytes)`;
-  if (b.offset + b.length > input.data.length) throw new CorruptDataError(input.path, `${where}: truncated, the file holds ${input.data.length} bytes`);
+  if (b.offset + b.length > input.data.length)
+    throw new CorruptDataError(input.path, `${where}: truncated, the file holds ${input.data.length} bytes`);
   const bytes = input.data.subarray(b.offset, b.offset + b.length);
-  if (blockCrc(bytes) !== b.crc) throw new CorruptDataError(input.path, `${where}: stored checksum differs from the index`);
+  if (blockCrc(bytes) !== b.crc)
+    throw new CorruptDataError(input.path, `${where}: stored checksum differs from the index`);
   const rows = decodeBlock(input.path, bytes, input.schema, undefined, where);
-  if (rows.timestamps.length !== b.rowCount) throw new CorruptDataError(input.path, `${where}: ${rows.timestamps.length} rows, the index says ${b.rowCount}`);
+  if (rows.timestamps.length !== b.rowCount)
+    throw new CorruptDataError(input.path, `${where}: ${rows.timestamps.length} rows, the index says ${b.rowCount}`);
   return rows;
 }
 
@@ -329,8 +376,16 @@ export function parseMergedFrom(path: string, bytes: Uint8Array): number[] {
   }
   if (!v || typeof v.version !== 'string') throw new CorruptDataError(path, 'no string "version"');
   checkVersion(path, v.version);
-  const ok = Array.isArray(v.replaces) && v.replaces.every((s) => Number.isSafeInteger(s) && (s as number) > 0) && typeof v.crc32 === 'number';
+  const ok =
+    Array.isArray(v.replaces) &&
+    v.replaces.every((s) => Number.isSafeInteger(s) && (s as number) > 0) &&
+    typeof v.crc32 === 'number';
   if (!ok) throw new CorruptDataError(path, 'no "replaces" list of part sequences or no "crc32"');
-  verify(path, 'merged_from', new TextEncoder().encode(JSON.stringify({ version: v.version, replaces: v.replaces })), v.crc32 as number);
+  verify(
+    path,
+    'merged_from',
+    new TextEncoder().encode(JSON.stringify({ version: v.version, replaces: v.replaces })),
+    v.crc32 as number,
+  );
   return v.replaces as number[];
 }

@@ -67,7 +67,12 @@ export interface BlockQuery {
  * Writes `rows` as part directory `dir` (`…/part-<seq>`), through `dir + '.tmp'`, metadata last;
  * returns the metadata. Throws AlreadyExists if `dir` exists; removes the `.tmp` on failure.
  */
-export async function writePart(fs: StorageFs, dir: string, rows: PartRows, opts: PartWriteOptions): Promise<PartMetadata> {
+export async function writePart(
+  fs: StorageFs,
+  dir: string,
+  rows: PartRows,
+  opts: PartWriteOptions,
+): Promise<PartMetadata> {
   const maxRows = opts.maxRowsPerBlock ?? DEFAULT_MAX_ROWS_PER_BLOCK;
   checkMaxRows(maxRows);
   if (!Number.isSafeInteger(opts.lastSequence) || opts.lastSequence < 0) {
@@ -76,9 +81,14 @@ export async function writePart(fs: StorageFs, dir: string, rows: PartRows, opts
   if (typeof opts.formatVersion !== 'string' || opts.formatVersion === '') {
     throw errors.invalidArgument('options.formatVersion must be a non-empty string');
   }
-  if (dir.endsWith(PART_TMP_SUFFIX)) throw errors.invalidArgument(`part directory ${dir} must not end in ${PART_TMP_SUFFIX}`);
+  if (dir.endsWith(PART_TMP_SUFFIX))
+    throw errors.invalidArgument(`part directory ${dir} must not end in ${PART_TMP_SUFFIX}`);
   const cols = schemaColumns(rows, opts.schema);
-  const stamp = { formatVersion: opts.formatVersion, lastSequence: opts.lastSequence, createdAt: new Date((opts.clock ?? systemClock).now()).toISOString() };
+  const stamp = {
+    formatVersion: opts.formatVersion,
+    lastSequence: opts.lastSequence,
+    createdAt: new Date((opts.clock ?? systemClock).now()).toISOString(),
+  };
   // The same encoder and crash protocol the shard store uses (part_encode.ts), on this thread.
   const part = encodeRuns(cols, seriesRuns(rows), opts.schema, maxRows, stamp);
   await writeEncodedPart(fs, dir, part);
@@ -109,7 +119,8 @@ export async function openPart(fs: StorageFs, dir: string, opts: PartOpenOptions
   const data = await fs.open(dataPath, 'r');
   try {
     const size = await data.size();
-    if (size !== meta.data_bytes) throw new CorruptDataError(dataPath, `${size} bytes, the metadata says ${meta.data_bytes}`);
+    if (size !== meta.data_bytes)
+      throw new CorruptDataError(dataPath, `${size} bytes, the metadata says ${meta.data_bytes}`);
   } catch (err) {
     await data.close();
     throw err;
@@ -189,9 +200,15 @@ export class Part {
    * up to COALESCE_GAP_BYTES read and dropped) and runs are read concurrently: a query over many
    * series costs a few reads, not one awaited read per block. Same checks as `readBlock`.
    */
-  async readBlocks(entries: readonly BlockEntry[], projection?: BlockProjection, range?: TimeRange): Promise<BlockRows[]> {
+  async readBlocks(
+    entries: readonly BlockEntry[],
+    projection?: BlockProjection,
+    range?: TimeRange,
+  ): Promise<BlockRows[]> {
     if (this.closed) throw errors.failedPrecondition(`part ${this.dir} is closed`);
-    for (const e of entries) if (this.entries[e.ordinal] !== e) throw errors.invalidArgument(`block entry ${e.ordinal} does not belong to part ${this.dir}`);
+    for (const e of entries)
+      if (this.entries[e.ordinal] !== e)
+        throw errors.invalidArgument(`block entry ${e.ordinal} does not belong to part ${this.dir}`);
     return readBlocksAt(this.data, this.dataPath, this.metadata.schema, entries, projection, range);
   }
 
@@ -220,7 +237,12 @@ export async function readBlocksAt(
   for (let k = 0; k < entries.length; k++) {
     const e = entries[k]!;
     const last = runs[runs.length - 1];
-    if (last && e.offset >= last.end && e.offset - last.end <= COALESCE_GAP_BYTES && e.offset + e.length - last.start <= MAX_RUN_BYTES) {
+    if (
+      last &&
+      e.offset >= last.end &&
+      e.offset - last.end <= COALESCE_GAP_BYTES &&
+      e.offset + e.length - last.start <= MAX_RUN_BYTES
+    ) {
       last.end = e.offset + e.length;
       last.to = k + 1;
     } else {
@@ -234,9 +256,11 @@ export async function readBlocksAt(
     for (let k = run.from; k < run.to; k++) {
       const e = entries[k]!;
       const where = `block ${e.ordinal} (series ${e.seriesId}, offset ${e.offset}, ${e.length} bytes)`;
-      if (got < e.offset + e.length - run.start) throw new CorruptDataError(dataPath, `${where}: truncated, read ${got} bytes`);
+      if (got < e.offset + e.length - run.start)
+        throw new CorruptDataError(dataPath, `${where}: truncated, read ${got} bytes`);
       const bytes = buf.subarray(e.offset - run.start, e.offset - run.start + e.length);
-      if (blockCrc(bytes) !== e.crc) throw new CorruptDataError(dataPath, `${where}: stored checksum differs from the index`);
+      if (blockCrc(bytes) !== e.crc)
+        throw new CorruptDataError(dataPath, `${where}: stored checksum differs from the index`);
       const rows = decodeBlock(dataPath, bytes, schema, projection, where, range);
       if (!range && rows.timestamps.length !== e.rowCount) {
         throw new CorruptDataError(dataPath, `${where}: ${rows.timestamps.length} rows, the index says ${e.rowCount}`);
@@ -244,6 +268,7 @@ export async function readBlocksAt(
       out[k] = rows;
     }
   };
-  for (let i = 0; i < runs.length; i += READ_CONCURRENCY) await Promise.all(runs.slice(i, i + READ_CONCURRENCY).map(readRun));
+  for (let i = 0; i < runs.length; i += READ_CONCURRENCY)
+    await Promise.all(runs.slice(i, i + READ_CONCURRENCY).map(readRun));
   return out;
 }

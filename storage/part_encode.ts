@@ -10,9 +10,25 @@
  */
 import { dirname, join } from 'node:path';
 import { errors } from '../transport/errors.js';
-import { blockCrc, encodeBlock, MAX_BLOCK_ROWS, sliceBlockRows, type BlockRows, type BlockSchema, type TagColumn } from './block.js';
+import {
+  blockCrc,
+  encodeBlock,
+  MAX_BLOCK_ROWS,
+  sliceBlockRows,
+  type BlockRows,
+  type BlockSchema,
+  type TagColumn,
+} from './block.js';
 import type { FileHandle, StorageFs } from './fs.js';
-import { DEFAULT_MAX_ROWS_PER_BLOCK, encodeMetadata, IndexWriter, PART_FILES, PART_TMP_SUFFIX, type PartMetadata, type PartRows } from './part.js';
+import {
+  DEFAULT_MAX_ROWS_PER_BLOCK,
+  encodeMetadata,
+  IndexWriter,
+  PART_FILES,
+  PART_TMP_SUFFIX,
+  type PartMetadata,
+  type PartRows,
+} from './part.js';
 
 /** The three files of a part, ready to write. */
 export interface EncodedPart {
@@ -43,14 +59,16 @@ export function seriesRuns(rows: PartRows): SeriesRuns {
   if (ids.length !== n) throw errors.invalidArgument(`${ids.length} series ids for ${n} rows`);
   const series: string[] = [];
   const counts: number[] = [];
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     const sid = ids[i]!;
     if (typeof sid !== 'string') throw errors.invalidArgument(`series id at row ${i} is not a string`);
     let j = i + 1;
     for (; j < n && ids[j] === sid; j++) {
-      if (ts[j]! < ts[j - 1]!) throw errors.invalidArgument(`rows of series ${sid} are not sorted by timestamp at row ${j}`);
+      if (ts[j]! < ts[j - 1]!)
+        throw errors.invalidArgument(`rows of series ${sid} are not sorted by timestamp at row ${j}`);
     }
-    if (j < n && !(ids[j]! > sid)) throw errors.invalidArgument(`series ids are not sorted (or a series is split) at row ${j}`);
+    if (j < n && !(ids[j]! > sid))
+      throw errors.invalidArgument(`series ids are not sorted (or a series is split) at row ${j}`);
     series.push(sid);
     counts.push(j - i);
     i = j;
@@ -72,7 +90,8 @@ export function schemaColumns(rows: PartRows, schema: BlockSchema): BlockRows {
   }
   for (const t of schema.tags) {
     const col: TagColumn | undefined = rows.tags[t.name];
-    if (col === undefined || col.length !== n) throw errors.invalidArgument(`tag column ${JSON.stringify(t.name)} must hold ${n} values`);
+    if (col === undefined || col.length !== n)
+      throw errors.invalidArgument(`tag column ${JSON.stringify(t.name)} must hold ${n} values`);
     out.tags[t.name] = col;
   }
   return out;
@@ -155,7 +174,13 @@ export class PartEncoder {
 }
 
 /** Encodes rows already grouped by `seriesRuns` (only the schema's columns are read). */
-export function encodeRuns(rows: BlockRows, runs: SeriesRuns, schema: BlockSchema, maxRows: number, stamp: PartStamp): EncodedPart {
+export function encodeRuns(
+  rows: BlockRows,
+  runs: SeriesRuns,
+  schema: BlockSchema,
+  maxRows: number,
+  stamp: PartStamp,
+): EncodedPart {
   const enc = new PartEncoder(schema, maxRows);
   for (let k = 0, i = 0; k < runs.series.length; k++) {
     const n = runs.counts[k]!;
@@ -176,8 +201,14 @@ export interface ExtraPartFile {
  * everything in `dir + '.tmp'`, data and index fsynced, `extra` files, metadata atomically last,
  * rename, parent fsync. Throws AlreadyExists if `dir` exists; removes the `.tmp` on failure.
  */
-export async function writeEncodedPart(fs: StorageFs, dir: string, part: EncodedPart, extra: readonly ExtraPartFile[] = []): Promise<void> {
-  if (dir.endsWith(PART_TMP_SUFFIX)) throw errors.invalidArgument(`part directory ${dir} must not end in ${PART_TMP_SUFFIX}`);
+export async function writeEncodedPart(
+  fs: StorageFs,
+  dir: string,
+  part: EncodedPart,
+  extra: readonly ExtraPartFile[] = [],
+): Promise<void> {
+  if (dir.endsWith(PART_TMP_SUFFIX))
+    throw errors.invalidArgument(`part directory ${dir} must not end in ${PART_TMP_SUFFIX}`);
   if (await fs.exists(dir)) throw errors.alreadyExists(`part ${dir} already exists`);
   const tmp = dir + PART_TMP_SUFFIX;
   await fs.rm(tmp); // left by a crashed writer: it never became a part

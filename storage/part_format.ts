@@ -14,7 +14,15 @@
 import { Code, LockstepError } from '../transport/errors.js';
 import { MAX_BLOCK_ROWS, MIN_BLOCK_BYTES, readU32le, type BlockSchema } from './block.js';
 import { crc32, verify } from './checksum.js';
-import { ByteReader, ByteWriter, EncodingError, readUvarint, readVarint, writeUvarint, writeVarint } from './encoding/index.js';
+import {
+  ByteReader,
+  ByteWriter,
+  EncodingError,
+  readUvarint,
+  readVarint,
+  writeUvarint,
+  writeVarint,
+} from './encoding/index.js';
 import { CorruptDataError, UnsupportedVersionError } from './errors.js';
 
 /** File names inside a part directory. */
@@ -145,27 +153,44 @@ export function parseMetadata(path: string, bytes: Uint8Array, supported?: reado
   if (file === null || typeof file !== 'object' || typeof file.format_version !== 'string') {
     throw new CorruptDataError(path, 'metadata has no format_version');
   }
-  if (supported && !supported.includes(file.format_version)) throw new UnsupportedVersionError(path, file.format_version, supported);
+  if (supported && !supported.includes(file.format_version))
+    throw new UnsupportedVersionError(path, file.format_version, supported);
   const { crc32: stored, ...m } = file;
   if (typeof stored !== 'number') throw new CorruptDataError(path, 'metadata has no crc32');
   verify(path, 'metadata', new TextEncoder().encode(JSON.stringify(m, null, 1)), stored);
   const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   const tsOk = (v: unknown) => v === null || Number.isSafeInteger(v);
   const named = (c: unknown, types: Set<string>) =>
-    c !== null && typeof c === 'object' && typeof (c as { name?: unknown }).name === 'string' && types.has((c as { type?: string }).type ?? '');
+    c !== null &&
+    typeof c === 'object' &&
+    typeof (c as { name?: unknown }).name === 'string' &&
+    types.has((c as { type?: string }).type ?? '');
   const ok =
-    count(m.row_count) && count(m.series_count) && count(m.block_count) && count(m.last_sequence) && count(m.data_bytes) &&
-    count(m.index_bytes) && tsOk(m.min_ts) && tsOk(m.max_ts) && typeof m.created_at === 'string' && m.schema !== null &&
-    typeof m.schema === 'object' && Array.isArray(m.schema.fields) && Array.isArray(m.schema.tags) &&
-    m.schema.fields.every((f) => named(f, FIELD_TYPES)) && m.schema.tags.every((t) => named(t, TAG_TYPES));
+    count(m.row_count) &&
+    count(m.series_count) &&
+    count(m.block_count) &&
+    count(m.last_sequence) &&
+    count(m.data_bytes) &&
+    count(m.index_bytes) &&
+    tsOk(m.min_ts) &&
+    tsOk(m.max_ts) &&
+    typeof m.created_at === 'string' &&
+    m.schema !== null &&
+    typeof m.schema === 'object' &&
+    Array.isArray(m.schema.fields) &&
+    Array.isArray(m.schema.tags) &&
+    m.schema.fields.every((f) => named(f, FIELD_TYPES)) &&
+    m.schema.tags.every((t) => named(t, TAG_TYPES));
   if (!ok) throw new CorruptDataError(path, 'metadata lacks a field or has one of the wrong type');
   return m;
 }
 
 /** Parses an index file and cross-checks it with the metadata; damage throws CorruptDataError naming `path`. */
 export function parseIndex(path: string, bytes: Uint8Array, meta: PartMetadata): BlockEntry[] {
-  if (bytes.length < INDEX_MAGIC.length + 5) throw new CorruptDataError(path, `index of ${bytes.length} bytes is too short`);
-  if (bytes.length !== meta.index_bytes) throw new CorruptDataError(path, `${bytes.length} bytes, the metadata says ${meta.index_bytes}`);
+  if (bytes.length < INDEX_MAGIC.length + 5)
+    throw new CorruptDataError(path, `index of ${bytes.length} bytes is too short`);
+  if (bytes.length !== meta.index_bytes)
+    throw new CorruptDataError(path, `${bytes.length} bytes, the metadata says ${meta.index_bytes}`);
   const end = bytes.length - 4;
   verify(path, 'index', bytes.subarray(0, end), readU32le(bytes, end));
   const fail = (what: string): never => {
@@ -209,7 +234,8 @@ export function parseIndex(path: string, bytes: Uint8Array, meta: PartMetadata):
       const length = readUvarint(r);
       const crc = r.u32le('block crc');
       if (lo > hi || rows < 1 || rows > MAX_BLOCK_ROWS || length < MIN_BLOCK_BYTES) fail(`entry ${k} is malformed`);
-      if (k > 0 && (seriesId < prevSeries || (seriesId === prevSeries && lo < entries[k - 1]!.maxTs))) fail(`entry ${k} is out of order`);
+      if (k > 0 && (seriesId < prevSeries || (seriesId === prevSeries && lo < entries[k - 1]!.maxTs)))
+        fail(`entry ${k} is out of order`);
       if (k === 0 || seriesId !== prevSeries) series++;
       entries[k] = Object.freeze({ ordinal: k, seriesId, minTs: lo, maxTs: hi, rowCount: rows, offset, length, crc });
       offset += length;
@@ -230,4 +256,3 @@ export function parseIndex(path: string, bytes: Uint8Array, meta: PartMetadata):
     throw err;
   }
 }
-

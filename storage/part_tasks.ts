@@ -33,7 +33,8 @@ export type PartTask = EncodeTask | MergeTask;
 /** Runs a task on this thread; never throws (a failure comes back as data). */
 export function runPartTask(task: PartTask): Result<EncodedPart> {
   try {
-    if (task.kind === 'encode') return ok(encodeRuns(task.rows, task.runs, task.schema, task.maxRowsPerBlock, task.stamp));
+    if (task.kind === 'encode')
+      return ok(encodeRuns(task.rows, task.runs, task.schema, task.maxRowsPerBlock, task.stamp));
     if (task.kind === 'merge') return ok(mergeParts(task));
     return assertNever(task, 'part task kind');
   } catch (err) {

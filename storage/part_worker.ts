@@ -8,6 +8,9 @@ import { runPartTask, type PartTask } from './part_tasks.js';
 export default function runTask(task: PartTask): Result<EncodedPart> | ReturnType<typeof Piscina.move> {
   const r = runPartTask(task);
   if (!r.ok) return r;
-  const movable = { [Piscina.transferableSymbol]: [r.value.data.buffer, r.value.index.buffer], [Piscina.valueSymbol]: r };
+  const movable = {
+    [Piscina.transferableSymbol]: [r.value.data.buffer, r.value.index.buffer],
+    [Piscina.valueSymbol]: r,
+  };
   return Piscina.move(movable as unknown as Parameters<typeof Piscina.move>[0]);
 }

@@ -36,8 +36,10 @@ function fmix32(x: number): number {
 
 function checkArgs(group: string, shard: number, replicas: number): void {
   if (typeof group !== 'string' || group === '') throw new RangeError('group must be a non-empty string');
-  if (!Number.isSafeInteger(shard) || shard < 0) throw new RangeError(`shard must be a non-negative integer, got ${shard}`);
-  if (!Number.isSafeInteger(replicas) || replicas < 1) throw new RangeError(`replicas must be a positive integer, got ${replicas}`);
+  if (!Number.isSafeInteger(shard) || shard < 0)
+    throw new RangeError(`shard must be a non-negative integer, got ${shard}`);
+  if (!Number.isSafeInteger(replicas) || replicas < 1)
+    throw new RangeError(`replicas must be a positive integer, got ${replicas}`);
 }
 
 interface Ranked {
@@ -83,8 +85,15 @@ export function ownersOf(group: string, shard: number, dataNodes: readonly strin
 }
 
 /** The shards (0 ≤ shard < `shards`) of `group` that `node` owns, ascending. */
-export function shardsOwnedBy(node: string, group: string, shards: number, dataNodes: readonly string[], replicas: number): number[] {
-  if (!Number.isSafeInteger(shards) || shards < 0) throw new RangeError(`shards must be a non-negative integer, got ${shards}`);
+export function shardsOwnedBy(
+  node: string,
+  group: string,
+  shards: number,
+  dataNodes: readonly string[],
+  replicas: number,
+): number[] {
+  if (!Number.isSafeInteger(shards) || shards < 0)
+    throw new RangeError(`shards must be a non-negative integer, got ${shards}`);
   const out: number[] = [];
   if (!dataNodes.includes(node)) return out;
   for (let s = 0; s < shards; s++) if (ownersOf(group, s, dataNodes, replicas).includes(node)) out.push(s);

@@ -21,8 +21,14 @@ export interface RetentionResult {
 }
 
 /** Removes the segments of `shardDir` whose end is at or before `clock.now() - ttlMs`. */
-export async function dropExpiredSegments(fs: StorageFs, shardDir: string, ttlMs: number, clock: Clock): Promise<RetentionResult> {
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
+export async function dropExpiredSegments(
+  fs: StorageFs,
+  shardDir: string,
+  ttlMs: number,
+  clock: Clock,
+): Promise<RetentionResult> {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0)
+    throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
   // Only `.dropping` leftovers: a `.creating` one may belong to a segment being created right now.
   const leftovers = await removeSegmentLeftovers(fs, shardDir, true);
   const cutoffMs = clock.now() - ttlMs;

@@ -54,7 +54,10 @@ export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map
       });
     });
   }
-  const schemas = [...used].map((i) => plan.parts[i]!).sort((a, b) => a.age - b.age).map((p) => p.schema);
+  const schemas = [...used]
+    .map((i) => plan.parts[i]!)
+    .sort((a, b) => a.age - b.age)
+    .map((p) => p.schema);
   const cols = unionColumns(schemas, plan.projection);
   const out = new Map<string, BlockRows>();
   for (const id of [...chunks.keys()].sort()) out.set(id, mergeSeries(chunks.get(id)!, cols, plan.keyTag, plan.name));

@@ -49,11 +49,11 @@ export interface SegmentEntry {
   metadata: SegmentMetadata;
 }
 
-
 /** The bucket `[startMs, endMs)` holding `tsMs`, aligned to UTC epoch multiples of `intervalMs`. */
 export function segmentFor(tsMs: number, intervalMs: number): { startMs: number; endMs: number } {
   if (!Number.isSafeInteger(tsMs)) throw new RangeError(`timestamp must be an integer of ms, got ${tsMs}`);
-  if (!Number.isSafeInteger(intervalMs) || intervalMs <= 0) throw new RangeError(`interval must be a positive integer of ms, got ${intervalMs}`);
+  if (!Number.isSafeInteger(intervalMs) || intervalMs <= 0)
+    throw new RangeError(`interval must be a positive integer of ms, got ${intervalMs}`);
   // Math.floor (not truncation) so timestamps before 1970 land in the bucket below them too.
   const startMs = Math.floor(tsMs / intervalMs) * intervalMs;
   return { startMs, endMs: startMs + intervalMs };
@@ -109,13 +109,17 @@ export async function readSegmentMetadata(fs: StorageFs, segDir: string): Promis
   } catch (err) {
     throw new CorruptDataError(path, 'segment metadata is not valid JSON', { cause: err });
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new CorruptDataError(path, 'segment metadata is not a JSON object');
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    throw new CorruptDataError(path, 'segment metadata is not a JSON object');
   if (typeof v.version !== 'string') throw new CorruptDataError(path, 'segment metadata has no string "version"');
   // The version is checked before the other fields: another version may lay them out differently.
   checkVersion(path, v.version);
   const { start, end, created_at } = v;
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || (start as number) >= (end as number)) {
-    throw new CorruptDataError(path, `segment metadata needs integer "start" < "end", got ${JSON.stringify(start)}, ${JSON.stringify(end)}`);
+    throw new CorruptDataError(
+      path,
+      `segment metadata needs integer "start" < "end", got ${JSON.stringify(start)}, ${JSON.stringify(end)}`,
+    );
   }
   if (typeof created_at !== 'string') throw new CorruptDataError(path, 'segment metadata has no string "created_at"');
   return { version: v.version, start: start as number, end: end as number, created_at };
@@ -125,7 +129,10 @@ async function entryFor(fs: StorageFs, shardDir: string, name: string, startMs: 
   const dir = join(shardDir, name);
   const metadata = await readSegmentMetadata(fs, dir);
   if (metadata.start !== startMs) {
-    throw new CorruptDataError(join(dir, METADATA_FILE), `segment metadata start ${metadata.start} does not match the directory name ${name}`);
+    throw new CorruptDataError(
+      join(dir, METADATA_FILE),
+      `segment metadata start ${metadata.start} does not match the directory name ${name}`,
+    );
   }
   return { name, dir, startMs: metadata.start, endMs: metadata.end, metadata };
 }
@@ -134,18 +141,33 @@ async function entryFor(fs: StorageFs, shardDir: string, name: string, startMs: 
  * Creates the segment `[startMs, endMs)` in `shardDir` atomically, stamped with STORAGE_VERSION.
  * Idempotent: an existing segment with the same bounds is returned as it is (version-checked).
  */
-export async function createSegment(fs: StorageFs, shardDir: string, startMs: number, endMs: number, clock: Clock = systemClock): Promise<SegmentEntry> {
+export async function createSegment(
+  fs: StorageFs,
+  shardDir: string,
+  startMs: number,
+  endMs: number,
+  clock: Clock = systemClock,
+): Promise<SegmentEntry> {
   const name = segmentName(startMs);
-  if (!Number.isSafeInteger(endMs) || endMs <= startMs) throw new RangeError(`segment end must be an integer after ${startMs}, got ${endMs}`);
+  if (!Number.isSafeInteger(endMs) || endMs <= startMs)
+    throw new RangeError(`segment end must be an integer after ${startMs}, got ${endMs}`);
   const dir = join(shardDir, name);
   if (await fs.exists(dir)) {
     const existing = await entryFor(fs, shardDir, name, startMs);
     if (existing.endMs !== endMs) {
-      throw new CorruptDataError(join(dir, METADATA_FILE), `segment ends at ${existing.endMs}, expected ${endMs} (segment_interval changed?)`);
+      throw new CorruptDataError(
+        join(dir, METADATA_FILE),
+        `segment ends at ${existing.endMs}, expected ${endMs} (segment_interval changed?)`,
+      );
     }
     return existing;
   }
-  const metadata: SegmentMetadata = { version: STORAGE_VERSION, start: startMs, end: endMs, created_at: new Date(clock.now()).toISOString() };
+  const metadata: SegmentMetadata = {
+    version: STORAGE_VERSION,
+    start: startMs,
+    end: endMs,
+    created_at: new Date(clock.now()).toISOString(),
+  };
   const building = `${dir}${CREATING_SUFFIX}`;
   // A leftover of an earlier crashed attempt would make the rename below fail; it holds nothing.
   await fs.rm(building);
@@ -174,7 +196,8 @@ export async function listSegments(fs: StorageFs, shardDir: string): Promise<Seg
     if (!name.startsWith(SEGMENT_PREFIX) || name.endsWith(DROPPING_SUFFIX) || name.endsWith(CREATING_SUFFIX)) continue;
     const startMs = parseSegmentName(name);
     // Anything else named seg-* is not ours to guess about: report it rather than skip data.
-    if (startMs === undefined) throw new CorruptDataError(join(shardDir, name), 'not a valid segment directory name (seg-yyyymmddThhmmssZ)');
+    if (startMs === undefined)
+      throw new CorruptDataError(join(shardDir, name), 'not a valid segment directory name (seg-yyyymmddThhmmssZ)');
     out.push(await entryFor(fs, shardDir, name, startMs));
   }
   return out.sort((a, b) => a.startMs - b.startMs);
@@ -197,4 +220,3 @@ export async function removeSegmentLeftovers(fs: StorageFs, shardDir: string, dr
   if (removed.length > 0) await fs.syncDir(shardDir);
   return removed;
 }
-

@@ -57,7 +57,8 @@ export async function loadSegment(fs: StorageFs, seg: Segment, committed: number
       if (!dirName.startsWith(NAME_DIR_PREFIX)) continue; // the metadata file (and its temp files)
       const name = dirName.slice(NAME_DIR_PREFIX.length);
       const nameDir = join(seg.entry.dir, dirName);
-      if (!NAME_PATTERN.test(name)) throw new CorruptDataError(nameDir, `not a valid ${NAME_DIR_PREFIX}<name> directory`);
+      if (!NAME_PATTERN.test(name))
+        throw new CorruptDataError(nameDir, `not a valid ${NAME_DIR_PREFIX}<name> directory`);
       await loadName(fs, seg, name, nameDir, committed);
     }
   } finally {
@@ -65,7 +66,13 @@ export async function loadSegment(fs: StorageFs, seg: Segment, committed: number
   }
 }
 
-async function loadName(fs: StorageFs, seg: Segment, name: string, nameDir: string, committed: number | null): Promise<void> {
+async function loadName(
+  fs: StorageFs,
+  seg: Segment,
+  name: string,
+  nameDir: string,
+  committed: number | null,
+): Promise<void> {
   let removed = false;
   const loaded: PartRef[] = [];
   const replaced = new Set<number>();
@@ -128,7 +135,8 @@ export async function readFlushed(fs: StorageFs, shardDir: string): Promise<numb
   }
   if (!v || typeof v.version !== 'string') throw new CorruptDataError(path, 'no string "version"');
   checkVersion(path, v.version);
-  if (!Number.isSafeInteger(v.last_sequence) || (v.last_sequence as number) < 0) throw new CorruptDataError(path, 'no non-negative integer "last_sequence"');
+  if (!Number.isSafeInteger(v.last_sequence) || (v.last_sequence as number) < 0)
+    throw new CorruptDataError(path, 'no non-negative integer "last_sequence"');
   return v.last_sequence as number;
 }
 

@@ -58,13 +58,45 @@ import { type BlockProjection, type BlockRows, type BlockSchema } from './block.
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
 import { PARTS_READ_AT_ONCE, runScanPlan, type ScanPlan } from './scan_plan.js';
-import { checkPolicy, DEFAULT_MERGE_POLICY, encodeMergedFrom, MERGED_FROM_FILE, pickRun, type MergeInput, type MergePolicy } from './merge.js';
-import { DEFAULT_MAX_ROWS_PER_BLOCK, openPart, PART_FILES, partDirName, type BlockEntry, type Part, type PartRows } from './part.js';
-import { checkMaxRows, schemaColumns, seriesRuns, writeEncodedPart, type EncodedPart, type PartStamp } from './part_encode.js';
+import {
+  checkPolicy,
+  DEFAULT_MERGE_POLICY,
+  encodeMergedFrom,
+  MERGED_FROM_FILE,
+  pickRun,
+  type MergeInput,
+  type MergePolicy,
+} from './merge.js';
+import {
+  DEFAULT_MAX_ROWS_PER_BLOCK,
+  openPart,
+  PART_FILES,
+  partDirName,
+  type BlockEntry,
+  type Part,
+  type PartRows,
+} from './part.js';
+import {
+  checkMaxRows,
+  schemaColumns,
+  seriesRuns,
+  writeEncodedPart,
+  type EncodedPart,
+  type PartStamp,
+} from './part_encode.js';
 import { inlineRunner, type PartRunner } from './part_pool.js';
 import { dropExpiredSegments, type RetentionResult } from './retention.js';
 import { createSegment, listSegments, removeSegmentLeftovers } from './segment.js';
-import { byAge, dropPartDir, loadSegment, NAME_DIR_PREFIX, readFlushed, writeFlushed, type PartRef, type Segment } from './shard_load.js';
+import {
+  byAge,
+  dropPartDir,
+  loadSegment,
+  NAME_DIR_PREFIX,
+  readFlushed,
+  writeFlushed,
+  type PartRef,
+  type Segment,
+} from './shard_load.js';
 import { COMPATIBLE_VERSIONS, STORAGE_VERSION } from './versions.js';
 
 export { FLUSHED_FILE, NAME_DIR_PREFIX, PART_DROPPING_SUFFIX, type PartRef } from './shard_load.js';
@@ -212,15 +244,27 @@ export class ShardStore {
       this.assertOpen();
       const seq = lastSequence ?? batches[0]?.lastSequence ?? this.committed;
       if (!Number.isSafeInteger(seq) || seq < this.committed) {
-        throw errors.invalidArgument(`flush lastSequence must be an integer >= ${this.committed} (the committed one), got ${seq}`);
+        throw errors.invalidArgument(
+          `flush lastSequence must be an integer >= ${this.committed} (the committed one), got ${seq}`,
+        );
       }
       for (const b of batches) checkBatch(b, seq);
       const todo = batches.filter((b) => b.rows.timestamps.length > 0);
       // Checked here, on this thread, before anything is encoded or written.
-      const tasks = todo.map((b) => ({ rows: schemaColumns(b.rows, b.schema), runs: seriesRuns(b.rows), schema: plainSchema(b.schema) }));
-      const stamp: PartStamp = { formatVersion: STORAGE_VERSION, lastSequence: seq, createdAt: new Date(this.clock.now()).toISOString() };
+      const tasks = todo.map((b) => ({
+        rows: schemaColumns(b.rows, b.schema),
+        runs: seriesRuns(b.rows),
+        schema: plainSchema(b.schema),
+      }));
+      const stamp: PartStamp = {
+        formatVersion: STORAGE_VERSION,
+        lastSequence: seq,
+        createdAt: new Date(this.clock.now()).toISOString(),
+      };
       const maxRowsPerBlock = this.maxRowsPerBlock ?? DEFAULT_MAX_ROWS_PER_BLOCK;
-      const settled = await Promise.allSettled(tasks.map((t) => this.runner.run({ kind: 'encode', ...t, maxRowsPerBlock, stamp })));
+      const settled = await Promise.allSettled(
+        tasks.map((t) => this.runner.run({ kind: 'encode', ...t, maxRowsPerBlock, stamp })),
+      );
       const failed = settled.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
       const encoded = settled.map((r) => (r as PromiseFulfilledResult<EncodedPart>).value);
@@ -260,19 +304,28 @@ export class ShardStore {
    * its rows trimmed to [minTs, maxTs]; in segment order, then oldest write first, then file order.
    * Blocks are not merged: the same (series, ts) may come from two parts (see scanMerged).
    */
-  async scan(q: ScanQuery, onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>): Promise<void> {
+  async scan(
+    q: ScanQuery,
+    onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>,
+  ): Promise<void> {
     this.assertOpen();
     if (!(q.minTs <= q.maxTs)) throw errors.invalidArgument(`scan needs minTs <= maxTs, got ${q.minTs}, ${q.maxTs}`);
     await this.track(this.scanParts(q, [...this.segments], onBlock));
   }
 
-  private async scanParts(q: ScanQuery, segments: Segment[], onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>) {
+  private async scanParts(
+    q: ScanQuery,
+    segments: Segment[],
+    onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>,
+  ) {
     const { minTs, maxTs } = q;
     const reads = blocksToRead(q, segments);
     // A few parts are read at once (their reads overlap), delivered in order.
     for (let i = 0; i < reads.length; i += PARTS_READ_AT_ONCE) {
       const batch = reads.slice(i, i + PARTS_READ_AT_ONCE);
-      const blocks = await Promise.all(batch.map(({ ref, entries }) => ref.part.readBlocks(entries, q.projection, { minTs, maxTs })));
+      const blocks = await Promise.all(
+        batch.map(({ ref, entries }) => ref.part.readBlocks(entries, q.projection, { minTs, maxTs })),
+      );
       for (let j = 0; j < batch.length; j++) {
         const { ref, entries } = batch[j]!;
         for (let k = 0; k < entries.length; k++) {
@@ -308,7 +361,12 @@ export class ShardStore {
     const age = new Map([...found.map((f) => f.ref)].sort(newerLast).map((r, i) => [r, i]));
     const plan: ScanPlan = {
       name: q.schemaName ?? found[0]?.ref.name ?? '',
-      parts: found.map(({ ref, entries }) => ({ dataPath: ref.part.dataPath, schema: plainSchema(ref.part.metadata.schema), age: age.get(ref)!, entries })),
+      parts: found.map(({ ref, entries }) => ({
+        dataPath: ref.part.dataPath,
+        schema: plainSchema(ref.part.metadata.schema),
+        age: age.get(ref)!,
+        entries,
+      })),
       projection: q.projection,
       range: { minTs, maxTs },
       keyTag: q.keyTag,
@@ -321,7 +379,6 @@ export class ShardStore {
     return this.track(p);
   }
 
-
   /**
    * Merges parts so that no (segment, name) keeps more than the policy's bound (merge.ts header);
    * resolves with the merges done. Runs alongside flushes and scans (file header). A call while a
@@ -333,7 +390,8 @@ export class ShardStore {
     const policy: MergePolicy = { ...DEFAULT_MERGE_POLICY };
     try {
       if (this.closing) throw errors.failedPrecondition(`shard store ${this.shardDir} is closed`);
-      for (const k of Object.keys(DEFAULT_MERGE_POLICY) as (keyof MergePolicy)[]) if (opts[k] !== undefined) policy[k] = opts[k]!;
+      for (const k of Object.keys(DEFAULT_MERGE_POLICY) as (keyof MergePolicy)[])
+        if (opts[k] !== undefined) policy[k] = opts[k]!;
       checkPolicy(policy);
       if (typeof opts.keyTagOf !== 'function') throw errors.invalidArgument('options.keyTagOf must be a function');
     } catch (err) {
@@ -352,7 +410,11 @@ export class ShardStore {
   private async mergePass(policy: MergePolicy, keyTagOf: MergeOptions['keyTagOf']): Promise<MergeDone[]> {
     const done: MergeDone[] = [];
     while (!this.closing) {
-      if (this.mergeBroken) throw errors.failedPrecondition(`shard store ${this.shardDir}: an earlier merge failed midway; reopen the store to merge again`, { cause: String(this.mergeBroken) });
+      if (this.mergeBroken)
+        throw errors.failedPrecondition(
+          `shard store ${this.shardDir}: an earlier merge failed midway; reopen the store to merge again`,
+          { cause: String(this.mergeBroken) },
+        );
       const plan = this.planMerge(policy, keyTagOf);
       if (!plan) break;
       const one = await this.mergeRun(plan);
@@ -368,9 +430,14 @@ export class ShardStore {
       for (const name of [...new Set(seg.parts.map((r) => r.name))].sort()) {
         const keyTag = keyTagOf(name);
         if (keyTag === undefined) continue;
-        if (keyTag !== null && typeof keyTag !== 'string') throw errors.invalidArgument(`keyTagOf(${JSON.stringify(name)}) must return a string, null or undefined`);
+        if (keyTag !== null && typeof keyTag !== 'string')
+          throw errors.invalidArgument(`keyTagOf(${JSON.stringify(name)}) must return a string, null or undefined`);
         const parts = seg.parts.filter((r) => r.name === name);
-        const meta = parts.map((r) => ({ lastSequence: r.part.metadata.last_sequence, rows: r.part.metadata.row_count, schema: r.part.metadata.schema }));
+        const meta = parts.map((r) => ({
+          lastSequence: r.part.metadata.last_sequence,
+          rows: r.part.metadata.row_count,
+          schema: r.part.metadata.schema,
+        }));
         const run = pickRun(meta, policy);
         if (!run) continue;
         // Reserved before any later flush takes one: M must sort before parts flushed meanwhile.
@@ -387,10 +454,24 @@ export class ShardStore {
     // cannot close R under it.
     const inputs = await this.track(this.readInputs(refs));
     if (this.closing) return null;
-    const stamp: PartStamp = { formatVersion: STORAGE_VERSION, lastSequence: Math.max(...refs.map((r) => r.part.metadata.last_sequence)), createdAt: new Date(this.clock.now()).toISOString() };
+    const stamp: PartStamp = {
+      formatVersion: STORAGE_VERSION,
+      lastSequence: Math.max(...refs.map((r) => r.part.metadata.last_sequence)),
+      createdAt: new Date(this.clock.now()).toISOString(),
+    };
     let encoded: EncodedPart;
     try {
-      encoded = await this.runner.run({ kind: 'merge', name, inputs, keyTag: plan.keyTag, maxRowsPerBlock: this.maxRowsPerBlock ?? DEFAULT_MAX_ROWS_PER_BLOCK, stamp }, this.mergeAbort.signal);
+      encoded = await this.runner.run(
+        {
+          kind: 'merge',
+          name,
+          inputs,
+          keyTag: plan.keyTag,
+          maxRowsPerBlock: this.maxRowsPerBlock ?? DEFAULT_MAX_ROWS_PER_BLOCK,
+          stamp,
+        },
+        this.mergeAbort.signal,
+      );
     } catch (err) {
       if (this.closing) return null;
       throw err;
@@ -400,7 +481,14 @@ export class ShardStore {
     await Promise.allSettled(committed.readers);
     await this.exclusive(() => this.removeReplaced(seg, refs));
     const rowsIn = refs.reduce((n, r) => n + r.part.metadata.row_count, 0);
-    return { name, segmentStartMs: seg.entry.startMs, seq, replaced: refs.map((r) => r.seq), rowsIn, rowsOut: encoded.metadata.row_count };
+    return {
+      name,
+      segmentStartMs: seg.entry.startMs,
+      seq,
+      replaced: refs.map((r) => r.seq),
+      rowsIn,
+      rowsOut: encoded.metadata.row_count,
+    };
   }
 
   /** The inputs' data files and block lists, oldest write first. */
@@ -409,8 +497,15 @@ export class ShardStore {
     for (const r of refs) {
       const path = join(r.part.dir, PART_FILES.data);
       const data = await this.fs.readFile(path);
-      if (data.length !== r.part.metadata.data_bytes) throw new CorruptDataError(path, `${data.length} bytes, the metadata says ${r.part.metadata.data_bytes}`);
-      const blocks = r.part.entries.map((e) => ({ seriesId: e.seriesId, rowCount: e.rowCount, offset: e.offset, length: e.length, crc: e.crc }));
+      if (data.length !== r.part.metadata.data_bytes)
+        throw new CorruptDataError(path, `${data.length} bytes, the metadata says ${r.part.metadata.data_bytes}`);
+      const blocks = r.part.entries.map((e) => ({
+        seriesId: e.seriesId,
+        rowCount: e.rowCount,
+        offset: e.offset,
+        length: e.length,
+        crc: e.crc,
+      }));
       out.push({ path, data, blocks, schema: r.part.metadata.schema });
     }
     return out;
@@ -420,11 +515,14 @@ export class ShardStore {
   private async commitMerge(plan: MergePlan, encoded: EncodedPart): Promise<{ readers: Promise<void>[] } | null> {
     const { seg, name, refs, seq } = plan;
     // Closed, or retention dropped the segment meanwhile: nothing to replace.
-    if (this.closed || this.closing || !this.segments.includes(seg) || refs.some((r) => !seg.parts.includes(r))) return null;
+    if (this.closed || this.closing || !this.segments.includes(seg) || refs.some((r) => !seg.parts.includes(r)))
+      return null;
     const dir = join(seg.entry.dir, NAME_DIR_PREFIX + name, partDirName(seq));
     let part: Part;
     try {
-      await writeEncodedPart(this.fs, dir, encoded, [{ name: MERGED_FROM_FILE, bytes: encodeMergedFrom(refs.map((r) => r.seq)) }]);
+      await writeEncodedPart(this.fs, dir, encoded, [
+        { name: MERGED_FROM_FILE, bytes: encodeMergedFrom(refs.map((r) => r.seq)) },
+      ]);
       part = await openPart(this.fs, dir, { supportedVersions: COMPATIBLE_VERSIONS });
     } catch (err) {
       // M may be complete on disk (a failed fsync after its rename). R is whole, so M may go; if it
@@ -458,7 +556,8 @@ export class ShardStore {
   dropExpired(ttlMs: number): Promise<RetentionResult> {
     return this.exclusive(async () => {
       this.assertOpen();
-      if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
+      if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0)
+        throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
       // One reading of the clock, so the segments closed here are exactly those retention drops.
       const now = this.clock.now();
       const expired = this.segments.filter((s) => s.entry.endMs <= now - ttlMs);
@@ -466,7 +565,12 @@ export class ShardStore {
       await Promise.allSettled([...this.active]); // scans that started before still read them
       for (const s of expired) for (const r of s.parts) await r.part.close();
       const c = this.clock;
-      const frozen: Clock = { now: () => now, monotonic: () => c.monotonic(), setTimer: (ms, fn) => c.setTimer(ms, fn), sleep: (ms, sig) => c.sleep(ms, sig) };
+      const frozen: Clock = {
+        now: () => now,
+        monotonic: () => c.monotonic(),
+        setTimer: (ms, fn) => c.setTimer(ms, fn),
+        sleep: (ms, sig) => c.sleep(ms, sig),
+      };
       return dropExpiredSegments(this.fs, this.shardDir, ttlMs, frozen);
     });
   }
@@ -513,10 +617,17 @@ export class ShardStore {
   private async segmentOf(startMs: number, endMs: number): Promise<Segment> {
     const found = this.segments.find((s) => s.entry.startMs === startMs);
     if (found) {
-      if (found.entry.endMs !== endMs) throw errors.failedPrecondition(`segment ${found.entry.dir} ends at ${found.entry.endMs}, the batch says ${endMs}`);
+      if (found.entry.endMs !== endMs)
+        throw errors.failedPrecondition(
+          `segment ${found.entry.dir} ends at ${found.entry.endMs}, the batch says ${endMs}`,
+        );
       return found;
     }
-    const seg: Segment = { entry: await createSegment(this.fs, this.shardDir, startMs, endMs, this.clock), parts: [], nextSeq: 1 };
+    const seg: Segment = {
+      entry: await createSegment(this.fs, this.shardDir, startMs, endMs, this.clock),
+      parts: [],
+      nextSeq: 1,
+    };
     this.segments.push(seg);
     this.segments.sort((a, b) => a.entry.startMs - b.entry.startMs);
     return seg;
@@ -525,7 +636,11 @@ export class ShardStore {
 
 /** Orders parts oldest write first across segments: last_sequence, then segment, then part sequence. */
 function newerLast(a: PartRef, b: PartRef): number {
-  return a.part.metadata.last_sequence - b.part.metadata.last_sequence || a.segmentStartMs - b.segmentStartMs || a.seq - b.seq;
+  return (
+    a.part.metadata.last_sequence - b.part.metadata.last_sequence ||
+    a.segmentStartMs - b.segmentStartMs ||
+    a.seq - b.seq
+  );
 }
 
 /** The parts of `segments` a scan reads, each with its blocks that overlap `q` (in file order). */
@@ -548,19 +663,24 @@ function blocksToRead(q: ScanQuery, segments: readonly Segment[]): { ref: PartRe
 
 /** A schema as plain data (what crosses to a worker). */
 function plainSchema(s: BlockSchema): BlockSchema {
-  return { fields: s.fields.map((f) => ({ name: f.name, type: f.type })), tags: s.tags.map((t) => ({ name: t.name, type: t.type })) };
+  return {
+    fields: s.fields.map((f) => ({ name: f.name, type: f.type })),
+    tags: s.tags.map((t) => ({ name: t.name, type: t.type })),
+  };
 }
 
 /** Checks a batch before anything is written: its name, sequence and that its rows fit its segment. */
 function checkBatch(b: FlushBatch, seq: number): void {
-  if (typeof b.name !== 'string' || !NAME_PATTERN.test(b.name)) throw errors.invalidArgument(`batch name ${JSON.stringify(b.name)} must match ${NAME_PATTERN}`);
-  if (b.lastSequence !== seq) throw errors.invalidArgument(`every batch of a flush carries its lastSequence ${seq}, got ${b.lastSequence}`);
+  if (typeof b.name !== 'string' || !NAME_PATTERN.test(b.name))
+    throw errors.invalidArgument(`batch name ${JSON.stringify(b.name)} must match ${NAME_PATTERN}`);
+  if (b.lastSequence !== seq)
+    throw errors.invalidArgument(`every batch of a flush carries its lastSequence ${seq}, got ${b.lastSequence}`);
   const ts = b.rows.timestamps;
   for (let i = 0; i < ts.length; i++) {
     if (!(ts[i]! >= b.segmentStartMs && ts[i]! < b.segmentEndMs)) {
-      throw errors.invalidArgument(`row ${i} of ${b.name} (ts ${ts[i]}) is outside its segment [${b.segmentStartMs}, ${b.segmentEndMs})`);
+      throw errors.invalidArgument(
+        `row ${i} of ${b.name} (ts ${ts[i]}) is outside its segment [${b.segmentStartMs}, ${b.segmentEndMs})`,
+      );
     }
   }
 }
-
-

@@ -16,7 +16,10 @@ function loadVersions(raw: unknown): { current: string; compatible: readonly str
     v.compatible.every((c) => typeof c === 'string') &&
     v.compatible.includes(v.current);
   // A broken versions.json is a build defect: fail at module load, before any data is touched.
-  if (!ok) throw new Error('storage/versions.json must be {"current": string, "compatible": string[]} with current in compatible');
+  if (!ok)
+    throw new Error(
+      'storage/versions.json must be {"current": string, "compatible": string[]} with current in compatible',
+    );
   return { current: v.current as string, compatible: Object.freeze([...(v.compatible as string[])]) };
 }
 

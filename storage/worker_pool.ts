@@ -38,7 +38,8 @@ export class WorkerPool<T, R> {
   /** Starts a pool running `entry`; the caller must `destroy()` it. */
   static create<T, R>(entry: URL, opts: WorkerPoolOptions): WorkerPool<T, R> {
     const threads = opts.threads ?? 1;
-    if (!Number.isSafeInteger(threads) || threads < 1) throw errors.invalidArgument(`options.threads must be a positive integer, got ${threads}`);
+    if (!Number.isSafeInteger(threads) || threads < 1)
+      throw errors.invalidArgument(`options.threads must be a positive integer, got ${threads}`);
     const idle = opts.idleTimeoutMs;
     if (idle !== undefined && !(Number.isSafeInteger(idle) && idle > 0)) {
       throw errors.invalidArgument(`options.idleTimeoutMs must be a positive integer, got ${idle}`);

@@ -23,7 +23,15 @@ import { errors } from './errors.js';
 import { NatsBus } from './nats_bus.js';
 import type { MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
 import { call } from './rpc.js';
-import { checkName, parseKey, SCHEMA_KINDS, type Resource, type SchemaKey, type SchemaKind, type StoredResource } from './schema_types.js';
+import {
+  checkName,
+  parseKey,
+  SCHEMA_KINDS,
+  type Resource,
+  type SchemaKey,
+  type SchemaKind,
+  type StoredResource,
+} from './schema_types.js';
 import type { MaxRevisionReply } from './status_types.js';
 import { DEFAULT_BARRIER_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS, MAX_BARRIER_TIMEOUT_MS } from './limits.js';
 import { DEFAULT_PREFIX, isValidNodeName, subjectsFor, type Subjects } from './subjects.js';
@@ -129,7 +137,10 @@ export interface QueryOptions {
 
 /** The NATS request timeout of a barrier call with barrier timeout `timeoutMs`. */
 export function barrierRequestTimeoutMs(timeoutMs: number | undefined): number {
-  const t = timeoutMs === undefined || timeoutMs <= 0 ? DEFAULT_BARRIER_TIMEOUT_MS : Math.min(timeoutMs, MAX_BARRIER_TIMEOUT_MS);
+  const t =
+    timeoutMs === undefined || timeoutMs <= 0
+      ? DEFAULT_BARRIER_TIMEOUT_MS
+      : Math.min(timeoutMs, MAX_BARRIER_TIMEOUT_MS);
   return t + BARRIER_REPLY_GRACE_MS;
 }
 
@@ -170,7 +181,8 @@ export class LockstepClient {
   /** Connects; `Unavailable` naming the URL when NATS cannot be reached. */
   static async connect(opts: ClientOptions): Promise<LockstepClient> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('options.timeoutMs must be a positive number');
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw new TypeError('options.timeoutMs must be a positive number');
     const bus = await NatsBus.connect({ url: opts.natsUrl, name: opts.name ?? 'lockstep-client' });
     return new LockstepClient(bus, opts.prefix ?? DEFAULT_PREFIX, timeoutMs);
   }
@@ -191,14 +203,22 @@ export class LockstepClient {
   }
 
   /** Replaces a resource, only at `expectedRevision` when given (`FailedPrecondition` otherwise). */
-  async update(kind: SchemaKind, resource: Resource | Record<string, unknown>, opts: { expectedRevision?: number } = {}): Promise<UpdateReply> {
+  async update(
+    kind: SchemaKind,
+    resource: Resource | Record<string, unknown>,
+    opts: { expectedRevision?: number } = {},
+  ): Promise<UpdateReply> {
     const body: Record<string, unknown> = { resource };
     if (opts.expectedRevision !== undefined) body.expected_revision = opts.expectedRevision;
     return this.schema(kind, 'update', body);
   }
 
   /** Deletes a resource; a group that still holds resources needs `cascade`. */
-  async delete(kind: SchemaKind, ref: ResourceRef, opts: { cascade?: boolean; expectedRevision?: number } = {}): Promise<DeleteReply> {
+  async delete(
+    kind: SchemaKind,
+    ref: ResourceRef,
+    opts: { cascade?: boolean; expectedRevision?: number } = {},
+  ): Promise<DeleteReply> {
     const body: Record<string, unknown> = this.refBody(kind, ref);
     if (opts.cascade) body.cascade = true;
     if (opts.expectedRevision !== undefined) body.expected_revision = opts.expectedRevision;
@@ -219,16 +239,31 @@ export class LockstepClient {
 
   /** Declares resources: creates, updates or leaves alone each one; groups are written first. */
   async apply(items: readonly ApplyItem[]): Promise<ApplyReply> {
-    return call<ApplyReply>(this.bus, this.subjects.api.schemaApply, { resources: items }, { timeoutMs: this.timeoutMs });
+    return call<ApplyReply>(
+      this.bus,
+      this.subjects.api.schemaApply,
+      { resources: items },
+      { timeoutMs: this.timeoutMs },
+    );
   }
 
   /** Writes measure points; the reply comes after the WAL acknowledged them, with a write token. */
-  async writeMeasure(group: string, name: string, points: readonly WritePoint[], opts: WriteOptions = {}): Promise<WriteReply> {
+  async writeMeasure(
+    group: string,
+    name: string,
+    points: readonly WritePoint[],
+    opts: WriteOptions = {},
+  ): Promise<WriteReply> {
     return this.write('measure', group, name, { points }, opts);
   }
 
   /** Writes stream elements; the reply comes after the WAL acknowledged them, with a write token. */
-  async writeStream(group: string, name: string, elements: readonly WriteElement[], opts: WriteOptions = {}): Promise<WriteReply> {
+  async writeStream(
+    group: string,
+    name: string,
+    elements: readonly WriteElement[],
+    opts: WriteOptions = {},
+  ): Promise<WriteReply> {
     return this.write('stream', group, name, { elements }, opts);
   }
 
@@ -245,13 +280,18 @@ export class LockstepClient {
   /** Waits until every watched member applied `minRevision`. */
   async awaitRevision(minRevision: number, opts: BarrierOptions = {}): Promise<BarrierReply> {
     if (!Number.isSafeInteger(minRevision) || minRevision < 0) {
-      throw errors.invalidArgument(`min_revision must be a non-negative integer, got ${minRevision}`, { field: 'min_revision' });
+      throw errors.invalidArgument(`min_revision must be a non-negative integer, got ${minRevision}`, {
+        field: 'min_revision',
+      });
     }
     return this.barrier('revision', { min_revision: minRevision }, opts);
   }
 
   /** Waits until every key is present on every watched member (at `minRevisions[i]` or later). */
-  async awaitApplied(keys: readonly (SchemaKey | string)[], opts: BarrierOptions & { minRevisions?: number[] } = {}): Promise<BarrierReply> {
+  async awaitApplied(
+    keys: readonly (SchemaKey | string)[],
+    opts: BarrierOptions & { minRevisions?: number[] } = {},
+  ): Promise<BarrierReply> {
     const body: Record<string, unknown> = { keys: keysOf(keys) };
     if (opts.minRevisions !== undefined) body.min_revisions = opts.minRevisions;
     return this.barrier('applied', body, opts);
@@ -279,9 +319,14 @@ export class LockstepClient {
 
   /** A node's applied schema revision. */
   async maxRevision(node: string): Promise<MaxRevisionReply> {
-    return call<MaxRevisionReply>(this.bus, this.subjects.node.status(checkNodeName(node), 'max_revision'), {}, {
-      timeoutMs: this.timeoutMs,
-    });
+    return call<MaxRevisionReply>(
+      this.bus,
+      this.subjects.node.status(checkNodeName(node), 'max_revision'),
+      {},
+      {
+        timeoutMs: this.timeoutMs,
+      },
+    );
   }
 
   /** The cluster's members as a liaison sees them. */
@@ -292,28 +337,44 @@ export class LockstepClient {
   private async schema<T>(kind: SchemaKind, verb: string, body: unknown): Promise<T> {
     // The kind becomes a subject token: an untyped caller must not slip a dot or wildcard in.
     if (!(SCHEMA_KINDS as readonly unknown[]).includes(kind)) {
-      throw errors.invalidArgument(`unknown schema kind ${JSON.stringify(kind)} (kinds: ${SCHEMA_KINDS.join(', ')})`, { field: 'kind' });
+      throw errors.invalidArgument(`unknown schema kind ${JSON.stringify(kind)} (kinds: ${SCHEMA_KINDS.join(', ')})`, {
+        field: 'kind',
+      });
     }
     return call<T>(this.bus, this.subjects.api.schema(kind, verb), body, { timeoutMs: this.timeoutMs });
   }
 
   // Names are checked here so a bad one fails before any I/O; the server validates the rest.
-  private async write(kind: 'measure' | 'stream', group: string, name: string, rows: Record<string, unknown>, opts: WriteOptions): Promise<WriteReply> {
+  private async write(
+    kind: 'measure' | 'stream',
+    group: string,
+    name: string,
+    rows: Record<string, unknown>,
+    opts: WriteOptions,
+  ): Promise<WriteReply> {
     const body: Record<string, unknown> = { group: checkName(group, 'group'), name: checkName(name, kind), ...rows };
     if (opts.schemaRevision !== undefined) body.schema_revision = opts.schemaRevision;
     body.batch_id = opts.batchId ?? randomUUID();
     const timeoutMs = opts.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw errors.invalidArgument('timeout_ms must be a positive number', { field: 'timeout_ms' });
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw errors.invalidArgument('timeout_ms must be a positive number', { field: 'timeout_ms' });
     return call<WriteReply>(this.bus, this.subjects.api.write(kind), body, { timeoutMs });
   }
 
   // Names and the deadline are checked here so a bad one fails before any I/O; the server validates the rest.
-  private async query<Row>(kind: 'measure' | 'stream', q: MeasureQuery | StreamQuery, opts: QueryOptions): Promise<QueryReply<Row>> {
-    if (q === null || typeof q !== 'object') throw errors.invalidArgument('query must be an object', { field: 'query' });
+  private async query<Row>(
+    kind: 'measure' | 'stream',
+    q: MeasureQuery | StreamQuery,
+    opts: QueryOptions,
+  ): Promise<QueryReply<Row>> {
+    if (q === null || typeof q !== 'object')
+      throw errors.invalidArgument('query must be an object', { field: 'query' });
     checkName(q.group, 'group');
     checkName(q.name, kind);
     if (q.timeout_ms !== undefined && !(Number.isFinite(q.timeout_ms) && q.timeout_ms > 0)) {
-      throw errors.invalidArgument(`timeout_ms must be a positive number, got ${q.timeout_ms}`, { field: 'timeout_ms' });
+      throw errors.invalidArgument(`timeout_ms must be a positive number, got ${q.timeout_ms}`, {
+        field: 'timeout_ms',
+      });
     }
     const timeoutMs = opts.requestTimeoutMs ?? queryRequestTimeoutMs(q.timeout_ms);
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
@@ -322,9 +383,14 @@ export class LockstepClient {
     return call<QueryReply<Row>>(this.bus, this.subjects.api.query(kind), q, { timeoutMs });
   }
 
-  private async barrier(which: 'revision' | 'applied' | 'deleted', body: Record<string, unknown>, opts: BarrierOptions): Promise<BarrierReply> {
+  private async barrier(
+    which: 'revision' | 'applied' | 'deleted',
+    body: Record<string, unknown>,
+    opts: BarrierOptions,
+  ): Promise<BarrierReply> {
     if (opts.timeoutMs !== undefined) {
-      if (!Number.isFinite(opts.timeoutMs)) throw errors.invalidArgument('timeout_ms must be a finite number', { field: 'timeout_ms' });
+      if (!Number.isFinite(opts.timeoutMs))
+        throw errors.invalidArgument('timeout_ms must be a finite number', { field: 'timeout_ms' });
       body.timeout_ms = Math.floor(opts.timeoutMs);
     }
     return call<BarrierReply>(this.bus, this.subjects.api.barrier(which), body, {

@@ -54,9 +54,12 @@ export function parseDuration(input: unknown, what: string, form: DurationForm =
     const hint = bare ? ' (a number needs a unit)' : '';
     const shown = typeof input === 'string' ? JSON.stringify(input) : String(input);
     const whole = form.integer ? `a whole number of ${(form.units ?? []).join(' or ')}` : 'a number and a unit';
-    throw errors.invalidArgument(`${what} ${shown} is not a duration${hint}: expected ${whole}, as in ${examples(form)}`, {
-      field: what,
-    });
+    throw errors.invalidArgument(
+      `${what} ${shown} is not a duration${hint}: expected ${whole}, as in ${examples(form)}`,
+      {
+        field: what,
+      },
+    );
   }
   return Number(m![1]) * DURATION_UNITS_MS[unit!];
 }

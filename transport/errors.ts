@@ -84,9 +84,11 @@ export function isNoResponders(err: unknown): boolean {
 
 /** Shorthand constructors, so call sites read as the failure they report. */
 export const errors = {
-  invalidArgument: (m: string, details?: Record<string, unknown>) => new LockstepError(Code.InvalidArgument, m, { details }),
+  invalidArgument: (m: string, details?: Record<string, unknown>) =>
+    new LockstepError(Code.InvalidArgument, m, { details }),
   notFound: (m: string, details?: Record<string, unknown>) => new LockstepError(Code.NotFound, m, { details }),
-  alreadyExists: (m: string, details?: Record<string, unknown>) => new LockstepError(Code.AlreadyExists, m, { details }),
+  alreadyExists: (m: string, details?: Record<string, unknown>) =>
+    new LockstepError(Code.AlreadyExists, m, { details }),
   failedPrecondition: (m: string, details?: Record<string, unknown>) =>
     new LockstepError(Code.FailedPrecondition, m, { details }),
   unavailable: (m: string, cause?: unknown) => new LockstepError(Code.Unavailable, m, { cause }),

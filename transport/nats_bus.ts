@@ -13,7 +13,18 @@ import {
   type MsgHdrs,
   type NatsConnection,
 } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type Consumer,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import type {
   Bus,
   BusMessage,
@@ -32,7 +43,6 @@ import type {
 } from './bus.js';
 import { Code, errors, LockstepError, NoRespondersError } from './errors.js';
 import { openNatsKv } from './nats_kv.js';
-
 
 /** True when NATS refused the connection's credentials (the error or its cause). */
 function isAuthFailure(err: unknown): boolean {
@@ -88,14 +98,18 @@ function wrap(m: Msg): BusMessage {
 export function splitCredentials(url: string): { servers: string[]; user?: string; pass?: string } {
   let user: string | undefined;
   let pass: string | undefined;
-  const servers = url.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(s);
-    if (!m) return s;
-    const [u, p] = m[2]!.split(':');
-    user ??= decodeURIComponent(u ?? '');
-    pass ??= p === undefined ? undefined : decodeURIComponent(p);
-    return m[1]! + m[3]!;
-  });
+  const servers = url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(s);
+      if (!m) return s;
+      const [u, p] = m[2]!.split(':');
+      user ??= decodeURIComponent(u ?? '');
+      pass ??= p === undefined ? undefined : decodeURIComponent(p);
+      return m[1]! + m[3]!;
+    });
   return { servers, user, pass };
 }
 
@@ -112,7 +126,10 @@ export class NatsBus implements Bus {
   /** The manager for polled reads (one API check per connection, not per read). */
   private jsm?: Promise<JetStreamManager>;
 
-  private constructor(private readonly nc: NatsConnection, name: string) {
+  private constructor(
+    private readonly nc: NatsConnection,
+    name: string,
+  ) {
     this.name = name;
   }
 
@@ -134,7 +151,11 @@ export class NatsBus implements Bus {
       if (isAuthFailure(err)) {
         // Wrong credentials never fix themselves: marked permanent so start-up fails at once.
         throw Object.assign(
-          new LockstepError(Code.PermissionDenied, `NATS at ${redactUrl(opts.url)} refused the credentials: ${(err as Error).message}`, { cause: err }),
+          new LockstepError(
+            Code.PermissionDenied,
+            `NATS at ${redactUrl(opts.url)} refused the credentials: ${(err as Error).message}`,
+            { cause: err },
+          ),
           { permanent: true },
         );
       }
@@ -193,7 +214,13 @@ export class NatsBus implements Bus {
       try {
         const info = await jsm.streams.info(spec.name);
         // What `update` would keep from the existing stream must already be what durability needs.
-        const c = info.config as { storage?: string; retention?: string; no_ack?: boolean; max_msgs?: number; max_bytes?: number };
+        const c = info.config as {
+          storage?: string;
+          retention?: string;
+          no_ack?: boolean;
+          max_msgs?: number;
+          max_bytes?: number;
+        };
         const problems = [
           c.storage !== 'file' && `storage ${c.storage} (want file)`,
           c.retention !== 'limits' && `retention ${c.retention} (want limits)`,
@@ -203,7 +230,10 @@ export class NatsBus implements Bus {
         ].filter(Boolean);
         if (problems.length > 0) {
           throw Object.assign(
-            new LockstepError(Code.FailedPrecondition, `stream ${spec.name} exists with settings that lose data: ${problems.join(', ')}; fix or remove it`),
+            new LockstepError(
+              Code.FailedPrecondition,
+              `stream ${spec.name} exists with settings that lose data: ${problems.join(', ')}; fix or remove it`,
+            ),
             { permanent: true },
           );
         }
@@ -222,7 +252,11 @@ export class NatsBus implements Bus {
     }
   }
 
-  async streamPublish(subject: string, data: Uint8Array, opts: { msgId?: string; timeoutMs?: number } = {}): Promise<StreamAck> {
+  async streamPublish(
+    subject: string,
+    data: Uint8Array,
+    opts: { msgId?: string; timeoutMs?: number } = {},
+  ): Promise<StreamAck> {
     try {
       const ack = await this.jetstream().publish(subject, data, {
         ...(opts.msgId ? { msgID: opts.msgId } : {}),
@@ -257,9 +291,16 @@ export class NatsBus implements Bus {
       }
       if (spec.startSequence !== undefined) {
         if (exists) await jsm.consumers.delete(spec.stream, spec.durable);
-        await jsm.consumers.add(spec.stream, { ...config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, spec.startSequence) });
+        await jsm.consumers.add(spec.stream, {
+          ...config,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: Math.max(1, spec.startSequence),
+        });
       } else if (exists) {
-        await jsm.consumers.update(spec.stream, spec.durable, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending });
+        await jsm.consumers.update(spec.stream, spec.durable, {
+          ack_wait: config.ack_wait,
+          max_ack_pending: config.max_ack_pending,
+        });
       } else {
         await jsm.consumers.add(spec.stream, config);
       }
@@ -284,7 +325,10 @@ export class NatsBus implements Bus {
           const i = await c.info(false);
           return { pending: i.num_pending, deliveredSeq: i.delivered.stream_seq };
         } catch (err) {
-          throw errors.unavailable(`cannot read consumer ${spec.stream}/${spec.durable}: ${(err as Error).message}`, err);
+          throw errors.unavailable(
+            `cannot read consumer ${spec.stream}/${spec.durable}: ${(err as Error).message}`,
+            err,
+          );
         }
       },
       async stop() {
@@ -313,7 +357,10 @@ export class NatsBus implements Bus {
       return m?.seq ?? 0;
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return 0;
-      throw errors.unavailable(`cannot read the last sequence of ${subject} in ${stream}: ${(err as Error).message}`, err);
+      throw errors.unavailable(
+        `cannot read the last sequence of ${subject} in ${stream}: ${(err as Error).message}`,
+        err,
+      );
     }
   }
 

@@ -9,7 +9,10 @@ import type { KvBucket, KvEntry, KvOpenOptions, KvWatch } from './bus.js';
 import { errors, LockstepError } from './errors.js';
 
 // JetStream API error codes for a failed compare-and-set.
-const WRONG_LAST_SEQUENCE = new Set<number>([JetStreamApiCodes.StreamWrongLastSequence, JetStreamApiCodes.StreamWrongLastSequenceUnknown]);
+const WRONG_LAST_SEQUENCE = new Set<number>([
+  JetStreamApiCodes.StreamWrongLastSequence,
+  JetStreamApiCodes.StreamWrongLastSequenceUnknown,
+]);
 
 function isCasFailure(err: unknown): boolean {
   return err instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(err.code);
@@ -115,7 +118,13 @@ class NatsKvBucket implements KvBucket {
         stop: () => it.stop(),
         async *[Symbol.asyncIterator]() {
           for await (const e of it) {
-            yield { key: e.key, value: e.value, revision: e.revision, operation: e.operation, pending: e.delta } satisfies KvEntry;
+            yield {
+              key: e.key,
+              value: e.value,
+              revision: e.revision,
+              operation: e.operation,
+              pending: e.delta,
+            } satisfies KvEntry;
           }
         },
       };

@@ -50,9 +50,13 @@ export function serve(bus: Bus, subject: string, handler: RpcHandler, opts: Serv
 }
 
 function tooLarge(what: string, bytes: number, limit: number): LockstepError {
-  return new LockstepError(Code.ResourceExhausted, `${what} of ${bytes} bytes exceeds the server's message limit of ${limit} bytes`, {
-    details: { bytes, limit },
-  });
+  return new LockstepError(
+    Code.ResourceExhausted,
+    `${what} of ${bytes} bytes exceeds the server's message limit of ${limit} bytes`,
+    {
+      details: { bytes, limit },
+    },
+  );
 }
 
 async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: ServeOptions): Promise<void> {
@@ -66,7 +70,9 @@ async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: S
   const ctx = trace.setSpan(parent, span);
   try {
     const body = decode(msg.data, encoding);
-    const result = await context.with(ctx, () => handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx }));
+    const result = await context.with(ctx, () =>
+      handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx }),
+    );
     const reply = encode(result ?? {}, encoding);
     if (reply.length > bus.maxPayload()) throw tooLarge('the reply', reply.length, bus.maxPayload());
     msg.respond(reply, replyHeaders(encoding));

@@ -151,18 +151,23 @@ export function formatKey(k: SchemaKey): string {
 export function parseKey(input: unknown): SchemaKey {
   if (typeof input === 'string') {
     const colon = input.indexOf(':');
-    if (colon < 0) throw errors.invalidArgument(`malformed schema key ${JSON.stringify(input)}: expected kind:group/name`);
+    if (colon < 0)
+      throw errors.invalidArgument(`malformed schema key ${JSON.stringify(input)}: expected kind:group/name`);
     const kind = input.slice(0, colon);
     const rest = input.slice(colon + 1);
     if (kind === 'group') return parseKey({ kind, group: rest, name: '' });
     const slash = rest.indexOf('/');
-    if (slash < 0) throw errors.invalidArgument(`malformed schema key ${JSON.stringify(input)}: expected kind:group/name`);
+    if (slash < 0)
+      throw errors.invalidArgument(`malformed schema key ${JSON.stringify(input)}: expected kind:group/name`);
     return parseKey({ kind, group: rest.slice(0, slash), name: rest.slice(slash + 1) });
   }
-  if (!input || typeof input !== 'object') throw errors.invalidArgument(`malformed schema key ${JSON.stringify(input)}`);
+  if (!input || typeof input !== 'object')
+    throw errors.invalidArgument(`malformed schema key ${JSON.stringify(input)}`);
   const o = input as Record<string, unknown>;
   if (!(SCHEMA_KINDS as readonly unknown[]).includes(o.kind)) {
-    throw errors.invalidArgument(`malformed schema key: unknown kind ${JSON.stringify(o.kind)} (kinds: ${SCHEMA_KINDS.join(', ')})`);
+    throw errors.invalidArgument(
+      `malformed schema key: unknown kind ${JSON.stringify(o.kind)} (kinds: ${SCHEMA_KINDS.join(', ')})`,
+    );
   }
   const kind = o.kind as SchemaKind;
   checkName(o.group, 'group');
@@ -182,7 +187,9 @@ export function parseKeyWithRevision(input: string): { key: SchemaKey; minRevisi
   if (at < 0) return { key: parseKey(input), minRevision: 0 };
   const rev = Number(input.slice(at + 1));
   if (!Number.isSafeInteger(rev) || rev < 0) {
-    throw errors.invalidArgument(`malformed revision in ${JSON.stringify(input)}: expected a non-negative integer after @`);
+    throw errors.invalidArgument(
+      `malformed revision in ${JSON.stringify(input)}: expected a non-negative integer after @`,
+    );
   }
   return { key: parseKey(input.slice(0, at)), minRevision: rev };
 }

@@ -8,7 +8,6 @@ import type { SchemaKey } from './schema_types.js';
 export const STATUS_METHODS = ['max_revision', 'key_revisions', 'absent_keys'] as const;
 export type StatusMethod = (typeof STATUS_METHODS)[number];
 
-
 /** `max_revision` reply. */
 export interface MaxRevisionReply {
   node: string;

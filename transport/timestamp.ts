@@ -42,10 +42,14 @@ export function parseTimestamp(v: unknown, where: string): number {
     if (Number.isSafeInteger(v)) return v;
     throw bad(where, `expected integer epoch milliseconds, got ${describeValue(v)}`);
   }
-  if (typeof v !== 'string') throw bad(where, `expected epoch milliseconds or an RFC 3339 string, got ${describeValue(v)}`);
+  if (typeof v !== 'string')
+    throw bad(where, `expected epoch milliseconds or an RFC 3339 string, got ${describeValue(v)}`);
   const m = RFC3339.exec(v);
   if (m === null) {
-    throw bad(where, `${describeValue(v)} is not an RFC 3339 time with a zone (example: 2024-05-01T12:00:00.000Z or …+02:00)`);
+    throw bad(
+      where,
+      `${describeValue(v)} is not an RFC 3339 time with a zone (example: 2024-05-01T12:00:00.000Z or …+02:00)`,
+    );
   }
   const y = Number(m[1]);
   const mo = Number(m[2]);
@@ -64,4 +68,3 @@ export function parseTimestamp(v: unknown, where: string): number {
   const offsetMs = (m[8] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
   return daysFromCivil(y, mo, d) * 86_400_000 + ((h * 60 + mi) * 60 + s) * 1000 + frac - offsetMs;
 }
-

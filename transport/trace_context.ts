@@ -1,7 +1,14 @@
 /**
  * W3C trace context in message headers, so one request is one trace across NATS and threads.
  */
-import { context, propagation, ROOT_CONTEXT, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Context,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
 import { headerOf, type Headers } from './bus.js';
 
 const setter: TextMapSetter<Headers> = {

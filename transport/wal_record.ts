@@ -52,19 +52,31 @@ export interface WalColumns {
 }
 
 /** The columns of rows `idx` of a validated batch. */
-export function walColumns(kind: 'measure' | 'stream', resource: Measure | Stream, rows: readonly unknown[], idx: readonly number[]): WalColumns {
+export function walColumns(
+  kind: 'measure' | 'stream',
+  resource: Measure | Stream,
+  rows: readonly unknown[],
+  idx: readonly number[],
+): WalColumns {
   const n = idx.length;
   const ts = new Float64Array(n);
   const fields: Record<string, Float64Array> = {};
   const tags: Record<string, unknown[]> = {};
   const fieldSpecs = kind === 'measure' ? (resource as Measure).fields : [];
   const fcols = fieldSpecs.map((f) => (fields[f.name] = new Float64Array(n).fill(f.type === 'float' ? NaN : 0)));
-  const tagSpecs = resource.tag_families.flatMap((f) => f.tags).filter((t, i, all) => all.findIndex((x) => x.name === t.name) === i);
+  const tagSpecs = resource.tag_families
+    .flatMap((f) => f.tags)
+    .filter((t, i, all) => all.findIndex((x) => x.name === t.name) === i);
   const tcols = tagSpecs.map((t) => (tags[t.name] = new Array<unknown>(n)));
   const missing = tagSpecs.map((t) => (t.type === 'string' ? '' : t.type === 'int' ? 0 : []));
   const eid = kind === 'stream' ? new Array<string>(n) : undefined;
   for (let k = 0; k < n; k++) {
-    const row = rows[idx[k]!] as { ts: number; element_id?: string; tags: Record<string, unknown>; fields?: Record<string, number> };
+    const row = rows[idx[k]!] as {
+      ts: number;
+      element_id?: string;
+      tags: Record<string, unknown>;
+      fields?: Record<string, number>;
+    };
     ts[k] = row.ts;
     if (eid) eid[k] = row.element_id!;
     const fv = row.fields;
@@ -82,4 +94,3 @@ export function walColumns(kind: 'measure' | 'stream', resource: Measure | Strea
   }
   return eid ? { ts, eid, fields, tags } : { ts, fields, tags };
 }
-

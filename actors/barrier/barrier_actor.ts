@@ -99,7 +99,9 @@ export class BarrierActor implements Actor {
         }),
       );
     }
-    this.serveSubs.push(serve(bus, subjects.api.members, () => this.members(), { queue: LIAISON_QUEUE, spanName: 'cluster.members' }));
+    this.serveSubs.push(
+      serve(bus, subjects.api.members, () => this.members(), { queue: LIAISON_QUEUE, spanName: 'cluster.members' }),
+    );
     this.lifecycle = 'running';
     ctx.log.info({ members: table.all().length, warmup_ms: warmupMs }, 'barrier serving');
   }
@@ -149,7 +151,8 @@ export class BarrierActor implements Actor {
       });
       result = outcome.applied ? 'applied' : 'timeout';
       laggardMembers = outcome.laggardMembers;
-      if (outcome.laggards.length > 0) ctx.log.debug({ call: c, applied: outcome.applied, laggards: outcome.laggards }, 'barrier laggards');
+      if (outcome.laggards.length > 0)
+        ctx.log.debug({ call: c, applied: outcome.applied, laggards: outcome.laggards }, 'barrier laggards');
       return { applied: outcome.applied, laggards: outcome.laggards };
     } catch (err) {
       result = resultOfError(err);
@@ -176,7 +179,12 @@ export class BarrierActor implements Actor {
   private members(): MembersReply {
     const self = this.self!;
     const out = new Map<string, MemberInfo>();
-    out.set(self.name, { name: self.name, roles: self.roles, label: memberLabel(self.roles, self.name), state: 'active' });
+    out.set(self.name, {
+      name: self.name,
+      roles: self.roles,
+      label: memberLabel(self.roles, self.name),
+      state: 'active',
+    });
     for (const m of this.table!.all()) {
       if (!out.has(m.name)) out.set(m.name, { name: m.name, roles: m.roles, label: m.label, state: m.state });
     }

@@ -13,7 +13,9 @@ export const BARRIER_RESULTS = ['applied', 'timeout', 'invalid_argument', 'error
 export type BarrierResult = (typeof BARRIER_RESULTS)[number];
 
 /** Duration buckets in seconds, up to the longest timeout a call may ask for (5 min). */
-export const BARRIER_DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+export const BARRIER_DURATION_BUCKETS_S = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+];
 
 /** The duration histogram of each call. */
 export const BARRIER_HISTOGRAM_NAMES: Record<BarrierCall, string> = {
@@ -47,7 +49,13 @@ export class BarrierMetrics {
       const name = BARRIER_HISTOGRAM_NAMES[call];
       const existing = registry.getSingleMetric(name) as Histogram<'result'> | undefined;
       if (existing) return existing;
-      const h = new Histogram({ name, help: HELP[call], labelNames: ['result'], buckets: BARRIER_DURATION_BUCKETS_S, registers: [registry] });
+      const h = new Histogram({
+        name,
+        help: HELP[call],
+        labelNames: ['result'],
+        buckets: BARRIER_DURATION_BUCKETS_S,
+        registers: [registry],
+      });
       for (const result of BARRIER_RESULTS) h.zero({ result });
       return h;
     };

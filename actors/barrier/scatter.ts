@@ -17,7 +17,13 @@ import {
 
 /** The three barrier calls, each served on `P.api.barrier.<call>`. */
 export type { BarrierReply, Laggard } from '../../transport/api_types.js';
-import { DEFAULT_BARRIER_TIMEOUT_MS, MAX_BARRIER_TIMEOUT_MS, MAX_KEYS_PER_BARRIER_CALL, MAX_KEYS_PER_LAGGARD, MAX_KEYS_PER_STATUS_CALL } from '../../transport/limits.js';
+import {
+  DEFAULT_BARRIER_TIMEOUT_MS,
+  MAX_BARRIER_TIMEOUT_MS,
+  MAX_KEYS_PER_BARRIER_CALL,
+  MAX_KEYS_PER_LAGGARD,
+  MAX_KEYS_PER_STATUS_CALL,
+} from '../../transport/limits.js';
 
 export const BARRIER_CALLS = ['revision', 'applied', 'deleted'] as const;
 /** A barrier call. */
@@ -41,12 +47,16 @@ export type BarrierSpec =
   | { call: 'deleted'; keys: SchemaKey[]; timeoutMs: number };
 
 /** Sends one status request to a member; `deadlineMs` is on `clock.monotonic()`. Rejects with a coded error. */
-export type ProbeFn = (member: WatchedMember, method: StatusMethod, keys: SchemaKey[] | undefined, deadlineMs: number) => Promise<unknown>;
+export type ProbeFn = (
+  member: WatchedMember,
+  method: StatusMethod,
+  keys: SchemaKey[] | undefined,
+  deadlineMs: number,
+) => Promise<unknown>;
 
 /** A membership change or an applied-revision advance heard while a call runs. */
 export type MemberSignal =
-  | { type: 'advance'; node: string; revision: number }
-  | { type: 'evictable' | 'gone' | 'left'; node: string };
+  { type: 'advance'; node: string; revision: number } | { type: 'evictable' | 'gone' | 'left'; node: string };
 
 /** Where a call hears about members while it runs. */
 export interface MemberSignals {
@@ -85,7 +95,9 @@ function nonNegativeInt(v: unknown, what: string): number {
 function timeoutOf(v: unknown): number {
   if (v === undefined || v === null) return DEFAULT_BARRIER_TIMEOUT_MS;
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw errors.invalidArgument(`timeout_ms must be a number of milliseconds (got ${JSON.stringify(v)})`, { field: 'timeout_ms' });
+    throw errors.invalidArgument(`timeout_ms must be a number of milliseconds (got ${JSON.stringify(v)})`, {
+      field: 'timeout_ms',
+    });
   }
   if (v <= 0) return DEFAULT_BARRIER_TIMEOUT_MS;
   return Math.min(v, MAX_BARRIER_TIMEOUT_MS);
@@ -95,7 +107,9 @@ function keysOf(v: unknown): SchemaKey[] {
   if (!Array.isArray(v)) throw errors.invalidArgument('keys must be an array of schema keys', { field: 'keys' });
   // Checked before parsing, so an oversized request costs nothing.
   if (v.length > MAX_KEYS_PER_BARRIER_CALL) {
-    throw errors.invalidArgument(`at most ${MAX_KEYS_PER_BARRIER_CALL} keys per barrier call (got ${v.length})`, { field: 'keys' });
+    throw errors.invalidArgument(`at most ${MAX_KEYS_PER_BARRIER_CALL} keys per barrier call (got ${v.length})`, {
+      field: 'keys',
+    });
   }
   return v.map((k, i) => {
     try {
@@ -116,12 +130,17 @@ export function parseBarrierRequest(call: BarrierCall, body: unknown): BarrierSp
     case 'applied': {
       const keys = keysOf(b.keys);
       const raw = b.min_revisions ?? [];
-      if (!Array.isArray(raw)) throw errors.invalidArgument('min_revisions must be an array of integers', { field: 'min_revisions' });
+      if (!Array.isArray(raw))
+        throw errors.invalidArgument('min_revisions must be an array of integers', { field: 'min_revisions' });
       if (raw.length > keys.length) {
-        throw errors.invalidArgument(`min_revisions has ${raw.length} entries but keys has ${keys.length}`, { field: 'min_revisions' });
+        throw errors.invalidArgument(`min_revisions has ${raw.length} entries but keys has ${keys.length}`, {
+          field: 'min_revisions',
+        });
       }
       // A missing entry (or null) means "present at any revision", like 0.
-      const minRevisions = keys.map((_, i) => (raw[i] === undefined || raw[i] === null ? 0 : nonNegativeInt(raw[i], `min_revisions[${i}]`)));
+      const minRevisions = keys.map((_, i) =>
+        raw[i] === undefined || raw[i] === null ? 0 : nonNegativeInt(raw[i], `min_revisions[${i}]`),
+      );
       return { call, keys, minRevisions, timeoutMs: timeoutOf(b.timeout_ms) };
     }
     case 'deleted':
@@ -185,7 +204,9 @@ class ScatterRun {
       signal?.addEventListener('abort', this.onAbort, { once: true });
       // Subscribed in the same synchronous step as the snapshot was frozen, so no change is missed.
       this.unsubscribe = this.deps.signals?.subscribe((s) => this.onSignal(s));
-      this.deadlineTimer = clock.setTimer(Math.max(0, this.deps.deadlineMs - clock.monotonic()), () => this.finish(false));
+      this.deadlineTimer = clock.setTimer(Math.max(0, this.deps.deadlineMs - clock.monotonic()), () =>
+        this.finish(false),
+      );
       this.schedulePoll();
       for (const r of this.runs.values()) this.launch(r);
     });
@@ -264,9 +285,15 @@ class ScatterRun {
     const { spec } = this;
     if (spec.call === 'revision') {
       try {
-        const reply = (await this.deps.probe(r.member, 'max_revision', undefined, this.deps.deadlineMs)) as MaxRevisionReply;
+        const reply = (await this.deps.probe(
+          r.member,
+          'max_revision',
+          undefined,
+          this.deps.deadlineMs,
+        )) as MaxRevisionReply;
         if (this.stale(r)) return;
-        if (!reply || typeof reply.revision !== 'number') throw errors.internal(`malformed max_revision reply from ${r.member.label}`);
+        if (!reply || typeof reply.revision !== 'number')
+          throw errors.internal(`malformed max_revision reply from ${r.member.label}`);
         r.answered = true;
         r.revision = reply.revision;
         r.reason = undefined;
@@ -279,11 +306,17 @@ class ScatterRun {
     const method: StatusMethod = spec.call === 'applied' ? 'key_revisions' : 'absent_keys';
     const indices = [...r.pending];
     const chunks: number[][] = [];
-    for (let i = 0; i < indices.length; i += MAX_KEYS_PER_STATUS_CALL) chunks.push(indices.slice(i, i + MAX_KEYS_PER_STATUS_CALL));
+    for (let i = 0; i < indices.length; i += MAX_KEYS_PER_STATUS_CALL)
+      chunks.push(indices.slice(i, i + MAX_KEYS_PER_STATUS_CALL));
     // Chunks go in parallel and share the call's one deadline.
     const results = await Promise.allSettled(
       chunks.map(async (chunk) => {
-        const reply = await this.deps.probe(r.member, method, chunk.map((i) => spec.keys[i]!), this.deps.deadlineMs);
+        const reply = await this.deps.probe(
+          r.member,
+          method,
+          chunk.map((i) => spec.keys[i]!),
+          this.deps.deadlineMs,
+        );
         if (!this.stale(r)) this.applyChunk(r, chunk, reply);
       }),
     );

@@ -20,7 +20,8 @@ export interface SelfMember {
 export function freezeSnapshot(table: Pick<MemberTable, 'active'>, self?: SelfMember): WatchedMember[] {
   const byName = new Map<string, WatchedMember>();
   // Self comes from our own config, which is authoritative over whatever our heartbeats said.
-  if (self) byName.set(self.name, { name: self.name, roles: [...self.roles], label: memberLabel(self.roles, self.name) });
+  if (self)
+    byName.set(self.name, { name: self.name, roles: [...self.roles], label: memberLabel(self.roles, self.name) });
   for (const m of table.active()) {
     if (m.state !== 'active' || !m.schemaCache || byName.has(m.name)) continue;
     byName.set(m.name, { name: m.name, roles: [...m.roles], label: m.label });

@@ -28,7 +28,20 @@ import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../
 import type { MeasurePoint, StreamElement, WalColumns, WalRecord } from '../../transport/wal_record.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { seriesId } from '../../storage/series_id.js';
-import { buildBatches, EMPTY, Floats, scanRows, T_INT, T_LIST, T_STRING, type Bucket, type Layout, type MemtableScanQuery, type Rows, type Series } from './memtable_rows.js';
+import {
+  buildBatches,
+  EMPTY,
+  Floats,
+  scanRows,
+  T_INT,
+  T_LIST,
+  T_STRING,
+  type Bucket,
+  type Layout,
+  type MemtableScanQuery,
+  type Rows,
+  type Series,
+} from './memtable_rows.js';
 
 export type { MemtableScanQuery } from './memtable_rows.js';
 
@@ -59,7 +72,6 @@ export interface MemtableOptions {
   /** Source of `oldestAppliedAtMs` when `apply` gets no `nowMs`; default the system clock. */
   clock?: Pick<Clock, 'now'>;
 }
-
 
 const layouts = new WeakMap<Measure | Stream, Layout>();
 
@@ -145,11 +157,15 @@ export class Memtable {
 
   /** Applies WAL record `seq`; false when skipped as already drained or stored. `nowMs` defaults to the clock. */
   apply(record: WalRecord, seq: number, nowMs?: number): boolean {
-    if (!Number.isSafeInteger(seq) || seq < 1) throw errors.invalidArgument(`WAL sequence must be a positive integer, got ${seq}`);
-    if (record.group !== this.group.name) throw errors.invalidArgument(`WAL record ${seq} of group ${record.group} in group ${this.group.name}`);
+    if (!Number.isSafeInteger(seq) || seq < 1)
+      throw errors.invalidArgument(`WAL sequence must be a positive integer, got ${seq}`);
+    if (record.group !== this.group.name)
+      throw errors.invalidArgument(`WAL record ${seq} of group ${record.group} in group ${this.group.name}`);
     if (seq <= this.drainedThrough) return false;
     const b = this.bucketFor(record, seq);
-    const cols = record.cols ? columnsOf(record.cols, b.layout, this.resolve(record.kind, record.name)!.entity, seq) : null;
+    const cols = record.cols
+      ? columnsOf(record.cols, b.layout, this.resolve(record.kind, record.name)!.entity, seq)
+      : null;
     const rows = record.rows as (MeasurePoint | StreamElement)[] | undefined;
     const keys = record.entity_keys;
     if (cols === null && (!Array.isArray(rows) || !Array.isArray(keys) || rows.length !== keys.length)) {
@@ -192,7 +208,10 @@ export class Memtable {
   /** Moves every active row into in-flight batches, ordered by name then segment. */
   drainAll(): FlushBatch[] {
     const names = [...this.buckets.keys()].sort();
-    const detached = names.map((n) => this.buckets.get(n)!).filter((b) => b.rows.n > 0).map((b) => this.detach(b));
+    const detached = names
+      .map((n) => this.buckets.get(n)!)
+      .filter((b) => b.rows.n > 0)
+      .map((b) => this.detach(b));
     return this.finish(detached, this.lastSequence);
   }
 
@@ -223,22 +242,37 @@ export class Memtable {
     if (!(q.minTs <= q.maxTs)) throw errors.invalidArgument(`scan needs minTs <= maxTs, got ${q.minTs}, ${q.maxTs}`);
     const b = this.buckets.get(q.name);
     if (b === undefined) return new Map();
-    const inFlight = this.flushing.filter((f) => f.name === q.name).map((batch) => ({ batch, layout: this.batchLayouts.get(batch) ?? b.layout }));
+    const inFlight = this.flushing
+      .filter((f) => f.name === q.name)
+      .map((batch) => ({ batch, layout: this.batchLayouts.get(batch) ?? b.layout }));
     return scanRows(b.layout, inFlight, b, q);
   }
 
   private bucketFor(record: WalRecord, seq: number): Bucket {
     let b = this.buckets.get(record.name);
-    if (b !== undefined && b.kind !== record.kind) throw errors.invalidArgument(`WAL record ${seq}: ${record.name} is a ${b.kind}`);
+    if (b !== undefined && b.kind !== record.kind)
+      throw errors.invalidArgument(`WAL record ${seq}: ${record.name} is a ${b.kind}`);
     if (b !== undefined && record.revision <= b.revision) return b;
     const resource = this.resolve(record.kind, record.name);
     if (resource === undefined) {
-      throw errors.failedPrecondition(`WAL record ${seq}: ${record.kind} ${this.group.name}/${record.name} is not applied on this node`);
+      throw errors.failedPrecondition(
+        `WAL record ${seq}: ${record.kind} ${this.group.name}/${record.name} is not applied on this node`,
+      );
     }
     const layout = layoutOf(record.kind, resource);
     if (b === undefined) {
       const { kind, name } = record;
-      b = { kind, name, layout, revision: 0, rows: emptyRows(layout), series: new Map(), approxBytes: 0, minSeq: Infinity, firstAppliedAtMs: 0 };
+      b = {
+        kind,
+        name,
+        layout,
+        revision: 0,
+        rows: emptyRows(layout),
+        series: new Map(),
+        approxBytes: 0,
+        minSeq: Infinity,
+        firstAppliedAtMs: 0,
+      };
       this.buckets.set(record.name, b);
     } else if (layout !== b.layout) {
       relayout(b.rows, b.layout, layout);
@@ -286,7 +320,8 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
   if (!(cols.ts instanceof Float64Array) || typeof cols.fields !== 'object' || typeof cols.tags !== 'object') {
     throw errors.invalidArgument(`WAL record ${seq}: malformed columns`);
   }
-  const sized = <T extends { length: number }>(c: T | undefined): T | null => (c !== undefined && c !== null && c.length === n ? c : null);
+  const sized = <T extends { length: number }>(c: T | undefined): T | null =>
+    c !== undefined && c !== null && c.length === n ? c : null;
   const ecols = entity.map((t) => sized(cols.tags[t]));
   if (ecols.some((c) => c === null)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
   const one = ecols.length === 1 ? ecols[0]! : null;
@@ -298,7 +333,9 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
       return c instanceof Float64Array ? c : null;
     }),
     t: L.tagNames.map((name) => sized(cols.tags[name])),
-    key: one ? (i) => `[${typeof one[i] === 'number' ? String(one[i]) : JSON.stringify(one[i])}]` : (i) => JSON.stringify(ecols.map((c) => c![i])),
+    key: one
+      ? (i) => `[${typeof one[i] === 'number' ? String(one[i]) : JSON.stringify(one[i])}]`
+      : (i) => JSON.stringify(ecols.map((c) => c![i])),
   };
 }
 
@@ -388,12 +425,15 @@ function relayout(r: Rows, from: Layout, to: Layout): void {
   r.f = to.fieldNames.map((name, j) => {
     const k = from.fieldNames.indexOf(name);
     // The missing value (NaN or 0) tells the field's type.
-    return k >= 0 && Object.is(from.fieldMissing[k], to.fieldMissing[j]) ? r.f[k]! : new Floats(r.n, to.fieldMissing[j]);
+    return k >= 0 && Object.is(from.fieldMissing[k], to.fieldMissing[j])
+      ? r.f[k]!
+      : new Floats(r.n, to.fieldMissing[j]);
   });
   r.t = to.tagNames.map((name, j) => {
     const k = from.tagNames.indexOf(name);
     const kind = to.tagKinds[j]!;
-    return k >= 0 && from.tagKinds[k] === kind ? r.t[k]! : new Array<unknown>(r.n).fill(kind === T_STRING ? '' : kind === T_INT ? 0 : EMPTY);
+    return k >= 0 && from.tagKinds[k] === kind
+      ? r.t[k]!
+      : new Array<unknown>(r.n).fill(kind === T_STRING ? '' : kind === T_INT ? 0 : EMPTY);
   });
 }
-

@@ -27,7 +27,10 @@ export interface Layout {
 /** A growable Float64Array: numbers stay unboxed and the GC never scans them. */
 export class Floats {
   a: Float64Array;
-  constructor(public n = 0, fill = 0) {
+  constructor(
+    public n = 0,
+    fill = 0,
+  ) {
     this.a = new Float64Array(Math.max(64, n)).fill(fill);
   }
   push(v: number): void {
@@ -87,10 +90,12 @@ export interface Piece {
 
 /** Splits a detached bucket into per-segment batches sorted by series id, then time. */
 export function buildBatches(b: Bucket, intervalMs: number, lastSequence: number): FlushBatch[] {
-  const list = [...b.series.values()].sort((x, y) => (x.id !== y.id ? (x.id < y.id ? -1 : 1) : x.entityKey < y.entityKey ? -1 : 1));
+  const list = [...b.series.values()].sort((x, y) =>
+    x.id !== y.id ? (x.id < y.id ? -1 : 1) : x.entityKey < y.entityKey ? -1 : 1,
+  );
   const ts = b.rows.ts.a;
   const segs = new Map<number, { endMs: number; n: number; pieces: Piece[] }>();
-  for (let k = 0; k < list.length; ) {
+  for (let k = 0; k < list.length;) {
     // Series sharing an id (a hash collision) form one run, merged in time order.
     let e = k + 1;
     while (e < list.length && list[e]!.id === list[k]!.id) e++;
@@ -100,7 +105,7 @@ export function buildBatches(b: Bucket, intervalMs: number, lastSequence: number
       pos = Int32Array.from(list.slice(k, e).flatMap((s) => s.pos)).sort((x, y) => ts[x]! - ts[y]! || x - y);
     }
     // Rows are in time order, so the segment changes rarely: look it up only when it does.
-    for (let i = 0; i < pos.length; ) {
+    for (let i = 0; i < pos.length;) {
       const { startMs, endMs } = segmentFor(ts[pos[i]!]!, intervalMs);
       let to = i + 1;
       while (to < pos.length && ts[pos[to]!]! < endMs) to++;
@@ -117,7 +122,15 @@ export function buildBatches(b: Bucket, intervalMs: number, lastSequence: number
     .map((startMs) => {
       const seg = segs.get(startMs)!;
       const rows = columns(seg.n, seg.pieces, b.rows, b.layout);
-      return { kind: b.kind, name: b.name, segmentStartMs: startMs, segmentEndMs: seg.endMs, schema: b.layout.schema, rows, lastSequence };
+      return {
+        kind: b.kind,
+        name: b.name,
+        segmentStartMs: startMs,
+        segmentEndMs: seg.endMs,
+        schema: b.layout.schema,
+        rows,
+        lastSequence,
+      };
     });
 }
 
@@ -173,7 +186,12 @@ type Candidates = { src: number[]; row: number[] };
  * column a batch lacks (or holds with another type) reads as missing. Reads only: copies, never
  * sorts or indexes, the sources' rows.
  */
-export function scanRows(L: Layout, inFlight: { batch: FlushBatch; layout: Layout }[], active: Bucket | undefined, q: MemtableScanQuery): Map<string, BlockRows> {
+export function scanRows(
+  L: Layout,
+  inFlight: { batch: FlushBatch; layout: Layout }[],
+  active: Bucket | undefined,
+  q: MemtableScanQuery,
+): Map<string, BlockRows> {
   const { minTs, maxTs, seriesIds: only } = q;
   const wantF = q.projection?.fields ? new Set(q.projection.fields) : null;
   const wantT = q.projection?.tags ? new Set(q.projection.tags) : null;
@@ -206,7 +224,7 @@ export function scanRows(L: Layout, inFlight: { batch: FlushBatch; layout: Layou
       ],
     });
     // Rows are sorted by series id, then time: walk the runs, skipping to minTs inside each.
-    for (let s = 0; s < ids.length; ) {
+    for (let s = 0; s < ids.length;) {
       const id = ids[s]!;
       let e = s + 1;
       while (e < ids.length && ids[e] === id) e++;
@@ -226,7 +244,11 @@ export function scanRows(L: Layout, inFlight: { batch: FlushBatch; layout: Layou
   if (active !== undefined && active.rows.n > 0) {
     const r = active.rows;
     const src = sources.length;
-    sources.push({ ts: r.ts.a, eid: L.stream ? r.eid : null, cols: [...fi.map((j) => r.f[j]!.a), ...ti.map((j) => r.t[j]!)] });
+    sources.push({
+      ts: r.ts.a,
+      eid: L.stream ? r.eid : null,
+      cols: [...fi.map((j) => r.f[j]!.a), ...ti.map((j) => r.t[j]!)],
+    });
     for (const s of active.series.values()) {
       if (only !== undefined && !only.has(s.id)) continue;
       for (const p of s.pos) {

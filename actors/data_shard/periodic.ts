@@ -14,7 +14,8 @@ export interface PeriodicOptions {
 
 /** Runs `task` every `intervalMs` (measured from the end of the previous run) until cancelled. */
 export function every(clock: Clock, intervalMs: number, task: () => Promise<void>, opts: PeriodicOptions): TimerHandle {
-  if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new RangeError(`intervalMs must be positive, got ${intervalMs}`);
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0)
+    throw new RangeError(`intervalMs must be positive, got ${intervalMs}`);
   let cancelled = false;
   let timer: TimerHandle | undefined;
   const run = () => {

@@ -20,14 +20,23 @@ export function currentTtlMs(cache: SchemaCache, opened: Group): number {
 }
 
 /** Drops the shard's expired segments and logs what went. */
-export async function retentionPass(store: ShardStore, ttl: number, log: Logger, where: { group: string; shard: number }): Promise<RetentionResult> {
+export async function retentionPass(
+  store: ShardStore,
+  ttl: number,
+  log: Logger,
+  where: { group: string; shard: number },
+): Promise<RetentionResult> {
   const r = await store.dropExpired(ttl);
   if (r.dropped.length > 0 || r.leftovers.length > 0) {
     log.info(
       {
         ...where,
         ttl_ms: ttl,
-        dropped: r.dropped.map((s) => ({ segment: s.name, start: new Date(s.startMs).toISOString(), end: new Date(s.endMs).toISOString() })),
+        dropped: r.dropped.map((s) => ({
+          segment: s.name,
+          start: new Date(s.startMs).toISOString(),
+          end: new Date(s.endMs).toISOString(),
+        })),
         leftovers: r.leftovers,
       },
       `retention dropped ${r.dropped.length} expired segment(s)`,

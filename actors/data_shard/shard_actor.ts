@@ -166,7 +166,10 @@ export class ShardActor {
         if (present) this.memtable.apply(record, m.seq, this.deps.clock.now());
         else {
           this.skippedThrough = m.seq;
-          this.deps.log.warn({ group: record.group, name: record.name, seq: m.seq }, 'WAL record of a deleted resource skipped');
+          this.deps.log.warn(
+            { group: record.group, name: record.name, seq: m.seq },
+            'WAL record of a deleted resource skipped',
+          );
         }
         if (this.memtable.rowCount >= this.policy.maxRows) await this.flush();
       });
@@ -225,7 +228,11 @@ export class ShardActor {
         onError: (err) => {
           if (this.closed) return;
           if (isPermanent(err)) this.deps.onFatal(err);
-          else this.deps.log.warn({ ...where, cause: (err as Error).message }, 'retention pass failed; retried at the next interval');
+          else
+            this.deps.log.warn(
+              { ...where, cause: (err as Error).message },
+              'retention pass failed; retried at the next interval',
+            );
         },
       },
     );
@@ -246,7 +253,14 @@ export class ShardActor {
       async () => {
         this.lagReading = await readWalLag(src);
       },
-      { immediately: true, onError: (err) => this.deps.log.debug({ group: this.deps.group.name, shard: this.deps.shard, cause: (err as Error).message }, 'WAL lag reading failed') },
+      {
+        immediately: true,
+        onError: (err) =>
+          this.deps.log.debug(
+            { group: this.deps.group.name, shard: this.deps.shard, cause: (err as Error).message },
+            'WAL lag reading failed',
+          ),
+      },
     );
   }
 
@@ -258,7 +272,10 @@ export class ShardActor {
     await this.store.flush(batches, upTo);
     this.memtable.resetAfterFlush(upTo);
     this.consumer?.ackUpTo(upTo);
-    this.deps.log.debug({ group: this.deps.group.name, shard: this.deps.shard, parts: batches.length, up_to: upTo }, 'shard flushed');
+    this.deps.log.debug(
+      { group: this.deps.group.name, shard: this.deps.shard, parts: batches.length, up_to: upTo },
+      'shard flushed',
+    );
     this.mergeInBackground();
   }
 
@@ -278,12 +295,27 @@ export class ShardActor {
         },
       })
       .then((done) => {
-        for (const d of done) this.deps.log.debug({ group, shard: this.deps.shard, name: d.name, replaced: d.replaced, rows_in: d.rowsIn, rows_out: d.rowsOut }, 'parts merged');
+        for (const d of done)
+          this.deps.log.debug(
+            {
+              group,
+              shard: this.deps.shard,
+              name: d.name,
+              replaced: d.replaced,
+              rows_in: d.rowsIn,
+              rows_out: d.rowsOut,
+            },
+            'parts merged',
+          );
       })
       .catch((err) => {
         if (this.closed) return;
         if (isPermanent(err)) this.deps.onFatal(err);
-        else this.deps.log.warn({ group, shard: this.deps.shard, cause: (err as Error).message }, 'merge failed; retried after the next flush');
+        else
+          this.deps.log.warn(
+            { group, shard: this.deps.shard, cause: (err as Error).message },
+            'merge failed; retried after the next flush',
+          );
       });
   }
 
@@ -296,7 +328,9 @@ export class ShardActor {
     this.lagPoll?.cancel();
     await this.consumer?.stop();
     await this.loop;
-    await this.mailbox.post(() => this.flush()).catch((err) => this.deps.log.warn({ cause: (err as Error).message }, 'final flush failed; the WAL replays it'));
+    await this.mailbox
+      .post(() => this.flush())
+      .catch((err) => this.deps.log.warn({ cause: (err as Error).message }, 'final flush failed; the WAL replays it'));
     await this.store.close();
   }
 }

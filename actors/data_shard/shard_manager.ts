@@ -53,12 +53,16 @@ export class ShardManager implements Actor {
     onDelete: async (key) => {
       if (key.kind !== 'group') return;
       this.groupsChecked.delete(key.group);
-      await Promise.all([...this.shards].filter(([k]) => k.startsWith(`${key.group}/`)).map(async ([k, a]) => {
-        this.shards.delete(k);
-        this.querySubs.get(k)?.unsubscribe();
-        this.querySubs.delete(k);
-        await a.close();
-      }));
+      await Promise.all(
+        [...this.shards]
+          .filter(([k]) => k.startsWith(`${key.group}/`))
+          .map(async ([k, a]) => {
+            this.shards.delete(k);
+            this.querySubs.get(k)?.unsubscribe();
+            this.querySubs.delete(k);
+            await a.close();
+          }),
+      );
     },
   });
   /** Open shard owners by `group/shard`. */
@@ -85,7 +89,8 @@ export class ShardManager implements Actor {
         this.reset();
         for (const [key, a] of shards) {
           const r = a.walLag;
-          if (r) this.set({ group: key.slice(0, key.lastIndexOf('/')), shard: key.slice(key.lastIndexOf('/') + 1) }, r.lag);
+          if (r)
+            this.set({ group: key.slice(0, key.lastIndexOf('/')), shard: key.slice(key.lastIndexOf('/') + 1) }, r.lag);
         }
       },
     });
@@ -93,7 +98,10 @@ export class ShardManager implements Actor {
     // Created before the data dir is locked, so a failure here holds nothing.
     // Query scans run on their own threads (two: the cores of a small node), so shards of one
     // query run in parallel and a long scan never holds up the WAL apply.
-    [this.pool, this.queryPool] = await Promise.all([this.pool ?? PartPool.create({ threads: 1 }), this.queryPool ?? QueryPool.create({ threads: QUERY_THREADS })]);
+    [this.pool, this.queryPool] = await Promise.all([
+      this.pool ?? PartPool.create({ threads: 1 }),
+      this.queryPool ?? QueryPool.create({ threads: QUERY_THREADS }),
+    ]);
     this.dataDir = await openDataDir(nodeFs, resolve(ctx.config.dataDir), ctx.config.name, { clock: ctx.clock });
     ctx.log.info({ dir: this.dataDir.nodeDir, segments: this.dataDir.segments.length }, 'data directory open');
   }
@@ -110,7 +118,7 @@ export class ShardManager implements Actor {
       const actor = await ShardActor.open({
         bus: ctx.bus,
         subjects: ctx.subjects,
-        fs: dataNodeFs(nodeFs, ctx.config.faultInjection),
+        fs: dataNodeFs(nodeFs, ctx.config.faultInjection, ctx.config.faultKillAtPartCommit),
         node: ctx.config.name,
         group,
         shard,
@@ -121,10 +129,26 @@ export class ShardManager implements Actor {
         retentionIntervalMs: this.opts.retentionIntervalMs,
         walLagPollMs: this.opts.walLagPollMs,
         pool: this.pool,
-        onFatal: (err) => ctx.supervisor.fatal(toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`))),
+        onFatal: (err) =>
+          ctx.supervisor.fatal(
+            toFailureInfo(
+              isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`),
+            ),
+          ),
       });
       this.shards.set(`${group.name}/${shard}`, actor);
-      this.querySubs.set(`${group.name}/${shard}`, serveShardQueries(actor, group.name, shard, { bus: ctx.bus, subjects: ctx.subjects, cache: this.schema, clock: ctx.clock, node: ctx.config.name, log: ctx.log, pool: this.queryPool }));
+      this.querySubs.set(
+        `${group.name}/${shard}`,
+        serveShardQueries(actor, group.name, shard, {
+          bus: ctx.bus,
+          subjects: ctx.subjects,
+          cache: this.schema,
+          clock: ctx.clock,
+          node: ctx.config.name,
+          log: ctx.log,
+          pool: this.queryPool,
+        }),
+      );
     }
     // Answer queries only once the server registered the subscriptions.
     if (owned.length > 0) await ctx.bus.flush();

@@ -21,7 +21,6 @@ import { executeOnShard, shardScanQueries, type ShardResult } from '../../storag
 import type { QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardActor } from './shard_actor.js';
 
-
 /** What serving a shard needs. */
 export interface ShardQueryDeps {
   bus: Bus;
@@ -41,7 +40,8 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
     deps.subjects.shardQuery(group, shard),
     async (req) => {
       const r = req.body as ShardQueryRequest;
-      if (!r || typeof r !== 'object' || !r.plan || r.plan.group !== group) throw errors.invalidArgument(`not a shard query for ${group}/${shard}`);
+      if (!r || typeof r !== 'object' || !r.plan || r.plan.group !== group)
+        throw errors.invalidArgument(`not a shard query for ${group}/${shard}`);
       const deadline = deps.clock.monotonic() + Math.max(0, r.timeout_ms);
       await gate(deps, r.plan, r.revision, deadline);
       if (r.min_applied !== null && r.min_applied > 0) {
@@ -56,7 +56,10 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
       }
       try {
         if (!deps.pool) {
-          return await executeOnShard(r.plan, { memtableScan: (q) => actor.memtable.scan(q), storeScan: (q) => actor.store.scanMerged(q) });
+          return await executeOnShard(r.plan, {
+            memtableScan: (q) => actor.memtable.scan(q),
+            storeScan: (q) => actor.store.scanMerged(q),
+          });
         }
         // The memtable is read here (it lives on this thread), before the store's parts are chosen:
         // a batch flushed meanwhile is then in a chosen part. The rest runs on a pool thread, while
@@ -68,11 +71,16 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         return result;
       } catch (err) {
         // Damage on disk fails the query (naming the file) and is logged where an operator looks.
-        if (err instanceof CorruptDataError) deps.log.error({ group, shard, path: err.path, cause: err.message }, 'query met corrupt data');
+        if (err instanceof CorruptDataError)
+          deps.log.error({ group, shard, path: err.path, cause: err.message }, 'query met corrupt data');
         throw err;
       }
     },
-    { queue: SHARD_OWNERS_QUEUE, spanName: 'shard.query', attributes: { 'lockstep.group': group, 'lockstep.shard': shard, 'lockstep.node': deps.node } },
+    {
+      queue: SHARD_OWNERS_QUEUE,
+      spanName: 'shard.query',
+      attributes: { 'lockstep.group': group, 'lockstep.shard': shard, 'lockstep.node': deps.node },
+    },
   );
 }
 
@@ -82,12 +90,22 @@ async function gate(deps: ShardQueryDeps, plan: QueryPlan, revision: number, dea
   for (;;) {
     const stored = deps.cache.get(key);
     if (stored && stored.mod_revision >= revision) return;
-    if (!stored && deps.cache.appliedRevision >= revision) throw errors.notFound(`${formatKey(key)} does not exist on ${deps.node} (it was deleted)`);
+    if (!stored && deps.cache.appliedRevision >= revision)
+      throw errors.notFound(`${formatKey(key)} does not exist on ${deps.node} (it was deleted)`);
     const left = deadline - deps.clock.monotonic();
     if (left <= 0) {
-      throw new LockstepError(Code.SchemaNotApplied, `${formatKey(key)} needs revision ${revision}; ${deps.node} applied ${deps.cache.appliedRevision} and did not catch up in time`, {
-        details: { key: formatKey(key), applied_revision: deps.cache.appliedRevision, schema_revision: revision, node: deps.node },
-      });
+      throw new LockstepError(
+        Code.SchemaNotApplied,
+        `${formatKey(key)} needs revision ${revision}; ${deps.node} applied ${deps.cache.appliedRevision} and did not catch up in time`,
+        {
+          details: {
+            key: formatKey(key),
+            applied_revision: deps.cache.appliedRevision,
+            schema_revision: revision,
+            node: deps.node,
+          },
+        },
+      );
     }
     await deps.cache.waitForChange(left, deps.clock);
   }

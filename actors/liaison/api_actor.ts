@@ -36,13 +36,15 @@ export class ApiActor implements Actor {
     // New groups are placed on the data nodes this liaison sees (DESIGN §7: fixed at creation).
     this.members = new MemberTable(ctx.clock, ctx.config);
     this.members.start();
-    this.subs.push(ctx.bus.subscribe(ctx.subjects.members.heartbeat, (m) => {
-      try {
-        this.members?.observe(decode(m.data) as Heartbeat);
-      } catch {
-        // Not a heartbeat: ignore.
-      }
-    }));
+    this.subs.push(
+      ctx.bus.subscribe(ctx.subjects.members.heartbeat, (m) => {
+        try {
+          this.members?.observe(decode(m.data) as Heartbeat);
+        } catch {
+          // Not a heartbeat: ignore.
+        }
+      }),
+    );
     ctx.bus.publish(ctx.subjects.members.discover, new Uint8Array(0));
     // Every live node beats within one interval: until then the table may miss some.
     const warm = ctx.clock.sleep(ctx.config.heartbeatIntervalMs + 250);
@@ -50,10 +52,12 @@ export class ApiActor implements Actor {
       await warm;
       return (this.members?.active() ?? []).filter((m) => effectiveRoles(m.roles).has('data')).map((m) => m.name);
     };
-    const registry = await SchemaRegistry.open(ctx.bus, { placementFor: dataNodes });
-    this.subs.push(...serveSchemaApi(ctx.bus, ctx.subjects, registry, {
-      onError: (err) => errorsTotal.inc({ area: 'schema', code: err.code }),
-    }));
+    const registry = await SchemaRegistry.open(ctx.bus, { placementFor: dataNodes, clock: ctx.clock });
+    this.subs.push(
+      ...serveSchemaApi(ctx.bus, ctx.subjects, registry, {
+        onError: (err) => errorsTotal.inc({ area: 'schema', code: err.code }),
+      }),
+    );
     // Limits retention, not interest: a write acknowledged while no data node exists (so no
     // consumer exists) must still be there when one comes.
     await ctx.bus.ensureStream({
@@ -63,7 +67,15 @@ export class ApiActor implements Actor {
       duplicateWindowMs: WAL_DUPLICATE_WINDOW_MS,
     });
     const gate = new SchemaGate(this.schema, ctx.clock, new GateMetrics(ctx.metrics));
-    const data = { bus: ctx.bus, subjects: ctx.subjects, cache: this.schema, gate, clock: ctx.clock, schemaWaitMs: ctx.config.schemaWaitMs, metrics: ctx.metrics };
+    const data = {
+      bus: ctx.bus,
+      subjects: ctx.subjects,
+      cache: this.schema,
+      gate,
+      clock: ctx.clock,
+      schemaWaitMs: ctx.config.schemaWaitMs,
+      metrics: ctx.metrics,
+    };
     this.subs.push(...serveWrites(data), ...serveQueries(data));
     await ctx.bus.flush();
   }

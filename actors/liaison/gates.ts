@@ -47,7 +47,12 @@ export class SchemaGate {
    * The resource a request needs, once the gate lets it pass; waits at most until `deadlineMs`
    * (monotonic) for the schema to catch up.
    */
-  async check(rpc: GateRpc, key: SchemaKey, clientRevision: number | undefined, deadlineMs: number): Promise<StoredResource> {
+  async check(
+    rpc: GateRpc,
+    key: SchemaKey,
+    clientRevision: number | undefined,
+    deadlineMs: number,
+  ): Promise<StoredResource> {
     for (;;) {
       const stored = this.cache.get(key);
       const applied = this.cache.appliedRevision;
@@ -67,7 +72,11 @@ export class SchemaGate {
       if (left <= 0 || absentAtRevision) {
         const reason = ahead ? 'revision_ahead' : 'not_found';
         this.metrics.notApplied.inc({ rpc, group: key.group, reason });
-        if (!ahead) throw new LockstepError(Code.NotFound, `${formatKey(key)} does not exist (schema applied here: revision ${applied})`);
+        if (!ahead)
+          throw new LockstepError(
+            Code.NotFound,
+            `${formatKey(key)} does not exist (schema applied here: revision ${applied})`,
+          );
         throw new LockstepError(
           Code.SchemaNotApplied,
           `${formatKey(key)} needs schema revision ${clientRevision}; this node applied ${applied} and did not catch up in time`,

@@ -48,7 +48,12 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   const started = deps.clock.monotonic();
   const { group, name, schemaRevision, timeoutMs } = queryTarget(kind, req.body);
   const deadline = started + timeoutMs;
-  const stored = await deps.gate.check('query', { kind, group, name }, schemaRevision, Math.min(deadline, started + deps.schemaWaitMs));
+  const stored = await deps.gate.check(
+    'query',
+    { kind, group, name },
+    schemaRevision,
+    Math.min(deadline, started + deps.schemaWaitMs),
+  );
   const g = deps.cache.get({ kind: 'group', group, name: '' });
   if (!g) throw errors.notFound(`group ${group} does not exist`);
   const grp = g.resource as Group;
@@ -64,7 +69,10 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
         timeout_ms: Math.max(0, left - REPLY_MARGIN_MS),
       };
       try {
-        return await call<ShardResult>(deps.bus, deps.subjects.shardQuery(group, shard), body, { timeoutMs: Math.max(1, left), ctx: req.ctx });
+        return await call<ShardResult>(deps.bus, deps.subjects.shardQuery(group, shard), body, {
+          timeoutMs: Math.max(1, left),
+          ctx: req.ctx,
+        });
       } catch (err) {
         const le = toLockstepError(err);
         const owners = grp.placement ? ownersOf(group, shard, grp.placement.data_nodes, grp.replicas) : [];
@@ -73,17 +81,27 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
             missing.push(shard);
             return null;
           }
-          throw new LockstepError(Code.Unavailable, `shard ${group}/${shard} has no live owner (owners: ${owners.join(', ') || 'none placed'}); retry later or ask allow_partial`, {
-            details: { group, shard, owners },
-          });
+          throw new LockstepError(
+            Code.Unavailable,
+            `shard ${group}/${shard} has no live owner (owners: ${owners.join(', ') || 'none placed'}); retry later or ask allow_partial`,
+            {
+              details: { group, shard, owners },
+            },
+          );
         }
         if (le.code === Code.DeadlineExceeded && !le.details) {
-          throw errors.deadlineExceeded(`shard ${group}/${shard} (owners: ${owners.join(', ')}) did not answer within the query's ${timeoutMs} ms`, err);
+          throw errors.deadlineExceeded(
+            `shard ${group}/${shard} (owners: ${owners.join(', ')}) did not answer within the query's ${timeoutMs} ms`,
+            err,
+          );
         }
         throw le;
       }
     }),
   );
-  const merged = mergeShardResults(planned.plan, results.filter((r): r is ShardResult => r !== null));
+  const merged = mergeShardResults(
+    planned.plan,
+    results.filter((r): r is ShardResult => r !== null),
+  );
   return { ...merged, missing_shards: missing.sort((a, b) => a - b), schema_revision: stored.mod_revision };
 }

@@ -6,7 +6,12 @@ import type { Histogram } from 'prom-client';
 import type { Clock } from '../../runtime/clock.js';
 
 /** `handle` wrapped so each call is observed in `duration` under `{kind, result}`. */
-export function timed<T, A extends unknown[]>(duration: Histogram<'kind' | 'result'>, clock: Clock, kind: string, handle: (...args: A) => Promise<T>): (...args: A) => Promise<T> {
+export function timed<T, A extends unknown[]>(
+  duration: Histogram<'kind' | 'result'>,
+  clock: Clock,
+  kind: string,
+  handle: (...args: A) => Promise<T>,
+): (...args: A) => Promise<T> {
   return async (...args) => {
     const started = clock.monotonic();
     let result = 'error';

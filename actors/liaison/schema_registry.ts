@@ -6,7 +6,15 @@
  * JetStream KV has no multi-key transaction: a resource created while its group is being deleted
  * can outlive the group. The window is one round trip; the watcher tolerates orphans.
  */
-import type { ApplyItem, ApplyReply, ApplyResultItem, CreateReply, DeleteReply, UpdateReply } from '../../transport/api_types.js';
+import { systemClock, type Clock } from '../../runtime/clock.js';
+import type {
+  ApplyItem,
+  ApplyReply,
+  ApplyResultItem,
+  CreateReply,
+  DeleteReply,
+  UpdateReply,
+} from '../../transport/api_types.js';
 import type { Bus, KvBucket, KvEntry } from '../../transport/bus.js';
 import { decode, encode } from '../../transport/codec.js';
 import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
@@ -34,8 +42,8 @@ import {
 
 /** Options of the registry. */
 export interface SchemaRegistryOptions {
-  /** The clock stamping created_at/updated_at (default: the wall clock). */
-  now?: () => Date;
+  /** The clock stamping created_at/updated_at (default: the system clock). */
+  clock?: Pick<Clock, 'now'>;
   /** Attempts of an update without an expected revision when writers race (default 3). */
   updateAttempts?: number;
   /**
@@ -76,7 +84,7 @@ interface StoredValue {
 
 /** The schema registry over one KV bucket. */
 export class SchemaRegistry {
-  private readonly now: () => Date;
+  private readonly clock: Pick<Clock, 'now'>;
   private readonly updateAttempts: number;
   private readonly placementFor?: () => Promise<string[]>;
 
@@ -85,7 +93,7 @@ export class SchemaRegistry {
     readonly kv: KvBucket,
     opts: SchemaRegistryOptions = {},
   ) {
-    this.now = opts.now ?? (() => new Date());
+    this.clock = opts.clock ?? systemClock;
     this.updateAttempts = opts.updateAttempts ?? DEFAULT_UPDATE_ATTEMPTS;
     this.placementFor = opts.placementFor;
     if (!Number.isInteger(this.updateAttempts) || this.updateAttempts < 1) {
@@ -131,7 +139,7 @@ export class SchemaRegistry {
   async create(kind: SchemaKind, body: unknown): Promise<CreateResult> {
     const resource = await this.placed(kind, validateResource(kind, body));
     await this.checkGroupFits(kind, resource);
-    const stamp = this.now().toISOString();
+    const stamp = new Date(this.clock.now()).toISOString();
     const stored = { ...resource, created_at: stamp, updated_at: stamp };
     const revision = await this.kv.create(kvKeyOf(keyOfResource(kind, resource)), encodeValue(kind, stored));
     return { revision, kind, resource: stored };
@@ -153,7 +161,7 @@ export class SchemaRegistry {
       if (sameResource(kind, current.resource, next)) {
         return { revision: current.mod_revision, changed: false, kind, resource: current.resource };
       }
-      const stamp = this.now().toISOString();
+      const stamp = new Date(this.clock.now()).toISOString();
       const stored = { ...next, created_at: current.resource.created_at ?? stamp, updated_at: stamp };
       try {
         const revision = await this.kv.update(kvKeyOf(key), encodeValue(kind, stored), current.mod_revision);
@@ -176,7 +184,6 @@ export class SchemaRegistry {
     const current = await this.get(key);
     if (opts.expectedRevision !== undefined) checkRevision(key, current.mod_revision, opts.expectedRevision);
     const deleted: string[] = [];
-    let revision = 0;
     if (key.kind === 'group') {
       const children = await this.childKeys(key.group);
       if (children.length > 0 && !opts.cascade) {
@@ -185,16 +192,20 @@ export class SchemaRegistry {
         throw errors.failedPrecondition(
           `group ${key.group} still holds ${children.length} resource(s) (${named}${more}); ` +
             `delete them first or delete with cascade`,
-          { key: formatKey(key), children: children.length, first: children.slice(0, CHILDREN_NAMED_MAX).map(formatKey) },
+          {
+            key: formatKey(key),
+            children: children.length,
+            first: children.slice(0, CHILDREN_NAMED_MAX).map(formatKey),
+          },
         );
       }
       // Children first: a watcher never sees a resource whose group is already gone.
       for (const child of children) {
-        revision = await this.kv.delete(kvKeyOf(child));
+        await this.kv.delete(kvKeyOf(child));
         deleted.push(formatKey(child));
       }
     }
-    revision = await this.kv.delete(kvKeyOf(key), opts.expectedRevision ?? current.mod_revision);
+    const revision = await this.kv.delete(kvKeyOf(key), opts.expectedRevision ?? current.mod_revision);
     deleted.push(formatKey(key));
     return { revision, deleted };
   }
@@ -333,7 +344,8 @@ function rank(kind: SchemaKind): number {
 function parseApplyItem(item: unknown): { kind: SchemaKind; key: SchemaKey; resource: Resource } {
   if (!isPlainObject(item)) throw errors.invalidArgument('must be an object {kind, resource}');
   for (const k of Object.keys(item)) {
-    if (k !== 'kind' && k !== 'resource') throw errors.invalidArgument(`${k} is not a known property (known: kind, resource)`);
+    if (k !== 'kind' && k !== 'resource')
+      throw errors.invalidArgument(`${k} is not a known property (known: kind, resource)`);
   }
   const kind = checkKind(item.kind);
   if (item.resource === undefined) throw errors.invalidArgument('resource is required', { field: 'resource' });

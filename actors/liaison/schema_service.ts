@@ -30,7 +30,12 @@ type Body = Record<string, unknown>;
  * Serves the schema API on `subjects.api.schemaAll`. One wildcard subscription covers `apply` too:
  * a second subscription on `P.api.schema.apply` would receive each apply twice.
  */
-export function serveSchemaApi(bus: Bus, subjects: Subjects, registry: SchemaRegistry, opts: SchemaApiOptions = {}): Subscription[] {
+export function serveSchemaApi(
+  bus: Bus,
+  subjects: Subjects,
+  registry: SchemaRegistry,
+  opts: SchemaApiOptions = {},
+): Subscription[] {
   const base = subjects.api.schemaAll.slice(0, -1); // `P.api.schema.`
   const sub = serve(bus, subjects.api.schemaAll, (req) => dispatch(registry, base, req), {
     queue: opts.queue ?? LIAISON_QUEUE,
@@ -57,7 +62,9 @@ async function dispatch(registry: SchemaRegistry, base: string, req: RpcRequest)
     throw errors.unimplemented(`unknown schema kind ${JSON.stringify(kind)}: kinds are ${SCHEMA_KINDS.join(', ')}`);
   }
   if (!(SCHEMA_VERBS as readonly string[]).includes(verb)) {
-    throw errors.unimplemented(`unknown schema verb ${JSON.stringify(verb)}: verbs are ${SCHEMA_VERBS.join(', ')} (and apply)`);
+    throw errors.unimplemented(
+      `unknown schema verb ${JSON.stringify(verb)}: verbs are ${SCHEMA_VERBS.join(', ')} (and apply)`,
+    );
   }
   return handle(registry, kind as SchemaKind, verb as SchemaVerb, req.body);
 }
@@ -131,9 +138,12 @@ function key(kind: SchemaKind, b: Body): SchemaKey {
   const group = checkName(b.group, 'group');
   if (kind === 'group') {
     if (b.name !== undefined && b.name !== '' && b.name !== group) {
-      throw errors.invalidArgument(`a group is addressed by group alone; name ${JSON.stringify(b.name)} is not allowed`, {
-        field: 'name',
-      });
+      throw errors.invalidArgument(
+        `a group is addressed by group alone; name ${JSON.stringify(b.name)} is not allowed`,
+        {
+          field: 'name',
+        },
+      );
     }
     return { kind, group, name: '' };
   }

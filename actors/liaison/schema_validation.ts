@@ -76,7 +76,10 @@ export function checkKnownProps(o: Obj, allowed: readonly string[], where: strin
   for (const k of Object.keys(o)) {
     if (!allowed.includes(k) && o[k] !== undefined) {
       const at = where ? `${where}.${k}` : k;
-      throw invalid(at, `is not a known property (known: ${allowed.filter((a) => !META_PROPS.includes(a)).join(', ')})`);
+      throw invalid(
+        at,
+        `is not a known property (known: ${allowed.filter((a) => !META_PROPS.includes(a)).join(', ')})`,
+      );
     }
   }
 }
@@ -167,11 +170,18 @@ function entity(v: unknown, tagTypes: Map<string, string>): string[] {
 /** Validates and normalizes a group (replicas default to 1). */
 export function validateGroup(body: unknown): Group {
   const o = object(body, 'resource');
-  checkKnownProps(o, ['name', 'catalog', 'shards', 'segment_interval', 'ttl', 'replicas', 'placement', ...META_PROPS], '');
+  checkKnownProps(
+    o,
+    ['name', 'catalog', 'shards', 'segment_interval', 'ttl', 'replicas', 'placement', ...META_PROPS],
+    '',
+  );
   const groupName = name(required(o, 'name', ''), 'name');
   // A group is a directory next to the node's lock file: that one name is taken.
   if (RESERVED_GROUP_NAMES.includes(groupName)) {
-    throw errors.invalidArgument(`group name ${JSON.stringify(groupName)} is reserved (${RESERVED_GROUP_NAMES.join(', ')})`, { field: 'name' });
+    throw errors.invalidArgument(
+      `group name ${JSON.stringify(groupName)} is reserved (${RESERVED_GROUP_NAMES.join(', ')})`,
+      { field: 'name' },
+    );
   }
   return {
     name: groupName,
@@ -192,17 +202,23 @@ function placementOf(v: unknown): { data_nodes: string[] } {
   checkKnownProps(o, ['data_nodes'], 'placement.');
   const nodes = required(o, 'data_nodes', 'placement.');
   if (!Array.isArray(nodes) || nodes.length === 0) {
-    throw errors.invalidArgument('placement.data_nodes must be a non-empty array of node names', { field: 'placement.data_nodes' });
+    throw errors.invalidArgument('placement.data_nodes must be a non-empty array of node names', {
+      field: 'placement.data_nodes',
+    });
   }
   for (const [i, n] of nodes.entries()) {
     if (!isValidNodeName(n)) {
-      throw errors.invalidArgument(`placement.data_nodes[${i}] ${JSON.stringify(n)} is not a node name (${NODE_NAME_PATTERN.source})`, {
-        field: `placement.data_nodes[${i}]`,
-      });
+      throw errors.invalidArgument(
+        `placement.data_nodes[${i}] ${JSON.stringify(n)} is not a node name (${NODE_NAME_PATTERN.source})`,
+        {
+          field: `placement.data_nodes[${i}]`,
+        },
+      );
     }
   }
   const sorted = [...new Set(nodes as string[])].sort();
-  if (sorted.length !== nodes.length) throw errors.invalidArgument('placement.data_nodes repeats a node', { field: 'placement.data_nodes' });
+  if (sorted.length !== nodes.length)
+    throw errors.invalidArgument('placement.data_nodes repeats a node', { field: 'placement.data_nodes' });
   return { data_nodes: sorted };
 }
 
@@ -316,7 +332,8 @@ export function sameResource(kind: SchemaKind, a: Resource, b: Resource): boolea
 }
 
 function refuse(what: string, key: SchemaKey, property: string): LockstepError {
-  const subject = key.kind === 'group' ? `group ${key.group}` : `${key.kind.replace('_', ' ')} ${key.group}/${key.name}`;
+  const subject =
+    key.kind === 'group' ? `group ${key.group}` : `${key.kind.replace('_', ' ')} ${key.group}/${key.name}`;
   return errors.failedPrecondition(`changing ${what} of ${subject} needs ${REWRITE_MIGRATION}`, {
     key: formatKey(key),
     property,
@@ -334,7 +351,8 @@ function checkTagTypes(key: SchemaKey, before: TagFamily[], after: TagFamily[]):
   const now = tagTypesOf(after);
   for (const [tag, type] of tagTypesOf(before)) {
     const next = now.get(tag);
-    if (next !== undefined && next !== type) throw refuse(`the type of tag ${tag} (${type} → ${next})`, key, 'tag_type');
+    if (next !== undefined && next !== type)
+      throw refuse(`the type of tag ${tag} (${type} → ${next})`, key, 'tag_type');
   }
 }
 
@@ -359,7 +377,8 @@ export function checkImmutable(kind: SchemaKind, before: Resource, next: Resourc
       checkTagTypes(key, b.tag_families, n.tag_families);
       for (const f of b.fields) {
         const nf = n.fields.find((x) => x.name === f.name);
-        if (nf && nf.type !== f.type) throw refuse(`the type of field ${f.name} (${f.type} → ${nf.type})`, key, 'field_type');
+        if (nf && nf.type !== f.type)
+          throw refuse(`the type of field ${f.name} (${f.type} → ${nf.type})`, key, 'field_type');
       }
       return;
     }

@@ -23,7 +23,6 @@ import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
 import { walColumns, type WalRecord } from '../../transport/wal_record.js';
 
-
 /** Dependencies of the write service. */
 export interface WriteServiceDeps {
   bus: Bus;
@@ -79,7 +78,8 @@ export function serveWrites(deps: WriteServiceDeps): Subscription[] {
 
 async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: RpcRequest): Promise<WriteReply> {
   const body = req.body as Record<string, unknown> | undefined;
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.invalidArgument('the write body must be an object');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw errors.invalidArgument('the write body must be an object');
   const group = checkName(body.group, 'group');
   const name = checkName(body.name, kind);
   const rev = body.schema_revision;
@@ -99,8 +99,12 @@ async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: Rp
   const { batch_id: _batchId, ...batch } = body;
   const { rows, entityKeys } =
     kind === 'measure'
-      ? (({ points, entityKeys }) => ({ rows: points as unknown[], entityKeys }))(validateMeasureWrite(grp, stored.resource as Measure, batch, now))
-      : (({ elements, entityKeys }) => ({ rows: elements as unknown[], entityKeys }))(validateStreamWrite(grp, stored.resource as Stream, batch, now));
+      ? (({ points, entityKeys }) => ({ rows: points as unknown[], entityKeys }))(
+          validateMeasureWrite(grp, stored.resource as Measure, batch, now),
+        )
+      : (({ elements, entityKeys }) => ({ rows: elements as unknown[], entityKeys }))(
+          validateStreamWrite(grp, stored.resource as Stream, batch, now),
+        );
 
   // Route every row by its series (name + entity) to a shard.
   const byShard = new Map<number, number[]>();
@@ -137,14 +141,18 @@ async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: Rp
     acks = await Promise.all(
       records.map(async ({ shard, data }) => {
         // The de-duplication id names the resource too: the WAL is one stream for every group.
-        const ack = await deps.bus.streamPublish(deps.subjects.wal(group, shard), data, { msgId: `${kind}.${group}.${name}.${batchId}.${shard}` });
+        const ack = await deps.bus.streamPublish(deps.subjects.wal(group, shard), data, {
+          msgId: `${kind}.${group}.${name}.${batchId}.${shard}`,
+        });
         return [shard, ack.seq, ack.duplicate] as const;
       }),
     );
   } catch (err) {
     // Some shards may be stored: the client retries with this batch_id to complete it exactly once.
     const le = toLockstepError(err);
-    throw new LockstepError(le.code, `${le.message} (retry with batch_id ${batchId})`, { details: { ...le.details, batch_id: batchId } });
+    throw new LockstepError(le.code, `${le.message} (retry with batch_id ${batchId})`, {
+      details: { ...le.details, batch_id: batchId },
+    });
   }
   return {
     points: rows.length,

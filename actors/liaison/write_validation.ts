@@ -5,19 +5,22 @@
  */
 import { Code, errors, LockstepError } from '../../transport/errors.js';
 import { ttlMs, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
-import { MAX_FUTURE_MS, MAX_POINTS_PER_BATCH, MAX_TAG_ARRAY_LENGTH, MAX_TAG_VALUE_LENGTH } from '../../transport/limits.js';
+import {
+  MAX_FUTURE_MS,
+  MAX_POINTS_PER_BATCH,
+  MAX_TAG_ARRAY_LENGTH,
+  MAX_TAG_VALUE_LENGTH,
+} from '../../transport/limits.js';
 import { DEFAULT_ELEMENT_ID } from '../../transport/schema_types.js';
 import { describeValue as describe, parseTimestamp } from '../../transport/timestamp.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
 import type { MeasurePoint, StreamElement } from '../../transport/wal_record.js';
-
 
 /** A validated measure batch; `entityKeys[i]` is the canonical entity string of point i (a JSON array in entity order). */
 export interface ValidatedMeasureBatch {
   points: MeasurePoint[];
   entityKeys: string[];
 }
-
 
 /** A validated stream batch; `entityKeys[i]` is the canonical entity string of element i. */
 export interface ValidatedStreamBatch {
@@ -38,7 +41,12 @@ const T_STRING = 0;
 const T_INT = 1;
 const T_STRING_ARR = 2;
 const T_INT_ARR = 3;
-const TAG_CODES: Record<string, number> = { string: T_STRING, int: T_INT, 'string[]': T_STRING_ARR, 'int[]': T_INT_ARR };
+const TAG_CODES: Record<string, number> = {
+  string: T_STRING,
+  int: T_INT,
+  'string[]': T_STRING_ARR,
+  'int[]': T_INT_ARR,
+};
 const F_INT = 0;
 const F_FLOAT = 1;
 // How many declared names an "unknown tag/field" message lists.
@@ -94,7 +102,6 @@ function bad(where: string, message: string): LockstepError {
   return errors.invalidArgument(`${where}: ${message}`, { field: where });
 }
 
-
 function listNames(names: string[]): string {
   if (names.length === 0) return 'none';
   const shown = names.slice(0, LISTED_NAMES).join(', ');
@@ -105,9 +112,9 @@ function iso(ms: number): string {
   return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
 }
 
-
 function batchOf(body: unknown, list: string, allowed: string[], what: string): unknown[] {
-  if (!isObject(body)) throw errors.invalidArgument(`body: expected an object {${list}: [...]}, got ${describe(body)}`, { field: 'body' });
+  if (!isObject(body))
+    throw errors.invalidArgument(`body: expected an object {${list}: [...]}, got ${describe(body)}`, { field: 'body' });
   for (const k in body) {
     if (!allowed.includes(k)) throw bad(`body.${k}`, `is not a known property (known: ${allowed.join(', ')})`);
   }
@@ -128,14 +135,18 @@ function checkTs(v: unknown, lo: number, hi: number, group: Group, list: string,
   // The common case, an in-window integer, costs two comparisons.
   const ts = typeof v === 'number' && Number.isSafeInteger(v) ? v : parseTimestamp(v, `${list}[${i}].ts`);
   if (ts < lo || ts > hi) {
-    const why = ts < lo ? `older than the ttl (${group.ttl}) of group ${group.name}` : `more than ${MAX_FUTURE_MS / 60_000} min in the future`;
+    const why =
+      ts < lo
+        ? `older than the ttl (${group.ttl}) of group ${group.name}`
+        : `more than ${MAX_FUTURE_MS / 60_000} min in the future`;
     throw bad(`${list}[${i}].ts`, `${iso(ts)} is ${why}; the accepted window is [${iso(lo)}, ${iso(hi)}]`);
   }
   return ts;
 }
 
 function stringProblem(s: string): string | null {
-  if (s.length > MAX_TAG_VALUE_LENGTH) return `is ${s.length} characters long, over the limit of ${MAX_TAG_VALUE_LENGTH}`;
+  if (s.length > MAX_TAG_VALUE_LENGTH)
+    return `is ${s.length} characters long, over the limit of ${MAX_TAG_VALUE_LENGTH}`;
   if (!wellFormed(s)) return 'contains a lone surrogate (not valid Unicode text)';
   return null;
 }
@@ -149,8 +160,10 @@ function checkTagValue(v: unknown, type: number, where: string): void {
     if (!Number.isSafeInteger(v)) throw bad(where, `expected a safe integer, got ${describe(v)}`);
   } else {
     const isStr = type === T_STRING_ARR;
-    if (!Array.isArray(v)) throw bad(where, `expected an array of ${isStr ? 'strings' : 'safe integers'}, got ${describe(v)}`);
-    if (v.length > MAX_TAG_ARRAY_LENGTH) throw bad(where, `has ${v.length} items, over the limit of ${MAX_TAG_ARRAY_LENGTH}`);
+    if (!Array.isArray(v))
+      throw bad(where, `expected an array of ${isStr ? 'strings' : 'safe integers'}, got ${describe(v)}`);
+    if (v.length > MAX_TAG_ARRAY_LENGTH)
+      throw bad(where, `has ${v.length} items, over the limit of ${MAX_TAG_ARRAY_LENGTH}`);
     for (let j = 0; j < v.length; j++) {
       const x: unknown = v[j];
       if (isStr) {
@@ -201,27 +214,36 @@ function checkFields(v: unknown, c: Compiled, i: number): Record<string, number>
   let count = 0;
   for (const k in v) {
     const type = c.fieldTypes.get(k);
-    if (type === undefined) throw bad(`points[${i}].fields.${k}`, `unknown field; ${c.label} declares ${listNames(c.fieldNames)}`);
+    if (type === undefined)
+      throw bad(`points[${i}].fields.${k}`, `unknown field; ${c.label} declares ${listNames(c.fieldNames)}`);
     const x = v[k];
     if (type === F_FLOAT) {
-      if (typeof x !== 'number' || !Number.isFinite(x)) throw bad(`points[${i}].fields.${k}`, `expected a finite float, got ${describe(x)}`);
+      if (typeof x !== 'number' || !Number.isFinite(x))
+        throw bad(`points[${i}].fields.${k}`, `expected a finite float, got ${describe(x)}`);
     } else if (!Number.isSafeInteger(x)) {
       throw bad(`points[${i}].fields.${k}`, `expected a safe integer, got ${describe(x)}`);
     }
     count++;
   }
-  if (count === 0) throw bad(`points[${i}].fields`, `a point needs at least one field (declared: ${listNames(c.fieldNames)})`);
+  if (count === 0)
+    throw bad(`points[${i}].fields`, `a point needs at least one field (declared: ${listNames(c.fieldNames)})`);
   return v as Record<string, number>;
 }
 
 function checkItemKeys(o: Obj, k1: string, k2: string, k3: string, list: string, i: number): void {
   for (const k in o) {
-    if (k !== k1 && k !== k2 && k !== k3) throw bad(`${list}[${i}].${k}`, `is not a known property (known: ${k1}, ${k2}, ${k3})`);
+    if (k !== k1 && k !== k2 && k !== k3)
+      throw bad(`${list}[${i}].${k}`, `is not a known property (known: ${k1}, ${k2}, ${k3})`);
   }
 }
 
 /** Validates a measure write body against its group and measure; throws `InvalidArgument` or `ResourceExhausted` naming the culprit. */
-export function validateMeasureWrite(group: Group, measure: Measure, body: unknown, nowMs: number): ValidatedMeasureBatch {
+export function validateMeasureWrite(
+  group: Group,
+  measure: Measure,
+  body: unknown,
+  nowMs: number,
+): ValidatedMeasureBatch {
   const c = compile(measure, 'measure');
   const items = batchOf(body, 'points', MEASURE_BODY_KEYS, 'point');
   const lo = nowMs - ttlMs(group);
@@ -242,7 +264,8 @@ export function validateMeasureWrite(group: Group, measure: Measure, body: unkno
 }
 
 function elementIdOf(v: unknown, where: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw bad(where, `expected a non-empty string element id, got ${describe(v)}`);
+  if (typeof v !== 'string' || v.length === 0)
+    throw bad(where, `expected a non-empty string element id, got ${describe(v)}`);
   const p = stringProblem(v);
   if (p !== null) throw bad(where, p);
   return v;
@@ -272,7 +295,10 @@ export function validateStreamWrite(group: Group, stream: Stream, body: unknown,
       // A declared int id tag still yields a string id.
       const fromTag = elementIdOf(typeof raw === 'number' ? String(raw) : raw, `elements[${i}].tags.${idTag}`);
       if (id !== undefined && id !== fromTag) {
-        throw bad(`elements[${i}].element_id`, `${JSON.stringify(id)} differs from tag ${idTag} ${JSON.stringify(fromTag)}`);
+        throw bad(
+          `elements[${i}].element_id`,
+          `${JSON.stringify(id)} differs from tag ${idTag} ${JSON.stringify(fromTag)}`,
+        );
       }
       id = fromTag;
       if (skip !== null) {

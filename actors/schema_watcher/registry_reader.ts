@@ -27,7 +27,9 @@ export function decodeEntry(e: KvEntry): RegistryChange {
   try {
     value = decode(e.value) as typeof value;
   } catch (err) {
-    throw new PermanentError(`schema registry entry ${e.key}@${e.revision} cannot be decoded: ${(err as Error).message}`);
+    throw new PermanentError(
+      `schema registry entry ${e.key}@${e.revision} cannot be decoded: ${(err as Error).message}`,
+    );
   }
   if (!value || typeof value !== 'object' || !value.resource || typeof value.resource !== 'object') {
     throw new PermanentError(`schema registry entry ${e.key}@${e.revision} has no resource`);
@@ -69,7 +71,8 @@ export async function openRegistryStream(bucket: KvBucket, timeoutMs: number): P
       const n = await Promise.race([iterator.next(), timeout]);
       if (n.done) throw new Error('registry watch ended during init');
       const change = decodeEntry(n.value);
-      if (change.revision > last) return { initRevision: Math.max(last, initRevisionOf(initial)), initial, carry: change, iterator, watch };
+      if (change.revision > last)
+        return { initRevision: Math.max(last, initRevisionOf(initial)), initial, carry: change, iterator, watch };
       initial.push(change);
       if (change.revision === last || n.value.pending === 0) {
         return { initRevision: Math.max(last, change.revision), initial, iterator, watch };

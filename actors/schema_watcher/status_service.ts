@@ -45,7 +45,11 @@ export function serveNodeStatus(bus: Bus, subjects: Subjects, src: StatusSource)
           return { node: src.node, revision } satisfies MaxRevisionReply;
         case 'key_revisions': {
           const keys = keysOf(req.body);
-          return { node: src.node, revision, keys: keys.map((k) => src.keyState.status(k)) } satisfies KeyRevisionsReply;
+          return {
+            node: src.node,
+            revision,
+            keys: keys.map((k) => src.keyState.status(k)),
+          } satisfies KeyRevisionsReply;
         }
         case 'absent_keys': {
           const keys = keysOf(req.body);
@@ -55,7 +59,9 @@ export function serveNodeStatus(bus: Bus, subjects: Subjects, src: StatusSource)
           return { node: src.node, revision, absent, still_present: still } satisfies AbsentKeysReply;
         }
         default:
-          throw errors.unimplemented(`unknown status method ${JSON.stringify(method)} (methods: ${STATUS_METHODS.join(', ')})`);
+          throw errors.unimplemented(
+            `unknown status method ${JSON.stringify(method)} (methods: ${STATUS_METHODS.join(', ')})`,
+          );
       }
     },
     { spanName: 'schema_status.probe', attributes: { 'lockstep.node': src.node } },

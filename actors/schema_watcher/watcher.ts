@@ -47,7 +47,9 @@ export class SchemaWatcher implements Actor {
     this.publishApplied();
     this.loop = this.run().catch((err) => {
       if (this.abort.signal.aborted) return;
-      ctx.supervisor.fatal(toFailureInfo(isPermanent(err) ? err : new PermanentError(`schema watch failed: ${(err as Error).message}`)));
+      ctx.supervisor.fatal(
+        toFailureInfo(isPermanent(err) ? err : new PermanentError(`schema watch failed: ${(err as Error).message}`)),
+      );
     });
   }
 
@@ -89,7 +91,8 @@ export class SchemaWatcher implements Actor {
   private raise(outcome: DeliveryOutcome): void {
     const failures = Object.entries(outcome).filter((e): e is [string, FailureInfo] => e[1] !== null);
     const permanent = failures.find(([, f]) => f.permanent);
-    if (permanent) throw new PermanentError(`actor ${permanent[0]}: ${permanent[1].message}`, { code: permanent[1].code });
+    if (permanent)
+      throw new PermanentError(`actor ${permanent[0]}: ${permanent[1].message}`, { code: permanent[1].code });
     if (failures.length > 0) throw errors.unavailable(`actor ${failures[0]![0]}: ${failures[0]![1].message}`);
   }
 
@@ -162,7 +165,9 @@ export class SchemaWatcher implements Actor {
       }
       const permanent = failed.find(([, f]) => f.permanent);
       if (permanent) {
-        throw new PermanentError(`actor ${permanent[0]} cannot apply ${change.kvKey}@${change.revision}: ${permanent[1].message}`);
+        throw new PermanentError(
+          `actor ${permanent[0]} cannot apply ${change.kvKey}@${change.revision}: ${permanent[1].message}`,
+        );
       }
       if (failed.length === 0) {
         this.lagging = {};
@@ -177,7 +182,10 @@ export class SchemaWatcher implements Actor {
         if (needInit.length === failed.length && Object.values(res).every((f) => f === null)) continue;
       }
       const wait = backoffMs(attempt, RETRY_BASE_MS, RETRY_MAX_MS);
-      this.ctx.log.warn({ key: change.kvKey, revision: change.revision, failed: this.lagging, retry_in_ms: wait }, 'schema apply failed; retrying');
+      this.ctx.log.warn(
+        { key: change.kvKey, revision: change.revision, failed: this.lagging, retry_in_ms: wait },
+        'schema apply failed; retrying',
+      );
       try {
         await this.ctx.clock.sleep(wait, this.abort.signal);
       } catch {

@@ -67,17 +67,19 @@ export function registerAdminCommands(nodeCommand: Command, _program: Command): 
 
 /** The `members` command: the cluster's members as a liaison sees them (attach under `cluster`). */
 export function membersCommand(): Command {
-  return new Command('members').description('list cluster members with their roles and state').action((_o: unknown, cmd: Command) =>
-    runCommand(cmd, async ({ out, client }) => {
-      const r = await (await client()).members();
-      out.result(r, () =>
-        r.members.length === 0
-          ? 'no members'
-          : table(
-              ['NAME', 'ROLES', 'STATE'],
-              r.members.map((m) => [m.name, m.roles.join(','), m.state]),
-            ),
-      );
-    }),
-  );
+  return new Command('members')
+    .description('list cluster members with their roles and state')
+    .action((_o: unknown, cmd: Command) =>
+      runCommand(cmd, async ({ out, client }) => {
+        const r = await (await client()).members();
+        out.result(r, () =>
+          r.members.length === 0
+            ? 'no members'
+            : table(
+                ['NAME', 'ROLES', 'STATE'],
+                r.members.map((m) => [m.name, m.roles.join(','), m.state]),
+              ),
+        );
+      }),
+    );
 }

@@ -54,7 +54,9 @@ function report(out: Output, r: BarrierReply, what: string): number {
 export function registerBarrierCommands(program: Command): void {
   const barrier = program
     .command('barrier')
-    .description('wait until every cluster member applied a schema revision or keys (exit 0 applied, 1 not applied, 2 error)');
+    .description(
+      'wait until every cluster member applied a schema revision or keys (exit 0 applied, 1 not applied, 2 error)',
+    );
 
   barrier
     .command('revision')
@@ -64,7 +66,8 @@ export function registerBarrierCommands(program: Command): void {
     .action((o: Opts, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
         const raw = o.minRevision ?? '';
-        if (!/^[0-9]{1,15}$/.test(raw)) throw errors.invalidArgument(`--min-revision must be a non-negative integer, got ${JSON.stringify(raw)}`);
+        if (!/^[0-9]{1,15}$/.test(raw))
+          throw errors.invalidArgument(`--min-revision must be a non-negative integer, got ${JSON.stringify(raw)}`);
         const minRevision = Number(raw);
         const timeoutMs = parseTimeout(o);
         const r = await (await client()).awaitRevision(minRevision, { timeoutMs });
@@ -82,7 +85,9 @@ export function registerBarrierCommands(program: Command): void {
         const parsed = keysOf(o).map((k) => parseKeyWithRevision(k));
         const timeoutMs = parseTimeout(o);
         const minRevisions = parsed.some((p) => p.minRevision > 0) ? parsed.map((p) => p.minRevision) : undefined;
-        const r = await (await client()).awaitApplied(
+        const r = await (
+          await client()
+        ).awaitApplied(
           parsed.map((p) => p.key),
           { timeoutMs, minRevisions },
         );

@@ -5,7 +5,8 @@ import { LocalCluster } from '../local_cluster.js';
 function count(what: string, min: number) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${what} must be an integer ≥ ${min} (got ${JSON.stringify(v)})`);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`${what} must be an integer ≥ ${min} (got ${JSON.stringify(v)})`);
     return n;
   };
 }
@@ -15,7 +16,9 @@ export function clusterCommand(): Command {
   const cluster = new Command('cluster').description('local clusters and membership');
   cluster
     .command('up')
-    .description('start a local cluster: its own nats-server (unless --nats-url) and the node processes; Ctrl-C stops it')
+    .description(
+      'start a local cluster: its own nats-server (unless --nats-url) and the node processes; Ctrl-C stops it',
+    )
     .option('--dir <dir>', 'directory for cluster.json, logs, data and the NATS store', './.lockstep')
     .option('--liaisons <n>', 'liaison nodes', count('--liaisons', 1), 1)
     .option('--data-nodes <n>', 'data nodes', count('--data-nodes', 0), 2)
@@ -32,7 +35,12 @@ export function clusterCommand(): Command {
       let lc: LocalCluster;
       try {
         lc = await LocalCluster.start({
-          dir: opts.dir, liaisons: opts.liaisons, dataNodes: opts.dataNodes, claimers: opts.claimers, natsUrl, signal: interrupted.signal,
+          dir: opts.dir,
+          liaisons: opts.liaisons,
+          dataNodes: opts.dataNodes,
+          claimers: opts.claimers,
+          natsUrl,
+          signal: interrupted.signal,
         });
       } catch (err) {
         process.stderr.write(`lockstep cluster up: ${(err as Error).message}\n`);
@@ -45,11 +53,14 @@ export function clusterCommand(): Command {
       else {
         process.stdout.write(`NATS: ${lc.natsUrl}\n`);
         for (const n of nodes) process.stdout.write(`node ${n.name} (${n.roles.join(',')}) pid ${n.pid}\n`);
-        process.stdout.write(`cluster.json and logs in ${lc.opts.dir}; export LOCKSTEP_NATS_URL=${lc.natsUrl}; Ctrl-C stops the cluster\n`);
+        process.stdout.write(
+          `cluster.json and logs in ${lc.opts.dir}; export LOCKSTEP_NATS_URL=${lc.natsUrl}; Ctrl-C stops the cluster\n`,
+        );
       }
       for (const n of lc.nodes.values()) {
         void n.exited.then(({ code, signal }) => {
-          if (!stopping) process.stderr.write(`node ${n.name} exited (${signal ?? `code ${code}`}); see ${n.logFile}\n`);
+          if (!stopping)
+            process.stderr.write(`node ${n.name} exited (${signal ?? `code ${code}`}); see ${n.logFile}\n`);
         });
       }
       let stopping = false;

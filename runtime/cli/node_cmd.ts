@@ -30,6 +30,9 @@ interface NodeFlags {
 
 const env = process.env;
 
+/** The environment variable of the flush crash point (actors/data_shard/fault_fs.ts); needs fault injection. */
+export const KILL_AT_PART_COMMIT_ENV = 'LOCKSTEP_FAULT_KILL_AT_PART_COMMIT';
+
 function ms(v: string | undefined, envName: string, what: string): number | undefined {
   const raw = v ?? env[envName];
   return raw === undefined ? undefined : parseDuration(raw, what);
@@ -45,7 +48,10 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string): NodeConf
   const metricsPort = flags.metricsPort ?? env.LOCKSTEP_METRICS_PORT;
   return resolveNodeConfig({
     name: flags.name ?? env.LOCKSTEP_NODE_NAME,
-    roles: (flags.role ?? env.LOCKSTEP_ROLE ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    roles: (flags.role ?? env.LOCKSTEP_ROLE ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     natsUrl,
     dataDir: flags.dataDir ?? env.LOCKSTEP_DATA_DIR,
     metricsPort: metricsPort === undefined ? undefined : Number(metricsPort),
@@ -60,6 +66,8 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string): NodeConf
     logLevel: flags.logLevel ?? env.LOCKSTEP_LOG_LEVEL,
     faultInjection: flags.enableFaultInjection || env.LOCKSTEP_FAULT_INJECTION === '1' || undefined,
     faults: faults.length ? faults : undefined,
+    faultKillAtPartCommit:
+      env[KILL_AT_PART_COMMIT_ENV] === undefined ? undefined : Number(env[KILL_AT_PART_COMMIT_ENV]),
     threads: flags.inProcess ? false : undefined,
   });
 }
@@ -78,12 +86,20 @@ export function nodeCommand(): Command {
     .option('--evictable-after <duration>', 'silence after which a member is Evictable (default 3s)')
     .option('--gone-after <duration>', 'silence after which a member is gone (default 10s)')
     .option('--schema-init-deadline <duration>', 'how long start-up retries transient failures (default 60s)')
-    .option('--schema-wait <duration>', 'how long a write waits for this node to apply the schema it needs (default 3s)')
+    .option(
+      '--schema-wait <duration>',
+      'how long a write waits for this node to apply the schema it needs (default 3s)',
+    )
     .option('--barrier-fallback-poll <duration>', 'barrier re-probe interval without notifications (default 1s)')
     .option('--subject-prefix <prefix>', 'NATS subject prefix (default lockstep)')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')
     .option('--enable-fault-injection', 'accept inject_fault/clear_fault control requests (tests and drills only)')
-    .addOption(new Option('--fault <json>', 'arm a fault at start: {"actor","phase","kind","times"} (needs --enable-fault-injection)').argParser(collect))
+    .addOption(
+      new Option(
+        '--fault <json>',
+        'arm a fault at start: {"actor","phase","kind","times"} (needs --enable-fault-injection)',
+      ).argParser(collect),
+    )
     .addOption(new Option('--in-process', 'run actors on the main thread (debugging)').hideHelp())
     .action(async (flags: NodeFlags, cmd: Command) => {
       const { natsUrl } = globalOptions(cmd);

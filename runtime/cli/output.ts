@@ -61,7 +61,10 @@ export interface CommandContext {
  * Runs a command handler: its return value is the exit code (0 when void); any error is printed
  * and exits 2; the connection, if one was opened, is always closed. Never calls process.exit().
  */
-export async function runCommand(cmd: Command, handler: (ctx: CommandContext) => Promise<number | void>): Promise<void> {
+export async function runCommand(
+  cmd: Command,
+  handler: (ctx: CommandContext) => Promise<number | void>,
+): Promise<void> {
   const g = globalOptions(cmd);
   const out = new Output(g.json);
   let connecting: Promise<LockstepClient> | undefined;

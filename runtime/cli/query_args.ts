@@ -25,7 +25,8 @@ export const DEFAULT_RANGE_MS = 3_600_000;
 
 const RELATIVE = /^(?:now)?-(\d{1,9})([smhd])$/;
 const EPOCH_MS = /^\d{1,15}$/;
-const TIME_FORMS = 'epoch ms, RFC 3339 with a zone (2024-05-01T12:00:00Z), now, or now minus a duration (-30s, -15m, -2h, -7d)';
+const TIME_FORMS =
+  'epoch ms, RFC 3339 with a zone (2024-05-01T12:00:00Z), now, or now minus a duration (-30s, -15m, -2h, -7d)';
 
 /** Query options as commander hands them over (all strings; lists already collected). */
 export interface QueryCliOptions {
@@ -62,7 +63,11 @@ export function parseTime(input: string, nowMs: number, flag: string): number {
 }
 
 /** The half-open range `[from, to)`: `--to` defaults to now, `--from` to one hour before `--to`. */
-export function resolveRange(from: string | undefined, to: string | undefined, nowMs: number): { from: number; to: number } {
+export function resolveRange(
+  from: string | undefined,
+  to: string | undefined,
+  nowMs: number,
+): { from: number; to: number } {
   const t = to === undefined ? nowMs : parseTime(to, nowMs, '--to');
   const f = from === undefined ? t - DEFAULT_RANGE_MS : parseTime(from, nowMs, '--from');
   if (f >= t) {
@@ -131,7 +136,8 @@ class Scanner {
       }
     }
     const bare = this.match(/[^\s,()'"]+/y);
-    if (bare === undefined) this.fail('expected a value (quote it if it is empty or holds spaces, commas, parentheses or quotes)');
+    if (bare === undefined)
+      this.fail('expected a value (quote it if it is empty or holds spaces, commas, parentheses or quotes)');
     return bareValue(bare, this);
   }
 }
@@ -202,7 +208,8 @@ function checkCriteria(c: unknown, path: string): Criteria {
   const bad = (m: string): never => {
     throw errors.invalidArgument(`--where-json: ${path || 'the top level'}: ${m}`);
   };
-  if (c === null || typeof c !== 'object' || Array.isArray(c)) bad('expected an object (a condition, {"and": [...]} or {"or": [...]})');
+  if (c === null || typeof c !== 'object' || Array.isArray(c))
+    bad('expected an object (a condition, {"and": [...]} or {"or": [...]})');
   const o = c as Record<string, unknown>;
   const keys = Object.keys(o);
   if ('and' in o || 'or' in o) {
@@ -216,7 +223,8 @@ function checkCriteria(c: unknown, path: string): Criteria {
   const extra = keys.filter((k) => k !== 'tag' && k !== 'op' && k !== 'value');
   if (extra.length > 0) bad(`unknown key ${JSON.stringify(extra[0])} (a condition has tag, op and value)`);
   if (!isValidName(o.tag)) bad(`tag ${JSON.stringify(o.tag)} is not a valid tag name`);
-  if (typeof o.op !== 'string' || !OPS.includes(o.op)) bad(`op must be one of ${OPS.join(', ')}, got ${JSON.stringify(o.op)}`);
+  if (typeof o.op !== 'string' || !OPS.includes(o.op))
+    bad(`op must be one of ${OPS.join(', ')}, got ${JSON.stringify(o.op)}`);
   const op = o.op as TagCondition['op'];
   if (op === 'eq' || op === 'ne') {
     if (!isScalar(o.value)) bad(`value of ${op} must be a string or a safe integer`);
@@ -250,14 +258,18 @@ export function parseAgg(spec: string, flag = '--agg'): Aggregation {
   const colon = spec.indexOf(':');
   const fn = (colon < 0 ? spec : spec.slice(0, colon)).trim();
   if (!(AGG_FUNCTIONS as readonly string[]).includes(fn)) {
-    throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: unknown function ${JSON.stringify(fn)} (functions: ${AGG_FUNCTIONS.join(', ')})`);
+    throw errors.invalidArgument(
+      `${flag} ${JSON.stringify(spec)}: unknown function ${JSON.stringify(fn)} (functions: ${AGG_FUNCTIONS.join(', ')})`,
+    );
   }
   if (colon < 0) {
-    if (fn !== 'count') throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: ${fn} needs a field, as ${fn}:FIELD`);
+    if (fn !== 'count')
+      throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: ${fn} needs a field, as ${fn}:FIELD`);
     return { fn: 'count' };
   }
   const field = spec.slice(colon + 1).trim();
-  if (!isValidName(field)) throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: ${JSON.stringify(field)} is not a valid field name`);
+  if (!isValidName(field))
+    throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: ${JSON.stringify(field)} is not a valid field name`);
   return { fn: fn as AggFunction, field };
 }
 
@@ -279,9 +291,13 @@ export function parseAggs(specs: readonly string[] = []): Aggregation[] {
 }
 
 /** Parses `--top N [--top-by fn:field] [--top-order asc|desc]`; `--top-by` defaults to the first aggregation. */
-export function parseTop(o: Pick<QueryCliOptions, 'top' | 'topBy' | 'topOrder'>, aggs: readonly Aggregation[]): TopN | undefined {
+export function parseTop(
+  o: Pick<QueryCliOptions, 'top' | 'topBy' | 'topOrder'>,
+  aggs: readonly Aggregation[],
+): TopN | undefined {
   if (o.top === undefined) {
-    if (o.topBy !== undefined || o.topOrder !== undefined) throw errors.invalidArgument('--top-by and --top-order need --top N');
+    if (o.topBy !== undefined || o.topOrder !== undefined)
+      throw errors.invalidArgument('--top-by and --top-order need --top N');
     return undefined;
   }
   const n = intOption(o.top, '--top', 1, MAX_QUERY_LIMIT)!;
@@ -308,7 +324,9 @@ export function parseToken(json: string, group: string): WriteToken {
   }
   if (v !== null && typeof v === 'object' && 'write_token' in v) v = (v as { write_token: unknown }).write_token;
   const bad = (m: string): never => {
-    throw errors.invalidArgument(`--token: ${m} (expected {"group": …, "shards": {"<shard>": <sequence>, …}} or a write reply holding write_token)`);
+    throw errors.invalidArgument(
+      `--token: ${m} (expected {"group": …, "shards": {"<shard>": <sequence>, …}} or a write reply holding write_token)`,
+    );
   };
   if (v === null || typeof v !== 'object' || Array.isArray(v)) bad('not an object');
   const t = v as Record<string, unknown>;
@@ -317,10 +335,12 @@ export function parseToken(json: string, group: string): WriteToken {
   const shards: Record<string, number> = {};
   for (const [s, seq] of Object.entries(t.shards as Record<string, unknown>)) {
     if (!/^(0|[1-9]\d{0,2})$/.test(s)) bad(`shard ${JSON.stringify(s)} is not a shard number`);
-    if (!Number.isSafeInteger(seq) || (seq as number) < 0) bad(`the sequence of shard ${s} must be a non-negative integer`);
+    if (!Number.isSafeInteger(seq) || (seq as number) < 0)
+      bad(`the sequence of shard ${s} must be a non-negative integer`);
     shards[s] = seq as number;
   }
-  if (t.group !== group) throw errors.invalidArgument(`--token is for group ${t.group as string}, but the query is on group ${group}`);
+  if (t.group !== group)
+    throw errors.invalidArgument(`--token is for group ${t.group as string}, but the query is on group ${group}`);
   return { group, shards };
 }
 
@@ -328,12 +348,14 @@ export function parseToken(json: string, group: string): WriteToken {
 export function intOption(v: string | undefined, flag: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
   const n = /^\d{1,15}$/.test(v.trim()) ? Number(v) : NaN;
-  if (!(n >= min && n <= max)) throw errors.invalidArgument(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (!(n >= min && n <= max))
+    throw errors.invalidArgument(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
   return n;
 }
 
 function oneOf<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(v)) throw errors.invalidArgument(`${flag} must be ${allowed.join(' or ')}, got ${JSON.stringify(v)}`);
+  if (!(allowed as readonly string[]).includes(v))
+    throw errors.invalidArgument(`${flag} must be ${allowed.join(' or ')}, got ${JSON.stringify(v)}`);
   return v as T;
 }
 
@@ -343,7 +365,13 @@ function names(list: readonly string[], what: string): string[] {
 
 /** Commander collector of repeatable, comma-separated list options. */
 export function collectList(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter((s) => s !== '')];
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  ];
 }
 
 /** Commander collector of repeatable options taken whole (a `--where` may hold commas). */
@@ -355,10 +383,28 @@ export function collectEach(value: string, previous: string[] | undefined): stri
  * Builds the query of `lockstep query KIND GROUP/NAME` from its options; only options given are
  * set. Measure-only options on a stream query are refused (commander does not offer them anyway).
  */
-export function buildQuery(kind: 'measure', group: string, name: string, o: QueryCliOptions, nowMs: number): MeasureQuery;
+export function buildQuery(
+  kind: 'measure',
+  group: string,
+  name: string,
+  o: QueryCliOptions,
+  nowMs: number,
+): MeasureQuery;
 export function buildQuery(kind: 'stream', group: string, name: string, o: QueryCliOptions, nowMs: number): StreamQuery;
-export function buildQuery(kind: 'measure' | 'stream', group: string, name: string, o: QueryCliOptions, nowMs: number): MeasureQuery | StreamQuery;
-export function buildQuery(kind: 'measure' | 'stream', group: string, name: string, o: QueryCliOptions, nowMs: number): MeasureQuery | StreamQuery {
+export function buildQuery(
+  kind: 'measure' | 'stream',
+  group: string,
+  name: string,
+  o: QueryCliOptions,
+  nowMs: number,
+): MeasureQuery | StreamQuery;
+export function buildQuery(
+  kind: 'measure' | 'stream',
+  group: string,
+  name: string,
+  o: QueryCliOptions,
+  nowMs: number,
+): MeasureQuery | StreamQuery {
   const { from, to } = resolveRange(o.from, o.to, nowMs);
   const q: MeasureQuery = { group: checkName(group, 'group'), name: checkName(name, kind), from, to };
   const criteria = buildCriteria(o.where, o.whereJson);
@@ -378,10 +424,20 @@ export function buildQuery(kind: 'measure' | 'stream', group: string, name: stri
     if (!(ms > 0)) throw errors.invalidArgument(`--timeout must be positive, got ${JSON.stringify(o.timeout)}`);
     q.timeout_ms = Math.ceil(ms);
   }
-  const measureOnly = { fields: o.fields, groupBy: o.groupBy, agg: o.agg, top: o.top, topBy: o.topBy, topOrder: o.topOrder };
+  const measureOnly = {
+    fields: o.fields,
+    groupBy: o.groupBy,
+    agg: o.agg,
+    top: o.top,
+    topBy: o.topBy,
+    topOrder: o.topOrder,
+  };
   if (kind === 'stream') {
     const given = Object.entries(measureOnly).find(([, v]) => v !== undefined);
-    if (given) throw errors.invalidArgument(`--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to measure queries only`);
+    if (given)
+      throw errors.invalidArgument(
+        `--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to measure queries only`,
+      );
     return q;
   }
   if (o.fields !== undefined) q.field_projection = names(o.fields, 'field');

@@ -52,7 +52,10 @@ export function renderReply(kind: Kind, reply: QueryReply<MeasureRow | StreamRow
   if (reply.groups !== undefined) return renderGroups(reply.groups, q);
   const rows = reply.rows ?? [];
   if (rows.length === 0) return ['(no rows)'];
-  const tagCols = columns(q.tag_projection, rows.map((r) => r.tags ?? {}));
+  const tagCols = columns(
+    q.tag_projection,
+    rows.map((r) => r.tags ?? {}),
+  );
   if (kind === 'stream') {
     const srows = rows as StreamRow[];
     return table(
@@ -61,20 +64,36 @@ export function renderReply(kind: Kind, reply: QueryReply<MeasureRow | StreamRow
     );
   }
   const mrows = rows as MeasureRow[];
-  const fieldCols = columns(q.field_projection, mrows.map((r) => r.fields ?? {}));
+  const fieldCols = columns(
+    q.field_projection,
+    mrows.map((r) => r.fields ?? {}),
+  );
   return table(
     ['time', ...tagCols, ...fieldCols],
-    mrows.map((r) => [formatTime(r.ts), ...tagCols.map((t) => formatCell(r.tags?.[t])), ...fieldCols.map((f) => formatCell(r.fields?.[f]))]),
+    mrows.map((r) => [
+      formatTime(r.ts),
+      ...tagCols.map((t) => formatCell(r.tags?.[t])),
+      ...fieldCols.map((f) => formatCell(r.fields?.[f])),
+    ]),
   );
 }
 
 function renderGroups(groups: readonly GroupRow[], q: MeasureQuery): string[] {
   if (groups.length === 0) return ['(no groups)'];
-  const tagCols = columns(q.group_by, groups.map((g) => g.tags ?? {}));
-  const valueCols = columns(q.aggregations?.map(aggColumn), groups.map((g) => g.values ?? {}));
+  const tagCols = columns(
+    q.group_by,
+    groups.map((g) => g.tags ?? {}),
+  );
+  const valueCols = columns(
+    q.aggregations?.map(aggColumn),
+    groups.map((g) => g.values ?? {}),
+  );
   return table(
     [...tagCols, ...valueCols],
-    groups.map((g) => [...tagCols.map((t) => formatCell(g.tags?.[t])), ...valueCols.map((c) => formatCell(g.values?.[c]))]),
+    groups.map((g) => [
+      ...tagCols.map((t) => formatCell(g.tags?.[t])),
+      ...valueCols.map((c) => formatCell(g.values?.[c])),
+    ]),
   );
 }
 
@@ -137,7 +156,9 @@ ${examples}`;
 function queryCommand(parent: Command, kind: Kind): void {
   const c = parent
     .command(kind)
-    .description(`query ${kind === 'measure' ? 'measure points (rows or aggregated groups)' : 'stream elements'} in a time range`)
+    .description(
+      `query ${kind === 'measure' ? 'measure points (rows or aggregated groups)' : 'stream elements'} in a time range`,
+    )
     .argument('<GROUP/NAME>', `group and ${kind} name`)
     .option('--from <time>', 'start of the range, inclusive (default: one hour before --to)')
     .option('--to <time>', 'end of the range, exclusive (default: now)')
@@ -146,19 +167,29 @@ function queryCommand(parent: Command, kind: Kind): void {
     .option('--tags <tags>', 'tags returned with each row, comma-separated (default: every tag)', collectList);
   if (kind === 'measure') {
     c.option('--fields <fields>', 'fields returned with each row, comma-separated (default: every field)', collectList)
-      .option('--group-by <tags>', 'tags whose values form the groups, comma-separated (needs --agg or --top)', collectList)
+      .option(
+        '--group-by <tags>',
+        'tags whose values form the groups, comma-separated (needs --agg or --top)',
+        collectList,
+      )
       .option('--agg <fn:field>', 'an aggregation: count, or count|sum|min|max|mean:FIELD; repeatable', collectList)
       .option('--top <n>', 'keep the top N groups')
       .option('--top-by <fn:field>', 'what --top ranks by (default: the first --agg)')
       .option('--top-order <order>', 'desc keeps the largest (default), asc the smallest');
   }
   c.option('--order <order>', 'time order of rows: asc (default) or desc')
-    .option('--limit <n>', `${kind === 'measure' ? 'rows (or groups)' : 'rows'} returned at most, 1–${MAX_QUERY_LIMIT} (server default ${DEFAULT_QUERY_LIMIT})`)
+    .option(
+      '--limit <n>',
+      `${kind === 'measure' ? 'rows (or groups)' : 'rows'} returned at most, 1–${MAX_QUERY_LIMIT} (server default ${DEFAULT_QUERY_LIMIT})`,
+    )
     .option('--offset <n>', `${kind === 'measure' ? 'rows (or groups)' : 'rows'} skipped first (default 0)`)
     .option('--token <json>', 'read your writes: a write token, or the whole reply of lockstep write --json')
     .option('--allow-partial', 'answer from the shards with a live owner instead of failing with Unavailable')
     .option('--schema-revision <n>', `query only against this revision of the ${kind} (older fails with ExpiredSchema)`)
-    .option('--timeout <duration>', 'how long the query may take in total, e.g. 500ms, 5s or bare ms (server default 10s)')
+    .option(
+      '--timeout <duration>',
+      'how long the query may take in total, e.g. 500ms, 5s or bare ms (server default 10s)',
+    )
     .addHelpText('after', HELP(kind))
     .action((ref: string, o: QueryCliOptions, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {

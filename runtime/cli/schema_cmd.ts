@@ -50,24 +50,47 @@ const FLAGS: Record<SchemaKind, FlagSpec[]> = {
     { flags: '--replicas <n>', desc: 'replicas of each shard (1–3, default 1)' },
   ],
   measure: [
-    { flags: '--entity <tags>', desc: 'tag names identifying a series, comma-separated', requiredOnCreate: true, list: true },
+    {
+      flags: '--entity <tags>',
+      desc: 'tag names identifying a series, comma-separated',
+      requiredOnCreate: true,
+      list: true,
+    },
     { flags: '--tags <specs>', desc: TAGS_DESC, requiredOnCreate: true, list: true },
-    { flags: '--fields <specs>', desc: `fields as name:type (type ${FIELD_TYPES.join('|')}), comma-separated or repeated`, requiredOnCreate: true, list: true },
+    {
+      flags: '--fields <specs>',
+      desc: `fields as name:type (type ${FIELD_TYPES.join('|')}), comma-separated or repeated`,
+      requiredOnCreate: true,
+      list: true,
+    },
     { flags: '--interval <duration>', desc: 'sampling interval such as 1m (informational)' },
   ],
   stream: [
-    { flags: '--entity <tags>', desc: 'tag names identifying a series, comma-separated', requiredOnCreate: true, list: true },
+    {
+      flags: '--entity <tags>',
+      desc: 'tag names identifying a series, comma-separated',
+      requiredOnCreate: true,
+      list: true,
+    },
     { flags: '--tags <specs>', desc: TAGS_DESC, requiredOnCreate: true, list: true },
     { flags: '--element-id <tag>', desc: 'name of the element-id tag (default element_id)' },
   ],
   index_rule: [
-    { flags: '--tags <names>', desc: 'indexed tag names, comma-separated or repeated', requiredOnCreate: true, list: true },
+    {
+      flags: '--tags <names>',
+      desc: 'indexed tag names, comma-separated or repeated',
+      requiredOnCreate: true,
+      list: true,
+    },
     { flags: '--type <type>', desc: 'inverted or tree (default inverted)' },
   ],
 };
 
 function collect(value: string, previous: string[] | undefined): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   return [...(previous ?? []), ...items];
 }
 
@@ -96,13 +119,19 @@ function parseInt10(v: unknown, flag: string): number | undefined {
   return Number(v);
 }
 
-function parseSpecs<T extends string>(specs: string[] | undefined, what: string, types: readonly T[]): { name: string; type: T }[] | undefined {
+function parseSpecs<T extends string>(
+  specs: string[] | undefined,
+  what: string,
+  types: readonly T[],
+): { name: string; type: T }[] | undefined {
   if (specs === undefined) return undefined;
   return specs.map((s) => {
     const colon = s.indexOf(':');
     const type = s.slice(colon + 1);
     if (colon < 0 || !(types as readonly string[]).includes(type)) {
-      throw errors.invalidArgument(`bad ${what} spec ${JSON.stringify(s)}: expected name:type with type one of ${types.join(', ')}`);
+      throw errors.invalidArgument(
+        `bad ${what} spec ${JSON.stringify(s)}: expected name:type with type one of ${types.join(', ')}`,
+      );
     }
     return { name: checkName(s.slice(0, colon), `${what} name`), type: type as T };
   });
@@ -134,7 +163,8 @@ function parsePatch(kind: SchemaKind, o: Opts): Patch {
       set('entity', o.entity);
       set(kind === 'measure' ? 'interval' : 'element_id', kind === 'measure' ? o.interval : o.elementId);
       const tags = parseSpecs(o.tags as string[] | undefined, 'tag', TAG_TYPES);
-      const fields = kind === 'measure' ? parseSpecs(o.fields as string[] | undefined, 'field', FIELD_TYPES) : undefined;
+      const fields =
+        kind === 'measure' ? parseSpecs(o.fields as string[] | undefined, 'field', FIELD_TYPES) : undefined;
       return { props, tags, fields };
     }
     case 'index_rule':
@@ -187,7 +217,8 @@ function mergedResource(current: Obj, p: Patch): Obj {
   return r;
 }
 
-const specList = (xs: { name: string; type: string }[] | undefined) => (xs ?? []).map((x) => `${x.name}:${x.type}`).join(',');
+const specList = (xs: { name: string; type: string }[] | undefined) =>
+  (xs ?? []).map((x) => `${x.name}:${x.type}`).join(',');
 
 function listRows(kind: SchemaKind, items: StoredResource[]): string[] {
   const rev = (s: StoredResource) => String(s.mod_revision);
@@ -205,7 +236,14 @@ function listRows(kind: SchemaKind, items: StoredResource[]): string[] {
         ['NAME', 'ENTITY', 'TAGS', 'FIELDS', 'INTERVAL', 'REVISION'],
         items.map((s) => {
           const m = s.resource as Measure;
-          return [m.name, m.entity.join(','), specList(m.tag_families.flatMap((f) => f.tags)), specList(m.fields), m.interval ?? '-', rev(s)];
+          return [
+            m.name,
+            m.entity.join(','),
+            specList(m.tag_families.flatMap((f) => f.tags)),
+            specList(m.fields),
+            m.interval ?? '-',
+            rev(s),
+          ];
         }),
       );
     case 'stream':
@@ -213,7 +251,13 @@ function listRows(kind: SchemaKind, items: StoredResource[]): string[] {
         ['NAME', 'ENTITY', 'TAGS', 'ELEMENT_ID', 'REVISION'],
         items.map((s) => {
           const m = s.resource as Stream;
-          return [m.name, m.entity.join(','), specList(m.tag_families.flatMap((f) => f.tags)), m.element_id ?? 'element_id', rev(s)];
+          return [
+            m.name,
+            m.entity.join(','),
+            specList(m.tag_families.flatMap((f) => f.tags)),
+            m.element_id ?? 'element_id',
+            rev(s),
+          ];
         }),
       );
     case 'index_rule':
@@ -258,7 +302,9 @@ export function readApplyFile(file: string): ApplyItem[] {
     if (!isObj(item)) throw errors.invalidArgument(`${at} must be a mapping with a kind`);
     const { kind, ...rest } = item;
     if (typeof kind !== 'string' || !(SCHEMA_KINDS as readonly string[]).includes(kind)) {
-      throw errors.invalidArgument(`${at}: kind must be one of ${SCHEMA_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+      throw errors.invalidArgument(
+        `${at}: kind must be one of ${SCHEMA_KINDS.join(', ')}, got ${JSON.stringify(kind)}`,
+      );
     }
     // The wire form `{kind, resource}` is accepted as well as the flat one.
     const wire = Object.keys(rest).length === 1 && isObj(rest.resource);
@@ -273,7 +319,8 @@ function kindCommand(parent: Command, kind: SchemaKind, verb: 'create' | 'update
     .description(verb === 'create' ? `create a ${kind}` : `update a ${kind}: only the given flags change`)
     .argument(`<${what}>`, kind === 'group' ? 'group name' : `group and ${kind} name`);
   for (const f of FLAGS[kind]) {
-    const merging = verb === 'update' && (kind === 'measure' || kind === 'stream') && f.list && !f.flags.startsWith('--entity');
+    const merging =
+      verb === 'update' && (kind === 'measure' || kind === 'stream') && f.list && !f.flags.startsWith('--entity');
     const required = verb === 'create' && f.requiredOnCreate;
     const desc = merging ? `${f.desc} (added to the existing ones)` : required ? `${f.desc} (required)` : f.desc;
     if (f.list) {
@@ -282,7 +329,11 @@ function kindCommand(parent: Command, kind: SchemaKind, verb: 'create' | 'update
     } else if (required) c.requiredOption(f.flags, desc);
     else c.option(f.flags, desc);
   }
-  if (verb === 'update') c.option('--expected-revision <n>', 'update only if the resource is at this revision (default: the revision just read)');
+  if (verb === 'update')
+    c.option(
+      '--expected-revision <n>',
+      'update only if the resource is at this revision (default: the revision just read)',
+    );
   c.action((ref: string, o: Opts, cmd: Command) =>
     runCommand(cmd, async ({ out, client }) => {
       const key = parseRef(kind, ref);
@@ -305,10 +356,14 @@ function kindCommand(parent: Command, kind: SchemaKind, verb: 'create' | 'update
 
 /** Adds `schema` and its subcommands to the program. */
 export function registerSchemaCommands(program: Command): void {
-  const schema = program.command('schema').description('manage schema resources: groups, measures, streams and index rules');
+  const schema = program
+    .command('schema')
+    .description('manage schema resources: groups, measures, streams and index rules');
 
   const create = schema.command('create').description('create a group, measure, stream or index_rule');
-  const update = schema.command('update').description('update a resource: reads it, applies the given flags, writes it at the revision read');
+  const update = schema
+    .command('update')
+    .description('update a resource: reads it, applies the given flags, writes it at the revision read');
   for (const kind of SCHEMA_KINDS) {
     kindCommand(create, kind, 'create');
     kindCommand(update, kind, 'update');
@@ -336,11 +391,15 @@ export function registerSchemaCommands(program: Command): void {
     .action((kindArg: string, group: string | undefined, _o: Opts, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
         const kind = parseKind(kindArg);
-        if (kind === 'group' && group !== undefined) throw errors.invalidArgument('schema list group takes no GROUP argument');
-        if (kind !== 'group' && group === undefined) throw errors.invalidArgument(`schema list ${kind} needs a GROUP argument`);
+        if (kind === 'group' && group !== undefined)
+          throw errors.invalidArgument('schema list group takes no GROUP argument');
+        if (kind !== 'group' && group === undefined)
+          throw errors.invalidArgument(`schema list ${kind} needs a GROUP argument`);
         if (group !== undefined) checkName(group, 'group');
         const items = await (await client()).list(kind, group);
-        out.result({ items }, () => (items.length === 0 ? `no ${kind}s${group ? ` in group ${group}` : ''}` : listRows(kind, items)));
+        out.result({ items }, () =>
+          items.length === 0 ? `no ${kind}s${group ? ` in group ${group}` : ''}` : listRows(kind, items),
+        );
       }),
     );
 
@@ -364,7 +423,10 @@ export function registerSchemaCommands(program: Command): void {
   schema
     .command('apply')
     .description('declare resources from a YAML file: each is created, updated or left unchanged')
-    .requiredOption('-f, --file <file>', 'YAML file: a list, {resources: [...]}, or several documents of items {kind, ...fields}')
+    .requiredOption(
+      '-f, --file <file>',
+      'YAML file: a list, {resources: [...]}, or several documents of items {kind, ...fields}',
+    )
     .action((o: Opts, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
         const file = String(o.file);
@@ -375,7 +437,10 @@ export function registerSchemaCommands(program: Command): void {
           if (le.code !== Code.InvalidArgument) throw le;
           throw new LockstepError(le.code, `${file}: ${le.message}`, { details: le.details });
         });
-        out.result(r, () => [...r.results.map((x) => `${x.action} ${x.key} at revision ${x.revision}`), `revision ${r.revision}`]);
+        out.result(r, () => [
+          ...r.results.map((x) => `${x.action} ${x.key} at revision ${x.revision}`),
+          `revision ${r.revision}`,
+        ]);
       }),
     );
 }

@@ -52,7 +52,8 @@ interface Progress {
 function intOption(v: string | undefined, flag: string, min: number, max: number, dflt?: number): number | undefined {
   if (v === undefined) return dflt;
   const n = /^[0-9]{1,15}$/.test(v) ? Number(v) : NaN;
-  if (!(n >= min && n <= max)) throw errors.invalidArgument(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (!(n >= min && n <= max))
+    throw errors.invalidArgument(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -97,7 +98,15 @@ async function* readBatches(input: Readable, label: string, kind: Kind, size: nu
 }
 
 // Sends one batch, retrying only transient failures; the fixed batch id makes a retry idempotent.
-async function send(lc: LockstepClient, kind: Kind, group: string, name: string, rows: Row[], opts: { schemaRevision?: number; batchId: string }, retries: number): Promise<WriteReply> {
+async function send(
+  lc: LockstepClient,
+  kind: Kind,
+  group: string,
+  name: string,
+  rows: Row[],
+  opts: { schemaRevision?: number; batchId: string },
+  retries: number,
+): Promise<WriteReply> {
   for (let attempt = 0; ; attempt++) {
     try {
       // The rows are only known to be JSON objects: the server validates each one.
@@ -153,7 +162,7 @@ const HELP = (kind: Kind) => {
   return `
 Input: one JSON object per line (blank lines are skipped), e.g.
   ${example}
-ts is epoch milliseconds or an RFC 3339 time with a zone.${kind === 'stream' ? ' The element id may instead be given by the stream\'s element-id tag.' : ''}
+ts is epoch milliseconds or an RFC 3339 time with a zone.${kind === 'stream' ? " The element id may instead be given by the stream's element-id tag." : ''}
 
 Every line of a batch is parsed before the batch is sent; a malformed line stops the command with
 FILE:LINE and nothing of its batch is written (earlier batches stay written). Batch n carries the id
@@ -173,8 +182,15 @@ function writeCommand(parent: Command, kind: Kind): void {
     .argument('<GROUP/NAME>', `group and ${kind} name`)
     .argument('[FILE]', 'JSON-lines file; - or none reads stdin')
     .option('--batch-size <n>', `${noun} per write, 1–${MAX_POINTS_PER_BATCH}`, String(DEFAULT_BATCH_SIZE))
-    .option('--schema-revision <n>', `write only against this revision of the ${kind}: an older one fails with ExpiredSchema, a newer one than the liaison applied waits for it (then SchemaNotApplied)`)
-    .option('--retries <n>', 'retries of a batch that failed with Unavailable or DeadlineExceeded, with backoff', String(DEFAULT_RETRIES))
+    .option(
+      '--schema-revision <n>',
+      `write only against this revision of the ${kind}: an older one fails with ExpiredSchema, a newer one than the liaison applied waits for it (then SchemaNotApplied)`,
+    )
+    .option(
+      '--retries <n>',
+      'retries of a batch that failed with Unavailable or DeadlineExceeded, with backoff',
+      String(DEFAULT_RETRIES),
+    )
     .option('--run-id <id>', 'prefix of the batch ids, 1–48 of A-Z, a-z, 0-9, _ and - (default: random)')
     .addHelpText('after', HELP(kind))
     .action((ref: string, file: string | undefined, o: Opts, cmd: Command) =>
@@ -184,14 +200,23 @@ function writeCommand(parent: Command, kind: Kind): void {
         const retries = intOption(o.retries, '--retries', 0, MAX_RETRIES)!;
         const schemaRevision = intOption(o.schemaRevision, '--schema-revision', 0, Number.MAX_SAFE_INTEGER);
         const runId = o.runId ?? randomUUID().replaceAll('-', '');
-        if (!RUN_ID.test(runId)) throw errors.invalidArgument(`--run-id must be 1–48 of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(runId)}`);
+        if (!RUN_ID.test(runId))
+          throw errors.invalidArgument(`--run-id must be 1–48 of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(runId)}`);
         const { input, label } = await openInput(file);
         const p: Progress = { points: 0, batches: 0, lastLine: 0, tokens: [] };
         let batch: Batch | undefined;
         try {
           for await (batch of readBatches(input, label, kind, size)) {
             const batchId = `${runId}-${p.batches + 1}`;
-            const r = await send(await client(), kind, key.group, key.name, batch.rows, { schemaRevision, batchId }, retries);
+            const r = await send(
+              await client(),
+              kind,
+              key.group,
+              key.name,
+              batch.rows,
+              { schemaRevision, batchId },
+              retries,
+            );
             p.points += r.points;
             p.batches++;
             p.lastLine = batch.lines[batch.lines.length - 1]!;
@@ -201,10 +226,13 @@ function writeCommand(parent: Command, kind: Kind): void {
           throw failure(err, p, noun, label, runId, batch);
         }
         const token = mergedToken(key.group, p.tokens);
-        out.result({ points: p.points, batches: p.batches, run_id: runId, write_token: token, write_tokens: p.tokens }, () => {
-          const seqs = Object.entries(token.shards).map(([s, seq]) => `${s}→${seq}`);
-          return `wrote ${p.points} ${noun} in ${batches(p.batches)}${seqs.length > 0 ? ` (write token: ${seqs.join(' ')})` : ''}`;
-        });
+        out.result(
+          { points: p.points, batches: p.batches, run_id: runId, write_token: token, write_tokens: p.tokens },
+          () => {
+            const seqs = Object.entries(token.shards).map(([s, seq]) => `${s}→${seq}`);
+            return `wrote ${p.points} ${noun} in ${batches(p.batches)}${seqs.length > 0 ? ` (write token: ${seqs.join(' ')})` : ''}`;
+          },
+        );
       }),
     );
 }

@@ -127,7 +127,8 @@ export class BitReader {
   finish(): void {
     // Whole bytes loaded ahead belong to whatever follows the stream: give them back.
     const partial = this.avail & 7;
-    if (partial > 0 && this.acc >>> (32 - partial) !== 0) throw corrupt('non-zero padding bits', this.pos - (this.avail >>> 3) - 1);
+    if (partial > 0 && this.acc >>> (32 - partial) !== 0)
+      throw corrupt('non-zero padding bits', this.pos - (this.avail >>> 3) - 1);
     this.r.pos = this.pos - (this.avail >>> 3);
     this.acc = 0;
     this.avail = 0;

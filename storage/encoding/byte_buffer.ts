@@ -119,7 +119,8 @@ export class ByteReader {
   readonly end: number;
 
   constructor(buf: Uint8Array, start = 0, end = buf.length) {
-    if (start < 0 || end > buf.length || start > end) throw new RangeError(`bad reader window [${start}, ${end}) over ${buf.length} bytes`);
+    if (start < 0 || end > buf.length || start > end)
+      throw new RangeError(`bad reader window [${start}, ${end}) over ${buf.length} bytes`);
     this.buf = buf;
     this.pos = start;
     this.end = end;
@@ -132,7 +133,8 @@ export class ByteReader {
 
   /** Throws `corrupt` unless `n` more bytes are readable; `what` names the thing being read. */
   need(n: number, what: string): void {
-    if (n > this.end - this.pos) throw corrupt(`truncated ${what}: need ${n} bytes, ${this.end - this.pos} left`, this.pos);
+    if (n > this.end - this.pos)
+      throw corrupt(`truncated ${what}: need ${n} bytes, ${this.end - this.pos} left`, this.pos);
   }
 
   /** Reads one byte. */
@@ -160,7 +162,8 @@ export class ByteReader {
 
   /** Throws `corrupt` if bytes are left over: a codec that stopped early misread its input. */
   expectEnd(what: string): void {
-    if (this.pos !== this.end) throw corrupt(`${this.end - this.pos} unexpected trailing bytes after ${what}`, this.pos);
+    if (this.pos !== this.end)
+      throw corrupt(`${this.end - this.pos} unexpected trailing bytes after ${what}`, this.pos);
   }
 }
 

@@ -170,7 +170,7 @@ export function decodeStrings(buf: Uint8Array, count: number): string[] {
 }
 
 /** Per-row lengths of a list column, checked against MAX_LIST_VALUES. */
-function listLengths(rows: readonly (ArrayLike<unknown>)[]): { lengths: Float64Array; total: number } {
+function listLengths(rows: readonly ArrayLike<unknown>[]): { lengths: Float64Array; total: number } {
   const lengths = new Float64Array(rows.length);
   let total = 0;
   for (let i = 0; i < rows.length; i++) {
@@ -216,7 +216,7 @@ export function readStringLists(r: ByteReader, count: number): string[][] {
 }
 
 /** Appends an int[] column (one list per row) to `w`. */
-export function writeIntLists(w: ByteWriter, rows: readonly (ArrayLike<number>)[]): void {
+export function writeIntLists(w: ByteWriter, rows: readonly ArrayLike<number>[]): void {
   if (rows.length === 0) return;
   const { lengths, total } = listLengths(rows);
   writeInts(w, lengths);
@@ -252,7 +252,7 @@ export function decodeStringLists(buf: Uint8Array, count: number): string[][] {
 }
 
 /** Encodes an int[] column into a new exact-length array. */
-export function encodeIntLists(rows: readonly (ArrayLike<number>)[]): Uint8Array {
+export function encodeIntLists(rows: readonly ArrayLike<number>[]): Uint8Array {
   const w = new ByteWriter();
   writeIntLists(w, rows);
   return w.finish();

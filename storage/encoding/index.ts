@@ -13,9 +13,34 @@
  */
 export { ByteReader, ByteWriter, corrupt, EncodingError, unencodable, type EncodingErrorKind } from './byte_buffer.js';
 export { BitReader, BitWriter } from './bits.js';
-export { readUvarint, readVarint, unzigzag, uvarintLen, VARINT_MAX, varintLen, writeUvarint, writeVarint, zigzag } from './varint.js';
-export { decodeTimestamps, encodeTimestamps, readTimestamps, TIMESTAMP_DOD_MAX, writeTimestamps } from './timestamps.js';
-export { decodeFloats, DECIMAL_EXPONENT_MAX, encodeFloats, encodeFloatsAs, FloatCodec, floatCodecOf, readFloats, writeFloats } from './floats.js';
+export {
+  readUvarint,
+  readVarint,
+  unzigzag,
+  uvarintLen,
+  VARINT_MAX,
+  varintLen,
+  writeUvarint,
+  writeVarint,
+  zigzag,
+} from './varint.js';
+export {
+  decodeTimestamps,
+  encodeTimestamps,
+  readTimestamps,
+  TIMESTAMP_DOD_MAX,
+  writeTimestamps,
+} from './timestamps.js';
+export {
+  decodeFloats,
+  DECIMAL_EXPONENT_MAX,
+  encodeFloats,
+  encodeFloatsAs,
+  FloatCodec,
+  floatCodecOf,
+  readFloats,
+  writeFloats,
+} from './floats.js';
 export { decodeInts, encodeInts, IntCodec, readInts, writeInts } from './ints.js';
 export {
   decodeIntLists,

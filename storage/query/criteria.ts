@@ -43,7 +43,7 @@ function condition(c: TagCondition, type: TagType): CompiledCriteria {
   if (list) {
     return (tags) => {
       const col = tags[c.tag]!;
-      return (i) => ((col[i] as unknown[]).some((v) => values.has(v)) !== negate);
+      return (i) => (col[i] as unknown[]).some((v) => values.has(v)) !== negate;
     };
   }
   if (values.size === 1) {
@@ -64,7 +64,11 @@ function condition(c: TagCondition, type: TagType): CompiledCriteria {
  * of every series the criteria allows, when it fixes each entity tag with eq or in under a
  * top-level and (or is one such condition); null when it does not, or allows too many.
  */
-export function entitySeriesKeys(c: Criteria | null, entity: readonly string[], tagTypes: Record<string, TagType>): string[] | null {
+export function entitySeriesKeys(
+  c: Criteria | null,
+  entity: readonly string[],
+  tagTypes: Record<string, TagType>,
+): string[] | null {
   if (c === null || entity.length === 0) return null;
   const conds = 'and' in c ? c.and : [c];
   const allowed = new Map<string, unknown[]>();

@@ -7,15 +7,33 @@
 import type { GroupRow, MeasureRow, StreamRow } from '../../transport/query_types.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
 import type { QueryPlan } from './plan.js';
-import { compareKeys, finalValue, rankGroups, type ShardGroups, type ShardResult, type ShardRows } from './shard_exec.js';
+import {
+  compareKeys,
+  finalValue,
+  rankGroups,
+  type ShardGroups,
+  type ShardResult,
+  type ShardRows,
+} from './shard_exec.js';
 
 /** Rows or groups of the reply. */
 export type MergedResult = { rows: (MeasureRow | StreamRow)[] } | { groups: GroupRow[] };
 
 /** Merges shard answers by the plan. */
 export function mergeShardResults(plan: QueryPlan, results: ShardResult[]): MergedResult {
-  if (plan.group_by !== null) return { groups: mergeGroups(plan, results.map((r) => r.groups).filter((g): g is ShardGroups => g !== undefined)) };
-  return { rows: mergeRows(plan, results.map((r) => r.rows).filter((r): r is ShardRows => r !== undefined)) };
+  if (plan.group_by !== null)
+    return {
+      groups: mergeGroups(
+        plan,
+        results.map((r) => r.groups).filter((g): g is ShardGroups => g !== undefined),
+      ),
+    };
+  return {
+    rows: mergeRows(
+      plan,
+      results.map((r) => r.rows).filter((r): r is ShardRows => r !== undefined),
+    ),
+  };
 }
 
 function mergeRows(plan: QueryPlan, parts: ShardRows[]): (MeasureRow | StreamRow)[] {
@@ -75,7 +93,10 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
         all.count.push(0);
         for (const f of fields) {
           const st = all.stats[f]!;
-          st.n.push(0), st.sum.push(0), st.min.push(Infinity), st.max.push(-Infinity);
+          st.n.push(0);
+          st.sum.push(0);
+          st.min.push(Infinity);
+          st.max.push(-Infinity);
         }
       }
       all.count[g]! += p.count[i]!;
@@ -95,10 +116,14 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
     all.count.push(0);
     for (const f of fields) {
       const st = all.stats[f]!;
-      st.n.push(0), st.sum.push(0), st.min.push(Infinity), st.max.push(-Infinity);
+      st.n.push(0);
+      st.sum.push(0);
+      st.min.push(Infinity);
+      st.max.push(-Infinity);
     }
   }
-  const value = (fn: string, field: string | null, i: number) => finalValue(fn, field === null ? null : all.stats[field]!, all.count, i);
+  const value = (fn: string, field: string | null, i: number) =>
+    finalValue(fn, field === null ? null : all.stats[field]!, all.count, i);
   let order: number[];
   if (plan.top !== null) {
     const t = plan.top;

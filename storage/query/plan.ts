@@ -4,12 +4,25 @@
  * property. The result is the plan the liaison sends to every shard and merges by.
  */
 import { errors, type LockstepError } from '../../transport/errors.js';
-import { AGG_FUNCTIONS, type AggFunction, type Criteria, type TagCondition, type WriteToken } from '../../transport/query_types.js';
+import {
+  AGG_FUNCTIONS,
+  type AggFunction,
+  type Criteria,
+  type TagCondition,
+  type WriteToken,
+} from '../../transport/query_types.js';
 import { checkName, type Measure, type Stream, type TagType } from '../../transport/schema_types.js';
-import { DEFAULT_QUERY_LIMIT, DEFAULT_QUERY_TIMEOUT_MS, MAX_CRITERIA_CONDITIONS, MAX_CRITERIA_DEPTH, MAX_IN_VALUES, MAX_QUERY_LIMIT, MAX_QUERY_TIMEOUT_MS } from '../../transport/limits.js';
+import {
+  DEFAULT_QUERY_LIMIT,
+  DEFAULT_QUERY_TIMEOUT_MS,
+  MAX_CRITERIA_CONDITIONS,
+  MAX_CRITERIA_DEPTH,
+  MAX_IN_VALUES,
+  MAX_QUERY_LIMIT,
+  MAX_QUERY_TIMEOUT_MS,
+} from '../../transport/limits.js';
 import { parseTimestamp } from '../../transport/timestamp.js';
 import { elementIdColumn } from '../element_id.js';
-
 
 /** One aggregation, as planned: `field` null for a row count. */
 export interface PlannedAgg {
@@ -60,16 +73,34 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const bad = (where: string, msg: string): LockstepError => errors.invalidArgument(`${where}: ${msg}`, { field: where });
 
-const COMMON_KEYS = ['group', 'name', 'schema_revision', 'from', 'to', 'criteria', 'tag_projection', 'order', 'offset', 'limit', 'write_token', 'allow_partial', 'timeout_ms'];
+const COMMON_KEYS = [
+  'group',
+  'name',
+  'schema_revision',
+  'from',
+  'to',
+  'criteria',
+  'tag_projection',
+  'order',
+  'offset',
+  'limit',
+  'write_token',
+  'allow_partial',
+  'timeout_ms',
+];
 const MEASURE_KEYS = [...COMMON_KEYS, 'field_projection', 'group_by', 'aggregations', 'top'];
 
 /** The envelope fields every query has, checked before the gate (group, name, revision, timeout). */
-export function queryTarget(kind: 'measure' | 'stream', body: unknown): { group: string; name: string; schemaRevision: number | undefined; timeoutMs: number } {
+export function queryTarget(
+  kind: 'measure' | 'stream',
+  body: unknown,
+): { group: string; name: string; schemaRevision: number | undefined; timeoutMs: number } {
   if (!isObj(body)) throw errors.invalidArgument('the query body must be an object');
   const group = checkName(body.group, 'group');
   const name = checkName(body.name, kind);
   const rev = body.schema_revision;
-  if (rev !== undefined && !(Number.isSafeInteger(rev) && (rev as number) >= 0)) throw bad('schema_revision', 'must be a non-negative integer');
+  if (rev !== undefined && !(Number.isSafeInteger(rev) && (rev as number) >= 0))
+    throw bad('schema_revision', 'must be a non-negative integer');
   const timeoutMs = intIn(body.timeout_ms, 'timeout_ms', 1, MAX_QUERY_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS);
   return { group, name, schemaRevision: rev as number | undefined, timeoutMs };
 }
@@ -92,16 +123,27 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
   if (kind === 'measure') for (const f of (resource as Measure).fields) fieldTypes[f.name] = f.type;
   const idColumn = kind === 'stream' ? elementIdColumn(resource as Stream) : null;
 
-  const criteria = b.criteria === undefined || b.criteria === null ? null : checkCriteria(b.criteria, tagTypes, 'criteria', { depth: 0, count: 0 });
-  const tags = b.tag_projection === undefined ? Object.keys(tagTypes) : nameList(b.tag_projection, 'tag_projection', tagTypes, 'tag');
+  const criteria =
+    b.criteria === undefined || b.criteria === null
+      ? null
+      : checkCriteria(b.criteria, tagTypes, 'criteria', { depth: 0, count: 0 });
+  const tags =
+    b.tag_projection === undefined
+      ? Object.keys(tagTypes)
+      : nameList(b.tag_projection, 'tag_projection', tagTypes, 'tag');
   let fields: string[] = [];
-  if (kind === 'measure') fields = b.field_projection === undefined ? Object.keys(fieldTypes) : nameList(b.field_projection, 'field_projection', fieldTypes, 'field');
+  if (kind === 'measure')
+    fields =
+      b.field_projection === undefined
+        ? Object.keys(fieldTypes)
+        : nameList(b.field_projection, 'field_projection', fieldTypes, 'field');
 
   const order = b.order === undefined ? 'asc' : b.order;
   if (order !== 'asc' && order !== 'desc') throw bad('order', `must be "asc" or "desc", got ${JSON.stringify(order)}`);
   const offset = intIn(b.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
   const limit = intIn(b.limit, 'limit', 0, MAX_QUERY_LIMIT, DEFAULT_QUERY_LIMIT);
-  if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean') throw bad('allow_partial', 'must be true or false');
+  if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean')
+    throw bad('allow_partial', 'must be true or false');
   const writeToken = b.write_token === undefined || b.write_token === null ? null : checkToken(b.write_token, group);
 
   let groupBy: string[] | null = null;
@@ -109,7 +151,8 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
   let top: QueryPlan['top'] = null;
   if (kind === 'measure') {
     if (b.aggregations !== undefined) {
-      if (!Array.isArray(b.aggregations) || b.aggregations.length === 0) throw bad('aggregations', 'must be a non-empty array of {fn, field}');
+      if (!Array.isArray(b.aggregations) || b.aggregations.length === 0)
+        throw bad('aggregations', 'must be a non-empty array of {fn, field}');
       aggs = b.aggregations.map((a, i) => checkAgg(a, `aggregations[${i}]`, fieldTypes));
     }
     if (b.top !== undefined) {
@@ -118,19 +161,23 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
       const n = intIn(b.top.n, 'top.n', 1, MAX_QUERY_LIMIT, undefined);
       const o = b.top.order ?? 'desc';
       if (o !== 'asc' && o !== 'desc') throw bad('top.order', `must be "asc" or "desc", got ${JSON.stringify(o)}`);
-      for (const k of Object.keys(b.top)) if (!['n', 'fn', 'field', 'order'].includes(k)) throw bad(`top.${k}`, 'is not a known property (known: n, fn, field, order)');
+      for (const k of Object.keys(b.top))
+        if (!['n', 'fn', 'field', 'order'].includes(k))
+          throw bad(`top.${k}`, 'is not a known property (known: n, fn, field, order)');
       top = { n, agg, order: o };
       if (!aggs.some((a) => a.column === agg.column)) aggs.push(agg);
     }
     if (b.group_by !== undefined) {
       groupBy = nameList(b.group_by, 'group_by', tagTypes, 'tag');
-      if (aggs.length === 0) throw bad('group_by', 'needs at least one aggregation (aggregations: [{fn: "count"}] counts rows)');
+      if (aggs.length === 0)
+        throw bad('group_by', 'needs at least one aggregation (aggregations: [{fn: "count"}] counts rows)');
     } else if (top !== null) {
       groupBy = [...resource.entity];
     } else if (aggs.length > 0) {
       groupBy = [];
     }
-    if (groupBy !== null && b.field_projection !== undefined) throw bad('field_projection', 'does not apply to an aggregated query (its columns are the aggregations)');
+    if (groupBy !== null && b.field_projection !== undefined)
+      throw bad('field_projection', 'does not apply to an aggregated query (its columns are the aggregations)');
   }
   return {
     plan: {
@@ -162,7 +209,8 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
 
 function intIn(v: unknown, where: string, min: number, max: number, dflt: number | undefined): number {
   if (v === undefined && dflt !== undefined) return dflt;
-  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw bad(where, `must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max)
+    throw bad(where, `must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   return v as number;
 }
 
@@ -170,7 +218,11 @@ function nameList(v: unknown, where: string, declared: Record<string, unknown>, 
   if (!Array.isArray(v)) throw bad(where, `must be an array of ${what} names`);
   const out: string[] = [];
   v.forEach((n, i) => {
-    if (typeof n !== 'string' || !Object.hasOwn(declared, n)) throw bad(`${where}[${i}]`, `unknown ${what} ${JSON.stringify(n)} (declared: ${Object.keys(declared).join(', ') || 'none'})`);
+    if (typeof n !== 'string' || !Object.hasOwn(declared, n))
+      throw bad(
+        `${where}[${i}]`,
+        `unknown ${what} ${JSON.stringify(n)} (declared: ${Object.keys(declared).join(', ') || 'none'})`,
+      );
     if (!out.includes(n)) out.push(n);
   });
   return out;
@@ -185,28 +237,40 @@ function checkAgg(a: unknown, where: string, fieldTypes: Record<string, unknown>
   const field = a.field ?? null;
   if (field === null && fn !== 'count') throw bad(`${where}.field`, `${fn} needs a field`);
   if (field !== null && (typeof field !== 'string' || !Object.hasOwn(fieldTypes, field))) {
-    throw bad(`${where}.field`, `unknown field ${JSON.stringify(field)} (declared: ${Object.keys(fieldTypes).join(', ') || 'none'})`);
+    throw bad(
+      `${where}.field`,
+      `unknown field ${JSON.stringify(field)} (declared: ${Object.keys(fieldTypes).join(', ') || 'none'})`,
+    );
   }
   return { fn: fn as AggFunction, field: field as string | null, column: field === null ? 'count' : `${fn}(${field})` };
 }
 
 function checkToken(v: unknown, group: string): WriteToken {
-  if (!isObj(v) || typeof v.group !== 'string' || !isObj(v.shards)) throw bad('write_token', 'must be {group, shards: {<shard>: <sequence>}} as a write reply gives it');
-  if (v.group !== group) throw bad('write_token.group', `is ${JSON.stringify(v.group)}, the query reads group ${group}`);
+  if (!isObj(v) || typeof v.group !== 'string' || !isObj(v.shards))
+    throw bad('write_token', 'must be {group, shards: {<shard>: <sequence>}} as a write reply gives it');
+  if (v.group !== group)
+    throw bad('write_token.group', `is ${JSON.stringify(v.group)}, the query reads group ${group}`);
   for (const [k, s] of Object.entries(v.shards)) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(k) || !Number.isSafeInteger(s) || (s as number) < 0) throw bad(`write_token.shards.${k}`, 'must map a shard number to a WAL sequence');
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(k) || !Number.isSafeInteger(s) || (s as number) < 0)
+      throw bad(`write_token.shards.${k}`, 'must map a shard number to a WAL sequence');
   }
   return { group, shards: v.shards as Record<string, number> };
 }
 
-function checkCriteria(c: unknown, tagTypes: Record<string, TagType>, where: string, st: { depth: number; count: number }): Criteria {
+function checkCriteria(
+  c: unknown,
+  tagTypes: Record<string, TagType>,
+  where: string,
+  st: { depth: number; count: number },
+): Criteria {
   if (!isObj(c)) throw bad(where, 'must be {tag, op, value}, {and: [...]} or {or: [...]}');
   if (++st.count > MAX_CRITERIA_CONDITIONS) throw bad(where, `more than ${MAX_CRITERIA_CONDITIONS} criteria nodes`);
   for (const op of ['and', 'or'] as const) {
     if (Object.hasOwn(c, op)) {
       if (Object.keys(c).length !== 1) throw bad(where, `an ${op} node has only the key "${op}"`);
       const list = c[op];
-      if (!Array.isArray(list) || list.length === 0) throw bad(`${where}.${op}`, 'must be a non-empty array of criteria');
+      if (!Array.isArray(list) || list.length === 0)
+        throw bad(`${where}.${op}`, 'must be a non-empty array of criteria');
       if (st.depth + 1 > MAX_CRITERIA_DEPTH) throw bad(where, `criteria nest deeper than ${MAX_CRITERIA_DEPTH}`);
       st.depth++;
       const out = list.map((x, i) => checkCriteria(x, tagTypes, `${where}.${op}[${i}]`, st));
@@ -214,18 +278,24 @@ function checkCriteria(c: unknown, tagTypes: Record<string, TagType>, where: str
       return op === 'and' ? { and: out } : { or: out };
     }
   }
-  for (const k of Object.keys(c)) if (!['tag', 'op', 'value'].includes(k)) throw bad(`${where}.${k}`, 'is not a known property (known: tag, op, value, and, or)');
+  for (const k of Object.keys(c))
+    if (!['tag', 'op', 'value'].includes(k))
+      throw bad(`${where}.${k}`, 'is not a known property (known: tag, op, value, and, or)');
   const tag = c.tag;
-  if (typeof tag !== 'string' || !Object.hasOwn(tagTypes, tag)) throw bad(`${where}.tag`, `unknown tag ${JSON.stringify(tag)} (declared: ${Object.keys(tagTypes).join(', ')})`);
+  if (typeof tag !== 'string' || !Object.hasOwn(tagTypes, tag))
+    throw bad(`${where}.tag`, `unknown tag ${JSON.stringify(tag)} (declared: ${Object.keys(tagTypes).join(', ')})`);
   const op = c.op;
-  if (op !== 'eq' && op !== 'ne' && op !== 'in' && op !== 'not_in') throw bad(`${where}.op`, `must be eq, ne, in or not_in, got ${JSON.stringify(op)}`);
+  if (op !== 'eq' && op !== 'ne' && op !== 'in' && op !== 'not_in')
+    throw bad(`${where}.op`, `must be eq, ne, in or not_in, got ${JSON.stringify(op)}`);
   const type = tagTypes[tag]!;
   const wantInt = type === 'int' || type === 'int[]';
   const checkOne = (v: unknown, w: string) => {
-    if (wantInt ? !Number.isSafeInteger(v) : typeof v !== 'string') throw bad(w, `tag ${tag} is ${type}: expected ${wantInt ? 'an integer' : 'a string'}, got ${JSON.stringify(v)}`);
+    if (wantInt ? !Number.isSafeInteger(v) : typeof v !== 'string')
+      throw bad(w, `tag ${tag} is ${type}: expected ${wantInt ? 'an integer' : 'a string'}, got ${JSON.stringify(v)}`);
   };
   if (op === 'in' || op === 'not_in') {
-    if (!Array.isArray(c.value) || c.value.length === 0 || c.value.length > MAX_IN_VALUES) throw bad(`${where}.value`, `${op} needs an array of 1–${MAX_IN_VALUES} values`);
+    if (!Array.isArray(c.value) || c.value.length === 0 || c.value.length > MAX_IN_VALUES)
+      throw bad(`${where}.value`, `${op} needs an array of 1–${MAX_IN_VALUES} values`);
     c.value.forEach((v, i) => checkOne(v, `${where}.value[${i}]`));
   } else {
     checkOne(c.value, `${where}.value`);

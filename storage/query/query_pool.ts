@@ -14,7 +14,9 @@ export class QueryPool {
 
   /** Starts `threads` worker threads; the caller must `destroy()` the pool. */
   static async create(opts: { threads: number }): Promise<QueryPool> {
-    return new QueryPool(WorkerPool.create(new URL('./query_worker.js', import.meta.url), { name: 'query', threads: opts.threads }));
+    return new QueryPool(
+      WorkerPool.create(new URL('./query_worker.js', import.meta.url), { name: 'query', threads: opts.threads }),
+    );
   }
 
   /** Runs one shard's query; errors come back as their class (CorruptDataError naming its file). */

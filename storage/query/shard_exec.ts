@@ -39,8 +39,21 @@ export interface ShardResult {
 
 /** What a shard reads rows from: its memtable snapshot first, then its store (see Memtable.scan). */
 export interface ShardSource {
-  memtableScan(q: { name: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection }): Map<string, BlockRows>;
-  storeScan(q: { schemaName: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection; keyTag?: string }): Promise<Map<string, BlockRows>>;
+  memtableScan(q: {
+    name: string;
+    minTs: number;
+    maxTs: number;
+    seriesIds?: ReadonlySet<string>;
+    projection: BlockProjection;
+  }): Map<string, BlockRows>;
+  storeScan(q: {
+    schemaName: string;
+    minTs: number;
+    maxTs: number;
+    seriesIds?: ReadonlySet<string>;
+    projection: BlockProjection;
+    keyTag?: string;
+  }): Promise<Map<string, BlockRows>>;
 }
 
 /** Columns of one series after overlay: exactly the columns the plan reads. */
@@ -55,8 +68,21 @@ interface SeriesCols {
 /** What a shard reads for a plan: the memtable query, and the store query (same range, series, projection). */
 export interface ShardScanQueries {
   /** Null when the range is empty (from == to): nothing to read. */
-  memtable: { name: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection } | null;
-  store: { schemaName: string; minTs: number; maxTs: number; seriesIds?: ReadonlySet<string>; projection: BlockProjection; keyTag?: string } | null;
+  memtable: {
+    name: string;
+    minTs: number;
+    maxTs: number;
+    seriesIds?: ReadonlySet<string>;
+    projection: BlockProjection;
+  } | null;
+  store: {
+    schemaName: string;
+    minTs: number;
+    maxTs: number;
+    seriesIds?: ReadonlySet<string>;
+    projection: BlockProjection;
+    keyTag?: string;
+  } | null;
 }
 
 /** The scans `plan` needs on a shard. */
@@ -92,7 +118,11 @@ export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise
 }
 
 /** The shard's answer from its memtable rows and its store rows (per series id). */
-export function finishOnShard(plan: QueryPlan, mem: ReadonlyMap<string, BlockRows>, stored: ReadonlyMap<string, BlockRows>): ShardResult {
+export function finishOnShard(
+  plan: QueryPlan,
+  mem: ReadonlyMap<string, BlockRows>,
+  stored: ReadonlyMap<string, BlockRows>,
+): ShardResult {
   const { tags, fields } = neededColumns(plan);
   const ids = new Set([...stored.keys(), ...mem.keys()]);
   const series: SeriesCols[] = [];
@@ -122,7 +152,14 @@ function missingTag(type: string | undefined): unknown {
 }
 
 /** One series from the store and the memtable, memtable winning per key, in the plan's columns. */
-function overlay(sid: string, base: BlockRows | undefined, top: BlockRows | undefined, plan: QueryPlan, tags: string[], fields: string[]): SeriesCols {
+function overlay(
+  sid: string,
+  base: BlockRows | undefined,
+  top: BlockRows | undefined,
+  plan: QueryPlan,
+  tags: string[],
+  fields: string[],
+): SeriesCols {
   const idCol = plan.element_id_column;
   if (!base || !top) return single(sid, (base ?? top)!, plan, tags, fields);
   // Row picks: side (0 base, 1 top) and row, in (ts, element id) order.
@@ -146,10 +183,13 @@ function overlay(sid: string, base: BlockRows | undefined, top: BlockRows | unde
     let j = 0;
     while (i < bt.length || j < tt.length) {
       const c = i >= bt.length ? 1 : j >= tt.length ? -1 : cmp(i, j);
-      if (c < 0) (s.push(0), r.push(i++));
-      else {
+      if (c < 0) {
+        s.push(0);
+        r.push(i++);
+      } else {
         if (c === 0) i++; // the same key: the memtable's (newer) row replaces the part's
-        s.push(1), r.push(j++);
+        s.push(1);
+        r.push(j++);
       }
     }
     side = Uint8Array.from(s);
@@ -187,8 +227,11 @@ function overlay(sid: string, base: BlockRows | undefined, top: BlockRows | unde
 function single(sid: string, r: BlockRows, plan: QueryPlan, tags: string[], fields: string[]): SeriesCols {
   const n = r.timestamps.length;
   const out: SeriesCols = { sid, n, ts: r.timestamps, tags: {}, fields: {} };
-  for (const f of fields) out.fields[f] = r.fields[f] ?? new Float64Array(n).fill(plan.field_types[f] === 'int' ? 0 : NaN);
-  for (const t of tags) out.tags[t] = r.tags[t] ?? new Array<unknown>(n).fill(missingTag(t === plan.element_id_column ? 'string' : plan.tag_types[t]));
+  for (const f of fields)
+    out.fields[f] = r.fields[f] ?? new Float64Array(n).fill(plan.field_types[f] === 'int' ? 0 : NaN);
+  for (const t of tags)
+    out.tags[t] =
+      r.tags[t] ?? new Array<unknown>(n).fill(missingTag(t === plan.element_id_column ? 'string' : plan.tag_types[t]));
   return out;
 }
 
@@ -216,7 +259,8 @@ function firstRows(plan: QueryPlan, series: SeriesCols[], match: ReturnType<type
   // of one series are already ordered inside it.
   const heap = cursors.map((_, i) => i).filter((i) => cursors[i]!.rows.length > 0);
   const tsOf = (c: number) => cursors[c]!.s.ts[cursors[c]!.rows[cursors[c]!.at]!]!;
-  const less = (a: number, b: number) => (desc ? tsOf(a) > tsOf(b) || (tsOf(a) === tsOf(b) && a > b) : tsOf(a) < tsOf(b) || (tsOf(a) === tsOf(b) && a < b));
+  const less = (a: number, b: number) =>
+    desc ? tsOf(a) > tsOf(b) || (tsOf(a) === tsOf(b) && a > b) : tsOf(a) < tsOf(b) || (tsOf(a) === tsOf(b) && a < b);
   const down = (i: number) => {
     for (;;) {
       const l = 2 * i + 1;
@@ -248,7 +292,11 @@ function firstRows(plan: QueryPlan, series: SeriesCols[], match: ReturnType<type
 }
 
 /** Partial aggregates per group of the matching rows. */
-function aggregate(plan: QueryPlan, series: SeriesCols[], match: ReturnType<typeof compileCriteria> | null): ShardGroups {
+function aggregate(
+  plan: QueryPlan,
+  series: SeriesCols[],
+  match: ReturnType<typeof compileCriteria> | null,
+): ShardGroups {
   const by = plan.group_by!;
   const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
   const out: ShardGroups = { keys: [], count: [], stats: {} };
@@ -264,7 +312,10 @@ function aggregate(plan: QueryPlan, series: SeriesCols[], match: ReturnType<type
       out.count.push(0);
       for (const f of fields) {
         const st = out.stats[f]!;
-        st.n.push(0), st.sum.push(0), st.min.push(Infinity), st.max.push(-Infinity);
+        st.n.push(0);
+        st.sum.push(0);
+        st.min.push(Infinity);
+        st.max.push(-Infinity);
       }
     }
     return g;
@@ -335,18 +386,29 @@ function accumulate(st: ShardGroups['stats'][string], g: number, col: Float64Arr
 function pruneTop(plan: QueryPlan, g: ShardGroups, fields: string[]): ShardGroups {
   const top = plan.top!;
   if (g.keys.length <= top.n) return g;
-  const value = (i: number) => finalValue(top.agg.fn, top.agg.field === null ? null : g.stats[top.agg.field]!, g.count, i);
+  const value = (i: number) =>
+    finalValue(top.agg.fn, top.agg.field === null ? null : g.stats[top.agg.field]!, g.count, i);
   const order = rankGroups(g.keys, value, top.order).slice(0, top.n);
   const out: ShardGroups = { keys: order.map((i) => g.keys[i]!), count: order.map((i) => g.count[i]!), stats: {} };
   for (const f of fields) {
     const st = g.stats[f]!;
-    out.stats[f] = { n: order.map((i) => st.n[i]!), sum: order.map((i) => st.sum[i]!), min: order.map((i) => st.min[i]!), max: order.map((i) => st.max[i]!) };
+    out.stats[f] = {
+      n: order.map((i) => st.n[i]!),
+      sum: order.map((i) => st.sum[i]!),
+      min: order.map((i) => st.min[i]!),
+      max: order.map((i) => st.max[i]!),
+    };
   }
   return out;
 }
 
 /** The final value of one aggregation for group i; null when no value was seen. */
-export function finalValue(fn: string, st: ShardGroups['stats'][string] | null, count: number[], i: number): number | null {
+export function finalValue(
+  fn: string,
+  st: ShardGroups['stats'][string] | null,
+  count: number[],
+  i: number,
+): number | null {
   if (fn === 'count') return st === null ? count[i]! : st.n[i]!;
   if (st === null || st.n[i] === 0) return null;
   if (fn === 'sum') return st.sum[i]!;

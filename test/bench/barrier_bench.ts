@@ -54,9 +54,13 @@ export interface BenchReport {
   /** Failed mutations, in any phase. */
   mutate_errors: number;
   /** Call latency percentiles of the window. */
-  p50_ms: number; p95_ms: number; p99_ms: number; max_ms: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
   /** Acknowledgement → every member applied, for mutations acknowledged in the window. */
-  convergence_p50_ms: number; convergence_p99_ms: number;
+  convergence_p50_ms: number;
+  convergence_p99_ms: number;
   /** Measured mutations every member had applied before their acknowledgement arrived (counted as 0 ms). */
   converged_before_ack: number;
   /** Measured mutations not applied everywhere by the end of the drain. */
@@ -268,7 +272,8 @@ async function runLoad(lc: LocalCluster, args: BenchArgs, stop: AbortSignal): Pr
     const now = performance.now();
     try {
       const ev = decode(m.data) as SchemaAppliedEvent;
-      if (ev && typeof ev.node === 'string' && typeof ev.revision === 'number') conv.onApplied(ev.node, ev.revision, now);
+      if (ev && typeof ev.node === 'string' && typeof ev.revision === 'number')
+        conv.onApplied(ev.node, ev.revision, now);
     } catch {
       // A malformed event says nothing about convergence.
     }
@@ -279,8 +284,17 @@ async function runLoad(lc: LocalCluster, args: BenchArgs, stop: AbortSignal): Pr
       const r = await client.members();
       return members.every((n) => r.members.some((m) => m.name === n && m.state === 'active'));
     }, MEMBERS_READY_TIMEOUT_MS);
-    if (!seen) throw new Error(`the liaison did not see every member (${members.join(', ')}) active within ${MEMBERS_READY_TIMEOUT_MS} ms`);
-    const g = await client.create('group', { name: GROUP, catalog: 'measure', shards: 2, segment_interval: '1d', ttl: '7d' });
+    if (!seen)
+      throw new Error(
+        `the liaison did not see every member (${members.join(', ')}) active within ${MEMBERS_READY_TIMEOUT_MS} ms`,
+      );
+    const g = await client.create('group', {
+      name: GROUP,
+      catalog: 'measure',
+      shards: 2,
+      segment_interval: '1d',
+      ttl: '7d',
+    });
     const ready = await client.awaitRevision(g.revision, { timeoutMs: args.barrierTimeoutMs });
     if (!ready.applied) throw new Error(`the group was not applied everywhere: ${JSON.stringify(ready.laggards)}`);
     // Events published before the subscription was live are covered by one status read each.
@@ -354,9 +368,15 @@ async function run(args: BenchArgs, signal: AbortSignal): Promise<BenchReport> {
   try {
     let lc: LocalCluster;
     try {
-      lc = await LocalCluster.start({ dir, liaisons: args.liaisons, dataNodes: args.dataNodes, claimers: 0, nodeArgs: ['--log-level', 'warn'] });
+      lc = await LocalCluster.start({
+        dir,
+        liaisons: args.liaisons,
+        dataNodes: args.dataNodes,
+        claimers: 0,
+        nodeArgs: ['--log-level', 'warn'],
+      });
     } catch (err) {
-      throw new Error(`the cluster did not start: ${(err as Error).message}`);
+      throw new Error(`the cluster did not start: ${(err as Error).message}`, { cause: err });
     }
     try {
       return await runLoad(lc, args, signal);

@@ -34,14 +34,24 @@ export interface BenchArgs {
 
 function program(): Command {
   return new Command('barrier_bench')
-    .description('barrier load benchmark: concurrent barrier.revision callers against a paced schema mutator on a local multi-process cluster')
+    .description(
+      'barrier load benchmark: concurrent barrier.revision callers against a paced schema mutator on a local multi-process cluster',
+    )
     .addOption(opt('--callers <n>', 'concurrent barrier callers', integer('--callers', 1, MAX_CALLERS), 100))
     .addOption(opt('--mutate-rate <per_s>', 'schema mutations per second', rate('--mutate-rate', MAX_MUTATE_RATE), 10))
     .addOption(opt('--warm-up <duration>', 'load before measuring', duration('--warm-up', true), 10_000, '10s'))
     .addOption(opt('--measure <duration>', 'measurement window', duration('--measure', false), 60_000, '60s'))
     .addOption(opt('--data-nodes <n>', 'data node processes', integer('--data-nodes', 0, MAX_NODES_PER_ROLE), 3))
     .addOption(opt('--liaisons <n>', 'liaison node processes', integer('--liaisons', 1, MAX_NODES_PER_ROLE), 1))
-    .addOption(opt('--barrier-timeout <duration>', 'timeout_ms of every barrier call', duration('--barrier-timeout', false), 5000, '5s'))
+    .addOption(
+      opt(
+        '--barrier-timeout <duration>',
+        'timeout_ms of every barrier call',
+        duration('--barrier-timeout', false),
+        5000,
+        '5s',
+      ),
+    )
     .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')));
 }
 

@@ -37,7 +37,9 @@ export function rate(flag: string, max: number) {
   return (v: string): number => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) {
-      throw new InvalidArgumentError(`${flag} must be a positive number of operations per second, at most ${max} (got ${JSON.stringify(v)})`);
+      throw new InvalidArgumentError(
+        `${flag} must be a positive number of operations per second, at most ${max} (got ${JSON.stringify(v)})`,
+      );
     }
     return n;
   };
@@ -54,7 +56,9 @@ export function duration(flag: string, allowZero: boolean, max: { ms: number; te
     }
     const ok = allowZero ? ms >= 0 : ms > 0;
     if (!ok || ms > max.ms) {
-      throw new InvalidArgumentError(`${flag} must be a ${allowZero ? 'non-negative' : 'positive'} duration of at most ${max.text} (got ${JSON.stringify(v)})`);
+      throw new InvalidArgumentError(
+        `${flag} must be a ${allowZero ? 'non-negative' : 'positive'} duration of at most ${max.text} (got ${JSON.stringify(v)})`,
+      );
     }
     return ms;
   };
@@ -69,7 +73,13 @@ export function path(flag: string) {
 }
 
 /** An option with its parser and, optionally, a default (shown as `dfltText`). */
-export function opt(flags: string, description: string, parse: (v: string) => unknown, dflt?: unknown, dfltText?: string): Option {
+export function opt(
+  flags: string,
+  description: string,
+  parse: (v: string) => unknown,
+  dflt?: unknown,
+  dfltText?: string,
+): Option {
   const o = new Option(flags, description).argParser(parse);
   return dflt === undefined ? o : o.default(dflt, dfltText);
 }
@@ -79,11 +89,15 @@ export function opt(flags: string, description: string, parse: (v: string) => un
  * `BenchArgsError` naming the bad flag.
  */
 export function parseFlags<T extends object>(cmd: Command, argv: readonly string[]): T {
-  cmd.allowExcessArguments(false).exitOverride().configureOutput({ writeErr: () => undefined });
+  cmd
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
   try {
     cmd.parse([...argv], { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) throw new BenchArgsError(err.message.replace(/^error: /, ''), err.exitCode === 0 ? 0 : 2);
+    if (err instanceof CommanderError)
+      throw new BenchArgsError(err.message.replace(/^error: /, ''), err.exitCode === 0 ? 0 : 2);
     throw err;
   }
   return cmd.opts<T>();
@@ -134,7 +148,9 @@ export async function runBenchScript<A extends { report?: string }>(
   // Everything a run opens is closed by the time it returns, so the process ends by itself; a
   // handle it does not own must not hang the caller: say which, and exit.
   setTimeout(() => {
-    process.stderr.write(`${name}: handles still open ${EXIT_GRACE_MS} ms after the run (${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
+    process.stderr.write(
+      `${name}: handles still open ${EXIT_GRACE_MS} ms after the run (${process.getActiveResourcesInfo().join(', ')}); exiting\n`,
+    );
     process.exit(exitCode);
   }, EXIT_GRACE_MS).unref();
 }

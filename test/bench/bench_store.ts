@@ -51,7 +51,13 @@ export function diskUsage(dir: string): { bytes: number; files: number } {
 type ShardsInfo = { shard: string; applied: number; flushed: number }[];
 
 /** Polls the data nodes' actors until, for every shard of `token`, one of them flushed its sequence to parts. */
-export async function waitFlushed(client: LockstepClient, nodes: readonly string[], token: WriteToken, deadline: number, signal: AbortSignal): Promise<void> {
+export async function waitFlushed(
+  client: LockstepClient,
+  nodes: readonly string[],
+  token: WriteToken,
+  deadline: number,
+  signal: AbortSignal,
+): Promise<void> {
   let last: ShardsInfo = [];
   while (performance.now() < deadline && !signal.aborted) {
     last = [];
@@ -59,9 +65,13 @@ export async function waitFlushed(client: LockstepClient, nodes: readonly string
       const r = await client.actors(node);
       last.push(...((r.actors.find((a) => a.id === 'data_shard')?.details.shards as ShardsInfo | undefined) ?? []));
     }
-    const done = Object.entries(token.shards).every(([s, seq]) => last.some((x) => x.shard === `${token.group}/${s}` && x.flushed >= seq));
+    const done = Object.entries(token.shards).every(([s, seq]) =>
+      last.some((x) => x.shard === `${token.group}/${s}` && x.flushed >= seq),
+    );
     if (done) return;
     await new Promise((r) => setTimeout(r, FLUSH_POLL_MS));
   }
-  throw new Error(`the shards did not flush the load in time: token ${JSON.stringify(token.shards)}, shards ${JSON.stringify(last)}`);
+  throw new Error(
+    `the shards did not flush the load in time: token ${JSON.stringify(token.shards)}, shards ${JSON.stringify(last)}`,
+  );
 }

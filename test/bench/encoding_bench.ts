@@ -30,7 +30,6 @@ const BLOCK = flag('--block', 8192);
 const MEASURE_MS = flag('--ms', 400);
 const JSON_OUT = process.argv.includes('--json');
 
-
 interface Series {
   name: string;
   inputBytes: number;
@@ -54,7 +53,12 @@ function floats(name: string, values: Float64Array): Series {
 }
 
 /** A numeric series with its codec pair. */
-function numbers(name: string, values: Float64Array, enc: (v: Float64Array) => Uint8Array, dec: (b: Uint8Array, n: number) => unknown): Series {
+function numbers(
+  name: string,
+  values: Float64Array,
+  enc: (v: Float64Array) => Uint8Array,
+  dec: (b: Uint8Array, n: number) => unknown,
+): Series {
   return { name, inputBytes: values.byteLength, encode: () => enc(values), decode: (b) => dec(b, values.length) };
 }
 
@@ -66,13 +70,31 @@ const hosts = ['web-1', 'web-2', 'db-primary', 'db-replica', 'cache-eu-west-1'];
 const hostCol = Array.from({ length: BLOCK }, () => hosts[Math.floor(rng() * hosts.length)]!);
 
 const SERIES: Series[] = [
-  numbers('timestamps, regular 10 s', gen((i) => T0 + i * 10_000), encodeTimestamps, decodeTimestamps),
-  numbers('timestamps, ±10 ms jitter', gen((i) => T0 + i * 10_000 + Math.floor(rng() * 21) - 10), encodeTimestamps, decodeTimestamps),
-  floats('floats, random 2-decimal [0, 100)', gen(() => Math.floor(rng() * 10_000) / 100)),
+  numbers(
+    'timestamps, regular 10 s',
+    gen((i) => T0 + i * 10_000),
+    encodeTimestamps,
+    decodeTimestamps,
+  ),
+  numbers(
+    'timestamps, ±10 ms jitter',
+    gen((i) => T0 + i * 10_000 + Math.floor(rng() * 21) - 10),
+    encodeTimestamps,
+    decodeTimestamps,
+  ),
+  floats(
+    'floats, random 2-decimal [0, 100)',
+    gen(() => Math.floor(rng() * 10_000) / 100),
+  ),
   floats('floats, float32 sensor, slow', sensor),
   floats('floats, full-precision noise', noise),
   floats('floats, constant', new Float64Array(BLOCK).fill(1.5)),
-  numbers('ints, counter', gen((i) => 5_000_000 + i * 17 + Math.floor(rng() * 3)), encodeInts, decodeInts),
+  numbers(
+    'ints, counter',
+    gen((i) => 5_000_000 + i * 17 + Math.floor(rng() * 3)),
+    encodeInts,
+    decodeInts,
+  ),
   {
     name: 'strings, 5 hosts shuffled',
     inputBytes: hostCol.reduce((s, h) => s + h.length, 0),

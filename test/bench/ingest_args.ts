@@ -50,7 +50,8 @@ function integerList(flag: string, min: number, max: number) {
       throw new InvalidArgumentError(`${flag} takes at most ${MAX_WRITER_COUNTS} counts (got ${items.length})`);
     }
     const out = items.map((s) => integerOf(`${flag} item`, s, min, max));
-    if (new Set(out).size !== out.length) throw new InvalidArgumentError(`${flag} lists a count twice (got ${JSON.stringify(v)})`);
+    if (new Set(out).size !== out.length)
+      throw new InvalidArgumentError(`${flag} lists a count twice (got ${JSON.stringify(v)})`);
     return out;
   };
 }
@@ -60,24 +61,47 @@ function configList(flag: string) {
     const items = v.split(',').map((s) => s.trim());
     for (const s of items) {
       if (!(INGEST_CONFIGS as readonly string[]).includes(s)) {
-        throw new InvalidArgumentError(`${flag} must list configs among ${INGEST_CONFIGS.join(', ')} (got ${JSON.stringify(s)})`);
+        throw new InvalidArgumentError(
+          `${flag} must list configs among ${INGEST_CONFIGS.join(', ')} (got ${JSON.stringify(s)})`,
+        );
       }
     }
-    if (new Set(items).size !== items.length) throw new InvalidArgumentError(`${flag} lists a config twice (got ${JSON.stringify(v)})`);
+    if (new Set(items).size !== items.length)
+      throw new InvalidArgumentError(`${flag} lists a config twice (got ${JSON.stringify(v)})`);
     return items as IngestConfig[];
   };
 }
 
 function program(): Command {
   return new Command('ingest_bench')
-    .description('ingest benchmark: concurrent writers of measure batches through the public API, up to the durable WAL acknowledgement')
+    .description(
+      'ingest benchmark: concurrent writers of measure batches through the public API, up to the durable WAL acknowledgement',
+    )
     .addOption(opt('--series <n>', 'distinct series (host h0..h<n-1>)', integer('--series', 1, MAX_SERIES), 1000))
     .addOption(opt('--batch <points>', 'points per write', integer('--batch', 1, MAX_POINTS_PER_BATCH), 5000))
-    .addOption(opt('--writers <n,...>', 'concurrent writers; one run per count', integerList('--writers', 1, MAX_WRITERS), [1, 4], '1,4'))
-    .addOption(opt('--duration <duration>', 'measurement window of each run', duration('--duration', false), 20_000, '20s'))
+    .addOption(
+      opt(
+        '--writers <n,...>',
+        'concurrent writers; one run per count',
+        integerList('--writers', 1, MAX_WRITERS),
+        [1, 4],
+        '1,4',
+      ),
+    )
+    .addOption(
+      opt('--duration <duration>', 'measurement window of each run', duration('--duration', false), 20_000, '20s'),
+    )
     .addOption(opt('--warm-up <duration>', 'load before measuring', duration('--warm-up', true), 3000, '3s'))
     .addOption(opt('--fields <n>', 'float fields per point', integer('--fields', 1, MAX_FIELDS), 2))
-    .addOption(opt('--configs <name,...>', `deployments, among ${INGEST_CONFIGS.join(', ')}`, configList('--configs'), [...INGEST_CONFIGS], INGEST_CONFIGS.join(',')))
+    .addOption(
+      opt(
+        '--configs <name,...>',
+        `deployments, among ${INGEST_CONFIGS.join(', ')}`,
+        configList('--configs'),
+        [...INGEST_CONFIGS],
+        INGEST_CONFIGS.join(','),
+      ),
+    )
     .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')));
 }
 

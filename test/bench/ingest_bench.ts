@@ -73,7 +73,12 @@ class BatchSource {
   private nextPoint = 0;
   private issued = 0;
 
-  constructor(private readonly series: number, private readonly batchPoints: number, fields: number, wallNowMs: number) {
+  constructor(
+    private readonly series: number,
+    private readonly batchPoints: number,
+    fields: number,
+    wallNowMs: number,
+  ) {
     const maxSteps = Math.floor(TS_SPAN_MAX_MS / TS_STEP_MS);
     this.maxBatches = Math.max(1, Math.floor((maxSteps * series) / batchPoints));
     const stepsNeeded = Math.ceil((this.maxBatches * batchPoints) / series);
@@ -96,7 +101,11 @@ class BatchSource {
       const k = this.nextPoint;
       const fields: Record<string, number> = {};
       for (const f of this.fieldNames) fields[f] = Math.floor(Math.random() * 10_000) / 100;
-      out[j] = { ts: this.firstTs + Math.floor(k / this.series) * TS_STEP_MS, tags: { host: this.hosts[k % this.series]! }, fields };
+      out[j] = {
+        ts: this.firstTs + Math.floor(k / this.series) * TS_STEP_MS,
+        tags: { host: this.hosts[k % this.series]! },
+        fields,
+      };
     }
     return out;
   }
@@ -178,7 +187,15 @@ export interface IngestReport {
   stage: 'stored';
   cores: number;
   node: string;
-  profile: { series: number; batch: number; writers: number[]; duration_s: number; warm_up_s: number; fields: number; shards: number };
+  profile: {
+    series: number;
+    batch: number;
+    writers: number[];
+    duration_s: number;
+    warm_up_s: number;
+    fields: number;
+    shards: number;
+  };
   configs: IngestRow[];
 }
 
@@ -235,7 +252,10 @@ async function createSchema(client: LockstepClient, members: string[], fields: n
     const r = await client.members();
     return members.every((n) => r.members.some((m) => m.name === n && m.state === 'active'));
   }, MEMBERS_READY_TIMEOUT_MS);
-  if (!seen) throw new Error(`the liaison did not see every member (${members.join(', ')}) active within ${MEMBERS_READY_TIMEOUT_MS} ms`);
+  if (!seen)
+    throw new Error(
+      `the liaison did not see every member (${members.join(', ')}) active within ${MEMBERS_READY_TIMEOUT_MS} ms`,
+    );
   await client.create('group', { name: GROUP, catalog: 'measure', shards: SHARDS, segment_interval: '1d', ttl: TTL });
   const m = await client.create('measure', {
     group: GROUP,
@@ -244,7 +264,10 @@ async function createSchema(client: LockstepClient, members: string[], fields: n
     tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
     fields: Array.from({ length: fields }, (_, i) => ({ name: `f${i + 1}`, type: 'float' })),
   });
-  const ready = await client.awaitApplied([`measure:${GROUP}/${MEASURE}`], { minRevisions: [m.revision], timeoutMs: SCHEMA_APPLIED_TIMEOUT_MS });
+  const ready = await client.awaitApplied([`measure:${GROUP}/${MEASURE}`], {
+    minRevisions: [m.revision],
+    timeoutMs: SCHEMA_APPLIED_TIMEOUT_MS,
+  });
   if (!ready.applied) throw new Error(`the measure was not applied everywhere: ${JSON.stringify(ready.laggards)}`);
 }
 
@@ -283,7 +306,8 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
       const admin = await LockstepClient.connect({ natsUrl: lc.natsUrl, name: 'bench-admin' });
       clients.push(admin);
       await createSchema(admin, [...lc.nodes.keys()], args.fields);
-      for (let i = 0; i < writers; i++) clients.push(await LockstepClient.connect({ natsUrl: lc.natsUrl, name: `bench-writer-${i}` }));
+      for (let i = 0; i < writers; i++)
+        clients.push(await LockstepClient.connect({ natsUrl: lc.natsUrl, name: `bench-writer-${i}` }));
 
       const source = new BatchSource(args.series, args.batchPoints, args.fields, Date.now());
       const start = performance.now();
@@ -292,7 +316,9 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
       // Join every writer: each one's last write is bounded by the client's write timeout.
       await Promise.all(clients.slice(1).map((c) => writer(c, source, s, stop)));
       const writersDone = performance.now();
-      const dataNodes = [...lc.nodes.values()].filter((n) => n.roles.includes('data') || n.roles.includes('standalone')).map((n) => n.name);
+      const dataNodes = [...lc.nodes.values()]
+        .filter((n) => n.roles.includes('data') || n.roles.includes('standalone'))
+        .map((n) => n.name);
       await waitFlushed(admin, dataNodes, s.token, writersDone + STORED_TIMEOUT_MS, stop);
       const storedAfterS = Math.round(performance.now() - writersDone) / 1000;
       const disk = diskUsage(join(dir, 'data'));
@@ -337,10 +363,13 @@ async function run(args: IngestArgs, signal: AbortSignal): Promise<IngestReport>
       try {
         rows.push(await runOne(config, writers, args, signal));
       } catch (err) {
-        throw new Error(`${config} with ${writers} writer(s): ${(err as Error).message}`);
+        throw new Error(`${config} with ${writers} writer(s): ${(err as Error).message}`, { cause: err });
       }
       const last = rows[rows.length - 1]!;
-      if (last.capped) process.stderr.write(`ingest_bench: ${config} with ${writers} writer(s) hit its batch cap before the window ended; points_per_s is a lower bound\n`);
+      if (last.capped)
+        process.stderr.write(
+          `ingest_bench: ${config} with ${writers} writer(s) hit its batch cap before the window ended; points_per_s is a lower bound\n`,
+        );
     }
   }
   return {

@@ -22,12 +22,18 @@ const POINTS = Number(process.argv[3] ?? 200);
 const PARTS = Number(process.argv[4] ?? 9);
 const HOUR_MS = 3_600_000;
 const T0 = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 2 * HOUR_MS;
-const SCHEMA: BlockSchema = { fields: [{ name: 'a', type: 'float' }, { name: 'b', type: 'float' }], tags: [] };
+const SCHEMA: BlockSchema = {
+  fields: [
+    { name: 'a', type: 'float' },
+    { name: 'b', type: 'float' },
+  ],
+  tags: [],
+};
 
 /** Deterministic rows of flush `k`: half of them at the previous flush's timestamps. */
 function makeBatch(k: number, series = SERIES, points = POINTS): FlushBatch {
   let seed = 12345 + k;
-  const rng = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rng = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const n = series * points;
   const ids = new Array<string>(n);
   const ts = new Float64Array(n);
@@ -73,7 +79,8 @@ async function run(root: string, label: string, pool?: PartRunner) {
     for (let k = 0; k < PARTS; k++) await store.flush([makeBatch(k)]);
     let rowsIn = 0;
     const merge = await watchLoop(async () => {
-      for (const d of await store.merge({ keyTagOf: () => null, maxPartsPerName: 1, minPartsPerMerge: 2 })) rowsIn += d.rowsIn;
+      for (const d of await store.merge({ keyTagOf: () => null, maxPartsPerName: 1, minPartsPerMerge: 2 }))
+        rowsIn += d.rowsIn;
     });
     const big = makeBatch(PARTS, SERIES * 4, POINTS);
     const flush = await watchLoop(() => store.flush([big]));

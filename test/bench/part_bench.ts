@@ -18,12 +18,18 @@ const POINTS = Number(process.argv[3] ?? 1000);
 const ROUNDS = Number(process.argv[4] ?? 3);
 const READS = 2000;
 const T0 = 1_700_000_000_000;
-const SCHEMA: BlockSchema = { fields: [{ name: 'a', type: 'float' }, { name: 'b', type: 'float' }], tags: [] };
+const SCHEMA: BlockSchema = {
+  fields: [
+    { name: 'a', type: 'float' },
+    { name: 'b', type: 'float' },
+  ],
+  tags: [],
+};
 
 /** Deterministic rows so rounds and runs compare. */
 function makeRows(): PartRows {
   let seed = 12345;
-  const rng = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rng = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const n = SERIES * POINTS;
   const ids = new Array<string>(n);
   const ts = new Float64Array(n);

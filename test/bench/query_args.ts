@@ -43,14 +43,24 @@ export interface QueryArgs {
 
 function program(): Command {
   return new Command('query_bench')
-    .description('query benchmark: loads points through the public write API into a standalone node, then times three queries')
-    .addOption(opt('--points <n>', 'points to load (a multiple of --series)', integer('--points', 1, MAX_POINTS), 10_000_000))
+    .description(
+      'query benchmark: loads points through the public write API into a standalone node, then times three queries',
+    )
+    .addOption(
+      opt('--points <n>', 'points to load (a multiple of --series)', integer('--points', 1, MAX_POINTS), 10_000_000),
+    )
     .addOption(opt('--series <n>', 'distinct series (host h0..h<n-1>)', integer('--series', 1, MAX_SERIES), 1000))
     .addOption(opt('--runs <n>', 'timed runs of each query', integer('--runs', 1, MAX_RUNS), 20))
     .addOption(opt('--warm-up-runs <n>', 'untimed runs of each query first', integer('--warm-up-runs', 0, MAX_RUNS), 2))
     .addOption(opt('--writers <n>', 'concurrent writers of the load', integer('--writers', 1, MAX_WRITERS), 4))
     .addOption(
-      opt('--load-timeout <duration>', 'bound on the load (writes, apply, flush)', durationOf('--load-timeout', false, { ms: MAX_LOAD_TIMEOUT_MS, text: '4h' }), 1_800_000, '30m'),
+      opt(
+        '--load-timeout <duration>',
+        'bound on the load (writes, apply, flush)',
+        durationOf('--load-timeout', false, { ms: MAX_LOAD_TIMEOUT_MS, text: '4h' }),
+        1_800_000,
+        '30m',
+      ),
     )
     .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')));
 }
@@ -69,9 +79,12 @@ export function parseQueryArgs(argv: readonly string[]): QueryArgs {
   const fail = (message: string): never => {
     throw new BenchArgsError(message);
   };
-  if (o.points % o.series !== 0) fail(`--points must be a multiple of --series (got ${o.points} points over ${o.series} series)`);
+  if (o.points % o.series !== 0)
+    fail(`--points must be a multiple of --series (got ${o.points} points over ${o.series} series)`);
   if (o.points / o.series > MAX_POINTS_PER_SERIES) {
-    fail(`--points must be at most ${MAX_POINTS_PER_SERIES} per series so every timestamp fits the ttl (got ${o.points / o.series})`);
+    fail(
+      `--points must be at most ${MAX_POINTS_PER_SERIES} per series so every timestamp fits the ttl (got ${o.points / o.series})`,
+    );
   }
   const args: QueryArgs = {
     points: o.points,

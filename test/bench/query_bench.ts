@@ -17,7 +17,14 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LocalCluster } from '../../runtime/local_cluster.js';
-import { LockstepClient, type MeasureQuery, type MeasureRow, type QueryReply, type WritePoint, type WriteToken } from '../../transport/client.js';
+import {
+  LockstepClient,
+  type MeasureQuery,
+  type MeasureRow,
+  type QueryReply,
+  type WritePoint,
+  type WriteToken,
+} from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
 import { runBenchScript } from './bench_cli.js';
@@ -65,7 +72,11 @@ class QueryData {
   private readonly windowCount = new Map<string, number>();
   private readonly windowSum = new Map<string, number>();
 
-  constructor(readonly points: number, readonly series: number, wallNowMs: number) {
+  constructor(
+    readonly points: number,
+    readonly series: number,
+    wallNowMs: number,
+  ) {
     this.steps = points / series;
     this.lastTs = Math.floor((wallNowMs - NEWEST_TS_AGE_MS) / TS_STEP_MS) * TS_STEP_MS;
     this.firstTs = this.lastTs - (this.steps - 1) * TS_STEP_MS;
@@ -88,7 +99,11 @@ class QueryData {
         this.windowCount.set(region, (this.windowCount.get(region) ?? 0) + 1);
         this.windowSum.set(region, (this.windowSum.get(region) ?? 0) + f1);
       }
-      out[k - start] = { ts, tags: { host: this.hosts[i]!, region }, fields: { f1, f2: Math.floor(Math.random() * 10_000) / 100 } };
+      out[k - start] = {
+        ts,
+        tags: { host: this.hosts[i]!, region },
+        fields: { f1, f2: Math.floor(Math.random() * 10_000) / 100 },
+      };
     }
     return out;
   }
@@ -134,7 +149,17 @@ export interface QueryTiming {
 export interface QueryReport {
   cores: number;
   node: string;
-  profile: { points: number; series: number; regions: number; runs: number; warm_up_runs: number; writers: number; batch: number; shards: number; step_ms: number };
+  profile: {
+    points: number;
+    series: number;
+    regions: number;
+    runs: number;
+    warm_up_runs: number;
+    writers: number;
+    batch: number;
+    shards: number;
+    step_ms: number;
+  };
   load: {
     points: number;
     /** Writes, from the first request to the last WAL acknowledgement. */
@@ -166,7 +191,13 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /** Starts nats-server and one standalone node. */
 async function startStandalone(dir: string): Promise<LocalCluster> {
-  const lc = await LocalCluster.start({ dir, liaisons: 0, dataNodes: 0, claimers: 0, nodeArgs: ['--log-level', 'warn'] });
+  const lc = await LocalCluster.start({
+    dir,
+    liaisons: 0,
+    dataNodes: 0,
+    claimers: 0,
+    nodeArgs: ['--log-level', 'warn'],
+  });
   try {
     lc.spawnNode(NODE, ['standalone']);
     await lc.waitReady(NODE);
@@ -192,7 +223,8 @@ async function createSchema(client: LockstepClient): Promise<void> {
   for (let i = 0; ; i++) {
     const r = await client.members().catch(() => ({ members: [] }));
     if (r.members.some((m) => m.name === NODE && m.state === 'active')) break;
-    if (performance.now() > deadline || i > SETUP_TIMEOUT_MS / POLL_MS) throw new Error(`node ${NODE} was not active within ${SETUP_TIMEOUT_MS} ms`);
+    if (performance.now() > deadline || i > SETUP_TIMEOUT_MS / POLL_MS)
+      throw new Error(`node ${NODE} was not active within ${SETUP_TIMEOUT_MS} ms`);
     await sleep(POLL_MS);
   }
   await client.create('group', { name: GROUP, catalog: 'measure', shards: SHARDS, segment_interval: '1d', ttl: '7d' });
@@ -200,10 +232,24 @@ async function createSchema(client: LockstepClient): Promise<void> {
     group: GROUP,
     name: MEASURE,
     entity: ['host'],
-    tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'region', type: 'string' }] }],
-    fields: [{ name: 'f1', type: 'float' }, { name: 'f2', type: 'float' }],
+    tag_families: [
+      {
+        name: 'default',
+        tags: [
+          { name: 'host', type: 'string' },
+          { name: 'region', type: 'string' },
+        ],
+      },
+    ],
+    fields: [
+      { name: 'f1', type: 'float' },
+      { name: 'f2', type: 'float' },
+    ],
   });
-  const ready = await client.awaitApplied([`measure:${GROUP}/${MEASURE}`], { minRevisions: [m.revision], timeoutMs: SETUP_TIMEOUT_MS });
+  const ready = await client.awaitApplied([`measure:${GROUP}/${MEASURE}`], {
+    minRevisions: [m.revision],
+    timeoutMs: SETUP_TIMEOUT_MS,
+  });
   if (!ready.applied) throw new Error(`the measure was not applied: ${JSON.stringify(ready.laggards)}`);
 }
 
@@ -211,7 +257,12 @@ async function createSchema(client: LockstepClient): Promise<void> {
  * Writes every batch with `writers` concurrent writers, each on its own connection; the first failed
  * write stops them all and fails the load naming its code. Returns the merged write token.
  */
-async function load(writers: LockstepClient[], data: QueryData, deadline: number, signal: AbortSignal): Promise<WriteToken> {
+async function load(
+  writers: LockstepClient[],
+  data: QueryData,
+  deadline: number,
+  signal: AbortSignal,
+): Promise<WriteToken> {
   const token: WriteToken = { group: GROUP, shards: {} };
   const batches = Math.ceil(data.points / BATCH_POINTS);
   let next = 0;
@@ -220,11 +271,16 @@ async function load(writers: LockstepClient[], data: QueryData, deadline: number
     // Bounded by the batch count; every write is bounded by the client's write timeout.
     for (let i = 0; i < batches && failure === undefined; i++) {
       if (signal.aborted) failure ??= new Error('interrupted during the load');
-      if (performance.now() > deadline) failure ??= new Error(`the load did not finish within --load-timeout (${next} of ${batches} batches issued)`);
+      if (performance.now() > deadline)
+        failure ??= new Error(`the load did not finish within --load-timeout (${next} of ${batches} batches issued)`);
       const b = next++;
       if (failure !== undefined || b >= batches) return;
       try {
-        const r = await c.writeMeasure(GROUP, MEASURE, data.batch(b * BATCH_POINTS, Math.min(data.points, (b + 1) * BATCH_POINTS)));
+        const r = await c.writeMeasure(
+          GROUP,
+          MEASURE,
+          data.batch(b * BATCH_POINTS, Math.min(data.points, (b + 1) * BATCH_POINTS)),
+        );
         if (r.duplicate) throw new Error(`batch ${b} was reported as a duplicate`);
         mergeToken(token, r.write_token);
       } catch (err) {
@@ -238,7 +294,13 @@ async function load(writers: LockstepClient[], data: QueryData, deadline: number
 }
 
 /** Waits until a query carrying `token` answers: every shard applied its part of the load. */
-async function waitApplied(client: LockstepClient, data: QueryData, token: WriteToken, deadline: number, signal: AbortSignal): Promise<void> {
+async function waitApplied(
+  client: LockstepClient,
+  data: QueryData,
+  token: WriteToken,
+  deadline: number,
+  signal: AbortSignal,
+): Promise<void> {
   // Each attempt waits up to the server's largest query deadline; a DeadlineExceeded means "not yet".
   const attempts = Math.ceil((deadline - performance.now()) / APPLY_QUERY_TIMEOUT_MS) + 1;
   for (let i = 0; i < attempts; i++) {
@@ -247,10 +309,18 @@ async function waitApplied(client: LockstepClient, data: QueryData, token: Write
     if (left <= 0) break;
     try {
       const t = Math.min(APPLY_QUERY_TIMEOUT_MS, left);
-      await client.queryMeasure({ group: GROUP, name: MEASURE, from: data.firstTs, to: data.firstTs + 1, write_token: token, timeout_ms: t });
+      await client.queryMeasure({
+        group: GROUP,
+        name: MEASURE,
+        from: data.firstTs,
+        to: data.firstTs + 1,
+        write_token: token,
+        timeout_ms: t,
+      });
       return;
     } catch (err) {
-      if (codeOf(err) !== 'DeadlineExceeded') throw new Error(`read-your-writes query failed: ${codeOf(err)}: ${(err as Error).message}`);
+      if (codeOf(err) !== 'DeadlineExceeded')
+        throw new Error(`read-your-writes query failed: ${codeOf(err)}: ${(err as Error).message}`, { cause: err });
     }
   }
   throw new Error(`the load was not applied within --load-timeout (token ${JSON.stringify(token.shards)})`);
@@ -261,7 +331,7 @@ async function ask(client: LockstepClient, name: string, q: MeasureQuery): Promi
   try {
     return await client.queryMeasure(q);
   } catch (err) {
-    throw new Error(`query ${name} failed: ${codeOf(err)}: ${(err as Error).message}`);
+    throw new Error(`query ${name} failed: ${codeOf(err)}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -271,7 +341,15 @@ function check(ok: boolean, what: string): void {
 }
 
 /** Runs `q` `warmUps` times untimed, then `runs` times timed; every run must return `rows` rows or groups. */
-async function timeQuery(client: LockstepClient, name: string, description: string, q: MeasureQuery, rows: number, args: QueryArgs, signal: AbortSignal): Promise<QueryTiming> {
+async function timeQuery(
+  client: LockstepClient,
+  name: string,
+  description: string,
+  q: MeasureQuery,
+  rows: number,
+  args: QueryArgs,
+  signal: AbortSignal,
+): Promise<QueryTiming> {
   const ms: number[] = [];
   for (let i = 0; i < args.warmUpRuns + args.runs; i++) {
     if (signal.aborted) throw new Error(`interrupted while timing ${name}`);
@@ -301,7 +379,9 @@ async function timeQuery(client: LockstepClient, name: string, description: stri
 }
 
 /** The three timed queries over `data`, with the rows (or groups) each must return. */
-function queriesOf(data: QueryData): { name: keyof QueryReport['queries']; description: string; q: MeasureQuery; rows: number }[] {
+function queriesOf(
+  data: QueryData,
+): { name: keyof QueryReport['queries']; description: string; q: MeasureQuery; rows: number }[] {
   const base = { group: GROUP, name: MEASURE, timeout_ms: QUERY_TIMEOUT_MS };
   const wTo = data.windowTo;
   const dTo = data.lastTs + TS_STEP_MS;
@@ -315,7 +395,13 @@ function queriesOf(data: QueryData): { name: keyof QueryReport['queries']; descr
     {
       name: 'series_raw_day',
       description: `raw points of host ${data.probeHost}, one day`,
-      q: { ...base, from: dTo - DAY_MS, to: dTo, criteria: { tag: 'host', op: 'eq', value: data.probeHost }, limit: 100_000 },
+      q: {
+        ...base,
+        from: dTo - DAY_MS,
+        to: dTo,
+        criteria: { tag: 'host', op: 'eq', value: data.probeHost },
+        limit: 100_000,
+      },
       rows: data.stepsIn(dTo - DAY_MS, dTo),
     },
     {
@@ -329,8 +415,18 @@ function queriesOf(data: QueryData): { name: keyof QueryReport['queries']; descr
 
 /** Checks each query's answer once against what was written, and the count of every point. */
 async function verify(client: LockstepClient, data: QueryData, qs: ReturnType<typeof queriesOf>): Promise<void> {
-  const all = await ask(client, 'count', { group: GROUP, name: MEASURE, from: data.firstTs, to: data.lastTs + TS_STEP_MS, aggregations: [{ fn: 'count' }], timeout_ms: APPLY_QUERY_TIMEOUT_MS });
-  check(all.groups?.[0]?.values.count === data.points, `count over everything is ${JSON.stringify(all.groups)}, expected ${data.points}`);
+  const all = await ask(client, 'count', {
+    group: GROUP,
+    name: MEASURE,
+    from: data.firstTs,
+    to: data.lastTs + TS_STEP_MS,
+    aggregations: [{ fn: 'count' }],
+    timeout_ms: APPLY_QUERY_TIMEOUT_MS,
+  });
+  check(
+    all.groups?.[0]?.values.count === data.points,
+    `count over everything is ${JSON.stringify(all.groups)}, expected ${data.points}`,
+  );
 
   const [w, raw, top] = qs as [(typeof qs)[0], (typeof qs)[0], (typeof qs)[0]];
   const wr = await ask(client, w.name, { ...w.q, aggregations: [{ fn: 'mean', field: 'f1' }, { fn: 'count' }] });
@@ -338,18 +434,30 @@ async function verify(client: LockstepClient, data: QueryData, qs: ReturnType<ty
   check(wr.groups?.length === w.rows, `${w.name} returned ${wr.groups?.length} groups, expected ${w.rows}`);
   for (const g of wr.groups!) {
     const e = expected.get(String(g.tags.region));
-    check(e !== undefined && g.values.count === e.count, `${w.name} region ${String(g.tags.region)}: count ${g.values.count}, expected ${e?.count}`);
-    check(Math.abs((g.values['mean(f1)'] ?? NaN) - e!.mean) < 1e-6, `${w.name} region ${String(g.tags.region)}: mean ${g.values['mean(f1)']}, expected ${e!.mean}`);
+    check(
+      e !== undefined && g.values.count === e.count,
+      `${w.name} region ${String(g.tags.region)}: count ${g.values.count}, expected ${e?.count}`,
+    );
+    check(
+      Math.abs((g.values['mean(f1)'] ?? NaN) - e!.mean) < 1e-6,
+      `${w.name} region ${String(g.tags.region)}: mean ${g.values['mean(f1)']}, expected ${e!.mean}`,
+    );
   }
 
   const rr = await ask(client, raw.name, raw.q);
   check(rr.rows?.length === raw.rows, `${raw.name} returned ${rr.rows?.length} rows, expected ${raw.rows}`);
-  check(rr.rows!.every((r, i) => r.tags.host === data.probeHost && (i === 0 || r.ts - rr.rows![i - 1]!.ts === TS_STEP_MS)), `${raw.name}: rows of one host, ${TS_STEP_MS} ms apart`);
+  check(
+    rr.rows!.every((r, i) => r.tags.host === data.probeHost && (i === 0 || r.ts - rr.rows![i - 1]!.ts === TS_STEP_MS)),
+    `${raw.name}: rows of one host, ${TS_STEP_MS} ms apart`,
+  );
 
   const tr = await ask(client, top.name, top.q);
   const maxima = data.topMaxima(top.rows);
   const got = (tr.groups ?? []).map((g) => g.values['max(f1)']);
-  check(JSON.stringify(got) === JSON.stringify(maxima), `${top.name} maxima ${JSON.stringify(got)}, expected ${JSON.stringify(maxima)}`);
+  check(
+    JSON.stringify(got) === JSON.stringify(maxima),
+    `${top.name} maxima ${JSON.stringify(got)}, expected ${JSON.stringify(maxima)}`,
+  );
 }
 
 /** One run: start, load, wait, verify, time; every process is stopped before returning. */
@@ -364,7 +472,8 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     clients.push(admin);
     await createSchema(admin);
     const writers: LockstepClient[] = [];
-    for (let i = 0; i < args.writers; i++) writers.push(await LockstepClient.connect({ natsUrl: lc.natsUrl, name: `bench-writer-${i}` }));
+    for (let i = 0; i < args.writers; i++)
+      writers.push(await LockstepClient.connect({ natsUrl: lc.natsUrl, name: `bench-writer-${i}` }));
     clients.push(...writers);
 
     const data = new QueryData(args.points, args.series, Date.now());
@@ -373,12 +482,16 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     const token = await load(writers, data, deadline, signal);
     const t1 = performance.now();
     const loadS = (t1 - t0) / 1000;
-    process.stderr.write(`query_bench: wrote ${args.points} points in ${loadS.toFixed(1)} s (${Math.round(args.points / loadS)} points/s)\n`);
+    process.stderr.write(
+      `query_bench: wrote ${args.points} points in ${loadS.toFixed(1)} s (${Math.round(args.points / loadS)} points/s)\n`,
+    );
     await waitApplied(admin, data, token, deadline, signal);
     const t2 = performance.now();
     await waitFlushed(admin, [NODE], token, deadline, signal);
     const t3 = performance.now();
-    process.stderr.write(`query_bench: applied ${((t2 - t1) / 1000).toFixed(1)} s and flushed ${((t3 - t2) / 1000).toFixed(1)} s after the last write\n`);
+    process.stderr.write(
+      `query_bench: applied ${((t2 - t1) / 1000).toFixed(1)} s and flushed ${((t3 - t2) / 1000).toFixed(1)} s after the last write\n`,
+    );
     const disk = diskUsage(join(dir, 'data'));
 
     const qs = queriesOf(data);
@@ -392,7 +505,17 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     return {
       cores: os.availableParallelism?.() ?? os.cpus().length,
       node: process.version,
-      profile: { points: args.points, series: args.series, regions: REGIONS, runs: args.runs, warm_up_runs: args.warmUpRuns, writers: args.writers, batch: BATCH_POINTS, shards: SHARDS, step_ms: TS_STEP_MS },
+      profile: {
+        points: args.points,
+        series: args.series,
+        regions: REGIONS,
+        runs: args.runs,
+        warm_up_runs: args.warmUpRuns,
+        writers: args.writers,
+        batch: BATCH_POINTS,
+        shards: SHARDS,
+        step_ms: TS_STEP_MS,
+      },
       load: {
         points: args.points,
         load_s: round3(loadS),

@@ -46,7 +46,11 @@ const REPO = new URL('../..', import.meta.url);
  * when given; SIGKILLed (and so reported) past `timeoutMs`. Asynchronous, so a test process that
  * serves the API itself keeps serving meanwhile.
  */
-export function runCli(natsUrl: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ChildResult> {
+export function runCli(
+  natsUrl: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/lockstep.js', ...args], {
       cwd: REPO,

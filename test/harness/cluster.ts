@@ -14,18 +14,22 @@ import { subjectsFor } from '../../transport/subjects.js';
 
 /** Membership timings for tests: eviction within about a second. */
 export const TEST_NODE_ARGS = [
-  '--heartbeat-interval', '200ms',
-  '--evictable-after', '1s',
-  '--gone-after', '4s',
-  '--barrier-fallback-poll', '500ms',
+  '--heartbeat-interval',
+  '200ms',
+  '--evictable-after',
+  '1s',
+  '--gone-after',
+  '4s',
+  '--barrier-fallback-poll',
+  '500ms',
   '--enable-fault-injection',
-  '--log-level', 'warn',
+  '--log-level',
+  'warn',
 ];
 
 const S = subjectsFor();
 
 export type { BarrierReply };
-
 
 /** A test cluster with helpers. */
 export class TestCluster {
@@ -39,7 +43,12 @@ export class TestCluster {
     const dir = mkdtempSync(join(tmpdir(), 'lockstep-cluster-'));
     let lc: LocalCluster;
     try {
-      lc = await LocalCluster.start({ dir, claimers: 0, ...opts, nodeArgs: [...TEST_NODE_ARGS, ...(opts.nodeArgs ?? [])] });
+      lc = await LocalCluster.start({
+        dir,
+        claimers: 0,
+        ...opts,
+        nodeArgs: [...TEST_NODE_ARGS, ...(opts.nodeArgs ?? [])],
+      });
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -74,7 +83,11 @@ export class TestCluster {
     return this.api(S.api.schema('measure', 'delete'), { group, name });
   }
 
-  barrier(kind: 'revision' | 'applied' | 'deleted', body: Record<string, unknown>, timeoutMs = 5000): Promise<BarrierReply> {
+  barrier(
+    kind: 'revision' | 'applied' | 'deleted',
+    body: Record<string, unknown>,
+    timeoutMs = 5000,
+  ): Promise<BarrierReply> {
     return this.api<BarrierReply>(S.api.barrier(kind), { timeout_ms: timeoutMs, ...body }, timeoutMs + 5000);
   }
 

@@ -69,7 +69,13 @@ export function assertTruncationsCorrupt(buf: Uint8Array, count: number, read: C
  * Random byte damage must either decode to something or fail as `corrupt`: never another error,
  * never a hang (mocha's timeout would catch one). Returns how many damaged copies failed.
  */
-export function assertDamageSafe(buf: Uint8Array, count: number, read: ColumnReader, rng: () => number, rounds = 50): number {
+export function assertDamageSafe(
+  buf: Uint8Array,
+  count: number,
+  read: ColumnReader,
+  rng: () => number,
+  rounds = 50,
+): number {
   let failed = 0;
   for (let k = 0; k < rounds; k++) {
     const bad = buf.slice();

@@ -23,7 +23,11 @@ export interface GoldenCase {
   measure?: { name: string } & Record<string, unknown>;
   stream?: { name: string } & Record<string, unknown>;
   writes: Record<string, unknown>[][];
-  queries: { name: string; query: Record<string, unknown>; expect: { rows?: unknown[]; groups?: unknown[]; error?: string } }[];
+  queries: {
+    name: string;
+    query: Record<string, unknown>;
+    expect: { rows?: unknown[]; groups?: unknown[]; error?: string };
+  }[];
 }
 
 /** Every case in test/cases, by file name. */
@@ -49,7 +53,11 @@ export async function loadCase(c: TestCluster, gc: GoldenCase, dataNodes: string
   const token: Token = { group: gc.group.name, shards: {} };
   for (const [i, phase] of gc.writes.entries()) {
     const body = kind === 'measure' ? { points: phase } : { elements: phase };
-    const r = await c.api<{ write_token: Token }>(S.api.write(kind), { group: gc.group.name, name: resource.name, ...body }, 10_000);
+    const r = await c.api<{ write_token: Token }>(
+      S.api.write(kind),
+      { group: gc.group.name, name: resource.name, ...body },
+      10_000,
+    );
     for (const [s, seq] of Object.entries(r.write_token.shards)) token.shards[s] = Math.max(token.shards[s] ?? 0, seq);
     if (i < gc.writes.length - 1) await flushed(c, dataNodes, gc.group.name, r.write_token.shards);
   }
@@ -57,19 +65,31 @@ export async function loadCase(c: TestCluster, gc: GoldenCase, dataNodes: string
 }
 
 /** Waits until, for every shard of `seqs`, some data node flushed it up to its sequence. */
-async function flushed(c: TestCluster, dataNodes: string[], group: string, seqs: Record<string, number>): Promise<void> {
+async function flushed(
+  c: TestCluster,
+  dataNodes: string[],
+  group: string,
+  seqs: Record<string, number>,
+): Promise<void> {
   await waitFor(
     async () => {
       const reports = await Promise.all(dataNodes.map((n) => c.control<Actors>(n, 'actors')));
       const shards = reports.flatMap((r) => r.actors.find((a) => a.id === 'data_shard')?.details.shards ?? []);
-      return Object.entries(seqs).every(([s, seq]) => shards.some((x) => x.shard === `${group}/${s}` && x.flushed >= seq));
+      return Object.entries(seqs).every(([s, seq]) =>
+        shards.some((x) => x.shard === `${group}/${s}` && x.flushed >= seq),
+      );
     },
     { timeoutMs: 30_000, what: `shards of ${group} flushed up to ${JSON.stringify(seqs)}` },
   );
 }
 
 /** Runs one query of a case; the answer in the case's form: {rows} / {groups} with RFC 3339 times, or {error: code}. */
-export async function runQuery(c: TestCluster, gc: GoldenCase, q: Record<string, unknown>, token: Token): Promise<Record<string, unknown>> {
+export async function runQuery(
+  c: TestCluster,
+  gc: GoldenCase,
+  q: Record<string, unknown>,
+  token: Token,
+): Promise<Record<string, unknown>> {
   const kind = gc.measure ? 'measure' : 'stream';
   const name = (gc.measure ?? gc.stream)!.name;
   try {

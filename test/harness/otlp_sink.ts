@@ -41,7 +41,10 @@ export class OtlpSink {
       req.on('end', () => {
         try {
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-            resourceSpans?: { resource?: { attributes?: Attr[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[];
+            resourceSpans?: {
+              resource?: { attributes?: Attr[] };
+              scopeSpans?: { spans?: Record<string, unknown>[] }[];
+            }[];
           };
           for (const rs of body.resourceSpans ?? []) {
             const service = attrs(rs.resource?.attributes);

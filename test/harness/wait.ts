@@ -8,7 +8,10 @@ export interface WaitOptions {
 }
 
 /** Calls `probe` until it returns a value other than undefined/false, or throws at the deadline. */
-export async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, opts: WaitOptions = {}): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  opts: WaitOptions = {},
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   let lastErr: unknown;
   for (;;) {
@@ -28,7 +31,11 @@ export async function waitFor<T>(probe: () => T | undefined | false | Promise<T 
 }
 
 /** Resolves with a process's exit code once it exited, or rejects after `ms` naming `what`. */
-export function exitWithin(exited: Promise<{ code: number | null }>, ms: number, what = 'the process'): Promise<number | null> {
+export function exitWithin(
+  exited: Promise<{ code: number | null }>,
+  ms: number,
+  what = 'the process',
+): Promise<number | null> {
   let t: NodeJS.Timeout;
   return Promise.race([
     exited.then((e) => e.code),

@@ -59,7 +59,14 @@ class FakeMember {
   }
 
   heartbeat(state: Heartbeat['state'] = 'active'): void {
-    const hb: Heartbeat = { name: this.name, roles: this.roles, state, schema_cache: true, pid: process.pid, started_at: 0 };
+    const hb: Heartbeat = {
+      name: this.name,
+      roles: this.roles,
+      state,
+      schema_cache: true,
+      pid: process.pid,
+      started_at: 0,
+    };
     this.bus.publish(this.s.members.heartbeat, encode(hb));
   }
 
@@ -97,7 +104,13 @@ class FakeMember {
     } else {
       if (method === 'max_revision') reply = { node: this.name, revision: this.revision };
       else if (method === 'key_revisions') reply = { node: this.name, revision: this.revision, keys: keys.map(state) };
-      else reply = { node: this.name, revision: this.revision, absent: keys.filter((k) => !state(k).present), still_present: keys.filter((k) => state(k).present) };
+      else
+        reply = {
+          node: this.name,
+          revision: this.revision,
+          absent: keys.filter((k) => !state(k).present),
+          still_present: keys.filter((k) => state(k).present),
+        };
       m.respond(encode(reply));
     }
     this.afterReply?.(method);
@@ -113,7 +126,7 @@ describe('barrier members (nats)', function () {
   let client: NatsBus;
   let actor: BarrierActor | undefined;
   let registry: Registry;
-  let fakes: FakeMember[] = [];
+  const fakes: FakeMember[] = [];
   const s = subjectsFor(PREFIX);
 
   before(async () => {
@@ -175,13 +188,19 @@ describe('barrier members (nats)', function () {
     await waitFor(
       async () => {
         const r = await call<MembersReply>(client, s.api.members, {}, { timeoutMs: 1000 });
-        return r.members.filter((m) => m.state === 'active').map((m) => m.name).join(',') === want;
+        return (
+          r.members
+            .filter((m) => m.state === 'active')
+            .map((m) => m.name)
+            .join(',') === want
+        );
       },
       { timeoutMs: 5000, what: `members ${want}` },
     );
   }
 
-  const barrier = (c: string, body: unknown, timeoutMs = 10_000) => call<BarrierReply>(client, s.api.barrier(c), body, { timeoutMs });
+  const barrier = (c: string, body: unknown, timeoutMs = 10_000) =>
+    call<BarrierReply>(client, s.api.barrier(c), body, { timeoutMs });
   const keys = (n: number) => Array.from({ length: n }, (_, i) => `measure:g1/m${i}`);
 
   it('barrier - revision converges on the advance event, long before the fallback poll', async () => {
@@ -214,7 +233,8 @@ describe('barrier members (nats)', function () {
   it('barrier - applied and deleted report exactly the affected keys', async () => {
     const self = fake(SELF, ['liaison'], { heartbeat: false });
     const d1 = fake('d1');
-    for (const k of ['measure:g1/a', 'measure:g1/b', 'measure:g1/c']) self.keys.set(k, { present: true, mod_revision: 20 });
+    for (const k of ['measure:g1/a', 'measure:g1/b', 'measure:g1/c'])
+      self.keys.set(k, { present: true, mod_revision: 20 });
     d1.keys.set('measure:g1/a', { present: true, mod_revision: 10 });
     d1.keys.set('measure:g1/b', { present: true, mod_revision: 12 });
     await startActor(['d1']);
@@ -223,12 +243,21 @@ describe('barrier members (nats)', function () {
       min_revisions: [0, 13],
       timeout_ms: 300,
     });
-    assert.deepEqual(applied, { applied: false, laggards: [{ node: 'data-d1', missing_keys: ['measure:g1/b', 'measure:g1/c'] }] });
+    assert.deepEqual(applied, {
+      applied: false,
+      laggards: [{ node: 'data-d1', missing_keys: ['measure:g1/b', 'measure:g1/c'] }],
+    });
     self.keys.clear();
     const deleted = await barrier('deleted', { keys: ['measure:g1/a', 'measure:g1/c'], timeout_ms: 300 });
-    assert.deepEqual(deleted, { applied: false, laggards: [{ node: 'data-d1', still_present_keys: ['measure:g1/a'] }] });
+    assert.deepEqual(deleted, {
+      applied: false,
+      laggards: [{ node: 'data-d1', still_present_keys: ['measure:g1/a'] }],
+    });
     d1.keys.clear();
-    assert.deepEqual(await barrier('deleted', { keys: ['measure:g1/a'], timeout_ms: 300 }), { applied: true, laggards: [] });
+    assert.deepEqual(await barrier('deleted', { keys: ['measure:g1/a'], timeout_ms: 300 }), {
+      applied: true,
+      laggards: [],
+    });
   });
 
   it('barrier - a member answering Unimplemented is ready', async () => {
@@ -239,8 +268,14 @@ describe('barrier members (nats)', function () {
     old.unimplemented = true;
     await startActor(['old']);
     assert.deepEqual(await barrier('revision', { min_revision: 2, timeout_ms: 2000 }), { applied: true, laggards: [] });
-    assert.deepEqual(await barrier('applied', { keys: ['group:g1'], timeout_ms: 2000 }), { applied: true, laggards: [] });
-    assert.deepEqual(await barrier('deleted', { keys: ['group:g2'], timeout_ms: 2000 }), { applied: true, laggards: [] });
+    assert.deepEqual(await barrier('applied', { keys: ['group:g1'], timeout_ms: 2000 }), {
+      applied: true,
+      laggards: [],
+    });
+    assert.deepEqual(await barrier('deleted', { keys: ['group:g2'], timeout_ms: 2000 }), {
+      applied: true,
+      laggards: [],
+    });
     assert.deepEqual(old.calls, { max_revision: 1, key_revisions: 1, absent_keys: 1 });
   });
 
@@ -272,7 +307,10 @@ describe('barrier members (nats)', function () {
     const reply = await client.request(s.api.barrier('applied'), encode({ keys: keys(10_001) }), { timeoutMs: 5000 });
     assert.equal(reply.headers[STATUS_HEADER], Code.InvalidArgument);
     assert.equal((decode(reply.data) as { code: string }).code, Code.InvalidArgument);
-    await assert.rejects(barrier('applied', { keys: ['measure:g1'] }), (e) => e instanceof LockstepError && e.code === Code.InvalidArgument);
+    await assert.rejects(
+      barrier('applied', { keys: ['measure:g1'] }),
+      (e) => e instanceof LockstepError && e.code === Code.InvalidArgument,
+    );
     assert.equal(self.requests.length + d1.requests.length, 0);
   });
 
@@ -333,9 +371,15 @@ describe('barrier members (nats)', function () {
       ],
     );
     d1.stop();
-    await waitFor(async () => !(await call<MembersReply>(client, s.api.members, {}, { timeoutMs: 1000 })).members.some((m) => m.name === 'd1'), {
-      what: 'd1 removed after its leaving heartbeat',
-    });
+    await waitFor(
+      async () =>
+        !(await call<MembersReply>(client, s.api.members, {}, { timeoutMs: 1000 })).members.some(
+          (m) => m.name === 'd1',
+        ),
+      {
+        what: 'd1 removed after its leaving heartbeat',
+      },
+    );
   });
 
   it('barrier - every probe carries the trace context of the barrier span', async () => {

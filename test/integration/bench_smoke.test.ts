@@ -16,13 +16,35 @@ const SCRIPT = fileURLToPath(new URL('../bench/barrier_bench.ts', import.meta.ur
 /** Hard bound on one benchmark child; the smoke profile needs about 15 s. */
 const CHILD_TIMEOUT_MS = 90_000;
 
-const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> => runScript(SCRIPT, args, timeoutMs);
+const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> =>
+  runScript(SCRIPT, args, timeoutMs);
 
 const REPORT_FIELDS = [
-  'profile', 'calls', 'errors', 'timeouts', 'mutate_ops', 'mutate_errors', 'p50_ms', 'p95_ms', 'p99_ms', 'max_ms',
-  'convergence_p50_ms', 'convergence_p99_ms', 'throughput_calls_per_s', 'cores', 'node',
+  'profile',
+  'calls',
+  'errors',
+  'timeouts',
+  'mutate_ops',
+  'mutate_errors',
+  'p50_ms',
+  'p95_ms',
+  'p99_ms',
+  'max_ms',
+  'convergence_p50_ms',
+  'convergence_p99_ms',
+  'throughput_calls_per_s',
+  'cores',
+  'node',
 ] as const;
-const PROFILE_FIELDS = ['callers', 'mutate_rate', 'warm_up_s', 'measure_s', 'data_nodes', 'liaisons', 'barrier_timeout_ms'] as const;
+const PROFILE_FIELDS = [
+  'callers',
+  'mutate_rate',
+  'warm_up_s',
+  'measure_s',
+  'data_nodes',
+  'liaisons',
+  'barrier_timeout_ms',
+] as const;
 
 describe('barrier benchmark', function () {
   this.timeout(CHILD_TIMEOUT_MS + 10_000);
@@ -38,8 +60,20 @@ describe('barrier benchmark', function () {
   it('bench - a short run reports calls, mutations and ordered percentiles, and leaves no process', async () => {
     const report = join(dir, 'report.json');
     const r = await runBench([
-      '--callers', '10', '--mutate-rate', '5', '--warm-up', '1s', '--measure', '3s',
-      '--data-nodes', '2', '--liaisons', '1', '--report', report,
+      '--callers',
+      '10',
+      '--mutate-rate',
+      '5',
+      '--warm-up',
+      '1s',
+      '--measure',
+      '3s',
+      '--data-nodes',
+      '2',
+      '--liaisons',
+      '1',
+      '--report',
+      report,
     ]);
     assert.equal(r.code, 0, `exit ${r.code ?? r.signal}; stderr: ${r.stderr}`);
     const rep = JSON.parse(readFileSync(report, 'utf8')) as Record<string, unknown> & {
@@ -49,14 +83,23 @@ describe('barrier benchmark', function () {
     for (const f of REPORT_FIELDS) assert.ok(f in rep, `report lacks ${f}`);
     for (const f of PROFILE_FIELDS) assert.equal(typeof rep.profile[f], 'number', `profile.${f}`);
     assert.deepEqual(rep.profile, {
-      callers: 10, mutate_rate: 5, warm_up_s: 1, measure_s: 3, data_nodes: 2, liaisons: 1, barrier_timeout_ms: 5000,
+      callers: 10,
+      mutate_rate: 5,
+      warm_up_s: 1,
+      measure_s: 3,
+      data_nodes: 2,
+      liaisons: 1,
+      barrier_timeout_ms: 5000,
     });
     const n = (k: string) => rep[k] as number;
     assert.ok(n('calls') > 0, 'calls > 0');
     assert.ok(n('mutate_ops') > 0, 'mutate_ops > 0');
     assert.equal(n('errors'), 0, `errors: ${JSON.stringify(rep.error_samples)}`);
     assert.equal(n('mutate_errors'), 0);
-    assert.ok(n('p50_ms') <= n('p95_ms') && n('p95_ms') <= n('p99_ms') && n('p99_ms') <= n('max_ms'), 'p50 ≤ p95 ≤ p99 ≤ max');
+    assert.ok(
+      n('p50_ms') <= n('p95_ms') && n('p95_ms') <= n('p99_ms') && n('p99_ms') <= n('max_ms'),
+      'p50 ≤ p95 ≤ p99 ≤ max',
+    );
     assert.ok(n('convergence_p50_ms') <= n('convergence_p99_ms'));
     assert.ok(n('throughput_calls_per_s') > 0);
     assert.equal(typeof rep.node, 'string');
@@ -66,7 +109,10 @@ describe('barrier benchmark', function () {
     const pids = [...rep.cluster.node_pids, ...(rep.cluster.nats_pid === undefined ? [] : [rep.cluster.nats_pid])];
     assert.equal(pids.length, 4, 'three nodes and nats-server');
     // The benchmark joined its cluster before exiting; give the kernel a moment to reap.
-    await waitFor(() => pids.every((p) => !alive(p)), { timeoutMs: 2000, what: `no process left of ${pids.join(', ')}` });
+    await waitFor(() => pids.every((p) => !alive(p)), {
+      timeoutMs: 2000,
+      what: `no process left of ${pids.join(', ')}`,
+    });
   });
 
   const BAD: [string[], string][] = [
@@ -78,11 +124,14 @@ describe('barrier benchmark', function () {
 
   it('bench - bad flags are rejected by parseBenchArgs with a message naming the flag', () => {
     for (const [argv, flag] of BAD) {
-      assert.throws(() => parseBenchArgs(argv), (err: Error & { exitCode?: number }) => {
-        assert.ok(err.message.includes(flag), `${argv.join(' ')}: ${err.message}`);
-        assert.equal(err.exitCode, 2);
-        return true;
-      });
+      assert.throws(
+        () => parseBenchArgs(argv),
+        (err: Error & { exitCode?: number }) => {
+          assert.ok(err.message.includes(flag), `${argv.join(' ')}: ${err.message}`);
+          assert.equal(err.exitCode, 2);
+          return true;
+        },
+      );
     }
     assert.throws(() => parseBenchArgs(['--callers', '2.5']), /--callers/);
     assert.throws(() => parseBenchArgs(['--data-nodes', 'x']), /--data-nodes/);

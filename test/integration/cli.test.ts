@@ -28,7 +28,7 @@ let server: NatsServer;
 let bus: NatsBus;
 let registry: SchemaRegistry;
 let subs: Subscription[] = [];
-let groups: string[] = [];
+const groups: string[] = [];
 let tmp: string | undefined;
 
 /** Runs the CLI to its end (asynchronously: this process must keep serving the API meanwhile). */
@@ -102,17 +102,51 @@ describe('cli', function () {
 
   it('cli - create group and measure print their revisions', async () => {
     const g = group('cli_create');
-    const r1 = ok(await cli('schema', 'create', 'group', g, '--catalog', 'measure', '--shards', '2', '--segment-interval', '1d', '--ttl', '7d'));
+    const r1 = ok(
+      await cli(
+        'schema',
+        'create',
+        'group',
+        g,
+        '--catalog',
+        'measure',
+        '--shards',
+        '2',
+        '--segment-interval',
+        '1d',
+        '--ttl',
+        '7d',
+      ),
+    );
     const groupRev = revisionIn(r1.stdout, `created group:${g}`);
     const r2 = ok(
-      await cli('schema', 'create', 'measure', `${g}/cpu`, '--entity', 'host', '--tags', 'host:string,region:string', '--fields', 'value:float,count:int', '--interval', '1m'),
+      await cli(
+        'schema',
+        'create',
+        'measure',
+        `${g}/cpu`,
+        '--entity',
+        'host',
+        '--tags',
+        'host:string,region:string',
+        '--fields',
+        'value:float,count:int',
+        '--interval',
+        '1m',
+      ),
     );
     const measureRev = revisionIn(r2.stdout, `created measure:${g}/cpu`);
     assert.ok(measureRev > groupRev, `measure revision ${measureRev} must follow group revision ${groupRev}`);
     const stored = await registry.get({ kind: 'measure', group: g, name: 'cpu' });
     assert.equal(stored.mod_revision, measureRev);
     assert.deepEqual((stored.resource as { tag_families: unknown }).tag_families, [
-      { name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'region', type: 'string' }] },
+      {
+        name: 'default',
+        tags: [
+          { name: 'host', type: 'string' },
+          { name: 'region', type: 'string' },
+        ],
+      },
     ]);
   });
 
@@ -125,7 +159,10 @@ describe('cli', function () {
     assert.equal(got.mod_revision, rev);
     assert.equal(got.resource.name, 'mem');
     const list = JSON.parse(ok(await cli('schema', 'list', 'measure', g, '--json')).stdout);
-    assert.deepEqual(list.items.map((i: { resource: { name: string } }) => i.resource.name), ['mem']);
+    assert.deepEqual(
+      list.items.map((i: { resource: { name: string } }) => i.resource.name),
+      ['mem'],
+    );
     const groupsList = JSON.parse(ok(await cli('--json', 'schema', 'list', 'group')).stdout);
     assert.ok(groupsList.items.some((i: { resource: { name: string } }) => i.resource.name === g));
     const human = ok(await cli('schema', 'list', 'measure', g)).stdout;
@@ -161,7 +198,10 @@ describe('cli', function () {
     assert.equal(revisionIn(again, `unchanged group:${g}`) < rev, true);
     assert.equal(revisionIn(again, `unchanged measure:${g}/cpu`), rev);
     const json = JSON.parse(ok(await cli('--json', 'schema', 'apply', '-f', file)).stdout);
-    assert.deepEqual(json.results.map((x: { action: string }) => x.action), ['unchanged', 'unchanged']);
+    assert.deepEqual(
+      json.results.map((x: { action: string }) => x.action),
+      ['unchanged', 'unchanged'],
+    );
   });
 
   it('cli - an unreadable or unparseable apply file exits 2 naming the file', async () => {
@@ -177,17 +217,54 @@ describe('cli', function () {
   });
 
   it('cli - a bad name or flag exits 2 with InvalidArgument', async () => {
-    const r1 = await cli('schema', 'create', 'group', 'Bad.name', '--catalog', 'measure', '--shards', '2', '--segment-interval', '1d', '--ttl', '7d');
+    const r1 = await cli(
+      'schema',
+      'create',
+      'group',
+      'Bad.name',
+      '--catalog',
+      'measure',
+      '--shards',
+      '2',
+      '--segment-interval',
+      '1d',
+      '--ttl',
+      '7d',
+    );
     assert.equal(r1.code, 2);
     assert.match(r1.stderr, /^error: InvalidArgument: group "Bad\.name" is not a valid name/);
     assert.equal(r1.stdout, '');
     const r2 = await cli('--json', 'schema', 'get', 'measure', 'no_slash');
     assert.equal(r2.code, 2);
     assert.equal(JSON.parse(r2.stdout).error.code, 'InvalidArgument');
-    const r3 = await cli('schema', 'create', 'group', 'fine', '--catalog', 'measure', '--shards', 'two', '--segment-interval', '1d', '--ttl', '7d');
+    const r3 = await cli(
+      'schema',
+      'create',
+      'group',
+      'fine',
+      '--catalog',
+      'measure',
+      '--shards',
+      'two',
+      '--segment-interval',
+      '1d',
+      '--ttl',
+      '7d',
+    );
     assert.equal(r3.code, 2);
     assert.match(r3.stderr, /^error: InvalidArgument: --shards must be/);
-    const r4 = await cli('schema', 'create', 'measure', 'g/m', '--entity', 'host', '--tags', 'host', '--fields', 'value:float');
+    const r4 = await cli(
+      'schema',
+      'create',
+      'measure',
+      'g/m',
+      '--entity',
+      'host',
+      '--tags',
+      'host',
+      '--fields',
+      'value:float',
+    );
     assert.equal(r4.code, 2);
     assert.match(r4.stderr, /^error: InvalidArgument: bad tag spec "host"/);
   });
@@ -201,7 +278,16 @@ describe('cli', function () {
     const r2 = await cli('schema', 'update', 'measure', `${g}/disk`, '--tags', 'host:int');
     assert.equal(r2.code, 2);
     assert.match(r2.stderr, /^error: FailedPrecondition: changing the type of tag host/);
-    const r3 = await cli('schema', 'update', 'measure', `${g}/disk`, '--tags', 'region:string', '--expected-revision', String(before));
+    const r3 = await cli(
+      'schema',
+      'update',
+      'measure',
+      `${g}/disk`,
+      '--tags',
+      'region:string',
+      '--expected-revision',
+      String(before),
+    );
     assert.equal(r3.code, 2);
     assert.match(r3.stderr, /^error: FailedPrecondition: .*not the expected/);
   });

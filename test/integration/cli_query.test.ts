@@ -20,8 +20,36 @@ describe('cli query (1 liaison + 1 data node)', function () {
 
   before(async () => {
     c = await TestCluster.start({ liaisons: 1, dataNodes: 1 });
-    ok(await cli(['schema', 'create', 'group', 'cq', '--catalog', 'measure', '--shards', '2', '--segment-interval', '1h', '--ttl', '7d']));
-    ok(await cli(['schema', 'create', 'measure', 'cq/cpu', '--entity', 'host', '--tags', 'host:string,region:string', '--fields', 'value:float']));
+    ok(
+      await cli([
+        'schema',
+        'create',
+        'group',
+        'cq',
+        '--catalog',
+        'measure',
+        '--shards',
+        '2',
+        '--segment-interval',
+        '1h',
+        '--ttl',
+        '7d',
+      ]),
+    );
+    ok(
+      await cli([
+        'schema',
+        'create',
+        'measure',
+        'cq/cpu',
+        '--entity',
+        'host',
+        '--tags',
+        'host:string,region:string',
+        '--fields',
+        'value:float',
+      ]),
+    );
     ok(await cli(['barrier', 'applied', '--key', 'measure:cq/cpu']));
   });
   after(async () => {
@@ -29,12 +57,25 @@ describe('cli query (1 liaison + 1 data node)', function () {
   });
 
   it('cli - a query carrying the write output as token sees the write; table and --json agree', async () => {
-    const lines = Array.from({ length: 30 }, (_, i) => JSON.stringify({ ts: T + i * 1000, tags: { host: `h${i % 3}`, region: i % 3 === 2 ? 'us' : 'eu' }, fields: { value: i + 0.5 } }));
+    const lines = Array.from({ length: 30 }, (_, i) =>
+      JSON.stringify({
+        ts: T + i * 1000,
+        tags: { host: `h${i % 3}`, region: i % 3 === 2 ? 'us' : 'eu' },
+        fields: { value: i + 0.5 },
+      }),
+    );
     const w = ok(await cli(['--json', 'write', 'measure', 'cq/cpu'], lines.join('\n') + '\n'));
     const range = ['--from', String(T), '--to', String(T + 60_000)];
-    const json = ok(await cli(['--json', 'query', 'measure', 'cq/cpu', ...range, '--where', 'host=h1', '--token', w.stdout.trim()]));
-    const reply = JSON.parse(json.stdout) as { rows: { ts: number; tags: { host: string }; fields: { value: number } }[] };
-    assert.deepEqual(reply.rows.map((r) => [r.ts, r.tags.host, r.fields.value]), Array.from({ length: 10 }, (_, k) => [T + (3 * k + 1) * 1000, 'h1', 3 * k + 1.5]));
+    const json = ok(
+      await cli(['--json', 'query', 'measure', 'cq/cpu', ...range, '--where', 'host=h1', '--token', w.stdout.trim()]),
+    );
+    const reply = JSON.parse(json.stdout) as {
+      rows: { ts: number; tags: { host: string }; fields: { value: number } }[];
+    };
+    assert.deepEqual(
+      reply.rows.map((r) => [r.ts, r.tags.host, r.fields.value]),
+      Array.from({ length: 10 }, (_, k) => [T + (3 * k + 1) * 1000, 'h1', 3 * k + 1.5]),
+    );
     const table = ok(await cli(['query', 'measure', 'cq/cpu', ...range, '--where', 'host=h1', '--limit', '2']));
     const out = table.stdout.trim().split('\n');
     assert.match(out[0]!, /^time\s+host\s+region\s+value$/);
@@ -44,9 +85,46 @@ describe('cli query (1 liaison + 1 data node)', function () {
 
   it('cli - group-by, aggregation and top-N as a table', async () => {
     const range = ['--from', String(T), '--to', String(T + 60_000)];
-    const g = ok(await cli(['query', 'measure', 'cq/cpu', ...range, '--group-by', 'region', '--agg', 'count', '--agg', 'max:value']));
-    assert.deepEqual(g.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/)), [['region', 'count', 'max(value)'], ['eu', '20', '28.5'], ['us', '10', '29.5']]);
-    const top = ok(await cli(['--json', 'query', 'measure', 'cq/cpu', ...range, '--top', '1', '--top-by', 'min:value', '--top-order', 'asc']));
+    const g = ok(
+      await cli([
+        'query',
+        'measure',
+        'cq/cpu',
+        ...range,
+        '--group-by',
+        'region',
+        '--agg',
+        'count',
+        '--agg',
+        'max:value',
+      ]),
+    );
+    assert.deepEqual(
+      g.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)),
+      [
+        ['region', 'count', 'max(value)'],
+        ['eu', '20', '28.5'],
+        ['us', '10', '29.5'],
+      ],
+    );
+    const top = ok(
+      await cli([
+        '--json',
+        'query',
+        'measure',
+        'cq/cpu',
+        ...range,
+        '--top',
+        '1',
+        '--top-by',
+        'min:value',
+        '--top-order',
+        'asc',
+      ]),
+    );
     assert.deepEqual(JSON.parse(top.stdout).groups, [{ tags: { host: 'h0' }, values: { 'min(value)': 0.5 } }]);
   });
 

@@ -29,10 +29,12 @@ describe('cli write (1 liaison, no data node)', function () {
   let jsm: JetStreamManager;
   let tmp: string;
   const now = Date.now();
-  const line = (i: number, host = `h${i % 50}`) => JSON.stringify({ ts: now - 20_000 + i, tags: { host }, fields: { value: i + 0.25 } });
+  const line = (i: number, host = `h${i % 50}`) =>
+    JSON.stringify({ ts: now - 20_000 + i, tags: { host }, fields: { value: i + 0.25 } });
 
   /** Runs the CLI to its end, feeding `input` on stdin when given. */
-  const cli = (args: string[], input?: string): Promise<CliResult> => runCli(c.lc.natsUrl, args, { input, timeoutMs: CLI_TIMEOUT_MS });
+  const cli = (args: string[], input?: string): Promise<CliResult> =>
+    runCli(c.lc.natsUrl, args, { input, timeoutMs: CLI_TIMEOUT_MS });
 
   function ok(r: CliResult): CliResult {
     assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -68,9 +70,17 @@ describe('cli write (1 liaison, no data node)', function () {
     const cpu = await c.createMeasure('cw', 'cpu');
     await c.createGroup('cs', { catalog: 'stream', shards: 2, placement: { data_nodes: ['d1'] } });
     const logs = await c.api<{ revision: number }>(S.api.schema('stream', 'create'), {
-      resource: { group: 'cs', name: 'logs', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }] },
+      resource: {
+        group: 'cs',
+        name: 'logs',
+        entity: ['host'],
+        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
+      },
     });
-    const applied = await c.barrier('applied', { keys: ['measure:cw/cpu', 'stream:cs/logs'], min_revisions: [cpu.revision, logs.revision] });
+    const applied = await c.barrier('applied', {
+      keys: ['measure:cw/cpu', 'stream:cs/logs'],
+      min_revisions: [cpu.revision, logs.revision],
+    });
     assert.equal(applied.applied, true);
   });
 
@@ -81,7 +91,10 @@ describe('cli write (1 liaison, no data node)', function () {
   });
 
   it('write - 12 000 points from a file in batches of 5 000 are all in the WAL', async () => {
-    const file = tempFile('points.jsonl', Array.from({ length: 12_000 }, (_, i) => line(i)));
+    const file = tempFile(
+      'points.jsonl',
+      Array.from({ length: 12_000 }, (_, i) => line(i)),
+    );
     const before = await walLastSeq();
     const r = ok(await cli(['write', 'measure', 'cw/cpu', file, '--batch-size', '5000']));
     assert.match(r.stdout, /^wrote 12000 points in 3 batches \(write token: 0→\d+ 1→\d+\)\n$/);
@@ -92,7 +105,11 @@ describe('cli write (1 liaison, no data node)', function () {
     const before = await walLastSeq();
     const input = Array.from({ length: 10 }, (_, i) => line(i)).join('\n');
     const r = ok(await cli(['--json', 'write', 'measure', 'cw/cpu'], input));
-    const doc = JSON.parse(r.stdout) as { points: number; batches: number; write_tokens: { group: string; shards: Record<string, number> }[] };
+    const doc = JSON.parse(r.stdout) as {
+      points: number;
+      batches: number;
+      write_tokens: { group: string; shards: Record<string, number> }[];
+    };
     assert.equal(doc.points, 10);
     assert.equal(doc.batches, 1);
     assert.equal(doc.write_tokens.length, 1);
@@ -106,7 +123,9 @@ describe('cli write (1 liaison, no data node)', function () {
 
   it('write - a stream reads elements from stdin', async () => {
     const before = await walLastSeq();
-    const input = ['a', 'b', 'c'].map((id, i) => JSON.stringify({ ts: new Date(now - i).toISOString(), element_id: id, tags: { host: 'h1' } })).join('\n');
+    const input = ['a', 'b', 'c']
+      .map((id, i) => JSON.stringify({ ts: new Date(now - i).toISOString(), element_id: id, tags: { host: 'h1' } }))
+      .join('\n');
     const r = ok(await cli(['write', 'stream', 'cs/logs'], input));
     assert.match(r.stdout, /^wrote 3 elements in 1 batch \(write token: \d+→\d+\)\n$/);
     assert.deepEqual(await walRowsSince(before), new Map([['logs', 3]]));
@@ -118,7 +137,12 @@ describe('cli write (1 liaison, no data node)', function () {
     const file = tempFile('bad.jsonl', [line(1, 'a'), '', line(2, 'a'), '{"ts": 1,', line(3, 'a')]);
     const r = await cli(['write', 'measure', 'cw/cpu', file, '--batch-size', '2']);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, new RegExp(`^error: InvalidArgument: ${file}:4: not valid JSON: .*; 2 points in 1 batch \\(input through line 3\\) were acknowledged before the failure`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^error: InvalidArgument: ${file}:4: not valid JSON: .*; 2 points in 1 batch \\(input through line 3\\) were acknowledged before the failure`,
+      ),
+    );
     assert.equal(r.stdout, '');
     assert.deepEqual(await walRowsSince(before), new Map([['cpu', 2]]));
   });
@@ -129,7 +153,10 @@ describe('cli write (1 liaison, no data node)', function () {
     const file = tempFile('unknown_field.jsonl', [line(1), line(2), bad]);
     const r = await cli(['write', 'measure', 'cw/cpu', file, '--batch-size', '2']);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, new RegExp(`^error: InvalidArgument: ${file}:3: points\\[0\\]\\.fields\\.temp: unknown field`));
+    assert.match(
+      r.stderr,
+      new RegExp(`^error: InvalidArgument: ${file}:3: points\\[0\\]\\.fields\\.temp: unknown field`),
+    );
     assert.match(r.stderr, /2 points in 1 batch .*were acknowledged before the failure/);
     assert.deepEqual(await walRowsSince(before), new Map([['cpu', 2]]));
   });
@@ -153,7 +180,14 @@ describe('cli write (1 liaison, no data node)', function () {
     assert.equal(r2.code, 2);
     assert.match(r2.stderr, /^error: InvalidArgument: cannot read .*missing\.jsonl/);
     const help = ok(await cli(['write', 'stream', '--help'])).stdout;
-    for (const s of ['<GROUP/NAME> [FILE]', '--batch-size <n>', '--schema-revision <n>', '--retries <n>', '--run-id <id>', '"element_id"']) {
+    for (const s of [
+      '<GROUP/NAME> [FILE]',
+      '--batch-size <n>',
+      '--schema-revision <n>',
+      '--retries <n>',
+      '--run-id <id>',
+      '"element_id"',
+    ]) {
       assert.ok(help.includes(s), `help lacks ${s}:\n${help}`);
     }
   });

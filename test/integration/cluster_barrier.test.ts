@@ -41,10 +41,13 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
     // An update that names no placement keeps it; one that changes it needs a migration.
     const base = { name: 'g_placed', catalog: 'measure', shards: 2, segment_interval: '1d' };
     await c.api(S.api.schema('group', 'update'), { resource: { ...base, ttl: '30d' } });
-    assert.deepEqual((await c.api<Got>(S.api.schema('group', 'get'), { group: 'g_placed' })).resource.placement, { data_nodes: ['d1', 'd2', 'd3'] });
+    assert.deepEqual((await c.api<Got>(S.api.schema('group', 'get'), { group: 'g_placed' })).resource.placement, {
+      data_nodes: ['d1', 'd2', 'd3'],
+    });
     await assert.rejects(
       c.api(S.api.schema('group', 'update'), { resource: { ...base, ttl: '30d', placement: { data_nodes: ['d1'] } } }),
-      (e: { code?: string; message?: string }) => e.code === 'FailedPrecondition' && /placement .*migration/.test(e.message ?? ''),
+      (e: { code?: string; message?: string }) =>
+        e.code === 'FailedPrecondition' && /placement .*migration/.test(e.message ?? ''),
     );
   });
 
@@ -68,7 +71,10 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
     }
     // And the schema API (queue group: each request goes to either liaison).
     for (let i = 0; i < 10; i++) {
-      const got = await c.api<{ mod_revision: number }>(S.api.schema('measure', 'get'), { group: 'g_seen', name: 'mem' });
+      const got = await c.api<{ mod_revision: number }>(S.api.schema('measure', 'get'), {
+        group: 'g_seen',
+        name: 'mem',
+      });
       assert.ok(got.mod_revision >= m.revision);
     }
   });
@@ -88,17 +94,26 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
         const m = await c.createMeasure(g, 'fresh');
         const rev = await c.barrier('revision', { min_revision: m.revision }, 800);
         assert.equal(rev.applied, false);
-        assert.deepEqual(rev.laggards.map((l) => l.node), [label]);
+        assert.deepEqual(
+          rev.laggards.map((l) => l.node),
+          [label],
+        );
         assert.equal(rev.laggards[0]!.current_revision, m.revision - 1);
 
         const app = await c.barrier('applied', { keys: [`measure:${g}/fresh`, `measure:${g}/base`] }, 800);
         assert.equal(app.applied, false);
-        assert.deepEqual(app.laggards.map((l) => [l.node, l.missing_keys]), [[label, [`measure:${g}/fresh`]]]);
+        assert.deepEqual(
+          app.laggards.map((l) => [l.node, l.missing_keys]),
+          [[label, [`measure:${g}/fresh`]]],
+        );
 
         const del = await c.deleteMeasure(g, 'base');
         const gone = await c.barrier('deleted', { keys: [`measure:${g}/base`, `measure:${g}/never`] }, 800);
         assert.equal(gone.applied, false);
-        assert.deepEqual(gone.laggards.map((l) => [l.node, l.still_present_keys]), [[label, [`measure:${g}/base`]]]);
+        assert.deepEqual(
+          gone.laggards.map((l) => [l.node, l.still_present_keys]),
+          [[label, [`measure:${g}/base`]]],
+        );
 
         // Two mutations while paused; resume converges at the later one.
         assert.ok(del.revision > m.revision);
@@ -124,17 +139,26 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
       second = await c.createMeasure('g_two', 'b');
       assert.ok(second.revision > first.revision);
       const lag = await c.barrier('revision', { min_revision: second.revision }, 500);
-      assert.deepEqual(lag.laggards.map((l) => l.node), ['data-d3']);
+      assert.deepEqual(
+        lag.laggards.map((l) => l.node),
+        ['data-d3'],
+      );
     } finally {
       await c.control('d3', 'resume_watch');
     }
-    const ok = await c.barrier('applied', { keys: ['measure:g_two/a', 'measure:g_two/b'], min_revisions: [0, second.revision] });
+    const ok = await c.barrier('applied', {
+      keys: ['measure:g_two/a', 'measure:g_two/b'],
+      min_revisions: [0, second.revision],
+    });
     assert.deepEqual(ok, { applied: true, laggards: [] });
   });
 
   it('barrier - 10 001 keys is InvalidArgument before any probe; 10 000 keys is answered', async () => {
     const keys = (n: number) => Array.from({ length: n }, (_, i) => `measure:g1/k${i}`);
-    await assert.rejects(c.barrier('applied', { keys: keys(10_001) }, 500), (e: { code?: string }) => e.code === 'InvalidArgument');
+    await assert.rejects(
+      c.barrier('applied', { keys: keys(10_001) }, 500),
+      (e: { code?: string }) => e.code === 'InvalidArgument',
+    );
     const r = await c.barrier('deleted', { keys: keys(10_000) }, 3000);
     assert.deepEqual(r, { applied: true, laggards: [] });
   });
@@ -152,15 +176,24 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
 
   it('runtime - a restarted actor gets the schema it missed before the node counts it as applied', async () => {
     await c.createGroup('g_restart');
-    type Actors = { actors: { id: string; restarts: number; restarting: boolean; details: { schema_revision?: number } }[] };
+    type Actors = {
+      actors: { id: string; restarts: number; restarting: boolean; details: { schema_revision?: number } }[];
+    };
     await c.injectFault('l2', { actor: 'api', phase: 'crash', kind: 'transient' });
     // Mutate while the api actor is down (a request it held when it crashed would be lost).
-    await waitFor(async () => (await c.control<Actors>('l2', 'actors')).actors.find((x) => x.id === 'api')!.restarting, {
-      intervalMs: 5,
-      what: 'the api actor of l2 is down',
-    });
+    await waitFor(
+      async () => (await c.control<Actors>('l2', 'actors')).actors.find((x) => x.id === 'api')!.restarting,
+      {
+        intervalMs: 5,
+        what: 'the api actor of l2 is down',
+      },
+    );
     const m = await c.createMeasure('g_restart', 'while_down');
-    const ok = await c.barrier('applied', { keys: ['measure:g_restart/while_down'], min_revisions: [m.revision] }, 15_000);
+    const ok = await c.barrier(
+      'applied',
+      { keys: ['measure:g_restart/while_down'], min_revisions: [m.revision] },
+      15_000,
+    );
     assert.deepEqual(ok, { applied: true, laggards: [] });
     const api = (await c.control<Actors>('l2', 'actors')).actors.find((x) => x.id === 'api')!;
     assert.equal(api.restarts, 1);
@@ -175,10 +208,16 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
       m = await c.createMeasure('g_fault', 'cpu');
       const lag = await c.barrier('revision', { min_revision: m.revision }, 800);
       assert.equal(lag.applied, false);
-      assert.deepEqual(lag.laggards.map((l) => l.node), ['data-d1']);
+      assert.deepEqual(
+        lag.laggards.map((l) => l.node),
+        ['data-d1'],
+      );
       assert.ok(lag.laggards[0]!.current_revision! < m.revision);
       const app = await c.barrier('applied', { keys: ['measure:g_fault/cpu'] }, 500);
-      assert.deepEqual(app.laggards.map((l) => [l.node, l.missing_keys]), [['data-d1', ['measure:g_fault/cpu']]]);
+      assert.deepEqual(
+        app.laggards.map((l) => [l.node, l.missing_keys]),
+        [['data-d1', ['measure:g_fault/cpu']]],
+      );
     } finally {
       await c.control('d1', 'clear_fault');
     }
@@ -191,7 +230,10 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
     const before = await c.control<Actors>('l1', 'actors');
     const ids = before.actors.map((a) => a.threadId);
     assert.deepEqual(before.actors.map((a) => a.id).sort(), ['api', 'barrier', 'schema_watcher']);
-    assert.ok(ids.every((t) => t > 0), `every actor off the main thread: ${ids}`);
+    assert.ok(
+      ids.every((t) => t > 0),
+      `every actor off the main thread: ${ids}`,
+    );
     assert.equal(new Set(ids).size, ids.length, 'one thread per actor');
 
     await c.injectFault('l1', { actor: 'barrier', phase: 'crash', kind: 'transient' });

@@ -10,7 +10,6 @@ import { exitWithin } from '../harness/wait.js';
 
 const BIN = fileURLToPath(new URL('../../bin/lockstep.js', import.meta.url));
 
-
 const fault = (f: object) => ['--fault', JSON.stringify(f)];
 
 describe('cluster failures (1 liaison + 3 data nodes)', function () {
@@ -49,7 +48,10 @@ describe('cluster failures (1 liaison + 3 data nodes)', function () {
 
     // A call started now watches d4, which lags…
     const lagging = await c.barrier('revision', { min_revision: next.revision }, 600);
-    assert.deepEqual(lagging.laggards.map((l) => l.node), ['data-d4']);
+    assert.deepEqual(
+      lagging.laggards.map((l) => l.node),
+      ['data-d4'],
+    );
     // …until it leaves gracefully mid-call: dropped without a report.
     const pending2 = c.barrier('revision', { min_revision: next.revision }, 20_000);
     c.lc.kill('d4', 'SIGTERM');
@@ -66,7 +68,10 @@ describe('cluster failures (1 liaison + 3 data nodes)', function () {
     // A failed node never applied m: it must not vanish like a graceful leave. Asked at once, the
     // barrier still watches it and reports it (evicted once its heartbeats stop).
     const r = await c.barrier('revision', { min_revision: m.revision }, 10_000);
-    assert.deepEqual(r.laggards.map((l) => l.node), ['data-d2']);
+    assert.deepEqual(
+      r.laggards.map((l) => l.node),
+      ['data-d2'],
+    );
   });
 
   it('node - a permanent failure at init exits non-zero at once, naming the cause', async () => {
@@ -77,15 +82,20 @@ describe('cluster failures (1 liaison + 3 data nodes)', function () {
   });
 
   it('node - transient init failures are retried: a short one is survived, a lasting one ends at the deadline', async () => {
-    const ok = c.lc.spawnNode('d6', ['data'], fault({ actor: 'data_shard', phase: 'init', kind: 'transient', times: 2 }));
+    const ok = c.lc.spawnNode(
+      'd6',
+      ['data'],
+      fault({ actor: 'data_shard', phase: 'init', kind: 'transient', times: 2 }),
+    );
     await c.lc.waitReady('d6');
     assert.equal(ok.exitCode, undefined);
 
     const t0 = Date.now();
-    const bad = c.lc.spawnNode('d7', ['data'], [
-      ...fault({ actor: 'data_shard', phase: 'init', kind: 'transient' }),
-      '--schema-init-deadline', '2s',
-    ]);
+    const bad = c.lc.spawnNode(
+      'd7',
+      ['data'],
+      [...fault({ actor: 'data_shard', phase: 'init', kind: 'transient' }), '--schema-init-deadline', '2s'],
+    );
     const code = await exitWithin(bad.exited, 20_000, 'd7');
     assert.notEqual(code, 0);
     assert.ok(Date.now() - t0 >= 2000, 'retried until the deadline');
@@ -100,9 +110,26 @@ describe('cluster failures (1 liaison + 3 data nodes)', function () {
   });
 
   it('node - an unreachable NATS is retried until the deadline, then the node exits naming it', async () => {
-    const child = spawn(process.execPath, [BIN, 'node', '--name', 'lonely', '--role', 'data', '--nats-url', 'nats://127.0.0.1:9', '--schema-init-deadline', '1s', '--log-level', 'error'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'node',
+        '--name',
+        'lonely',
+        '--role',
+        'data',
+        '--nats-url',
+        'nats://127.0.0.1:9',
+        '--schema-init-deadline',
+        '1s',
+        '--log-level',
+        'error',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += String(d)));
     const code = await exitWithin(new Promise((r) => child.once('exit', (code) => r({ code }))), 15_000, 'lonely');
@@ -111,7 +138,9 @@ describe('cluster failures (1 liaison + 3 data nodes)', function () {
   });
 
   it('node - bad flags are refused before anything starts', async () => {
-    const child = spawn(process.execPath, [BIN, 'node', '--name', 'Bad.Name', '--role', 'data'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'node', '--name', 'Bad.Name', '--role', 'data'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += String(d)));
     const code = await exitWithin(new Promise((r) => child.once('exit', (code) => r({ code }))), 15_000, 'bad flags');

@@ -51,7 +51,12 @@ describe('cluster observability (1 liaison + 2 data nodes)', function () {
     );
     assert.equal(barrier.parentSpanId, parent, 'the barrier span continues the caller trace');
     assert.equal(barrier.service['lockstep.node'], 'l1');
-    for (const p of probes) assert.equal(p.service['lockstep.node'], p.attributes['lockstep.node'], 'each probe span is exported by its member');
+    for (const p of probes)
+      assert.equal(
+        p.service['lockstep.node'],
+        p.attributes['lockstep.node'],
+        'each probe span is exported by its member',
+      );
   });
 
   it('metrics - /metrics shows the barrier histograms and the laggard counter', async () => {
@@ -59,7 +64,10 @@ describe('cluster observability (1 liaison + 2 data nodes)', function () {
     try {
       const m = await c.createMeasure('gt', 'lagging');
       const r = await c.barrier('revision', { min_revision: m.revision }, 300);
-      assert.deepEqual(r.laggards.map((l) => l.node), ['data-d2']);
+      assert.deepEqual(
+        r.laggards.map((l) => l.node),
+        ['data-d2'],
+      );
     } finally {
       await c.control('d2', 'resume_watch');
     }

@@ -10,25 +10,42 @@ import { waitFor } from '../harness/wait.js';
 
 const BIN = fileURLToPath(new URL('../../bin/lockstep.js', import.meta.url));
 
-
 describe('cluster up', function () {
   this.timeout(90_000);
 
   it('cluster up - starts nats-server and the nodes, writes cluster.json, stops everything on SIGINT', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lockstep-up-'));
-    const child = spawn(process.execPath, [BIN, 'cluster', 'up', '--dir', dir, '--liaisons', '1', '--data-nodes', '1', '--claimers', '1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'cluster', 'up', '--dir', dir, '--liaisons', '1', '--data-nodes', '1', '--claimers', '1'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += String(d)));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       const file = join(dir, 'cluster.json');
-      const doc = await waitFor(() => existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as {
-        natsUrl: string; natsPid: number; nodes: { name: string; roles: string[]; pid: number }[];
-      }), { timeoutMs: 60_000, what: 'cluster.json' });
+      const doc = await waitFor(
+        () =>
+          existsSync(file) &&
+          (JSON.parse(readFileSync(file, 'utf8')) as {
+            natsUrl: string;
+            natsPid: number;
+            nodes: { name: string; roles: string[]; pid: number }[];
+          }),
+        { timeoutMs: 60_000, what: 'cluster.json' },
+      );
       assert.match(doc.natsUrl, /^nats:\/\/127\.0\.0\.1:\d+$/);
-      assert.deepEqual(doc.nodes.map((n) => [n.name, n.roles]), [['l1', ['liaison']], ['d1', ['data']], ['c1', ['claimer']]]);
+      assert.deepEqual(
+        doc.nodes.map((n) => [n.name, n.roles]),
+        [
+          ['l1', ['liaison']],
+          ['d1', ['data']],
+          ['c1', ['claimer']],
+        ],
+      );
       await waitFor(() => out.includes(doc.natsUrl), { what: 'the NATS URL printed' });
       const pids = [doc.natsPid, ...doc.nodes.map((n) => n.pid)];
       assert.ok(pids.every(alive));

@@ -28,30 +28,45 @@ describe('a corrupt block (1 liaison + 1 data node)', function () {
   let c: TestCluster;
   const now = Date.now();
   // Phase 1 (h1) and phase 2 (h2) are flushed separately, so each is a part of its own.
-  const phase1 = Array.from({ length: 20 }, (_, i) => ({ ts: now - 120 * MIN + i * MIN, tags: { host: 'h1' }, fields: { value: i } }));
-  const phase2 = Array.from({ length: 20 }, (_, i) => ({ ts: now - 60 * MIN + i * MIN, tags: { host: 'h2' }, fields: { value: 100 + i } }));
+  const phase1 = Array.from({ length: 20 }, (_, i) => ({
+    ts: now - 120 * MIN + i * MIN,
+    tags: { host: 'h1' },
+    fields: { value: i },
+  }));
+  const phase2 = Array.from({ length: 20 }, (_, i) => ({
+    ts: now - 60 * MIN + i * MIN,
+    tags: { host: 'h2' },
+    fields: { value: 100 + i },
+  }));
 
   before(async () => {
     c = await TestCluster.start({ liaisons: 1, dataNodes: 1 });
     for (const g of ['cb', 'cb_other']) {
       await c.createGroup(g, { shards: 1 });
       const m = await c.createMeasure(g, 'cpu');
-      assert.equal((await c.barrier('applied', { keys: [`measure:${g}/cpu`], min_revisions: [m.revision] })).applied, true);
+      assert.equal(
+        (await c.barrier('applied', { keys: [`measure:${g}/cpu`], min_revisions: [m.revision] })).applied,
+        true,
+      );
     }
   });
   after(async () => {
     await c?.stop();
   });
 
-  const write = (group: string, points: unknown[]) => c.api<WriteReply>(S.api.write('measure'), { group, name: 'cpu', points }, 10_000);
+  const write = (group: string, points: unknown[]) =>
+    c.api<WriteReply>(S.api.write('measure'), { group, name: 'cpu', points }, 10_000);
   const query = (group: string, extra: Record<string, unknown> = {}) =>
     c.api<Rows>(S.api.query('measure'), { group, name: 'cpu', from: now - 180 * MIN, to: now + MIN, ...extra }, 15_000);
   async function flushed(group: string, seq: number): Promise<void> {
-    await waitFor(async () => {
-      const a = await c.control<Actors>('d1', 'actors');
-      const s = a.actors.find((x) => x.id === 'data_shard')!.details.shards?.find((x) => x.shard === `${group}/0`);
-      return (s?.flushed ?? 0) >= seq;
-    }, { timeoutMs: 30_000, what: `${group}/0 flushed up to ${seq}` });
+    await waitFor(
+      async () => {
+        const a = await c.control<Actors>('d1', 'actors');
+        const s = a.actors.find((x) => x.id === 'data_shard')!.details.shards?.find((x) => x.shard === `${group}/0`);
+        return (s?.flushed ?? 0) >= seq;
+      },
+      { timeoutMs: 30_000, what: `${group}/0 flushed up to ${seq}` },
+    );
   }
 
   it('storage - a flipped byte in a block is reported as corruption naming the file, and the query fails clearly', async () => {
@@ -67,7 +82,9 @@ describe('a corrupt block (1 liaison + 1 data node)', function () {
     const shardDir = shardDirOf(join(c.lc.opts.dir, 'data', 'd1'), 'cb', 0);
     const partDirs = readdirSync(shardDir)
       .filter((n) => n.startsWith('seg-'))
-      .flatMap((seg) => readdirSync(join(shardDir, seg, 'schema-cpu')).map((p) => join(shardDir, seg, 'schema-cpu', p)));
+      .flatMap((seg) =>
+        readdirSync(join(shardDir, seg, 'schema-cpu')).map((p) => join(shardDir, seg, 'schema-cpu', p)),
+      );
     let target: { dataPath: string; offset: number } | undefined;
     for (const dir of partDirs) {
       const part = await openPart(nodeFs, dir, { supportedVersions: COMPATIBLE_VERSIONS });
@@ -93,7 +110,10 @@ describe('a corrupt block (1 liaison + 1 data node)', function () {
 
     c.lc.spawnNode('d1', ['data']);
     await c.lc.waitReady('d1');
-    await waitFor(async () => (await query('cb_other')).rows.length === 20, { timeoutMs: 30_000, what: 'd1 serving again' });
+    await waitFor(async () => (await query('cb_other')).rows.length === 20, {
+      timeoutMs: 30_000,
+      what: 'd1 serving again',
+    });
 
     // Reading the damaged block: a clear error naming the file, no rows.
     const err = await query('cb').then(
@@ -106,13 +126,26 @@ describe('a corrupt block (1 liaison + 1 data node)', function () {
     assert.match(err.message, /corrupt data/);
     assert.match(err.message, /checksum/);
     // The data node logs it too, naming the file.
-    await waitFor(() => c.log('d1').split('\n').some((l) => l.includes('query met corrupt data') && l.includes(target.dataPath)), { timeoutMs: 5000, what: "d1's log names the corrupt file" });
+    await waitFor(
+      () =>
+        c
+          .log('d1')
+          .split('\n')
+          .some((l) => l.includes('query met corrupt data') && l.includes(target.dataPath)),
+      { timeoutMs: 5000, what: "d1's log names the corrupt file" },
+    );
 
     // Blocks, parts and groups the query does not touch are still served, by the same process.
     const h2 = await query('cb', { criteria: { tag: 'host', op: 'eq', value: 'h2' } });
-    assert.deepEqual(h2.rows.map((r) => r.fields.value), phase2.map((p) => p.fields.value));
+    assert.deepEqual(
+      h2.rows.map((r) => r.fields.value),
+      phase2.map((p) => p.fields.value),
+    );
     const later = await query('cb', { from: now - 60 * MIN });
-    assert.deepEqual(later.rows.map((r) => r.tags.host), phase2.map(() => 'h2'));
+    assert.deepEqual(
+      later.rows.map((r) => r.tags.host),
+      phase2.map(() => 'h2'),
+    );
     assert.equal((await query('cb_other')).rows.length, 20);
     assert.equal(c.lc.nodes.get('d1')!.exitCode, undefined, 'd1 is still running');
   });

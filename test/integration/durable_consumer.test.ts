@@ -14,7 +14,10 @@ async function take(c: DurableConsumer, n: number, ms = 10_000): Promise<StreamM
   const out: StreamMessage[] = [];
   const it = c[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${out.length} of ${n} messages within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) =>
+      (timer = setTimeout(() => reject(new Error(`only ${out.length} of ${n} messages within ${ms} ms`)), ms)),
+  );
   try {
     while (out.length < n) {
       const r = await Promise.race([it.next(), timeout]);
@@ -47,14 +50,20 @@ describe('durable consumers', function () {
   it('wal - a durable reader gets messages in order; after a restart it gets exactly what it did not ack', async () => {
     const first = await bus.consume(spec);
     const got = await take(first, 10);
-    assert.deepEqual(got.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
     first.ackUpTo(5);
     await first.stop();
 
     // Unacknowledged messages come back once their ack wait (500 ms) has passed.
     const second = await bus.consume(spec);
     const again = await take(second, 5);
-    assert.deepEqual(again.map((m) => m.seq), [6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      again.map((m) => m.seq),
+      [6, 7, 8, 9, 10],
+    );
     assert.ok(again.every((m) => m.redelivered));
     second.ackUpTo(10);
     await second.stop();
@@ -75,7 +84,10 @@ describe('durable consumers', function () {
     // Messages 8–10 were delivered to `reader` above; the reader's storage says it holds up to 7.
     const c = await bus.consume({ ...spec, ackWaitMs: 60_000, startSequence: 8 });
     const got = await take(c, 3, 5000);
-    assert.deepEqual(got.map((m) => m.seq), [8, 9, 10]);
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      [8, 9, 10],
+    );
     await c.stop();
   });
 });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { KILL_AT_PART_COMMIT_ENV } from '../../actors/data_shard/fault_fs.js';
+import { KILL_AT_PART_COMMIT_ENV } from '../../runtime/cli/node_cmd.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 import { TestCluster } from '../harness/cluster.js';
@@ -41,8 +41,16 @@ describe('kill -9 during a flush (1 liaison + 1 data node)', function () {
     assert.equal((await c.barrier('applied', { keys: ['measure:fc/cpu'], min_revisions: [m.revision] })).applied, true);
     // One batch over three hourly segments: its flush writes three parts.
     const base = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
-    const points = Array.from({ length: 90 }, (_, i) => ({ ts: base + Math.floor(i / 30) * HOUR + (i % 30) * 1000, tags: { host: `h${i % 3}` }, fields: { value: i + 0.5 } }));
-    const w = await c.api<{ write_token: { group: string; shards: Record<string, number> } }>(S.api.write('measure'), { group: 'fc', name: 'cpu', points }, 10_000);
+    const points = Array.from({ length: 90 }, (_, i) => ({
+      ts: base + Math.floor(i / 30) * HOUR + (i % 30) * 1000,
+      tags: { host: `h${i % 3}` },
+      fields: { value: i + 0.5 },
+    }));
+    const w = await c.api<{ write_token: { group: string; shards: Record<string, number> } }>(
+      S.api.write('measure'),
+      { group: 'fc', name: 'cpu', points },
+      10_000,
+    );
 
     // The age flush starts; the node dies right after its second part is complete.
     const exit = await c.lc.nodes.get('d1')!.exited;
@@ -52,7 +60,14 @@ describe('kill -9 during a flush (1 liaison + 1 data node)', function () {
 
     c.lc.spawnNode('d1', ['data']);
     await c.lc.waitReady('d1');
-    const r = await c.api<QueryReply<MeasureRow>>(S.api.query('measure'), { group: 'fc', name: 'cpu', from: base, to: base + 3 * HOUR, write_token: w.write_token }, 20_000);
-    assert.deepEqual(r.rows!.map((x) => [x.ts, x.tags.host, x.fields.value]).sort((a, b) => (a[2] as number) - (b[2] as number)), points.map((p) => [p.ts, p.tags.host, p.fields.value]));
+    const r = await c.api<QueryReply<MeasureRow>>(
+      S.api.query('measure'),
+      { group: 'fc', name: 'cpu', from: base, to: base + 3 * HOUR, write_token: w.write_token },
+      20_000,
+    );
+    assert.deepEqual(
+      r.rows!.map((x) => [x.ts, x.tags.host, x.fields.value]).sort((a, b) => (a[2] as number) - (b[2] as number)),
+      points.map((p) => [p.ts, p.tags.host, p.fields.value]),
+    );
   });
 });

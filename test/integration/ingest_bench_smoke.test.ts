@@ -16,10 +16,22 @@ const SCRIPT = fileURLToPath(new URL('../bench/ingest_bench.ts', import.meta.url
 /** Hard bound on one benchmark child; the smoke profile needs about 12 s. */
 const CHILD_TIMEOUT_MS = 90_000;
 
-const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> => runScript(SCRIPT, args, timeoutMs);
+const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> =>
+  runScript(SCRIPT, args, timeoutMs);
 
 const ROW_FIELDS = [
-  'config', 'writers', 'points', 'batches', 'errors', 'points_per_s', 'p50_ms', 'p99_ms', 'max_ms', 'bytes_per_point', 'stored_after_s', 'wal_bytes_per_point',
+  'config',
+  'writers',
+  'points',
+  'batches',
+  'errors',
+  'points_per_s',
+  'p50_ms',
+  'p99_ms',
+  'max_ms',
+  'bytes_per_point',
+  'stored_after_s',
+  'wal_bytes_per_point',
 ] as const;
 
 interface Row extends Record<string, unknown> {
@@ -42,15 +54,37 @@ describe('ingest benchmark', function () {
   it('bench - a short run reports rate, latency and WAL bytes per config, and leaves no process', async () => {
     const report = join(dir, 'report.json');
     const r = await runBench([
-      '--series', '100', '--batch', '500', '--writers', '2', '--duration', '1500ms', '--warm-up', '500ms', '--report', report,
+      '--series',
+      '100',
+      '--batch',
+      '500',
+      '--writers',
+      '2',
+      '--duration',
+      '1500ms',
+      '--warm-up',
+      '500ms',
+      '--report',
+      report,
     ]);
     assert.equal(r.code, 0, `exit ${r.code ?? r.signal}; stderr: ${r.stderr}`);
-    const rep = JSON.parse(readFileSync(report, 'utf8')) as { stage: string; cores: number; node: string; configs: Row[] };
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as {
+      stage: string;
+      cores: number;
+      node: string;
+      configs: Row[];
+    };
     assert.equal(rep.stage, 'stored');
     assert.equal(typeof rep.cores, 'number');
     assert.ok(rep.cores >= 1);
     assert.equal(typeof rep.node, 'string');
-    assert.deepEqual(rep.configs.map((c) => [c.config, c.writers]), [['standalone', 2], ['cluster', 2]]);
+    assert.deepEqual(
+      rep.configs.map((c) => [c.config, c.writers]),
+      [
+        ['standalone', 2],
+        ['cluster', 2],
+      ],
+    );
     for (const row of rep.configs) {
       for (const f of ROW_FIELDS) assert.ok(f in row, `${row.config}: report lacks ${f}`);
       const n = (k: string) => row[k] as number;
@@ -58,11 +92,17 @@ describe('ingest benchmark', function () {
       assert.ok(n('batches') > 0, `${row.config}: batches > 0`);
       assert.equal(n('points'), n('batches') * 500, `${row.config}: every batch carries 500 points`);
       assert.ok(n('points_per_s') > 0);
-      assert.ok(n('p50_ms') > 0 && n('p50_ms') <= n('p99_ms') && n('p99_ms') <= n('max_ms'), `${row.config}: 0 < p50 ≤ p99 ≤ max`);
+      assert.ok(
+        n('p50_ms') > 0 && n('p50_ms') <= n('p99_ms') && n('p99_ms') <= n('max_ms'),
+        `${row.config}: 0 < p50 ≤ p99 ≤ max`,
+      );
       // Every point costs at least its two 8-byte floats in the WAL.
       assert.ok(n('wal_bytes_per_point') > 16, `${row.config}: wal_bytes_per_point ${n('wal_bytes_per_point')}`);
       // Once the writers stopped, every acknowledged point reached the data directories.
-      assert.ok(n('bytes_per_point') > 0 && n('stored_after_s') >= 0, `${row.config}: bytes_per_point ${n('bytes_per_point')}, stored_after_s ${n('stored_after_s')}`);
+      assert.ok(
+        n('bytes_per_point') > 0 && n('stored_after_s') >= 0,
+        `${row.config}: bytes_per_point ${n('bytes_per_point')}, stored_after_s ${n('stored_after_s')}`,
+      );
       assert.equal(row.capped, false);
     }
     // The same report went to stdout.
@@ -71,7 +111,10 @@ describe('ingest benchmark', function () {
     const pids = rep.configs.flatMap((c) => c.pids);
     assert.equal(pids.length, 2 + 4, 'standalone node + nats-server, then three nodes + nats-server');
     // The benchmark joined its processes before exiting; give the kernel a moment to reap.
-    await waitFor(() => pids.every((p) => !alive(p)), { timeoutMs: 2000, what: `no process left of ${pids.join(', ')}` });
+    await waitFor(() => pids.every((p) => !alive(p)), {
+      timeoutMs: 2000,
+      what: `no process left of ${pids.join(', ')}`,
+    });
   });
 
   const BAD: [string[], string][] = [
@@ -84,18 +127,29 @@ describe('ingest benchmark', function () {
 
   it('bench - bad flags are rejected by parseIngestArgs with a message naming the flag', () => {
     for (const [argv, flag] of BAD) {
-      assert.throws(() => parseIngestArgs(argv), (err: Error & { exitCode?: number }) => {
-        assert.ok(err.message.includes(flag), `${argv.join(' ')}: ${err.message}`);
-        assert.equal(err.exitCode, 2);
-        return true;
-      });
+      assert.throws(
+        () => parseIngestArgs(argv),
+        (err: Error & { exitCode?: number }) => {
+          assert.ok(err.message.includes(flag), `${argv.join(' ')}: ${err.message}`);
+          assert.equal(err.exitCode, 2);
+          return true;
+        },
+      );
     }
     assert.throws(() => parseIngestArgs(['--fields', '2.5']), /--fields/);
     assert.throws(() => parseIngestArgs(['--writers', '4,4']), /--writers/);
     const d = parseIngestArgs([]);
     assert.deepEqual(
       { ...d },
-      { series: 1000, batchPoints: 5000, writers: [1, 4], measureMs: 20_000, warmUpMs: 3000, fields: 2, configs: ['standalone', 'cluster'] },
+      {
+        series: 1000,
+        batchPoints: 5000,
+        writers: [1, 4],
+        measureMs: 20_000,
+        warmUpMs: 3000,
+        fields: 2,
+        configs: ['standalone', 'cluster'],
+      },
     );
     assert.equal(parseIngestArgs(['--warm-up', '0']).warmUpMs, 0);
   });

@@ -55,26 +55,57 @@ describe('node on the in-process host', function () {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const maxRevision = async () => (await call<{ revision: number }>(bus, S.node.status('solo', 'max_revision'), {}, { timeoutMs: 2000 })).revision;
+  const maxRevision = async () =>
+    (await call<{ revision: number }>(bus, S.node.status('solo', 'max_revision'), {}, { timeoutMs: 2000 })).revision;
 
   it('runtime - the in-process twin runs every actor on the calling thread', async () => {
-    const a = await call<{ actors: { id: string; threadId: number; lifecycle: string }[] }>(bus, S.node.control('solo', 'actors'), {}, { timeoutMs: 2000 });
-    assert.deepEqual(a.actors.map((x) => x.id), ['api', 'barrier', 'data_shard', 'cutover_claimer', 'schema_watcher']);
+    const a = await call<{ actors: { id: string; threadId: number; lifecycle: string }[] }>(
+      bus,
+      S.node.control('solo', 'actors'),
+      {},
+      { timeoutMs: 2000 },
+    );
+    assert.deepEqual(
+      a.actors.map((x) => x.id),
+      ['api', 'barrier', 'data_shard', 'cutover_claimer', 'schema_watcher'],
+    );
     assert.ok(a.actors.every((x) => x.threadId === threadId && x.lifecycle === 'running'));
   });
 
   it('watcher - the applied revision waits for every local actor, and resumes once it acknowledges', async () => {
-    const g = await call<{ revision: number }>(bus, S.api.schema('group', 'create'), {
-      resource: { name: 'gi', catalog: 'stream', shards: 1, segment_interval: '1h', ttl: '1d' },
-    }, { timeoutMs: 2000 });
+    const g = await call<{ revision: number }>(
+      bus,
+      S.api.schema('group', 'create'),
+      {
+        resource: { name: 'gi', catalog: 'stream', shards: 1, segment_interval: '1h', ttl: '1d' },
+      },
+      { timeoutMs: 2000 },
+    );
     await waitFor(async () => (await maxRevision()) === g.revision, { what: 'group applied' });
 
-    await call(bus, S.node.control('solo', 'inject_fault'), { fault: { actor: 'cutover_claimer', phase: 'apply', kind: 'transient' } }, { timeoutMs: 2000 });
-    const s = await call<{ revision: number }>(bus, S.api.schema('stream', 'create'), {
-      resource: { group: 'gi', name: 'logs', entity: ['svc'], tag_families: [{ name: 'default', tags: [{ name: 'svc', type: 'string' }] }] },
-    }, { timeoutMs: 2000 });
+    await call(
+      bus,
+      S.node.control('solo', 'inject_fault'),
+      { fault: { actor: 'cutover_claimer', phase: 'apply', kind: 'transient' } },
+      { timeoutMs: 2000 },
+    );
+    const s = await call<{ revision: number }>(
+      bus,
+      S.api.schema('stream', 'create'),
+      {
+        resource: {
+          group: 'gi',
+          name: 'logs',
+          entity: ['svc'],
+          tag_families: [{ name: 'default', tags: [{ name: 'svc', type: 'string' }] }],
+        },
+      },
+      { timeoutMs: 2000 },
+    );
     // The claimer keeps failing: once the watcher reports it lagging, the node is still before s.
-    type Actors = { actors: { id: string; details: { lagging?: Record<string, string>; applied_revision?: number } }[] };
+    type Actors = {
+      actors: { id: string; details: { lagging?: Record<string, string>; applied_revision?: number } }[];
+    };
     const watcher = await waitFor(
       async () => {
         const a = await call<Actors>(bus, S.node.control('solo', 'actors'), {}, { timeoutMs: 2000 });
@@ -87,28 +118,59 @@ describe('node on the in-process host', function () {
     assert.equal(await maxRevision(), g.revision);
     assert.ok(!revisions.includes(s.revision), 'no advance to s was announced');
     await call(bus, S.node.control('solo', 'clear_fault'), {}, { timeoutMs: 2000 });
-    await waitFor(async () => (await maxRevision()) === s.revision, { what: 'stream applied once the failure cleared' });
+    await waitFor(async () => (await maxRevision()) === s.revision, {
+      what: 'stream applied once the failure cleared',
+    });
     await waitFor(() => revisions.includes(s.revision), { what: 'advance announced' });
-    const keys = await call<{ keys: { present: boolean; mod_revision: number }[] }>(bus, S.node.status('solo', 'key_revisions'), { keys: [{ kind: 'stream', group: 'gi', name: 'logs' }] }, { timeoutMs: 2000 });
+    const keys = await call<{ keys: { present: boolean; mod_revision: number }[] }>(
+      bus,
+      S.node.status('solo', 'key_revisions'),
+      { keys: [{ kind: 'stream', group: 'gi', name: 'logs' }] },
+      { timeoutMs: 2000 },
+    );
     assert.deepEqual(keys.keys, [{ present: true, mod_revision: s.revision }]);
   });
 
   it('status - more than 1000 keys is InvalidArgument; an unknown method is Unimplemented', async () => {
     const keys = Array.from({ length: 1001 }, (_, i) => `stream:gi/s${i}`);
-    await assert.rejects(call(bus, S.node.status('solo', 'key_revisions'), { keys }, { timeoutMs: 2000 }), (e: { code?: string }) => e.code === 'InvalidArgument');
-    await assert.rejects(call(bus, S.node.status('solo', 'nope'), {}, { timeoutMs: 2000 }), (e: { code?: string }) => e.code === 'Unimplemented');
-    const absent = await call<{ absent: unknown[]; still_present: unknown[] }>(bus, S.node.status('solo', 'absent_keys'), { keys: ['stream:gi/logs', 'stream:gi/none'] }, { timeoutMs: 2000 });
+    await assert.rejects(
+      call(bus, S.node.status('solo', 'key_revisions'), { keys }, { timeoutMs: 2000 }),
+      (e: { code?: string }) => e.code === 'InvalidArgument',
+    );
+    await assert.rejects(
+      call(bus, S.node.status('solo', 'nope'), {}, { timeoutMs: 2000 }),
+      (e: { code?: string }) => e.code === 'Unimplemented',
+    );
+    const absent = await call<{ absent: unknown[]; still_present: unknown[] }>(
+      bus,
+      S.node.status('solo', 'absent_keys'),
+      { keys: ['stream:gi/logs', 'stream:gi/none'] },
+      { timeoutMs: 2000 },
+    );
     assert.equal(absent.absent.length, 1);
     assert.equal(absent.still_present.length, 1);
   });
 
   it('control - fault injection is refused on a node started without it', async () => {
     const plain = await runNode(
-      resolveNodeConfig({ name: 'plain', roles: ['data'], natsUrl: nats.url, dataDir, threads: false, metricsPort: -1, logLevel: 'error' }),
+      resolveNodeConfig({
+        name: 'plain',
+        roles: ['data'],
+        natsUrl: nats.url,
+        dataDir,
+        threads: false,
+        metricsPort: -1,
+        logLevel: 'error',
+      }),
     );
     try {
       await assert.rejects(
-        call(bus, S.node.control('plain', 'inject_fault'), { fault: { actor: 'data_shard', phase: 'apply', kind: 'transient' } }, { timeoutMs: 2000 }),
+        call(
+          bus,
+          S.node.control('plain', 'inject_fault'),
+          { fault: { actor: 'data_shard', phase: 'apply', kind: 'transient' } },
+          { timeoutMs: 2000 },
+        ),
         (e: { code?: string }) => e.code === 'PermissionDenied',
       );
     } finally {
@@ -117,9 +179,17 @@ describe('node on the in-process host', function () {
   });
 
   it('control - unknown ops are Unimplemented, bad faults InvalidArgument', async () => {
-    await assert.rejects(call(bus, S.node.control('solo', 'frobnicate'), {}, { timeoutMs: 2000 }), (e: { code?: string }) => e.code === 'Unimplemented');
     await assert.rejects(
-      call(bus, S.node.control('solo', 'inject_fault'), { fault: { actor: 'nobody', phase: 'apply', kind: 'transient' } }, { timeoutMs: 2000 }),
+      call(bus, S.node.control('solo', 'frobnicate'), {}, { timeoutMs: 2000 }),
+      (e: { code?: string }) => e.code === 'Unimplemented',
+    );
+    await assert.rejects(
+      call(
+        bus,
+        S.node.control('solo', 'inject_fault'),
+        { fault: { actor: 'nobody', phase: 'apply', kind: 'transient' } },
+        { timeoutMs: 2000 },
+      ),
       (e: { code?: string }) => e.code === 'InvalidArgument',
     );
   });

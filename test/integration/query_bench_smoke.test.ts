@@ -16,18 +16,33 @@ const SCRIPT = fileURLToPath(new URL('../bench/query_bench.ts', import.meta.url)
 /** Hard bound on one benchmark child; the smoke profile needs about 10 s. */
 const CHILD_TIMEOUT_MS = 60_000;
 
-const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> => runScript(SCRIPT, args, timeoutMs);
+const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> =>
+  runScript(SCRIPT, args, timeoutMs);
 
 const QUERIES = ['window_mean_by_region', 'series_raw_day', 'top10_series_by_max'] as const;
-const TIMING_FIELDS = ['rows', 'runs', 'median_ms', 'p50_ms', 'p95_ms', 'p99_ms', 'min_ms', 'max_ms', 'from', 'to'] as const;
+const TIMING_FIELDS = [
+  'rows',
+  'runs',
+  'median_ms',
+  'p50_ms',
+  'p95_ms',
+  'p99_ms',
+  'min_ms',
+  'max_ms',
+  'from',
+  'to',
+] as const;
+
+/** One query's timings, as the report gives them. */
+type QueryTiming = Record<(typeof TIMING_FIELDS)[number] | 'runs', number> & Partial<Record<'from' | 'to', number>>;
 
 interface Report {
   cores: number;
   node: string;
   profile: Record<string, number>;
-  load: Record<string, number>;
+  load: { points: number; load_s: number; points_per_s: number; applied_s: number; flushed_s: number };
   disk: { bytes: number; files: number; bytes_per_point: number };
-  queries: Record<string, Record<string, number>>;
+  queries: Record<string, QueryTiming>;
   target: { query: string; median_ms_below: number; met: boolean };
   pids: number[];
 }
@@ -45,18 +60,42 @@ describe('query benchmark', function () {
 
   it('bench - a tiny load reports load rate, bytes per point and ordered query timings, and leaves no process', async () => {
     const report = join(dir, 'report.json');
-    const r = await runBench(['--points', '20000', '--series', '100', '--runs', '3', '--warm-up-runs', '1', '--report', report]);
+    const r = await runBench([
+      '--points',
+      '20000',
+      '--series',
+      '100',
+      '--runs',
+      '3',
+      '--warm-up-runs',
+      '1',
+      '--report',
+      report,
+    ]);
     assert.equal(r.code, 0, `exit ${r.code ?? r.signal}; stderr: ${r.stderr}`);
     const rep = JSON.parse(readFileSync(report, 'utf8')) as Report;
     assert.ok(rep.cores >= 1);
     assert.equal(typeof rep.node, 'string');
-    assert.deepEqual(rep.profile, { points: 20000, series: 100, regions: 10, runs: 3, warm_up_runs: 1, writers: 4, batch: 5000, shards: 4, step_ms: 10_000 });
+    assert.deepEqual(rep.profile, {
+      points: 20000,
+      series: 100,
+      regions: 10,
+      runs: 3,
+      warm_up_runs: 1,
+      writers: 4,
+      batch: 5000,
+      shards: 4,
+      step_ms: 10_000,
+    });
     assert.equal(rep.load.points, 20000);
     assert.ok(rep.load.load_s > 0 && rep.load.points_per_s > 0, `load: ${JSON.stringify(rep.load)}`);
     assert.ok(rep.load.applied_s >= 0 && rep.load.flushed_s >= 0);
     // Every point costs something on disk once flushed, and far less than its JSON form.
     assert.ok(rep.disk.files > 0 && rep.disk.bytes > 0, `disk: ${JSON.stringify(rep.disk)}`);
-    assert.ok(rep.disk.bytes_per_point > 0 && rep.disk.bytes_per_point < 200, `bytes_per_point ${rep.disk.bytes_per_point}`);
+    assert.ok(
+      rep.disk.bytes_per_point > 0 && rep.disk.bytes_per_point < 200,
+      `bytes_per_point ${rep.disk.bytes_per_point}`,
+    );
 
     assert.deepEqual(Object.keys(rep.queries), [...QUERIES]);
     for (const name of QUERIES) {
@@ -78,7 +117,10 @@ describe('query benchmark', function () {
 
     assert.equal(rep.pids.length, 2, 'standalone node + nats-server');
     // The benchmark joined its processes before exiting; give the kernel a moment to reap.
-    await waitFor(() => rep.pids.every((p) => !alive(p)), { timeoutMs: 2000, what: `no process left of ${rep.pids.join(', ')}` });
+    await waitFor(() => rep.pids.every((p) => !alive(p)), {
+      timeoutMs: 2000,
+      what: `no process left of ${rep.pids.join(', ')}`,
+    });
   });
 
   const BAD: [string[], string][] = [
@@ -91,13 +133,19 @@ describe('query benchmark', function () {
 
   it('bench - bad flags are rejected by parseQueryArgs with a message naming the flag', () => {
     for (const [argv, flag] of BAD) {
-      assert.throws(() => parseQueryArgs(argv), (err: Error & { exitCode?: number }) => {
-        assert.ok(err.message.includes(flag), `${argv.join(' ')}: ${err.message}`);
-        assert.equal(err.exitCode, 2);
-        return true;
-      });
+      assert.throws(
+        () => parseQueryArgs(argv),
+        (err: Error & { exitCode?: number }) => {
+          assert.ok(err.message.includes(flag), `${argv.join(' ')}: ${err.message}`);
+          assert.equal(err.exitCode, 2);
+          return true;
+        },
+      );
     }
-    assert.throws(() => parseQueryArgs(['--points', '100000000', '--series', '1000']), /--points must be at most 50000 per series/);
+    assert.throws(
+      () => parseQueryArgs(['--points', '100000000', '--series', '1000']),
+      /--points must be at most 50000 per series/,
+    );
     assert.deepEqual(
       { ...parseQueryArgs([]) },
       { points: 10_000_000, series: 1000, runs: 20, warmUpRuns: 2, writers: 4, loadTimeoutMs: 1_800_000 },

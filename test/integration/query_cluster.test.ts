@@ -26,15 +26,24 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
 
   const measure = (group: string, name = 'cpu') => ({
     resource: {
-      group, name, entity: ['host'],
+      group,
+      name,
+      entity: ['host'],
       tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
       fields: [{ name: 'value', type: 'float' }],
     },
   });
-  const write = (group: string, points: { ts: number; tags: { host: string }; fields: Record<string, unknown> }[], extra: Record<string, unknown> = {}) =>
-    c.api<WriteReply>(S.api.write('measure'), { group, name: 'cpu', points, ...extra }, 10_000);
+  const write = (
+    group: string,
+    points: { ts: number; tags: { host: string }; fields: Record<string, unknown> }[],
+    extra: Record<string, unknown> = {},
+  ) => c.api<WriteReply>(S.api.write('measure'), { group, name: 'cpu', points, ...extra }, 10_000);
   const query = (group: string, q: Record<string, unknown> = {}) =>
-    c.api<QueryReply<MeasureRow>>(S.api.query('measure'), { group, name: 'cpu', from: now - 3_600_000, to: now + 60_000, limit: 100_000, ...q }, 20_000);
+    c.api<QueryReply<MeasureRow>>(
+      S.api.query('measure'),
+      { group, name: 'cpu', from: now - 3_600_000, to: now + 60_000, limit: 100_000, ...q },
+      20_000,
+    );
   const mergeToken = (a: Token | undefined, b: Token): Token => {
     const shards = { ...(a?.shards ?? {}) };
     for (const [s, seq] of Object.entries(b.shards)) shards[s] = Math.max(shards[s] ?? 0, seq);
@@ -52,10 +61,17 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
     // A liaison that never waits: whatever it accepts needed no wait.
     c.lc.spawnNode('l2', ['liaison'], ['--schema-wait', '0ms']);
     await c.lc.waitReady('l2');
-    for (const [g, replicas] of [['q1', 1], ['q2', 2], ['q3', 1]] as const) {
+    for (const [g, replicas] of [
+      ['q1', 1],
+      ['q2', 2],
+      ['q3', 1],
+    ] as const) {
       await c.createGroup(g, { shards: SHARDS, replicas, placement: { data_nodes: ['d1', 'd2'] } });
       const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure(g));
-      assert.equal((await c.barrier('applied', { keys: [`measure:${g}/cpu`], min_revisions: [m.revision] })).applied, true);
+      assert.equal(
+        (await c.barrier('applied', { keys: [`measure:${g}/cpu`], min_revisions: [m.revision] })).applied,
+        true,
+      );
     }
   });
   after(async () => {
@@ -64,13 +80,26 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
 
   it('read your writes - after barrier applied at R, a write carrying R is accepted by every liaison without waiting and a query with its token sees it', async () => {
     const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure('q1', 'fresh'));
-    assert.equal((await c.barrier('applied', { keys: ['measure:q1/fresh'], min_revisions: [m.revision] })).applied, true);
+    assert.equal(
+      (await c.barrier('applied', { keys: ['measure:q1/fresh'], min_revisions: [m.revision] })).applied,
+      true,
+    );
     for (let i = 0; i < 20; i++) {
       const host = `ryw${i}`;
-      const w = await c.api<WriteReply>(S.api.write('measure'), { group: 'q1', name: 'fresh', schema_revision: m.revision, points: [{ ts: now - i, tags: { host }, fields: { value: i } }] });
+      const w = await c.api<WriteReply>(S.api.write('measure'), {
+        group: 'q1',
+        name: 'fresh',
+        schema_revision: m.revision,
+        points: [{ ts: now - i, tags: { host }, fields: { value: i } }],
+      });
       const r = await c.api<QueryReply<MeasureRow>>(S.api.query('measure'), {
-        group: 'q1', name: 'fresh', schema_revision: m.revision, from: now - 60_000, to: now + 1,
-        criteria: { tag: 'host', op: 'eq', value: host }, write_token: w.write_token,
+        group: 'q1',
+        name: 'fresh',
+        schema_revision: m.revision,
+        from: now - 60_000,
+        to: now + 1,
+        criteria: { tag: 'host', op: 'eq', value: host },
+        write_token: w.write_token,
       });
       assert.deepEqual(r.rows, [{ ts: now - i, tags: { host }, fields: { value: i } }]);
     }
@@ -78,10 +107,16 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
 
   it('unavailable - a shard whose only owner is down fails the query naming it; allow_partial answers from the others', async () => {
     const g = await c.api<Group>(S.api.schema('group', 'get'), { group: 'q1', name: 'q1' });
-    const onD2 = Array.from({ length: SHARDS }, (_, s) => s).filter((s) => ownersOf('q1', s, g.resource.placement.data_nodes, 1)[0] === 'd2');
+    const onD2 = Array.from({ length: SHARDS }, (_, s) => s).filter(
+      (s) => ownersOf('q1', s, g.resource.placement.data_nodes, 1)[0] === 'd2',
+    );
     assert.ok(onD2.length > 0 && onD2.length < SHARDS, `d2 owns some but not all shards of q1: ${onD2}`);
     let token: Token | undefined;
-    const points = Array.from({ length: 40 }, (_, i) => ({ ts: now - 1000, tags: { host: `u${i}` }, fields: { value: i } }));
+    const points = Array.from({ length: 40 }, (_, i) => ({
+      ts: now - 1000,
+      tags: { host: `u${i}` },
+      fields: { value: i },
+    }));
     token = mergeToken(token, (await write('q1', points)).write_token);
     c.lc.kill('d2', 'SIGTERM');
     assert.equal(await exitWithin(c.lc.nodes.get('d2')!.exited, 20_000, 'd2'), 0);
@@ -90,15 +125,24 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
       assert.match(e.message!, new RegExp(`shard q1/(${onD2.join('|')}) has no live owner \\(owners: d2\\)`));
       return true;
     });
-    const partial = await query('q1', { allow_partial: true, criteria: { tag: 'host', op: 'in', value: points.map((p) => p.tags.host) } });
+    const partial = await query('q1', {
+      allow_partial: true,
+      criteria: { tag: 'host', op: 'in', value: points.map((p) => p.tags.host) },
+    });
     assert.deepEqual(partial.missing_shards, onD2);
-    assert.ok(partial.rows!.length > 0 && partial.rows!.length < points.length, `some rows, not all: ${partial.rows!.length}`);
+    assert.ok(
+      partial.rows!.length > 0 && partial.rows!.length < points.length,
+      `some rows, not all: ${partial.rows!.length}`,
+    );
     // Writes keep being acknowledged meanwhile; once d2 is back, everything is there.
     const more = points.map((p) => ({ ...p, ts: now - 500 }));
     token = mergeToken(token, (await write('q1', more)).write_token);
     c.lc.spawnNode('d2', ['data']);
     await c.lc.waitReady('d2');
-    const full = await query('q1', { write_token: token, criteria: { tag: 'host', op: 'in', value: points.map((p) => p.tags.host) } });
+    const full = await query('q1', {
+      write_token: token,
+      criteria: { tag: 'host', op: 'in', value: points.map((p) => p.tags.host) },
+    });
     assert.equal(full.rows!.length, 80);
     assert.deepEqual(full.missing_shards, []);
   });
@@ -109,7 +153,11 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
     let token: Token | undefined;
     const expected = new Map<string, number>();
     for (let b = 0; b < 5; b++) {
-      const points = Array.from({ length: 50 }, (_, i) => ({ ts: now - 2000 + b, tags: { host: `a${i}` }, fields: { value: b * 100 + i } }));
+      const points = Array.from({ length: 50 }, (_, i) => ({
+        ts: now - 2000 + b,
+        tags: { host: `a${i}` },
+        fields: { value: b * 100 + i },
+      }));
       token = mergeToken(token, (await write('q2', points)).write_token);
       for (const p of points) expected.set(`${p.tags.host}@${p.ts}`, p.fields.value);
     }
@@ -128,11 +176,21 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
     let token: Token | undefined;
     let refused = 0;
     for (let b = 0; b < 24; b++) {
-      const points = Array.from({ length: 200 }, (_, i) => ({ ts: now - 10_000 + b, tags: { host: `k${i}` }, fields: { value: b * 1000 + i } as Record<string, unknown> }));
+      const points = Array.from({ length: 200 }, (_, i) => ({
+        ts: now - 10_000 + b,
+        tags: { host: `k${i}` },
+        fields: { value: b * 1000 + i } as Record<string, unknown>,
+      }));
       if (b % 6 === 5) {
         // A batch with one bad point is refused whole: none of its points may ever appear.
         points[17]!.fields = { value: 'NaN' };
-        await assert.rejects(write('q3', points.map((p) => ({ ...p, tags: { host: `refused${p.tags.host}` } }))), (e: { code?: string }) => e.code === 'InvalidArgument');
+        await assert.rejects(
+          write(
+            'q3',
+            points.map((p) => ({ ...p, tags: { host: `refused${p.tags.host}` } })),
+          ),
+          (e: { code?: string }) => e.code === 'InvalidArgument',
+        );
         refused++;
         continue;
       }
@@ -156,10 +214,22 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
 
   it('gates - queries: an older schema_revision is ExpiredSchema, a newer one SchemaNotApplied after the budget (succeeds if the watcher catches up), counted with rpc="query"', async () => {
     const upd = await c.api<{ revision: number }>(S.api.schema('measure', 'update'), {
-      resource: { ...measure('q1').resource, fields: [{ name: 'value', type: 'float' }, { name: 'extra', type: 'int' }] },
+      resource: {
+        ...measure('q1').resource,
+        fields: [
+          { name: 'value', type: 'float' },
+          { name: 'extra', type: 'int' },
+        ],
+      },
     });
-    assert.equal((await c.barrier('applied', { keys: ['measure:q1/cpu'], min_revisions: [upd.revision] })).applied, true);
-    await assert.rejects(query('q1', { schema_revision: upd.revision - 1 }), (e: { code?: string }) => e.code === 'ExpiredSchema');
+    assert.equal(
+      (await c.barrier('applied', { keys: ['measure:q1/cpu'], min_revisions: [upd.revision] })).applied,
+      true,
+    );
+    await assert.rejects(
+      query('q1', { schema_revision: upd.revision - 1 }),
+      (e: { code?: string }) => e.code === 'ExpiredSchema',
+    );
     assert.deepEqual((await query('q1', { schema_revision: upd.revision, limit: 1 })).schema_revision, upd.revision);
     // From here on l1 (800 ms budget) is the only liaison.
     c.lc.kill('l2', 'SIGTERM');
@@ -169,7 +239,10 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
       const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure('q1', 'late'));
       const body = { group: 'q1', name: 'late', schema_revision: m.revision, from: now - 1000, to: now };
       const t0 = Date.now();
-      await assert.rejects(c.api(S.api.query('measure'), body, 10_000), (e: { code?: string }) => e.code === 'SchemaNotApplied');
+      await assert.rejects(
+        c.api(S.api.query('measure'), body, 10_000),
+        (e: { code?: string }) => e.code === 'SchemaNotApplied',
+      );
       assert.ok(Date.now() - t0 >= 700, 'it waited for the budget first');
       const pending = call<QueryReply>(c.bus, S.api.query('measure'), body, { timeoutMs: 10_000 });
       await c.control('l1', 'resume_watch');
@@ -179,7 +252,10 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
     }
     const { metrics_port } = await c.control<{ metrics_port: number }>('l1', 'actors');
     const text = await (await fetch(`http://127.0.0.1:${metrics_port}/metrics`)).text();
-    assert.match(text, /schema_status_schema_not_applied_total\{rpc="query",group="q1",reason="revision_ahead"\} [1-9]/);
+    assert.match(
+      text,
+      /schema_status_schema_not_applied_total\{rpc="query",group="q1",reason="revision_ahead"\} [1-9]/,
+    );
     assert.match(text, /lockstep_query_duration_seconds_count\{kind="measure",result="ok"\} [1-9]/);
   });
 });

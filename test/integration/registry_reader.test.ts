@@ -22,14 +22,24 @@ describe('registry reader', function () {
     await nats?.stop();
   });
 
-  const value = (name: string) => encode({ kind: 'group', resource: { name, catalog: 'measure', shards: 1, segment_interval: '1d', ttl: '1d', replicas: 1 } });
+  const value = (name: string) =>
+    encode({
+      kind: 'group',
+      resource: { name, catalog: 'measure', shards: 1, segment_interval: '1d', ttl: '1d', replicas: 1 },
+    });
 
   it('watcher - init reads the whole bucket, then hands over the live watch', async () => {
     const kv = await bus.kv('reader_live');
     await kv.create('group.a', value('a'));
     await kv.create('group.b', value('b'));
     const s = await openRegistryStream(kv, 5000);
-    assert.deepEqual(s.initial.map((c) => [c.kvKey, c.revision]), [['group.a', 1], ['group.b', 2]]);
+    assert.deepEqual(
+      s.initial.map((c) => [c.kvKey, c.revision]),
+      [
+        ['group.a', 1],
+        ['group.b', 2],
+      ],
+    );
     assert.equal(s.initRevision, 2);
     await kv.create('group.c', value('c'));
     const next = await s.iterator.next();
@@ -48,7 +58,10 @@ describe('registry reader', function () {
     const t0 = Date.now();
     const s = await openRegistryStream(kv, 5000);
     assert.ok(Date.now() - t0 < 2000, 'init finished once the watch caught up');
-    assert.deepEqual(s.initial.map((c) => c.kvKey), ['group.a', 'group.b']);
+    assert.deepEqual(
+      s.initial.map((c) => c.kvKey),
+      ['group.a', 'group.b'],
+    );
     assert.equal(s.initRevision, 3);
     s.watch.stop();
   });

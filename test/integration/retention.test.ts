@@ -61,19 +61,35 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
     nats = await startNatsServer();
     liaison = await runNode(
       resolveNodeConfig({
-        name: 'l1', roles: ['liaison'], natsUrl: nats.url, dataDir, threads: false, metricsPort: -1, logLevel: 'error',
-        heartbeatIntervalMs: 200, evictableAfterMs: 1000, goneAfterMs: 3000,
+        name: 'l1',
+        roles: ['liaison'],
+        natsUrl: nats.url,
+        dataDir,
+        threads: false,
+        metricsPort: -1,
+        logLevel: 'error',
+        heartbeatIntervalMs: 200,
+        evictableAfterMs: 1000,
+        goneAfterMs: 3000,
       }),
     );
     bus = await NatsBus.connect({ url: nats.url, name: 'test' });
     dataBus = await NatsBus.connect({ url: nats.url, name: 'r1/data_shard' });
     const sink = new Writable({
       write(chunk, _enc, done) {
-        for (const line of String(chunk).split('\n')) if (line.trim()) logLines.push(JSON.parse(line) as (typeof logLines)[number]);
+        for (const line of String(chunk).split('\n'))
+          if (line.trim()) logLines.push(JSON.parse(line) as (typeof logLines)[number]);
         done();
       },
     });
-    const config = resolveNodeConfig({ name: 'r1', roles: ['data'], natsUrl: nats.url, dataDir, threads: false, metricsPort: -1 });
+    const config = resolveNodeConfig({
+      name: 'r1',
+      roles: ['data'],
+      natsUrl: nats.url,
+      dataDir,
+      threads: false,
+      metricsPort: -1,
+    });
     const ctx: ActorContext = {
       id: 'data_shard',
       kind: 'data_shard',
@@ -103,10 +119,23 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
 
   it('retention - drops expired segments (time driven by an injected clock), queries stop returning their rows, newer segments stay', async () => {
     await api(S.api.schema('group', 'create'), {
-      resource: { name: 'rt', catalog: 'measure', shards: 1, segment_interval: '1h', ttl: '1d', placement: { data_nodes: ['r1'] } },
+      resource: {
+        name: 'rt',
+        catalog: 'measure',
+        shards: 1,
+        segment_interval: '1h',
+        ttl: '1d',
+        placement: { data_nodes: ['r1'] },
+      },
     });
     await api(S.api.schema('measure', 'create'), {
-      resource: { group: 'rt', name: 'cpu', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+      resource: {
+        group: 'rt',
+        name: 'cpu',
+        entity: ['host'],
+        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
+        fields: [{ name: 'value', type: 'float' }],
+      },
     });
     // The data actor applies the schema as the registry holds it (what the node's watcher would hand it).
     const g = await api<StoredResource>(S.api.schema('group', 'get'), { group: 'rt' });
@@ -120,15 +149,32 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
       { ts: hourStart - 2 * HOUR + 600_000, tags: { host: 'mid' }, fields: { value: 2 } },
       { ts: Date.now() - 1000, tags: { host: 'new' }, fields: { value: 3 } },
     ];
-    const w = await api<{ write_token: { shards: Record<string, number> } }>(S.api.write('measure'), { group: 'rt', name: 'cpu', points });
-    await waitFor(() => ((manager.health() as Health).shards.find((s) => s.shard === 'rt/0')?.flushed ?? 0) >= w.write_token.shards['0']!, { what: 'points flushed' });
+    const w = await api<{ write_token: { shards: Record<string, number> } }>(S.api.write('measure'), {
+      group: 'rt',
+      name: 'cpu',
+      points,
+    });
+    await waitFor(
+      () =>
+        ((manager.health() as Health).shards.find((s) => s.shard === 'rt/0')?.flushed ?? 0) >=
+        w.write_token.shards['0']!,
+      { what: 'points flushed' },
+    );
 
     const shardDir = shardDirOf(join(dataDir, 'r1'), 'rt', 0);
     const segOf = (ts: number) => segmentName(Math.floor(ts / HOUR) * HOUR);
     const segDir = (ts: number) => join(shardDir, segOf(ts));
-    const segments = () => readdirSync(shardDir).filter((n) => n.startsWith('seg-')).sort();
+    const segments = () =>
+      readdirSync(shardDir)
+        .filter((n) => n.startsWith('seg-'))
+        .sort();
     const hosts = async () => {
-      const r = await api<Rows>(S.api.query('measure'), { group: 'rt', name: 'cpu', from: hourStart - 6 * HOUR, to: hourStart + HOUR });
+      const r = await api<Rows>(S.api.query('measure'), {
+        group: 'rt',
+        name: 'cpu',
+        from: hourStart - 6 * HOUR,
+        to: hourStart + HOUR,
+      });
       assert.deepEqual(r.missing_shards, []);
       return r.rows.map((x) => x.tags.host);
     };
@@ -139,7 +185,9 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
     // 21 h later the oldest segment (end 4 h before the write) is past the 1 d ttl; the others are not.
     clock.offsetMs = 21 * HOUR;
     // Listed without the `.dropping` a pass leaves for the moment between its rename and its rm.
-    await waitFor(() => segments().join() === [segOf(points[1]!.ts), segOf(points[2]!.ts)].join(), { what: 'the oldest segment dropped' });
+    await waitFor(() => segments().join() === [segOf(points[1]!.ts), segOf(points[2]!.ts)].join(), {
+      what: 'the oldest segment dropped',
+    });
     assert.deepEqual(await hosts(), ['mid', 'new']);
     assert.ok(existsSync(segDir(points[1]!.ts)) && existsSync(segDir(points[2]!.ts)), 'newer segments remain');
     const logged = logLines.find((l) => l.dropped?.some((d) => d.segment === segOf(points[0]!.ts)));

@@ -19,6 +19,8 @@ const subjects = subjectsFor('schematest');
 const TIMEOUT_MS = 5000;
 const BAD_NAMES = ['a.b', 'a*', 'a>', 'a b', 'Upper', '', 'a'.repeat(64)];
 
+// Replies are checked field by field against what each test expects; their exact types are the API's.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Reply = Record<string, any>;
 
 let server: NatsServer;
@@ -36,7 +38,8 @@ async function rejectsWith(p: Promise<unknown>, code: Code, mentions?: string): 
     await p;
   } catch (err) {
     assert.equal(codeOf(err), code, `expected ${code}, got ${codeOf(err)}: ${(err as Error).message}`);
-    if (mentions) assert.ok((err as Error).message.includes(mentions), `message "${(err as Error).message}" lacks "${mentions}"`);
+    if (mentions)
+      assert.ok((err as Error).message.includes(mentions), `message "${(err as Error).message}" lacks "${mentions}"`);
     return err as Error;
   }
   assert.fail(`expected ${code}, but the call succeeded`);
@@ -55,14 +58,28 @@ function measure(g: string, name: string, over: Record<string, unknown> = {}): R
     group: g,
     name,
     entity: ['host'],
-    tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'core', type: 'int' }] }],
+    tag_families: [
+      {
+        name: 'default',
+        tags: [
+          { name: 'host', type: 'string' },
+          { name: 'core', type: 'int' },
+        ],
+      },
+    ],
     fields: [{ name: 'value', type: 'float' }],
     ...over,
   };
 }
 
 function stream(g: string, name: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { group: g, name, entity: ['svc'], tag_families: [{ name: 'meta', tags: [{ name: 'svc', type: 'string' }] }], ...over };
+  return {
+    group: g,
+    name,
+    entity: ['svc'],
+    tag_families: [{ name: 'meta', tags: [{ name: 'svc', type: 'string' }] }],
+    ...over,
+  };
 }
 
 // A bucket whose `update` lets a racing writer rewrite the key first, `races` times.
@@ -138,10 +155,27 @@ describe('schema registry (nats)', () => {
       ['measure', 'group', (n) => measure(n, 'cpu')],
       ['stream', 'name', (n) => stream('names_s', n)],
       ['index_rule', 'name', (n) => ({ group: 'names', name: n, tags: ['host'] })],
-      ['measure', 'tag_families[0].tags[1].name', (n) =>
-        measure('names', 'cpu', { tag_families: [{ name: 'f', tags: [{ name: 'host', type: 'string' }, { name: n, type: 'int' }] }] })],
-      ['measure', 'tag_families[0].name', (n) =>
-        measure('names', 'cpu', { tag_families: [{ name: n, tags: [{ name: 'host', type: 'string' }] }] })],
+      [
+        'measure',
+        'tag_families[0].tags[1].name',
+        (n) =>
+          measure('names', 'cpu', {
+            tag_families: [
+              {
+                name: 'f',
+                tags: [
+                  { name: 'host', type: 'string' },
+                  { name: n, type: 'int' },
+                ],
+              },
+            ],
+          }),
+      ],
+      [
+        'measure',
+        'tag_families[0].name',
+        (n) => measure('names', 'cpu', { tag_families: [{ name: n, tags: [{ name: 'host', type: 'string' }] }] }),
+      ],
       ['measure', 'fields[0].name', (n) => measure('names', 'cpu', { fields: [{ name: n, type: 'int' }] })],
     ];
     for (const [kind, field, make] of cases) {
@@ -167,7 +201,11 @@ describe('schema registry (nats)', () => {
     const before = await lastRevision();
     await rejectsWith(api('measure', 'create', { resource: measure('nogroup', 'cpu') }), Code.NotFound, 'nogroup');
     await api('group', 'create', { resource: group('streams', { catalog: 'stream' }) });
-    await rejectsWith(api('measure', 'create', { resource: measure('streams', 'cpu') }), Code.InvalidArgument, 'catalog');
+    await rejectsWith(
+      api('measure', 'create', { resource: measure('streams', 'cpu') }),
+      Code.InvalidArgument,
+      'catalog',
+    );
     assert.equal(await lastRevision(), before + 1);
   });
 
@@ -175,7 +213,11 @@ describe('schema registry (nats)', () => {
     await api('group', 'create', { resource: group('missing') });
     const before = await lastRevision();
     await rejectsWith(api('group', 'create', {}), Code.InvalidArgument, 'resource');
-    await rejectsWith(api('group', 'create', { resource: { name: 'x', catalog: 'measure', shards: 1, ttl: '1d' } }), Code.InvalidArgument, 'segment_interval');
+    await rejectsWith(
+      api('group', 'create', { resource: { name: 'x', catalog: 'measure', shards: 1, ttl: '1d' } }),
+      Code.InvalidArgument,
+      'segment_interval',
+    );
     const noFields = measure('missing', 'cpu');
     delete noFields.fields;
     await rejectsWith(api('measure', 'create', { resource: noFields }), Code.InvalidArgument, 'fields');
@@ -185,8 +227,16 @@ describe('schema registry (nats)', () => {
     await rejectsWith(api('group', 'create', [1, 2]), Code.InvalidArgument, 'object');
     await rejectsWith(api('group', 'create', { resource: 'g' }), Code.InvalidArgument, 'resource');
     await rejectsWith(api('group', 'create', { resource: group('x'), colour: 1 }), Code.InvalidArgument, 'colour');
-    await rejectsWith(api('group', 'create', { resource: group('x', { shards: 300 }) }), Code.InvalidArgument, 'shards');
-    await rejectsWith(api('measure', 'create', { resource: measure('missing', 'cpu', { fields: [{ name: 'v', type: 'text' }] }) }), Code.InvalidArgument, 'type');
+    await rejectsWith(
+      api('group', 'create', { resource: group('x', { shards: 300 }) }),
+      Code.InvalidArgument,
+      'shards',
+    );
+    await rejectsWith(
+      api('measure', 'create', { resource: measure('missing', 'cpu', { fields: [{ name: 'v', type: 'text' }] }) }),
+      Code.InvalidArgument,
+      'type',
+    );
     assert.equal(await lastRevision(), before);
   });
 
@@ -203,7 +253,11 @@ describe('schema registry (nats)', () => {
 
   it('schema registry - JSON clients get JSON replies', async () => {
     const created = await api('group', 'create', { resource: group('jsong') }, 'json');
-    const raw = await rawRequest(subjects.api.schema('group', 'get'), new TextEncoder().encode('{"group":"jsong"}'), true);
+    const raw = await rawRequest(
+      subjects.api.schema('group', 'get'),
+      new TextEncoder().encode('{"group":"jsong"}'),
+      true,
+    );
     assert.equal(raw.headers['Content-Type'], 'application/json');
     assert.equal(raw.headers[STATUS_HEADER], undefined);
     const body = JSON.parse(new TextDecoder().decode(raw.data));
@@ -212,9 +266,16 @@ describe('schema registry (nats)', () => {
   });
 
   it('schema registry - unknown kinds and verbs are Unimplemented listing the valid ones', async () => {
-    await rejectsWith(api('table', 'create', { resource: {} }), Code.Unimplemented, 'group, measure, stream, index_rule');
+    await rejectsWith(
+      api('table', 'create', { resource: {} }),
+      Code.Unimplemented,
+      'group, measure, stream, index_rule',
+    );
     await rejectsWith(api('group', 'rename', {}), Code.Unimplemented, 'create, update, delete, get, list');
-    await rejectsWith(call(client, `${subjects.api.schema('group', 'get')}.extra`, {}, { timeoutMs: TIMEOUT_MS }), Code.Unimplemented);
+    await rejectsWith(
+      call(client, `${subjects.api.schema('group', 'get')}.extra`, {}, { timeoutMs: TIMEOUT_MS }),
+      Code.Unimplemented,
+    );
   });
 
   it('schema registry - stale expected revision is FailedPrecondition', async () => {
@@ -224,8 +285,16 @@ describe('schema registry (nats)', () => {
     assert.ok(u.revision > c.revision);
     assert.equal(u.resource.created_at, c.resource.created_at);
     const before = await lastRevision();
-    await rejectsWith(api('group', 'update', { resource: group('stale', { ttl: '60d' }), expected_revision: c.revision }), Code.FailedPrecondition, 'revision');
-    await rejectsWith(api('group', 'delete', { group: 'stale', expected_revision: c.revision }), Code.FailedPrecondition, 'revision');
+    await rejectsWith(
+      api('group', 'update', { resource: group('stale', { ttl: '60d' }), expected_revision: c.revision }),
+      Code.FailedPrecondition,
+      'revision',
+    );
+    await rejectsWith(
+      api('group', 'delete', { group: 'stale', expected_revision: c.revision }),
+      Code.FailedPrecondition,
+      'revision',
+    );
     assert.equal(await lastRevision(), before);
     assert.equal((await api('group', 'get', { group: 'stale' })).resource.ttl, '30d');
   });
@@ -258,8 +327,37 @@ describe('schema registry (nats)', () => {
       ['group', group('immut', { segment_interval: '12h' }), 'segment_interval'],
       ['measure', measure('immut', 'cpu', { entity: ['host', 'core'] }), 'entity'],
       ['measure', measure('immut', 'cpu', { fields: [{ name: 'value', type: 'int' }] }), 'field value'],
-      ['measure', measure('immut', 'cpu', { tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'core', type: 'string' }] }] }), 'tag core'],
-      ['stream', stream('immut_s', 'logs', { entity: ['svc', 'pod'], tag_families: [{ name: 'meta', tags: [{ name: 'svc', type: 'string' }, { name: 'pod', type: 'string' }] }] }), 'entity'],
+      [
+        'measure',
+        measure('immut', 'cpu', {
+          tag_families: [
+            {
+              name: 'default',
+              tags: [
+                { name: 'host', type: 'string' },
+                { name: 'core', type: 'string' },
+              ],
+            },
+          ],
+        }),
+        'tag core',
+      ],
+      [
+        'stream',
+        stream('immut_s', 'logs', {
+          entity: ['svc', 'pod'],
+          tag_families: [
+            {
+              name: 'meta',
+              tags: [
+                { name: 'svc', type: 'string' },
+                { name: 'pod', type: 'string' },
+              ],
+            },
+          ],
+        }),
+        'entity',
+      ],
       ['stream', stream('immut_s', 'logs', { element_id: 'eid' }), 'element_id'],
       ['index_rule', { group: 'immut', name: 'by_host', tags: ['host'], type: 'tree' }, 'type'],
     ];
@@ -269,10 +367,25 @@ describe('schema registry (nats)', () => {
     }
     assert.equal(await lastRevision(), before);
     // Compatible changes go through: ttl, replicas, an added tag and field.
-    assert.equal((await api('group', 'update', { resource: group('immut', { ttl: '90d', replicas: 2 }) })).changed, true);
+    assert.equal(
+      (await api('group', 'update', { resource: group('immut', { ttl: '90d', replicas: 2 }) })).changed,
+      true,
+    );
     const grown = measure('immut', 'cpu', {
-      tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'core', type: 'int' }, { name: 'dc', type: 'string' }] }],
-      fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+      tag_families: [
+        {
+          name: 'default',
+          tags: [
+            { name: 'host', type: 'string' },
+            { name: 'core', type: 'int' },
+            { name: 'dc', type: 'string' },
+          ],
+        },
+      ],
+      fields: [
+        { name: 'value', type: 'float' },
+        { name: 'count', type: 'int' },
+      ],
     });
     assert.equal((await api('measure', 'update', { resource: grown })).changed, true);
   });
@@ -283,7 +396,11 @@ describe('schema registry (nats)', () => {
     await api('measure', 'create', { resource: measure('full', 'mem') });
     await api('index_rule', 'create', { resource: { group: 'full', name: 'by_host', tags: ['host'] } });
     const before = await lastRevision();
-    await rejectsWith(api('group', 'delete', { group: 'full' }), Code.FailedPrecondition, '3 resource(s) (measure:full/cpu');
+    await rejectsWith(
+      api('group', 'delete', { group: 'full' }),
+      Code.FailedPrecondition,
+      '3 resource(s) (measure:full/cpu',
+    );
     assert.equal(await lastRevision(), before);
     const d = await api('group', 'delete', { group: 'full', cascade: true });
     assert.deepEqual(d.deleted, ['measure:full/cpu', 'measure:full/mem', 'index_rule:full/by_host', 'group:full']);
@@ -310,7 +427,10 @@ describe('schema registry (nats)', () => {
     const groups = await api('group', 'list', {});
     assert.ok(groups.items.some((i: Reply) => i.kind === 'group' && i.resource.name === 'lst'));
     const ms = await api('measure', 'list', { group: 'lst' });
-    assert.deepEqual(ms.items.map((i: Reply) => i.resource.name), ['a', 'b']);
+    assert.deepEqual(
+      ms.items.map((i: Reply) => i.resource.name),
+      ['a', 'b'],
+    );
     assert.ok(ms.items.every((i: Reply) => i.kind === 'measure' && i.mod_revision > 0));
     assert.deepEqual((await api('stream', 'list', { group: 'lst' })).items, []);
     await rejectsWith(api('measure', 'list', { group: 'nolst' }), Code.NotFound);
@@ -324,11 +444,14 @@ describe('schema registry (nats)', () => {
     ];
     const before = await lastRevision();
     const first = await call<Reply>(client, subjects.api.schemaApply, { resources }, { timeoutMs: TIMEOUT_MS });
-    assert.deepEqual(first.results.map((r: Reply) => [r.key, r.action, r.revision]), [
-      ['group:app', 'created', before + 1],
-      ['measure:app/cpu', 'created', before + 2],
-      ['index_rule:app/by_host', 'created', before + 3],
-    ]);
+    assert.deepEqual(
+      first.results.map((r: Reply) => [r.key, r.action, r.revision]),
+      [
+        ['group:app', 'created', before + 1],
+        ['measure:app/cpu', 'created', before + 2],
+        ['index_rule:app/by_host', 'created', before + 3],
+      ],
+    );
     assert.equal(first.revision, before + 3);
     const again = await call<Reply>(client, subjects.api.schemaApply, { resources }, { timeoutMs: TIMEOUT_MS });
     assert.ok(again.results.every((r: Reply) => r.action === 'unchanged'));
@@ -336,7 +459,10 @@ describe('schema registry (nats)', () => {
     assert.equal(await lastRevision(), before + 3);
     resources[2] = { kind: 'group', resource: group('app', { ttl: '30d' }) };
     const third = await call<Reply>(client, subjects.api.schemaApply, { resources }, { timeoutMs: TIMEOUT_MS });
-    assert.deepEqual(third.results.map((r: Reply) => r.action), ['updated', 'unchanged', 'unchanged']);
+    assert.deepEqual(
+      third.results.map((r: Reply) => r.action),
+      ['updated', 'unchanged', 'unchanged'],
+    );
     assert.equal(third.revision, before + 4);
   });
 
@@ -346,18 +472,48 @@ describe('schema registry (nats)', () => {
       { kind: 'group', resource: group('app2') },
       { kind: 'measure', resource: measure('app2', 'cpu', { entity: ['nope'] }) },
     ];
-    await rejectsWith(call(client, subjects.api.schemaApply, { resources: bad }, { timeoutMs: TIMEOUT_MS }), Code.InvalidArgument, 'resources[1]');
+    await rejectsWith(
+      call(client, subjects.api.schemaApply, { resources: bad }, { timeoutMs: TIMEOUT_MS }),
+      Code.InvalidArgument,
+      'resources[1]',
+    );
     const orphan = [{ kind: 'measure', resource: measure('app_none', 'cpu') }];
-    await rejectsWith(call(client, subjects.api.schemaApply, { resources: orphan }, { timeoutMs: TIMEOUT_MS }), Code.NotFound, 'resources[0]');
-    const dupes = [{ kind: 'group', resource: group('app3') }, { kind: 'group', resource: group('app3') }];
-    await rejectsWith(call(client, subjects.api.schemaApply, { resources: dupes }, { timeoutMs: TIMEOUT_MS }), Code.InvalidArgument, 'resources[1]');
-    await rejectsWith(call(client, subjects.api.schemaApply, { resources: [{ kind: 'table', resource: {} }] }, { timeoutMs: TIMEOUT_MS }), Code.InvalidArgument, 'resources[0]');
-    await rejectsWith(call(client, subjects.api.schemaApply, {}, { timeoutMs: TIMEOUT_MS }), Code.InvalidArgument, 'resources');
+    await rejectsWith(
+      call(client, subjects.api.schemaApply, { resources: orphan }, { timeoutMs: TIMEOUT_MS }),
+      Code.NotFound,
+      'resources[0]',
+    );
+    const dupes = [
+      { kind: 'group', resource: group('app3') },
+      { kind: 'group', resource: group('app3') },
+    ];
+    await rejectsWith(
+      call(client, subjects.api.schemaApply, { resources: dupes }, { timeoutMs: TIMEOUT_MS }),
+      Code.InvalidArgument,
+      'resources[1]',
+    );
+    await rejectsWith(
+      call(
+        client,
+        subjects.api.schemaApply,
+        { resources: [{ kind: 'table', resource: {} }] },
+        { timeoutMs: TIMEOUT_MS },
+      ),
+      Code.InvalidArgument,
+      'resources[0]',
+    );
+    await rejectsWith(
+      call(client, subjects.api.schemaApply, {}, { timeoutMs: TIMEOUT_MS }),
+      Code.InvalidArgument,
+      'resources',
+    );
     assert.equal(await lastRevision(), before);
   });
 
   it('schema registry - concurrent creates of one key: exactly one wins', async () => {
-    const outcomes = await Promise.allSettled([1, 2, 3].map(() => api('group', 'create', { resource: group('race_create') })));
+    const outcomes = await Promise.allSettled(
+      [1, 2, 3].map(() => api('group', 'create', { resource: group('race_create') })),
+    );
     assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
     for (const o of outcomes) if (o.status === 'rejected') assert.equal(codeOf(o.reason), Code.AlreadyExists);
   });
@@ -370,17 +526,24 @@ describe('schema registry (nats)', () => {
     const u = await once.update('group', group('race_upd', { ttl: '30d' }));
     assert.deepEqual([u.changed, u.revision], [true, before + 2]);
     const always = new SchemaRegistry(racingKv(kv, 100), { updateAttempts: 3 });
-    await rejectsWith(always.update('group', group('race_upd', { ttl: '60d' })), Code.FailedPrecondition, '3 update attempts');
+    await rejectsWith(
+      always.update('group', group('race_upd', { ttl: '60d' })),
+      Code.FailedPrecondition,
+      '3 update attempts',
+    );
     assert.equal(await lastRevision(), before + 2 + 3);
     // A caller-given revision is never retried: the racer's write makes it stale at once.
     const cur = await base.get({ kind: 'group', group: 'race_upd', name: '' });
-    await rejectsWith(new SchemaRegistry(racingKv(kv, 1)).update('group', group('race_upd', { ttl: '9d' }), cur.mod_revision), Code.FailedPrecondition);
+    await rejectsWith(
+      new SchemaRegistry(racingKv(kv, 1)).update('group', group('race_upd', { ttl: '9d' }), cur.mod_revision),
+      Code.FailedPrecondition,
+    );
     assert.equal(((await base.get({ kind: 'group', group: 'race_upd', name: '' })).resource as Group).ttl, '30d');
   });
 
   it('schema registry - the stored value is msgpack {kind, resource} with timestamps from the clock', async () => {
     const fixed = new Date('2030-01-02T03:04:05.000Z');
-    const registry = new SchemaRegistry(kv, { now: () => fixed });
+    const registry = new SchemaRegistry(kv, { clock: { now: () => fixed.getTime() } });
     const c = await registry.create('group', group('clocked'));
     const e = await kv.get('group.clocked');
     assert.equal(e?.revision, c.revision);

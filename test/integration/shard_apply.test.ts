@@ -34,8 +34,16 @@ describe('shard owners apply the WAL (1 liaison + 1 data node)', function () {
   });
 
   async function writeBatch(i: number): Promise<WriteReply> {
-    const points = Array.from({ length: 50 }, (_, k) => ({ ts: now - 60_000 + i, tags: { host: `h${k}` }, fields: { value: i * 100 + k } }));
-    const r = await c.api<WriteReply>(S.api.write('measure'), { group: 'sa', name: 'cpu', batch_id: `b${i}`, points }, 10_000);
+    const points = Array.from({ length: 50 }, (_, k) => ({
+      ts: now - 60_000 + i,
+      tags: { host: `h${k}` },
+      fields: { value: i * 100 + k },
+    }));
+    const r = await c.api<WriteReply>(
+      S.api.write('measure'),
+      { group: 'sa', name: 'cpu', batch_id: `b${i}`, points },
+      10_000,
+    );
     for (const p of points) acked.set(`${p.tags.host}/${p.ts}`, p.fields.value);
     return r;
   }
@@ -46,7 +54,9 @@ describe('shard owners apply the WAL (1 liaison + 1 data node)', function () {
       async () => {
         const a = await c.control<Actors>('d1', 'actors');
         const shards = a.actors.find((x) => x.id === 'data_shard')!.details.shards ?? [];
-        return Object.entries(token).every(([s, seq]) => (shards.find((x) => x.shard === `sa/${s}`)?.flushed ?? 0) >= seq);
+        return Object.entries(token).every(
+          ([s, seq]) => (shards.find((x) => x.shard === `sa/${s}`)?.flushed ?? 0) >= seq,
+        );
       },
       { timeoutMs: 30_000, what: `d1 flushed up to ${JSON.stringify(token)}` },
     );
@@ -57,7 +67,9 @@ describe('shard owners apply the WAL (1 liaison + 1 data node)', function () {
     const rows = new Map<string, number>();
     let count = 0;
     for (const shard of [0, 1]) {
-      const store = await ShardStore.open(nodeFs, shardDirOf(join(c.lc.opts.dir, 'data', 'd1'), 'sa', shard), { clock: systemClock });
+      const store = await ShardStore.open(nodeFs, shardDirOf(join(c.lc.opts.dir, 'data', 'd1'), 'sa', shard), {
+        clock: systemClock,
+      });
       try {
         const merged = await store.scanMerged({ minTs: 0, maxTs: Number.MAX_SAFE_INTEGER });
         for (const r of merged.values()) {
@@ -104,10 +116,17 @@ describe('shard owners apply the WAL (1 liaison + 1 data node)', function () {
 
   it('shard - WAL records of a measure deleted before a data node applied them are skipped, not fatal', async () => {
     const tmp = await c.createMeasure('sa', 'tmp');
-    assert.equal((await c.barrier('applied', { keys: ['measure:sa/tmp'], min_revisions: [tmp.revision] })).applied, true);
+    assert.equal(
+      (await c.barrier('applied', { keys: ['measure:sa/tmp'], min_revisions: [tmp.revision] })).applied,
+      true,
+    );
     c.lc.kill('d1', 'SIGTERM');
     await c.lc.nodes.get('d1')!.exited;
-    const w = await c.api<WriteReply>(S.api.write('measure'), { group: 'sa', name: 'tmp', points: [{ ts: now, tags: { host: 'x' }, fields: { value: 1 } }] });
+    const w = await c.api<WriteReply>(S.api.write('measure'), {
+      group: 'sa',
+      name: 'tmp',
+      points: [{ ts: now, tags: { host: 'x' }, fields: { value: 1 } }],
+    });
     const del = await c.deleteMeasure('sa', 'tmp');
     c.lc.spawnNode('d1', ['data']);
     await c.lc.waitReady('d1');

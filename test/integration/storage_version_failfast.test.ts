@@ -24,7 +24,6 @@ async function stampedSegment(nodeDir: string, group: string, version: string): 
   return file;
 }
 
-
 describe('storage version fail-fast (real node processes)', function () {
   this.timeout(120_000);
   let c: TestCluster;

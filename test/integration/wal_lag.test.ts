@@ -11,7 +11,13 @@ import { waitFor } from '../harness/wait.js';
 import { subjectsFor } from '../../transport/subjects.js';
 
 const S = subjectsFor();
-type ShardHealth = { shard: string; applied: number; flushed: number; published: number | null; wal_lag: number | null };
+type ShardHealth = {
+  shard: string;
+  applied: number;
+  flushed: number;
+  published: number | null;
+  wal_lag: number | null;
+};
 type Actors = { metrics_port: number; actors: { id: string; details: { shards?: ShardHealth[] } }[] };
 
 describe('WAL lag per shard (1 liaison + 1 data node)', function () {
@@ -29,7 +35,11 @@ describe('WAL lag per shard (1 liaison + 1 data node)', function () {
   });
 
   const write = (name: string, i: number) =>
-    c.api<WriteReply>(S.api.write('measure'), { group: 'wl', name, points: [{ ts: Date.now() - 1000, tags: { host: `h${i}` }, fields: { value: i } }] });
+    c.api<WriteReply>(S.api.write('measure'), {
+      group: 'wl',
+      name,
+      points: [{ ts: Date.now() - 1000, tags: { host: `h${i}` }, fields: { value: i } }],
+    });
   const shardHealth = async () => {
     const a = await c.control<Actors>('d1', 'actors');
     return a.actors.find((x) => x.id === 'data_shard')!.details.shards!.find((s) => s.shard === 'wl/0')!;
@@ -44,10 +54,13 @@ describe('WAL lag per shard (1 liaison + 1 data node)', function () {
   it('wal lag - grows on an owner held behind its gate, shows in /metrics and health, and returns to 0 once it catches up', async () => {
     const first = (await write('cpu', 0)).write_token.shards['0']!;
     // Caught up: the reading saw the write and the owner applied it.
-    await waitFor(async () => {
-      const h = await shardHealth();
-      return h.published !== null && h.published >= first && h.wal_lag === 0;
-    }, { what: 'lag 0 after the first write' });
+    await waitFor(
+      async () => {
+        const h = await shardHealth();
+        return h.published !== null && h.published >= first && h.wal_lag === 0;
+      },
+      { what: 'lag 0 after the first write' },
+    );
     assert.equal(await metricLag(), 0);
 
     await c.control('d1', 'pause_watch');
@@ -57,10 +70,13 @@ describe('WAL lag per shard (1 liaison + 1 data node)', function () {
       await c.createMeasure('wl', 'mem');
       await write('mem', 1);
       held = (await write('cpu', 2)).write_token.shards['0']!;
-      const h = await waitFor(async () => {
-        const x = await shardHealth();
-        return x.published !== null && x.published >= held && x.wal_lag! > 0 ? x : undefined;
-      }, { what: 'lag > 0 in health while d1 is held' });
+      const h = await waitFor(
+        async () => {
+          const x = await shardHealth();
+          return x.published !== null && x.published >= held && x.wal_lag! > 0 ? x : undefined;
+        },
+        { what: 'lag > 0 in health while d1 is held' },
+      );
       assert.ok(h.applied < held, `applied ${h.applied} is behind ${held}`);
       assert.equal(h.wal_lag, h.published! - h.applied);
       // The bus reads a subject's last sequence straight from the stream (0 for a subject never written).
@@ -71,10 +87,13 @@ describe('WAL lag per shard (1 liaison + 1 data node)', function () {
       await c.control('d1', 'resume_watch');
     }
 
-    const caughtUp = await waitFor(async () => {
-      const x = await shardHealth();
-      return x.applied >= held && x.wal_lag === 0 ? x : undefined;
-    }, { what: 'lag back to 0 once d1 applied the schema' });
+    const caughtUp = await waitFor(
+      async () => {
+        const x = await shardHealth();
+        return x.applied >= held && x.wal_lag === 0 ? x : undefined;
+      },
+      { what: 'lag back to 0 once d1 applied the schema' },
+    );
     assert.ok(caughtUp.published! >= held);
     await waitFor(async () => (await metricLag()) === 0, { what: '/metrics lag back to 0' });
   });

@@ -34,12 +34,28 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     await c.createGroup('w', { shards: 4, placement: { data_nodes: ['d1'] } });
     cpu = await c.api(S.api.schema('measure', 'create'), {
       resource: {
-        group: 'w', name: 'cpu', entity: ['host'],
-        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'region', type: 'string' }] }],
-        fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+        group: 'w',
+        name: 'cpu',
+        entity: ['host'],
+        tag_families: [
+          {
+            name: 'default',
+            tags: [
+              { name: 'host', type: 'string' },
+              { name: 'region', type: 'string' },
+            ],
+          },
+        ],
+        fields: [
+          { name: 'value', type: 'float' },
+          { name: 'count', type: 'int' },
+        ],
       },
     });
-    assert.equal((await c.barrier('applied', { keys: ['measure:w/cpu'], min_revisions: [cpu.revision] })).applied, true);
+    assert.equal(
+      (await c.barrier('applied', { keys: ['measure:w/cpu'], min_revisions: [cpu.revision] })).applied,
+      true,
+    );
   });
   after(async () => {
     await nc?.close();
@@ -47,12 +63,14 @@ describe('write path to the WAL (liaisons only, every data node down)', function
   });
 
   const walMessages = async () => (await jsm.streams.info(WAL_STREAM)).state.messages;
-  const write = (body: Record<string, unknown>) => c.api<WriteReply>(S.api.write('measure'), { group: 'w', name: 'cpu', ...body }, 10_000);
+  const write = (body: Record<string, unknown>) =>
+    c.api<WriteReply>(S.api.write('measure'), { group: 'w', name: 'cpu', ...body }, 10_000);
 
   it('placement - with no data node in the cluster, a group must name its placement', async () => {
     await assert.rejects(
       c.createGroup('w_nowhere'),
-      (e: { code?: string; message?: string }) => e.code === 'FailedPrecondition' && /placement\.data_nodes/.test(e.message ?? ''),
+      (e: { code?: string; message?: string }) =>
+        e.code === 'FailedPrecondition' && /placement\.data_nodes/.test(e.message ?? ''),
     );
   });
 
@@ -69,7 +87,10 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     for (const [shard, seq] of Object.entries(r.write_token.shards)) {
       const m = (await jsm.streams.getMessage(WAL_STREAM, { seq }))!;
       assert.equal(m.subject, `lockstep.wal.w.${shard}`);
-      const rec = decode(m.data) as { cols: { ts: Float64Array; fields: { value: Float64Array }; tags: { host: string[] } }; revision: number };
+      const rec = decode(m.data) as {
+        cols: { ts: Float64Array; fields: { value: Float64Array }; tags: { host: string[] } };
+        revision: number;
+      };
       assert.equal(rec.revision, cpu.revision);
       for (let i = 0; i < rec.cols.ts.length; i++) {
         const host = rec.cols.tags.host[i]!;
@@ -92,11 +113,25 @@ describe('write path to the WAL (liaisons only, every data node down)', function
   it('write - a batch_id names a batch of one measure: the same id on another measure is stored too', async () => {
     const a = await write({ points: [point('dup1', 1)], batch_id: 'shared-id' });
     const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
-      resource: { group: 'w', name: 'other', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+      resource: {
+        group: 'w',
+        name: 'other',
+        entity: ['host'],
+        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
+        fields: [{ name: 'value', type: 'float' }],
+      },
     });
-    assert.equal((await c.barrier('applied', { keys: ['measure:w/other'], min_revisions: [m.revision] })).applied, true);
+    assert.equal(
+      (await c.barrier('applied', { keys: ['measure:w/other'], min_revisions: [m.revision] })).applied,
+      true,
+    );
     const before = await walMessages();
-    const b = await c.api<WriteReply & { duplicate: boolean }>(S.api.write('measure'), { group: 'w', name: 'other', batch_id: 'shared-id', points: [{ ts: now, tags: { host: 'dup1' }, fields: { value: 2 } }] });
+    const b = await c.api<WriteReply & { duplicate: boolean }>(S.api.write('measure'), {
+      group: 'w',
+      name: 'other',
+      batch_id: 'shared-id',
+      points: [{ ts: now, tags: { host: 'dup1' }, fields: { value: 2 } }],
+    });
     assert.equal(b.duplicate, false);
     assert.notDeepEqual(b.write_token, a.write_token);
     assert.equal(await walMessages(), before + 1);
@@ -105,7 +140,11 @@ describe('write path to the WAL (liaisons only, every data node down)', function
   it('write - 64-bit msgpack integers (as Go or Java clients send them) are accepted', async () => {
     const { Packr } = await import('msgpackr');
     const { headers } = await import('@nats-io/nats-core');
-    const body = new Packr({ useRecords: false }).pack({ group: 'w', name: 'cpu', points: [{ ts: BigInt(now), tags: { host: 'big' }, fields: { value: 1, count: BigInt(7) } }] });
+    const body = new Packr({ useRecords: false }).pack({
+      group: 'w',
+      name: 'cpu',
+      points: [{ ts: BigInt(now), tags: { host: 'big' }, fields: { value: 1, count: BigInt(7) } }],
+    });
     const r = await nc.request(S.api.write('measure'), body, { timeout: 5000, headers: headers() });
     assert.equal(r.headers?.get('Lockstep-Status') ?? '', '');
   });
@@ -114,12 +153,25 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     await c.createGroup('w_one', { shards: 1, placement: { data_nodes: ['d1'] } });
     const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
       resource: {
-        group: 'w_one', name: 'wide', entity: ['host'],
-        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, ...Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, type: 'int' }))] }],
+        group: 'w_one',
+        name: 'wide',
+        entity: ['host'],
+        tag_families: [
+          {
+            name: 'default',
+            tags: [
+              { name: 'host', type: 'string' },
+              ...Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, type: 'int' })),
+            ],
+          },
+        ],
         fields: [{ name: 'value', type: 'float' }],
       },
     });
-    assert.equal((await c.barrier('applied', { keys: ['measure:w_one/wide'], min_revisions: [m.revision] })).applied, true);
+    assert.equal(
+      (await c.barrier('applied', { keys: ['measure:w_one/wide'], min_revisions: [m.revision] })).applied,
+      true,
+    );
     const before = await walMessages();
     // Sparse tags: the request is small, but the record stores every declared tag of every point.
     const points = Array.from({ length: 5000 }, (_, i) => ({ ts: now, tags: { host: `h${i}` }, fields: { value: i } }));
@@ -132,11 +184,25 @@ describe('write path to the WAL (liaisons only, every data node down)', function
 
   it('gates - after barrier applied for a new measure at R, every liaison accepts a write carrying R without waiting', async () => {
     const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
-      resource: { group: 'w', name: 'fresh', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+      resource: {
+        group: 'w',
+        name: 'fresh',
+        entity: ['host'],
+        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
+        fields: [{ name: 'value', type: 'float' }],
+      },
     });
-    assert.equal((await c.barrier('applied', { keys: ['measure:w/fresh'], min_revisions: [m.revision] })).applied, true);
+    assert.equal(
+      (await c.barrier('applied', { keys: ['measure:w/fresh'], min_revisions: [m.revision] })).applied,
+      true,
+    );
     for (let i = 0; i < 30; i++) {
-      const r = await c.api<WriteReply>(S.api.write('measure'), { group: 'w', name: 'fresh', schema_revision: m.revision, points: [{ ts: now, tags: { host: 'x' }, fields: { value: i } }] });
+      const r = await c.api<WriteReply>(S.api.write('measure'), {
+        group: 'w',
+        name: 'fresh',
+        schema_revision: m.revision,
+        points: [{ ts: now, tags: { host: 'x' }, fields: { value: i } }],
+      });
       assert.equal(r.points, 1);
     }
   });
@@ -144,13 +210,30 @@ describe('write path to the WAL (liaisons only, every data node down)', function
   it('gates - an older schema_revision is ExpiredSchema; an unknown measure is NotFound', async () => {
     const upd = await c.api<{ revision: number }>(S.api.schema('measure', 'update'), {
       resource: {
-        group: 'w', name: 'cpu', entity: ['host'],
-        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'region', type: 'string' }, { name: 'dc', type: 'string' }] }],
-        fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+        group: 'w',
+        name: 'cpu',
+        entity: ['host'],
+        tag_families: [
+          {
+            name: 'default',
+            tags: [
+              { name: 'host', type: 'string' },
+              { name: 'region', type: 'string' },
+              { name: 'dc', type: 'string' },
+            ],
+          },
+        ],
+        fields: [
+          { name: 'value', type: 'float' },
+          { name: 'count', type: 'int' },
+        ],
       },
     });
     assert.equal((await c.barrier('revision', { min_revision: upd.revision })).applied, true);
-    await assert.rejects(write({ schema_revision: cpu.revision, points: [point('a', 1)] }), (e: { code?: string }) => e.code === 'ExpiredSchema');
+    await assert.rejects(
+      write({ schema_revision: cpu.revision, points: [point('a', 1)] }),
+      (e: { code?: string }) => e.code === 'ExpiredSchema',
+    );
     const ok = await write({ schema_revision: upd.revision, points: [point('a', 1)] });
     assert.equal(ok.schema_revision, upd.revision);
     await assert.rejects(
@@ -167,11 +250,25 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     let m: { revision: number };
     try {
       m = await c.api(S.api.schema('measure', 'create'), {
-        resource: { group: 'w', name: 'late', entity: ['host'], tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }], fields: [{ name: 'value', type: 'float' }] },
+        resource: {
+          group: 'w',
+          name: 'late',
+          entity: ['host'],
+          tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
+          fields: [{ name: 'value', type: 'float' }],
+        },
       });
-      const body = { group: 'w', name: 'late', schema_revision: m.revision, points: [{ ts: now, tags: { host: 'x' }, fields: { value: 1 } }] };
+      const body = {
+        group: 'w',
+        name: 'late',
+        schema_revision: m.revision,
+        points: [{ ts: now, tags: { host: 'x' }, fields: { value: 1 } }],
+      };
       const t0 = Date.now();
-      await assert.rejects(c.api(S.api.write('measure'), body, 10_000), (e: { code?: string }) => e.code === 'SchemaNotApplied');
+      await assert.rejects(
+        c.api(S.api.write('measure'), body, 10_000),
+        (e: { code?: string }) => e.code === 'SchemaNotApplied',
+      );
       assert.ok(Date.now() - t0 >= 700, 'it waited for the budget first');
       const pending = call<WriteReply>(c.bus, S.api.write('measure'), body, { timeoutMs: 10_000 });
       await c.control('l1', 'resume_watch');
@@ -206,7 +303,10 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     const { headers } = await import('@nats-io/nats-core');
     const h = headers();
     h.set('Content-Type', 'application/json');
-    const badJson = await nc.request(S.api.write('measure'), new TextEncoder().encode('{"points": ['), { timeout: 5000, headers: h });
+    const badJson = await nc.request(S.api.write('measure'), new TextEncoder().encode('{"points": ['), {
+      timeout: 5000,
+      headers: h,
+    });
     assert.equal(badJson.headers?.get('Lockstep-Status'), 'InvalidArgument');
     const badMsgpack = await nc.request(S.api.write('measure'), new Uint8Array([0xc1, 0xff, 0x00]), { timeout: 5000 });
     assert.equal(badMsgpack.headers?.get('Lockstep-Status'), 'InvalidArgument');
@@ -214,7 +314,10 @@ describe('write path to the WAL (liaisons only, every data node down)', function
   });
 
   it('metrics - the gates count refusals by rpc, group and reason', async () => {
-    await assert.rejects(write({ schema_revision: 1, points: [point('a', 1)] }), (e: { code?: string }) => e.code === 'ExpiredSchema');
+    await assert.rejects(
+      write({ schema_revision: 1, points: [point('a', 1)] }),
+      (e: { code?: string }) => e.code === 'ExpiredSchema',
+    );
     const { metrics_port } = await c.control<{ metrics_port: number }>('l1', 'actors');
     const text = await (await fetch(`http://127.0.0.1:${metrics_port}/metrics`)).text();
     assert.match(text, /schema_status_expired_schema_total\{rpc="write",group="w"\} [1-9]/);

@@ -122,7 +122,11 @@ class ManualSignals implements MemberSignals {
   }
 }
 
-const member = (name: string, role: Role = 'data'): WatchedMember => ({ name, roles: [role], label: `${role}-${name}` });
+const member = (name: string, role: Role = 'data'): WatchedMember => ({
+  name,
+  roles: [role],
+  label: `${role}-${name}`,
+});
 const key = (i: number) => `measure:g1/m${i}`;
 const keysOf = (n: number) => Array.from({ length: n }, (_, i) => key(i));
 
@@ -154,7 +158,10 @@ async function run(cluster: FakeCluster, call: BarrierCall, body: unknown, o: Ru
   const clock = o.clock ?? new FakeClock();
   let out: ScatterOutcome | undefined;
   let failure: unknown;
-  start(cluster, call, body, { ...o, clock }).then((v) => (out = v), (e) => (failure = e));
+  start(cluster, call, body, { ...o, clock }).then(
+    (v) => (out = v),
+    (e) => (failure = e),
+  );
   for (let i = 0; i < 10_000 && out === undefined && failure === undefined; i++) await clock.advance(50);
   if (failure !== undefined) throw failure;
   assert.ok(out, 'the call never answered');
@@ -182,10 +189,18 @@ describe('barrier scatter', () => {
     c.add('a', { revision: 7 });
     c.add('b', { revision: 3 });
     const clock = new FakeClock();
-    const out = await run(c, 'revision', { min_revision: 5, timeout_ms: 1000 }, { members: [member('a'), member('b', 'liaison')], clock });
+    const out = await run(
+      c,
+      'revision',
+      { min_revision: 5, timeout_ms: 1000 },
+      { members: [member('a'), member('b', 'liaison')], clock },
+    );
     assert.equal(out.applied, false);
     assert.deepEqual(out.laggards, [{ node: 'liaison-b', current_revision: 3 }]);
-    assert.deepEqual(out.laggardMembers.map((m) => m.name), ['b']);
+    assert.deepEqual(
+      out.laggardMembers.map((m) => m.name),
+      ['b'],
+    );
     assert.ok(clock.monotonic() >= 1000 && clock.monotonic() < 1100, `answered at ${clock.monotonic()}`);
     // a converged at once and was never probed again; b was re-probed by the fallback poll.
     assert.equal(c.nodes.get('a')!.calls.length, 1);
@@ -206,7 +221,12 @@ describe('barrier scatter', () => {
     const c = new FakeCluster();
     const flaky = c.add('flaky', { revision: 5, failNext: 1 });
     const clock = new FakeClock();
-    const p = start(c, 'revision', { min_revision: 5, timeout_ms: 5000 }, { members: [member('flaky')], clock, pollMs: 200 });
+    const p = start(
+      c,
+      'revision',
+      { min_revision: 5, timeout_ms: 5000 },
+      { members: [member('flaky')], clock, pollMs: 200 },
+    );
     let answered = false;
     void p.then(() => (answered = true));
     await clock.advance(100);
@@ -241,15 +261,22 @@ describe('barrier scatter', () => {
       assert.equal(out.applied, true);
       assert.equal(node.calls.length, expected);
       assert.ok(node.calls.every((x) => x.method === 'key_revisions' && x.keys <= 1000));
-      assert.equal(node.calls.reduce((s, x) => s + x.keys, 0), n);
+      assert.equal(
+        node.calls.reduce((s, x) => s + x.keys, 0),
+        n,
+      );
     });
   }
 
   it('barrier - more than 10 000 keys is InvalidArgument before any probe', async () => {
     const c = new FakeCluster();
     c.add('a');
-    await assert.rejects(run(c, 'applied', { keys: keysOf(10_001) }, { members: [member('a')] }), (e) => assertCode(e, Code.InvalidArgument));
-    await assert.rejects(run(c, 'deleted', { keys: keysOf(10_001) }, { members: [member('a')] }), (e) => assertCode(e, Code.InvalidArgument));
+    await assert.rejects(run(c, 'applied', { keys: keysOf(10_001) }, { members: [member('a')] }), (e) =>
+      assertCode(e, Code.InvalidArgument),
+    );
+    await assert.rejects(run(c, 'deleted', { keys: keysOf(10_001) }, { members: [member('a')] }), (e) =>
+      assertCode(e, Code.InvalidArgument),
+    );
     assert.equal(c.totalCalls(), 0);
   });
 
@@ -273,7 +300,12 @@ describe('barrier scatter', () => {
       ['revision', { min_revision: 1.5 }],
       ['revision', { min_revision: 1, timeout_ms: 'soon' }],
     ];
-    for (const [call, body] of bad) assert.throws(() => parseBarrierRequest(call, body), (e) => assertCode(e, Code.InvalidArgument), JSON.stringify(body));
+    for (const [call, body] of bad)
+      assert.throws(
+        () => parseBarrierRequest(call, body),
+        (e) => assertCode(e, Code.InvalidArgument),
+        JSON.stringify(body),
+      );
   });
 
   it('barrier - timeout_ms defaults to 5 s and is capped at 5 min', () => {
@@ -287,7 +319,9 @@ describe('barrier scatter', () => {
     const c = new FakeCluster();
     c.add('a');
     const body = { keys: [key(0)], min_revisions: [1, 2] };
-    await assert.rejects(run(c, 'applied', body, { members: [member('a')] }), (e) => assertCode(e, Code.InvalidArgument));
+    await assert.rejects(run(c, 'applied', body, { members: [member('a')] }), (e) =>
+      assertCode(e, Code.InvalidArgument),
+    );
     assert.equal(c.totalCalls(), 0);
   });
 
@@ -304,21 +338,33 @@ describe('barrier scatter', () => {
     assert.equal(out.applied, false);
     assert.deepEqual(out.laggards, [{ node: 'data-a', missing_keys: [key(1), key(2)] }]);
     assert.equal(a.calls[0]!.keys, 3);
-    assert.ok(a.calls.slice(1).every((x) => x.keys === 2), 'later rounds re-probe only the missing keys');
+    assert.ok(
+      a.calls.slice(1).every((x) => x.keys === 2),
+      'later rounds re-probe only the missing keys',
+    );
   });
 
   it('barrier - deleted reports exactly the keys still present', async () => {
     const c = new FakeCluster();
     c.add('a', { keys: new Map([[key(1), { present: true, mod_revision: 4 }]]) });
     c.add('b');
-    const out = await run(c, 'deleted', { keys: [key(0), key(1)], timeout_ms: 300 }, { members: [member('a'), member('b')] });
+    const out = await run(
+      c,
+      'deleted',
+      { keys: [key(0), key(1)], timeout_ms: 300 },
+      { members: [member('a'), member('b')] },
+    );
     assert.deepEqual(out.laggards, [{ node: 'data-a', still_present_keys: [key(1)] }]);
   });
 
   it('barrier - an empty key list is applied at once', async () => {
     const c = new FakeCluster();
     c.add('a');
-    assert.deepEqual(await run(c, 'applied', { keys: [] }, { members: [member('a')] }), { applied: true, laggards: [], laggardMembers: [] });
+    assert.deepEqual(await run(c, 'applied', { keys: [] }, { members: [member('a')] }), {
+      applied: true,
+      laggards: [],
+      laggardMembers: [],
+    });
     assert.equal(c.totalCalls(), 0);
   });
 
@@ -328,7 +374,12 @@ describe('barrier scatter', () => {
     const b = c.add('b', { revision: 9 });
     const clock = new FakeClock();
     const signals = new ManualSignals();
-    const p = start(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, { members: [member('a'), member('b')], clock, signals, pollMs: 5000 });
+    const p = start(
+      c,
+      'revision',
+      { min_revision: 5, timeout_ms: 10_000 },
+      { members: [member('a'), member('b')], clock, signals, pollMs: 5000 },
+    );
     await clock.advance(10);
     assert.equal(a.calls.length, 1);
     signals.emit({ type: 'advance', node: 'a', revision: 4 }); // Below the target: still lagging.
@@ -346,7 +397,12 @@ describe('barrier scatter', () => {
     const a = c.add('a', { revision: 3 });
     const clock = new FakeClock();
     const signals = new ManualSignals();
-    const p = start(c, 'applied', { keys: ['measure:g/m'], timeout_ms: 10_000 }, { members: [member('a')], clock, signals, pollMs: 5000 });
+    const p = start(
+      c,
+      'applied',
+      { keys: ['measure:g/m'], timeout_ms: 10_000 },
+      { members: [member('a')], clock, signals, pollMs: 5000 },
+    );
     await clock.advance(10);
     assert.equal(a.calls.length, 1);
     a.keys.set('measure:g/m', { present: true, mod_revision: 4 });
@@ -371,7 +427,12 @@ describe('barrier scatter', () => {
     };
     const clock = new FakeClock();
     const signals = new ManualSignals();
-    const p = start(c, 'applied', { keys: ['measure:g/m'], timeout_ms: 10_000 }, { members: [member('a')], clock, signals, pollMs: 5000 });
+    const p = start(
+      c,
+      'applied',
+      { keys: ['measure:g/m'], timeout_ms: 10_000 },
+      { members: [member('a')], clock, signals, pollMs: 5000 },
+    );
     await clock.advance(10);
     a.keys.set('measure:g/m', { present: true, mod_revision: 5 });
     for (let i = 0; i < 3; i++) signals.emit({ type: 'advance', node: 'a', revision: 5 });
@@ -384,17 +445,32 @@ describe('barrier scatter', () => {
   it('barrier - evicted member is reported once and the call can still end applied', async () => {
     const clock = new FakeClock();
     const table = new MemberTable(clock, { heartbeatIntervalMs: 100, evictableAfterMs: 400, goneAfterMs: 2000 });
-    const hb = (name: string, roles: Role[] = ['data']): Heartbeat => ({ name, roles, state: 'active', schema_cache: true, pid: 1, started_at: 0 });
+    const hb = (name: string, roles: Role[] = ['data']): Heartbeat => ({
+      name,
+      roles,
+      state: 'active',
+      schema_cache: true,
+      pid: 1,
+      started_at: 0,
+    });
     for (const n of ['a', 'b', 'c']) table.observe(hb(n));
     const hub = new MemberSignalHub(table, 'self');
     const members = freezeSnapshot(table, { name: 'self', roles: ['liaison'] });
-    assert.deepEqual(members.map((m) => m.label), ['data-a', 'data-b', 'data-c', 'liaison-self']);
+    assert.deepEqual(
+      members.map((m) => m.label),
+      ['data-a', 'data-b', 'data-c', 'liaison-self'],
+    );
     const c = new FakeCluster();
     c.add('self', { revision: 5 });
     c.add('a', { revision: 5 });
     const silent = c.add('b', { revision: 1 });
     const slow = c.add('c', { revision: 1 });
-    const p = start(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, { members, clock, signals: hub, pollMs: 200 });
+    const p = start(
+      c,
+      'revision',
+      { min_revision: 5, timeout_ms: 10_000 },
+      { members, clock, signals: hub, pollMs: 200 },
+    );
     // a and c keep beating; b goes silent, turns Evictable at 400 ms, then gone at 2000 ms.
     for (let t = 0; t < 2100; t += 100) {
       table.observe(hb('a'));
@@ -409,7 +485,10 @@ describe('barrier scatter', () => {
     const out = await p;
     assert.equal(out.applied, true);
     assert.deepEqual(out.laggards, [{ node: 'data-b', reason: EVICTED_REASON }]);
-    assert.deepEqual(out.laggardMembers.map((m) => m.name), ['b']);
+    assert.deepEqual(
+      out.laggardMembers.map((m) => m.name),
+      ['b'],
+    );
     assert.ok(probesOfB <= 3, `b was dropped from later rounds (${probesOfB} probes)`);
     assert.equal(hub.listenerCount, 0, 'the call unsubscribed');
     hub.close();
@@ -421,7 +500,12 @@ describe('barrier scatter', () => {
     const b = c.add('b', { revision: 1 });
     const clock = new FakeClock();
     const signals = new ManualSignals();
-    const p = start(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, { members: [member('a'), member('b')], clock, signals, pollMs: 200 });
+    const p = start(
+      c,
+      'revision',
+      { min_revision: 5, timeout_ms: 10_000 },
+      { members: [member('a'), member('b')], clock, signals, pollMs: 200 },
+    );
     await clock.advance(100);
     signals.states.set('b', 'evictable'); // No event: only the next round sees it.
     await clock.advance(200);
@@ -435,7 +519,12 @@ describe('barrier scatter', () => {
     c.add('b', { behaviour: 'hang' });
     const clock = new FakeClock();
     const signals = new ManualSignals();
-    const p = start(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, { members: [member('a'), member('b')], clock, signals });
+    const p = start(
+      c,
+      'revision',
+      { min_revision: 5, timeout_ms: 10_000 },
+      { members: [member('a'), member('b')], clock, signals },
+    );
     await clock.advance(50);
     signals.states.set('b', 'absent');
     signals.emit({ type: 'left', node: 'b' });
@@ -469,7 +558,12 @@ describe('barrier scatter', () => {
     c.add('b', { behaviour: 'hang' });
     const clock = new FakeClock();
     const abort = new AbortController();
-    const p = start(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, { members: [member('a'), member('b')], clock, signal: abort.signal });
+    const p = start(
+      c,
+      'revision',
+      { min_revision: 5, timeout_ms: 10_000 },
+      { members: [member('a'), member('b')], clock, signal: abort.signal },
+    );
     await clock.advance(50);
     abort.abort();
     const out = await p;
@@ -479,10 +573,19 @@ describe('barrier scatter', () => {
   });
 
   it('barrier - an empty snapshot is Unavailable', async () => {
-    assert.throws(() => freezeSnapshot({ active: () => [] }), (e) => assertCode(e, Code.Unavailable));
+    assert.throws(
+      () => freezeSnapshot({ active: () => [] }),
+      (e) => assertCode(e, Code.Unavailable),
+    );
     const spec = parseBarrierRequest('revision', { min_revision: 1 });
     await assert.rejects(
-      scatter(spec, { members: [], probe: new FakeCluster().probe, clock: new FakeClock(), deadlineMs: 1000, fallbackPollMs: 100 }),
+      scatter(spec, {
+        members: [],
+        probe: new FakeCluster().probe,
+        clock: new FakeClock(),
+        deadlineMs: 1000,
+        fallbackPollMs: 100,
+      }),
       (e) => assertCode(e, Code.Unavailable),
     );
   });
@@ -490,11 +593,21 @@ describe('barrier scatter', () => {
   it('barrier - the snapshot keeps Active members with a schema cache, deduplicated, plus self', () => {
     const clock = new FakeClock();
     const table = new MemberTable(clock, { heartbeatIntervalMs: 100, evictableAfterMs: 400, goneAfterMs: 2000 });
-    const hb = (name: string, schema_cache = true): Heartbeat => ({ name, roles: ['data'], state: 'active', schema_cache, pid: 1, started_at: 0 });
+    const hb = (name: string, schema_cache = true): Heartbeat => ({
+      name,
+      roles: ['data'],
+      state: 'active',
+      schema_cache,
+      pid: 1,
+      started_at: 0,
+    });
     table.observe(hb('self')); // Our own heartbeat: self comes from config instead.
     table.observe(hb('a'));
     table.observe(hb('nocache', false));
     const members = freezeSnapshot(table, { name: 'self', roles: ['standalone'] });
-    assert.deepEqual(members.map((m) => m.label), ['data-a', 'standalone-self']);
+    assert.deepEqual(
+      members.map((m) => m.label),
+      ['data-a', 'standalone-self'],
+    );
   });
 });

@@ -121,7 +121,12 @@ describe('cli query - where grammar', () => {
       and: [
         { tag: 'a', op: 'eq', value: 1 },
         { tag: 'b', op: 'ne', value: 'y' },
-        { or: [{ tag: 'a', op: 'eq', value: 'x' }, { tag: 'b', op: 'in', value: [1, 2] }] },
+        {
+          or: [
+            { tag: 'a', op: 'eq', value: 'x' },
+            { tag: 'b', op: 'in', value: [1, 2] },
+          ],
+        },
       ],
     });
   });
@@ -130,10 +135,19 @@ describe('cli query - where grammar', () => {
     invalid(() => parseWhereJson('{'), /--where-json is not valid JSON/);
     invalid(() => parseWhereJson('[]'), /the top level: expected an object/);
     invalid(() => parseWhereJson('{"and": []}'), /and must be a non-empty array/);
-    invalid(() => parseWhereJson('{"or": [{"tag": "a", "op": "like", "value": "x"}]}'), /or\[0\]: op must be one of eq, ne, in, not_in/);
-    invalid(() => parseWhereJson('{"and": [{"or": [{"tag": "a", "op": "eq", "value": 1, "x": 1}]}]}'), /and\[0\]\.or\[0\]: unknown key "x"/);
+    invalid(
+      () => parseWhereJson('{"or": [{"tag": "a", "op": "like", "value": "x"}]}'),
+      /or\[0\]: op must be one of eq, ne, in, not_in/,
+    );
+    invalid(
+      () => parseWhereJson('{"and": [{"or": [{"tag": "a", "op": "eq", "value": 1, "x": 1}]}]}'),
+      /and\[0\]\.or\[0\]: unknown key "x"/,
+    );
     invalid(() => parseWhereJson('{"tag": "a", "op": "in", "value": "x"}'), /value of in must be a non-empty array/);
-    invalid(() => parseWhereJson('{"tag": "a", "op": "eq", "value": 1.5}'), /value of eq must be a string or a safe integer/);
+    invalid(
+      () => parseWhereJson('{"tag": "a", "op": "eq", "value": 1.5}'),
+      /value of eq must be a string or a safe integer/,
+    );
     invalid(() => parseWhereJson('{"and": [], "or": []}'), /only the key "and"/);
   });
 });
@@ -163,7 +177,11 @@ describe('cli query - aggregations and top-N', () => {
     const aggs = parseAggs(['mean:v', 'max:v']);
     assert.equal(parseTop({}, aggs), undefined);
     assert.deepEqual(parseTop({ top: '5' }, aggs), { n: 5, fn: 'mean', field: 'v' });
-    assert.deepEqual(parseTop({ top: '3', topBy: 'count', topOrder: 'asc' }, aggs), { n: 3, fn: 'count', order: 'asc' });
+    assert.deepEqual(parseTop({ top: '3', topBy: 'count', topOrder: 'asc' }, aggs), {
+      n: 3,
+      fn: 'count',
+      order: 'asc',
+    });
     assert.deepEqual(parseTop({ top: '1', topBy: 'max:w' }, []), { n: 1, fn: 'max', field: 'w' });
   });
 
@@ -172,7 +190,10 @@ describe('cli query - aggregations and top-N', () => {
     invalid(() => parseTop({ topBy: 'max:v' }, []), /need --top N/);
     invalid(() => parseTop({ top: '0', topBy: 'count' }, []), /--top must be an integer from 1 to 100000/);
     invalid(() => parseTop({ top: 'x', topBy: 'count' }, []), /--top must be an integer/);
-    invalid(() => parseTop({ top: '2', topBy: 'count', topOrder: 'up' }, []), /--top-order must be asc or desc, got "up"/);
+    invalid(
+      () => parseTop({ top: '2', topBy: 'count', topOrder: 'up' }, []),
+      /--top-order must be asc or desc, got "up"/,
+    );
     invalid(() => parseTop({ top: '2', topBy: 'median:v' }, []), /--top-by "median:v": unknown function/);
   });
 });
@@ -191,7 +212,10 @@ describe('cli query - write tokens', () => {
     invalid(() => parseToken('[1]', 'g1'), /--token: not an object/);
     invalid(() => parseToken('{"group": "g1"}', 'g1'), /shards must be an object/);
     invalid(() => parseToken('{"group": "g1", "shards": {"x": 1}}', 'g1'), /shard "x" is not a shard number/);
-    invalid(() => parseToken('{"group": "g1", "shards": {"0": -1}}', 'g1'), /sequence of shard 0 must be a non-negative integer/);
+    invalid(
+      () => parseToken('{"group": "g1", "shards": {"0": -1}}', 'g1'),
+      /sequence of shard 0 must be a non-negative integer/,
+    );
     invalid(() => parseToken(JSON.stringify(token), 'g2'), /--token is for group g1, but the query is on group g2/);
   });
 });
@@ -239,14 +263,25 @@ describe('cli query - building the query', () => {
       top: { n: 2, fn: 'mean', field: 'value' },
       group_by: ['host'],
     });
-    assert.deepEqual(buildQuery('stream', 'g2', 'logs', {}, NOW), { group: 'g2', name: 'logs', from: NOW - HOUR, to: NOW });
+    assert.deepEqual(buildQuery('stream', 'g2', 'logs', {}, NOW), {
+      group: 'g2',
+      name: 'logs',
+      from: NOW - HOUR,
+      to: NOW,
+    });
   });
 
   it('cli query - bad options are refused before anything is sent', () => {
     invalid(() => buildQuery('stream', 'g2', 'logs', { agg: ['count'] }, NOW), /--agg applies to measure queries only/);
-    invalid(() => buildQuery('stream', 'g2', 'logs', { groupBy: ['a'] }, NOW), /--group-by applies to measure queries only/);
+    invalid(
+      () => buildQuery('stream', 'g2', 'logs', { groupBy: ['a'] }, NOW),
+      /--group-by applies to measure queries only/,
+    );
     invalid(() => buildQuery('measure', 'g1', 'cpu', { groupBy: ['host'] }, NOW), /--group-by needs an --agg/);
-    invalid(() => buildQuery('measure', 'g1', 'cpu', { limit: '0' }, NOW), /--limit must be an integer from 1 to 100000/);
+    invalid(
+      () => buildQuery('measure', 'g1', 'cpu', { limit: '0' }, NOW),
+      /--limit must be an integer from 1 to 100000/,
+    );
     invalid(() => buildQuery('measure', 'g1', 'cpu', { limit: '100001' }, NOW), /--limit/);
     invalid(() => buildQuery('measure', 'g1', 'cpu', { offset: '-1' }, NOW), /--offset must be an integer/);
     invalid(() => buildQuery('measure', 'g1', 'cpu', { order: 'up' }, NOW), /--order must be asc or desc/);
@@ -267,11 +302,14 @@ describe('cli query - table rendering', () => {
       missing_shards: [],
       schema_revision: 4,
     };
-    assert.deepEqual(renderReply('measure', reply, { group: 'g', name: 'm', from: 0, to: 1, field_projection: ['n', 'value'] }), [
-      'time                      host  core  labels  n  value',
-      '2024-05-01T12:00:00.000Z  h1    0     -       -  1.5',
-      '2024-05-01T12:00:01.000Z  h22   -     [a,b]   -  2',
-    ]);
+    assert.deepEqual(
+      renderReply('measure', reply, { group: 'g', name: 'm', from: 0, to: 1, field_projection: ['n', 'value'] }),
+      [
+        'time                      host  core  labels  n  value',
+        '2024-05-01T12:00:00.000Z  h1    0     -       -  1.5',
+        '2024-05-01T12:00:01.000Z  h22   -     [a,b]   -  2',
+      ],
+    );
   });
 
   it('cli query - stream rows: time, element_id, tags', () => {
@@ -295,14 +333,27 @@ describe('cli query - table rendering', () => {
       missing_shards: [],
       schema_revision: 1,
     };
-    const q = { group: 'g', name: 'm', from: 0, to: 1, group_by: ['host'], aggregations: [{ fn: 'mean' as const, field: 'v' }, { fn: 'count' as const }] };
-    assert.deepEqual(renderReply('measure', reply, q), ['host  mean(v)  count', 'h1    2.5      3', 'h2    -        0']);
+    const q = {
+      group: 'g',
+      name: 'm',
+      from: 0,
+      to: 1,
+      group_by: ['host'],
+      aggregations: [{ fn: 'mean' as const, field: 'v' }, { fn: 'count' as const }],
+    };
+    assert.deepEqual(renderReply('measure', reply, q), [
+      'host  mean(v)  count',
+      'h1    2.5      3',
+      'h2    -        0',
+    ]);
   });
 
   it('cli query - empty replies say so; cells and times format as documented', () => {
     const q = { group: 'g', name: 'm', from: 0, to: 1 };
     assert.deepEqual(renderReply('measure', { rows: [], missing_shards: [], schema_revision: 1 }, q), ['(no rows)']);
-    assert.deepEqual(renderReply('measure', { groups: [], missing_shards: [], schema_revision: 1 }, q), ['(no groups)']);
+    assert.deepEqual(renderReply('measure', { groups: [], missing_shards: [], schema_revision: 1 }, q), [
+      '(no groups)',
+    ]);
     assert.equal(formatCell(null), '-');
     assert.equal(formatCell(undefined), '-');
     assert.equal(formatCell([1, 2]), '[1,2]');
@@ -314,8 +365,14 @@ describe('cli query - table rendering', () => {
 
   it('cli query - missing shards give one warning naming them', () => {
     assert.equal(missingShardsWarning('g1', []), undefined);
-    assert.equal(missingShardsWarning('g1', [2]), 'warning: partial answer: shard 2 of group g1 had no live owner and is left out');
-    assert.equal(missingShardsWarning('g1', [1, 3]), 'warning: partial answer: shards 1, 3 of group g1 had no live owner and are left out');
+    assert.equal(
+      missingShardsWarning('g1', [2]),
+      'warning: partial answer: shard 2 of group g1 had no live owner and is left out',
+    );
+    assert.equal(
+      missingShardsWarning('g1', [1, 3]),
+      'warning: partial answer: shards 1, 3 of group g1 had no live owner and are left out',
+    );
   });
 });
 
@@ -342,13 +399,24 @@ describe('cli query - client query calls', () => {
     assert.deepEqual(await lc.queryMeasure({ group: 'g1', name: 'cpu', from: 0, to: 10 }), reply);
     await lc.queryStream({ group: 'g1', name: 'logs', from: 0, to: 10, timeout_ms: 500 });
     assert.deepEqual(sent, [
-      { subject: 'lsx.api.query.measure', body: { group: 'g1', name: 'cpu', from: 0, to: 10 }, timeoutMs: 10_000 + QUERY_REPLY_GRACE_MS },
-      { subject: 'lsx.api.query.stream', body: { group: 'g1', name: 'logs', from: 0, to: 10, timeout_ms: 500 }, timeoutMs: 500 + QUERY_REPLY_GRACE_MS },
+      {
+        subject: 'lsx.api.query.measure',
+        body: { group: 'g1', name: 'cpu', from: 0, to: 10 },
+        timeoutMs: 10_000 + QUERY_REPLY_GRACE_MS,
+      },
+      {
+        subject: 'lsx.api.query.stream',
+        body: { group: 'g1', name: 'logs', from: 0, to: 10, timeout_ms: 500 },
+        timeoutMs: 500 + QUERY_REPLY_GRACE_MS,
+      },
     ]);
   });
 
   it('cli query - error replies come back as LockstepError with their code; bad names never reach the bus', async () => {
-    const { bus, sent } = fakeBus(() => ({ body: { code: 'Unavailable', message: 'shard 3 has no live owner' }, headers: { [STATUS_HEADER]: 'Unavailable' } }));
+    const { bus, sent } = fakeBus(() => ({
+      body: { code: 'Unavailable', message: 'shard 3 has no live owner' },
+      headers: { [STATUS_HEADER]: 'Unavailable' },
+    }));
     const lc = LockstepClient.onBus(bus);
     await assert.rejects(lc.queryMeasure({ group: 'g1', name: 'cpu', from: 0, to: 1 }), (e: unknown) => {
       assert.ok(e instanceof LockstepError);
@@ -356,8 +424,14 @@ describe('cli query - client query calls', () => {
       assert.match(e.message, /shard 3/);
       return true;
     });
-    await assert.rejects(lc.queryStream({ group: 'g1', name: 'a.b', from: 0, to: 1 }), (e: unknown) => (e as LockstepError).code === Code.InvalidArgument);
-    await assert.rejects(lc.queryStream({ group: 'g1', name: 'ok', from: 0, to: 1, timeout_ms: -1 }), /timeout_ms must be a positive number/);
+    await assert.rejects(
+      lc.queryStream({ group: 'g1', name: 'a.b', from: 0, to: 1 }),
+      (e: unknown) => (e as LockstepError).code === Code.InvalidArgument,
+    );
+    await assert.rejects(
+      lc.queryStream({ group: 'g1', name: 'ok', from: 0, to: 1, timeout_ms: -1 }),
+      /timeout_ms must be a positive number/,
+    );
     assert.equal(sent.length, 1);
   });
 });

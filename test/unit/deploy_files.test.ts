@@ -36,12 +36,15 @@ const TEST_ENV: Record<string, string> = {
 
 /** Compose interpolation for `${VAR}`, `${VAR:?message}` and `${VAR:-default}` (enough for this file). */
 function interpolate(s: string, env: Record<string, string>): string {
-  return s.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:\?|:-)([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
-    const v = env[name];
-    if (v !== undefined && v !== '') return v;
-    if (op === ':-') return arg ?? '';
-    throw new Error(`compose variable ${name} is unset${op === ':?' ? `: ${arg}` : ''}`);
-  });
+  return s.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:\?|:-)([^}]*))?\}/g,
+    (_m, name: string, op?: string, arg?: string) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (op === ':-') return arg ?? '';
+      throw new Error(`compose variable ${name} is unset${op === ':?' ? `: ${arg}` : ''}`);
+    },
+  );
 }
 
 function loadCompose(): Compose {
@@ -98,7 +101,10 @@ describe('deploy files', () => {
       if (cfg.roles.includes('data')) {
         const dataVolume = (s.volumes ?? []).find((v) => v.endsWith(':/data'));
         assert.ok(dataVolume, `${svc}: a data node needs a volume on /data`);
-        assert.ok(compose.volumes && dataVolume.split(':')[0]! in compose.volumes, `${svc}: named volume ${dataVolume} is declared`);
+        assert.ok(
+          compose.volumes && dataVolume.split(':')[0]! in compose.volumes,
+          `${svc}: named volume ${dataVolume} is declared`,
+        );
       }
     }
     for (const r of ['liaison', 'data', 'claimer']) assert.ok(roles.has(r), `no service holds role ${r}`);
@@ -108,7 +114,11 @@ describe('deploy files', () => {
     const compose = loadCompose();
     assert.ok(compose.services.jaeger, 'a jaeger service');
     for (const [svc, s] of lockstepServices(compose)) {
-      assert.equal(s.environment?.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://jaeger:4318', `${svc}: OTEL_EXPORTER_OTLP_ENDPOINT`);
+      assert.equal(
+        s.environment?.OTEL_EXPORTER_OTLP_ENDPOINT,
+        'http://jaeger:4318',
+        `${svc}: OTEL_EXPORTER_OTLP_ENDPOINT`,
+      );
     }
   });
 
@@ -147,7 +157,11 @@ describe('deploy files', () => {
     const env = { ...process.env };
     delete env.LOCKSTEP_NATS_PASSWORD;
     delete env.CLIENT_NATS_PASSWORD;
-    const ok = spawnSync('nats-server', ['-c', conf, '-t'], { encoding: 'utf8', env: { ...env, ...TEST_ENV }, timeout: 10_000 });
+    const ok = spawnSync('nats-server', ['-c', conf, '-t'], {
+      encoding: 'utf8',
+      env: { ...env, ...TEST_ENV },
+      timeout: 10_000,
+    });
     assert.equal(ok.status, 0, `nats-server -t failed: ${ok.stderr}`);
     assert.match(ok.stderr + ok.stdout, /is valid/);
 

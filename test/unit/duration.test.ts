@@ -10,7 +10,8 @@ function refused(f: () => unknown, ...parts: (string | RegExp)[]): void {
   assert.throws(f, (err: unknown) => {
     assert.ok(err instanceof LockstepError);
     assert.equal(err.code, Code.InvalidArgument);
-    for (const p of parts) assert.match(err.message, typeof p === 'string' ? new RegExp(p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : p);
+    for (const p of parts)
+      assert.match(err.message, typeof p === 'string' ? new RegExp(p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : p);
     return true;
   });
 }
@@ -32,7 +33,8 @@ describe('durations', () => {
   });
 
   it('duration - malformed input is InvalidArgument naming what was parsed', () => {
-    for (const bad of ['', 's', '5 s', '-1s', '5w', '1e3ms', 'five', '5S']) refused(() => parseDuration(bad, '--timeout'), '--timeout');
+    for (const bad of ['', 's', '5 s', '-1s', '5w', '1e3ms', 'five', '5S'])
+      refused(() => parseDuration(bad, '--timeout'), '--timeout');
     refused(() => parseDuration(5, '--timeout'), '--timeout 5 is not a duration');
     refused(() => parseDuration(undefined, 'x'), 'x undefined is not a duration');
   });

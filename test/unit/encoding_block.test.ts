@@ -34,7 +34,9 @@ describe('encoding - block of columns', () => {
       const count = Array.from({ length: n }, (_, i) => i * 3);
       const host = Array.from({ length: n }, () => HOSTS[randInt(rng, 0, 2)]!);
       const labels = Array.from({ length: n }, () => HOSTS.slice(0, randInt(rng, 0, 3)));
-      const ports = Array.from({ length: n }, () => Array.from({ length: randInt(rng, 0, 2) }, () => randInt(rng, 1, 65535)));
+      const ports = Array.from({ length: n }, () =>
+        Array.from({ length: randInt(rng, 0, 2) }, () => randInt(rng, 1, 65535)),
+      );
 
       const w = new ByteWriter(16);
       writeTimestamps(w, ts);

@@ -19,7 +19,15 @@ import {
   readStrings,
   StringIndexCodec,
 } from '../../storage/encoding/index.js';
-import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
+import {
+  assertDamageSafe,
+  assertTruncationsCorrupt,
+  isCorrupt,
+  isUnencodable,
+  mulberry32,
+  randInt,
+  SEED,
+} from '../harness/encoding_harness.js';
 
 const HOSTS = ['web-1', 'web-2', 'db-primary', 'db-replica', 'cache-eu-west-1'];
 const ODD = ['', '\uFEFFbom', 'π≈3.14', '😀 emoji', '中文标签', 'a\u0000b', 'x'.repeat(300), ' ', 'ASCII'];
@@ -45,7 +53,9 @@ function indexModeOf(buf: Uint8Array): number {
 
 /** Up to 8 random code points, some astral, none a surrogate. */
 function randomString(rng: () => number): string {
-  const points = Array.from({ length: randInt(rng, 0, 8) }, () => (rng() < 0.2 ? randInt(rng, 0x10000, 0x10ffff) : randInt(rng, 0, 0xd7ff)));
+  const points = Array.from({ length: randInt(rng, 0, 8) }, () =>
+    rng() < 0.2 ? randInt(rng, 0x10000, 0x10ffff) : randInt(rng, 0, 0xd7ff),
+  );
   return String.fromCodePoint(...points);
 }
 
@@ -60,7 +70,8 @@ const GENERATORS: Array<(rng: () => number, n: number) => string[]> = [
   // Mostly distinct ids (stream element ids).
   (rng, n) => Array.from({ length: n }, (_, i) => `req-${randInt(rng, 0, 1e9).toString(36)}-${i % 7}`),
   // Odd strings, random lengths and characters, astral planes.
-  (rng, n) => Array.from({ length: n }, () => (rng() < 0.5 ? ODD[randInt(rng, 0, ODD.length - 1)]! : randomString(rng))),
+  (rng, n) =>
+    Array.from({ length: n }, () => (rng() < 0.5 ? ODD[randInt(rng, 0, ODD.length - 1)]! : randomString(rng))),
 ];
 
 describe('encoding - strings', () => {
@@ -75,7 +86,10 @@ describe('encoding - strings', () => {
   it('strings - dictionary sizes at bit-width boundaries round-trip', () => {
     for (const d of [1, 2, 3, 4, 5, 127, 128, 129, 255, 256, 257, 1000]) {
       const rng = mulberry32(d);
-      roundTrip(Array.from({ length: 2000 }, (_, i) => `v${i < d ? i : randInt(rng, 0, d - 1)}`), `${d} distinct`);
+      roundTrip(
+        Array.from({ length: 2000 }, (_, i) => `v${i < d ? i : randInt(rng, 0, d - 1)}`),
+        `${d} distinct`,
+      );
     }
   });
 
@@ -133,13 +147,21 @@ describe('encoding - lists', () => {
   it(`lists - string[] and int[] rows round-trip, empty lists included (seed ${SEED})`, () => {
     assert.equal(encodeStringLists([]).length, 0);
     assert.deepEqual(decodeStringLists(encodeStringLists([[], [], []]), 3), [[], [], []]);
-    assert.deepEqual(decodeIntLists(encodeIntLists([[], [-0], [2 ** 53 - 1, -(2 ** 53 - 1)]]), 3), [[], [0], [2 ** 53 - 1, -(2 ** 53 - 1)]]);
+    assert.deepEqual(decodeIntLists(encodeIntLists([[], [-0], [2 ** 53 - 1, -(2 ** 53 - 1)]]), 3), [
+      [],
+      [0],
+      [2 ** 53 - 1, -(2 ** 53 - 1)],
+    ]);
     const rng = mulberry32(SEED ^ 0x115);
     for (let k = 0; k < 1000; k++) {
       const n = randInt(rng, 1, 30);
-      const strs = Array.from({ length: n }, () => Array.from({ length: randInt(rng, 0, 4) }, () => HOSTS[randInt(rng, 0, 4)]!));
+      const strs = Array.from({ length: n }, () =>
+        Array.from({ length: randInt(rng, 0, 4) }, () => HOSTS[randInt(rng, 0, 4)]!),
+      );
       assert.deepEqual(decodeStringLists(encodeStringLists(strs), n), strs);
-      const ints = Array.from({ length: n }, () => Array.from({ length: randInt(rng, 0, 4) }, () => randInt(rng, -1e6, 1e6)));
+      const ints = Array.from({ length: n }, () =>
+        Array.from({ length: randInt(rng, 0, 4) }, () => randInt(rng, -1e6, 1e6)),
+      );
       assert.deepEqual(decodeIntLists(encodeIntLists(ints), n), ints);
     }
   });
@@ -148,11 +170,15 @@ describe('encoding - lists', () => {
     const rng = mulberry32(SEED ^ 0x116);
     for (let k = 0; k < 200; k++) {
       const n = randInt(rng, 1, 20);
-      const strs = Array.from({ length: n }, () => Array.from({ length: randInt(rng, 0, 3) }, () => ODD[randInt(rng, 0, ODD.length - 1)]!));
+      const strs = Array.from({ length: n }, () =>
+        Array.from({ length: randInt(rng, 0, 3) }, () => ODD[randInt(rng, 0, ODD.length - 1)]!),
+      );
       const sbuf = encodeStringLists(strs);
       assertTruncationsCorrupt(sbuf, n, readStringLists, rng);
       assertDamageSafe(sbuf, n, readStringLists, rng, 20);
-      const ints = Array.from({ length: n }, () => Array.from({ length: randInt(rng, 0, 3) }, () => randInt(rng, -1e9, 1e9)));
+      const ints = Array.from({ length: n }, () =>
+        Array.from({ length: randInt(rng, 0, 3) }, () => randInt(rng, -1e9, 1e9)),
+      );
       const ibuf = encodeIntLists(ints);
       assertTruncationsCorrupt(ibuf, n, readIntLists, rng);
       assertDamageSafe(ibuf, n, readIntLists, rng, 20);

@@ -5,8 +5,24 @@
  * damaged bytes fail as `corrupt` and nothing else.
  */
 import assert from 'node:assert/strict';
-import { decodeFloats, encodeFloats, encodeFloatsAs, FloatCodec, floatCodecOf, readFloats } from '../../storage/encoding/index.js';
-import { assertDamageSafe, assertSameBits, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
+import {
+  decodeFloats,
+  encodeFloats,
+  encodeFloatsAs,
+  FloatCodec,
+  floatCodecOf,
+  readFloats,
+} from '../../storage/encoding/index.js';
+import {
+  assertDamageSafe,
+  assertSameBits,
+  assertTruncationsCorrupt,
+  isCorrupt,
+  isUnencodable,
+  mulberry32,
+  randInt,
+  SEED,
+} from '../harness/encoding_harness.js';
 
 /** A float64 from its two 32-bit halves (to build exact NaN payloads and subnormals). */
 function fromBits(hi: number, lo: number): number {
@@ -73,11 +89,15 @@ const GENERATORS: Array<(rng: () => number, n: number) => Float64Array> = [
   // A sensor: float32 readings of a slow wave with repeats.
   (rng, n) => {
     let v = Math.fround(20 + rng() * 5);
-    return Float64Array.from({ length: n }, (_, i) => (rng() < 0.3 ? v : (v = Math.fround(20 + Math.sin(i / 40) + rng() * 0.01))));
+    return Float64Array.from({ length: n }, (_, i) =>
+      rng() < 0.3 ? v : (v = Math.fround(20 + Math.sin(i / 40) + rng() * 0.01)),
+    );
   },
   // Specials and NaN payloads mixed with ordinary values.
   (rng, n) => {
-    const out = Float64Array.from({ length: n }, () => (rng() < 0.5 ? SPECIALS[randInt(rng, 0, SPECIALS.length - 1)]! : rng() * 100));
+    const out = Float64Array.from({ length: n }, () =>
+      rng() < 0.5 ? SPECIALS[randInt(rng, 0, SPECIALS.length - 1)]! : rng() * 100,
+    );
     const u = new Uint32Array(out.buffer);
     for (let i = 0; i < n; i++) {
       if (rng() < 0.1) {
@@ -94,7 +114,10 @@ const GENERATORS: Array<(rng: () => number, n: number) => Float64Array> = [
     return Float64Array.from({ length: n }, () => (rng() < 0.02 ? (v = randInt(rng, 0, 3) + rng()) : v));
   },
   // Random bit patterns: every exponent, subnormals, NaNs, infinities.
-  (rng, n) => fromBitPairs(Array.from({ length: n }, () => [randInt(rng, 0, 2 ** 32 - 1), randInt(rng, 0, 2 ** 32 - 1)] as [number, number])),
+  (rng, n) =>
+    fromBitPairs(
+      Array.from({ length: n }, () => [randInt(rng, 0, 2 ** 32 - 1), randInt(rng, 0, 2 ** 32 - 1)] as [number, number]),
+    ),
 ];
 
 describe('encoding - floats', () => {
@@ -109,7 +132,10 @@ describe('encoding - floats', () => {
     roundTrip(new Float64Array([...SPECIALS].reverse()));
     const nans = fromBitPairs(NAN_PAYLOADS);
     roundTrip(nans, 'NaN payloads');
-    roundTrip(fromBitPairs([...NAN_PAYLOADS, ...NAN_PAYLOADS.map(([h, l]) => [h, l] as [number, number])]), 'repeated NaN payloads');
+    roundTrip(
+      fromBitPairs([...NAN_PAYLOADS, ...NAN_PAYLOADS.map(([h, l]) => [h, l] as [number, number])]),
+      'repeated NaN payloads',
+    );
     assert.ok(Object.is(fromBits(0x80000000, 0), -0));
   });
 
@@ -147,7 +173,9 @@ describe('encoding - floats', () => {
   it('floats - a slowly varying float32 sensor series compresses under Gorilla', () => {
     const rng = mulberry32(12);
     let v = Math.fround(21.5);
-    const values = Float64Array.from({ length: 1000 }, (_, i) => (i % 4 === 0 ? (v = Math.fround(21.5 + Math.sin(i / 100) + rng() * 0.01)) : v));
+    const values = Float64Array.from({ length: 1000 }, (_, i) =>
+      i % 4 === 0 ? (v = Math.fround(21.5 + Math.sin(i / 100) + rng() * 0.01)) : v,
+    );
     const buf = roundTrip(values);
     assert.equal(floatCodecOf(buf), FloatCodec.gorilla);
     assert.ok(buf.length / 1000 < 2, `${buf.length / 1000} bytes per value`);
@@ -157,7 +185,10 @@ describe('encoding - floats', () => {
     const rng = mulberry32(13);
     // Two draws, since one mulberry32 draw has only 32 random bits; same-magnitude noise would
     // still save a few bits per value under Gorilla (shared sign and exponent).
-    const values = Float64Array.from({ length: 1000 }, () => (rng() - 0.5 + rng() / 2 ** 32) * 10 ** randInt(rng, -20, 20));
+    const values = Float64Array.from(
+      { length: 1000 },
+      () => (rng() - 0.5 + rng() / 2 ** 32) * 10 ** randInt(rng, -20, 20),
+    );
     const buf = roundTrip(values);
     assert.equal(floatCodecOf(buf), FloatCodec.raw);
     assert.equal(buf.length, 8001);
@@ -168,9 +199,18 @@ describe('encoding - floats', () => {
     for (let i = 0; i < 200; i++) wide.push(i % 50 < 25 ? [0xbff00000, 1] : [0x40000000, 0]);
     const buf = roundTrip(fromBitPairs(wide), 'xor of all 64 bits');
     assert.equal(floatCodecOf(buf), FloatCodec.gorilla);
-    roundTrip(fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000 + (i & 3), 0] as [number, number])), 'high-half xors');
-    roundTrip(fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000, i * 7] as [number, number])), 'low-half xors');
-    roundTrip(fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000 + (i & 1), i & 2] as [number, number])), 'xors across both halves');
+    roundTrip(
+      fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000 + (i & 3), 0] as [number, number])),
+      'high-half xors',
+    );
+    roundTrip(
+      fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000, i * 7] as [number, number])),
+      'low-half xors',
+    );
+    roundTrip(
+      fromBitPairs(Array.from({ length: 100 }, (_, i) => [0x40000000 + (i & 1), i & 2] as [number, number])),
+      'xors across both halves',
+    );
   });
 
   it(`floats - thousands of random arrays round-trip with every codec (seed ${SEED})`, () => {
@@ -187,7 +227,16 @@ describe('encoding - floats', () => {
     for (let k = 0; k < 300; k++) {
       const values = GENERATORS[k % GENERATORS.length]!(rng, randInt(rng, 1, 100));
       const codecs = [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal];
-      const bufs = [encodeFloats(values), ...codecs.flatMap((c) => { try { return [encodeFloatsAs(values, c)]; } catch { return []; } })];
+      const bufs = [
+        encodeFloats(values),
+        ...codecs.flatMap((c) => {
+          try {
+            return [encodeFloatsAs(values, c)];
+          } catch {
+            return [];
+          }
+        }),
+      ];
       for (const buf of bufs) {
         assertTruncationsCorrupt(buf, values.length, readFloats, rng);
         failed += assertDamageSafe(buf, values.length, readFloats, rng, 10);
@@ -203,7 +252,10 @@ describe('encoding - floats', () => {
     const bad = new Uint8Array([FloatCodec.gorilla, 0, 0, 0, 0, 0, 0, 0, 0, 0b11111111, 0b10100000, 0, 0, 0, 0, 0, 0]);
     assert.throws(() => decodeFloats(bad, 2), isCorrupt);
     // '10' (reuse) before any window was opened.
-    assert.throws(() => decodeFloats(new Uint8Array([FloatCodec.gorilla, 0, 0, 0, 0, 0, 0, 0, 0, 0b10000000]), 2), isCorrupt);
+    assert.throws(
+      () => decodeFloats(new Uint8Array([FloatCodec.gorilla, 0, 0, 0, 0, 0, 0, 0, 0, 0b10000000]), 2),
+      isCorrupt,
+    );
     assert.throws(() => decodeFloats(encodeFloats(new Float64Array([1, 2, 3])), 2), isCorrupt);
   });
 });

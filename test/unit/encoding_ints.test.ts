@@ -5,13 +5,25 @@
  */
 import assert from 'node:assert/strict';
 import { decodeInts, encodeInts, IntCodec, readInts } from '../../storage/encoding/index.js';
-import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
+import {
+  assertDamageSafe,
+  assertTruncationsCorrupt,
+  isCorrupt,
+  isUnencodable,
+  mulberry32,
+  randInt,
+  SEED,
+} from '../harness/encoding_harness.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
 function roundTrip(values: number[], what = 'ints'): Uint8Array {
   const buf = encodeInts(values);
-  assert.deepEqual(Array.from(decodeInts(buf, values.length)), values.map((v) => (v === 0 ? 0 : v)), what);
+  assert.deepEqual(
+    Array.from(decodeInts(buf, values.length)),
+    values.map((v) => (v === 0 ? 0 : v)),
+    what,
+  );
   return buf;
 }
 
@@ -24,7 +36,8 @@ const GENERATORS: Array<(rng: () => number, n: number) => number[]> = [
   // A small gauge (cores, status codes).
   (rng, n) => Array.from({ length: n }, () => randInt(rng, -3, 300)),
   // Ids anywhere in the safe range, including both ends.
-  (rng, n) => Array.from({ length: n }, () => (rng() < 0.1 ? (rng() < 0.5 ? MAX : -MAX) : Math.round((rng() * 2 - 1) * MAX))),
+  (rng, n) =>
+    Array.from({ length: n }, () => (rng() < 0.1 ? (rng() < 0.5 ? MAX : -MAX) : Math.round((rng() * 2 - 1) * MAX))),
   // Constant stretches.
   (rng, n) => {
     let v = randInt(rng, -5, 5);

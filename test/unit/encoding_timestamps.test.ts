@@ -5,7 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { decodeTimestamps, encodeTimestamps, readTimestamps, TIMESTAMP_DOD_MAX } from '../../storage/encoding/index.js';
-import { assertDamageSafe, assertTruncationsCorrupt, isCorrupt, isUnencodable, mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
+import {
+  assertDamageSafe,
+  assertTruncationsCorrupt,
+  isCorrupt,
+  isUnencodable,
+  mulberry32,
+  randInt,
+  SEED,
+} from '../harness/encoding_harness.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -20,7 +28,10 @@ const GENERATORS: Array<(rng: () => number, n: number) => number[]> = [
   // Regular scrape with occasional jitter and missed scrapes.
   (rng, n) => {
     let t = T0 + randInt(rng, 0, 1e6);
-    return Array.from({ length: n }, () => (t += 10_000 + (rng() < 0.1 ? randInt(rng, -20, 20) : 0) + (rng() < 0.01 ? 10_000 : 0)));
+    return Array.from(
+      { length: n },
+      () => (t += 10_000 + (rng() < 0.1 ? randInt(rng, -20, 20) : 0) + (rng() < 0.01 ? 10_000 : 0)),
+    );
   },
   // Sorted random arrivals (events), with duplicates.
   (rng, n) => {
@@ -32,7 +43,11 @@ const GENERATORS: Array<(rng: () => number, n: number) => number[]> = [
   // Anything in the safe range, including negative and beyond the dod limit.
   (rng, n) => Array.from({ length: n }, () => Math.round((rng() * 2 - 1) * Number.MAX_SAFE_INTEGER)),
   // Near the dod limit, where deltas are largest.
-  (rng, n) => Array.from({ length: n }, () => (rng() < 0.5 ? TIMESTAMP_DOD_MAX : -TIMESTAMP_DOD_MAX) - randInt(rng, -3, 0) * Math.sign(rng() - 0.5)),
+  (rng, n) =>
+    Array.from(
+      { length: n },
+      () => (rng() < 0.5 ? TIMESTAMP_DOD_MAX : -TIMESTAMP_DOD_MAX) - randInt(rng, -3, 0) * Math.sign(rng() - 0.5),
+    ),
   // Long constant runs of deltas broken by single changes.
   (rng, n) => {
     let t = 0;

@@ -107,7 +107,8 @@ describe('encoding - varint', () => {
 
   it('varint - zigzag maps small signed to small unsigned and back', () => {
     assert.deepEqual([0, -1, 1, -2, 2].map(zigzag), [0, 1, 2, 3, 4]);
-    for (const v of [0, 1, -1, 2 ** 30, -(2 ** 30), 2 ** 31, -(2 ** 31), 2 ** 51 - 1, -(2 ** 51)]) assert.equal(unzigzag(zigzag(v)), v);
+    for (const v of [0, 1, -1, 2 ** 30, -(2 ** 30), 2 ** 31, -(2 ** 31), 2 ** 51 - 1, -(2 ** 51)])
+      assert.equal(unzigzag(zigzag(v)), v);
   });
 
   it(`varint - random integers of every magnitude round-trip (seed ${SEED})`, () => {

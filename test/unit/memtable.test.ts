@@ -29,16 +29,34 @@ const CPU: Measure = {
   entity: ['host'],
   tag_families: [
     { name: 'id', tags: [{ name: 'host', type: 'string' }] },
-    { name: 'meta', tags: [{ name: 'region', type: 'string' }, { name: 'port', type: 'int' }, { name: 'roles', type: 'string[]' }] },
+    {
+      name: 'meta',
+      tags: [
+        { name: 'region', type: 'string' },
+        { name: 'port', type: 'int' },
+        { name: 'roles', type: 'string[]' },
+      ],
+    },
   ],
-  fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+  fields: [
+    { name: 'value', type: 'float' },
+    { name: 'count', type: 'int' },
+  ],
 };
 const MEM: Measure = { ...CPU, name: 'mem' };
 const LOGS: Stream = {
   group: 'g',
   name: 'logs',
   entity: ['host'],
-  tag_families: [{ name: 'id', tags: [{ name: 'host', type: 'string' }, { name: 'level', type: 'string' }] }],
+  tag_families: [
+    {
+      name: 'id',
+      tags: [
+        { name: 'host', type: 'string' },
+        { name: 'level', type: 'string' },
+      ],
+    },
+  ],
 };
 const RESOURCES: Record<string, Measure | Stream> = { cpu: CPU, mem: MEM, logs: LOGS };
 
@@ -46,7 +64,11 @@ type P = [host: string, ts: number, fields: Record<string, number>, tags?: Recor
 
 function rec(name: string, points: P[]): WalRecord {
   return {
-    kind: 'measure', group: 'g', name, revision: 5, batch_id: 'b',
+    kind: 'measure',
+    group: 'g',
+    name,
+    revision: 5,
+    batch_id: 'b',
     rows: points.map(([host, ts, fields, tags]) => ({ ts, tags: { host, ...tags }, fields })),
     entity_keys: points.map(([host]) => JSON.stringify([host])),
   };
@@ -74,7 +96,12 @@ function fnvRef(s: string): string {
 
 describe('series id', () => {
   it('series id - is FNV-1a 64 of kind, name and entity key, as 16 hex characters', () => {
-    for (const [name, key] of [['cpu', '["h1"]'], ['a', ''], ['m', '["ünïcødé ☃ 𝄞",42]'], ['x'.repeat(63), '["' + 'y'.repeat(500) + '"]']]) {
+    for (const [name, key] of [
+      ['cpu', '["h1"]'],
+      ['a', ''],
+      ['m', '["ünïcødé ☃ 𝄞",42]'],
+      ['x'.repeat(63), '["' + 'y'.repeat(500) + '"]'],
+    ]) {
       assert.equal(seriesId('measure', name!, key!), fnvRef(`m\u0000${name}\u0000${key}`));
       assert.equal(seriesId('stream', name!, key!), fnvRef(`s\u0000${name}\u0000${key}`));
     }
@@ -125,15 +152,37 @@ describe('memtable', () => {
 
   it('memtable - a later write of the same (series, ts) replaces the earlier one', () => {
     const m = memtable();
-    m.apply(rec('cpu', [['h1', T0, { value: 1 }], ['h1', T0 + 1000, { value: 2 }], ['h2', T0, { value: 3 }]]), 1);
-    m.apply(rec('cpu', [['h1', T0, { value: 10, count: 4 }], ['h1', T0 + 500, { value: 5 }]]), 2);
+    m.apply(
+      rec('cpu', [
+        ['h1', T0, { value: 1 }],
+        ['h1', T0 + 1000, { value: 2 }],
+        ['h2', T0, { value: 3 }],
+      ]),
+      1,
+    );
+    m.apply(
+      rec('cpu', [
+        ['h1', T0, { value: 10, count: 4 }],
+        ['h1', T0 + 500, { value: 5 }],
+      ]),
+      2,
+    );
     assert.equal(m.rowCount, 4);
     const [b] = m.drainAll();
     const h1 = seriesId('measure', 'cpu', '["h1"]');
     const rows = [...b!.rows.seriesIds.keys()].filter((i) => b!.rows.seriesIds[i] === h1);
-    assert.deepEqual(rows.map((i) => b!.rows.timestamps[i]), [T0, T0 + 500, T0 + 1000]);
-    assert.deepEqual(rows.map((i) => b!.rows.fields.value![i]), [10, 5, 2]);
-    assert.deepEqual(rows.map((i) => b!.rows.fields.count![i]), [4, 0, 0]);
+    assert.deepEqual(
+      rows.map((i) => b!.rows.timestamps[i]),
+      [T0, T0 + 500, T0 + 1000],
+    );
+    assert.deepEqual(
+      rows.map((i) => b!.rows.fields.value![i]),
+      [10, 5, 2],
+    );
+    assert.deepEqual(
+      rows.map((i) => b!.rows.fields.count![i]),
+      [4, 0, 0],
+    );
     assert.equal(m.rowCount, 0);
     assert.equal(m.approxBytes, 0);
   });
@@ -148,17 +197,27 @@ describe('memtable', () => {
     ];
     m.apply(rec('cpu', pts), 1);
     const batches = m.drainAll();
-    assert.deepEqual(batches.map((b) => [b.segmentStartMs, b.segmentEndMs, b.rows.timestamps.length]), [
-      [T0 - HOUR, T0, 1],
-      [T0, T0 + HOUR, 2],
-      [T0 + 2 * HOUR, T0 + 3 * HOUR, 1],
-    ]);
-    for (const b of batches) for (const ts of b.rows.timestamps) assert.ok(ts >= b.segmentStartMs && ts < b.segmentEndMs);
+    assert.deepEqual(
+      batches.map((b) => [b.segmentStartMs, b.segmentEndMs, b.rows.timestamps.length]),
+      [
+        [T0 - HOUR, T0, 1],
+        [T0, T0 + HOUR, 2],
+        [T0 + 2 * HOUR, T0 + 3 * HOUR, 1],
+      ],
+    );
+    for (const b of batches)
+      for (const ts of b.rows.timestamps) assert.ok(ts >= b.segmentStartMs && ts < b.segmentEndMs);
   });
 
-  it('memtable - missing floats read NaN, missing ints 0, missing string tags \'\' (through a part)', async () => {
+  it("memtable - missing floats read NaN, missing ints 0, missing string tags '' (through a part)", async () => {
     const m = memtable();
-    m.apply(rec('cpu', [['h1', T0, { value: 1.5 }], ['h1', T0 + 1, { count: 7 }, { region: 'eu', port: 8080, roles: ['db'] }]]), 1);
+    m.apply(
+      rec('cpu', [
+        ['h1', T0, { value: 1.5 }],
+        ['h1', T0 + 1, { count: 7 }, { region: 'eu', port: 8080, roles: ['db'] }],
+      ]),
+      1,
+    );
     const [b] = m.drainAll();
     const back = await roundTrip(b!, 1);
     assert.deepEqual([...back.fields.value!], [1.5, NaN]);
@@ -217,7 +276,10 @@ describe('memtable', () => {
     assert.equal(m.oldestAppliedAtMs, 1234);
     assert.equal(m.lastSequence, 12);
     const batches = m.drainAll();
-    assert.deepEqual(batches.map((b) => b.lastSequence), [12]);
+    assert.deepEqual(
+      batches.map((b) => b.lastSequence),
+      [12],
+    );
     assert.equal(m.oldestAppliedAtMs, null);
     assert.equal(m.inFlight.length, 1);
     // A redelivery of a drained record is skipped.
@@ -231,7 +293,11 @@ describe('memtable', () => {
   });
 
   it('memtable - re-applying an undrained record is idempotent', () => {
-    const r1 = rec('cpu', [['h1', T0, { value: 1 }], ['h2', T0, { value: 2 }], ['h1', T0 - 5, { value: 3 }]]);
+    const r1 = rec('cpu', [
+      ['h1', T0, { value: 1 }],
+      ['h2', T0, { value: 2 }],
+      ['h1', T0 - 5, { value: 3 }],
+    ]);
     const once = memtable();
     once.apply(r1, 1);
     const twice = memtable();
@@ -249,24 +315,42 @@ describe('memtable', () => {
     m.apply(rec('mem', [['h1', T0, { value: 2 }]]), 2);
     m.apply(rec('cpu', [['h1', T0 + 1, { value: 3 }]]), 3);
     const cpu = m.drain('cpu');
-    assert.deepEqual(cpu.map((b) => [b.name, b.lastSequence, b.rows.timestamps.length]), [['cpu', 1, 2]]);
+    assert.deepEqual(
+      cpu.map((b) => [b.name, b.lastSequence, b.rows.timestamps.length]),
+      [['cpu', 1, 2]],
+    );
     assert.deepEqual(m.drain('nothing'), []);
     assert.equal(m.rowCount, 1);
     const rest = m.drainAll();
-    assert.deepEqual(rest.map((b) => [b.name, b.lastSequence]), [['mem', 3]]);
+    assert.deepEqual(
+      rest.map((b) => [b.name, b.lastSequence]),
+      [['mem', 3]],
+    );
   });
 
   it('memtable - stream elements de-duplicate by (series, ts, element id) and store the id column', async () => {
     const m = memtable();
     const el = (ts: number, id: string, level = 'info') => ({ ts, element_id: id, tags: { host: 'h1', level } });
     const logs = (rows: unknown[]): WalRecord => {
-      return { kind: 'stream', group: 'g', name: 'logs', revision: 1, batch_id: 'b', rows, entity_keys: rows.map(() => '["h1"]') };
+      return {
+        kind: 'stream',
+        group: 'g',
+        name: 'logs',
+        revision: 1,
+        batch_id: 'b',
+        rows,
+        entity_keys: rows.map(() => '["h1"]'),
+      };
     };
     m.apply(logs([el(T0 + 5, 'a'), el(T0 + 5, 'b'), el(T0 + 1, 'c')]), 1);
     m.apply(logs([el(T0 + 5, 'a', 'warn')]), 2);
     assert.equal(m.rowCount, 3);
     const [b] = m.drainAll();
-    const tags = [{ name: 'host', type: 'string' }, { name: 'level', type: 'string' }, { name: ELEMENT_ID_COLUMN, type: 'string' }];
+    const tags = [
+      { name: 'host', type: 'string' },
+      { name: 'level', type: 'string' },
+      { name: ELEMENT_ID_COLUMN, type: 'string' },
+    ];
     assert.deepEqual(b!.schema, { fields: [], tags });
     const back = await roundTrip(b!, 1);
     assert.deepEqual([...back.timestamps], [T0 + 1, T0 + 5, T0 + 5]);
@@ -281,13 +365,18 @@ describe('memtable', () => {
     resources.cpu = { ...CPU, fields: [...CPU.fields, { name: 'temp', type: 'float' }] };
     m.apply({ ...rec('cpu', [['h1', T0 + 1, { value: 2, temp: 40 }]]), revision: 6 }, 2);
     const [b] = m.drainAll();
-    assert.deepEqual(b!.schema.fields.map((f) => f.name), ['value', 'count', 'temp']);
+    assert.deepEqual(
+      b!.schema.fields.map((f) => f.name),
+      ['value', 'count', 'temp'],
+    );
     assert.deepEqual([...b!.rows.fields.value!], [1, 2]);
     assert.deepEqual([...b!.rows.fields.temp!], [NaN, 40]);
   });
 
   /** A scan result as plain arrays per series, for deepEqual. */
-  function plain(res: Map<string, BlockRows>): Record<string, { ts: number[]; fields: Record<string, number[]>; tags: Record<string, unknown[]> }> {
+  function plain(
+    res: Map<string, BlockRows>,
+  ): Record<string, { ts: number[]; fields: Record<string, number[]>; tags: Record<string, unknown[]> }> {
     const out: ReturnType<typeof plain> = {};
     for (const [id, r] of res) {
       out[id] = {
@@ -306,8 +395,20 @@ describe('memtable', () => {
 
   it('memtable scan - sees active rows per series, in time order, de-duplicated, with every column', () => {
     const m = memtable();
-    m.apply(rec('cpu', [['h1', T0 + 2, { value: 1 }], ['h2', T0, { value: 2, count: 3 }, { region: 'eu', port: 80, roles: ['db'] }]]), 1);
-    m.apply(rec('cpu', [['h1', T0, { value: 4 }], ['h1', T0 + 2, { value: 5 }]]), 2);
+    m.apply(
+      rec('cpu', [
+        ['h1', T0 + 2, { value: 1 }],
+        ['h2', T0, { value: 2, count: 3 }, { region: 'eu', port: 80, roles: ['db'] }],
+      ]),
+      1,
+    );
+    m.apply(
+      rec('cpu', [
+        ['h1', T0, { value: 4 }],
+        ['h1', T0 + 2, { value: 5 }],
+      ]),
+      2,
+    );
     m.apply(rec('mem', [['h1', T0, { value: 9 }]]), 3);
     const res = m.scan(ALL);
     assert.deepEqual([...res.keys()], [H1, H2].sort());
@@ -324,7 +425,11 @@ describe('memtable', () => {
   });
 
   it('memtable scan - sees drained rows until resetAfterFlush, and leaves the memtable as it was', () => {
-    const pts: P[] = [['h1', T0 + 5, { value: 1 }], ['h1', T0 - 5, { value: 2 }], ['h2', T0 + HOUR, { value: 3 }]];
+    const pts: P[] = [
+      ['h1', T0 + 5, { value: 1 }],
+      ['h1', T0 - 5, { value: 2 }],
+      ['h2', T0 + HOUR, { value: 3 }],
+    ];
     const m = memtable();
     const ref = memtable();
     m.apply(rec('cpu', pts), 1);
@@ -342,14 +447,29 @@ describe('memtable', () => {
     m.resetAfterFlush(1);
     assert.deepEqual([...m.scan(ALL).keys()], [H2]); // h1's rows were only in flight
     assert.deepEqual(values(m.scan(ALL), H2), [4]);
-    assert.deepEqual(m.drainAll().map((b) => b.rows.timestamps.length), [1]);
+    assert.deepEqual(
+      m.drainAll().map((b) => b.rows.timestamps.length),
+      [1],
+    );
   });
 
   it('memtable scan - an active row replaces an in-flight row of the same key; a later drain an earlier one', () => {
     const m = memtable();
-    m.apply(rec('cpu', [['h1', T0, { value: 1 }], ['h1', T0 + 1, { value: 2 }]]), 1);
+    m.apply(
+      rec('cpu', [
+        ['h1', T0, { value: 1 }],
+        ['h1', T0 + 1, { value: 2 }],
+      ]),
+      1,
+    );
     m.drainAll();
-    m.apply(rec('cpu', [['h1', T0, { value: 10 }], ['h1', T0 + 2, { value: 3 }]]), 2);
+    m.apply(
+      rec('cpu', [
+        ['h1', T0, { value: 10 }],
+        ['h1', T0 + 2, { value: 3 }],
+      ]),
+      2,
+    );
     assert.deepEqual(times(m.scan(ALL), H1), [T0, T0 + 1, T0 + 2]);
     assert.deepEqual(values(m.scan(ALL), H1), [10, 2, 3]);
     m.drainAll(); // both batches in flight now: the later one wins
@@ -361,9 +481,21 @@ describe('memtable', () => {
 
   it('memtable scan - trims to [minTs, maxTs] inclusive at both ends, in flight and active', () => {
     const m = memtable();
-    m.apply(rec('cpu', [0, 1, 2, 3, 4].map((k): P => ['h1', T0 + k, { value: k }])), 1);
+    m.apply(
+      rec(
+        'cpu',
+        [0, 1, 2, 3, 4].map((k): P => ['h1', T0 + k, { value: k }]),
+      ),
+      1,
+    );
     m.drainAll();
-    m.apply(rec('cpu', [5, 6, 7].map((k): P => ['h1', T0 + k, { value: k }])), 2);
+    m.apply(
+      rec(
+        'cpu',
+        [5, 6, 7].map((k): P => ['h1', T0 + k, { value: k }]),
+      ),
+      2,
+    );
     assert.deepEqual(values(m.scan({ name: 'cpu', minTs: T0 + 1, maxTs: T0 + 6 }), H1), [1, 2, 3, 4, 5, 6]);
     assert.deepEqual(values(m.scan({ name: 'cpu', minTs: T0 + 4, maxTs: T0 + 5 }), H1), [4, 5]);
     assert.deepEqual(values(m.scan({ name: 'cpu', minTs: T0 + 3, maxTs: T0 + 3 }), H1), [3]);
@@ -378,15 +510,35 @@ describe('memtable', () => {
     m.apply(rec('cpu', [['h1', T0 + 1, { value: 3, count: 4 }, { region: 'us', port: 8 }]]), 2);
     const res = m.scan({ ...ALL, projection: { fields: ['count', 'nope'], tags: ['port'] } });
     assert.deepEqual(plain(res)[H1], { ts: [T0, T0 + 1], fields: { count: [2, 4] }, tags: { port: [7, 8] } });
-    assert.deepEqual(plain(m.scan({ ...ALL, projection: { fields: [], tags: [] } }))[H1], { ts: [T0, T0 + 1], fields: {}, tags: {} });
-    assert.deepEqual(Object.keys(m.scan({ ...ALL, projection: { tags: ['host'] } }).get(H1)!.fields), ['value', 'count']);
+    assert.deepEqual(plain(m.scan({ ...ALL, projection: { fields: [], tags: [] } }))[H1], {
+      ts: [T0, T0 + 1],
+      fields: {},
+      tags: {},
+    });
+    assert.deepEqual(Object.keys(m.scan({ ...ALL, projection: { tags: ['host'] } }).get(H1)!.fields), [
+      'value',
+      'count',
+    ]);
   });
 
   it('memtable scan - a seriesIds filter keeps only those series', () => {
     const m = memtable();
-    m.apply(rec('cpu', [['h1', T0, { value: 1 }], ['h2', T0, { value: 2 }], ['h3', T0, { value: 3 }]]), 1);
+    m.apply(
+      rec('cpu', [
+        ['h1', T0, { value: 1 }],
+        ['h2', T0, { value: 2 }],
+        ['h3', T0, { value: 3 }],
+      ]),
+      1,
+    );
     m.drainAll();
-    m.apply(rec('cpu', [['h1', T0 + 1, { value: 4 }], ['h2', T0 + 1, { value: 5 }]]), 2);
+    m.apply(
+      rec('cpu', [
+        ['h1', T0 + 1, { value: 4 }],
+        ['h2', T0 + 1, { value: 5 }],
+      ]),
+      2,
+    );
     const res = m.scan({ ...ALL, seriesIds: new Set([H2, 'ffffffffffffffff']) });
     assert.deepEqual([...res.keys()], [H2]);
     assert.deepEqual(values(res, H2), [2, 5]);
@@ -407,7 +559,15 @@ describe('memtable', () => {
     const m = memtable();
     const el = (ts: number, id: string, level = 'info') => ({ ts, element_id: id, tags: { host: 'h1', level } });
     const logs = (rows: unknown[]): WalRecord => {
-      return { kind: 'stream', group: 'g', name: 'logs', revision: 1, batch_id: 'b', rows, entity_keys: rows.map(() => '["h1"]') };
+      return {
+        kind: 'stream',
+        group: 'g',
+        name: 'logs',
+        revision: 1,
+        batch_id: 'b',
+        rows,
+        entity_keys: rows.map(() => '["h1"]'),
+      };
     };
     const id = seriesId('stream', 'logs', '["h1"]');
     m.apply(logs([el(T0 + 5, 'b'), el(T0 + 5, 'a'), el(T0 + 1, 'c')]), 1);
@@ -430,7 +590,8 @@ describe('memtable', () => {
     const points: P[] = [];
     const rnd = mulberry32(SEED ^ 0xc01);
     for (let i = 0; i < 500; i++) {
-      const fields: Record<string, number> = rnd() < 0.8 ? { value: randInt(rnd, 0, 1000) / 4, count: randInt(rnd, 0, 9) } : { count: 1 };
+      const fields: Record<string, number> =
+        rnd() < 0.8 ? { value: randInt(rnd, 0, 1000) / 4, count: randInt(rnd, 0, 9) } : { count: 1 };
       const tags = rnd() < 0.5 ? { region: 'eu', port: randInt(rnd, 1, 3), roles: ['a'] } : {};
       points.push([`h${randInt(rnd, 0, 7)}`, T0 + randInt(rnd, 0, 200) * 1000, fields, tags]);
     }
@@ -440,7 +601,18 @@ describe('memtable', () => {
       const r = rec('cpu', points.slice(k, k + 100));
       byRows.apply(r, k / 100 + 1);
       const { rows, entity_keys: _keys, ...rest } = r;
-      byCols.apply({ ...rest, cols: walColumns('measure', CPU, rows!, rows!.map((_, i) => i)) }, k / 100 + 1);
+      byCols.apply(
+        {
+          ...rest,
+          cols: walColumns(
+            'measure',
+            CPU,
+            rows!,
+            rows!.map((_, i) => i),
+          ),
+        },
+        k / 100 + 1,
+      );
     }
     const q = { name: 'cpu', minTs: T0, maxTs: T0 + HOUR };
     assert.equal(byCols.rowCount, byRows.rowCount);

@@ -37,11 +37,16 @@ describe('periodic task', () => {
     const errors: unknown[] = [];
     let runs = 0;
     let release!: () => void;
-    const h = every(clock, 500, async () => {
-      runs++;
-      if (runs === 2) throw new Error('boom');
-      if (runs === 3) await new Promise<void>((r) => (release = r));
-    }, { immediately: true, onError: (e) => errors.push(e) });
+    const h = every(
+      clock,
+      500,
+      async () => {
+        runs++;
+        if (runs === 2) throw new Error('boom');
+        if (runs === 3) await new Promise<void>((r) => (release = r));
+      },
+      { immediately: true, onError: (e) => errors.push(e) },
+    );
     assert.equal(runs, 1);
     await settle();
     assert.deepEqual(clock.armed, [500]);

@@ -52,7 +52,10 @@ describe('placement', () => {
         for (const owners of placement(group, NODES, replicas)) for (const o of owners) load.set(o, load.get(o)! + 1);
         const expected = (SHARDS * replicas) / NODES.length;
         for (const [node, n] of load) {
-          assert.ok(Math.abs(n - expected) <= 0.3 * expected, `${group} replicas=${replicas}: ${node} owns ${n}, expected ${expected} ±30%`);
+          assert.ok(
+            Math.abs(n - expected) <= 0.3 * expected,
+            `${group} replicas=${replicas}: ${node} owns ${n}, expected ${expected} ±30%`,
+          );
         }
       }
     }
@@ -61,7 +64,11 @@ describe('placement', () => {
   it('placement - removing a node moves only the shards it owned', () => {
     for (const replicas of [1, 2]) {
       const before = placement('metrics', NODES, replicas);
-      const after = placement('metrics', NODES.filter((n) => n !== 'data-3'), replicas);
+      const after = placement(
+        'metrics',
+        NODES.filter((n) => n !== 'data-3'),
+        replicas,
+      );
       let moved = 0;
       for (let s = 0; s < SHARDS; s++) {
         if (!before[s]!.includes('data-3')) {
@@ -69,7 +76,10 @@ describe('placement', () => {
         } else {
           moved++;
           // The surviving owners stay, in the same order; one new owner joins at the end.
-          assert.deepEqual(after[s]!.slice(0, replicas - 1), before[s]!.filter((n) => n !== 'data-3'));
+          assert.deepEqual(
+            after[s]!.slice(0, replicas - 1),
+            before[s]!.filter((n) => n !== 'data-3'),
+          );
         }
       }
       assert.ok(moved > 0);

@@ -29,8 +29,20 @@ const CPU: Measure = {
   group: 'g',
   name: 'cpu',
   entity: ['host'],
-  tag_families: [{ name: 'd', tags: [{ name: 'host', type: 'string' }, { name: 'region', type: 'string' }, { name: 'rack', type: 'int' }] }],
-  fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
+  tag_families: [
+    {
+      name: 'd',
+      tags: [
+        { name: 'host', type: 'string' },
+        { name: 'region', type: 'string' },
+        { name: 'rack', type: 'int' },
+      ],
+    },
+  ],
+  fields: [
+    { name: 'value', type: 'float' },
+    { name: 'count', type: 'int' },
+  ],
 };
 const HOSTS = Array.from({ length: 12 }, (_, i) => `h${i}`);
 const regionOf = (h: string) => ['eu', 'us', 'ap'][Number(h.slice(1)) % 3]!;
@@ -63,13 +75,23 @@ describe('query engine against a reference model', function () {
       }
       for (const p of points) truth.set(`${p.host}@${p.ts}`, p);
       for (let s = 0; s < 2; s++) {
-        const mine = points.filter((p) => Number.parseInt(seriesId('measure', 'cpu', JSON.stringify([p.host])).slice(-2), 16) % 2 === s);
+        const mine = points.filter(
+          (p) => Number.parseInt(seriesId('measure', 'cpu', JSON.stringify([p.host])).slice(-2), 16) % 2 === s,
+        );
         const sh = shards[s]!;
         for (let k = 0; k < mine.length; k += 50) {
           const chunk = mine.slice(k, k + 50);
           const record: WalRecord = {
-            kind: 'measure', group: 'g', name: 'cpu', revision: 1, batch_id: `b${round}.${k}`,
-            rows: chunk.map((p) => ({ ts: p.ts, tags: { host: p.host, region: regionOf(p.host), rack: rackOf(p.host) }, fields: p.value === undefined ? { count: p.count } : { value: p.value, count: p.count } })),
+            kind: 'measure',
+            group: 'g',
+            name: 'cpu',
+            revision: 1,
+            batch_id: `b${round}.${k}`,
+            rows: chunk.map((p) => ({
+              ts: p.ts,
+              tags: { host: p.host, region: regionOf(p.host), rack: rackOf(p.host) },
+              fields: p.value === undefined ? { count: p.count } : { value: p.value, count: p.count },
+            })),
             entity_keys: chunk.map((p) => JSON.stringify([p.host])),
           };
           sh.mem.apply(record, ++sh.seq);
@@ -90,12 +112,16 @@ describe('query engine against a reference model', function () {
   async function run(q: Record<string, unknown>) {
     const { plan } = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
     const results: ShardResult[] = [];
-    for (const s of shards) results.push(await executeOnShard(plan, { memtableScan: (x) => s.mem.scan(x), storeScan: (x) => s.store.scanMerged(x) }));
+    for (const s of shards)
+      results.push(
+        await executeOnShard(plan, { memtableScan: (x) => s.mem.scan(x), storeScan: (x) => s.store.scanMerged(x) }),
+      );
     return mergeShardResults(plan, results);
   }
 
   type Cond = { tag: string; op: string; value: unknown } | { and: Cond[] } | { or: Cond[] };
-  const tagsOf = (p: Point) => ({ host: p.host, region: regionOf(p.host), rack: rackOf(p.host) }) as Record<string, unknown>;
+  const tagsOf = (p: Point) =>
+    ({ host: p.host, region: regionOf(p.host), rack: rackOf(p.host) }) as Record<string, unknown>;
   function matches(c: Cond | undefined, p: Point): boolean {
     if (!c) return true;
     if ('and' in c) return c.and.every((x) => matches(x, p));
@@ -109,8 +135,9 @@ describe('query engine against a reference model', function () {
     const leaf = (): Cond => {
       const r = rnd();
       if (r < 0.3) return { tag: 'host', op: 'eq', value: HOSTS[Math.floor(rnd() * HOSTS.length)] };
-      if (r < 0.5) return { tag: 'host', op: 'in', value: HOSTS.filter(() => rnd() < 0.4) .concat('h0') };
-      if (r < 0.7) return { tag: 'region', op: rnd() < 0.5 ? 'ne' : 'eq', value: ['eu', 'us', 'ap'][Math.floor(rnd() * 3)] };
+      if (r < 0.5) return { tag: 'host', op: 'in', value: HOSTS.filter(() => rnd() < 0.4).concat('h0') };
+      if (r < 0.7)
+        return { tag: 'region', op: rnd() < 0.5 ? 'ne' : 'eq', value: ['eu', 'us', 'ap'][Math.floor(rnd() * 3)] };
       if (r < 0.85) return { tag: 'rack', op: 'not_in', value: [Math.floor(rnd() * 2)] };
       return { tag: 'region', op: 'in', value: ['eu', 'ap'] };
     };
@@ -137,10 +164,27 @@ describe('query engine against a reference model', function () {
       want.sort((a, b) => a.ts - b.ts || (sid(a) < sid(b) ? -1 : sid(a) > sid(b) ? 1 : 0));
       if (order === 'desc') want.reverse();
       want = want.slice(offset, offset + limit);
-      const got = await run({ from, to, criteria, order, offset, limit, tag_projection: ['host', 'rack'], field_projection: ['count', 'value'] });
-      assert.deepEqual(got, {
-        rows: want.map((p) => ({ ts: p.ts, tags: { host: p.host, rack: rackOf(p.host) }, fields: { count: p.count, value: p.value ?? null } })),
-      }, `query ${i}: ${JSON.stringify({ from, to, criteria, order, offset, limit })}`);
+      const got = await run({
+        from,
+        to,
+        criteria,
+        order,
+        offset,
+        limit,
+        tag_projection: ['host', 'rack'],
+        field_projection: ['count', 'value'],
+      });
+      assert.deepEqual(
+        got,
+        {
+          rows: want.map((p) => ({
+            ts: p.ts,
+            tags: { host: p.host, rack: rackOf(p.host) },
+            fields: { count: p.count, value: p.value ?? null },
+          })),
+        },
+        `query ${i}: ${JSON.stringify({ from, to, criteria, order, offset, limit })}`,
+      );
     }
   });
 
@@ -149,8 +193,22 @@ describe('query engine against a reference model', function () {
       const { from, to } = randomRange();
       const criteria = randomCriteria();
       const by = [['region'], ['host'], ['rack', 'region'], null][Math.floor(rnd() * 4)]!;
-      const top = rnd() < 0.4 ? { n: 1 + Math.floor(rnd() * 4), fn: ['max', 'min', 'sum', 'count'][Math.floor(rnd() * 4)]!, field: 'value', order: rnd() < 0.5 ? 'asc' : 'desc' } : undefined;
-      const aggs = [{ fn: 'count' }, { fn: 'sum', field: 'count' }, { fn: 'mean', field: 'value' }, { fn: 'min', field: 'value' }, { fn: 'max', field: 'count' }];
+      const top =
+        rnd() < 0.4
+          ? {
+              n: 1 + Math.floor(rnd() * 4),
+              fn: ['max', 'min', 'sum', 'count'][Math.floor(rnd() * 4)]!,
+              field: 'value',
+              order: rnd() < 0.5 ? 'asc' : 'desc',
+            }
+          : undefined;
+      const aggs = [
+        { fn: 'count' },
+        { fn: 'sum', field: 'count' },
+        { fn: 'mean', field: 'value' },
+        { fn: 'min', field: 'value' },
+        { fn: 'max', field: 'count' },
+      ];
       const groupBy = by ?? (top ? ['host'] : []);
       const rows = [...truth.values()].filter((p) => p.ts >= from && p.ts < to && matches(criteria, p));
       const groups = new Map<string, Point[]>();
@@ -172,23 +230,32 @@ describe('query engine against a reference model', function () {
       const cmpKey = (a: string, b: string) => {
         const x = JSON.parse(a) as (string | number)[];
         const y = JSON.parse(b) as (string | number)[];
-        for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return typeof x[j] === 'number' ? (x[j] as number) - (y[j] as number) : x[j]! < y[j]! ? -1 : 1;
+        for (let j = 0; j < x.length; j++)
+          if (x[j] !== y[j])
+            return typeof x[j] === 'number' ? (x[j] as number) - (y[j] as number) : x[j]! < y[j]! ? -1 : 1;
         return 0;
       };
       let keys = [...groups.keys()].sort(cmpKey);
-      const allAggs = top && !aggs.some((a) => a.fn === top.fn && a.field === top.field) ? [...aggs, { fn: top.fn, field: top.field }] : aggs;
+      const allAggs =
+        top && !aggs.some((a) => a.fn === top.fn && a.field === top.field)
+          ? [...aggs, { fn: top.fn, field: top.field }]
+          : aggs;
       if (top) {
         const v = (k: string) => value(top.fn, top.field, groups.get(k)!);
-        keys = keys.sort((a, b) => {
-          const x = v(a);
-          const y = v(b);
-          if (x === null || y === null) return x === y ? cmpKey(a, b) : x === null ? 1 : -1;
-          return (top.order === 'desc' ? y - x : x - y) || cmpKey(a, b);
-        }).slice(0, top.n);
+        keys = keys
+          .sort((a, b) => {
+            const x = v(a);
+            const y = v(b);
+            if (x === null || y === null) return x === y ? cmpKey(a, b) : x === null ? 1 : -1;
+            return (top.order === 'desc' ? y - x : x - y) || cmpKey(a, b);
+          })
+          .slice(0, top.n);
       }
       const want = keys.map((k) => ({
         tags: Object.fromEntries(groupBy.map((t, j) => [t, (JSON.parse(k) as unknown[])[j]])),
-        values: Object.fromEntries(allAggs.map((a) => [a.field ? `${a.fn}(${a.field})` : 'count', value(a.fn, a.field, groups.get(k)!)])),
+        values: Object.fromEntries(
+          allAggs.map((a) => [a.field ? `${a.fn}(${a.field})` : 'count', value(a.fn, a.field, groups.get(k)!)]),
+        ),
       }));
       const q = { from, to, criteria, aggregations: aggs, ...(by ? { group_by: by } : {}), ...(top ? { top } : {}) };
       const got = (await run(q)) as { groups: { tags: unknown; values: Record<string, number | null> }[] };
@@ -210,12 +277,28 @@ describe('query engine against a reference model', function () {
     try {
       for (let i = 0; i < 40; i++) {
         const { from, to } = randomRange();
-        const q = i % 2 === 0
-          ? { from, to, criteria: randomCriteria(), order: rnd() < 0.5 ? 'asc' : 'desc', limit: 1 + Math.floor(rnd() * 50) }
-          : { from, to, criteria: randomCriteria(), group_by: ['region'], aggregations: [{ fn: 'count' }, { fn: 'mean', field: 'value' }] };
+        const q =
+          i % 2 === 0
+            ? {
+                from,
+                to,
+                criteria: randomCriteria(),
+                order: rnd() < 0.5 ? 'asc' : 'desc',
+                limit: 1 + Math.floor(rnd() * 50),
+              }
+            : {
+                from,
+                to,
+                criteria: randomCriteria(),
+                group_by: ['region'],
+                aggregations: [{ fn: 'count' }, { fn: 'mean', field: 'value' }],
+              };
         const { plan } = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
         for (const s of shards) {
-          const inline = await executeOnShard(plan, { memtableScan: (x) => s.mem.scan(x), storeScan: (x) => s.store.scanMerged(x) });
+          const inline = await executeOnShard(plan, {
+            memtableScan: (x) => s.mem.scan(x),
+            storeScan: (x) => s.store.scanMerged(x),
+          });
           const sq = shardScanQueries(plan);
           const mem = sq.memtable ? s.mem.scan(sq.memtable) : new Map();
           const scan = sq.store ? s.store.planScan(sq.store).plan : null;
@@ -230,11 +313,14 @@ describe('query engine against a reference model', function () {
 
   it('plan: bad queries are InvalidArgument naming the property', () => {
     const bad = (q: Record<string, unknown>, field: RegExp) =>
-      assert.throws(() => planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + MIN, ...q }, CPU), (e: { code?: string; message?: string }) => {
-        assert.equal(e.code, 'InvalidArgument');
-        assert.match(e.message!, field);
-        return true;
-      });
+      assert.throws(
+        () => planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + MIN, ...q }, CPU),
+        (e: { code?: string; message?: string }) => {
+          assert.equal(e.code, 'InvalidArgument');
+          assert.match(e.message!, field);
+          return true;
+        },
+      );
     bad({ from: T0 + MIN, to: T0 }, /^from: is after to/);
     bad({ from: 'yesterday' }, /^from:/);
     bad({ aggregations: [{ fn: 'median', field: 'value' }] }, /aggregations\[0\]\.fn: unknown aggregation "median"/);

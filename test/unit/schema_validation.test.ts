@@ -22,20 +22,35 @@ function measure(over: Record<string, unknown> = {}): Record<string, unknown> {
     group: 'g1',
     name: 'cpu',
     entity: ['host'],
-    tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'core', type: 'int' }] }],
+    tag_families: [
+      {
+        name: 'default',
+        tags: [
+          { name: 'host', type: 'string' },
+          { name: 'core', type: 'int' },
+        ],
+      },
+    ],
     fields: [{ name: 'value', type: 'float' }],
     ...over,
   };
 }
 
 function stream(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { group: 'g1', name: 'logs', entity: ['svc'], tag_families: [{ name: 'meta', tags: [{ name: 'svc', type: 'string' }] }], ...over };
+  return {
+    group: 'g1',
+    name: 'logs',
+    entity: ['svc'],
+    tag_families: [{ name: 'meta', tags: [{ name: 'svc', type: 'string' }] }],
+    ...over,
+  };
 }
 
 function rejects(fn: () => unknown, code: Code, mentions?: string): void {
   assert.throws(fn, (err: unknown) => {
     assert.equal(codeOf(err), code, `expected ${code}, got ${String(err)}`);
-    if (mentions) assert.ok((err as Error).message.includes(mentions), `message ${(err as Error).message} lacks ${mentions}`);
+    if (mentions)
+      assert.ok((err as Error).message.includes(mentions), `message ${(err as Error).message} lacks ${mentions}`);
     return true;
   });
 }
@@ -59,8 +74,28 @@ describe('schema validation', () => {
       ['name', (n) => ['stream', stream({ name: n })]],
       ['name', (n) => ['index_rule', { group: 'g1', name: n, tags: ['host'] }]],
       ['tags[0]', (n) => ['index_rule', { group: 'g1', name: 'r1', tags: [n] }]],
-      ['tag_families[0].name', (n) => ['measure', measure({ tag_families: [{ name: n, tags: [{ name: 'host', type: 'string' }] }] })]],
-      ['tag_families[0].tags[0].name', (n) => ['measure', measure({ entity: ['host'], tag_families: [{ name: 'f', tags: [{ name: n, type: 'string' }, { name: 'host', type: 'string' }] }] })]],
+      [
+        'tag_families[0].name',
+        (n) => ['measure', measure({ tag_families: [{ name: n, tags: [{ name: 'host', type: 'string' }] }] })],
+      ],
+      [
+        'tag_families[0].tags[0].name',
+        (n) => [
+          'measure',
+          measure({
+            entity: ['host'],
+            tag_families: [
+              {
+                name: 'f',
+                tags: [
+                  { name: n, type: 'string' },
+                  { name: 'host', type: 'string' },
+                ],
+              },
+            ],
+          }),
+        ],
+      ],
       ['fields[0].name', (n) => ['measure', measure({ fields: [{ name: n, type: 'int' }] })]],
       ['element_id', (n) => ['stream', stream({ element_id: n })]],
     ];
@@ -73,8 +108,10 @@ describe('schema validation', () => {
   });
 
   it('schema validation - group limits and formats', () => {
-    for (const shards of [0, 257, 1.5, '4', -1]) rejects(() => validateGroup(group({ shards })), Code.InvalidArgument, 'shards');
-    for (const replicas of [0, 4, 2.5]) rejects(() => validateGroup(group({ replicas })), Code.InvalidArgument, 'replicas');
+    for (const shards of [0, 257, 1.5, '4', -1])
+      rejects(() => validateGroup(group({ shards })), Code.InvalidArgument, 'shards');
+    for (const replicas of [0, 4, 2.5])
+      rejects(() => validateGroup(group({ replicas })), Code.InvalidArgument, 'replicas');
     for (const d of ['1', 'd', '0d', '1w', '1.5h', '-1h', 'h1', 7]) {
       rejects(() => validateGroup(group({ segment_interval: d })), Code.InvalidArgument, 'segment_interval');
       rejects(() => validateGroup(group({ ttl: d })), Code.InvalidArgument, 'ttl');
@@ -106,17 +143,29 @@ describe('schema validation', () => {
 
   it('schema validation - unknown properties are rejected by name', () => {
     rejects(() => validateGroup(group({ colour: 'red' })), Code.InvalidArgument, 'colour');
-    rejects(() => validateMeasure(measure({ fields: [{ name: 'v', type: 'int', unit: 's' }] })), Code.InvalidArgument, 'fields[0].unit');
+    rejects(
+      () => validateMeasure(measure({ fields: [{ name: 'v', type: 'int', unit: 's' }] })),
+      Code.InvalidArgument,
+      'fields[0].unit',
+    );
   });
 
   it('schema validation - unknown types are InvalidArgument', () => {
-    rejects(() => validateMeasure(measure({ fields: [{ name: 'v', type: 'double' }] })), Code.InvalidArgument, 'fields[0].type');
+    rejects(
+      () => validateMeasure(measure({ fields: [{ name: 'v', type: 'double' }] })),
+      Code.InvalidArgument,
+      'fields[0].type',
+    );
     rejects(
       () => validateMeasure(measure({ tag_families: [{ name: 'f', tags: [{ name: 'host', type: 'bool' }] }] })),
       Code.InvalidArgument,
       'tags[0].type',
     );
-    rejects(() => validateIndexRule({ group: 'g1', name: 'r', tags: ['a'], type: 'hash' }), Code.InvalidArgument, 'type');
+    rejects(
+      () => validateIndexRule({ group: 'g1', name: 'r', tags: ['a'], type: 'hash' }),
+      Code.InvalidArgument,
+      'type',
+    );
   });
 
   it('schema validation - entity must be non-empty declared tags', () => {
@@ -130,10 +179,26 @@ describe('schema validation', () => {
       { name: 'a', tags: [{ name: 'host', type: 'string' }] },
       { name: 'b', tags: [{ name: 'host', type: 'int' }] },
     ];
-    rejects(() => validateMeasure(measure({ tag_families: twoFamilies })), Code.InvalidArgument, 'tag_families[1].tags[0].name');
-    rejects(() => validateMeasure(measure({ fields: [{ name: 'host', type: 'int' }] })), Code.InvalidArgument, 'fields[0].name');
     rejects(
-      () => validateMeasure(measure({ fields: [{ name: 'v', type: 'int' }, { name: 'v', type: 'float' }] })),
+      () => validateMeasure(measure({ tag_families: twoFamilies })),
+      Code.InvalidArgument,
+      'tag_families[1].tags[0].name',
+    );
+    rejects(
+      () => validateMeasure(measure({ fields: [{ name: 'host', type: 'int' }] })),
+      Code.InvalidArgument,
+      'fields[0].name',
+    );
+    rejects(
+      () =>
+        validateMeasure(
+          measure({
+            fields: [
+              { name: 'v', type: 'int' },
+              { name: 'v', type: 'float' },
+            ],
+          }),
+        ),
       Code.InvalidArgument,
       'fields[1].name',
     );
@@ -154,7 +219,11 @@ describe('schema validation', () => {
   it('schema validation - immutable properties are refused naming the migration', () => {
     const g = validateGroup(group());
     for (const over of [{ catalog: 'stream' }, { shards: 4 }, { segment_interval: '2d' }]) {
-      rejects(() => checkImmutable('group', g, validateGroup(group(over))), Code.FailedPrecondition, 'rewrite migration');
+      rejects(
+        () => checkImmutable('group', g, validateGroup(group(over))),
+        Code.FailedPrecondition,
+        'rewrite migration',
+      );
     }
     checkImmutable('group', g, validateGroup(group({ ttl: '30d', replicas: 2 })));
 
@@ -162,21 +231,56 @@ describe('schema validation', () => {
     const changes: Record<string, unknown>[] = [
       { entity: ['host', 'core'] },
       { fields: [{ name: 'value', type: 'int' }] },
-      { tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'int' }, { name: 'core', type: 'int' }] }], entity: ['host'] },
+      {
+        tag_families: [
+          {
+            name: 'default',
+            tags: [
+              { name: 'host', type: 'int' },
+              { name: 'core', type: 'int' },
+            ],
+          },
+        ],
+        entity: ['host'],
+      },
     ];
     for (const over of changes) {
-      rejects(() => checkImmutable('measure', m, validateMeasure(measure(over))), Code.FailedPrecondition, 'measure g1/cpu');
+      rejects(
+        () => checkImmutable('measure', m, validateMeasure(measure(over))),
+        Code.FailedPrecondition,
+        'measure g1/cpu',
+      );
     }
     const added = measure({
-      fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }],
-      tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }, { name: 'core', type: 'int' }, { name: 'dc', type: 'string' }] }],
+      fields: [
+        { name: 'value', type: 'float' },
+        { name: 'count', type: 'int' },
+      ],
+      tag_families: [
+        {
+          name: 'default',
+          tags: [
+            { name: 'host', type: 'string' },
+            { name: 'core', type: 'int' },
+            { name: 'dc', type: 'string' },
+          ],
+        },
+      ],
     });
     checkImmutable('measure', m, validateMeasure(added));
 
     const s = validateStream(stream());
-    rejects(() => checkImmutable('stream', s, validateStream(stream({ element_id: 'eid' }))), Code.FailedPrecondition, 'element_id');
+    rejects(
+      () => checkImmutable('stream', s, validateStream(stream({ element_id: 'eid' }))),
+      Code.FailedPrecondition,
+      'element_id',
+    );
     const r = validateIndexRule({ group: 'g1', name: 'r', tags: ['svc'] });
-    rejects(() => checkImmutable('index_rule', r, validateIndexRule({ group: 'g1', name: 'r', tags: ['svc'], type: 'tree' })), Code.FailedPrecondition, 'type');
+    rejects(
+      () => checkImmutable('index_rule', r, validateIndexRule({ group: 'g1', name: 'r', tags: ['svc'], type: 'tree' })),
+      Code.FailedPrecondition,
+      'type',
+    );
     checkImmutable('index_rule', r, validateIndexRule({ group: 'g1', name: 'r', tags: ['svc', 'host'] }));
   });
   it('schema validation - the group name `lock` is reserved by the data directory layout', () => {
@@ -187,9 +291,21 @@ describe('schema validation', () => {
   });
   it('schema validation - a placement names data nodes once each, and is kept sorted', () => {
     const base = { name: 'gp', catalog: 'measure', shards: 1, segment_interval: '1d', ttl: '7d' };
-    assert.deepEqual(validateGroup({ ...base, placement: { data_nodes: ['d2', 'd1'] } }).placement, { data_nodes: ['d1', 'd2'] });
-    for (const placement of [{ data_nodes: [] }, { data_nodes: ['D1'] }, { data_nodes: ['d1', 'd1'] }, { nodes: ['d1'] }, 'd1']) {
-      assert.throws(() => validateGroup({ ...base, placement }), (e: { code?: string }) => e.code === 'InvalidArgument', JSON.stringify(placement));
+    assert.deepEqual(validateGroup({ ...base, placement: { data_nodes: ['d2', 'd1'] } }).placement, {
+      data_nodes: ['d1', 'd2'],
+    });
+    for (const placement of [
+      { data_nodes: [] },
+      { data_nodes: ['D1'] },
+      { data_nodes: ['d1', 'd1'] },
+      { nodes: ['d1'] },
+      'd1',
+    ]) {
+      assert.throws(
+        () => validateGroup({ ...base, placement }),
+        (e: { code?: string }) => e.code === 'InvalidArgument',
+        JSON.stringify(placement),
+      );
     }
   });
 });

@@ -21,7 +21,13 @@ import { FLUSHED_FILE, NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../.
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10); // a midnight UTC
-const SCHEMA: BlockSchema = { fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }], tags: [{ name: 'host', type: 'string' }] };
+const SCHEMA: BlockSchema = {
+  fields: [
+    { name: 'value', type: 'float' },
+    { name: 'count', type: 'int' },
+  ],
+  tags: [{ name: 'host', type: 'string' }],
+};
 // The same measure after a schema update added a field and a tag.
 const SCHEMA2: BlockSchema = {
   fields: [...SCHEMA.fields, { name: 'temp', type: 'float' }],
@@ -61,17 +67,26 @@ function rows(series: string[], ts: number[], schema: BlockSchema, bias = 0): Pa
 /** One batch of measure `cpu` in the hour segment holding `ts[0]`. */
 function batch(series: string[], ts: number[], lastSequence: number, schema = SCHEMA, bias = 0): FlushBatch {
   const segmentStartMs = Math.floor(ts[0]! / HOUR_MS) * HOUR_MS;
-  return { name: 'cpu', segmentStartMs, segmentEndMs: segmentStartMs + HOUR_MS, rows: rows(series, ts, schema, bias), schema, lastSequence };
+  return {
+    name: 'cpu',
+    segmentStartMs,
+    segmentEndMs: segmentStartMs + HOUR_MS,
+    rows: rows(series, ts, schema, bias),
+    schema,
+    lastSequence,
+  };
 }
 
 /** `count` timestamps from `start`, `stepMs` apart. */
-const times = (start: number, count: number, stepMs = 1000) => Array.from({ length: count }, (_, i) => start + i * stepMs);
+const times = (start: number, count: number, stepMs = 1000) =>
+  Array.from({ length: count }, (_, i) => start + i * stepMs);
 
 /** Every row of a scan, as `series@ts=value`, in scan order. */
 async function scanAll(store: ShardStore, minTs = -Infinity, maxTs = Infinity): Promise<string[]> {
   const out: string[] = [];
   await store.scan({ minTs, maxTs }, (b) => {
-    for (let i = 0; i < b.timestamps.length; i++) out.push(`${b.seriesId}@${b.timestamps[i]! - T0}=${b.fields.value![i]}`);
+    for (let i = 0; i < b.timestamps.length; i++)
+      out.push(`${b.seriesId}@${b.timestamps[i]! - T0}=${b.fields.value![i]}`);
   });
   return out;
 }
@@ -83,7 +98,10 @@ function countingFs(): { fs: StorageFs; reads: Map<string, number> } {
     ...nodeFs,
     async open(path, mode): Promise<FileHandle> {
       const h = await nodeFs.open(path, mode);
-      return { ...h, read: async (buf, off, len, pos) => (reads.set(path, (reads.get(path) ?? 0) + 1), h.read(buf, off, len, pos)) };
+      return {
+        ...h,
+        read: async (buf, off, len, pos) => (reads.set(path, (reads.get(path) ?? 0) + 1), h.read(buf, off, len, pos)),
+      };
     },
   };
   return { fs, reads };
@@ -100,7 +118,8 @@ describe('storage - shard store', () => {
     stores.push(s);
     return s;
   };
-  const partDir = (hour: number, seq: number) => join(dir, segmentName(T0 + hour * HOUR_MS), `${NAME_DIR_PREFIX}cpu`, partDirName(seq));
+  const partDir = (hour: number, seq: number) =>
+    join(dir, segmentName(T0 + hour * HOUR_MS), `${NAME_DIR_PREFIX}cpu`, partDirName(seq));
 
   before(() => {
     base = mkdtempSync(join(tmpdir(), 'lockstep-shard-store-'));
@@ -126,7 +145,14 @@ describe('storage - shard store', () => {
     const s2 = await open();
     assert.equal(s2.lastSequence, 9);
     assert.deepEqual(await scanAll(s2), before);
-    assert.deepEqual(s2.listParts().map((r) => [r.segmentStartMs - T0, r.seq, r.part.metadata.last_sequence]), [[0, 1, 7], [0, 2, 9], [HOUR_MS, 1, 7]]);
+    assert.deepEqual(
+      s2.listParts().map((r) => [r.segmentStartMs - T0, r.seq, r.part.metadata.last_sequence]),
+      [
+        [0, 1, 7],
+        [0, 2, 9],
+        [HOUR_MS, 1, 7],
+      ],
+    );
     // An empty flush only moves the resume point; a lower one is a programmer error.
     await s2.flush([], 12);
     assert.equal(s2.lastSequence, 12);
@@ -145,7 +171,11 @@ describe('storage - shard store', () => {
     writeFileSync(join(noMeta, 'data'), 'no metadata yet');
     // A complete part whose flush crashed before `flushed` was written: its rows are still in the WAL.
     const uncommitted = partDir(0, 4);
-    await writePart(nodeFs, uncommitted, rows(['z'], [T0 + 5], SCHEMA), { schema: SCHEMA, formatVersion: '1', lastSequence: 8 });
+    await writePart(nodeFs, uncommitted, rows(['z'], [T0 + 5], SCHEMA), {
+      schema: SCHEMA,
+      formatVersion: '1',
+      lastSequence: 8,
+    });
     const s2 = await open();
     for (const p of [tmp, noMeta, uncommitted]) assert.equal(existsSync(p), false, `${p} should be removed`);
     assert.equal(s2.lastSequence, 5);
@@ -159,7 +189,8 @@ describe('storage - shard store', () => {
     const failing: StorageFs = {
       ...nodeFs,
       rename: async (from, to) => {
-        if (from.endsWith('.tmp') && ++renames === 2) throw Object.assign(new Error('ENOSPC: no space left'), { code: 'ENOSPC' });
+        if (from.endsWith('.tmp') && ++renames === 2)
+          throw Object.assign(new Error('ENOSPC: no space left'), { code: 'ENOSPC' });
         return nodeFs.rename(from, to);
       },
     };
@@ -176,7 +207,11 @@ describe('storage - shard store', () => {
     await s1.flush([batch(['a'], times(T0, 2), 4)]);
     await s1.close();
     const foreign = partDir(0, 2);
-    await writePart(nodeFs, foreign, rows(['b'], [T0], SCHEMA), { schema: SCHEMA, formatVersion: '999', lastSequence: 2 });
+    await writePart(nodeFs, foreign, rows(['b'], [T0], SCHEMA), {
+      schema: SCHEMA,
+      formatVersion: '999',
+      lastSequence: 2,
+    });
     await assert.rejects(ShardStore.open(nodeFs, dir, { clock }), (err: unknown) => {
       assert.ok(err instanceof UnsupportedVersionError, String(err));
       assert.ok(err.path.startsWith(foreign), err.path);
@@ -189,7 +224,10 @@ describe('storage - shard store', () => {
     await (await open()).close();
     const marker = join(dir, FLUSHED_FILE);
     writeFileSync(marker, JSON.stringify({ version: '0', last_sequence: 3 }));
-    await assert.rejects(ShardStore.open(nodeFs, dir, { clock }), (err: unknown) => err instanceof UnsupportedVersionError && err.path === marker);
+    await assert.rejects(
+      ShardStore.open(nodeFs, dir, { clock }),
+      (err: unknown) => err instanceof UnsupportedVersionError && err.path === marker,
+    );
   });
 
   it('shard store - a flipped byte in a block makes the scan fail with CorruptDataError naming the data file', async () => {
@@ -198,7 +236,7 @@ describe('storage - shard store', () => {
     await s1.close();
     const dataPath = join(partDir(0, 1), 'data');
     const bytes = readFileSync(dataPath);
-    bytes[bytes.length - 10] ^= 0x01;
+    bytes[bytes.length - 10]! ^= 0x01;
     writeFileSync(dataPath, bytes);
     const s2 = await open();
     await assert.rejects(scanAll(s2), (err: unknown) => {
@@ -222,7 +260,11 @@ describe('storage - shard store', () => {
     await s.scan({ minTs: T0 + 150_000, maxTs: T0 + 160_000, seriesIds: new Set(['b']) }, (b) => {
       for (let i = 0; i < b.timestamps.length; i++) got.push(`${b.seriesId}@${(b.timestamps[i]! - T0) / 1000}`);
     });
-    assert.deepEqual(got, times(150, 11, 1).map((t) => `b@${t}`), 'rows outside the range are trimmed');
+    assert.deepEqual(
+      got,
+      times(150, 11, 1).map((t) => `b@${t}`),
+      'rows outside the range are trimmed',
+    );
     // Series b's blocks of part 1 hold 0..99, 100..199, 200..299 s: only the second one is read.
     assert.deepEqual([...reads], [[join(partDir(0, 1), 'data'), 1]]);
     reads.clear();
@@ -259,33 +301,86 @@ describe('storage - shard store', () => {
       host: ['host-a', 'host-a', 'host-a', 'host-a', 'host-a', 'host-a'],
     });
     const b = plain(merged.get('b')!);
-    assert.deepEqual([b.ts, b.temp, b.zone], [[0, 1, 2, 3], [NaN, NaN, NaN, NaN], ['', '', '', '']]);
+    assert.deepEqual(
+      [b.ts, b.temp, b.zone],
+      [
+        [0, 1, 2, 3],
+        [NaN, NaN, NaN, NaN],
+        ['', '', '', ''],
+      ],
+    );
     // A projection limits the columns; the range trims the rows.
-    const p = await s.scanMerged({ minTs: T0 + 3000, maxTs: T0 + 4000, seriesIds: new Set(['a']), projection: { fields: ['temp'], tags: [] } });
+    const p = await s.scanMerged({
+      minTs: T0 + 3000,
+      maxTs: T0 + 4000,
+      seriesIds: new Set(['a']),
+      projection: { fields: ['temp'], tags: [] },
+    });
     const pa = p.get('a')!;
-    assert.deepEqual([[...pa.timestamps].map((t) => t - T0), Object.keys(pa.fields), Object.keys(pa.tags), [...pa.fields.temp!]], [[3000, 4000], ['temp'], [], [120, 120]]);
+    assert.deepEqual(
+      [[...pa.timestamps].map((t) => t - T0), Object.keys(pa.fields), Object.keys(pa.tags), [...pa.fields.temp!]],
+      [[3000, 4000], ['temp'], [], [120, 120]],
+    );
   });
 
   it('shard store - scanMerged with a keyTag keeps every element of one ts and lets the newer part win an equal (ts, element id)', async () => {
-    const STREAM: BlockSchema = { fields: [{ name: 'size', type: 'int' }], tags: [{ name: 'element_id', type: 'string' }] };
+    const STREAM: BlockSchema = {
+      fields: [{ name: 'size', type: 'int' }],
+      tags: [{ name: 'element_id', type: 'string' }],
+    };
     const elems = (list: [number, string, number][], seq: number): FlushBatch => ({
       name: 'log',
       segmentStartMs: T0,
       segmentEndMs: T0 + HOUR_MS,
-      rows: { seriesIds: list.map(() => 'a'), timestamps: Float64Array.from(list, (e) => T0 + e[0]), fields: { size: Float64Array.from(list, (e) => e[2]) }, tags: { element_id: list.map((e) => e[1]) } },
+      rows: {
+        seriesIds: list.map(() => 'a'),
+        timestamps: Float64Array.from(list, (e) => T0 + e[0]),
+        fields: { size: Float64Array.from(list, (e) => e[2]) },
+        tags: { element_id: list.map((e) => e[1]) },
+      },
       schema: STREAM,
       lastSequence: seq,
     });
     const s = await open();
     // Part 1: two elements at ts 0 (stored y before x) and one at ts 1; part 2 rewrites (0, y) and adds (0, z).
-    await s.flush([elems([[0, 'y', 1], [0, 'x', 2], [1, 'x', 3]], 1)]);
-    await s.flush([elems([[0, 'y', 10], [0, 'z', 11]], 2)]);
+    await s.flush([
+      elems(
+        [
+          [0, 'y', 1],
+          [0, 'x', 2],
+          [1, 'x', 3],
+        ],
+        1,
+      ),
+    ]);
+    await s.flush([
+      elems(
+        [
+          [0, 'y', 10],
+          [0, 'z', 11],
+        ],
+        2,
+      ),
+    ]);
     const q = { minTs: T0, maxTs: T0 + HOUR_MS, schemaName: 'log' };
     const got = (await s.scanMerged({ ...q, keyTag: 'element_id' })).get('a')!;
-    assert.deepEqual([[...got.timestamps].map((t) => t - T0), got.tags.element_id, [...got.fields.size!]], [[0, 0, 0, 1], ['x', 'y', 'z', 'x'], [2, 10, 11, 3]]);
+    assert.deepEqual(
+      [[...got.timestamps].map((t) => t - T0), got.tags.element_id, [...got.fields.size!]],
+      [
+        [0, 0, 0, 1],
+        ['x', 'y', 'z', 'x'],
+        [2, 10, 11, 3],
+      ],
+    );
     // Without the key tag a series has one row per ts: the newest part's last row of ts 0.
     const plainTs = (await s.scanMerged(q)).get('a')!;
-    assert.deepEqual([[...plainTs.timestamps].map((t) => t - T0), plainTs.tags.element_id], [[0, 1], ['z', 'x']]);
+    assert.deepEqual(
+      [[...plainTs.timestamps].map((t) => t - T0), plainTs.tags.element_id],
+      [
+        [0, 1],
+        ['z', 'x'],
+      ],
+    );
   });
 
   it('shard store - dropExpired removes whole segments older than the ttl, by the injected clock', async () => {
@@ -293,7 +388,10 @@ describe('storage - shard store', () => {
     await s.flush([0, 1, 2].map((h) => batch(['a'], times(T0 + h * HOUR_MS, 2), 3)));
     clock.nowMs = T0 + 3 * HOUR_MS; // ttl 2h: hour 0 ends at T0+1h, the cutoff; hour 1 ends after it
     const r = await s.dropExpired(2 * HOUR_MS);
-    assert.deepEqual(r.dropped.map((d) => d.startMs - T0), [0]);
+    assert.deepEqual(
+      r.dropped.map((d) => d.startMs - T0),
+      [0],
+    );
     assert.equal(existsSync(join(dir, segmentName(T0))), false);
     assert.deepEqual(await scanAll(s), ['a@3600000=3600', 'a@3601000=3601', 'a@7200000=7200', 'a@7201000=7201']);
     clock.nowMs = T0 + 3 * HOUR_MS + HOUR_MS - 1; // hour 1 still holds a point inside the window

@@ -4,7 +4,15 @@
  * only the asked columns; any single flipped byte, or a cut, is a CorruptDataError naming the file.
  */
 import assert from 'node:assert/strict';
-import { BLOCK_MAGIC, decodeBlock, encodeBlock, sliceBlockRows, writeU32le, type BlockRows, type BlockSchema } from '../../storage/block.js';
+import {
+  BLOCK_MAGIC,
+  decodeBlock,
+  encodeBlock,
+  sliceBlockRows,
+  writeU32le,
+  type BlockRows,
+  type BlockSchema,
+} from '../../storage/block.js';
 import { crc32, crc32Portable, CRC32_NATIVE, verify } from '../../storage/checksum.js';
 import { ByteReader, EncodingError, readUvarint } from '../../storage/encoding/index.js';
 import { CorruptDataError } from '../../storage/errors.js';
@@ -51,7 +59,11 @@ function assertRowsEqual(actual: BlockRows, expected: BlockRows): void {
   for (const name of Object.keys(expected.tags)) {
     const a = actual.tags[name]!;
     const e = expected.tags[name]!;
-    assert.deepEqual(a instanceof Float64Array ? Array.from(a) : a, e instanceof Float64Array ? Array.from(e) : e, name);
+    assert.deepEqual(
+      a instanceof Float64Array ? Array.from(a) : a,
+      e instanceof Float64Array ? Array.from(e) : e,
+      name,
+    );
   }
 }
 
@@ -113,15 +125,28 @@ describe('storage - block', () => {
       const want = sliceBlockRows(rows, lo, hi);
       assertSameBits(got.timestamps, want.timestamps, 'timestamps');
       for (const f of SCHEMA.fields) assertSameBits(got.fields[f.name]!, want.fields[f.name]!, f.name);
-      for (const t of SCHEMA.tags) assert.deepEqual(Array.from(got.tags[t.name] as ArrayLike<unknown>), Array.from(want.tags[t.name] as ArrayLike<unknown>), `tag ${t.name}`);
+      for (const t of SCHEMA.tags)
+        assert.deepEqual(
+          Array.from(got.tags[t.name] as ArrayLike<unknown>),
+          Array.from(want.tags[t.name] as ArrayLike<unknown>),
+          `tag ${t.name}`,
+        );
     }
   });
 
   it('block - special floats and large ints round-trip exactly', () => {
     const rows: BlockRows = {
       timestamps: Float64Array.of(-5, 0, 2 ** 50, 2 ** 50 + 1),
-      fields: { value: Float64Array.of(NaN, -0, Infinity, 5e-324), count: Float64Array.of(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 0, 1) },
-      tags: { host: ['', '\u{1F600}', '', 'x'], port: Float64Array.of(0, 0, 0, 0), labels: [[], [''], [], ['a', 'a']], codes: [[], [], [2 ** 40], []] },
+      fields: {
+        value: Float64Array.of(NaN, -0, Infinity, 5e-324),
+        count: Float64Array.of(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 0, 1),
+      },
+      tags: {
+        host: ['', '\u{1F600}', '', 'x'],
+        port: Float64Array.of(0, 0, 0, 0),
+        labels: [[], [''], [], ['a', 'a']],
+        codes: [[], [], [2 ** 40], []],
+      },
     };
     assertRowsEqual(decodeBlock(PATH, encodeBlock(rows, SCHEMA), SCHEMA), rows);
   });
@@ -178,7 +203,8 @@ describe('storage - block', () => {
 
   it('block - a cut or empty block is a CorruptDataError naming the file', () => {
     const bytes = encodeBlock(makeRows(40, mulberry32(SEED ^ 3)), SCHEMA);
-    for (const len of [0, 3, 12, bytes.length - 5, bytes.length - 1]) assertCorrupt(() => decodeBlock(PATH, bytes.subarray(0, len), SCHEMA));
+    for (const len of [0, 3, 12, bytes.length - 5, bytes.length - 1])
+      assertCorrupt(() => decodeBlock(PATH, bytes.subarray(0, len), SCHEMA));
   });
 
   it('block - decoding with a schema of other types is reported as corruption, not garbage', () => {
@@ -191,7 +217,10 @@ describe('storage - block', () => {
   it('block - missing, short or mistyped columns are refused when encoding', () => {
     const rows = makeRows(10, mulberry32(SEED ^ 5));
     const unencodable = (r: BlockRows) =>
-      assert.throws(() => encodeBlock(r, SCHEMA), (e: unknown) => e instanceof EncodingError && e.kind === 'unencodable');
+      assert.throws(
+        () => encodeBlock(r, SCHEMA),
+        (e: unknown) => e instanceof EncodingError && e.kind === 'unencodable',
+      );
     unencodable({ ...rows, fields: { value: rows.fields.value! } });
     unencodable({ ...rows, fields: { ...rows.fields, count: rows.fields.count!.subarray(1) } });
     unencodable({ ...rows, tags: { ...rows.tags, port: Array.from(rows.tags.port as Float64Array, String) } });

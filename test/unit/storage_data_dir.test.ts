@@ -79,7 +79,10 @@ describe('storage data dir', () => {
     await seed();
     const d = await open(nodeFs, fixedClock(T0));
     const lockPath = join(root, NODE, 'lock');
-    assert.deepEqual(JSON.parse(await readFile(lockPath, 'utf8')), { pid: process.pid, started_at: new Date(T0).toISOString() });
+    assert.deepEqual(JSON.parse(await readFile(lockPath, 'utf8')), {
+      pid: process.pid,
+      started_at: new Date(T0).toISOString(),
+    });
     assert.equal(d.nodeDir, join(root, NODE));
     assert.deepEqual(
       d.segments.map((s) => [s.group, s.shard, s.startMs, s.endMs, s.metadata.version]),
@@ -173,7 +176,10 @@ describe('storage data dir', () => {
 
   it('lock - a lock naming this pid that this process does not hold is stale (a restarted container)', async () => {
     await mkdir(join(root, NODE), { recursive: true });
-    await writeFile(join(root, NODE, 'lock'), JSON.stringify({ pid: process.pid, started_at: '2020-01-01T00:00:00.000Z' }));
+    await writeFile(
+      join(root, NODE, 'lock'),
+      JSON.stringify({ pid: process.pid, started_at: '2020-01-01T00:00:00.000Z' }),
+    );
     const d = await open(nodeFs, fixedClock(T0));
     assert.equal(JSON.parse(await readFile(d.lock.path, 'utf8')).started_at, new Date(T0).toISOString());
   });
@@ -200,7 +206,10 @@ describe('storage data dir', () => {
     assert.ok(await exists(join(d.nodeDir, 'later')));
 
     const seg = await createSegment(nodeFs, shardDirOf(d.nodeDir, 'later', 3), T0, T0 + HOUR_MS);
-    assert.deepEqual((await openGroupDir(nodeFs, d, 'later')).map((s) => [s.group, s.shard, s.name]), [['later', 3, seg.name]]);
+    assert.deepEqual(
+      (await openGroupDir(nodeFs, d, 'later')).map((s) => [s.group, s.shard, s.name]),
+      [['later', 3, seg.name]],
+    );
 
     const metadata = join(seg.dir, 'metadata');
     await writeFile(metadata, JSON.stringify({ ...seg.metadata, version: '0' }));
@@ -210,7 +219,10 @@ describe('storage data dir', () => {
       return true;
     });
     await writeFile(metadata, 'garbage');
-    await assert.rejects(openGroupDir(nodeFs, d, 'later'), (e: unknown) => e instanceof CorruptDataError && e.path === metadata);
+    await assert.rejects(
+      openGroupDir(nodeFs, d, 'later'),
+      (e: unknown) => e instanceof CorruptDataError && e.path === metadata,
+    );
     // The node's lock is the caller's to release (it stops the node); openGroupDir holds nothing.
     assert.ok(await exists(d.lock.path));
     await d.close();

@@ -7,7 +7,17 @@
  * retention and close interleave with a merge safely.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  readFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../runtime/clock.js';
@@ -18,15 +28,36 @@ import { DEFAULT_MERGE_POLICY, MERGED_FROM_FILE, pickRun, type RunCandidate } fr
 import type { PartRows } from '../../storage/part.js';
 import type { PartRunner } from '../../storage/part_pool.js';
 import { inlineRunner } from '../../storage/part_pool.js';
-import { NAME_DIR_PREFIX, ShardStore, type FlushBatch, type MergeOptions, type ScanQuery } from '../../storage/shard_store.js';
+import {
+  NAME_DIR_PREFIX,
+  ShardStore,
+  type FlushBatch,
+  type MergeOptions,
+  type ScanQuery,
+} from '../../storage/shard_store.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10);
-const MEASURE: BlockSchema = { fields: [{ name: 'value', type: 'float' }, { name: 'count', type: 'int' }], tags: [{ name: 'host', type: 'string' }] };
+const MEASURE: BlockSchema = {
+  fields: [
+    { name: 'value', type: 'float' },
+    { name: 'count', type: 'int' },
+  ],
+  tags: [{ name: 'host', type: 'string' }],
+};
 // The measure after a schema update added a field and a tag.
-const MEASURE2: BlockSchema = { fields: [...MEASURE.fields, { name: 'temp', type: 'float' }], tags: [...MEASURE.tags, { name: 'zone', type: 'string' }] };
-const STREAM: BlockSchema = { fields: [{ name: 'size', type: 'int' }], tags: [{ name: 'msg', type: 'string' }, { name: 'element_id', type: 'string' }] };
+const MEASURE2: BlockSchema = {
+  fields: [...MEASURE.fields, { name: 'temp', type: 'float' }],
+  tags: [...MEASURE.tags, { name: 'zone', type: 'string' }],
+};
+const STREAM: BlockSchema = {
+  fields: [{ name: 'size', type: 'int' }],
+  tags: [
+    { name: 'msg', type: 'string' },
+    { name: 'element_id', type: 'string' },
+  ],
+};
 const KEYS: MergeOptions['keyTagOf'] = (name) => (name === 'log' ? 'element_id' : name === 'cpu' ? null : undefined);
 
 class ManualClock implements Clock {
@@ -45,7 +76,15 @@ type Row = { series: string; ts: number; eid: string; value: number; count: numb
  * keys drawn from `slots` timestamps (and 3 element ids for the stream), so flushes overwrite
  * each other's keys. Rows of one ts come in random element-id order.
  */
-function randomRows(rng: () => number, stream: boolean, seq: number, hour: number, series = 4, points = 12, slots = 20): Row[] {
+function randomRows(
+  rng: () => number,
+  stream: boolean,
+  seq: number,
+  hour: number,
+  series = 4,
+  points = 12,
+  slots = 20,
+): Row[] {
   const out: Row[] = [];
   for (let s = 0; s < series; s++) {
     if (rng() < 0.2) continue;
@@ -53,7 +92,14 @@ function randomRows(rng: () => number, stream: boolean, seq: number, hour: numbe
     for (let p = 0; p < points; p++) {
       const ts = T0 + hour * HOUR_MS + Math.floor(rng() * slots) * 1000;
       const eid = stream ? `e${Math.floor(rng() * 3)}` : '';
-      keys.set(`${ts}|${eid}`, { series: `s${s}`, ts, eid, value: Math.round(rng() * 10000) / 100, count: Math.floor(rng() * 1000), msg: `m${seq}-${p}` });
+      keys.set(`${ts}|${eid}`, {
+        series: `s${s}`,
+        ts,
+        eid,
+        value: Math.round(rng() * 10000) / 100,
+        count: Math.floor(rng() * 1000),
+        msg: `m${seq}-${p}`,
+      });
     }
     const rows = [...keys.values()];
     for (let i = rows.length - 1; i > 0; i--) {
@@ -68,9 +114,18 @@ function randomRows(rng: () => number, stream: boolean, seq: number, hour: numbe
 /** `rows` (sorted by series then ts) as a flush batch of `name` with `schema`. */
 function toBatch(name: string, rows: Row[], schema: BlockSchema, seq: number, hour: number): FlushBatch {
   const n = rows.length;
-  const r: PartRows = { seriesIds: rows.map((x) => x.series), timestamps: Float64Array.from(rows, (x) => x.ts), fields: {}, tags: {} };
-  for (const f of schema.fields) r.fields[f.name] = Float64Array.from(rows, (x) => (f.name === 'value' ? x.value : f.name === 'temp' ? x.value + 1 : x.count));
-  for (const t of schema.tags) r.tags[t.name] = rows.map((x) => (t.name === 'element_id' ? x.eid : t.name === 'msg' ? x.msg : `${t.name}-${seq}`));
+  const r: PartRows = {
+    seriesIds: rows.map((x) => x.series),
+    timestamps: Float64Array.from(rows, (x) => x.ts),
+    fields: {},
+    tags: {},
+  };
+  for (const f of schema.fields)
+    r.fields[f.name] = Float64Array.from(rows, (x) =>
+      f.name === 'value' ? x.value : f.name === 'temp' ? x.value + 1 : x.count,
+    );
+  for (const t of schema.tags)
+    r.tags[t.name] = rows.map((x) => (t.name === 'element_id' ? x.eid : t.name === 'msg' ? x.msg : `${t.name}-${seq}`));
   assert.equal(r.timestamps.length, n);
   const segmentStartMs = T0 + hour * HOUR_MS;
   return { name, segmentStartMs, segmentEndMs: segmentStartMs + HOUR_MS, rows: r, schema, lastSequence: seq };
@@ -85,7 +140,9 @@ class Model {
   /** Per series: `ts/eid=value` in (ts, eid) order (a stream's value is its `size`, the row's count). */
   expect(stream = false): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    const all = [...this.rows.values()].sort((a, b) => (a.series < b.series ? -1 : a.series > b.series ? 1 : a.ts - b.ts || (a.eid < b.eid ? -1 : a.eid > b.eid ? 1 : 0)));
+    const all = [...this.rows.values()].sort((a, b) =>
+      a.series < b.series ? -1 : a.series > b.series ? 1 : a.ts - b.ts || (a.eid < b.eid ? -1 : a.eid > b.eid ? 1 : 0),
+    );
     for (const r of all) (out[r.series] ??= []).push(`${r.ts - T0}/${r.eid}=${stream ? r.count : r.value}`);
     return out;
   }
@@ -108,7 +165,10 @@ function plain(m: Map<string, BlockRows>): Record<string, unknown> {
 function modelView(m: Map<string, BlockRows>, stream: boolean): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [id, r] of m) {
-    out[id] = [...r.timestamps].map((t, i) => `${t - T0}/${stream ? (r.tags.element_id as string[])[i] : ''}=${r.fields[stream ? 'size' : 'value']![i]}`);
+    out[id] = [...r.timestamps].map(
+      (t, i) =>
+        `${t - T0}/${stream ? (r.tags.element_id as string[])[i] : ''}=${r.fields[stream ? 'size' : 'value']![i]}`,
+    );
   }
   return out;
 }
@@ -138,7 +198,9 @@ async function rawRows(s: ShardStore): Promise<number> {
 
 /** Part directories (and leftovers) of `name` in hour 0 of `shardDir`. */
 function partDirs(shardDir: string, name: string, hour = 0): string[] {
-  const seg = readdirSync(shardDir).filter((d) => d.startsWith('seg-')).sort()[hour]!;
+  const seg = readdirSync(shardDir)
+    .filter((d) => d.startsWith('seg-'))
+    .sort()[hour]!;
   const dir = join(shardDir, seg, NAME_DIR_PREFIX + name);
   return existsSync(dir) ? readdirSync(dir).sort() : [];
 }
@@ -250,8 +312,15 @@ describe('storage - merge', () => {
   let dir = '';
   let clock: ManualClock;
   const stores: ShardStore[] = [];
-  const open = async (fs: StorageFs = nodeFs, extra: { pool?: PartRunner; maxRowsPerBlock?: number; at?: string } = {}) => {
-    const s = await ShardStore.open(fs, extra.at ?? dir, { clock, pool: extra.pool, maxRowsPerBlock: extra.maxRowsPerBlock });
+  const open = async (
+    fs: StorageFs = nodeFs,
+    extra: { pool?: PartRunner; maxRowsPerBlock?: number; at?: string } = {},
+  ) => {
+    const s = await ShardStore.open(fs, extra.at ?? dir, {
+      clock,
+      pool: extra.pool,
+      maxRowsPerBlock: extra.maxRowsPerBlock,
+    });
     stores.push(s);
     return s;
   };
@@ -268,7 +337,10 @@ describe('storage - merge', () => {
       cpu.put(c);
       log.put(l);
       // The schema of cpu gains a field and a tag halfway through.
-      const batches = [toBatch('cpu', c, k < count / 2 ? MEASURE : MEASURE2, seq, hour), toBatch('log', l, STREAM, seq, hour)].filter((b) => b.rows.timestamps.length > 0);
+      const batches = [
+        toBatch('cpu', c, k < count / 2 ? MEASURE : MEASURE2, seq, hour),
+        toBatch('log', l, STREAM, seq, hour),
+      ].filter((b) => b.rows.timestamps.length > 0);
       await s.flush(batches, seq);
     }
     return { cpu, log };
@@ -293,11 +365,15 @@ describe('storage - merge', () => {
     const before = await answers(s);
     const all = { minTs: T0, maxTs: T0 + 3 * HOUR_MS };
     assert.deepEqual(modelView(await s.scanMerged({ ...all, schemaName: 'cpu' }), false), cpu.expect());
-    assert.deepEqual(modelView(await s.scanMerged({ ...all, schemaName: 'log', keyTag: 'element_id' }), true), log.expect(true));
+    assert.deepEqual(
+      modelView(await s.scanMerged({ ...all, schemaName: 'log', keyTag: 'element_id' }), true),
+      log.expect(true),
+    );
     const partsBefore = s.listParts().length;
     const done = await s.merge({ keyTagOf: KEYS });
     assert.ok(done.length >= 2, 'both names of hour 0 were over the bound');
-    for (const d of done) assert.ok(d.rowsOut <= d.rowsIn && d.replaced.length >= DEFAULT_MERGE_POLICY.minPartsPerMerge, JSON.stringify(d));
+    for (const d of done)
+      assert.ok(d.rowsOut <= d.rowsIn && d.replaced.length >= DEFAULT_MERGE_POLICY.minPartsPerMerge, JSON.stringify(d));
     assert.ok(s.listParts().length < partsBefore);
     for (const name of ['cpu', 'log']) {
       const parts = s.listParts().filter((r) => r.name === name && r.segmentStartMs === T0);
@@ -308,16 +384,29 @@ describe('storage - merge', () => {
     await s.close();
     const s2 = await open();
     assert.deepEqual(await answers(s2), before);
-    assert.deepEqual(modelView(await s2.scanMerged({ ...all, schemaName: 'log', keyTag: 'element_id' }), true), log.expect(true));
+    assert.deepEqual(
+      modelView(await s2.scanMerged({ ...all, schemaName: 'log', keyTag: 'element_id' }), true),
+      log.expect(true),
+    );
     assert.deepEqual((await s2.merge({ keyTagOf: KEYS })).length, 0, 'nothing left to merge');
   });
 
   it('merge - a stream keeps every element of one ts; the newer part wins the same (ts, element id)', async () => {
     const s = await open();
-    const row = (ts: number, eid: string, value: number, seq: number): Row => ({ series: 'a', ts: T0 + ts, eid, value, count: value, msg: `m${seq}` });
+    const row = (ts: number, eid: string, value: number, seq: number): Row => ({
+      series: 'a',
+      ts: T0 + ts,
+      eid,
+      value,
+      count: value,
+      msg: `m${seq}`,
+    });
     for (let seq = 1; seq <= 9; seq++) {
       // Every part writes e1 and e2 at ts 0; e1 is overwritten each time, e2 only by part 9.
-      const rows = seq < 9 ? [row(0, 'e1', seq, seq), row(0, 'e2', 100, seq), row(seq, 'e3', seq, seq)] : [row(0, 'e2', 900, seq), row(0, 'e1', 9, seq)];
+      const rows =
+        seq < 9
+          ? [row(0, 'e1', seq, seq), row(0, 'e2', 100, seq), row(seq, 'e3', seq, seq)]
+          : [row(0, 'e2', 900, seq), row(0, 'e1', 9, seq)];
       await s.flush([toBatch('log', rows, STREAM, seq, 0)]);
     }
     const q: ScanQuery = { minTs: T0, maxTs: T0 + HOUR_MS, schemaName: 'log', keyTag: 'element_id' };
@@ -327,7 +416,10 @@ describe('storage - merge', () => {
     const after = await s.scanMerged(q);
     assert.deepEqual(plain(after), before);
     const a = after.get('a')!;
-    assert.deepEqual([...a.timestamps].map((t) => t - T0), [0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      [...a.timestamps].map((t) => t - T0),
+      [0, 0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
     assert.deepEqual(a.tags.element_id, ['e1', 'e2', 'e3', 'e3', 'e3', 'e3', 'e3', 'e3', 'e3', 'e3']);
     assert.deepEqual([...a.fields.size!].slice(0, 2), [9, 900]);
   });
@@ -349,7 +441,11 @@ describe('storage - merge', () => {
     await s.close();
     const s2 = await open();
     assert.deepEqual(modelView(await s2.scanMerged(all), false), cpu.expect());
-    assert.deepEqual(partDirs(dir, 'cpu').filter((d) => !/^part-\d+$/.test(d)), [], 'no leftovers');
+    assert.deepEqual(
+      partDirs(dir, 'cpu').filter((d) => !/^part-\d+$/.test(d)),
+      [],
+      'no leftovers',
+    );
   });
 
   it(`merge - a kill -9 at every step of a merge leaves a store that reopens with the same answers, R or M and no leftover (seed ${SEED})`, async () => {
@@ -388,7 +484,11 @@ describe('storage - merge', () => {
       const raw = await rawRows(re);
       assert.ok(raw <= rawBefore && raw >= rawAfter, `raw rows ${raw} after a crash at step ${crashAt}`);
       for (const name of ['cpu', 'log']) {
-        assert.deepEqual(partDirs(at, name).filter((d) => !/^part-\d+$/.test(d)), [], `leftovers of ${name} after a crash at step ${crashAt}`);
+        assert.deepEqual(
+          partDirs(at, name).filter((d) => !/^part-\d+$/.test(d)),
+          [],
+          `leftovers of ${name} after a crash at step ${crashAt}`,
+        );
       }
       // The reopened store merges to the same answers (checked at every 4th step: it is slow).
       if (crashAt % 4 === 0) {
@@ -408,14 +508,21 @@ describe('storage - merge', () => {
     const expected = await answers(s);
     await s.close();
     // Snapshot hour 0's cpu parts, merge, then put the inputs back as a crash before their removal would leave them.
-    const nameDir = join(dir, readdirSync(dir).filter((d) => d.startsWith('seg-')).sort()[0]!, `${NAME_DIR_PREFIX}cpu`);
+    const nameDir = join(
+      dir,
+      readdirSync(dir)
+        .filter((d) => d.startsWith('seg-'))
+        .sort()[0]!,
+      `${NAME_DIR_PREFIX}cpu`,
+    );
     const saved = join(base, `saved-${n}`);
     cpSync(nameDir, saved, { recursive: true });
     const s2 = await open();
     const done = (await s2.merge({ keyTagOf: KEYS })).filter((d) => d.name === 'cpu' && d.segmentStartMs === T0);
     assert.equal(done.length, 1);
     await s2.close();
-    for (const seq of done[0]!.replaced) cpSync(join(saved, `part-${seq}`), join(nameDir, `part-${seq}`), { recursive: true });
+    for (const seq of done[0]!.replaced)
+      cpSync(join(saved, `part-${seq}`), join(nameDir, `part-${seq}`), { recursive: true });
     // And one input half removed, as a crash inside its removal leaves it.
     const half = join(nameDir, `part-${done[0]!.replaced[0]}`);
     cpSync(half, half + '.dropping', { recursive: true });
@@ -423,12 +530,20 @@ describe('storage - merge', () => {
     unlinkSync(join(half + '.dropping', 'metadata'));
     const s3 = await open();
     assert.deepEqual(await answers(s3), expected);
-    assert.deepEqual(readdirSync(nameDir).filter((d) => done[0]!.replaced.some((r) => d === `part-${r}` || d === `part-${r}.dropping`)), []);
+    assert.deepEqual(
+      readdirSync(nameDir).filter((d) =>
+        done[0]!.replaced.some((r) => d === `part-${r}` || d === `part-${r}.dropping`),
+      ),
+      [],
+    );
   });
 
   it('merge - a scan running during a merge finishes on the parts it started with, which close only after it', async () => {
     const s = await open(nodeFs, { maxRowsPerBlock: 1 });
-    for (let seq = 1; seq <= 9; seq++) await s.flush([toBatch('cpu', [{ series: 'a', ts: T0 + seq, eid: '', value: seq, count: seq, msg: '' }], MEASURE, seq, 0)]);
+    for (let seq = 1; seq <= 9; seq++)
+      await s.flush([
+        toBatch('cpu', [{ series: 'a', ts: T0 + seq, eid: '', value: seq, count: seq, msg: '' }], MEASURE, seq, 0),
+      ]);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const seen: number[] = [];
@@ -453,7 +568,14 @@ describe('storage - merge', () => {
   it('merge - flushes commit while a merge encodes, and their rows stay newer than the merged part', async () => {
     const gated = gatedRunner();
     const s = await open(nodeFs, { pool: gated.runner });
-    const row = (seq: number, ts: number): Row => ({ series: 'a', ts: T0 + ts, eid: '', value: seq, count: seq, msg: '' });
+    const row = (seq: number, ts: number): Row => ({
+      series: 'a',
+      ts: T0 + ts,
+      eid: '',
+      value: seq,
+      count: seq,
+      msg: '',
+    });
     for (let seq = 1; seq <= 9; seq++) await s.flush([toBatch('cpu', [row(seq, 0), row(seq, seq)], MEASURE, seq, 0)]);
     const merge = s.merge({ keyTagOf: KEYS });
     await gated.started;
@@ -475,7 +597,10 @@ describe('storage - merge', () => {
       dir = join(base, `case-${n++}`, 'g1', 'shard-0');
       const gated = gatedRunner();
       const s = await open(nodeFs, { pool: gated.runner });
-      for (let seq = 1; seq <= 9; seq++) await s.flush([toBatch('cpu', [{ series: 'a', ts: T0 + seq, eid: '', value: seq, count: 0, msg: '' }], MEASURE, seq, 0)]);
+      for (let seq = 1; seq <= 9; seq++)
+        await s.flush([
+          toBatch('cpu', [{ series: 'a', ts: T0 + seq, eid: '', value: seq, count: 0, msg: '' }], MEASURE, seq, 0),
+        ]);
       const merge = s.merge({ keyTagOf: KEYS });
       await gated.started;
       let closed: Promise<void> | null = null;
@@ -492,14 +617,17 @@ describe('storage - merge', () => {
       assert.equal(readdirSync(dir).filter((d) => d.startsWith('seg-')).length, interrupt === 'retention' ? 0 : 1);
       if (interrupt === 'close') {
         assert.deepEqual(partDirs(dir, 'cpu'), Array.from({ length: 9 }, (_, i) => `part-${i + 1}`).sort());
-        assert.equal((await rawRows(await open())), 9);
+        assert.equal(await rawRows(await open()), 9);
       }
     }
   });
 
   it('merge - a name whose key is unknown is not merged; a bad policy is refused', async () => {
     const s = await open();
-    for (let seq = 1; seq <= 10; seq++) await s.flush([toBatch('log', [{ series: 'a', ts: T0 + seq, eid: 'e', value: 1, count: 1, msg: '' }], STREAM, seq, 0)]);
+    for (let seq = 1; seq <= 10; seq++)
+      await s.flush([
+        toBatch('log', [{ series: 'a', ts: T0 + seq, eid: 'e', value: 1, count: 1, msg: '' }], STREAM, seq, 0),
+      ]);
     assert.deepEqual(await s.merge({ keyTagOf: () => undefined }), []);
     assert.equal(s.listParts().length, 10);
     await assert.rejects(s.merge({ keyTagOf: KEYS, maxPartsPerName: 0 }), { code: 'InvalidArgument' });
@@ -509,14 +637,24 @@ describe('storage - merge', () => {
   it('merge - a damaged input block fails the merge with CorruptDataError naming its data file and changes nothing', async () => {
     const s1 = await open();
     // Equal parts, so the policy merges the oldest four, part 2 among them.
-    for (let seq = 1; seq <= 9; seq++) await s1.flush([toBatch('cpu', randomRows(mulberry32(7), false, seq, 0), MEASURE, seq, 0)]);
+    for (let seq = 1; seq <= 9; seq++)
+      await s1.flush([toBatch('cpu', randomRows(mulberry32(7), false, seq, 0), MEASURE, seq, 0)]);
     await s1.close();
-    const victim = join(dir, readdirSync(dir).filter((d) => d.startsWith('seg-'))[0]!, `${NAME_DIR_PREFIX}cpu`, 'part-2', 'data');
+    const victim = join(
+      dir,
+      readdirSync(dir).filter((d) => d.startsWith('seg-'))[0]!,
+      `${NAME_DIR_PREFIX}cpu`,
+      'part-2',
+      'data',
+    );
     const bytes = readFileSync(victim);
-    bytes[bytes.length - 6] ^= 0x10;
+    bytes[bytes.length - 6]! ^= 0x10;
     writeFileSync(victim, bytes);
     const s = await open();
-    await assert.rejects(s.merge({ keyTagOf: KEYS }), (err: unknown) => err instanceof CorruptDataError && err.path === victim);
+    await assert.rejects(
+      s.merge({ keyTagOf: KEYS }),
+      (err: unknown) => err instanceof CorruptDataError && err.path === victim,
+    );
     assert.equal(s.listParts().length, 9);
     assert.deepEqual(partDirs(dir, 'cpu').length, 9);
   });
@@ -526,12 +664,21 @@ describe('storage - merge', () => {
     const policy = { maxPartsPerName: 4, minPartsPerMerge: 2, maxRowsPerMerge: 1000 };
     assert.equal(pickRun([p(1), p(2), p(3), p(4)], policy), null, 'within the bound');
     // 6 parts, bound 4: a run of 3; the smallest is parts 3..5.
-    assert.deepEqual(pickRun([p(1, 500), p(2, 400), p(3, 5), p(4, 5), p(5, 5), p(6, 300)], policy), { start: 2, end: 5 });
+    assert.deepEqual(pickRun([p(1, 500), p(2, 400), p(3, 5), p(4, 5), p(5, 5), p(6, 300)], policy), {
+      start: 2,
+      end: 5,
+    });
     // Parts 3 and 4 share a last_sequence: a run may not end at part 3 (the merged part would outrank part 4).
-    assert.deepEqual(pickRun([p(1, 5), p(2, 5), p(3, 5), p(3, 400), p(5, 500), p(6, 500)], policy), { start: 1, end: 4 });
+    assert.deepEqual(pickRun([p(1, 5), p(2, 5), p(3, 5), p(3, 400), p(5, 500), p(6, 500)], policy), {
+      start: 1,
+      end: 4,
+    });
     // A field changed type between parts 2 and 3: no run spans it.
     const intValue: BlockSchema = { fields: [{ name: 'value', type: 'int' }], tags: [] };
-    assert.deepEqual(pickRun([p(1), p(2), p(3, 10, intValue), p(4, 10, intValue), p(5, 10, intValue), p(6, 10, intValue)], policy), { start: 2, end: 5 });
+    assert.deepEqual(
+      pickRun([p(1), p(2), p(3, 10, intValue), p(4, 10, intValue), p(5, 10, intValue), p(6, 10, intValue)], policy),
+      { start: 2, end: 5 },
+    );
     // Too many rows for any run of the needed length: none.
     assert.equal(pickRun([p(1, 600), p(2, 600), p(3, 600), p(4, 600), p(5, 600)], policy), null);
   });

@@ -23,17 +23,35 @@ import { mulberry32, SEED } from '../harness/encoding_harness.js';
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10);
 const SCHEMA: BlockSchema = {
-  fields: [{ name: 'cpu', type: 'float' }, { name: 'errors', type: 'int' }],
-  tags: [{ name: 'host', type: 'string' }, { name: 'port', type: 'int' }, { name: 'roles', type: 'string[]' }, { name: 'ids', type: 'int[]' }],
+  fields: [
+    { name: 'cpu', type: 'float' },
+    { name: 'errors', type: 'int' },
+  ],
+  tags: [
+    { name: 'host', type: 'string' },
+    { name: 'port', type: 'int' },
+    { name: 'roles', type: 'string[]' },
+    { name: 'ids', type: 'int[]' },
+  ],
 };
-const clock: Clock = { now: () => T0 + 10 * HOUR_MS, monotonic: () => 0, setTimer: () => ({ cancel() {} }), sleep: async () => {} };
+const clock: Clock = {
+  now: () => T0 + 10 * HOUR_MS,
+  monotonic: () => 0,
+  setTimer: () => ({ cancel() {} }),
+  sleep: async () => {},
+};
 const KEYS = () => null;
 
 /** `series × points` random rows of every column type in hour `hour`, overwriting earlier flushes' keys. */
 function makeRows(rng: () => number, series: number, points: number, hour: number): PartRows {
   const n = series * points;
   const ids: string[] = [];
-  const rows: PartRows = { seriesIds: ids, timestamps: new Float64Array(n), fields: { cpu: new Float64Array(n), errors: new Float64Array(n) }, tags: { host: [], port: new Float64Array(n), roles: [], ids: [] } };
+  const rows: PartRows = {
+    seriesIds: ids,
+    timestamps: new Float64Array(n),
+    fields: { cpu: new Float64Array(n), errors: new Float64Array(n) },
+    tags: { host: [], port: new Float64Array(n), roles: [], ids: [] },
+  };
   for (let s = 0, i = 0; s < series; s++) {
     for (let p = 0; p < points; p++, i++) {
       ids.push(`series-${String(s).padStart(4, '0')}`);
@@ -111,7 +129,13 @@ describe('storage - part pool', () => {
     assert.equal(r0.fields.cpu!.length, 3000);
     assert.equal((r0.tags.port as Float64Array).length, 3000);
     const direct = join(base, 'direct', 'part-1');
-    await writePart(nodeFs, direct, r0, { schema: SCHEMA, formatVersion: '1', lastSequence: 3, maxRowsPerBlock: 64, clock });
+    await writePart(nodeFs, direct, r0, {
+      schema: SCHEMA,
+      formatVersion: '1',
+      lastSequence: 3,
+      maxRowsPerBlock: 64,
+      clock,
+    });
     const ref = pooled.listParts().find((p) => p.segmentStartMs === T0)!;
     assertSameFiles(direct, ref.part.dir);
     const q = { minTs: T0, maxTs: T0 + 2 * HOUR_MS };
@@ -141,10 +165,13 @@ describe('storage - part pool', () => {
     const s1 = await open(dir);
     for (let seq = 1; seq <= 9; seq++) await s1.flush([batch(makeRows(mulberry32(1), 2, 20, 0), 0, seq)]);
     await s1.close();
-    const segDir = join(dir, readdirSync(dir).find((d) => d.startsWith('seg-'))!);
+    const segDir = join(
+      dir,
+      readdirSync(dir).find((d) => d.startsWith('seg-'))!,
+    );
     const victim = join(segDir, `${NAME_DIR_PREFIX}m`, 'part-1', 'data');
     const bytes = readFileSync(victim);
-    bytes[20] ^= 0x40;
+    bytes[20]! ^= 0x40;
     writeFileSync(victim, bytes);
     const s = await open(dir, pool!);
     await assert.rejects(s.merge({ keyTagOf: KEYS }), (err: unknown) => {
@@ -171,7 +198,12 @@ describe('storage - part pool', () => {
     try {
       const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
       delete env.NODE_OPTIONS;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, env, encoding: 'utf8', timeout: 25_000 });
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+        cwd: root,
+        env,
+        encoding: 'utf8',
+        timeout: 25_000,
+      });
       assert.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { rows: number; blocks: number; bytes: number };
       assert.deepEqual([out.rows, out.blocks], [3, 2]);
@@ -188,7 +220,14 @@ describe('storage - part pool', () => {
     const p = await PartPool.create({ threads: 1, idleTimeoutMs: 1000 });
     await p.destroy();
     await p.destroy();
-    const task = { kind: 'encode' as const, rows: { timestamps: new Float64Array(0), fields: {}, tags: {} }, runs: { series: [], counts: new Uint32Array(0) }, schema: { fields: [], tags: [] }, maxRowsPerBlock: 1, stamp: { formatVersion: '1', lastSequence: 0, createdAt: '' } };
+    const task = {
+      kind: 'encode' as const,
+      rows: { timestamps: new Float64Array(0), fields: {}, tags: {} },
+      runs: { series: [], counts: new Uint32Array(0) },
+      schema: { fields: [], tags: [] },
+      maxRowsPerBlock: 1,
+      stamp: { formatVersion: '1', lastSequence: 0, createdAt: '' },
+    };
     await assert.rejects(p.run(task), { code: 'FailedPrecondition' });
   });
 });

@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
 import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
-import { IncompletePartError, openPart, partDirName, parsePartDirName, writePart, type Part, type PartRows } from '../../storage/part.js';
+import {
+  IncompletePartError,
+  openPart,
+  partDirName,
+  parsePartDirName,
+  writePart,
+  type Part,
+  type PartRows,
+} from '../../storage/part.js';
 import { Code } from '../../transport/errors.js';
 import { mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
 
@@ -40,7 +48,12 @@ function makeRows(series: number, points: number, rng: () => number): PartRows {
     seriesIds: ids,
     timestamps: new Float64Array(n),
     fields: { cpu: new Float64Array(n), mem: new Float64Array(n), errors: new Float64Array(n) },
-    tags: { host: new Array<string>(n), port: new Float64Array(n), roles: new Array<string[]>(n), ids: new Array<number[]>(n) },
+    tags: {
+      host: new Array<string>(n),
+      port: new Float64Array(n),
+      roles: new Array<string[]>(n),
+      ids: new Array<number[]>(n),
+    },
   };
   for (let s = 0, i = 0; s < series; s++) {
     const id = `series-${String(s).padStart(4, '0')}`;
@@ -80,7 +93,14 @@ function countingFs(): { fs: StorageFs; bytes: Map<string, number>; reads: Map<s
     ...nodeFs,
     async open(path, mode): Promise<FileHandle> {
       const h = await nodeFs.open(path, mode);
-      return { ...h, read: async (buf, off, len, pos) => { const n = await h.read(buf, off, len, pos); add(path, n); return n; } };
+      return {
+        ...h,
+        read: async (buf, off, len, pos) => {
+          const n = await h.read(buf, off, len, pos);
+          add(path, n);
+          return n;
+        },
+      };
     },
     async readFile(path) {
       const data = await nodeFs.readFile(path);
@@ -127,7 +147,16 @@ describe('storage - part', function () {
     const dir = nextDir();
     const meta = await writePart(nodeFs, dir, rows, { ...OPTS, maxRowsPerBlock: 100 });
     assert.deepEqual(
-      [meta.row_count, meta.series_count, meta.block_count, meta.min_ts, meta.max_ts, meta.last_sequence, meta.format_version, meta.created_at],
+      [
+        meta.row_count,
+        meta.series_count,
+        meta.block_count,
+        meta.min_ts,
+        meta.max_ts,
+        meta.last_sequence,
+        meta.format_version,
+        meta.created_at,
+      ],
       [1750, 7, 21, T0, T0 + 249 * INTERVAL_MS, 42, '1', '2024-01-02T00:00:00.000Z'],
     );
     const part = await open(dir);
@@ -150,14 +179,25 @@ describe('storage - part', function () {
     const dir = nextDir();
     await writePart(nodeFs, dir, rows, { ...OPTS, maxRowsPerBlock: 10 });
     const part = await open(dir);
-    const one = part.blocksFor({ seriesIds: new Set(['series-0003']), minTs: T0 + 19 * INTERVAL_MS, maxTs: T0 + 30 * INTERVAL_MS });
-    assert.deepEqual(one.map((e) => [e.seriesId, e.minTs]), [
-      ['series-0003', T0 + 10 * INTERVAL_MS],
-      ['series-0003', T0 + 20 * INTERVAL_MS],
-      ['series-0003', T0 + 30 * INTERVAL_MS],
-    ]);
+    const one = part.blocksFor({
+      seriesIds: new Set(['series-0003']),
+      minTs: T0 + 19 * INTERVAL_MS,
+      maxTs: T0 + 30 * INTERVAL_MS,
+    });
+    assert.deepEqual(
+      one.map((e) => [e.seriesId, e.minTs]),
+      [
+        ['series-0003', T0 + 10 * INTERVAL_MS],
+        ['series-0003', T0 + 20 * INTERVAL_MS],
+        ['series-0003', T0 + 30 * INTERVAL_MS],
+      ],
+    );
     const two = part.blocksFor({ seriesIds: new Set(['series-0004', 'nope', 'series-0001']), minTs: T0, maxTs: T0 });
-    assert.deepEqual(two.map((e) => e.seriesId), ['series-0001', 'series-0004'], 'file order, whatever the set order');
+    assert.deepEqual(
+      two.map((e) => e.seriesId),
+      ['series-0001', 'series-0004'],
+      'file order, whatever the set order',
+    );
     assert.equal(part.blocksFor({ minTs: T0 + 100 * INTERVAL_MS }).length, 0);
     assert.equal(part.blocksFor({ minTs: T0 + 99 * INTERVAL_MS }).length, 5);
     const got = await part.readBlock(one[0]!, { fields: ['mem'], tags: ['roles'] });
@@ -175,9 +215,15 @@ describe('storage - part', function () {
     const entries = part.blocksFor({ seriesIds: new Set(['series-0042']) });
     assert.equal(entries.length, 3);
     const results = await Promise.all(entries.map((e) => part.readBlock(e))); // concurrent reads share nothing
-    assert.deepEqual(results.map((r) => r.timestamps.length), [128, 128, 44]);
+    assert.deepEqual(
+      results.map((r) => r.timestamps.length),
+      [128, 128, 44],
+    );
     assert.deepEqual(Array.from(results[2]!.timestamps.subarray(-1)), [T0 + 299 * INTERVAL_MS]);
-    assert.equal(bytes.get(dataPath), entries.reduce((sum, e) => sum + e.length, 0));
+    assert.equal(
+      bytes.get(dataPath),
+      entries.reduce((sum, e) => sum + e.length, 0),
+    );
     assert.equal(reads.get(dataPath), entries.length);
     assert.ok(bytes.get(dataPath)! < statSync(dataPath).size / 50);
   });
@@ -244,11 +290,23 @@ describe('storage - part', function () {
   it('part - a .tmp directory or one without metadata is an IncompletePartError (a crash mid-flush)', async () => {
     const dir = nextDir();
     // Crash just before the metadata is written: the writer never gets to clean up.
-    const crashing: StorageFs = { ...nodeFs, writeFileAtomic: async () => { throw new Error('kill -9'); }, rm: async () => undefined };
+    const crashing: StorageFs = {
+      ...nodeFs,
+      writeFileAtomic: async () => {
+        throw new Error('kill -9');
+      },
+      rm: async () => undefined,
+    };
     await assert.rejects(writePart(crashing, dir, makeRows(2, 10, mulberry32(SEED ^ 7)), OPTS), /kill -9/);
     assert.deepEqual(parsePartDirName(`${partDirName(seq)}.tmp`), { seq, tmp: true });
-    await assert.rejects(openPart(nodeFs, `${dir}.tmp`), (e: unknown) => e instanceof IncompletePartError && e.code === Code.FailedPrecondition);
-    await assert.rejects(openPart(nodeFs, dir), (e: unknown) => e instanceof Error && (e as { code?: string }).code === Code.NotFound);
+    await assert.rejects(
+      openPart(nodeFs, `${dir}.tmp`),
+      (e: unknown) => e instanceof IncompletePartError && e.code === Code.FailedPrecondition,
+    );
+    await assert.rejects(
+      openPart(nodeFs, dir),
+      (e: unknown) => e instanceof Error && (e as { code?: string }).code === Code.NotFound,
+    );
     // The same crash after the rename but with metadata lost: a part dir without metadata.
     mkdirSync(dir);
     copyFileSync(join(`${dir}.tmp`, 'data'), join(dir, 'data'));
@@ -265,8 +323,14 @@ describe('storage - part', function () {
   it('part - wrong storage version, unsorted rows, an existing part and an empty part', async () => {
     const dir = nextDir();
     await writePart(nodeFs, dir, makeRows(2, 10, mulberry32(SEED ^ 8)), OPTS);
-    await assert.rejects(openPart(nodeFs, dir, { supportedVersions: ['2', '3'] }), (e: unknown) => e instanceof UnsupportedVersionError && e.message.includes(dir));
-    await assert.rejects(writePart(nodeFs, dir, makeRows(1, 1, mulberry32(1)), OPTS), (e: unknown) => (e as { code?: string }).code === Code.AlreadyExists);
+    await assert.rejects(
+      openPart(nodeFs, dir, { supportedVersions: ['2', '3'] }),
+      (e: unknown) => e instanceof UnsupportedVersionError && e.message.includes(dir),
+    );
+    await assert.rejects(
+      writePart(nodeFs, dir, makeRows(1, 1, mulberry32(1)), OPTS),
+      (e: unknown) => (e as { code?: string }).code === Code.AlreadyExists,
+    );
     const unsorted = makeRows(3, 5, mulberry32(SEED ^ 9));
     unsorted.timestamps[3] = T0 - 1;
     await assert.rejects(writePart(nodeFs, nextDir(), unsorted, OPTS), /not sorted by timestamp/);
@@ -284,9 +348,20 @@ describe('storage - part', function () {
     const series = 1000;
     const points = 1000;
     const n = series * points;
-    const schema: BlockSchema = { fields: [{ name: 'a', type: 'float' }, { name: 'b', type: 'float' }], tags: [] };
+    const schema: BlockSchema = {
+      fields: [
+        { name: 'a', type: 'float' },
+        { name: 'b', type: 'float' },
+      ],
+      tags: [],
+    };
     const ids = new Array<string>(n);
-    const rows: PartRows = { seriesIds: ids, timestamps: new Float64Array(n), fields: { a: new Float64Array(n), b: new Float64Array(n) }, tags: {} };
+    const rows: PartRows = {
+      seriesIds: ids,
+      timestamps: new Float64Array(n),
+      fields: { a: new Float64Array(n), b: new Float64Array(n) },
+      tags: {},
+    };
     for (let s = 0, i = 0; s < series; s++) {
       const id = `series-${String(s).padStart(4, '0')}`;
       for (let p = 0; p < points; p++, i++) {
@@ -304,6 +379,9 @@ describe('storage - part', function () {
     assert.ok(perPoint <= 10, `${perPoint} bytes/point`);
     const part = await open(dir);
     const blocks = await part.readBlocks(part.blocksFor({ seriesIds: new Set(['series-0999']) }));
-    assert.deepEqual(blocks.flatMap((b) => Array.from(b.fields.b!)), Array.from(rows.fields.b!.subarray(n - points)));
+    assert.deepEqual(
+      blocks.flatMap((b) => Array.from(b.fields.b!)),
+      Array.from(rows.fields.b!.subarray(n - points)),
+    );
   });
 });

@@ -65,9 +65,15 @@ describe('storage segments and retention', () => {
     assert.deepEqual(segmentFor(T0 - 1, DAY_MS), { startMs: T0 - DAY_MS, endMs: T0 });
     assert.deepEqual(segmentFor(T0 + DAY_MS - 1, DAY_MS), { startMs: T0, endMs: T0 + DAY_MS });
     assert.deepEqual(segmentFor(T0 + DAY_MS, DAY_MS), { startMs: T0 + DAY_MS, endMs: T0 + 2 * DAY_MS });
-    assert.equal(segmentName(segmentFor(Date.UTC(2024, 1, 29, 23, 59, 59, 999), DAY_MS).startMs), 'seg-20240229T000000Z');
+    assert.equal(
+      segmentName(segmentFor(Date.UTC(2024, 1, 29, 23, 59, 59, 999), DAY_MS).startMs),
+      'seg-20240229T000000Z',
+    );
     // Multi-hour buckets are epoch multiples too: 6h buckets start at 00, 06, 12, 18 UTC.
-    assert.deepEqual(segmentFor(T0 + 7 * HOUR_MS, 6 * HOUR_MS), { startMs: T0 + 6 * HOUR_MS, endMs: T0 + 12 * HOUR_MS });
+    assert.deepEqual(segmentFor(T0 + 7 * HOUR_MS, 6 * HOUR_MS), {
+      startMs: T0 + 6 * HOUR_MS,
+      endMs: T0 + 12 * HOUR_MS,
+    });
     assert.throws(() => segmentFor(1.5, HOUR_MS), RangeError);
     assert.throws(() => segmentFor(0, 0), RangeError);
   });
@@ -77,16 +83,28 @@ describe('storage segments and retention', () => {
     // now - ttl = T0 + 3h: hours 0, 1, 2 end at or before it; hour 3 ends after it (holds T0 + 3h).
     const clock = new ManualClock(T0 + 6 * HOUR_MS);
     const r = await dropExpiredSegments(nodeFs, shardDir, 3 * HOUR_MS, clock);
-    assert.deepEqual(r.dropped.map((s) => s.startMs), [T0, T0 + HOUR_MS, T0 + 2 * HOUR_MS]);
+    assert.deepEqual(
+      r.dropped.map((s) => s.startMs),
+      [T0, T0 + HOUR_MS, T0 + 2 * HOUR_MS],
+    );
     assert.deepEqual(r.leftovers, []);
-    assert.deepEqual(await names(), [3, 4, 5].map((h) => segmentName(T0 + h * HOUR_MS)));
+    assert.deepEqual(
+      await names(),
+      [3, 4, 5].map((h) => segmentName(T0 + h * HOUR_MS)),
+    );
 
     // One millisecond short of hour 3's expiry keeps it.
     clock.nowMs = T0 + 7 * HOUR_MS - 1;
     assert.deepEqual((await dropExpiredSegments(nodeFs, shardDir, 3 * HOUR_MS, clock)).dropped, []);
     clock.nowMs = T0 + 7 * HOUR_MS;
-    assert.deepEqual((await dropExpiredSegments(nodeFs, shardDir, 3 * HOUR_MS, clock)).dropped.map((s) => s.name), [segmentName(T0 + 3 * HOUR_MS)]);
-    assert.deepEqual((await listSegments(nodeFs, shardDir)).map((s) => s.startMs), [T0 + 4 * HOUR_MS, T0 + 5 * HOUR_MS]);
+    assert.deepEqual(
+      (await dropExpiredSegments(nodeFs, shardDir, 3 * HOUR_MS, clock)).dropped.map((s) => s.name),
+      [segmentName(T0 + 3 * HOUR_MS)],
+    );
+    assert.deepEqual(
+      (await listSegments(nodeFs, shardDir)).map((s) => s.startMs),
+      [T0 + 4 * HOUR_MS, T0 + 5 * HOUR_MS],
+    );
   });
 
   it('retention - nothing expires in a shard that is empty or missing', async () => {
@@ -102,7 +120,10 @@ describe('storage segments and retention', () => {
     const leftover = join(shardDir, `${segmentName(T0 - HOUR_MS)}.dropping`);
     await mkdir(join(leftover, 'part-7'), { recursive: true });
     await writeFile(join(leftover, 'part-7', 'data'), 'x');
-    assert.deepEqual((await listSegments(nodeFs, shardDir)).map((s) => s.startMs), [T0, T0 + HOUR_MS]);
+    assert.deepEqual(
+      (await listSegments(nodeFs, shardDir)).map((s) => s.startMs),
+      [T0, T0 + HOUR_MS],
+    );
     const r = await dropExpiredSegments(nodeFs, shardDir, DAY_MS, new ManualClock(T0));
     assert.deepEqual(r, { dropped: [], leftovers: [`${segmentName(T0 - HOUR_MS)}.dropping`] });
     assert.deepEqual(await names(), [segmentName(T0), segmentName(T0 + HOUR_MS)]);
@@ -126,7 +147,10 @@ describe('storage segments and retention', () => {
     const clock = new ManualClock(T0 + HOUR_MS + DAY_MS);
     await assert.rejects(dropExpiredSegments(fs, shardDir, DAY_MS, clock), /injected/);
     assert.deepEqual(await names(), [`${segmentName(T0)}.dropping`, segmentName(T0 + HOUR_MS)]);
-    assert.deepEqual((await listSegments(nodeFs, shardDir)).map((s) => s.startMs), [T0 + HOUR_MS]);
+    assert.deepEqual(
+      (await listSegments(nodeFs, shardDir)).map((s) => s.startMs),
+      [T0 + HOUR_MS],
+    );
 
     const r = await dropExpiredSegments(fs, shardDir, DAY_MS, clock);
     assert.deepEqual(r.leftovers, [`${segmentName(T0)}.dropping`]);
@@ -139,7 +163,10 @@ describe('storage segments and retention', () => {
     await createSegment(nodeFs, shardDir, T0 - DAY_MS, T0);
     await hourSegments([0, 1]);
     const r = await dropExpiredSegments(nodeFs, shardDir, HOUR_MS, new ManualClock(T0 + 2 * HOUR_MS));
-    assert.deepEqual(r.dropped.map((s) => s.name), [segmentName(T0 - DAY_MS), segmentName(T0)]);
+    assert.deepEqual(
+      r.dropped.map((s) => s.name),
+      [segmentName(T0 - DAY_MS), segmentName(T0)],
+    );
     assert.deepEqual(await names(), [segmentName(T0 + HOUR_MS)]);
   });
 });

@@ -15,7 +15,13 @@ import type { Clock } from '../../runtime/clock.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
 import { nodeFs } from '../../storage/fs.js';
 import { checkVersion, COMPATIBLE_VERSIONS, isCompatibleVersion, STORAGE_VERSION } from '../../storage/versions.js';
-import { createSegment, listSegments, parseSegmentName, readSegmentMetadata, segmentName } from '../../storage/segment.js';
+import {
+  createSegment,
+  listSegments,
+  parseSegmentName,
+  readSegmentMetadata,
+  segmentName,
+} from '../../storage/segment.js';
 
 const T0 = Date.UTC(2024, 0, 15, 10, 0, 0);
 const HOUR_MS = 3_600_000;
@@ -50,17 +56,24 @@ describe('storage versions', () => {
   });
 
   it('versions - an unknown version is a permanent error naming path, found and supported', () => {
-    assert.throws(() => checkVersion('/data/n1/g/shard-0/seg-x/metadata', '999'), (e: unknown) => {
-      assert.ok(e instanceof UnsupportedVersionError);
-      assert.ok(isPermanent(e));
-      assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.path, '/data/n1/g/shard-0/seg-x/metadata');
-      assert.match(e.message, /\/data\/n1\/g\/shard-0\/seg-x\/metadata/);
-      assert.match(e.message, /"999"/);
-      for (const v of COMPATIBLE_VERSIONS) assert.ok(e.message.includes(v));
-      assert.deepEqual(e.details, { path: '/data/n1/g/shard-0/seg-x/metadata', found: '999', supported: [...COMPATIBLE_VERSIONS] });
-      return true;
-    });
+    assert.throws(
+      () => checkVersion('/data/n1/g/shard-0/seg-x/metadata', '999'),
+      (e: unknown) => {
+        assert.ok(e instanceof UnsupportedVersionError);
+        assert.ok(isPermanent(e));
+        assert.equal(e.code, Code.FailedPrecondition);
+        assert.equal(e.path, '/data/n1/g/shard-0/seg-x/metadata');
+        assert.match(e.message, /\/data\/n1\/g\/shard-0\/seg-x\/metadata/);
+        assert.match(e.message, /"999"/);
+        for (const v of COMPATIBLE_VERSIONS) assert.ok(e.message.includes(v));
+        assert.deepEqual(e.details, {
+          path: '/data/n1/g/shard-0/seg-x/metadata',
+          found: '999',
+          supported: [...COMPATIBLE_VERSIONS],
+        });
+        return true;
+      },
+    );
   });
 
   it('segment metadata - createSegment stamps the current version, start, end and created_at', async () => {
@@ -68,13 +81,21 @@ describe('storage versions', () => {
     const seg = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, fixedClock(T0 + 5));
     assert.equal(seg.name, 'seg-20240115T100000Z');
     const onDisk = JSON.parse(await readFile(join(seg.dir, 'metadata'), 'utf8'));
-    assert.deepEqual(onDisk, { version: STORAGE_VERSION, start: T0, end: T0 + HOUR_MS, created_at: new Date(T0 + 5).toISOString() });
+    assert.deepEqual(onDisk, {
+      version: STORAGE_VERSION,
+      start: T0,
+      end: T0 + HOUR_MS,
+      created_at: new Date(T0 + 5).toISOString(),
+    });
     assert.deepEqual(await readSegmentMetadata(nodeFs, seg.dir), onDisk);
     // Idempotent: creating it again returns the same segment.
     const again = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, fixedClock(T0 + 99));
     assert.deepEqual(again, seg);
     await assert.rejects(createSegment(nodeFs, shardDir, T0, T0 + 2 * HOUR_MS), CorruptDataError);
-    assert.deepEqual((await listSegments(nodeFs, shardDir)).map((s) => s.name), [seg.name]);
+    assert.deepEqual(
+      (await listSegments(nodeFs, shardDir)).map((s) => s.name),
+      [seg.name],
+    );
   });
 
   it('segment metadata - an unsupported version is reported before the other fields are checked', async () => {
@@ -121,7 +142,14 @@ describe('storage versions', () => {
       assert.equal(parseSegmentName(segmentName(ms)), ms);
     }
     assert.equal(segmentName(0), 'seg-19700101T000000Z');
-    for (const bad of ['seg-20241301T000000Z', 'seg-20240101T250000Z', 'seg-20240230T000000Z', 'seg-2024', 'seg-20240101T000000Z.dropping', 'x']) {
+    for (const bad of [
+      'seg-20241301T000000Z',
+      'seg-20240101T250000Z',
+      'seg-20240230T000000Z',
+      'seg-2024',
+      'seg-20240101T000000Z.dropping',
+      'x',
+    ]) {
       assert.equal(parseSegmentName(bad), undefined, bad);
     }
     assert.throws(() => segmentName(T0 + 1), RangeError);

@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { readWalLag, type WalLagSource } from '../../actors/data_shard/wal_lag.js';
 import type { Bus, DurableConsumer } from '../../transport/bus.js';
 
-function source(info: { pending: number; deliveredSeq: number }, lastOnSubject: number, applied: number): WalLagSource & { lastReads: number } {
+function source(
+  info: { pending: number; deliveredSeq: number },
+  lastOnSubject: number,
+  applied: number,
+): WalLagSource & { lastReads: number } {
   const src = {
     lastReads: 0,
     bus: { lastSequence: async () => (src.lastReads++, lastOnSubject) } as unknown as Bus,
@@ -25,13 +29,17 @@ describe('wal lag', () => {
     assert.equal(src.lastReads, 0);
   });
 
-  it('wal lag - messages pending: the subject\'s last message gives the published sequence', async () => {
+  it("wal lag - messages pending: the subject's last message gives the published sequence", async () => {
     const src = source({ pending: 3, deliveredSeq: 40 }, 57, 31);
     assert.deepEqual(await readWalLag(src), { published: 57, applied: 31, lag: 26 });
     assert.equal(src.lastReads, 1);
   });
 
   it('wal lag - an owner ahead of the reading (or a fresh consumer) reports 0, never negative', async () => {
-    assert.deepEqual(await readWalLag(source({ pending: 0, deliveredSeq: 0 }, 0, 12)), { published: 12, applied: 12, lag: 0 });
+    assert.deepEqual(await readWalLag(source({ pending: 0, deliveredSeq: 0 }, 0, 12)), {
+      published: 12,
+      applied: 12,
+      lag: 0,
+    });
   });
 });
