@@ -1,0 +1,9 @@
+/**
+ * The package entry (`import { LockstepClient } from 'lockstep'`): the TypeScript client, its
+ * request and reply types, and the wire errors to match on by code.
+ */
+export * from './client.js';
+export { Code, LockstepError, isNoResponders, type ErrorBody } from './errors.js';
+export type { Resource, SchemaKey, SchemaKind, StoredResource } from './schema_types.js';
+export { DEFAULT_PREFIX } from './subjects.js';
+export * as limits from './limits.js';
