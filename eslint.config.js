@@ -8,6 +8,7 @@
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 import { readdirSync } from 'node:fs';
 
 const ROLES = readdirSync(new URL('./actors/', import.meta.url), { withFileTypes: true })
@@ -37,7 +38,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: globals.node },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // A closure may read a variable assigned after it is created (shutdown hooks, say).
