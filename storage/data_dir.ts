@@ -11,6 +11,7 @@
  * lock before it is rethrown, so a retry after fixing the data succeeds. On success the caller owns
  * the returned DataDir and releases the lock with `close()`.
  */
+import { assert } from '../runtime/assert.js';
 import { isValidNodeName, NODE_NAME_PATTERN } from '../transport/subjects.js';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../runtime/clock.js';
@@ -95,8 +96,10 @@ export async function openDataDir(
   node: string,
   opts: OpenDataDirOptions = {},
 ): Promise<DataDir> {
-  if (!isValidNodeName(node))
-    throw new RangeError(`node name must match ${NODE_NAME_PATTERN}, got ${JSON.stringify(node)}`);
+  assert(
+    isValidNodeName(node),
+    `a data directory's node name matches ${NODE_NAME_PATTERN}, got ${JSON.stringify(node)}`,
+  );
   const nodeDir = join(root, node);
   await fs.mkdir(nodeDir);
   const lock = await acquireDataDirLock(fs, nodeDir, opts.clock ?? systemClock);
@@ -121,11 +124,11 @@ export async function openDataDir(
  * Call it before any shard of the group is opened.
  */
 export async function openGroupDir(fs: StorageFs, dataDir: DataDir, group: string): Promise<SegmentInfo[]> {
-  if (dataDir.lock.released) throw new Error(`openGroupDir(${group}): the data directory ${dataDir.nodeDir} is closed`);
-  if (!isGroupDirName(group))
-    throw new RangeError(
-      `group name must match ${NAME_PATTERN} and not be "${LOCK_FILE}", got ${JSON.stringify(group)}`,
-    );
+  assert(!dataDir.lock.released, `openGroupDir(${group}) runs on an open data directory, ${dataDir.nodeDir} is closed`);
+  assert(
+    isGroupDirName(group),
+    `a group directory name matches ${NAME_PATTERN} and is not "${LOCK_FILE}", got ${JSON.stringify(group)}`,
+  );
   await fs.mkdir(join(dataDir.nodeDir, group));
   return scanGroup(fs, dataDir.nodeDir, group);
 }

@@ -7,6 +7,7 @@
  * listSegments from then on), then removed. A crash in between leaves a leftover that the next
  * retention pass or the next open removes; a crash before the rename leaves the segment whole.
  */
+import { assert } from '../runtime/assert.js';
 import { join } from 'node:path';
 import type { Clock } from '../runtime/clock.js';
 import type { StorageFs } from './fs.js';
@@ -27,8 +28,7 @@ export async function dropExpiredSegments(
   ttlMs: number,
   clock: Clock,
 ): Promise<RetentionResult> {
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0)
-    throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
+  assert(Number.isSafeInteger(ttlMs) && ttlMs > 0, `retention ttlMs is a positive integer, got ${ttlMs}`);
   // Only `.dropping` leftovers: a `.creating` one may belong to a segment being created right now.
   const leftovers = await removeSegmentLeftovers(fs, shardDir, true);
   const cutoffMs = clock.now() - ttlMs;

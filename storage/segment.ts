@@ -12,6 +12,7 @@
  * `seg-<start>.dropping` (see retention.ts). Both suffixes are leftovers of a crash, ignored by
  * listSegments and removed by removeSegmentLeftovers.
  */
+import { assert } from '../runtime/assert.js';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { CorruptDataError } from './errors.js';
@@ -51,9 +52,11 @@ export interface SegmentEntry {
 
 /** The bucket `[startMs, endMs)` holding `tsMs`, aligned to UTC epoch multiples of `intervalMs`. */
 export function segmentFor(tsMs: number, intervalMs: number): { startMs: number; endMs: number } {
-  if (!Number.isSafeInteger(tsMs)) throw new RangeError(`timestamp must be an integer of ms, got ${tsMs}`);
-  if (!Number.isSafeInteger(intervalMs) || intervalMs <= 0)
-    throw new RangeError(`interval must be a positive integer of ms, got ${intervalMs}`);
+  assert(Number.isSafeInteger(tsMs), `a segment's timestamp is an integer of ms, got ${tsMs}`);
+  assert(
+    Number.isSafeInteger(intervalMs) && intervalMs > 0,
+    `a segment interval is a positive integer of ms, got ${intervalMs}`,
+  );
   // Math.floor (not truncation) so timestamps before 1970 land in the bucket below them too.
   const startMs = Math.floor(tsMs / intervalMs) * intervalMs;
   return { startMs, endMs: startMs + intervalMs };
@@ -63,9 +66,10 @@ export function segmentFor(tsMs: number, intervalMs: number): { startMs: number;
 export function segmentName(startMs: number): string {
   const d = new Date(startMs);
   const y = d.getUTCFullYear();
-  if (!Number.isSafeInteger(startMs) || startMs % 1000 !== 0 || y < 0 || y > 9999) {
-    throw new RangeError(`segment start must be a whole second in years 0-9999, got ${startMs}`);
-  }
+  assert(
+    Number.isSafeInteger(startMs) && startMs % 1000 === 0 && y >= 0 && y <= 9999,
+    `a segment starts at a whole second in years 0-9999, got ${startMs}`,
+  );
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${SEGMENT_PREFIX}${p(y, 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}T${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;
 }
@@ -149,8 +153,7 @@ export async function createSegment(
   clock: Clock = systemClock,
 ): Promise<SegmentEntry> {
   const name = segmentName(startMs);
-  if (!Number.isSafeInteger(endMs) || endMs <= startMs)
-    throw new RangeError(`segment end must be an integer after ${startMs}, got ${endMs}`);
+  assert(Number.isSafeInteger(endMs) && endMs > startMs, `a segment ends at an integer after ${startMs}, got ${endMs}`);
   const dir = join(shardDir, name);
   if (await fs.exists(dir)) {
     const existing = await entryFor(fs, shardDir, name, startMs);

@@ -50,6 +50,7 @@
  * that, destroys the pool it passed). Unsupported versions (segment, part, marker) and damage
  * propagate: the node stops.
  */
+import { assert } from '../runtime/assert.js';
 import { join } from 'node:path';
 import type { Clock } from '../runtime/clock.js';
 import { errors } from '../transport/errors.js';
@@ -556,8 +557,7 @@ export class ShardStore {
   dropExpired(ttlMs: number): Promise<RetentionResult> {
     return this.exclusive(async () => {
       this.assertOpen();
-      if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0)
-        throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
+      assert(Number.isSafeInteger(ttlMs) && ttlMs > 0, `retention ttlMs is a positive integer, got ${ttlMs}`);
       // One reading of the clock, so the segments closed here are exactly those retention drops.
       const now = this.clock.now();
       const expired = this.segments.filter((s) => s.entry.endMs <= now - ttlMs);

@@ -2,6 +2,7 @@
  * A task repeated on the injected clock: the next run is armed only once the previous one settled,
  * so a slow run never overlaps the next, and cancelling stops it for good.
  */
+import { assert } from '../../runtime/assert.js';
 import type { Clock, TimerHandle } from '../../runtime/clock.js';
 
 /** Options of `every`. */
@@ -14,8 +15,7 @@ export interface PeriodicOptions {
 
 /** Runs `task` every `intervalMs` (measured from the end of the previous run) until cancelled. */
 export function every(clock: Clock, intervalMs: number, task: () => Promise<void>, opts: PeriodicOptions): TimerHandle {
-  if (!Number.isFinite(intervalMs) || intervalMs <= 0)
-    throw new RangeError(`intervalMs must be positive, got ${intervalMs}`);
+  assert(Number.isFinite(intervalMs) && intervalMs > 0, `periodic intervalMs is positive, got ${intervalMs}`);
   let cancelled = false;
   let timer: TimerHandle | undefined;
   const run = () => {

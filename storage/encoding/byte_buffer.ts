@@ -5,6 +5,7 @@
  * `buf` and `pos` are public on purpose: the varint and bit codecs touch them directly in their hot
  * loops, which keeps a method call and a bounds check per byte out of the inner loop.
  */
+import { assert } from '../../runtime/assert.js';
 import { Code, LockstepError } from '../../transport/errors.js';
 
 /** Why a codec failed: the bytes are damaged, or the values cannot be represented by the format. */
@@ -119,8 +120,10 @@ export class ByteReader {
   readonly end: number;
 
   constructor(buf: Uint8Array, start = 0, end = buf.length) {
-    if (start < 0 || end > buf.length || start > end)
-      throw new RangeError(`bad reader window [${start}, ${end}) over ${buf.length} bytes`);
+    assert(
+      start >= 0 && end <= buf.length && start <= end,
+      `a reader window [${start}, ${end}) lies within ${buf.length} bytes`,
+    );
     this.buf = buf;
     this.pos = start;
     this.end = end;

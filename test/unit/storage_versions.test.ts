@@ -152,6 +152,6 @@ describe('storage versions', () => {
     ]) {
       assert.equal(parseSegmentName(bad), undefined, bad);
     }
-    assert.throws(() => segmentName(T0 + 1), RangeError);
+    assert.throws(() => segmentName(T0 + 1), { name: 'InvariantError', code: 'Internal' });
   });
 });
