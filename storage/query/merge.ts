@@ -11,6 +11,7 @@ import {
   compareKeys,
   finalValue,
   rankGroups,
+  addGroup,
   type ShardGroups,
   type ShardResult,
   type ShardRows,
@@ -87,17 +88,8 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
       const k = JSON.stringify(p.keys[i]);
       let g = index.get(k);
       if (g === undefined) {
-        g = all.keys.length;
+        g = addGroup(all, p.keys[i]!, fields);
         index.set(k, g);
-        all.keys.push(p.keys[i]!);
-        all.count.push(0);
-        for (const f of fields) {
-          const st = all.stats[f]!;
-          st.n.push(0);
-          st.sum.push(0);
-          st.min.push(Infinity);
-          st.max.push(-Infinity);
-        }
       }
       all.count[g]! += p.count[i]!;
       for (const f of fields) {
@@ -111,17 +103,7 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
     }
   }
   // An overall aggregate (no group_by) over no rows is still one group: count 0, the rest null.
-  if (plan.group_by!.length === 0 && all.keys.length === 0) {
-    all.keys.push([]);
-    all.count.push(0);
-    for (const f of fields) {
-      const st = all.stats[f]!;
-      st.n.push(0);
-      st.sum.push(0);
-      st.min.push(Infinity);
-      st.max.push(-Infinity);
-    }
-  }
+  if (plan.group_by!.length === 0 && all.keys.length === 0) addGroup(all, [], fields);
   const value = (fn: string, field: string | null, i: number) =>
     finalValue(fn, field === null ? null : all.stats[field]!, all.count, i);
   let order: number[];

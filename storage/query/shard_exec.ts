@@ -31,29 +31,45 @@ export interface ShardGroups {
   stats: Record<string, { n: number[]; sum: number[]; min: number[]; max: number[] }>;
 }
 
+/** Appends an empty group (count 0, no values) with `key`; returns its index. */
+export function addGroup(groups: ShardGroups, key: unknown[], fields: readonly string[]): number {
+  groups.keys.push(key);
+  groups.count.push(0);
+  for (const f of fields) {
+    const st = groups.stats[f]!;
+    st.n.push(0);
+    st.sum.push(0);
+    st.min.push(Infinity);
+    st.max.push(-Infinity);
+  }
+  return groups.keys.length - 1;
+}
+
 /** A shard's answer. */
 export interface ShardResult {
   rows?: ShardRows;
   groups?: ShardGroups;
 }
 
+/** A scan of a shard's memtable: one resource, a time range, optionally some series, some columns. */
+export interface MemtableScanQuery {
+  name: string;
+  minTs: number;
+  maxTs: number;
+  seriesIds?: ReadonlySet<string>;
+  projection: BlockProjection;
+}
+
+/** A scan of a shard's stored parts: the memtable query's range, series and columns, by schema name. */
+export interface StoreScanQuery extends Omit<MemtableScanQuery, 'name'> {
+  schemaName: string;
+  keyTag?: string;
+}
+
 /** What a shard reads rows from: its memtable snapshot first, then its store (see Memtable.scan). */
 export interface ShardSource {
-  memtableScan(q: {
-    name: string;
-    minTs: number;
-    maxTs: number;
-    seriesIds?: ReadonlySet<string>;
-    projection: BlockProjection;
-  }): Map<string, BlockRows>;
-  storeScan(q: {
-    schemaName: string;
-    minTs: number;
-    maxTs: number;
-    seriesIds?: ReadonlySet<string>;
-    projection: BlockProjection;
-    keyTag?: string;
-  }): Promise<Map<string, BlockRows>>;
+  memtableScan(q: MemtableScanQuery): Map<string, BlockRows>;
+  storeScan(q: StoreScanQuery): Promise<Map<string, BlockRows>>;
 }
 
 /** Columns of one series after overlay: exactly the columns the plan reads. */
@@ -68,21 +84,8 @@ interface SeriesCols {
 /** What a shard reads for a plan: the memtable query, and the store query (same range, series, projection). */
 export interface ShardScanQueries {
   /** Null when the range is empty (from == to): nothing to read. */
-  memtable: {
-    name: string;
-    minTs: number;
-    maxTs: number;
-    seriesIds?: ReadonlySet<string>;
-    projection: BlockProjection;
-  } | null;
-  store: {
-    schemaName: string;
-    minTs: number;
-    maxTs: number;
-    seriesIds?: ReadonlySet<string>;
-    projection: BlockProjection;
-    keyTag?: string;
-  } | null;
+  memtable: MemtableScanQuery | null;
+  store: StoreScanQuery | null;
 }
 
 /** The scans `plan` needs on a shard. */
@@ -306,17 +309,8 @@ function aggregate(
     const k = JSON.stringify(values);
     let g = index.get(k);
     if (g === undefined) {
-      g = out.keys.length;
+      g = addGroup(out, values, fields);
       index.set(k, g);
-      out.keys.push(values);
-      out.count.push(0);
-      for (const f of fields) {
-        const st = out.stats[f]!;
-        st.n.push(0);
-        st.sum.push(0);
-        st.min.push(Infinity);
-        st.max.push(-Infinity);
-      }
     }
     return g;
   };
