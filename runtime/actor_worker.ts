@@ -8,7 +8,9 @@ import type { SupervisorApi, WorkerInit } from './thread_protocol.js';
 
 const { init, supervisorPort } = workerData as { init: WorkerInit; supervisorPort: MessagePort };
 const supervisor = Comlink.wrap<SupervisorApi>(nodeEndpoint(supervisorPort as never));
-const telemetry = startTelemetry({ otlpEndpoint: init.otlpEndpoint, node: init.config.name, actor: init.id });
+// Tracing is up before the runner is exposed, so the actor's first spans are not lost; the
+// supervisor's calls wait in the port until then.
+const telemetry = await startTelemetry({ otlpEndpoint: init.otlpEndpoint, node: init.config.name, actor: init.id });
 
 const runner = new ActorRunner(init, supervisor as unknown as SupervisorApi, {
   telemetry,
