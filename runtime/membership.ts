@@ -65,13 +65,23 @@ export class MemberTable extends EventEmitter<MemberTableEvents> {
     super();
   }
 
-  /** Starts the periodic state check. */
+  /**
+   * Starts the periodic state check. A check that runs more than one interval behind its schedule
+   * means this thread did not run meanwhile (CPU starvation, a long GC): the heartbeats of that
+   * time may still wait unread, so the pause is not counted as the members' silence.
+   */
   start(): void {
-    const tick = () => {
+    const everyMs = Math.max(50, Math.floor(this.timing.heartbeatIntervalMs / 2));
+    const tick = (dueMs: number) => {
+      const now = this.clock.monotonic();
+      const pausedMs = now - dueMs;
+      if (pausedMs > everyMs)
+        for (const m of this.members.values()) m.lastSeenMs = Math.min(now, m.lastSeenMs + pausedMs);
       this.tick();
-      this.timer = this.clock.setTimer(Math.max(50, Math.floor(this.timing.heartbeatIntervalMs / 2)), tick);
+      const next = this.clock.monotonic() + everyMs;
+      this.timer = this.clock.setTimer(everyMs, () => tick(next));
     };
-    tick();
+    tick(this.clock.monotonic());
   }
 
   stop(): void {

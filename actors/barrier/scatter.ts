@@ -160,7 +160,7 @@ export async function scatter(spec: BarrierSpec, deps: ScatterDeps): Promise<Sca
 /** One member's progress within a call. */
 interface MemberRun {
   member: WatchedMember;
-  /** Set once the member needs no more probes. */
+  /** Set once the member needs no more probes; a converged one is still watched for eviction (§5). */
   done?: 'converged' | 'evicted' | 'left';
   inFlight: boolean;
   /** A change notification arrived during the in-flight probe: probe again when it returns. */
@@ -215,10 +215,10 @@ class ScatterRun {
   private schedulePoll(): void {
     this.pollTimer = this.deps.clock.setTimer(this.deps.fallbackPollMs, () => {
       if (this.finished) return;
-      // A new round: drop members that turned Evictable without us hearing it, re-probe the rest.
+      // A new round: drop members (converged too) that turned Evictable unheard, re-probe the rest.
       for (const r of this.runs.values()) {
-        if (r.done || this.dropIfNotActive(r)) continue;
-        if (!r.inFlight) this.launch(r);
+        if (!this.watched(r) || this.dropIfNotActive(r)) continue;
+        if (!r.done && !r.inFlight) this.launch(r);
       }
       if (!this.finished) this.schedulePoll();
     });
@@ -226,25 +226,27 @@ class ScatterRun {
 
   private onSignal(s: MemberSignal): void {
     const r = this.runs.get(s.node);
-    if (this.finished || !r || r.done) return;
-    if (s.type === 'advance') {
-      if (this.spec.call === 'revision') {
-        // The advance itself tells the member's applied revision: no probe needed either way.
-        r.revision = Math.max(r.revision ?? 0, s.revision);
-        if (r.revision >= this.spec.minRevision) {
-          r.done = 'converged';
-          this.checkDone();
-        }
-        return;
+    if (this.finished || !r || !this.watched(r)) return;
+    if (s.type !== 'advance') {
+      r.done = s.type === 'left' ? 'left' : 'evicted';
+      this.checkDone();
+    } else if (r.done) {
+      return; // Converged: an advance tells nothing the call still needs.
+    } else if (this.spec.call === 'revision') {
+      // The advance itself tells the member's applied revision: no probe needed either way.
+      r.revision = Math.max(r.revision ?? 0, s.revision);
+      if (r.revision >= this.spec.minRevision) {
+        r.done = 'converged';
+        this.checkDone();
       }
-      this.launch(r);
-    } else if (s.type === 'left') {
-      r.done = 'left';
-      this.checkDone();
     } else {
-      r.done = 'evicted';
-      this.checkDone();
+      this.launch(r);
     }
+  }
+
+  /** True while the member may still be reported evicted: not dropped yet (converged or not). */
+  private watched(r: MemberRun): boolean {
+    return r.done === undefined || r.done === 'converged';
   }
 
   /** True (and the member dropped) when it is no longer Active. */

@@ -251,7 +251,7 @@ export class ShardActor {
       this.deps.clock,
       intervalMs,
       async () => {
-        this.lagReading = await readWalLag(src);
+        this.lagReading = await readWalLag(src, this.lagReading);
       },
       {
         immediately: true,

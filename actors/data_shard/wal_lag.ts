@@ -5,9 +5,15 @@
  * caught up, and it shrinks to 0 as the owner applies.
  *
  * Read by polling, never per message: first the owner's consumer info (one small API call, no
- * bodies). When the server has nothing left to deliver, the last message on the subject is the
- * last one delivered; only while messages are pending is the subject's last message read from the
- * stream (one message, and only while lagging).
+ * bodies). The consumer's delivered sequence is NOT the last one on the subject: the WAL stream
+ * holds every shard of every group, and once nothing matches its filter the server moves a
+ * consumer's delivered sequence on to the end of the stream. With nothing pending it is only an
+ * upper bound of the subject's last sequence, which gives three cases:
+ * - delivered ≤ applied: everything on the subject is applied, the lag is 0;
+ * - delivered unchanged since the previous reading: nothing reached the subject since, so its
+ *   published sequence still holds;
+ * - otherwise (or while messages are pending) the subject's last message is read from the stream
+ *   (one message, and only when the stream moved on).
  */
 import type { Bus, DurableConsumer } from '../../transport/bus.js';
 
@@ -22,6 +28,8 @@ export interface WalLagReading {
   applied: number;
   /** published − applied, never negative. */
   lag: number;
+  /** The consumer's delivered stream sequence at this reading (lets the next one skip a read). */
+  deliveredSeq: number;
 }
 
 /** Where to read a shard's WAL progress. */
@@ -34,12 +42,18 @@ export interface WalLagSource {
   applied: () => number;
 }
 
-/** Reads the shard's WAL lag once. */
-export async function readWalLag(src: WalLagSource): Promise<WalLagReading> {
+/** Reads the shard's WAL lag once; `previous` is the last reading of the same owner, if any. */
+export async function readWalLag(src: WalLagSource, previous?: WalLagReading | null): Promise<WalLagReading> {
   const info = await src.consumer.info();
-  const lastOnSubject = info.pending > 0 ? await src.bus.lastSequence(src.stream, src.subject) : info.deliveredSeq;
+  const delivered = info.deliveredSeq;
+  let lastOnSubject: number;
+  if (info.pending > 0) lastOnSubject = await src.bus.lastSequence(src.stream, src.subject);
+  // Every message on the subject is at or below `delivered`: an owner that applied that far is caught up.
+  else if (delivered <= src.applied()) lastOnSubject = 0;
+  else if (previous && previous.deliveredSeq === delivered) lastOnSubject = previous.published;
+  else lastOnSubject = await src.bus.lastSequence(src.stream, src.subject);
   // Read after the server's answer: an owner that applied everything since reports 0, not < 0.
   const applied = src.applied();
   const published = Math.max(lastOnSubject, applied);
-  return { published, applied, lag: published - applied };
+  return { published, applied, lag: published - applied, deliveredSeq: delivered };
 }

@@ -513,6 +513,66 @@ describe('barrier scatter', () => {
     assert.equal(b.calls.length, 1);
   });
 
+  it('barrier - a member that already converged and then turns Evictable is still reported once', async () => {
+    const c = new FakeCluster();
+    const keys = ['measure:g/m'];
+    const present = () => new Map([[keys[0]!, { present: true, mod_revision: 5 }]]);
+    const a = c.add('a', { keys: present() }); // converges in round 1, then its heartbeats stop
+    const b = c.add('b', { keys: present() }); // converges in round 1, found Evictable at a round start
+    const l = c.add('l', { keys: present() }); // converges in round 1, then leaves gracefully
+    const slow = c.add('slow'); // holds the call open until it applies the key
+    const clock = new FakeClock();
+    const signals = new ManualSignals();
+    const p = start(
+      c,
+      'applied',
+      { keys, timeout_ms: 10_000 },
+      { members: [member('a'), member('b'), member('l'), member('slow')], clock, signals, pollMs: 200 },
+    );
+    let answered = false;
+    void p.then(() => (answered = true));
+
+    // Round 1 (t = 0): a, b and l converge; slow misses the key.
+    await clock.advance(10);
+    assert.deepEqual(
+      [a, b, l, slow].map((n) => n.calls.length),
+      [1, 1, 1, 1],
+    );
+    // a turns Evictable (event), then gone: one report however many signals arrive.
+    signals.states.set('a', 'evictable');
+    signals.emit({ type: 'evictable', node: 'a' });
+    signals.states.set('a', 'absent');
+    signals.emit({ type: 'gone', node: 'a' });
+    // l leaves gracefully: silent, even when a later round finds it absent.
+    signals.states.set('l', 'absent');
+    signals.emit({ type: 'left', node: 'l' });
+    // b turns Evictable without an event: only the next round (t = 200) can see it.
+    signals.states.set('b', 'evictable');
+    await clock.advance(200);
+    assert.equal(answered, false, 'the call still waits on slow');
+    assert.deepEqual(
+      [a, b, l].map((n) => n.calls.length),
+      [1, 1, 1],
+      'converged members are watched for eviction, never probed again',
+    );
+
+    // Round 3 (t = 400): slow applied the key; the call ends applied and reports a and b once each.
+    slow.keys = present();
+    await clock.advance(200);
+    assert.equal(answered, true, 'the call answered');
+    const out = await p;
+    assert.equal(out.applied, true);
+    assert.deepEqual(out.laggards, [
+      { node: 'data-a', reason: EVICTED_REASON },
+      { node: 'data-b', reason: EVICTED_REASON },
+    ]);
+    assert.deepEqual(
+      out.laggardMembers.map((m) => m.name),
+      ['a', 'b'],
+    );
+    assert.equal(clock.monotonic(), 410);
+  });
+
   it('barrier - a graceful leave is dropped silently', async () => {
     const c = new FakeCluster();
     c.add('a', { revision: 5 });
