@@ -20,7 +20,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Clock } from '../../runtime/clock.js';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
@@ -36,6 +35,7 @@ import {
   type ScanQuery,
 } from '../../storage/shard_store.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
+import { FakeClock } from '../harness/fake_clock.js';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10);
@@ -59,14 +59,6 @@ const STREAM: BlockSchema = {
   ],
 };
 const KEYS: MergeOptions['keyTagOf'] = (name) => (name === 'log' ? 'element_id' : name === 'cpu' ? null : undefined);
-
-class ManualClock implements Clock {
-  constructor(public nowMs: number) {}
-  now = () => this.nowMs;
-  monotonic = () => 0;
-  setTimer = () => ({ cancel() {} });
-  sleep = async () => {};
-}
 
 /** One generated row before it is columnized. */
 type Row = { series: string; ts: number; eid: string; value: number; count: number; msg: string };
@@ -310,7 +302,7 @@ describe('storage - merge', () => {
   let base = '';
   let n = 0;
   let dir = '';
-  let clock: ManualClock;
+  let clock: FakeClock;
   const stores: ShardStore[] = [];
   const open = async (
     fs: StorageFs = nodeFs,
@@ -351,7 +343,7 @@ describe('storage - merge', () => {
   });
   beforeEach(() => {
     dir = join(base, `case-${n++}`, 'g1', 'shard-0');
-    clock = new ManualClock(T0 + 10 * HOUR_MS);
+    clock = new FakeClock(T0 + 10 * HOUR_MS);
   });
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close().catch(() => undefined);
@@ -605,7 +597,7 @@ describe('storage - merge', () => {
       await gated.started;
       let closed: Promise<void> | null = null;
       if (interrupt === 'retention') {
-        clock.nowMs = T0 + 5 * HOUR_MS;
+        clock.setNow(T0 + 5 * HOUR_MS);
         assert.equal((await s.dropExpired(HOUR_MS)).dropped.length, 1);
       } else {
         closed = s.close();

@@ -11,7 +11,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../../runtime/clock.js';
 import type { BlockSchema } from '../../storage/block.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs } from '../../storage/fs.js';
@@ -19,6 +18,7 @@ import { writePart, type PartRows } from '../../storage/part.js';
 import { PartPool, type PartRunner } from '../../storage/part_pool.js';
 import { NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../../storage/shard_store.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
+import { FakeClock } from '../harness/fake_clock.js';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10);
@@ -34,12 +34,7 @@ const SCHEMA: BlockSchema = {
     { name: 'ids', type: 'int[]' },
   ],
 };
-const clock: Clock = {
-  now: () => T0 + 10 * HOUR_MS,
-  monotonic: () => 0,
-  setTimer: () => ({ cancel() {} }),
-  sleep: async () => {},
-};
+const clock = new FakeClock(T0 + 10 * HOUR_MS);
 const KEYS = () => null;
 
 /** `series × points` random rows of every column type in hour `hour`, overwriting earlier flushes' keys. */

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import versions from '../../storage/versions.json' with { type: 'json' };
 import { Code } from '../../transport/errors.js';
 import { isPermanent } from '../../runtime/errors.js';
-import type { Clock } from '../../runtime/clock.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
 import { nodeFs } from '../../storage/fs.js';
 import { checkVersion, COMPATIBLE_VERSIONS, isCompatibleVersion, STORAGE_VERSION } from '../../storage/versions.js';
@@ -22,13 +21,10 @@ import {
   readSegmentMetadata,
   segmentName,
 } from '../../storage/segment.js';
+import { FakeClock } from '../harness/fake_clock.js';
 
 const T0 = Date.UTC(2024, 0, 15, 10, 0, 0);
 const HOUR_MS = 3_600_000;
-
-function fixedClock(nowMs: number): Clock {
-  return { now: () => nowMs, monotonic: () => 0, setTimer: () => ({ cancel() {} }), sleep: async () => {} };
-}
 
 describe('storage versions', () => {
   let dir = '';
@@ -78,7 +74,7 @@ describe('storage versions', () => {
 
   it('segment metadata - createSegment stamps the current version, start, end and created_at', async () => {
     const shardDir = join(dir, 'create', 'shard-0');
-    const seg = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, fixedClock(T0 + 5));
+    const seg = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, new FakeClock(T0 + 5));
     assert.equal(seg.name, 'seg-20240115T100000Z');
     const onDisk = JSON.parse(await readFile(join(seg.dir, 'metadata'), 'utf8'));
     assert.deepEqual(onDisk, {
@@ -89,7 +85,7 @@ describe('storage versions', () => {
     });
     assert.deepEqual(await readSegmentMetadata(nodeFs, seg.dir), onDisk);
     // Idempotent: creating it again returns the same segment.
-    const again = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, fixedClock(T0 + 99));
+    const again = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, new FakeClock(T0 + 99));
     assert.deepEqual(again, seg);
     await assert.rejects(createSegment(nodeFs, shardDir, T0, T0 + 2 * HOUR_MS), CorruptDataError);
     assert.deepEqual(
