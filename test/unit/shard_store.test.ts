@@ -8,8 +8,7 @@
  * whole segments only, by the injected clock. Background merges: storage_merge*.test.ts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
@@ -18,6 +17,7 @@ import { partDirName, writePart, type PartRows } from '../../storage/part.js';
 import { segmentName } from '../../storage/segment.js';
 import { FLUSHED_FILE, NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../../storage/shard_store.js';
 import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10); // a midnight UTC
@@ -99,7 +99,7 @@ function countingFs(): { fs: StorageFs; reads: Map<string, number> } {
 }
 
 describe('storage - shard store', () => {
-  let base = '';
+  const tmp = useTempDir('shard-store');
   let n = 0;
   let dir = '';
   let clock: FakeClock;
@@ -112,17 +112,13 @@ describe('storage - shard store', () => {
   const partDir = (hour: number, seq: number) =>
     join(dir, segmentName(T0 + hour * HOUR_MS), `${NAME_DIR_PREFIX}cpu`, partDirName(seq));
 
-  before(() => {
-    base = mkdtempSync(join(tmpdir(), 'lockstep-shard-store-'));
-  });
   beforeEach(() => {
-    dir = join(base, `case-${n++}`, 'g1', 'shard-0');
+    dir = join(tmp.path, `case-${n++}`, 'g1', 'shard-0');
     clock = new FakeClock(T0 + 10 * HOUR_MS);
   });
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close();
   });
-  after(() => rmSync(base, { recursive: true, force: true }));
 
   it('shard store - flushed rows and lastSequence read back the same after a reopen', async () => {
     const s1 = await open();

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPermanent } from '../../runtime/errors.js';
 import type { Clock } from '../../runtime/clock.js';
@@ -17,6 +16,7 @@ import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../stora
 import { createSegment, segmentName } from '../../storage/segment.js';
 import { COMPATIBLE_VERSIONS, STORAGE_VERSION } from '../../storage/versions.js';
 import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const T0 = Date.UTC(2024, 2, 1);
 const HOUR_MS = 3_600_000;
@@ -38,22 +38,16 @@ async function exists(path: string): Promise<boolean> {
 }
 
 describe('storage data dir', () => {
-  let base = '';
+  const tmp = useTempDir('datadir');
   let root = '';
   let n = 0;
   const opened: DataDir[] = [];
 
-  before(async () => {
-    base = await mkdtemp(join(tmpdir(), 'lockstep-datadir-'));
-  });
   beforeEach(() => {
-    root = join(base, `case-${n++}`);
+    root = join(tmp.path, `case-${n++}`);
   });
   afterEach(async () => {
     for (const d of opened.splice(0)) await d.close();
-  });
-  after(async () => {
-    await rm(base, { recursive: true, force: true });
   });
 
   async function open(fs: StorageFs = nodeFs, clock?: Clock): Promise<DataDir> {

@@ -5,31 +5,25 @@
  * now - ttl (by the injected clock), and a drop interrupted by a crash is invisible and cleaned.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeFs, type StorageFs } from '../../storage/fs.js';
 import { dropExpiredSegments } from '../../storage/retention.js';
 import { createSegment, listSegments, segmentFor, segmentName } from '../../storage/segment.js';
 import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const T0 = Date.UTC(2024, 4, 10); // a midnight UTC
 
 describe('storage segments and retention', () => {
-  let base = '';
+  const tmp = useTempDir('retention');
   let n = 0;
   let shardDir = '';
 
-  before(async () => {
-    base = await mkdtemp(join(tmpdir(), 'lockstep-retention-'));
-  });
   beforeEach(() => {
-    shardDir = join(base, `case-${n++}`, 'g1', 'shard-0');
-  });
-  after(async () => {
-    await rm(base, { recursive: true, force: true });
+    shardDir = join(tmp.path, `case-${n++}`, 'g1', 'shard-0');
   });
 
   /** Hour segments starting at T0 + h hours for each h. */
