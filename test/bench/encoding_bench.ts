@@ -5,7 +5,7 @@
  * second. Data comes from a fixed-seed PRNG so runs are comparable. Times are `performance.now()`:
  * this is a measuring tool outside the system, not logic under test. Not a test.
  */
-import { mulberry32 } from '../harness/encoding_harness.js';
+import { mulberry32 } from '../harness/random.js';
 import { performance } from 'node:perf_hooks';
 import {
   decodeFloats,

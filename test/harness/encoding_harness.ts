@@ -1,28 +1,18 @@
 /**
- * Shared helpers of the encoding_* tests: a seeded PRNG, the run's seed (printed in a test title;
- * replay with ENCODING_SEED), and corruption checks. The helpers hold no state between tests.
+ * Shared helpers of the encoding_* tests: a seeded PRNG, the run's seed (printed when this module
+ * loads; replay with ENCODING_SEED), and corruption checks. The helpers hold no state between tests.
  */
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
 import { ByteReader, EncodingError } from '../../storage/encoding/index.js';
+import { mulberry32, runSeed } from './random.js';
 
-/** mulberry32: a tiny, fast, seedable PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /**
  * The seed of this run's property tests: `ENCODING_SEED` when set (to replay a failure), else a
- * fresh one. Test titles print it, so a failing run names the seed that reproduces it.
+ * fresh one. Printed once per test process (each parallel worker draws and prints its own).
  */
-export const SEED = process.env.ENCODING_SEED ? Number(process.env.ENCODING_SEED) >>> 0 : randomInt(0, 2 ** 32);
+export const SEED = runSeed('ENCODING_SEED');
 
 /** An integer in [lo, hi] from `rng`. */
 export function randInt(rng: () => number, lo: number, hi: number): number {

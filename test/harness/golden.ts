@@ -1,8 +1,9 @@
 /**
- * Golden query cases (`test/cases/*.json`): a group, one measure or stream, writes in phases and
- * queries with their expected answers. `loadCase` runs one case on a running cluster — the first
- * phase is flushed to parts before the next is written, so answers merge parts and memtables —
- * and `runQuery` turns a reply into the case's form (times as RFC 3339) for comparison.
+ * Golden query cases (`test/cases/<case>/`, see test/cases/README.md): per case, `data.json` holds a
+ * group, one measure or stream and writes in phases; every other `*.json` file holds one query with
+ * its expected answer. `loadCase` runs one case on a running cluster — the first phase is flushed to
+ * parts before the next is written, so answers merge parts and memtables — and `runQuery` turns a
+ * reply into the case's form (times as RFC 3339) for comparison.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,27 +16,75 @@ import { waitFor } from './wait.js';
 const S = subjectsFor();
 const CASES_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'cases');
 
-/** One case file. */
-export interface GoldenCase {
+/** The file of a case that holds its schema and writes; every other JSON file is a query. */
+export const CASE_DATA_FILE = 'data.json';
+
+/** One query of a case with its expected answer (one file). */
+export interface GoldenQuery {
+  /** The query's file name, relative to its case directory. */
   file: string;
+  name: string;
+  query: Record<string, unknown>;
+  expect: { rows?: unknown[]; groups?: unknown[]; error?: string };
+}
+
+/** One case: a directory of test/cases. */
+export interface GoldenCase {
+  /** The case's directory name. */
+  name: string;
   description: string;
   group: { name: string } & Record<string, unknown>;
   measure?: { name: string } & Record<string, unknown>;
   stream?: { name: string } & Record<string, unknown>;
   writes: Record<string, unknown>[][];
-  queries: {
-    name: string;
-    query: Record<string, unknown>;
-    expect: { rows?: unknown[]; groups?: unknown[]; error?: string };
-  }[];
+  /** In file-name order. */
+  queries: GoldenQuery[];
 }
 
-/** Every case in test/cases, by file name. */
+function readJson(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`golden case file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Throws naming the file when a case file misses what the runner needs: a newcomer's typo fails loudly. */
+function check(ok: boolean, path: string, what: string): void {
+  if (!ok) throw new Error(`golden case file ${path}: ${what}`);
+}
+
+/** Loads one case directory. */
+function loadCaseDir(name: string): GoldenCase {
+  const dir = join(CASES_DIR, name);
+  const dataPath = join(dir, CASE_DATA_FILE);
+  const data = readJson(dataPath);
+  check(typeof (data.group as { name?: unknown })?.name === 'string', dataPath, 'group.name is missing');
+  check(!!data.measure !== !!data.stream, dataPath, 'exactly one of measure and stream is required');
+  check(Array.isArray(data.writes) && data.writes.every(Array.isArray), dataPath, 'writes must be a list of phases');
+  const queries: GoldenQuery[] = [];
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== CASE_DATA_FILE)
+    .sort()) {
+    const path = join(dir, file);
+    const q = readJson(path);
+    check(typeof q.name === 'string', path, 'name is missing');
+    check(!!q.query && typeof q.query === 'object', path, 'query is missing');
+    check(!!q.expect && typeof q.expect === 'object', path, 'expect is missing');
+    check(!queries.some((o) => o.name === q.name), path, `query name "${String(q.name)}" is used twice`);
+    queries.push({ file, ...(q as Omit<GoldenQuery, 'file'>) });
+  }
+  check(queries.length > 0, dir, 'a case needs at least one query file');
+  return { name, ...(data as Omit<GoldenCase, 'name' | 'queries'>), queries };
+}
+
+/** Every case in test/cases, by directory name. */
 export function goldenCases(): GoldenCase[] {
-  return readdirSync(CASES_DIR)
-    .filter((f) => f.endsWith('.json'))
+  return readdirSync(CASES_DIR, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
     .sort()
-    .map((f) => ({ file: f, ...(JSON.parse(readFileSync(join(CASES_DIR, f), 'utf8')) as Omit<GoldenCase, 'file'>) }));
+    .map(loadCaseDir);
 }
 
 type Token = { group: string; shards: Record<string, number> };

@@ -4,13 +4,13 @@
  * fail fast, naming the flag.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchArgs } from '../bench/bench_args.js';
 import { alive, runScript, type ChildResult } from '../harness/child.js';
 import { waitFor } from '../harness/wait.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const SCRIPT = fileURLToPath(new URL('../bench/barrier_bench.ts', import.meta.url));
 /** Hard bound on one benchmark child; the smoke profile needs about 15 s. */
@@ -48,17 +48,10 @@ const PROFILE_FIELDS = [
 
 describe('barrier benchmark', function () {
   this.timeout(CHILD_TIMEOUT_MS + 10_000);
-  let dir: string;
-
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'lockstep-bench-smoke-'));
-  });
-  after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('bench-smoke');
 
   it('bench - a short run reports calls, mutations and ordered percentiles, and leaves no process', async () => {
-    const report = join(dir, 'report.json');
+    const report = join(tmp.path, 'report.json');
     const r = await runBench([
       '--callers',
       '10',

@@ -1,20 +1,21 @@
 /** `lockstep cluster up`: one command starts NATS and the nodes, writes cluster.json, stops cleanly. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { alive } from '../harness/child.js';
 import { waitFor } from '../harness/wait.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const BIN = fileURLToPath(new URL('../../bin/lockstep.js', import.meta.url));
 
 describe('cluster up', function () {
   this.timeout(90_000);
+  const tmp = useTempDir('up');
 
   it('cluster up - starts nats-server and the nodes, writes cluster.json, stops everything on SIGINT', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lockstep-up-'));
+    const dir = tmp.path;
     const child = spawn(
       process.execPath,
       [BIN, 'cluster', 'up', '--dir', dir, '--liaisons', '1', '--data-nodes', '1', '--claimers', '1'],
@@ -55,7 +56,6 @@ describe('cluster up', function () {
       await waitFor(() => pids.every((p) => !alive(p)), { what: 'every process stopped' });
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

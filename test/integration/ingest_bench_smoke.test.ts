@@ -4,13 +4,13 @@
  * must fail fast, naming the flag.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseIngestArgs } from '../bench/ingest_args.js';
 import { alive, runScript, type ChildResult } from '../harness/child.js';
 import { waitFor } from '../harness/wait.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const SCRIPT = fileURLToPath(new URL('../bench/ingest_bench.ts', import.meta.url));
 /** Hard bound on one benchmark child; the smoke profile needs about 12 s. */
@@ -42,17 +42,10 @@ interface Row extends Record<string, unknown> {
 
 describe('ingest benchmark', function () {
   this.timeout(CHILD_TIMEOUT_MS + 10_000);
-  let dir: string;
-
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'lockstep-ingest-smoke-'));
-  });
-  after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ingest-smoke');
 
   it('bench - a short run reports rate, latency and WAL bytes per config, and leaves no process', async () => {
-    const report = join(dir, 'report.json');
+    const report = join(tmp.path, 'report.json');
     const r = await runBench([
       '--series',
       '100',

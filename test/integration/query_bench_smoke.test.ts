@@ -4,13 +4,13 @@
  * and leave no process behind; bad flags must fail fast, naming the flag.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseQueryArgs } from '../bench/query_args.js';
 import { alive, runScript, type ChildResult } from '../harness/child.js';
 import { waitFor } from '../harness/wait.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const SCRIPT = fileURLToPath(new URL('../bench/query_bench.ts', import.meta.url));
 /** Hard bound on one benchmark child; the smoke profile needs about 10 s. */
@@ -49,17 +49,10 @@ interface Report {
 
 describe('query benchmark', function () {
   this.timeout(CHILD_TIMEOUT_MS + 10_000);
-  let dir: string;
-
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'lockstep-query-smoke-'));
-  });
-  after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('query-smoke');
 
   it('bench - a tiny load reports load rate, bytes per point and ordered query timings, and leaves no process', async () => {
-    const report = join(dir, 'report.json');
+    const report = join(tmp.path, 'report.json');
     const r = await runBench([
       '--points',
       '20000',

@@ -1,5 +1,5 @@
 /**
- * Golden query cases (test/cases/*.json) on a standalone node and on a cluster of 1 liaison + 3
+ * Golden query cases (test/cases/<case>/*.json) on a standalone node and on a cluster of 1 liaison + 3
  * data nodes (separate processes, real nats-server): both give exactly the expected answers, so
  * they agree.
  */
@@ -34,7 +34,7 @@ for (const env of ENVIRONMENTS) {
     before(async () => {
       const started = await env.start();
       c = started.c;
-      for (const gc of CASES) tokens.set(gc.file, await loadCase(c, gc, started.dataNodes));
+      for (const gc of CASES) tokens.set(gc.name, await loadCase(c, gc, started.dataNodes));
     });
     after(async () => {
       await c?.stop();
@@ -42,8 +42,8 @@ for (const env of ENVIRONMENTS) {
 
     for (const gc of CASES) {
       for (const q of gc.queries) {
-        it(`query - ${gc.file}: ${q.name}`, async () => {
-          const got = await runQuery(c!, gc, q.query, tokens.get(gc.file)!);
+        it(`query - ${gc.name}/${q.file}: ${q.name}`, async () => {
+          const got = await runQuery(c!, gc, q.query, tokens.get(gc.name)!);
           assert.deepEqual(got, q.expect);
         });
       }

@@ -9,8 +9,7 @@
  * so the data actor is started here by hand with an ActorContext carrying the test's clock.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -29,6 +28,7 @@ import type { StoredResource } from '../../transport/schema_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { startNatsServer, type NatsServer } from '../harness/nats_server.js';
 import { waitFor } from '../harness/wait.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const S = subjectsFor();
 const HOUR = 3_600_000;
@@ -55,7 +55,15 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
   const clock = new ShiftedClock();
   const fatals: FailureInfo[] = [];
   const logLines: { msg: string; dropped?: { segment: string }[]; group?: string; shard?: number }[] = [];
-  const dataDir = mkdtempSync(join(tmpdir(), 'lockstep-retention-'));
+  // Registered before the temp dir: hooks of one kind run in order, so the actors stop before it goes.
+  after(async () => {
+    await manager?.stop();
+    await dataBus?.close();
+    await bus?.close();
+    await liaison?.stop();
+    await nats?.stop();
+  });
+  const tmp = useTempDir('retention');
 
   before(async () => {
     nats = await startNatsServer();
@@ -64,7 +72,7 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
         name: 'l1',
         roles: ['liaison'],
         natsUrl: nats.url,
-        dataDir,
+        dataDir: tmp.path,
         threads: false,
         metricsPort: -1,
         logLevel: 'error',
@@ -86,7 +94,7 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
       name: 'r1',
       roles: ['data'],
       natsUrl: nats.url,
-      dataDir,
+      dataDir: tmp.path,
       threads: false,
       metricsPort: -1,
     });
@@ -105,14 +113,6 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
     // Short timings so the test sees a pass soon after it moves the clock.
     manager = new ShardManager({ retentionIntervalMs: 100, walLagPollMs: 200 });
     await manager.start(ctx);
-  });
-  after(async () => {
-    await manager?.stop();
-    await dataBus?.close();
-    await bus?.close();
-    await liaison?.stop();
-    await nats?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   const api = <T>(subject: string, body: unknown) => call<T>(bus, subject, body, { timeoutMs: 10_000 });
@@ -161,7 +161,7 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
       { what: 'points flushed' },
     );
 
-    const shardDir = shardDirOf(join(dataDir, 'r1'), 'rt', 0);
+    const shardDir = shardDirOf(join(tmp.path, 'r1'), 'rt', 0);
     const segOf = (ts: number) => segmentName(Math.floor(ts / HOUR) * HOUR);
     const segDir = (ts: number) => join(shardDir, segOf(ts));
     const segments = () =>

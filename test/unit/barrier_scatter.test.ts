@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { MemberTable, type Heartbeat } from '../../runtime/membership.js';
-import type { Clock, TimerHandle } from '../../runtime/clock.js';
 import type { Role } from '../../runtime/roles.js';
 import { Code, errors, LockstepError } from '../../transport/errors.js';
 import { formatKey, type SchemaKey } from '../../transport/schema_types.js';
@@ -22,41 +21,7 @@ import {
   type ScatterOutcome,
   type WatchedMember,
 } from '../../actors/barrier/index.js';
-
-/** A clock driven by the test: timers fire only inside `advance`. */
-class FakeClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private timers: Array<{ at: number; seq: number; fn: () => void }> = [];
-  now = () => 1_700_000_000_000 + this.t;
-  monotonic = () => this.t;
-  setTimer(ms: number, fn: () => void): TimerHandle {
-    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
-    this.timers.push(timer);
-    return { cancel: () => (this.timers = this.timers.filter((x) => x !== timer)) };
-  }
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.setTimer(ms, resolve));
-  }
-  /** Moves time forward, firing due timers in order and letting promises settle after each. */
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    await settle();
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = due.at;
-      due.fn();
-      await settle();
-    }
-    this.t = end;
-    await settle();
-  }
-}
-
-/** Lets every pending promise callback run (setImmediate comes after the microtask queue). */
-const settle = () => new Promise<void>((r) => setImmediate(r));
+import { FakeClock } from '../harness/fake_clock.js';
 
 type Behaviour = 'ok' | 'unimplemented' | 'fail' | 'hang';
 

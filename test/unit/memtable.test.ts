@@ -7,8 +7,6 @@
  * re-applying an undrained record changes nothing, a drained or stored one is skipped.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Memtable, type FlushBatch } from '../../actors/data_shard/memtable.js';
 import { ELEMENT_ID_COLUMN } from '../../storage/element_id.js';
@@ -19,6 +17,7 @@ import { nodeFs } from '../../storage/fs.js';
 import { openPart, writePart } from '../../storage/part.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
 import { mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2024, 4, 1, 10); // on an hour boundary
@@ -113,14 +112,10 @@ describe('series id', () => {
 });
 
 describe('memtable', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'lockstep-memtable-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = useTempDir('memtable', { each: true });
 
   async function roundTrip(b: FlushBatch, seq: number): Promise<BlockRows & { seriesIds: string[] }> {
-    const partDir = join(dir, `part-${seq}`);
+    const partDir = join(tmp.path, `part-${seq}`);
     const opts = { schema: b.schema, formatVersion: '1', lastSequence: b.lastSequence, maxRowsPerBlock: 3 };
     await writePart(nodeFs, partDir, b.rows, opts);
     const part = await openPart(nodeFs, partDir, { supportedVersions: ['1'] });

@@ -6,8 +6,6 @@
  * Also: plan validation codes.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Memtable } from '../../actors/data_shard/memtable.js';
 import { seriesId } from '../../storage/series_id.js';
@@ -21,6 +19,7 @@ import { nodeFs } from '../../storage/fs.js';
 import { ShardStore } from '../../storage/shard_store.js';
 import type { Group, Measure } from '../../transport/schema_types.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10);
 const MIN = 60_000;
@@ -52,15 +51,19 @@ type Point = { host: string; ts: number; value?: number; count: number };
 
 describe('query engine against a reference model', function () {
   this.timeout(60_000);
-  let dir: string;
   const shards: { mem: Memtable; store: ShardStore; seq: number }[] = [];
   const truth = new Map<string, Point>();
   const rnd = mulberry32(SEED ^ 0x5eed);
 
+  // Registered before the temp dir: hooks of one kind run in order, so stores close before it goes.
+  after(async () => {
+    for (const s of shards) await s.store.close();
+  });
+  const tmp = useTempDir('qe');
+
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'lockstep-qe-'));
     for (let s = 0; s < 2; s++) {
-      const store = await ShardStore.open(nodeFs, join(dir, `shard-${s}`), { clock: systemClock });
+      const store = await ShardStore.open(nodeFs, join(tmp.path, `shard-${s}`), { clock: systemClock });
       shards.push({ store, seq: 0, mem: new Memtable({ group: GROUP, resolve: () => CPU }) });
     }
     // Three rounds of writes; the first two are flushed to parts, the last stays in memtables.
@@ -103,10 +106,6 @@ describe('query engine against a reference model', function () {
         }
       }
     }
-  });
-  after(async () => {
-    for (const s of shards) await s.store.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   async function run(q: Record<string, unknown>) {

@@ -8,16 +8,16 @@
  * whole segments only, by the injected clock. Background merges: storage_merge*.test.ts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock } from '../../runtime/clock.js';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
 import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
 import { partDirName, writePart, type PartRows } from '../../storage/part.js';
 import { segmentName } from '../../storage/segment.js';
 import { FLUSHED_FILE, NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../../storage/shard_store.js';
+import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10); // a midnight UTC
@@ -33,15 +33,6 @@ const SCHEMA2: BlockSchema = {
   fields: [...SCHEMA.fields, { name: 'temp', type: 'float' }],
   tags: [...SCHEMA.tags, { name: 'zone', type: 'string' }],
 };
-
-/** A clock tests move by hand. */
-class ManualClock implements Clock {
-  constructor(public nowMs: number) {}
-  now = () => this.nowMs;
-  monotonic = () => 0;
-  setTimer = () => ({ cancel() {} });
-  sleep = async () => {};
-}
 
 /** Rows of `series` (sorted ids) at `ts`, value = ts/1000 + bias, with every column of `schema`. */
 function rows(series: string[], ts: number[], schema: BlockSchema, bias = 0): PartRows {
@@ -108,10 +99,10 @@ function countingFs(): { fs: StorageFs; reads: Map<string, number> } {
 }
 
 describe('storage - shard store', () => {
-  let base = '';
+  const tmp = useTempDir('shard-store');
   let n = 0;
   let dir = '';
-  let clock: ManualClock;
+  let clock: FakeClock;
   const stores: ShardStore[] = [];
   const open = async (fs: StorageFs = nodeFs, maxRowsPerBlock?: number) => {
     const s = await ShardStore.open(fs, dir, { clock, maxRowsPerBlock });
@@ -121,17 +112,13 @@ describe('storage - shard store', () => {
   const partDir = (hour: number, seq: number) =>
     join(dir, segmentName(T0 + hour * HOUR_MS), `${NAME_DIR_PREFIX}cpu`, partDirName(seq));
 
-  before(() => {
-    base = mkdtempSync(join(tmpdir(), 'lockstep-shard-store-'));
-  });
   beforeEach(() => {
-    dir = join(base, `case-${n++}`, 'g1', 'shard-0');
-    clock = new ManualClock(T0 + 10 * HOUR_MS);
+    dir = join(tmp.path, `case-${n++}`, 'g1', 'shard-0');
+    clock = new FakeClock(T0 + 10 * HOUR_MS);
   });
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close();
   });
-  after(() => rmSync(base, { recursive: true, force: true }));
 
   it('shard store - flushed rows and lastSequence read back the same after a reopen', async () => {
     const s1 = await open();
@@ -386,7 +373,7 @@ describe('storage - shard store', () => {
   it('shard store - dropExpired removes whole segments older than the ttl, by the injected clock', async () => {
     const s = await open();
     await s.flush([0, 1, 2].map((h) => batch(['a'], times(T0 + h * HOUR_MS, 2), 3)));
-    clock.nowMs = T0 + 3 * HOUR_MS; // ttl 2h: hour 0 ends at T0+1h, the cutoff; hour 1 ends after it
+    clock.setNow(T0 + 3 * HOUR_MS); // ttl 2h: hour 0 ends at T0+1h, the cutoff; hour 1 ends after it
     const r = await s.dropExpired(2 * HOUR_MS);
     assert.deepEqual(
       r.dropped.map((d) => d.startMs - T0),
@@ -394,7 +381,7 @@ describe('storage - shard store', () => {
     );
     assert.equal(existsSync(join(dir, segmentName(T0))), false);
     assert.deepEqual(await scanAll(s), ['a@3600000=3600', 'a@3601000=3601', 'a@7200000=7200', 'a@7201000=7201']);
-    clock.nowMs = T0 + 3 * HOUR_MS + HOUR_MS - 1; // hour 1 still holds a point inside the window
+    clock.setNow(T0 + 3 * HOUR_MS + HOUR_MS - 1); // hour 1 still holds a point inside the window
     assert.deepEqual((await s.dropExpired(2 * HOUR_MS)).dropped, []);
     assert.equal(s.lastSequence, 3, 'retention does not move the resume point');
     await s.close();
@@ -405,7 +392,7 @@ describe('storage - shard store', () => {
   it('shard store - retention waits for a running scan before closing the parts it reads', async () => {
     const s = await open(nodeFs, 1);
     await s.flush([batch(['a'], times(T0, 3), 2)]);
-    clock.nowMs = T0 + 5 * HOUR_MS;
+    clock.setNow(T0 + 5 * HOUR_MS);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const seen: number[] = [];

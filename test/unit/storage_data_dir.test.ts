@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPermanent } from '../../runtime/errors.js';
 import type { Clock } from '../../runtime/clock.js';
@@ -16,14 +15,12 @@ import { nodeFs, type StorageFs } from '../../storage/fs.js';
 import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../storage/data_dir.js';
 import { createSegment, segmentName } from '../../storage/segment.js';
 import { COMPATIBLE_VERSIONS, STORAGE_VERSION } from '../../storage/versions.js';
+import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const T0 = Date.UTC(2024, 2, 1);
 const HOUR_MS = 3_600_000;
 const NODE = 'n1';
-
-function fixedClock(nowMs: number): Clock {
-  return { now: () => nowMs, monotonic: () => 0, setTimer: () => ({ cancel() {} }), sleep: async () => {} };
-}
 
 /** nodeFs, except that reading a path for which `fail` is true throws EIO. */
 function failingReads(fail: (path: string) => boolean): StorageFs {
@@ -41,22 +38,16 @@ async function exists(path: string): Promise<boolean> {
 }
 
 describe('storage data dir', () => {
-  let base = '';
+  const tmp = useTempDir('datadir');
   let root = '';
   let n = 0;
   const opened: DataDir[] = [];
 
-  before(async () => {
-    base = await mkdtemp(join(tmpdir(), 'lockstep-datadir-'));
-  });
   beforeEach(() => {
-    root = join(base, `case-${n++}`);
+    root = join(tmp.path, `case-${n++}`);
   });
   afterEach(async () => {
     for (const d of opened.splice(0)) await d.close();
-  });
-  after(async () => {
-    await rm(base, { recursive: true, force: true });
   });
 
   async function open(fs: StorageFs = nodeFs, clock?: Clock): Promise<DataDir> {
@@ -77,7 +68,7 @@ describe('storage data dir', () => {
 
   it('data dir - open takes the lock, lists every segment in order, close releases', async () => {
     await seed();
-    const d = await open(nodeFs, fixedClock(T0));
+    const d = await open(nodeFs, new FakeClock(T0));
     const lockPath = join(root, NODE, 'lock');
     assert.deepEqual(JSON.parse(await readFile(lockPath, 'utf8')), {
       pid: process.pid,
@@ -180,7 +171,7 @@ describe('storage data dir', () => {
       join(root, NODE, 'lock'),
       JSON.stringify({ pid: process.pid, started_at: '2020-01-01T00:00:00.000Z' }),
     );
-    const d = await open(nodeFs, fixedClock(T0));
+    const d = await open(nodeFs, new FakeClock(T0));
     assert.equal(JSON.parse(await readFile(d.lock.path, 'utf8')).started_at, new Date(T0).toISOString());
   });
 

@@ -7,20 +7,8 @@
  * retention and close interleave with a merge safely.
  */
 import assert from 'node:assert/strict';
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-  readFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock } from '../../runtime/clock.js';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
@@ -36,6 +24,8 @@ import {
   type ScanQuery,
 } from '../../storage/shard_store.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
+import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10);
@@ -59,14 +49,6 @@ const STREAM: BlockSchema = {
   ],
 };
 const KEYS: MergeOptions['keyTagOf'] = (name) => (name === 'log' ? 'element_id' : name === 'cpu' ? null : undefined);
-
-class ManualClock implements Clock {
-  constructor(public nowMs: number) {}
-  now = () => this.nowMs;
-  monotonic = () => 0;
-  setTimer = () => ({ cancel() {} });
-  sleep = async () => {};
-}
 
 /** One generated row before it is columnized. */
 type Row = { series: string; ts: number; eid: string; value: number; count: number; msg: string };
@@ -307,10 +289,10 @@ function gatedRunner(): { runner: PartRunner; started: Promise<void>; release: (
 }
 
 describe('storage - merge', () => {
-  let base = '';
+  const tmp = useTempDir('merge');
   let n = 0;
   let dir = '';
-  let clock: ManualClock;
+  let clock: FakeClock;
   const stores: ShardStore[] = [];
   const open = async (
     fs: StorageFs = nodeFs,
@@ -346,17 +328,13 @@ describe('storage - merge', () => {
     return { cpu, log };
   }
 
-  before(() => {
-    base = mkdtempSync(join(tmpdir(), 'lockstep-merge-'));
-  });
   beforeEach(() => {
-    dir = join(base, `case-${n++}`, 'g1', 'shard-0');
-    clock = new ManualClock(T0 + 10 * HOUR_MS);
+    dir = join(tmp.path, `case-${n++}`, 'g1', 'shard-0');
+    clock = new FakeClock(T0 + 10 * HOUR_MS);
   });
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close().catch(() => undefined);
   });
-  after(() => rmSync(base, { recursive: true, force: true }));
 
   it(`merge - answers equal scanMerged's before the merge and the newest-write model, before and after a reopen (seed ${SEED})`, async () => {
     const rng = mulberry32(SEED);
@@ -452,14 +430,14 @@ describe('storage - merge', () => {
     const rng = mulberry32(SEED ^ 0x1234);
     // Hour 0 gets 7 parts of each name: one merge of 4 parts per name.
     const POLICY: MergeOptions = { keyTagOf: KEYS, maxPartsPerName: 4, minPartsPerMerge: 3 };
-    const origin = join(base, `crash-origin-${n}`, 'g1', 'shard-0');
+    const origin = join(tmp.path, `crash-origin-${n}`, 'g1', 'shard-0');
     const s0 = await open(nodeFs, { at: origin, maxRowsPerBlock: 5 });
     await fill(s0, rng, 8);
     const expected = await answers(s0);
     const rawBefore = await rawRows(s0);
     await s0.close();
     // The merged state's raw row count, and how many mutating steps one whole merge pass takes.
-    const fullDir = join(base, `crash-full-${n}`, 'g1', 'shard-0');
+    const fullDir = join(tmp.path, `crash-full-${n}`, 'g1', 'shard-0');
     cpSync(origin, fullDir, { recursive: true });
     const counting = new CrashFs();
     const sf = await open(counting, { at: fullDir });
@@ -470,7 +448,7 @@ describe('storage - merge', () => {
     assert.ok(rawAfter < rawBefore);
     await sf.close();
     for (let crashAt = 1; crashAt <= steps; crashAt++) {
-      const at = join(base, `crash-${n}-${crashAt}`, 'g1', 'shard-0');
+      const at = join(tmp.path, `crash-${n}-${crashAt}`, 'g1', 'shard-0');
       cpSync(origin, at, { recursive: true });
       const cfs = new CrashFs();
       const s = await open(cfs, { at });
@@ -497,7 +475,7 @@ describe('storage - merge', () => {
         assert.equal(await rawRows(re), rawAfter);
       }
       await re.close();
-      rmSync(join(base, `crash-${n}-${crashAt}`), { recursive: true, force: true });
+      rmSync(join(tmp.path, `crash-${n}-${crashAt}`), { recursive: true, force: true });
     }
   });
 
@@ -515,7 +493,7 @@ describe('storage - merge', () => {
         .sort()[0]!,
       `${NAME_DIR_PREFIX}cpu`,
     );
-    const saved = join(base, `saved-${n}`);
+    const saved = join(tmp.path, `saved-${n}`);
     cpSync(nameDir, saved, { recursive: true });
     const s2 = await open();
     const done = (await s2.merge({ keyTagOf: KEYS })).filter((d) => d.name === 'cpu' && d.segmentStartMs === T0);
@@ -594,7 +572,7 @@ describe('storage - merge', () => {
 
   it('merge - retention dropping the segment, or close, during a merge makes it give up without leftovers', async () => {
     for (const interrupt of ['retention', 'close'] as const) {
-      dir = join(base, `case-${n++}`, 'g1', 'shard-0');
+      dir = join(tmp.path, `case-${n++}`, 'g1', 'shard-0');
       const gated = gatedRunner();
       const s = await open(nodeFs, { pool: gated.runner });
       for (let seq = 1; seq <= 9; seq++)
@@ -605,7 +583,7 @@ describe('storage - merge', () => {
       await gated.started;
       let closed: Promise<void> | null = null;
       if (interrupt === 'retention') {
-        clock.nowMs = T0 + 5 * HOUR_MS;
+        clock.setNow(T0 + 5 * HOUR_MS);
         assert.equal((await s.dropExpired(HOUR_MS)).dropped.length, 1);
       } else {
         closed = s.close();

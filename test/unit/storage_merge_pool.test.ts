@@ -11,7 +11,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../../runtime/clock.js';
 import type { BlockSchema } from '../../storage/block.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs } from '../../storage/fs.js';
@@ -19,6 +18,8 @@ import { writePart, type PartRows } from '../../storage/part.js';
 import { PartPool, type PartRunner } from '../../storage/part_pool.js';
 import { NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../../storage/shard_store.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
+import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10);
@@ -34,12 +35,7 @@ const SCHEMA: BlockSchema = {
     { name: 'ids', type: 'int[]' },
   ],
 };
-const clock: Clock = {
-  now: () => T0 + 10 * HOUR_MS,
-  monotonic: () => 0,
-  setTimer: () => ({ cancel() {} }),
-  sleep: async () => {},
-};
+const clock = new FakeClock(T0 + 10 * HOUR_MS);
 const KEYS = () => null;
 
 /** `series × points` random rows of every column type in hour `hour`, overwriting earlier flushes' keys. */
@@ -94,7 +90,7 @@ function assertSameFiles(a: string, b: string): void {
 }
 
 describe('storage - part pool', () => {
-  let base = '';
+  const tmp = useTempDir('part-pool');
   let pool: PartPool | undefined;
   const stores: ShardStore[] = [];
   const open = async (dir: string, runner?: PartRunner) => {
@@ -104,7 +100,6 @@ describe('storage - part pool', () => {
   };
 
   before(async () => {
-    base = mkdtempSync(join(tmpdir(), 'lockstep-part-pool-'));
     pool = await PartPool.create({ threads: 2 });
   });
   afterEach(async () => {
@@ -112,23 +107,22 @@ describe('storage - part pool', () => {
   });
   after(async () => {
     await pool?.destroy();
-    rmSync(base, { recursive: true, force: true });
   });
 
   it(`part pool - a flush through the pool writes byte-identical parts to an inline flush and to writePart (seed ${SEED})`, async () => {
     const rng = mulberry32(SEED);
     const r0 = makeRows(rng, 20, 150, 0);
     const r1 = makeRows(rng, 5, 40, 1);
-    const inline = await open(join(base, 'flush-inline'));
-    const pooled = await open(join(base, 'flush-pool'), pool!);
+    const inline = await open(join(tmp.path, 'flush-inline'));
+    const pooled = await open(join(tmp.path, 'flush-pool'), pool!);
     await inline.flush([batch(r0, 0, 3), batch(r1, 1, 3)]);
     await pooled.flush([batch(r0, 0, 3), batch(r1, 1, 3)]);
-    assertSameFiles(join(base, 'flush-inline'), join(base, 'flush-pool'));
+    assertSameFiles(join(tmp.path, 'flush-inline'), join(tmp.path, 'flush-pool'));
     // The caller's columns were copied to the worker, not moved: a memtable still reads them.
     assert.equal(r0.timestamps.length, 3000);
     assert.equal(r0.fields.cpu!.length, 3000);
     assert.equal((r0.tags.port as Float64Array).length, 3000);
-    const direct = join(base, 'direct', 'part-1');
+    const direct = join(tmp.path, 'direct', 'part-1');
     await writePart(nodeFs, direct, r0, {
       schema: SCHEMA,
       formatVersion: '1',
@@ -144,8 +138,8 @@ describe('storage - part pool', () => {
 
   it(`part pool - a merge on the pool writes the same bytes as an inline merge (seed ${SEED})`, async () => {
     const rng = mulberry32(SEED ^ 0xbeef);
-    const inline = await open(join(base, 'merge-inline'));
-    const pooled = await open(join(base, 'merge-pool'), pool!);
+    const inline = await open(join(tmp.path, 'merge-inline'));
+    const pooled = await open(join(tmp.path, 'merge-pool'), pool!);
     for (let seq = 1; seq <= 10; seq++) {
       const rows = makeRows(rng, 8, 30 + seq, 0);
       await inline.flush([batch(rows, 0, seq)]);
@@ -156,12 +150,12 @@ describe('storage - part pool', () => {
     const [a, b] = await Promise.all([inline.merge({ keyTagOf: KEYS }), pooled.merge({ keyTagOf: KEYS })]);
     assert.deepEqual(a, b);
     assert.equal(a.length, 1);
-    assertSameFiles(join(base, 'merge-inline'), join(base, 'merge-pool'));
+    assertSameFiles(join(tmp.path, 'merge-inline'), join(tmp.path, 'merge-pool'));
     assert.deepEqual(await pooled.scanMerged(q), before);
   });
 
   it('part pool - a damaged block found on a worker is a CorruptDataError naming the data file', async () => {
-    const dir = join(base, 'corrupt');
+    const dir = join(tmp.path, 'corrupt');
     const s1 = await open(dir);
     for (let seq = 1; seq <= 9; seq++) await s1.flush([batch(makeRows(mulberry32(1), 2, 20, 0), 0, seq)]);
     await s1.close();

@@ -5,8 +5,7 @@
  * CorruptDataError naming that file; a `.tmp` or metadata-less directory is IncompletePartError.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, statSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
@@ -22,6 +21,7 @@ import {
 } from '../../storage/part.js';
 import { Code } from '../../transport/errors.js';
 import { mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const T0 = 1_700_000_000_000;
 const INTERVAL_MS = 10_000;
@@ -121,7 +121,7 @@ async function assertRejectsCorrupt(p: Promise<unknown>, path: string): Promise<
 }
 
 describe('storage - part', function () {
-  let root: string;
+  const tmp = useTempDir('part');
   let seg: string;
   let seq = 0;
   const nextDir = () => join(seg, partDirName(++seq));
@@ -133,14 +133,12 @@ describe('storage - part', function () {
   };
 
   before(() => {
-    root = mkdtempSync(join(tmpdir(), 'lockstep-part-'));
-    seg = join(root, 'seg-0');
+    seg = join(tmp.path, 'seg-0');
     mkdirSync(seg);
   });
   afterEach(async () => {
     for (const p of opened.splice(0)) await p.close();
   });
-  after(() => rmSync(root, { recursive: true, force: true }));
 
   it(`part - rows round-trip in order through blocks of maxRowsPerBlock (seed ${SEED})`, async () => {
     const rows = makeRows(7, 250, mulberry32(SEED));

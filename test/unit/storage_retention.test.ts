@@ -5,40 +5,25 @@
  * now - ttl (by the injected clock), and a drop interrupted by a crash is invisible and cleaned.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Clock } from '../../runtime/clock.js';
 import { nodeFs, type StorageFs } from '../../storage/fs.js';
 import { dropExpiredSegments } from '../../storage/retention.js';
 import { createSegment, listSegments, segmentFor, segmentName } from '../../storage/segment.js';
+import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const T0 = Date.UTC(2024, 4, 10); // a midnight UTC
 
-/** A clock tests move by hand; retention must read nothing else. */
-class ManualClock implements Clock {
-  constructor(public nowMs: number) {}
-  now = () => this.nowMs;
-  monotonic = () => 0;
-  setTimer = () => ({ cancel() {} });
-  sleep = async () => {};
-}
-
 describe('storage segments and retention', () => {
-  let base = '';
+  const tmp = useTempDir('retention');
   let n = 0;
   let shardDir = '';
 
-  before(async () => {
-    base = await mkdtemp(join(tmpdir(), 'lockstep-retention-'));
-  });
   beforeEach(() => {
-    shardDir = join(base, `case-${n++}`, 'g1', 'shard-0');
-  });
-  after(async () => {
-    await rm(base, { recursive: true, force: true });
+    shardDir = join(tmp.path, `case-${n++}`, 'g1', 'shard-0');
   });
 
   /** Hour segments starting at T0 + h hours for each h. */
@@ -81,7 +66,7 @@ describe('storage segments and retention', () => {
   it('retention - drops exactly the segments whose end is at or before now - ttl', async () => {
     await hourSegments([5, 0, 2, 3, 1, 4]);
     // now - ttl = T0 + 3h: hours 0, 1, 2 end at or before it; hour 3 ends after it (holds T0 + 3h).
-    const clock = new ManualClock(T0 + 6 * HOUR_MS);
+    const clock = new FakeClock(T0 + 6 * HOUR_MS);
     const r = await dropExpiredSegments(nodeFs, shardDir, 3 * HOUR_MS, clock);
     assert.deepEqual(
       r.dropped.map((s) => s.startMs),
@@ -94,9 +79,9 @@ describe('storage segments and retention', () => {
     );
 
     // One millisecond short of hour 3's expiry keeps it.
-    clock.nowMs = T0 + 7 * HOUR_MS - 1;
+    clock.setNow(T0 + 7 * HOUR_MS - 1);
     assert.deepEqual((await dropExpiredSegments(nodeFs, shardDir, 3 * HOUR_MS, clock)).dropped, []);
-    clock.nowMs = T0 + 7 * HOUR_MS;
+    clock.setNow(T0 + 7 * HOUR_MS);
     assert.deepEqual(
       (await dropExpiredSegments(nodeFs, shardDir, 3 * HOUR_MS, clock)).dropped.map((s) => s.name),
       [segmentName(T0 + 3 * HOUR_MS)],
@@ -108,7 +93,7 @@ describe('storage segments and retention', () => {
   });
 
   it('retention - nothing expires in a shard that is empty or missing', async () => {
-    const clock = new ManualClock(T0 + 100 * DAY_MS);
+    const clock = new FakeClock(T0 + 100 * DAY_MS);
     assert.deepEqual(await dropExpiredSegments(nodeFs, shardDir, DAY_MS, clock), { dropped: [], leftovers: [] });
     await mkdir(shardDir, { recursive: true });
     assert.deepEqual(await dropExpiredSegments(nodeFs, shardDir, DAY_MS, clock), { dropped: [], leftovers: [] });
@@ -124,7 +109,7 @@ describe('storage segments and retention', () => {
       (await listSegments(nodeFs, shardDir)).map((s) => s.startMs),
       [T0, T0 + HOUR_MS],
     );
-    const r = await dropExpiredSegments(nodeFs, shardDir, DAY_MS, new ManualClock(T0));
+    const r = await dropExpiredSegments(nodeFs, shardDir, DAY_MS, new FakeClock(T0));
     assert.deepEqual(r, { dropped: [], leftovers: [`${segmentName(T0 - HOUR_MS)}.dropping`] });
     assert.deepEqual(await names(), [segmentName(T0), segmentName(T0 + HOUR_MS)]);
   });
@@ -144,7 +129,7 @@ describe('storage segments and retention', () => {
         return nodeFs.rm(path);
       },
     };
-    const clock = new ManualClock(T0 + HOUR_MS + DAY_MS);
+    const clock = new FakeClock(T0 + HOUR_MS + DAY_MS);
     await assert.rejects(dropExpiredSegments(fs, shardDir, DAY_MS, clock), /injected/);
     assert.deepEqual(await names(), [`${segmentName(T0)}.dropping`, segmentName(T0 + HOUR_MS)]);
     assert.deepEqual(
@@ -162,7 +147,7 @@ describe('storage segments and retention', () => {
     // A 1d segment, then hour segments after segment_interval changed to 1h.
     await createSegment(nodeFs, shardDir, T0 - DAY_MS, T0);
     await hourSegments([0, 1]);
-    const r = await dropExpiredSegments(nodeFs, shardDir, HOUR_MS, new ManualClock(T0 + 2 * HOUR_MS));
+    const r = await dropExpiredSegments(nodeFs, shardDir, HOUR_MS, new FakeClock(T0 + 2 * HOUR_MS));
     assert.deepEqual(
       r.dropped.map((s) => s.name),
       [segmentName(T0 - DAY_MS), segmentName(T0)],

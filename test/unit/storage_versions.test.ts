@@ -5,13 +5,11 @@
  * versions supported, reported before any other check of the metadata.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import versions from '../../storage/versions.json' with { type: 'json' };
 import { Code } from '../../transport/errors.js';
 import { isPermanent } from '../../runtime/errors.js';
-import type { Clock } from '../../runtime/clock.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
 import { nodeFs } from '../../storage/fs.js';
 import { checkVersion, COMPATIBLE_VERSIONS, isCompatibleVersion, STORAGE_VERSION } from '../../storage/versions.js';
@@ -22,22 +20,14 @@ import {
   readSegmentMetadata,
   segmentName,
 } from '../../storage/segment.js';
+import { FakeClock } from '../harness/fake_clock.js';
+import { useTempDir } from '../harness/temp_dir.js';
 
 const T0 = Date.UTC(2024, 0, 15, 10, 0, 0);
 const HOUR_MS = 3_600_000;
 
-function fixedClock(nowMs: number): Clock {
-  return { now: () => nowMs, monotonic: () => 0, setTimer: () => ({ cancel() {} }), sleep: async () => {} };
-}
-
 describe('storage versions', () => {
-  let dir = '';
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lockstep-versions-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('versions');
 
   it('versions - versions.json holds string versions with current among the compatible', () => {
     assert.equal(typeof versions.current, 'string');
@@ -77,8 +67,8 @@ describe('storage versions', () => {
   });
 
   it('segment metadata - createSegment stamps the current version, start, end and created_at', async () => {
-    const shardDir = join(dir, 'create', 'shard-0');
-    const seg = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, fixedClock(T0 + 5));
+    const shardDir = join(tmp.path, 'create', 'shard-0');
+    const seg = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, new FakeClock(T0 + 5));
     assert.equal(seg.name, 'seg-20240115T100000Z');
     const onDisk = JSON.parse(await readFile(join(seg.dir, 'metadata'), 'utf8'));
     assert.deepEqual(onDisk, {
@@ -89,7 +79,7 @@ describe('storage versions', () => {
     });
     assert.deepEqual(await readSegmentMetadata(nodeFs, seg.dir), onDisk);
     // Idempotent: creating it again returns the same segment.
-    const again = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, fixedClock(T0 + 99));
+    const again = await createSegment(nodeFs, shardDir, T0, T0 + HOUR_MS, new FakeClock(T0 + 99));
     assert.deepEqual(again, seg);
     await assert.rejects(createSegment(nodeFs, shardDir, T0, T0 + 2 * HOUR_MS), CorruptDataError);
     assert.deepEqual(
@@ -99,7 +89,7 @@ describe('storage versions', () => {
   });
 
   it('segment metadata - an unsupported version is reported before the other fields are checked', async () => {
-    const segDir = join(dir, 'future', 'shard-0', segmentName(T0));
+    const segDir = join(tmp.path, 'future', 'shard-0', segmentName(T0));
     await mkdir(segDir, { recursive: true });
     // A future version may lay its metadata out differently: no start/end here.
     await writeFile(join(segDir, 'metadata'), JSON.stringify({ version: '7', layout: 'other' }));
@@ -121,7 +111,7 @@ describe('storage versions', () => {
       [JSON.stringify({ version: STORAGE_VERSION, start: 0, end: 1 }), 'created_at'],
     ];
     for (const [i, [body, what]] of cases.entries()) {
-      const segDir = join(dir, 'malformed', String(i));
+      const segDir = join(tmp.path, 'malformed', String(i));
       await mkdir(segDir, { recursive: true });
       await writeFile(join(segDir, 'metadata'), body);
       await assert.rejects(readSegmentMetadata(nodeFs, segDir), (e: unknown) => {
@@ -132,7 +122,7 @@ describe('storage versions', () => {
         return true;
       });
     }
-    const missing = join(dir, 'malformed', 'missing');
+    const missing = join(tmp.path, 'malformed', 'missing');
     await mkdir(missing, { recursive: true });
     await assert.rejects(readSegmentMetadata(nodeFs, missing), /metadata file is missing/);
   });
