@@ -2,7 +2,6 @@
 // `N passed, N failed, N skipped` alone on the last line (read by CI).
 'use strict';
 const Mocha = require('mocha');
-const { performance } = require('node:perf_hooks');
 const { Spec } = Mocha.reporters;
 const { EVENT_RUN_BEGIN, EVENT_RUN_END, EVENT_TEST_FAIL, EVENT_TEST_PASS } = Mocha.Runner.constants;
 
