@@ -25,13 +25,17 @@ import {
   kvKeyOf,
   SCHEMA_KINDS,
   type Group,
+  type IndexRule,
+  type Measure,
   type Resource,
   type SchemaKey,
   type SchemaKind,
   type StoredResource,
+  type Stream,
 } from '../../transport/schema_types.js';
 import {
   checkImmutable,
+  checkIndexRuleTags,
   checkKind,
   isPlainObject,
   keyOfResource,
@@ -127,8 +131,13 @@ export class SchemaRegistry {
       await this.get({ kind: 'group', group: checkName(group, 'group'), name: '' });
       prefix = `${kind}.${group}`;
     }
+    return this.entries(prefix);
+  }
+
+  // The resources under a key prefix, sorted by key. A key deleted between `keys` and `get` is
+  // skipped: the list is a snapshot, not a transaction.
+  private async entries(prefix: string): Promise<StoredResource[]> {
     const entries = await Promise.all((await this.kv.keys(prefix)).map((k) => this.kv.get(k)));
-    // A key deleted between `keys` and `get` is skipped: the list is a snapshot, not a transaction.
     return entries.flatMap((e) => {
       const r = e ? this.decodeEntry(e) : null;
       return r ? [r] : [];
@@ -139,6 +148,7 @@ export class SchemaRegistry {
   async create(kind: SchemaKind, body: unknown): Promise<CreateResult> {
     const resource = await this.placed(kind, validateResource(kind, body));
     await this.checkGroupFits(kind, resource);
+    await this.checkRuleTags(kind, resource);
     const stamp = new Date(this.clock.now()).toISOString();
     const stored = { ...resource, created_at: stamp, updated_at: stamp };
     const revision = await this.kv.create(kvKeyOf(keyOfResource(kind, resource)), encodeValue(kind, stored));
@@ -153,6 +163,7 @@ export class SchemaRegistry {
     const given = validateResource(kind, body);
     const key = keyOfResource(kind, given);
     await this.checkGroupFits(kind, given);
+    await this.checkRuleTags(kind, given);
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(key);
       if (expectedRevision !== undefined) checkRevision(key, current.mod_revision, expectedRevision);
@@ -239,6 +250,7 @@ export class SchemaRegistry {
         if (current) p.resource = keepPlacement(p.kind, p.resource, current.resource);
         if (current) checkImmutable(p.kind, normalizeStored(p.kind, current.resource), p.resource);
         if (p.kind !== 'group') await this.checkGroupFits(p.kind, p.resource, applyGroups.get(p.key.group));
+        await this.checkRuleTags(p.kind, p.resource, plan);
       });
     }
     const order = [...plan.keys()].sort((a, b) => rank(plan[a]!.kind) - rank(plan[b]!.kind) || a - b);
@@ -307,6 +319,25 @@ export class SchemaRegistry {
     }
   }
 
+  // An index rule names tags that a measure or stream of its group declares. `planned` is what an
+  // apply is about to write: its measures and streams count, over the stored ones of the same key.
+  private async checkRuleTags(kind: SchemaKind, r: Resource, planned: readonly PlanItem[] = []): Promise<void> {
+    if (kind !== 'index_rule') return;
+    const rule = r as IndexRule;
+    const declared = new Map<string, Measure | Stream>();
+    for (const k of ['measure', 'stream'] as const) {
+      for (const s of await this.entries(`${k}.${rule.group}`)) {
+        declared.set(formatKey({ kind: k, group: rule.group, name: s.resource.name }), s.resource as Measure | Stream);
+      }
+    }
+    for (const p of planned) {
+      if ((p.kind === 'measure' || p.kind === 'stream') && p.key.group === rule.group) {
+        declared.set(formatKey(p.key), p.resource as Measure | Stream);
+      }
+    }
+    checkIndexRuleTags(rule, [...declared.values()]);
+  }
+
   private decodeEntry(e: KvEntry): StoredResource | null {
     if (e.operation !== 'PUT') return null;
     let v: unknown;
@@ -337,11 +368,20 @@ function checkRevision(key: SchemaKey, actual: number, expected: number): void {
   }
 }
 
+// Write order within an apply: groups, then measures and streams, then the index rules that name
+// their tags (so each write passes the checks it would pass alone).
 function rank(kind: SchemaKind): number {
-  return kind === 'group' ? 0 : 1;
+  return kind === 'group' ? 0 : kind === 'index_rule' ? 2 : 1;
 }
 
-function parseApplyItem(item: unknown): { kind: SchemaKind; key: SchemaKey; resource: Resource } {
+// One validated item of an apply.
+interface PlanItem {
+  kind: SchemaKind;
+  key: SchemaKey;
+  resource: Resource;
+}
+
+function parseApplyItem(item: unknown): PlanItem {
   if (!isPlainObject(item)) throw errors.invalidArgument('must be an object {kind, resource}');
   for (const k of Object.keys(item)) {
     if (k !== 'kind' && k !== 'resource')

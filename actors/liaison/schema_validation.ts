@@ -240,6 +240,8 @@ export function validateMeasure(body: unknown): Measure {
     if (tagTypes.has(fname)) throw invalid(`${at}.name`, `${JSON.stringify(fname)} is already a tag name`);
     fields.push({ name: fname, type: oneOf(required(f, 'type', at), `${at}.type`, FIELD_TYPES) });
   });
+  // A point with no field stores nothing a query can read or aggregate.
+  if (fields.length === 0) throw invalid('fields', 'must name at least one field');
   const m: Measure = { group, name: mname, entity: ent, tag_families: families, fields };
   if (o.interval !== undefined && o.interval !== '') {
     if (typeof o.interval !== 'string' || !INTERVAL_PATTERN.test(o.interval)) {
@@ -272,6 +274,27 @@ export function validateIndexRule(body: unknown): IndexRule {
   if (tags.length === 0) throw invalid('tags', 'must name at least one tag');
   const type = o.type === undefined ? DEFAULT_INDEX_TYPE : oneOf(o.type, 'type', INDEX_TYPES);
   return { group, name: rname, tags, type };
+}
+
+// How many declared tags a refused index rule's message lists.
+const TAGS_LISTED = 20;
+
+/**
+ * Throws `InvalidArgument` naming `tags[i]` unless every tag of `rule` is declared by one of
+ * `declared`, the measures and streams of its group: a rule belongs to the group, not to one of them.
+ */
+export function checkIndexRuleTags(rule: IndexRule, declared: readonly (Measure | Stream)[]): void {
+  const tags = new Set(declared.flatMap((r) => r.tag_families.flatMap((f) => f.tags.map((t) => t.name))));
+  rule.tags.forEach((t, i) => {
+    if (tags.has(t)) return;
+    const names = [...tags].sort();
+    const more = names.length > TAGS_LISTED ? ` and ${names.length - TAGS_LISTED} more` : '';
+    const known = names.length > 0 ? `declared: ${names.slice(0, TAGS_LISTED).join(', ')}${more}` : 'it has none yet';
+    throw errors.invalidArgument(
+      `invalid index_rule: tags[${i}] names tag ${JSON.stringify(t)}, which no measure or stream of group ${rule.group} declares (${known})`,
+      { field: `tags[${i}]` },
+    );
+  });
 }
 
 /** Throws `InvalidArgument` unless `kind` is a schema kind. */
