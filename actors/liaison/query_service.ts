@@ -12,7 +12,7 @@ import type { QueryReply } from '../../transport/query_types.js';
 import { call, serve, type RpcRequest } from '../../transport/rpc.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
 import { LIAISON_QUEUE } from '../../transport/subjects.js';
-import { ownersOf } from '../../storage/placement.js';
+import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { planQuery, queryTarget, type ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardResult } from '../../storage/query/shard_exec.js';
@@ -75,7 +75,8 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
         });
       } catch (err) {
         const le = toLockstepError(err);
-        const owners = grp.placement ? ownersOf(group, shard, grp.placement.data_nodes, grp.replicas) : [];
+        const placement = placementSpecOf(grp);
+        const owners = placement ? ownersOf(placement, shard) : [];
         if (isNoResponders(le)) {
           if (planned.allowPartial) {
             missing.push(shard);

@@ -43,6 +43,7 @@ import {
   sameResource,
   validateResource,
 } from './schema_validation.js';
+import { keepPlacement, placeNewGroup } from './placement_record.js';
 
 /** Options of the registry. */
 export interface SchemaRegistryOptions {
@@ -146,7 +147,8 @@ export class SchemaRegistry {
 
   /** Creates a resource; `AlreadyExists` when its key is present. */
   async create(kind: SchemaKind, body: unknown): Promise<CreateResult> {
-    const resource = await this.placed(kind, validateResource(kind, body));
+    const valid = validateResource(kind, body);
+    const resource = kind === 'group' ? await placeNewGroup(valid as Group, this.placementFor) : valid;
     await this.checkGroupFits(kind, resource);
     await this.checkRuleTags(kind, resource);
     const stamp = new Date(this.clock.now()).toISOString();
@@ -167,7 +169,7 @@ export class SchemaRegistry {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(key);
       if (expectedRevision !== undefined) checkRevision(key, current.mod_revision, expectedRevision);
-      const next = keepPlacement(kind, given, current.resource);
+      const next = kind === 'group' ? keepPlacement(given as Group, current.resource as Group) : given;
       checkImmutable(kind, normalizeStored(kind, current.resource), next);
       if (sameResource(kind, current.resource, next)) {
         return { revision: current.mod_revision, changed: false, kind, resource: current.resource };
@@ -247,7 +249,7 @@ export class SchemaRegistry {
       const p = plan[i]!;
       const current = currents[i];
       await atIndex(i, async () => {
-        if (current) p.resource = keepPlacement(p.kind, p.resource, current.resource);
+        if (current && p.kind === 'group') p.resource = keepPlacement(p.resource as Group, current.resource as Group);
         if (current) checkImmutable(p.kind, normalizeStored(p.kind, current.resource), p.resource);
         if (p.kind !== 'group') await this.checkGroupFits(p.kind, p.resource, applyGroups.get(p.key.group));
         await this.checkRuleTags(p.kind, p.resource, plan);
@@ -271,20 +273,6 @@ export class SchemaRegistry {
       }
     }
     return { results, revision: results.reduce((m, r) => Math.max(m, r.revision), 0) };
-  }
-
-  /** A new group without a placement gets the data nodes the liaison sees; none is an error. */
-  private async placed(kind: SchemaKind, r: Resource): Promise<Resource> {
-    const g = r as Group;
-    if (kind !== 'group' || g.placement || !this.placementFor) return r;
-    const nodes = [...new Set(await this.placementFor())].sort();
-    if (nodes.length === 0) {
-      throw errors.failedPrecondition(
-        `group ${g.name} needs data nodes to be placed on and none is a member of the cluster: start one, or give placement.data_nodes`,
-        { key: `group:${g.name}` },
-      );
-    }
-    return { ...g, placement: { data_nodes: nodes } };
   }
 
   private async childKeys(group: string): Promise<SchemaKey[]> {
@@ -405,10 +393,4 @@ function atIndex<T>(i: number, fn: () => T): T {
   } catch (err) {
     return wrap(err);
   }
-}
-
-/** An update that names no placement keeps the stored one (placement is fixed at creation). */
-function keepPlacement(kind: SchemaKind, next: Resource, current: Resource): Resource {
-  if (kind !== 'group' || (next as Group).placement || !(current as Group).placement) return next;
-  return { ...next, placement: (current as Group).placement };
 }

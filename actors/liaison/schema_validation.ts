@@ -10,6 +10,7 @@ import {
   FIELD_TYPES,
   formatKey,
   DEFAULT_ELEMENT_ID,
+  PLACEMENT_STRATEGIES,
   SCHEMA_KINDS,
   TAG_TYPES,
   type FieldSpec,
@@ -196,11 +197,11 @@ export function validateGroup(body: unknown): Group {
 
 /** Node names as `lockstep node --name` accepts them. */
 
-/** A placement record: a non-empty set of data node names, kept sorted. */
-function placementOf(v: unknown): { data_nodes: string[] } {
+/** A placement record: a non-empty set of data node names, kept sorted, and its strategy if named. */
+function placementOf(v: unknown): NonNullable<Group['placement']> {
   const o = object(v, 'placement');
-  checkKnownProps(o, ['data_nodes'], 'placement.');
-  const nodes = required(o, 'data_nodes', 'placement.');
+  checkKnownProps(o, ['data_nodes', 'strategy'], 'placement');
+  const nodes = required(o, 'data_nodes', 'placement');
   if (!Array.isArray(nodes) || nodes.length === 0) {
     throw errors.invalidArgument('placement.data_nodes must be a non-empty array of node names', {
       field: 'placement.data_nodes',
@@ -219,7 +220,9 @@ function placementOf(v: unknown): { data_nodes: string[] } {
   const sorted = [...new Set(nodes as string[])].sort();
   if (sorted.length !== nodes.length)
     throw errors.invalidArgument('placement.data_nodes repeats a node', { field: 'placement.data_nodes' });
-  return { data_nodes: sorted };
+  // Absent stays absent: that is how groups placed before strategies existed are told apart.
+  if (o.strategy === undefined) return { data_nodes: sorted };
+  return { data_nodes: sorted, strategy: oneOf(o.strategy, 'placement.strategy', PLACEMENT_STRATEGIES) };
 }
 
 /** Validates and normalizes a measure (an empty interval is dropped). */

@@ -9,14 +9,15 @@ import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { TestCluster } from '../harness/cluster.js';
 import { exitWithin } from '../harness/wait.js';
-import { ownersOf } from '../../storage/placement.js';
+import { ownersOf, placementSpecOf } from '../../storage/placement.js';
+import type { Group as GroupResource } from '../../transport/schema_types.js';
 import { call } from '../../transport/rpc.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 
 const S = subjectsFor();
 type Token = WriteReply['write_token'];
-type Group = { resource: { placement: { data_nodes: string[] } } };
+type Group = { resource: GroupResource };
 
 describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
   this.timeout(180_000);
@@ -107,9 +108,8 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
 
   it('unavailable - a shard whose only owner is down fails the query naming it; allow_partial answers from the others', async () => {
     const g = await c.api<Group>(S.api.schema('group', 'get'), { group: 'q1', name: 'q1' });
-    const onD2 = Array.from({ length: SHARDS }, (_, s) => s).filter(
-      (s) => ownersOf('q1', s, g.resource.placement.data_nodes, 1)[0] === 'd2',
-    );
+    const spec = placementSpecOf(g.resource)!;
+    const onD2 = Array.from({ length: SHARDS }, (_, s) => s).filter((s) => ownersOf(spec, s)[0] === 'd2');
     assert.ok(onD2.length > 0 && onD2.length < SHARDS, `d2 owns some but not all shards of q1: ${onD2}`);
     let token: Token | undefined;
     const points = Array.from({ length: 40 }, (_, i) => ({

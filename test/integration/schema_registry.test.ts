@@ -618,6 +618,44 @@ describe('schema registry (nats)', () => {
     assert.equal(await lastRevision(), beforeApply);
   });
 
+  it('schema registry - a new placement records the balanced strategy; a stored one keeps its own', async () => {
+    const nodes = { data_nodes: ['d2', 'd1'] };
+    const c = await api('group', 'create', { resource: group('placed', { placement: nodes }) });
+    assert.deepEqual(c.resource.placement, { data_nodes: ['d1', 'd2'], strategy: 'balanced' });
+    // Echoing the nodes without the strategy, or naming none, changes nothing.
+    for (const resource of [group('placed', { placement: nodes }), group('placed')]) {
+      assert.deepEqual((await api('group', 'update', { resource })).changed, false);
+    }
+    await rejectsWith(
+      api('group', 'update', { resource: group('placed', { placement: { ...nodes, strategy: 'rendezvous' } }) }),
+      Code.FailedPrecondition,
+      'placement',
+    );
+    // A group stored before strategies existed keeps placing by plain rendezvous hashing.
+    const stamp = new Date().toISOString();
+    const old = { ...group('placed_old'), replicas: 1, placement: { data_nodes: ['d1', 'd2'] } };
+    await kv.create(
+      'group.placed_old',
+      encode({ kind: 'group', resource: { ...old, created_at: stamp, updated_at: stamp } }),
+    );
+    assert.equal(
+      (await api('group', 'update', { resource: group('placed_old', { placement: nodes }) })).changed,
+      false,
+    );
+    const u = await api('group', 'update', { resource: group('placed_old', { ttl: '30d' }) });
+    assert.deepEqual([u.changed, u.resource.placement], [true, { data_nodes: ['d1', 'd2'] }]);
+    await rejectsWith(
+      api('group', 'update', { resource: group('placed_old', { placement: { ...nodes, strategy: 'balanced' } }) }),
+      Code.FailedPrecondition,
+      'placement',
+    );
+    await rejectsWith(
+      api('group', 'create', { resource: group('placed_bad', { placement: { ...nodes, strategy: 'random' } }) }),
+      Code.InvalidArgument,
+      'placement.strategy',
+    );
+  });
+
   it('schema registry - concurrent creates of one key: exactly one wins', async () => {
     const outcomes = await Promise.allSettled(
       [1, 2, 3].map(() => api('group', 'create', { resource: group('race_create') })),
