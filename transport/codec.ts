@@ -1,5 +1,7 @@
 import { Packr } from 'msgpackr';
+import { checkDecodedBody, msgpackNestsDeeper } from './body_check.js';
 import { errors } from './errors.js';
+import { MAX_BODY_NESTING } from './limits.js';
 
 /** Header naming the body encoding; `application/json` switches a request and its reply to JSON. */
 export const CONTENT_TYPE_HEADER = 'Content-Type';
@@ -8,8 +10,16 @@ export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
 
 // moreTypes: without it typed arrays are packed as garbage bytes (ECOSYSTEM.md). Plain maps, not
 // records, so that any msgpack client can read our bodies. int64 'auto': clients that encode every
-// integer at 64 bits (Go, Java) get plain numbers when safe, BigInt (refused by validation) beyond.
-const packr = new Packr({ moreTypes: true, useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' });
+// integer at 64 bits (Go, Java) get plain numbers when safe, BigInt (refused by decode) beyond.
+// No structured-clone references: they let a small body decode to a cycle or a shared subtree,
+// which every walk downstream would follow forever or exponentially.
+const packr = new Packr({
+  moreTypes: true,
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: 'auto' as 'number',
+  structuredClone: false,
+});
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -27,13 +37,25 @@ export function encode(value: unknown, encoding: Encoding = 'msgpack'): Uint8Arr
   return Uint8Array.from(packr.pack(value ?? null));
 }
 
-/** Decodes a body; an empty body is `undefined`; a malformed one is `InvalidArgument`. */
+/**
+ * Decodes a body; an empty body is `undefined`. A malformed one, one nested deeper than
+ * MAX_BODY_NESTING or one holding an integer beyond ±2^53 is `InvalidArgument` (body_check.ts).
+ */
 export function decode(data: Uint8Array, encoding: Encoding = 'msgpack'): unknown {
   if (data.length === 0) return undefined;
+  let value: unknown;
   try {
-    if (encoding === 'json') return JSON.parse(textDecoder.decode(data));
-    return packr.unpack(data);
+    value = encoding === 'json' ? JSON.parse(textDecoder.decode(data)) : packr.unpack(data);
   } catch (err) {
+    // msgpackr reads recursively: deep nesting overflows its stack before anything can check it.
+    if (encoding === 'msgpack' && msgpackNestsDeeper(data, MAX_BODY_NESTING)) {
+      throw errors.invalidArgument(`body: the body is nested deeper than ${MAX_BODY_NESTING} levels`, {
+        field: 'body',
+        limit: MAX_BODY_NESTING,
+      });
+    }
     throw errors.invalidArgument(`malformed ${encoding} body: ${(err as Error).message}`);
   }
+  checkDecodedBody(value);
+  return value;
 }

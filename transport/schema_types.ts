@@ -23,6 +23,15 @@ export type TagType = (typeof TAG_TYPES)[number];
 export const FIELD_TYPES = ['int', 'float'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
+/**
+ * How a group's shards are spread over its data nodes (storage/placement.ts). A placement record
+ * without one is `rendezvous`, what groups were created with before `balanced` existed.
+ */
+export const PLACEMENT_STRATEGIES = ['balanced', 'rendezvous'] as const;
+export type PlacementStrategy = (typeof PLACEMENT_STRATEGIES)[number];
+/** The strategy the registry records for a group created now. */
+export const DEFAULT_PLACEMENT_STRATEGY: PlacementStrategy = 'balanced';
+
 /** Bookkeeping stamped by the registry on every stored resource. */
 export interface ResourceMeta {
   created_at?: string;
@@ -40,10 +49,11 @@ export interface Group extends ResourceMeta {
   ttl: string;
   replicas: number;
   /**
-   * The data nodes the group's shards are placed on (rendezvous hashing, `replicas` owners per
-   * shard). Fixed at creation (the liaison fills in the data nodes it sees); changed only by a migration.
+   * The data nodes the group's shards are placed on (`replicas` owners per shard) and how.
+   * Fixed at creation (the liaison fills in the data nodes it sees and the current strategy);
+   * changed only by a migration.
    */
-  placement?: { data_nodes: string[] };
+  placement?: { data_nodes: string[]; strategy?: PlacementStrategy };
 }
 
 export interface TagSpec {

@@ -21,7 +21,7 @@ import { nodeFs } from '../../storage/fs.js';
 import { PartPool } from '../../storage/part_pool.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
 import type { Group } from '../../transport/schema_types.js';
-import { shardsOwnedBy } from '../../storage/placement.js';
+import { placementSpecOf, shardsOwnedBy } from '../../storage/placement.js';
 import type { Subscription } from '../../transport/bus.js';
 import { dataNodeFs } from './fault_fs.js';
 import { ShardActor } from './shard_actor.js';
@@ -109,11 +109,12 @@ export class ShardManager implements Actor {
   /** Opens a shard actor for every shard of `group` this node owns by its placement record. */
   private async openShards(group: Group): Promise<void> {
     const ctx = this.ctx!;
-    if (!group.placement) {
+    const placement = placementSpecOf(group);
+    if (!placement) {
       ctx.log.warn({ group: group.name }, 'group has no placement record; this node opens none of its shards');
       return;
     }
-    const owned = shardsOwnedBy(ctx.config.name, group.name, group.shards, group.placement.data_nodes, group.replicas);
+    const owned = shardsOwnedBy(placement, ctx.config.name);
     for (const shard of owned) {
       const actor = await ShardActor.open({
         bus: ctx.bus,

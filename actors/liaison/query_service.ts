@@ -1,9 +1,9 @@
 /**
  * The query API (DESIGN §6–§7) on `P.api.query.<measure|stream>`: the gate (one wait budget for
  * the query), validation into a plan, fan-out to one live owner per shard over
- * `P.shard.<group>.<shard>.query`, and the merge. A shard with no live owner fails the query with
- * `Unavailable` naming it and its owners, unless the query asked `allow_partial` (then the reply
- * lists it in `missing_shards`).
+ * `P.shard.<group>.<shard>.query`, and the merge. Shards with no live owner fail the query with
+ * `Unavailable` naming each of them and its owners, unless the query asked `allow_partial` (then
+ * the reply lists them in `missing_shards`).
  */
 import { Histogram } from 'prom-client';
 import type { Subscription } from '../../transport/bus.js';
@@ -12,7 +12,7 @@ import type { QueryReply } from '../../transport/query_types.js';
 import { call, serve, type RpcRequest } from '../../transport/rpc.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
 import { LIAISON_QUEUE } from '../../transport/subjects.js';
-import { ownersOf } from '../../storage/placement.js';
+import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { planQuery, queryTarget, type ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardResult } from '../../storage/query/shard_exec.js';
@@ -21,6 +21,12 @@ import type { WriteServiceDeps } from './write_service.js';
 
 /** Dependencies of the query service: those of the write service. */
 export type QueryServiceDeps = WriteServiceDeps;
+
+/** One shard's answer: its result, an error, or neither when it has no live owner. */
+interface ShardOutcome {
+  result?: ShardResult;
+  error?: LockstepError;
+}
 
 /** Time kept back from a shard's budget for its reply to travel. */
 const REPLY_MARGIN_MS = 50;
@@ -58,9 +64,13 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   if (!g) throw errors.notFound(`group ${group} does not exist`);
   const grp = g.resource as Group;
   const planned = planQuery(kind, req.body, stored.resource as Measure | Stream);
+  const placement = placementSpecOf(grp);
+  const ownersOfShard = (shard: number) => (placement ? ownersOf(placement, shard) : []);
+  // Every shard is asked and every answer awaited, so that an `Unavailable` names every shard
+  // without a live owner, not just the first to answer (no-responders answers come at once).
   const missing: number[] = [];
-  const results = await Promise.all(
-    Array.from({ length: grp.shards }, async (_, shard): Promise<ShardResult | null> => {
+  const outcomes = await Promise.all(
+    Array.from({ length: grp.shards }, async (_, shard): Promise<ShardOutcome> => {
       const left = deadline - deps.clock.monotonic();
       const body: ShardQueryRequest = {
         plan: planned.plan,
@@ -69,39 +79,53 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
         timeout_ms: Math.max(0, left - REPLY_MARGIN_MS),
       };
       try {
-        return await call<ShardResult>(deps.bus, deps.subjects.shardQuery(group, shard), body, {
+        const result = await call<ShardResult>(deps.bus, deps.subjects.shardQuery(group, shard), body, {
           timeoutMs: Math.max(1, left),
           ctx: req.ctx,
         });
+        return { result };
       } catch (err) {
         const le = toLockstepError(err);
-        const owners = grp.placement ? ownersOf(group, shard, grp.placement.data_nodes, grp.replicas) : [];
         if (isNoResponders(le)) {
-          if (planned.allowPartial) {
-            missing.push(shard);
-            return null;
-          }
-          throw new LockstepError(
-            Code.Unavailable,
-            `shard ${group}/${shard} has no live owner (owners: ${owners.join(', ') || 'none placed'}); retry later or ask allow_partial`,
-            {
-              details: { group, shard, owners },
-            },
-          );
+          missing.push(shard);
+          return {};
         }
         if (le.code === Code.DeadlineExceeded && !le.details) {
-          throw errors.deadlineExceeded(
-            `shard ${group}/${shard} (owners: ${owners.join(', ')}) did not answer within the query's ${timeoutMs} ms`,
-            err,
-          );
+          const owners = ownersOfShard(shard).join(', ');
+          return {
+            error: errors.deadlineExceeded(
+              `shard ${group}/${shard} (owners: ${owners}) did not answer within the query's ${timeoutMs} ms`,
+              err,
+            ),
+          };
         }
-        throw le;
+        return { error: le };
       }
     }),
   );
-  const merged = mergeShardResults(
-    planned.plan,
-    results.filter((r): r is ShardResult => r !== null),
+  missing.sort((a, b) => a - b);
+  if (missing.length > 0 && !planned.allowPartial) throw noLiveOwner(group, missing, ownersOfShard);
+  const failed = outcomes.find((o) => o.error);
+  if (failed) throw failed.error;
+  const results = outcomes.flatMap((o) => (o.result ? [o.result] : []));
+  const merged = mergeShardResults(planned.plan, results);
+  return { ...merged, missing_shards: missing, schema_revision: stored.mod_revision };
+}
+
+/** `Unavailable` naming every shard without a live owner (ascending) and the owners each has. */
+function noLiveOwner(group: string, shards: number[], ownersOfShard: (shard: number) => string[]): LockstepError {
+  const owners = Object.fromEntries(shards.map((s) => [String(s), ownersOfShard(s)]));
+  // Shards with the same owners are named together: a dead node usually takes several.
+  const byOwners = new Map<string, number[]>();
+  for (const s of shards) {
+    const k = owners[String(s)]!.join(', ') || 'none placed';
+    byOwners.set(k, [...(byOwners.get(k) ?? []), s]);
+  }
+  const named = [...byOwners].map(([o, ss]) => `${ss.map((s) => `${group}/${s}`).join(', ')} (owners: ${o})`);
+  const [noun, verb] = shards.length === 1 ? ['shard', 'has'] : ['shards', 'have'];
+  return new LockstepError(
+    Code.Unavailable,
+    `${noun} ${named.join(' and ')} ${verb} no live owner; retry later or ask allow_partial`,
+    { details: { group, shards, owners } },
   );
-  return { ...merged, missing_shards: missing.sort((a, b) => a - b), schema_revision: stored.mod_revision };
 }

@@ -25,13 +25,17 @@ import {
   kvKeyOf,
   SCHEMA_KINDS,
   type Group,
+  type IndexRule,
+  type Measure,
   type Resource,
   type SchemaKey,
   type SchemaKind,
   type StoredResource,
+  type Stream,
 } from '../../transport/schema_types.js';
 import {
   checkImmutable,
+  checkIndexRuleTags,
   checkKind,
   isPlainObject,
   keyOfResource,
@@ -39,6 +43,7 @@ import {
   sameResource,
   validateResource,
 } from './schema_validation.js';
+import { keepPlacement, placeNewGroup } from './placement_record.js';
 
 /** Options of the registry. */
 export interface SchemaRegistryOptions {
@@ -127,8 +132,13 @@ export class SchemaRegistry {
       await this.get({ kind: 'group', group: checkName(group, 'group'), name: '' });
       prefix = `${kind}.${group}`;
     }
+    return this.entries(prefix);
+  }
+
+  // The resources under a key prefix, sorted by key. A key deleted between `keys` and `get` is
+  // skipped: the list is a snapshot, not a transaction.
+  private async entries(prefix: string): Promise<StoredResource[]> {
     const entries = await Promise.all((await this.kv.keys(prefix)).map((k) => this.kv.get(k)));
-    // A key deleted between `keys` and `get` is skipped: the list is a snapshot, not a transaction.
     return entries.flatMap((e) => {
       const r = e ? this.decodeEntry(e) : null;
       return r ? [r] : [];
@@ -137,8 +147,10 @@ export class SchemaRegistry {
 
   /** Creates a resource; `AlreadyExists` when its key is present. */
   async create(kind: SchemaKind, body: unknown): Promise<CreateResult> {
-    const resource = await this.placed(kind, validateResource(kind, body));
+    const valid = validateResource(kind, body);
+    const resource = kind === 'group' ? await placeNewGroup(valid as Group, this.placementFor) : valid;
     await this.checkGroupFits(kind, resource);
+    await this.checkRuleTags(kind, resource);
     const stamp = new Date(this.clock.now()).toISOString();
     const stored = { ...resource, created_at: stamp, updated_at: stamp };
     const revision = await this.kv.create(kvKeyOf(keyOfResource(kind, resource)), encodeValue(kind, stored));
@@ -153,10 +165,11 @@ export class SchemaRegistry {
     const given = validateResource(kind, body);
     const key = keyOfResource(kind, given);
     await this.checkGroupFits(kind, given);
+    await this.checkRuleTags(kind, given);
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(key);
       if (expectedRevision !== undefined) checkRevision(key, current.mod_revision, expectedRevision);
-      const next = keepPlacement(kind, given, current.resource);
+      const next = kind === 'group' ? keepPlacement(given as Group, current.resource as Group) : given;
       checkImmutable(kind, normalizeStored(kind, current.resource), next);
       if (sameResource(kind, current.resource, next)) {
         return { revision: current.mod_revision, changed: false, kind, resource: current.resource };
@@ -236,9 +249,10 @@ export class SchemaRegistry {
       const p = plan[i]!;
       const current = currents[i];
       await atIndex(i, async () => {
-        if (current) p.resource = keepPlacement(p.kind, p.resource, current.resource);
+        if (current && p.kind === 'group') p.resource = keepPlacement(p.resource as Group, current.resource as Group);
         if (current) checkImmutable(p.kind, normalizeStored(p.kind, current.resource), p.resource);
         if (p.kind !== 'group') await this.checkGroupFits(p.kind, p.resource, applyGroups.get(p.key.group));
+        await this.checkRuleTags(p.kind, p.resource, plan);
       });
     }
     const order = [...plan.keys()].sort((a, b) => rank(plan[a]!.kind) - rank(plan[b]!.kind) || a - b);
@@ -259,20 +273,6 @@ export class SchemaRegistry {
       }
     }
     return { results, revision: results.reduce((m, r) => Math.max(m, r.revision), 0) };
-  }
-
-  /** A new group without a placement gets the data nodes the liaison sees; none is an error. */
-  private async placed(kind: SchemaKind, r: Resource): Promise<Resource> {
-    const g = r as Group;
-    if (kind !== 'group' || g.placement || !this.placementFor) return r;
-    const nodes = [...new Set(await this.placementFor())].sort();
-    if (nodes.length === 0) {
-      throw errors.failedPrecondition(
-        `group ${g.name} needs data nodes to be placed on and none is a member of the cluster: start one, or give placement.data_nodes`,
-        { key: `group:${g.name}` },
-      );
-    }
-    return { ...g, placement: { data_nodes: nodes } };
   }
 
   private async childKeys(group: string): Promise<SchemaKey[]> {
@@ -307,6 +307,25 @@ export class SchemaRegistry {
     }
   }
 
+  // An index rule names tags that a measure or stream of its group declares. `planned` is what an
+  // apply is about to write: its measures and streams count, over the stored ones of the same key.
+  private async checkRuleTags(kind: SchemaKind, r: Resource, planned: readonly PlanItem[] = []): Promise<void> {
+    if (kind !== 'index_rule') return;
+    const rule = r as IndexRule;
+    const declared = new Map<string, Measure | Stream>();
+    for (const k of ['measure', 'stream'] as const) {
+      for (const s of await this.entries(`${k}.${rule.group}`)) {
+        declared.set(formatKey({ kind: k, group: rule.group, name: s.resource.name }), s.resource as Measure | Stream);
+      }
+    }
+    for (const p of planned) {
+      if ((p.kind === 'measure' || p.kind === 'stream') && p.key.group === rule.group) {
+        declared.set(formatKey(p.key), p.resource as Measure | Stream);
+      }
+    }
+    checkIndexRuleTags(rule, [...declared.values()]);
+  }
+
   private decodeEntry(e: KvEntry): StoredResource | null {
     if (e.operation !== 'PUT') return null;
     let v: unknown;
@@ -337,11 +356,20 @@ function checkRevision(key: SchemaKey, actual: number, expected: number): void {
   }
 }
 
+// Write order within an apply: groups, then measures and streams, then the index rules that name
+// their tags (so each write passes the checks it would pass alone).
 function rank(kind: SchemaKind): number {
-  return kind === 'group' ? 0 : 1;
+  return kind === 'group' ? 0 : kind === 'index_rule' ? 2 : 1;
 }
 
-function parseApplyItem(item: unknown): { kind: SchemaKind; key: SchemaKey; resource: Resource } {
+// One validated item of an apply.
+interface PlanItem {
+  kind: SchemaKind;
+  key: SchemaKey;
+  resource: Resource;
+}
+
+function parseApplyItem(item: unknown): PlanItem {
   if (!isPlainObject(item)) throw errors.invalidArgument('must be an object {kind, resource}');
   for (const k of Object.keys(item)) {
     if (k !== 'kind' && k !== 'resource')
@@ -365,10 +393,4 @@ function atIndex<T>(i: number, fn: () => T): T {
   } catch (err) {
     return wrap(err);
   }
-}
-
-/** An update that names no placement keeps the stored one (placement is fixed at creation). */
-function keepPlacement(kind: SchemaKind, next: Resource, current: Resource): Resource {
-  if (kind !== 'group' || (next as Group).placement || !(current as Group).placement) return next;
-  return { ...next, placement: (current as Group).placement };
 }

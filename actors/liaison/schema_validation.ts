@@ -10,6 +10,7 @@ import {
   FIELD_TYPES,
   formatKey,
   DEFAULT_ELEMENT_ID,
+  PLACEMENT_STRATEGIES,
   SCHEMA_KINDS,
   TAG_TYPES,
   type FieldSpec,
@@ -196,11 +197,11 @@ export function validateGroup(body: unknown): Group {
 
 /** Node names as `lockstep node --name` accepts them. */
 
-/** A placement record: a non-empty set of data node names, kept sorted. */
-function placementOf(v: unknown): { data_nodes: string[] } {
+/** A placement record: a non-empty set of data node names, kept sorted, and its strategy if named. */
+function placementOf(v: unknown): NonNullable<Group['placement']> {
   const o = object(v, 'placement');
-  checkKnownProps(o, ['data_nodes'], 'placement.');
-  const nodes = required(o, 'data_nodes', 'placement.');
+  checkKnownProps(o, ['data_nodes', 'strategy'], 'placement');
+  const nodes = required(o, 'data_nodes', 'placement');
   if (!Array.isArray(nodes) || nodes.length === 0) {
     throw errors.invalidArgument('placement.data_nodes must be a non-empty array of node names', {
       field: 'placement.data_nodes',
@@ -219,7 +220,9 @@ function placementOf(v: unknown): { data_nodes: string[] } {
   const sorted = [...new Set(nodes as string[])].sort();
   if (sorted.length !== nodes.length)
     throw errors.invalidArgument('placement.data_nodes repeats a node', { field: 'placement.data_nodes' });
-  return { data_nodes: sorted };
+  // Absent stays absent: that is how groups placed before strategies existed are told apart.
+  if (o.strategy === undefined) return { data_nodes: sorted };
+  return { data_nodes: sorted, strategy: oneOf(o.strategy, 'placement.strategy', PLACEMENT_STRATEGIES) };
 }
 
 /** Validates and normalizes a measure (an empty interval is dropped). */
@@ -240,6 +243,8 @@ export function validateMeasure(body: unknown): Measure {
     if (tagTypes.has(fname)) throw invalid(`${at}.name`, `${JSON.stringify(fname)} is already a tag name`);
     fields.push({ name: fname, type: oneOf(required(f, 'type', at), `${at}.type`, FIELD_TYPES) });
   });
+  // A point with no field stores nothing a query can read or aggregate.
+  if (fields.length === 0) throw invalid('fields', 'must name at least one field');
   const m: Measure = { group, name: mname, entity: ent, tag_families: families, fields };
   if (o.interval !== undefined && o.interval !== '') {
     if (typeof o.interval !== 'string' || !INTERVAL_PATTERN.test(o.interval)) {
@@ -272,6 +277,27 @@ export function validateIndexRule(body: unknown): IndexRule {
   if (tags.length === 0) throw invalid('tags', 'must name at least one tag');
   const type = o.type === undefined ? DEFAULT_INDEX_TYPE : oneOf(o.type, 'type', INDEX_TYPES);
   return { group, name: rname, tags, type };
+}
+
+// How many declared tags a refused index rule's message lists.
+const TAGS_LISTED = 20;
+
+/**
+ * Throws `InvalidArgument` naming `tags[i]` unless every tag of `rule` is declared by one of
+ * `declared`, the measures and streams of its group: a rule belongs to the group, not to one of them.
+ */
+export function checkIndexRuleTags(rule: IndexRule, declared: readonly (Measure | Stream)[]): void {
+  const tags = new Set(declared.flatMap((r) => r.tag_families.flatMap((f) => f.tags.map((t) => t.name))));
+  rule.tags.forEach((t, i) => {
+    if (tags.has(t)) return;
+    const names = [...tags].sort();
+    const more = names.length > TAGS_LISTED ? ` and ${names.length - TAGS_LISTED} more` : '';
+    const known = names.length > 0 ? `declared: ${names.slice(0, TAGS_LISTED).join(', ')}${more}` : 'it has none yet';
+    throw errors.invalidArgument(
+      `invalid index_rule: tags[${i}] names tag ${JSON.stringify(t)}, which no measure or stream of group ${rule.group} declares (${known})`,
+      { field: `tags[${i}]` },
+    );
+  });
 }
 
 /** Throws `InvalidArgument` unless `kind` is a schema kind. */

@@ -35,14 +35,15 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
 
   it('placement - a new group is placed on the data nodes the liaison sees, and keeps that placement', async () => {
     await c.createGroup('g_placed');
-    type Got = { resource: { placement?: { data_nodes: string[] } }; mod_revision: number };
+    type Got = { resource: { placement?: { data_nodes: string[]; strategy?: string } }; mod_revision: number };
     const got = await c.api<Got>(S.api.schema('group', 'get'), { group: 'g_placed' });
-    assert.deepEqual(got.resource.placement, { data_nodes: ['d1', 'd2', 'd3'] });
+    assert.deepEqual(got.resource.placement, { data_nodes: ['d1', 'd2', 'd3'], strategy: 'balanced' });
     // An update that names no placement keeps it; one that changes it needs a migration.
     const base = { name: 'g_placed', catalog: 'measure', shards: 2, segment_interval: '1d' };
     await c.api(S.api.schema('group', 'update'), { resource: { ...base, ttl: '30d' } });
     assert.deepEqual((await c.api<Got>(S.api.schema('group', 'get'), { group: 'g_placed' })).resource.placement, {
       data_nodes: ['d1', 'd2', 'd3'],
+      strategy: 'balanced',
     });
     await assert.rejects(
       c.api(S.api.schema('group', 'update'), { resource: { ...base, ttl: '30d', placement: { data_nodes: ['d1'] } } }),

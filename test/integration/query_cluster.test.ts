@@ -9,14 +9,16 @@ import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { TestCluster } from '../harness/cluster.js';
 import { exitWithin } from '../harness/wait.js';
-import { ownersOf } from '../../storage/placement.js';
+import { ownersOf, placementSpecOf } from '../../storage/placement.js';
+import type { LockstepError } from '../../transport/errors.js';
+import type { Group as GroupResource } from '../../transport/schema_types.js';
 import { call } from '../../transport/rpc.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 
 const S = subjectsFor();
 type Token = WriteReply['write_token'];
-type Group = { resource: { placement: { data_nodes: string[] } } };
+type Group = { resource: GroupResource };
 
 describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
   this.timeout(180_000);
@@ -73,6 +75,10 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
         true,
       );
     }
+    // Four shards on two nodes: balanced placement puts two on each.
+    await c.createGroup('q4', { shards: 4, placement: { data_nodes: ['d1', 'd2'] } });
+    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure('q4'));
+    assert.equal((await c.barrier('applied', { keys: ['measure:q4/cpu'], min_revisions: [m.revision] })).applied, true);
   });
   after(async () => {
     await c?.stop();
@@ -107,9 +113,8 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
 
   it('unavailable - a shard whose only owner is down fails the query naming it; allow_partial answers from the others', async () => {
     const g = await c.api<Group>(S.api.schema('group', 'get'), { group: 'q1', name: 'q1' });
-    const onD2 = Array.from({ length: SHARDS }, (_, s) => s).filter(
-      (s) => ownersOf('q1', s, g.resource.placement.data_nodes, 1)[0] === 'd2',
-    );
+    const spec = placementSpecOf(g.resource)!;
+    const onD2 = Array.from({ length: SHARDS }, (_, s) => s).filter((s) => ownersOf(spec, s)[0] === 'd2');
     assert.ok(onD2.length > 0 && onD2.length < SHARDS, `d2 owns some but not all shards of q1: ${onD2}`);
     let token: Token | undefined;
     const points = Array.from({ length: 40 }, (_, i) => ({
@@ -122,7 +127,8 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
     assert.equal(await exitWithin(c.lc.nodes.get('d2')!.exited, 20_000, 'd2'), 0);
     await assert.rejects(query('q1'), (e: { code?: string; message?: string }) => {
       assert.equal(e.code, 'Unavailable');
-      assert.match(e.message!, new RegExp(`shard q1/(${onD2.join('|')}) has no live owner \\(owners: d2\\)`));
+      const named = onD2.map((s) => `q1/${s}`).join(', ');
+      assert.match(e.message!, new RegExp(`shards ${named} \\(owners: d2\\) have no live owner`));
       return true;
     });
     const partial = await query('q1', {
@@ -145,6 +151,31 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
     });
     assert.equal(full.rows!.length, 80);
     assert.deepEqual(full.missing_shards, []);
+  });
+
+  it('unavailable - every shard without a live owner is named, in the message and the details', async () => {
+    const g = await c.api<Group>(S.api.schema('group', 'get'), { group: 'q4' });
+    assert.equal(g.resource.placement?.strategy, 'balanced');
+    const spec = placementSpecOf(g.resource)!;
+    const onD2 = [0, 1, 2, 3].filter((s) => ownersOf(spec, s)[0] === 'd2');
+    assert.equal(onD2.length, 2, `two of q4's four shards on d2: ${onD2}`);
+    c.lc.kill('d2', 'SIGTERM');
+    assert.equal(await exitWithin(c.lc.nodes.get('d2')!.exited, 20_000, 'd2'), 0);
+    try {
+      await assert.rejects(query('q4'), (e: LockstepError) => {
+        assert.equal(e.code, 'Unavailable');
+        assert.match(e.message, new RegExp(`^shards q4/${onD2[0]}, q4/${onD2[1]} \\(owners: d2\\) have no live owner`));
+        assert.deepEqual(e.details, {
+          group: 'q4',
+          shards: onD2,
+          owners: Object.fromEntries(onD2.map((s) => [String(s), ['d2']])),
+        });
+        return true;
+      });
+    } finally {
+      c.lc.spawnNode('d2', ['data']);
+      await c.lc.waitReady('d2');
+    }
   });
 
   it('availability - writes acknowledged while every data node is down become queryable once one returns (replicas 2)', async () => {

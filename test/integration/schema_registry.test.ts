@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { Bus, KvBucket, Subscription } from '../../transport/bus.js';
 import { decode, encode } from '../../transport/codec.js';
-import { Code, codeOf } from '../../transport/errors.js';
+import { Code, codeOf, type LockstepError } from '../../transport/errors.js';
 import { NatsBus } from '../../transport/nats_bus.js';
 import { call, STATUS_HEADER } from '../../transport/rpc.js';
 import { SCHEMA_BUCKET, subjectsFor } from '../../transport/subjects.js';
@@ -508,6 +508,152 @@ describe('schema registry (nats)', () => {
       'resources',
     );
     assert.equal(await lastRevision(), before);
+  });
+
+  it('schema registry - a measure without fields is InvalidArgument naming fields and writes nothing', async () => {
+    await api('group', 'create', { resource: group('nofields') });
+    await api('measure', 'create', { resource: measure('nofields', 'mem') });
+    const before = await lastRevision();
+    const noFields = measure('nofields', 'cpu', { fields: [] });
+    const err = (await rejectsWith(
+      api('measure', 'create', { resource: noFields }),
+      Code.InvalidArgument,
+      'fields must name at least one field',
+    )) as LockstepError;
+    assert.equal(err.details?.field, 'fields');
+    await rejectsWith(
+      call(
+        client,
+        subjects.api.schemaApply,
+        { resources: [{ kind: 'measure', resource: noFields }] },
+        { timeoutMs: TIMEOUT_MS },
+      ),
+      Code.InvalidArgument,
+      'resources[0]',
+    );
+    // Nor can an update take the last field away.
+    await rejectsWith(
+      api('measure', 'update', { resource: measure('nofields', 'mem', { fields: [] }) }),
+      Code.InvalidArgument,
+      'fields',
+    );
+    assert.equal(await lastRevision(), before);
+  });
+
+  it('schema registry - an index rule naming a tag no measure or stream of its group declares is InvalidArgument', async () => {
+    await api('group', 'create', { resource: group('rules') });
+    const rule = (name: string, tags: string[], g = 'rules') => ({ group: g, name, tags });
+    const before = await lastRevision();
+    // Before any measure, the group declares no tag at all.
+    await rejectsWith(
+      api('index_rule', 'create', { resource: rule('by_host', ['host']) }),
+      Code.InvalidArgument,
+      'tags[0]',
+    );
+    assert.equal(await lastRevision(), before);
+    await api('measure', 'create', { resource: measure('rules', 'cpu') }); // tags host, core
+    const err = (await rejectsWith(
+      api('index_rule', 'create', { resource: rule('by_dc', ['host', 'dc']) }),
+      Code.InvalidArgument,
+      'tags[1] names tag "dc", which no measure or stream of group rules declares (declared: core, host)',
+    )) as LockstepError;
+    assert.equal(err.details?.field, 'tags[1]');
+    await api('index_rule', 'create', { resource: rule('by_host', ['host', 'core']) });
+    await rejectsWith(
+      api('index_rule', 'update', { resource: rule('by_host', ['dc']) }),
+      Code.InvalidArgument,
+      'tags[0]',
+    );
+    // A stream group: the streams' tags count.
+    await api('group', 'create', { resource: group('rules_s', { catalog: 'stream' }) });
+    await api('stream', 'create', { resource: stream('rules_s', 'logs') });
+    await rejectsWith(
+      api('index_rule', 'create', { resource: rule('by_host', ['host'], 'rules_s') }),
+      Code.InvalidArgument,
+      'tags[0] names tag "host"',
+    );
+    await api('index_rule', 'create', { resource: rule('by_svc', ['svc'], 'rules_s') });
+    // An apply counts the measures it declares itself, wherever they are in its list, and writes
+    // them before the rules that name their tags.
+    const net = measure('rules', 'net', {
+      tag_families: [
+        {
+          name: 'default',
+          tags: [
+            { name: 'host', type: 'string' },
+            { name: 'dc', type: 'string' },
+          ],
+        },
+      ],
+    });
+    const applied = await call<Reply>(
+      client,
+      subjects.api.schemaApply,
+      {
+        resources: [
+          { kind: 'index_rule', resource: rule('by_dc', ['dc']) },
+          { kind: 'measure', resource: net },
+        ],
+      },
+      { timeoutMs: TIMEOUT_MS },
+    );
+    assert.deepEqual(
+      applied.results.map((r: Reply) => [r.key, r.action]),
+      [
+        ['measure:rules/net', 'created'],
+        ['index_rule:rules/by_dc', 'created'],
+      ],
+    );
+    const beforeApply = await lastRevision();
+    await rejectsWith(
+      call(
+        client,
+        subjects.api.schemaApply,
+        { resources: [{ kind: 'index_rule', resource: rule('by_zone', ['zone']) }] },
+        { timeoutMs: TIMEOUT_MS },
+      ),
+      Code.InvalidArgument,
+      'resources[0]: invalid index_rule: tags[0] names tag "zone"',
+    );
+    assert.equal(await lastRevision(), beforeApply);
+  });
+
+  it('schema registry - a new placement records the balanced strategy; a stored one keeps its own', async () => {
+    const nodes = { data_nodes: ['d2', 'd1'] };
+    const c = await api('group', 'create', { resource: group('placed', { placement: nodes }) });
+    assert.deepEqual(c.resource.placement, { data_nodes: ['d1', 'd2'], strategy: 'balanced' });
+    // Echoing the nodes without the strategy, or naming none, changes nothing.
+    for (const resource of [group('placed', { placement: nodes }), group('placed')]) {
+      assert.deepEqual((await api('group', 'update', { resource })).changed, false);
+    }
+    await rejectsWith(
+      api('group', 'update', { resource: group('placed', { placement: { ...nodes, strategy: 'rendezvous' } }) }),
+      Code.FailedPrecondition,
+      'placement',
+    );
+    // A group stored before strategies existed keeps placing by plain rendezvous hashing.
+    const stamp = new Date().toISOString();
+    const old = { ...group('placed_old'), replicas: 1, placement: { data_nodes: ['d1', 'd2'] } };
+    await kv.create(
+      'group.placed_old',
+      encode({ kind: 'group', resource: { ...old, created_at: stamp, updated_at: stamp } }),
+    );
+    assert.equal(
+      (await api('group', 'update', { resource: group('placed_old', { placement: nodes }) })).changed,
+      false,
+    );
+    const u = await api('group', 'update', { resource: group('placed_old', { ttl: '30d' }) });
+    assert.deepEqual([u.changed, u.resource.placement], [true, { data_nodes: ['d1', 'd2'] }]);
+    await rejectsWith(
+      api('group', 'update', { resource: group('placed_old', { placement: { ...nodes, strategy: 'balanced' } }) }),
+      Code.FailedPrecondition,
+      'placement',
+    );
+    await rejectsWith(
+      api('group', 'create', { resource: group('placed_bad', { placement: { ...nodes, strategy: 'random' } }) }),
+      Code.InvalidArgument,
+      'placement.strategy',
+    );
   });
 
   it('schema registry - concurrent creates of one key: exactly one wins', async () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { Code, codeOf } from '../../transport/errors.js';
+import { Code, codeOf, type LockstepError } from '../../transport/errors.js';
 import type { Resource, SchemaKind } from '../../transport/schema_types.js';
 import {
   checkImmutable,
+  checkIndexRuleTags,
   sameResource,
   validateGroup,
   validateIndexRule,
@@ -172,6 +173,53 @@ describe('schema validation', () => {
     rejects(() => validateMeasure(measure({ entity: [] })), Code.InvalidArgument, 'entity');
     rejects(() => validateMeasure(measure({ entity: ['nope'] })), Code.InvalidArgument, 'entity[0]');
     rejects(() => validateMeasure(measure({ entity: ['host', 'host'] })), Code.InvalidArgument, 'entity[1]');
+  });
+
+  it('schema validation - a measure must declare at least one field', () => {
+    assert.throws(
+      () => validateResource('measure', measure({ fields: [] })),
+      (err: LockstepError) => {
+        assert.equal(codeOf(err), Code.InvalidArgument);
+        assert.equal(err.details?.field, 'fields');
+        assert.match(err.message, /fields must name at least one field/);
+        return true;
+      },
+    );
+  });
+
+  it('schema validation - an index rule names only tags a measure or stream of its group declares', () => {
+    const cpu = validateMeasure(measure());
+    const logs = validateStream(stream());
+    const rule = (tags: string[]) => validateIndexRule({ group: 'g1', name: 'r', tags });
+    checkIndexRuleTags(rule(['host', 'core']), [cpu]);
+    // Not tied to one resource: each tag may come from a different one.
+    checkIndexRuleTags(rule(['core', 'svc']), [cpu, logs]);
+    const refusals: [
+      string[],
+      (ReturnType<typeof validateMeasure> | ReturnType<typeof validateStream>)[],
+      string,
+      RegExp,
+    ][] = [
+      [
+        ['host', 'nope'],
+        [cpu],
+        'tags[1]',
+        /tags\[1\] names tag "nope", which no measure or stream of group g1 declares \(declared: core, host\)/,
+      ],
+      [['svc'], [cpu], 'tags[0]', /"svc"/],
+      [['host'], [], 'tags[0]', /it has none yet/],
+    ];
+    for (const [tags, declared, field, message] of refusals) {
+      assert.throws(
+        () => checkIndexRuleTags(rule(tags), declared),
+        (err: LockstepError) => {
+          assert.equal(codeOf(err), Code.InvalidArgument);
+          assert.equal(err.details?.field, field);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    }
   });
 
   it('schema validation - tag names are unique across families and fields do not clash with tags', () => {
