@@ -16,6 +16,7 @@
  * Weights are 64-bit hashes of (group, shard, node); ties are broken by node name. The order of
  * the data nodes and duplicates in it do not matter.
  */
+import { assert } from '../runtime/assert.js';
 import type { Group, PlacementStrategy } from '../transport/schema_types.js';
 import { hash64Init, hash64Update, type Hash64 } from './series_id.js';
 
@@ -91,11 +92,12 @@ function shardKey(group: string, shard: number): string[] {
 }
 
 function checkSpec(p: PlacementSpec): void {
-  if (typeof p.group !== 'string' || p.group === '') throw new RangeError('group must be a non-empty string');
-  if (!Number.isSafeInteger(p.shards) || p.shards < 0)
-    throw new RangeError(`shards must be a non-negative integer, got ${p.shards}`);
-  if (!Number.isSafeInteger(p.replicas) || p.replicas < 1)
-    throw new RangeError(`replicas must be a positive integer, got ${p.replicas}`);
+  assert(typeof p.group === 'string' && p.group !== '', 'a placement names its group');
+  assert(
+    Number.isSafeInteger(p.shards) && p.shards >= 0,
+    `a placement's shard count is a whole number, got ${p.shards}`,
+  );
+  assert(Number.isSafeInteger(p.replicas) && p.replicas >= 1, `a placement's replicas are positive, got ${p.replicas}`);
 }
 
 /**
@@ -162,9 +164,10 @@ export function placeShards(p: PlacementSpec): string[][] {
 
 /** The owners of one shard, the preferred owner first. */
 export function ownersOf(p: PlacementSpec, shard: number): string[] {
-  if (!Number.isSafeInteger(shard) || shard < 0 || shard >= p.shards) {
-    throw new RangeError(`shard must be an integer from 0 to ${p.shards - 1}, got ${shard}`);
-  }
+  assert(
+    Number.isSafeInteger(shard) && shard >= 0 && shard < p.shards,
+    `a shard of ${p.group} is an integer from 0 to ${p.shards - 1}, got ${shard}`,
+  );
   return placeShards(p)[shard]!;
 }
 

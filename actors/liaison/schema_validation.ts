@@ -45,7 +45,7 @@ const INTERVAL_PATTERN = /^[1-9][0-9]{0,8}(ms|s|m|h|d)$/;
 const META_PROPS = ['created_at', 'updated_at'];
 
 /** The migration named by an immutability refusal. */
-export const REWRITE_MIGRATION = 'a rewrite migration (`lockstep apply`)';
+export const REWRITE_MIGRATION = 'a rewrite migration (`lockstep migrate`)';
 
 type Obj = Record<string, unknown>;
 
@@ -391,7 +391,9 @@ export function checkImmutable(kind: SchemaKind, before: Resource, next: Resourc
   switch (kind) {
     case 'group': {
       const [b, n] = [before as Group, next as Group];
-      for (const p of ['catalog', 'shards', 'segment_interval'] as const) {
+      // Replicas too: a balanced placement re-deals every shard when the replica count changes, and
+      // a new owner would start from the WAL alone, without the data the old owners flushed.
+      for (const p of ['catalog', 'shards', 'segment_interval', 'replicas'] as const) {
         if (b[p] !== n[p]) throw refuse(p, key, p);
       }
       if (b.placement && !isDeepStrictEqual(b.placement, n.placement)) throw refuse('placement', key, 'placement');

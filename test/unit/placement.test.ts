@@ -227,10 +227,13 @@ describe('placement', () => {
   });
 
   it('placement - refuses bad arguments', () => {
-    assert.throws(() => ownersOf(spec('metrics', NODES, 0), 0), RangeError);
-    assert.throws(() => ownersOf(spec('metrics', NODES, 1), -1), RangeError);
-    assert.throws(() => ownersOf(spec('metrics', NODES, 1), SHARDS), RangeError);
-    assert.throws(() => ownersOf(spec('', NODES, 1), 0), RangeError);
-    assert.throws(() => placeShards(spec('metrics', NODES, 1, 'balanced', 1.5)), RangeError);
+    assert.throws(() => ownersOf(spec('metrics', NODES, 0), 0), { name: 'InvariantError', code: 'Internal' });
+    assert.throws(() => ownersOf(spec('metrics', NODES, 1), -1), { name: 'InvariantError', code: 'Internal' });
+    assert.throws(() => ownersOf(spec('metrics', NODES, 1), SHARDS), { name: 'InvariantError', code: 'Internal' });
+    assert.throws(() => ownersOf(spec('', NODES, 1), 0), { name: 'InvariantError', code: 'Internal' });
+    assert.throws(() => placeShards(spec('metrics', NODES, 1, 'balanced', 1.5)), {
+      name: 'InvariantError',
+      code: 'Internal',
+    });
   });
 });

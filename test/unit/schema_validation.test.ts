@@ -266,14 +266,14 @@ describe('schema validation', () => {
 
   it('schema validation - immutable properties are refused naming the migration', () => {
     const g = validateGroup(group());
-    for (const over of [{ catalog: 'stream' }, { shards: 4 }, { segment_interval: '2d' }]) {
+    for (const over of [{ catalog: 'stream' }, { shards: 4 }, { segment_interval: '2d' }, { replicas: 2 }]) {
       rejects(
         () => checkImmutable('group', g, validateGroup(group(over))),
         Code.FailedPrecondition,
         'rewrite migration',
       );
     }
-    checkImmutable('group', g, validateGroup(group({ ttl: '30d', replicas: 2 })));
+    checkImmutable('group', g, validateGroup(group({ ttl: '30d' })));
 
     const m = validateMeasure(measure());
     const changes: Record<string, unknown>[] = [
