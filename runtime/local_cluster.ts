@@ -4,13 +4,90 @@
  * claimers, each a `lockstep node` process logging to `<dir>/logs/<name>.log`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NatsBus } from '../transport/nats_bus.js';
+import { errors } from '../transport/errors.js';
+import { NatsBus, redactUrl } from '../transport/nats_bus.js';
 import { call } from '../transport/rpc.js';
 import { subjectsFor } from '../transport/subjects.js';
 import { startNatsServer, type NatsServer } from './nats_server.js';
+
+/** The file in a cluster's directory that says where its NATS is and which processes it runs. */
+export const CLUSTER_FILE = 'cluster.json';
+
+/**
+ * The content of `<dir>/cluster.json`. It holds the NATS URL as given, credentials included: the
+ * CLI run in the cluster's directory connects with it. The file is therefore written with mode
+ * 0600, and nothing prints the URL without `redactUrl`.
+ */
+export interface ClusterFile {
+  natsUrl: string;
+  /** The nats-server the cluster started (absent when it was given a URL). */
+  natsPid?: number;
+  /** The process that started the cluster and stops it (`lockstep cluster up`, a test, a benchmark). */
+  pid?: number;
+  nodes: { name: string; roles: string[]; pid: number }[];
+}
+
+/** Reads `<dir>/cluster.json`; undefined when it is missing or not a cluster file. */
+export function readClusterFile(dir: string): ClusterFile | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(join(dir, CLUSTER_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const d = doc as Partial<ClusterFile> | null;
+  if (!d || typeof d.natsUrl !== 'string' || !Array.isArray(d.nodes)) return undefined;
+  return { ...d, natsUrl: d.natsUrl, nodes: d.nodes.filter((n) => n && typeof n.pid === 'number') };
+}
+
+/**
+ * True while `pid` runs a process of a cluster. A pid whose command line (where /proc has one)
+ * names neither lockstep nor nats-server was reused by something else after the cluster ended.
+ */
+export function clusterProcessRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('lockstep') || cmdline.includes('nats-server');
+  } catch {
+    return true; // no /proc (not Linux): signal 0 is all we know
+  }
+}
+
+/** The processes of a cluster file that still run, each with what it is. */
+export function liveClusterProcesses(doc: ClusterFile): { pid: number; what: string }[] {
+  const all = [
+    // This process as owner is no other cluster (a test may restart one in the same directory).
+    ...(doc.pid === undefined || doc.pid === process.pid ? [] : [{ pid: doc.pid, what: 'owner' }]),
+    ...(doc.natsPid === undefined ? [] : [{ pid: doc.natsPid, what: 'nats-server' }]),
+    ...doc.nodes.map((n) => ({ pid: n.pid, what: n.name })),
+  ];
+  return all.filter((p) => Number.isSafeInteger(p.pid) && p.pid > 0 && clusterProcessRunning(p.pid));
+}
+
+/** Throws `FailedPrecondition` when `<dir>/cluster.json` describes a cluster that still runs. */
+export function refuseRunningCluster(dir: string): void {
+  const doc = readClusterFile(dir);
+  const live = doc ? liveClusterProcesses(doc) : [];
+  if (!doc || live.length === 0) return; // none, or stale: its processes are gone
+  const pids = live.map((p) => `${p.pid} (${p.what})`).join(', ');
+  throw errors.failedPrecondition(
+    `a cluster is already running in ${dir} (NATS ${redactUrl(doc.natsUrl)}; live pids ${pids}): ` +
+      `stop it first (Ctrl-C where it runs, or kill ${live[0]!.pid}) or use another --dir`,
+    { dir, pids: live.map((p) => p.pid) },
+  );
+}
+
+/** What `LocalCluster.start` reports while it starts. */
+export type ClusterProgress =
+  { kind: 'nats'; url: string } | { kind: 'node_ready'; name: string; ready: number; total: number };
 
 /** The `lockstep` command of this checkout or package, seen from runtime/ in the sources or dist/runtime/ in the build. */
 const BIN = fileURLToPath(
@@ -33,6 +110,8 @@ export interface LocalClusterOptions {
   readyTimeoutMs?: number;
   /** Aborting it during start stops what was started and rejects. */
   signal?: AbortSignal;
+  /** Told when NATS is up and as each node becomes ready. */
+  onProgress?: (p: ClusterProgress) => void;
 }
 
 /** One node process. */
@@ -57,19 +136,32 @@ export class LocalCluster {
     private readonly nats?: NatsServer,
   ) {}
 
-  /** Starts NATS (unless given) and every node, waits until each answers, writes cluster.json. */
+  /**
+   * Starts NATS (unless given) and every node, waits until each answers, writes cluster.json.
+   * Refuses (`FailedPrecondition`) when the directory's cluster.json names a cluster still running.
+   */
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
     const dir = resolve(opts.dir);
+    refuseRunningCluster(dir);
     mkdirSync(join(dir, 'logs'), { recursive: true });
     const nats = opts.natsUrl ? undefined : await startNatsServer({ dir: join(dir, 'nats') });
     const cluster = new LocalCluster({ ...opts, dir }, opts.natsUrl ?? nats!.url, nats);
     try {
+      opts.onProgress?.({ kind: 'nats', url: cluster.natsUrl });
       const specs: [string, string][] = [];
       for (let i = 1; i <= (opts.liaisons ?? 1); i++) specs.push([`l${i}`, 'liaison']);
       for (let i = 1; i <= (opts.dataNodes ?? 2); i++) specs.push([`d${i}`, 'data']);
       for (let i = 1; i <= (opts.claimers ?? 1); i++) specs.push([`c${i}`, 'claimer']);
       for (const [name, role] of specs) cluster.spawnNode(name, [role]);
-      await Promise.all(specs.map(([name]) => cluster.waitReady(name)));
+      // Written at once, so a second start on this directory sees this one while it starts.
+      cluster.writeClusterFile();
+      let ready = 0;
+      await Promise.all(
+        specs.map(async ([name]) => {
+          await cluster.waitReady(name);
+          opts.onProgress?.({ kind: 'node_ready', name, ready: ++ready, total: specs.length });
+        }),
+      );
       cluster.writeClusterFile();
       return cluster;
     } catch (err) {
@@ -89,8 +181,6 @@ export class LocalCluster {
       name,
       '--role',
       roles.join(','),
-      '--nats-url',
-      this.natsUrl,
       '--data-dir',
       join(this.opts.dir, 'data'),
       '--metrics-port',
@@ -98,9 +188,10 @@ export class LocalCluster {
       ...(this.opts.nodeArgs ?? []),
       ...extraArgs,
     ];
+    // The URL goes in the environment, not the arguments: `ps` shows arguments to every user.
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.opts.env, ...env },
+      env: { ...process.env, ...this.opts.env, ...env, LOCKSTEP_NATS_URL: this.natsUrl },
     });
     // Both streams feed one log: neither may end it; it ends once the process and its pipes closed,
     // and `exited` resolves only when the log holds everything the node wrote.
@@ -149,16 +240,23 @@ export class LocalCluster {
     }
   }
 
-  /** Writes `<dir>/cluster.json`: the NATS URL and each node's name, roles and pid. */
+  /**
+   * Writes `<dir>/cluster.json` (see ClusterFile): replaced atomically, so a reader never sees half
+   * a file, and readable by its owner only, since the URL may carry a password.
+   */
   writeClusterFile(): void {
-    const doc = {
+    const doc: ClusterFile = {
       natsUrl: this.natsUrl,
       ...(this.nats ? { natsPid: this.nats.pid } : {}),
+      pid: process.pid,
       nodes: [...this.nodes.values()]
         .filter((n) => n.exitCode === undefined)
         .map((n) => ({ name: n.name, roles: n.roles, pid: n.pid })),
     };
-    writeFileSync(join(this.opts.dir, 'cluster.json'), `${JSON.stringify(doc, null, 2)}\n`);
+    const file = join(this.opts.dir, CLUSTER_FILE);
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
+    renameSync(temp, file);
   }
 
   /** Sends a signal to a node. */

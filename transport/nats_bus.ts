@@ -1,7 +1,7 @@
 /**
- * The NATS implementation of the bus: with `nats_kv.ts`, the only files that import the NATS client.
+ * The NATS implementation of the bus: with `nats_kv.ts` and `nats_connect.ts`, the only files that
+ * import the NATS client.
  */
-import { connect } from '@nats-io/transport-node';
 import {
   AuthorizationError,
   UserAuthenticationExpiredError,
@@ -42,6 +42,7 @@ import type {
   Subscription,
 } from './bus.js';
 import { Code, errors, LockstepError, NoRespondersError } from './errors.js';
+import { connectNats } from './nats_connect.js';
 import { openNatsKv } from './nats_kv.js';
 
 /** True when NATS refused the connection's credentials (the error or its cause). */
@@ -137,7 +138,7 @@ export class NatsBus implements Bus {
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
     try {
       const { servers, user, pass } = splitCredentials(opts.url);
-      const nc = await connect({
+      const nc = await connectNats({
         servers,
         user,
         pass,

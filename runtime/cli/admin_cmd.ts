@@ -3,8 +3,34 @@
  * `members` command that the caller attaches under `cluster`.
  */
 import { Command } from 'commander';
-import { checkNodeName } from '../../transport/client.js';
+import { checkNodeName, type LockstepClient } from '../../transport/client.js';
+import { errors, isNoResponders, type LockstepError } from '../../transport/errors.js';
 import { runCommand, table } from './output.js';
+
+/** The error for a node name nothing answers to, naming the members a liaison knows. */
+async function unknownNode(lc: LockstepClient, node: string): Promise<LockstepError> {
+  let members: string;
+  try {
+    const names = (await lc.members()).members.map((m) => m.name).sort();
+    members = names.length > 0 ? `members: ${names.join(', ')}` : 'the cluster has no members';
+  } catch {
+    members = 'members unknown: no liaison answers';
+  }
+  return errors.notFound(`no node named ${node} answers (${members})`, { node });
+}
+
+/**
+ * Calls a node's own service. Nobody serving its subject means no node by that name runs:
+ * reported as `NotFound` naming the members, not as NATS's `no responders`.
+ */
+async function onNode<T>(lc: LockstepClient, node: string, call: (node: string) => Promise<T>): Promise<T> {
+  try {
+    return await call(node);
+  } catch (err) {
+    if (isNoResponders(err)) throw await unknownNode(lc, node);
+    throw err;
+  }
+}
 
 /** Adds the admin subcommands to `node`. `program` is the root (nothing is added to it). */
 export function registerAdminCommands(nodeCommand: Command, _program: Command): void {
@@ -14,7 +40,9 @@ export function registerAdminCommands(nodeCommand: Command, _program: Command): 
     .argument('<name>', 'node name')
     .action((name: string, _o: unknown, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
-        const r = await (await client()).pauseWatch(checkNodeName(name));
+        const node = checkNodeName(name); // before connecting: a bad name sends nothing
+        const lc = await client();
+        const r = await onNode(lc, node, (n) => lc.pauseWatch(n));
         out.result(r, () => `paused the schema watch of ${r.node} at revision ${r.revision}`);
       }),
     );
@@ -25,7 +53,9 @@ export function registerAdminCommands(nodeCommand: Command, _program: Command): 
     .argument('<name>', 'node name')
     .action((name: string, _o: unknown, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
-        const r = await (await client()).resumeWatch(checkNodeName(name));
+        const node = checkNodeName(name); // before connecting: a bad name sends nothing
+        const lc = await client();
+        const r = await onNode(lc, node, (n) => lc.resumeWatch(n));
         out.result(r, () => `resumed the schema watch of ${r.node} at revision ${r.revision}`);
       }),
     );
@@ -36,7 +66,9 @@ export function registerAdminCommands(nodeCommand: Command, _program: Command): 
     .argument('<name>', 'node name')
     .action((name: string, _o: unknown, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
-        const r = await (await client()).actors(checkNodeName(name));
+        const node = checkNodeName(name); // before connecting: a bad name sends nothing
+        const lc = await client();
+        const r = await onNode(lc, node, (n) => lc.actors(n));
         out.result(r, () => [
           `node ${r.node} (pid ${r.pid}, metrics ${r.metrics_port === null ? 'off' : `http://127.0.0.1:${r.metrics_port}/metrics`})`,
           ...table(
@@ -59,7 +91,9 @@ export function registerAdminCommands(nodeCommand: Command, _program: Command): 
     .argument('<name>', 'node name')
     .action((name: string, _o: unknown, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
-        const r = await (await client()).maxRevision(checkNodeName(name));
+        const node = checkNodeName(name); // before connecting: a bad name sends nothing
+        const lc = await client();
+        const r = await onNode(lc, node, (n) => lc.maxRevision(n));
         out.result(r, () => `node ${r.node} applied revision ${r.revision}`);
       }),
     );

@@ -3,9 +3,10 @@
  * present or absent (DESIGN §5). Exit 0 applied, 1 not applied (laggards printed), 2 error.
  */
 import type { Command } from 'commander';
+import { EVICTED_REASON } from '../../actors/barrier/scatter.js';
 import type { BarrierReply, Laggard } from '../../transport/client.js';
 import { errors } from '../../transport/errors.js';
-import { parseKey, parseKeyWithRevision } from '../../transport/schema_types.js';
+import { formatKey, parseKey, parseKeyWithRevision } from '../../transport/schema_types.js';
 import { parseDuration } from '../../transport/duration.js';
 import { runCommand, type Output } from './output.js';
 
@@ -40,13 +41,65 @@ export function laggardLine(l: Laggard): string {
   return parts.join('  ');
 }
 
+/** What a barrier call asked, for its headline. */
+export type BarrierAsk =
+  | { call: 'revision'; minRevision: number }
+  | { call: 'applied'; keys: string[]; minRevisions?: number[] }
+  | { call: 'deleted'; keys: string[] };
+
+/** Keys, and nodes per key, named in a headline at most; the laggard lines below list everything. */
+export const HEADLINE_MAX_KEYS = 3;
+export const HEADLINE_MAX_NODES = 4;
+
+function capped(items: string[], max: number, noun: string, sep = ', '): string {
+  if (items.length <= max) return items.join(sep);
+  const more = items.length - max;
+  return `${items.slice(0, max).join(sep)}${sep}and ${more} more ${more === 1 ? noun : `${noun}s`}`;
+}
+
+// A laggard that gave no answer this round is marked, so "missing" is not read as a fact about it.
+function nodeLabel(l: Laggard): string {
+  if (!l.reason) return l.node;
+  return `${l.node} (${l.reason === EVICTED_REASON ? 'evicted during the call' : 'no answer'})`;
+}
+
+/**
+ * The first line of a barrier report. Success reads `applied: …`; anything else leads with what is
+ * missing and where, e.g. `NOT APPLIED: measure:g1/cpu missing on data-d1 (revision ≥ 7)`.
+ */
+export function barrierHeadline(ask: BarrierAsk, r: BarrierReply): string {
+  // Members evicted during the call were dropped from it: reported below, but they block nothing.
+  const live = r.laggards.filter((l) => l.reason !== EVICTED_REASON);
+  const blocking = live.length > 0 ? live : r.laggards;
+  if (ask.call === 'revision') {
+    if (r.applied) return `applied: every member at revision ≥ ${ask.minRevision}`;
+    const where = blocking.map((l) =>
+      l.current_revision !== undefined && !l.reason ? `${l.node} (at ${l.current_revision})` : nodeLabel(l),
+    );
+    return `NOT APPLIED: revision ${ask.minRevision} not reached on ${capped(where, HEADLINE_MAX_NODES, 'member')}`;
+  }
+  const applied = ask.call === 'applied';
+  const present = (k: string) => (applied ? `${k} present on every member` : `${k} absent on every member`);
+  if (r.applied)
+    return `${applied ? 'applied' : 'deleted'}: ${capped(ask.keys.map(present), HEADLINE_MAX_KEYS, 'key')}`;
+  const lagging = ask.keys.flatMap((key, i) => {
+    const on = blocking.filter((l) => (applied ? l.missing_keys : l.still_present_keys)?.includes(key));
+    if (on.length === 0) return [];
+    const min = applied ? ask.minRevisions?.[i] : undefined;
+    const rev = min ? ` (revision ≥ ${min})` : '';
+    const nodes = capped(on.map(nodeLabel), HEADLINE_MAX_NODES, 'member');
+    return [`${key} ${applied ? 'missing' : 'still present'} on ${nodes}${rev}`];
+  });
+  // Keys beyond what a laggard lists (keys_not_listed) or members that named none: say who lags.
+  if (lagging.length === 0)
+    lagging.push(`no answer from ${capped(blocking.map(nodeLabel), HEADLINE_MAX_NODES, 'member')}`);
+  return `${applied ? 'NOT APPLIED' : 'NOT DELETED'}: ${capped(lagging, HEADLINE_MAX_KEYS, 'key', '; ')}`;
+}
+
 // Prints a barrier reply and returns the exit code. Laggards can come with `applied: true` too
 // (members evicted during the call), so they are printed either way.
-function report(out: Output, r: BarrierReply, what: string): number {
-  out.result(r, () => [
-    r.applied ? `applied: ${what}` : `not applied: ${what}; ${r.laggards.length} laggard(s)`,
-    ...r.laggards.map((l) => `  ${laggardLine(l)}`),
-  ]);
+function report(out: Output, r: BarrierReply, ask: BarrierAsk): number {
+  out.result(r, () => [barrierHeadline(ask, r), ...r.laggards.map((l) => `  ${laggardLine(l)}`)]);
   return r.applied ? 0 : EXIT_NOT_APPLIED;
 }
 
@@ -71,7 +124,7 @@ export function registerBarrierCommands(program: Command): void {
         const minRevision = Number(raw);
         const timeoutMs = parseTimeout(o);
         const r = await (await client()).awaitRevision(minRevision, { timeoutMs });
-        return report(out, r, `every member at revision ≥ ${minRevision}`);
+        return report(out, r, { call: 'revision', minRevision });
       }),
     );
 
@@ -91,7 +144,11 @@ export function registerBarrierCommands(program: Command): void {
           parsed.map((p) => p.key),
           { timeoutMs, minRevisions },
         );
-        return report(out, r, `${parsed.length} key(s) present everywhere`);
+        return report(out, r, {
+          call: 'applied',
+          keys: parsed.map((p) => formatKey(p.key)),
+          minRevisions: parsed.map((p) => p.minRevision),
+        });
       }),
     );
 
@@ -105,7 +162,7 @@ export function registerBarrierCommands(program: Command): void {
         const keys = keysOf(o).map((k) => parseKey(k));
         const timeoutMs = parseTimeout(o);
         const r = await (await client()).awaitDeleted(keys, { timeoutMs });
-        return report(out, r, `${keys.length} key(s) absent everywhere`);
+        return report(out, r, { call: 'deleted', keys: keys.map((k) => formatKey(k)) });
       }),
     );
 }

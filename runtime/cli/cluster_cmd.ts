@@ -1,6 +1,12 @@
 /** `lockstep cluster up`: a local cluster in one command. */
+import { resolve } from 'node:path';
 import { Command } from 'commander';
+import { errors, LockstepError } from '../../transport/errors.js';
+import { redactUrl } from '../../transport/nats_bus.js';
 import { LocalCluster } from '../local_cluster.js';
+import { LOCAL_CLUSTER_DIR } from './global_options.js';
+import { EXIT_ERROR, Output } from './output.js';
+import { progressEnabled, StartProgress } from './progress.js';
 
 function count(what: string, min: number) {
   return (v: string) => {
@@ -11,13 +17,30 @@ function count(what: string, min: number) {
   };
 }
 
+/** The lines `cluster up` prints once the cluster runs: where it is and how other commands reach it. */
+export function startedLines(lc: LocalCluster, cwd: string): string[] {
+  const url = redactUrl(lc.natsUrl);
+  // A password is never printed: the user has it, and cluster.json (mode 0600) holds it.
+  const exported = `export LOCKSTEP_NATS_URL=${url}${url === lc.natsUrl ? '' : ' (with the real password)'}`;
+  const here = resolve(lc.opts.dir) === resolve(cwd, LOCAL_CLUSTER_DIR);
+  return [
+    `NATS: ${url}`,
+    ...[...lc.nodes.values()].map((n) => `node ${n.name} (${n.roles.join(',')}) pid ${n.pid}`),
+    `cluster.json and logs in ${lc.opts.dir}; Ctrl-C stops the cluster`,
+    here
+      ? `lockstep commands run in ${cwd} use this cluster (through ${LOCAL_CLUSTER_DIR}/cluster.json); elsewhere: ${exported}`
+      : `to use it: ${exported}`,
+  ];
+}
+
 /** The `cluster` command with `up` (further subcommands are attached by the caller). */
 export function clusterCommand(): Command {
   const cluster = new Command('cluster').description('local clusters and membership');
   cluster
     .command('up')
     .description(
-      'start a local cluster: its own nats-server (unless --nats-url) and the node processes; Ctrl-C stops it',
+      'start a local cluster: its own nats-server (unless --nats-url) and the node processes; Ctrl-C stops it. ' +
+        "Refused while the directory's cluster.json names a cluster that still runs",
     )
     .option('--dir <dir>', 'directory for cluster.json, logs, data and the NATS store', './.lockstep')
     .option('--liaisons <n>', 'liaison nodes', count('--liaisons', 1), 1)
@@ -25,8 +48,15 @@ export function clusterCommand(): Command {
     .option('--claimers <n>', 'claimer nodes', count('--claimers', 0), 1)
     .action(async (opts: { dir: string; liaisons: number; dataNodes: number; claimers: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { natsUrl?: string; json?: boolean };
+      const out = new Output(!!g.json);
       // Only an explicit URL means "use that server"; otherwise the cluster starts its own.
-      const natsUrl = g.natsUrl ?? process.env.LOCKSTEP_NATS_URL;
+      const natsUrl = g.natsUrl ?? (process.env.LOCKSTEP_NATS_URL || undefined);
+      const total = opts.liaisons + opts.dataNodes + opts.claimers;
+      const progress = new StartProgress(
+        progressEnabled(out.json, process.stderr, process.env.TERM),
+        total,
+        process.stderr,
+      );
       // Signals during start stop what was started (nodes can take seconds to come up).
       const interrupted = new AbortController();
       const onEarlySignal = () => interrupted.abort();
@@ -41,22 +71,23 @@ export function clusterCommand(): Command {
           claimers: opts.claimers,
           natsUrl,
           signal: interrupted.signal,
+          onProgress: (p) => (p.kind === 'nats' ? progress.natsUp() : progress.nodeReady(p.name, p.ready)),
         });
       } catch (err) {
-        process.stderr.write(`lockstep cluster up: ${(err as Error).message}\n`);
-        process.exit(interrupted.signal.aborted ? 0 : 1);
+        progress.stop();
+        if (interrupted.signal.aborted) process.exit(0);
+        out.error(
+          err instanceof LockstepError
+            ? err
+            : errors.unavailable(`cannot start the cluster: ${(err as Error).message}`, err),
+        );
+        process.exit(EXIT_ERROR);
       }
+      progress.stop();
       process.off('SIGINT', onEarlySignal);
       process.off('SIGTERM', onEarlySignal);
       const nodes = [...lc.nodes.values()].map((n) => ({ name: n.name, roles: n.roles, pid: n.pid }));
-      if (g.json) process.stdout.write(`${JSON.stringify({ natsUrl: lc.natsUrl, dir: lc.opts.dir, nodes })}\n`);
-      else {
-        process.stdout.write(`NATS: ${lc.natsUrl}\n`);
-        for (const n of nodes) process.stdout.write(`node ${n.name} (${n.roles.join(',')}) pid ${n.pid}\n`);
-        process.stdout.write(
-          `cluster.json and logs in ${lc.opts.dir}; export LOCKSTEP_NATS_URL=${lc.natsUrl}; Ctrl-C stops the cluster\n`,
-        );
-      }
+      out.result({ natsUrl: redactUrl(lc.natsUrl), dir: lc.opts.dir, nodes }, () => startedLines(lc, process.cwd()));
       for (const n of lc.nodes.values()) {
         void n.exited.then(({ code, signal }) => {
           if (!stopping)

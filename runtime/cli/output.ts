@@ -6,8 +6,9 @@
  */
 import type { Command } from 'commander';
 import { LockstepClient } from '../../transport/client.js';
-import { toLockstepError } from '../../transport/errors.js';
-import { globalOptions } from './global_options.js';
+import { Code, isNoResponders, LockstepError, toLockstepError } from '../../transport/errors.js';
+import { DEFAULT_PREFIX } from '../../transport/subjects.js';
+import { describeNatsUrl, globalOptions, START_HINT, urlSource, type GlobalOptions } from './global_options.js';
 
 /** Exit code of a failed command (bad arguments, unreachable cluster, an error reply). */
 export const EXIT_ERROR = 2;
@@ -57,6 +58,36 @@ export interface CommandContext {
   client(): Promise<LockstepClient>;
 }
 
+/** Connects, explaining a failure to reach NATS: which URL, where it came from, how to start a cluster. */
+async function connect(g: GlobalOptions): Promise<LockstepClient> {
+  try {
+    return await LockstepClient.connect({ natsUrl: g.natsUrl });
+  } catch (err) {
+    const le = toLockstepError(err);
+    if (le.code !== Code.Unavailable) throw le;
+    // NatsBus names the URL (redacted) and the cause; this adds where the URL came from.
+    throw new LockstepError(Code.Unavailable, `${le.message} (${urlSource(g)}); ${START_HINT}`, {
+      cause: le,
+      details: le.details,
+    });
+  }
+}
+
+/**
+ * NATS answered, but nothing serves the public API: no liaison runs there. Says so instead of
+ * `no responders on lockstep.api.…`. Other errors pass unchanged.
+ */
+function explainNoLiaison(err: unknown, g: GlobalOptions): unknown {
+  if (!isNoResponders(err)) return err;
+  const subject = String((err as LockstepError).details?.subject ?? '');
+  if (!subject.startsWith(`${DEFAULT_PREFIX}.api.`)) return err;
+  return new LockstepError(
+    Code.Unavailable,
+    `no Lockstep liaison answers on ${subject} at ${describeNatsUrl(g)}: NATS is up, but no cluster serves it; ${START_HINT}`,
+    { cause: err, details: (err as LockstepError).details },
+  );
+}
+
 /**
  * Runs a command handler: its return value is the exit code (0 when void); any error is printed
  * and exits 2; the connection, if one was opened, is always closed. Never calls process.exit().
@@ -71,11 +102,11 @@ export async function runCommand(
   try {
     const code = await handler({
       out,
-      client: () => (connecting ??= LockstepClient.connect({ natsUrl: g.natsUrl })),
+      client: () => (connecting ??= connect(g)),
     });
     process.exitCode = code ?? 0;
   } catch (err) {
-    out.error(err);
+    out.error(explainNoLiaison(err, g));
   } finally {
     if (connecting) {
       const c = await connecting.catch(() => undefined);

@@ -6,6 +6,7 @@
  * is stored once (within the WAL's de-duplication window).
  */
 import { randomUUID } from 'node:crypto';
+import { fstatSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -16,6 +17,7 @@ import { errors, LockstepError, toLockstepError } from '../../transport/errors.j
 import { isTransientCode } from '../../transport/rpc.js';
 import { backoffMs, systemClock } from '../clock.js';
 import { runCommand } from './output.js';
+import { progressEnabled, WriteProgress } from './progress.js';
 import { parseRef } from './schema_cmd.js';
 
 /** Points (or elements) per write unless `--batch-size` says otherwise. */
@@ -145,14 +147,30 @@ function mergedToken(group: string, tokens: WriteReply['write_token'][]): WriteR
   return { group, shards: Object.fromEntries(sorted.map((s) => [s, shards[s]!])) };
 }
 
-async function openInput(file: string | undefined): Promise<{ input: Readable; label: string }> {
-  if (file === undefined || file === '-') return { input: process.stdin, label: 'stdin' };
+/** The input, its name for messages, and its size when it is a regular file (for the ETA). */
+async function openInput(file: string | undefined): Promise<{ input: Readable; label: string; totalBytes?: number }> {
+  if (file === undefined || file === '-') {
+    let totalBytes: number | undefined;
+    try {
+      const st = fstatSync(0); // stdin redirected from a file has a size; a pipe or terminal has none
+      if (st.isFile()) totalBytes = st.size;
+    } catch {
+      // No size: progress shows no ETA.
+    }
+    return { input: process.stdin, label: 'stdin', totalBytes };
+  }
+  let fh;
   try {
-    return { input: (await open(file, 'r')).createReadStream(), label: file };
+    fh = await open(file, 'r');
   } catch (err) {
     throw errors.invalidArgument(`cannot read ${file}: ${(err as Error).message}`);
   }
+  const st = await fh.stat().catch(() => undefined); // no size: progress shows no ETA
+  return { input: fh.createReadStream(), label: file, totalBytes: st?.isFile() ? st.size : undefined };
 }
+
+/** Bytes taken from the input so far (file and socket streams both count them). */
+const bytesRead = (input: Readable) => (input as Readable & { bytesRead?: number }).bytesRead ?? 0;
 
 const HELP = (kind: Kind) => {
   const example =
@@ -202,8 +220,14 @@ function writeCommand(parent: Command, kind: Kind): void {
         const runId = o.runId ?? randomUUID().replaceAll('-', '');
         if (!RUN_ID.test(runId))
           throw errors.invalidArgument(`--run-id must be 1–48 of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(runId)}`);
-        const { input, label } = await openInput(file);
+        const { input, label, totalBytes } = await openInput(file);
         const p: Progress = { points: 0, batches: 0, lastLine: 0, tokens: [] };
+        const shown = new WriteProgress(progressEnabled(out.json, process.stderr, process.env.TERM), {
+          noun,
+          totalBytes,
+          stream: process.stderr,
+          now: () => Date.now(),
+        });
         let batch: Batch | undefined;
         try {
           for await (batch of readBatches(input, label, kind, size)) {
@@ -221,9 +245,12 @@ function writeCommand(parent: Command, kind: Kind): void {
             p.batches++;
             p.lastLine = batch.lines[batch.lines.length - 1]!;
             p.tokens.push(r.write_token);
+            shown.update(bytesRead(input), p.points);
           }
         } catch (err) {
           throw failure(err, p, noun, label, runId, batch);
+        } finally {
+          shown.stop(); // before the summary or the error is printed
         }
         const token = mergedToken(key.group, p.tokens);
         out.result(

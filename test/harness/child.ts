@@ -1,5 +1,6 @@
 /** Child processes of tests: a script run to completion with a hard bound, and a liveness check. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** How a child ended, with everything it printed. */
 export interface ChildResult {
@@ -40,21 +41,35 @@ export function alive(pid: number): boolean {
 }
 
 const REPO = new URL('../..', import.meta.url);
+/** The `lockstep` command of this checkout (runs the compiled dist/). */
+export const LOCKSTEP_BIN = fileURLToPath(new URL('bin/lockstep.js', REPO));
+
+/** Options of `runCli`. */
+export interface RunCliOptions {
+  /** Fed on stdin (else stdin is closed). */
+  input?: string;
+  /** SIGKILL past this (reported as signal SIGKILL, code null). Default 60 s. */
+  timeoutMs?: number;
+  /** Working directory (default: the checkout). */
+  cwd?: string | URL;
+  /** Extra environment. */
+  env?: Record<string, string>;
+}
 
 /**
  * Runs the `lockstep` CLI (bin/lockstep.js) against `natsUrl` to its end, feeding `input` on stdin
  * when given; SIGKILLed (and so reported) past `timeoutMs`. Asynchronous, so a test process that
- * serves the API itself keeps serving meanwhile.
+ * serves the API itself keeps serving meanwhile. With `natsUrl` undefined, LOCKSTEP_NATS_URL is
+ * unset, so the CLI finds its URL itself (flag, ./.lockstep/cluster.json, default).
  */
-export function runCli(
-  natsUrl: string,
-  args: string[],
-  opts: { input?: string; timeoutMs?: number } = {},
-): Promise<ChildResult> {
+export function runCli(natsUrl: string | undefined, args: string[], opts: RunCliOptions = {}): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/lockstep.js', ...args], {
-      cwd: REPO,
-      env: { ...process.env, LOCKSTEP_NATS_URL: natsUrl, OTEL_EXPORTER_OTLP_ENDPOINT: '' },
+    const env: NodeJS.ProcessEnv = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...opts.env };
+    if (natsUrl === undefined) delete env.LOCKSTEP_NATS_URL;
+    else env.LOCKSTEP_NATS_URL = natsUrl;
+    const child = spawn(process.execPath, [LOCKSTEP_BIN, ...args], {
+      cwd: opts.cwd ?? REPO,
+      env,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -64,6 +79,54 @@ export function runCli(
     // The CLI may stop reading early (a malformed line): a broken pipe is expected then.
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** True when util-linux `script` is there to give a child a pseudo-terminal. */
+export function ptyAvailable(): boolean {
+  return spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+/** The command that runs `argv` on a pseudo-terminal (util-linux `script`), keeping its exit code. */
+export function inPty(argv: string[]): [string, string[]] {
+  return ['script', ['--quiet', '--flush', '--return', '--command', argv.map(shellQuote).join(' '), '/dev/null']];
+}
+
+/** The environment a pseudo-terminal child needs besides the caller's: a POSIX shell and a real TERM. */
+export const PTY_ENV = { SHELL: '/bin/sh', TERM: 'xterm' };
+
+/**
+ * Runs the CLI on a pseudo-terminal (util-linux `script`), so stdout and stderr are a TTY as in an
+ * interactive shell; `stdout` holds everything the terminal showed (both streams, escape codes
+ * included). The exit code is the CLI's. SIGKILLed past `timeoutMs`.
+ */
+export function runCliInPty(
+  natsUrl: string,
+  args: string[],
+  opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {},
+): Promise<ChildResult> {
+  const [file, argv] = inPty([process.execPath, LOCKSTEP_BIN, ...args]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, argv, {
+      cwd: opts.cwd ?? REPO,
+      env: { ...process.env, LOCKSTEP_NATS_URL: natsUrl, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...PTY_ENV, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += String(d)));
+    child.stderr.on('data', (d) => (stderr += String(d)));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.once('error', (err) => {
       clearTimeout(timer);

@@ -311,10 +311,14 @@ describe('cli', function () {
     }
   });
 
-  it('cli - barrier revision without a liaison exits 2 with Unavailable', async () => {
+  it('cli - barrier revision without a liaison exits 2 with Unavailable, saying no liaison answers', async () => {
     const r1 = await cli('barrier', 'revision', '--min-revision', '1', '--timeout', '1s');
     assert.equal(r1.code, 2);
-    assert.match(r1.stderr, /^error: Unavailable: /);
+    // Not NATS's "no responders": what is missing, where, and how to get it.
+    assert.match(
+      r1.stderr,
+      /^error: Unavailable: no Lockstep liaison answers on lockstep\.api\.barrier\.revision at nats:\/\/127\.0\.0\.1:\d+ \(URL from LOCKSTEP_NATS_URL\): NATS is up, but no cluster serves it; start a local cluster with `npm start`/,
+    );
     const r2 = await cli('--json', 'barrier', 'revision', '--min-revision', '1');
     assert.equal(r2.code, 2);
     assert.equal(JSON.parse(r2.stdout).error.code, 'Unavailable');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { TestCluster } from '../harness/cluster.js';
-import { runCli } from '../harness/child.js';
+import { ptyAvailable, runCli, runCliInPty } from '../harness/child.js';
 import { decode } from '../../transport/codec.js';
 import { subjectsFor, WAL_STREAM } from '../../transport/subjects.js';
 
@@ -98,7 +98,33 @@ describe('cli write (1 liaison, no data node)', function () {
     const before = await walLastSeq();
     const r = ok(await cli(['write', 'measure', 'cw/cpu', file, '--batch-size', '5000']));
     assert.match(r.stdout, /^wrote 12000 points in 3 batches \(write token: 0→\d+ 1→\d+\)\n$/);
+    // Piped: no progress at all (no lines, no escape codes), only the summary.
+    assert.equal(r.stderr, '');
     assert.deepEqual(await walRowsSince(before), new Map([['cpu', 12_000]]));
+  });
+
+  it('write - on a terminal, progress shows points sent, rate and ETA, then leaves only the summary', async function () {
+    if (!ptyAvailable()) this.skip(); // util-linux `script` gives the pseudo-terminal
+    const file = tempFile(
+      'big.jsonl',
+      Array.from({ length: 12_000 }, (_, i) => line(i)),
+    );
+    const before = await walLastSeq();
+    const r = await runCliInPty(c.lc.natsUrl, ['write', 'measure', 'cw/cpu', file, '--batch-size', '1000'], {
+      timeoutMs: CLI_TIMEOUT_MS,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /writing \[[#.]+\] +\d+% \| [\d,]+ points sent \| [\d.]+k?\/s \| ETA (-|\d+s)/);
+    assert.ok(r.stdout.includes('\x1b['), 'redrawn with escape codes');
+    assert.match(r.stdout, /wrote 12000 points in 12 batches \(write token: /);
+    assert.deepEqual(await walRowsSince(before), new Map([['cpu', 12_000]]));
+    // --json on a terminal: the document only.
+    const j = await runCliInPty(c.lc.natsUrl, ['--json', 'write', 'measure', 'cw/cpu', file], {
+      timeoutMs: CLI_TIMEOUT_MS,
+    });
+    assert.equal(j.code, 0, j.stdout);
+    assert.ok(!j.stdout.includes('\x1b') && !j.stdout.includes('points sent'), JSON.stringify(j.stdout));
+    assert.equal((JSON.parse(j.stdout) as { points: number }).points, 12_000);
   });
 
   it('write - stdin input with --json answers one document whose tokens match the WAL', async () => {
