@@ -47,6 +47,9 @@ export interface ApplyReply {
   revision: number;
 }
 
+/** Laggard reason of a member that turned Evictable (or vanished) while a barrier call watched it. */
+export const EVICTED_REASON = 'evicted_during_poll';
+
 /** A member that had not converged when a barrier call ended, or was evicted while it ran. */
 export interface Laggard {
   /** `<role>-<name>`. */

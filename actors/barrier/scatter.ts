@@ -16,7 +16,8 @@ import {
 } from '../../transport/status_types.js';
 
 /** The three barrier calls, each served on `P.api.barrier.<call>`. */
-export type { BarrierReply, Laggard } from '../../transport/api_types.js';
+export { EVICTED_REASON, type BarrierReply, type Laggard } from '../../transport/api_types.js';
+import { EVICTED_REASON } from '../../transport/api_types.js';
 import {
   DEFAULT_BARRIER_TIMEOUT_MS,
   MAX_BARRIER_TIMEOUT_MS,
@@ -28,9 +29,6 @@ import {
 export const BARRIER_CALLS = ['revision', 'applied', 'deleted'] as const;
 /** A barrier call. */
 export type BarrierCall = (typeof BARRIER_CALLS)[number];
-
-/** Laggard reason of a member that turned Evictable (or vanished) while the call watched it. */
-export const EVICTED_REASON = 'evicted_during_poll';
 
 /** A member as one call watches it. */
 export interface WatchedMember {

@@ -3,7 +3,7 @@
  * present or absent (DESIGN §5). Exit 0 applied, 1 not applied (laggards printed), 2 error.
  */
 import type { Command } from 'commander';
-import { EVICTED_REASON } from '../../actors/barrier/scatter.js';
+import { EVICTED_REASON } from '../../transport/api_types.js';
 import type { BarrierReply, Laggard } from '../../transport/client.js';
 import { errors } from '../../transport/errors.js';
 import { formatKey, parseKey, parseKeyWithRevision } from '../../transport/schema_types.js';

@@ -57,11 +57,14 @@ export function clusterCommand(): Command {
         total,
         process.stderr,
       );
-      // Signals during start stop what was started (nodes can take seconds to come up).
+      // One signal handler for the whole life of the command, so no signal ever meets the default
+      // action (which would end this process and leave the nodes running): during start it aborts
+      // the start (which stops what was started), afterwards it stops the cluster.
       const interrupted = new AbortController();
-      const onEarlySignal = () => interrupted.abort();
-      process.once('SIGINT', onEarlySignal);
-      process.once('SIGTERM', onEarlySignal);
+      let onSignal = () => interrupted.abort();
+      const handler = () => onSignal();
+      process.on('SIGINT', handler);
+      process.on('SIGTERM', handler);
       let lc: LocalCluster;
       try {
         lc = await LocalCluster.start({
@@ -84,8 +87,6 @@ export function clusterCommand(): Command {
         process.exit(EXIT_ERROR);
       }
       progress.stop();
-      process.off('SIGINT', onEarlySignal);
-      process.off('SIGTERM', onEarlySignal);
       const nodes = [...lc.nodes.values()].map((n) => ({ name: n.name, roles: n.roles, pid: n.pid }));
       out.result({ natsUrl: redactUrl(lc.natsUrl), dir: lc.opts.dir, nodes }, () => startedLines(lc, process.cwd()));
       for (const n of lc.nodes.values()) {
@@ -102,8 +103,9 @@ export function clusterCommand(): Command {
         await lc.stop();
         process.exit(0);
       };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
+      onSignal = () => void stop();
+      // A signal that came as the start finished found nothing left to abort: stop now.
+      if (interrupted.signal.aborted) void stop();
     });
   return cluster;
 }

@@ -1,7 +1,7 @@
 /** The barrier CLI's first line: success reads as success; anything else leads with what is missing and where. */
 import assert from 'node:assert/strict';
 import { barrierHeadline, HEADLINE_MAX_KEYS } from '../../runtime/cli/barrier_cmd.js';
-import { EVICTED_REASON } from '../../actors/barrier/scatter.js';
+import { EVICTED_REASON } from '../../transport/api_types.js';
 
 describe('cli barrier headline', () => {
   it('cli barrier - applied keys read as applied, naming them', () => {
