@@ -88,8 +88,8 @@ try {
   const info = await waitFor(
     () => {
       if (cluster.exitCode !== null) throw new Error(`cluster up exited ${cluster.exitCode}: ${err}`);
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      return line && JSON.parse(line);
+      // With --json, cluster up prints one JSON document once every node is ready.
+      return out.trimEnd().endsWith('}') && JSON.parse(out);
     },
     60_000,
     'the cluster to start',

@@ -135,8 +135,7 @@ describe('package: npm pack, install in another project, import the client', fun
     const info = await waitFor(
       () => {
         if (cluster!.exitCode !== null) throw new Error(`cluster up exited ${cluster!.exitCode}: ${out}${err}`);
-        const line = out.split('\n').find((l) => l.startsWith('{'));
-        return line ? (JSON.parse(line) as { natsUrl: string }) : undefined;
+        return out.trimEnd().endsWith('}') ? (JSON.parse(out) as { natsUrl: string }) : undefined;
       },
       { timeoutMs: 60_000, what: 'the installed cluster to start' },
     );
