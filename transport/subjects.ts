@@ -14,6 +14,8 @@
  *   P.members.heartbeat                    membership heartbeats (and graceful leave)
  *   P.members.discover                     ask every node to send a heartbeat now
  *   P.events.schema                        applied-revision advances of every node
+ *   P.events.migration.<id>                progress and state changes of one migration
+ *   P.events.migration_wake                wakes the claimers (a new migration, an intent, a park)
  *   P.wal.<group>.<shard>                  write-ahead log stream subjects
  *   P.shard.<group>.<shard>.query          shard-level query
  * Node names and schema names are validated as single subject tokens before they get here.
@@ -70,11 +72,17 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
     },
     events: {
       schema: `${p}.events.schema`,
+      /** Progress and state changes of one migration. */
+      migration: (id: string) => `${p}.events.migration.${id}`,
+      /** Wakes every claimer (a new migration, an intent, a parked operation). */
+      migrationWake: `${p}.events.migration_wake`,
     },
     wal: (group: string, shard: number) => `${p}.wal.${group}.${shard}`,
     walAll: `${p}.wal.>`,
     /** The WAL stream's name: one per prefix, so clusters sharing a NATS server do not collide. */
     walStream: `${p}_wal`,
+    /** The migrations' KV bucket (DESIGN §9: records, operations, intents), one per prefix. */
+    opsBucket: `${p}_ops`,
     shardQuery: (group: string, shard: number) => `${p}.shard.${group}.${shard}.query`,
   };
 }
