@@ -12,11 +12,11 @@
  * Run: `npm run bench:query -- --report out.json`. Times are `performance.now()` and timestamps of
  * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LocalCluster } from '../../runtime/local_cluster.js';
+import type { LocalCluster } from '../../runtime/local_cluster.js';
 import {
   LockstepClient,
   type MeasureQuery,
@@ -27,8 +27,17 @@ import {
 } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
-import { runBenchScript } from './bench_cli.js';
-import { diskUsage, mergeToken, waitFlushed } from './bench_store.js';
+import { percentile, runBenchScript } from './bench_cli.js';
+import {
+  createMeasure,
+  type BenchMeasure,
+  diskUsage,
+  mergeToken,
+  pidsOf,
+  startStandalone,
+  waitFlushed,
+  waitMembersActive,
+} from './bench_store.js';
 
 /** The group and measure of the run. */
 const GROUP = 'qbench';
@@ -177,58 +186,12 @@ export interface QueryReport {
   pids: number[];
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
-
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
-/** Nearest-rank percentile of ascending values; 0 for none. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-/** Starts nats-server and one standalone node. */
-async function startStandalone(dir: string): Promise<LocalCluster> {
-  const lc = await LocalCluster.start({
-    dir,
-    liaisons: 0,
-    dataNodes: 0,
-    claimers: 0,
-    nodeArgs: ['--log-level', 'warn'],
-  });
-  try {
-    lc.spawnNode(NODE, ['standalone']);
-    await lc.waitReady(NODE);
-    lc.writeClusterFile();
-    return lc;
-  } catch (err) {
-    await lc.stop();
-    throw err;
-  }
-}
-
-/** The pids of the node and of nats-server (from cluster.json), so a caller can check none is left. */
-function pidsOf(lc: LocalCluster): number[] {
-  const pids = [...lc.nodes.values()].map((n) => n.pid);
-  const doc = JSON.parse(readFileSync(join(lc.opts.dir, 'cluster.json'), 'utf8')) as { natsPid?: number };
-  if (typeof doc.natsPid === 'number') pids.push(doc.natsPid);
-  return pids;
-}
 
 /** Creates the group and the measure once the node is active, and waits until they are applied. */
 async function createSchema(client: LockstepClient): Promise<void> {
-  const deadline = performance.now() + SETUP_TIMEOUT_MS;
-  for (let i = 0; ; i++) {
-    const r = await client.members().catch(() => ({ members: [] }));
-    if (r.members.some((m) => m.name === NODE && m.state === 'active')) break;
-    if (performance.now() > deadline || i > SETUP_TIMEOUT_MS / POLL_MS)
-      throw new Error(`node ${NODE} was not active within ${SETUP_TIMEOUT_MS} ms`);
-    await sleep(POLL_MS);
-  }
-  await client.create('group', { name: GROUP, catalog: 'measure', shards: SHARDS, segment_interval: '1d', ttl: '7d' });
-  const m = await client.create('measure', {
+  await waitMembersActive(client, [NODE], SETUP_TIMEOUT_MS, POLL_MS);
+  const measure: BenchMeasure = {
     group: GROUP,
     name: MEASURE,
     entity: ['host'],
@@ -245,12 +208,8 @@ async function createSchema(client: LockstepClient): Promise<void> {
       { name: 'f1', type: 'float' },
       { name: 'f2', type: 'float' },
     ],
-  });
-  const ready = await client.awaitApplied([`measure:${GROUP}/${MEASURE}`], {
-    minRevisions: [m.revision],
-    timeoutMs: SETUP_TIMEOUT_MS,
-  });
-  if (!ready.applied) throw new Error(`the measure was not applied: ${JSON.stringify(ready.laggards)}`);
+  };
+  await createMeasure(client, { shards: SHARDS, ttl: '7d' }, measure, SETUP_TIMEOUT_MS);
 }
 
 /**
@@ -370,9 +329,9 @@ async function timeQuery(
     rows,
     runs: s.length,
     median_ms: round3(median),
-    p50_ms: round3(percentile(s, 50)),
-    p95_ms: round3(percentile(s, 95)),
-    p99_ms: round3(percentile(s, 99)),
+    p50_ms: percentile(s, 50),
+    p95_ms: percentile(s, 95),
+    p99_ms: percentile(s, 99),
     min_ms: round3(s[0]!),
     max_ms: round3(s[s.length - 1]!),
   };
@@ -466,7 +425,7 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
   const clients: LockstepClient[] = [];
   let lc: LocalCluster | undefined;
   try {
-    lc = await startStandalone(dir);
+    lc = await startStandalone(dir, NODE);
     const pids = pidsOf(lc);
     const admin = await LockstepClient.connect({ natsUrl: lc.natsUrl, name: 'bench-query' });
     clients.push(admin);
