@@ -13,6 +13,13 @@ import { SCHEMA_BUCKET, subjectsFor } from '../../transport/subjects.js';
 import type { Group, SchemaKind } from '../../transport/schema_types.js';
 import { SchemaRegistry } from '../../actors/liaison/schema_registry.js';
 import { serveSchemaApi } from '../../actors/liaison/schema_service.js';
+import {
+  groupResource as group,
+  grownMeasureResource,
+  measureResource as measure,
+  streamResource as stream,
+  tagFamily,
+} from '../harness/fixtures.js';
 import { startNatsServer, type NatsServer } from '../harness/nats_server.js';
 
 const subjects = subjectsFor('schematest');
@@ -47,39 +54,6 @@ async function rejectsWith(p: Promise<unknown>, code: Code, mentions?: string): 
 
 async function lastRevision(): Promise<number> {
   return (await kv.lastRevision()).revision;
-}
-
-function group(name: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name, catalog: 'measure', shards: 2, segment_interval: '1d', ttl: '7d', ...over };
-}
-
-function measure(g: string, name: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    group: g,
-    name,
-    entity: ['host'],
-    tag_families: [
-      {
-        name: 'default',
-        tags: [
-          { name: 'host', type: 'string' },
-          { name: 'core', type: 'int' },
-        ],
-      },
-    ],
-    fields: [{ name: 'value', type: 'float' }],
-    ...over,
-  };
-}
-
-function stream(g: string, name: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    group: g,
-    name,
-    entity: ['svc'],
-    tag_families: [{ name: 'meta', tags: [{ name: 'svc', type: 'string' }] }],
-    ...over,
-  };
 }
 
 // A bucket whose `update` lets a racing writer rewrite the key first, `races` times.
@@ -329,32 +303,14 @@ describe('schema registry (nats)', () => {
       ['measure', measure('immut', 'cpu', { fields: [{ name: 'value', type: 'int' }] }), 'field value'],
       [
         'measure',
-        measure('immut', 'cpu', {
-          tag_families: [
-            {
-              name: 'default',
-              tags: [
-                { name: 'host', type: 'string' },
-                { name: 'core', type: 'string' },
-              ],
-            },
-          ],
-        }),
+        measure('immut', 'cpu', { tag_families: [tagFamily('default', { host: 'string', core: 'string' })] }),
         'tag core',
       ],
       [
         'stream',
         stream('immut_s', 'logs', {
           entity: ['svc', 'pod'],
-          tag_families: [
-            {
-              name: 'meta',
-              tags: [
-                { name: 'svc', type: 'string' },
-                { name: 'pod', type: 'string' },
-              ],
-            },
-          ],
+          tag_families: [tagFamily('meta', { svc: 'string', pod: 'string' })],
         }),
         'entity',
       ],
@@ -373,22 +329,7 @@ describe('schema registry (nats)', () => {
     );
     // Compatible changes go through: ttl, an added tag and field.
     assert.equal((await api('group', 'update', { resource: group('immut', { ttl: '90d' }) })).changed, true);
-    const grown = measure('immut', 'cpu', {
-      tag_families: [
-        {
-          name: 'default',
-          tags: [
-            { name: 'host', type: 'string' },
-            { name: 'core', type: 'int' },
-            { name: 'dc', type: 'string' },
-          ],
-        },
-      ],
-      fields: [
-        { name: 'value', type: 'float' },
-        { name: 'count', type: 'int' },
-      ],
-    });
+    const grown = grownMeasureResource('immut', 'cpu');
     assert.equal((await api('measure', 'update', { resource: grown })).changed, true);
   });
 
