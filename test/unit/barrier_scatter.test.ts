@@ -118,6 +118,17 @@ function start(cluster: FakeCluster, call: BarrierCall, body: unknown, o: RunOpt
   });
 }
 
+/**
+ * Starts a call on `members` with a fresh fake clock and member signals the test emits by hand. The
+ * fallback poll defaults to 5 s, so that within a test's few steps only the signals drive the call.
+ */
+function startWatched(cluster: FakeCluster, call: BarrierCall, body: unknown, members: string[], pollMs = 5000) {
+  const clock = new FakeClock();
+  const signals = new ManualSignals();
+  const p = start(cluster, call, body, { members: members.map((n) => member(n)), clock, signals, pollMs });
+  return { p, clock, signals };
+}
+
 /** Runs a call to its end, advancing fake time in steps until it answers. */
 async function run(cluster: FakeCluster, call: BarrierCall, body: unknown, o: RunOpts): Promise<ScatterOutcome> {
   const clock = o.clock ?? new FakeClock();
@@ -337,14 +348,7 @@ describe('barrier scatter', () => {
     const c = new FakeCluster();
     const a = c.add('a', { revision: 3 });
     const b = c.add('b', { revision: 9 });
-    const clock = new FakeClock();
-    const signals = new ManualSignals();
-    const p = start(
-      c,
-      'revision',
-      { min_revision: 5, timeout_ms: 10_000 },
-      { members: [member('a'), member('b')], clock, signals, pollMs: 5000 },
-    );
+    const { p, clock, signals } = startWatched(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, ['a', 'b']);
     await clock.advance(10);
     assert.equal(a.calls.length, 1);
     signals.emit({ type: 'advance', node: 'a', revision: 4 }); // Below the target: still lagging.
@@ -360,14 +364,7 @@ describe('barrier scatter', () => {
   it('barrier - a key call re-probes a member at once on its advance event, before the fallback poll', async () => {
     const c = new FakeCluster();
     const a = c.add('a', { revision: 3 });
-    const clock = new FakeClock();
-    const signals = new ManualSignals();
-    const p = start(
-      c,
-      'applied',
-      { keys: ['measure:g/m'], timeout_ms: 10_000 },
-      { members: [member('a')], clock, signals, pollMs: 5000 },
-    );
+    const { p, clock, signals } = startWatched(c, 'applied', { keys: ['measure:g/m'], timeout_ms: 10_000 }, ['a']);
     await clock.advance(10);
     assert.equal(a.calls.length, 1);
     a.keys.set('measure:g/m', { present: true, mod_revision: 4 });
@@ -390,14 +387,7 @@ describe('barrier scatter', () => {
       await gate;
       return reply;
     };
-    const clock = new FakeClock();
-    const signals = new ManualSignals();
-    const p = start(
-      c,
-      'applied',
-      { keys: ['measure:g/m'], timeout_ms: 10_000 },
-      { members: [member('a')], clock, signals, pollMs: 5000 },
-    );
+    const { p, clock, signals } = startWatched(c, 'applied', { keys: ['measure:g/m'], timeout_ms: 10_000 }, ['a']);
     await clock.advance(10);
     a.keys.set('measure:g/m', { present: true, mod_revision: 5 });
     for (let i = 0; i < 3; i++) signals.emit({ type: 'advance', node: 'a', revision: 5 });
@@ -463,14 +453,7 @@ describe('barrier scatter', () => {
     const c = new FakeCluster();
     c.add('a', { revision: 5 });
     const b = c.add('b', { revision: 1 });
-    const clock = new FakeClock();
-    const signals = new ManualSignals();
-    const p = start(
-      c,
-      'revision',
-      { min_revision: 5, timeout_ms: 10_000 },
-      { members: [member('a'), member('b')], clock, signals, pollMs: 200 },
-    );
+    const { p, clock, signals } = startWatched(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, ['a', 'b'], 200);
     await clock.advance(100);
     signals.states.set('b', 'evictable'); // No event: only the next round sees it.
     await clock.advance(200);
@@ -486,13 +469,12 @@ describe('barrier scatter', () => {
     const b = c.add('b', { keys: present() }); // converges in round 1, found Evictable at a round start
     const l = c.add('l', { keys: present() }); // converges in round 1, then leaves gracefully
     const slow = c.add('slow'); // holds the call open until it applies the key
-    const clock = new FakeClock();
-    const signals = new ManualSignals();
-    const p = start(
+    const { p, clock, signals } = startWatched(
       c,
       'applied',
       { keys, timeout_ms: 10_000 },
-      { members: [member('a'), member('b'), member('l'), member('slow')], clock, signals, pollMs: 200 },
+      ['a', 'b', 'l', 'slow'],
+      200,
     );
     let answered = false;
     void p.then(() => (answered = true));
@@ -542,14 +524,7 @@ describe('barrier scatter', () => {
     const c = new FakeCluster();
     c.add('a', { revision: 5 });
     c.add('b', { behaviour: 'hang' });
-    const clock = new FakeClock();
-    const signals = new ManualSignals();
-    const p = start(
-      c,
-      'revision',
-      { min_revision: 5, timeout_ms: 10_000 },
-      { members: [member('a'), member('b')], clock, signals },
-    );
+    const { p, clock, signals } = startWatched(c, 'revision', { min_revision: 5, timeout_ms: 10_000 }, ['a', 'b'], 200);
     await clock.advance(50);
     signals.states.set('b', 'absent');
     signals.emit({ type: 'left', node: 'b' });
