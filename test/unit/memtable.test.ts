@@ -73,6 +73,22 @@ function rec(name: string, points: P[]): WalRecord {
   };
 }
 
+/** A stream element of series h1 (tag `level`), with element id `id`. */
+const el = (ts: number, id: string, level = 'info') => ({ ts, element_id: id, tags: { host: 'h1', level } });
+
+/** A WAL record of stream `logs` whose rows (see `el`) are all of series h1. */
+function logs(rows: unknown[]): WalRecord {
+  return {
+    kind: 'stream',
+    group: 'g',
+    name: 'logs',
+    revision: 1,
+    batch_id: 'b',
+    rows,
+    entity_keys: rows.map(() => '["h1"]'),
+  };
+}
+
 function memtable(opts: { resumeAfter?: number; now?: number } = {}): Memtable {
   const clock = { now: () => opts.now ?? 0 };
   return new Memtable({ group: GROUP, resolve: (_k, n) => RESOURCES[n], resumeAfter: opts.resumeAfter, clock });
@@ -325,18 +341,6 @@ describe('memtable', () => {
 
   it('memtable - stream elements de-duplicate by (series, ts, element id) and store the id column', async () => {
     const m = memtable();
-    const el = (ts: number, id: string, level = 'info') => ({ ts, element_id: id, tags: { host: 'h1', level } });
-    const logs = (rows: unknown[]): WalRecord => {
-      return {
-        kind: 'stream',
-        group: 'g',
-        name: 'logs',
-        revision: 1,
-        batch_id: 'b',
-        rows,
-        entity_keys: rows.map(() => '["h1"]'),
-      };
-    };
     m.apply(logs([el(T0 + 5, 'a'), el(T0 + 5, 'b'), el(T0 + 1, 'c')]), 1);
     m.apply(logs([el(T0 + 5, 'a', 'warn')]), 2);
     assert.equal(m.rowCount, 3);
@@ -552,18 +556,6 @@ describe('memtable', () => {
 
   it('memtable scan - stream elements of one ts with different ids are all kept; the same id is replaced', () => {
     const m = memtable();
-    const el = (ts: number, id: string, level = 'info') => ({ ts, element_id: id, tags: { host: 'h1', level } });
-    const logs = (rows: unknown[]): WalRecord => {
-      return {
-        kind: 'stream',
-        group: 'g',
-        name: 'logs',
-        revision: 1,
-        batch_id: 'b',
-        rows,
-        entity_keys: rows.map(() => '["h1"]'),
-      };
-    };
     const id = seriesId('stream', 'logs', '["h1"]');
     m.apply(logs([el(T0 + 5, 'b'), el(T0 + 5, 'a'), el(T0 + 1, 'c')]), 1);
     m.drainAll();
