@@ -2,12 +2,10 @@
  * Schema resources the tests share, as the schema API takes them (plain records, so a test can
  * override any field, or break it, with `over`). Tests that need other values keep their own.
  */
+import type { TagFamily, TagType } from '../../transport/schema_types.js';
 
 /** A tag family `name` with `tags` (tag name → type), in that order. */
-export function tagFamily(
-  name: string,
-  tags: Record<string, string>,
-): { name: string; tags: { name: string; type: string }[] } {
+export function tagFamily(name: string, tags: Record<string, TagType>): TagFamily {
   return { name, tags: Object.entries(tags).map(([tag, type]) => ({ name: tag, type })) };
 }
 

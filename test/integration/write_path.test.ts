@@ -7,6 +7,7 @@ import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { TagType } from '../../transport/schema_types.js';
 import { TestCluster } from '../harness/cluster.js';
 import { tagFamily } from '../harness/fixtures.js';
 import { decode } from '../../transport/codec.js';
@@ -16,7 +17,7 @@ import { call } from '../../transport/rpc.js';
 const S = subjectsFor();
 
 /** Measure w/cpu: entity `host`; tags `host`, `region` and `moreTags`; fields `value` (float), `count` (int). */
-const cpuMeasure = (moreTags: Record<string, string> = {}) => ({
+const cpuMeasure = (moreTags: Record<string, TagType> = {}) => ({
   group: 'w',
   name: 'cpu',
   entity: ['host'],
