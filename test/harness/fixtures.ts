@@ -2,7 +2,15 @@
  * Schema resources the tests share, as the schema API takes them (plain records, so a test can
  * override any field, or break it, with `over`). Tests that need other values keep their own.
  */
-import type { TagFamily, TagType } from '../../transport/schema_types.js';
+import type { TagFamily, TagSpec, TagType } from '../../transport/schema_types.js';
+
+/** One tag of every type, for stored columns: `host` (string), `port` (int), `roles` (string[]), `ids` (int[]). */
+export const TAGS_OF_EVERY_TYPE: readonly TagSpec[] = [
+  { name: 'host', type: 'string' },
+  { name: 'port', type: 'int' },
+  { name: 'roles', type: 'string[]' },
+  { name: 'ids', type: 'int[]' },
+];
 
 /** A tag family `name` with `tags` (tag name → type), in that order. */
 export function tagFamily(name: string, tags: Record<string, TagType>): TagFamily {

@@ -22,6 +22,7 @@ import {
 import { Code } from '../../transport/errors.js';
 import { mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
 import { countingFs } from '../harness/counting_fs.js';
+import { TAGS_OF_EVERY_TYPE } from '../harness/fixtures.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
 const T0 = 1_700_000_000_000;
@@ -32,12 +33,7 @@ const SCHEMA: BlockSchema = {
     { name: 'mem', type: 'float' },
     { name: 'errors', type: 'int' },
   ],
-  tags: [
-    { name: 'host', type: 'string' },
-    { name: 'port', type: 'int' },
-    { name: 'roles', type: 'string[]' },
-    { name: 'ids', type: 'int[]' },
-  ],
+  tags: TAGS_OF_EVERY_TYPE,
 };
 const OPTS = { schema: SCHEMA, formatVersion: '1', lastSequence: 42, clock: { now: () => Date.UTC(2024, 0, 2) } };
 
