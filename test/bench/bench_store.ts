@@ -74,22 +74,31 @@ export async function waitMembersActive(
 /** What a benchmark's measure is made of. */
 export type BenchMeasure = Pick<Measure, 'group' | 'name' | 'entity' | 'tag_families' | 'fields'>;
 
+/** Where and how long `createMeasure` waits, and the group it creates. */
+export interface MeasureSetup {
+  /** The members to see active before creating anything. */
+  members: readonly string[];
+  shards: number;
+  ttl: string;
+  membersTimeoutMs: number;
+  appliedTimeoutMs: number;
+  /** Interval of the members poll. */
+  pollMs: number;
+}
+
 /**
- * Creates the measure group of `measure` (`group.shards` shards, 1 d segments, `group.ttl`) and
- * the measure, and waits (up to `timeoutMs`) until the measure is applied everywhere.
+ * Once the liaison lists every member of `setup` as active, creates the measure group of `measure`
+ * (`setup.shards` shards, 1 d segments, `setup.ttl`) and the measure, and waits until the measure
+ * is applied everywhere. Throws when either wait runs out.
  */
-export async function createMeasure(
-  client: LockstepClient,
-  group: { shards: number; ttl: string },
-  measure: BenchMeasure,
-  timeoutMs: number,
-): Promise<void> {
-  const { shards, ttl } = group;
+export async function createMeasure(client: LockstepClient, setup: MeasureSetup, measure: BenchMeasure): Promise<void> {
+  await waitMembersActive(client, setup.members, setup.membersTimeoutMs, setup.pollMs);
+  const { shards, ttl } = setup;
   await client.create('group', { name: measure.group, catalog: 'measure', shards, segment_interval: '1d', ttl });
   const m = await client.create('measure', measure);
   const ready = await client.awaitApplied([`measure:${measure.group}/${measure.name}`], {
     minRevisions: [m.revision],
-    timeoutMs,
+    timeoutMs: setup.appliedTimeoutMs,
   });
   if (!ready.applied) throw new Error(`the measure was not applied everywhere: ${JSON.stringify(ready.laggards)}`);
 }

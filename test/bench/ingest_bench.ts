@@ -27,16 +27,7 @@ import type { WriteToken } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { parseIngestArgs, type IngestArgs, type IngestConfig } from './ingest_args.js';
 import { percentile, runBenchScript, sleep, windowFromNow, type Window } from './bench_cli.js';
-import {
-  createMeasure,
-  type BenchMeasure,
-  diskUsage,
-  mergeToken,
-  pidsOf,
-  startStandalone,
-  waitFlushed,
-  waitMembersActive,
-} from './bench_store.js';
+import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 
 /** The group and measure every run writes to. */
 const GROUP = 'bench';
@@ -202,15 +193,21 @@ async function startConfig(config: IngestConfig, dir: string): Promise<LocalClus
 
 /** Creates the group and the measure once every member is active, and waits until they are applied. */
 async function createSchema(client: LockstepClient, members: string[], fields: number): Promise<void> {
-  await waitMembersActive(client, members, MEMBERS_READY_TIMEOUT_MS, POLL_MS);
-  const measure: BenchMeasure = {
+  const setup = {
+    members,
+    shards: SHARDS,
+    ttl: TTL,
+    membersTimeoutMs: MEMBERS_READY_TIMEOUT_MS,
+    appliedTimeoutMs: SCHEMA_APPLIED_TIMEOUT_MS,
+    pollMs: POLL_MS,
+  };
+  await createMeasure(client, setup, {
     group: GROUP,
     name: MEASURE,
     entity: ['host'],
     tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
     fields: Array.from({ length: fields }, (_, i) => ({ name: `f${i + 1}`, type: 'float' })),
-  };
-  await createMeasure(client, { shards: SHARDS, ttl: TTL }, measure, SCHEMA_APPLIED_TIMEOUT_MS);
+  });
 }
 
 /** One writer: re-issues a batch as soon as the previous one completed, until the window ends. */

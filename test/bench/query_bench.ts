@@ -28,16 +28,7 @@ import {
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
 import { percentile, runBenchScript } from './bench_cli.js';
-import {
-  createMeasure,
-  type BenchMeasure,
-  diskUsage,
-  mergeToken,
-  pidsOf,
-  startStandalone,
-  waitFlushed,
-  waitMembersActive,
-} from './bench_store.js';
+import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 
 /** The group and measure of the run. */
 const GROUP = 'qbench';
@@ -190,8 +181,15 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** Creates the group and the measure once the node is active, and waits until they are applied. */
 async function createSchema(client: LockstepClient): Promise<void> {
-  await waitMembersActive(client, [NODE], SETUP_TIMEOUT_MS, POLL_MS);
-  const measure: BenchMeasure = {
+  const setup = {
+    members: [NODE],
+    shards: SHARDS,
+    ttl: '7d',
+    membersTimeoutMs: SETUP_TIMEOUT_MS,
+    appliedTimeoutMs: SETUP_TIMEOUT_MS,
+    pollMs: POLL_MS,
+  };
+  await createMeasure(client, setup, {
     group: GROUP,
     name: MEASURE,
     entity: ['host'],
@@ -208,8 +206,7 @@ async function createSchema(client: LockstepClient): Promise<void> {
       { name: 'f1', type: 'float' },
       { name: 'f2', type: 'float' },
     ],
-  };
-  await createMeasure(client, { shards: SHARDS, ttl: '7d' }, measure, SETUP_TIMEOUT_MS);
+  });
 }
 
 /**
