@@ -48,8 +48,10 @@ export function natsPidOf(lc: LocalCluster): number | undefined {
 
 /** The pids of a local cluster's nodes and nats-server, so a caller can check none is left after the run. */
 export function pidsOf(lc: LocalCluster): number[] {
+  const pids = [...lc.nodes.values()].map((n) => n.pid);
   const nats = natsPidOf(lc);
-  return [...[...lc.nodes.values()].map((n) => n.pid), ...(nats === undefined ? [] : [nats])];
+  if (nats !== undefined) pids.push(nats);
+  return pids;
 }
 
 /** Polls (every `pollMs`) until the liaison lists every one of `members` as active; throws after `timeoutMs`. */
