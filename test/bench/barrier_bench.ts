@@ -7,7 +7,7 @@
  * Run: `npm run bench:barrier -- --callers 100 --mutate-rate 10 --measure 60s --report out.json`.
  * Times are `performance.now()`: this is a measuring tool outside the system, not logic under test.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +19,8 @@ import { NatsBus } from '../../transport/nats_bus.js';
 import type { SchemaAppliedEvent } from '../../transport/status_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { parseBenchArgs, type BenchArgs } from './bench_args.js';
-import { runBenchScript } from './bench_cli.js';
+import { percentile, pollUntil, runBenchScript, sleep, windowFromNow, type Window } from './bench_cli.js';
+import { natsPidOf, waitMembersActive } from './bench_store.js';
 
 /** The group every mutation goes to. */
 const GROUP = 'bench';
@@ -71,13 +72,6 @@ export interface BenchReport {
   cluster: { members: string[]; node_pids: number[]; nats_pid?: number };
   cores: number;
   node: string;
-}
-
-/** The phases on `performance.now()`: warm-up from `start`, measurement from `measureStart` to `end`. */
-interface Window {
-  start: number;
-  measureStart: number;
-  end: number;
 }
 
 /** Shared state of the load: what callers target and what they counted. */
@@ -166,17 +160,6 @@ class ConvergenceTracker {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
-
-/** Nearest-rank percentile of ascending values, rounded to µs; 0 for none. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return Math.round(sorted[i]! * 1000) / 1000;
-}
-
 /** One caller: re-issues `barrier.revision` until the window ends (or the run is stopped). */
 async function caller(client: LockstepClient, s: LoadState, timeoutMs: number, stop: AbortSignal): Promise<void> {
   for (let i = 0; i < MAX_CALLS_PER_CALLER && !stop.aborted && performance.now() < s.w.end; i++) {
@@ -242,23 +225,6 @@ async function mutator(
   return { ops, errors };
 }
 
-/** Polls `probe` every POLL_MS until it is true or `timeoutMs` passed; returns its last answer. */
-async function pollUntil(probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  for (let i = 0; i <= Math.ceil(timeoutMs / POLL_MS); i++) {
-    let ok = false;
-    try {
-      ok = await probe();
-    } catch {
-      // A failed probe (e.g. no liaison serving yet) counts as "not yet".
-    }
-    if (ok) return true;
-    if (performance.now() > deadline) return false;
-    await sleep(POLL_MS);
-  }
-  return false;
-}
-
 /** Runs the load on a started cluster and returns the report (the cluster is left running). */
 async function runLoad(lc: LocalCluster, args: BenchArgs, stop: AbortSignal): Promise<BenchReport> {
   const S = subjectsFor();
@@ -280,14 +246,7 @@ async function runLoad(lc: LocalCluster, args: BenchArgs, stop: AbortSignal): Pr
   });
   try {
     await eventBus.flush();
-    const seen = await pollUntil(async () => {
-      const r = await client.members();
-      return members.every((n) => r.members.some((m) => m.name === n && m.state === 'active'));
-    }, MEMBERS_READY_TIMEOUT_MS);
-    if (!seen)
-      throw new Error(
-        `the liaison did not see every member (${members.join(', ')}) active within ${MEMBERS_READY_TIMEOUT_MS} ms`,
-      );
+    await waitMembersActive(client, members, MEMBERS_READY_TIMEOUT_MS, POLL_MS);
     const g = await client.create('group', {
       name: GROUP,
       catalog: 'measure',
@@ -300,16 +259,14 @@ async function runLoad(lc: LocalCluster, args: BenchArgs, stop: AbortSignal): Pr
     // Events published before the subscription was live are covered by one status read each.
     for (const n of members) conv.onApplied(n, (await client.maxRevision(n)).revision, performance.now());
 
-    const start = performance.now();
-    const w: Window = { start, measureStart: start + args.warmUpMs, end: start + args.warmUpMs + args.measureMs };
-    const s = new LoadState(w);
+    const s = new LoadState(windowFromNow(args.warmUpMs, args.measureMs));
     s.latestAckRevision = g.revision;
     const callers = Array.from({ length: args.callers }, () => caller(client, s, args.barrierTimeoutMs, stop));
     const mut = mutator(client, s, conv, args.mutateRate, stop);
     // Join everything: each caller's last call is bounded by the barrier timeout plus the reply grace.
     const [m] = await Promise.all([mut, ...callers]);
     // The last measured mutations get the same bound to reach every member.
-    await pollUntil(() => conv.unconverged === 0, args.barrierTimeoutMs + BARRIER_REPLY_GRACE_MS);
+    await pollUntil(() => conv.unconverged === 0, args.barrierTimeoutMs + BARRIER_REPLY_GRACE_MS, POLL_MS);
 
     const lat = [...s.latenciesMs].sort((a, b) => a - b);
     const cv = [...conv.samplesMs].sort((a, b) => a - b);
@@ -353,12 +310,8 @@ async function runLoad(lc: LocalCluster, args: BenchArgs, stop: AbortSignal): Pr
 /** The pids of the cluster's processes, so a caller can check none is left after the run. */
 function clusterPids(lc: LocalCluster, members: string[]): BenchReport['cluster'] {
   const out: BenchReport['cluster'] = { members, node_pids: [...lc.nodes.values()].map((n) => n.pid) };
-  try {
-    const doc = JSON.parse(readFileSync(join(lc.opts.dir, 'cluster.json'), 'utf8')) as { natsPid?: number };
-    if (typeof doc.natsPid === 'number') out.nats_pid = doc.natsPid;
-  } catch {
-    // No cluster.json: the NATS pid is simply not reported.
-  }
+  const nats = natsPidOf(lc);
+  if (nats !== undefined) out.nats_pid = nats;
   return out;
 }
 

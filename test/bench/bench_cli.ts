@@ -1,7 +1,8 @@
 /**
  * What every benchmark script shares: flag parsers that name the flag in every error, the parse
- * step that turns commander's errors into `BenchArgsError`, and the script runner (signals, the
- * JSON report on stdout and in `--report`, exit codes).
+ * step that turns commander's errors into `BenchArgsError`, the script runner (signals, the JSON
+ * report on stdout and in `--report`, exit codes), and the plain timing helpers of a run (pauses,
+ * bounded polls, the warm-up and measurement window, percentiles).
  */
 import { writeFileSync } from 'node:fs';
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
@@ -153,4 +154,53 @@ export async function runBenchScript<A extends { report?: string }>(
     );
     process.exit(exitCode);
   }, EXIT_GRACE_MS).unref();
+}
+
+/** Resolves after `ms` (at once when `ms` is not positive). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
+
+/**
+ * Polls `probe` every `pollMs` until it is true or `timeoutMs` passed; returns its last answer. A
+ * probe that throws (no liaison serving yet, say) counts as "not yet".
+ */
+export async function pollUntil(
+  probe: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  pollMs: number,
+): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (let i = 0; i <= Math.ceil(timeoutMs / pollMs); i++) {
+    let ok = false;
+    try {
+      ok = await probe();
+    } catch {
+      // Not yet.
+    }
+    if (ok) return true;
+    if (performance.now() > deadline) return false;
+    await sleep(pollMs);
+  }
+  return false;
+}
+
+/** The phases on `performance.now()`: warm-up from `start`, measurement from `measureStart` to `end`. */
+export interface Window {
+  start: number;
+  measureStart: number;
+  end: number;
+}
+
+/** The window of a run starting now: `warmUpMs` of warm-up, then `measureMs` measured. */
+export function windowFromNow(warmUpMs: number, measureMs: number): Window {
+  const start = performance.now();
+  return { start, measureStart: start + warmUpMs, end: start + warmUpMs + measureMs };
+}
+
+/** Nearest-rank percentile of ascending values, rounded to µs; 0 for none. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return Math.round(sorted[i]! * 1000) / 1000;
 }

@@ -1,14 +1,109 @@
 /**
- * What the data benchmarks share about stored data: the merged write token of a load, waiting
- * (bounded) until the data nodes flushed it to parts, and the bytes their data directories take.
+ * What the cluster benchmarks share about the cluster under test and its stored data: starting a
+ * standalone node, the pids a report lists, waiting until the members are active, creating the
+ * measure a data benchmark writes to, the merged write token of a load, waiting (bounded) until
+ * the data nodes flushed it to parts, and the bytes their data directories take.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { LocalCluster } from '../../runtime/local_cluster.js';
 import type { LockstepClient } from '../../transport/client.js';
 import type { WriteToken } from '../../transport/query_types.js';
+import type { Measure } from '../../transport/schema_types.js';
+import { pollUntil, sleep } from './bench_cli.js';
 
 /** Interval of the bounded flush poll. */
 const FLUSH_POLL_MS = 100;
+
+/** Starts nats-server and one standalone node `name` in `dir`; stops what it started if the node fails. */
+export async function startStandalone(dir: string, name: string): Promise<LocalCluster> {
+  const lc = await LocalCluster.start({
+    dir,
+    liaisons: 0,
+    dataNodes: 0,
+    claimers: 0,
+    nodeArgs: ['--log-level', 'warn'],
+  });
+  try {
+    lc.spawnNode(name, ['standalone']);
+    await lc.waitReady(name);
+    lc.writeClusterFile();
+    return lc;
+  } catch (err) {
+    await lc.stop();
+    throw err;
+  }
+}
+
+/** The pid of the cluster's nats-server, from its cluster.json; undefined without one. */
+export function natsPidOf(lc: LocalCluster): number | undefined {
+  try {
+    const doc = JSON.parse(readFileSync(join(lc.opts.dir, 'cluster.json'), 'utf8')) as { natsPid?: number };
+    return typeof doc.natsPid === 'number' ? doc.natsPid : undefined;
+  } catch {
+    // No cluster.json: the NATS pid is simply not reported.
+    return undefined;
+  }
+}
+
+/** The pids of a local cluster's nodes and nats-server, so a caller can check none is left after the run. */
+export function pidsOf(lc: LocalCluster): number[] {
+  const pids = [...lc.nodes.values()].map((n) => n.pid);
+  const nats = natsPidOf(lc);
+  if (nats !== undefined) pids.push(nats);
+  return pids;
+}
+
+/** Polls (every `pollMs`) until the liaison lists every one of `members` as active; throws after `timeoutMs`. */
+export async function waitMembersActive(
+  client: LockstepClient,
+  members: readonly string[],
+  timeoutMs: number,
+  pollMs: number,
+): Promise<void> {
+  const seen = await pollUntil(
+    async () => {
+      const r = await client.members();
+      return members.every((n) => r.members.some((m) => m.name === n && m.state === 'active'));
+    },
+    timeoutMs,
+    pollMs,
+  );
+  if (!seen)
+    throw new Error(`the liaison did not see every member (${members.join(', ')}) active within ${timeoutMs} ms`);
+}
+
+/** What a benchmark's measure is made of. */
+export type BenchMeasure = Pick<Measure, 'group' | 'name' | 'entity' | 'tag_families' | 'fields'>;
+
+/** Where and how long `createMeasure` waits, and the group it creates. */
+export interface MeasureSetup {
+  /** The members to see active before creating anything. */
+  members: readonly string[];
+  shards: number;
+  ttl: string;
+  membersTimeoutMs: number;
+  appliedTimeoutMs: number;
+  /** Interval of the members poll. */
+  pollMs: number;
+}
+
+/**
+ * Once the liaison lists every member of `setup` as active, creates the measure group of `measure`
+ * (`setup.shards` shards, 1 d segments, `setup.ttl`) and the measure, and waits until the measure
+ * is applied everywhere. Throws when either wait runs out.
+ */
+export async function createMeasure(client: LockstepClient, setup: MeasureSetup, measure: BenchMeasure): Promise<void> {
+  await waitMembersActive(client, setup.members, setup.membersTimeoutMs, setup.pollMs);
+  const { shards, ttl } = setup;
+  await client.create('group', { name: measure.group, catalog: 'measure', shards, segment_interval: '1d', ttl });
+  const m = await client.create('measure', measure);
+  const ready = await client.awaitApplied([`measure:${measure.group}/${measure.name}`], {
+    minRevisions: [m.revision],
+    timeoutMs: setup.appliedTimeoutMs,
+  });
+  if (!ready.applied) throw new Error(`the measure was not applied everywhere: ${JSON.stringify(ready.laggards)}`);
+}
 
 /** Folds a write's token into `into`: per shard, the largest sequence. */
 export function mergeToken(into: WriteToken, t: WriteToken): void {
@@ -69,7 +164,7 @@ export async function waitFlushed(
       last.some((x) => x.shard === `${token.group}/${s}` && x.flushed >= seq),
     );
     if (done) return;
-    await new Promise((r) => setTimeout(r, FLUSH_POLL_MS));
+    await sleep(FLUSH_POLL_MS);
   }
   throw new Error(
     `the shards did not flush the load in time: token ${JSON.stringify(token.shards)}, shards ${JSON.stringify(last)}`,

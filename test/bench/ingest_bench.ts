@@ -13,7 +13,7 @@
  * Run: `npm run bench:ingest -- --report out.json`. Times are `performance.now()` and timestamps of
  * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,8 +26,8 @@ import type { WritePoint } from '../../transport/api_types.js';
 import type { WriteToken } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { parseIngestArgs, type IngestArgs, type IngestConfig } from './ingest_args.js';
-import { runBenchScript } from './bench_cli.js';
-import { diskUsage, mergeToken, waitFlushed } from './bench_store.js';
+import { percentile, runBenchScript, sleep, windowFromNow, type Window } from './bench_cli.js';
+import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 
 /** The group and measure every run writes to. */
 const GROUP = 'bench';
@@ -50,13 +50,6 @@ const TS_STEP_MS = 10_000;
 const NEWEST_TS_AGE_MS = 3_600_000;
 /** How far back a run's timestamps may reach: inside the 7 d ttl with a day to spare. */
 const TS_SPAN_MAX_MS = 6 * 86_400_000;
-
-/** The phases on `performance.now()`: warm-up from `start`, measurement from `measureStart` to `end`. */
-interface Window {
-  start: number;
-  measureStart: number;
-  end: number;
-}
 
 /**
  * The batches of one run, shared by its writers: point k is series `k % series` at step
@@ -144,13 +137,6 @@ class RunStats {
   sortedLatencies(): number[] {
     return [...this.latenciesMs].sort((a, b) => a - b);
   }
-
-  /** Nearest-rank percentile of ascending values, rounded to µs; 0 for none. */
-  static percentile(sorted: readonly number[], p: number): number {
-    if (sorted.length === 0) return 0;
-    const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-    return Math.round(sorted[i]! * 1000) / 1000;
-  }
 }
 
 /** One run's row of the report. */
@@ -199,76 +185,29 @@ export interface IngestReport {
   configs: IngestRow[];
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
-
-/** Polls `probe` every POLL_MS until it is true or `timeoutMs` passed. */
-async function pollUntil(probe: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  for (let i = 0; i <= Math.ceil(timeoutMs / POLL_MS); i++) {
-    try {
-      if (await probe()) return true;
-    } catch {
-      // A failed probe (no liaison serving yet) counts as "not yet".
-    }
-    if (performance.now() > deadline) return false;
-    await sleep(POLL_MS);
-  }
-  return false;
-}
-
 /** Starts the processes of one config: its own nats-server and node(s). */
 async function startConfig(config: IngestConfig, dir: string): Promise<LocalCluster> {
-  const nodeArgs = ['--log-level', 'warn'];
-  if (config === 'cluster') return LocalCluster.start({ dir, liaisons: 1, dataNodes: 2, claimers: 0, nodeArgs });
-  const lc = await LocalCluster.start({ dir, liaisons: 0, dataNodes: 0, claimers: 0, nodeArgs });
-  try {
-    lc.spawnNode('s1', ['standalone']);
-    await lc.waitReady('s1');
-    lc.writeClusterFile();
-    return lc;
-  } catch (err) {
-    await lc.stop();
-    throw err;
-  }
-}
-
-/** The pids of a local cluster's processes, so a caller can check none is left after the run. */
-function pidsOf(lc: LocalCluster): number[] {
-  const pids = [...lc.nodes.values()].map((n) => n.pid);
-  try {
-    const doc = JSON.parse(readFileSync(join(lc.opts.dir, 'cluster.json'), 'utf8')) as { natsPid?: number };
-    if (typeof doc.natsPid === 'number') pids.push(doc.natsPid);
-  } catch {
-    // No cluster.json: the NATS pid is simply not reported.
-  }
-  return pids;
+  if (config === 'standalone') return startStandalone(dir, 's1');
+  return LocalCluster.start({ dir, liaisons: 1, dataNodes: 2, claimers: 0, nodeArgs: ['--log-level', 'warn'] });
 }
 
 /** Creates the group and the measure once every member is active, and waits until they are applied. */
 async function createSchema(client: LockstepClient, members: string[], fields: number): Promise<void> {
-  const seen = await pollUntil(async () => {
-    const r = await client.members();
-    return members.every((n) => r.members.some((m) => m.name === n && m.state === 'active'));
-  }, MEMBERS_READY_TIMEOUT_MS);
-  if (!seen)
-    throw new Error(
-      `the liaison did not see every member (${members.join(', ')}) active within ${MEMBERS_READY_TIMEOUT_MS} ms`,
-    );
-  await client.create('group', { name: GROUP, catalog: 'measure', shards: SHARDS, segment_interval: '1d', ttl: TTL });
-  const m = await client.create('measure', {
+  const setup = {
+    members,
+    shards: SHARDS,
+    ttl: TTL,
+    membersTimeoutMs: MEMBERS_READY_TIMEOUT_MS,
+    appliedTimeoutMs: SCHEMA_APPLIED_TIMEOUT_MS,
+    pollMs: POLL_MS,
+  };
+  await createMeasure(client, setup, {
     group: GROUP,
     name: MEASURE,
     entity: ['host'],
     tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
     fields: Array.from({ length: fields }, (_, i) => ({ name: `f${i + 1}`, type: 'float' })),
   });
-  const ready = await client.awaitApplied([`measure:${GROUP}/${MEASURE}`], {
-    minRevisions: [m.revision],
-    timeoutMs: SCHEMA_APPLIED_TIMEOUT_MS,
-  });
-  if (!ready.applied) throw new Error(`the measure was not applied everywhere: ${JSON.stringify(ready.laggards)}`);
 }
 
 /** One writer: re-issues a batch as soon as the previous one completed, until the window ends. */
@@ -310,9 +249,7 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
         clients.push(await LockstepClient.connect({ natsUrl: lc.natsUrl, name: `bench-writer-${i}` }));
 
       const source = new BatchSource(args.series, args.batchPoints, args.fields, Date.now());
-      const start = performance.now();
-      const w: Window = { start, measureStart: start + args.warmUpMs, end: start + args.warmUpMs + args.measureMs };
-      const s = new RunStats(w);
+      const s = new RunStats(windowFromNow(args.warmUpMs, args.measureMs));
       // Join every writer: each one's last write is bounded by the client's write timeout.
       await Promise.all(clients.slice(1).map((c) => writer(c, source, s, stop)));
       const writersDone = performance.now();
@@ -332,9 +269,9 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
         batches: s.batches,
         errors: s.errors,
         points_per_s: Math.round(s.points / (args.measureMs / 1000)),
-        p50_ms: RunStats.percentile(lat, 50),
-        p99_ms: RunStats.percentile(lat, 99),
-        max_ms: RunStats.percentile(lat, 100),
+        p50_ms: percentile(lat, 50),
+        p99_ms: percentile(lat, 99),
+        max_ms: percentile(lat, 100),
         bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((disk.bytes / s.acknowledgedPoints) * 100) / 100,
         stored_after_s: storedAfterS,
         wal_bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((walBytes / s.acknowledgedPoints) * 100) / 100,

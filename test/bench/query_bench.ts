@@ -12,121 +12,40 @@
  * Run: `npm run bench:query -- --report out.json`. Times are `performance.now()` and timestamps of
  * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LocalCluster } from '../../runtime/local_cluster.js';
-import {
-  LockstepClient,
-  type MeasureQuery,
-  type MeasureRow,
-  type QueryReply,
-  type WritePoint,
-  type WriteToken,
-} from '../../transport/client.js';
+import type { LocalCluster } from '../../runtime/local_cluster.js';
+import { LockstepClient, type MeasureQuery, type WriteToken } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
-import { runBenchScript } from './bench_cli.js';
-import { diskUsage, mergeToken, waitFlushed } from './bench_store.js';
+import { percentile, runBenchScript } from './bench_cli.js';
+import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
+import {
+  APPLY_QUERY_TIMEOUT_MS,
+  ask,
+  check,
+  GROUP,
+  MEASURE,
+  QueryData,
+  queriesOf,
+  REGIONS,
+  TS_STEP_MS,
+  verify,
+  type QueryName,
+} from './query_data.js';
 
-/** The group and measure of the run. */
-const GROUP = 'qbench';
-const MEASURE = 'cpu';
 const SHARDS = 4;
 const NODE = 's1';
 /** Points per write. */
 const BATCH_POINTS = 5000;
 /** How long setup waits for the node to be active and the measure applied. */
 const SETUP_TIMEOUT_MS = 30_000;
-/** Deadline of every timed query and of the checks. */
-const QUERY_TIMEOUT_MS = 60_000;
-/** Deadline of one read-your-writes query while waiting for the load to be applied (the server's largest). */
-const APPLY_QUERY_TIMEOUT_MS = 120_000;
 /** Interval of the bounded polls (members, flushed sequences). */
 const POLL_MS = 200;
 /** The median the hour-window query should stay below on a standalone node. */
 const TARGET_WINDOW_MEDIAN_MS = 50;
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
-/** Regions: host i is in region `r<i % REGIONS>`. */
-const REGIONS = 10;
-/** Each series has a point every TS_STEP_MS; the newest is about NEWEST_TS_AGE_MS before the start. */
-const TS_STEP_MS = 10_000;
-const NEWEST_TS_AGE_MS = HOUR_MS;
-
-/**
- * The points of a run, made on demand: point k is series `k % series` at step `floor(k / series)`,
- * with `f1`, `f2` random with 2 decimals in [0, 100). It keeps what the checks need: each series'
- * largest `f1` and, per region, the count and sum of `f1` inside the hour window.
- */
-class QueryData {
-  readonly steps: number;
-  readonly firstTs: number;
-  readonly lastTs: number;
-  /** The hour window of `window_mean_by_region`: the hour ending 2 h before the newest point, or the first hour of less data. */
-  readonly windowTo: number;
-  readonly probeHost: string;
-  private readonly hosts: string[];
-  private readonly maxF1: Float64Array;
-  private readonly windowCount = new Map<string, number>();
-  private readonly windowSum = new Map<string, number>();
-
-  constructor(
-    readonly points: number,
-    readonly series: number,
-    wallNowMs: number,
-  ) {
-    this.steps = points / series;
-    this.lastTs = Math.floor((wallNowMs - NEWEST_TS_AGE_MS) / TS_STEP_MS) * TS_STEP_MS;
-    this.firstTs = this.lastTs - (this.steps - 1) * TS_STEP_MS;
-    this.windowTo = Math.max(this.firstTs + HOUR_MS, this.lastTs + TS_STEP_MS - 2 * HOUR_MS);
-    this.hosts = Array.from({ length: series }, (_, i) => `h${i}`);
-    this.probeHost = this.hosts[Math.floor(series / 2)]!;
-    this.maxF1 = new Float64Array(series).fill(-Infinity);
-  }
-
-  /** Points [start, end). */
-  batch(start: number, end: number): WritePoint[] {
-    const out: WritePoint[] = new Array(end - start);
-    for (let k = start; k < end; k++) {
-      const i = k % this.series;
-      const ts = this.firstTs + Math.floor(k / this.series) * TS_STEP_MS;
-      const region = `r${i % REGIONS}`;
-      const f1 = Math.floor(Math.random() * 10_000) / 100;
-      if (f1 > this.maxF1[i]!) this.maxF1[i] = f1;
-      if (ts >= this.windowTo - HOUR_MS && ts < this.windowTo) {
-        this.windowCount.set(region, (this.windowCount.get(region) ?? 0) + 1);
-        this.windowSum.set(region, (this.windowSum.get(region) ?? 0) + f1);
-      }
-      out[k - start] = {
-        ts,
-        tags: { host: this.hosts[i]!, region },
-        fields: { f1, f2: Math.floor(Math.random() * 10_000) / 100 },
-      };
-    }
-    return out;
-  }
-
-  /** How many steps of one series fall in [from, to). */
-  stepsIn(from: number, to: number): number {
-    const lo = Math.max(0, Math.ceil((from - this.firstTs) / TS_STEP_MS));
-    const hi = Math.min(this.steps, Math.ceil((to - this.firstTs) / TS_STEP_MS));
-    return Math.max(0, hi - lo);
-  }
-
-  /** Per region, the count and mean of `f1` written inside the hour window. */
-  windowMeans(): Map<string, { count: number; mean: number }> {
-    const out = new Map<string, { count: number; mean: number }>();
-    for (const [r, n] of this.windowCount) out.set(r, { count: n, mean: this.windowSum.get(r)! / n });
-    return out;
-  }
-
-  /** The `n` largest per-series maxima of `f1`, descending. */
-  topMaxima(n: number): number[] {
-    return [...this.maxF1].sort((a, b) => b - a).slice(0, n);
-  }
-}
 
 /** Timings of one query over its timed runs, and the rows (or groups) each run returned. */
 export interface QueryTiming {
@@ -171,64 +90,25 @@ export interface QueryReport {
     flushed_s: number;
   };
   disk: { bytes: number; files: number; bytes_per_point: number };
-  queries: Record<'window_mean_by_region' | 'series_raw_day' | 'top10_series_by_max', QueryTiming>;
+  queries: Record<QueryName, QueryTiming>;
   target: { query: 'window_mean_by_region'; median_ms_below: number; met: boolean };
   /** Every process the run started (the node and nats-server), all stopped before the report. */
   pids: number[];
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
-
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
-/** Nearest-rank percentile of ascending values; 0 for none. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-/** Starts nats-server and one standalone node. */
-async function startStandalone(dir: string): Promise<LocalCluster> {
-  const lc = await LocalCluster.start({
-    dir,
-    liaisons: 0,
-    dataNodes: 0,
-    claimers: 0,
-    nodeArgs: ['--log-level', 'warn'],
-  });
-  try {
-    lc.spawnNode(NODE, ['standalone']);
-    await lc.waitReady(NODE);
-    lc.writeClusterFile();
-    return lc;
-  } catch (err) {
-    await lc.stop();
-    throw err;
-  }
-}
-
-/** The pids of the node and of nats-server (from cluster.json), so a caller can check none is left. */
-function pidsOf(lc: LocalCluster): number[] {
-  const pids = [...lc.nodes.values()].map((n) => n.pid);
-  const doc = JSON.parse(readFileSync(join(lc.opts.dir, 'cluster.json'), 'utf8')) as { natsPid?: number };
-  if (typeof doc.natsPid === 'number') pids.push(doc.natsPid);
-  return pids;
-}
 
 /** Creates the group and the measure once the node is active, and waits until they are applied. */
 async function createSchema(client: LockstepClient): Promise<void> {
-  const deadline = performance.now() + SETUP_TIMEOUT_MS;
-  for (let i = 0; ; i++) {
-    const r = await client.members().catch(() => ({ members: [] }));
-    if (r.members.some((m) => m.name === NODE && m.state === 'active')) break;
-    if (performance.now() > deadline || i > SETUP_TIMEOUT_MS / POLL_MS)
-      throw new Error(`node ${NODE} was not active within ${SETUP_TIMEOUT_MS} ms`);
-    await sleep(POLL_MS);
-  }
-  await client.create('group', { name: GROUP, catalog: 'measure', shards: SHARDS, segment_interval: '1d', ttl: '7d' });
-  const m = await client.create('measure', {
+  const setup = {
+    members: [NODE],
+    shards: SHARDS,
+    ttl: '7d',
+    membersTimeoutMs: SETUP_TIMEOUT_MS,
+    appliedTimeoutMs: SETUP_TIMEOUT_MS,
+    pollMs: POLL_MS,
+  };
+  await createMeasure(client, setup, {
     group: GROUP,
     name: MEASURE,
     entity: ['host'],
@@ -246,11 +126,6 @@ async function createSchema(client: LockstepClient): Promise<void> {
       { name: 'f2', type: 'float' },
     ],
   });
-  const ready = await client.awaitApplied([`measure:${GROUP}/${MEASURE}`], {
-    minRevisions: [m.revision],
-    timeoutMs: SETUP_TIMEOUT_MS,
-  });
-  if (!ready.applied) throw new Error(`the measure was not applied: ${JSON.stringify(ready.laggards)}`);
 }
 
 /**
@@ -326,20 +201,6 @@ async function waitApplied(
   throw new Error(`the load was not applied within --load-timeout (token ${JSON.stringify(token.shards)})`);
 }
 
-/** Runs `q` once; a failure names the query and the server's code. */
-async function ask(client: LockstepClient, name: string, q: MeasureQuery): Promise<QueryReply<MeasureRow>> {
-  try {
-    return await client.queryMeasure(q);
-  } catch (err) {
-    throw new Error(`query ${name} failed: ${codeOf(err)}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/** A check of the answers before any timing; a wrong answer makes the timings meaningless. */
-function check(ok: boolean, what: string): void {
-  if (!ok) throw new Error(`wrong answer: ${what}`);
-}
-
 /** Runs `q` `warmUps` times untimed, then `runs` times timed; every run must return `rows` rows or groups. */
 async function timeQuery(
   client: LockstepClient,
@@ -370,94 +231,12 @@ async function timeQuery(
     rows,
     runs: s.length,
     median_ms: round3(median),
-    p50_ms: round3(percentile(s, 50)),
-    p95_ms: round3(percentile(s, 95)),
-    p99_ms: round3(percentile(s, 99)),
+    p50_ms: percentile(s, 50),
+    p95_ms: percentile(s, 95),
+    p99_ms: percentile(s, 99),
     min_ms: round3(s[0]!),
     max_ms: round3(s[s.length - 1]!),
   };
-}
-
-/** The three timed queries over `data`, with the rows (or groups) each must return. */
-function queriesOf(
-  data: QueryData,
-): { name: keyof QueryReport['queries']; description: string; q: MeasureQuery; rows: number }[] {
-  const base = { group: GROUP, name: MEASURE, timeout_ms: QUERY_TIMEOUT_MS };
-  const wTo = data.windowTo;
-  const dTo = data.lastTs + TS_STEP_MS;
-  return [
-    {
-      name: 'window_mean_by_region',
-      description: 'mean(f1) grouped by region over every series, one hour',
-      q: { ...base, from: wTo - HOUR_MS, to: wTo, group_by: ['region'], aggregations: [{ fn: 'mean', field: 'f1' }] },
-      rows: Math.min(REGIONS, data.series),
-    },
-    {
-      name: 'series_raw_day',
-      description: `raw points of host ${data.probeHost}, one day`,
-      q: {
-        ...base,
-        from: dTo - DAY_MS,
-        to: dTo,
-        criteria: { tag: 'host', op: 'eq', value: data.probeHost },
-        limit: 100_000,
-      },
-      rows: data.stepsIn(dTo - DAY_MS, dTo),
-    },
-    {
-      name: 'top10_series_by_max',
-      description: 'top 10 series by max(f1) over everything loaded',
-      q: { ...base, from: data.firstTs, to: dTo, top: { n: 10, fn: 'max', field: 'f1', order: 'desc' } },
-      rows: Math.min(10, data.series),
-    },
-  ];
-}
-
-/** Checks each query's answer once against what was written, and the count of every point. */
-async function verify(client: LockstepClient, data: QueryData, qs: ReturnType<typeof queriesOf>): Promise<void> {
-  const all = await ask(client, 'count', {
-    group: GROUP,
-    name: MEASURE,
-    from: data.firstTs,
-    to: data.lastTs + TS_STEP_MS,
-    aggregations: [{ fn: 'count' }],
-    timeout_ms: APPLY_QUERY_TIMEOUT_MS,
-  });
-  check(
-    all.groups?.[0]?.values.count === data.points,
-    `count over everything is ${JSON.stringify(all.groups)}, expected ${data.points}`,
-  );
-
-  const [w, raw, top] = qs as [(typeof qs)[0], (typeof qs)[0], (typeof qs)[0]];
-  const wr = await ask(client, w.name, { ...w.q, aggregations: [{ fn: 'mean', field: 'f1' }, { fn: 'count' }] });
-  const expected = data.windowMeans();
-  check(wr.groups?.length === w.rows, `${w.name} returned ${wr.groups?.length} groups, expected ${w.rows}`);
-  for (const g of wr.groups!) {
-    const e = expected.get(String(g.tags.region));
-    check(
-      e !== undefined && g.values.count === e.count,
-      `${w.name} region ${String(g.tags.region)}: count ${g.values.count}, expected ${e?.count}`,
-    );
-    check(
-      Math.abs((g.values['mean(f1)'] ?? NaN) - e!.mean) < 1e-6,
-      `${w.name} region ${String(g.tags.region)}: mean ${g.values['mean(f1)']}, expected ${e!.mean}`,
-    );
-  }
-
-  const rr = await ask(client, raw.name, raw.q);
-  check(rr.rows?.length === raw.rows, `${raw.name} returned ${rr.rows?.length} rows, expected ${raw.rows}`);
-  check(
-    rr.rows!.every((r, i) => r.tags.host === data.probeHost && (i === 0 || r.ts - rr.rows![i - 1]!.ts === TS_STEP_MS)),
-    `${raw.name}: rows of one host, ${TS_STEP_MS} ms apart`,
-  );
-
-  const tr = await ask(client, top.name, top.q);
-  const maxima = data.topMaxima(top.rows);
-  const got = (tr.groups ?? []).map((g) => g.values['max(f1)']);
-  check(
-    JSON.stringify(got) === JSON.stringify(maxima),
-    `${top.name} maxima ${JSON.stringify(got)}, expected ${JSON.stringify(maxima)}`,
-  );
 }
 
 /** One run: start, load, wait, verify, time; every process is stopped before returning. */
@@ -466,7 +245,7 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
   const clients: LockstepClient[] = [];
   let lc: LocalCluster | undefined;
   try {
-    lc = await startStandalone(dir);
+    lc = await startStandalone(dir, NODE);
     const pids = pidsOf(lc);
     const admin = await LockstepClient.connect({ natsUrl: lc.natsUrl, name: 'bench-query' });
     clients.push(admin);

@@ -10,15 +10,29 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Runs a TypeScript script under tsx to its end; SIGKILLed (and so reported) past `timeoutMs`. */
-export function runScript(script: string, args: string[], timeoutMs: number): Promise<ChildResult> {
+/**
+ * Spawns `file` with `argv` and collects everything it prints until it ends; SIGKILLed (and so
+ * reported) past `timeoutMs`. With `input` defined it is fed on stdin, else stdin is closed.
+ */
+function collect(
+  file: string,
+  argv: string[],
+  opts: { timeoutMs: number; input?: string; cwd?: string | URL; env?: NodeJS.ProcessEnv },
+): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, argv, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += String(d)));
-    child.stderr.on('data', (d) => (stderr += String(d)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout!.on('data', (d) => (stdout += String(d)));
+    child.stderr!.on('data', (d) => (stderr += String(d)));
+    // The child may stop reading early (a CLI on a malformed line): a broken pipe is expected then.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.input);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -28,6 +42,11 @@ export function runScript(script: string, args: string[], timeoutMs: number): Pr
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** Runs a TypeScript script under tsx to its end; SIGKILLed (and so reported) past `timeoutMs`. */
+export function runScript(script: string, args: string[], timeoutMs: number): Promise<ChildResult> {
+  return collect(process.execPath, ['--import', 'tsx', script, ...args], { timeoutMs });
 }
 
 /** True while a process with this pid exists (one we may not signal counts as alive). */
@@ -63,32 +82,11 @@ export interface RunCliOptions {
  * unset, so the CLI finds its URL itself (flag, ./.lockstep/cluster.json, default).
  */
 export function runCli(natsUrl: string | undefined, args: string[], opts: RunCliOptions = {}): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...opts.env };
-    if (natsUrl === undefined) delete env.LOCKSTEP_NATS_URL;
-    else env.LOCKSTEP_NATS_URL = natsUrl;
-    const child = spawn(process.execPath, [LOCKSTEP_BIN, ...args], {
-      cwd: opts.cwd ?? REPO,
-      env,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += String(d)));
-    child.stderr!.on('data', (d) => (stderr += String(d)));
-    // The CLI may stop reading early (a malformed line): a broken pipe is expected then.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(opts.input);
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  const env: NodeJS.ProcessEnv = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...opts.env };
+  if (natsUrl === undefined) delete env.LOCKSTEP_NATS_URL;
+  else env.LOCKSTEP_NATS_URL = natsUrl;
+  const { input, timeoutMs = 60_000, cwd = REPO } = opts;
+  return collect(process.execPath, [LOCKSTEP_BIN, ...args], { timeoutMs, input, cwd, env });
 }
 
 /** True when util-linux `script` is there to give a child a pseudo-terminal. */
@@ -117,24 +115,9 @@ export function runCliInPty(
   opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<ChildResult> {
   const [file, argv] = inPty([process.execPath, LOCKSTEP_BIN, ...args]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, {
-      cwd: opts.cwd ?? REPO,
-      env: { ...process.env, LOCKSTEP_NATS_URL: natsUrl, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...PTY_ENV, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += String(d)));
-    child.stderr.on('data', (d) => (stderr += String(d)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+  return collect(file, argv, {
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, LOCKSTEP_NATS_URL: natsUrl, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...PTY_ENV, ...opts.env },
   });
 }

@@ -11,6 +11,7 @@ import type { FaultSpec } from '../../runtime/actor.js';
 import type { NatsBus } from '../../transport/nats_bus.js';
 import { call } from '../../transport/rpc.js';
 import { subjectsFor } from '../../transport/subjects.js';
+import { groupResource, hostValueMeasure } from './fixtures.js';
 
 /** Membership timings for tests: eviction within about a second. */
 export const TEST_NODE_ARGS = [
@@ -61,22 +62,19 @@ export class TestCluster {
     return call<T>(this.bus, subject, body, { timeoutMs });
   }
 
+  /** Creates a measure group (fixtures `groupResource`: 2 shards, 1 d segments, 7 d ttl), `extra` overriding. */
   createGroup(name: string, extra: Record<string, unknown> = {}): Promise<{ revision: number }> {
-    return this.api(S.api.schema('group', 'create'), {
-      resource: { name, catalog: 'measure', shards: 2, segment_interval: '1d', ttl: '7d', ...extra },
-    });
+    return this.api(S.api.schema('group', 'create'), { resource: groupResource(name, extra) });
   }
 
+  /** Creates the smallest measure to write to (fixtures `hostValueMeasure`: a `host` tag, a float `value`). */
   createMeasure(group: string, name: string): Promise<{ revision: number }> {
-    return this.api(S.api.schema('measure', 'create'), {
-      resource: {
-        group,
-        name,
-        entity: ['host'],
-        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
-        fields: [{ name: 'value', type: 'float' }],
-      },
-    });
+    return this.api(S.api.schema('measure', 'create'), { resource: hostValueMeasure(group, name) });
+  }
+
+  /** True once every member applied measure `group/name` at `revision` or later (barrier `applied`). */
+  async measureApplied(group: string, name: string, revision: number): Promise<boolean> {
+    return (await this.barrier('applied', { keys: [`measure:${group}/${name}`], min_revisions: [revision] })).applied;
   }
 
   deleteMeasure(group: string, name: string): Promise<{ revision: number }> {

@@ -1,6 +1,8 @@
 /**
  * Shared helpers of the encoding_* tests: a seeded PRNG, the run's seed (printed when this module
- * loads; replay with ENCODING_SEED), and corruption checks. The helpers hold no state between tests.
+ * loads; replay with ENCODING_SEED), corruption checks, and the two property loops every column
+ * kind runs (random columns round-trip; truncated or damaged columns fail only as corrupt). The
+ * helpers hold no state between tests.
  */
 import assert from 'node:assert/strict';
 import { ByteReader, EncodingError } from '../../storage/encoding/index.js';
@@ -84,6 +86,58 @@ export function assertDamageSafe(
     }
   }
   return failed;
+}
+
+/** Draws one test column of `n` values from `rng` (typical or hostile data of one kind). */
+export type ColumnGenerator<T extends ArrayLike<unknown>> = (rng: () => number, n: number) => T;
+
+/**
+ * Hands `count` random columns to `check`, drawn from `generators` in turn: every tenth up to
+ * `long` values (a long block), the others up to `short`. `what` names the generator and the case.
+ */
+export function forRandomColumns<T extends ArrayLike<unknown>>(
+  rng: () => number,
+  generators: readonly ColumnGenerator<T>[],
+  lengths: { short: number; long: number },
+  check: (values: T, what: string) => void,
+  count = 3000,
+): void {
+  for (let k = 0; k < count; k++) {
+    const g = k % generators.length;
+    check(
+      generators[g]!(rng, randInt(rng, 0, k % 10 === 0 ? lengths.long : lengths.short)),
+      `generator ${g}, array ${k}`,
+    );
+  }
+}
+
+/**
+ * Truncated or damaged columns fail only as corrupt: `rounds` random columns of 1 to `maxLength`
+ * values, drawn from `generators` in turn, each encoded by `encode` (to one buffer, or several:
+ * one per codec, say). Every buffer passes `assertTruncationsCorrupt` and `damageRounds` rounds
+ * of `assertDamageSafe`, and some damage must have been detected over the whole run.
+ */
+export function assertColumnsFailOnlyAsCorrupt<T extends ArrayLike<unknown>>(
+  rng: () => number,
+  generators: readonly ColumnGenerator<T>[],
+  column: {
+    encode: (values: T) => Uint8Array | Uint8Array[];
+    read: ColumnReader;
+    maxLength: number;
+    damageRounds: number;
+  },
+  rounds = 300,
+): void {
+  let failed = 0;
+  for (let k = 0; k < rounds; k++) {
+    const values = generators[k % generators.length]!(rng, randInt(rng, 1, column.maxLength));
+    const encoded = column.encode(values);
+    for (const buf of Array.isArray(encoded) ? encoded : [encoded]) {
+      assertTruncationsCorrupt(buf, values.length, column.read, rng);
+      failed += assertDamageSafe(buf, values.length, column.read, rng, column.damageRounds);
+    }
+  }
+  assert.ok(failed > 0, 'some damage was detected');
 }
 
 /** Bitwise equality of two float arrays (tells -0 from 0 and NaN payloads apart). */

@@ -15,6 +15,7 @@ import { SchemaRegistry } from '../../actors/liaison/schema_registry.js';
 import { serveSchemaApi } from '../../actors/liaison/schema_service.js';
 import { startNatsServer, type NatsServer } from '../harness/nats_server.js';
 import { runCli } from '../harness/child.js';
+import { groupResource, hostValueMeasure } from '../harness/fixtures.js';
 
 const CLI_TIMEOUT_MS = 20_000;
 
@@ -61,18 +62,29 @@ function tempFile(name: string, text: string): string {
 }
 
 async function createGroup(name: string): Promise<void> {
-  await registry.create('group', { name, catalog: 'measure', shards: 2, segment_interval: '1d', ttl: '7d' });
+  await registry.create('group', groupResource(name));
 }
 
 async function createMeasure(g: string, name: string): Promise<number> {
-  const r = await registry.create('measure', {
-    group: g,
+  return (await registry.create('measure', hostValueMeasure(g, name))).revision;
+}
+
+/** `schema create group <name>` with the flags of `groupResource`: 2 shards (or `shards`), 1 d segments, 7 d ttl. */
+function createGroupArgs(name: string, shards = '2'): string[] {
+  return [
+    'schema',
+    'create',
+    'group',
     name,
-    entity: ['host'],
-    tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
-    fields: [{ name: 'value', type: 'float' }],
-  });
-  return r.revision;
+    '--catalog',
+    'measure',
+    '--shards',
+    shards,
+    '--segment-interval',
+    '1d',
+    '--ttl',
+    '7d',
+  ];
 }
 
 describe('cli', function () {
@@ -102,22 +114,7 @@ describe('cli', function () {
 
   it('cli - create group and measure print their revisions', async () => {
     const g = group('cli_create');
-    const r1 = ok(
-      await cli(
-        'schema',
-        'create',
-        'group',
-        g,
-        '--catalog',
-        'measure',
-        '--shards',
-        '2',
-        '--segment-interval',
-        '1d',
-        '--ttl',
-        '7d',
-      ),
-    );
+    const r1 = ok(await cli(...createGroupArgs(g)));
     const groupRev = revisionIn(r1.stdout, `created group:${g}`);
     const r2 = ok(
       await cli(
@@ -217,40 +214,14 @@ describe('cli', function () {
   });
 
   it('cli - a bad name or flag exits 2 with InvalidArgument', async () => {
-    const r1 = await cli(
-      'schema',
-      'create',
-      'group',
-      'Bad.name',
-      '--catalog',
-      'measure',
-      '--shards',
-      '2',
-      '--segment-interval',
-      '1d',
-      '--ttl',
-      '7d',
-    );
+    const r1 = await cli(...createGroupArgs('Bad.name'));
     assert.equal(r1.code, 2);
     assert.match(r1.stderr, /^error: InvalidArgument: group "Bad\.name" is not a valid name/);
     assert.equal(r1.stdout, '');
     const r2 = await cli('--json', 'schema', 'get', 'measure', 'no_slash');
     assert.equal(r2.code, 2);
     assert.equal(JSON.parse(r2.stdout).error.code, 'InvalidArgument');
-    const r3 = await cli(
-      'schema',
-      'create',
-      'group',
-      'fine',
-      '--catalog',
-      'measure',
-      '--shards',
-      'two',
-      '--segment-interval',
-      '1d',
-      '--ttl',
-      '7d',
-    );
+    const r3 = await cli(...createGroupArgs('fine', 'two'));
     assert.equal(r3.code, 2);
     assert.match(r3.stderr, /^error: InvalidArgument: --shards must be/);
     const r4 = await cli(

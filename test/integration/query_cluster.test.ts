@@ -8,6 +8,7 @@
 import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { TestCluster } from '../harness/cluster.js';
+import { hostValueMeasure } from '../harness/fixtures.js';
 import { exitWithin } from '../harness/wait.js';
 import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import type { LockstepError } from '../../transport/errors.js';
@@ -26,15 +27,6 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
   const now = Date.now();
   const SHARDS = 8;
 
-  const measure = (group: string, name = 'cpu') => ({
-    resource: {
-      group,
-      name,
-      entity: ['host'],
-      tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
-      fields: [{ name: 'value', type: 'float' }],
-    },
-  });
   const write = (
     group: string,
     points: { ts: number; tags: { host: string }; fields: Record<string, unknown> }[],
@@ -69,27 +61,21 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
       ['q3', 1],
     ] as const) {
       await c.createGroup(g, { shards: SHARDS, replicas, placement: { data_nodes: ['d1', 'd2'] } });
-      const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure(g));
-      assert.equal(
-        (await c.barrier('applied', { keys: [`measure:${g}/cpu`], min_revisions: [m.revision] })).applied,
-        true,
-      );
+      const m = await c.createMeasure(g, 'cpu');
+      assert.equal(await c.measureApplied(g, 'cpu', m.revision), true);
     }
     // Four shards on two nodes: balanced placement puts two on each.
     await c.createGroup('q4', { shards: 4, placement: { data_nodes: ['d1', 'd2'] } });
-    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure('q4'));
-    assert.equal((await c.barrier('applied', { keys: ['measure:q4/cpu'], min_revisions: [m.revision] })).applied, true);
+    const m = await c.createMeasure('q4', 'cpu');
+    assert.equal(await c.measureApplied('q4', 'cpu', m.revision), true);
   });
   after(async () => {
     await c?.stop();
   });
 
   it('read your writes - after barrier applied at R, a write carrying R is accepted by every liaison without waiting and a query with its token sees it', async () => {
-    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure('q1', 'fresh'));
-    assert.equal(
-      (await c.barrier('applied', { keys: ['measure:q1/fresh'], min_revisions: [m.revision] })).applied,
-      true,
-    );
+    const m = await c.createMeasure('q1', 'fresh');
+    assert.equal(await c.measureApplied('q1', 'fresh', m.revision), true);
     for (let i = 0; i < 20; i++) {
       const host = `ryw${i}`;
       const w = await c.api<WriteReply>(S.api.write('measure'), {
@@ -246,17 +232,14 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
   it('gates - queries: an older schema_revision is ExpiredSchema, a newer one SchemaNotApplied after the budget (succeeds if the watcher catches up), counted with rpc="query"', async () => {
     const upd = await c.api<{ revision: number }>(S.api.schema('measure', 'update'), {
       resource: {
-        ...measure('q1').resource,
+        ...hostValueMeasure('q1', 'cpu'),
         fields: [
           { name: 'value', type: 'float' },
           { name: 'extra', type: 'int' },
         ],
       },
     });
-    assert.equal(
-      (await c.barrier('applied', { keys: ['measure:q1/cpu'], min_revisions: [upd.revision] })).applied,
-      true,
-    );
+    assert.equal(await c.measureApplied('q1', 'cpu', upd.revision), true);
     await assert.rejects(
       query('q1', { schema_revision: upd.revision - 1 }),
       (e: { code?: string }) => e.code === 'ExpiredSchema',
@@ -267,7 +250,7 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
     await c.lc.nodes.get('l2')!.exited;
     await c.control('l1', 'pause_watch');
     try {
-      const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), measure('q1', 'late'));
+      const m = await c.createMeasure('q1', 'late');
       const body = { group: 'q1', name: 'late', schema_revision: m.revision, from: now - 1000, to: now };
       const t0 = Date.now();
       await assert.rejects(

@@ -7,12 +7,26 @@ import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { TagType } from '../../transport/schema_types.js';
 import { TestCluster } from '../harness/cluster.js';
+import { tagFamily } from '../harness/fixtures.js';
 import { decode } from '../../transport/codec.js';
 import { WAL_STREAM, subjectsFor } from '../../transport/subjects.js';
 import { call } from '../../transport/rpc.js';
 
 const S = subjectsFor();
+
+/** Measure w/cpu: entity `host`; tags `host`, `region` and `moreTags`; fields `value` (float), `count` (int). */
+const cpuMeasure = (moreTags: Record<string, TagType> = {}) => ({
+  group: 'w',
+  name: 'cpu',
+  entity: ['host'],
+  tag_families: [tagFamily('default', { host: 'string', region: 'string', ...moreTags })],
+  fields: [
+    { name: 'value', type: 'float' },
+    { name: 'count', type: 'int' },
+  ],
+});
 
 describe('write path to the WAL (liaisons only, every data node down)', function () {
   this.timeout(120_000);
@@ -32,30 +46,8 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     jsm = await jetstreamManager(nc);
     // No data node exists: the group names where its shards will live.
     await c.createGroup('w', { shards: 4, placement: { data_nodes: ['d1'] } });
-    cpu = await c.api(S.api.schema('measure', 'create'), {
-      resource: {
-        group: 'w',
-        name: 'cpu',
-        entity: ['host'],
-        tag_families: [
-          {
-            name: 'default',
-            tags: [
-              { name: 'host', type: 'string' },
-              { name: 'region', type: 'string' },
-            ],
-          },
-        ],
-        fields: [
-          { name: 'value', type: 'float' },
-          { name: 'count', type: 'int' },
-        ],
-      },
-    });
-    assert.equal(
-      (await c.barrier('applied', { keys: ['measure:w/cpu'], min_revisions: [cpu.revision] })).applied,
-      true,
-    );
+    cpu = await c.api(S.api.schema('measure', 'create'), { resource: cpuMeasure() });
+    assert.equal(await c.measureApplied('w', 'cpu', cpu.revision), true);
   });
   after(async () => {
     await nc?.close();
@@ -112,19 +104,8 @@ describe('write path to the WAL (liaisons only, every data node down)', function
 
   it('write - a batch_id names a batch of one measure: the same id on another measure is stored too', async () => {
     const a = await write({ points: [point('dup1', 1)], batch_id: 'shared-id' });
-    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
-      resource: {
-        group: 'w',
-        name: 'other',
-        entity: ['host'],
-        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
-        fields: [{ name: 'value', type: 'float' }],
-      },
-    });
-    assert.equal(
-      (await c.barrier('applied', { keys: ['measure:w/other'], min_revisions: [m.revision] })).applied,
-      true,
-    );
+    const m = await c.createMeasure('w', 'other');
+    assert.equal(await c.measureApplied('w', 'other', m.revision), true);
     const before = await walMessages();
     const b = await c.api<WriteReply & { duplicate: boolean }>(S.api.write('measure'), {
       group: 'w',
@@ -168,10 +149,7 @@ describe('write path to the WAL (liaisons only, every data node down)', function
         fields: [{ name: 'value', type: 'float' }],
       },
     });
-    assert.equal(
-      (await c.barrier('applied', { keys: ['measure:w_one/wide'], min_revisions: [m.revision] })).applied,
-      true,
-    );
+    assert.equal(await c.measureApplied('w_one', 'wide', m.revision), true);
     const before = await walMessages();
     // Sparse tags: the request is small, but the record stores every declared tag of every point.
     const points = Array.from({ length: 5000 }, (_, i) => ({ ts: now, tags: { host: `h${i}` }, fields: { value: i } }));
@@ -183,19 +161,8 @@ describe('write path to the WAL (liaisons only, every data node down)', function
   });
 
   it('gates - after barrier applied for a new measure at R, every liaison accepts a write carrying R without waiting', async () => {
-    const m = await c.api<{ revision: number }>(S.api.schema('measure', 'create'), {
-      resource: {
-        group: 'w',
-        name: 'fresh',
-        entity: ['host'],
-        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
-        fields: [{ name: 'value', type: 'float' }],
-      },
-    });
-    assert.equal(
-      (await c.barrier('applied', { keys: ['measure:w/fresh'], min_revisions: [m.revision] })).applied,
-      true,
-    );
+    const m = await c.createMeasure('w', 'fresh');
+    assert.equal(await c.measureApplied('w', 'fresh', m.revision), true);
     for (let i = 0; i < 30; i++) {
       const r = await c.api<WriteReply>(S.api.write('measure'), {
         group: 'w',
@@ -209,25 +176,7 @@ describe('write path to the WAL (liaisons only, every data node down)', function
 
   it('gates - an older schema_revision is ExpiredSchema; an unknown measure is NotFound', async () => {
     const upd = await c.api<{ revision: number }>(S.api.schema('measure', 'update'), {
-      resource: {
-        group: 'w',
-        name: 'cpu',
-        entity: ['host'],
-        tag_families: [
-          {
-            name: 'default',
-            tags: [
-              { name: 'host', type: 'string' },
-              { name: 'region', type: 'string' },
-              { name: 'dc', type: 'string' },
-            ],
-          },
-        ],
-        fields: [
-          { name: 'value', type: 'float' },
-          { name: 'count', type: 'int' },
-        ],
-      },
+      resource: cpuMeasure({ dc: 'string' }),
     });
     assert.equal((await c.barrier('revision', { min_revision: upd.revision })).applied, true);
     await assert.rejects(
@@ -249,15 +198,7 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     await c.control('l1', 'pause_watch');
     let m: { revision: number };
     try {
-      m = await c.api(S.api.schema('measure', 'create'), {
-        resource: {
-          group: 'w',
-          name: 'late',
-          entity: ['host'],
-          tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
-          fields: [{ name: 'value', type: 'float' }],
-        },
-      });
+      m = await c.createMeasure('w', 'late');
       const body = {
         group: 'w',
         name: 'late',

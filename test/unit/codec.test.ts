@@ -10,6 +10,10 @@ import { msgpackNestsDeeper } from '../../transport/body_check.js';
 import { decode, encode } from '../../transport/codec.js';
 import { Code, codeOf, type LockstepError } from '../../transport/errors.js';
 import { MAX_BODY_NESTING } from '../../transport/limits.js';
+import { mulberry32, runSeed } from '../harness/random.js';
+
+/** The seed of the nesting-scan property test: `CODEC_SEED` to replay a failure, else fresh (printed). */
+const SEED = runSeed('CODEC_SEED');
 
 function refusal(data: Uint8Array, encoding: 'msgpack' | 'json' = 'msgpack'): LockstepError {
   try {
@@ -41,18 +45,6 @@ function depthOf(v: unknown): number {
   if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return 0;
   const children = Array.isArray(v) ? v : Object.values(v);
   return 1 + children.reduce<number>((m, x) => Math.max(m, depthOf(x)), 0);
-}
-
-// A small seeded generator (mulberry32), so a failing shape can be replayed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomValue(r: () => number, budget: number): unknown {
@@ -130,16 +122,14 @@ describe('codec', () => {
   });
 
   it('codec - the msgpack nesting scan agrees with the decoded depth (seeded)', () => {
-    const seed = Number(process.env.CODEC_SEED ?? 20_260_611);
-    console.log(`      codec scan seed ${seed}`);
-    const r = rng(seed);
+    const r = mulberry32(SEED);
     for (let i = 0; i < 300; i++) {
       const value = randomValue(r, 1 + Math.floor(r() * 8));
       const bytes = encode(value);
       const depth = depthOf(decode(bytes));
       for (const limit of [0, 1, 2, depth - 1, depth, depth + 1]) {
         if (limit < 0) continue;
-        assert.equal(msgpackNestsDeeper(bytes, limit), depth > limit, `seed ${seed} case ${i} limit ${limit}`);
+        assert.equal(msgpackNestsDeeper(bytes, limit), depth > limit, `seed ${SEED} case ${i} limit ${limit}`);
       }
     }
     assert.equal(msgpackNestsDeeper(deepMsgpack(100_000), MAX_BODY_NESTING), true);

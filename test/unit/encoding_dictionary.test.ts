@@ -20,8 +20,10 @@ import {
   StringIndexCodec,
 } from '../../storage/encoding/index.js';
 import {
+  assertColumnsFailOnlyAsCorrupt,
   assertDamageSafe,
   assertTruncationsCorrupt,
+  forRandomColumns,
   isCorrupt,
   isUnencodable,
   mulberry32,
@@ -112,23 +114,12 @@ describe('encoding - strings', () => {
   });
 
   it(`strings - thousands of random arrays round-trip (seed ${SEED})`, () => {
-    const rng = mulberry32(SEED);
-    for (let k = 0; k < 3000; k++) {
-      const g = k % GENERATORS.length;
-      roundTrip(GENERATORS[g]!(rng, randInt(rng, 0, k % 10 === 0 ? 1000 : 40)), `generator ${g}, array ${k}`);
-    }
+    forRandomColumns(mulberry32(SEED), GENERATORS, { short: 40, long: 1000 }, roundTrip);
   });
 
   it(`strings - truncated or damaged columns fail only as corrupt (seed ${SEED})`, () => {
-    const rng = mulberry32(SEED ^ 0xd1c7);
-    let failed = 0;
-    for (let k = 0; k < 300; k++) {
-      const values = GENERATORS[k % GENERATORS.length]!(rng, randInt(rng, 1, 80));
-      const buf = encodeStrings(values);
-      assertTruncationsCorrupt(buf, values.length, readStrings, rng);
-      failed += assertDamageSafe(buf, values.length, readStrings, rng, 20);
-    }
-    assert.ok(failed > 0, 'some damage was detected');
+    const column = { encode: encodeStrings, read: readStrings, maxLength: 80, damageRounds: 20 };
+    assertColumnsFailOnlyAsCorrupt(mulberry32(SEED ^ 0xd1c7), GENERATORS, column);
   });
 
   it('strings - invalid UTF-8, an index past the dictionary or a dictionary larger than the rows is corrupt', () => {

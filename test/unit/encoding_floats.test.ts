@@ -14,9 +14,9 @@ import {
   readFloats,
 } from '../../storage/encoding/index.js';
 import {
-  assertDamageSafe,
+  assertColumnsFailOnlyAsCorrupt,
   assertSameBits,
-  assertTruncationsCorrupt,
+  forRandomColumns,
   isCorrupt,
   isUnencodable,
   mulberry32,
@@ -214,35 +214,24 @@ describe('encoding - floats', () => {
   });
 
   it(`floats - thousands of random arrays round-trip with every codec (seed ${SEED})`, () => {
-    const rng = mulberry32(SEED);
-    for (let k = 0; k < 3000; k++) {
-      const g = k % GENERATORS.length;
-      roundTrip(GENERATORS[g]!(rng, randInt(rng, 0, k % 10 === 0 ? 1000 : 40)), `generator ${g}, array ${k}`);
-    }
+    forRandomColumns(mulberry32(SEED), GENERATORS, { short: 40, long: 1000 }, roundTrip);
   });
 
   it(`floats - truncated or damaged columns fail only as corrupt (seed ${SEED})`, () => {
-    const rng = mulberry32(SEED ^ 0xf10a7);
-    let failed = 0;
-    for (let k = 0; k < 300; k++) {
-      const values = GENERATORS[k % GENERATORS.length]!(rng, randInt(rng, 1, 100));
-      const codecs = [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal];
-      const bufs = [
-        encodeFloats(values),
-        ...codecs.flatMap((c) => {
-          try {
-            return [encodeFloatsAs(values, c)];
-          } catch {
-            return [];
-          }
-        }),
-      ];
-      for (const buf of bufs) {
-        assertTruncationsCorrupt(buf, values.length, readFloats, rng);
-        failed += assertDamageSafe(buf, values.length, readFloats, rng, 10);
-      }
-    }
-    assert.ok(failed > 0, 'some damage was detected');
+    const codecs = [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal];
+    // The chosen codec's bytes, and each codec's where it can carry the values.
+    const encode = (values: Float64Array): Uint8Array[] => [
+      encodeFloats(values),
+      ...codecs.flatMap((c) => {
+        try {
+          return [encodeFloatsAs(values, c)];
+        } catch {
+          return [];
+        }
+      }),
+    ];
+    const column = { encode, read: readFloats, maxLength: 100, damageRounds: 10 };
+    assertColumnsFailOnlyAsCorrupt(mulberry32(SEED ^ 0xf10a7), GENERATORS, column);
   });
 
   it('floats - unknown codec, bad exponent or a Gorilla window past 64 bits is corrupt', () => {

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { decodeInts, encodeInts, IntCodec, readInts } from '../../storage/encoding/index.js';
 import {
-  assertDamageSafe,
-  assertTruncationsCorrupt,
+  assertColumnsFailOnlyAsCorrupt,
+  forRandomColumns,
   isCorrupt,
   isUnencodable,
   mulberry32,
@@ -78,23 +78,12 @@ describe('encoding - ints', () => {
   });
 
   it(`ints - thousands of random arrays round-trip (seed ${SEED})`, () => {
-    const rng = mulberry32(SEED);
-    for (let k = 0; k < 3000; k++) {
-      const g = k % GENERATORS.length;
-      roundTrip(GENERATORS[g]!(rng, randInt(rng, 0, k % 10 === 0 ? 1000 : 50)), `generator ${g}, array ${k}`);
-    }
+    forRandomColumns(mulberry32(SEED), GENERATORS, { short: 50, long: 1000 }, roundTrip);
   });
 
   it(`ints - truncated or damaged columns fail only as corrupt (seed ${SEED})`, () => {
-    const rng = mulberry32(SEED ^ 0x1f7);
-    let failed = 0;
-    for (let k = 0; k < 300; k++) {
-      const values = GENERATORS[k % GENERATORS.length]!(rng, randInt(rng, 1, 100));
-      const buf = encodeInts(values);
-      assertTruncationsCorrupt(buf, values.length, readInts, rng);
-      failed += assertDamageSafe(buf, values.length, readInts, rng, 20);
-    }
-    assert.ok(failed > 0, 'some damage was detected');
+    const column = { encode: encodeInts, read: readInts, maxLength: 100, damageRounds: 20 };
+    assertColumnsFailOnlyAsCorrupt(mulberry32(SEED ^ 0x1f7), GENERATORS, column);
   });
 
   it('ints - an unknown mode or a value leaving the safe range is corrupt', () => {

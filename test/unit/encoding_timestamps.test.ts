@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { decodeTimestamps, encodeTimestamps, readTimestamps, TIMESTAMP_DOD_MAX } from '../../storage/encoding/index.js';
 import {
-  assertDamageSafe,
-  assertTruncationsCorrupt,
+  assertColumnsFailOnlyAsCorrupt,
+  forRandomColumns,
   isCorrupt,
   isUnencodable,
   mulberry32,
@@ -95,24 +95,12 @@ describe('encoding - timestamps', () => {
   });
 
   it(`timestamps - thousands of random arrays round-trip (seed ${SEED})`, () => {
-    const rng = mulberry32(SEED);
-    for (let k = 0; k < 3000; k++) {
-      const gen = GENERATORS[k % GENERATORS.length]!;
-      const ts = gen(rng, randInt(rng, 0, k % 10 === 0 ? 2000 : 60));
-      roundTrip(ts, `generator ${k % GENERATORS.length}, array ${k}`);
-    }
+    forRandomColumns(mulberry32(SEED), GENERATORS, { short: 60, long: 2000 }, roundTrip);
   });
 
   it(`timestamps - truncated or damaged columns fail only as corrupt (seed ${SEED})`, () => {
-    const rng = mulberry32(SEED ^ 0x1234);
-    let failed = 0;
-    for (let k = 0; k < 300; k++) {
-      const ts = GENERATORS[k % GENERATORS.length]!(rng, randInt(rng, 1, 200));
-      const buf = encodeTimestamps(ts);
-      assertTruncationsCorrupt(buf, ts.length, readTimestamps, rng);
-      failed += assertDamageSafe(buf, ts.length, readTimestamps, rng, 20);
-    }
-    assert.ok(failed > 0, 'some damage was detected');
+    const column = { encode: encodeTimestamps, read: readTimestamps, maxLength: 200, damageRounds: 20 };
+    assertColumnsFailOnlyAsCorrupt(mulberry32(SEED ^ 0x1234), GENERATORS, column);
   });
 
   it('timestamps - a run longer than the values left, or an unknown mode, is corrupt', () => {

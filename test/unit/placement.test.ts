@@ -9,10 +9,13 @@
 import assert from 'node:assert/strict';
 import { ownersOf, placementSpecOf, placeShards, shardsOwnedBy, type PlacementSpec } from '../../storage/placement.js';
 import type { Group, PlacementStrategy } from '../../transport/schema_types.js';
+import { mulberry32, runSeed } from '../harness/random.js';
 
 const NODES = ['data-1', 'data-2', 'data-3', 'data-4', 'data-5'];
 const SHARDS = 256;
 const STRATEGIES: PlacementStrategy[] = ['balanced', 'rendezvous'];
+/** The seed of the seeded combinations: `PLACEMENT_SEED` to replay a failure, else fresh (printed). */
+const SEED = runSeed('PLACEMENT_SEED');
 
 function spec(
   group: string,
@@ -35,18 +38,6 @@ function moved(a: string[][], b: string[][]): number {
   let n = 0;
   a.forEach((owners, s) => (n += owners.filter((o) => !b[s]!.includes(o)).length));
   return n;
-}
-
-// A small seeded generator (mulberry32), so a failing combination can be replayed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('placement', () => {
@@ -77,15 +68,13 @@ describe('placement', () => {
   });
 
   it('placement - balanced: no node owns more than ⌈shards × replicas ÷ nodes⌉ (seeded combinations)', () => {
-    const seed = Number(process.env.PLACEMENT_SEED ?? 20_260_611);
-    console.log(`      placement seed ${seed}`);
-    const r = rng(seed);
+    const r = mulberry32(SEED);
     for (let i = 0; i < 400; i++) {
       const shards = 1 + Math.floor(r() * (i < 300 ? 40 : 256));
       const replicas = 1 + Math.floor(r() * 3);
       const nodes = Array.from({ length: 1 + Math.floor(r() * 9) }, (_, k) => `n${k}-${Math.floor(r() * 1000)}`);
       const group = `g${Math.floor(r() * 1e9)}`;
-      const what = `seed ${seed} case ${i}: ${group}, ${shards} shards, ${replicas} replicas, ${nodes.length} nodes`;
+      const what = `seed ${SEED} case ${i}: ${group}, ${shards} shards, ${replicas} replicas, ${nodes.length} nodes`;
       const table = placeShards(spec(group, nodes, replicas, 'balanced', shards));
       const unique = new Set(nodes).size;
       const r2 = Math.min(replicas, unique);

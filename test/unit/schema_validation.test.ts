@@ -11,41 +11,14 @@ import {
   validateResource,
   validateStream,
 } from '../../actors/liaison/schema_validation.js';
+import { groupResource, grownMeasureResource, measureResource, streamResource } from '../harness/fixtures.js';
 
 const BAD_NAMES = ['a.b', 'a*', 'a>', 'a b', 'Upper', '', 'a'.repeat(64), '1abc', '_x'];
 
-function group(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name: 'g1', catalog: 'measure', shards: 2, segment_interval: '1d', ttl: '7d', ...over };
-}
-
-function measure(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    group: 'g1',
-    name: 'cpu',
-    entity: ['host'],
-    tag_families: [
-      {
-        name: 'default',
-        tags: [
-          { name: 'host', type: 'string' },
-          { name: 'core', type: 'int' },
-        ],
-      },
-    ],
-    fields: [{ name: 'value', type: 'float' }],
-    ...over,
-  };
-}
-
-function stream(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    group: 'g1',
-    name: 'logs',
-    entity: ['svc'],
-    tag_families: [{ name: 'meta', tags: [{ name: 'svc', type: 'string' }] }],
-    ...over,
-  };
-}
+// The shared fixtures, in group g1.
+const group = (over: Record<string, unknown> = {}) => groupResource('g1', over);
+const measure = (over: Record<string, unknown> = {}) => measureResource('g1', 'cpu', over);
+const stream = (over: Record<string, unknown> = {}) => streamResource('g1', 'logs', over);
 
 function rejects(fn: () => unknown, code: Code, mentions?: string): void {
   assert.throws(fn, (err: unknown) => {
@@ -299,22 +272,7 @@ describe('schema validation', () => {
         'measure g1/cpu',
       );
     }
-    const added = measure({
-      fields: [
-        { name: 'value', type: 'float' },
-        { name: 'count', type: 'int' },
-      ],
-      tag_families: [
-        {
-          name: 'default',
-          tags: [
-            { name: 'host', type: 'string' },
-            { name: 'core', type: 'int' },
-            { name: 'dc', type: 'string' },
-          ],
-        },
-      ],
-    });
+    const added = grownMeasureResource('g1', 'cpu');
     checkImmutable('measure', m, validateMeasure(added));
 
     const s = validateStream(stream());

@@ -12,10 +12,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
-import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
+import { nodeFs, type StorageFs } from '../../storage/fs.js';
 import { partDirName, writePart, type PartRows } from '../../storage/part.js';
 import { segmentName } from '../../storage/segment.js';
 import { FLUSHED_FILE, NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../../storage/shard_store.js';
+import { countingFs } from '../harness/counting_fs.js';
 import { FakeClock } from '../harness/fake_clock.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
@@ -80,22 +81,6 @@ async function scanAll(store: ShardStore, minTs = -Infinity, maxTs = Infinity): 
       out.push(`${b.seriesId}@${b.timestamps[i]! - T0}=${b.fields.value![i]}`);
   });
   return out;
-}
-
-/** A StorageFs that counts positioned reads per file. */
-function countingFs(): { fs: StorageFs; reads: Map<string, number> } {
-  const reads = new Map<string, number>();
-  const fs: StorageFs = {
-    ...nodeFs,
-    async open(path, mode): Promise<FileHandle> {
-      const h = await nodeFs.open(path, mode);
-      return {
-        ...h,
-        read: async (buf, off, len, pos) => (reads.set(path, (reads.get(path) ?? 0) + 1), h.read(buf, off, len, pos)),
-      };
-    },
-  };
-  return { fs, reads };
 }
 
 describe('storage - shard store', () => {

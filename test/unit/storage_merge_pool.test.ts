@@ -19,6 +19,7 @@ import { PartPool, type PartRunner } from '../../storage/part_pool.js';
 import { NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../../storage/shard_store.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 import { FakeClock } from '../harness/fake_clock.js';
+import { TAGS_OF_EVERY_TYPE } from '../harness/fixtures.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR_MS = 3_600_000;
@@ -28,12 +29,7 @@ const SCHEMA: BlockSchema = {
     { name: 'cpu', type: 'float' },
     { name: 'errors', type: 'int' },
   ],
-  tags: [
-    { name: 'host', type: 'string' },
-    { name: 'port', type: 'int' },
-    { name: 'roles', type: 'string[]' },
-    { name: 'ids', type: 'int[]' },
-  ],
+  tags: TAGS_OF_EVERY_TYPE,
 };
 const clock = new FakeClock(T0 + 10 * HOUR_MS);
 const KEYS = () => null;

@@ -9,7 +9,7 @@ import { readFileSync, rmSync, statSync, writeFileSync, mkdirSync, copyFileSync 
 import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
-import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
+import { nodeFs, type StorageFs } from '../../storage/fs.js';
 import {
   IncompletePartError,
   openPart,
@@ -21,6 +21,8 @@ import {
 } from '../../storage/part.js';
 import { Code } from '../../transport/errors.js';
 import { mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
+import { countingFs } from '../harness/counting_fs.js';
+import { TAGS_OF_EVERY_TYPE } from '../harness/fixtures.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
 const T0 = 1_700_000_000_000;
@@ -31,12 +33,7 @@ const SCHEMA: BlockSchema = {
     { name: 'mem', type: 'float' },
     { name: 'errors', type: 'int' },
   ],
-  tags: [
-    { name: 'host', type: 'string' },
-    { name: 'port', type: 'int' },
-    { name: 'roles', type: 'string[]' },
-    { name: 'ids', type: 'int[]' },
-  ],
+  tags: TAGS_OF_EVERY_TYPE,
 };
 const OPTS = { schema: SCHEMA, formatVersion: '1', lastSequence: 42, clock: { now: () => Date.UTC(2024, 0, 2) } };
 
@@ -79,36 +76,6 @@ function rowAt(rows: BlockRows, i: number): unknown[] {
   for (const f of SCHEMA.fields) if (rows.fields[f.name]) out.push(rows.fields[f.name]![i]);
   for (const t of SCHEMA.tags) if (rows.tags[t.name]) out.push(rows.tags[t.name]![i]);
   return out;
-}
-
-/** A StorageFs that counts bytes read and reads per file name. */
-function countingFs(): { fs: StorageFs; bytes: Map<string, number>; reads: Map<string, number> } {
-  const bytes = new Map<string, number>();
-  const reads = new Map<string, number>();
-  const add = (path: string, n: number) => {
-    bytes.set(path, (bytes.get(path) ?? 0) + n);
-    reads.set(path, (reads.get(path) ?? 0) + 1);
-  };
-  const fs: StorageFs = {
-    ...nodeFs,
-    async open(path, mode): Promise<FileHandle> {
-      const h = await nodeFs.open(path, mode);
-      return {
-        ...h,
-        read: async (buf, off, len, pos) => {
-          const n = await h.read(buf, off, len, pos);
-          add(path, n);
-          return n;
-        },
-      };
-    },
-    async readFile(path) {
-      const data = await nodeFs.readFile(path);
-      add(path, data.length);
-      return data;
-    },
-  };
-  return { fs, bytes, reads };
 }
 
 async function assertRejectsCorrupt(p: Promise<unknown>, path: string): Promise<void> {

@@ -5,6 +5,7 @@ import { MAX_FUTURE_MS, MAX_POINTS_PER_BATCH, MAX_TAG_VALUE_LENGTH } from '../..
 import { validateMeasureWrite, validateStreamWrite } from '../../actors/liaison/write_validation.js';
 import { parseTimestamp } from '../../transport/timestamp.js';
 import { ttlMs } from '../../transport/schema_types.js';
+import { tagFamily } from '../harness/fixtures.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 const DAY = 86_400_000;
@@ -14,13 +15,8 @@ const MEASURE: Measure = {
   name: 'cpu',
   entity: ['host', 'core'],
   tag_families: [
-    {
-      name: 'default',
-      tags: [
-        { name: 'host', type: 'string' },
-        { name: 'core', type: 'int' },
-      ],
-    },
+    tagFamily('default', { host: 'string', core: 'int' }),
+    // Spelled out: as a key of tagFamily's map, `constructor` would not type as a TagType.
     {
       name: 'extra',
       tags: [
@@ -39,15 +35,7 @@ const STREAM: Stream = {
   group: 'g2',
   name: 'logs',
   entity: ['svc'],
-  tag_families: [
-    {
-      name: 'default',
-      tags: [
-        { name: 'svc', type: 'string' },
-        { name: 'level', type: 'int' },
-      ],
-    },
-  ],
+  tag_families: [tagFamily('default', { svc: 'string', level: 'int' })],
   element_id: 'trace',
 };
 const SGROUP: Group = { ...GROUP, name: 'g2', catalog: 'stream', ttl: '48h' };

@@ -1,0 +1,200 @@
+/**
+ * The query benchmark's data and its answers: what a run writes (`QueryData`, which remembers what
+ * the checks need), the three timed queries with the rows each must return, and the check of their
+ * answers against what was written before anything is timed.
+ */
+import type { LockstepClient, MeasureQuery, MeasureRow, QueryReply, WritePoint } from '../../transport/client.js';
+import { codeOf } from '../../transport/errors.js';
+
+/** The group and measure of the run. */
+export const GROUP = 'qbench';
+export const MEASURE = 'cpu';
+/** Deadline of every timed query and of the checks. */
+const QUERY_TIMEOUT_MS = 60_000;
+/** Deadline of one read-your-writes query while waiting for the load to be applied (the server's largest). */
+export const APPLY_QUERY_TIMEOUT_MS = 120_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+/** Regions: host i is in region `r<i % REGIONS>`. */
+export const REGIONS = 10;
+/** Each series has a point every TS_STEP_MS; the newest is about NEWEST_TS_AGE_MS before the start. */
+export const TS_STEP_MS = 10_000;
+const NEWEST_TS_AGE_MS = HOUR_MS;
+
+/** The names of the timed queries, in the report's order. */
+export type QueryName = 'window_mean_by_region' | 'series_raw_day' | 'top10_series_by_max';
+
+/** A timed query over a run's data, with the rows (or groups) it must return. */
+export interface TimedQuery {
+  name: QueryName;
+  description: string;
+  q: MeasureQuery;
+  rows: number;
+}
+
+/**
+ * The points of a run, made on demand: point k is series `k % series` at step `floor(k / series)`,
+ * with `f1`, `f2` random with 2 decimals in [0, 100). It keeps what the checks need: each series'
+ * largest `f1` and, per region, the count and sum of `f1` inside the hour window.
+ */
+export class QueryData {
+  readonly steps: number;
+  readonly firstTs: number;
+  readonly lastTs: number;
+  /** The hour window of `window_mean_by_region`: the hour ending 2 h before the newest point, or the first hour of less data. */
+  readonly windowTo: number;
+  readonly probeHost: string;
+  private readonly hosts: string[];
+  private readonly maxF1: Float64Array;
+  private readonly windowCount = new Map<string, number>();
+  private readonly windowSum = new Map<string, number>();
+
+  constructor(
+    readonly points: number,
+    readonly series: number,
+    wallNowMs: number,
+  ) {
+    this.steps = points / series;
+    this.lastTs = Math.floor((wallNowMs - NEWEST_TS_AGE_MS) / TS_STEP_MS) * TS_STEP_MS;
+    this.firstTs = this.lastTs - (this.steps - 1) * TS_STEP_MS;
+    this.windowTo = Math.max(this.firstTs + HOUR_MS, this.lastTs + TS_STEP_MS - 2 * HOUR_MS);
+    this.hosts = Array.from({ length: series }, (_, i) => `h${i}`);
+    this.probeHost = this.hosts[Math.floor(series / 2)]!;
+    this.maxF1 = new Float64Array(series).fill(-Infinity);
+  }
+
+  /** Points [start, end). */
+  batch(start: number, end: number): WritePoint[] {
+    const out: WritePoint[] = new Array(end - start);
+    for (let k = start; k < end; k++) {
+      const i = k % this.series;
+      const ts = this.firstTs + Math.floor(k / this.series) * TS_STEP_MS;
+      const region = `r${i % REGIONS}`;
+      const f1 = Math.floor(Math.random() * 10_000) / 100;
+      if (f1 > this.maxF1[i]!) this.maxF1[i] = f1;
+      if (ts >= this.windowTo - HOUR_MS && ts < this.windowTo) {
+        this.windowCount.set(region, (this.windowCount.get(region) ?? 0) + 1);
+        this.windowSum.set(region, (this.windowSum.get(region) ?? 0) + f1);
+      }
+      out[k - start] = {
+        ts,
+        tags: { host: this.hosts[i]!, region },
+        fields: { f1, f2: Math.floor(Math.random() * 10_000) / 100 },
+      };
+    }
+    return out;
+  }
+
+  /** How many steps of one series fall in [from, to). */
+  stepsIn(from: number, to: number): number {
+    const lo = Math.max(0, Math.ceil((from - this.firstTs) / TS_STEP_MS));
+    const hi = Math.min(this.steps, Math.ceil((to - this.firstTs) / TS_STEP_MS));
+    return Math.max(0, hi - lo);
+  }
+
+  /** Per region, the count and mean of `f1` written inside the hour window. */
+  windowMeans(): Map<string, { count: number; mean: number }> {
+    const out = new Map<string, { count: number; mean: number }>();
+    for (const [r, n] of this.windowCount) out.set(r, { count: n, mean: this.windowSum.get(r)! / n });
+    return out;
+  }
+
+  /** The `n` largest per-series maxima of `f1`, descending. */
+  topMaxima(n: number): number[] {
+    return [...this.maxF1].sort((a, b) => b - a).slice(0, n);
+  }
+}
+
+/** Runs `q` once; a failure names the query and the server's code. */
+export async function ask(client: LockstepClient, name: string, q: MeasureQuery): Promise<QueryReply<MeasureRow>> {
+  try {
+    return await client.queryMeasure(q);
+  } catch (err) {
+    throw new Error(`query ${name} failed: ${codeOf(err)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** A check of the answers before any timing; a wrong answer makes the timings meaningless. */
+export function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`wrong answer: ${what}`);
+}
+
+/** The three timed queries over `data`, with the rows (or groups) each must return. */
+export function queriesOf(data: QueryData): TimedQuery[] {
+  const base = { group: GROUP, name: MEASURE, timeout_ms: QUERY_TIMEOUT_MS };
+  const wTo = data.windowTo;
+  const dTo = data.lastTs + TS_STEP_MS;
+  return [
+    {
+      name: 'window_mean_by_region',
+      description: 'mean(f1) grouped by region over every series, one hour',
+      q: { ...base, from: wTo - HOUR_MS, to: wTo, group_by: ['region'], aggregations: [{ fn: 'mean', field: 'f1' }] },
+      rows: Math.min(REGIONS, data.series),
+    },
+    {
+      name: 'series_raw_day',
+      description: `raw points of host ${data.probeHost}, one day`,
+      q: {
+        ...base,
+        from: dTo - DAY_MS,
+        to: dTo,
+        criteria: { tag: 'host', op: 'eq', value: data.probeHost },
+        limit: 100_000,
+      },
+      rows: data.stepsIn(dTo - DAY_MS, dTo),
+    },
+    {
+      name: 'top10_series_by_max',
+      description: 'top 10 series by max(f1) over everything loaded',
+      q: { ...base, from: data.firstTs, to: dTo, top: { n: 10, fn: 'max', field: 'f1', order: 'desc' } },
+      rows: Math.min(10, data.series),
+    },
+  ];
+}
+
+/** Checks each query's answer once against what was written, and the count of every point. */
+export async function verify(client: LockstepClient, data: QueryData, qs: TimedQuery[]): Promise<void> {
+  const all = await ask(client, 'count', {
+    group: GROUP,
+    name: MEASURE,
+    from: data.firstTs,
+    to: data.lastTs + TS_STEP_MS,
+    aggregations: [{ fn: 'count' }],
+    timeout_ms: APPLY_QUERY_TIMEOUT_MS,
+  });
+  check(
+    all.groups?.[0]?.values.count === data.points,
+    `count over everything is ${JSON.stringify(all.groups)}, expected ${data.points}`,
+  );
+
+  const [w, raw, top] = qs as [(typeof qs)[0], (typeof qs)[0], (typeof qs)[0]];
+  const wr = await ask(client, w.name, { ...w.q, aggregations: [{ fn: 'mean', field: 'f1' }, { fn: 'count' }] });
+  const expected = data.windowMeans();
+  check(wr.groups?.length === w.rows, `${w.name} returned ${wr.groups?.length} groups, expected ${w.rows}`);
+  for (const g of wr.groups!) {
+    const e = expected.get(String(g.tags.region));
+    check(
+      e !== undefined && g.values.count === e.count,
+      `${w.name} region ${String(g.tags.region)}: count ${g.values.count}, expected ${e?.count}`,
+    );
+    check(
+      Math.abs((g.values['mean(f1)'] ?? NaN) - e!.mean) < 1e-6,
+      `${w.name} region ${String(g.tags.region)}: mean ${g.values['mean(f1)']}, expected ${e!.mean}`,
+    );
+  }
+
+  const rr = await ask(client, raw.name, raw.q);
+  check(rr.rows?.length === raw.rows, `${raw.name} returned ${rr.rows?.length} rows, expected ${raw.rows}`);
+  check(
+    rr.rows!.every((r, i) => r.tags.host === data.probeHost && (i === 0 || r.ts - rr.rows![i - 1]!.ts === TS_STEP_MS)),
+    `${raw.name}: rows of one host, ${TS_STEP_MS} ms apart`,
+  );
+
+  const tr = await ask(client, top.name, top.q);
+  const maxima = data.topMaxima(top.rows);
+  const got = (tr.groups ?? []).map((g) => g.values['max(f1)']);
+  check(
+    JSON.stringify(got) === JSON.stringify(maxima),
+    `${top.name} maxima ${JSON.stringify(got)}, expected ${JSON.stringify(maxima)}`,
+  );
+}
