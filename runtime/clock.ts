@@ -47,6 +47,22 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * The wait before the next attempt of a retry loop bounded by `deadlineMs` (monotonic): the backoff,
+ * shortened so that the last attempt happens at the deadline; null once the deadline has passed.
+ * So a loop gives up only after it really retried for its whole budget.
+ */
+export function retryWaitMs(
+  attempt: number,
+  nowMs: number,
+  deadlineMs: number,
+  baseMs: number,
+  maxMs: number,
+): number | null {
+  if (nowMs >= deadlineMs) return null;
+  return Math.min(backoffMs(attempt, baseMs, maxMs), deadlineMs - nowMs);
+}
+
 /** Exponential backoff with a cap: attempt 0 → base, doubling up to `maxMs`. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));

@@ -7,7 +7,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { NatsBus } from '../transport/nats_bus.js';
 import { subjectsFor } from '../transport/subjects.js';
 import type { ActorKind } from './actor.js';
-import { backoffMs, systemClock, type Clock } from './clock.js';
+import { retryWaitMs, systemClock, type Clock } from './clock.js';
 import type { NodeConfig } from './config.js';
 import { serveControl } from './control_service.js';
 import { HeartbeatPublisher } from './heartbeat.js';
@@ -48,8 +48,8 @@ async function connectWithRetry(config: NodeConfig, clock: Clock, log: Logger): 
       return await NatsBus.connect({ url: config.natsUrl, name: `${config.name}/supervisor` });
     } catch (err) {
       if (isPermanent(err)) throw err;
-      const wait = backoffMs(attempt, 200, 2000);
-      if (clock.monotonic() + wait > deadline) {
+      const wait = retryWaitMs(attempt, clock.monotonic(), deadline, 200, 2000);
+      if (wait === null) {
         throw new Error(
           `${(err as Error).message} (gave up after ${config.schemaInitDeadlineMs} ms, ${attempt + 1} attempts)`,
           { cause: err },

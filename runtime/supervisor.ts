@@ -5,7 +5,7 @@
  */
 import type { ActorKind, DeliveryFilter, DeliveryOutcome, FaultSpec, SchemaDelivery } from './actor.js';
 import type { ActorHost, ExitInfo } from './actor_host.js';
-import { backoffMs, type Clock } from './clock.js';
+import { backoffMs, retryWaitMs, type Clock } from './clock.js';
 import type { NodeConfig } from './config.js';
 import { Code } from '../transport/errors.js';
 import { PermanentError, toFailureInfo, TransientError, type FailureInfo } from './errors.js';
@@ -111,8 +111,14 @@ export class Supervisor implements SupervisorApi {
         this.fatal(slot.id, err);
         return false;
       }
-      const wait = backoffMs(attempt, config.restartBackoffBaseMs, config.restartBackoffMaxMs);
-      if (clock.monotonic() + wait > deadline) {
+      const wait = retryWaitMs(
+        attempt,
+        clock.monotonic(),
+        deadline,
+        config.restartBackoffBaseMs,
+        config.restartBackoffMaxMs,
+      );
+      if (wait === null) {
         this.fatal(slot.id, {
           ...err,
           permanent: true,
