@@ -108,3 +108,100 @@ export interface IntentRecord {
   /** Epoch ms. */
   created_at: number;
 }
+
+/** A measure's part of a change: a new entity (re-key), fields and tags by name and type. */
+export interface MeasureChange {
+  entity?: string[];
+  /** Field name → type (`int` | `float`): a new name adds the field, a new type changes it (rewrite). */
+  fields?: Record<string, string>;
+  /** Tag name → type: a new name adds the tag to the measure's first tag family. */
+  tags?: Record<string, string>;
+}
+
+/** The change a migration applies to every target group. */
+export interface MigrationChange {
+  /** Group properties: `ttl` (instant); `shards`, `segment_interval`, `replicas`, `placement` (rewrite). */
+  group?: {
+    ttl?: string;
+    shards?: number;
+    segment_interval?: string;
+    replicas?: number;
+    placement?: { data_nodes: string[] };
+  };
+  /** Measures of every target, by name. */
+  measures?: Record<string, MeasureChange>;
+}
+
+/** A migration as asked for (the CLI reads it from SPEC.yaml). */
+export interface MigrationSpec {
+  /** Groups in the order their cutovers run. */
+  targets: string[];
+  policy?: Policy;
+  on_failure?: OnFailure;
+  defer_cutover?: boolean;
+  change: MigrationChange;
+}
+
+/** What one target's operation would do. */
+export interface PlannedTarget {
+  target: string;
+  kind: OperationKind;
+  /** Why this kind: the properties that change, e.g. "ttl 7d → 14d" or "shards 2 → 4". */
+  reason: string;
+  /** Rows a rewrite copies (0 for instant). */
+  rows_total: number;
+}
+
+/** Reply of `P.api.migration.plan`. */
+export interface PlanReply {
+  policy: Policy;
+  on_failure: OnFailure;
+  defer_cutover: boolean;
+  targets: PlannedTarget[];
+}
+
+/** One operation as the API shows it (times RFC 3339, null until they happen). */
+export interface OperationStatus {
+  target: string;
+  kind: OperationKind;
+  state: OperationState;
+  rows_copied: number;
+  rows_total: number;
+  lease_owner: string | null;
+  copy_started_at: string | null;
+  copy_completed_at: string | null;
+  cutover_started_at: string | null;
+  completed_at: string | null;
+  error: string | null;
+}
+
+/**
+ * A migration as the API shows it: reply of `start`, `status` and of every intent
+ * (`cutover`, `stop`, `resume`, `cancel`, `release`); `list` answers `{migrations: [...]}`.
+ */
+export interface MigrationStatus {
+  id: string;
+  state: MigrationState;
+  policy: Policy;
+  on_failure: OnFailure;
+  defer_cutover: boolean;
+  created_at: string;
+  /** One line for people: "ready for cutover — next: metrics_us", "halted — metrics_us failed: …". */
+  headline: string;
+  operations: OperationStatus[];
+}
+
+/** Reply of `P.api.migration.list`, newest first. */
+export interface MigrationListReply {
+  migrations: MigrationStatus[];
+}
+
+/** What `P.events.migration.<id>` carries: what happened, and the migration after it. */
+export interface MigrationEvent {
+  id: string;
+  /** Epoch ms. */
+  at: number;
+  kind: 'created' | 'claimed' | 'progress' | 'parked' | 'cutover_started' | 'completed' | 'failed' | 'intent' | 'state';
+  target?: string;
+  status: MigrationStatus;
+}

@@ -9,6 +9,7 @@
  *     P.api.cluster.members                the liaison's view of membership
  *     P.api.write.<kind>                   kind ∈ measure|stream: a batch of points or elements
  *     P.api.query.<kind>                   kind ∈ measure|stream: a query (transport/query_types.ts)
+ *     P.api.migration.<verb>               verb ∈ MIGRATION_VERBS (transport/migration_types.ts)
  *   P.node.<node>.status.<method>          node schema status: max_revision|key_revisions|absent_keys
  *   P.node.<node>.control.<op>             admin: pause_watch|resume_watch|actors|inject_fault|clear_fault
  *   P.members.heartbeat                    membership heartbeats (and graceful leave)
@@ -21,6 +22,21 @@
  * Node names and schema names are validated as single subject tokens before they get here.
  */
 export const DEFAULT_PREFIX = 'lockstep';
+
+/** The verbs of the migration API (DESIGN §9). */
+export const MIGRATION_VERBS = [
+  'plan',
+  'start',
+  'status',
+  'list',
+  'cutover',
+  'stop',
+  'resume',
+  'cancel',
+  'release',
+] as const;
+/** A migration API verb. */
+export type MigrationVerb = (typeof MIGRATION_VERBS)[number];
 
 /** Node names (`--name`): 1–63 of a-z, 0-9, _ and -, starting with a letter or digit; they become subject tokens. */
 export const NODE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -58,6 +74,8 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       write: (kind: string) => `${p}.api.write.${kind}`,
       writeAll: `${p}.api.write.>`,
       query: (kind: string) => `${p}.api.query.${kind}`,
+      migration: (verb: MigrationVerb) => `${p}.api.migration.${verb}`,
+      migrationAll: `${p}.api.migration.>`,
       queryAll: `${p}.api.query.>`,
     },
     node: {
