@@ -58,6 +58,14 @@ export interface Lease {
   heartbeat_at: number;
 }
 
+/** A resource as a target's plan will write it at cutover, and the revision it was planned against. */
+export interface PlannedResource {
+  kind: 'group' | 'measure';
+  resource: Record<string, unknown>;
+  /** The resource's mod_revision when planned: the cutover refuses to overwrite a later change. */
+  mod_revision: number;
+}
+
 /** One target's operation, as stored (times in epoch ms; the API shows RFC 3339). */
 export interface OperationRecord {
   migration_id: string;
@@ -82,6 +90,15 @@ export interface OperationRecord {
   attempts: number;
   /** When a `failed_retryable` operation may be retried (epoch ms). */
   retry_at: number | null;
+  /** What the plan found changing (see PlannedTarget.reason). */
+  reason: string;
+  /** What the cutover writes (resources that already match the change are left out). */
+  resources: PlannedResource[];
+  /**
+   * The revisions this operation's cutover wrote, by schema key: a retried cutover skips what it
+   * already wrote and still refuses to overwrite anyone else's change.
+   */
+  applied: Record<string, number>;
 }
 
 /** One migration, as stored; its state is never stored, always projected from its operations. */

@@ -1,19 +1,143 @@
 /**
- * The claimer role's actor. It keeps the applied schema that migrations (DESIGN §9) start from;
- * claims and cutover drives land here with the migrations issue.
+ * The claimer role's actor (DESIGN §9): runs one ClaimerEngine over the migrations bucket, woken
+ * by `P.events.migration_wake`, and publishes every step on `P.events.migration.<id>`. Drives:
+ * an instant operation copies nothing; its cutover writes the planned resources through the public
+ * schema API with the revisions they were planned against, then waits until the barrier certifies
+ * every key on every node. Rewrite operations need layout generations, not built yet: the API
+ * refuses to start them, and a stored one fails here for good.
  */
+import { randomBytes } from 'node:crypto';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
+import { DEFAULT_LEASE_TIMEOUT_MS } from '../../runtime/migration/claims.js';
+import { MigrationStore } from '../../runtime/migration/store.js';
+import { migrationStatus } from '../../runtime/migration/status.js';
 import { SchemaCache } from '../../runtime/schema_cache.js';
+import type { Subscription } from '../../transport/bus.js';
+import { LockstepClient } from '../../transport/client.js';
+import { encode } from '../../transport/codec.js';
+import type { MigrationEvent, OperationRecord } from '../../transport/migration_types.js';
+import { formatKey, type SchemaKey } from '../../transport/schema_types.js';
+import { ClaimerEngine, type DriveHooks, type EngineEvent } from './engine.js';
+
+/** Heartbeat period of a lease holder and the tick period without wake events. */
+const HEARTBEAT_MS = 5_000;
+const TICK_MS = 2_000;
+/** How long a deferred operation waits for its `cutover` before it is stopped. */
+const DEFER_TIMEOUT_MS = 24 * 3_600_000;
+/** One barrier call's wait; the cutover keeps calling until every node applied (or its lease is lost). */
+const BARRIER_CALL_MS = 10_000;
+
+/** The schema key a planned resource is stored under. */
+function keyOf(r: OperationRecord['resources'][number]): SchemaKey {
+  const res = r.resource as { name: string; group?: string };
+  return r.kind === 'group'
+    ? { kind: 'group', group: res.name, name: '' }
+    : { kind: 'measure', group: res.group!, name: res.name };
+}
 
 /** The cutover claimer. */
 export class CutoverClaimer implements Actor {
   readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule']);
+  private engine?: ClaimerEngine;
+  private wakeSub?: Subscription;
 
-  async start(_ctx: ActorContext): Promise<void> {}
+  async start(ctx: ActorContext): Promise<void> {
+    const store = await MigrationStore.open(ctx.bus, ctx.subjects.opsBucket, ctx.config.name);
+    const client = LockstepClient.onBus(ctx.bus, { prefix: ctx.subjects.prefix, timeoutMs: BARRIER_CALL_MS });
+    const hooks: DriveHooks = {
+      async copy(op) {
+        if (op.kind === 'rewrite') {
+          throw new Error(`${op.target} needs a rewrite (${op.reason}); rewrite migrations are not built yet`);
+        }
+      },
+      async cutover(op, signal, record) {
+        const keys: SchemaKey[] = [];
+        const revisions: number[] = [];
+        for (const r of op.resources) {
+          const key = keyOf(r);
+          const name = formatKey(key);
+          const cur = await client.get(r.kind, { group: key.group, ...(key.name ? { name: key.name } : {}) });
+          let revision: number;
+          if (cur.mod_revision === r.mod_revision) {
+            revision = (await client.update(r.kind, r.resource, { expectedRevision: r.mod_revision })).revision;
+            await record({ [name]: revision });
+          } else if (op.applied[name] === cur.mod_revision) {
+            revision = cur.mod_revision; // this operation wrote it before a crash or retry
+          } else {
+            throw new Error(
+              `${name} changed since the migration planned it (revision ${r.mod_revision}, now ${cur.mod_revision}); ` +
+                'cancel this migration and start it again',
+            );
+          }
+          keys.push(key);
+          revisions.push(revision);
+        }
+        if (keys.length === 0) return;
+        // Certified only once every watched node applied every key: the next target waits for it.
+        for (;;) {
+          signal.throwIfAborted();
+          const b = await client.awaitApplied(keys, { minRevisions: revisions, timeoutMs: BARRIER_CALL_MS });
+          if (b.applied) return;
+          ctx.log.warn({ target: op.target, laggards: b.laggards }, 'cutover waits for the barrier');
+        }
+      },
+    };
+    const publish = async (e: EngineEvent) => {
+      const op = 'op' in e ? e.op : undefined;
+      if (!op) return;
+      const v = await store.view(op.migration_id);
+      if (!v) return;
+      const kind: MigrationEvent['kind'] =
+        e.kind === 'claimed'
+          ? 'claimed'
+          : op.state === 'completed'
+            ? 'completed'
+            : op.state === 'failed' || op.state === 'failed_retryable'
+              ? 'failed'
+              : op.state === 'cutting_over'
+                ? 'cutover_started'
+                : op.state === 'waiting_for_cutover' && op.lease === null
+                  ? 'parked'
+                  : 'progress';
+      const event: MigrationEvent = {
+        id: op.migration_id,
+        at: ctx.clock.now(),
+        kind,
+        target: op.target,
+        status: migrationStatus(v.migration, v.ops),
+      };
+      ctx.bus.publish(ctx.subjects.events.migration(op.migration_id), encode(event));
+    };
+    this.engine = new ClaimerEngine({
+      store,
+      clock: ctx.clock,
+      owner: ctx.config.name,
+      hooks,
+      newToken: () => `${ctx.config.name}-${randomBytes(8).toString('hex')}`,
+      leaseTimeoutMs: DEFAULT_LEASE_TIMEOUT_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      tickMs: TICK_MS,
+      deferTimeoutMs: DEFER_TIMEOUT_MS,
+      wakeOthers: () => ctx.bus.publish(ctx.subjects.events.migrationWake, new Uint8Array(0)),
+      onEvent: (e) => {
+        if (e.kind === 'lease_lost') ctx.log.warn({ key: e.key }, 'migration lease lost');
+        void publish(e).catch((err: unknown) => ctx.log.warn({ cause: (err as Error).message }, 'event not published'));
+      },
+    });
+    this.wakeSub = ctx.bus.subscribe(ctx.subjects.events.migrationWake, () => this.engine?.wake());
+    this.engine.start();
+  }
 
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.wakeSub?.unsubscribe();
+    await this.engine?.stop();
+  }
 
   health(): Record<string, unknown> {
-    return { schema_revision: this.schema.appliedRevision, resources: this.schema.size };
+    return {
+      schema_revision: this.schema.appliedRevision,
+      resources: this.schema.size,
+      drives: this.engine ? [...this.engine.drives.keys()] : [],
+    };
   }
 }

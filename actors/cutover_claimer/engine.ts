@@ -39,8 +39,16 @@ export interface DriveHooks {
     progress: (copied: number, total: number) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void>;
-  /** Switches the target to its new layout and waits until the barrier certified it everywhere. */
-  cutover(op: OperationRecord, signal: AbortSignal): Promise<void>;
+  /**
+   * Switches the target to its new layout and waits until the barrier certified it everywhere;
+   * `record` durably notes the revisions it wrote (a fenced write), so a retry can tell its own
+   * writes from anyone else's.
+   */
+  cutover(
+    op: OperationRecord,
+    signal: AbortSignal,
+    record: (applied: Record<string, number>) => Promise<void>,
+  ): Promise<void>;
 }
 
 /** What the engine tells its observer (logs, metrics, the simulation's checks). */
@@ -217,7 +225,9 @@ export class ClaimerEngine {
       }
       if (cur.state === 'waiting_for_cutover') cur = await this.awaitDeferredCutover(cur, write, both);
       if (cur.state === 'cutting_over') {
-        await this.o.hooks.cutover(cur, both);
+        await this.o.hooks.cutover(cur, both, async (applied) => {
+          cur = await write((c) => ({ ...heartbeat(c, this.o.clock.now()), applied: { ...c.applied, ...applied } }));
+        });
         await write((c) => completed(c, this.o.clock.now()));
         this.o.wakeOthers();
       }

@@ -1,5 +1,5 @@
 /**
- * The liaison's public API actor: serves the schema registry, write and query APIs (queue group
+ * The liaison's public API actor: serves the schema registry, migration, write and query APIs (queue group
  * `liaison`) and keeps the node's applied schema view that the write and query gates read.
  */
 import type { Subscription } from '../../transport/bus.js';
@@ -12,6 +12,8 @@ import { decode } from '../../transport/codec.js';
 import { GateMetrics, SchemaGate } from './gates.js';
 import { SchemaRegistry } from './schema_registry.js';
 import { serveSchemaApi } from './schema_service.js';
+import { serveMigrationApi } from './migration_service.js';
+import { MigrationStore } from '../../runtime/migration/store.js';
 import { serveQueries } from './query_service.js';
 import { serveWrites } from './write_service.js';
 
@@ -56,6 +58,17 @@ export class ApiActor implements Actor {
     this.subs.push(
       ...serveSchemaApi(ctx.bus, ctx.subjects, registry, {
         onError: (err) => errorsTotal.inc({ area: 'schema', code: err.code }),
+      }),
+    );
+    const store = await MigrationStore.open(ctx.bus, ctx.subjects.opsBucket, ctx.config.name);
+    this.subs.push(
+      ...serveMigrationApi({
+        bus: ctx.bus,
+        subjects: ctx.subjects,
+        registry,
+        store,
+        clock: ctx.clock,
+        onError: (err) => errorsTotal.inc({ area: 'migration', code: err.code }),
       }),
     );
     // Limits retention, not interest: a write acknowledged while no data node exists (so no

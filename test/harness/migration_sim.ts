@@ -199,6 +199,9 @@ export function newOperation(m: MigrationRecord, index: number): OperationRecord
     error: null,
     attempts: 0,
     retry_at: null,
+    reason: 'shards 2 → 4',
+    resources: [],
+    applied: {},
   };
 }
 

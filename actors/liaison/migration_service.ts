@@ -1,0 +1,240 @@
+/**
+ * The migration API (DESIGN §9) on `P.api.migration.<verb>`, queue group `liaison`. It plans,
+ * records and shows; it never drives: `start` writes the migration and its operations, every other
+ * verb records a durable intent that a claimer consumes, and each wakes the claimers. Refusals come
+ * before anything is written: an unknown target, a group already under another migration, a
+ * rewrite (its layout generations are not built yet), a cutover out of turn, a release while not
+ * paused, a resume of a migration that is not stopped.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../../runtime/clock.js';
+import { MigrationStore } from '../../runtime/migration/store.js';
+import { turn } from '../../runtime/migration/gates.js';
+import { projectMigration } from '../../runtime/migration/projection.js';
+import { migrationStatus } from '../../runtime/migration/status.js';
+import type { Bus, Subscription } from '../../transport/bus.js';
+import { encode } from '../../transport/codec.js';
+import { errors, type LockstepError } from '../../transport/errors.js';
+import type {
+  IntentKind,
+  MigrationEvent,
+  MigrationListReply,
+  MigrationRecord,
+  MigrationSpec,
+  MigrationStatus,
+  OperationRecord,
+  PlanReply,
+} from '../../transport/migration_types.js';
+import { serve } from '../../transport/rpc.js';
+import { checkName, type Group, type Measure, type StoredResource } from '../../transport/schema_types.js';
+import { LIAISON_QUEUE, lastToken, type Subjects } from '../../transport/subjects.js';
+import { parseSpec, planTarget, type TargetPlan } from './migration_plan.js';
+import { isPlainObject } from './schema_validation.js';
+import type { SchemaRegistry } from './schema_registry.js';
+
+/** States in which a migration still holds its groups (a stopped one can be resumed). */
+const ENDED = new Set(['completed', 'failed', 'cancelled']);
+
+/** What the migration API needs. */
+export interface MigrationServiceDeps {
+  bus: Bus;
+  subjects: Subjects;
+  registry: SchemaRegistry;
+  store: MigrationStore;
+  clock: Clock;
+  onError?: (err: LockstepError) => void;
+}
+
+function body(v: unknown): Record<string, unknown> {
+  if (v === undefined) return {};
+  if (!isPlainObject(v)) throw errors.invalidArgument('the request body must be an object', { field: 'body' });
+  return v;
+}
+
+function idOf(b: Record<string, unknown>): string {
+  if (typeof b.id !== 'string' || !/^m[a-z0-9_]{1,62}$/.test(b.id)) {
+    throw errors.invalidArgument(`id must be a migration id (m…), got ${JSON.stringify(b.id)}`, { field: 'id' });
+  }
+  return b.id;
+}
+
+/** A new migration id: time-ordered, unique, a valid KV key and subject token. */
+function newId(nowMs: number): string {
+  return `m${nowMs.toString(36)}_${randomBytes(4).toString('hex')}`;
+}
+
+/** Serves the nine verbs. */
+export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
+  const wake = () => d.bus.publish(d.subjects.events.migrationWake, new Uint8Array(0));
+  const publish = (kind: MigrationEvent['kind'], status: MigrationStatus) => {
+    const e: MigrationEvent = { id: status.id, at: d.clock.now(), kind, status };
+    d.bus.publish(d.subjects.events.migration(status.id), encode(e));
+  };
+
+  const plan = async (b: Record<string, unknown>): Promise<{ spec: Required<MigrationSpec>; plans: TargetPlan[] }> => {
+    const spec = parseSpec(b.spec);
+    const plans: TargetPlan[] = [];
+    for (const target of spec.targets) {
+      const group = (await d.registry.get({ kind: 'group', group: target, name: '' })) as StoredResource<Group>;
+      const measures = (await d.registry.list('measure', target)) as StoredResource<Measure>[];
+      plans.push(planTarget(spec, { group, measures }));
+    }
+    if (plans.every((p) => p.resources.length === 0)) {
+      throw errors.invalidArgument('the change changes nothing in any target: every target is already as asked', {
+        field: 'spec.change',
+      });
+    }
+    return { spec, plans };
+  };
+
+  const status = async (id: string): Promise<MigrationStatus> => {
+    const v = await d.store.view(id);
+    if (!v) throw errors.notFound(`migration ${id} does not exist`, { id });
+    return migrationStatus(v.migration, v.ops);
+  };
+
+  const start = async (b: Record<string, unknown>): Promise<MigrationStatus> => {
+    const { spec, plans } = await plan(b);
+    const rewrite = plans.find((p) => p.kind === 'rewrite');
+    if (rewrite) {
+      throw errors.unimplemented(
+        `target ${rewrite.target} needs a rewrite (${rewrite.reason}): rewrite migrations (shards, segment interval, ` +
+          `replicas, placement, entity, field and tag types) need layout generations, which are not built yet; ` +
+          `instant changes (ttl, added fields and tags) work now`,
+      );
+    }
+    for (const v of await d.store.views()) {
+      if (ENDED.has(projectMigration(v.migration, v.ops))) continue;
+      const busy = spec.targets.find((t) => v.migration.targets.includes(t));
+      if (busy) {
+        throw errors.failedPrecondition(`group ${busy} is already under migration ${v.migration.id}`, {
+          group: busy,
+          migration: v.migration.id,
+        });
+      }
+    }
+    const now = d.clock.now();
+    const m: MigrationRecord = {
+      id: newId(now),
+      targets: spec.targets,
+      policy: spec.policy,
+      on_failure: spec.on_failure,
+      defer_cutover: spec.defer_cutover,
+      created_at: now,
+      released: false,
+      change: spec.change,
+    };
+    const ops: OperationRecord[] = plans.map((p, index) => ({
+      migration_id: m.id,
+      index,
+      target: p.target,
+      kind: p.kind,
+      state: 'pending',
+      policy: m.policy,
+      on_failure: m.on_failure,
+      defer_cutover: m.defer_cutover,
+      rows_copied: 0,
+      rows_total: 0,
+      lease: null,
+      copy_started_at: null,
+      copy_completed_at: null,
+      cutover_started_at: null,
+      completed_at: null,
+      error: null,
+      attempts: 0,
+      retry_at: null,
+      reason: p.reason,
+      resources: p.resources,
+      applied: {},
+    }));
+    await d.store.create(m, ops);
+    const s = migrationStatus(m, ops);
+    publish('created', s);
+    wake();
+    return s;
+  };
+
+  const intent = async (kind: IntentKind, b: Record<string, unknown>): Promise<MigrationStatus> => {
+    const id = idOf(b);
+    const v = await d.store.view(id);
+    if (!v) throw errors.notFound(`migration ${id} does not exist`, { id });
+    const state = projectMigration(v.migration, v.ops);
+    let target: string | undefined;
+    if (kind === 'cutover') {
+      if (!v.migration.defer_cutover) {
+        throw errors.failedPrecondition(`migration ${id} does not defer its cutovers: they run by themselves`, { id });
+      }
+      const next = turn(v.migration, v.ops);
+      if (!next || next.state !== 'waiting_for_cutover') {
+        throw errors.failedPrecondition(
+          `migration ${id} is not waiting for a cutover (${state}${next ? `; ${next.target} is ${next.state}` : ''})`,
+          { id, state },
+        );
+      }
+      if (b.target !== undefined && checkName(b.target, 'target') !== next.target) {
+        throw errors.failedPrecondition(`it is ${next.target}'s turn to cut over, not ${String(b.target)}'s`, {
+          id,
+          turn: next.target,
+        });
+      }
+      target = next.target;
+    } else if (kind === 'release' && state !== 'paused') {
+      throw errors.failedPrecondition(`migration ${id} is not paused (${state}): nothing to release`, { id, state });
+    } else if (kind === 'resume' && state !== 'stopped') {
+      throw errors.failedPrecondition(`migration ${id} is ${state}: only a stopped migration resumes`, { id, state });
+    } else if (
+      (kind === 'stop' || kind === 'cancel') &&
+      (ENDED.has(state) || (kind === 'stop' && state === 'stopped'))
+    ) {
+      throw errors.failedPrecondition(`migration ${id} is ${state}: there is nothing to ${kind}`, { id, state });
+    }
+    await d.store.addIntent({ migration_id: id, kind, created_at: d.clock.now(), ...(target ? { target } : {}) });
+    const s = migrationStatus(v.migration, v.ops);
+    publish('intent', s);
+    wake();
+    return s;
+  };
+
+  const handler = async (subject: string, raw: unknown): Promise<unknown> => {
+    const b = body(raw);
+    const verb = lastToken(subject);
+    switch (verb) {
+      case 'plan': {
+        const { spec, plans } = await plan(b);
+        const reply: PlanReply = {
+          policy: spec.policy,
+          on_failure: spec.on_failure,
+          defer_cutover: spec.defer_cutover,
+          targets: plans.map((p) => ({ target: p.target, kind: p.kind, reason: p.reason, rows_total: 0 })),
+        };
+        return reply;
+      }
+      case 'start':
+        return start(b);
+      case 'status':
+        return status(idOf(b));
+      case 'list': {
+        const views = await d.store.views();
+        const reply: MigrationListReply = {
+          migrations: views.reverse().map((v) => migrationStatus(v.migration, v.ops)),
+        };
+        return reply;
+      }
+      case 'cutover':
+      case 'stop':
+      case 'resume':
+      case 'cancel':
+      case 'release':
+        return intent(verb, b);
+      default:
+        throw errors.unimplemented(`unknown migration call ${subject}`);
+    }
+  };
+
+  return [
+    serve(d.bus, d.subjects.api.migrationAll, (req) => handler(req.subject, req.body), {
+      queue: LIAISON_QUEUE,
+      onError: d.onError,
+    }),
+  ];
+}
