@@ -1,7 +1,8 @@
 /**
- * The public TypeScript client of Lockstep: the schema API, writes, queries, the barrier and node admin,
- * over one NATS connection. Every call goes through `call()`, so failures arrive as LockstepError
- * with the server's code; arguments that would become subject tokens are checked here first.
+ * The public TypeScript client of Lockstep: the schema API, writes, queries, the barrier, node admin
+ * and (through `migrations`, transport/migration_client.ts) migrations, over one NATS connection.
+ * Every call goes through `call()`, so failures arrive as LockstepError with the server's code;
+ * arguments that would become subject tokens are checked here first.
  */
 import { randomUUID } from 'node:crypto';
 import type {
@@ -20,6 +21,7 @@ import type {
 } from './api_types.js';
 import type { Bus } from './bus.js';
 import { errors } from './errors.js';
+import { MigrationClient } from './migration_client.js';
 import { NatsBus } from './nats_bus.js';
 import type { MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
 import { call } from './rpc.js';
@@ -169,6 +171,8 @@ function keysOf(keys: readonly (SchemaKey | string)[]): SchemaKey[] {
 export class LockstepClient {
   /** The subject catalog this client uses. */
   readonly subjects: Subjects;
+  /** The migration API (DESIGN §9): plan, start, status, list, watch and the intents. */
+  readonly migrations: MigrationClient;
 
   private constructor(
     private readonly bus: Bus,
@@ -176,6 +180,7 @@ export class LockstepClient {
     private readonly timeoutMs: number,
   ) {
     this.subjects = subjectsFor(prefix);
+    this.migrations = new MigrationClient(bus, this.subjects, timeoutMs);
   }
 
   /** Connects; `Unavailable` naming the URL when NATS cannot be reached. */

@@ -7,3 +7,20 @@ export { Code, LockstepError, isNoResponders, type ErrorBody } from './errors.js
 export type { Resource, SchemaKey, SchemaKind, StoredResource } from './schema_types.js';
 export { DEFAULT_PREFIX } from './subjects.js';
 export * as limits from './limits.js';
+export { MigrationClient, type MigrationWatch } from './migration_client.js';
+export type {
+  MeasureChange,
+  MigrationChange,
+  MigrationEvent,
+  MigrationListReply,
+  MigrationSpec,
+  MigrationState,
+  MigrationStatus,
+  OnFailure,
+  OperationKind,
+  OperationState,
+  OperationStatus,
+  PlannedTarget,
+  PlanReply,
+  Policy,
+} from './migration_types.js';

@@ -64,6 +64,23 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   'write stream': ['lockstep write stream logs/app elements.jsonl'],
   query: ['lockstep query measure g1/cpu --from -15m', 'lockstep query stream logs/app --from -1h --limit 20'],
+  migrate: [
+    'lockstep migrate plan -f reshard.yaml',
+    'ID=$(lockstep migrate start -f reshard.yaml) && lockstep migrate status "$ID" --watch',
+  ],
+  'migrate plan': ['lockstep migrate plan -f reshard.yaml', 'lockstep migrate plan -f reshard.yaml --json'],
+  'migrate start': ['lockstep migrate start -f reshard.yaml', 'ID=$(lockstep migrate start -f reshard.yaml)'],
+  'migrate status': [
+    'lockstep migrate status mig_0001',
+    'lockstep migrate status mig_0001 --watch',
+    'lockstep migrate status mig_0001 --watch --json | jq -c .status.state',
+  ],
+  'migrate list': ['lockstep migrate list', 'lockstep migrate list --json'],
+  'migrate cutover': ['lockstep migrate cutover mig_0001', 'lockstep migrate cutover mig_0001 --target metrics_us'],
+  'migrate stop': ['lockstep migrate stop mig_0001'],
+  'migrate resume': ['lockstep migrate resume mig_0001'],
+  'migrate cancel': ['lockstep migrate cancel mig_0001'],
+  'migrate release': ['lockstep migrate release mig_0001'],
 };
 
 /** The help text after a command's own: its examples, or undefined when it has none here. */

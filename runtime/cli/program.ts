@@ -8,6 +8,7 @@ import { registerBarrierCommands } from './barrier_cmd.js';
 import { clusterCommand } from './cluster_cmd.js';
 import { examplesHelp } from './examples.js';
 import { DEFAULT_NATS_URL, LOCAL_CLUSTER_DIR } from './global_options.js';
+import { registerMigrateCommands } from './migrate_cmd.js';
 import { nodeCommand } from './node_cmd.js';
 import { registerQueryCommands } from './query_cmd.js';
 import { registerSchemaCommands } from './schema_cmd.js';
@@ -56,6 +57,7 @@ export function buildProgram(version: string): Command {
   registerBarrierCommands(program);
   registerWriteCommands(program);
   registerQueryCommands(program);
+  registerMigrateCommands(program);
 
   for (const c of allCommands(program)) {
     // Usage errors must exit 2 from every subcommand, not only the root.

@@ -62,20 +62,45 @@ export function writeProgressText(p: {
   return parts.join(' | ');
 }
 
+// Lines are cut at the terminal's width instead of switching wrapping off: nothing to restore
+// if the command is killed mid-way. The cursor is left alone for the same reason.
+const BAR_OPTIONS = {
+  fps: PROGRESS_FPS,
+  barsize: 20, // with the text, within 80 columns
+  clearOnComplete: true,
+  linewrap: true,
+  hideCursor: false,
+  barCompleteChar: '#',
+  barIncompleteChar: '.',
+} as const;
+
 function bar(stream: ProgressStream, format: string): cliProgress.SingleBar {
-  return new cliProgress.SingleBar({
-    stream,
-    format,
-    fps: PROGRESS_FPS,
-    barsize: 20, // with the text, within 80 columns
-    clearOnComplete: true,
-    // Lines are cut at the terminal's width instead of switching wrapping off: nothing to restore
-    // if the command is killed mid-way. The cursor is left alone for the same reason.
-    linewrap: true,
-    hideCursor: false,
-    barCompleteChar: '#',
-    barIncompleteChar: '.',
-  });
+  return new cliProgress.SingleBar({ ...BAR_OPTIONS, stream, format });
+}
+
+/**
+ * Lines redrawn in place on a terminal, one cli-progress bar per line showing text made by the
+ * caller (`migrate status --watch` draws its own per-target bars, so the live view and the plain
+ * output are the same tested text). cli-progress redraws, throttles, and clears them at `stop`.
+ */
+export class LiveLines {
+  private readonly multi: cliProgress.MultiBar;
+  private readonly bars: cliProgress.SingleBar[] = [];
+
+  constructor(stream: ProgressStream) {
+    this.multi = new cliProgress.MultiBar({ ...BAR_OPTIONS, stream, format: '{line}' });
+  }
+
+  /** Shows `lines` from the next redraw on; lines no longer given are left blank. */
+  show(lines: readonly string[]): void {
+    while (this.bars.length < lines.length) this.bars.push(this.multi.create(0, 0, { line: '' }));
+    this.bars.forEach((b, i) => b.update(0, { line: lines[i] ?? '' }));
+  }
+
+  /** Clears the lines; call on every path (the redraw timer keeps the process alive). */
+  stop(): void {
+    this.multi.stop();
+  }
 }
 
 /** Progress of `lockstep write`: points sent, their rate and, when the input size is known, a bar and ETA. */
