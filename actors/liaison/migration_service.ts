@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../runtime/clock.js';
+import { newOperation } from '../../runtime/migration/claims.js';
 import { MigrationStore } from '../../runtime/migration/store.js';
 import { turn } from '../../runtime/migration/gates.js';
 import { projectMigration } from '../../runtime/migration/projection.js';
@@ -124,29 +125,7 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
       released: false,
       change: spec.change,
     };
-    const ops: OperationRecord[] = plans.map((p, index) => ({
-      migration_id: m.id,
-      index,
-      target: p.target,
-      kind: p.kind,
-      state: 'pending',
-      policy: m.policy,
-      on_failure: m.on_failure,
-      defer_cutover: m.defer_cutover,
-      rows_copied: 0,
-      rows_total: 0,
-      lease: null,
-      copy_started_at: null,
-      copy_completed_at: null,
-      cutover_started_at: null,
-      completed_at: null,
-      error: null,
-      attempts: 0,
-      retry_at: null,
-      reason: p.reason,
-      resources: p.resources,
-      applied: {},
-    }));
+    const ops: OperationRecord[] = plans.map((p, index) => newOperation(m, index, p));
     await d.store.create(m, ops);
     const s = migrationStatus(m, ops);
     publish('created', s);

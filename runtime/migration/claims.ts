@@ -40,6 +40,37 @@ export type TickAction =
   | { kind: 'intent'; view: MigrationView; intent: IntentRecord & { key: string } }
   | { kind: 'claim'; claim: 'cutover' | 'copy'; op: OperationRecord };
 
+/** A fresh pending operation of `m` for its target at `index`, with what its plan found (none by default). */
+export function newOperation(
+  m: MigrationRecord,
+  index: number,
+  plan: Pick<OperationRecord, 'kind' | 'reason' | 'resources'> = { kind: 'rewrite', reason: '', resources: [] },
+): OperationRecord {
+  return {
+    migration_id: m.id,
+    index,
+    target: m.targets[index]!,
+    kind: plan.kind,
+    state: 'pending',
+    policy: m.policy,
+    on_failure: m.on_failure,
+    defer_cutover: m.defer_cutover,
+    rows_copied: 0,
+    rows_total: 0,
+    lease: null,
+    copy_started_at: null,
+    copy_completed_at: null,
+    cutover_started_at: null,
+    completed_at: null,
+    error: null,
+    attempts: 0,
+    retry_at: null,
+    reason: plan.reason,
+    resources: plan.resources,
+    applied: {},
+  };
+}
+
 /** True while `op`'s lease has a heartbeat younger than the timeout. */
 export function leaseLive(op: Pick<OperationRecord, 'lease'>, nowMs: number, timeoutMs: number): boolean {
   return op.lease !== null && nowMs - op.lease.heartbeat_at < timeoutMs;

@@ -20,7 +20,9 @@
  */
 import { createHash } from 'node:crypto';
 import { ClaimerEngine, type DriveHooks } from '../../actors/cutover_claimer/engine.js';
-import { leaseLive } from '../../runtime/migration/claims.js';
+import { leaseLive, newOperation } from '../../runtime/migration/claims.js';
+
+export { newOperation };
 import { mayStartCopy, settled } from '../../runtime/migration/gates.js';
 import { projectMigration } from '../../runtime/migration/projection.js';
 import { MigrationStore, opKey } from '../../runtime/migration/store.js';
@@ -176,33 +178,6 @@ export class HistoryChecker {
   state(): MigrationState {
     return projectMigration(this.migration!, this.current());
   }
-}
-
-/** A fresh pending operation of `m` for the target at `index`. */
-export function newOperation(m: MigrationRecord, index: number): OperationRecord {
-  return {
-    migration_id: m.id,
-    index,
-    target: m.targets[index]!,
-    kind: 'rewrite',
-    state: 'pending',
-    policy: m.policy,
-    on_failure: m.on_failure,
-    defer_cutover: m.defer_cutover,
-    rows_copied: 0,
-    rows_total: 0,
-    lease: null,
-    copy_started_at: null,
-    copy_completed_at: null,
-    cutover_started_at: null,
-    completed_at: null,
-    error: null,
-    attempts: 0,
-    retry_at: null,
-    reason: 'shards 2 → 4',
-    resources: [],
-    applied: {},
-  };
 }
 
 /**
