@@ -50,6 +50,14 @@ export interface BlockSchema {
   readonly tags: readonly { readonly name: string; readonly type: TagType }[];
 }
 
+/** A schema as plain data, without anything else its source object carried (what goes to disk or a worker). */
+export function plainSchema(s: BlockSchema): BlockSchema {
+  return {
+    fields: s.fields.map((f) => ({ name: f.name, type: f.type })),
+    tags: s.tags.map((t) => ({ name: t.name, type: t.type })),
+  };
+}
+
 /** One tag column: string → string[], int → Float64Array, string[] → string[][], int[] → number[][]. */
 export type TagColumn = string[] | Float64Array | string[][] | number[][];
 

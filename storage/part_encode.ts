@@ -14,6 +14,7 @@ import {
   blockCrc,
   encodeBlock,
   MAX_BLOCK_ROWS,
+  plainSchema,
   sliceBlockRows,
   type BlockRows,
   type BlockSchema,
@@ -154,10 +155,7 @@ export class PartEncoder {
       created_at: stamp.createdAt,
       data_bytes: this.fill,
       index_bytes: index.length,
-      schema: {
-        fields: this.schema.fields.map((f) => ({ name: f.name, type: f.type })),
-        tags: this.schema.tags.map((t) => ({ name: t.name, type: t.type })),
-      },
+      schema: plainSchema(this.schema),
     };
     return { data, index, metadata };
   }

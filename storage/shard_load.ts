@@ -30,9 +30,13 @@ export interface PartRef {
 /** A segment in memory: its committed parts oldest write first, and the sequence its next part takes. */
 export type Segment = { entry: SegmentEntry; parts: PartRef[]; nextSeq: number };
 
-/** Orders parts of one segment oldest write first: last_sequence, then part sequence. */
+/** Orders parts oldest write first: last_sequence, then segment, then part sequence (one order within and across segments). */
 export function byAge(a: PartRef, b: PartRef): number {
-  return a.part.metadata.last_sequence - b.part.metadata.last_sequence || a.seq - b.seq;
+  return (
+    a.part.metadata.last_sequence - b.part.metadata.last_sequence ||
+    a.segmentStartMs - b.segmentStartMs ||
+    a.seq - b.seq
+  );
 }
 
 /**

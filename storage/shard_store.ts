@@ -55,10 +55,11 @@ import { join } from 'node:path';
 import type { Clock } from '../runtime/clock.js';
 import { errors } from '../transport/errors.js';
 import { NAME_PATTERN } from '../transport/schema_types.js';
-import { type BlockProjection, type BlockRows, type BlockSchema } from './block.js';
+import { plainSchema, type BlockRows, type BlockSchema } from './block.js';
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
-import { PARTS_READ_AT_ONCE, runScanPlan, type ScanPlan } from './scan_plan.js';
+import { runScanPlan, type ScanPlan } from './scan_plan.js';
+import { checkScanRange, planShardScan, scanBlocks, type BlockVisitor, type ScanQuery } from './shard_scan.js';
 import {
   checkPolicy,
   DEFAULT_MERGE_POLICY,
@@ -68,15 +69,7 @@ import {
   type MergeInput,
   type MergePolicy,
 } from './merge.js';
-import {
-  DEFAULT_MAX_ROWS_PER_BLOCK,
-  openPart,
-  PART_FILES,
-  partDirName,
-  type BlockEntry,
-  type Part,
-  type PartRows,
-} from './part.js';
+import { DEFAULT_MAX_ROWS_PER_BLOCK, openPart, PART_FILES, partDirName, type Part, type PartRows } from './part.js';
 import {
   checkMaxRows,
   schemaColumns,
@@ -102,6 +95,7 @@ import { COMPATIBLE_VERSIONS, STORAGE_VERSION } from './versions.js';
 
 export { FLUSHED_FILE, NAME_DIR_PREFIX, PART_DROPPING_SUFFIX, type PartRef } from './shard_load.js';
 export { DEFAULT_MERGE_POLICY, MERGED_FROM_FILE, type MergePolicy } from './merge.js';
+export type { BlockVisitor, ScannedBlock, ScanQuery } from './shard_scan.js';
 
 /** Options of `ShardStore.open`. */
 export interface ShardStoreOptions {
@@ -126,21 +120,6 @@ export interface FlushBatch {
   lastSequence: number;
 }
 
-/** What a scan reads; the time range is inclusive on both ends. */
-export interface ScanQuery {
-  minTs: number;
-  maxTs: number;
-  seriesIds?: ReadonlySet<string>;
-  projection?: BlockProjection;
-  /** Only parts of this measure or stream; all names when omitted. */
-  schemaName?: string;
-  /**
-   * scanMerged only: a string tag that, with the timestamp, keys a row (a stream's element-id
-   * column). Without it a series has one row per timestamp.
-   */
-  keyTag?: string;
-}
-
 /** Options of `ShardStore.merge`: the policy's numbers (merge.ts, defaults DEFAULT_MERGE_POLICY) and the key of each name. */
 export interface MergeOptions extends Partial<MergePolicy> {
   /**
@@ -162,9 +141,6 @@ export interface MergeDone {
   rowsIn: number;
   rowsOut: number;
 }
-
-/** The rows of one block (trimmed to the query's range) and the series they belong to. */
-export type ScannedBlock = BlockRows & { seriesId: string };
 
 /** A merge chosen by the policy, its part sequence reserved. */
 type MergePlan = { seg: Segment; name: string; keyTag: string | null; refs: PartRef[]; seq: number };
@@ -305,36 +281,10 @@ export class ShardStore {
    * its rows trimmed to [minTs, maxTs]; in segment order, then oldest write first, then file order.
    * Blocks are not merged: the same (series, ts) may come from two parts (see scanMerged).
    */
-  async scan(
-    q: ScanQuery,
-    onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>,
-  ): Promise<void> {
+  async scan(q: ScanQuery, onBlock: BlockVisitor): Promise<void> {
     this.assertOpen();
-    if (!(q.minTs <= q.maxTs)) throw errors.invalidArgument(`scan needs minTs <= maxTs, got ${q.minTs}, ${q.maxTs}`);
-    await this.track(this.scanParts(q, [...this.segments], onBlock));
-  }
-
-  private async scanParts(
-    q: ScanQuery,
-    segments: Segment[],
-    onBlock: (rows: ScannedBlock, part: Part, ref: PartRef) => void | Promise<void>,
-  ) {
-    const { minTs, maxTs } = q;
-    const reads = blocksToRead(q, segments);
-    // A few parts are read at once (their reads overlap), delivered in order.
-    for (let i = 0; i < reads.length; i += PARTS_READ_AT_ONCE) {
-      const batch = reads.slice(i, i + PARTS_READ_AT_ONCE);
-      const blocks = await Promise.all(
-        batch.map(({ ref, entries }) => ref.part.readBlocks(entries, q.projection, { minTs, maxTs })),
-      );
-      for (let j = 0; j < batch.length; j++) {
-        const { ref, entries } = batch[j]!;
-        for (let k = 0; k < entries.length; k++) {
-          const rows = blocks[j]![k]!;
-          if (rows.timestamps.length > 0) await onBlock({ ...rows, seriesId: entries[k]!.seriesId }, ref.part, ref);
-        }
-      }
-    }
+    checkScanRange(q);
+    await this.track(scanBlocks(q, [...this.segments], onBlock));
   }
 
   /**
@@ -356,23 +306,8 @@ export class ShardStore {
    */
   planScan(q: ScanQuery): { plan: ScanPlan; refs: PartRef[] } {
     this.assertOpen();
-    if (!(q.minTs <= q.maxTs)) throw errors.invalidArgument(`scan needs minTs <= maxTs, got ${q.minTs}, ${q.maxTs}`);
-    const { minTs, maxTs } = q;
-    const found = blocksToRead(q, this.segments);
-    const age = new Map([...found.map((f) => f.ref)].sort(newerLast).map((r, i) => [r, i]));
-    const plan: ScanPlan = {
-      name: q.schemaName ?? found[0]?.ref.name ?? '',
-      parts: found.map(({ ref, entries }) => ({
-        dataPath: ref.part.dataPath,
-        schema: plainSchema(ref.part.metadata.schema),
-        age: age.get(ref)!,
-        entries,
-      })),
-      projection: q.projection,
-      range: { minTs, maxTs },
-      keyTag: q.keyTag,
-    };
-    return { plan, refs: found.map((f) => f.ref) };
+    checkScanRange(q);
+    return planShardScan(q, this.segments);
   }
 
   /** Counts a read of planned parts (see planScan) as a running scan until it settles. */
@@ -632,41 +567,6 @@ export class ShardStore {
     this.segments.sort((a, b) => a.entry.startMs - b.entry.startMs);
     return seg;
   }
-}
-
-/** Orders parts oldest write first across segments: last_sequence, then segment, then part sequence. */
-function newerLast(a: PartRef, b: PartRef): number {
-  return (
-    a.part.metadata.last_sequence - b.part.metadata.last_sequence ||
-    a.segmentStartMs - b.segmentStartMs ||
-    a.seq - b.seq
-  );
-}
-
-/** The parts of `segments` a scan reads, each with its blocks that overlap `q` (in file order). */
-function blocksToRead(q: ScanQuery, segments: readonly Segment[]): { ref: PartRef; entries: BlockEntry[] }[] {
-  const { minTs, maxTs } = q;
-  const out: { ref: PartRef; entries: BlockEntry[] }[] = [];
-  for (const seg of segments) {
-    if (seg.entry.startMs > maxTs || seg.entry.endMs <= minTs) continue;
-    // One consistent list per segment: a merge replaces seg.parts as a whole, never edits it.
-    for (const ref of seg.parts) {
-      if (q.schemaName !== undefined && ref.name !== q.schemaName) continue;
-      const m = ref.part.metadata;
-      if (m.min_ts === null || m.max_ts === null || m.min_ts > maxTs || m.max_ts < minTs) continue;
-      const entries = ref.part.blocksFor({ seriesIds: q.seriesIds, minTs, maxTs });
-      if (entries.length > 0) out.push({ ref, entries });
-    }
-  }
-  return out;
-}
-
-/** A schema as plain data (what crosses to a worker). */
-function plainSchema(s: BlockSchema): BlockSchema {
-  return {
-    fields: s.fields.map((f) => ({ name: f.name, type: f.type })),
-    tags: s.tags.map((t) => ({ name: t.name, type: t.type })),
-  };
 }
 
 /** Checks a batch before anything is written: its name, sequence and that its rows fit its segment. */
