@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import {
   aggColumn,
-  buildCriteria,
   buildQuery,
   collectList,
   parseAgg,
@@ -9,10 +8,9 @@ import {
   parseTime,
   parseToken,
   parseTop,
-  parseWhere,
-  parseWhereJson,
   resolveRange,
 } from '../../runtime/cli/query_args.js';
+import { buildCriteria, parseWhere, parseWhereJson } from '../../runtime/cli/query_where.js';
 import { formatCell, formatTime, missingShardsWarning, renderReply } from '../../runtime/cli/query_cmd.js';
 import type { Bus, BusMessage, RequestOptions } from '../../transport/bus.js';
 import { LockstepClient, QUERY_REPLY_GRACE_MS } from '../../transport/client.js';
