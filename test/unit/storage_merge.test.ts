@@ -26,6 +26,7 @@ import {
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 import { FakeClock } from '../harness/fake_clock.js';
 import { useTempDir } from '../harness/temp_dir.js';
+import { waitFor } from '../harness/wait.js';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.UTC(2024, 4, 10);
@@ -531,7 +532,10 @@ describe('storage - merge', () => {
     });
     let merged = false;
     const merge = s.merge({ keyTagOf: KEYS }).then(() => (merged = true));
-    for (let i = 0; i < 50 && s.listParts().length === 9; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => s.listParts().length < 9, {
+      timeoutMs: 5000,
+      what: 'the merged part committed while the scan waits',
+    });
     assert.ok(s.listParts().length < 9, 'the merged part is committed while the scan waits');
     assert.equal(merged, false, 'the inputs are not removed while the scan reads them');
     // A scan starting now sees the merged part only.
