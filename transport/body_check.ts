@@ -26,6 +26,14 @@ function childrenOf(v: object): [string | number, unknown][] {
   return Object.entries(v);
 }
 
+/** The refusal of a body nested deeper than MAX_BODY_NESTING, naming where it went too deep. */
+export function tooDeep(field: string) {
+  return errors.invalidArgument(`${field}: the body is nested deeper than ${MAX_BODY_NESTING} levels`, {
+    field,
+    limit: MAX_BODY_NESTING,
+  });
+}
+
 /** Throws `InvalidArgument` when `root` nests deeper than MAX_BODY_NESTING or holds a BigInt. */
 export function checkDecodedBody(root: unknown): void {
   // The common case: one pass with no path bookkeeping. Only containers and BigInts are pushed.
@@ -94,12 +102,7 @@ function findFault(root: unknown): LockstepError {
         return errors.invalidArgument(`${field}: 64-bit integer arrays are not accepted`, { field });
       continue;
     }
-    if (depth >= MAX_BODY_NESTING) {
-      return errors.invalidArgument(`${field}: the body is nested deeper than ${MAX_BODY_NESTING} levels`, {
-        field,
-        limit: MAX_BODY_NESTING,
-      });
-    }
+    if (depth >= MAX_BODY_NESTING) return tooDeep(field);
     const children = childrenOf(v);
     for (let i = children.length - 1; i >= 0; i--) {
       const [k, x] = children[i]!;

@@ -4,7 +4,15 @@
  */
 import { context, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import { headerOf, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
-import { CONTENT_TYPE_HEADER, decode, encode, encodingOf, JSON_CONTENT_TYPE, type Encoding } from './codec.js';
+import {
+  CONTENT_TYPE_HEADER,
+  decode,
+  decodeRequest,
+  encode,
+  encodingOf,
+  JSON_CONTENT_TYPE,
+  type Encoding,
+} from './codec.js';
 import { Code, errors, LockstepError, toLockstepError } from './errors.js';
 import { extractTrace, injectTrace } from './trace_context.js';
 
@@ -69,7 +77,7 @@ async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: S
   );
   const ctx = trace.setSpan(parent, span);
   try {
-    const body = decode(msg.data, encoding);
+    const body = decodeRequest(msg.data, encoding);
     const result = await context.with(ctx, () =>
       handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx }),
     );

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
 import { msgpackNestsDeeper } from '../../transport/body_check.js';
-import { decode, encode } from '../../transport/codec.js';
+import { decodeRequest as decode, encode } from '../../transport/codec.js';
 import { Code, codeOf, type LockstepError } from '../../transport/errors.js';
 import { MAX_BODY_NESTING } from '../../transport/limits.js';
 import { mulberry32, runSeed } from '../harness/random.js';
