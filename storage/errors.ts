@@ -10,7 +10,7 @@ export class CorruptDataError extends PermanentError {
   override readonly name: string = 'CorruptDataError';
   readonly path: string;
   constructor(path: string, what: string, opts: { cause?: unknown } = {}) {
-    super(`corrupt data in ${path}: ${what}`, { code: Code.Internal, cause: opts.cause, details: { path } });
+    super(`corrupt data in ${path}: ${what}`, { code: Code.Internal, cause: opts.cause, details: { path, what } });
     this.path = path;
   }
 }
@@ -44,10 +44,9 @@ export class DataDirLockedError extends PermanentError {
  * file); any other keeps its code, permanence and details (see runtime/thread_envelope.ts).
  */
 export function storageErrorOf(f: FailureInfo): Error {
-  const path = f.details?.path;
-  if (f.name === 'CorruptDataError' && typeof path === 'string') {
-    const prefix = `corrupt data in ${path}: `;
-    return new CorruptDataError(path, f.message.startsWith(prefix) ? f.message.slice(prefix.length) : f.message);
+  const { path, what } = f.details ?? {};
+  if (f.name === 'CorruptDataError' && typeof path === 'string' && typeof what === 'string') {
+    return new CorruptDataError(path, what);
   }
   return fromFailureInfo(f);
 }
