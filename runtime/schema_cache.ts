@@ -113,8 +113,8 @@ export class SchemaCache implements SchemaConsumer {
   }
 }
 
-/** The key of a stored resource. */
-export function keyOfResource(r: StoredResource): SchemaKey {
+/** The key of a stored (or planned) resource. */
+export function keyOfResource(r: Pick<StoredResource, 'kind'> & { resource: unknown }): SchemaKey {
   const res = r.resource as { name: string; group?: string };
   return r.kind === 'group'
     ? { kind: 'group', group: res.name, name: '' }

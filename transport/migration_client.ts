@@ -6,32 +6,19 @@
 import { headerOf, type Bus, type Subscription } from './bus.js';
 import { CONTENT_TYPE_HEADER, decode, encodingOf } from './codec.js';
 import { errors, toLockstepError, type LockstepError } from './errors.js';
-import type {
-  MigrationEvent,
-  MigrationListReply,
-  MigrationSpec,
-  MigrationStatus,
-  PlanReply,
+
+export { checkMigrationId };
+import {
+  checkMigrationId,
+  type MigrationEvent,
+  type MigrationListReply,
+  type MigrationSpec,
+  type MigrationStatus,
+  type PlanReply,
 } from './migration_types.js';
 import { call } from './rpc.js';
 import { checkName } from './schema_types.js';
 import type { MigrationVerb, Subjects } from './subjects.js';
-
-/**
- * A migration id as the client accepts it: one subject token (it becomes the last token of
- * `P.events.migration.<id>`), so no dot, wildcard or space; the server decides the rest.
- */
-export const MIGRATION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
-
-/** Throws `InvalidArgument` unless `id` can be a migration id. */
-export function checkMigrationId(id: unknown): string {
-  if (typeof id !== 'string' || !MIGRATION_ID_PATTERN.test(id)) {
-    throw errors.invalidArgument(`migration id ${JSON.stringify(id)} is invalid: use 1–128 of A-Z, a-z, 0-9, _ and -`, {
-      field: 'id',
-    });
-  }
-  return id;
-}
 
 /** A live subscription to one migration's events. */
 export interface MigrationWatch {

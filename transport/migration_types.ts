@@ -1,8 +1,9 @@
 /**
- * Migrations (DESIGN §9) on the wire and in the `lockstep_ops` bucket: one schema change run over an
+ * Migrations (DESIGN §9) on the wire and in the `P_ops` bucket: one schema change run over an
  * ordered list of targets (groups), one operation per target. The API, the claimers and the CLI
  * compile against these definitions.
  */
+import { errors } from './errors.js';
 
 /** An operation's states (SchemaBot's vocabulary). */
 export const OPERATION_STATES = [
@@ -23,6 +24,31 @@ export type OperationState = (typeof OPERATION_STATES)[number];
 export const MIGRATION_STATES = [...OPERATION_STATES, 'paused', 'running_degraded'] as const;
 /** A migration's state, always the projection of its operations (runtime/migration/projection.ts). */
 export type MigrationState = (typeof MIGRATION_STATES)[number];
+
+/** A migration's states that never change again (a stopped one still resumes). */
+export const MIGRATION_ENDED_STATES: readonly MigrationState[] = ['completed', 'failed', 'cancelled'];
+
+/** True when a migration in `state` is over for good. */
+export function migrationEnded(state: MigrationState): boolean {
+  return MIGRATION_ENDED_STATES.includes(state);
+}
+
+/**
+ * A migration id as the server makes them (`m`, the creation time in base 36, `_`, random hex): a
+ * KV key segment and one subject token (`P.events.migration.<id>`).
+ */
+export const MIGRATION_ID_PATTERN = /^m[a-z0-9_]{1,62}$/;
+
+/** Throws `InvalidArgument` unless `id` is a migration id (MIGRATION_ID_PATTERN). */
+export function checkMigrationId(id: unknown): string {
+  if (typeof id !== 'string' || !MIGRATION_ID_PATTERN.test(id)) {
+    throw errors.invalidArgument(
+      `migration id ${JSON.stringify(id)} is invalid: an id is m followed by 1–62 of a-z, 0-9 and _`,
+      { field: 'id' },
+    );
+  }
+  return id;
+}
 
 /** States an operation never leaves (stopped is left only by a `resume`). */
 export const TERMINAL_OPERATION_STATES: readonly OperationState[] = ['completed', 'failed', 'stopped', 'cancelled'];

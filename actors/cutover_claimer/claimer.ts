@@ -9,13 +9,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
 import { DEFAULT_LEASE_TIMEOUT_MS } from '../../runtime/migration/claims.js';
-import { MigrationStore } from '../../runtime/migration/store.js';
+import { MigrationStore, opKey } from '../../runtime/migration/store.js';
 import { migrationStatus } from '../../runtime/migration/status.js';
-import { SchemaCache } from '../../runtime/schema_cache.js';
+import { keyOfResource, SchemaCache } from '../../runtime/schema_cache.js';
 import type { Subscription } from '../../transport/bus.js';
 import { LockstepClient } from '../../transport/client.js';
 import { encode } from '../../transport/codec.js';
-import type { MigrationEvent, OperationRecord } from '../../transport/migration_types.js';
+import type { MigrationEvent, MigrationStatus, OperationRecord } from '../../transport/migration_types.js';
 import { formatKey, type SchemaKey } from '../../transport/schema_types.js';
 import { ClaimerEngine, type DriveHooks, type EngineEvent } from './engine.js';
 
@@ -27,12 +27,13 @@ const DEFER_TIMEOUT_MS = 24 * 3_600_000;
 /** One barrier call's wait; the cutover keeps calling until every node applied (or its lease is lost). */
 const BARRIER_CALL_MS = 10_000;
 
-/** The schema key a planned resource is stored under. */
-function keyOf(r: OperationRecord['resources'][number]): SchemaKey {
-  const res = r.resource as { name: string; group?: string };
-  return r.kind === 'group'
-    ? { kind: 'group', group: res.name, name: '' }
-    : { kind: 'measure', group: res.group!, name: res.name };
+/** What an operation's stored change means to a watcher. */
+function eventKind(op: OperationRecord): MigrationEvent['kind'] {
+  if (op.state === 'completed') return 'completed';
+  if (op.state === 'failed' || op.state === 'failed_retryable') return 'failed';
+  if (op.state === 'cutting_over') return 'cutover_started';
+  if (op.state === 'waiting_for_cutover' && op.lease === null) return 'parked';
+  return 'progress';
 }
 
 /** The cutover claimer. */
@@ -54,7 +55,7 @@ export class CutoverClaimer implements Actor {
         const keys: SchemaKey[] = [];
         const revisions: number[] = [];
         for (const r of op.resources) {
-          const key = keyOf(r);
+          const key = keyOfResource(r);
           const name = formatKey(key);
           const cur = await client.get(r.kind, { group: key.group, ...(key.name ? { name: key.name } : {}) });
           let revision: number;
@@ -82,31 +83,32 @@ export class CutoverClaimer implements Actor {
         }
       },
     };
+    // What was last published per operation: a heartbeat alone changes nothing a watcher shows.
+    const shown = new Map<string, string>();
+    const send = (id: string, kind: MigrationEvent['kind'], target: string | undefined, status: MigrationStatus) => {
+      const event: MigrationEvent = { id, at: ctx.clock.now(), kind, status, ...(target ? { target } : {}) };
+      ctx.bus.publish(ctx.subjects.events.migration(id), encode(event));
+    };
     const publish = async (e: EngineEvent) => {
-      const op = 'op' in e ? e.op : undefined;
-      if (!op) return;
+      if (e.kind === 'changed') {
+        for (const op of e.ops) shown.delete(opKey(op.migration_id, op.index));
+        send(e.migration.id, 'state', undefined, migrationStatus(e.migration, e.ops));
+        return;
+      }
+      if (e.kind !== 'claimed' && e.kind !== 'wrote') return;
+      const op = e.op;
+      const key = opKey(op.migration_id, op.index);
+      const seen = `${op.state}/${op.lease?.token ?? ''}/${op.rows_copied}/${Object.keys(op.applied).length}`;
+      if (shown.get(key) === seen) return;
+      shown.set(key, seen);
       const v = await store.view(op.migration_id);
-      if (!v) return;
-      const kind: MigrationEvent['kind'] =
-        e.kind === 'claimed'
-          ? 'claimed'
-          : op.state === 'completed'
-            ? 'completed'
-            : op.state === 'failed' || op.state === 'failed_retryable'
-              ? 'failed'
-              : op.state === 'cutting_over'
-                ? 'cutover_started'
-                : op.state === 'waiting_for_cutover' && op.lease === null
-                  ? 'parked'
-                  : 'progress';
-      const event: MigrationEvent = {
-        id: op.migration_id,
-        at: ctx.clock.now(),
-        kind,
-        target: op.target,
-        status: migrationStatus(v.migration, v.ops),
-      };
-      ctx.bus.publish(ctx.subjects.events.migration(op.migration_id), encode(event));
+      if (v)
+        send(
+          op.migration_id,
+          e.kind === 'claimed' ? 'claimed' : eventKind(op),
+          op.target,
+          migrationStatus(v.migration, v.ops),
+        );
     };
     this.engine = new ClaimerEngine({
       store,

@@ -14,20 +14,22 @@ import {
   completed,
   copied,
   cutoverStarted,
+  deferTimedOut,
   failedWith,
   heartbeat,
   nextAction,
   reconciled,
   retried,
+  unclaimed,
+  withApplied,
   type MigrationView,
   type TickAction,
 } from '../../runtime/migration/claims.js';
 import { mayCutOver, mayStartCopy } from '../../runtime/migration/gates.js';
-import { LeaseLostError, MigrationStore, opKey } from '../../runtime/migration/store.js';
-import type { OperationRecord } from '../../transport/migration_types.js';
+import { projectMigration } from '../../runtime/migration/projection.js';
+import { LeaseLostError, migrationKey, MigrationStore, opKey, type StoredView } from '../../runtime/migration/store.js';
+import { migrationEnded, type MigrationRecord, type OperationRecord } from '../../transport/migration_types.js';
 
-/** A migration's view as the store read it, with each key's revision for compare-and-set. */
-type StoredView = MigrationView & { revisions: Map<string, number> };
 /** A pending user intent with its key. */
 type PendingIntent = MigrationView['intents'][number];
 
@@ -56,7 +58,8 @@ export type EngineEvent =
   | { kind: 'claimed'; op: OperationRecord; claim: 'copy' | 'cutover' }
   | { kind: 'wrote'; op: OperationRecord; token: string }
   | { kind: 'lease_lost'; key: string; token: string }
-  | { kind: 'retried' | 'intent'; detail: string };
+  /** A change made without a lease (a retry, an intent reconciled), with the migration after it. */
+  | { kind: 'changed'; migration: MigrationRecord; ops: OperationRecord[]; detail: string };
 
 /** Options of an engine. */
 export interface EngineOptions {
@@ -88,6 +91,8 @@ export class ClaimerEngine {
   private readonly abort = new AbortController();
   /** Drives in progress, by operation key. */
   readonly drives = new Map<string, Promise<void>>();
+  /** Migrations seen ended (their state never changes again): ticks no longer read them. */
+  private readonly ended = new Set<string>();
 
   constructor(private readonly o: EngineOptions) {}
 
@@ -130,46 +135,46 @@ export class ClaimerEngine {
     }
   }
 
-  /** One tick: reads every migration, takes the one action the rules pick. */
-  async tick(): Promise<TickAction | null> {
-    const views = await this.o.store.views();
-    const now = this.o.clock.now();
-    const action = nextAction(views, now, this.o.leaseTimeoutMs);
+  /** One tick: reads every migration not ended, takes the one action the rules pick. */
+  async tick(): Promise<TickAction<StoredView> | null> {
+    const views = await this.o.store.views(this.ended);
+    for (const v of views) if (migrationEnded(projectMigration(v.migration, v.ops))) this.ended.add(v.migration.id);
+    const action = nextAction(views, this.o.clock.now(), this.o.leaseTimeoutMs);
     if (!action || this.stopped) return action;
-    const view = views.find(
-      (v) => v.migration.id === (action.kind === 'intent' ? action.view.migration.id : action.op.migration_id),
-    )!;
+    const view = action.view;
     if (action.kind === 'retry') {
-      const rev = view.revisions.get(opKey(action.op.migration_id, action.op.index))!;
-      if (await this.o.store.replace(retried(action.op), rev)) {
-        this.o.onEvent?.({ kind: 'retried', detail: opKey(action.op.migration_id, action.op.index) });
+      const next = retried(action.op);
+      if (await this.o.store.replace(next, view.revisions.get(opKey(next.migration_id, next.index))!)) {
+        const ops = view.ops.map((o) => (o.index === next.index ? next : o));
+        this.o.onEvent?.({ kind: 'changed', migration: view.migration, ops, detail: `retry ${next.target}` });
         this.o.wakeOthers();
       }
-      return action;
-    }
-    if (action.kind === 'intent') {
+    } else if (action.kind === 'intent') {
       await this.reconcile(view, action.intent);
-      return action;
+    } else {
+      await this.claim(view, action.op, action.claim);
     }
-    await this.claim(view, action.op, action.claim);
     return action;
   }
 
   private async reconcile(view: StoredView, intent: PendingIntent): Promise<void> {
-    const m = view.migration;
+    let m = view.migration;
+    let ops = view.ops;
     if (intent.kind === 'release') {
-      if (!m.released)
-        await this.o.store.replaceMigration({ ...m, released: true }, view.revisions.get(`migration.${m.id}`)!);
+      if (!m.released) {
+        m = { ...m, released: true };
+        if (!(await this.o.store.replaceMigration(m, view.revisions.get(migrationKey(m.id))!))) return;
+      }
     } else if (intent.kind === 'stop' || intent.kind === 'resume' || intent.kind === 'cancel') {
-      const next = reconciled(intent.kind, view.ops);
-      for (let i = 0; i < next.length; i++) {
-        if (next[i] === view.ops[i]) continue;
+      ops = reconciled(intent.kind, view.ops);
+      for (let i = 0; i < ops.length; i++) {
+        if (ops[i] === view.ops[i]) continue;
         // A change under us (a claim, a heartbeat) leaves the intent for the next tick to reconcile.
-        if (!(await this.o.store.replace(next[i]!, view.revisions.get(opKey(m.id, i))!))) return;
+        if (!(await this.o.store.replace(ops[i]!, view.revisions.get(opKey(m.id, i))!))) return;
       }
     }
     await this.o.store.consumeIntent(intent.key);
-    this.o.onEvent?.({ kind: 'intent', detail: `${intent.kind} ${m.id}` });
+    this.o.onEvent?.({ kind: 'changed', migration: m, ops, detail: `${intent.kind} ${m.id}` });
     this.o.wakeOthers();
   }
 
@@ -180,12 +185,12 @@ export class ClaimerEngine {
     const next = claimed(op, claim, this.o.owner, token, this.o.clock.now());
     if (!(await this.o.store.replace(next, view.revisions.get(key)!))) return;
     this.o.onEvent?.({ kind: 'claimed', op: next, claim });
-    const drive = this.drive(view, next, token).finally(() => this.drives.delete(key));
+    const drive = this.drive(view.migration, next, token).finally(() => this.drives.delete(key));
     this.drives.set(key, drive);
   }
 
   /** Drives a claimed operation to where this claimer lets go of it. */
-  private async drive(view: MigrationView, op: OperationRecord, token: string): Promise<void> {
+  private async drive(migration: MigrationRecord, op: OperationRecord, token: string): Promise<void> {
     // Aborted when this engine stops, or when a fenced write finds the lease gone.
     const local = new AbortController();
     const both = AbortSignal.any([this.abort.signal, local.signal]);
@@ -206,7 +211,7 @@ export class ClaimerEngine {
     try {
       let cur = op;
       if (cur.state === 'running' && !(await this.gateStillHolds(cur))) {
-        await write((c) => ({ ...c, state: 'pending', lease: null, copy_started_at: null }));
+        await write(unclaimed);
         return;
       }
       if (cur.state === 'running') {
@@ -217,7 +222,7 @@ export class ClaimerEngine {
           },
           both,
         );
-        cur = await write((c) => copied(view.migration, c, this.o.clock.now()));
+        cur = await write((c) => copied(migration, c, this.o.clock.now()));
         if (cur.state === 'waiting_for_cutover' && cur.lease === null) {
           this.o.wakeOthers(); // parked: the cutover claim takes it when its turn comes
           return;
@@ -226,13 +231,13 @@ export class ClaimerEngine {
       if (cur.state === 'waiting_for_cutover') cur = await this.awaitDeferredCutover(cur, write, both);
       if (cur.state === 'cutting_over') {
         await this.o.hooks.cutover(cur, both, async (applied) => {
-          cur = await write((c) => ({ ...heartbeat(c, this.o.clock.now()), applied: { ...c.applied, ...applied } }));
+          cur = await write((c) => withApplied(c, applied, this.o.clock.now()));
         });
         await write((c) => completed(c, this.o.clock.now()));
         this.o.wakeOthers();
       }
     } catch (err) {
-      if (err instanceof LeaseLostError || this.stopped) return;
+      if (err instanceof LeaseLostError || both.aborted) return; // lost, stopped or cancelled: write nothing
       const retryable = (err as { retryable?: unknown }).retryable === true;
       const message = err instanceof Error ? err.message : String(err);
       await write((c) => failedWith(c, message, retryable, this.o.clock.now())).catch(() => undefined);
@@ -260,7 +265,7 @@ export class ClaimerEngine {
   ): Promise<OperationRecord> {
     const since = this.o.clock.now();
     for (;;) {
-      if (signal.aborted) throw new LeaseLostError(opKey(op.migration_id, op.index), op.lease?.token ?? '', null);
+      signal.throwIfAborted();
       const v = await this.o.store.view(op.migration_id);
       const intent = v?.intents.find((i) => i.kind === 'cutover' && i.target === op.target);
       if (v && intent && mayCutOver(v.migration, v.ops, op.index)) {
@@ -269,12 +274,7 @@ export class ClaimerEngine {
         return started;
       }
       if (this.o.clock.now() - since >= this.o.deferTimeoutMs) {
-        await write((c) => ({
-          ...c,
-          state: 'stopped',
-          lease: null,
-          error: `no cutover within ${this.o.deferTimeoutMs} ms`,
-        }));
+        await write((c) => deferTimedOut(c, this.o.deferTimeoutMs));
         this.o.wakeOthers();
         return { ...op, state: 'stopped' };
       }

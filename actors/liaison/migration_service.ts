@@ -16,15 +16,17 @@ import { migrationStatus } from '../../runtime/migration/status.js';
 import type { Bus, Subscription } from '../../transport/bus.js';
 import { encode } from '../../transport/codec.js';
 import { errors, type LockstepError } from '../../transport/errors.js';
-import type {
-  IntentKind,
-  MigrationEvent,
-  MigrationListReply,
-  MigrationRecord,
-  MigrationSpec,
-  MigrationStatus,
-  OperationRecord,
-  PlanReply,
+import {
+  checkMigrationId,
+  migrationEnded,
+  type IntentKind,
+  type MigrationEvent,
+  type MigrationListReply,
+  type MigrationRecord,
+  type MigrationSpec,
+  type MigrationStatus,
+  type OperationRecord,
+  type PlanReply,
 } from '../../transport/migration_types.js';
 import { serve } from '../../transport/rpc.js';
 import { checkName, type Group, type Measure, type StoredResource } from '../../transport/schema_types.js';
@@ -32,9 +34,6 @@ import { LIAISON_QUEUE, lastToken, type Subjects } from '../../transport/subject
 import { parseSpec, planTarget, type TargetPlan } from './migration_plan.js';
 import { isPlainObject } from './schema_validation.js';
 import type { SchemaRegistry } from './schema_registry.js';
-
-/** States in which a migration still holds its groups (a stopped one can be resumed). */
-const ENDED = new Set(['completed', 'failed', 'cancelled']);
 
 /** What the migration API needs. */
 export interface MigrationServiceDeps {
@@ -53,10 +52,7 @@ function body(v: unknown): Record<string, unknown> {
 }
 
 function idOf(b: Record<string, unknown>): string {
-  if (typeof b.id !== 'string' || !/^m[a-z0-9_]{1,62}$/.test(b.id)) {
-    throw errors.invalidArgument(`id must be a migration id (m…), got ${JSON.stringify(b.id)}`, { field: 'id' });
-  }
-  return b.id;
+  return checkMigrationId(b.id);
 }
 
 /** A new migration id: time-ordered, unique, a valid KV key and subject token. */
@@ -103,16 +99,6 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
           `replicas, placement, entity, field and tag types) need layout generations, which are not built yet; ` +
           `instant changes (ttl, added fields and tags) work now`,
       );
-    }
-    for (const v of await d.store.views()) {
-      if (ENDED.has(projectMigration(v.migration, v.ops))) continue;
-      const busy = spec.targets.find((t) => v.migration.targets.includes(t));
-      if (busy) {
-        throw errors.failedPrecondition(`group ${busy} is already under migration ${v.migration.id}`, {
-          group: busy,
-          migration: v.migration.id,
-        });
-      }
     }
     const now = d.clock.now();
     const m: MigrationRecord = {
@@ -163,7 +149,7 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
       throw errors.failedPrecondition(`migration ${id} is ${state}: only a stopped migration resumes`, { id, state });
     } else if (
       (kind === 'stop' || kind === 'cancel') &&
-      (ENDED.has(state) || (kind === 'stop' && state === 'stopped'))
+      (migrationEnded(state) || (kind === 'stop' && state === 'stopped'))
     ) {
       throw errors.failedPrecondition(`migration ${id} is ${state}: there is nothing to ${kind}`, { id, state });
     }

@@ -4,7 +4,7 @@
  * while watching (RateTracker), else from the average since the copy started.
  */
 import {
-  TERMINAL_OPERATION_STATES,
+  migrationEnded,
   type MigrationEvent,
   type MigrationState,
   type MigrationStatus,
@@ -19,9 +19,9 @@ export const BAR_WIDTH = 10;
 /** Rates while watching are over the events of this last stretch of time (server time, from `at`). */
 export const RATE_WINDOW_MS = 30_000;
 
-/** True when a migration in `state` will not move again on its own (stopped waits for `resume`). */
-export function migrationEnded(state: MigrationState): boolean {
-  return (TERMINAL_OPERATION_STATES as readonly string[]).includes(state);
+/** True when a watch of a migration in `state` ends: it is over, or stopped (it waits for `resume`). */
+export function watchEnds(state: MigrationState): boolean {
+  return migrationEnded(state) || state === 'stopped';
 }
 
 /** `[#####...............]  25%`; the percent is floored, so 100% means every row. */

@@ -8,11 +8,17 @@
 import type { LockstepError } from '../../transport/errors.js';
 import type { MigrationClient } from '../../transport/migration_client.js';
 import type { MigrationEvent, MigrationStatus } from '../../transport/migration_types.js';
-import { averageRate, eventLine, migrationEnded, RateTracker, statusLines } from './migrate_format.js';
+import { averageRate, eventLine, RateTracker, statusLines, watchEnds } from './migrate_format.js';
 import { LiveLines, type ProgressStream } from './progress.js';
 
 /** Exit code of `status --watch` when the migration ended failed, cancelled or stopped. */
 export const EXIT_NOT_COMPLETED = 1;
+
+/**
+ * Without an event for this long, the watch asks for the status: events are core NATS messages
+ * (lost on a reconnect), and a change made without one must still end the watch.
+ */
+export const WATCH_POLL_MS = 5_000;
 
 /** How a watch shows what it sees. */
 type ViewMode = 'json' | 'live' | 'plain';
@@ -102,8 +108,20 @@ export async function watchMigration(migrations: MigrationClient, id: string, o:
     let status = await migrations.status(id);
     view = makeView(o);
     view.start(status);
-    while (!migrationEnded(status.state)) {
-      if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    while (!watchEnds(status.state)) {
+      if (queue.length === 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const heard = await new Promise<boolean>((resolve) => {
+          wake = () => resolve(true);
+          timer = setTimeout(() => resolve(false), WATCH_POLL_MS);
+        });
+        clearTimeout(timer);
+        if (!heard) {
+          const polled = await migrations.status(id);
+          if (JSON.stringify(polled) !== JSON.stringify(status))
+            queue.push({ id, at: o.now(), kind: 'state', status: polled });
+        }
+      }
       wake = undefined;
       const ev = queue.shift();
       if (ev === undefined) continue;

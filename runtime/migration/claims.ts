@@ -11,6 +11,7 @@
  * re-gating (it already passed its gate). A deferred operation (defer_cutover) keeps its lease
  * while it waits for its `cutover` intent; a stale one is re-taken by the copy claim.
  */
+import { backoffMs } from '../clock.js';
 import type {
   IntentRecord,
   MigrationRecord,
@@ -34,11 +35,11 @@ export interface MigrationView {
   intents: (IntentRecord & { key: string })[];
 }
 
-/** What a claimer does in one tick. */
-export type TickAction =
-  | { kind: 'retry'; op: OperationRecord }
-  | { kind: 'intent'; view: MigrationView; intent: IntentRecord & { key: string } }
-  | { kind: 'claim'; claim: 'cutover' | 'copy'; op: OperationRecord };
+/** What a claimer does in one tick, and the migration (as given to `nextAction`) it is about. */
+export type TickAction<V extends MigrationView = MigrationView> =
+  | { kind: 'retry'; view: V; op: OperationRecord }
+  | { kind: 'intent'; view: V; intent: IntentRecord & { key: string } }
+  | { kind: 'claim'; view: V; claim: 'cutover' | 'copy'; op: OperationRecord };
 
 /** A fresh pending operation of `m` for its target at `index`, with what its plan found (none by default). */
 export function newOperation(
@@ -99,10 +100,16 @@ function copyClaimable(v: MigrationView, index: number, nowMs: number, timeoutMs
 }
 
 /** The one action of a tick over `views` (oldest migration first), or null when there is nothing to do. */
-export function nextAction(views: readonly MigrationView[], nowMs: number, timeoutMs: number): TickAction | null {
+export function nextAction<V extends MigrationView>(
+  views: readonly V[],
+  nowMs: number,
+  timeoutMs: number,
+): TickAction<V> | null {
   for (const v of views) {
     for (const op of v.ops) {
-      if (op.state === 'failed_retryable' && op.retry_at !== null && op.retry_at <= nowMs) return { kind: 'retry', op };
+      if (op.state === 'failed_retryable' && op.retry_at !== null && op.retry_at <= nowMs) {
+        return { kind: 'retry', view: v, op };
+      }
     }
   }
   for (const v of views) {
@@ -111,12 +118,12 @@ export function nextAction(views: readonly MigrationView[], nowMs: number, timeo
   }
   for (const v of views) {
     for (let i = 0; i < v.ops.length; i++) {
-      if (cutoverClaimable(v, i, nowMs, timeoutMs)) return { kind: 'claim', claim: 'cutover', op: v.ops[i]! };
+      if (cutoverClaimable(v, i, nowMs, timeoutMs)) return { kind: 'claim', view: v, claim: 'cutover', op: v.ops[i]! };
     }
   }
   for (const v of views) {
     for (let i = 0; i < v.ops.length; i++) {
-      if (copyClaimable(v, i, nowMs, timeoutMs)) return { kind: 'claim', claim: 'copy', op: v.ops[i]! };
+      if (copyClaimable(v, i, nowMs, timeoutMs)) return { kind: 'claim', view: v, claim: 'copy', op: v.ops[i]! };
     }
   }
   return null;
@@ -166,6 +173,21 @@ export function copied(m: MigrationRecord, op: OperationRecord, nowMs: number): 
   return { ...done, state: 'cutting_over', cutover_started_at: nowMs, lease: heartbeat(op, nowMs).lease };
 }
 
+/** The record of a copy claim undone before anything was copied (it raced a failure elsewhere). */
+export function unclaimed(op: OperationRecord): OperationRecord {
+  return { ...op, state: 'pending', lease: null, copy_started_at: null };
+}
+
+/** The record with a heartbeat and the revisions its cutover wrote so far. */
+export function withApplied(op: OperationRecord, applied: Record<string, number>, nowMs: number): OperationRecord {
+  return { ...heartbeat(op, nowMs), applied: { ...op.applied, ...applied } };
+}
+
+/** The record of a deferred operation whose cutover was not asked for in time: stopped, until `resume`. */
+export function deferTimedOut(op: OperationRecord, timeoutMs: number): OperationRecord {
+  return { ...op, state: 'stopped', lease: null, error: `no cutover within ${timeoutMs} ms` };
+}
+
 /** The record of a deferred operation whose `cutover` intent came and whose turn it is. */
 export function cutoverStarted(op: OperationRecord, nowMs: number): OperationRecord {
   return { ...op, state: 'cutting_over', cutover_started_at: nowMs, lease: heartbeat(op, nowMs).lease };
@@ -176,15 +198,16 @@ export function completed(op: OperationRecord, nowMs: number): OperationRecord {
   return { ...op, state: 'completed', completed_at: nowMs, lease: null, error: null };
 }
 
-/** Backoff before retry `attempt` (0-based) of a failed_retryable operation. */
-export function retryDelayMs(attempt: number): number {
-  return Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** attempt);
-}
-
 /** The record after a failure: failed_retryable with a retry time while retries remain, else failed. */
 export function failedWith(op: OperationRecord, error: string, retryable: boolean, nowMs: number): OperationRecord {
   if (retryable && op.attempts < MAX_RETRIES) {
-    return { ...op, state: 'failed_retryable', error, lease: null, retry_at: nowMs + retryDelayMs(op.attempts) };
+    return {
+      ...op,
+      state: 'failed_retryable',
+      error,
+      lease: null,
+      retry_at: nowMs + backoffMs(op.attempts, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS),
+    };
   }
   return { ...op, state: 'failed', error, lease: null, retry_at: null };
 }

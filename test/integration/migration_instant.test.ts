@@ -171,6 +171,24 @@ describe('instant migrations (1 liaison, 2 data nodes, 2 claimers)', function ()
     assert.equal((await groupOf('halt_c')).ttl, '7d', 'halt_c never cut over');
   });
 
+  it('migrate - a cancel is published on the migration events once a claimer applied it', async () => {
+    await c.createGroup('cancel_a');
+    const { id } = await migration<MigrationStatus>('start', {
+      spec: { targets: ['cancel_a'], defer_cutover: true, change: { group: { ttl: '2d' } } },
+    });
+    await waitFor(async () => (await migration<MigrationStatus>('status', { id })).state === 'waiting_for_cutover', {
+      timeoutMs: 30_000,
+      what: 'cancel_a waiting for its cutover',
+    });
+    await migration('cancel', { id });
+    const e = await waitFor(() => events.find((x) => x.id === id && x.status.state === 'cancelled'), {
+      timeoutMs: 30_000,
+      what: 'an event saying the migration is cancelled',
+    });
+    assert.equal(e.status.operations[0]!.state, 'cancelled');
+    assert.equal((await groupOf('cancel_a')).ttl, '7d', 'nothing was cut over');
+  });
+
   const groupOf = async (g: string) =>
     (await c.api<{ resource: Record<string, unknown> }>(S.api.schema('group', 'get'), { group: g })).resource;
 

@@ -11,7 +11,7 @@ import {
   formatShortCount,
   intentLine,
   listLines,
-  migrationEnded,
+  watchEnds,
   planLines,
   progressBar,
   RATE_WINDOW_MS,
@@ -128,8 +128,8 @@ change:
   });
 
   it('migrate id - one subject token: no dot, wildcard or space', () => {
-    assert.equal(checkMigrationId('mig_0001-A'), 'mig_0001-A');
-    for (const bad of ['', 'a.b', 'a*', '>', 'a b', 'x'.repeat(129), 7]) {
+    assert.equal(checkMigrationId('mmx7ybyb8_729f22fc'), 'mmx7ybyb8_729f22fc');
+    for (const bad of ['', 'a.b', 'a*', '>', 'a b', 'm'.repeat(64), 7, 'mig_0001-A', 'Mig_1']) {
       refuses(() => checkMigrationId(bad), /^migration id .* is invalid/);
     }
   });
@@ -249,7 +249,7 @@ describe('cli migrate output', () => {
   });
 
   it('migrate output - a watch ends at completed, failed, cancelled or stopped only', () => {
-    for (const s of ['completed', 'failed', 'cancelled', 'stopped'] as const) assert.equal(migrationEnded(s), true, s);
+    for (const s of ['completed', 'failed', 'cancelled', 'stopped'] as const) assert.equal(watchEnds(s), true, s);
     for (const s of [
       'pending',
       'running',
@@ -259,7 +259,7 @@ describe('cli migrate output', () => {
       'paused',
       'running_degraded',
     ] as const) {
-      assert.equal(migrationEnded(s), false, s);
+      assert.equal(watchEnds(s), false, s);
     }
   });
 });

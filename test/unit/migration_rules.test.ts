@@ -23,7 +23,7 @@ import type {
   OperationState,
   Policy,
 } from '../../transport/migration_types.js';
-import { newOperation } from '../harness/migration_sim.js';
+import { newOperation } from '../../runtime/migration/claims.js';
 
 const TIMEOUT = 30_000;
 

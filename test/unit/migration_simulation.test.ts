@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { encode } from '../../transport/codec.js';
 import type { MigrationRecord } from '../../transport/migration_types.js';
-import { HistoryChecker, LEASE_TIMEOUT_MS, newOperation, simulate, type SimResult } from '../harness/migration_sim.js';
+import { newOperation } from '../../runtime/migration/claims.js';
+import { HistoryChecker, LEASE_TIMEOUT_MS, simulate, type SimResult } from '../harness/migration_sim.js';
 import { runSeed } from '../harness/random.js';
 
 const RUNS = Number(process.env.LOCKSTEP_SIM_RUNS ?? 500);
@@ -84,5 +85,36 @@ describe('migration claimers under seeded simulation', function () {
     put(c3, 'op.m1.1', parked);
     const early = { ...parked, state: 'cutting_over', lease: { owner: 'c1', token: 't3', heartbeat_at: 5 } };
     assert.throws(() => put(c3, 'op.m1.1', early), /I3 a cutover before target 0 settled/);
+  });
+
+  it('migration sim - the history checker refuses a copy against the gates, a changed completion, completions out of order and a stored state', () => {
+    const put = (c: HistoryChecker, key: string, v: unknown) => c.apply(key, encode(v));
+    const rolling: MigrationRecord = { ...M, policy: 'rolling' };
+    const lease = { owner: 'c1', token: 't1', heartbeat_at: 5 };
+    const c1 = new HistoryChecker(2);
+    put(c1, 'op.m1.0', newOperation(rolling, 0));
+    put(c1, 'op.m1.1', newOperation(rolling, 1));
+    put(c1, 'migration.m1', rolling);
+    // Under rolling, target 1 may not copy while target 0 has not completed.
+    const early = { ...newOperation(rolling, 1), state: 'running', copy_started_at: 5, lease };
+    put(c1, 'op.m1.1', early);
+    assert.throws(
+      () => put(c1, 'op.m1.1', { ...early, rows_copied: 10 }),
+      /I2 a copy claimed against the gates went on/,
+    );
+
+    const done = { ...newOperation(M, 1), state: 'completed', copy_completed_at: 2, completed_at: 3 };
+    const c2 = new HistoryChecker(2);
+    put(c2, 'op.m1.0', { ...newOperation(M, 0), state: 'cutting_over', copy_completed_at: 2, lease });
+    put(c2, 'op.m1.1', { ...done, state: 'cutting_over', lease });
+    put(c2, 'migration.m1', M);
+    put(c2, 'op.m1.1', done);
+    assert.throws(() => put(c2, 'op.m1.1', { ...done, error: 'changed' }), /I4 a completed operation changed/);
+    assert.throws(() => put(c2, 'op.m1.0', { ...done, index: 0, target: 'a' }), /I5 completions out of target order/);
+
+    assert.throws(
+      () => put(new HistoryChecker(2), 'migration.m1', { ...M, state: 'running' }),
+      /I7 the migration record stores a state/,
+    );
   });
 });
