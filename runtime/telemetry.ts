@@ -12,7 +12,7 @@
  *   library's reading of the environment, not ours. Metrics stay with prom-client and logs with
  *   pino, so the SDK's metric and log exporters are off, as are auto-instrumentations.
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from './package_version.js';
 import { propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
@@ -45,12 +45,6 @@ const ATTR = {
 
 /** `service.name` unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` names another. */
 const DEFAULT_SERVICE_NAME = 'lockstep';
-
-/** The package's version: package.json sits above runtime/ in the sources and above dist/runtime/ in the build. */
-function packageVersion(): string {
-  const url = new URL(import.meta.url.endsWith('.ts') ? '../package.json' : '../../package.json', import.meta.url);
-  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
-}
 
 /** Starts tracing for this thread. */
 export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry> {

@@ -1,7 +1,7 @@
 /** The `lockstep` command line. */
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../package_version.js';
 
 // A reader of stdout that stops early (`lockstep --help | head`) is no error of ours: end quietly,
 // not with an EPIPE stack trace.

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { OWN_EXAMPLES } from '../../runtime/cli/examples.js';
 import { DEFAULT_NATS_URL, describeNatsUrl, resolveNatsUrl } from '../../runtime/cli/global_options.js';
 import { allCommands, buildProgram, commandPath } from '../../runtime/cli/program.js';
-import { packageVersion } from '../../runtime/cli/version.js';
+import { packageVersion } from '../../runtime/package_version.js';
 import type { ClusterFile } from '../../runtime/local_cluster.js';
 
 /** The full help of a command as `--help` prints it (with the text added after it). */
@@ -54,7 +54,7 @@ describe('cli help', () => {
   it('cli version - the version of package.json, found from the module in sources, dist/ or an installed package', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     assert.equal(packageVersion(), pkg.version);
-    assert.equal(packageVersion(new URL('../../dist/runtime/cli/version.js', import.meta.url)), pkg.version);
+    assert.equal(packageVersion(new URL('../../dist/runtime/package_version.js', import.meta.url)), pkg.version);
     // An installed package: node_modules/lockstep/dist/runtime/cli/, under a project of another name.
     const root = mkdtempSync(join(tmpdir(), 'lockstep-version-'));
     try {

@@ -1,9 +1,9 @@
-/** The version of the installed `lockstep` package, read from its package.json at run time. */
+/** The version of the installed `lockstep` package, read from its package.json at run time (for `--version` and traces). */
 import { readFileSync } from 'node:fs';
 
 /** The package whose version `--version` prints. */
 export const PACKAGE_NAME = 'lockstep';
-/** Folders searched upwards from this module: runtime/cli/ in sources, dist/runtime/cli/ in a build. */
+/** Folders searched upwards from this module: runtime/ in sources, dist/runtime/ in a build. */
 const MAX_LEVELS_UP = 6;
 
 /**
