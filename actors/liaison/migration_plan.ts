@@ -27,7 +27,14 @@ import {
   type Measure,
   type StoredResource,
 } from '../../transport/schema_types.js';
-import { checkKnownProps, isPlainObject, validateGroup, validateMeasure } from './schema_validation.js';
+import {
+  checkKnownProps,
+  immutableChanges,
+  isPlainObject,
+  validateGroup,
+  validateMeasure,
+  withoutMeta,
+} from './schema_validation.js';
 
 /** The most targets one migration may order. */
 export const MAX_TARGETS = 64;
@@ -62,7 +69,9 @@ function typeMap(v: unknown, field: string, types: readonly string[]): Record<st
   if (!isPlainObject(v)) throw bad(field, 'must map names to types');
   for (const [k, t] of Object.entries(v)) {
     checkName(k, `spec.${field} name`);
-    oneOf(t, `${field}.${k}`, types, types[0]!);
+    if (typeof t !== 'string' || !types.includes(t)) {
+      throw bad(`${field}.${k}`, `must be one of ${types.join(', ')}, got ${JSON.stringify(t)}`);
+    }
   }
   return v as Record<string, string>;
 }
@@ -127,12 +136,11 @@ export function parseSpec(body: unknown): Required<MigrationSpec> {
   };
 }
 
-/** The group after the change, with what changed and whether any of it needs a rewrite. */
-function planGroup(g: Group, c: MigrationChange['group']): { next: Group; notes: string[]; rewrite: boolean } {
+/** The group after the change, with what changed. */
+function planGroup(g: Group, c: MigrationChange['group']): { next: Group; notes: string[] } {
   const next = { ...g };
   const notes: string[] = [];
-  let rewrite = false;
-  if (!c) return { next, notes, rewrite };
+  if (!c) return { next, notes };
   if (c.ttl !== undefined && c.ttl !== g.ttl) {
     parseDuration(c.ttl, 'spec.change.group.ttl', SCHEMA_DURATION);
     notes.push(`ttl ${g.ttl} → ${c.ttl}`);
@@ -142,7 +150,6 @@ function planGroup(g: Group, c: MigrationChange['group']): { next: Group; notes:
     if (c[p] !== undefined && c[p] !== g[p]) {
       notes.push(`${p} ${g[p]} → ${c[p]}`);
       (next as Record<string, unknown>)[p] = c[p];
-      rewrite = true;
     }
   }
   if (c.placement !== undefined) {
@@ -151,17 +158,15 @@ function planGroup(g: Group, c: MigrationChange['group']): { next: Group; notes:
     if (want.join(',') !== have.join(',')) {
       notes.push(`placement ${have.join(',') || '(none)'} → ${want.join(',')}`);
       next.placement = { ...g.placement, data_nodes: want } as Group['placement'];
-      rewrite = true;
     }
   }
-  return { next, notes, rewrite };
+  return { next, notes };
 }
 
-/** The measure after the change, with what changed and whether any of it needs a rewrite. */
-function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: string[]; rewrite: boolean } {
+/** The measure after the change, with what changed. */
+function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: string[] } {
   const next: Measure = structuredClone(m);
   const notes: string[] = [];
-  let rewrite = false;
   const tagType = new Map(m.tag_families.flatMap((f) => f.tags.map((t) => [t.name, t.type] as const)));
   for (const [tag, type] of Object.entries(c.tags ?? {})) {
     const had = tagType.get(tag);
@@ -174,7 +179,6 @@ function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: stri
     } else if (had !== type) {
       notes.push(`${m.name} tag ${tag} ${had} → ${type}`);
       for (const f of next.tag_families) for (const t of f.tags) if (t.name === tag) t.type = type as typeof t.type;
-      rewrite = true;
     }
   }
   for (const [field, type] of Object.entries(c.fields ?? {})) {
@@ -185,20 +189,13 @@ function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: stri
     } else if (had.type !== type) {
       notes.push(`${m.name} field ${field} ${had.type} → ${type}`);
       next.fields = next.fields.map((f) => (f.name === field ? { ...f, type: type as typeof f.type } : f));
-      rewrite = true;
     }
   }
   if (c.entity && c.entity.join(',') !== m.entity.join(',')) {
     notes.push(`${m.name} entity [${m.entity.join(', ')}] → [${c.entity.join(', ')}]`);
     next.entity = c.entity;
-    rewrite = true;
   }
-  return { next, notes, rewrite };
-}
-
-function strip<T extends object>(r: T): Record<string, unknown> {
-  const { created_at: _c, updated_at: _u, ...rest } = r as T & { created_at?: unknown; updated_at?: unknown };
-  return rest;
+  return { next, notes };
 }
 
 /** What the spec's change does to one target; `NotFound` or `InvalidArgument` naming it when it cannot apply. */
@@ -206,13 +203,14 @@ export function planTarget(spec: Required<MigrationSpec>, cur: TargetResources):
   const target = cur.group.resource.name;
   const resources: PlannedResource[] = [];
   const notes: string[] = [];
+  // A rewrite is whatever a plain update would refuse: one list, schema_validation's.
   let rewrite = false;
   const g = planGroup(cur.group.resource, spec.change.group);
   if (g.notes.length > 0) {
-    validateGroup(strip(g.next));
-    resources.push({ kind: 'group', resource: strip(g.next), mod_revision: cur.group.mod_revision });
+    const next = validateGroup(withoutMeta(g.next));
+    resources.push({ kind: 'group', resource: { ...next }, mod_revision: cur.group.mod_revision });
     notes.push(...g.notes);
-    rewrite ||= g.rewrite;
+    rewrite ||= immutableChanges('group', withoutMeta(cur.group.resource), next).length > 0;
   }
   for (const [name, mc] of Object.entries(spec.change.measures ?? {})) {
     if (cur.group.resource.catalog !== 'measure') {
@@ -225,10 +223,10 @@ export function planTarget(spec: Required<MigrationSpec>, cur: TargetResources):
     if (!stored) throw errors.notFound(`measure ${target}/${name} does not exist`, { target, measure: name });
     const m = planMeasure(stored.resource, mc);
     if (m.notes.length === 0) continue;
-    validateMeasure(strip(m.next));
-    resources.push({ kind: 'measure', resource: strip(m.next), mod_revision: stored.mod_revision });
+    const next = validateMeasure(withoutMeta(m.next));
+    resources.push({ kind: 'measure', resource: { ...next }, mod_revision: stored.mod_revision });
     notes.push(...m.notes);
-    rewrite ||= m.rewrite;
+    rewrite ||= immutableChanges('measure', withoutMeta(stored.resource), next).length > 0;
   }
   return {
     target,

@@ -367,19 +367,75 @@ function refuse(what: string, key: SchemaKey, property: string): LockstepError {
   });
 }
 
+/** A change a plain update may not make: the property and what changes, for people. */
+export interface ImmutableChange {
+  property: string;
+  what: string;
+}
+
 function tagTypesOf(families: TagFamily[]): Map<string, string> {
   const m = new Map<string, string>();
   for (const f of families) for (const t of f.tags) m.set(t.name, t.type);
   return m;
 }
 
-function checkTagTypes(key: SchemaKey, before: TagFamily[], after: TagFamily[]): void {
+function tagTypeChanges(before: TagFamily[], after: TagFamily[]): ImmutableChange[] {
   const now = tagTypesOf(after);
+  const out: ImmutableChange[] = [];
   for (const [tag, type] of tagTypesOf(before)) {
     const next = now.get(tag);
     if (next !== undefined && next !== type)
-      throw refuse(`the type of tag ${tag} (${type} → ${next})`, key, 'tag_type');
+      out.push({ property: 'tag_type', what: `the type of tag ${tag} (${type} → ${next})` });
   }
+  return out;
+}
+
+/**
+ * The changes from `before` to `next` that only a rewrite migration may make (DESIGN §3): the one
+ * list both a plain update (which refuses them) and the migration planner (which plans a rewrite
+ * for them) read. Both resources must be normalized.
+ */
+export function immutableChanges(kind: SchemaKind, before: Resource, next: Resource): ImmutableChange[] {
+  const out: ImmutableChange[] = [];
+  switch (kind) {
+    case 'group': {
+      const [b, n] = [before as Group, next as Group];
+      // Replicas too: a balanced placement re-deals every shard when the replica count changes, and
+      // a new owner would start from the WAL alone, without the data the old owners flushed.
+      for (const p of ['catalog', 'shards', 'segment_interval', 'replicas'] as const) {
+        if (b[p] !== n[p]) out.push({ property: p, what: p });
+      }
+      if (b.placement && !isDeepStrictEqual(b.placement, n.placement))
+        out.push({ property: 'placement', what: 'placement' });
+      break;
+    }
+    case 'measure': {
+      const [b, n] = [before as Measure, next as Measure];
+      if (!isDeepStrictEqual(b.entity, n.entity)) out.push({ property: 'entity', what: 'entity' });
+      out.push(...tagTypeChanges(b.tag_families, n.tag_families));
+      for (const f of b.fields) {
+        const nf = n.fields.find((x) => x.name === f.name);
+        if (nf && nf.type !== f.type) {
+          out.push({ property: 'field_type', what: `the type of field ${f.name} (${f.type} → ${nf.type})` });
+        }
+      }
+      break;
+    }
+    case 'stream': {
+      const [b, n] = [before as Stream, next as Stream];
+      if (!isDeepStrictEqual(b.entity, n.entity)) out.push({ property: 'entity', what: 'entity' });
+      if ((b.element_id ?? DEFAULT_ELEMENT_ID) !== (n.element_id ?? DEFAULT_ELEMENT_ID)) {
+        out.push({ property: 'element_id', what: 'element_id' });
+      }
+      // Not in the brief's list, but a stream's stored tag columns break just like a measure's.
+      out.push(...tagTypeChanges(b.tag_families, n.tag_families));
+      break;
+    }
+    case 'index_rule':
+      if ((before as IndexRule).type !== (next as IndexRule).type) out.push({ property: 'type', what: 'type' });
+      break;
+  }
+  return out;
 }
 
 /**
@@ -387,42 +443,6 @@ function checkTagTypes(key: SchemaKey, before: TagFamily[], after: TagFamily[]):
  * update may not change (DESIGN §3). Both resources must be normalized.
  */
 export function checkImmutable(kind: SchemaKind, before: Resource, next: Resource): void {
-  const key = keyOfResource(kind, next);
-  switch (kind) {
-    case 'group': {
-      const [b, n] = [before as Group, next as Group];
-      // Replicas too: a balanced placement re-deals every shard when the replica count changes, and
-      // a new owner would start from the WAL alone, without the data the old owners flushed.
-      for (const p of ['catalog', 'shards', 'segment_interval', 'replicas'] as const) {
-        if (b[p] !== n[p]) throw refuse(p, key, p);
-      }
-      if (b.placement && !isDeepStrictEqual(b.placement, n.placement)) throw refuse('placement', key, 'placement');
-      return;
-    }
-    case 'measure': {
-      const [b, n] = [before as Measure, next as Measure];
-      if (!isDeepStrictEqual(b.entity, n.entity)) throw refuse('entity', key, 'entity');
-      checkTagTypes(key, b.tag_families, n.tag_families);
-      for (const f of b.fields) {
-        const nf = n.fields.find((x) => x.name === f.name);
-        if (nf && nf.type !== f.type)
-          throw refuse(`the type of field ${f.name} (${f.type} → ${nf.type})`, key, 'field_type');
-      }
-      return;
-    }
-    case 'stream': {
-      const [b, n] = [before as Stream, next as Stream];
-      if (!isDeepStrictEqual(b.entity, n.entity)) throw refuse('entity', key, 'entity');
-      if ((b.element_id ?? DEFAULT_ELEMENT_ID) !== (n.element_id ?? DEFAULT_ELEMENT_ID)) {
-        throw refuse('element_id', key, 'element_id');
-      }
-      // Not in the brief's list, but a stream's stored tag columns break just like a measure's.
-      checkTagTypes(key, b.tag_families, n.tag_families);
-      return;
-    }
-    case 'index_rule': {
-      if ((before as IndexRule).type !== (next as IndexRule).type) throw refuse('type', key, 'type');
-      return;
-    }
-  }
+  const first = immutableChanges(kind, before, next)[0];
+  if (first) throw refuse(first.what, keyOfResource(kind, next), first.property);
 }
