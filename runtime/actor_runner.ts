@@ -16,7 +16,7 @@ import { toFailureInfo, type FailureInfo } from './errors.js';
 import { ActorFaults } from './fault_injector.js';
 import { createLogger, type Logger } from './log.js';
 import type { Telemetry } from './telemetry.js';
-import { failed } from './thread_envelope.js';
+import { failed, ok } from './thread_envelope.js';
 import type { ActorHealth, Result, RunnerApi, SupervisorApi, WorkerInit } from './thread_protocol.js';
 
 /** Runner options beyond the init data. */
@@ -70,7 +70,7 @@ export class ActorRunner implements RunnerApi {
       await actor.start(ctx);
       this.lifecycle = 'running';
       this.faults.afterStart();
-      return { ok: true, value: { threadId, schemaKinds: [...(actor.schema?.kinds ?? [])] } };
+      return ok({ threadId, schemaKinds: [...(actor.schema?.kinds ?? [])] });
     } catch (err) {
       this.lifecycle = 'failed';
       await this.bus?.close().catch(() => undefined);
@@ -124,7 +124,7 @@ export class ActorRunner implements RunnerApi {
   async control(op: string, args: unknown): Promise<Result<unknown>> {
     try {
       if (!this.actor?.control) throw errors.unimplemented(`actor ${this.init.id} has no control operations`);
-      return { ok: true, value: await this.actor.control(op, args) };
+      return ok(await this.actor.control(op, args));
     } catch (err) {
       return failed(err);
     }

@@ -3,7 +3,6 @@
  * loses its class and code in a structured clone). Actor control calls, part tasks and query tasks
  * all answer `Result<T>`; the receiver rebuilds the error with `unwrap`.
  */
-import type { LockstepError } from '../transport/errors.js';
 import { fromFailureInfo, toFailureInfo, type FailureInfo } from './errors.js';
 
 /** A call's outcome as it crosses a thread. */
@@ -33,5 +32,3 @@ export function unwrap<T>(r: Result<T>, rebuild: (f: FailureInfo) => Error = fro
   if (r.ok) return r.value;
   throw rebuild(r.error);
 }
-
-export type { FailureInfo, LockstepError };

@@ -89,7 +89,11 @@ try {
     () => {
       if (cluster.exitCode !== null) throw new Error(`cluster up exited ${cluster.exitCode}: ${err}`);
       // With --json, cluster up prints one JSON document once every node is ready.
-      return out.trimEnd().endsWith('}') && JSON.parse(out);
+      try {
+        return out.trimEnd().endsWith('}') && JSON.parse(out);
+      } catch {
+        return false; // a chunk that happened to end in } before the document did
+      }
     },
     60_000,
     'the cluster to start',

@@ -1,4 +1,5 @@
 /** Child processes of tests: a script run to completion with a hard bound, and a liveness check. */
+import { existsSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -56,6 +57,22 @@ export function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * SIGKILLs every process a `cluster up` recorded in `clusterJson` (itself, its nats-server, its
+ * nodes): the fallback when it did not stop on SIGINT, so nothing it started outlives the test.
+ */
+export function killCluster(clusterJson: string): void {
+  if (!existsSync(clusterJson)) return;
+  const doc = JSON.parse(readFileSync(clusterJson, 'utf8')) as {
+    pid?: number;
+    natsPid?: number;
+    nodes?: { pid: number }[];
+  };
+  for (const pid of [doc.pid, doc.natsPid, ...(doc.nodes ?? []).map((n) => n.pid)]) {
+    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 

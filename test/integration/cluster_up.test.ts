@@ -6,10 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  readdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, inPty, LOCKSTEP_BIN, ptyAvailable, PTY_ENV, runCli } from '../harness/child.js';
+import { alive, inPty, killCluster, LOCKSTEP_BIN, ptyAvailable, PTY_ENV, runCli } from '../harness/child.js';
 import { startNatsServer } from '../harness/nats_server.js';
 import { waitFor, exitWithin } from '../harness/wait.js';
 
@@ -76,7 +85,11 @@ describe('cluster up', function () {
   });
   afterEach(async () => {
     for (const up of ups.splice(0)) {
-      if (up.child.exitCode === null && up.child.signalCode === null) up.child.kill('SIGKILL');
+      if (up.child.exitCode === null && up.child.signalCode === null) {
+        // What it started too, not only itself: every cluster.json under this test's directory.
+        for (const d of readdirSync(tmp)) killCluster(join(tmp, d, 'cluster.json'));
+        up.child.kill('SIGKILL');
+      }
       await up.exited;
     }
     for (const c of cleanups.splice(0)) await c();

@@ -17,7 +17,8 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const IMAGE_NPM: Record<string, string> = { '20': '10', '22': '10', '24': '11' };
 
 /** One instruction of a stage that matters here, in file order. */
-type Step = { kind: 'copy'; src: string[]; dest: string } | { kind: 'run'; cmd: string };
+/** A COPY from the build context, or (with `from`) from an earlier stage (paths absolute in it). */
+type Step = { kind: 'copy'; from?: string; src: string[]; dest: string } | { kind: 'run'; cmd: string };
 
 interface Stage {
   from: string;
@@ -33,10 +34,15 @@ function stages(dockerfile: string): Stage[] {
     if (from) out.push({ from: from[1]!, steps: [] });
     const cur = out.at(-1);
     if (!cur) continue;
-    const copy = /^COPY\s+(?!--from)(.+)$/i.exec(line);
+    const copy = /^COPY\s+(?:--from=(\S+)\s+)?(.+)$/i.exec(line);
     if (copy) {
-      const parts = copy[1]!.trim().split(/\s+/);
-      cur.steps.push({ kind: 'copy', src: parts.slice(0, -1), dest: parts.at(-1)! });
+      const parts = copy[2]!.trim().split(/\s+/);
+      cur.steps.push({
+        kind: 'copy',
+        ...(copy[1] ? { from: copy[1] } : {}),
+        src: parts.slice(0, -1),
+        dest: parts.at(-1)!,
+      });
     }
     const run = /^RUN\s+(.+)$/i.exec(line);
     if (run) cur.steps.push({ kind: 'run', cmd: run[1]! });
@@ -44,13 +50,13 @@ function stages(dockerfile: string): Stage[] {
   return out;
 }
 
-/** Docker's COPY of context paths into `root` (a directory source copies its contents). */
-function copy(step: { src: string[]; dest: string }, root: string): void {
+/** Docker's COPY of paths under `context` into `root` (a directory source copies its contents). */
+function copy(step: { src: string[]; dest: string }, context: string, root: string): void {
   for (const src of step.src) {
     const into = step.dest.endsWith('/') || step.src.length > 1;
     const name = src.replace(/\/$/, '').split('/').at(-1)!;
     const target = into && !src.endsWith('/') ? join(root, step.dest, name) : join(root, step.dest);
-    cpSync(join(REPO, src), target, { recursive: true });
+    cpSync(join(context, src), target, { recursive: true });
   }
 }
 
@@ -103,7 +109,7 @@ describe('deploy: the Dockerfile builds with its base image Node and npm', funct
     const app = join(dir, 'app');
     mkdirSync(app);
     for (const step of build.steps) {
-      if (step.kind === 'copy') copy(step, app);
+      if (step.kind === 'copy') copy(step, REPO, app);
       else sh(step.cmd, app, env, 300_000);
     }
     assert.ok(existsSync(join(app, 'dist', 'runtime', 'cli', 'main.js')), 'the build stage compiled dist/');
@@ -112,8 +118,13 @@ describe('deploy: the Dockerfile builds with its base image Node and npm', funct
     // The runtime stage's files (COPY --from=build plus bin/ from the context) run the CLI.
     const image = join(dir, 'image');
     mkdirSync(image);
-    for (const p of ['package.json', 'node_modules', 'dist']) cpSync(join(app, p), join(image, p), { recursive: true });
-    for (const step of runtime.steps) if (step.kind === 'copy') copy(step, image);
+    // The runtime stage as written: COPY --from=build takes from the build stage (WORKDIR /app), the
+    // rest from the context; a missing line there breaks the CLI below.
+    for (const step of runtime.steps) {
+      if (step.kind !== 'copy') continue;
+      if (step.from === undefined) copy(step, REPO, image);
+      else copy({ ...step, src: step.src.map((p) => p.replace(/^\/app\//, '')) }, app, image);
+    }
     const help = sh('node bin/lockstep.js --help', image, { ...env, NODE_ENV: 'production' }, 60_000);
     assert.match(help, /Usage: lockstep/);
   });

@@ -375,7 +375,20 @@ describe('storage - shard store', () => {
     assert.equal((await scanAll(s2)).length, 4);
   });
   it('shard store - retention waits for a running scan before closing the parts it reads', async () => {
-    const s = await open(nodeFs, 1);
+    // The order of what happens, not time: retention may touch the segment only after the scan let go.
+    const log: string[] = [];
+    const fs: StorageFs = {
+      ...nodeFs,
+      rename: async (from, to) => {
+        log.push(`rename ${from.includes('seg-') ? 'segment' : from}`);
+        return nodeFs.rename(from, to);
+      },
+      rm: async (path) => {
+        log.push(`rm ${path.includes('seg-') ? 'segment' : path}`);
+        return nodeFs.rm(path);
+      },
+    };
+    const s = await open(fs, 1);
     await s.flush([batch(['a'], times(T0, 3), 2)]);
     clock.setNow(T0 + 5 * HOUR_MS);
     let release!: () => void;
@@ -386,13 +399,17 @@ describe('storage - shard store', () => {
       seen.push(b.timestamps[0]! - T0);
     });
     let dropped = false;
+    log.length = 0;
     const drop = s.dropExpired(HOUR_MS).then(() => (dropped = true));
     await new Promise((r) => setImmediate(r));
     assert.equal(dropped, false, 'retention must wait for the scan');
+    log.push('scan released');
     release();
     await scan;
     await drop;
     assert.deepEqual(seen, [0, 1000, 2000]);
     assert.deepEqual(await scanAll(s), []);
+    assert.equal(log[0], 'scan released', `retention touched the segment first: ${log.join(', ')}`);
+    assert.ok(log.length > 1, 'retention removed the segment');
   });
 });
