@@ -131,16 +131,7 @@ export function startWatched(cluster: FakeCluster, call: BarrierCall, body: unkn
 /** Runs a call to its end, advancing fake time in steps until it answers. */
 export async function run(cluster: FakeCluster, call: BarrierCall, body: unknown, o: RunOpts): Promise<ScatterOutcome> {
   const clock = o.clock ?? new FakeClock();
-  let out: ScatterOutcome | undefined;
-  let failure: unknown;
-  start(cluster, call, body, { ...o, clock }).then(
-    (v) => (out = v),
-    (e) => (failure = e),
-  );
-  for (let i = 0; i < 10_000 && out === undefined && failure === undefined; i++) await clock.advance(50);
-  if (failure !== undefined) throw failure;
-  assert.ok(out, 'the call never answered');
-  return out;
+  return clock.until(start(cluster, call, body, { ...o, clock }), 'the barrier call', 50, 10_000);
 }
 
 /** An assert.throws/rejects predicate: a LockstepError with `code`. */

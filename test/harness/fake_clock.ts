@@ -106,6 +106,21 @@ export class FakeClock implements Clock {
   }
 
   /**
+   * Awaits `p` while moving time forward `stepMs` at a time (what it waits on is timed by this
+   * clock); throws naming `what` when it has not settled after `maxSteps` steps.
+   */
+  async until<T>(p: Promise<T>, what: string, stepMs = 10, maxSteps = 100_000): Promise<T> {
+    let done = false;
+    const watched = p.finally(() => (done = true));
+    watched.catch(() => undefined);
+    for (let i = 0; !done; i++) {
+      if (i >= maxSteps) throw new Error(`${what} did not settle within ${maxSteps} steps of ${stepMs} ms`);
+      await this.advance(stepMs);
+    }
+    return watched;
+  }
+
+  /**
    * Fires timers in order, moving time to each, until none is armed; returns how many fired.
    * Throws past `maxTimers` (a periodic timer never lets the clock go idle: use `advance` then).
    */

@@ -61,13 +61,7 @@ async function memoryTarget(): Promise<Target> {
     a,
     b,
     connect: async (name) => net.connect(name),
-    async drive(p, maxMs) {
-      let done = false;
-      const watched = p.finally(() => (done = true));
-      watched.catch(() => undefined);
-      for (let t = 0; t <= maxMs && !done; t += STEP_MS) await clock.advance(STEP_MS);
-      return watched;
-    },
+    drive: (p, maxMs) => clock.until(p, 'a twin call', STEP_MS, Math.ceil(maxMs / STEP_MS) + 1),
     async eventually(probe, what) {
       for (let i = 0; i < 100 && !probe(); i++) await clock.advance(STEP_MS);
       assert.ok(probe(), `never happened: ${what}`);

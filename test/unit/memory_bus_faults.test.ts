@@ -178,12 +178,8 @@ describe('bus twin faults', function () {
 });
 
 /** Settles `p`, moving the clock 10 ms at a time (bounded: 1,000 steps). */
-async function drive<T>(clock: FakeClock, p: Promise<T>): Promise<T> {
-  let done = false;
-  const watched = p.finally(() => (done = true));
-  watched.catch(() => undefined);
-  for (let i = 0; i < 1000 && !done; i++) await clock.advance(10);
-  return watched;
+function drive<T>(clock: FakeClock, p: Promise<T>): Promise<T> {
+  return clock.until(p, 'a twin call', 10, 1000);
 }
 
 /** One attempt to claim `claims/g1` by create: won, lost to another holder, or an error code. */
