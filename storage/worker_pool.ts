@@ -46,7 +46,12 @@ export class WorkerPool<T, R> {
     }
     const piscina = new Piscina({
       filename: compiledEntry(entry).href,
-      execArgv: withoutTsx(process.execArgv),
+      // piscina require()s its entry before it tries import(). Node 20.19+ and 22 then load our ESM
+      // entry through require(esm), which can abort the whole process with a V8 fatal error
+      // ("IsGraphAsync must be used on an instantiated module") when a thread is torn down while
+      // it loads (seen when a data actor crash-looped). Turned off, require() fails at once and
+      // piscina imports the entry the ordinary way.
+      execArgv: [...withoutTsx(process.execArgv), '--no-experimental-require-module'],
       minThreads: idle === undefined ? threads : 0,
       maxThreads: threads,
       idleTimeout: idle ?? Infinity,
