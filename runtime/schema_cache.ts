@@ -4,8 +4,10 @@
  */
 import type { SchemaConsumer, SchemaEvent, SchemaSnapshot } from './actor.js';
 import type { Clock } from './clock.js';
+import { layoutOf, type Layout } from '../transport/layout_types.js';
 import {
   kvKeyOf,
+  type Group,
   type Resource,
   type SchemaKey,
   type SchemaKind,
@@ -35,13 +37,14 @@ export class SchemaCache implements SchemaConsumer {
   async onInit(snapshot: SchemaSnapshot): Promise<void> {
     this.items.clear();
     this.keyRevisions.clear();
-    for (const r of snapshot.resources) {
-      if (!this.kinds.includes(r.kind)) continue;
+    const mine = snapshot.resources.filter((r) => this.kinds.includes(r.kind));
+    for (const r of mine) {
       const key = keyOfResource(r);
       this.items.set(kvKeyOf(key), r);
       this.keyRevisions.set(kvKeyOf(key), r.mod_revision);
-      await this.hooks.onPut?.(key, r.resource, r.mod_revision);
     }
+    // Hooks run once the whole snapshot is in place: a group's hook sees its layout.
+    for (const r of mine) await this.hooks.onPut?.(keyOfResource(r), r.resource, r.mod_revision);
     this.revision = snapshot.revision;
     this.snapshotRevision = snapshot.revision;
     this.notify();
@@ -113,10 +116,20 @@ export class SchemaCache implements SchemaConsumer {
   }
 }
 
+/** The layout in force for `group` in this view (its layout key, else generation 1); null without the group. */
+export function groupLayout(cache: SchemaCache, group: string): { group: Group; layout: Layout } | null {
+  const g = cache.get({ kind: 'group', group, name: '' })?.resource as Group | undefined;
+  if (!g) return null;
+  return {
+    group: g,
+    layout: layoutOf(g, cache.get({ kind: 'layout', group, name: '' })?.resource as Layout | undefined),
+  };
+}
+
 /** The key of a stored (or planned) resource. */
 export function keyOfResource(r: Pick<StoredResource, 'kind'> & { resource: unknown }): SchemaKey {
   const res = r.resource as { name: string; group?: string };
-  return r.kind === 'group'
-    ? { kind: 'group', group: res.name, name: '' }
-    : { kind: r.kind, group: res.group!, name: res.name };
+  if (r.kind === 'group') return { kind: 'group', group: res.name, name: '' };
+  if (r.kind === 'layout') return { kind: 'layout', group: res.group!, name: '' };
+  return { kind: r.kind, group: res.group!, name: res.name };
 }

@@ -3,8 +3,13 @@
  *
  * ```
  * <root>/<node>/lock
- * <root>/<node>/<group>/shard-<n>/seg-<start>/metadata
+ * <root>/<node>/<group>/shard-<n>/seg-<start>/metadata              layout generation 1
+ * <root>/<node>/<group>/gen-<g>/shard-<n>/seg-<start>/metadata      layout generation g ≥ 2
  * ```
+ *
+ * Generation 1 keeps the directories shards had before layout generations existed
+ * (transport/layout_types.ts). A generation a migration dropped is renamed to `*.dropping` first,
+ * then removed, so a crash in between leaves a leftover the next open removes, never half a shard.
  *
  * openDataDir takes the lock first, then checks the storage version of every segment. Any failure
  * after the lock was taken (an unsupported version, unreadable metadata, an I/O error) releases the
@@ -19,10 +24,11 @@ import { NAME_PATTERN } from '../transport/schema_types.js';
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
 import { acquireDataDirLock, LOCK_FILE, type DataDirLock } from './lock.js';
-import { listSegments, removeSegmentLeftovers, type SegmentEntry } from './segment.js';
+import { DROPPING_SUFFIX, listSegments, removeSegmentLeftovers, type SegmentEntry } from './segment.js';
 
 /** Same grammar as node names in the configuration. */
 const SHARD_PATTERN = /^shard-(0|[1-9][0-9]{0,2})$/;
+const GENERATION_PATTERN = /^gen-([1-9][0-9]{0,8})$/;
 
 /** Options of openDataDir. */
 export interface OpenDataDirOptions {
@@ -30,9 +36,10 @@ export interface OpenDataDirOptions {
   clock?: Clock;
 }
 
-/** One segment found on disk, with the group and shard it belongs to. */
+/** One segment found on disk, with the group, layout generation and shard it belongs to. */
 export interface SegmentInfo extends SegmentEntry {
   group: string;
+  generation: number;
   shard: number;
 }
 
@@ -52,9 +59,55 @@ function isGroupDirName(name: string): boolean {
   return NAME_PATTERN.test(name) && name !== LOCK_FILE;
 }
 
-/** The directory of `shard` of `group` under a node's directory. */
-export function shardDirOf(nodeDir: string, group: string, shard: number): string {
-  return join(nodeDir, group, `shard-${shard}`);
+/** The directory holding a generation's shard directories under a node's directory. */
+function generationDirOf(nodeDir: string, group: string, generation: number): string {
+  return generation === 1 ? join(nodeDir, group) : join(nodeDir, group, `gen-${generation}`);
+}
+
+/** The directory of `shard` of `group`'s layout generation `generation` under a node's directory. */
+export function shardDirOf(nodeDir: string, group: string, shard: number, generation = 1): string {
+  return join(generationDirOf(nodeDir, group, generation), `shard-${shard}`);
+}
+
+/**
+ * Removes what this node stores of one generation of a group (its shards must be closed): renamed
+ * to `*.dropping`, then removed. Returns the shards removed.
+ */
+export async function dropGeneration(
+  fs: StorageFs,
+  nodeDir: string,
+  group: string,
+  generation: number,
+): Promise<number[]> {
+  const shards = await shardsIn(fs, generationDirOf(nodeDir, group, generation));
+  if (generation === 1) {
+    for (const shard of shards) {
+      const dir = shardDirOf(nodeDir, group, shard, 1);
+      await fs.rename(dir, `${dir}${DROPPING_SUFFIX}`);
+    }
+  } else if (await fs.exists(generationDirOf(nodeDir, group, generation))) {
+    const dir = generationDirOf(nodeDir, group, generation);
+    await fs.rename(dir, `${dir}${DROPPING_SUFFIX}`);
+  }
+  await fs.syncDir(join(nodeDir, group));
+  await removeDroppedGenerations(fs, nodeDir, group);
+  return shards;
+}
+
+// Shard directories and generations renamed to `*.dropping` by dropGeneration.
+async function removeDroppedGenerations(fs: StorageFs, nodeDir: string, group: string): Promise<void> {
+  for (const name of await readDirOrEmpty(fs, join(nodeDir, group))) {
+    if (name.endsWith(DROPPING_SUFFIX)) await fs.rm(join(nodeDir, group, name));
+  }
+}
+
+/** The shard numbers with a directory under `dir`, ascending. */
+async function shardsIn(fs: StorageFs, dir: string): Promise<number[]> {
+  return (await readDirOrEmpty(fs, dir))
+    .map((name) => SHARD_PATTERN.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
 }
 
 async function readDirOrEmpty(fs: StorageFs, path: string): Promise<string[]> {
@@ -69,19 +122,33 @@ async function readDirOrEmpty(fs: StorageFs, path: string): Promise<string[]> {
   }
 }
 
-/** Checks one group's segments: removes crash leftovers, reads every segment's metadata. */
-async function scanGroup(fs: StorageFs, nodeDir: string, group: string): Promise<SegmentInfo[]> {
-  const shards = (await readDirOrEmpty(fs, join(nodeDir, group)))
-    .map((name) => SHARD_PATTERN.exec(name))
+/** The layout generations of `group` this node has shard directories of, ascending. */
+export async function generationsOnDisk(fs: StorageFs, nodeDir: string, group: string): Promise<number[]> {
+  const names = await readDirOrEmpty(fs, join(nodeDir, group));
+  const gens = names
+    .map((name) => GENERATION_PATTERN.exec(name))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
+    .filter((g) => g !== 1);
+  if (names.some((n) => SHARD_PATTERN.test(n))) gens.push(1);
+  return gens.sort((a, b) => a - b);
+}
+
+/**
+ * Checks one group's segments in every generation: removes crash leftovers (segments and dropped
+ * generations), reads every segment's metadata.
+ */
+async function scanGroup(fs: StorageFs, nodeDir: string, group: string): Promise<SegmentInfo[]> {
+  await removeDroppedGenerations(fs, nodeDir, group);
+  const generations = await generationsOnDisk(fs, nodeDir, group);
   const out: SegmentInfo[] = [];
-  for (const shard of shards) {
-    const shardDir = shardDirOf(nodeDir, group, shard);
-    // Safe here: no shard of this group is open yet, so no segment is being created or dropped.
-    await removeSegmentLeftovers(fs, shardDir);
-    for (const seg of await listSegments(fs, shardDir)) out.push({ ...seg, group, shard });
+  for (const generation of generations) {
+    for (const shard of await shardsIn(fs, generationDirOf(nodeDir, group, generation))) {
+      const shardDir = shardDirOf(nodeDir, group, shard, generation);
+      // Safe here: no shard of this group is open yet, so no segment is being created or dropped.
+      await removeSegmentLeftovers(fs, shardDir);
+      for (const seg of await listSegments(fs, shardDir)) out.push({ ...seg, group, generation, shard });
+    }
   }
   return out;
 }

@@ -2,6 +2,7 @@
  * Reply types of the public API shared by the servers and the TypeScript client, so both sides
  * compile against one definition.
  */
+import type { WriteToken } from './write_token.js';
 import type { Resource, SchemaKind } from './schema_types.js';
 
 /** Node roles (DESIGN §1). */
@@ -93,8 +94,8 @@ export interface WriteReply {
   batch_id: string;
   /** The resource revision the batch was validated against. */
   schema_revision: number;
-  /** Read-your-writes token: the WAL sequence of this batch per shard. */
-  write_token: { group: string; shards: Record<string, number> };
+  /** Read-your-writes token: the WAL sequence of this batch per shard (transport/write_token.ts). */
+  write_token: WriteToken;
   /** True when the WAL already held this batch_id (a retry): nothing new was stored. */
   duplicate: boolean;
 }

@@ -6,6 +6,8 @@ export * from './client.js';
 export { Code, LockstepError, isNoResponders, type ErrorBody } from './errors.js';
 export type { Resource, SchemaKey, SchemaKind, StoredResource } from './schema_types.js';
 export { DEFAULT_PREFIX } from './subjects.js';
+export type { Layout, LayoutGeneration } from './layout_types.js';
+export type { WriteToken } from './write_token.js';
 export * as limits from './limits.js';
 export { MigrationClient, type MigrationWatch } from './migration_client.js';
 export type {

@@ -37,11 +37,8 @@ export interface TopN {
   order?: 'asc' | 'desc';
 }
 
-/** A read-your-writes token, as a write reply gives it. */
-export interface WriteToken {
-  group: string;
-  shards: Record<string, number>;
-}
+import type { WriteToken } from './write_token.js';
+export type { WriteToken } from './write_token.js';
 
 /** What measure and stream queries share. */
 export interface QueryBase {

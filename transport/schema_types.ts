@@ -4,11 +4,26 @@
  */
 import { parseDuration, SCHEMA_DURATION } from './duration.js';
 import { errors } from './errors.js';
+import type { Layout } from './layout_types.js';
 
-/** The four schema kinds. */
-export const SCHEMA_KINDS = ['group', 'measure', 'stream', 'index_rule'] as const;
+/**
+ * The schema kinds. A `layout` (transport/layout_types.ts) is written by migrations only; the others
+ * through the schema API.
+ */
+export const SCHEMA_KINDS = ['group', 'measure', 'stream', 'index_rule', 'layout'] as const;
 /** A schema kind. */
 export type SchemaKind = (typeof SCHEMA_KINDS)[number];
+/** The kinds the schema API creates, updates and deletes (a layout changes only by a migration). */
+export const USER_SCHEMA_KINDS = ['group', 'measure', 'stream', 'index_rule'] as const;
+/** A kind the schema API writes. */
+export type UserSchemaKind = (typeof USER_SCHEMA_KINDS)[number];
+/** The kinds keyed by their group alone (`group:<g>`, `layout:<g>`); the others by group and name. */
+export const GROUP_KEYED_KINDS: readonly SchemaKind[] = ['group', 'layout'];
+
+/** True when resources of `kind` are keyed by their group alone. */
+export function isGroupKeyed(kind: SchemaKind): boolean {
+  return GROUP_KEYED_KINDS.includes(kind);
+}
 
 /** Names of groups, measures, streams and rules: they become subject tokens. */
 /** A stream's element-id tag when it names none. */
@@ -100,7 +115,7 @@ export interface IndexRule extends ResourceMeta {
 }
 
 /** Any schema resource. */
-export type Resource = Group | Measure | Stream | IndexRule;
+export type Resource = Group | Measure | Stream | IndexRule | Layout;
 
 /** A schema key as the barrier API takes it. */
 export interface SchemaKey {
@@ -134,24 +149,23 @@ export function checkName(s: unknown, what: string): string {
   return s;
 }
 
-/** The KV key of a schema key: `group.<g>` or `<kind>.<g>.<name>`. */
+/** The KV key of a schema key: `group.<g>`, `layout.<g>` or `<kind>.<g>.<name>`. */
 export function kvKeyOf(k: SchemaKey): string {
-  return k.kind === 'group' ? `group.${k.group}` : `${k.kind}.${k.group}.${k.name}`;
+  return isGroupKeyed(k.kind) ? `${k.kind}.${k.group}` : `${k.kind}.${k.group}.${k.name}`;
 }
 
 /** The schema key of a KV key, or null when the KV key is not a schema key. */
 export function schemaKeyOfKv(kvKey: string): SchemaKey | null {
   const parts = kvKey.split('.');
-  if (parts[0] === 'group' && parts.length === 2) return { kind: 'group', group: parts[1]!, name: '' };
-  if (parts.length === 3 && (SCHEMA_KINDS as readonly string[]).includes(parts[0]!) && parts[0] !== 'group') {
-    return { kind: parts[0] as SchemaKind, group: parts[1]!, name: parts[2]! };
-  }
+  if (!(SCHEMA_KINDS as readonly string[]).includes(parts[0]!)) return null;
+  const kind = parts[0] as SchemaKind;
+  if (parts.length === (isGroupKeyed(kind) ? 2 : 3)) return { kind, group: parts[1]!, name: parts[2] ?? '' };
   return null;
 }
 
-/** The string form of a key: `kind:group/name`, or `group:name` for a group. */
+/** The string form of a key: `kind:group/name`, or `group:<g>` and `layout:<g>`. */
 export function formatKey(k: SchemaKey): string {
-  return k.kind === 'group' ? `group:${k.group}` : `${k.kind}:${k.group}/${k.name}`;
+  return isGroupKeyed(k.kind) ? `${k.kind}:${k.group}` : `${k.kind}:${k.group}/${k.name}`;
 }
 
 /**
@@ -165,7 +179,7 @@ export function parseKey(input: unknown): SchemaKey {
       throw errors.invalidArgument(`malformed schema key ${JSON.stringify(input)}: expected kind:group/name`);
     const kind = input.slice(0, colon);
     const rest = input.slice(colon + 1);
-    if (kind === 'group') return parseKey({ kind, group: rest, name: '' });
+    if ((GROUP_KEYED_KINDS as readonly string[]).includes(kind)) return parseKey({ kind, group: rest, name: '' });
     const slash = rest.indexOf('/');
     if (slash < 0)
       throw errors.invalidArgument(`malformed schema key ${JSON.stringify(input)}: expected kind:group/name`);
@@ -181,9 +195,9 @@ export function parseKey(input: unknown): SchemaKey {
   }
   const kind = o.kind as SchemaKind;
   checkName(o.group, 'group');
-  if (kind === 'group') {
+  if (isGroupKeyed(kind)) {
     if (o.name !== undefined && o.name !== '' && o.name !== o.group) {
-      throw errors.invalidArgument(`malformed schema key: a group key has no name (got ${JSON.stringify(o.name)})`);
+      throw errors.invalidArgument(`malformed schema key: a ${kind} key has no name (got ${JSON.stringify(o.name)})`);
     }
     return { kind, group: o.group as string, name: '' };
   }

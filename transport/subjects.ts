@@ -17,8 +17,10 @@
  *   P.events.schema                        applied-revision advances of every node
  *   P.events.migration.<id>                progress and state changes of one migration
  *   P.events.migration_wake                wakes the claimers (a new migration, an intent, a park)
- *   P.wal.<group>.<shard>                  write-ahead log stream subjects
- *   P.shard.<group>.<shard>.query          shard-level query
+ *   P.wal.<group>[.g<gen>].<shard>         write-ahead log stream subjects
+ *   P.shard.<group>[.g<gen>].<shard>.query shard-level query
+ * A shard is keyed by (group, layout generation, shard) (transport/layout_types.ts); generation 1
+ * keeps the names shards had before generations existed, so the `.g<gen>` token appears from 2 on.
  * Node names and schema names are validated as single subject tokens before they get here.
  */
 export const DEFAULT_PREFIX = 'lockstep';
@@ -58,6 +60,21 @@ export const SCHEMA_BUCKET = 'lockstep_schema';
 /** The write-ahead log stream of the default prefix (subjects `lockstep.wal.<group>.<shard>`). */
 export const WAL_STREAM = `${DEFAULT_PREFIX}_wal`;
 
+/** The subject token of a layout generation: none for generation 1, `.g<gen>` from 2 on. */
+function genToken(generation: number): string {
+  return generation === 1 ? '' : `.g${generation}`;
+}
+
+/**
+ * The durable consumer of one owner of (group, generation, shard) on the WAL stream. Generation 1
+ * keeps its old name; later ones use `-`, which no group name holds, so no two shards share one.
+ */
+export function walDurableName(group: string, generation: number, shard: number, node: string): string {
+  return generation === 1
+    ? `shard_${group}_${shard}_${node.replace(/[^a-z0-9_]/g, '_')}`
+    : `shard-${group}-g${generation}-${shard}-${node}`;
+}
+
 /** Subjects for one prefix. */
 export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
   const p = prefix;
@@ -95,13 +112,14 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       /** Wakes every claimer (a new migration, an intent, a parked operation). */
       migrationWake: `${p}.events.migration_wake`,
     },
-    wal: (group: string, shard: number) => `${p}.wal.${group}.${shard}`,
+    wal: (group: string, shard: number, generation = 1) => `${p}.wal.${group}${genToken(generation)}.${shard}`,
     walAll: `${p}.wal.>`,
     /** The WAL stream's name: one per prefix, so clusters sharing a NATS server do not collide. */
     walStream: `${p}_wal`,
     /** The migrations' KV bucket (DESIGN §9: records, operations, intents), one per prefix. */
     opsBucket: `${p}_ops`,
-    shardQuery: (group: string, shard: number) => `${p}.shard.${group}.${shard}.query`,
+    shardQuery: (group: string, shard: number, generation = 1) =>
+      `${p}.shard.${group}${genToken(generation)}.${shard}.query`,
   };
 }
 

@@ -38,7 +38,7 @@ function eventKind(op: OperationRecord): MigrationEvent['kind'] {
 
 /** The cutover claimer. */
 export class CutoverClaimer implements Actor {
-  readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule']);
+  readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule', 'layout']);
   private engine?: ClaimerEngine;
   private wakeSub?: Subscription;
 

@@ -12,7 +12,7 @@
 import type { Bus, DurableConsumer } from '../../transport/bus.js';
 import { decode } from '../../transport/codec.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
-import type { Subjects } from '../../transport/subjects.js';
+import { walDurableName, type Subjects } from '../../transport/subjects.js';
 import type { Clock, TimerHandle } from '../../runtime/clock.js';
 import { isPermanent } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
@@ -47,7 +47,9 @@ export interface ShardActorDeps {
   subjects: Subjects;
   fs: StorageFs;
   node: string;
+  /** The group as its layout generation `generation` places and segments it. */
   group: Group;
+  generation: number;
   shard: number;
   shardDir: string;
   cache: SchemaCache;
@@ -102,8 +104,8 @@ export class ShardActor {
     actor.consumer = await deps.bus.consume({
       stream: deps.subjects.walStream,
       // One durable per owner: with replicas > 1 every owner reads the WAL independently.
-      durable: `shard_${group}_${deps.shard}_${deps.node.replace(/[^a-z0-9_]/g, '_')}`,
-      filterSubject: deps.subjects.wal(group, deps.shard),
+      durable: walDurableName(group, deps.generation, deps.shard, deps.node),
+      filterSubject: deps.subjects.wal(group, deps.shard, deps.generation),
       ackWaitMs: policy.ackWaitMs,
       maxAckPending: 1_000_000,
       // Resume right after what the store committed, never from the durable's own state.
@@ -244,7 +246,7 @@ export class ShardActor {
       bus: this.deps.bus,
       consumer: this.consumer!,
       stream: this.deps.subjects.walStream,
-      subject: this.deps.subjects.wal(this.deps.group.name, this.deps.shard),
+      subject: this.deps.subjects.wal(this.deps.group.name, this.deps.shard, this.deps.generation),
       applied: () => this.appliedSequence,
     };
     this.lagPoll = every(

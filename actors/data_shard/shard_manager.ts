@@ -16,7 +16,21 @@ import { Gauge } from 'prom-client';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
 import { SchemaCache } from '../../runtime/schema_cache.js';
 import { toFailureInfo, isPermanent, PermanentError } from '../../runtime/errors.js';
-import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../storage/data_dir.js';
+import {
+  dropGeneration,
+  generationsOnDisk,
+  openDataDir,
+  openGroupDir,
+  shardDirOf,
+  type DataDir,
+} from '../../storage/data_dir.js';
+import {
+  groupAtGeneration,
+  layoutOf,
+  writeGenerations,
+  type Layout,
+  type LayoutGeneration,
+} from '../../transport/layout_types.js';
 import { nodeFs } from '../../storage/fs.js';
 import { PartPool } from '../../storage/part_pool.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
@@ -35,6 +49,19 @@ export interface ShardManagerOptions {
   walLagPollMs?: number;
 }
 
+/** One open shard owner and its query subscription. */
+interface OwnedShard {
+  group: string;
+  generation: number;
+  shard: number;
+  actor: ShardActor;
+  sub: Subscription;
+}
+
+function shardKey(group: string, generation: number, shard: number): string {
+  return `${group}/${generation}/${shard}`;
+}
+
 /** Threads of a data node's query pool. */
 const QUERY_THREADS = 2;
 
@@ -42,33 +69,20 @@ const QUERY_THREADS = 2;
 export class ShardManager implements Actor {
   constructor(private readonly opts: ShardManagerOptions = {}) {}
 
-  readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule'], {
+  readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule', 'layout'], {
     onPut: async (key, resource) => {
-      // Checked and opened once per group this actor meets (boot already checked what is on disk).
-      if (key.kind !== 'group' || !this.dataDir || this.groupsChecked.has(key.group)) return;
-      await openGroupDir(nodeFs, this.dataDir, key.group);
-      this.groupsChecked.add(key.group);
-      await this.openShards(resource as Group);
+      if (key.kind === 'group') await this.reconcile(key.group, { group: resource as Group });
+      if (key.kind === 'layout') await this.reconcile(key.group, { layout: resource as Layout });
     },
     onDelete: async (key) => {
+      // A layout is deleted only with its group, whose own delete follows: nothing to do before it.
       if (key.kind !== 'group') return;
       this.groupsChecked.delete(key.group);
-      await Promise.all(
-        [...this.shards]
-          .filter(([k]) => k.startsWith(`${key.group}/`))
-          .map(async ([k, a]) => {
-            this.shards.delete(k);
-            this.querySubs.get(k)?.unsubscribe();
-            this.querySubs.delete(k);
-            await a.close();
-          }),
-      );
+      await Promise.all([...this.shards.values()].filter((o) => o.group === key.group).map((o) => this.closeShard(o)));
     },
   });
-  /** Open shard owners by `group/shard`. */
-  private readonly shards = new Map<string, ShardActor>();
-  /** Their query subscriptions, by `group/shard`. */
-  private readonly querySubs = new Map<string, Subscription>();
+  /** Open shard owners by `group/generation/shard`. */
+  private readonly shards = new Map<string, OwnedShard>();
   private ctx?: ActorContext;
   private pool?: PartPool;
   private queryPool?: QueryPool;
@@ -82,15 +96,14 @@ export class ShardManager implements Actor {
     new Gauge({
       name: 'lockstep_wal_lag',
       help: "Last WAL sequence published on a shard's subject minus the sequence this owner applied (stream sequences)",
-      labelNames: ['group', 'shard'],
+      labelNames: ['group', 'generation', 'shard'],
       registers: [ctx.metrics],
       // Read at scrape time from each shard's last reading, so closed shards leave no stale series.
       collect() {
         this.reset();
-        for (const [key, a] of shards) {
-          const r = a.walLag;
-          if (r)
-            this.set({ group: key.slice(0, key.lastIndexOf('/')), shard: key.slice(key.lastIndexOf('/') + 1) }, r.lag);
+        for (const o of shards.values()) {
+          const r = o.actor.walLag;
+          if (r) this.set({ group: o.group, generation: String(o.generation), shard: String(o.shard) }, r.lag);
         }
       },
     });
@@ -106,60 +119,101 @@ export class ShardManager implements Actor {
     ctx.log.info({ dir: this.dataDir.nodeDir, segments: this.dataDir.segments.length }, 'data directory open');
   }
 
-  /** Opens a shard actor for every shard of `group` this node owns by its placement record. */
-  private async openShards(group: Group): Promise<void> {
-    const ctx = this.ctx!;
-    const placement = placementSpecOf(group);
-    if (!placement) {
-      ctx.log.warn({ group: group.name }, 'group has no placement record; this node opens none of its shards');
-      return;
+  /**
+   * Brings the open shards of `groupName` in line with its layout: opens the shards this node owns
+   * in every generation the layout writes (current, next, retiring), closes the others, and removes
+   * from disk the generations the layout no longer has (a cancelled `next`, a dropped `retiring`).
+   * `given` holds what a schema event is about to put in the cache.
+   */
+  private async reconcile(groupName: string, given: { group?: Group; layout?: Layout }): Promise<void> {
+    const ctx = this.ctx;
+    if (!ctx || !this.dataDir) return;
+    const group = given.group ?? (this.schema.get({ kind: 'group', group: groupName, name: '' })?.resource as Group);
+    if (!group) return;
+    if (!this.groupsChecked.has(groupName)) {
+      // Checked once per group this actor meets (boot already checked what is on disk).
+      await openGroupDir(nodeFs, this.dataDir, groupName);
+      this.groupsChecked.add(groupName);
     }
-    const owned = shardsOwnedBy(placement, ctx.config.name);
-    for (const shard of owned) {
-      const actor = await ShardActor.open({
-        bus: ctx.bus,
-        subjects: ctx.subjects,
-        fs: dataNodeFs(nodeFs, ctx.config.faultInjection, ctx.config.faultKillAtPartCommit),
-        node: ctx.config.name,
-        group,
-        shard,
-        shardDir: shardDirOf(this.dataDir!.nodeDir, group.name, shard),
-        cache: this.schema,
-        clock: ctx.clock,
-        log: ctx.log,
-        retentionIntervalMs: this.opts.retentionIntervalMs,
-        walLagPollMs: this.opts.walLagPollMs,
-        pool: this.pool,
-        onFatal: (err) =>
-          ctx.supervisor.fatal(
-            toFailureInfo(
-              isPermanent(err) ? err : new PermanentError(`shard ${group.name}/${shard}: ${(err as Error).message}`),
-            ),
-          ),
-      });
-      this.shards.set(`${group.name}/${shard}`, actor);
-      this.querySubs.set(
-        `${group.name}/${shard}`,
-        serveShardQueries(actor, group.name, shard, {
-          bus: ctx.bus,
-          subjects: ctx.subjects,
-          cache: this.schema,
-          clock: ctx.clock,
-          node: ctx.config.name,
-          log: ctx.log,
-          pool: this.queryPool,
-        }),
-      );
+    const stored =
+      given.layout ?? (this.schema.get({ kind: 'layout', group: groupName, name: '' })?.resource as Layout);
+    const layout = layoutOf(group, stored);
+    const want = new Map<string, { gen: LayoutGeneration; shard: number }>();
+    for (const gen of writeGenerations(layout)) {
+      const placement = placementSpecOf(groupAtGeneration(group, gen));
+      if (!placement) {
+        ctx.log.warn({ group: groupName, generation: gen.generation }, 'no placement record; no shard opened');
+        continue;
+      }
+      for (const shard of shardsOwnedBy(placement, ctx.config.name))
+        want.set(shardKey(groupName, gen.generation, shard), { gen, shard });
+    }
+    const gone = [...this.shards].filter(([k, o]) => o.group === groupName && !want.has(k)).map(([, o]) => o);
+    await Promise.all(gone.map((o) => this.closeShard(o)));
+    const live = new Set(writeGenerations(layout).map((g) => g.generation));
+    for (const generation of await generationsOnDisk(nodeFs, this.dataDir.nodeDir, groupName)) {
+      if (live.has(generation)) continue;
+      const shards = await dropGeneration(nodeFs, this.dataDir.nodeDir, groupName, generation);
+      ctx.log.info({ group: groupName, generation, shards }, 'layout generation dropped from disk');
+    }
+    const opened: string[] = [];
+    for (const [key, { gen, shard }] of want) {
+      if (this.shards.has(key)) continue;
+      await this.openShard(groupAtGeneration(group, gen), gen.generation, shard);
+      opened.push(gen.generation === 1 ? String(shard) : `g${gen.generation}/${shard}`);
     }
     // Answer queries only once the server registered the subscriptions.
-    if (owned.length > 0) await ctx.bus.flush();
-    if (owned.length > 0) ctx.log.info({ group: group.name, shards: owned }, 'shards open');
+    if (opened.length > 0) {
+      await ctx.bus.flush();
+      ctx.log.info({ group: groupName, shards: opened }, 'shards open');
+    }
+  }
+
+  private async openShard(group: Group, generation: number, shard: number): Promise<void> {
+    const ctx = this.ctx!;
+    const where = generation === 1 ? `${group.name}/${shard}` : `${group.name}/g${generation}/${shard}`;
+    const actor = await ShardActor.open({
+      bus: ctx.bus,
+      subjects: ctx.subjects,
+      fs: dataNodeFs(nodeFs, ctx.config.faultInjection, ctx.config.faultKillAtPartCommit),
+      node: ctx.config.name,
+      group,
+      generation,
+      shard,
+      shardDir: shardDirOf(this.dataDir!.nodeDir, group.name, shard, generation),
+      cache: this.schema,
+      clock: ctx.clock,
+      log: ctx.log,
+      retentionIntervalMs: this.opts.retentionIntervalMs,
+      walLagPollMs: this.opts.walLagPollMs,
+      pool: this.pool,
+      onFatal: (err) =>
+        ctx.supervisor.fatal(
+          toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${where}: ${(err as Error).message}`)),
+        ),
+    });
+    const sub = serveShardQueries(actor, group.name, shard, {
+      bus: ctx.bus,
+      subjects: ctx.subjects,
+      cache: this.schema,
+      clock: ctx.clock,
+      node: ctx.config.name,
+      log: ctx.log,
+      pool: this.queryPool,
+      generation,
+    });
+    this.shards.set(shardKey(group.name, generation, shard), { group: group.name, generation, shard, actor, sub });
+  }
+
+  private async closeShard(o: OwnedShard): Promise<void> {
+    this.shards.delete(shardKey(o.group, o.generation, o.shard));
+    o.sub.unsubscribe();
+    await o.actor.close();
   }
 
   async stop(): Promise<void> {
-    for (const sub of this.querySubs.values()) sub.unsubscribe();
-    this.querySubs.clear();
-    await Promise.all([...this.shards.values()].map((a) => a.close().catch(() => undefined)));
+    for (const o of this.shards.values()) o.sub.unsubscribe();
+    await Promise.all([...this.shards.values()].map((o) => o.actor.close().catch(() => undefined)));
     this.shards.clear();
     await this.pool?.destroy();
     this.pool = undefined;
@@ -176,12 +230,12 @@ export class ShardManager implements Actor {
       groups: this.schema.list('group').length,
       measures: this.schema.list('measure').length,
       streams: this.schema.list('stream').length,
-      shards: [...this.shards].map(([k, a]) => ({
-        shard: k,
-        applied: a.appliedSequence,
-        flushed: a.store.lastSequence,
-        published: a.walLag?.published ?? null,
-        wal_lag: a.walLag?.lag ?? null,
+      shards: [...this.shards.values()].map((o) => ({
+        shard: o.generation === 1 ? `${o.group}/${o.shard}` : `${o.group}/g${o.generation}/${o.shard}`,
+        applied: o.actor.appliedSequence,
+        flushed: o.actor.store.lastSequence,
+        published: o.actor.walLag?.published ?? null,
+        wal_lag: o.actor.walLag?.lag ?? null,
       })),
     };
   }

@@ -31,13 +31,15 @@ export interface ShardQueryDeps {
   log: Logger;
   /** Runs the scans off this thread; inline without. */
   pool?: QueryPool;
+  /** The layout generation of the shard (transport/layout_types.ts). */
+  generation: number;
 }
 
 /** Serves queries of one owned (group, shard). */
 export function serveShardQueries(actor: ShardActor, group: string, shard: number, deps: ShardQueryDeps): Subscription {
   return serve(
     deps.bus,
-    deps.subjects.shardQuery(group, shard),
+    deps.subjects.shardQuery(group, shard, deps.generation),
     async (req) => {
       const r = req.body as ShardQueryRequest;
       if (!r || typeof r !== 'object' || !r.plan || r.plan.group !== group)
@@ -79,7 +81,12 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
     {
       queue: SHARD_OWNERS_QUEUE,
       spanName: 'shard.query',
-      attributes: { 'lockstep.group': group, 'lockstep.shard': shard, 'lockstep.node': deps.node },
+      attributes: {
+        'lockstep.group': group,
+        'lockstep.generation': deps.generation,
+        'lockstep.shard': shard,
+        'lockstep.node': deps.node,
+      },
     },
   );
 }

@@ -11,7 +11,8 @@ import { SchemaCache } from '../../runtime/schema_cache.js';
 import { decode } from '../../transport/codec.js';
 import { GateMetrics, SchemaGate } from './gates.js';
 import { SchemaRegistry } from './schema_registry.js';
-import { serveSchemaApi } from './schema_service.js';
+import { serveSchemaApi, type LayoutWriter } from './schema_service.js';
+import { errors } from '../../transport/errors.js';
 import { serveMigrationApi } from './migration_service.js';
 import { MigrationStore } from '../../runtime/migration/store.js';
 import { serveQueries } from './query_service.js';
@@ -22,9 +23,27 @@ const WAL_MAX_AGE_MS = 7 * 24 * 3_600_000;
 /** A batch retried with the same batch_id within this window is stored once. */
 const WAL_DUPLICATE_WINDOW_MS = 2 * 60_000;
 
+/**
+ * A layout write is a step of a migration: only the holder of the operation's lease on that group
+ * may make it (fencing: a claimer whose lease was taken over is refused).
+ */
+async function checkLayoutWriter(store: MigrationStore, w: LayoutWriter, group: string): Promise<void> {
+  const op = await store.operation(w.id, w.index);
+  if (!op || op.target !== group) {
+    throw errors.failedPrecondition(`migration ${w.id} has no operation ${w.index} on group ${group}`);
+  }
+  if (op.lease?.token !== w.token) {
+    throw errors.failedPrecondition(
+      `the layout of ${group} is written by the holder of migration ${w.id}'s lease on it; this writer's lease ` +
+        `was lost (now ${op.lease ? `held by ${op.lease.owner}` : 'released'})`,
+      { migration: w.id, target: group },
+    );
+  }
+}
+
 /** The API actor. */
 export class ApiActor implements Actor {
-  readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule']);
+  readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule', 'layout']);
   private subs: Subscription[] = [];
   private members?: MemberTable;
 
@@ -55,12 +74,13 @@ export class ApiActor implements Actor {
       return (this.members?.active() ?? []).filter((m) => effectiveRoles(m.roles).has('data')).map((m) => m.name);
     };
     const registry = await SchemaRegistry.open(ctx.bus, { placementFor: dataNodes, clock: ctx.clock });
+    const store = await MigrationStore.open(ctx.bus, ctx.subjects.opsBucket, ctx.config.name);
     this.subs.push(
       ...serveSchemaApi(ctx.bus, ctx.subjects, registry, {
         onError: (err) => errorsTotal.inc({ area: 'schema', code: err.code }),
+        checkLayoutWriter: (w, group) => checkLayoutWriter(store, w, group),
       }),
     );
-    const store = await MigrationStore.open(ctx.bus, ctx.subjects.opsBucket, ctx.config.name);
     this.subs.push(
       ...serveMigrationApi({
         bus: ctx.bus,

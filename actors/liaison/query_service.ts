@@ -10,7 +10,10 @@ import type { Subscription } from '../../transport/bus.js';
 import { Code, errors, isNoResponders, LockstepError, toLockstepError } from '../../transport/errors.js';
 import type { QueryReply } from '../../transport/query_types.js';
 import { call, serve, type RpcRequest } from '../../transport/rpc.js';
-import type { Group, Measure, Stream } from '../../transport/schema_types.js';
+import type { Measure, Stream } from '../../transport/schema_types.js';
+import { groupAtGeneration } from '../../transport/layout_types.js';
+import { tokenSequences } from '../../transport/write_token.js';
+import { groupLayout } from '../../runtime/schema_cache.js';
 import { LIAISON_QUEUE } from '../../transport/subjects.js';
 import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
@@ -60,10 +63,13 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
     schemaRevision,
     Math.min(deadline, started + deps.schemaWaitMs),
   );
-  const g = deps.cache.get({ kind: 'group', group, name: '' });
-  if (!g) throw errors.notFound(`group ${group} does not exist`);
-  const grp = g.resource as Group;
+  const gl = groupLayout(deps.cache, group);
+  if (!gl) throw errors.notFound(`group ${group} does not exist`);
+  // Reads go to the layout's current generation only; `next` is still being built.
+  const gen = gl.layout.current;
+  const grp = groupAtGeneration(gl.group, gen);
   const planned = planQuery(kind, req.body, stored.resource as Measure | Stream);
+  const tokenSeqs = planned.writeToken ? tokenSequences(planned.writeToken, gen.generation) : {};
   const placement = placementSpecOf(grp);
   const ownersOfShard = (shard: number) => (placement ? ownersOf(placement, shard) : []);
   // Every shard is asked and every answer awaited, so that an `Unavailable` names every shard
@@ -75,11 +81,11 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
       const body: ShardQueryRequest = {
         plan: planned.plan,
         revision: stored.mod_revision,
-        min_applied: planned.writeToken?.shards[String(shard)] ?? null,
+        min_applied: tokenSeqs[String(shard)] ?? null,
         timeout_ms: Math.max(0, left - REPLY_MARGIN_MS),
       };
       try {
-        const result = await call<ShardResult>(deps.bus, deps.subjects.shardQuery(group, shard), body, {
+        const result = await call<ShardResult>(deps.bus, deps.subjects.shardQuery(group, shard, gen.generation), body, {
           timeoutMs: Math.max(1, left),
           ctx: req.ctx,
         });

@@ -24,6 +24,7 @@ import {
   formatKey,
   kvKeyOf,
   SCHEMA_KINDS,
+  isGroupKeyed,
   type Group,
   type IndexRule,
   type Measure,
@@ -44,6 +45,7 @@ import {
   validateResource,
 } from './schema_validation.js';
 import { keepPlacement, placeNewGroup } from './placement_record.js';
+import type { Layout } from '../../transport/layout_types.js';
 
 /** Options of the registry. */
 export interface SchemaRegistryOptions {
@@ -74,6 +76,14 @@ export type DeleteResult = DeleteReply;
 /** Reply of an apply. */
 export type ApplyResult = ApplyReply;
 export type { ApplyItem, ApplyResultItem };
+
+/** A layout is written by migrations only. */
+export function layoutWriteRefused(): LockstepError {
+  return errors.failedPrecondition(
+    "a group's layout (layout:<group>) changes only through a migration: use `lockstep migrate` " +
+      '(lockstep.api.migration.start)',
+  );
+}
 
 /** Children named in the message refusing to delete a non-empty group. */
 import { APPLY_MAX_RESOURCES } from '../../transport/limits.js';
@@ -126,8 +136,8 @@ export class SchemaRegistry {
 
   /** Groups (no `group`), or the resources of `kind` in `group` (which must exist), sorted by key. */
   async list(kind: SchemaKind, group?: string): Promise<StoredResource[]> {
-    let prefix = 'group';
-    if (kind !== 'group') {
+    let prefix: string = kind;
+    if (!isGroupKeyed(kind)) {
       if (group === undefined) throw errors.invalidArgument(`listing ${kind}s needs a group`, { field: 'group' });
       await this.get({ kind: 'group', group: checkName(group, 'group'), name: '' });
       prefix = `${kind}.${group}`;
@@ -192,6 +202,31 @@ export class SchemaRegistry {
     }
   }
 
+  /**
+   * Writes a group's layout (a migration's step): creates it when `expectedRevision` is 0, else
+   * replaces it at exactly that revision. The group must exist.
+   */
+  async writeLayout(body: unknown, expectedRevision: number): Promise<UpdateResult> {
+    const layout = validateResource('layout', body) as Layout;
+    await this.get({ kind: 'group', group: layout.group, name: '' });
+    const key = keyOfResource('layout', layout);
+    const stamp = new Date(this.clock.now()).toISOString();
+    if (expectedRevision === 0) {
+      const stored = { ...layout, created_at: stamp, updated_at: stamp };
+      return {
+        revision: await this.kv.create(kvKeyOf(key), encodeValue('layout', stored)),
+        changed: true,
+        kind: 'layout',
+        resource: stored,
+      };
+    }
+    const current = await this.get(key);
+    checkRevision(key, current.mod_revision, expectedRevision);
+    const stored = { ...layout, created_at: current.resource.created_at ?? stamp, updated_at: stamp };
+    const revision = await this.kv.update(kvKeyOf(key), encodeValue('layout', stored), expectedRevision);
+    return { revision, changed: true, kind: 'layout', resource: stored };
+  }
+
   /** Deletes a resource; a group that still holds resources needs `cascade`. */
   async delete(key: SchemaKey, opts: DeleteOptions = {}): Promise<DeleteResult> {
     const current = await this.get(key);
@@ -216,6 +251,12 @@ export class SchemaRegistry {
       for (const child of children) {
         await this.kv.delete(kvKeyOf(child));
         deleted.push(formatKey(child));
+      }
+      // The layout goes with its group: it is part of the group, not something it holds.
+      const layout = { kind: 'layout' as const, group: key.group, name: '' };
+      if (await this.find(layout)) {
+        await this.kv.delete(kvKeyOf(layout));
+        deleted.push(formatKey(layout));
       }
     }
     const revision = await this.kv.delete(kvKeyOf(key), opts.expectedRevision ?? current.mod_revision);
@@ -315,7 +356,8 @@ export class SchemaRegistry {
     const declared = new Map<string, Measure | Stream>();
     for (const k of ['measure', 'stream'] as const) {
       for (const s of await this.entries(`${k}.${rule.group}`)) {
-        declared.set(formatKey({ kind: k, group: rule.group, name: s.resource.name }), s.resource as Measure | Stream);
+        const res = s.resource as Measure | Stream;
+        declared.set(formatKey({ kind: k, group: rule.group, name: res.name }), res);
       }
     }
     for (const p of planned) {
@@ -376,6 +418,7 @@ function parseApplyItem(item: unknown): PlanItem {
       throw errors.invalidArgument(`${k} is not a known property (known: kind, resource)`);
   }
   const kind = checkKind(item.kind);
+  if (kind === 'layout') throw layoutWriteRefused();
   if (item.resource === undefined) throw errors.invalidArgument('resource is required', { field: 'resource' });
   const resource = validateResource(kind, item.resource);
   return { kind, key: keyOfResource(kind, resource), resource };

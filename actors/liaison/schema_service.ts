@@ -6,10 +6,16 @@
 import type { Bus, Subscription } from '../../transport/bus.js';
 import { errors, type LockstepError } from '../../transport/errors.js';
 import { serve, type RpcRequest } from '../../transport/rpc.js';
-import { checkName, SCHEMA_KINDS, type SchemaKey, type SchemaKind } from '../../transport/schema_types.js';
+import {
+  checkName,
+  isGroupKeyed,
+  SCHEMA_KINDS,
+  type SchemaKey,
+  type SchemaKind,
+} from '../../transport/schema_types.js';
 import { LIAISON_QUEUE, type Subjects } from '../../transport/subjects.js';
 import { checkKnownProps, isPlainObject } from './schema_validation.js';
-import type { SchemaRegistry } from './schema_registry.js';
+import { layoutWriteRefused, type SchemaRegistry } from './schema_registry.js';
 
 /** The verbs of `P.api.schema.<kind>.<verb>`. */
 export const SCHEMA_VERBS = ['create', 'update', 'delete', 'get', 'list'] as const;
@@ -22,6 +28,18 @@ export interface SchemaApiOptions {
   queue?: string;
   /** Called with every error reply (for metrics and logs). */
   onError?: (err: LockstepError, req: { subject: string }) => void;
+  /**
+   * Checks that a layout write comes from the holder of the named migration operation's lease on
+   * that group; throws `FailedPrecondition` otherwise. Without it every layout write is refused.
+   */
+  checkLayoutWriter?: (writer: LayoutWriter, group: string) => Promise<void>;
+}
+
+/** Who writes a layout: a migration operation and the fencing token of its lease. */
+export interface LayoutWriter {
+  id: string;
+  index: number;
+  token: string;
 }
 
 type Body = Record<string, unknown>;
@@ -37,14 +55,19 @@ export function serveSchemaApi(
   opts: SchemaApiOptions = {},
 ): Subscription[] {
   const base = subjects.api.schemaAll.slice(0, -1); // `P.api.schema.`
-  const sub = serve(bus, subjects.api.schemaAll, (req) => dispatch(registry, base, req), {
+  const sub = serve(bus, subjects.api.schemaAll, (req) => dispatch(registry, base, req, opts), {
     queue: opts.queue ?? LIAISON_QUEUE,
     onError: opts.onError,
   });
   return [sub];
 }
 
-async function dispatch(registry: SchemaRegistry, base: string, req: RpcRequest): Promise<unknown> {
+async function dispatch(
+  registry: SchemaRegistry,
+  base: string,
+  req: RpcRequest,
+  opts: SchemaApiOptions,
+): Promise<unknown> {
   const tokens = req.subject.startsWith(base) ? req.subject.slice(base.length).split('.') : [];
   if (tokens.length === 1 && tokens[0] === 'apply') {
     const b = body(req.body, ['resources']);
@@ -66,7 +89,32 @@ async function dispatch(registry: SchemaRegistry, base: string, req: RpcRequest)
       `unknown schema verb ${JSON.stringify(verb)}: verbs are ${SCHEMA_VERBS.join(', ')} (and apply)`,
     );
   }
+  if (kind === 'layout' && verb !== 'get' && verb !== 'list') return writeLayout(registry, verb, req.body, opts);
   return handle(registry, kind as SchemaKind, verb as SchemaVerb, req.body);
+}
+
+// A layout changes only as a step of a migration, fenced by the operation's lease: `update` with
+// `migration: {id, index, token}` and `expected_revision` (0 creates the group's first layout record).
+async function writeLayout(
+  registry: SchemaRegistry,
+  verb: string,
+  raw: unknown,
+  opts: SchemaApiOptions,
+): Promise<unknown> {
+  if (verb !== 'update' || !opts.checkLayoutWriter) throw layoutWriteRefused();
+  const b = body(raw, ['resource', 'expected_revision', 'migration']);
+  const m = b.migration;
+  if (!isPlainObject(m) || typeof m.id !== 'string' || !Number.isSafeInteger(m.index) || typeof m.token !== 'string')
+    throw layoutWriteRefused();
+  const r = resource(b);
+  const group = isPlainObject(r) ? checkName(r.group, 'group') : checkName(undefined, 'group');
+  const expected = b.expected_revision;
+  if (!Number.isSafeInteger(expected) || (expected as number) < 0)
+    throw errors.invalidArgument("expected_revision must be 0 (create) or the layout's revision", {
+      field: 'expected_revision',
+    });
+  await opts.checkLayoutWriter({ id: m.id, index: m.index as number, token: m.token }, group);
+  return registry.writeLayout(r, expected as number);
 }
 
 async function handle(registry: SchemaRegistry, kind: SchemaKind, verb: SchemaVerb, raw: unknown): Promise<unknown> {
@@ -95,11 +143,11 @@ async function handle(registry: SchemaRegistry, kind: SchemaKind, verb: SchemaVe
     }
     case 'list': {
       const b = body(raw, ['group']);
-      if (kind !== 'group' && b.group === undefined) {
+      if (!isGroupKeyed(kind) && b.group === undefined) {
         throw errors.invalidArgument(`listing ${kind}s needs group`, { field: 'group' });
       }
       const group = b.group === undefined ? undefined : checkName(b.group, 'group');
-      return { items: await registry.list(kind, kind === 'group' ? undefined : group) };
+      return { items: await registry.list(kind, isGroupKeyed(kind) ? undefined : group) };
     }
   }
 }
@@ -136,10 +184,10 @@ function revision(b: Body): number | undefined {
 function key(kind: SchemaKind, b: Body): SchemaKey {
   if (b.group === undefined) throw errors.invalidArgument('group is required', { field: 'group' });
   const group = checkName(b.group, 'group');
-  if (kind === 'group') {
+  if (isGroupKeyed(kind)) {
     if (b.name !== undefined && b.name !== '' && b.name !== group) {
       throw errors.invalidArgument(
-        `a group is addressed by group alone; name ${JSON.stringify(b.name)} is not allowed`,
+        `a ${kind} is addressed by group alone; name ${JSON.stringify(b.name)} is not allowed`,
         {
           field: 'name',
         },

@@ -25,6 +25,8 @@ import {
   type TagSpec,
 } from '../../transport/schema_types.js';
 import { parseDuration, SCHEMA_DURATION } from '../../transport/duration.js';
+import type { Layout } from '../../transport/layout_types.js';
+import { validateLayout } from './layout_validation.js';
 import { isValidNodeName, NODE_NAME_PATTERN } from '../../transport/subjects.js';
 import { REPLICAS_MAX, REPLICAS_MIN, SHARDS_MAX, SHARDS_MIN } from '../../transport/limits.js';
 
@@ -320,6 +322,8 @@ export function validateResource(kind: SchemaKind, body: unknown): Resource {
         return validateStream(body);
       case 'index_rule':
         return validateIndexRule(body);
+      case 'layout':
+        return validateLayout(body);
     }
   } catch (err) {
     // Say which kind was being checked: field paths alone are ambiguous in an apply's error.
@@ -330,8 +334,9 @@ export function validateResource(kind: SchemaKind, body: unknown): Resource {
 
 /** The schema key of a validated resource. */
 export function keyOfResource(kind: SchemaKind, r: Resource): SchemaKey {
-  if (kind === 'group') return { kind, group: r.name, name: '' };
-  return { kind, group: (r as Measure).group, name: r.name };
+  if (kind === 'group') return { kind, group: (r as Group).name, name: '' };
+  if (kind === 'layout') return { kind, group: (r as Layout).group, name: '' };
+  return { kind, group: (r as Measure).group, name: (r as Measure).name };
 }
 
 /** A resource without the registry's bookkeeping, for comparisons. */

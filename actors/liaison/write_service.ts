@@ -14,10 +14,12 @@ import type { Bus, Subscription } from '../../transport/bus.js';
 import { encode } from '../../transport/codec.js';
 import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
 import { serve, type RpcRequest } from '../../transport/rpc.js';
-import { checkName, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
+import { checkName, type Measure, type Stream } from '../../transport/schema_types.js';
 import { LIAISON_QUEUE, type Subjects } from '../../transport/subjects.js';
 import type { Clock } from '../../runtime/clock.js';
-import type { SchemaCache } from '../../runtime/schema_cache.js';
+import { groupLayout, type SchemaCache } from '../../runtime/schema_cache.js';
+import { writeGenerations } from '../../transport/layout_types.js';
+import type { WriteToken } from '../../transport/write_token.js';
 import type { SchemaGate } from './gates.js';
 import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
@@ -45,6 +47,33 @@ export function routeHash(s: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
+}
+
+/** Row indexes by shard: every row goes to the shard of its series (name + entity). */
+function routeRows(name: string, entityKeys: readonly string[], shards: number): Map<number, number[]> {
+  const byShard = new Map<number, number[]>();
+  for (let i = 0; i < entityKeys.length; i++) {
+    const shard = routeHash(`${name}\u0000${entityKeys[i]}`) % shards;
+    let list = byShard.get(shard);
+    if (!list) byShard.set(shard, (list = []));
+    list.push(i);
+  }
+  return byShard;
+}
+
+/** The write token of a batch's appends (transport/write_token.ts). */
+function tokenOf(
+  group: string,
+  current: number,
+  generations: number,
+  acks: readonly { generation: number; shard: number; seq: number }[],
+): WriteToken {
+  const by = new Map<number, Record<string, number>>();
+  for (const a of acks) by.set(a.generation, { ...by.get(a.generation), [String(a.shard)]: a.seq });
+  const token: WriteToken = { group, shards: by.get(current) ?? {} };
+  if (current !== 1) token.generation = current;
+  if (generations > 1) token.generations = Object.fromEntries([...by].map(([g, s]) => [String(g), s]));
+  return token;
 }
 
 /** Serves `P.api.write.measure` and `P.api.write.stream`. */
@@ -91,9 +120,9 @@ async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: Rp
   }
   const deadline = deps.clock.monotonic() + deps.schemaWaitMs;
   const stored = await deps.gate.check('write', { kind, group, name }, rev as number | undefined, deadline);
-  const g = deps.cache.get({ kind: 'group', group, name: '' });
-  if (!g) throw errors.notFound(`group ${group} does not exist`);
-  const grp = g.resource as Group;
+  const gl = groupLayout(deps.cache, group);
+  if (!gl) throw errors.notFound(`group ${group} does not exist`);
+  const grp = gl.group;
   const now = deps.clock.now();
   // The envelope's own keys are checked above; the validator sees the batch.
   const { batch_id: _batchId, ...batch } = body;
@@ -106,45 +135,43 @@ async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: Rp
           validateStreamWrite(grp, stored.resource as Stream, batch, now),
         );
 
-  // Route every row by its series (name + entity) to a shard.
-  const byShard = new Map<number, number[]>();
-  for (let i = 0; i < rows.length; i++) {
-    const shard = routeHash(`${name}\u0000${entityKeys[i]}`) % grp.shards;
-    let list = byShard.get(shard);
-    if (!list) byShard.set(shard, (list = []));
-    list.push(i);
-  }
   const batchId = (body.batch_id as string | undefined) ?? randomUUID();
+  // Every generation the layout writes gets the batch (current, and during a migration next or
+  // retiring), routed by its own shard count; the reply waits for all of them.
+  const generations = writeGenerations(gl.layout);
   // Encode every shard's record before appending any: a record the server cannot take must refuse
   // the whole batch, never leave it half-stored.
-  const records = [...byShard].map(([shard, idx]) => {
-    const record: WalRecord = {
-      kind,
-      group,
-      name,
-      revision: stored.mod_revision,
-      batch_id: batchId,
-      cols: walColumns(kind, stored.resource as Measure | Stream, rows, idx),
-    };
-    const data = encode(record);
-    if (data.length > deps.bus.maxPayload()) {
-      throw new LockstepError(
-        Code.ResourceExhausted,
-        `the batch's record for shard ${shard} is ${data.length} bytes, over the server's message limit of ${deps.bus.maxPayload()}: send fewer or smaller points per write`,
-        { details: { bytes: data.length, limit: deps.bus.maxPayload() } },
-      );
-    }
-    return { shard, data };
-  });
-  let acks: (readonly [number, number, boolean])[];
+  const records = generations.flatMap((gen) =>
+    [...routeRows(name, entityKeys, gen.shards)].map(([shard, idx]) => {
+      const record: WalRecord = {
+        kind,
+        group,
+        name,
+        revision: stored.mod_revision,
+        batch_id: batchId,
+        cols: walColumns(kind, stored.resource as Measure | Stream, rows, idx),
+      };
+      const data = encode(record);
+      if (data.length > deps.bus.maxPayload()) {
+        throw new LockstepError(
+          Code.ResourceExhausted,
+          `the batch's record for shard ${shard} is ${data.length} bytes, over the server's message limit of ${deps.bus.maxPayload()}: send fewer or smaller points per write`,
+          { details: { bytes: data.length, limit: deps.bus.maxPayload() } },
+        );
+      }
+      return { generation: gen.generation, shard, data };
+    }),
+  );
+  let acks: { generation: number; shard: number; seq: number; duplicate: boolean }[];
   try {
     acks = await Promise.all(
-      records.map(async ({ shard, data }) => {
+      records.map(async ({ generation, shard, data }) => {
         // The de-duplication id names the resource too: the WAL is one stream for every group.
-        const ack = await deps.bus.streamPublish(deps.subjects.wal(group, shard), data, {
-          msgId: `${kind}.${group}.${name}.${batchId}.${shard}`,
+        const gen = generation === 1 ? '' : `.g${generation}`;
+        const ack = await deps.bus.streamPublish(deps.subjects.wal(group, shard, generation), data, {
+          msgId: `${kind}.${group}.${name}.${batchId}${gen}.${shard}`,
         });
-        return [shard, ack.seq, ack.duplicate] as const;
+        return { generation, shard, seq: ack.seq, duplicate: ack.duplicate };
       }),
     );
   } catch (err) {
@@ -158,7 +185,9 @@ async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: Rp
     points: rows.length,
     batch_id: batchId,
     schema_revision: stored.mod_revision,
-    write_token: { group, shards: Object.fromEntries(acks.map(([s, seq]) => [String(s), seq])) },
-    duplicate: acks.every(([, , dup]) => dup),
+    write_token: tokenOf(group, gl.layout.current.generation, generations.length, acks),
+    // Only the current generation's appends say whether the batch was stored before: a dual write
+    // may add a generation the first attempt did not reach.
+    duplicate: acks.filter((a) => a.generation === gl.layout.current.generation).every((a) => a.duplicate),
   };
 }

@@ -17,6 +17,7 @@ import { checkName, isValidName } from '../../transport/schema_types.js';
 import { DURATION_UNITS_MS, parseDuration } from '../../transport/duration.js';
 import { MAX_QUERY_LIMIT } from '../../transport/limits.js';
 import { parseTimestamp } from '../../transport/timestamp.js';
+import { checkWriteToken } from '../../transport/write_token.js';
 import { buildCriteria } from './query_where.js';
 
 /** Length of the default time range: `--from` defaults to one hour before `--to`. */
@@ -155,20 +156,13 @@ export function parseToken(json: string, group: string): WriteToken {
       `--token: ${m} (expected {"group": …, "shards": {"<shard>": <sequence>, …}} or a write reply holding write_token)`,
     );
   };
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) bad('not an object');
-  const t = v as Record<string, unknown>;
-  if (!isValidName(t.group)) bad(`group ${JSON.stringify(t.group)} is not a valid group name`);
-  if (t.shards === null || typeof t.shards !== 'object' || Array.isArray(t.shards)) bad('shards must be an object');
-  const shards: Record<string, number> = {};
-  for (const [s, seq] of Object.entries(t.shards as Record<string, unknown>)) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(s)) bad(`shard ${JSON.stringify(s)} is not a shard number`);
-    if (!Number.isSafeInteger(seq) || (seq as number) < 0)
-      bad(`the sequence of shard ${s} must be a non-negative integer`);
-    shards[s] = seq as number;
-  }
-  if (t.group !== group)
-    throw errors.invalidArgument(`--token is for group ${t.group as string}, but the query is on group ${group}`);
-  return { group, shards };
+  const t = checkWriteToken(v);
+  if ('message' in t) bad(t.path ? `${t.path} ${t.message}` : t.message);
+  const token = t as WriteToken;
+  if (!isValidName(token.group)) bad(`group ${JSON.stringify(token.group)} is not a valid group name`);
+  if (token.group !== group)
+    throw errors.invalidArgument(`--token is for group ${token.group}, but the query is on group ${group}`);
+  return token;
 }
 
 /** An integer option in `[min, max]`; undefined when absent. */

@@ -11,14 +11,14 @@ import {
   checkName,
   FIELD_TYPES,
   formatKey,
-  SCHEMA_KINDS,
+  USER_SCHEMA_KINDS,
   TAG_TYPES,
   type FieldSpec,
   type Group,
   type IndexRule,
   type Measure,
   type SchemaKey,
-  type SchemaKind,
+  type UserSchemaKind as SchemaKind,
   type StoredResource,
   type Stream,
   type TagFamily,
@@ -97,8 +97,8 @@ function collect(value: string, previous: string[] | undefined): string[] {
 /** Parses a schema kind argument (`index-rule` is accepted for `index_rule`). */
 export function parseKind(input: string): SchemaKind {
   const k = input.replace('-', '_');
-  if (!(SCHEMA_KINDS as readonly string[]).includes(k)) {
-    throw errors.invalidArgument(`unknown kind ${JSON.stringify(input)}: kinds are ${SCHEMA_KINDS.join(', ')}`);
+  if (!(USER_SCHEMA_KINDS as readonly string[]).includes(k)) {
+    throw errors.invalidArgument(`unknown kind ${JSON.stringify(input)}: kinds are ${USER_SCHEMA_KINDS.join(', ')}`);
   }
   return k as SchemaKind;
 }
@@ -301,9 +301,9 @@ export function readApplyFile(file: string): ApplyItem[] {
     const at = `${file}: resources[${i}]`;
     if (!isObj(item)) throw errors.invalidArgument(`${at} must be a mapping with a kind`);
     const { kind, ...rest } = item;
-    if (typeof kind !== 'string' || !(SCHEMA_KINDS as readonly string[]).includes(kind)) {
+    if (typeof kind !== 'string' || !(USER_SCHEMA_KINDS as readonly string[]).includes(kind)) {
       throw errors.invalidArgument(
-        `${at}: kind must be one of ${SCHEMA_KINDS.join(', ')}, got ${JSON.stringify(kind)}`,
+        `${at}: kind must be one of ${USER_SCHEMA_KINDS.join(', ')}, got ${JSON.stringify(kind)}`,
       );
     }
     // The wire form `{kind, resource}` is accepted as well as the flat one.
@@ -364,7 +364,7 @@ export function registerSchemaCommands(program: Command): void {
   const update = schema
     .command('update')
     .description('update a resource: reads it, applies the given flags, writes it at the revision read');
-  for (const kind of SCHEMA_KINDS) {
+  for (const kind of USER_SCHEMA_KINDS) {
     kindCommand(create, kind, 'create');
     kindCommand(update, kind, 'update');
   }
@@ -372,7 +372,7 @@ export function registerSchemaCommands(program: Command): void {
   schema
     .command('get')
     .description('show one resource and its revision')
-    .argument('<kind>', SCHEMA_KINDS.join('|'))
+    .argument('<kind>', USER_SCHEMA_KINDS.join('|'))
     .argument('<ref>', 'GROUP for a group, GROUP/NAME otherwise')
     .action((kindArg: string, ref: string, _o: Opts, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
@@ -386,7 +386,7 @@ export function registerSchemaCommands(program: Command): void {
   schema
     .command('list')
     .description('list groups, or the resources of a kind in a group')
-    .argument('<kind>', SCHEMA_KINDS.join('|'))
+    .argument('<kind>', USER_SCHEMA_KINDS.join('|'))
     .argument('[group]', 'the group (not for groups)')
     .action((kindArg: string, group: string | undefined, _o: Opts, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
@@ -406,7 +406,7 @@ export function registerSchemaCommands(program: Command): void {
   schema
     .command('delete')
     .description('delete a resource (a group that still holds resources needs --cascade)')
-    .argument('<kind>', SCHEMA_KINDS.join('|'))
+    .argument('<kind>', USER_SCHEMA_KINDS.join('|'))
     .argument('<ref>', 'GROUP for a group, GROUP/NAME otherwise')
     .option('--cascade', "delete a group's measures, streams and index rules too")
     .option('--expected-revision <n>', 'delete only if the resource is at this revision')

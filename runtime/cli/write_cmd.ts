@@ -19,6 +19,7 @@ import { backoffMs, systemClock } from '../clock.js';
 import { runCommand } from './output.js';
 import { progressEnabled, WriteProgress } from './progress.js';
 import { parseRef } from './schema_cmd.js';
+import { mergeTokens } from '../../transport/write_token.js';
 
 /** Points (or elements) per write unless `--batch-size` says otherwise. */
 export const DEFAULT_BATCH_SIZE = 5000;
@@ -139,14 +140,6 @@ function failure(err: unknown, p: Progress, noun: string, label: string, runId: 
 
 const batches = (n: number) => `${n} ${n === 1 ? 'batch' : 'batches'}`;
 
-/** The latest WAL sequence per shard over every batch: a token covering the whole run. */
-function mergedToken(group: string, tokens: WriteReply['write_token'][]): WriteReply['write_token'] {
-  const shards: Record<string, number> = {};
-  for (const t of tokens) for (const [s, seq] of Object.entries(t.shards)) shards[s] = Math.max(shards[s] ?? 0, seq);
-  const sorted = Object.keys(shards).sort((a, b) => Number(a) - Number(b));
-  return { group, shards: Object.fromEntries(sorted.map((s) => [s, shards[s]!])) };
-}
-
 /** The input, its name for messages, and its size when it is a regular file (for the ETA). */
 async function openInput(file: string | undefined): Promise<{ input: Readable; label: string; totalBytes?: number }> {
   if (file === undefined || file === '-') {
@@ -252,7 +245,7 @@ function writeCommand(parent: Command, kind: Kind): void {
         } finally {
           shown.stop(); // before the summary or the error is printed
         }
-        const token = mergedToken(key.group, p.tokens);
+        const token = mergeTokens(key.group, p.tokens);
         out.result(
           { points: p.points, batches: p.batches, run_id: runId, write_token: token, write_tokens: p.tokens },
           () => {

@@ -75,6 +75,11 @@ export class MigrationStore {
     return { value: decode(e.value) as T, revision: e.revision };
   }
 
+  /** One operation as stored; null when unknown. */
+  async operation(migrationId: string, index: number): Promise<OperationRecord | null> {
+    return (await this.read<OperationRecord>(opKey(migrationId, index)))?.value ?? null;
+  }
+
   /**
    * Creates a migration. Each target group is taken first, by creating its `lock.<group>` key (an
    * atomic compare-and-set, so two starts racing for one group cannot both win); a lock held by a

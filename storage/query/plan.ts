@@ -22,6 +22,7 @@ import {
   MAX_QUERY_TIMEOUT_MS,
 } from '../../transport/limits.js';
 import { parseTimestamp } from '../../transport/timestamp.js';
+import { checkWriteToken } from '../../transport/write_token.js';
 import { elementIdColumn } from '../element_id.js';
 
 /** One aggregation, as planned: `field` null for a row count. */
@@ -246,15 +247,14 @@ function checkAgg(a: unknown, where: string, fieldTypes: Record<string, unknown>
 }
 
 function checkToken(v: unknown, group: string): WriteToken {
-  if (!isObj(v) || typeof v.group !== 'string' || !isObj(v.shards))
-    throw bad('write_token', 'must be {group, shards: {<shard>: <sequence>}} as a write reply gives it');
-  if (v.group !== group)
-    throw bad('write_token.group', `is ${JSON.stringify(v.group)}, the query reads group ${group}`);
-  for (const [k, s] of Object.entries(v.shards)) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(k) || !Number.isSafeInteger(s) || (s as number) < 0)
-      throw bad(`write_token.shards.${k}`, 'must map a shard number to a WAL sequence');
+  const t = checkWriteToken(v);
+  if ('message' in t) {
+    const path = t.path ? `write_token.${t.path}` : 'write_token';
+    throw bad(path, `${t.message} (a write token is {group, shards: {<shard>: <sequence>}} as a write reply gives it)`);
   }
-  return { group, shards: v.shards as Record<string, number> };
+  if (t.group !== group)
+    throw bad('write_token.group', `is ${JSON.stringify(t.group)}, the query reads group ${group}`);
+  return t;
 }
 
 function checkCriteria(

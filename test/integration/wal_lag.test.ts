@@ -1,5 +1,5 @@
 /**
- * WAL lag per shard (real processes): `lockstep_wal_lag{group, shard}` on the data node's /metrics
+ * WAL lag per shard (real processes): `lockstep_wal_lag{group, generation, shard}` on the data node's /metrics
  * and `published` / `wal_lag` per shard in its `node actors` health. A data node whose schema
  * watcher is paused holds records of a measure it has not applied at its shard-side gate, so the
  * published sequence runs ahead of what it applied; once it resumes, the lag returns to 0. Every
@@ -55,7 +55,7 @@ describe('WAL lag per shard (1 liaison + 1 data node)', function () {
   const metricLag = async () => {
     const { metrics_port } = await c.control<Actors>('d1', 'actors');
     const text = await (await fetch(`http://127.0.0.1:${metrics_port}/metrics`)).text();
-    const m = /^lockstep_wal_lag\{group="wl",shard="0"\} (\d+)$/m.exec(text);
+    const m = /^lockstep_wal_lag\{group="wl",generation="1",shard="0"\} (\d+)$/m.exec(text);
     return m ? Number(m[1]) : undefined;
   };
 
@@ -150,7 +150,7 @@ describe('WAL lag per shard (1 liaison + 1 data node)', function () {
       ['wl_idle', 0],
       ['wl_idle', 1],
     ] as const)
-      assert.match(text, new RegExp(`^lockstep_wal_lag\\{group="${g}",shard="${s}"\\} 0$`, 'm'));
+      assert.match(text, new RegExp(`^lockstep_wal_lag\\{group="${g}",generation="1",shard="${s}"\\} 0$`, 'm'));
   });
 });
 

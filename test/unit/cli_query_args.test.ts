@@ -207,12 +207,12 @@ describe('cli query - write tokens', () => {
 
   it('cli query - malformed tokens and tokens of another group are refused', () => {
     invalid(() => parseToken('nope', 'g1'), /--token is not valid JSON/);
-    invalid(() => parseToken('[1]', 'g1'), /--token: not an object/);
-    invalid(() => parseToken('{"group": "g1"}', 'g1'), /shards must be an object/);
-    invalid(() => parseToken('{"group": "g1", "shards": {"x": 1}}', 'g1'), /shard "x" is not a shard number/);
+    invalid(() => parseToken('[1]', 'g1'), /--token: must be an object/);
+    invalid(() => parseToken('{"group": "g1"}', 'g1'), /shards must map shard numbers to WAL sequences/);
+    invalid(() => parseToken('{"group": "g1", "shards": {"x": 1}}', 'g1'), /shards\.x is not a shard number/);
     invalid(
       () => parseToken('{"group": "g1", "shards": {"0": -1}}', 'g1'),
-      /sequence of shard 0 must be a non-negative integer/,
+      /shards\.0 must be a non-negative integer WAL sequence/,
     );
     invalid(() => parseToken(JSON.stringify(token), 'g2'), /--token is for group g1, but the query is on group g2/);
   });

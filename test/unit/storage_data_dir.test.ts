@@ -12,7 +12,14 @@ import { isPermanent } from '../../runtime/errors.js';
 import type { Clock } from '../../runtime/clock.js';
 import { CorruptDataError, DataDirLockedError, UnsupportedVersionError } from '../../storage/errors.js';
 import { nodeFs, type StorageFs } from '../../storage/fs.js';
-import { openDataDir, openGroupDir, shardDirOf, type DataDir } from '../../storage/data_dir.js';
+import {
+  dropGeneration,
+  generationsOnDisk,
+  openDataDir,
+  openGroupDir,
+  shardDirOf,
+  type DataDir,
+} from '../../storage/data_dir.js';
 import { createSegment, segmentName } from '../../storage/segment.js';
 import { COMPATIBLE_VERSIONS, STORAGE_VERSION } from '../../storage/versions.js';
 import { FakeClock } from '../harness/fake_clock.js';
@@ -218,5 +225,45 @@ describe('storage data dir', () => {
     assert.ok(await exists(d.lock.path));
     await d.close();
     await assert.rejects(openGroupDir(nodeFs, d, 'later'), /is closed/);
+  });
+
+  it('data dir - layout generations: generation 1 keeps its old directories, later ones live under gen-<g>, each is listed', async () => {
+    const nodeDir = join(root, NODE);
+    await createSegment(nodeFs, shardDirOf(nodeDir, 'g1', 0), T0, T0 + HOUR_MS);
+    await createSegment(nodeFs, shardDirOf(nodeDir, 'g1', 3, 2), T0, T0 + HOUR_MS);
+    await createSegment(nodeFs, shardDirOf(nodeDir, 'g1', 1, 12), T0, T0 + HOUR_MS);
+    assert.equal(shardDirOf(nodeDir, 'g1', 0), join(nodeDir, 'g1', 'shard-0'));
+    assert.equal(shardDirOf(nodeDir, 'g1', 3, 2), join(nodeDir, 'g1', 'gen-2', 'shard-3'));
+    assert.deepEqual(await generationsOnDisk(nodeFs, nodeDir, 'g1'), [1, 2, 12]);
+    const d = await open();
+    assert.deepEqual(
+      d.segments.map((s) => [s.group, s.generation, s.shard]),
+      [
+        ['g1', 1, 0],
+        ['g1', 2, 3],
+        ['g1', 12, 1],
+      ],
+    );
+  });
+
+  it('data dir - dropping a generation removes its shards only, and a drop cut short by a crash is finished at open', async () => {
+    const nodeDir = join(root, NODE);
+    await createSegment(nodeFs, shardDirOf(nodeDir, 'g1', 0), T0, T0 + HOUR_MS);
+    await createSegment(nodeFs, shardDirOf(nodeDir, 'g1', 1), T0, T0 + HOUR_MS);
+    await createSegment(nodeFs, shardDirOf(nodeDir, 'g1', 0, 2), T0, T0 + HOUR_MS);
+    assert.deepEqual(await dropGeneration(nodeFs, nodeDir, 'g1', 1), [0, 1]);
+    assert.deepEqual(await generationsOnDisk(nodeFs, nodeDir, 'g1'), [2]);
+    assert.deepEqual(await readdir(join(nodeDir, 'g1')), ['gen-2']);
+    // A crash between the rename and the removal leaves `*.dropping`, which no scan reads as data.
+    await createSegment(nodeFs, shardDirOf(nodeDir, 'g1', 0, 3), T0, T0 + HOUR_MS);
+    await nodeFs.rename(join(nodeDir, 'g1', 'gen-3'), join(nodeDir, 'g1', 'gen-3.dropping'));
+    const d = await open();
+    assert.deepEqual(
+      d.segments.map((s) => [s.generation, s.shard]),
+      [[2, 0]],
+    );
+    assert.deepEqual(await readdir(join(nodeDir, 'g1')), ['gen-2']);
+    assert.deepEqual(await dropGeneration(nodeFs, nodeDir, 'g1', 2), [0]);
+    assert.deepEqual(await dropGeneration(nodeFs, nodeDir, 'g1', 2), [], 'dropping again finds nothing');
   });
 });
