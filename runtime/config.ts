@@ -27,6 +27,8 @@ export interface NodeConfig {
   schemaWaitMs: number;
   /** The barrier's fallback re-probe interval when no change notification arrives. */
   barrierFallbackPollMs: number;
+  /** How long a layout generation replaced by a migration's cutover is still written before it is dropped. */
+  retiringGraceMs: number;
   /** Actor restarts allowed within `restartWindowMs` before the node gives up. */
   maxRestarts: number;
   restartWindowMs: number;
@@ -54,6 +56,7 @@ export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
   schemaInitDeadlineMs: 60_000,
   schemaWaitMs: 3000,
   barrierFallbackPollMs: 1000,
+  retiringGraceMs: 10 * 60_000,
   maxRestarts: 5,
   restartWindowMs: 60_000,
   restartBackoffBaseMs: 100,
@@ -100,6 +103,7 @@ export function resolveNodeConfig(
   positive(cfg.schemaInitDeadlineMs, 'schema init deadline');
   if (!(cfg.schemaWaitMs >= 0)) throw errors.invalidArgument('schema wait must not be negative');
   positive(cfg.barrierFallbackPollMs, 'barrier fallback poll');
+  if (!(cfg.retiringGraceMs >= 0)) throw errors.invalidArgument('retiring grace must not be negative');
   if (!Number.isInteger(cfg.metricsPort) || cfg.metricsPort < -1 || cfg.metricsPort > 65535) {
     throw errors.invalidArgument(`metrics port ${cfg.metricsPort} is invalid (0 = ephemeral, -1 = off)`);
   }

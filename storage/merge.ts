@@ -4,8 +4,9 @@
  * policy that picks which parts of one (segment, name) to merge, and the merge itself as a pure
  * function of the parts' raw bytes (it runs inline or on a worker, see part_tasks.ts).
  *
- * Age: parts are ordered oldest write first by (last_sequence, segment, part sequence); the newest
- * part's row wins per key, the key being (series, ts), or (series, ts, key tag) for a stream.
+ * Winner per key — the key being (series, ts), or (series, ts, key tag) for a stream: the row of the
+ * highest version (point_version.ts); among equal versions the newest part's, parts being ordered
+ * oldest write first by (last_sequence, segment, part sequence).
  *
  * Policy (`pickRun`): a (segment, name) holding more than `maxPartsPerName` parts merges ONE run of
  * parts consecutive in age, at least `minPartsPerMerge` long and long enough to bring the count to
@@ -16,6 +17,7 @@
  * have a strictly higher last_sequence: the merged part takes a NEW, higher part sequence, so with
  * an equal last_sequence it would wrongly outrank that newer part.
  */
+import { NO_VERSION, VERSION_COLUMN } from './point_version.js';
 import { errors } from '../transport/errors.js';
 import {
   blockCrc,
@@ -74,7 +76,8 @@ export function typesAgree(schemas: readonly BlockSchema[]): boolean {
 }
 
 /**
- * One series' chunks merged: sorted by ts (then key), the newest part's row kept per key, columns
+ * One series' chunks merged: sorted by ts (then key), per key the row of the highest version kept
+ * (the newest part's among equal versions), columns
  * aligned to `cols` with missing values filled (float NaN, int 0, string '', lists []). `what`
  * names the measure or stream in errors.
  */
@@ -115,10 +118,19 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
       return x < y ? -1 : x > y ? 1 : 0;
     };
     order.sort((a, b) => ts[a]! - ts[b]! || cmpKey(a, b) || a - b);
+    // Per run of equal keys the highest version wins (storage/point_version.ts); among equal
+    // versions (rows from before versions existed read as 0) the last, the newest part's.
+    const vOf = (i: number) => chunks[src[i]!]!.rows.fields[VERSION_COLUMN]?.[row[i]!] ?? NO_VERSION;
     let m = 0;
-    for (let k = 0; k < n; k++)
-      if (k === n - 1 || ts[order[k + 1]!] !== ts[order[k]!] || cmpKey(order[k + 1]!, order[k]!) !== 0)
-        order[m++] = order[k]!;
+    let best = -1;
+    for (let k = 0; k < n; k++) {
+      const x = order[k]!;
+      if (best < 0 || vOf(x) >= vOf(best)) best = x;
+      if (k === n - 1 || ts[order[k + 1]!] !== ts[x] || cmpKey(order[k + 1]!, x) !== 0) {
+        order[m++] = best;
+        best = -1;
+      }
+    }
     order = order.subarray(0, m);
   }
   const m = order.length;

@@ -27,6 +27,7 @@ import type { MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } fro
 import { call } from './rpc.js';
 import {
   checkName,
+  isGroupKeyed,
   parseKey,
   SCHEMA_KINDS,
   type Resource,
@@ -410,7 +411,7 @@ export class LockstepClient {
   // The body addressing one resource. Names are checked here so a bad one fails before any I/O.
   private refBody(kind: SchemaKind, ref: ResourceRef): Record<string, unknown> {
     const group = checkName(ref?.group, 'group');
-    if (kind === 'group') return { group };
+    if (isGroupKeyed(kind)) return { group };
     return { group, name: checkName(ref.name, 'name') };
   }
 }

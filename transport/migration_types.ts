@@ -3,6 +3,7 @@
  * ordered list of targets (groups), one operation per target. The API, the claimers and the CLI
  * compile against these definitions.
  */
+import type { LayoutGeneration } from './layout_types.js';
 import { errors } from './errors.js';
 
 /** An operation's states (SchemaBot's vocabulary). */
@@ -125,6 +126,17 @@ export interface OperationRecord {
    * already wrote and still refuses to overwrite anyone else's change.
    */
   applied: Record<string, number>;
+  /**
+   * A rewrite of the group's layout: the generation it builds and the layout key's revision when
+   * planned (0: the group had no layout record), against which registering `next` is fenced.
+   */
+  layout: PlannedLayout | null;
+}
+
+/** The new layout generation a rewrite builds (transport/layout_types.ts). */
+export interface PlannedLayout {
+  next: LayoutGeneration;
+  mod_revision: number;
 }
 
 /** One migration, as stored; its state is never stored, always projected from its operations. */

@@ -19,6 +19,7 @@
  *   P.events.migration_wake                wakes the claimers (a new migration, an intent, a park)
  *   P.wal.<group>[.g<gen>].<shard>         write-ahead log stream subjects
  *   P.shard.<group>[.g<gen>].<shard>.query shard-level query
+ *   P.shard.<group>[.g<gen>].<shard>.backfill  copy a shard into a new layout generation (migrations)
  * A shard is keyed by (group, layout generation, shard) (transport/layout_types.ts); generation 1
  * keeps the names shards had before generations existed, so the `.g<gen>` token appears from 2 on.
  * Node names and schema names are validated as single subject tokens before they get here.
@@ -120,6 +121,8 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
     opsBucket: `${p}_ops`,
     shardQuery: (group: string, shard: number, generation = 1) =>
       `${p}.shard.${group}${genToken(generation)}.${shard}.query`,
+    shardBackfill: (group: string, shard: number, generation = 1) =>
+      `${p}.shard.${group}${genToken(generation)}.${shard}.backfill`,
   };
 }
 

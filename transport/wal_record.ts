@@ -41,7 +41,10 @@ export interface WalRecord {
 /**
  * Rows as columns, one entry per row in each: every field and tag the resource declares, missing
  * values already as stored (float NaN, int 0, string '', lists []). A row's entity key is the JSON
- * array of its entity tags' values.
+ * array of its entity tags' values. `fields._v`, when present, holds each row's version (a WAL
+ * sequence, see storage/point_version.ts): records of a dual write's second half, of a write to a
+ * retiring generation, and of a backfill carry it; without it, every row's version is the record's
+ * own WAL sequence.
  */
 export interface WalColumns {
   ts: Float64Array;

@@ -18,12 +18,18 @@ import { encode } from '../../transport/codec.js';
 import type { MigrationEvent, MigrationStatus, OperationRecord } from '../../transport/migration_types.js';
 import { formatKey, type SchemaKey } from '../../transport/schema_types.js';
 import { ClaimerEngine, type DriveHooks, type EngineEvent } from './engine.js';
+import { LayoutDrive } from './layout_drive.js';
+import { LayoutJanitor } from './layout_janitor.js';
+import { every } from '../../runtime/periodic.js';
+import type { TimerHandle } from '../../runtime/clock.js';
 
 /** Heartbeat period of a lease holder and the tick period without wake events. */
 const HEARTBEAT_MS = 5_000;
 const TICK_MS = 2_000;
 /** How long a deferred operation waits for its `cutover` before it is stopped. */
 const DEFER_TIMEOUT_MS = 24 * 3_600_000;
+/** Between passes of the layout janitor. */
+const JANITOR_MS = 2_000;
 /** One barrier call's wait; the cutover keeps calling until every node applied (or its lease is lost). */
 const BARRIER_CALL_MS = 10_000;
 
@@ -41,17 +47,23 @@ export class CutoverClaimer implements Actor {
   readonly schema = new SchemaCache(['group', 'measure', 'stream', 'index_rule', 'layout']);
   private engine?: ClaimerEngine;
   private wakeSub?: Subscription;
+  private janitor?: TimerHandle;
 
   async start(ctx: ActorContext): Promise<void> {
     const store = await MigrationStore.open(ctx.bus, ctx.subjects.opsBucket, ctx.config.name);
     const client = LockstepClient.onBus(ctx.bus, { prefix: ctx.subjects.prefix, timeoutMs: BARRIER_CALL_MS });
+    const layouts = new LayoutDrive({ bus: ctx.bus, subjects: ctx.subjects, client, log: ctx.log });
     const hooks: DriveHooks = {
-      async copy(op) {
+      async copy(op, progress, signal) {
+        if (op.layout) return layouts.copy(op, progress, signal);
         if (op.kind === 'rewrite') {
-          throw new Error(`${op.target} needs a rewrite (${op.reason}); rewrite migrations are not built yet`);
+          throw new Error(
+            `${op.target} needs its rows rewritten (${op.reason}); that kind of rewrite is not built yet`,
+          );
         }
       },
       async cutover(op, signal, record) {
+        if (op.layout) await layouts.cutover(op, signal, record);
         const keys: SchemaKey[] = [];
         const revisions: number[] = [];
         for (const r of op.resources) {
@@ -128,9 +140,15 @@ export class CutoverClaimer implements Actor {
     });
     this.wakeSub = ctx.bus.subscribe(ctx.subjects.events.migrationWake, () => this.engine?.wake());
     this.engine.start();
+    const janitor = new LayoutJanitor(this.schema, store, layouts, ctx.clock, ctx.config.retiringGraceMs, ctx.log);
+    this.janitor = every(ctx.clock, JANITOR_MS, () => janitor.pass(), {
+      onError: (err) =>
+        ctx.log.debug({ cause: (err as Error).message }, 'layout clean-up pass failed; next pass retries'),
+    });
   }
 
   async stop(): Promise<void> {
+    this.janitor?.cancel();
     this.wakeSub?.unsubscribe();
     await this.engine?.stop();
   }

@@ -3,8 +3,11 @@
  * drained into one `FlushBatch` per (measure or stream, segment), each the rows of one part.
  *
  * De-duplication: a measure point is keyed by (series, ts), a stream element by (series, ts,
- * element id); a later write of a key REPLACES the earlier row. Series are keyed by the exact
- * entity key, not the hashed id, so this holds even if two ids collide (see series_id.ts).
+ * element id); a write of a key REPLACES the earlier row unless the earlier row's version is higher
+ * (storage/point_version.ts: a backfilled old value never overwrites a newer write). A row's version
+ * is the record's `_v` column when it has one, else the record's own WAL sequence; it is stored as
+ * the last field column, `_v`. Series are keyed by the exact entity key, not the hashed id, so this
+ * holds even if two ids collide (see series_id.ts).
  *
  * Missing values. The codecs have no null and a per-part null bitmap is out of scope, so a missing
  * float field reads as NaN, a missing INT field as 0 (a writer that must tell "absent" from 0 has
@@ -28,6 +31,7 @@ import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../
 import type { MeasurePoint, StreamElement, WalColumns, WalRecord } from '../../transport/wal_record.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { seriesId } from '../../storage/series_id.js';
+import { VERSION_COLUMN } from '../../storage/point_version.js';
 import {
   buildBatches,
   EMPTY,
@@ -83,7 +87,9 @@ export function blockSchemaOf(kind: 'measure' | 'stream', resource: Measure | St
 function layoutOf(kind: 'measure' | 'stream', r: Measure | Stream): Layout {
   let l = layouts.get(r);
   if (l) return l;
-  const fields = kind === 'measure' ? (r as Measure).fields.map((f) => ({ name: f.name, type: f.type })) : [];
+  const fields: { name: string; type: 'int' | 'float' }[] =
+    kind === 'measure' ? (r as Measure).fields.map((f) => ({ name: f.name, type: f.type })) : [];
+  fields.push({ name: VERSION_COLUMN, type: 'int' }); // last: `versionAt` below
   const tags: { name: string; type: TagType }[] = [];
   for (const fam of r.tag_families) {
     for (const t of fam.tags) if (!tags.some((x) => x.name === t.name)) tags.push({ name: t.name, type: t.type });
@@ -166,6 +172,8 @@ export class Memtable {
     const cols = record.cols
       ? columnsOf(record.cols, b.layout, this.resolve(record.kind, record.name)!.entity, seq)
       : null;
+    if (cols && cols.f[cols.f.length - 1] === null)
+      cols.f[cols.f.length - 1] = new Float64Array(cols.ts.length).fill(seq);
     const rows = record.rows as (MeasurePoint | StreamElement)[] | undefined;
     const keys = record.entity_keys;
     if (cols === null && (!Array.isArray(rows) || !Array.isArray(keys) || rows.length !== keys.length)) {
@@ -184,7 +192,7 @@ export class Memtable {
         const id = seriesId(b.kind, b.name, key);
         b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null }));
       }
-      bytes += cols ? addColumnsRow(r, s, cols, i, b.layout) : addRow(r, s, rows![i]!, b.layout);
+      bytes += cols ? addColumnsRow(r, s, cols, i, b.layout) : addRow(r, s, rows![i]!, b.layout, seq);
     }
     b.approxBytes += bytes;
     this.rowCount += r.n - before;
@@ -365,19 +373,26 @@ function claimSlot(r: Rows, s: Series, ts: number, eid: string, L: Layout): numb
   return -1;
 }
 
-/** Adds a row object, or replaces the row with its key; returns the approximate bytes added. */
-function addRow(r: Rows, s: Series, row: MeasurePoint | StreamElement, L: Layout): number {
+/**
+ * Adds a row object (the row records of older WAL messages: version = the record's sequence), or
+ * replaces the row with its key unless that one's version is higher; returns the approximate bytes added.
+ */
+function addRow(r: Rows, s: Series, row: MeasurePoint | StreamElement, L: Layout, seq: number): number {
   const eid = L.stream ? (row as StreamElement).element_id : '';
   const at = claimSlot(r, s, row.ts, eid, L);
   const fv = (row as MeasurePoint).fields;
   const tv = row.tags;
+  const vj = r.f.length - 1;
   if (at >= 0) {
-    for (let j = 0; j < r.f.length; j++) r.f[j]!.a[at] = fieldValue(fv, j, L);
+    if (r.f[vj]!.a[at]! > seq) return 0;
+    for (let j = 0; j < vj; j++) r.f[j]!.a[at] = fieldValue(fv, j, L);
+    r.f[vj]!.a[at] = seq;
     for (let j = 0; j < r.t.length; j++) r.t[j]![at] = tagValue(tv[L.tagNames[j]!], j, L, eid);
     return 0;
   }
   let bytes = ROW_BYTES + VALUE_BYTES * (1 + r.f.length + r.t.length) + 2 * eid.length;
-  for (let j = 0; j < r.f.length; j++) r.f[j]!.push(fieldValue(fv, j, L));
+  for (let j = 0; j < vj; j++) r.f[j]!.push(fieldValue(fv, j, L));
+  r.f[vj]!.push(seq);
   for (let j = 0; j < r.t.length; j++) {
     const v = tagValue(tv[L.tagNames[j]!], j, L, eid);
     if (typeof v === 'string') bytes += 2 * v.length;
@@ -391,6 +406,9 @@ function addColumnsRow(r: Rows, s: Series, c: RecordColumns, i: number, L: Layou
   const eid = L.stream ? String(c.eid?.[i] ?? '') : '';
   const at = claimSlot(r, s, c.ts[i]!, eid, L);
   if (at >= 0) {
+    // The version column is the last field, always present (see `apply`): an older write keeps out.
+    const vj = r.f.length - 1;
+    if (r.f[vj]!.a[at]! > c.f[vj]![i]!) return 0;
     for (let j = 0; j < r.f.length; j++) r.f[j]!.a[at] = c.f[j] ? c.f[j]![i]! : L.fieldMissing[j]!;
     for (let j = 0; j < r.t.length; j++) r.t[j]![at] = tagValue(c.t[j]?.[i], j, L, eid);
     return 0;

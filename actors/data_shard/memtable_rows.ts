@@ -3,6 +3,7 @@
  * gathering of a drained bucket into per-segment flush batches sorted by series id, then time, and
  * the read of one resource's rows (active and in flight) for a query.
  */
+import { VERSION_COLUMN } from '../../storage/point_version.js';
 import type { BlockProjection, BlockRows, BlockSchema, TagColumn } from '../../storage/block.js';
 import type { PartRows } from '../../storage/part.js';
 import { segmentFor } from '../../storage/segment.js';
@@ -172,6 +173,8 @@ interface Source {
   ts: ArrayLike<number>;
   /** Element ids (streams), for the de-duplication key. */
   eid: ArrayLike<unknown> | null;
+  /** Row versions (storage/point_version.ts): the highest wins a key. */
+  v: ArrayLike<number> | null;
   /** Per output column the source's column, or null when it has none of that name and type. */
   cols: (ArrayLike<unknown> | null)[];
 }
@@ -181,8 +184,8 @@ type Candidates = { src: number[]; row: number[] };
 
 /**
  * The rows of one resource in `[minTs, maxTs]` per series id (ids ascending), in time order, one
- * row per key: `inFlight` (oldest first) then `active`, a later source replacing an earlier row of
- * the same key. Columns are `L`'s (the resource's current layout) limited to the projection; a
+ * row per key: `inFlight` (oldest first) then `active`, the row of the highest version winning a
+ * key, and among equal versions the later source. Columns are `L`'s (the resource's current layout) limited to the projection; a
  * column a batch lacks (or holds with another type) reads as missing. Reads only: copies, never
  * sorts or indexes, the sources' rows.
  */
@@ -212,6 +215,7 @@ export function scanRows(
     sources.push({
       ts,
       eid: L.stream && B.idTag >= 0 ? (tags[B.tagNames[B.idTag]!] ?? null) : null,
+      v: fields[VERSION_COLUMN] ?? null,
       cols: [
         ...fi.map((j) => {
           const k = B.fieldNames.indexOf(L.fieldNames[j]!);
@@ -247,6 +251,7 @@ export function scanRows(
     sources.push({
       ts: r.ts.a,
       eid: L.stream ? r.eid : null,
+      v: r.f[L.fieldNames.indexOf(VERSION_COLUMN)]?.a ?? null,
       cols: [...fi.map((j) => r.f[j]!.a), ...ti.map((j) => r.t[j]!)],
     });
     for (const s of active.series.values()) {
@@ -262,7 +267,7 @@ export function scanRows(
   return out;
 }
 
-/** One series' candidates sorted by time and de-duplicated (the last of each key wins), then gathered. */
+/** One series' candidates sorted by time and de-duplicated (the highest version, then the last, wins a key), then gathered. */
 function mergeCandidates(c: Candidates, sources: Source[], L: Layout, fi: number[], ti: number[]): BlockRows {
   const n = c.src.length;
   const tsOf = (k: number) => sources[c.src[k]!]!.ts[c.row[k]!]!;
@@ -276,11 +281,18 @@ function mergeCandidates(c: Candidates, sources: Source[], L: Layout, fi: number
       ? (a: number, b: number) => tsOf(a) - tsOf(b) || (eidOf(a) < eidOf(b) ? -1 : eidOf(a) > eidOf(b) ? 1 : a - b)
       : (a: number, b: number) => tsOf(a) - tsOf(b) || a - b;
     order.sort(cmp);
+    // Per run of equal keys, the highest version; among equal versions the last (newest source).
+    const vOf = (k: number) => sources[c.src[k]!]!.v?.[c.row[k]!] ?? 0;
     let m = 0;
+    let best = -1;
     for (let k = 0; k < n; k++) {
       const x = order[k]!;
+      if (best < 0 || vOf(x) >= vOf(best)) best = x;
       const y = order[k + 1];
-      if (y === undefined || tsOf(y) !== tsOf(x) || (L.stream && eidOf(y) !== eidOf(x))) order[m++] = x;
+      if (y === undefined || tsOf(y) !== tsOf(x) || (L.stream && eidOf(y) !== eidOf(x))) {
+        order[m++] = best;
+        best = -1;
+      }
     }
     order = order.subarray(0, m);
   }

@@ -24,7 +24,7 @@ import type { WalRecord } from '../../transport/wal_record.js';
 import type { PartRunner } from '../../storage/part_pool.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { Memtable } from './memtable.js';
-import { every } from './periodic.js';
+import { every } from '../../runtime/periodic.js';
 import { currentTtlMs, DEFAULT_RETENTION_INTERVAL_MS, retentionPass } from './retention_loop.js';
 import { DEFAULT_WAL_LAG_POLL_MS, readWalLag, type WalLagReading } from './wal_lag.js';
 
@@ -118,6 +118,11 @@ export class ShardActor {
     actor.scheduleRetention(deps.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS);
     actor.scheduleWalLag(deps.walLagPollMs ?? DEFAULT_WAL_LAG_POLL_MS);
     return actor;
+  }
+
+  /** Flushes what was applied so far, in turn with applies (its mailbox): its rows are then in parts. */
+  flushNow(): Promise<void> {
+    return this.mailbox.post(() => this.flush());
   }
 
   /** The last WAL lag reading (published sequence, applied, lag), or null before the first. */

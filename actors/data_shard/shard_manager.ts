@@ -40,6 +40,7 @@ import type { Subscription } from '../../transport/bus.js';
 import { dataNodeFs } from './fault_fs.js';
 import { ShardActor } from './shard_actor.js';
 import { serveShardQueries } from './shard_query_service.js';
+import { serveBackfill } from './backfill_service.js';
 
 /** Timings of the shard actors a manager opens (defaults in retention_loop.ts and wal_lag.ts). */
 export interface ShardManagerOptions {
@@ -55,7 +56,8 @@ interface OwnedShard {
   generation: number;
   shard: number;
   actor: ShardActor;
-  sub: Subscription;
+  /** Its query and backfill subscriptions. */
+  subs: Subscription[];
 }
 
 function shardKey(group: string, generation: number, shard: number): string {
@@ -192,7 +194,17 @@ export class ShardManager implements Actor {
           toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${where}: ${(err as Error).message}`)),
         ),
     });
-    const sub = serveShardQueries(actor, group.name, shard, {
+    const backfill = serveBackfill(actor, shard, {
+      bus: ctx.bus,
+      subjects: ctx.subjects,
+      cache: this.schema,
+      clock: ctx.clock,
+      node: ctx.config.name,
+      log: ctx.log,
+      group,
+      generation,
+    });
+    const query = serveShardQueries(actor, group.name, shard, {
       bus: ctx.bus,
       subjects: ctx.subjects,
       cache: this.schema,
@@ -202,17 +214,23 @@ export class ShardManager implements Actor {
       pool: this.queryPool,
       generation,
     });
-    this.shards.set(shardKey(group.name, generation, shard), { group: group.name, generation, shard, actor, sub });
+    this.shards.set(shardKey(group.name, generation, shard), {
+      group: group.name,
+      generation,
+      shard,
+      actor,
+      subs: [query, backfill],
+    });
   }
 
   private async closeShard(o: OwnedShard): Promise<void> {
     this.shards.delete(shardKey(o.group, o.generation, o.shard));
-    o.sub.unsubscribe();
+    for (const sub of o.subs) sub.unsubscribe();
     await o.actor.close();
   }
 
   async stop(): Promise<void> {
-    for (const o of this.shards.values()) o.sub.unsubscribe();
+    for (const o of this.shards.values()) for (const sub of o.subs) sub.unsubscribe();
     await Promise.all([...this.shards.values()].map((o) => o.actor.close().catch(() => undefined)));
     this.shards.clear();
     await this.pool?.destroy();

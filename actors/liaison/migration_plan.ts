@@ -17,10 +17,13 @@ import {
   type MigrationChange,
   type MigrationSpec,
   type OperationKind,
+  type PlannedLayout,
   type PlannedResource,
 } from '../../transport/migration_types.js';
+import { layoutOf, type Layout, type LayoutGeneration } from '../../transport/layout_types.js';
 import {
   checkName,
+  DEFAULT_PLACEMENT_STRATEGY,
   FIELD_TYPES,
   TAG_TYPES,
   type Group,
@@ -43,6 +46,8 @@ export const MAX_TARGETS = 64;
 export interface TargetResources {
   group: StoredResource<Group>;
   measures: StoredResource<Measure>[];
+  /** The group's layout record; null when it has none (its layout is generation 1, from the group). */
+  layout?: StoredResource<Layout> | null;
 }
 
 /** What one target's operation would do. */
@@ -51,7 +56,14 @@ export interface TargetPlan {
   kind: OperationKind;
   reason: string;
   resources: PlannedResource[];
+  /** The layout generation a rewrite of the group's layout builds; null when the layout stays. */
+  layout: PlannedLayout | null;
+  /** What of the change rewrites a measure's rows (entity, a field's or tag's type), if anything. */
+  measureRewrite?: string;
 }
+
+/** The group properties that make its layout (transport/layout_types.ts). */
+const LAYOUT_PROPS = ['shards', 'segment_interval', 'replicas'] as const;
 
 function bad(field: string, message: string) {
   return errors.invalidArgument(`spec.${field} ${message}`, { field: `spec.${field}` });
@@ -137,30 +149,53 @@ export function parseSpec(body: unknown): Required<MigrationSpec> {
 }
 
 /** The group after the change, with what changed. */
-function planGroup(g: Group, c: MigrationChange['group']): { next: Group; notes: string[] } {
+function planGroup(
+  g: Group,
+  layout: Layout,
+  c: MigrationChange['group'],
+): { next: Group; nextLayout: LayoutGeneration | null; notes: string[] } {
   const next = { ...g };
   const notes: string[] = [];
-  if (!c) return { next, notes };
+  if (!c) return { next, nextLayout: null, notes };
   if (c.ttl !== undefined && c.ttl !== g.ttl) {
     parseDuration(c.ttl, 'spec.change.group.ttl', SCHEMA_DURATION);
     notes.push(`ttl ${g.ttl} → ${c.ttl}`);
     next.ttl = c.ttl;
   }
-  for (const p of ['shards', 'segment_interval', 'replicas'] as const) {
-    if (c[p] !== undefined && c[p] !== g[p]) {
-      notes.push(`${p} ${g[p]} → ${c[p]}`);
-      (next as Record<string, unknown>)[p] = c[p];
+  // Layout properties compare with the layout in force, not with the group as it was created.
+  const cur = layout.current;
+  const before = notes.length;
+  const gen: LayoutGeneration = { ...cur, placement: { ...cur.placement, data_nodes: [...cur.placement.data_nodes] } };
+  for (const p of LAYOUT_PROPS) {
+    if (c[p] !== undefined && c[p] !== cur[p]) {
+      notes.push(`${p} ${cur[p]} → ${c[p]}`);
+      (gen as unknown as Record<string, unknown>)[p] = c[p];
     }
   }
   if (c.placement !== undefined) {
     const want = [...(c.placement.data_nodes ?? [])].sort();
-    const have = [...(g.placement?.data_nodes ?? [])].sort();
+    const have = [...cur.placement.data_nodes].sort();
     if (want.join(',') !== have.join(',')) {
       notes.push(`placement ${have.join(',') || '(none)'} → ${want.join(',')}`);
-      next.placement = { ...g.placement, data_nodes: want } as Group['placement'];
+      gen.placement = { data_nodes: want, strategy: DEFAULT_PLACEMENT_STRATEGY };
     }
   }
-  return { next, notes };
+  if (notes.length === before) return { next, nextLayout: null, notes };
+  // Checked by the group rules: shard count, interval grammar, replicas, node names.
+  const { generation: _generation, ...props } = gen;
+  const checked = validateGroup({ ...withoutMeta(g), ...props, name: g.name });
+  const newest = Math.max(cur.generation, layout.retiring?.generation ?? 0, layout.next?.generation ?? 0);
+  return {
+    next,
+    notes,
+    nextLayout: {
+      generation: newest + 1,
+      shards: checked.shards,
+      segment_interval: checked.segment_interval,
+      replicas: checked.replicas,
+      placement: checked.placement!,
+    },
+  };
 }
 
 /** The measure after the change, with what changed. */
@@ -205,13 +240,21 @@ export function planTarget(spec: Required<MigrationSpec>, cur: TargetResources):
   const notes: string[] = [];
   // A rewrite is whatever a plain update would refuse: one list, schema_validation's.
   let rewrite = false;
-  const g = planGroup(cur.group.resource, spec.change.group);
-  if (g.notes.length > 0) {
+  const layout = layoutOf(cur.group.resource, cur.layout?.resource);
+  if (layout.next) {
+    throw errors.failedPrecondition(
+      `group ${target} is building layout generation ${layout.next.generation} for another migration`,
+      { target },
+    );
+  }
+  const g = planGroup(cur.group.resource, layout, spec.change.group);
+  if (g.next.ttl !== cur.group.resource.ttl) {
     const next = validateGroup(withoutMeta(g.next));
     resources.push({ kind: 'group', resource: { ...next }, mod_revision: cur.group.mod_revision });
-    notes.push(...g.notes);
-    rewrite ||= immutableChanges('group', withoutMeta(cur.group.resource), next).length > 0;
   }
+  notes.push(...g.notes);
+  if (g.nextLayout) rewrite = true;
+  const measureRewrite: string[] = [];
   for (const [name, mc] of Object.entries(spec.change.measures ?? {})) {
     if (cur.group.resource.catalog !== 'measure') {
       throw errors.invalidArgument(`group ${target} holds streams: spec.change.measures cannot apply to it`, {
@@ -226,12 +269,17 @@ export function planTarget(spec: Required<MigrationSpec>, cur: TargetResources):
     const next = validateMeasure(withoutMeta(m.next));
     resources.push({ kind: 'measure', resource: { ...next }, mod_revision: stored.mod_revision });
     notes.push(...m.notes);
-    rewrite ||= immutableChanges('measure', withoutMeta(stored.resource), next).length > 0;
+    if (immutableChanges('measure', withoutMeta(stored.resource), next).length > 0) {
+      rewrite = true;
+      measureRewrite.push(...m.notes);
+    }
   }
   return {
     target,
     kind: rewrite ? 'rewrite' : 'instant',
     reason: notes.length > 0 ? notes.join('; ') : 'already as asked: nothing to change',
     resources,
+    layout: g.nextLayout ? { next: g.nextLayout, mod_revision: cur.layout?.mod_revision ?? 0 } : null,
+    ...(measureRewrite.length > 0 ? { measureRewrite: measureRewrite.join('; ') } : {}),
   };
 }

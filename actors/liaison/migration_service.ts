@@ -3,8 +3,8 @@
  * records and shows; it never drives: `start` writes the migration and its operations, every other
  * verb records a durable intent that a claimer consumes, and each wakes the claimers. Refusals come
  * before anything is written: an unknown target, a group already under another migration, a
- * rewrite (its layout generations are not built yet), a cutover out of turn, a release while not
- * paused, a resume of a migration that is not stopped.
+ * rewrite of a measure's rows (entity, field or tag types: not built yet), a cutover out of turn, a
+ * release while not paused, a resume of a migration that is not stopped.
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../runtime/clock.js';
@@ -30,6 +30,7 @@ import {
 } from '../../transport/migration_types.js';
 import { serve } from '../../transport/rpc.js';
 import { checkName, type Group, type Measure, type StoredResource } from '../../transport/schema_types.js';
+import type { Layout } from '../../transport/layout_types.js';
 import { LIAISON_QUEUE, lastToken, type Subjects } from '../../transport/subjects.js';
 import { parseSpec, planTarget, type TargetPlan } from './migration_plan.js';
 import { isPlainObject } from './schema_validation.js';
@@ -74,9 +75,14 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
     for (const target of spec.targets) {
       const group = (await d.registry.get({ kind: 'group', group: target, name: '' })) as StoredResource<Group>;
       const measures = (await d.registry.list('measure', target)) as StoredResource<Measure>[];
-      plans.push(planTarget(spec, { group, measures }));
+      const layout = (await d.registry.find({
+        kind: 'layout',
+        group: target,
+        name: '',
+      })) as StoredResource<Layout> | null;
+      plans.push(planTarget(spec, { group, measures, layout }));
     }
-    if (plans.every((p) => p.resources.length === 0)) {
+    if (plans.every((p) => p.resources.length === 0 && !p.layout)) {
       throw errors.invalidArgument('the change changes nothing in any target: every target is already as asked', {
         field: 'spec.change',
       });
@@ -92,12 +98,12 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
 
   const start = async (b: Record<string, unknown>): Promise<MigrationStatus> => {
     const { spec, plans } = await plan(b);
-    const rewrite = plans.find((p) => p.kind === 'rewrite');
+    const rewrite = plans.find((p) => p.measureRewrite);
     if (rewrite) {
       throw errors.unimplemented(
-        `target ${rewrite.target} needs a rewrite (${rewrite.reason}): rewrite migrations (shards, segment interval, ` +
-          `replicas, placement, entity, field and tag types) need layout generations, which are not built yet; ` +
-          `instant changes (ttl, added fields and tags) work now`,
+        `target ${rewrite.target} needs its rows rewritten (${rewrite.measureRewrite}): migrations of a measure's ` +
+          `entity or of a field's or tag's type are not built yet; layout changes (shards, segment interval, ` +
+          `replicas, placement) and instant changes (ttl, added fields and tags) work`,
       );
     }
     const now = d.clock.now();

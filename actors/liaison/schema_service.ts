@@ -32,7 +32,7 @@ export interface SchemaApiOptions {
    * Checks that a layout write comes from the holder of the named migration operation's lease on
    * that group; throws `FailedPrecondition` otherwise. Without it every layout write is refused.
    */
-  checkLayoutWriter?: (writer: LayoutWriter, group: string) => Promise<void>;
+  checkLayoutWriter?: (writer: LayoutWriter, group: string, layout: Record<string, unknown>) => Promise<void>;
 }
 
 /** Who writes a layout: a migration operation and the fencing token of its lease. */
@@ -113,7 +113,11 @@ async function writeLayout(
     throw errors.invalidArgument("expected_revision must be 0 (create) or the layout's revision", {
       field: 'expected_revision',
     });
-  await opts.checkLayoutWriter({ id: m.id, index: m.index as number, token: m.token }, group);
+  await opts.checkLayoutWriter(
+    { id: m.id, index: m.index as number, token: m.token },
+    group,
+    r as Record<string, unknown>,
+  );
   return registry.writeLayout(r, expected as number);
 }
 

@@ -11,8 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { WriteReply } from '../../transport/api_types.js';
 import type { Bus, Subscription } from '../../transport/bus.js';
-import { encode } from '../../transport/codec.js';
-import { Code, errors, LockstepError, toLockstepError } from '../../transport/errors.js';
+import { errors, LockstepError, toLockstepError } from '../../transport/errors.js';
 import { serve, type RpcRequest } from '../../transport/rpc.js';
 import { checkName, type Measure, type Stream } from '../../transport/schema_types.js';
 import { LIAISON_QUEUE, type Subjects } from '../../transport/subjects.js';
@@ -23,7 +22,7 @@ import type { WriteToken } from '../../transport/write_token.js';
 import type { SchemaGate } from './gates.js';
 import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
-import { walColumns, type WalRecord } from '../../transport/wal_record.js';
+import { appendBatch, type Ack } from './wal_append.js';
 
 /** Dependencies of the write service. */
 export interface WriteServiceDeps {
@@ -38,28 +37,6 @@ export interface WriteServiceDeps {
 }
 
 const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** FNV-1a over UTF-16 code units: a fast, stable hash for shard routing. */
-export function routeHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** Row indexes by shard: every row goes to the shard of its series (name + entity). */
-function routeRows(name: string, entityKeys: readonly string[], shards: number): Map<number, number[]> {
-  const byShard = new Map<number, number[]>();
-  for (let i = 0; i < entityKeys.length; i++) {
-    const shard = routeHash(`${name}\u0000${entityKeys[i]}`) % shards;
-    let list = byShard.get(shard);
-    if (!list) byShard.set(shard, (list = []));
-    list.push(i);
-  }
-  return byShard;
-}
 
 /** The write token of a batch's appends (transport/write_token.ts). */
 function tokenOf(
@@ -139,40 +116,22 @@ async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: Rp
   // Every generation the layout writes gets the batch (current, and during a migration next or
   // retiring), routed by its own shard count; the reply waits for all of them.
   const generations = writeGenerations(gl.layout);
-  // Encode every shard's record before appending any: a record the server cannot take must refuse
-  // the whole batch, never leave it half-stored.
-  const records = generations.flatMap((gen) =>
-    [...routeRows(name, entityKeys, gen.shards)].map(([shard, idx]) => {
-      const record: WalRecord = {
+  let acks: Ack[];
+  try {
+    acks = await appendBatch(
+      deps.bus,
+      deps.subjects,
+      {
         kind,
         group,
         name,
+        resource: stored.resource as Measure | Stream,
         revision: stored.mod_revision,
-        batch_id: batchId,
-        cols: walColumns(kind, stored.resource as Measure | Stream, rows, idx),
-      };
-      const data = encode(record);
-      if (data.length > deps.bus.maxPayload()) {
-        throw new LockstepError(
-          Code.ResourceExhausted,
-          `the batch's record for shard ${shard} is ${data.length} bytes, over the server's message limit of ${deps.bus.maxPayload()}: send fewer or smaller points per write`,
-          { details: { bytes: data.length, limit: deps.bus.maxPayload() } },
-        );
-      }
-      return { generation: gen.generation, shard, data };
-    }),
-  );
-  let acks: { generation: number; shard: number; seq: number; duplicate: boolean }[];
-  try {
-    acks = await Promise.all(
-      records.map(async ({ generation, shard, data }) => {
-        // The de-duplication id names the resource too: the WAL is one stream for every group.
-        const gen = generation === 1 ? '' : `.g${generation}`;
-        const ack = await deps.bus.streamPublish(deps.subjects.wal(group, shard, generation), data, {
-          msgId: `${kind}.${group}.${name}.${batchId}${gen}.${shard}`,
-        });
-        return { generation, shard, seq: ack.seq, duplicate: ack.duplicate };
-      }),
+        batchId,
+        rows,
+        entityKeys,
+      },
+      generations,
     );
   } catch (err) {
     // Some shards may be stored: the client retries with this batch_id to complete it exactly once.

@@ -20,6 +20,7 @@ interface NodeFlags {
   goneAfter?: string;
   schemaInitDeadline?: string;
   schemaWait?: string;
+  retiringGrace?: string;
   barrierFallbackPoll?: string;
   subjectPrefix?: string;
   logLevel?: string;
@@ -61,6 +62,7 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string): NodeConf
     goneAfterMs: ms(flags.goneAfter, 'LOCKSTEP_GONE_AFTER', 'gone-after'),
     schemaInitDeadlineMs: ms(flags.schemaInitDeadline, 'LOCKSTEP_SCHEMA_INIT_DEADLINE', 'schema init deadline'),
     schemaWaitMs: ms(flags.schemaWait, 'LOCKSTEP_SCHEMA_WAIT', 'schema wait'),
+    retiringGraceMs: ms(flags.retiringGrace, 'LOCKSTEP_RETIRING_GRACE', 'retiring grace'),
     barrierFallbackPollMs: ms(flags.barrierFallbackPoll, 'LOCKSTEP_BARRIER_FALLBACK_POLL', 'barrier fallback poll'),
     subjectPrefix: flags.subjectPrefix ?? env.LOCKSTEP_SUBJECT_PREFIX,
     logLevel: flags.logLevel ?? env.LOCKSTEP_LOG_LEVEL,
@@ -91,6 +93,10 @@ export function nodeCommand(): Command {
       'how long a write waits for this node to apply the schema it needs (default 3s)',
     )
     .option('--barrier-fallback-poll <duration>', 'barrier re-probe interval without notifications (default 1s)')
+    .option(
+      '--retiring-grace <duration>',
+      'claimers: how long a layout replaced by a migration is still written before it is dropped (default 10m)',
+    )
     .option('--subject-prefix <prefix>', 'NATS subject prefix (default lockstep)')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')
     .option('--enable-fault-injection', 'accept inject_fault/clear_fault control requests (tests and drills only)')

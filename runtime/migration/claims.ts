@@ -45,7 +45,11 @@ export type TickAction<V extends MigrationView = MigrationView> =
 export function newOperation(
   m: MigrationRecord,
   index: number,
-  plan: Pick<OperationRecord, 'kind' | 'reason' | 'resources'> = { kind: 'rewrite', reason: '', resources: [] },
+  plan: Pick<OperationRecord, 'kind' | 'reason' | 'resources'> & Partial<Pick<OperationRecord, 'layout'>> = {
+    kind: 'rewrite',
+    reason: '',
+    resources: [],
+  },
 ): OperationRecord {
   return {
     migration_id: m.id,
@@ -69,6 +73,7 @@ export function newOperation(
     reason: plan.reason,
     resources: plan.resources,
     applied: {},
+    layout: plan.layout ?? null,
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * A query plan run on ONE shard (DESIGN §7): the memtable's rows laid over the store's merged
- * parts (the memtable wins for an equal key), filtered by the criteria, then either the first
+ * parts (for an equal key the higher version wins, the memtable's row when equal), filtered by the criteria, then either the first
  * `offset + limit` rows in the plan's order, or partial aggregates per group that the liaison
  * combines (count, sum, min, max, non-NaN count — mean is sum / count there).
  *
@@ -8,6 +8,7 @@
  * depend on how rows were spread over shards. Results are columnar: a reply of 100 000 rows stays
  * far below NATS's payload limit.
  */
+import { NO_VERSION, VERSION_COLUMN } from '../point_version.js';
 import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.js';
 import { seriesId } from '../series_id.js';
 import { compileCriteria, entitySeriesKeys } from './criteria.js';
@@ -91,7 +92,8 @@ export interface ShardScanQueries {
 /** The scans `plan` needs on a shard. */
 export function shardScanQueries(plan: QueryPlan): ShardScanQueries {
   const { tags, fields } = neededColumns(plan);
-  const projection: BlockProjection = { tags, fields };
+  // Row versions decide which of two rows of one key is read (storage/point_version.ts).
+  const projection: BlockProjection = { tags, fields: [...fields, VERSION_COLUMN] };
   const keys = entitySeriesKeys(plan.criteria, plan.entity, plan.tag_types);
   const seriesIds = keys === null ? undefined : new Set(keys.map((k) => seriesId(plan.kind, plan.name, k)));
   const range = { minTs: plan.min_ts, maxTs: plan.max_ts, seriesIds, projection };
@@ -154,7 +156,7 @@ function missingTag(type: string | undefined): unknown {
   return type === 'int' ? 0 : type === 'string[]' || type === 'int[]' ? [] : '';
 }
 
-/** One series from the store and the memtable, memtable winning per key, in the plan's columns. */
+/** One series from the store and the memtable, per key the higher version (the memtable's when equal), in the plan's columns. */
 function overlay(
   sid: string,
   base: BlockRows | undefined,
@@ -172,6 +174,8 @@ function overlay(
     const bt = base.timestamps;
     const tt = top.timestamps;
     const be = idCol ? (base.tags[idCol] as unknown[] | undefined) : undefined;
+    const bv = base.fields[VERSION_COLUMN];
+    const tv = top.fields[VERSION_COLUMN];
     const te = idCol ? (top.tags[idCol] as unknown[] | undefined) : undefined;
     const cmp = (i: number, j: number) => {
       const d = bt[i]! - tt[j]!;
@@ -189,8 +193,14 @@ function overlay(
       if (c < 0) {
         s.push(0);
         r.push(i++);
+      } else if (c === 0 && (bv?.[i] ?? NO_VERSION) > (tv?.[j] ?? NO_VERSION)) {
+        // The same key, the part's row of a higher version (a backfill applied after a newer write
+        // was flushed): it stays.
+        s.push(0);
+        r.push(i++);
+        j++;
       } else {
-        if (c === 0) i++; // the same key: the memtable's (newer) row replaces the part's
+        if (c === 0) i++; // the same key: the memtable's row replaces the part's
         s.push(1);
         r.push(j++);
       }

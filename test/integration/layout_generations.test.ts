@@ -15,11 +15,17 @@ import { SchemaRegistry } from '../../actors/liaison/schema_registry.js';
 import type { ActorsReply, WritePoint, WriteReply } from '../../transport/api_types.js';
 import { Code, LockstepError } from '../../transport/errors.js';
 import { firstGeneration, type Layout, type LayoutGeneration } from '../../transport/layout_types.js';
-import type { QueryReply } from '../../transport/query_types.js';
+import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 import type { Group, StoredResource } from '../../transport/schema_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { WriteToken } from '../../transport/write_token.js';
+import { shardOfSeries } from '../../storage/routing.js';
+import { VERSION_COLUMN } from '../../storage/point_version.js';
+import { encode } from '../../transport/codec.js';
+import { walColumns, type WalRecord } from '../../transport/wal_record.js';
+import type { Measure } from '../../transport/schema_types.js';
 import { TestCluster } from '../harness/cluster.js';
+import { hostValueMeasure } from '../harness/fixtures.js';
 import { waitFor } from '../harness/wait.js';
 
 const S = subjectsFor();
@@ -38,6 +44,7 @@ describe('layout generations in the data path (1 liaison, 2 data nodes)', functi
     c = await TestCluster.start({ liaisons: 1, dataNodes: 2 });
     registry = await SchemaRegistry.open(c.bus);
     await c.createGroup(G);
+    await c.createMeasure(G, 'mem');
     const m = await c.createMeasure(G, 'cpu');
     await waitFor(() => c.measureApplied(G, 'cpu', m.revision), { what: 'the measure on every node' });
     const group = (await registry.get({ kind: 'group', group: G, name: '' })).resource as Group;
@@ -48,8 +55,20 @@ describe('layout generations in the data path (1 liaison, 2 data nodes)', functi
 
   const points = (from: number, n: number, t: number): WritePoint[] =>
     Array.from({ length: n }, (_, i) => ({ tags: { host: `h${from + i}` }, fields: { value: from + i }, ts: t }));
-  const write = (p: WritePoint[]) =>
-    c.api<WriteReply>(S.api.write('measure'), { group: G, name: 'cpu', points: p }, 10_000);
+  const write = (p: WritePoint[], name = 'cpu') =>
+    c.api<WriteReply>(S.api.write('measure'), { group: G, name, points: p }, 10_000);
+  /** The value of mem{host=h1} at T0, read with `token`. */
+  const memValue = async (token: WriteToken) => {
+    const r = await c.api<QueryReply>(
+      S.api.query('measure'),
+      { group: G, name: 'mem', from: T0, to: T0 + 1, write_token: token },
+      10_000,
+    );
+    return r.rows!.map((row) => (row as MeasureRow).fields.value);
+  };
+  const memPoint = (value: number): WritePoint[] => [{ tags: { host: 'h1' }, fields: { value }, ts: T0 }];
+  let firstMemSeq = 0;
+  let backfillToken: WriteToken;
   const hosts = async (token?: WriteToken): Promise<string[]> => {
     const r = await c.api<QueryReply>(
       S.api.query('measure'),
@@ -80,6 +99,9 @@ describe('layout generations in the data path (1 liaison, 2 data nodes)', functi
     assert.deepEqual(Object.keys(r.write_token), ['group', 'shards'], 'a token as before generations existed');
     assert.deepEqual(await hosts(r.write_token), range(0, 10));
     assert.deepEqual(await allShardsOpen(), [`${G}/0`, `${G}/1`]);
+    // mem{h1} = 1, written before generation 2 exists: a backfill would copy it later.
+    const w = await write(memPoint(1), 'mem');
+    firstMemSeq = Object.values(w.write_token.shards)[0]!;
   });
 
   it('layout - with `next` registered, every write goes to both generations and the token names both', async () => {
@@ -95,6 +117,16 @@ describe('layout generations in the data path (1 liaison, 2 data nodes)', functi
     // Reads still come from generation 1: all 30 points.
     assert.deepEqual(await hosts(t), range(0, 30));
     ddualToken = t;
+    // Overwrite during the copy: mem{h1} = 2 goes to both generations. Then the copy of the old
+    // value arrives in generation 2 the way a backfill sends it: a record carrying the old write's
+    // version (its WAL sequence) in `_v`. The newer value must survive it.
+    await write(memPoint(2), 'mem');
+    const cols = walColumns('measure', hostValueMeasure(G, 'mem') as Measure, memPoint(1), [0]);
+    cols.fields[VERSION_COLUMN] = Float64Array.of(firstMemSeq);
+    const shard = shardOfSeries('mem', '["h1"]', gen2.shards);
+    const record: WalRecord = { kind: 'measure', group: G, name: 'mem', revision: 1, batch_id: 'backfill', cols };
+    const ack = await c.bus.streamPublish(S.wal(G, shard, 2), encode(record));
+    backfillToken = { group: G, shards: { [String(shard)]: ack.seq }, generation: 2 };
   });
   let ddualToken: WriteToken;
 
@@ -103,6 +135,8 @@ describe('layout generations in the data path (1 liaison, 2 data nodes)', functi
     // Generation 2 holds what was written while it existed (no backfill here): h10–h29, which the
     // token taken before the cutover makes visible through the generation-2 sequences it holds.
     assert.deepEqual(await hosts(ddualToken), range(10, 20));
+    // Generation 2 applied the backfilled old value after the newer one, and reads the newer one.
+    assert.deepEqual(await memValue(backfillToken), [2]);
     // Writes go on to both: current (2) and retiring (1).
     const r = await write(points(30, 5, T0 + 2000));
     assert.equal(r.write_token.generation, 2);

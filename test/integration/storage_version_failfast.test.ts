@@ -41,7 +41,7 @@ describe('storage version fail-fast (real node processes)', function () {
     assert.notEqual(await exitWithin(n.exited, 20_000), 0);
     const log = c.log('d9');
     assert.ok(log.includes(file), `the log names ${file}`);
-    assert.match(log, /unsupported storage version "99" .*\(this build reads 1\)/);
+    assert.match(log, /unsupported storage version "99" .*\(this build reads 1, 2\)/);
     assert.equal(existsSync(join(nodeDir('d9'), 'lock')), false, 'the lock file was released');
 
     const meta = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;

@@ -276,7 +276,7 @@ describe('memtable', () => {
       { name: 'level', type: 'string' },
       { name: ELEMENT_ID_COLUMN, type: 'string' },
     ];
-    assert.deepEqual(b!.schema, { fields: [], tags });
+    assert.deepEqual(b!.schema, { fields: [{ name: '_v', type: 'int' }], tags });
     const back = await roundTrip(b!, 1);
     assert.deepEqual([...back.timestamps], [T0 + 1, T0 + 5, T0 + 5]);
     assert.deepEqual(back.tags[ELEMENT_ID_COLUMN], ['c', 'a', 'b']);
@@ -292,7 +292,7 @@ describe('memtable', () => {
     const [b] = m.drainAll();
     assert.deepEqual(
       b!.schema.fields.map((f) => f.name),
-      ['value', 'count', 'temp'],
+      ['value', 'count', 'temp', '_v'],
     );
     assert.deepEqual([...b!.rows.fields.value!], [1, 2]);
     assert.deepEqual([...b!.rows.fields.temp!], [NaN, 40]);

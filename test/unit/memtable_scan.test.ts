@@ -54,7 +54,8 @@ describe('memtable', () => {
     assert.deepEqual([...res.keys()], [H1, H2].sort());
     assert.deepEqual(plain(res)[H1], {
       ts: [T0, T0 + 2],
-      fields: { value: [4, 5], count: [0, 0] },
+      // `_v`: each row's version, the WAL sequence of the record that wrote it (point_version.ts).
+      fields: { value: [4, 5], count: [0, 0], _v: [2, 2] },
       tags: { host: ['h1', 'h1'], region: ['', ''], port: [0, 0], roles: [[], []] },
     });
     assert.deepEqual(plain(res)[H2]!.tags, { host: ['h2'], region: ['eu'], port: [80], roles: [['db']] });
@@ -158,6 +159,7 @@ describe('memtable', () => {
     assert.deepEqual(Object.keys(m.scan({ ...ALL, projection: { tags: ['host'] } }).get(H1)!.fields), [
       'value',
       'count',
+      '_v',
     ]);
   });
 
@@ -192,7 +194,12 @@ describe('memtable', () => {
     m.drainAll();
     resources.cpu = { ...CPU, fields: [...CPU.fields, { name: 'temp', type: 'float' }] };
     m.apply({ ...rec('cpu', [['h1', T0 + 1, { value: 2, temp: 40 }]]), revision: 6 }, 2);
-    assert.deepEqual(plain(m.scan(ALL))[H1]!.fields, { value: [1, 2], count: [0, 0], temp: [NaN, 40] });
+    assert.deepEqual(plain(m.scan(ALL))[H1]!.fields, {
+      value: [1, 2],
+      count: [0, 0],
+      temp: [NaN, 40],
+      _v: [1, 2],
+    });
   });
 
   it('memtable scan - stream elements of one ts with different ids are all kept; the same id is replaced', () => {

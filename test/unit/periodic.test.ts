@@ -3,7 +3,7 @@
  * going after a failed run, and stops for good when cancelled. Time is the test's FakeClock.
  */
 import assert from 'node:assert/strict';
-import { every } from '../../actors/data_shard/periodic.js';
+import { every } from '../../runtime/periodic.js';
 import { FakeClock } from '../harness/fake_clock.js';
 
 const settle = () => new Promise((r) => setImmediate(r));

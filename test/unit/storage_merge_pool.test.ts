@@ -20,6 +20,7 @@ import { NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../../storage/shar
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 import { FakeClock } from '../harness/fake_clock.js';
 import { TAGS_OF_EVERY_TYPE } from '../harness/fixtures.js';
+import { STORAGE_VERSION } from '../../storage/versions.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
 const HOUR_MS = 3_600_000;
@@ -121,7 +122,7 @@ describe('storage - part pool', () => {
     const direct = join(tmp.path, 'direct', 'part-1');
     await writePart(nodeFs, direct, r0, {
       schema: SCHEMA,
-      formatVersion: '1',
+      formatVersion: STORAGE_VERSION,
       lastSequence: 3,
       maxRowsPerBlock: 64,
       clock,

@@ -2,8 +2,8 @@
  * A task repeated on the injected clock: the next run is armed only once the previous one settled,
  * so a slow run never overlaps the next, and cancelling stops it for good.
  */
-import { assert } from '../../runtime/assert.js';
-import type { Clock, TimerHandle } from '../../runtime/clock.js';
+import { assert } from './assert.js';
+import type { Clock, TimerHandle } from './clock.js';
 
 /** Options of `every`. */
 export interface PeriodicOptions {

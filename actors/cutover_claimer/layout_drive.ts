@@ -1,0 +1,204 @@
+/**
+ * The rewrite drive of a group's layout (DESIGN §9), run by the claimer holding the operation's
+ * lease. Every layout write goes through the schema API fenced by that lease, and compare-and-set
+ * on the layout's revision, so a claimer that lost its lease writes nothing and a step repeated
+ * after a crash finds it done.
+ *
+ * Copy: register the planned generation as `next` → barrier `applied` on `layout:<group>` (from
+ * then on every liaison writes both generations) → note each current shard's last WAL sequence (the
+ * copy goes up to it; later rows arrive by dual writes) → count the rows → ask one owner of each
+ * current shard to copy it, segment by segment, reporting progress.
+ * Cutover: make `next` current and the old current `retiring` → barrier on the layout key (every
+ * liaison now reads the new generation; writes never stopped).
+ * Retire: once the operation completed and the grace period passed, drop `retiring` (data nodes
+ * then close its shards and remove its files).
+ */
+import type { Logger } from '../../runtime/log.js';
+import type { BackfillReply, BackfillRequest } from '../../transport/backfill_types.js';
+import type { Bus } from '../../transport/bus.js';
+import type { LockstepClient } from '../../transport/client.js';
+import { Code, LockstepError, toLockstepError } from '../../transport/errors.js';
+import { firstGeneration, type Layout } from '../../transport/layout_types.js';
+import type { OperationRecord } from '../../transport/migration_types.js';
+import { call } from '../../transport/rpc.js';
+import type { Group, StoredResource } from '../../transport/schema_types.js';
+import type { Subjects } from '../../transport/subjects.js';
+
+/** One backfill request's budget: a segment of a large shard takes a while. */
+const BACKFILL_CALL_MS = 10 * 60_000;
+/** One barrier call's wait; the drive keeps calling until every node applied (or it is aborted). */
+const BARRIER_CALL_MS = 10_000;
+
+/** What the drive needs. */
+export interface LayoutDriveDeps {
+  bus: Bus;
+  subjects: Subjects;
+  client: LockstepClient;
+  log: Logger;
+}
+
+/** A group's layout as stored, with its revision (0: no layout record, generation 1 from the group). */
+export interface StoredLayout {
+  layout: Layout;
+  revision: number;
+}
+
+/** The layout drive of one claimer. */
+export class LayoutDrive {
+  constructor(private readonly d: LayoutDriveDeps) {}
+
+  /** The layout in force for `group`. */
+  async read(group: string): Promise<StoredLayout> {
+    try {
+      const r = await this.d.client.get('layout', { group });
+      return { layout: r.resource as Layout, revision: r.mod_revision };
+    } catch (err) {
+      if (toLockstepError(err).code !== Code.NotFound) throw err;
+      const g = (await this.d.client.get('group', { group })) as StoredResource<Group>;
+      return { layout: { group, current: firstGeneration(g.resource) }, revision: 0 };
+    }
+  }
+
+  /** Writes `layout` at `expected` (0: create), fenced by `op`'s lease; its new revision. */
+  async write(op: OperationRecord, layout: Layout, expected: number, token: string): Promise<number> {
+    const reply = await call<{ revision: number }>(
+      this.d.bus,
+      this.d.subjects.api.schema('layout', 'update'),
+      {
+        resource: { ...layout, written_by: `${op.migration_id}/${op.index}` },
+        expected_revision: expected,
+        migration: { id: op.migration_id, index: op.index, token },
+      },
+      { timeoutMs: BARRIER_CALL_MS },
+    );
+    return reply.revision;
+  }
+
+  /** Returns once every watched node applied `layout:<group>` at `revision` or later. */
+  async certify(group: string, revision: number, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      signal.throwIfAborted();
+      const b = await this.d.client.awaitApplied([`layout:${group}`], {
+        minRevisions: [revision],
+        timeoutMs: BARRIER_CALL_MS,
+      });
+      if (b.applied) return;
+      this.d.log.warn({ target: group, laggards: b.laggards }, 'layout change waits for the barrier');
+    }
+  }
+
+  /** The copy phase of a rewrite operation (see the file header). */
+  async copy(
+    op: OperationRecord,
+    progress: (copied: number, total: number) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const plan = op.layout!;
+    const token = op.lease!.token;
+    const group = op.target;
+    let { layout, revision } = await this.read(group);
+    if (layout.current.generation === plan.next.generation) return; // cut over already (a repeated drive)
+    if (layout.next?.generation !== plan.next.generation) {
+      if (revision !== plan.mod_revision) {
+        throw new Error(
+          `the layout of ${group} changed since the migration planned it (revision ${plan.mod_revision}, now ${revision}); ` +
+            'cancel this migration and start it again',
+        );
+      }
+      revision = await this.write(op, { ...layout, next: plan.next }, revision, token);
+      layout = { ...layout, next: plan.next };
+    }
+    await this.certify(group, revision, signal);
+    // Every liaison writes both generations now: what the current one holds up to here is copied.
+    const cur = layout.current;
+    const until = await Promise.all(
+      Array.from({ length: cur.shards }, (_, s) =>
+        this.d.bus.lastSequence(this.d.subjects.walStream, this.d.subjects.wal(group, s, cur.generation)),
+      ),
+    );
+    const ask = (
+      shard: number,
+      body: Omit<BackfillRequest, 'migration' | 'index' | 'to' | 'until_seq' | 'timeout_ms'>,
+    ) =>
+      call<BackfillReply>(
+        this.d.bus,
+        this.d.subjects.shardBackfill(group, shard, cur.generation),
+        {
+          migration: op.migration_id,
+          index: op.index,
+          to: { generation: plan.next.generation, shards: plan.next.shards },
+          until_seq: until[shard]!,
+          timeout_ms: BACKFILL_CALL_MS,
+          ...body,
+        } satisfies BackfillRequest,
+        { timeoutMs: BACKFILL_CALL_MS + 5000 },
+      ).catch((err: unknown) => {
+        const le = toLockstepError(err);
+        // A shard with no live owner now may have one soon: the operation retries.
+        throw new LockstepError(le.code, `copying shard ${group}/${shard}: ${le.message}`, {
+          details: { ...le.details, retryable: true },
+        });
+      });
+    const counts = await Promise.all(until.map((_, s) => ask(s, { after_segment: null, count_only: true })));
+    const total = counts.reduce((n, c) => n + c.rows, 0);
+    let copied = 0;
+    await progress(copied, total);
+    for (let s = 0; s < cur.shards; s++) {
+      let after: number | null = null;
+      for (;;) {
+        signal.throwIfAborted();
+        const r = await ask(s, { after_segment: after });
+        if (r.segment === null) break;
+        after = r.segment;
+        copied += r.rows;
+        await progress(copied, Math.max(total, copied));
+      }
+    }
+  }
+
+  /** The layout step of a rewrite's cutover: `next` becomes current; returns the revision certified. */
+  async cutover(
+    op: OperationRecord,
+    signal: AbortSignal,
+    record: (applied: Record<string, number>) => Promise<void>,
+  ): Promise<void> {
+    const plan = op.layout!;
+    const group = op.target;
+    const key = `layout:${group}`;
+    const { layout, revision } = await this.read(group);
+    let certified = revision;
+    if (layout.current.generation !== plan.next.generation) {
+      if (layout.next?.generation !== plan.next.generation) {
+        throw new Error(`the layout of ${group} holds no generation ${plan.next.generation} to cut over to`);
+      }
+      certified = await this.write(
+        op,
+        { group, current: layout.next, retiring: layout.current },
+        revision,
+        op.lease!.token,
+      );
+      await record({ [key]: certified });
+    }
+    await this.certify(group, certified, signal);
+  }
+
+  /**
+   * After a cancel or failure before the cutover: drops `next` (nothing was read from it); the
+   * current layout stays. Written without a lease: the schema API lets an ended operation only
+   * remove what it added.
+   */
+  async dropNext(op: OperationRecord): Promise<void> {
+    const { layout, revision } = await this.read(op.target);
+    if (!op.layout || layout.next?.generation !== op.layout.next.generation) return;
+    const { next: _next, ...rest } = layout;
+    await this.write(op, rest, revision, '');
+  }
+
+  /** After a completion and its grace period: drops `retiring` (written without a lease, as above). */
+  async retire(op: OperationRecord): Promise<void> {
+    const { layout, revision } = await this.read(op.target);
+    if (!layout.retiring) return;
+    const { retiring: _r, ...rest } = layout;
+    await this.write(op, rest, revision, '');
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Which shard of a layout generation a row goes to (DESIGN §7): its series — the measure or stream
+ * name and its canonical entity key, the JSON array of its entity tag values in entity order — hashed
+ * with 32-bit FNV-1a, modulo the generation's shard count. Liaisons route writes with it and data
+ * nodes route the rows they backfill into a new generation with it, so both agree by construction.
+ */
+
+/** FNV-1a over UTF-16 code units: a fast, stable hash for shard routing. */
+export function routeHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The shard of one series among `shards`. */
+export function shardOfSeries(name: string, entityKey: string, shards: number): number {
+  return routeHash(`${name}\u0000${entityKey}`) % shards;
+}
+
+/** The canonical entity key of a row: JSON of its entity tag values in entity order. */
+export function entityKeyOf(entity: readonly string[], tagAt: (tag: string) => unknown): string {
+  return JSON.stringify(entity.map(tagAt));
+}

@@ -1,0 +1,33 @@
+/**
+ * The backfill of a rewrite migration (DESIGN §9), asked by the claimer driving it of one owner of
+ * each shard of the group's `current` layout generation, on `P.shard.<group>[.g<gen>].<shard>.backfill`
+ * (queue group `shard_owners`). The owner first applies and flushes its WAL up to `until_seq` (where
+ * dual writes began), then copies its stored rows, one segment per request, into the `next`
+ * generation's WAL subjects in large records, each row with its version (storage/point_version.ts),
+ * so copying a segment again is harmless and an interrupted copy resumes at a segment.
+ */
+
+/** One backfill request. */
+export interface BackfillRequest {
+  /** The migration and target index driving the copy (names the WAL de-duplication ids). */
+  migration: string;
+  index: number;
+  /** The generation being built. */
+  to: { generation: number; shards: number };
+  /** The shard's WAL sequence when dual writes began: everything up to it is copied. */
+  until_seq: number;
+  /** Copy the first segment starting after this one (epoch ms); null: from the first segment. */
+  after_segment: number | null;
+  /** Only count the rows a full copy would read (rows_total); nothing is written. */
+  count_only?: boolean;
+  /** How long the owner may take (ms). */
+  timeout_ms: number;
+}
+
+/** One backfill reply. */
+export interface BackfillReply {
+  /** Rows copied by this request (with `count_only`: rows the whole shard holds). */
+  rows: number;
+  /** The segment copied (its start, epoch ms); null when none was left after `after_segment`. */
+  segment: number | null;
+}
