@@ -68,11 +68,16 @@ export interface SupervisorLink {
 export interface FaultSpec {
   /** Actor kind the fault applies to. */
   actor: ActorKind;
-  /** `init` = while starting or at onInit; `apply` = while applying a schema event; `crash` = the thread dies. */
-  phase: 'init' | 'apply' | 'crash';
+  /**
+   * `init` = while starting or at onInit; `apply` = while applying a schema event; `crash` = the
+   * thread dies; `backfill` = a data node answering a migration's backfill request (a failed copy).
+   */
+  phase: 'init' | 'apply' | 'crash' | 'backfill';
   kind: 'transient' | 'permanent';
   /** How many times it fires (default: until cleared). */
   times?: number;
+  /** `backfill` only: fire for this group alone. */
+  group?: string;
 }
 
 /** Everything an actor gets at start. */
@@ -94,7 +99,7 @@ export interface ActorContext {
 /** Checks injected faults; a no-op unless fault injection is enabled. */
 export interface FaultInjector {
   /** Throws the fault for `phase` when one is armed for this actor. */
-  check(phase: FaultSpec['phase']): void;
+  check(phase: FaultSpec['phase'], group?: string): void;
 }
 
 /** An actor. */

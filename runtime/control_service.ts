@@ -8,6 +8,7 @@ import type { Bus, Subscription } from '../transport/bus.js';
 import { errors, LockstepError } from '../transport/errors.js';
 import { serve } from '../transport/rpc.js';
 import { lastToken, type Subjects } from '../transport/subjects.js';
+import { isValidName } from '../transport/schema_types.js';
 import { ACTOR_KINDS, type FaultSpec } from './actor.js';
 import type { NodeConfig } from './config.js';
 import { unwrap } from './thread_envelope.js';
@@ -20,13 +21,21 @@ function parseFault(body: unknown): FaultSpec {
   if (!f || typeof f !== 'object') throw errors.invalidArgument('fault is required: {actor, phase, kind, times?}');
   if (!(ACTOR_KINDS as readonly unknown[]).includes(f.actor))
     throw errors.invalidArgument(`fault.actor must be one of ${ACTOR_KINDS.join(', ')}`);
-  if (!['init', 'apply', 'crash'].includes(String(f.phase)))
-    throw errors.invalidArgument('fault.phase must be init, apply or crash');
+  if (!['init', 'apply', 'crash', 'backfill'].includes(String(f.phase)))
+    throw errors.invalidArgument('fault.phase must be init, apply, crash or backfill');
+  if (f.group !== undefined && (f.phase !== 'backfill' || !isValidName(f.group)))
+    throw errors.invalidArgument('fault.group is a group name, for the backfill phase only');
   if (!['transient', 'permanent'].includes(String(f.kind ?? 'transient')))
     throw errors.invalidArgument('fault.kind must be transient or permanent');
   if (f.times !== undefined && !(Number.isInteger(f.times) && f.times > 0))
     throw errors.invalidArgument('fault.times must be a positive integer');
-  return { actor: f.actor!, phase: f.phase!, kind: f.kind ?? 'transient', ...(f.times ? { times: f.times } : {}) };
+  return {
+    actor: f.actor!,
+    phase: f.phase!,
+    kind: f.kind ?? 'transient',
+    ...(f.times ? { times: f.times } : {}),
+    ...(f.group ? { group: f.group } : {}),
+  };
 }
 
 /** Serves the control operations of this node. */

@@ -1,6 +1,7 @@
 /**
  * Faults injected for tests and drills (only with `--enable-fault-injection`): a transient or
- * permanent failure at init or at schema apply, or a crash of the actor's thread.
+ * permanent failure at init, at schema apply or at a backfill request (of one group), or a crash of
+ * the actor's thread.
  */
 import type { ActorKind, FaultInjector, FaultSpec } from './actor.js';
 import { PermanentError, TransientError } from './errors.js';
@@ -36,8 +37,8 @@ export class ActorFaults implements FaultInjector {
     this.armed.push({ ...fault });
   }
 
-  check(phase: FaultSpec['phase']): void {
-    const f = this.armed.find((x) => x.phase === phase);
+  check(phase: FaultSpec['phase'], group?: string): void {
+    const f = this.armed.find((x) => x.phase === phase && (x.group === undefined || x.group === group));
     if (!f) return;
     if (f.times !== undefined) {
       f.times -= 1;

@@ -20,7 +20,7 @@ import type { LockstepClient } from '../../transport/client.js';
 import { Code, LockstepError, toLockstepError } from '../../transport/errors.js';
 import { firstGeneration, type Layout } from '../../transport/layout_types.js';
 import type { OperationRecord } from '../../transport/migration_types.js';
-import { call } from '../../transport/rpc.js';
+import { call, isTransientCode } from '../../transport/rpc.js';
 import type { Group, StoredResource } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
 
@@ -134,10 +134,11 @@ export class LayoutDrive {
         { timeoutMs: BACKFILL_CALL_MS + 5000 },
       ).catch((err: unknown) => {
         const le = toLockstepError(err);
-        // A shard with no live owner now may have one soon: the operation retries.
-        throw new LockstepError(le.code, `copying shard ${group}/${shard}: ${le.message}`, {
-          details: { ...le.details, retryable: true },
+        // A shard with no live owner now may have one soon, a slow one may answer: those retry.
+        const failure = new LockstepError(le.code, `copying shard ${group}/${shard}: ${le.message}`, {
+          details: le.details,
         });
+        throw Object.assign(failure, { retryable: isTransientCode(le.code) });
       });
     const counts = await Promise.all(until.map((_, s) => ask(s, { after_segment: null, count_only: true })));
     const total = counts.reduce((n, c) => n + c.rows, 0);

@@ -18,6 +18,7 @@ import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../
 import { SHARD_OWNERS_QUEUE, type Subjects } from '../../transport/subjects.js';
 import type { WalColumns, WalRecord } from '../../transport/wal_record.js';
 import type { Clock } from '../../runtime/clock.js';
+import type { FaultInjector } from '../../runtime/actor.js';
 import type { Logger } from '../../runtime/log.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { BlockRows } from '../../storage/block.js';
@@ -42,6 +43,8 @@ export interface BackfillDeps {
   /** The group as the shard's own generation lays it out (segment interval, catalog). */
   group: Group;
   generation: number;
+  /** Injected faults (tests and drills). */
+  faults?: FaultInjector;
 }
 
 /** Serves backfill requests of one owned (group, generation, shard). */
@@ -52,6 +55,7 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
     deps.subjects.shardBackfill(g, shard, deps.generation),
     async (req): Promise<BackfillReply> => {
       const r = checkRequest(req.body);
+      deps.faults?.check('backfill', g);
       const deadline = deps.clock.monotonic() + r.timeout_ms;
       if (actor.appliedSequence < r.until_seq) {
         const ok = await actor.waitApplied(r.until_seq, deadline - deps.clock.monotonic());

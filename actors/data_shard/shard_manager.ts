@@ -203,6 +203,7 @@ export class ShardManager implements Actor {
       log: ctx.log,
       group,
       generation,
+      faults: ctx.faults,
     });
     const query = serveShardQueries(actor, group.name, shard, {
       bus: ctx.bus,

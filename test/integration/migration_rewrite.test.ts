@@ -25,6 +25,9 @@ const S = subjectsFor();
 const TARGETS = ['metrics_eu', 'metrics_us', 'metrics_ap'];
 const T0 = Date.UTC(2026, 10, 30);
 const HOSTS = 40;
+/** Three targets per on_failure policy; the copy of the second one fails. */
+const ON_FAILURE = ['halt', 'continue', 'pause'] as const;
+const FAIL_GROUPS = ON_FAILURE.flatMap((p) => [1, 2, 3].map((i) => `${p}_${i}`));
 
 describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)', function () {
   this.timeout(180_000);
@@ -36,7 +39,7 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
   before(async () => {
     c = await TestCluster.start({ liaisons: 1, dataNodes: 2, claimers: 2, nodeArgs: ['--retiring-grace', '2s'] });
     c.bus.subscribe('lockstep.events.migration.>', (m) => events.push(decode(m.data) as MigrationEvent));
-    for (const g of [...TARGETS, 'logs_x']) {
+    for (const g of [...TARGETS, 'logs_x', 'roll_a', 'roll_b', 'par_a', 'par_b', 'moved', ...FAIL_GROUPS]) {
       await c.createGroup(g);
       await c.createMeasure(g, 'cpu');
       written.set(g, { points: 0, tokens: [] });
@@ -156,5 +159,135 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
     await writeBatch(g);
     assert.equal(await count(g), written.get(g)!.points);
     await waitFor(() => dataDirs(g).every((d) => d.startsWith('shard-')), { what: 'generation 2 files removed' });
+  });
+
+  const run = async (spec: MigrationSpec): Promise<MigrationStatus> => {
+    const { id } = await migration<MigrationStatus>('start', { spec });
+    return waitFor(
+      async () => {
+        const st = await status(id);
+        return ['completed', 'failed', 'cancelled'].includes(st.state) && st;
+      },
+      { timeoutMs: 60_000, what: `migration ${id} to end` },
+    );
+  };
+
+  it('rewrite - rolling: a target starts copying only after the one before it completed', async () => {
+    for (const g of ['roll_a', 'roll_b']) for (let i = 0; i < 3; i++) await writeBatch(g);
+    const s = await run({ targets: ['roll_a', 'roll_b'], policy: 'rolling', change: { group: { shards: 3 } } });
+    assert.equal(s.state, 'completed', s.headline);
+    const [a, b] = s.operations;
+    assert.ok(b!.copy_started_at! >= a!.completed_at!, `${b!.copy_started_at} after ${a!.completed_at}`);
+    for (const g of ['roll_a', 'roll_b']) assert.equal(await count(g), written.get(g)!.points);
+  });
+
+  it('rewrite - parallel: every target copies without waiting for the others; cutovers still in order', async () => {
+    for (const g of ['par_a', 'par_b']) for (let i = 0; i < 3; i++) await writeBatch(g);
+    // Deferred cutovers make it visible: both copies finish while neither has cut over.
+    const spec = {
+      targets: ['par_a', 'par_b'],
+      policy: 'parallel',
+      defer_cutover: true,
+      change: { group: { segment_interval: '12h' } },
+    };
+    const { id } = await migration<MigrationStatus>('start', { spec });
+    await waitFor(
+      async () => (await status(id)).operations.every((o) => o.state === 'waiting_for_cutover' && o.rows_copied > 0),
+      { timeoutMs: 60_000, what: 'both targets copied' },
+    );
+    await assert.rejects(migration('cutover', { id, target: 'par_b' }), /par_a's turn/);
+    await migration('cutover', { id, target: 'par_a' });
+    await waitFor(
+      async () =>
+        (await status(id)).operations[1]!.state === 'waiting_for_cutover' &&
+        (await status(id)).operations[0]!.state === 'completed',
+      { timeoutMs: 30_000, what: 'par_a cut over' },
+    );
+    await migration('cutover', { id, target: 'par_b' });
+    const s = await waitFor(
+      async () => {
+        const st = await status(id);
+        return st.state === 'completed' && st;
+      },
+      { timeoutMs: 30_000, what: 'par_b cut over' },
+    );
+    const [a, b] = s.operations;
+    assert.ok(b!.cutover_started_at! >= a!.completed_at!, 'cutovers in order');
+    for (const g of ['par_a', 'par_b']) {
+      assert.equal((await layoutOf(g)).current.segment_interval, '12h');
+      assert.equal(await count(g), written.get(g)!.points);
+    }
+  });
+
+  for (const policy of ON_FAILURE) {
+    it(`rewrite - on_failure ${policy}: a copy failing on target 2 ${policy === 'halt' ? 'stops target 3 from starting' : policy === 'continue' ? 'lets target 3 complete; the verdict is failed' : 'holds target 3 until release'}`, async () => {
+      const targets = [1, 2, 3].map((i) => `${policy}_${i}`);
+      for (const g of targets) await writeBatch(g);
+      const fault = { actor: 'data_shard', phase: 'backfill', kind: 'permanent', group: targets[1] };
+      for (const n of ['d1', 'd2']) await c.injectFault(n, fault as never);
+      try {
+        const { id } = await migration<MigrationStatus>('start', {
+          spec: { targets, policy: 'rolling', on_failure: policy, change: { group: { shards: 3 } } },
+        });
+        const settled = (st: MigrationStatus) =>
+          policy === 'pause'
+            ? st.state === 'paused'
+            : ['completed', 'failed'].includes(st.state) && st.operations[2]!.state !== 'running';
+        let s = await waitFor(
+          async () => {
+            const st = await status(id);
+            return st.operations[1]!.state === 'failed' && settled(st) && st;
+          },
+          { timeoutMs: 60_000, what: `${targets[1]} failed and the migration settled` },
+        );
+        assert.match(s.operations[1]!.error!, new RegExp(`injected permanent fault`));
+        assert.equal(s.operations[0]!.state, 'completed');
+        if (policy === 'halt') {
+          assert.equal(s.state, 'failed');
+          assert.match(s.headline, new RegExp(targets[1]!));
+          assert.equal(s.operations[2]!.state, 'pending', 'target 3 never started');
+          assert.equal(s.operations[2]!.copy_started_at, null);
+        } else if (policy === 'continue') {
+          s = await waitFor(
+            async () => {
+              const st = await status(id);
+              return st.operations[2]!.state === 'completed' && st;
+            },
+            { timeoutMs: 60_000, what: 'target 3 completed' },
+          );
+          assert.equal(s.state, 'failed', 'the verdict is still failed');
+        } else {
+          assert.equal(s.operations[2]!.state, 'pending', 'target 3 waits');
+          await migration('release', { id });
+          s = await waitFor(
+            async () => {
+              const st = await status(id);
+              return st.operations[2]!.state === 'completed' && st;
+            },
+            { timeoutMs: 60_000, what: 'target 3 completed after release' },
+          );
+        }
+        // The failed target kept its old layout and every point; the others read theirs from the new one.
+        await waitFor(async () => (await layoutOf(targets[1]!)).next === undefined, {
+          what: 'next of the failed target dropped',
+        });
+        for (const g of targets) assert.equal(await count(g), written.get(g)!.points, g);
+      } finally {
+        for (const n of ['d1', 'd2']) await c.control(n, 'clear_fault');
+      }
+    });
+  }
+
+  it('rewrite - placement: a group moves off a data node, which can then go without its shards', async () => {
+    const g = 'moved';
+    for (let i = 0; i < 4; i++) await writeBatch(g);
+    const s = await run({ targets: [g], change: { group: { placement: { data_nodes: ['d2'] } } } });
+    assert.equal(s.state, 'completed', s.headline);
+    await waitFor(async () => (await layoutOf(g)).retiring === undefined, { what: 'the old placement dropped' });
+    const d1 = join(c.lc.opts.dir, 'data', 'd1', g);
+    await waitFor(() => !existsSync(d1) || readdirSync(d1).length === 0, { what: `nothing of ${g} left on d1` });
+    c.lc.kill('d1', 'SIGKILL');
+    await writeBatch(g);
+    assert.equal(await count(g), written.get(g)!.points, 'every point, with d1 gone');
   });
 });
