@@ -73,7 +73,10 @@ export interface FaultSpec {
    * thread dies; `backfill` = a data node answering a migration's backfill request (a failed copy).
    */
   phase: 'init' | 'apply' | 'crash' | 'backfill';
-  kind: 'transient' | 'permanent';
+  /** `delay` (backfill only): the request is answered `delay_ms` late instead of failing. */
+  kind: 'transient' | 'permanent' | 'delay';
+  /** `delay` only: how late, in ms (1–60000). */
+  delay_ms?: number;
   /** How many times it fires (default: until cleared). */
   times?: number;
   /** `backfill` only: fire for this group alone. */
@@ -98,8 +101,8 @@ export interface ActorContext {
 
 /** Checks injected faults; a no-op unless fault injection is enabled. */
 export interface FaultInjector {
-  /** Throws the fault for `phase` when one is armed for this actor. */
-  check(phase: FaultSpec['phase'], group?: string): void;
+  /** Throws the fault for `phase` when one is armed for this actor; a `delay` fault returns its ms (else 0). */
+  check(phase: FaultSpec['phase'], group?: string): number;
 }
 
 /** An actor. */

@@ -6,6 +6,7 @@ import { errors } from '../transport/errors.js';
 import { isValidName } from '../transport/schema_types.js';
 import { DEFAULT_PREFIX, isValidNodeName } from '../transport/subjects.js';
 import type { FaultSpec } from './actor.js';
+import { DEFAULT_LEASE_TIMEOUT_MS } from './migration/claims.js';
 import { ROLES, type Role } from './roles.js';
 
 /** The validated configuration of one node; plain data, so it can cross into worker threads. */
@@ -29,6 +30,8 @@ export interface NodeConfig {
   barrierFallbackPollMs: number;
   /** How long a layout generation replaced by a migration's cutover is still written before it is dropped. */
   retiringGraceMs: number;
+  /** Claimers: a lease not renewed for this long may be taken over (heartbeats every sixth of it). */
+  leaseTimeoutMs: number;
   /** Actor restarts allowed within `restartWindowMs` before the node gives up. */
   maxRestarts: number;
   restartWindowMs: number;
@@ -57,6 +60,7 @@ export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
   schemaWaitMs: 3000,
   barrierFallbackPollMs: 1000,
   retiringGraceMs: 10 * 60_000,
+  leaseTimeoutMs: DEFAULT_LEASE_TIMEOUT_MS,
   maxRestarts: 5,
   restartWindowMs: 60_000,
   restartBackoffBaseMs: 100,
@@ -104,6 +108,7 @@ export function resolveNodeConfig(
   if (!(cfg.schemaWaitMs >= 0)) throw errors.invalidArgument('schema wait must not be negative');
   positive(cfg.barrierFallbackPollMs, 'barrier fallback poll');
   if (!(cfg.retiringGraceMs >= 0)) throw errors.invalidArgument('retiring grace must not be negative');
+  if (!(cfg.leaseTimeoutMs >= 600)) throw errors.invalidArgument('lease timeout must be at least 600ms');
   if (!Number.isInteger(cfg.metricsPort) || cfg.metricsPort < -1 || cfg.metricsPort > 65535) {
     throw errors.invalidArgument(`metrics port ${cfg.metricsPort} is invalid (0 = ephemeral, -1 = off)`);
   }

@@ -25,8 +25,13 @@ function parseFault(body: unknown): FaultSpec {
     throw errors.invalidArgument('fault.phase must be init, apply, crash or backfill');
   if (f.group !== undefined && (f.phase !== 'backfill' || !isValidName(f.group)))
     throw errors.invalidArgument('fault.group is a group name, for the backfill phase only');
-  if (!['transient', 'permanent'].includes(String(f.kind ?? 'transient')))
-    throw errors.invalidArgument('fault.kind must be transient or permanent');
+  if (!['transient', 'permanent', 'delay'].includes(String(f.kind ?? 'transient')))
+    throw errors.invalidArgument('fault.kind must be transient, permanent or delay');
+  if (
+    f.kind === 'delay' &&
+    (f.phase !== 'backfill' || !(Number.isInteger(f.delay_ms) && f.delay_ms! >= 1 && f.delay_ms! <= 60_000))
+  )
+    throw errors.invalidArgument('a delay fault is for the backfill phase, with delay_ms from 1 to 60000');
   if (f.times !== undefined && !(Number.isInteger(f.times) && f.times > 0))
     throw errors.invalidArgument('fault.times must be a positive integer');
   return {
@@ -35,6 +40,7 @@ function parseFault(body: unknown): FaultSpec {
     kind: f.kind ?? 'transient',
     ...(f.times ? { times: f.times } : {}),
     ...(f.group ? { group: f.group } : {}),
+    ...(f.kind === 'delay' ? { delay_ms: f.delay_ms } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Faults injected for tests and drills (only with `--enable-fault-injection`): a transient or
- * permanent failure at init, at schema apply or at a backfill request (of one group), or a crash of
- * the actor's thread.
+ * permanent failure at init, at schema apply or at a backfill request (of one group), a backfill
+ * request answered late (a slow copy), or a crash of the actor's thread.
  */
 import type { ActorKind, FaultInjector, FaultSpec } from './actor.js';
 import { PermanentError, TransientError } from './errors.js';
@@ -37,13 +37,14 @@ export class ActorFaults implements FaultInjector {
     this.armed.push({ ...fault });
   }
 
-  check(phase: FaultSpec['phase'], group?: string): void {
+  check(phase: FaultSpec['phase'], group?: string): number {
     const f = this.armed.find((x) => x.phase === phase && (x.group === undefined || x.group === group));
-    if (!f) return;
+    if (!f) return 0;
     if (f.times !== undefined) {
       f.times -= 1;
       if (f.times <= 0) this.armed = this.armed.filter((x) => x !== f);
     }
+    if (f.kind === 'delay') return f.delay_ms ?? 0;
     const message = `injected ${f.kind} fault in ${this.kind} at ${phase}`;
     const err = f.kind === 'permanent' ? new PermanentError(message) : new TransientError(message);
     throw Object.assign(err, { injected: phase });

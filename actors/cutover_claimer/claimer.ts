@@ -1,14 +1,15 @@
 /**
  * The claimer role's actor (DESIGN §9): runs one ClaimerEngine over the migrations bucket, woken
  * by `P.events.migration_wake`, and publishes every step on `P.events.migration.<id>`. Drives:
- * an instant operation copies nothing; its cutover writes the planned resources through the public
- * schema API with the revisions they were planned against, then waits until the barrier certifies
- * every key on every node. Rewrite operations need layout generations, not built yet: the API
- * refuses to start them, and a stored one fails here for good.
+ * a layout rewrite copies through LayoutDrive (register `next`, backfill, swap); every cutover then
+ * writes the planned resources through the public schema API with the revisions they were planned
+ * against, and waits until the barrier certifies every key on every node. Rewrites of a measure's
+ * rows (entity or field types) are refused by the API; a stored one fails here for good. Each
+ * phase is one trace span and feeds the migration metrics (migration_metrics.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
-import { DEFAULT_LEASE_TIMEOUT_MS } from '../../runtime/migration/claims.js';
 import { MigrationStore, opKey } from '../../runtime/migration/store.js';
 import { migrationStatus } from '../../runtime/migration/status.js';
 import { keyOfResource, SchemaCache } from '../../runtime/schema_cache.js';
@@ -20,11 +21,13 @@ import { formatKey, type SchemaKey } from '../../transport/schema_types.js';
 import { ClaimerEngine, type DriveHooks, type EngineEvent } from './engine.js';
 import { LayoutDrive } from './layout_drive.js';
 import { LayoutJanitor } from './layout_janitor.js';
+import { MigrationMetrics } from './migration_metrics.js';
 import { every } from '../../runtime/periodic.js';
 import type { TimerHandle } from '../../runtime/clock.js';
 
-/** Heartbeat period of a lease holder and the tick period without wake events. */
-const HEARTBEAT_MS = 5_000;
+/** Heartbeats per lease timeout: a holder misses five before its lease may be taken over. */
+const HEARTBEATS_PER_LEASE = 6;
+/** The tick period without wake events. */
 const TICK_MS = 2_000;
 /** How long a deferred operation waits for its `cutover` before it is stopped. */
 const DEFER_TIMEOUT_MS = 24 * 3_600_000;
@@ -32,6 +35,33 @@ const DEFER_TIMEOUT_MS = 24 * 3_600_000;
 const JANITOR_MS = 2_000;
 /** One barrier call's wait; the cutover keeps calling until every node applied (or its lease is lost). */
 const BARRIER_CALL_MS = 10_000;
+
+const tracer = trace.getTracer('lockstep.migration');
+
+/**
+ * Runs one phase of a drive as its own trace span (`migration.copy`, `migration.cutover`): the
+ * backfill requests, schema writes and barrier calls it makes carry the span's context, so the
+ * data nodes' backfill spans and the barrier's spans are its children.
+ */
+function phaseSpan<T>(phase: 'copy' | 'cutover', op: OperationRecord, fn: () => Promise<T>): Promise<T> {
+  const attributes = {
+    'lockstep.migration.id': op.migration_id,
+    'lockstep.migration.target': op.target,
+    'lockstep.migration.index': op.index,
+    'lockstep.migration.kind': op.kind,
+  };
+  // A root span: a drive is not part of whatever tick claimed it.
+  return tracer.startActiveSpan(`migration.${phase}`, { attributes, root: true }, async (span) => {
+    try {
+      return await fn();
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
 
 /** What an operation's stored change means to a watcher. */
 function eventKind(op: OperationRecord): MigrationEvent['kind'] {
@@ -53,47 +83,64 @@ export class CutoverClaimer implements Actor {
     const store = await MigrationStore.open(ctx.bus, ctx.subjects.opsBucket, ctx.config.name);
     const client = LockstepClient.onBus(ctx.bus, { prefix: ctx.subjects.prefix, timeoutMs: BARRIER_CALL_MS });
     const layouts = new LayoutDrive({ bus: ctx.bus, subjects: ctx.subjects, client, log: ctx.log });
-    const hooks: DriveHooks = {
-      async copy(op, progress, signal) {
-        if (op.layout) return layouts.copy(op, progress, signal);
-        if (op.kind === 'rewrite') {
+    const metrics = new MigrationMetrics(ctx.metrics);
+    const copy: DriveHooks['copy'] = async (op, progress, signal) => {
+      if (op.layout) {
+        let last = 0;
+        return layouts.copy(
+          op,
+          async (copied, total) => {
+            metrics.copied(op.target, copied - last);
+            last = copied;
+            await progress(copied, total);
+          },
+          signal,
+        );
+      }
+      if (op.kind === 'rewrite') {
+        throw new Error(`${op.target} needs its rows rewritten (${op.reason}); that kind of rewrite is not built yet`);
+      }
+    };
+    const cutover: DriveHooks['cutover'] = async (op, signal, record) => {
+      if (op.layout) await layouts.cutover(op, signal, record);
+      const keys: SchemaKey[] = [];
+      const revisions: number[] = [];
+      for (const r of op.resources) {
+        const key = keyOfResource(r);
+        const name = formatKey(key);
+        const cur = await client.get(r.kind, { group: key.group, ...(key.name ? { name: key.name } : {}) });
+        let revision: number;
+        if (cur.mod_revision === r.mod_revision) {
+          revision = (await client.update(r.kind, r.resource, { expectedRevision: r.mod_revision })).revision;
+          await record({ [name]: revision });
+        } else if (op.applied[name] === cur.mod_revision) {
+          revision = cur.mod_revision; // this operation wrote it before a crash or retry
+        } else {
           throw new Error(
-            `${op.target} needs its rows rewritten (${op.reason}); that kind of rewrite is not built yet`,
+            `${name} changed since the migration planned it (revision ${r.mod_revision}, now ${cur.mod_revision}); ` +
+              'cancel this migration and start it again',
           );
         }
-      },
-      async cutover(op, signal, record) {
-        if (op.layout) await layouts.cutover(op, signal, record);
-        const keys: SchemaKey[] = [];
-        const revisions: number[] = [];
-        for (const r of op.resources) {
-          const key = keyOfResource(r);
-          const name = formatKey(key);
-          const cur = await client.get(r.kind, { group: key.group, ...(key.name ? { name: key.name } : {}) });
-          let revision: number;
-          if (cur.mod_revision === r.mod_revision) {
-            revision = (await client.update(r.kind, r.resource, { expectedRevision: r.mod_revision })).revision;
-            await record({ [name]: revision });
-          } else if (op.applied[name] === cur.mod_revision) {
-            revision = cur.mod_revision; // this operation wrote it before a crash or retry
-          } else {
-            throw new Error(
-              `${name} changed since the migration planned it (revision ${r.mod_revision}, now ${cur.mod_revision}); ` +
-                'cancel this migration and start it again',
-            );
-          }
-          keys.push(key);
-          revisions.push(revision);
-        }
-        if (keys.length === 0) return;
-        // Certified only once every watched node applied every key: the next target waits for it.
-        for (;;) {
-          signal.throwIfAborted();
-          const b = await client.awaitApplied(keys, { minRevisions: revisions, timeoutMs: BARRIER_CALL_MS });
-          if (b.applied) return;
-          ctx.log.warn({ target: op.target, laggards: b.laggards }, 'cutover waits for the barrier');
-        }
-      },
+        keys.push(key);
+        revisions.push(revision);
+      }
+      if (keys.length === 0) return;
+      // Certified only once every watched node applied every key: the next target waits for it.
+      for (;;) {
+        signal.throwIfAborted();
+        const b = await client.awaitApplied(keys, { minRevisions: revisions, timeoutMs: BARRIER_CALL_MS });
+        if (b.applied) return;
+        ctx.log.warn({ target: op.target, laggards: b.laggards }, 'cutover waits for the barrier');
+      }
+    };
+    const hooks: DriveHooks = {
+      copy: (op, progress, signal) => phaseSpan('copy', op, () => copy(op, progress, signal)),
+      cutover: (op, signal, record) =>
+        phaseSpan('cutover', op, async () => {
+          const started = ctx.clock.monotonic();
+          await cutover(op, signal, record);
+          metrics.cutover((ctx.clock.monotonic() - started) / 1000);
+        }),
     };
     // What was last published per operation: a heartbeat alone changes nothing a watcher shows.
     const shown = new Map<string, string>();
@@ -128,13 +175,19 @@ export class CutoverClaimer implements Actor {
       owner: ctx.config.name,
       hooks,
       newToken: () => `${ctx.config.name}-${randomBytes(8).toString('hex')}`,
-      leaseTimeoutMs: DEFAULT_LEASE_TIMEOUT_MS,
-      heartbeatMs: HEARTBEAT_MS,
+      leaseTimeoutMs: ctx.config.leaseTimeoutMs,
+      heartbeatMs: Math.floor(ctx.config.leaseTimeoutMs / HEARTBEATS_PER_LEASE),
       tickMs: TICK_MS,
       deferTimeoutMs: DEFER_TIMEOUT_MS,
       wakeOthers: () => ctx.bus.publish(ctx.subjects.events.migrationWake, new Uint8Array(0)),
       onEvent: (e) => {
-        if (e.kind === 'lease_lost') ctx.log.warn({ key: e.key }, 'migration lease lost');
+        if (e.kind === 'viewed') return metrics.sawOperations(e.ops);
+        if (e.kind === 'wrote' || e.kind === 'claimed') metrics.sawOperations([e.op]);
+        if (e.kind === 'changed') metrics.sawOperations(e.ops);
+        if (e.kind === 'lease_lost') {
+          metrics.lostLease();
+          ctx.log.warn({ key: e.key }, 'migration lease lost');
+        }
         void publish(e).catch((err: unknown) => ctx.log.warn({ cause: (err as Error).message }, 'event not published'));
       },
     });

@@ -58,6 +58,8 @@ export type EngineEvent =
   | { kind: 'claimed'; op: OperationRecord; claim: 'copy' | 'cutover' }
   | { kind: 'wrote'; op: OperationRecord; token: string }
   | { kind: 'lease_lost'; key: string; token: string }
+  /** The operations of the migrations a tick read (ended ones are read once more, then no longer). */
+  | { kind: 'viewed'; ops: OperationRecord[] }
   /** A change made without a lease (a retry, an intent reconciled), with the migration after it. */
   | { kind: 'changed'; migration: MigrationRecord; ops: OperationRecord[]; detail: string };
 
@@ -138,6 +140,7 @@ export class ClaimerEngine {
   /** One tick: reads every migration not ended, takes the one action the rules pick. */
   async tick(): Promise<TickAction<StoredView> | null> {
     const views = await this.o.store.views(this.ended);
+    this.o.onEvent?.({ kind: 'viewed', ops: views.flatMap((v) => v.ops) });
     for (const v of views) if (migrationEnded(projectMigration(v.migration, v.ops))) this.ended.add(v.migration.id);
     const action = nextAction(views, this.o.clock.now(), this.o.leaseTimeoutMs);
     if (!action || this.stopped) return action;

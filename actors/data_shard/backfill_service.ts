@@ -55,8 +55,9 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
     deps.subjects.shardBackfill(g, shard, deps.generation),
     async (req): Promise<BackfillReply> => {
       const r = checkRequest(req.body);
-      deps.faults?.check('backfill', g);
       const deadline = deps.clock.monotonic() + r.timeout_ms;
+      const late = deps.faults?.check('backfill', g) ?? 0;
+      if (late > 0) await deps.clock.sleep(late);
       if (actor.appliedSequence < r.until_seq) {
         const ok = await actor.waitApplied(r.until_seq, deadline - deps.clock.monotonic());
         if (!ok) {

@@ -21,6 +21,7 @@ interface NodeFlags {
   schemaInitDeadline?: string;
   schemaWait?: string;
   retiringGrace?: string;
+  leaseTimeout?: string;
   barrierFallbackPoll?: string;
   subjectPrefix?: string;
   logLevel?: string;
@@ -63,6 +64,7 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string): NodeConf
     schemaInitDeadlineMs: ms(flags.schemaInitDeadline, 'LOCKSTEP_SCHEMA_INIT_DEADLINE', 'schema init deadline'),
     schemaWaitMs: ms(flags.schemaWait, 'LOCKSTEP_SCHEMA_WAIT', 'schema wait'),
     retiringGraceMs: ms(flags.retiringGrace, 'LOCKSTEP_RETIRING_GRACE', 'retiring grace'),
+    leaseTimeoutMs: ms(flags.leaseTimeout, 'LOCKSTEP_LEASE_TIMEOUT', 'lease timeout'),
     barrierFallbackPollMs: ms(flags.barrierFallbackPoll, 'LOCKSTEP_BARRIER_FALLBACK_POLL', 'barrier fallback poll'),
     subjectPrefix: flags.subjectPrefix ?? env.LOCKSTEP_SUBJECT_PREFIX,
     logLevel: flags.logLevel ?? env.LOCKSTEP_LOG_LEVEL,
@@ -96,6 +98,10 @@ export function nodeCommand(): Command {
     .option(
       '--retiring-grace <duration>',
       'claimers: how long a layout replaced by a migration is still written before it is dropped (default 10m)',
+    )
+    .option(
+      '--lease-timeout <duration>',
+      'claimers: silence after which a migration lease may be taken over by another claimer (default 30s)',
     )
     .option('--subject-prefix <prefix>', 'NATS subject prefix (default lockstep)')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')

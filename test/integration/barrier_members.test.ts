@@ -179,7 +179,7 @@ describe('barrier members (nats)', function () {
       log: pino({ level: 'silent' }),
       metrics: registry,
       supervisor: noopSupervisor,
-      faults: { check() {} },
+      faults: { check: () => 0 },
     };
     actor = new BarrierActor();
     await actor.start(ctx);

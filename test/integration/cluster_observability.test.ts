@@ -1,6 +1,8 @@
 /**
  * Tracing and metrics on a real cluster: one barrier call is one trace whose liaison span is the
- * parent of every member's probe span (exported over OTLP/HTTP to a local sink), the spans carry
+ * parent of every member's probe span (exported over OTLP/HTTP to a local sink); each phase of a
+ * migration is one trace parenting the data nodes' backfill spans and the barrier calls, with the
+ * migration metrics on the claimer's /metrics; the spans carry
  * each node's resource as the standard OTEL_* variables shape it, and /metrics shows the barrier
  * histograms and the laggard counter. A second cluster samples nothing (`always_off`) and shows
  * that trace context still crosses it.
@@ -13,8 +15,10 @@ import { OtlpSink, type SinkSpan } from '../harness/otlp_sink.js';
 import { exitWithin, waitFor } from '../harness/wait.js';
 import { call } from '../../transport/rpc.js';
 import { subjectsFor } from '../../transport/subjects.js';
+import type { MigrationStatus } from '../../transport/migration_types.js';
 
 const S = subjectsFor();
+const T0 = Date.UTC(2026, 10, 30);
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
@@ -61,6 +65,7 @@ describe('cluster observability (1 liaison + 2 data nodes, OTEL_* set)', functio
     c = await TestCluster.start({
       liaisons: 1,
       dataNodes: 2,
+      claimers: 1,
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
         OTEL_SERVICE_NAME: 'lockstep-test',
@@ -154,6 +159,59 @@ describe('cluster observability (1 liaison + 2 data nodes, OTEL_* set)', functio
     );
     assert.match(text, /schema_await_schema_deleted_duration_seconds_count\{result="applied"\} 1/);
     assert.match(text, /schema_barrier_laggard_nodes_total\{barrier="revision",role="data",name="d2"\} 1/);
+  });
+
+  // After the metrics test: its barrier calls would count in the liaison's histogram.
+  it("tracing - a rewrite's copy and cutover are one trace each: the claimer's span parents backfill and barrier spans", async () => {
+    await c.createGroup('gm');
+    await c.createMeasure('gm', 'cpu');
+    const points = Array.from({ length: 50 }, (_, h) => ({ tags: { host: `h${h}` }, fields: { value: h }, ts: T0 }));
+    await c.api(S.api.write('measure'), { group: 'gm', name: 'cpu', points }, 10_000);
+    const { id } = await c.api<MigrationStatus>(S.api.migration('start'), {
+      spec: { targets: ['gm'], change: { group: { shards: 3 } } },
+    });
+    const done = await waitFor(
+      async () => {
+        const st = await c.api<MigrationStatus>(S.api.migration('status'), { id });
+        return ['completed', 'failed'].includes(st.state) && st;
+      },
+      { timeoutMs: 60_000, what: 'the migration to end' },
+    );
+    assert.equal(done.state, 'completed', JSON.stringify(done.operations[0]));
+    const phase = (name: string) =>
+      waitFor(
+        () => {
+          const span = sink.spans.find((s) => s.name === name && s.attributes['lockstep.migration.id'] === id);
+          if (!span) return undefined;
+          const children = sink.spans.filter((s) => s.traceId === span.traceId && s.parentSpanId === span.spanId);
+          const backfills = children.filter((s) => s.name === 'shard.backfill');
+          const barriers = children.filter((s) => s.name === 'barrier.applied');
+          if (barriers.length === 0 || (name === 'migration.copy' && backfills.length < 2)) return undefined;
+          return { span, backfills, barriers };
+        },
+        { timeoutMs: 20_000, what: `${name} with its children in the sink` },
+      );
+    const copy = await phase('migration.copy');
+    assert.equal(copy.span.service['lockstep.node'], 'c1');
+    assert.equal(copy.span.parentSpanId, '', 'a phase is its own trace');
+    for (const b of copy.backfills)
+      assert.match(String(b.service['lockstep.node']), /^d[123]$/, 'backfill spans are exported by data nodes');
+    assert.equal(copy.barriers[0]!.service['lockstep.node'], 'l1');
+    const cutover = await phase('migration.cutover');
+    assert.notEqual(cutover.span.traceId, copy.span.traceId);
+    assert.equal(cutover.span.attributes['lockstep.migration.target'], 'gm');
+
+    const { metrics_port } = await c.control<{ metrics_port: number }>('c1', 'actors');
+    const text = await (await fetch(`http://127.0.0.1:${metrics_port}/metrics`)).text();
+    assert.match(text, /lockstep_migration_operations\{state="completed"\} 1\n/);
+    assert.match(text, /lockstep_migration_operations\{state="running"\} 0\n/);
+    assert.ok(
+      text.includes(`lockstep_migration_copied_rows_total{group="gm"} ${done.operations[0]!.rows_copied}\n`),
+      `copied rows ${done.operations[0]!.rows_copied}`,
+    );
+    assert.equal(done.operations[0]!.rows_copied, 50);
+    assert.match(text, /lockstep_migration_cutover_duration_seconds_count 1\n/);
+    assert.match(text, /lockstep_migration_lease_lost_total 0\n/);
   });
 });
 

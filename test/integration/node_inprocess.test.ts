@@ -190,5 +190,15 @@ describe('node on the in-process host', function () {
       ),
       (e: { code?: string }) => e.code === 'InvalidArgument',
     );
+    for (const fault of [
+      { actor: 'data_shard', phase: 'backfill', kind: 'delay' },
+      { actor: 'data_shard', phase: 'apply', kind: 'delay', delay_ms: 10 },
+      { actor: 'data_shard', phase: 'backfill', kind: 'delay', delay_ms: 60_001 },
+    ])
+      await assert.rejects(
+        call(bus, S.node.control('solo', 'inject_fault'), { fault }, { timeoutMs: 2000 }),
+        (e: { code?: string; message?: string }) => e.code === 'InvalidArgument' && /delay_ms/.test(e.message ?? ''),
+        JSON.stringify(fault),
+      );
   });
 });

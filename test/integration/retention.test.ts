@@ -108,7 +108,7 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
       log: pino({ level: 'info' }, sink),
       metrics: new Registry(),
       supervisor: { deliverSchema: async () => ({}), fatal: (f) => fatals.push(f) },
-      faults: { check: () => undefined },
+      faults: { check: () => 0 },
     };
     // Short timings so the test sees a pass soon after it moves the clock.
     manager = new ShardManager({ retentionIntervalMs: 100, walLagPollMs: 200 });
