@@ -73,7 +73,7 @@ export interface FaultSpec {
    * thread dies; `backfill` = a data node answering a migration's backfill request (a failed copy).
    */
   phase: 'init' | 'apply' | 'crash' | 'backfill';
-  /** `delay` (backfill only): the request is answered `delay_ms` late instead of failing. */
+  /** `delay` (backfill only): a segment's rows are appended `delay_ms` after they were read. */
   kind: 'transient' | 'permanent' | 'delay';
   /** `delay` only: how late, in ms (1–60000). */
   delay_ms?: number;

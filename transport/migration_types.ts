@@ -131,6 +131,18 @@ export interface OperationRecord {
    * planned (0: the group had no layout record), against which registering `next` is fenced.
    */
   layout: PlannedLayout | null;
+  /** A layout copy's recorded position (absent in records written before it existed: from the start). */
+  copy_position?: CopyPosition | null;
+}
+
+/**
+ * Where a layout copy stands: shards before `shard` are copied, and `shard` up to and including the
+ * segment starting at `after_segment` (null: none of it yet). A copy taken over after a crash, or
+ * resumed after a stop, goes on from here.
+ */
+export interface CopyPosition {
+  shard: number;
+  after_segment: number | null;
 }
 
 /** The new layout generation a rewrite builds (transport/layout_types.ts). */

@@ -86,13 +86,13 @@ export class CutoverClaimer implements Actor {
     const metrics = new MigrationMetrics(ctx.metrics);
     const copy: DriveHooks['copy'] = async (op, progress, signal) => {
       if (op.layout) {
-        let last = 0;
+        let last = op.rows_copied;
         return layouts.copy(
           op,
-          async (copied, total) => {
+          async (copied, total, position) => {
             metrics.copied(op.target, copied - last);
             last = copied;
-            await progress(copied, total);
+            await progress(copied, total, position);
           },
           signal,
         );

@@ -28,17 +28,25 @@ import {
 import { mayCutOver, mayStartCopy } from '../../runtime/migration/gates.js';
 import { projectMigration } from '../../runtime/migration/projection.js';
 import { LeaseLostError, migrationKey, MigrationStore, opKey, type StoredView } from '../../runtime/migration/store.js';
-import { migrationEnded, type MigrationRecord, type OperationRecord } from '../../transport/migration_types.js';
+import {
+  migrationEnded,
+  type CopyPosition,
+  type MigrationRecord,
+  type OperationRecord,
+} from '../../transport/migration_types.js';
 
 /** A pending user intent with its key. */
 type PendingIntent = MigrationView['intents'][number];
 
 /** What copying and cutting over one operation do. */
 export interface DriveHooks {
-  /** Copies the target's data, reporting progress; throws to fail (`retryable: true` on the error to retry). */
+  /**
+   * Copies the target's data, reporting progress (with the position to go on from after a crash or
+   * a stop, stored with it); throws to fail (`retryable: true` on the error to retry).
+   */
   copy(
     op: OperationRecord,
-    progress: (copied: number, total: number) => Promise<void>,
+    progress: (copied: number, total: number, position?: CopyPosition) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void>;
   /**
@@ -220,8 +228,10 @@ export class ClaimerEngine {
       if (cur.state === 'running') {
         await this.o.hooks.copy(
           cur,
-          async (copiedRows, total) => {
-            cur = await write((c) => heartbeat(c, this.o.clock.now(), { copied: copiedRows, total }));
+          async (copiedRows, total, position) => {
+            cur = await write((c) =>
+              heartbeat(c, this.o.clock.now(), { copied: copiedRows, total, ...(position ? { position } : {}) }),
+            );
           },
           both,
         );

@@ -7,7 +7,8 @@
  * Copy: register the planned generation as `next` → barrier `applied` on `layout:<group>` (from
  * then on every liaison writes both generations) → note each current shard's last WAL sequence (the
  * copy goes up to it; later rows arrive by dual writes) → count the rows → ask one owner of each
- * current shard to copy it, segment by segment, reporting progress.
+ * current shard to copy it, segment by segment, recording after each segment where the copy stands
+ * (a copy taken over after a crash or resumed after a stop goes on from there).
  * Cutover: make `next` current and the old current `retiring` → barrier on the layout key (every
  * liaison now reads the new generation; writes never stopped).
  * Retire: once the operation completed and the grace period passed, drop `retiring` (data nodes
@@ -19,7 +20,7 @@ import type { Bus } from '../../transport/bus.js';
 import type { LockstepClient } from '../../transport/client.js';
 import { Code, LockstepError, toLockstepError } from '../../transport/errors.js';
 import { firstGeneration, type Layout } from '../../transport/layout_types.js';
-import type { OperationRecord } from '../../transport/migration_types.js';
+import type { CopyPosition, OperationRecord } from '../../transport/migration_types.js';
 import { call, isTransientCode } from '../../transport/rpc.js';
 import type { Group, StoredResource } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
@@ -90,7 +91,7 @@ export class LayoutDrive {
   /** The copy phase of a rewrite operation (see the file header). */
   async copy(
     op: OperationRecord,
-    progress: (copied: number, total: number) => Promise<void>,
+    progress: (copied: number, total: number, position: CopyPosition) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
     const plan = op.layout!;
@@ -142,18 +143,21 @@ export class LayoutDrive {
       });
     const counts = await Promise.all(until.map((_, s) => ask(s, { after_segment: null, count_only: true })));
     const total = counts.reduce((n, c) => n + c.rows, 0);
-    let copied = 0;
-    await progress(copied, total);
-    for (let s = 0; s < cur.shards; s++) {
-      let after: number | null = null;
+    // Taken over or resumed: what the position covers was copied (and counted) before.
+    const from = op.copy_position ?? { shard: 0, after_segment: null };
+    let copied = op.copy_position ? op.rows_copied : 0;
+    await progress(copied, Math.max(total, copied), from);
+    for (let s = from.shard; s < cur.shards; s++) {
+      let after = s === from.shard ? from.after_segment : null;
       for (;;) {
         signal.throwIfAborted();
         const r = await ask(s, { after_segment: after });
         if (r.segment === null) break;
         after = r.segment;
         copied += r.rows;
-        await progress(copied, Math.max(total, copied));
+        await progress(copied, Math.max(total, copied), { shard: s, after_segment: after });
       }
+      if (s + 1 < cur.shards) await progress(copied, Math.max(total, copied), { shard: s + 1, after_segment: null });
     }
   }
 

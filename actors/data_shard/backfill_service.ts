@@ -56,8 +56,6 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
     async (req): Promise<BackfillReply> => {
       const r = checkRequest(req.body);
       const deadline = deps.clock.monotonic() + r.timeout_ms;
-      const late = deps.faults?.check('backfill', g) ?? 0;
-      if (late > 0) await deps.clock.sleep(late);
       if (actor.appliedSequence < r.until_seq) {
         const ok = await actor.waitApplied(r.until_seq, deadline - deps.clock.monotonic());
         if (!ok) {
@@ -70,6 +68,8 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
       await actor.flushNow();
       const parts = actor.store.listParts();
       if (r.count_only) return { rows: parts.reduce((n, p) => n + p.part.metadata.row_count, 0), segment: null };
+      // An injected fault fails a segment's copy, or holds its rows between reading and appending them.
+      const late = deps.faults?.check('backfill', g) ?? 0;
       const starts = [...new Set(parts.map((p) => p.segmentStartMs))].filter(
         (s) => r.after_segment === null || s > r.after_segment,
       );
@@ -92,6 +92,10 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
           ...(keyTag ? { keyTag } : {}),
         });
         rows += await out.copy(kind, res, resource.mod_revision, scanned, keyTag);
+      }
+      if (late > 0) {
+        deps.log.warn({ group: g, shard, segment, rows, delay_ms: late }, 'injected backfill delay: segment read');
+        await deps.clock.sleep(late);
       }
       await out.done();
       return { rows, segment };

@@ -13,6 +13,7 @@
  */
 import { backoffMs } from '../clock.js';
 import type {
+  CopyPosition,
   IntentRecord,
   MigrationRecord,
   OperationRecord,
@@ -156,12 +157,13 @@ export function claimed(
 export function heartbeat(
   op: OperationRecord,
   nowMs: number,
-  progress?: { copied: number; total: number },
+  progress?: { copied: number; total: number; position?: CopyPosition },
 ): OperationRecord {
   const next = { ...op, lease: op.lease && { ...op.lease, heartbeat_at: nowMs } };
   if (progress) {
     next.rows_copied = progress.copied;
     next.rows_total = progress.total;
+    if (progress.position) next.copy_position = progress.position;
   }
   return next;
 }

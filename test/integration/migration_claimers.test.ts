@@ -175,6 +175,12 @@ describe('racing claimers (1 liaison, 2 data nodes, 3 claimers)', function () {
       }
       prev = w;
     }
+    // Each holder goes on from the copy position its predecessor recorded: progress never goes back.
+    const copied = writes.map((w) => w.rows_copied);
+    assert.ok(
+      copied.every((n, i) => i === 0 || n >= copied[i - 1]!),
+      `rows copied never decrease: ${copied.join(', ')}`,
+    );
     const owners = holders.map((h) => h.owner);
     assert.ok(owners.includes(first) && owners.includes(second), `holders ${owners.join(', ')}`);
     const third = owners.at(-1)!;

@@ -13,7 +13,12 @@ import { join } from 'node:path';
 import type { WritePoint, WriteReply } from '../../transport/api_types.js';
 import { decode } from '../../transport/codec.js';
 import type { Layout } from '../../transport/layout_types.js';
-import type { MigrationEvent, MigrationStatus, MigrationSpec } from '../../transport/migration_types.js';
+import type {
+  MigrationEvent,
+  MigrationStatus,
+  MigrationSpec,
+  OperationRecord,
+} from '../../transport/migration_types.js';
 import type { QueryReply } from '../../transport/query_types.js';
 import type { StoredResource } from '../../transport/schema_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
@@ -39,7 +44,17 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
   before(async () => {
     c = await TestCluster.start({ liaisons: 1, dataNodes: 2, claimers: 2, nodeArgs: ['--retiring-grace', '2s'] });
     c.bus.subscribe('lockstep.events.migration.>', (m) => events.push(decode(m.data) as MigrationEvent));
-    for (const g of [...TARGETS, 'logs_x', 'roll_a', 'roll_b', 'par_a', 'par_b', 'moved', ...FAIL_GROUPS]) {
+    for (const g of [
+      ...TARGETS,
+      'logs_x',
+      'roll_a',
+      'roll_b',
+      'par_a',
+      'par_b',
+      'moved',
+      'stop_resume',
+      ...FAIL_GROUPS,
+    ]) {
       await c.createGroup(g);
       await c.createMeasure(g, 'cpu');
       written.set(g, { points: 0, tokens: [] });
@@ -50,9 +65,9 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
   const migration = <T>(verb: string, body: unknown) => c.api<T>(S.api.migration(verb as never), body, 15_000);
   const status = (id: string) => migration<MigrationStatus>('status', { id });
   let step = 0;
-  /** Writes one batch of HOSTS new points (a new timestamp) to `g`. */
-  const writeBatch = async (g: string) => {
-    const ts = T0 + step++ * 1000;
+  /** Writes one batch of HOSTS new points (a new timestamp, on day `day` after T0) to `g`. */
+  const writeBatch = async (g: string, day = 0) => {
+    const ts = T0 + day * 86_400_000 + step++ * 1000;
     const points: WritePoint[] = Array.from({ length: HOSTS }, (_, h) => ({
       tags: { host: `h${h}` },
       fields: { value: h },
@@ -71,7 +86,7 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
         group: g,
         name: 'cpu',
         from: T0,
-        to: T0 + 86_400_000,
+        to: T0 + 4 * 86_400_000,
         aggregations: [{ fn: 'count' }],
         write_token: mergeTokens(g, written.get(g)!.tokens),
       },
@@ -171,6 +186,55 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
       { timeoutMs: 60_000, what: `migration ${id} to end` },
     );
   };
+
+  it('rewrite - stop mid-copy, then resume: the copy goes on from its recorded position', async () => {
+    const g = 'stop_resume';
+    for (const day of [0, 1, 2]) for (let i = 0; i < 3; i++) await writeBatch(g, day); // 3 segments per shard
+    const slow = { actor: 'data_shard', phase: 'backfill', kind: 'delay', delay_ms: 400, group: g };
+    for (const n of ['d1', 'd2']) await c.injectFault(n, slow as never);
+    const { id } = await migration<MigrationStatus>('start', {
+      spec: { targets: [g], change: { group: { shards: 3 } } },
+    });
+    const ops = await c.bus.kv(S.opsBucket);
+    const stored = async () => decode((await ops.get(`op.${id}.0`))!.value) as OperationRecord;
+    // Stop once a segment of the second shard was copied.
+    await waitFor(
+      async () =>
+        ((await stored()).copy_position?.shard ?? 0) >= 1 && (await stored()).copy_position?.after_segment !== null,
+      {
+        timeoutMs: 60_000,
+        what: 'the copy into the second shard',
+      },
+    );
+    await migration('stop', { id });
+    await waitFor(async () => (await status(id)).state === 'stopped', { what: 'stopped' });
+    for (const n of ['d1', 'd2']) await c.control(n, 'clear_fault');
+    const atStop = await stored();
+    assert.ok(atStop.rows_copied > 0 && atStop.rows_copied < atStop.rows_total, JSON.stringify(atStop));
+    await writeBatch(g, 1); // dual writes go on while it is stopped
+    const from = events.length;
+    await migration('resume', { id });
+    const done = await waitFor(
+      async () => {
+        const s = await status(id);
+        return ['completed', 'failed'].includes(s.state) && s;
+      },
+      { timeoutMs: 60_000, what: 'the resumed migration to end' },
+    );
+    assert.equal(done.state, 'completed', JSON.stringify(done.operations[0]));
+    const progress = events
+      .slice(from)
+      .filter((e) => e.id === id && e.status.operations[0]!.state === 'running')
+      .map((e) => e.status.operations[0]!.rows_copied);
+    assert.ok(progress.length > 0, 'progress was published after the resume');
+    assert.ok(
+      progress.every((n) => n >= atStop.rows_copied),
+      `never copied from the start again: ${atStop.rows_copied} at the stop, then ${progress.join(', ')}`,
+    );
+    assert.equal(done.operations[0]!.rows_copied, done.operations[0]!.rows_total);
+    assert.equal((await layoutOf(g)).current.shards, 3);
+    assert.equal(await count(g), written.get(g)!.points, 'every point, once, from the new layout');
+  });
 
   it('rewrite - rolling: a target starts copying only after the one before it completed', async () => {
     for (const g of ['roll_a', 'roll_b']) for (let i = 0; i < 3; i++) await writeBatch(g);
