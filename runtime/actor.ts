@@ -70,17 +70,23 @@ export interface FaultSpec {
   actor: ActorKind;
   /**
    * `init` = while starting or at onInit; `apply` = while applying a schema event; `crash` = the
-   * thread dies; `backfill` = a data node answering a migration's backfill request (a failed copy).
+   * thread dies; `backfill` = a data node answering a migration's backfill request (a failed copy);
+   * `wal_apply` = a data shard applying a WAL record (delay only: a shard owner that lags).
    */
-  phase: 'init' | 'apply' | 'crash' | 'backfill';
-  /** `delay` (backfill only): a segment's rows are appended `delay_ms` after they were read. */
+  phase: 'init' | 'apply' | 'crash' | 'backfill' | 'wal_apply';
+  /**
+   * `delay` (backfill and wal_apply only): a segment's rows are appended `delay_ms` after they were
+   * read; a WAL record is applied `delay_ms` after it arrived.
+   */
   kind: 'transient' | 'permanent' | 'delay';
   /** `delay` only: how late, in ms (1–60000). */
   delay_ms?: number;
   /** How many times it fires (default: until cleared). */
   times?: number;
-  /** `backfill` only: fire for this group alone. */
+  /** `backfill` and `wal_apply` only: fire for this group alone. */
   group?: string;
+  /** `wal_apply` only: fire for this layout generation of the group alone. */
+  generation?: number;
 }
 
 /** Everything an actor gets at start. */
@@ -102,7 +108,7 @@ export interface ActorContext {
 /** Checks injected faults; a no-op unless fault injection is enabled. */
 export interface FaultInjector {
   /** Throws the fault for `phase` when one is armed for this actor; a `delay` fault returns its ms (else 0). */
-  check(phase: FaultSpec['phase'], group?: string): number;
+  check(phase: FaultSpec['phase'], group?: string, generation?: number): number;
 }
 
 /** An actor. */

@@ -21,17 +21,18 @@ function parseFault(body: unknown): FaultSpec {
   if (!f || typeof f !== 'object') throw errors.invalidArgument('fault is required: {actor, phase, kind, times?}');
   if (!(ACTOR_KINDS as readonly unknown[]).includes(f.actor))
     throw errors.invalidArgument(`fault.actor must be one of ${ACTOR_KINDS.join(', ')}`);
-  if (!['init', 'apply', 'crash', 'backfill'].includes(String(f.phase)))
-    throw errors.invalidArgument('fault.phase must be init, apply, crash or backfill');
-  if (f.group !== undefined && (f.phase !== 'backfill' || !isValidName(f.group)))
-    throw errors.invalidArgument('fault.group is a group name, for the backfill phase only');
+  if (!['init', 'apply', 'crash', 'backfill', 'wal_apply'].includes(String(f.phase)))
+    throw errors.invalidArgument('fault.phase must be init, apply, crash, backfill or wal_apply');
+  const perGroup = f.phase === 'backfill' || f.phase === 'wal_apply';
+  if (f.group !== undefined && (!perGroup || !isValidName(f.group)))
+    throw errors.invalidArgument('fault.group is a group name, for the backfill and wal_apply phases only');
+  if (f.generation !== undefined && (f.phase !== 'wal_apply' || !(Number.isInteger(f.generation) && f.generation >= 1)))
+    throw errors.invalidArgument('fault.generation is a layout generation (1 or more), for the wal_apply phase only');
+  if (f.phase === 'wal_apply' && f.kind !== 'delay') throw errors.invalidArgument('a wal_apply fault is a delay');
   if (!['transient', 'permanent', 'delay'].includes(String(f.kind ?? 'transient')))
     throw errors.invalidArgument('fault.kind must be transient, permanent or delay');
-  if (
-    f.kind === 'delay' &&
-    (f.phase !== 'backfill' || !(Number.isInteger(f.delay_ms) && f.delay_ms! >= 1 && f.delay_ms! <= 60_000))
-  )
-    throw errors.invalidArgument('a delay fault is for the backfill phase, with delay_ms from 1 to 60000');
+  if (f.kind === 'delay' && (!perGroup || !(Number.isInteger(f.delay_ms) && f.delay_ms! >= 1 && f.delay_ms! <= 60_000)))
+    throw errors.invalidArgument('a delay fault is for the backfill or wal_apply phase, with delay_ms from 1 to 60000');
   if (f.times !== undefined && !(Number.isInteger(f.times) && f.times > 0))
     throw errors.invalidArgument('fault.times must be a positive integer');
   return {
@@ -40,6 +41,7 @@ function parseFault(body: unknown): FaultSpec {
     kind: f.kind ?? 'transient',
     ...(f.times ? { times: f.times } : {}),
     ...(f.group ? { group: f.group } : {}),
+    ...(f.generation ? { generation: f.generation } : {}),
     ...(f.kind === 'delay' ? { delay_ms: f.delay_ms } : {}),
   };
 }

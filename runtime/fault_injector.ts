@@ -1,7 +1,8 @@
 /**
  * Faults injected for tests and drills (only with `--enable-fault-injection`): a transient or
  * permanent failure at init, at schema apply or at a backfill request (of one group), a backfill
- * request answered late (a slow copy), or a crash of the actor's thread.
+ * request answered late (a slow copy), WAL records applied late (a lagging shard owner), or a crash
+ * of the actor's thread.
  */
 import type { ActorKind, FaultInjector, FaultSpec } from './actor.js';
 import { PermanentError, TransientError } from './errors.js';
@@ -37,8 +38,13 @@ export class ActorFaults implements FaultInjector {
     this.armed.push({ ...fault });
   }
 
-  check(phase: FaultSpec['phase'], group?: string): number {
-    const f = this.armed.find((x) => x.phase === phase && (x.group === undefined || x.group === group));
+  check(phase: FaultSpec['phase'], group?: string, generation?: number): number {
+    const f = this.armed.find(
+      (x) =>
+        x.phase === phase &&
+        (x.group === undefined || x.group === group) &&
+        (x.generation === undefined || x.generation === generation),
+    );
     if (!f) return 0;
     if (f.times !== undefined) {
       f.times -= 1;

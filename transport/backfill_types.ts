@@ -31,3 +31,22 @@ export interface BackfillReply {
   /** The segment copied (its start, epoch ms); null when none was left after `after_segment`. */
   segment: number | null;
 }
+
+/**
+ * Asked of every owner of a `next` generation's shard on `P.shard.<group>.g<gen>.<shard>.applied.<node>`
+ * (no queue group: the claimer asks each owner by name) before the copy is called complete and
+ * before the cutover: the owner answers once it applied its WAL up to `seq` (everything the
+ * backfill appended), or when `timeout_ms` passed. Reads switch to the generation only when every
+ * owner caught up, so no query after a cutover misses a copied row.
+ */
+export interface CaughtUpRequest {
+  seq: number;
+  timeout_ms: number;
+}
+
+/** The owner's answer: the sequence it applied, and whether that reaches the one asked. */
+export interface CaughtUpReply {
+  node: string;
+  applied: number;
+  caught_up: boolean;
+}

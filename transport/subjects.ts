@@ -123,6 +123,9 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       `${p}.shard.${group}${genToken(generation)}.${shard}.query`,
     shardBackfill: (group: string, shard: number, generation = 1) =>
       `${p}.shard.${group}${genToken(generation)}.${shard}.backfill`,
+    /** One owner's "applied up to" answer for a shard (transport/backfill_types.ts, CaughtUpRequest). */
+    shardCaughtUp: (group: string, shard: number, generation: number, node: string) =>
+      `${p}.shard.${group}${genToken(generation)}.${shard}.applied.${node}`,
   };
 }
 

@@ -15,20 +15,28 @@
  * then close its shards and remove its files).
  */
 import type { Logger } from '../../runtime/log.js';
-import type { BackfillReply, BackfillRequest } from '../../transport/backfill_types.js';
+import type { BackfillReply, BackfillRequest, CaughtUpReply, CaughtUpRequest } from '../../transport/backfill_types.js';
 import type { Bus } from '../../transport/bus.js';
 import type { LockstepClient } from '../../transport/client.js';
 import { Code, LockstepError, toLockstepError } from '../../transport/errors.js';
-import { firstGeneration, type Layout } from '../../transport/layout_types.js';
+import {
+  firstGeneration,
+  groupAtGeneration,
+  type Layout,
+  type LayoutGeneration,
+} from '../../transport/layout_types.js';
 import type { CopyPosition, OperationRecord } from '../../transport/migration_types.js';
 import { call, isTransientCode } from '../../transport/rpc.js';
 import type { Group, StoredResource } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
+import { placeShards, placementSpecOf } from '../../storage/placement.js';
 
 /** One backfill request's budget: a segment of a large shard takes a while. */
 const BACKFILL_CALL_MS = 10 * 60_000;
 /** One barrier call's wait; the drive keeps calling until every node applied (or it is aborted). */
 const BARRIER_CALL_MS = 10_000;
+/** One caught-up call's wait; the drive asks again while an owner lags. */
+const CAUGHT_UP_CALL_MS = 2000;
 
 /** What the drive needs. */
 export interface LayoutDriveDeps {
@@ -159,6 +167,72 @@ export class LayoutDrive {
       }
       if (s + 1 < cur.shards) await progress(copied, Math.max(total, copied), { shard: s + 1, after_segment: null });
     }
+    // Copied means readable: every owner of the new generation applied what the copy appended.
+    await this.awaitCaughtUp(group, plan.next, signal);
+  }
+
+  /**
+   * Returns once every owner of every shard of `gen` applied its WAL up to the last record stored
+   * when this was called (what the backfill appended, and the dual writes so far). An owner that
+   * lags is asked again, with a warning, until the drive is aborted; one the cluster sees as silent
+   * (not an active member) is left out, as the barrier leaves it out: it catches up from its durable
+   * consumer when it returns.
+   */
+  async awaitCaughtUp(group: string, gen: LayoutGeneration, signal: AbortSignal): Promise<void> {
+    const g = (await this.d.client.get('group', { group })) as StoredResource<Group>;
+    const spec = placementSpecOf(groupAtGeneration(g.resource, gen));
+    if (!spec)
+      throw new Error(`group ${group} has no placement record; its generation ${gen.generation} has no owners`);
+    const owners = placeShards(spec);
+    await Promise.all(
+      owners.map(async (nodes, shard) => {
+        const seq = await this.d.bus.lastSequence(
+          this.d.subjects.walStream,
+          this.d.subjects.wal(group, shard, gen.generation),
+        );
+        if (seq === 0) return;
+        await Promise.all(nodes.map((node) => this.askCaughtUp(group, gen.generation, shard, node, seq, signal)));
+      }),
+    );
+  }
+
+  private async askCaughtUp(
+    group: string,
+    generation: number,
+    shard: number,
+    node: string,
+    seq: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    for (;;) {
+      signal.throwIfAborted();
+      const members = await this.d.client.members();
+      if (!members.members.some((m) => m.name === node && m.state === 'active')) {
+        this.d.log.warn({ target: group, generation, shard, node }, 'a silent shard owner is left out of the catch-up');
+        return;
+      }
+      let applied: number | string;
+      try {
+        const r = await call<CaughtUpReply>(
+          this.d.bus,
+          this.d.subjects.shardCaughtUp(group, shard, generation, node),
+          { seq, timeout_ms: CAUGHT_UP_CALL_MS } satisfies CaughtUpRequest,
+          { timeoutMs: CAUGHT_UP_CALL_MS + 1000 },
+        );
+        if (r.caught_up) return;
+        applied = r.applied;
+      } catch (err) {
+        const le = toLockstepError(err);
+        if (!isTransientCode(le.code)) throw err;
+        applied = `${le.code}: ${le.message}`;
+        // No owner listening yet (opening the shard, restarting): not a reason to spin.
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      this.d.log.warn(
+        { target: group, generation, shard, node, needed: seq, applied },
+        'layout change waits for a shard owner to apply the copy',
+      );
+    }
   }
 
   /** The layout step of a rewrite's cutover: `next` becomes current; returns the revision certified. */
@@ -176,6 +250,8 @@ export class LayoutDrive {
       if (layout.next?.generation !== plan.next.generation) {
         throw new Error(`the layout of ${group} holds no generation ${plan.next.generation} to cut over to`);
       }
+      // Reads switch now: no owner of the new generation may be behind on what it was sent.
+      await this.awaitCaughtUp(group, layout.next, signal);
       certified = await this.write(
         op,
         { group, current: layout.next, retiring: layout.current },

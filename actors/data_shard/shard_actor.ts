@@ -17,6 +17,7 @@ import type { Clock, TimerHandle } from '../../runtime/clock.js';
 import { isPermanent } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
 import { Mailbox } from '../../runtime/mailbox.js';
+import type { FaultInjector } from '../../runtime/actor.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { StorageFs } from '../../storage/fs.js';
 import { ShardStore } from '../../storage/shard_store.js';
@@ -64,6 +65,8 @@ export interface ShardActorDeps {
   pool?: PartRunner;
   /** Called with a failure the shard cannot get past (the node stops). */
   onFatal: (err: unknown) => void;
+  /** Injected faults (tests and drills): `wal_apply` delays. */
+  faults?: FaultInjector;
 }
 
 /** One owned (group, shard). */
@@ -166,6 +169,11 @@ export class ShardActor {
     for await (const m of this.consumer!) {
       if (this.closed) return;
       const record = decode(m.data) as WalRecord;
+      const late = this.deps.faults?.check('wal_apply', this.deps.group.name, this.deps.generation) ?? 0;
+      if (late > 0) {
+        this.deps.log.warn({ group: this.deps.group.name, seq: m.seq, delay_ms: late }, 'injected WAL apply delay');
+        await this.deps.clock.sleep(late);
+      }
       const present = await this.gate(record);
       await this.mailbox.post(async () => {
         // A record of a resource deleted since it was written has nowhere to go: it is skipped

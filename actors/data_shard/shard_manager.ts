@@ -41,6 +41,7 @@ import { dataNodeFs } from './fault_fs.js';
 import { ShardActor } from './shard_actor.js';
 import { serveShardQueries } from './shard_query_service.js';
 import { serveBackfill } from './backfill_service.js';
+import { serveCaughtUp } from './caught_up_service.js';
 
 /** Timings of the shard actors a manager opens (defaults in retention_loop.ts and wal_lag.ts). */
 export interface ShardManagerOptions {
@@ -189,6 +190,7 @@ export class ShardManager implements Actor {
       retentionIntervalMs: this.opts.retentionIntervalMs,
       walLagPollMs: this.opts.walLagPollMs,
       pool: this.pool,
+      faults: ctx.faults,
       onFatal: (err) =>
         ctx.supervisor.fatal(
           toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${where}: ${(err as Error).message}`)),
@@ -215,12 +217,20 @@ export class ShardManager implements Actor {
       pool: this.queryPool,
       generation,
     });
+    const caughtUp = serveCaughtUp(actor, {
+      bus: ctx.bus,
+      subjects: ctx.subjects,
+      node: ctx.config.name,
+      group: group.name,
+      generation,
+      shard,
+    });
     this.shards.set(shardKey(group.name, generation, shard), {
       group: group.name,
       generation,
       shard,
       actor,
-      subs: [query, backfill],
+      subs: [query, backfill, caughtUp],
     });
   }
 

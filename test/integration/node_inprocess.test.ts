@@ -200,5 +200,15 @@ describe('node on the in-process host', function () {
         (e: { code?: string; message?: string }) => e.code === 'InvalidArgument' && /delay_ms/.test(e.message ?? ''),
         JSON.stringify(fault),
       );
+    for (const fault of [
+      { actor: 'data_shard', phase: 'wal_apply', kind: 'transient' },
+      { actor: 'data_shard', phase: 'wal_apply', kind: 'delay', delay_ms: 10, generation: 0 },
+      { actor: 'data_shard', phase: 'apply', kind: 'transient', generation: 2 },
+    ])
+      await assert.rejects(
+        call(bus, S.node.control('solo', 'inject_fault'), { fault }, { timeoutMs: 2000 }),
+        (e: { code?: string; message?: string }) => e.code === 'InvalidArgument' && /wal_apply/.test(e.message ?? ''),
+        JSON.stringify(fault),
+      );
   });
 });
