@@ -6,7 +6,8 @@
  * - a write token taken before the cutover makes a query after it, served by the new layout, wait
  *   for that write on a data node that had not applied it (the node was SIGSTOPped), then see it;
  * - a query without a token right after the migration completed sees every copied row, though a
- *   new-layout shard owner was slow to apply what the copy appended (an injected apply delay).
+ *   new-layout shard owner was slow to apply what the copy appended (an injected apply delay); a
+ *   write carrying the measure's revision from before the re-shard is accepted during and after it.
  */
 import assert from 'node:assert/strict';
 import type { WritePoint, WriteReply } from '../../transport/api_types.js';
@@ -150,13 +151,26 @@ describe('reads across a layout rewrite (1 liaison, 2 data nodes, 1 claimer)', f
           'lag',
           batch(T0 + d * 86_400_000 + m * 60_000, (h) => h),
         );
-    const total = DAYS * 4 * HOSTS;
+    // A client holding the measure's revision from before the re-shard is never refused (the layout is its own key).
+    const before = await c.api<WriteReply>(
+      S.api.write('measure'),
+      { group: 'lag', name: 'cpu', points: batch(T0 + 3_600_000, () => 5) },
+      10_000,
+    );
+    const withOldRevision = async () =>
+      c.api<WriteReply>(
+        S.api.write('measure'),
+        { group: 'lag', name: 'cpu', schema_revision: before.schema_revision, points: batch(T0 + 3_600_000, () => 5) },
+        10_000,
+      );
+    const total = DAYS * 4 * HOSTS + HOSTS;
     // Each data node holds the first record of the new layout it receives 3 s before applying it.
     const lag = { actor: 'data_shard', phase: 'wal_apply', kind: 'delay', delay_ms: 3000, group: 'lag', generation: 2 };
     for (const n of ['d1', 'd2']) await c.injectFault(n, { ...lag, times: 1 } as never);
     const { id } = await c.api<MigrationStatus>(S.api.migration('start'), {
       spec: { targets: ['lag'], change: { group: { shards: 3 } } },
     });
+    const during = await withOldRevision();
     const done = await waitFor(
       async () => {
         const s = await status(id);
@@ -176,5 +190,7 @@ describe('reads across a layout rewrite (1 liaison, 2 data nodes, 1 claimer)', f
       'a new-layout shard owner was held',
     );
     assert.equal(count.rows!.length, total, 'every copied row is read at once after the cutover');
+    const after = await withOldRevision();
+    assert.deepEqual([during.schema_revision, after.schema_revision], [before.schema_revision, before.schema_revision]);
   });
 });
