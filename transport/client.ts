@@ -23,6 +23,7 @@ import type { Bus } from './bus.js';
 import { errors } from './errors.js';
 import { MigrationClient } from './migration_client.js';
 import { NatsBus } from './nats_bus.js';
+import { PinnedWriter, type PinnedKind, type PinnedWriterOptions } from './pinned_writer.js';
 import type { MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
 import { call } from './rpc.js';
 import {
@@ -271,6 +272,16 @@ export class LockstepClient {
     opts: WriteOptions = {},
   ): Promise<WriteReply> {
     return this.write('stream', group, name, { elements }, opts);
+  }
+
+  /** A writer at the schema revision of a measure or stream that refreshes on `ExpiredSchema` (pinned_writer.ts). */
+  pinnedWriter<K extends PinnedKind>(
+    kind: K,
+    group: string,
+    name: string,
+    opts?: PinnedWriterOptions<K>,
+  ): PinnedWriter<K> {
+    return new PinnedWriter(this, kind, group, name, opts);
   }
 
   /** Queries a measure: rows, or groups when the query has aggregations or a top-N. */

@@ -14,7 +14,7 @@
  * every group until its first rewrite. Generation 1 keeps the names it had before generations
  * existed (`P.wal.<group>.<shard>`, `<group>/shard-<n>`), so stored WAL and data stay readable.
  */
-import type { Group, PlacementStrategy, ResourceMeta } from './schema_types.js';
+import type { Group, Measure, PlacementStrategy, ResourceMeta, Stream } from './schema_types.js';
 
 /** One generation of a group's layout: what placing and segmenting its data depends on. */
 export interface LayoutGeneration {
@@ -25,6 +25,13 @@ export interface LayoutGeneration {
   segment_interval: string;
   replicas: number;
   placement: { data_nodes: string[]; strategy?: PlacementStrategy };
+  /**
+   * Measures whose rows this generation stores in another shape than the registry's (an entity or a
+   * field's type changed by a rewrite migration): `next` holds the planned measure while it is built
+   * and, right after its cutover, until the registry holds it too; `retiring` holds the measure it
+   * was written with. Absent: every measure as the registry has it.
+   */
+  measures?: Record<string, Measure>;
 }
 
 /** The value of the registry key `layout:<group>`. */
@@ -75,4 +82,22 @@ export function groupAtGeneration(group: Group, gen: LayoutGeneration): Group {
     replicas: gen.replicas,
     placement: { ...gen.placement, data_nodes: [...gen.placement.data_nodes] },
   };
+}
+
+/** The generation `generation` of a layout, if it is live (current, next or retiring). */
+export function generationOf(layout: Layout, generation: number): LayoutGeneration | undefined {
+  return writeGenerations(layout).find((g) => g.generation === generation);
+}
+
+/**
+ * The shape rows of `name` take in generation `gen`: its own measure when it holds one (a measure
+ * rewrite), else the registry's resource.
+ */
+export function resourceInGeneration<R extends Measure | Stream>(
+  gen: LayoutGeneration | undefined,
+  kind: 'measure' | 'stream',
+  name: string,
+  registry: R,
+): R {
+  return kind === 'measure' ? ((gen?.measures?.[name] as R | undefined) ?? registry) : registry;
 }

@@ -54,7 +54,11 @@ export interface WalColumns {
   tags: Record<string, unknown[]>;
 }
 
-/** The columns of rows `idx` of a validated batch. */
+/**
+ * The columns of rows `idx` of a validated batch. `resource` may be a layout generation's own shape
+ * of the measure the rows were validated against (a rewrite changing a field's type): an int field
+ * then takes each value rounded to the nearest integer.
+ */
 export function walColumns(
   kind: 'measure' | 'stream',
   resource: Measure | Stream,
@@ -67,11 +71,12 @@ export function walColumns(
   const tags: Record<string, unknown[]> = {};
   const fieldSpecs = kind === 'measure' ? (resource as Measure).fields : [];
   const fcols = fieldSpecs.map((f) => (fields[f.name] = new Float64Array(n).fill(f.type === 'float' ? NaN : 0)));
+  const isInt = fieldSpecs.map((f) => f.type !== 'float');
   const tagSpecs = resource.tag_families
     .flatMap((f) => f.tags)
     .filter((t, i, all) => all.findIndex((x) => x.name === t.name) === i);
   const tcols = tagSpecs.map((t) => (tags[t.name] = new Array<unknown>(n)));
-  const missing = tagSpecs.map((t) => (t.type === 'string' ? '' : t.type === 'int' ? 0 : []));
+  const missing = tagSpecs.map((t) => missingTagValue(t.type));
   const eid = kind === 'stream' ? new Array<string>(n) : undefined;
   for (let k = 0; k < n; k++) {
     const row = rows[idx[k]!] as {
@@ -86,7 +91,7 @@ export function walColumns(
     if (fv) {
       for (let j = 0; j < fcols.length; j++) {
         const v = fv[fieldSpecs[j]!.name];
-        if (v !== undefined) fcols[j]![k] = v;
+        if (v !== undefined) fcols[j]![k] = isInt[j] ? Math.round(v) : v;
       }
     }
     const tv = row.tags;
@@ -96,4 +101,9 @@ export function walColumns(
     }
   }
   return eid ? { ts, eid, fields, tags } : { ts, fields, tags };
+}
+
+/** The value a row without tag `type` stores (and routes by) in its place. */
+export function missingTagValue(type: string): unknown {
+  return type === 'string' ? '' : type === 'int' ? 0 : [];
 }

@@ -97,9 +97,6 @@ export class CutoverClaimer implements Actor {
           signal,
         );
       }
-      if (op.kind === 'rewrite') {
-        throw new Error(`${op.target} needs its rows rewritten (${op.reason}); that kind of rewrite is not built yet`);
-      }
     };
     const cutover: DriveHooks['cutover'] = async (op, signal, record) => {
       if (op.layout) await layouts.cutover(op, signal, record);
@@ -124,14 +121,16 @@ export class CutoverClaimer implements Actor {
         keys.push(key);
         revisions.push(revision);
       }
-      if (keys.length === 0) return;
       // Certified only once every watched node applied every key: the next target waits for it.
       for (;;) {
+        if (keys.length === 0) break;
         signal.throwIfAborted();
         const b = await client.awaitApplied(keys, { minRevisions: revisions, timeoutMs: BARRIER_CALL_MS });
-        if (b.applied) return;
+        if (b.applied) break;
         ctx.log.warn({ target: op.target, laggards: b.laggards }, 'cutover waits for the barrier');
       }
+      // The registry now holds the reshaped measures: the current generation stops holding its own.
+      if (op.layout?.next.measures) await layouts.settle(op, signal, record);
     };
     const hooks: DriveHooks = {
       copy: (op, progress, signal) => phaseSpan('copy', op, () => copy(op, progress, signal)),

@@ -27,7 +27,7 @@ import {
 } from '../../transport/layout_types.js';
 import type { CopyPosition, OperationRecord } from '../../transport/migration_types.js';
 import { call, isTransientCode } from '../../transport/rpc.js';
-import type { Group, StoredResource } from '../../transport/schema_types.js';
+import type { Group, Measure, StoredResource } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
 import { placeShards, placementSpecOf } from '../../storage/placement.js';
 
@@ -254,13 +254,58 @@ export class LayoutDrive {
       await this.awaitCaughtUp(group, layout.next, signal);
       certified = await this.write(
         op,
-        { group, current: layout.next, retiring: layout.current },
+        { group, current: layout.next, retiring: await this.keepShapes(op, layout.current) },
         revision,
         op.lease!.token,
       );
       await record({ [key]: certified });
     }
     await this.certify(group, certified, signal);
+  }
+
+  /**
+   * The generation being retired, holding the measures the rewrite reshapes as they are now (the
+   * registry gets the new shapes next; the retiring rows keep the old ones). Refuses when such a
+   * measure changed since the migration planned it: nothing is switched then.
+   */
+  private async keepShapes(op: OperationRecord, gen: LayoutGeneration): Promise<LayoutGeneration> {
+    const reshaped = Object.keys(op.layout!.next.measures ?? {});
+    if (reshaped.length === 0) return gen;
+    const measures: Record<string, Measure> = { ...gen.measures };
+    for (const name of reshaped) {
+      const cur = (await this.d.client.get('measure', { group: op.target, name })) as StoredResource<Measure>;
+      const planned = op.resources.find((r) => r.kind === 'measure' && r.resource.name === name);
+      if (planned && cur.mod_revision !== planned.mod_revision) {
+        throw new Error(
+          `${op.target}/${name} changed since the migration planned it (revision ${planned.mod_revision}, now ` +
+            `${cur.mod_revision}); cancel this migration and start it again`,
+        );
+      }
+      const { created_at: _c, updated_at: _u, ...shape } = cur.resource;
+      measures[name] = shape as Measure;
+    }
+    return { ...gen, measures };
+  }
+
+  /**
+   * The last step of a cutover that reshaped measures, once the registry holds their new shapes:
+   * the current generation stops holding its own copies (a later change of the measure applies to
+   * it), certified by the barrier.
+   */
+  async settle(
+    op: OperationRecord,
+    signal: AbortSignal,
+    record: (applied: Record<string, number>) => Promise<void>,
+  ): Promise<void> {
+    const { layout, revision } = await this.read(op.target);
+    const own = layout.current.measures;
+    if (layout.current.generation !== op.layout!.next.generation || !own) return;
+    const measures = Object.fromEntries(Object.entries(own).filter(([n]) => !op.layout!.next.measures?.[n]));
+    const { measures: _m, ...rest } = layout.current;
+    const current = Object.keys(measures).length > 0 ? { ...rest, measures } : rest;
+    const certified = await this.write(op, { ...layout, current }, revision, op.lease!.token);
+    await record({ [`layout:${op.target}`]: certified });
+    await this.certify(op.target, certified, signal);
   }
 
   /**

@@ -16,7 +16,7 @@ import { Code, errors, LockstepError } from '../../transport/errors.js';
 import { serve } from '../../transport/rpc.js';
 import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
 import { SHARD_OWNERS_QUEUE, type Subjects } from '../../transport/subjects.js';
-import type { WalColumns, WalRecord } from '../../transport/wal_record.js';
+import { missingTagValue, type WalColumns, type WalRecord } from '../../transport/wal_record.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { FaultInjector } from '../../runtime/actor.js';
 import type { Logger } from '../../runtime/log.js';
@@ -25,7 +25,7 @@ import type { BlockRows } from '../../storage/block.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { NO_VERSION, VERSION_COLUMN } from '../../storage/point_version.js';
 import { entityKeyOf, shardOfSeries } from '../../storage/routing.js';
-import type { ShardActor } from './shard_actor.js';
+import { shapeInGeneration, type ShardActor } from './shard_actor.js';
 
 /** Rows per appended record: large enough to copy fast, small enough for the server's message limit. */
 const ROWS_PER_RECORD = 4000;
@@ -84,6 +84,8 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
         const resource = deps.cache.get({ kind, group: g, name });
         if (!resource) continue; // deleted: nothing to carry over
         const res = resource.resource as Measure | Stream;
+        // The rows go into the new generation in its shape of the resource (a reshaped measure's).
+        const shape = shapeInGeneration(deps.cache, g, r.to.generation, kind, name) ?? res;
         const keyTag = kind === 'stream' ? elementIdColumn(res as Stream) : undefined;
         const scanned = await actor.store.scanMerged({
           minTs: segment,
@@ -91,7 +93,7 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
           schemaName: name,
           ...(keyTag ? { keyTag } : {}),
         });
-        rows += await out.copy(kind, res, resource.mod_revision, scanned, keyTag);
+        rows += await out.copy(kind, res, shape, resource.mod_revision, scanned, keyTag);
       }
       if (late > 0) {
         deps.log.warn({ group: g, shard, segment, rows, delay_ms: late }, 'injected backfill delay: segment read');
@@ -149,18 +151,28 @@ class Appender {
     private readonly segment: number,
   ) {}
 
-  /** Appends every row of `scanned` (one resource's series); resolves with the rows taken. */
+  /**
+   * Appends every row of `scanned` (one resource's series, stored as `res`) in the shape `shape`
+   * (the same resource, or a reshaped measure: its entity routes each row, an int field takes each
+   * value rounded); resolves with the rows taken.
+   */
   async copy(
     kind: 'measure' | 'stream',
     res: Measure | Stream,
+    shape: Measure | Stream,
     revision: number,
     scanned: Map<string, BlockRows>,
     keyTag: string | undefined,
   ): Promise<number> {
-    const fields = kind === 'measure' ? (res as Measure).fields : [];
-    const tags = res.tag_families
+    const fields = kind === 'measure' ? (shape as Measure).fields : [];
+    const isInt = fields.map((f) => f.type !== 'float');
+    const tags = shape.tag_families
       .flatMap((f) => f.tags)
       .filter((t, i, all) => all.findIndex((x) => x.name === t.name) === i);
+    const tagType = new Map(tags.map((t) => [t.name, t.type] as const));
+    const rekeyed = shape.entity.join('\u0000') !== res.entity.join('\u0000');
+    const keyAt = (br: BlockRows, i: number) =>
+      entityKeyOf(shape.entity, (t) => tagValue(br, t, i) ?? missingTagValue(tagType.get(t) ?? 'string'));
     const byShard = new Map<number, Pending>();
     const fresh = (): Pending => ({
       ts: [],
@@ -172,19 +184,23 @@ class Appender {
     for (const br of scanned.values()) {
       const n = br.timestamps.length;
       if (n === 0) continue;
-      const key = entityKeyOf(res.entity, (t) => tagValue(br, t, 0));
-      const dst = shardOfSeries(res.name, key, this.r.to.shards);
-      let p = byShard.get(dst);
-      if (!p) byShard.set(dst, (p = fresh()));
+      // One series of the old shape is one destination, unless the entity changed: then each row routes.
+      const seriesDst = shardOfSeries(res.name, keyAt(br, 0), this.r.to.shards);
       for (let i = 0; i < n; i++) {
+        const dst = rekeyed ? shardOfSeries(res.name, keyAt(br, i), this.r.to.shards) : seriesDst;
+        let p = byShard.get(dst);
+        if (!p) byShard.set(dst, (p = fresh()));
         p.ts.push(br.timestamps[i]!);
         if (keyTag) p.eid.push(String(tagValue(br, keyTag, i) ?? ''));
-        for (const f of fields) p.fields.get(f.name)!.push(br.fields[f.name]?.[i] ?? (f.type === 'float' ? NaN : 0));
+        for (let j = 0; j < fields.length; j++) {
+          const v = br.fields[fields[j]!.name]?.[i];
+          p.fields.get(fields[j]!.name)!.push(isInt[j] ? (Number.isFinite(v) ? Math.round(v!) : 0) : (v ?? NaN));
+        }
         p.fields.get(VERSION_COLUMN)!.push(br.fields[VERSION_COLUMN]?.[i] ?? NO_VERSION);
-        for (const t of tags) p.tags.get(t.name)!.push(tagValue(br, t.name, i) ?? missingTag(t.type));
+        for (const t of tags) p.tags.get(t.name)!.push(tagValue(br, t.name, i) ?? missingTagValue(t.type));
         if (p.ts.length >= ROWS_PER_RECORD) {
           await this.send(kind, res.name, revision, dst, p, keyTag !== undefined);
-          byShard.set(dst, (p = fresh()));
+          byShard.set(dst, fresh());
         }
       }
       rows += n;
@@ -242,8 +258,4 @@ class Appender {
 function tagValue(br: BlockRows, tag: string, i: number): unknown {
   const col = br.tags[tag] as ArrayLike<unknown> | undefined;
   return col?.[i];
-}
-
-function missingTag(type: string): unknown {
-  return type === 'int' ? 0 : type === 'string' ? '' : [];
 }

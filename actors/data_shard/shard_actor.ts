@@ -12,6 +12,7 @@
 import type { Bus, DurableConsumer } from '../../transport/bus.js';
 import { decode } from '../../transport/codec.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
+import { generationOf, resourceInGeneration, type Layout } from '../../transport/layout_types.js';
 import { walDurableName, type Subjects } from '../../transport/subjects.js';
 import type { Clock, TimerHandle } from '../../runtime/clock.js';
 import { isPermanent } from '../../runtime/errors.js';
@@ -101,7 +102,7 @@ export class ShardActor {
       group: deps.group,
       resumeAfter: store.lastSequence,
       clock: deps.clock,
-      resolve: (kind, name) => deps.cache.get({ kind, group, name })?.resource as Measure | Stream | undefined,
+      resolve: (kind, name) => shapeInGeneration(deps.cache, group, deps.generation, kind, name),
     });
     const actor = new ShardActor(deps, store, memtable, policy);
     actor.consumer = await deps.bus.consume({
@@ -348,4 +349,21 @@ export class ShardActor {
       .catch((err) => this.deps.log.warn({ cause: (err as Error).message }, 'final flush failed; the WAL replays it'));
     await this.store.close();
   }
+}
+
+/**
+ * A resource as the rows of layout generation `generation` store it: the generation's own shape of
+ * a reshaped measure (transport/layout_types.ts), else the registry's. Undefined when not applied here.
+ */
+export function shapeInGeneration(
+  cache: SchemaCache,
+  group: string,
+  generation: number,
+  kind: 'measure' | 'stream',
+  name: string,
+): Measure | Stream | undefined {
+  const r = cache.get({ kind, group, name })?.resource as Measure | Stream | undefined;
+  if (!r) return undefined;
+  const layout = cache.get({ kind: 'layout', group, name: '' })?.resource as Layout | undefined;
+  return resourceInGeneration(layout && generationOf(layout, generation), kind, name, r);
 }

@@ -1,18 +1,19 @@
 /**
  * Validation of a group's layout record (transport/layout_types.ts), as a migration writes it. Each
  * generation is checked by the rules of the group properties it carries (shards, segment interval,
- * replicas, placement); generations are ordered: retiring < current < next.
+ * replicas, placement) and its own measures by the measure rules; generations are ordered:
+ * retiring < current < next.
  */
 import { errors, LockstepError, toLockstepError } from '../../transport/errors.js';
 import type { Layout, LayoutGeneration } from '../../transport/layout_types.js';
-import { checkName } from '../../transport/schema_types.js';
-import { checkKnownProps, isPlainObject, validateGroup } from './schema_validation.js';
+import { checkName, type Measure } from '../../transport/schema_types.js';
+import { checkKnownProps, isPlainObject, validateGroup, validateMeasure, withoutMeta } from './schema_validation.js';
 
 const SLOTS = ['current', 'next', 'retiring'] as const;
 
 function generation(v: unknown, group: string, slot: string): LayoutGeneration {
   if (!isPlainObject(v)) throw errors.invalidArgument(`${slot} must be an object`, { field: slot });
-  checkKnownProps(v, ['generation', 'shards', 'segment_interval', 'replicas', 'placement'], slot);
+  checkKnownProps(v, ['generation', 'shards', 'segment_interval', 'replicas', 'placement', 'measures'], slot);
   const g = v.generation;
   if (!Number.isSafeInteger(g) || (g as number) < 1) {
     throw errors.invalidArgument(`${slot}.generation must be a positive integer`, { field: `${slot}.generation` });
@@ -30,11 +31,36 @@ function generation(v: unknown, group: string, slot: string): LayoutGeneration {
       replicas: v.replicas,
       placement: v.placement,
     });
-    return { generation: g as number, shards, segment_interval, replicas, placement: placement! };
+    const out: LayoutGeneration = {
+      generation: g as number,
+      shards,
+      segment_interval,
+      replicas,
+      placement: placement!,
+    };
+    if (v.measures !== undefined) out.measures = measures(v.measures, group, slot);
+    return out;
   } catch (err) {
     const le = toLockstepError(err);
     throw new LockstepError(le.code, `${slot}: ${le.message}`, { details: le.details });
   }
+}
+
+/** A generation's own measures: each a valid measure of the group, keyed by its name. */
+function measures(v: unknown, group: string, slot: string): Record<string, Measure> {
+  if (!isPlainObject(v))
+    throw errors.invalidArgument('measures must map measure names to measures', { field: `${slot}.measures` });
+  const out: Record<string, Measure> = {};
+  for (const [name, m] of Object.entries(v)) {
+    const checked = withoutMeta(validateMeasure(m));
+    if (checked.name !== name || checked.group !== group) {
+      throw errors.invalidArgument(`measures.${name} must be measure ${group}/${name}`, {
+        field: `${slot}.measures.${name}`,
+      });
+    }
+    out[name] = checked;
+  }
+  return out;
 }
 
 /** Validates a layout record and returns its normalized form, without created_at/updated_at. */

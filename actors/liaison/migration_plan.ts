@@ -58,8 +58,8 @@ export interface TargetPlan {
   resources: PlannedResource[];
   /** The layout generation a rewrite of the group's layout builds; null when the layout stays. */
   layout: PlannedLayout | null;
-  /** What of the change rewrites a measure's rows (entity, a field's or tag's type), if anything. */
-  measureRewrite?: string;
+  /** What of the change a rewrite cannot do yet (a tag's type), if anything: `start` refuses it. */
+  unsupported?: string;
 }
 
 /** The group properties that make its layout (transport/layout_types.ts). */
@@ -199,9 +199,10 @@ function planGroup(
 }
 
 /** The measure after the change, with what changed. */
-function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: string[] } {
+function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: string[]; retagged: string[] } {
   const next: Measure = structuredClone(m);
   const notes: string[] = [];
+  const retagged: string[] = [];
   const tagType = new Map(m.tag_families.flatMap((f) => f.tags.map((t) => [t.name, t.type] as const)));
   for (const [tag, type] of Object.entries(c.tags ?? {})) {
     const had = tagType.get(tag);
@@ -213,6 +214,7 @@ function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: stri
       });
     } else if (had !== type) {
       notes.push(`${m.name} tag ${tag} ${had} → ${type}`);
+      retagged.push(`${m.name} tag ${tag} ${had} → ${type}`);
       for (const f of next.tag_families) for (const t of f.tags) if (t.name === tag) t.type = type as typeof t.type;
     }
   }
@@ -230,7 +232,7 @@ function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: stri
     notes.push(`${m.name} entity [${m.entity.join(', ')}] → [${c.entity.join(', ')}]`);
     next.entity = c.entity;
   }
-  return { next, notes };
+  return { next, notes, retagged };
 }
 
 /** What the spec's change does to one target; `NotFound` or `InvalidArgument` naming it when it cannot apply. */
@@ -254,7 +256,9 @@ export function planTarget(spec: Required<MigrationSpec>, cur: TargetResources):
   }
   notes.push(...g.notes);
   if (g.nextLayout) rewrite = true;
-  const measureRewrite: string[] = [];
+  const unsupported: string[] = [];
+  // Measures whose rows change shape (entity, a field's type): the new generation stores them so.
+  const reshaped: Record<string, Measure> = {};
   for (const [name, mc] of Object.entries(spec.change.measures ?? {})) {
     if (cur.group.resource.catalog !== 'measure') {
       throw errors.invalidArgument(`group ${target} holds streams: spec.change.measures cannot apply to it`, {
@@ -271,15 +275,26 @@ export function planTarget(spec: Required<MigrationSpec>, cur: TargetResources):
     notes.push(...m.notes);
     if (immutableChanges('measure', withoutMeta(stored.resource), next).length > 0) {
       rewrite = true;
-      measureRewrite.push(...m.notes);
+      reshaped[name] = withoutMeta(next);
+      unsupported.push(...m.retagged);
     }
+  }
+  let nextLayout = g.nextLayout;
+  if (Object.keys(reshaped).length > 0) {
+    const cur = layout.current;
+    nextLayout ??= {
+      ...cur,
+      generation: Math.max(cur.generation, layout.retiring?.generation ?? 0) + 1,
+      placement: { ...cur.placement, data_nodes: [...cur.placement.data_nodes] },
+    };
+    nextLayout = { ...nextLayout, measures: { ...nextLayout.measures, ...reshaped } };
   }
   return {
     target,
     kind: rewrite ? 'rewrite' : 'instant',
     reason: notes.length > 0 ? notes.join('; ') : 'already as asked: nothing to change',
     resources,
-    layout: g.nextLayout ? { next: g.nextLayout, mod_revision: cur.layout?.mod_revision ?? 0 } : null,
-    ...(measureRewrite.length > 0 ? { measureRewrite: measureRewrite.join('; ') } : {}),
+    layout: nextLayout ? { next: nextLayout, mod_revision: cur.layout?.mod_revision ?? 0 } : null,
+    ...(unsupported.length > 0 ? { unsupported: unsupported.join('; ') } : {}),
   };
 }

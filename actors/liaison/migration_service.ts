@@ -98,12 +98,12 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
 
   const start = async (b: Record<string, unknown>): Promise<MigrationStatus> => {
     const { spec, plans } = await plan(b);
-    const rewrite = plans.find((p) => p.measureRewrite);
-    if (rewrite) {
+    const refused = plans.find((p) => p.unsupported);
+    if (refused) {
       throw errors.unimplemented(
-        `target ${rewrite.target} needs its rows rewritten (${rewrite.measureRewrite}): migrations of a measure's ` +
-          `entity or of a field's or tag's type are not built yet; layout changes (shards, segment interval, ` +
-          `replicas, placement) and instant changes (ttl, added fields and tags) work`,
+        `target ${refused.target} needs its rows rewritten (${refused.unsupported}): changing a tag's type is ` +
+          `not built yet; layout changes (shards, segment interval, replicas, placement), a measure's entity ` +
+          `or a field's type, and instant changes (ttl, added fields and tags) work`,
       );
     }
     const now = d.clock.now();

@@ -12,12 +12,12 @@
 import type { Bus } from '../../transport/bus.js';
 import { encode } from '../../transport/codec.js';
 import { Code, LockstepError } from '../../transport/errors.js';
-import type { LayoutGeneration } from '../../transport/layout_types.js';
+import { resourceInGeneration, type LayoutGeneration } from '../../transport/layout_types.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
-import { walColumns, type WalRecord } from '../../transport/wal_record.js';
+import { missingTagValue, walColumns, type WalRecord } from '../../transport/wal_record.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
-import { shardOfSeries } from '../../storage/routing.js';
+import { entityKeyOf, shardOfSeries } from '../../storage/routing.js';
 
 /** The shard of every row: the series (name + entity key) hashed onto `shards`. */
 function shardsOfRows(name: string, entityKeys: readonly string[], shards: number): Uint16Array {
@@ -37,11 +37,24 @@ function byShard(shardOf: Uint16Array): Map<number, number[]> {
   return m;
 }
 
+/**
+ * The entity key of every row by `resource`'s entity, a missing tag counting as the value stored in
+ * its place (what a backfill routes by too).
+ */
+function entityKeysBy(resource: Measure | Stream, rows: readonly unknown[]): string[] {
+  const types = new Map(resource.tag_families.flatMap((f) => f.tags.map((t) => [t.name, t.type] as const)));
+  return rows.map((r) => {
+    const tags = (r as { tags: Record<string, unknown> }).tags;
+    return entityKeyOf(resource.entity, (t) => tags[t] ?? missingTagValue(types.get(t) ?? 'string'));
+  });
+}
+
 /** One validated batch. */
 export interface Batch {
   kind: 'measure' | 'stream';
   group: string;
   name: string;
+  /** The resource as the registry has it (the rows were validated against it). */
   resource: Measure | Stream;
   revision: number;
   batchId: string;
@@ -73,10 +86,20 @@ export async function appendBatch(
   generations: readonly LayoutGeneration[],
 ): Promise<Ack[]> {
   const [current, ...others] = generations;
-  const currentShard = shardsOfRows(batch.name, batch.entityKeys, current!.shards);
+  // A generation may store the measure in its own shape (a rewrite of its entity or a field's type).
+  const shapeOf = (gen: LayoutGeneration) => resourceInGeneration(gen, batch.kind, batch.name, batch.resource);
+  const shardsIn = (gen: LayoutGeneration) => {
+    const shape = shapeOf(gen);
+    const keys =
+      shape.entity.join('\u0000') === batch.resource.entity.join('\u0000')
+        ? batch.entityKeys
+        : entityKeysBy(shape, batch.rows);
+    return shardsOfRows(batch.name, keys, gen.shards);
+  };
+  const currentShard = shardsIn(current!);
   const build = (gen: LayoutGeneration, shardOf: Uint16Array, versioned: boolean): Pending[] =>
     [...byShard(shardOf)].map(([shard, rows]) => {
-      const cols = walColumns(batch.kind, batch.resource, batch.rows, rows);
+      const cols = walColumns(batch.kind, shapeOf(gen), batch.rows, rows);
       // A placeholder of the final size: the versions are known once the current appends are acked.
       if (versioned) cols.fields[VERSION_COLUMN] = new Float64Array(rows.length);
       const record: WalRecord = {
@@ -90,7 +113,7 @@ export async function appendBatch(
       return { generation: gen.generation, shard, record, rows, data: checkSize(bus, shard, encode(record)) };
     });
   const first = build(current!, currentShard, false);
-  const rest = others.flatMap((g) => build(g, shardsOfRows(batch.name, batch.entityKeys, g.shards), true));
+  const rest = others.flatMap((g) => build(g, shardsIn(g), true));
   const acks = await Promise.all(first.map((p) => append(bus, subjects, batch, p)));
   if (rest.length === 0) return acks;
   const seqOfShard = new Map(acks.map((a) => [a.shard, a.seq]));

@@ -217,9 +217,9 @@ describe('instant migrations (1 liaison, 2 data nodes, 2 claimers)', function ()
       'logs_eu/nosuch',
     );
     await rejects(
-      migration('start', spec({ change: { measures: { cpu: { fields: { value: 'int' } } } } })),
+      migration('start', spec({ change: { measures: { cpu: { tags: { host: 'int' } } } } })),
       Code.Unimplemented,
-      'logs_eu needs its rows rewritten (cpu field value float → int)',
+      'logs_eu needs its rows rewritten (cpu tag host string → int)',
     );
     await rejects(migration('status', { id: 'mnosuch' }), Code.NotFound, 'mnosuch');
     assert.equal((await migration<{ migrations: unknown[] }>('list', {})).migrations.length, before);
