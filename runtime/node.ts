@@ -3,7 +3,8 @@
  * schema watcher; a liaison adds the API and the barrier; a data node its shard manager; a claimer
  * its cutover claimer. Its main thread is the supervisor: heartbeats, control, /metrics.
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { readiness } from './readiness.js';
 import { NatsBus } from '../transport/nats_bus.js';
 import { subjectsFor } from '../transport/subjects.js';
 import type { ActorKind } from './actor.js';
@@ -77,6 +78,7 @@ export async function runNode(
   const bus = await connectWithRetry(config, clock, log);
   const mainMetrics = new Registry();
   collectDefaultMetrics({ register: mainMetrics, prefix: 'lockstep_node_' });
+  watchNats(bus, mainMetrics, log);
 
   let heartbeat: HeartbeatPublisher | undefined;
   let metrics: MetricsServer | undefined;
@@ -115,10 +117,12 @@ export async function runNode(
   }
 
   if (config.metricsPort >= 0) {
-    metrics = await startMetricsServer(config.metricsHost, config.metricsPort, () => [
-      () => mainMetrics.getMetricsAsJSON(),
-      ...supervisor.metricsSources(),
-    ]);
+    metrics = await startMetricsServer(
+      config.metricsHost,
+      config.metricsPort,
+      () => [() => mainMetrics.getMetricsAsJSON(), ...supervisor.metricsSources()],
+      async () => readiness({ natsConnected: bus.connected, actors: await supervisor.actors() }),
+    );
   }
   const startedAt = clock.now();
   heartbeat = new HeartbeatPublisher(bus, subjects, clock, config.heartbeatIntervalMs, () => ({
@@ -148,4 +152,32 @@ export async function runNode(
       return fatalMessage;
     },
   };
+}
+
+/**
+ * Logs and counts the supervisor connection's disconnects and reconnects (every actor thread has
+ * its own connection to the same servers, so this one stands for the node).
+ */
+function watchNats(bus: NatsBus, registry: Registry, log: Logger): void {
+  const connected = new Gauge({
+    name: 'lockstep_nats_connected',
+    help: '1 while the node is connected to NATS, else 0',
+    registers: [registry],
+  });
+  const reconnects = new Counter({
+    name: 'lockstep_nats_reconnects_total',
+    help: 'Reconnections to NATS after a lost connection',
+    registers: [registry],
+  });
+  connected.set(1);
+  bus.watchConnection((e) => {
+    if (e.type === 'disconnect') {
+      connected.set(0);
+      log.warn({ server: e.server }, 'NATS connection lost; reconnecting');
+    } else {
+      connected.set(1);
+      reconnects.inc();
+      log.info({ server: e.server }, 'NATS connection back');
+    }
+  });
 }

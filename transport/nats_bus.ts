@@ -122,6 +122,8 @@ export function redactUrl(url: string): string {
 /** A bus on one NATS connection. */
 export class NatsBus implements Bus {
   readonly name: string;
+  /** Set by `watchConnection` between a disconnect and the reconnect. */
+  private down = false;
   private readonly kvs = new Map<string, Promise<KvBucket>>();
   private js?: JetStreamClient;
   /** The manager for polled reads (one API check per connection, not per read). */
@@ -396,4 +398,31 @@ export class NatsBus implements Bus {
   async closed(): Promise<Error | void> {
     return this.nc.closed();
   }
+
+  /** False while the connection is down (between a disconnect and the reconnect) and once closed. */
+  get connected(): boolean {
+    return !this.down && !this.nc.isClosed();
+  }
+
+  /**
+   * Calls `on` with every disconnect and reconnect of this connection, until it closes. The client
+   * keeps reconnecting on its own; this only tells (for logs, metrics and readiness).
+   */
+  watchConnection(on: (e: ConnectionEvent) => void): void {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') {
+          this.down = s.type === 'disconnect';
+          on({ type: s.type, server: s.server });
+        }
+      }
+    })().catch(() => undefined);
+  }
+}
+
+/** A change of a connection's state, as `NatsBus.watchConnection` reports it. */
+export interface ConnectionEvent {
+  type: 'disconnect' | 'reconnect';
+  /** The server the connection lost or found again (host:port). */
+  server: string;
 }

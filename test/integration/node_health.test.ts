@@ -1,0 +1,72 @@
+/**
+ * Health and readiness of a node process (runtime/readiness.ts, runtime/metrics_server.ts), against
+ * a real nats-server killed with SIGKILL and started again on the same port and store: `/healthz`
+ * answers 200 throughout; `/readyz` answers 200 when ready, 503 naming the cause within seconds of
+ * NATS going away, and 200 again once it is back; the node logs the loss and counts the reconnect.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startNatsServer, type NatsServer } from '../harness/nats_server.js';
+import { TestCluster } from '../harness/cluster.js';
+import { waitFor } from '../harness/wait.js';
+
+async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+  return { status: res.status, body: await res.text() };
+}
+
+describe('node health and readiness (1 liaison, 1 data node; nats-server killed and restarted)', function () {
+  this.timeout(90_000);
+  let dir: string;
+  let nats: NatsServer;
+  let c: TestCluster;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lockstep-health-'));
+    nats = await startNatsServer({ dir: join(dir, 'nats') });
+    c = await TestCluster.start({ natsUrl: nats.url, liaisons: 1, dataNodes: 1 });
+  });
+  after(async () => {
+    await c?.stop().catch(() => undefined);
+    await nats?.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('readyz - 503 naming NATS within seconds of losing it, 200 again once it is back; healthz 200 throughout', async () => {
+    const node = [...c.lc.nodes.keys()].find((n) => n.startsWith('d'))!;
+    const { metrics_port: port } = await c.control<{ metrics_port: number }>(node, 'actors');
+    assert.ok(port > 0, 'the node serves HTTP');
+    await waitFor(async () => (await get(port, '/readyz')).status === 200, { timeoutMs: 20_000, what: 'ready' });
+    assert.deepEqual(JSON.parse((await get(port, '/readyz')).body), { ready: true, reasons: [] });
+    assert.equal((await get(port, '/healthz')).status, 200);
+    assert.equal((await get(port, '/nosuch')).status, 404);
+
+    const natsPort = Number(new URL(nats.url).port);
+    process.kill(nats.pid, 'SIGKILL');
+    const lost = Date.now();
+    const down = await waitFor(
+      async () => {
+        const r = await get(port, '/readyz');
+        return r.status === 503 && r;
+      },
+      { timeoutMs: 10_000, what: '/readyz to fail without NATS' },
+    );
+    assert.ok(Date.now() - lost < 10_000);
+    assert.deepEqual(JSON.parse(down.body).reasons, ['not connected to NATS']);
+    assert.equal((await get(port, '/healthz')).status, 200, 'alive without NATS');
+    assert.match((await get(port, '/metrics')).body, /^lockstep_nats_connected 0$/m);
+
+    nats = await startNatsServer({ dir: join(dir, 'nats'), args: ['-p', String(natsPort)] });
+    await waitFor(async () => (await get(port, '/readyz')).status === 200, {
+      timeoutMs: 30_000,
+      what: '/readyz to pass again once NATS is back',
+    });
+    const metrics = (await get(port, '/metrics')).body;
+    assert.match(metrics, /^lockstep_nats_connected 1$/m);
+    assert.match(metrics, /^lockstep_nats_reconnects_total [1-9]\d*$/m);
+    // Test nodes log warnings and up: the loss is one, the return is logged at info.
+    assert.match(c.log(node), /NATS connection lost; reconnecting/);
+  });
+});
