@@ -77,8 +77,18 @@ export async function runNode(
 
   const bus = await connectWithRetry(config, clock, log);
   const mainMetrics = new Registry();
-  collectDefaultMetrics({ register: mainMetrics, prefix: 'lockstep_node_' });
+  // Standard names (process_*, nodejs_*), so stock dashboards work.
+  collectDefaultMetrics({ register: mainMetrics });
   watchNats(bus, mainMetrics, log);
+  const isReady = async () => readiness({ natsConnected: bus.connected, actors: await supervisor.actors() });
+  new Gauge({
+    name: 'lockstep_node_ready',
+    help: '1 when the node is ready (what /readyz answers 200 to), else 0',
+    registers: [mainMetrics],
+    async collect() {
+      this.set((await isReady()).ready ? 1 : 0);
+    },
+  });
 
   let heartbeat: HeartbeatPublisher | undefined;
   let metrics: MetricsServer | undefined;
@@ -121,7 +131,7 @@ export async function runNode(
       config.metricsHost,
       config.metricsPort,
       () => [() => mainMetrics.getMetricsAsJSON(), ...supervisor.metricsSources()],
-      async () => readiness({ natsConnected: bus.connected, actors: await supervisor.actors() }),
+      isReady,
     );
   }
   const startedAt = clock.now();

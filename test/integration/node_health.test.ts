@@ -56,7 +56,9 @@ describe('node health and readiness (1 liaison, 1 data node; nats-server killed 
     assert.ok(Date.now() - lost < 10_000);
     assert.deepEqual(JSON.parse(down.body).reasons, ['not connected to NATS']);
     assert.equal((await get(port, '/healthz')).status, 200, 'alive without NATS');
-    assert.match((await get(port, '/metrics')).body, /^lockstep_nats_connected 0$/m);
+    const downMetrics = (await get(port, '/metrics')).body;
+    assert.match(downMetrics, /^lockstep_nats_connected 0$/m);
+    assert.match(downMetrics, /^lockstep_node_ready 0$/m);
 
     nats = await startNatsServer({ dir: join(dir, 'nats'), args: ['-p', String(natsPort)] });
     await waitFor(async () => (await get(port, '/readyz')).status === 200, {
@@ -65,6 +67,10 @@ describe('node health and readiness (1 liaison, 1 data node; nats-server killed 
     });
     const metrics = (await get(port, '/metrics')).body;
     assert.match(metrics, /^lockstep_nats_connected 1$/m);
+    assert.match(metrics, /^lockstep_node_ready 1$/m);
+    // Process metrics keep their standard names, so stock dashboards work.
+    assert.match(metrics, /^process_cpu_user_seconds_total \d/m);
+    assert.match(metrics, /^nodejs_heap_size_used_bytes \d/m);
     assert.match(metrics, /^lockstep_nats_reconnects_total [1-9]\d*$/m);
     // Test nodes log warnings and up: the loss is one, the return is logged at info.
     assert.match(c.log(node), /NATS connection lost; reconnecting/);
