@@ -32,6 +32,13 @@ export interface NodeConfig {
   retiringGraceMs: number;
   /** Claimers: a lease not renewed for this long may be taken over (heartbeats every sixth of it). */
   leaseTimeoutMs: number;
+  /**
+   * Data nodes: how long the WAL keeps a shard's records after every owner of the shard flushed
+   * them (the safety window; storage/README: bounded WAL).
+   */
+  walKeepFlushedMs: number;
+  /** Data nodes: between WAL trim passes; 0 = the WAL is never trimmed (kept for the stream's max age). */
+  walTrimIntervalMs: number;
   /** Actor restarts allowed within `restartWindowMs` before the node gives up. */
   maxRestarts: number;
   restartWindowMs: number;
@@ -61,6 +68,8 @@ export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
   barrierFallbackPollMs: 1000,
   retiringGraceMs: 10 * 60_000,
   leaseTimeoutMs: DEFAULT_LEASE_TIMEOUT_MS,
+  walKeepFlushedMs: 10 * 60_000,
+  walTrimIntervalMs: 30_000,
   maxRestarts: 5,
   restartWindowMs: 60_000,
   restartBackoffBaseMs: 100,
@@ -109,6 +118,9 @@ export function resolveNodeConfig(
   positive(cfg.barrierFallbackPollMs, 'barrier fallback poll');
   if (!(cfg.retiringGraceMs >= 0)) throw errors.invalidArgument('retiring grace must not be negative');
   if (!(cfg.leaseTimeoutMs >= 600)) throw errors.invalidArgument('lease timeout must be at least 600ms');
+  if (!(cfg.walKeepFlushedMs >= 0)) throw errors.invalidArgument('wal-keep-flushed must not be negative');
+  if (!(cfg.walTrimIntervalMs === 0 || cfg.walTrimIntervalMs >= 100))
+    throw errors.invalidArgument('wal-trim-interval must be 0 (off) or at least 100ms');
   if (!Number.isInteger(cfg.metricsPort) || cfg.metricsPort < -1 || cfg.metricsPort > 65535) {
     throw errors.invalidArgument(`metrics port ${cfg.metricsPort} is invalid (0 = ephemeral, -1 = off)`);
   }

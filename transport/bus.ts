@@ -183,3 +183,25 @@ export interface Bus {
   /** Resolves when the connection is closed for good (by `close` or by a fatal error). */
   closed(): Promise<Error | void>;
 }
+
+/**
+ * What trimming the WAL needs (actors/data_shard/wal_trim.ts): the NATS bus has it, the in-memory
+ * twin of the tests does not (a node on it keeps its WAL whole).
+ */
+export interface WalRetention {
+  /**
+   * The durable's acknowledgement floor (every message of its filter up to this stream sequence is
+   * acknowledged); null when no such durable exists.
+   */
+  ackFloor(stream: string, durable: string): Promise<number | null>;
+  /** Removes the messages on `subject` with a stream sequence below `seq`; resolves with how many went. */
+  purgeBelow(stream: string, subject: string, seq: number): Promise<number>;
+  /** The bytes the stream holds now. */
+  streamBytes(stream: string): Promise<number>;
+}
+
+/** True when `bus` can trim the WAL. */
+export function hasWalRetention(bus: Bus): bus is Bus & WalRetention {
+  const b = bus as Partial<WalRetention>;
+  return typeof b.ackFloor === 'function' && typeof b.purgeBelow === 'function' && typeof b.streamBytes === 'function';
+}

@@ -40,6 +40,7 @@ import type {
   StreamSpec,
   SubscribeOptions,
   Subscription,
+  WalRetention,
 } from './bus.js';
 import { Code, errors, LockstepError, NoRespondersError } from './errors.js';
 import { connectNats } from './nats_connect.js';
@@ -120,7 +121,7 @@ export function redactUrl(url: string): string {
 }
 
 /** A bus on one NATS connection. */
-export class NatsBus implements Bus {
+export class NatsBus implements Bus, WalRetention {
   readonly name: string;
   /** Set by `watchConnection` between a disconnect and the reconnect. */
   private down = false;
@@ -347,16 +348,21 @@ export class NatsBus implements Bus {
     };
   }
 
+  /** The JetStream manager, made once (a failed attempt is made again by the next call). */
+  private manager(): Promise<JetStreamManager> {
+    if (!this.jsm) {
+      const p = jetstreamManager(this.nc);
+      this.jsm = p;
+      p.catch(() => {
+        if (this.jsm === p) this.jsm = undefined;
+      });
+    }
+    return this.jsm;
+  }
+
   async lastSequence(stream: string, subject: string): Promise<number> {
     try {
-      if (!this.jsm) {
-        const p = jetstreamManager(this.nc);
-        this.jsm = p;
-        p.catch(() => {
-          if (this.jsm === p) this.jsm = undefined; // the next read tries again
-        });
-      }
-      const m = await (await this.jsm).streams.getMessage(stream, { last_by_subj: subject });
+      const m = await (await this.manager()).streams.getMessage(stream, { last_by_subj: subject });
       return m?.seq ?? 0;
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return 0;
@@ -397,6 +403,32 @@ export class NatsBus implements Bus {
 
   async closed(): Promise<Error | void> {
     return this.nc.closed();
+  }
+
+  async ackFloor(stream: string, durable: string): Promise<number | null> {
+    try {
+      const info = await (await this.manager()).consumers.info(stream, durable);
+      return info.ack_floor.stream_seq;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return null;
+      throw errors.unavailable(`cannot read consumer ${stream}/${durable}: ${(err as Error).message}`, err);
+    }
+  }
+
+  async purgeBelow(stream: string, subject: string, seq: number): Promise<number> {
+    try {
+      return (await (await this.manager()).streams.purge(stream, { filter: subject, seq })).purged;
+    } catch (err) {
+      throw errors.unavailable(`cannot purge ${subject} below ${seq} in ${stream}: ${(err as Error).message}`, err);
+    }
+  }
+
+  async streamBytes(stream: string): Promise<number> {
+    try {
+      return (await (await this.manager()).streams.info(stream)).state.bytes;
+    } catch (err) {
+      throw errors.unavailable(`cannot read stream ${stream}: ${(err as Error).message}`, err);
+    }
   }
 
   /** False while the connection is down (between a disconnect and the reconnect) and once closed. */

@@ -35,13 +35,15 @@ import { nodeFs } from '../../storage/fs.js';
 import { PartPool } from '../../storage/part_pool.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
 import type { Group } from '../../transport/schema_types.js';
-import { placementSpecOf, shardsOwnedBy } from '../../storage/placement.js';
+import { placeShards, placementSpecOf, shardsOwnedBy } from '../../storage/placement.js';
 import type { Subscription } from '../../transport/bus.js';
 import { dataNodeFs } from './fault_fs.js';
 import { ShardActor } from './shard_actor.js';
 import { serveShardQueries } from './shard_query_service.js';
 import { serveBackfill } from './backfill_service.js';
 import { serveCaughtUp } from './caught_up_service.js';
+import { startWalTrimming, type WalTrimmer } from './wal_trim.js';
+import type { TimerHandle } from '../../runtime/clock.js';
 
 /** Timings of the shard actors a manager opens (defaults in retention_loop.ts and wal_lag.ts). */
 export interface ShardManagerOptions {
@@ -59,6 +61,8 @@ interface OwnedShard {
   actor: ShardActor;
   /** Its query and backfill subscriptions. */
   subs: Subscription[];
+  /** Every owner of the shard, the preferred one first (placement is fixed per generation). */
+  owners: string[];
 }
 
 function shardKey(group: string, generation: number, shard: number): string {
@@ -91,6 +95,7 @@ export class ShardManager implements Actor {
   private queryPool?: QueryPool;
   private dataDir?: DataDir;
   private readonly groupsChecked = new Set<string>();
+  private trim?: { trimmer: WalTrimmer; timer: TimerHandle } | null;
 
   async start(ctx: ActorContext): Promise<void> {
     this.ctx = ctx;
@@ -120,6 +125,7 @@ export class ShardManager implements Actor {
     ]);
     this.dataDir = await openDataDir(nodeFs, resolve(ctx.config.dataDir), ctx.config.name, { clock: ctx.clock });
     ctx.log.info({ dir: this.dataDir.nodeDir, segments: this.dataDir.segments.length }, 'data directory open');
+    this.trim = startWalTrimming(ctx, () => [...shards.values()]);
   }
 
   /**
@@ -231,6 +237,7 @@ export class ShardManager implements Actor {
       shard,
       actor,
       subs: [query, backfill, caughtUp],
+      owners: placeShards(placementSpecOf(group)!)[shard] ?? [],
     });
   }
 
@@ -241,6 +248,7 @@ export class ShardManager implements Actor {
   }
 
   async stop(): Promise<void> {
+    this.trim?.timer.cancel();
     for (const o of this.shards.values()) for (const sub of o.subs) sub.unsubscribe();
     await Promise.all([...this.shards.values()].map((o) => o.actor.close().catch(() => undefined)));
     this.shards.clear();
@@ -259,6 +267,8 @@ export class ShardManager implements Actor {
       groups: this.schema.list('group').length,
       measures: this.schema.list('measure').length,
       streams: this.schema.list('stream').length,
+      wal_store_bytes: this.trim?.trimmer.bytes ?? null,
+      wal_trim_passes: this.trim?.trimmer.passes ?? null,
       shards: [...this.shards.values()].map((o) => ({
         shard: o.generation === 1 ? `${o.group}/${o.shard}` : `${o.group}/g${o.generation}/${o.shard}`,
         applied: o.actor.appliedSequence,

@@ -22,6 +22,8 @@ interface NodeFlags {
   schemaWait?: string;
   retiringGrace?: string;
   leaseTimeout?: string;
+  walKeepFlushed?: string;
+  walTrimInterval?: string;
   barrierFallbackPoll?: string;
   subjectPrefix?: string;
   logLevel?: string;
@@ -65,6 +67,8 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string): NodeConf
     schemaWaitMs: ms(flags.schemaWait, 'LOCKSTEP_SCHEMA_WAIT', 'schema wait'),
     retiringGraceMs: ms(flags.retiringGrace, 'LOCKSTEP_RETIRING_GRACE', 'retiring grace'),
     leaseTimeoutMs: ms(flags.leaseTimeout, 'LOCKSTEP_LEASE_TIMEOUT', 'lease timeout'),
+    walKeepFlushedMs: ms(flags.walKeepFlushed, 'LOCKSTEP_WAL_KEEP_FLUSHED', 'wal-keep-flushed'),
+    walTrimIntervalMs: ms(flags.walTrimInterval, 'LOCKSTEP_WAL_TRIM_INTERVAL', 'wal-trim-interval'),
     barrierFallbackPollMs: ms(flags.barrierFallbackPoll, 'LOCKSTEP_BARRIER_FALLBACK_POLL', 'barrier fallback poll'),
     subjectPrefix: flags.subjectPrefix ?? env.LOCKSTEP_SUBJECT_PREFIX,
     logLevel: flags.logLevel ?? env.LOCKSTEP_LOG_LEVEL,
@@ -102,6 +106,14 @@ export function nodeCommand(): Command {
     .option(
       '--lease-timeout <duration>',
       'claimers: silence after which a migration lease may be taken over by another claimer (default 30s)',
+    )
+    .option(
+      '--wal-keep-flushed <duration>',
+      "data nodes: how long the WAL keeps a shard's records once every owner flushed them (default 10m)",
+    )
+    .option(
+      '--wal-trim-interval <duration>',
+      'data nodes: between passes that trim flushed records from the WAL; 0 = never trim (default 30s)',
     )
     .option('--subject-prefix <prefix>', 'NATS subject prefix (default lockstep)')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')
