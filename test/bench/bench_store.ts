@@ -16,13 +16,13 @@ import { pollUntil, sleep } from './bench_cli.js';
 const FLUSH_POLL_MS = 100;
 
 /** Starts nats-server and one standalone node `name` in `dir`; stops what it started if the node fails. */
-export async function startStandalone(dir: string, name: string): Promise<LocalCluster> {
+export async function startStandalone(dir: string, name: string, nodeArgs: string[] = []): Promise<LocalCluster> {
   const lc = await LocalCluster.start({
     dir,
     liaisons: 0,
     dataNodes: 0,
     claimers: 0,
-    nodeArgs: ['--log-level', 'warn'],
+    nodeArgs: ['--log-level', 'warn', ...nodeArgs],
   });
   try {
     lc.spawnNode(name, ['standalone']);

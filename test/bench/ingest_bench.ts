@@ -160,6 +160,10 @@ export interface IngestRow {
   /** WAL stream bytes ÷ every point the WAL acknowledged in the run (warm-up and drain included). */
   wal_bytes_per_point: number;
   wal_bytes: number;
+  /** The same once the data nodes trimmed what every owner flushed (no safety window here), and when. */
+  wal_bytes_per_point_settled: number;
+  wal_bytes_settled: number;
+  wal_settled_after_s: number;
   acknowledged_points: number;
   /** True when the run hit its batch cap (the timestamp budget) before the window ended. */
   capped: boolean;
@@ -187,8 +191,14 @@ export interface IngestReport {
 
 /** Starts the processes of one config: its own nats-server and node(s). */
 async function startConfig(config: IngestConfig, dir: string): Promise<LocalCluster> {
-  if (config === 'standalone') return startStandalone(dir, 's1');
-  return LocalCluster.start({ dir, liaisons: 1, dataNodes: 2, claimers: 0, nodeArgs: ['--log-level', 'warn'] });
+  if (config === 'standalone') return startStandalone(dir, 's1', WAL_TRIM_ARGS);
+  return LocalCluster.start({
+    dir,
+    liaisons: 1,
+    dataNodes: 2,
+    claimers: 0,
+    nodeArgs: ['--log-level', 'warn', ...WAL_TRIM_ARGS],
+  });
 }
 
 /** Creates the group and the measure once every member is active, and waits until they are applied. */
@@ -229,6 +239,27 @@ async function writer(client: LockstepClient, source: BatchSource, s: RunStats, 
   }
 }
 
+/** The nodes trim the WAL as soon as every owner flushed (no safety window), once a second. */
+const WAL_TRIM_ARGS = ['--wal-keep-flushed', '0s', '--wal-trim-interval', '1s'];
+/** How long the WAL may take to settle after the data nodes flushed. */
+const WAL_SETTLE_TIMEOUT_MS = 30_000;
+
+/**
+ * Polls the WAL's size until two readings a trim interval and a half apart agree (or the timeout):
+ * what the WAL holds once trimming caught up.
+ */
+async function walSettled(bytes: () => Promise<number>): Promise<{ bytes: number; afterS: number }> {
+  const t0 = performance.now();
+  let last = await bytes();
+  while (performance.now() - t0 < WAL_SETTLE_TIMEOUT_MS) {
+    await sleep(1500);
+    const now = await bytes();
+    if (now === last) break;
+    last = now;
+  }
+  return { bytes: last, afterS: Math.round(performance.now() - t0) / 1000 };
+}
+
 /** Runs one config with `writers` writers on fresh processes, and stops them before returning. */
 async function runOne(config: IngestConfig, writers: number, args: IngestArgs, stop: AbortSignal): Promise<IngestRow> {
   const dir = mkdtempSync(join(os.tmpdir(), `lockstep-ingest-${config}-`));
@@ -261,6 +292,7 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
       const disk = diskUsage(join(dir, 'data'));
       const jsm = await jetstreamManager(nc);
       const walBytes = (await jsm.streams.info(subjectsFor().walStream)).state.bytes;
+      const settled = await walSettled(() => jsm.streams.info(subjectsFor().walStream).then((i) => i.state.bytes));
       const lat = s.sortedLatencies();
       return {
         config,
@@ -276,6 +308,10 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
         stored_after_s: storedAfterS,
         wal_bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((walBytes / s.acknowledgedPoints) * 100) / 100,
         wal_bytes: walBytes,
+        wal_bytes_per_point_settled:
+          s.acknowledgedPoints === 0 ? 0 : Math.round((settled.bytes / s.acknowledgedPoints) * 100) / 100,
+        wal_bytes_settled: settled.bytes,
+        wal_settled_after_s: settled.afterS,
         acknowledged_points: s.acknowledgedPoints,
         capped: source.exhausted,
         error_samples: [...s.errorSamples],

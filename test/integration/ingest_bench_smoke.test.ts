@@ -32,6 +32,7 @@ const ROW_FIELDS = [
   'bytes_per_point',
   'stored_after_s',
   'wal_bytes_per_point',
+  'wal_bytes_per_point_settled',
 ] as const;
 
 interface Row extends Record<string, unknown> {
@@ -91,6 +92,11 @@ describe('ingest benchmark', function () {
       );
       // Every point costs at least its two 8-byte floats in the WAL.
       assert.ok(n('wal_bytes_per_point') > 16, `${row.config}: wal_bytes_per_point ${n('wal_bytes_per_point')}`);
+      // Once every owner flushed, the data nodes trim the WAL (no safety window in the benchmark).
+      assert.ok(
+        n('wal_bytes_per_point_settled') < n('wal_bytes_per_point') / 2,
+        `${row.config}: WAL settled at ${n('wal_bytes_per_point_settled')} B/pt from ${n('wal_bytes_per_point')}`,
+      );
       // Once the writers stopped, every acknowledged point reached the data directories.
       assert.ok(
         n('bytes_per_point') > 0 && n('stored_after_s') >= 0,

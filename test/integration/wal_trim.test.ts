@@ -11,6 +11,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { ActorsReply, WritePoint } from '../../transport/api_types.js';
 import type { QueryReply, MeasureRow } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
+import type { Group, StoredResource } from '../../transport/schema_types.js';
+import { placeShards, placementSpecOf } from '../../storage/placement.js';
 import { TestCluster } from '../harness/cluster.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -69,48 +71,75 @@ describe('bounded WAL (1 liaison, 2 data nodes, 2 replicas)', function () {
     const r = await c.control<ActorsReply>(node, 'actors');
     return Number(r.actors.find((a) => a.kind === 'data_shard')?.details.wal_trim_passes ?? 0);
   };
-  const flushedAll = async (node: string) => {
+  /** The last WAL sequence of a shard of the group, read from the stream itself. */
+  const lastSeq = async (shard: number) => {
+    const jsm = await jetstreamManager(nc);
+    const m = await jsm.streams.getMessage(S.walStream, { last_by_subj: S.wal(GROUP, shard) }).catch(() => null);
+    return m?.seq ?? 0;
+  };
+  const shardsOf = async (node: string) => {
     const r = await c.control<ActorsReply>(node, 'actors');
-    const shards = (r.actors.find((a) => a.kind === 'data_shard')?.details.shards ?? []) as {
+    return (r.actors.find((a) => a.kind === 'data_shard')?.details.shards ?? []) as {
       shard: string;
       flushed: number;
-      published: number | null;
     }[];
-    const mine = shards.filter((s) => s.shard.startsWith(`${GROUP}/`));
-    return mine.length === 2 && mine.every((s) => s.published !== null && s.flushed >= s.published);
+  };
+  /** True once `node` flushed both shards of the group up to their last WAL record. */
+  const flushedAll = async (node: string) => {
+    const mine = (await shardsOf(node)).filter((s) => s.shard.startsWith(`${GROUP}/`));
+    const last = [await lastSeq(0), await lastSeq(1)];
+    return mine.length === 2 && mine.every((s) => s.flushed >= last[Number(s.shard.split('/')[1])]!);
+  };
+  /** What a failed wait needs to be understood: the WAL's records by subject and each node's shards. */
+  const diagnose = async () => {
+    const info = await (
+      await jetstreamManager(nc)
+    ).streams.info(S.walStream, { subjects_filter: `${S.prefix}.wal.${GROUP}.>` });
+    const nodes: Record<string, unknown> = {};
+    for (const n of ['d1', 'd2']) nodes[n] = await shardsOf(n).catch((e: Error) => e.message);
+    return JSON.stringify({ wal: info.state.subjects, last: [await lastSeq(0), await lastSeq(1)], nodes });
   };
 
   it('wal - flushed by every owner: trimmed; an owner down keeps its backlog, which it drains when back', async () => {
     for (let i = 0; i < 10; i++) await write(i);
     assert.ok((await walRecords()) > 0);
     await waitFor(async () => (await walRecords()) === 0, {
-      timeoutMs: 30_000,
+      timeoutMs: 60_000,
       what: 'the WAL to drop what both owners flushed',
-    });
+    }).catch(async (err: Error) => assert.fail(`${err.message}: ${await diagnose()}`));
     assert.equal(await count(), 10 * HOSTS, 'every point is still read, from parts');
 
-    // d2 goes away: d1 flushes what comes next, but d2 has not: the WAL keeps it for d2.
-    c.lc.kill('d2', 'SIGTERM');
-    await c.lc.nodes.get('d2')!.exited;
+    // The other owner of shard 0 goes away; shard 0's preferred owner (which trims it) flushes
+    // what comes next, but the one away has not: the WAL keeps it.
+    const group = (await c.api<StoredResource>(S.api.schema('group', 'get'), { group: GROUP })).resource as Group;
+    const [trimmer, away] = placeShards(placementSpecOf(group)!)[0]!;
+    assert.ok(trimmer && away, 'shard 0 has two owners');
+    c.lc.kill(away, 'SIGTERM');
+    await c.lc.nodes.get(away)!.exited;
     for (let i = 10; i < 15; i++) await write(i);
     const backlog = await walRecords();
     assert.ok(backlog > 0);
-    await waitFor(() => flushedAll('d1'), { timeoutMs: 30_000, what: 'd1 to flush the new points' });
-    const seen = await passes('d1');
-    await waitFor(async () => (await passes('d1')) >= seen + 3, { timeoutMs: 10_000, what: 'three more trim passes' });
-    assert.equal(await walRecords(), backlog, 'nothing d2 has not flushed is trimmed');
+    await waitFor(() => flushedAll(trimmer), { timeoutMs: 30_000, what: `${trimmer} to flush the new points` });
+    const seen = await passes(trimmer);
+    await waitFor(async () => (await passes(trimmer)) >= seen + 3, {
+      timeoutMs: 10_000,
+      what: 'three more trim passes',
+    });
+    assert.equal(await walRecords(), backlog, `nothing ${away} has not flushed is trimmed: ${await diagnose()}`);
 
-    // d2 returns, catches up from the WAL and flushes; then the WAL is trimmed again.
-    c.lc.spawnNode('d2', ['data']);
-    await c.lc.waitReady('d2');
-    await waitFor(() => flushedAll('d2'), { timeoutMs: 30_000, what: 'd2 to catch up and flush' });
-    await waitFor(async () => (await walRecords()) === 0, { timeoutMs: 30_000, what: 'the backlog trimmed' });
-    // d2 alone serves every point, the ones it read from the WAL after its return included.
-    c.lc.kill('d1', 'SIGTERM');
-    await c.lc.nodes.get('d1')!.exited;
+    // It returns, catches up from the WAL and flushes; then the WAL is trimmed again.
+    c.lc.spawnNode(away, ['data']);
+    await c.lc.waitReady(away);
+    await waitFor(() => flushedAll(away), { timeoutMs: 30_000, what: `${away} to catch up and flush` });
+    await waitFor(async () => (await walRecords()) === 0, { timeoutMs: 60_000, what: 'the backlog trimmed' }).catch(
+      async (err: Error) => assert.fail(`${err.message}: ${await diagnose()}`),
+    );
+    // It alone serves every point, the ones it read from the WAL after its return included.
+    c.lc.kill(trimmer, 'SIGTERM');
+    await c.lc.nodes.get(trimmer)!.exited;
     await waitFor(async () => (await count()) === 15 * HOSTS, {
       timeoutMs: 20_000,
-      what: 'd2 to serve every point alone',
+      what: `${away} to serve every point alone`,
     });
   });
 });
