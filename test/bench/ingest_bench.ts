@@ -245,16 +245,18 @@ const WAL_TRIM_ARGS = ['--wal-keep-flushed', '0s', '--wal-trim-interval', '1s'];
 const WAL_SETTLE_TIMEOUT_MS = 30_000;
 
 /**
- * Polls the WAL's size until two readings a trim interval and a half apart agree (or the timeout):
- * what the WAL holds once trimming caught up.
+ * Polls the WAL's size until it reads 0, or the same three times in a row 1.5 s apart (a busy node
+ * may skip a trim pass between two readings), or the timeout: what the WAL holds once trimming
+ * caught up.
  */
 async function walSettled(bytes: () => Promise<number>): Promise<{ bytes: number; afterS: number }> {
   const t0 = performance.now();
   let last = await bytes();
-  while (performance.now() - t0 < WAL_SETTLE_TIMEOUT_MS) {
+  let same = 0;
+  while (last > 0 && same < 2 && performance.now() - t0 < WAL_SETTLE_TIMEOUT_MS) {
     await sleep(1500);
     const now = await bytes();
-    if (now === last) break;
+    same = now === last ? same + 1 : 0;
     last = now;
   }
   return { bytes: last, afterS: Math.round(performance.now() - t0) / 1000 };
