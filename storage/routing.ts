@@ -4,6 +4,8 @@
  * with 32-bit FNV-1a, modulo the generation's shard count. Liaisons route writes with it and data
  * nodes route the rows they backfill into a new generation with it, so both agree by construction.
  */
+import type { Measure, Stream } from '../transport/schema_types.js';
+import { missingTagValue } from '../transport/wal_record.js';
 
 /** FNV-1a over UTF-16 code units: a fast, stable hash for shard routing. */
 export function routeHash(s: string): number {
@@ -23,4 +25,14 @@ export function shardOfSeries(name: string, entityKey: string, shards: number): 
 /** The canonical entity key of a row: JSON of its entity tag values in entity order. */
 export function entityKeyOf(entity: readonly string[], tagAt: (tag: string) => unknown): string {
   return JSON.stringify(entity.map(tagAt));
+}
+
+/**
+ * Entity keys by `resource`'s entity where a row may lack an entity tag (a measure whose entity a
+ * rewrite changed): a missing tag counts as the value stored in its place, so the liaison's dual
+ * writes and the backfill route such a row alike.
+ */
+export function storedEntityKeyer(resource: Measure | Stream): (tagAt: (tag: string) => unknown) => string {
+  const types = new Map(resource.tag_families.flatMap((f) => f.tags.map((t) => [t.name, t.type] as const)));
+  return (tagAt) => entityKeyOf(resource.entity, (t) => tagAt(t) ?? missingTagValue(types.get(t) ?? 'string'));
 }

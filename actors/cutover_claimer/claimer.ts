@@ -122,8 +122,7 @@ export class CutoverClaimer implements Actor {
         revisions.push(revision);
       }
       // Certified only once every watched node applied every key: the next target waits for it.
-      for (;;) {
-        if (keys.length === 0) break;
+      while (keys.length > 0) {
         signal.throwIfAborted();
         const b = await client.awaitApplied(keys, { minRevisions: revisions, timeoutMs: BARRIER_CALL_MS });
         if (b.applied) break;

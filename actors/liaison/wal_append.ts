@@ -15,9 +15,9 @@ import { Code, LockstepError } from '../../transport/errors.js';
 import { resourceInGeneration, type LayoutGeneration } from '../../transport/layout_types.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
-import { missingTagValue, walColumns, type WalRecord } from '../../transport/wal_record.js';
+import { walColumns, type WalRecord } from '../../transport/wal_record.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
-import { entityKeyOf, shardOfSeries } from '../../storage/routing.js';
+import { shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
 
 /** The shard of every row: the series (name + entity key) hashed onto `shards`. */
 function shardsOfRows(name: string, entityKeys: readonly string[], shards: number): Uint16Array {
@@ -35,18 +35,6 @@ function byShard(shardOf: Uint16Array): Map<number, number[]> {
     list.push(i);
   });
   return m;
-}
-
-/**
- * The entity key of every row by `resource`'s entity, a missing tag counting as the value stored in
- * its place (what a backfill routes by too).
- */
-function entityKeysBy(resource: Measure | Stream, rows: readonly unknown[]): string[] {
-  const types = new Map(resource.tag_families.flatMap((f) => f.tags.map((t) => [t.name, t.type] as const)));
-  return rows.map((r) => {
-    const tags = (r as { tags: Record<string, unknown> }).tags;
-    return entityKeyOf(resource.entity, (t) => tags[t] ?? missingTagValue(types.get(t) ?? 'string'));
-  });
 }
 
 /** One validated batch. */
@@ -90,10 +78,10 @@ export async function appendBatch(
   const shapeOf = (gen: LayoutGeneration) => resourceInGeneration(gen, batch.kind, batch.name, batch.resource);
   const shardsIn = (gen: LayoutGeneration) => {
     const shape = shapeOf(gen);
-    const keys =
-      shape.entity.join('\u0000') === batch.resource.entity.join('\u0000')
-        ? batch.entityKeys
-        : entityKeysBy(shape, batch.rows);
+    if (shape.entity.join('\u0000') === batch.resource.entity.join('\u0000'))
+      return shardsOfRows(batch.name, batch.entityKeys, gen.shards);
+    const keyOf = storedEntityKeyer(shape);
+    const keys = batch.rows.map((r) => keyOf((t) => (r as { tags: Record<string, unknown> }).tags[t]));
     return shardsOfRows(batch.name, keys, gen.shards);
   };
   const currentShard = shardsIn(current!);

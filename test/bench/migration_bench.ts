@@ -27,14 +27,13 @@ import { mergeTokens } from '../../transport/write_token.js';
 import { LOAD_SERIES, parseMigrationArgs, type MigrationArgs, type MigrationProfile } from './migration_args.js';
 import { runBenchScript, sleep } from './bench_cli.js';
 import { createMeasure, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
-import { QueryData, TS_STEP_MS } from './query_data.js';
+import { QueryData, TS_STEP_MS, writeAll } from './query_data.js';
 import {
   BATCH_POINTS,
   countOf,
   epochNow,
   epochOf,
   GROUP,
-  load,
   MAX_ERROR_SAMPLES,
   MEASURE,
   Probe,
@@ -122,7 +121,13 @@ async function loadPhase(
   const data = new QueryData(args.points, LOAD_SERIES, Date.now());
   const t0 = performance.now();
   const deadline = t0 + args.loadTimeoutMs;
-  const token = await load(writers, data, deadline, signal);
+  const token = await writeAll(
+    writers,
+    data,
+    { group: GROUP, measure: MEASURE, batchPoints: BATCH_POINTS },
+    deadline,
+    signal,
+  );
   const loadS = (performance.now() - t0) / 1000;
   const dataNodes = [...lc.nodes.values()].filter((n) => n.roles.some((r) => r === 'data' || r === 'standalone'));
   // A copy starts from the parts: it is timed on a flushed load, as a migration of older data would be.

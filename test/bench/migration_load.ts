@@ -10,7 +10,6 @@ import type { LockstepClient, MeasureQuery } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import { percentile, sleep } from './bench_cli.js';
-import type { QueryData } from './query_data.js';
 
 /** What the benchmark writes and queries. */
 export const GROUP = 'mbench';
@@ -52,38 +51,6 @@ export class Timings {
       .sort((a, b) => a - b);
     return { samples: ms.length, p50_ms: percentile(ms, 50), p99_ms: percentile(ms, 99), max_ms: percentile(ms, 100) };
   }
-}
-
-/** Writes every batch of `data` with concurrent writers; the first failure stops them all. */
-export async function load(writers: LockstepClient[], data: QueryData, deadline: number, signal: AbortSignal) {
-  const tokens: WriteToken[] = [];
-  const batches = Math.ceil(data.points / BATCH_POINTS);
-  let next = 0;
-  let failure: Error | undefined;
-  const one = async (c: LockstepClient) => {
-    // Bounded by the batch count; every write is bounded by the client's write timeout.
-    for (let i = 0; i < batches && failure === undefined; i++) {
-      if (signal.aborted) failure ??= new Error('interrupted during the load');
-      if (performance.now() > deadline)
-        failure ??= new Error(`the load did not finish within --load-timeout (${next} of ${batches} batches issued)`);
-      const b = next++;
-      if (failure !== undefined || b >= batches) return;
-      try {
-        const r = await c.writeMeasure(
-          GROUP,
-          MEASURE,
-          data.batch(b * BATCH_POINTS, Math.min(data.points, (b + 1) * BATCH_POINTS)),
-        );
-        if (r.duplicate) throw new Error(`batch ${b} was reported as a duplicate`);
-        tokens.push(r.write_token);
-      } catch (err) {
-        failure ??= new Error(`write of batch ${b} of ${batches} failed: ${codeOf(err)}: ${(err as Error).message}`);
-      }
-    }
-  };
-  await Promise.all(writers.map(one));
-  if (failure) throw failure;
-  return mergeTokens(GROUP, tokens);
 }
 
 /** The live write load: a batch every PROBE_TICK_MS, open loop, to hosts `p<j>` at timestamp `firstTs + tick`. */

@@ -21,7 +21,7 @@ import { LockstepClient, type MeasureQuery, type WriteToken } from '../../transp
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
 import { percentile, runBenchScript } from './bench_cli.js';
-import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
+import { createMeasure, diskUsage, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 import {
   APPLY_QUERY_TIMEOUT_MS,
   ask,
@@ -34,6 +34,7 @@ import {
   TS_STEP_MS,
   verify,
   type QueryName,
+  writeAll,
 } from './query_data.js';
 
 const SHARDS = 4;
@@ -128,46 +129,6 @@ async function createSchema(client: LockstepClient): Promise<void> {
   });
 }
 
-/**
- * Writes every batch with `writers` concurrent writers, each on its own connection; the first failed
- * write stops them all and fails the load naming its code. Returns the merged write token.
- */
-async function load(
-  writers: LockstepClient[],
-  data: QueryData,
-  deadline: number,
-  signal: AbortSignal,
-): Promise<WriteToken> {
-  const token: WriteToken = { group: GROUP, shards: {} };
-  const batches = Math.ceil(data.points / BATCH_POINTS);
-  let next = 0;
-  let failure: Error | undefined;
-  const one = async (c: LockstepClient) => {
-    // Bounded by the batch count; every write is bounded by the client's write timeout.
-    for (let i = 0; i < batches && failure === undefined; i++) {
-      if (signal.aborted) failure ??= new Error('interrupted during the load');
-      if (performance.now() > deadline)
-        failure ??= new Error(`the load did not finish within --load-timeout (${next} of ${batches} batches issued)`);
-      const b = next++;
-      if (failure !== undefined || b >= batches) return;
-      try {
-        const r = await c.writeMeasure(
-          GROUP,
-          MEASURE,
-          data.batch(b * BATCH_POINTS, Math.min(data.points, (b + 1) * BATCH_POINTS)),
-        );
-        if (r.duplicate) throw new Error(`batch ${b} was reported as a duplicate`);
-        mergeToken(token, r.write_token);
-      } catch (err) {
-        failure ??= new Error(`write of batch ${b} of ${batches} failed: ${codeOf(err)}: ${(err as Error).message}`);
-      }
-    }
-  };
-  await Promise.all(writers.map(one));
-  if (failure) throw failure;
-  return token;
-}
-
 /** Waits until a query carrying `token` answers: every shard applied its part of the load. */
 async function waitApplied(
   client: LockstepClient,
@@ -258,7 +219,13 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     const data = new QueryData(args.points, args.series, Date.now());
     const t0 = performance.now();
     const deadline = t0 + args.loadTimeoutMs;
-    const token = await load(writers, data, deadline, signal);
+    const token = await writeAll(
+      writers,
+      data,
+      { group: GROUP, measure: MEASURE, batchPoints: BATCH_POINTS },
+      deadline,
+      signal,
+    );
     const t1 = performance.now();
     const loadS = (t1 - t0) / 1000;
     process.stderr.write(

@@ -3,8 +3,10 @@
  * the checks need), the three timed queries with the rows each must return, and the check of their
  * answers against what was written before anything is timed.
  */
+import { performance } from 'node:perf_hooks';
 import type { LockstepClient, MeasureQuery, MeasureRow, QueryReply, WritePoint } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
+import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 
 /** The group and measure of the run. */
 export const GROUP = 'qbench';
@@ -197,4 +199,43 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
     JSON.stringify(got) === JSON.stringify(maxima),
     `${top.name} maxima ${JSON.stringify(got)}, expected ${JSON.stringify(maxima)}`,
   );
+}
+
+/**
+ * Writes every point of `data` to `target` in batches of `batchPoints`, with the writers concurrent;
+ * the first failure (or `deadline`, performance.now() ms, or `signal`) stops them all. Resolves with
+ * the merged write token of the load.
+ */
+export async function writeAll(
+  writers: LockstepClient[],
+  data: QueryData,
+  target: { group: string; measure: string; batchPoints: number },
+  deadline: number,
+  signal: AbortSignal,
+): Promise<WriteToken> {
+  const tokens: WriteToken[] = [];
+  const batches = Math.ceil(data.points / target.batchPoints);
+  let next = 0;
+  let failure: Error | undefined;
+  const one = async (c: LockstepClient) => {
+    // Bounded by the batch count; every write is bounded by the client's write timeout.
+    for (let i = 0; i < batches && failure === undefined; i++) {
+      if (signal.aborted) failure ??= new Error('interrupted during the load');
+      if (performance.now() > deadline)
+        failure ??= new Error(`the load did not finish within --load-timeout (${next} of ${batches} batches issued)`);
+      const b = next++;
+      if (failure !== undefined || b >= batches) return;
+      try {
+        const points = data.batch(b * target.batchPoints, Math.min(data.points, (b + 1) * target.batchPoints));
+        const r = await c.writeMeasure(target.group, target.measure, points);
+        if (r.duplicate) throw new Error(`batch ${b} was reported as a duplicate`);
+        tokens.push(r.write_token);
+      } catch (err) {
+        failure ??= new Error(`write of batch ${b} of ${batches} failed: ${codeOf(err)}: ${(err as Error).message}`);
+      }
+    }
+  };
+  await Promise.all(writers.map(one));
+  if (failure) throw failure;
+  return mergeTokens(target.group, tokens);
 }
