@@ -3,6 +3,7 @@
  * merged with named defaults and validated into numbers with units in their names.
  */
 import { errors } from '../transport/errors.js';
+import type { NatsAuth } from '../transport/nats_auth.js';
 import { isValidName } from '../transport/schema_types.js';
 import { DEFAULT_PREFIX, isValidNodeName } from '../transport/subjects.js';
 import type { FaultSpec } from './actor.js';
@@ -14,6 +15,8 @@ export interface NodeConfig {
   name: string;
   roles: Role[];
   natsUrl: string;
+  /** NATS user, password and inbox prefix (deploy/nats.conf: one user per role); never logged. */
+  natsAuth: NatsAuth;
   subjectPrefix: string;
   dataDir: string;
   /** Prometheus port; 0 = an ephemeral port; -1 = no endpoint. */
@@ -56,6 +59,7 @@ export interface NodeConfig {
 /** Defaults (LAN timings). */
 export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
   natsUrl: 'nats://127.0.0.1:4222',
+  natsAuth: {},
   subjectPrefix: DEFAULT_PREFIX,
   dataDir: './.lockstep/data',
   metricsPort: 0,

@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync, readFileSync, renameSync, writeFileSync }
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errors } from '../transport/errors.js';
+import type { NatsAuth } from '../transport/nats_auth.js';
 import { NatsBus, redactUrl } from '../transport/nats_bus.js';
 import { call } from '../transport/rpc.js';
 import { subjectsFor } from '../transport/subjects.js';
@@ -106,6 +107,13 @@ export interface LocalClusterOptions {
   nodeArgs?: string[];
   /** Extra environment for every node. */
   env?: Record<string, string>;
+  /** Extra environment for the nodes of one role (e.g. that role's NATS user), after `env`. */
+  roleEnv?: Partial<Record<string, Record<string, string>>>;
+  /**
+   * Credentials of the cluster's own connection (readiness checks and admin calls to the nodes'
+   * control subjects, so a node role's user under deploy/nats.conf).
+   */
+  adminAuth?: NatsAuth;
   /** How long to wait for every node to answer (ms). */
   readyTimeoutMs?: number;
   /** Aborting it during start stops what was started and rejects. */
@@ -191,7 +199,13 @@ export class LocalCluster {
     // The URL goes in the environment, not the arguments: `ps` shows arguments to every user.
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.opts.env, ...env, LOCKSTEP_NATS_URL: this.natsUrl },
+      env: {
+        ...process.env,
+        ...this.opts.env,
+        ...(roles.length === 1 ? this.opts.roleEnv?.[roles[0]!] : undefined),
+        ...env,
+        LOCKSTEP_NATS_URL: this.natsUrl,
+      },
     });
     // Both streams feed one log: neither may end it; it ends once the process and its pipes closed,
     // and `exited` resolves only when the log holds everything the node wrote.
@@ -216,7 +230,7 @@ export class LocalCluster {
   /** A bus connection of the cluster's own (for admin calls). */
   adminBus(): Promise<NatsBus> {
     // Cache the promise, not the bus: concurrent callers must share one connection.
-    this.bus ??= NatsBus.connect({ url: this.natsUrl, name: 'local-cluster' });
+    this.bus ??= NatsBus.connect({ url: this.natsUrl, auth: this.opts.adminAuth, name: 'local-cluster' });
     return this.bus;
   }
 

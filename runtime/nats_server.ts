@@ -20,8 +20,10 @@ export interface NatsServerOptions {
   /** Directory for the store and the ports file; a temp dir (removed at stop) when absent. */
   dir?: string;
   startTimeoutMs?: number;
-  /** Extra server flags (e.g. `--user`, `--pass`). */
+  /** Extra server flags (e.g. `--user`, `--pass`, `-c FILE`). */
   args?: string[];
+  /** Extra environment of the server (the variables a config file names). */
+  env?: Record<string, string>;
 }
 
 /** True when a nats-server binary is on the PATH. */
@@ -43,7 +45,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const child: ChildProcess = spawn(
     'nats-server',
     ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', join(dir, 'store'), '--ports_file_dir', dir, ...(opts.args ?? [])],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } },
   );
   let stderr = '';
   child.stderr!.on('data', (d) => {

@@ -49,6 +49,15 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Connection name shown by the server (default `lockstep-client`). */
   name?: string;
+  /** NATS user (deploy/nats.conf: `admin`, `writer` or `reader`); wins over a user in `natsUrl`. */
+  user?: string;
+  /** The user's password; wins over one in `natsUrl`. Never logged. */
+  password?: string;
+  /**
+   * Prefix of this client's reply subjects; default `_INBOX.<user>`, the only inbox the deployment
+   * config lets that user subscribe to (`_INBOX` without a user).
+   */
+  inboxPrefix?: string;
 }
 
 /** Default timeout of a non-barrier call. */
@@ -190,7 +199,11 @@ export class LockstepClient {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
       throw new TypeError('options.timeoutMs must be a positive number');
-    const bus = await NatsBus.connect({ url: opts.natsUrl, name: opts.name ?? 'lockstep-client' });
+    const bus = await NatsBus.connect({
+      url: opts.natsUrl,
+      name: opts.name ?? 'lockstep-client',
+      auth: { user: opts.user, pass: opts.password, inboxPrefix: opts.inboxPrefix },
+    });
     return new LockstepClient(bus, opts.prefix ?? DEFAULT_PREFIX, timeoutMs);
   }
 

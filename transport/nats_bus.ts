@@ -7,6 +7,7 @@ import {
   UserAuthenticationExpiredError,
   headers as natsHeaders,
   NoRespondersError as NatsNoRespondersError,
+  PermissionViolationError,
   RequestError,
   TimeoutError,
   type Msg,
@@ -43,6 +44,7 @@ import type {
   WalRetention,
 } from './bus.js';
 import { Code, errors, LockstepError, NoRespondersError } from './errors.js';
+import { inboxPrefixFor, type NatsAuth } from './nats_auth.js';
 import { connectNats } from './nats_connect.js';
 import { openNatsKv } from './nats_kv.js';
 
@@ -52,6 +54,12 @@ function isAuthFailure(err: unknown): boolean {
   return auth(err) || auth((err as { cause?: unknown } | null)?.cause);
 }
 
+/** True when NATS refused a publish or subscribe for the user's permissions (the error or its cause). */
+function isPermissionViolation(err: unknown): boolean {
+  const pv = (e: unknown) => e instanceof PermissionViolationError;
+  return pv(err) || pv((err as { cause?: unknown } | null)?.cause);
+}
+
 /** Options to connect a bus. */
 export interface NatsBusOptions {
   url: string;
@@ -59,6 +67,8 @@ export interface NatsBusOptions {
   name: string;
   /** How long to wait for the first connection (ms). */
   connectTimeoutMs?: number;
+  /** User, password and inbox prefix; a user or password here wins over one in `url`. */
+  auth?: NatsAuth;
 }
 
 function toRecord(h: MsgHdrs | undefined): Headers {
@@ -139,12 +149,15 @@ export class NatsBus implements Bus, WalRetention {
 
   /** Connects once; throws `Unavailable` naming the URL when the server cannot be reached. */
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
+    const fromUrl = splitCredentials(opts.url);
+    const user = opts.auth?.user ?? fromUrl.user;
+    const pass = opts.auth?.pass ?? fromUrl.pass;
     try {
-      const { servers, user, pass } = splitCredentials(opts.url);
       const nc = await connectNats({
-        servers,
+        servers: fromUrl.servers,
         user,
         pass,
+        inboxPrefix: opts.auth?.inboxPrefix ?? inboxPrefixFor(user),
         name: opts.name,
         timeout: opts.connectTimeoutMs ?? 2000,
         maxReconnectAttempts: -1,
@@ -157,7 +170,7 @@ export class NatsBus implements Bus, WalRetention {
         throw Object.assign(
           new LockstepError(
             Code.PermissionDenied,
-            `NATS at ${redactUrl(opts.url)} refused the credentials: ${(err as Error).message}`,
+            `NATS at ${redactUrl(opts.url)} refused the credentials${user === undefined ? '' : ` of user ${user}`}: ${(err as Error).message}`,
             { cause: err },
           ),
           { permanent: true },
@@ -190,6 +203,13 @@ export class NatsBus implements Bus, WalRetention {
       }
       if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
         throw errors.deadlineExceeded(`no reply on ${subject} within ${opts.timeoutMs} ms`, err);
+      }
+      if (isPermissionViolation(err)) {
+        throw new LockstepError(
+          Code.PermissionDenied,
+          `NATS does not allow this connection's user to send on ${subject}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       throw errors.unavailable(`request on ${subject} failed: ${(err as Error).message}`, err);
     }

@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { errors, LockstepError } from '../../transport/errors.js';
 import { redactUrl } from '../../transport/nats_bus.js';
 import { LocalCluster } from '../local_cluster.js';
-import { LOCAL_CLUSTER_DIR } from './global_options.js';
+import type { NatsAuth } from '../../transport/nats_auth.js';
+import { LOCAL_CLUSTER_DIR, resolveNatsAuth } from './global_options.js';
 import { EXIT_ERROR, Output } from './output.js';
 import { progressEnabled, StartProgress } from './progress.js';
 
@@ -15,6 +16,15 @@ function count(what: string, min: number) {
       throw new Error(`${what} must be an integer ≥ ${min} (got ${JSON.stringify(v)})`);
     return n;
   };
+}
+
+/** The environment that hands `auth` to a node process (never its arguments, which `ps` shows). */
+function authEnv(auth: NatsAuth): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (auth.user !== undefined) env.LOCKSTEP_NATS_USER = auth.user;
+  if (auth.pass !== undefined) env.LOCKSTEP_NATS_PASSWORD = auth.pass;
+  if (auth.inboxPrefix !== undefined) env.LOCKSTEP_NATS_INBOX_PREFIX = auth.inboxPrefix;
+  return env;
 }
 
 /** The lines `cluster up` prints once the cluster runs: where it is and how other commands reach it. */
@@ -47,10 +57,23 @@ export function clusterCommand(): Command {
     .option('--data-nodes <n>', 'data nodes', count('--data-nodes', 0), 2)
     .option('--claimers <n>', 'claimer nodes', count('--claimers', 0), 1)
     .action(async (opts: { dir: string; liaisons: number; dataNodes: number; claimers: number }, cmd: Command) => {
-      const g = cmd.optsWithGlobals() as { natsUrl?: string; json?: boolean };
+      const g = cmd.optsWithGlobals() as {
+        natsUrl?: string;
+        json?: boolean;
+        user?: string;
+        passwordFile?: string;
+        inboxPrefix?: string;
+      };
       const out = new Output(!!g.json);
       // Only an explicit URL means "use that server"; otherwise the cluster starts its own.
       const natsUrl = g.natsUrl ?? (process.env.LOCKSTEP_NATS_URL || undefined);
+      let natsAuth: NatsAuth;
+      try {
+        natsAuth = resolveNatsAuth({ ...g, urlFlag: g.natsUrl, env: process.env });
+      } catch (err) {
+        out.error(err);
+        return;
+      }
       const total = opts.liaisons + opts.dataNodes + opts.claimers;
       const progress = new StartProgress(
         progressEnabled(out.json, process.stderr, process.env.TERM),
@@ -73,6 +96,9 @@ export function clusterCommand(): Command {
           dataNodes: opts.dataNodes,
           claimers: opts.claimers,
           natsUrl,
+          // Every node and the cluster's own connection log in as the given user.
+          env: authEnv(natsAuth),
+          adminAuth: natsAuth,
           signal: interrupted.signal,
           onProgress: (p) => (p.kind === 'nats' ? progress.natsUp() : progress.nodeReady(p.name, p.ready)),
         });

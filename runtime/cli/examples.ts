@@ -23,7 +23,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'cluster up': [
     'lockstep cluster up',
     'lockstep cluster up --dir /tmp/lockstep --data-nodes 3 --claimers 0',
-    'lockstep cluster up --nats-url nats://user:PASSWORD@127.0.0.1:4222',
+    'LOCKSTEP_NATS_PASSWORD=… lockstep cluster up --nats-url nats://127.0.0.1:4222 --user admin',
   ],
   'cluster members': ['lockstep cluster members', 'lockstep cluster members --json'],
   schema: [

@@ -1,7 +1,10 @@
 /** Options every `lockstep` command takes (declared on the root program), and where the NATS URL comes from. */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { redactUrl } from '../../transport/nats_bus.js';
+import { errors } from '../../transport/errors.js';
+import { checkInboxPrefix, urlHasPassword, type NatsAuth } from '../../transport/nats_auth.js';
+import { redactUrl, splitCredentials } from '../../transport/nats_bus.js';
 import { liveClusterProcesses, readClusterFile, type ClusterFile } from '../local_cluster.js';
 
 /** Default NATS URL when neither `--nats-url`, `LOCKSTEP_NATS_URL` nor a running local cluster gives one. */
@@ -19,6 +22,8 @@ export interface GlobalOptions {
   natsUrlSource: NatsUrlSource;
   /** `./.lockstep/cluster.json` was there but its cluster no longer runs (so it was not used). */
   staleClusterFile?: boolean;
+  /** User, password and inbox prefix from the flags and environment (empty for an open server). */
+  natsAuth: NatsAuth;
   json: boolean;
 }
 
@@ -73,12 +78,90 @@ export const START_HINT =
   'start a local cluster with `npm start` in a Lockstep checkout or `lockstep cluster up` ' +
   '(then run lockstep in the same directory), or give --nats-url';
 
-/** Reads the global options of the command being run. */
+/** What decides the credentials: flags, environment, and a way to read the password file. */
+export interface NatsAuthInputs {
+  urlFlag?: string;
+  user?: string;
+  passwordFile?: string;
+  inboxPrefix?: string;
+  env: Record<string, string | undefined>;
+  readFile?: (path: string) => string;
+}
+
+/**
+ * The NATS credentials: the user from `--user` or LOCKSTEP_NATS_USER, the password from
+ * `--password-file` or LOCKSTEP_NATS_PASSWORD, the inbox prefix from `--inbox-prefix` or
+ * LOCKSTEP_NATS_INBOX_PREFIX (else `_INBOX.<user>`). A password is never taken from a command
+ * line, where every user of the machine can read it (`ps`): `--nats-url` with one is refused.
+ * Throws `InvalidArgument` naming the flag or variable, never the password.
+ */
+export function resolveNatsAuth(i: NatsAuthInputs): NatsAuth {
+  if (i.urlFlag !== undefined && urlHasPassword(i.urlFlag))
+    throw errors.invalidArgument(
+      '--nats-url carries a password, and a command line is readable by every user of the machine: ' +
+        'give the user with --user (or in the URL without a password) and the password in ' +
+        'LOCKSTEP_NATS_PASSWORD or a file named by --password-file',
+    );
+  const user = i.user ?? (i.env.LOCKSTEP_NATS_USER || undefined);
+  let pass: string | undefined;
+  if (i.passwordFile !== undefined) {
+    let text: string;
+    try {
+      text = (i.readFile ?? ((p) => readFileSync(p, 'utf8')))(i.passwordFile);
+    } catch (err) {
+      throw errors.invalidArgument(
+        `--password-file ${i.passwordFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+    pass = text.replace(/\r?\n$/, '');
+    if (pass === '') throw errors.invalidArgument(`--password-file ${i.passwordFile} is empty`);
+  } else {
+    pass = i.env.LOCKSTEP_NATS_PASSWORD || undefined;
+  }
+  const prefix = i.inboxPrefix ?? (i.env.LOCKSTEP_NATS_INBOX_PREFIX || undefined);
+  const out: NatsAuth = {};
+  if (user !== undefined) out.user = user;
+  if (pass !== undefined) out.pass = pass;
+  if (prefix !== undefined)
+    out.inboxPrefix = checkInboxPrefix(
+      prefix,
+      i.inboxPrefix !== undefined ? '--inbox-prefix' : 'LOCKSTEP_NATS_INBOX_PREFIX',
+    );
+  return out;
+}
+
+/** Why `auth` with the URL's credentials cannot log in (a password without a user); undefined when it can. */
+export function halfCredentials(auth: NatsAuth, url: string): string | undefined {
+  const fromUrl = splitCredentials(url);
+  const user = auth.user ?? fromUrl.user;
+  const pass = auth.pass ?? fromUrl.pass;
+  if (pass !== undefined && user === undefined)
+    return 'a NATS password was given without a user: give --user or LOCKSTEP_NATS_USER';
+  return undefined;
+}
+
+/** Reads the global options of the command being run; `InvalidArgument` for bad credentials options. */
 export function globalOptions(cmd: Command): GlobalOptions {
-  const o = cmd.optsWithGlobals() as { natsUrl?: string; json?: boolean };
+  const o = cmd.optsWithGlobals() as {
+    natsUrl?: string;
+    json?: boolean;
+    user?: string;
+    passwordFile?: string;
+    inboxPrefix?: string;
+  };
   const env = process.env.LOCKSTEP_NATS_URL;
+  const natsAuth = resolveNatsAuth({
+    urlFlag: o.natsUrl,
+    user: o.user,
+    passwordFile: o.passwordFile,
+    inboxPrefix: o.inboxPrefix,
+    env: process.env,
+  });
   const needFile = o.natsUrl === undefined && (env === undefined || env === '');
   const clusterFile = needFile ? readClusterFile(join(process.cwd(), LOCAL_CLUSTER_DIR)) : undefined;
   const clusterRunning = clusterFile ? liveClusterProcesses(clusterFile).length > 0 : false;
-  return { ...resolveNatsUrl({ flag: o.natsUrl, env, clusterFile, clusterRunning }), json: !!o.json };
+  const url = resolveNatsUrl({ flag: o.natsUrl, env, clusterFile, clusterRunning });
+  const half = halfCredentials(natsAuth, url.natsUrl);
+  if (half !== undefined) throw errors.invalidArgument(half);
+  return { ...url, natsAuth, json: !!o.json };
 }

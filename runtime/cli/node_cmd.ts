@@ -7,6 +7,7 @@ import type { FaultSpec } from '../actor.js';
 import { parseDuration } from '../../transport/duration.js';
 import { resolveNodeConfig, type NodeConfig } from '../config.js';
 import { runNode } from '../node.js';
+import type { NatsAuth } from '../../transport/nats_auth.js';
 import { globalOptions } from './global_options.js';
 
 interface NodeFlags {
@@ -43,7 +44,7 @@ function ms(v: string | undefined, envName: string, what: string): number | unde
 }
 
 /** Builds the node config from flags and env (flags win). */
-export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string): NodeConfig {
+export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string, natsAuth: NatsAuth = {}): NodeConfig {
   const faultsRaw = [...(flags.fault ?? []), ...(env.LOCKSTEP_FAULTS ? [env.LOCKSTEP_FAULTS] : [])];
   const faults: FaultSpec[] = faultsRaw.flatMap((s) => {
     const v = JSON.parse(s) as FaultSpec | FaultSpec[];
@@ -57,6 +58,7 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string): NodeConf
       .map((s) => s.trim())
       .filter(Boolean),
     natsUrl,
+    natsAuth,
     dataDir: flags.dataDir ?? env.LOCKSTEP_DATA_DIR,
     metricsPort: metricsPort === undefined ? undefined : Number(metricsPort),
     metricsHost: flags.metricsHost ?? env.LOCKSTEP_METRICS_HOST,
@@ -126,10 +128,10 @@ export function nodeCommand(): Command {
     )
     .addOption(new Option('--in-process', 'run actors on the main thread (debugging)').hideHelp())
     .action(async (flags: NodeFlags, cmd: Command) => {
-      const { natsUrl } = globalOptions(cmd);
       let config: NodeConfig;
       try {
-        config = nodeConfigFromFlags(flags, natsUrl);
+        const { natsUrl, natsAuth } = globalOptions(cmd);
+        config = nodeConfigFromFlags(flags, natsUrl, natsAuth);
       } catch (err) {
         process.stderr.write(`lockstep node: ${(err as Error).message}\n`);
         process.exitCode = 2;

@@ -61,7 +61,12 @@ export interface CommandContext {
 /** Connects, explaining a failure to reach NATS: which URL, where it came from, how to start a cluster. */
 async function connect(g: GlobalOptions): Promise<LockstepClient> {
   try {
-    return await LockstepClient.connect({ natsUrl: g.natsUrl });
+    return await LockstepClient.connect({
+      natsUrl: g.natsUrl,
+      user: g.natsAuth.user,
+      password: g.natsAuth.pass,
+      inboxPrefix: g.natsAuth.inboxPrefix,
+    });
   } catch (err) {
     const le = toLockstepError(err);
     if (le.code !== Code.Unavailable) throw le;
@@ -96,7 +101,13 @@ export async function runCommand(
   cmd: Command,
   handler: (ctx: CommandContext) => Promise<number | void>,
 ): Promise<void> {
-  const g = globalOptions(cmd);
+  let g: GlobalOptions;
+  try {
+    g = globalOptions(cmd);
+  } catch (err) {
+    new Output(!!(cmd.optsWithGlobals() as { json?: boolean }).json).error(err);
+    return;
+  }
   const out = new Output(g.json);
   let connecting: Promise<LockstepClient> | undefined;
   try {

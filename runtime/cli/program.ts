@@ -44,6 +44,18 @@ export function buildProgram(version: string): Command {
       '--nats-url <url>',
       `NATS server URL (env LOCKSTEP_NATS_URL; else the running cluster in ./${LOCAL_CLUSTER_DIR}/cluster.json; else ${DEFAULT_NATS_URL})`,
     )
+    .option(
+      '--user <name>',
+      'NATS user (env LOCKSTEP_NATS_USER); deploy/nats.conf has admin, writer, reader and one per node role',
+    )
+    .option(
+      '--password-file <file>',
+      "file holding the NATS user's password (else env LOCKSTEP_NATS_PASSWORD; never on the command line)",
+    )
+    .option(
+      '--inbox-prefix <prefix>',
+      'prefix of reply subjects (env LOCKSTEP_NATS_INBOX_PREFIX; default _INBOX.<user>, the only inbox deploy/nats.conf grants that user)',
+    )
     .option('--json', 'machine-readable output: one JSON document on stdout, no progress')
     .showHelpAfterError();
 

@@ -40,11 +40,12 @@ interface Up {
   exited: Promise<{ code: number | null }>;
 }
 
-function clusterUp(args: string[], cwd: string, opts: { pty?: boolean } = {}): Up {
+function clusterUp(args: string[], cwd: string, opts: { pty?: boolean; natsUrl?: string } = {}): Up {
   const argv = [process.execPath, LOCKSTEP_BIN, 'cluster', 'up', ...args];
   const [file, fileArgs] = opts.pty ? inPty(argv) : [argv[0]!, argv.slice(1)];
   const env: NodeJS.ProcessEnv = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', ...(opts.pty ? PTY_ENV : {}) };
   delete env.LOCKSTEP_NATS_URL;
+  if (opts.natsUrl !== undefined) env.LOCKSTEP_NATS_URL = opts.natsUrl;
   const child = spawn(file, fileArgs, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -158,7 +159,7 @@ describe('cluster up', function () {
     await stop(up, doc);
   });
 
-  it('cluster up - a password in --nats-url is never printed; a stale cluster.json does not refuse; progress on a terminal', async function () {
+  it('cluster up - a password in LOCKSTEP_NATS_URL is never printed, one in --nats-url is refused; a stale cluster.json does not refuse; progress on a terminal', async function () {
     const nats = await startNatsServer({ args: ['--user', 'admin', '--pass', 'hunter2'] });
     cleanups.push(() => nats.stop());
     const port = new URL(nats.url).port;
@@ -175,8 +176,15 @@ describe('cluster up', function () {
 
     const pty = ptyAvailable();
     if (!pty) this.test!.title += ' (no `script`: piped only)';
-    const args = ['--nats-url', url, '--dir', dir, '--liaisons', '1', '--data-nodes', '0', '--claimers', '0'];
-    const up = clusterUp(args, tmp, { pty });
+    const args = ['--dir', dir, '--liaisons', '1', '--data-nodes', '0', '--claimers', '0'];
+    // A password on the command line is refused before anything starts: `ps` shows it to everyone.
+    const onCommandLine = await runCli(undefined, ['cluster', 'up', '--nats-url', url, ...args], {
+      cwd: tmp,
+      timeoutMs: CLI_TIMEOUT_MS,
+    });
+    assert.equal(onCommandLine.code, 2);
+    assert.match(onCommandLine.stderr, /InvalidArgument: --nats-url carries a password/);
+    const up = clusterUp(args, tmp, { pty, natsUrl: url });
     ups.push(up);
     const printed = () => up.out() + up.err();
     const doc = await readyDoc(join(dir, 'cluster.json'), ['l1'], printed);
@@ -193,12 +201,12 @@ describe('cluster up', function () {
     // The CLI in the directory connects with the file's credentials.
     const members = await runCli(undefined, ['cluster', 'members'], { cwd: tmp, timeoutMs: CLI_TIMEOUT_MS });
     assert.equal(members.code, 0, members.stderr);
-    const again = await runCli(undefined, ['cluster', 'up', ...args], { cwd: tmp, timeoutMs: CLI_TIMEOUT_MS });
+    const again = await runCli(url, ['cluster', 'up', ...args], { cwd: tmp, timeoutMs: CLI_TIMEOUT_MS });
     assert.equal(again.code, 2);
     assert.match(again.stderr, new RegExp(`already running in .*NATS nats://admin:\\*\\*\\*@127\\.0\\.0\\.1:${port}`));
 
     await stop(up, doc);
-    for (const text of [printed(), members.stdout, members.stderr, again.stdout, again.stderr])
+    for (const text of [printed(), members.stdout, members.stderr, again.stdout, again.stderr, onCommandLine.stderr])
       assert.ok(!text.includes('hunter2'), `password printed: ${text}`);
   });
 });

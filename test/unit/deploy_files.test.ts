@@ -1,7 +1,7 @@
 /**
  * Static checks of deploy/: Docker cannot run where the tests run, so this test checks what can be
  * checked without it — the compose file's Lockstep services parse as valid `lockstep node` command
- * lines, and nats-server 2.9 accepts deploy/nats.conf (config test `-t`, no server started).
+ * lines with their role's NATS login in the environment, and nats-server 2.9 accepts deploy/nats.conf (config test `-t`, no server started).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -28,11 +28,11 @@ interface Compose {
   volumes?: Record<string, unknown>;
 }
 
+/** The users of deploy/nats-users.conf, and the variable holding each one's password. */
+const USERS = ['liaison', 'data', 'claimer', 'admin', 'writer', 'reader'] as const;
+const passwordVar = (u: string) => `${u.toUpperCase()}_NATS_PASSWORD`;
 // Test-only values for the compose variables; never real credentials.
-const TEST_ENV: Record<string, string> = {
-  LOCKSTEP_NATS_PASSWORD: 'ptest-lockstep-password',
-  CLIENT_NATS_PASSWORD: 'ptest-client-password',
-};
+const TEST_ENV: Record<string, string> = Object.fromEntries(USERS.map((u) => [passwordVar(u), `ptest${u}password`]));
 
 /** Compose interpolation for `${VAR}`, `${VAR:?message}` and `${VAR:-default}` (enough for this file). */
 function interpolate(s: string, env: Record<string, string>): string {
@@ -58,7 +58,7 @@ function lockstepServices(c: Compose): [string, Service][] {
 }
 
 /** Parses a service's command as the `lockstep` CLI would, without running the node. */
-function parseNodeCommand(args: string[]): { flags: Record<string, unknown>; natsUrl: string } {
+function parseNodeCommand(args: string[]): Record<string, unknown> {
   assert.equal(args[0], 'node', `the command must start with the \`node\` subcommand: ${JSON.stringify(args)}`);
   const cmd = nodeCommand()
     .option('--nats-url <url>', 'root option of `lockstep`')
@@ -67,8 +67,8 @@ function parseNodeCommand(args: string[]): { flags: Record<string, unknown>; nat
     .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   cmd.parse(args.slice(1), { from: 'user' });
   const flags = cmd.opts();
-  assert.equal(typeof flags.natsUrl, 'string', `--nats-url missing in ${JSON.stringify(args)}`);
-  return { flags, natsUrl: flags.natsUrl as string };
+  assert.equal(flags.natsUrl, undefined, `the NATS URL and login come from the environment: ${JSON.stringify(args)}`);
+  return flags;
 }
 
 describe('deploy files', () => {
@@ -81,8 +81,9 @@ describe('deploy files', () => {
     for (const [svc, s] of services) {
       assert.equal(s.build?.context, '..', `${svc}: build context must be the repository root`);
       assert.ok(Array.isArray(s.command), `${svc}: command must be a list`);
-      const { flags, natsUrl } = parseNodeCommand(s.command!.map((a) => interpolate(String(a), TEST_ENV)));
-      const cfg = nodeConfigFromFlags(flags, natsUrl); // throws InvalidArgument on a bad name/role/port
+      const flags = parseNodeCommand(s.command!.map((a) => interpolate(String(a), TEST_ENV)));
+      const env = s.environment ?? {};
+      const cfg = nodeConfigFromFlags(flags, env.LOCKSTEP_NATS_URL!); // throws InvalidArgument on a bad name/role/port
       for (const r of cfg.roles) {
         assert.ok((ROLES as readonly string[]).includes(r), `${svc}: unknown role ${r}`);
         roles.add(r);
@@ -94,10 +95,14 @@ describe('deploy files', () => {
       assert.equal(cfg.metricsHost, '0.0.0.0', `${svc}: --metrics-host 0.0.0.0`);
       assert.equal(cfg.dataDir, '/data', `${svc}: --data-dir /data`);
       assert.equal(s.restart, 'on-failure', `${svc}: restart: on-failure`);
-      // The password reaches the URL only through a required compose variable.
-      const rawUrl = s.command![s.command!.indexOf('--nats-url') + 1]!;
-      assert.match(rawUrl, /^nats:\/\/lockstep:\$\{LOCKSTEP_NATS_PASSWORD:\?[^}]*\}@nats:4222$/, `${svc}: --nats-url`);
-      assert.equal(natsUrl, `nats://lockstep:${TEST_ENV.LOCKSTEP_NATS_PASSWORD}@nats:4222`);
+      // Each node logs in as its role's user, the password from a required compose variable, in
+      // its environment (never its command line, which `ps` shows).
+      assert.equal(env.LOCKSTEP_NATS_URL, 'nats://nats:4222', `${svc}: LOCKSTEP_NATS_URL without credentials`);
+      assert.equal(cfg.roles.length, 1, `${svc}: one role per node, so one role user`);
+      assert.equal(env.LOCKSTEP_NATS_USER, cfg.roles[0], `${svc}: LOCKSTEP_NATS_USER is the role`);
+      const pv = passwordVar(cfg.roles[0]!);
+      assert.match(String(env.LOCKSTEP_NATS_PASSWORD), new RegExp(`^\\$\\{${pv}:\\?[^}]*\\}$`), `${svc}: password`);
+      assert.ok(!JSON.stringify(s.command).includes('PASSWORD'), `${svc}: no password on the command line`);
       if (cfg.roles.includes('data')) {
         const dataVolume = (s.volumes ?? []).find((v) => v.endsWith(':/data'));
         assert.ok(dataVolume, `${svc}: a data node needs a volume on /data`);
@@ -122,14 +127,15 @@ describe('deploy files', () => {
     }
   });
 
-  it('docker-compose.yml: NATS gets both passwords from required variables and mounts nats.conf', () => {
+  it('docker-compose.yml: NATS gets every password from a required variable and mounts both config files', () => {
     const nats = loadCompose().services.nats!;
     assert.ok(nats, 'a nats service');
     assert.deepEqual(nats.command, ['-c', '/etc/nats/nats.conf']);
-    for (const v of ['LOCKSTEP_NATS_PASSWORD', 'CLIENT_NATS_PASSWORD']) {
+    for (const v of USERS.map(passwordVar)) {
       assert.match(String(nats.environment?.[v]), new RegExp(`^\\$\\{${v}:\\?[^}]*\\}$`), `nats: ${v}`);
     }
     assert.ok(nats.volumes?.includes('./nats.conf:/etc/nats/nats.conf:ro'), 'nats.conf is mounted');
+    assert.ok(nats.volumes?.includes('./nats-users.conf:/etc/nats/nats-users.conf:ro'), 'nats-users.conf is mounted');
   });
 
   it('Dockerfile: the runtime image runs the compiled CLI as a non-root user', () => {
@@ -145,14 +151,18 @@ describe('deploy files', () => {
     const version = spawnSync('nats-server', ['--version'], { encoding: 'utf8' });
     assert.equal(version.status, 0, 'nats-server is not installed: run `npm run ensure-nats`');
     const conf = deploy('nats.conf');
-    const text = readFileSync(conf, 'utf8');
+    const text = readFileSync(deploy('nats-users.conf'), 'utf8');
     // Passwords are config variables resolved from the environment, never literals.
     const passwords = [...text.matchAll(/^\s*password:\s*(\S+)/gm)].map((m) => m[1]);
-    assert.deepEqual(passwords, ['$LOCKSTEP_NATS_PASSWORD', '$CLIENT_NATS_PASSWORD']);
+    assert.deepEqual(
+      passwords,
+      USERS.map((u) => `$${passwordVar(u)}`),
+    );
+    const users = [...text.matchAll(/^\s*user:\s*(\S+)/gm)].map((m) => m[1]);
+    assert.deepEqual(users, [...USERS]);
 
     const env = { ...process.env };
-    delete env.LOCKSTEP_NATS_PASSWORD;
-    delete env.CLIENT_NATS_PASSWORD;
+    for (const u of USERS) delete env[passwordVar(u)];
     const ok = spawnSync('nats-server', ['-c', conf, '-t'], {
       encoding: 'utf8',
       env: { ...env, ...TEST_ENV },
@@ -163,6 +173,6 @@ describe('deploy files', () => {
 
     const missing = spawnSync('nats-server', ['-c', conf, '-t'], { encoding: 'utf8', env, timeout: 10_000 });
     assert.notEqual(missing.status, 0, 'nats.conf must not start without the password variables');
-    assert.match(missing.stderr, /LOCKSTEP_NATS_PASSWORD|CLIENT_NATS_PASSWORD/);
+    assert.match(missing.stderr, /_NATS_PASSWORD/);
   });
 });

@@ -1,0 +1,44 @@
+/**
+ * Who a connection is to NATS (deploy/nats.conf, README "Users and permissions"): a user, its
+ * password, and the prefix of its reply subjects.
+ *
+ * Every user of the deployment config may subscribe only below its own inbox prefix,
+ * `_INBOX.<user>`, so nobody receives another party's replies. nats.js creates every reply subject
+ * (requests, JetStream API calls, pull fetches, KV watches) under the connection's `inboxPrefix`,
+ * so the prefix must match the user's grant; `inboxPrefixFor` is the one place that says which.
+ */
+import { errors } from './errors.js';
+
+/** Credentials and reply prefix of one NATS connection; all optional (an open server needs none). */
+export interface NatsAuth {
+  user?: string;
+  /** Never logged, never put in a URL shown to anyone. */
+  pass?: string;
+  /** Prefix of this connection's reply subjects (nats.js `inboxPrefix`); default `inboxPrefixFor(user)`. */
+  inboxPrefix?: string;
+}
+
+/** The nats.js default, used by connections without a user. */
+export const DEFAULT_INBOX_PREFIX = '_INBOX';
+
+/** A user name that can be a subject token (the deployment config's users all are). */
+const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The inbox prefix a user's grant allows: `_INBOX.<user>`; the default for no user or a user that is not a token. */
+export function inboxPrefixFor(user: string | undefined): string {
+  return user !== undefined && TOKEN.test(user) ? `${DEFAULT_INBOX_PREFIX}.${user}` : DEFAULT_INBOX_PREFIX;
+}
+
+/** A prefix nats.js accepts: subject tokens without wildcards or spaces. */
+export function checkInboxPrefix(prefix: string, source: string): string {
+  if (!/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/.test(prefix))
+    throw errors.invalidArgument(
+      `${source} must be dot-separated subject tokens without wildcards, e.g. _INBOX.writer (got ${JSON.stringify(prefix)})`,
+    );
+  return prefix;
+}
+
+/** True when a NATS URL (or a comma-separated list) carries a password. */
+export function urlHasPassword(url: string): boolean {
+  return /\/\/[^:@/]*:[^@/]*@/.test(url);
+}
