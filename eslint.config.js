@@ -16,7 +16,14 @@ const ROLES = readdirSync(new URL('./actors/', import.meta.url), { withFileTypes
   .map((d) => d.name);
 
 /** Composition roots: the only files that read the environment and the system clock directly. */
-const ROOTS = ['runtime/cli/**', 'runtime/local_cluster.ts', 'runtime/nats_server.ts', 'runtime/clock.ts', 'bin/**'];
+const ROOTS = [
+  'runtime/cli/**',
+  'runtime/local_cluster.ts',
+  'runtime/nats_server.ts',
+  'runtime/nats_cluster.ts',
+  'runtime/clock.ts',
+  'bin/**',
+];
 
 const SYSTEM_CLOCK = [
   {

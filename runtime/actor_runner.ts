@@ -49,7 +49,12 @@ export class ActorRunner implements RunnerApi {
     try {
       this.faults.check('init');
       const cfg = this.init.config;
-      this.bus = await NatsBus.connect({ url: cfg.natsUrl, auth: cfg.natsAuth, name: `${cfg.name}/${this.init.id}` });
+      this.bus = await NatsBus.connect({
+        url: cfg.natsUrl,
+        auth: cfg.natsAuth,
+        streamReplicas: cfg.streamReplicas,
+        name: `${cfg.name}/${this.init.id}`,
+      });
       const actor = (await actorFactory(this.init.kind))();
       this.actor = actor;
       const ctx: ActorContext = {

@@ -4,6 +4,7 @@
  */
 import { errors } from '../transport/errors.js';
 import type { NatsAuth } from '../transport/nats_auth.js';
+import { MAX_STREAM_REPLICAS } from '../transport/limits.js';
 import { isValidName } from '../transport/schema_types.js';
 import { DEFAULT_PREFIX, isValidNodeName } from '../transport/subjects.js';
 import type { FaultSpec } from './actor.js';
@@ -42,6 +43,8 @@ export interface NodeConfig {
   walKeepFlushedMs: number;
   /** Data nodes: between WAL trim passes; 0 = the WAL is never trimmed (kept for the stream's max age). */
   walTrimIntervalMs: number;
+  /** Replicas of the WAL stream and the KV buckets; undefined = 3 with at least three NATS servers, else 1. */
+  streamReplicas?: number;
   /** Actor restarts allowed within `restartWindowMs` before the node gives up. */
   maxRestarts: number;
   restartWindowMs: number;
@@ -123,6 +126,13 @@ export function resolveNodeConfig(
   if (!(cfg.retiringGraceMs >= 0)) throw errors.invalidArgument('retiring grace must not be negative');
   if (!(cfg.leaseTimeoutMs >= 600)) throw errors.invalidArgument('lease timeout must be at least 600ms');
   if (!(cfg.walKeepFlushedMs >= 0)) throw errors.invalidArgument('wal-keep-flushed must not be negative');
+  if (
+    cfg.streamReplicas !== undefined &&
+    !(Number.isInteger(cfg.streamReplicas) && cfg.streamReplicas >= 1 && cfg.streamReplicas <= MAX_STREAM_REPLICAS)
+  )
+    throw errors.invalidArgument(
+      `stream replicas must be an integer from 1 to ${MAX_STREAM_REPLICAS} (got ${cfg.streamReplicas})`,
+    );
   if (!(cfg.walTrimIntervalMs === 0 || cfg.walTrimIntervalMs >= 100))
     throw errors.invalidArgument('wal-trim-interval must be 0 (off) or at least 100ms');
   if (!Number.isInteger(cfg.metricsPort) || cfg.metricsPort < -1 || cfg.metricsPort > 65535) {

@@ -12,6 +12,7 @@ import type { NatsAuth } from '../transport/nats_auth.js';
 import { NatsBus, redactUrl } from '../transport/nats_bus.js';
 import { call } from '../transport/rpc.js';
 import { subjectsFor } from '../transport/subjects.js';
+import { startNatsCluster, type NatsCluster } from './nats_cluster.js';
 import { startNatsServer, type NatsServer } from './nats_server.js';
 
 /** The file in a cluster's directory that says where its NATS is and which processes it runs. */
@@ -24,8 +25,10 @@ export const CLUSTER_FILE = 'cluster.json';
  */
 export interface ClusterFile {
   natsUrl: string;
-  /** The nats-server the cluster started (absent when it was given a URL). */
+  /** The nats-server the cluster started (absent when it was given a URL); the first of several. */
   natsPid?: number;
+  /** Every nats-server the cluster started, when it started a NATS cluster of several. */
+  natsPids?: number[];
   /** The process that started the cluster and stops it (`lockstep cluster up`, a test, a benchmark). */
   pid?: number;
   nodes: { name: string; roles: string[]; pid: number }[];
@@ -67,7 +70,10 @@ export function liveClusterProcesses(doc: ClusterFile): { pid: number; what: str
   const all = [
     // This process as owner is no other cluster (a test may restart one in the same directory).
     ...(doc.pid === undefined || doc.pid === process.pid ? [] : [{ pid: doc.pid, what: 'owner' }]),
-    ...(doc.natsPid === undefined ? [] : [{ pid: doc.natsPid, what: 'nats-server' }]),
+    ...[...new Set([...(doc.natsPid === undefined ? [] : [doc.natsPid]), ...(doc.natsPids ?? [])])].map((pid) => ({
+      pid,
+      what: 'nats-server',
+    })),
     ...doc.nodes.map((n) => ({ pid: n.pid, what: n.name })),
   ];
   return all.filter((p) => Number.isSafeInteger(p.pid) && p.pid > 0 && clusterProcessRunning(p.pid));
@@ -101,8 +107,10 @@ export interface LocalClusterOptions {
   liaisons?: number;
   dataNodes?: number;
   claimers?: number;
-  /** Use this NATS server instead of starting one. */
+  /** Use this NATS server (or comma-separated servers) instead of starting one. */
   natsUrl?: string;
+  /** Without `natsUrl`: how many nats-servers to start, as one JetStream cluster when 2 or more (default 1). */
+  natsServers?: number;
   /** Extra flags for every node (timings, fault injection, …). */
   nodeArgs?: string[];
   /** Extra environment for every node. */
@@ -142,6 +150,8 @@ export class LocalCluster {
     readonly opts: LocalClusterOptions,
     readonly natsUrl: string,
     private readonly nats?: NatsServer,
+    /** The NATS cluster it started, when `natsServers` ≥ 2 (its servers can be killed and restarted). */
+    readonly natsCluster?: NatsCluster,
   ) {}
 
   /**
@@ -152,8 +162,17 @@ export class LocalCluster {
     const dir = resolve(opts.dir);
     refuseRunningCluster(dir);
     mkdirSync(join(dir, 'logs'), { recursive: true });
-    const nats = opts.natsUrl ? undefined : await startNatsServer({ dir: join(dir, 'nats') });
-    const cluster = new LocalCluster({ ...opts, dir }, opts.natsUrl ?? nats!.url, nats);
+    const several = !opts.natsUrl && (opts.natsServers ?? 1) > 1;
+    const natsCluster = several
+      ? await startNatsCluster({ dir: join(dir, 'nats'), size: opts.natsServers! })
+      : undefined;
+    const nats = opts.natsUrl || several ? undefined : await startNatsServer({ dir: join(dir, 'nats') });
+    const cluster = new LocalCluster(
+      { ...opts, dir },
+      opts.natsUrl ?? natsCluster?.url ?? nats!.url,
+      nats,
+      natsCluster,
+    );
     try {
       opts.onProgress?.({ kind: 'nats', url: cluster.natsUrl });
       const specs: [string, string][] = [];
@@ -262,6 +281,9 @@ export class LocalCluster {
     const doc: ClusterFile = {
       natsUrl: this.natsUrl,
       ...(this.nats ? { natsPid: this.nats.pid } : {}),
+      ...(this.natsCluster
+        ? { natsPid: this.natsCluster.servers[0]!.pid, natsPids: this.natsCluster.servers.map((s) => s.pid) }
+        : {}),
       pid: process.pid,
       nodes: [...this.nodes.values()]
         .filter((n) => n.exitCode === undefined)
@@ -292,5 +314,6 @@ export class LocalCluster {
     );
     if (this.bus) await (await this.bus.catch(() => undefined))?.close().catch(() => undefined);
     await this.nats?.stop();
+    await this.natsCluster?.stop();
   }
 }

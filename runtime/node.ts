@@ -46,7 +46,12 @@ async function connectWithRetry(config: NodeConfig, clock: Clock, log: Logger): 
   const deadline = clock.monotonic() + config.schemaInitDeadlineMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await NatsBus.connect({ url: config.natsUrl, auth: config.natsAuth, name: `${config.name}/supervisor` });
+      return await NatsBus.connect({
+        url: config.natsUrl,
+        auth: config.natsAuth,
+        streamReplicas: config.streamReplicas,
+        name: `${config.name}/supervisor`,
+      });
     } catch (err) {
       if (isPermanent(err)) throw err;
       const wait = retryWaitMs(attempt, clock.monotonic(), deadline, 200, 2000);

@@ -49,3 +49,6 @@ export const MAX_IN_VALUES = 10_000;
  * `InvalidArgument` before a recursive walk could exhaust the stack.
  */
 export const MAX_BODY_NESTING = 64;
+
+/** Most replicas of a JetStream stream or KV bucket (`--stream-replicas`; JetStream's own limit). */
+export const MAX_STREAM_REPLICAS = 5;

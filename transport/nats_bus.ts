@@ -69,6 +69,16 @@ export interface NatsBusOptions {
   connectTimeoutMs?: number;
   /** User, password and inbox prefix; a user or password here wins over one in `url`. */
   auth?: NatsAuth;
+  /**
+   * Replicas of the streams and KV buckets this connection creates or finds (the WAL, the
+   * registry, the migrations' records); default `defaultStreamReplicas` of the servers it knows.
+   */
+  streamReplicas?: number;
+}
+
+/** 3 replicas when the connection knows at least three servers, else 1. */
+export function defaultStreamReplicas(servers: number): number {
+  return servers >= 3 ? 3 : 1;
 }
 
 function toRecord(h: MsgHdrs | undefined): Headers {
@@ -143,6 +153,8 @@ export class NatsBus implements Bus, WalRetention {
   private constructor(
     private readonly nc: NatsConnection,
     name: string,
+    /** Replicas of the streams and buckets this bus creates (NatsBusOptions.streamReplicas). */
+    readonly streamReplicas: number,
   ) {
     this.name = name;
   }
@@ -163,7 +175,9 @@ export class NatsBus implements Bus, WalRetention {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
       });
-      return new NatsBus(nc, opts.name);
+      // The servers it knows: those it was given and those the server says are in its cluster.
+      const known = Math.max(fromUrl.servers.length, new Set(nc.info?.connect_urls ?? []).size);
+      return new NatsBus(nc, opts.name, opts.streamReplicas ?? defaultStreamReplicas(known));
     } catch (err) {
       if (isAuthFailure(err)) {
         // Wrong credentials never fix themselves: marked permanent so start-up fails at once.
@@ -232,6 +246,7 @@ export class NatsBus implements Bus, WalRetention {
       subjects: spec.subjects,
       max_age: ms2ns(spec.maxAgeMs),
       duplicate_window: ms2ns(spec.duplicateWindowMs),
+      num_replicas: this.streamReplicas,
     };
     try {
       const jsm = await jetstreamManager(this.nc);
@@ -264,7 +279,8 @@ export class NatsBus implements Bus, WalRetention {
         const same =
           info.config.subjects?.join(',') === spec.subjects.join(',') &&
           info.config.max_age === cfg.max_age &&
-          info.config.duplicate_window === cfg.duplicate_window;
+          info.config.duplicate_window === cfg.duplicate_window &&
+          info.config.num_replicas === cfg.num_replicas;
         if (!same) await jsm.streams.update(spec.name, cfg);
       } catch (err) {
         if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
@@ -272,7 +288,11 @@ export class NatsBus implements Bus, WalRetention {
       }
     } catch (err) {
       if (err instanceof LockstepError) throw err;
-      throw errors.unavailable(`cannot create or update stream ${spec.name}: ${(err as Error).message}`, err);
+      throw errors.unavailable(
+        `cannot create or update stream ${spec.name} with ${this.streamReplicas} replica(s)` +
+          `${this.streamReplicas > 1 ? ' (needs a JetStream cluster of at least that many servers)' : ''}: ${(err as Error).message}`,
+        err,
+      );
     }
   }
 
@@ -396,7 +416,7 @@ export class NatsBus implements Bus, WalRetention {
   kv(bucket: string, opts: KvOpenOptions = {}): Promise<KvBucket> {
     let p = this.kvs.get(bucket);
     if (!p) {
-      p = openNatsKv(this.jetstream(), bucket, opts);
+      p = openNatsKv(this.jetstream(), bucket, { ...opts, replicas: this.streamReplicas });
       this.kvs.set(bucket, p);
       p.catch(() => this.kvs.delete(bucket));
     }

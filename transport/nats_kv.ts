@@ -24,9 +24,21 @@ function unavailable(op: string, bucket: string, err: unknown): LockstepError {
 }
 
 /** Opens a bucket, creating it when missing. */
-export async function openNatsKv(js: JetStreamClient, bucket: string, opts: KvOpenOptions): Promise<KvBucket> {
+export async function openNatsKv(
+  js: JetStreamClient,
+  bucket: string,
+  opts: KvOpenOptions & { replicas?: number },
+): Promise<KvBucket> {
   try {
-    const kv = await new Kvm(js).create(bucket, { history: opts.history ?? 1 });
+    const replicas = opts.replicas ?? 1;
+    const kv = await new Kvm(js).create(bucket, { history: opts.history ?? 1, replicas });
+    // `create` leaves an existing bucket as it is: one made with fewer replicas is scaled here.
+    const status = await kv.status();
+    if (status.replicas !== replicas) {
+      const jsm = await js.jetstreamManager();
+      const info = await jsm.streams.info(status.streamInfo.config.name);
+      await jsm.streams.update(info.config.name, { ...info.config, num_replicas: replicas });
+    }
     return new NatsKvBucket(js, kv, bucket);
   } catch (err) {
     throw unavailable('open', bucket, err);

@@ -25,6 +25,7 @@ interface NodeFlags {
   leaseTimeout?: string;
   walKeepFlushed?: string;
   walTrimInterval?: string;
+  streamReplicas?: string;
   barrierFallbackPoll?: string;
   subjectPrefix?: string;
   logLevel?: string;
@@ -41,6 +42,11 @@ export const KILL_AT_PART_COMMIT_ENV = 'LOCKSTEP_FAULT_KILL_AT_PART_COMMIT';
 function ms(v: string | undefined, envName: string, what: string): number | undefined {
   const raw = v ?? env[envName];
   return raw === undefined ? undefined : parseDuration(raw, what);
+}
+
+/** `--stream-replicas` as a number (checked by resolveNodeConfig); undefined = the default. */
+function replicas(raw: string | undefined): number | undefined {
+  return raw === undefined || raw === '' ? undefined : Number(raw);
 }
 
 /** Builds the node config from flags and env (flags win). */
@@ -71,6 +77,7 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string, natsAuth:
     leaseTimeoutMs: ms(flags.leaseTimeout, 'LOCKSTEP_LEASE_TIMEOUT', 'lease timeout'),
     walKeepFlushedMs: ms(flags.walKeepFlushed, 'LOCKSTEP_WAL_KEEP_FLUSHED', 'wal-keep-flushed'),
     walTrimIntervalMs: ms(flags.walTrimInterval, 'LOCKSTEP_WAL_TRIM_INTERVAL', 'wal-trim-interval'),
+    streamReplicas: replicas(flags.streamReplicas ?? env.LOCKSTEP_STREAM_REPLICAS),
     barrierFallbackPollMs: ms(flags.barrierFallbackPoll, 'LOCKSTEP_BARRIER_FALLBACK_POLL', 'barrier fallback poll'),
     subjectPrefix: flags.subjectPrefix ?? env.LOCKSTEP_SUBJECT_PREFIX,
     logLevel: flags.logLevel ?? env.LOCKSTEP_LOG_LEVEL,
@@ -116,6 +123,11 @@ export function nodeCommand(): Command {
     .option(
       '--wal-trim-interval <duration>',
       'data nodes: between passes that trim flushed records from the WAL; 0 = never trim (default 30s)',
+    )
+    .option(
+      '--stream-replicas <n>',
+      'replicas of the WAL stream and the KV buckets, 1–5; an existing stream is scaled to it ' +
+        '(default 3 when the node knows at least three NATS servers, else 1)',
     )
     .option('--subject-prefix <prefix>', 'NATS subject prefix (default lockstep)')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')

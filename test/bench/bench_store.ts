@@ -37,20 +37,28 @@ export async function startStandalone(dir: string, name: string, nodeArgs: strin
 
 /** The pid of the cluster's nats-server, from its cluster.json; undefined without one. */
 export function natsPidOf(lc: LocalCluster): number | undefined {
+  return natsPidsOf(lc)[0];
+}
+
+/** Every nats-server the cluster started (one, or the servers of its NATS cluster). */
+export function natsPidsOf(lc: LocalCluster): number[] {
   try {
-    const doc = JSON.parse(readFileSync(join(lc.opts.dir, 'cluster.json'), 'utf8')) as { natsPid?: number };
-    return typeof doc.natsPid === 'number' ? doc.natsPid : undefined;
+    const doc = JSON.parse(readFileSync(join(lc.opts.dir, 'cluster.json'), 'utf8')) as {
+      natsPid?: number;
+      natsPids?: number[];
+    };
+    if (Array.isArray(doc.natsPids)) return doc.natsPids;
+    return typeof doc.natsPid === 'number' ? [doc.natsPid] : [];
   } catch {
     // No cluster.json: the NATS pid is simply not reported.
-    return undefined;
+    return [];
   }
 }
 
 /** The pids of a local cluster's nodes and nats-server, so a caller can check none is left after the run. */
 export function pidsOf(lc: LocalCluster): number[] {
   const pids = [...lc.nodes.values()].map((n) => n.pid);
-  const nats = natsPidOf(lc);
-  if (nats !== undefined) pids.push(nats);
+  pids.push(...natsPidsOf(lc));
   return pids;
 }
 

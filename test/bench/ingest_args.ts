@@ -12,8 +12,12 @@ export const IngestArgsError = BenchArgsError;
 
 const duration = (flag: string, allowZero: boolean) => durationOf(flag, allowZero, { ms: MAX_DURATION_MS, text: '1h' });
 
-/** The deployments the benchmark knows: one standalone node, or 1 liaison + 2 data nodes. */
-export const INGEST_CONFIGS = ['standalone', 'cluster'] as const;
+/**
+ * The deployments the benchmark knows: one standalone node, 1 liaison + 2 data nodes on one
+ * nats-server (one WAL replica), and the same nodes on a cluster of three nats-servers with three
+ * replicas of the WAL.
+ */
+export const INGEST_CONFIGS = ['standalone', 'cluster', 'cluster_r3'] as const;
 /** A deployment under test. */
 export type IngestConfig = (typeof INGEST_CONFIGS)[number];
 

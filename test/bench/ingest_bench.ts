@@ -1,6 +1,7 @@
 /**
  * The ingest benchmark (issue 3, Benchmarks): points per second through the public write API into a
- * standalone node and into a 1 liaison + 2 data node cluster. Each run starts its own processes,
+ * standalone node and into a 1 liaison + 2 data node cluster, on one nats-server or on three with
+ * three replicas of the WAL (`cluster_r3`). Each run starts its own processes,
  * creates a 4-shard group and one measure (entity `host`, `--fields` float fields), then `--writers`
  * concurrent writers, each on its own connection, loop on `writeMeasure` with batches of `--batch`
  * points for `--warm-up` plus `--duration`.
@@ -157,6 +158,8 @@ export interface IngestRow {
   bytes_per_point: number;
   /** From the writers' end until every shard flushed all acknowledged points to parts. */
   stored_after_s: number;
+  /** Copies of the WAL the servers keep (its bytes below are one copy's). */
+  wal_replicas: number;
   /** WAL stream bytes ÷ every point the WAL acknowledged in the run (warm-up and drain included). */
   wal_bytes_per_point: number;
   wal_bytes: number;
@@ -198,6 +201,8 @@ async function startConfig(config: IngestConfig, dir: string): Promise<LocalClus
     dataNodes: 2,
     claimers: 0,
     nodeArgs: ['--log-level', 'warn', ...WAL_TRIM_ARGS],
+    // Three servers: the nodes give the WAL and the registry three replicas by default.
+    natsServers: config === 'cluster_r3' ? 3 : 1,
   });
 }
 
@@ -270,7 +275,7 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
     const pids = pidsOf(lc);
     const clients: LockstepClient[] = [];
     // The stream is read on a connection of its own, apart from the API and the writers.
-    const nc = await connect({ servers: lc.natsUrl, name: 'bench-wal-info' }).catch(async (err) => {
+    const nc = await connect({ servers: lc.natsUrl.split(','), name: 'bench-wal-info' }).catch(async (err) => {
       await lc.stop();
       throw err;
     });
@@ -293,7 +298,8 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
       const storedAfterS = Math.round(performance.now() - writersDone) / 1000;
       const disk = diskUsage(join(dir, 'data'));
       const jsm = await jetstreamManager(nc);
-      const walBytes = (await jsm.streams.info(subjectsFor().walStream)).state.bytes;
+      const walInfo = await jsm.streams.info(subjectsFor().walStream);
+      const walBytes = walInfo.state.bytes;
       const settled = await walSettled(() => jsm.streams.info(subjectsFor().walStream).then((i) => i.state.bytes));
       const lat = s.sortedLatencies();
       return {
@@ -308,6 +314,7 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
         max_ms: percentile(lat, 100),
         bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((disk.bytes / s.acknowledgedPoints) * 100) / 100,
         stored_after_s: storedAfterS,
+        wal_replicas: walInfo.config.num_replicas,
         wal_bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((walBytes / s.acknowledgedPoints) * 100) / 100,
         wal_bytes: walBytes,
         wal_bytes_per_point_settled:
