@@ -68,6 +68,8 @@ export interface ShardActorDeps {
   onFatal: (err: unknown) => void;
   /** Injected faults (tests and drills): `wal_apply` delays. */
   faults?: FaultInjector;
+  /** Told how long each flush and each merge pass took (seconds), for the node's metrics. */
+  timings?: { flushed(seconds: number): void; merged(seconds: number): void };
 }
 
 /** One owned (group, shard). */
@@ -285,7 +287,9 @@ export class ShardActor {
     const batches = this.memtable.drainAll();
     if (batches.length === 0) return;
     const upTo = Math.max(...batches.map((b) => b.lastSequence));
+    const started = this.deps.clock.monotonic();
     await this.store.flush(batches, upTo);
+    this.deps.timings?.flushed((this.deps.clock.monotonic() - started) / 1000);
     this.memtable.resetAfterFlush(upTo);
     this.consumer?.ackUpTo(upTo);
     this.deps.log.debug(
@@ -302,6 +306,7 @@ export class ShardActor {
    */
   private mergeInBackground(): void {
     const group = this.deps.group.name;
+    const started = this.deps.clock.monotonic();
     void this.store
       .merge({
         keyTagOf: (name) => {
@@ -311,6 +316,7 @@ export class ShardActor {
         },
       })
       .then((done) => {
+        if (done.length > 0) this.deps.timings?.merged((this.deps.clock.monotonic() - started) / 1000);
         for (const d of done)
           this.deps.log.debug(
             {

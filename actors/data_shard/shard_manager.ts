@@ -13,6 +13,8 @@
  */
 import { resolve } from 'node:path';
 import { Gauge } from 'prom-client';
+import { DEFAULT_MERGE_POLICY } from '../../storage/shard_store.js';
+import { StorageMetrics } from './storage_metrics.js';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
 import { SchemaCache } from '../../runtime/schema_cache.js';
 import { toFailureInfo, isPermanent, PermanentError } from '../../runtime/errors.js';
@@ -96,6 +98,7 @@ export class ShardManager implements Actor {
   private dataDir?: DataDir;
   private readonly groupsChecked = new Set<string>();
   private trim?: { trimmer: WalTrimmer; timer: TimerHandle } | null;
+  private storageMetrics?: StorageMetrics;
 
   async start(ctx: ActorContext): Promise<void> {
     this.ctx = ctx;
@@ -115,6 +118,16 @@ export class ShardManager implements Actor {
         }
       },
     });
+    this.storageMetrics = new StorageMetrics(
+      ctx.metrics,
+      () =>
+        [...shards.values()].map((o) => ({
+          group: o.group,
+          parts: () => o.actor.store.listParts(),
+          memtableRows: () => o.actor.memtable.rowCount,
+        })),
+      DEFAULT_MERGE_POLICY.maxPartsPerName,
+    );
     // One encoding thread for the node's shards: flushes and merges leave this thread responsive.
     // Created before the data dir is locked, so a failure here holds nothing.
     // Query scans run on their own threads (two: the cores of a small node), so shards of one
@@ -197,6 +210,10 @@ export class ShardManager implements Actor {
       walLagPollMs: this.opts.walLagPollMs,
       pool: this.pool,
       faults: ctx.faults,
+      timings: {
+        flushed: (s) => this.storageMetrics?.flushed(group.name, s),
+        merged: (s) => this.storageMetrics?.merged(group.name, s),
+      },
       onFatal: (err) =>
         ctx.supervisor.fatal(
           toFailureInfo(isPermanent(err) ? err : new PermanentError(`shard ${where}: ${(err as Error).message}`)),

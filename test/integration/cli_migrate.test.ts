@@ -174,15 +174,18 @@ describe('cli migrate (fake migration API)', function () {
       ['nochange.yaml', 'targets: [a]\n', /nochange\.yaml: change is missing/],
       ['change.yaml', 'targets: [a]\nchange: [ttl]\n', /change must be a mapping/],
     ];
-    for (const [name, text, want] of cases) {
+    // Every case through plan; start reads the file the same way (two cases show it). The runs are
+    // independent processes, so they run side by side.
+    const runs = cases.flatMap(([name, text, want]) => {
       const file = text === undefined ? join(tmp, name) : specFile(name, text);
-      // Every case through plan; start reads the file the same way (two cases show it).
-      for (const verb of name === 'syntax.yaml' || name === 'key.yaml' ? ['plan', 'start'] : ['plan']) {
-        const r = exits(await cli('migrate', verb, '-f', file), 2);
-        assert.match(r.stderr.trimEnd(), /^error: InvalidArgument: /, name);
-        assert.match(r.stderr.trimEnd(), want, name);
-        assert.ok(r.stderr.includes(file), `${name}: the message names the file: ${r.stderr}`);
-      }
+      const verbs = name === 'syntax.yaml' || name === 'key.yaml' ? ['plan', 'start'] : ['plan'];
+      return verbs.map(async (verb) => ({ name, file, want, r: await cli('migrate', verb, '-f', file) }));
+    });
+    for (const { name, file, want, r } of await Promise.all(runs)) {
+      exits(r, 2);
+      assert.match(r.stderr.trimEnd(), /^error: InvalidArgument: /, name);
+      assert.match(r.stderr.trimEnd(), want, name);
+      assert.ok(r.stderr.includes(file), `${name}: the message names the file: ${r.stderr}`);
     }
     assert.deepEqual(received, []);
   });

@@ -58,6 +58,9 @@ describe('ingest benchmark', function () {
       '1500ms',
       '--warm-up',
       '500ms',
+      // The one-server cluster differs from cluster_r3 only in its NATS: the suite runs the latter.
+      '--configs',
+      'standalone,cluster_r3',
       '--report',
       report,
     ]);
@@ -76,7 +79,6 @@ describe('ingest benchmark', function () {
       rep.configs.map((c) => [c.config, c.writers]),
       [
         ['standalone', 2],
-        ['cluster', 2],
         ['cluster_r3', 2],
       ],
     );
@@ -110,11 +112,7 @@ describe('ingest benchmark', function () {
     assert.deepEqual(JSON.parse(r.stdout), rep);
 
     const pids = rep.configs.flatMap((c) => c.pids);
-    assert.equal(
-      pids.length,
-      2 + 4 + 6,
-      'standalone node + nats-server, three nodes + nats-server, three nodes + three nats-servers',
-    );
+    assert.equal(pids.length, 2 + 6, 'standalone node + nats-server, then three nodes + three nats-servers');
     // The benchmark joined its processes before exiting; give the kernel a moment to reap.
     await waitFor(() => pids.every((p) => !alive(p)), {
       timeoutMs: 2000,
