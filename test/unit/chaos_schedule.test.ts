@@ -1,0 +1,39 @@
+/** The chaos run's schedule (test/chaos/schedule.ts): seeded, one victim at a time, inside the run. */
+import assert from 'node:assert/strict';
+import { chaosSchedule, victimName, type ScheduleSpec } from '../chaos/schedule.js';
+import { runSeed } from '../harness/random.js';
+
+const SPEC: Omit<ScheduleSpec, 'seed'> = {
+  durationMs: 60_000,
+  settleMs: 10_000,
+  nodes: ['l1', 'l2', 'd1', 'd2', 'd3', 'c1', 'c2'],
+  natsServers: 3,
+  gapMs: [1000, 3000],
+  downMs: [500, 4000],
+};
+
+describe('chaos schedule', () => {
+  const seed = runSeed('CHAOS_SCHEDULE_SEED');
+
+  it('the same seed gives the same schedule; another seed another one', () => {
+    assert.deepEqual(chaosSchedule({ ...SPEC, seed }), chaosSchedule({ ...SPEC, seed }));
+    assert.notDeepEqual(chaosSchedule({ ...SPEC, seed }), chaosSchedule({ ...SPEC, seed: seed + 1 }));
+  });
+
+  it('one victim down at a time, all back before the settle time, every kind of victim drawn over many seeds', () => {
+    const seen = new Set<string>();
+    for (let s = seed; s < seed + 200; s++) {
+      const events = chaosSchedule({ ...SPEC, seed: s });
+      assert.ok(events.length > 0, `seed ${s}: no fault`);
+      let free = 0;
+      for (const e of events) {
+        assert.ok(e.atMs >= free + SPEC.gapMs[0], `seed ${s}: ${victimName(e.victim)} killed while another is down`);
+        assert.ok(e.downMs >= SPEC.downMs[0] && e.downMs <= SPEC.downMs[1]);
+        free = e.atMs + e.downMs;
+        assert.ok(free <= SPEC.durationMs - SPEC.settleMs, `seed ${s}: a victim still down in the settle time`);
+        seen.add(victimName(e.victim));
+      }
+    }
+    assert.deepEqual([...seen].sort(), [...SPEC.nodes, 'nats-1', 'nats-2', 'nats-3'].sort());
+  });
+});
