@@ -34,8 +34,11 @@ export interface NatsClusterOptions {
   readyTimeoutMs?: number;
 }
 
-/** A TCP port free on 127.0.0.1 right now (the routes must name ports before the servers start). */
-async function freePort(): Promise<number> {
+/**
+ * A TCP port free on 127.0.0.1 right now (the routes must name ports before the servers start).
+ * Another process may take it before it is used: for local clusters and tests only.
+ */
+export async function freeLoopbackPort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   const port = (s.address() as { port: number }).port;
@@ -90,7 +93,7 @@ async function awaitJetStream(url: string, timeoutMs: number): Promise<void> {
 export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCluster> {
   if (!Number.isInteger(opts.size) || opts.size < 2) throw new Error(`a NATS cluster needs at least 2 servers`);
   const clusterPorts: number[] = [];
-  for (let i = 0; i < opts.size; i++) clusterPorts.push(await freePort());
+  for (let i = 0; i < opts.size; i++) clusterPorts.push(await freeLoopbackPort());
   const dirs = clusterPorts.map((_, i) => join(opts.dir, `n${i + 1}`));
   const configs = dirs.map((d, i) => {
     mkdirSync(d, { recursive: true });

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freeLoopbackPort } from '../../runtime/nats_cluster.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { WritePoint } from '../../transport/api_types.js';
 import { TestCluster } from '../harness/cluster.js';
@@ -23,14 +23,6 @@ const NODES = ['l1', 'd1', 'd2', 'c1'];
 interface Sample {
   metric: Record<string, string>;
   value: [number, string];
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 describe('a real Prometheus scrapes a local cluster (1 liaison, 2 data nodes, 1 claimer)', function () {
@@ -67,7 +59,7 @@ describe('a real Prometheus scrapes a local cluster (1 liaison, 2 data nodes, 1 
       '',
     ].join('\n');
     writeFileSync(join(dir, 'prometheus.yml'), config);
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     api = `http://127.0.0.1:${port}/api/v1`;
     prom = spawn(
       'prometheus',
