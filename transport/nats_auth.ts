@@ -38,6 +38,44 @@ export function checkInboxPrefix(prefix: string, source: string): string {
   return prefix;
 }
 
+/** Moves `user:pass@` out of NATS URLs (nats.js ignores URL credentials). */
+export function splitCredentials(url: string): { servers: string[]; user?: string; pass?: string } {
+  let user: string | undefined;
+  let pass: string | undefined;
+  const servers = url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(s);
+      if (!m) return s;
+      const [u, p] = m[2]!.split(':');
+      user ??= decodeURIComponent(u ?? '');
+      pass ??= p === undefined ? undefined : decodeURIComponent(p);
+      return m[1]! + m[3]!;
+    });
+  return { servers, user, pass };
+}
+
+/** A URL with its password replaced by `***`. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:@/]*:)[^@/]*@/g, '$1***@');
+}
+
+/** The environment variables a NATS login is read from (nodes, the CLI, `cluster up`'s children). */
+export const NATS_AUTH_ENV = {
+  user: 'LOCKSTEP_NATS_USER',
+  pass: 'LOCKSTEP_NATS_PASSWORD',
+  inboxPrefix: 'LOCKSTEP_NATS_INBOX_PREFIX',
+} as const;
+
+/** The environment that hands `auth` to a child process (never its arguments, which `ps` shows). */
+export function authEnv(auth: NatsAuth): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of ['user', 'pass', 'inboxPrefix'] as const) if (auth[k] !== undefined) env[NATS_AUTH_ENV[k]] = auth[k];
+  return env;
+}
+
 /** True when a NATS URL (or a comma-separated list) carries a password. */
 export function urlHasPassword(url: string): boolean {
   return /\/\/[^:@/]*:[^@/]*@/.test(url);

@@ -44,7 +44,7 @@ import type {
   WalRetention,
 } from './bus.js';
 import { Code, errors, LockstepError, NoRespondersError } from './errors.js';
-import { inboxPrefixFor, type NatsAuth } from './nats_auth.js';
+import { inboxPrefixFor, redactUrl, splitCredentials, type NatsAuth } from './nats_auth.js';
 import { connectNats } from './nats_connect.js';
 import { openNatsKv } from './nats_kv.js';
 
@@ -114,30 +114,6 @@ function wrap(m: Msg): BusMessage {
       }
     },
   };
-}
-
-/** Moves `user:pass@` out of NATS URLs (nats.js ignores URL credentials). */
-export function splitCredentials(url: string): { servers: string[]; user?: string; pass?: string } {
-  let user: string | undefined;
-  let pass: string | undefined;
-  const servers = url
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((s) => {
-      const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(s);
-      if (!m) return s;
-      const [u, p] = m[2]!.split(':');
-      user ??= decodeURIComponent(u ?? '');
-      pass ??= p === undefined ? undefined : decodeURIComponent(p);
-      return m[1]! + m[3]!;
-    });
-  return { servers, user, pass };
-}
-
-/** A URL with its password replaced by `***`. */
-export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:@/]*:)[^@/]*@/g, '$1***@');
 }
 
 /** A bus on one NATS connection. */

@@ -68,7 +68,17 @@ export class StorageMetrics {
     for (const [name] of Object.values(gauges)) registry.removeSingleMetric(name);
     for (const n of ['lockstep_memtable_rows', 'lockstep_flush_duration_seconds', 'lockstep_merge_duration_seconds'])
       registry.removeSingleMetric(n);
+    // Every gauge reads the same per-group sums: a scrape collects all of them in one pass of the
+    // event loop, so the sums are computed once and dropped before the next turn.
+    let snapshot: Map<string, StorageStats & { memtableRows: number }> | undefined;
     const perGroup = () => {
+      if (!snapshot) {
+        snapshot = sumPerGroup();
+        setImmediate(() => (snapshot = undefined));
+      }
+      return snapshot;
+    };
+    const sumPerGroup = () => {
       const out = new Map<string, StorageStats & { memtableRows: number }>();
       for (const s of shards()) {
         const st = storageStats(s.parts(), maxPartsPerName);

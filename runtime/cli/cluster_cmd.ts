@@ -2,9 +2,8 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { errors, LockstepError } from '../../transport/errors.js';
-import { redactUrl } from '../../transport/nats_bus.js';
 import { LocalCluster } from '../local_cluster.js';
-import type { NatsAuth } from '../../transport/nats_auth.js';
+import { authEnv, redactUrl, type NatsAuth } from '../../transport/nats_auth.js';
 import { LOCAL_CLUSTER_DIR, resolveNatsAuth } from './global_options.js';
 import { EXIT_ERROR, Output } from './output.js';
 import { progressEnabled, StartProgress } from './progress.js';
@@ -16,15 +15,6 @@ function count(what: string, min: number) {
       throw new Error(`${what} must be an integer ≥ ${min} (got ${JSON.stringify(v)})`);
     return n;
   };
-}
-
-/** The environment that hands `auth` to a node process (never its arguments, which `ps` shows). */
-function authEnv(auth: NatsAuth): Record<string, string> {
-  const env: Record<string, string> = {};
-  if (auth.user !== undefined) env.LOCKSTEP_NATS_USER = auth.user;
-  if (auth.pass !== undefined) env.LOCKSTEP_NATS_PASSWORD = auth.pass;
-  if (auth.inboxPrefix !== undefined) env.LOCKSTEP_NATS_INBOX_PREFIX = auth.inboxPrefix;
-  return env;
 }
 
 /** The lines `cluster up` prints once the cluster runs: where it is and how other commands reach it. */

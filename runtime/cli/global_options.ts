@@ -3,8 +3,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { errors } from '../../transport/errors.js';
-import { checkInboxPrefix, urlHasPassword, type NatsAuth } from '../../transport/nats_auth.js';
-import { redactUrl, splitCredentials } from '../../transport/nats_bus.js';
+import {
+  checkInboxPrefix,
+  NATS_AUTH_ENV,
+  redactUrl,
+  splitCredentials,
+  urlHasPassword,
+  type NatsAuth,
+} from '../../transport/nats_auth.js';
 import { liveClusterProcesses, readClusterFile, type ClusterFile } from '../local_cluster.js';
 
 /** Default NATS URL when neither `--nats-url`, `LOCKSTEP_NATS_URL` nor a running local cluster gives one. */
@@ -102,7 +108,7 @@ export function resolveNatsAuth(i: NatsAuthInputs): NatsAuth {
         'give the user with --user (or in the URL without a password) and the password in ' +
         'LOCKSTEP_NATS_PASSWORD or a file named by --password-file',
     );
-  const user = i.user ?? (i.env.LOCKSTEP_NATS_USER || undefined);
+  const user = i.user ?? (i.env[NATS_AUTH_ENV.user] || undefined);
   let pass: string | undefined;
   if (i.passwordFile !== undefined) {
     let text: string;
@@ -116,9 +122,9 @@ export function resolveNatsAuth(i: NatsAuthInputs): NatsAuth {
     pass = text.replace(/\r?\n$/, '');
     if (pass === '') throw errors.invalidArgument(`--password-file ${i.passwordFile} is empty`);
   } else {
-    pass = i.env.LOCKSTEP_NATS_PASSWORD || undefined;
+    pass = i.env[NATS_AUTH_ENV.pass] || undefined;
   }
-  const prefix = i.inboxPrefix ?? (i.env.LOCKSTEP_NATS_INBOX_PREFIX || undefined);
+  const prefix = i.inboxPrefix ?? (i.env[NATS_AUTH_ENV.inboxPrefix] || undefined);
   const out: NatsAuth = {};
   if (user !== undefined) out.user = user;
   if (pass !== undefined) out.pass = pass;

@@ -20,6 +20,7 @@ import { call } from '../../transport/rpc.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import { groupResource, hostValueMeasure } from '../harness/fixtures.js';
+import { streamInfo } from '../harness/stream_info.js';
 import { chaosSchedule, victimName, type ChaosEvent } from './schedule.js';
 
 const S = subjectsFor();
@@ -253,8 +254,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       )
     ).every(Boolean);
     const wal_bounded = await until(async () => {
-      const r = await bus.request(`$JS.API.STREAM.INFO.${S.walStream}`, new Uint8Array(), { timeoutMs: 3000 });
-      const bytes = (JSON.parse(new TextDecoder().decode(r.data)) as { state: { bytes: number } }).state.bytes;
+      const bytes = (await streamInfo(bus, S.walStream)).state.bytes;
       return bytes <= WAL_SETTLED_BYTES_PER_POINT * Math.max(1, writes.acked);
     }, CHECK_TIMEOUT_MS);
 

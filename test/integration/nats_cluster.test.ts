@@ -14,6 +14,7 @@ import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { TestCluster } from '../harness/cluster.js';
 import { groupResource, hostValueMeasure } from '../harness/fixtures.js';
+import { streamInfo } from '../harness/stream_info.js';
 import { waitFor } from '../harness/wait.js';
 
 const S = subjectsFor();
@@ -25,12 +26,6 @@ const BATCHES = 60;
 const KILL_AFTER = 15;
 /** A batch not acknowledged within this, retries included, fails the test. */
 const BATCH_BOUND_MS = 30_000;
-
-interface StreamInfo {
-  config: { num_replicas: number };
-  state: { messages: number; last_seq: number };
-  cluster?: { leader?: string; replicas?: { name: string; current: boolean; offline?: boolean; lag?: number }[] };
-}
 
 describe('NATS cluster of three: replicated WAL and registry, one server SIGKILLed under load', function () {
   this.timeout(180_000);
@@ -46,18 +41,13 @@ describe('NATS cluster of three: replicated WAL and registry, one server SIGKILL
     await c?.stop();
   });
 
-  const streamInfo = async (stream: string): Promise<StreamInfo> => {
-    const r = await c.bus.request(`$JS.API.STREAM.INFO.${stream}`, new Uint8Array(), { timeoutMs: 3000 });
-    const body = JSON.parse(new TextDecoder().decode(r.data)) as StreamInfo & { error?: { description: string } };
-    if (body.error) throw new Error(`stream info ${stream}: ${body.error.description}`);
-    return body;
-  };
+  const streamInfoOf = (stream: string) => streamInfo(c.bus, stream);
 
   it('nodes default to three replicas for the WAL and both KV buckets', async () => {
     await client.create('group', groupResource(GROUP));
     await client.create('measure', hostValueMeasure(GROUP, 'cpu'));
     for (const stream of [S.walStream, 'KV_lockstep_schema', `KV_${S.opsBucket}`]) {
-      const info = await waitFor(async () => (await streamInfo(stream).catch(() => undefined)) ?? false, {
+      const info = await waitFor(async () => (await streamInfoOf(stream).catch(() => undefined)) ?? false, {
         what: `stream ${stream}`,
       });
       assert.equal(info.config.num_replicas, 3, `${stream} replicas`);
@@ -88,7 +78,7 @@ describe('NATS cluster of three: replicated WAL and registry, one server SIGKILL
     try {
       for (let b = 0; b < BATCHES; b++) {
         if (b === KILL_AFTER) {
-          const leader = (await streamInfo(S.walStream)).cluster!.leader!;
+          const leader = (await streamInfoOf(S.walStream)).cluster!.leader!;
           killed = Number(leader.slice(1)) - 1;
           process.kill(c.lc.natsCluster!.servers[killed]!.pid, 'SIGKILL');
         }
@@ -157,10 +147,10 @@ describe('NATS cluster of three: replicated WAL and registry, one server SIGKILL
 
     // The killed server comes back on its store and catches up with the WAL.
     await c.lc.natsCluster!.restart(killed);
-    const last = (await streamInfo(S.walStream)).state.last_seq;
+    const last = (await streamInfoOf(S.walStream)).state.last_seq;
     await waitFor(
       async () => {
-        const info = await streamInfo(S.walStream);
+        const info = await streamInfoOf(S.walStream);
         const r = info.cluster?.replicas ?? [];
         return (
           r.length === 2 && r.every((x) => x.current && !x.offline && (x.lag ?? 0) === 0) && info.state.last_seq >= last

@@ -1,6 +1,7 @@
 /** Credentials in the NATS URL: used for login, never printed; a refused login is permanent. */
 import assert from 'node:assert/strict';
-import { NatsBus, redactUrl, splitCredentials } from '../../transport/nats_bus.js';
+import { redactUrl, splitCredentials } from '../../transport/nats_auth.js';
+import { NatsBus } from '../../transport/nats_bus.js';
 import { isPermanent } from '../../runtime/errors.js';
 import { startNatsServer, type NatsServer } from '../harness/nats_server.js';
 

@@ -1,0 +1,17 @@
+/** A JetStream stream's info read over the bus (`$JS.API.STREAM.INFO`), for tests and tools that check replicas and bytes. */
+import type { Bus } from '../../transport/bus.js';
+
+/** What the tests read of a stream's info. */
+export interface StreamInfo {
+  config: { num_replicas: number };
+  state: { messages: number; bytes: number; last_seq: number };
+  cluster?: { leader?: string; replicas?: { name: string; current: boolean; offline?: boolean; lag?: number }[] };
+}
+
+/** The info of `stream`; throws with the server's description when it answers an error. */
+export async function streamInfo(bus: Bus, stream: string): Promise<StreamInfo> {
+  const r = await bus.request(`$JS.API.STREAM.INFO.${stream}`, new Uint8Array(), { timeoutMs: 3000 });
+  const body = JSON.parse(new TextDecoder().decode(r.data)) as StreamInfo & { error?: { description: string } };
+  if (body.error) throw new Error(`stream info ${stream}: ${body.error.description}`);
+  return body;
+}
