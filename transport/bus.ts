@@ -198,10 +198,20 @@ export interface WalRetention {
   purgeBelow(stream: string, subject: string, seq: number): Promise<number>;
   /** The bytes the stream holds now. */
   streamBytes(stream: string): Promise<number>;
+  /**
+   * The first message on `subject` at stream sequence `seq` or later (a backup reads a shard's WAL
+   * tail with it); null when there is none.
+   */
+  nextOnSubject(stream: string, subject: string, seq: number): Promise<{ seq: number; data: Uint8Array } | null>;
 }
 
 /** True when `bus` can trim the WAL. */
 export function hasWalRetention(bus: Bus): bus is Bus & WalRetention {
   const b = bus as Partial<WalRetention>;
-  return typeof b.ackFloor === 'function' && typeof b.purgeBelow === 'function' && typeof b.streamBytes === 'function';
+  return (
+    typeof b.ackFloor === 'function' &&
+    typeof b.purgeBelow === 'function' &&
+    typeof b.streamBytes === 'function' &&
+    typeof b.nextOnSubject === 'function'
+  );
 }

@@ -4,6 +4,7 @@
  * Every call goes through `call()`, so failures arrive as LockstepError with the server's code;
  * arguments that would become subject tokens are checked here first.
  */
+import { BackupClient } from './backup_client.js';
 import { randomUUID } from 'node:crypto';
 import type {
   ActorsReply,
@@ -184,6 +185,8 @@ export class LockstepClient {
   readonly subjects: Subjects;
   /** The migration API (DESIGN §9): plan, start, status, list, watch and the intents. */
   readonly migrations: MigrationClient;
+  /** The backup API: shard snapshots and their files (transport/backup_types.ts). */
+  readonly backups: BackupClient;
 
   private constructor(
     private readonly bus: Bus,
@@ -192,6 +195,7 @@ export class LockstepClient {
   ) {
     this.subjects = subjectsFor(prefix);
     this.migrations = new MigrationClient(bus, this.subjects, timeoutMs);
+    this.backups = new BackupClient(bus, this.subjects, timeoutMs);
   }
 
   /** Connects; `Unavailable` naming the URL when NATS cannot be reached. */

@@ -447,6 +447,18 @@ export class NatsBus implements Bus, WalRetention {
     }
   }
 
+  async nextOnSubject(stream: string, subject: string, seq: number): Promise<{ seq: number; data: Uint8Array } | null> {
+    try {
+      // MSG.GET takes `next_by_subj` (the first match at `seq` or later); the client's type lacks it.
+      const query = { seq, next_by_subj: subject } as unknown as { seq: number };
+      const m = await (await this.manager()).streams.getMessage(stream, query);
+      return m ? { seq: m.seq, data: m.data } : null;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return null;
+      throw errors.unavailable(`cannot read ${subject} from ${seq} in ${stream}: ${(err as Error).message}`, err);
+    }
+  }
+
   /** False while the connection is down (between a disconnect and the reconnect) and once closed. */
   get connected(): boolean {
     return !this.down && !this.nc.isClosed();

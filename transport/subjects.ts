@@ -10,8 +10,10 @@
  *     P.api.write.<kind>                   kind ∈ measure|stream: a batch of points or elements
  *     P.api.query.<kind>                   kind ∈ measure|stream: a query (transport/query_types.ts)
  *     P.api.migration.<verb>               verb ∈ MIGRATION_VERBS (transport/migration_types.ts)
+ *     P.api.backup.<verb>                  verb ∈ snapshot|read|release (transport/backup_types.ts)
  *   P.node.<node>.status.<method>          node schema status: max_revision|key_revisions|absent_keys
  *   P.node.<node>.control.<op>             admin: pause_watch|resume_watch|actors|inject_fault|clear_fault
+ *   P.node.<node>.backup.<op>              a data node's snapshots: read|release
  *   P.members.heartbeat                    membership heartbeats (and graceful leave)
  *   P.members.discover                     ask every node to send a heartbeat now
  *   P.events.schema                        applied-revision advances of every node
@@ -20,6 +22,7 @@
  *   P.wal.<group>[.g<gen>].<shard>         write-ahead log stream subjects
  *   P.shard.<group>[.g<gen>].<shard>.query shard-level query
  *   P.shard.<group>[.g<gen>].<shard>.backfill  copy a shard into a new layout generation (migrations)
+ *   P.shard.<group>[.g<gen>].<shard>.snapshot  one owner snapshots the shard for a backup
  * A shard is keyed by (group, layout generation, shard) (transport/layout_types.ts); generation 1
  * keeps the names shards had before generations existed, so the `.g<gen>` token appears from 2 on.
  * Node names and schema names are validated as single subject tokens before they get here.
@@ -94,6 +97,8 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       query: (kind: string) => `${p}.api.query.${kind}`,
       migration: (verb: MigrationVerb) => `${p}.api.migration.${verb}`,
       migrationAll: `${p}.api.migration.>`,
+      backup: (verb: 'snapshot' | 'read' | 'release') => `${p}.api.backup.${verb}`,
+      backupAll: `${p}.api.backup.>`,
       queryAll: `${p}.api.query.>`,
     },
     node: {
@@ -101,6 +106,7 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       statusAll: (node: string) => `${p}.node.${node}.status.>`,
       control: (node: string, op: string) => `${p}.node.${node}.control.${op}`,
       controlAll: (node: string) => `${p}.node.${node}.control.>`,
+      backup: (node: string, op: 'read' | 'release') => `${p}.node.${node}.backup.${op}`,
     },
     members: {
       heartbeat: `${p}.members.heartbeat`,
@@ -123,6 +129,8 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       `${p}.shard.${group}${genToken(generation)}.${shard}.query`,
     shardBackfill: (group: string, shard: number, generation = 1) =>
       `${p}.shard.${group}${genToken(generation)}.${shard}.backfill`,
+    shardSnapshot: (group: string, shard: number, generation = 1) =>
+      `${p}.shard.${group}${genToken(generation)}.${shard}.snapshot`,
     /** One owner's "applied up to" answer for a shard (transport/backfill_types.ts, CaughtUpRequest). */
     shardCaughtUp: (group: string, shard: number, generation: number, node: string) =>
       `${p}.shard.${group}${genToken(generation)}.${shard}.applied.${node}`,

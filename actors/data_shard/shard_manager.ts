@@ -11,7 +11,7 @@
  * Each shard actor runs retention and reads its WAL lag on the context's clock; the lag is exported
  * as the gauge `lockstep_wal_lag{group, shard}` and shown per shard in `health()`.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Gauge } from 'prom-client';
 import { DEFAULT_MERGE_POLICY } from '../../storage/shard_store.js';
 import { StorageMetrics } from './storage_metrics.js';
@@ -44,6 +44,7 @@ import { ShardActor } from './shard_actor.js';
 import { serveShardQueries } from './shard_query_service.js';
 import { serveBackfill } from './backfill_service.js';
 import { serveCaughtUp } from './caught_up_service.js';
+import { serveSnapshotFiles, serveSnapshots, type BackupDeps } from './backup_service.js';
 import { startWalTrimming, type WalTrimmer } from './wal_trim.js';
 import type { TimerHandle } from '../../runtime/clock.js';
 
@@ -61,7 +62,7 @@ interface OwnedShard {
   generation: number;
   shard: number;
   actor: ShardActor;
-  /** Its query and backfill subscriptions. */
+  /** Its query, backfill, caught-up and snapshot subscriptions. */
   subs: Subscription[];
   /** Every owner of the shard, the preferred one first (placement is fixed per generation). */
   owners: string[];
@@ -99,6 +100,7 @@ export class ShardManager implements Actor {
   private readonly groupsChecked = new Set<string>();
   private trim?: { trimmer: WalTrimmer; timer: TimerHandle } | null;
   private storageMetrics?: StorageMetrics;
+  private backup?: { deps: BackupDeps; subs: Subscription[] };
 
   async start(ctx: ActorContext): Promise<void> {
     this.ctx = ctx;
@@ -139,6 +141,15 @@ export class ShardManager implements Actor {
     this.dataDir = await openDataDir(nodeFs, resolve(ctx.config.dataDir), ctx.config.name, { clock: ctx.clock });
     ctx.log.info({ dir: this.dataDir.nodeDir, segments: this.dataDir.segments.length }, 'data directory open');
     this.trim = startWalTrimming(ctx, () => [...shards.values()]);
+    const backupDeps: BackupDeps = {
+      bus: ctx.bus,
+      subjects: ctx.subjects,
+      clock: ctx.clock,
+      log: ctx.log,
+      node: ctx.config.name,
+      root: join(resolve(ctx.config.dataDir), `${ctx.config.name}.backups`),
+    };
+    this.backup = { deps: backupDeps, subs: serveSnapshotFiles(backupDeps) };
   }
 
   /**
@@ -248,12 +259,17 @@ export class ShardManager implements Actor {
       generation,
       shard,
     });
+    const snapshots = serveSnapshots(
+      actor,
+      { group: group.name, generation, shard, walSubject: ctx.subjects.wal(group.name, shard, generation) },
+      this.backup!.deps,
+    );
     this.shards.set(shardKey(group.name, generation, shard), {
       group: group.name,
       generation,
       shard,
       actor,
-      subs: [query, backfill, caughtUp],
+      subs: [query, backfill, caughtUp, snapshots],
       owners: placeShards(placementSpecOf(group)!)[shard] ?? [],
     });
   }
@@ -266,6 +282,8 @@ export class ShardManager implements Actor {
 
   async stop(): Promise<void> {
     this.trim?.timer.cancel();
+    for (const sub of this.backup?.subs ?? []) sub.unsubscribe();
+    this.backup = undefined;
     for (const o of this.shards.values()) for (const sub of o.subs) sub.unsubscribe();
     await Promise.all([...this.shards.values()].map((o) => o.actor.close().catch(() => undefined)));
     this.shards.clear();

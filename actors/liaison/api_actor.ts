@@ -19,6 +19,7 @@ import { serveMigrationApi } from './migration_service.js';
 import { MigrationStore } from '../../runtime/migration/store.js';
 import { serveQueries } from './query_service.js';
 import { serveWrites } from './write_service.js';
+import { serveBackupApi } from './backup_service.js';
 
 /** WAL records are kept this long even when no data node consumed them (all down for days). */
 const WAL_MAX_AGE_MS = 7 * 24 * 3_600_000;
@@ -127,6 +128,14 @@ export class ApiActor implements Actor {
       metrics: ctx.metrics,
     };
     this.subs.push(...serveWrites(data), ...serveQueries(data));
+    this.subs.push(
+      ...serveBackupApi({
+        bus: ctx.bus,
+        subjects: ctx.subjects,
+        cache: this.schema,
+        onError: (err) => errorsTotal.inc({ area: 'backup', code: err.code }),
+      }),
+    );
     await ctx.bus.flush();
   }
 

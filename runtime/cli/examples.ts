@@ -81,6 +81,13 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'migrate resume': ['lockstep migrate resume mig_0001'],
   'migrate cancel': ['lockstep migrate cancel mig_0001'],
   'migrate release': ['lockstep migrate release mig_0001'],
+  backup: ['lockstep --user admin backup create /backups/today', 'lockstep backup restore /backups/today'],
+  'backup create': [
+    'lockstep backup create /backups/today',
+    'lockstep backup create /backups/metrics --group metrics_eu',
+    'lockstep backup create /backups/today --json | jq .id',
+  ],
+  'backup restore': ['lockstep backup restore /backups/today', 'lockstep backup restore /backups/today --json'],
 };
 
 /** The help text after a command's own: its examples, or undefined when it has none here. */

@@ -4,6 +4,7 @@
  */
 import { Command, type Option } from 'commander';
 import { registerAdminCommands, membersCommand } from './admin_cmd.js';
+import { registerBackupCommands } from './backup_cmd.js';
 import { registerBarrierCommands } from './barrier_cmd.js';
 import { clusterCommand } from './cluster_cmd.js';
 import { examplesHelp } from './examples.js';
@@ -70,6 +71,7 @@ export function buildProgram(version: string): Command {
   registerWriteCommands(program);
   registerQueryCommands(program);
   registerMigrateCommands(program);
+  registerBackupCommands(program);
 
   for (const c of allCommands(program)) {
     // Usage errors must exit 2 from every subcommand, not only the root.

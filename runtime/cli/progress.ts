@@ -163,3 +163,60 @@ export class StartProgress {
     this.bar?.stop();
   }
 }
+
+/**
+ * Progress of a command in phases over a known amount of work (`lockstep backup`): a bar with the
+ * phase's label, done/total in its unit, the rate and the ETA.
+ */
+export class PhaseProgress {
+  private bar?: cliProgress.SingleBar;
+  private total = 0;
+  private done = 0;
+  private startMs = 0;
+  private label = '';
+  private unit: (n: number) => string = formatCount;
+
+  constructor(
+    private readonly enabled: boolean,
+    private readonly stream: ProgressStream,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Starts a phase: `label`, `total` units, shown by `unit` (counts by default). */
+  phase(label: string, total: number, unit: (n: number) => string = formatCount): void {
+    this.bar?.stop();
+    if (!this.enabled) return;
+    Object.assign(this, { label, total, done: 0, startMs: this.now(), unit });
+    this.bar = bar(this.stream, '{label} [{bar}] {percentage}% | {text}');
+    this.bar.start(Math.max(total, 1), 0, { label, text: this.text() });
+  }
+
+  /** Adds `n` units done (the total grows when the work turned out larger). */
+  add(n: number): void {
+    if (!this.bar) return;
+    this.done += n;
+    if (this.done > this.total) this.bar.setTotal((this.total = this.done));
+    this.bar.update(this.done, { label: this.label, text: this.text() });
+  }
+
+  /** Clears the bar; call on every path (its redraw timer keeps the process alive). */
+  stop(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+
+  private text(): string {
+    const elapsed = this.now() - this.startMs;
+    const rate = elapsed > 0 ? `${this.unit((this.done * 1000) / elapsed)}/s` : '-';
+    return `${this.unit(this.done)} of ${this.unit(this.total)} | ${rate} | ETA ${formatEta(etaSeconds(this.done, this.total, elapsed))}`;
+  }
+}
+
+/** Bytes, short: 950 → "950 B", 12345 → "12.1 KiB", 3e6 → "2.9 MiB". */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '-';
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${Math.round(n)} B`;
+}

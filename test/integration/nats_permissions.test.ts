@@ -125,6 +125,13 @@ describe('least privilege: deploy/nats-users.conf on a real nats-server (1 liais
     assert.equal(await count('reader'), pointsWritten, 'every point read once from the new layout');
     const layout = await client('reader').get('layout' as never, { group: GROUP } as never);
     assert.equal((layout.resource as Layout).current.shards, 4, 'the new layout serves');
+    // A backup's calls: the liaison relays them, a data node snapshots (reading the WAL tail) and serves files.
+    const gen = (layout.resource as Layout).current.generation;
+    const snap = await admin.backups.snapshot({ backup: 'perm', group: GROUP, generation: gen, shard: 0 });
+    const flushed = await admin.backups.read(snap.node, snap.snapshot, 'flushed', 0);
+    assert.equal(flushed.eof, true);
+    assert.match(new TextDecoder().decode(flushed.data), /"last_sequence"/);
+    assert.deepEqual(await admin.backups.release(snap.node, snap.snapshot), { released: true });
     assert.deepEqual(violationsBy(['liaison', 'data', 'claimer']), [], 'no node needed more than its role grants');
   });
 
@@ -139,6 +146,11 @@ describe('least privilege: deploy/nats-users.conf on a real nats-server (1 liais
     await assert.rejects(client('writer').delete('measure', { group: GROUP, name: 'cpu' }), isDenied);
     await assert.rejects(client('writer').create('measure', hostValueMeasure(GROUP, 'mem')), isDenied);
     await assert.rejects(client('writer').migrations.list(), isDenied);
+    await assert.rejects(
+      client('writer').backups.snapshot({ backup: 'w', group: GROUP, generation: 1, shard: 0 }),
+      isDenied,
+    );
+    await assert.rejects(client('reader').backups.read('d1', 'w', 'flushed', 0), isDenied);
     // What they may do still works, and nothing was written or deleted.
     assert.equal(await count('reader'), pointsWritten);
     assert.equal(await count('writer'), pointsWritten);
