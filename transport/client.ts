@@ -59,6 +59,8 @@ export interface ClientOptions {
    * config lets that user subscribe to (`_INBOX` without a user).
    */
   inboxPrefix?: string;
+  /** A NATS credentials file (`.creds`) instead of a user and password. */
+  credsFile?: string;
 }
 
 /** Default timeout of a non-barrier call. */
@@ -206,7 +208,7 @@ export class LockstepClient {
     const bus = await NatsBus.connect({
       url: opts.natsUrl,
       name: opts.name ?? 'lockstep-client',
-      auth: { user: opts.user, pass: opts.password, inboxPrefix: opts.inboxPrefix },
+      auth: { user: opts.user, pass: opts.password, inboxPrefix: opts.inboxPrefix, credsFile: opts.credsFile },
     });
     return new LockstepClient(bus, opts.prefix ?? DEFAULT_PREFIX, timeoutMs);
   }

@@ -16,6 +16,11 @@ export interface NatsAuth {
   pass?: string;
   /** Prefix of this connection's reply subjects (nats.js `inboxPrefix`); default `inboxPrefixFor(user)`. */
   inboxPrefix?: string;
+  /**
+   * A NATS credentials file (`.creds`: a user JWT and its nkey seed, made by `nsc` for a server in
+   * operator mode), instead of a user and password. Read when connecting; never logged.
+   */
+  credsFile?: string;
 }
 
 /** The nats.js default, used by connections without a user. */
@@ -67,13 +72,27 @@ export const NATS_AUTH_ENV = {
   user: 'LOCKSTEP_NATS_USER',
   pass: 'LOCKSTEP_NATS_PASSWORD',
   inboxPrefix: 'LOCKSTEP_NATS_INBOX_PREFIX',
+  credsFile: 'LOCKSTEP_NATS_CREDS',
 } as const;
 
 /** The environment that hands `auth` to a child process (never its arguments, which `ps` shows). */
 export function authEnv(auth: NatsAuth): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const k of ['user', 'pass', 'inboxPrefix'] as const) if (auth[k] !== undefined) env[NATS_AUTH_ENV[k]] = auth[k];
+  for (const k of ['user', 'pass', 'inboxPrefix', 'credsFile'] as const)
+    if (auth[k] !== undefined) env[NATS_AUTH_ENV[k]] = auth[k];
   return env;
+}
+
+/** The markers of a NATS credentials file: a user JWT, then the user's nkey seed. */
+const CREDS_MARKERS = [/-----BEGIN NATS USER JWT-----/, /-----BEGIN USER NKEY SEED-----/];
+
+/** `InvalidArgument` unless `text` (the content of `file`) is a NATS credentials file; the content is never shown. */
+export function checkCredsText(text: string, file: string): string {
+  if (!CREDS_MARKERS.every((m) => m.test(text)))
+    throw errors.invalidArgument(
+      `${file} is not a NATS credentials file: it needs a "BEGIN NATS USER JWT" and a "BEGIN USER NKEY SEED" block (nsc generate creds)`,
+    );
+  return text;
 }
 
 /** True when a NATS URL (or a comma-separated list) carries a password. */

@@ -2,8 +2,10 @@
  * The NATS implementation of the bus: with `nats_kv.ts` and `nats_connect.ts`, the only files that
  * import the NATS client.
  */
+import { readFileSync } from 'node:fs';
 import {
   AuthorizationError,
+  credsAuthenticator,
   UserAuthenticationExpiredError,
   headers as natsHeaders,
   NoRespondersError as NatsNoRespondersError,
@@ -44,7 +46,14 @@ import type {
   WalRetention,
 } from './bus.js';
 import { Code, errors, LockstepError, NoRespondersError } from './errors.js';
-import { inboxPrefixFor, redactUrl, splitCredentials, type NatsAuth } from './nats_auth.js';
+import {
+  checkCredsText,
+  DEFAULT_INBOX_PREFIX,
+  inboxPrefixFor,
+  redactUrl,
+  splitCredentials,
+  type NatsAuth,
+} from './nats_auth.js';
 import { connectNats } from './nats_connect.js';
 import { openNatsKv } from './nats_kv.js';
 
@@ -140,12 +149,14 @@ export class NatsBus implements Bus, WalRetention {
     const fromUrl = splitCredentials(opts.url);
     const user = opts.auth?.user ?? fromUrl.user;
     const pass = opts.auth?.pass ?? fromUrl.pass;
+    const credsFile = opts.auth?.credsFile;
+    const login =
+      credsFile !== undefined ? { authenticator: credsAuthenticator(readCreds(credsFile)) } : { user, pass };
     try {
       const nc = await connectNats({
         servers: fromUrl.servers,
-        user,
-        pass,
-        inboxPrefix: opts.auth?.inboxPrefix ?? inboxPrefixFor(user),
+        ...login,
+        inboxPrefix: opts.auth?.inboxPrefix ?? (credsFile !== undefined ? DEFAULT_INBOX_PREFIX : inboxPrefixFor(user)),
         name: opts.name,
         timeout: opts.connectTimeoutMs ?? 2000,
         maxReconnectAttempts: -1,
@@ -160,7 +171,7 @@ export class NatsBus implements Bus, WalRetention {
         throw Object.assign(
           new LockstepError(
             Code.PermissionDenied,
-            `NATS at ${redactUrl(opts.url)} refused the credentials${user === undefined ? '' : ` of user ${user}`}: ${(err as Error).message}`,
+            `NATS at ${redactUrl(opts.url)} refused the credentials${credsFile !== undefined ? ` in ${credsFile}` : user === undefined ? '' : ` of user ${user}`}: ${(err as Error).message}`,
             { cause: err },
           ),
           { permanent: true },
@@ -478,6 +489,19 @@ export class NatsBus implements Bus, WalRetention {
       }
     })().catch(() => undefined);
   }
+}
+
+/** The bytes of a credentials file; `InvalidArgument` naming it when it cannot be read or is not one. */
+function readCreds(file: string): Uint8Array {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw errors.invalidArgument(
+      `NATS credentials file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  return new TextEncoder().encode(checkCredsText(text, `NATS credentials file ${file}`));
 }
 
 /** A change of a connection's state, as `NatsBus.watchConnection` reports it. */

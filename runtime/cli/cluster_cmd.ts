@@ -64,6 +64,7 @@ export function clusterCommand(): Command {
           user?: string;
           passwordFile?: string;
           inboxPrefix?: string;
+          creds?: string;
         };
         const out = new Output(!!g.json);
         // Only an explicit URL means "use that server"; otherwise the cluster starts its own.

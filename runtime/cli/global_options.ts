@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { errors } from '../../transport/errors.js';
 import {
+  checkCredsText,
   checkInboxPrefix,
   NATS_AUTH_ENV,
   redactUrl,
@@ -90,6 +91,8 @@ export interface NatsAuthInputs {
   user?: string;
   passwordFile?: string;
   inboxPrefix?: string;
+  /** `--creds`: a NATS credentials file. */
+  creds?: string;
   env: Record<string, string | undefined>;
   readFile?: (path: string) => string;
 }
@@ -97,7 +100,8 @@ export interface NatsAuthInputs {
 /**
  * The NATS credentials: the user from `--user` or LOCKSTEP_NATS_USER, the password from
  * `--password-file` or LOCKSTEP_NATS_PASSWORD, the inbox prefix from `--inbox-prefix` or
- * LOCKSTEP_NATS_INBOX_PREFIX (else `_INBOX.<user>`). A password is never taken from a command
+ * LOCKSTEP_NATS_INBOX_PREFIX (else `_INBOX.<user>`); or, instead of a user and password, a NATS
+ * credentials file from `--creds` or LOCKSTEP_NATS_CREDS (checked here, read again to connect). A password is never taken from a command
  * line, where every user of the machine can read it (`ps`): `--nats-url` with one is refused.
  * Throws `InvalidArgument` naming the flag or variable, never the password.
  */
@@ -125,7 +129,24 @@ export function resolveNatsAuth(i: NatsAuthInputs): NatsAuth {
     pass = i.env[NATS_AUTH_ENV.pass] || undefined;
   }
   const prefix = i.inboxPrefix ?? (i.env[NATS_AUTH_ENV.inboxPrefix] || undefined);
+  const creds = i.creds ?? (i.env[NATS_AUTH_ENV.credsFile] || undefined);
   const out: NatsAuth = {};
+  if (creds !== undefined) {
+    if (user !== undefined || pass !== undefined)
+      throw errors.invalidArgument(
+        `${i.creds !== undefined ? '--creds' : NATS_AUTH_ENV.credsFile} and a user or password were both given: a NATS login is one or the other`,
+      );
+    let text: string;
+    try {
+      text = (i.readFile ?? ((p) => readFileSync(p, 'utf8')))(creds);
+    } catch (err) {
+      throw errors.invalidArgument(
+        `--creds ${creds} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+    checkCredsText(text, `--creds ${creds}`);
+    out.credsFile = creds;
+  }
   if (user !== undefined) out.user = user;
   if (pass !== undefined) out.pass = pass;
   if (prefix !== undefined)
@@ -154,6 +175,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
     user?: string;
     passwordFile?: string;
     inboxPrefix?: string;
+    creds?: string;
   };
   const env = process.env.LOCKSTEP_NATS_URL;
   const natsAuth = resolveNatsAuth({
@@ -161,6 +183,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
     user: o.user,
     passwordFile: o.passwordFile,
     inboxPrefix: o.inboxPrefix,
+    creds: o.creds,
     env: process.env,
   });
   const needFile = o.natsUrl === undefined && (env === undefined || env === '');

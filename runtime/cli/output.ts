@@ -66,6 +66,7 @@ async function connect(g: GlobalOptions): Promise<LockstepClient> {
       user: g.natsAuth.user,
       password: g.natsAuth.pass,
       inboxPrefix: g.natsAuth.inboxPrefix,
+      credsFile: g.natsAuth.credsFile,
     });
   } catch (err) {
     const le = toLockstepError(err);

@@ -54,6 +54,10 @@ export function buildProgram(version: string): Command {
       "file holding the NATS user's password (else env LOCKSTEP_NATS_PASSWORD; never on the command line)",
     )
     .option(
+      '--creds <file>',
+      'NATS credentials file (a user JWT and nkey seed, from nsc) instead of --user (env LOCKSTEP_NATS_CREDS)',
+    )
+    .option(
       '--inbox-prefix <prefix>',
       'prefix of reply subjects (env LOCKSTEP_NATS_INBOX_PREFIX; default _INBOX.<user>, the only inbox deploy/nats.conf grants that user)',
     )
