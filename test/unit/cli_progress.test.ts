@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import {
   etaSeconds,
+  formatBytes,
   formatEta,
   formatRate,
+  PhaseProgress,
   progressEnabled,
   StartProgress,
   WriteProgress,
@@ -83,6 +85,26 @@ describe('cli progress', () => {
     assert.match(stream.text(), /starting cluster \[#+\.+\] 2\/3 nodes ready \| ready: l1, d1/);
   });
 
+  it('cli progress - a backup draws each phase with its unit, rate and ETA, then clears its line', () => {
+    const stream = fakeStream(true);
+    let now = 0;
+    const p = new PhaseProgress(true, stream, () => now);
+    try {
+      p.phase('checking', 4 * 1024 * 1024, formatBytes);
+      now = 2000;
+      p.add(1024 * 1024);
+      // The next phase ends this one (a bar draws its last state when it stops).
+      p.phase('writing', 10_000);
+      assert.match(stream.text(), /checking \[#+\.+\] 25% \| 1\.0 MiB of 4\.0 MiB \| 512\.0 KiB\/s \| ETA 6s/);
+      now = 3000;
+      p.add(12_000); // more than planned: the total follows
+    } finally {
+      p.stop();
+    }
+    assert.match(stream.text(), /writing \[#+\] 100% \| 12,000 of 12,000 \| 12,000\/s/);
+    assert.ok(stream.text().endsWith('\x1b[2K'), 'the line is cleared at the end');
+  });
+
   it('cli progress - disabled progress writes nothing at all', () => {
     const stream = fakeStream(true);
     const w = new WriteProgress(false, { noun: 'points', totalBytes: 10, stream, now: () => 0 });
@@ -92,6 +114,10 @@ describe('cli progress', () => {
     s.natsUp();
     s.nodeReady('l1', 1);
     s.stop();
+    const b = new PhaseProgress(false, stream, () => 0);
+    b.phase('writing', 10);
+    b.add(5);
+    b.stop();
     assert.equal(stream.text(), '');
   });
 });
