@@ -35,6 +35,8 @@ export const MAX_KEYS_PER_STATUS_CALL = 1000;
 /** Default and largest row (or group) limit of a query. */
 export const DEFAULT_QUERY_LIMIT = 1000;
 export const MAX_QUERY_LIMIT = 100_000;
+/** Most time buckets one query's range may span (`bucket`). */
+export const MAX_BUCKETS = 100_000;
 /** Default and largest query timeout (ms). */
 export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
 export const MAX_QUERY_TIMEOUT_MS = 120_000;

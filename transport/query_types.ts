@@ -74,6 +74,15 @@ export interface MeasureQuery extends QueryBase {
   aggregations?: Aggregation[];
   /** Top-N groups; without `group_by` the groups are the series (the entity tags). */
   top?: TopN;
+  /**
+   * Time buckets (a duration, e.g. `1m`): groups are per (group_by tags, bucket); each bucket starts
+   * at a multiple of the duration since the epoch, shifted by `bucket_offset`. Needs aggregations.
+   */
+  bucket?: string;
+  /** Shifts bucket starts (a duration; default 0): `bucket: "1d", bucket_offset: "2h"` gives days from 02:00 UTC. */
+  bucket_offset?: string;
+  /** `null`: every bucket of the range appears for every group, empty ones with null values (count 0). Default `none`. */
+  fill?: 'none' | 'null';
 }
 
 /** `P.api.query.stream`. */
@@ -95,6 +104,8 @@ export interface StreamRow {
 
 /** One group of an aggregated reply: its tag values and one value per aggregation (`fn(field)`). */
 export interface GroupRow {
+  /** The bucket's start (epoch ms), in a bucketed query only. */
+  ts?: number;
   tags: Record<string, WriteTagValue>;
   values: Record<string, number | null>;
 }

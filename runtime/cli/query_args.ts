@@ -39,6 +39,9 @@ export interface QueryCliOptions {
   top?: string;
   topBy?: string;
   topOrder?: string;
+  every?: string;
+  everyOffset?: string;
+  fill?: string;
   order?: string;
   limit?: string;
   offset?: string;
@@ -252,6 +255,9 @@ export function buildQuery(
     top: o.top,
     topBy: o.topBy,
     topOrder: o.topOrder,
+    every: o.every,
+    everyOffset: o.everyOffset,
+    fill: o.fill,
   };
   if (kind === 'stream') {
     const given = Object.entries(measureOnly).find(([, v]) => v !== undefined);
@@ -269,6 +275,19 @@ export function buildQuery(
   if (o.groupBy !== undefined) {
     if (aggs.length === 0 && top === undefined) throw errors.invalidArgument('--group-by needs an --agg (or --top)');
     q.group_by = names(o.groupBy, 'tag');
+  }
+  if (o.every !== undefined) {
+    if (aggs.length === 0 && top === undefined) throw errors.invalidArgument('--every needs an --agg (or --top)');
+    parseDuration(o.every, '--every'); // named by its flag here; the server checks the rest
+    q.bucket = o.every.trim();
+  }
+  if (o.everyOffset !== undefined || o.fill !== undefined) {
+    if (o.every === undefined) throw errors.invalidArgument('--every-offset and --fill need --every DURATION');
+    if (o.everyOffset !== undefined) {
+      parseDuration(o.everyOffset, '--every-offset');
+      q.bucket_offset = o.everyOffset.trim();
+    }
+    if (o.fill !== undefined) q.fill = oneOf(o.fill, '--fill', ['none', 'null'] as const);
   }
   return q;
 }

@@ -88,9 +88,11 @@ function renderGroups(groups: readonly GroupRow[], q: MeasureQuery): string[] {
     q.aggregations?.map(aggColumn),
     groups.map((g) => g.values ?? {}),
   );
+  const bucketed = q.bucket !== undefined;
   return table(
-    [...tagCols, ...valueCols],
+    [...(bucketed ? ['time'] : []), ...tagCols, ...valueCols],
     groups.map((g) => [
+      ...(bucketed ? [g.ts === undefined ? NULL_CELL : formatTime(g.ts)] : []),
       ...tagCols.map((t) => formatCell(g.tags?.[t])),
       ...valueCols.map((c) => formatCell(g.values?.[c])),
     ]),
@@ -134,7 +136,10 @@ Aggregation: --agg FN:FIELD or --agg count (FN one of count, sum, min, max, mean
 comma-separated), grouped by the --group-by tags (none: one group of everything). --top N keeps the
 N groups with the largest (--top-order desc, default) or smallest (asc) --top-by FN:FIELD, by
 default the first --agg; without --group-by the groups are the series. With --agg or --top the
-reply holds groups, else rows.
+reply holds groups, else rows. --every DURATION splits the groups into time buckets aligned to the
+epoch (or to --every-offset): one group per (tags, bucket), with the bucket's start as its time,
+in --order within each group; --fill null lists empty buckets too. A top-N then ranks the
+(tags, bucket) groups.
 `
     : ''
 }
@@ -175,7 +180,10 @@ function queryCommand(parent: Command, kind: Kind): void {
       .option('--agg <fn:field>', 'an aggregation: count, or count|sum|min|max|mean:FIELD; repeatable', collectList)
       .option('--top <n>', 'keep the top N groups')
       .option('--top-by <fn:field>', 'what --top ranks by (default: the first --agg)')
-      .option('--top-order <order>', 'desc keeps the largest (default), asc the smallest');
+      .option('--top-order <order>', 'desc keeps the largest (default), asc the smallest')
+      .option('--every <duration>', 'time buckets: one group per bucket (and --group-by tags), e.g. 1m, 5m, 1h')
+      .option('--every-offset <duration>', 'shift bucket starts from the epoch, e.g. 2h for days from 02:00 UTC')
+      .option('--fill <mode>', 'null: show empty buckets too, with - values (default none)');
   }
   c.option('--order <order>', 'time order of rows: asc (default) or desc')
     .option(

@@ -6,7 +6,9 @@
  */
 import type { GroupRow, MeasureRow, StreamRow } from '../../transport/query_types.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
-import type { QueryPlan } from './plan.js';
+import { Code, LockstepError } from '../../transport/errors.js';
+import { MAX_QUERY_LIMIT } from '../../transport/limits.js';
+import { bucketStart, type QueryPlan } from './plan.js';
 import {
   compareKeys,
   finalValue,
@@ -102,14 +104,27 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
       }
     }
   }
+  const bucket = plan.bucket;
   // An overall aggregate (no group_by) over no rows is still one group: count 0, the rest null.
-  if (plan.group_by!.length === 0 && all.keys.length === 0) addGroup(all, [], fields);
+  if (plan.group_by!.length === 0 && all.keys.length === 0 && bucket === null) addGroup(all, [], fields);
+  if (bucket?.fill) fillBuckets(plan, all, index, fields);
   const value = (fn: string, field: string | null, i: number) =>
     finalValue(fn, field === null ? null : all.stats[field]!, all.count, i);
   let order: number[];
   if (plan.top !== null) {
     const t = plan.top;
     order = rankGroups(all.keys, (i) => value(t.agg.fn, t.agg.field, i), t.order).slice(0, t.n);
+  } else if (bucket !== null) {
+    // By tags, then bucket start in the query's time order.
+    const tagsOf = (k: unknown[]) => k.slice(0, -1);
+    const sign = plan.order === 'desc' ? -1 : 1;
+    order = all.keys
+      .map((_, i) => i)
+      .sort(
+        (a, b) =>
+          compareKeys(tagsOf(all.keys[a]!), tagsOf(all.keys[b]!)) ||
+          sign * ((all.keys[a]!.at(-1) as number) - (all.keys[b]!.at(-1) as number)),
+      );
   } else {
     order = all.keys.map((_, i) => i).sort((a, b) => compareKeys(all.keys[a]!, all.keys[b]!));
   }
@@ -118,6 +133,34 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
     plan.group_by!.forEach((t, j) => (tags[t] = all.keys[i]![j] as WriteTagValue));
     const values: Record<string, number | null> = {};
     for (const a of plan.aggs) values[a.column] = value(a.fn, a.field, i);
-    return { tags, values };
+    return bucket !== null ? { ts: all.keys[i]!.at(-1) as number, tags, values } : { tags, values };
   });
+}
+
+/**
+ * Adds the empty buckets of the range to every group (to the one overall group without group_by):
+ * count 0, values null. `ResourceExhausted` when that makes more groups than a reply may hold.
+ */
+function fillBuckets(plan: QueryPlan, all: ShardGroups, index: Map<string, number>, fields: string[]): void {
+  const b = plan.bucket!;
+  const prefixes = new Map<string, unknown[]>();
+  if (plan.group_by!.length === 0) prefixes.set('[]', []);
+  for (const k of all.keys) {
+    const p = k.slice(0, -1);
+    prefixes.set(JSON.stringify(p), p);
+  }
+  const first = bucketStart(b, plan.min_ts);
+  const buckets = plan.max_ts < plan.min_ts ? 0 : (bucketStart(b, plan.max_ts) - first) / b.every_ms + 1;
+  if (prefixes.size * buckets > MAX_QUERY_LIMIT)
+    throw new LockstepError(
+      Code.ResourceExhausted,
+      `fill "null" makes ${prefixes.size} groups × ${buckets} buckets, more than the ${MAX_QUERY_LIMIT} a reply holds: use a wider bucket, a shorter range or criteria`,
+    );
+  for (const p of prefixes.values()) {
+    for (let k = 0; k < buckets; k++) {
+      const key = [...p, first + k * b.every_ms];
+      const id = JSON.stringify(key);
+      if (!index.has(id)) index.set(id, addGroup(all, key, fields));
+    }
+  }
 }

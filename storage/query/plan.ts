@@ -20,7 +20,9 @@ import {
   MAX_IN_VALUES,
   MAX_QUERY_LIMIT,
   MAX_QUERY_TIMEOUT_MS,
+  MAX_BUCKETS,
 } from '../../transport/limits.js';
+import { parseDuration } from '../../transport/duration.js';
 import { parseTimestamp } from '../../transport/timestamp.js';
 import { checkWriteToken } from '../../transport/write_token.js';
 import { elementIdColumn } from '../element_id.js';
@@ -59,6 +61,23 @@ export interface QueryPlan {
   group_by: string[] | null;
   aggs: PlannedAgg[];
   top: { n: number; agg: PlannedAgg; order: 'asc' | 'desc' } | null;
+  /** Time buckets: groups are keyed by their tags, then the bucket start (the key's last value). */
+  bucket: PlannedBucket | null;
+}
+
+/** Time buckets, as planned. */
+export interface PlannedBucket {
+  /** Bucket width, whole ms ≥ 1. */
+  every_ms: number;
+  /** Bucket starts are `offset_ms + k × every_ms`; 0 ≤ offset_ms < every_ms. */
+  offset_ms: number;
+  /** Empty buckets appear with null values (`fill: "null"`). */
+  fill: boolean;
+}
+
+/** The start of the bucket holding `ts`. */
+export function bucketStart(b: PlannedBucket, ts: number): number {
+  return Math.floor((ts - b.offset_ms) / b.every_ms) * b.every_ms + b.offset_ms;
 }
 
 /** The validated envelope around a plan. */
@@ -89,7 +108,16 @@ const COMMON_KEYS = [
   'allow_partial',
   'timeout_ms',
 ];
-const MEASURE_KEYS = [...COMMON_KEYS, 'field_projection', 'group_by', 'aggregations', 'top'];
+const MEASURE_KEYS = [
+  ...COMMON_KEYS,
+  'field_projection',
+  'group_by',
+  'aggregations',
+  'top',
+  'bucket',
+  'bucket_offset',
+  'fill',
+];
 
 /** The envelope fields every query has, checked before the gate (group, name, revision, timeout). */
 export function queryTarget(
@@ -150,6 +178,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
   let groupBy: string[] | null = null;
   let aggs: PlannedAgg[] = [];
   let top: QueryPlan['top'] = null;
+  let bucket: PlannedBucket | null = null;
   if (kind === 'measure') {
     if (b.aggregations !== undefined) {
       if (!Array.isArray(b.aggregations) || b.aggregations.length === 0)
@@ -179,6 +208,9 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     }
     if (groupBy !== null && b.field_projection !== undefined)
       throw bad('field_projection', 'does not apply to an aggregated query (its columns are the aggregations)');
+    bucket = checkBucket(b, from, to);
+    if (bucket !== null && groupBy === null)
+      throw bad('bucket', 'needs at least one aggregation (aggregations: [{fn: "mean", field: "value"}])');
   }
   return {
     plan: {
@@ -200,12 +232,37 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
       group_by: groupBy,
       aggs,
       top,
+      bucket,
     },
     schemaRevision,
     writeToken,
     allowPartial: b.allow_partial === true,
     timeoutMs,
   };
+}
+
+/** The bucket of a query (null without `bucket`); its count over [from, to) is bounded by MAX_BUCKETS. */
+function checkBucket(b: Obj, from: number, to: number): PlannedBucket | null {
+  if (b.bucket === undefined) {
+    for (const k of ['bucket_offset', 'fill'])
+      if (b[k] !== undefined) throw bad(k, 'applies to a bucketed query only (give bucket, e.g. "1m")');
+    return null;
+  }
+  const every = parseDuration(b.bucket, 'bucket');
+  if (!Number.isSafeInteger(every) || every < 1)
+    throw bad('bucket', `must be a whole number of ms ≥ 1, got ${every} ms`);
+  const shift = b.bucket_offset === undefined ? 0 : parseDuration(b.bucket_offset, 'bucket_offset');
+  if (!Number.isSafeInteger(shift)) throw bad('bucket_offset', `must be a whole number of ms, got ${shift} ms`);
+  if (b.fill !== undefined && b.fill !== 'none' && b.fill !== 'null')
+    throw bad('fill', `must be "none" or "null", got ${JSON.stringify(b.fill)}`);
+  const planned = { every_ms: every, offset_ms: ((shift % every) + every) % every, fill: b.fill === 'null' };
+  const buckets = to > from ? (bucketStart(planned, to - 1) - bucketStart(planned, from)) / every + 1 : 0;
+  if (buckets > MAX_BUCKETS)
+    throw bad(
+      'bucket',
+      `${b.bucket} over the range makes ${buckets} buckets; at most ${MAX_BUCKETS} (use a wider bucket or a shorter range)`,
+    );
+  return planned;
 }
 
 function intIn(v: unknown, where: string, min: number, max: number, dflt: number | undefined): number {

@@ -12,7 +12,7 @@ import { NO_VERSION, VERSION_COLUMN } from '../point_version.js';
 import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.js';
 import { seriesId } from '../series_id.js';
 import { compileCriteria, entitySeriesKeys } from './criteria.js';
-import type { QueryPlan } from './plan.js';
+import { bucketStart, type QueryPlan } from './plan.js';
 
 /** Rows of one shard in plan order: parallel columns. */
 export interface ShardRows {
@@ -328,6 +328,7 @@ function aggregate(
   const entity = new Set(plan.entity);
   const perSeries = by.every((t) => entity.has(t));
   const fstats = fields.map((f) => out.stats[f]!);
+  const bucket = plan.bucket;
   for (const s of series) {
     const m = match ? match(s.tags) : null;
     const cols = by.map((t) => s.tags[t]!);
@@ -335,16 +336,34 @@ function aggregate(
     // A series whose group-by columns hold one value throughout (always, for entity tags) is one group.
     const constant = s.n > 0 && (perSeries || cols.every((c) => isConstant(c, s.n)));
     if (constant && m === null) {
-      const g = groupOf(cols.map((c) => c[0]));
-      out.count[g]! += s.n;
-      for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, 0, s.n);
+      const key = cols.map((c) => c[0]);
+      if (bucket === null) {
+        const g = groupOf(key);
+        out.count[g]! += s.n;
+        for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, 0, s.n);
+        continue;
+      }
+      // Rows are in time order: each bucket is one run of them.
+      for (let i = 0; i < s.n;) {
+        const start = bucketStart(bucket, s.ts[i]!);
+        let j = i + 1;
+        while (j < s.n && s.ts[j]! < start + bucket.every_ms) j++;
+        const g = groupOf([...key, start]);
+        out.count[g]! += j - i;
+        for (let f = 0; f < fields.length; f++) accumulate(fstats[f]!, g, fcols[f]!, i, j);
+        i = j;
+      }
       continue;
     }
-    let fixed = -1; // the series' group, once a row matched
+    let fixed = -1; // the series' group, once a row matched (unbucketed)
     for (let i = 0; i < s.n; i++) {
       if (m && !m(i)) continue;
-      const g = fixed >= 0 ? fixed : groupOf(cols.map((c) => c[i]));
-      if (constant) fixed = g;
+      let g: number;
+      if (bucket !== null) g = groupOf([...cols.map((c) => c[i]), bucketStart(bucket, s.ts[i]!)]);
+      else {
+        g = fixed >= 0 ? fixed : groupOf(cols.map((c) => c[i]));
+        if (constant) fixed = g;
+      }
       out.count[g]!++;
       for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, i, i + 1);
     }

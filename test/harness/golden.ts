@@ -142,13 +142,15 @@ export async function runQuery(
   const kind = gc.measure ? 'measure' : 'stream';
   const name = (gc.measure ?? gc.stream)!.name;
   try {
-    const r = await c.api<{ rows?: { ts: number }[]; groups?: unknown[]; missing_shards: number[] }>(
+    const r = await c.api<{ rows?: { ts: number }[]; groups?: { ts?: number }[]; missing_shards: number[] }>(
       S.api.query(kind),
       { group: gc.group.name, name, write_token: token, ...q },
       15_000,
     );
     if (r.missing_shards.length > 0) throw new Error(`shards missing: ${r.missing_shards.join(', ')}`);
-    if (r.groups) return { groups: r.groups };
+    // Groups of a bucketed query carry their bucket's start: shown as RFC 3339 like row times.
+    if (r.groups)
+      return { groups: r.groups.map((g) => (g.ts === undefined ? g : { ...g, ts: new Date(g.ts).toISOString() })) };
     return { rows: r.rows!.map((row) => ({ ...row, ts: new Date(row.ts).toISOString() })) };
   } catch (err) {
     if (err instanceof LockstepError) return { error: err.code };

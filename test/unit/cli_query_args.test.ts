@@ -196,6 +196,46 @@ describe('cli query - aggregations and top-N', () => {
   });
 });
 
+describe('cli query - time buckets', () => {
+  const q = (o: Record<string, unknown>) => buildQuery('measure', 'g', 'm', { from: '-1h', ...o }, NOW);
+
+  it('cli query - --every, --every-offset and --fill become bucket, bucket_offset and fill', () => {
+    const got = q({ agg: ['mean:v'], every: '1m', everyOffset: '30s', fill: 'null' });
+    assert.equal(got.bucket, '1m');
+    assert.equal(got.bucket_offset, '30s');
+    assert.equal(got.fill, 'null');
+    assert.equal(q({ agg: ['count'], every: ' 5m ' }).bucket, '5m');
+  });
+
+  it('cli query - bucket options without what they need are refused, naming the flag', () => {
+    invalid(() => q({ every: '1m' }), /--every needs an --agg/);
+    invalid(() => q({ agg: ['count'], fill: 'null' }), /--every-offset and --fill need --every/);
+    invalid(() => q({ agg: ['count'], every: 'soon' }), /--every "soon" is not a duration/);
+    invalid(() => q({ agg: ['count'], every: '1m', fill: 'zero' }), /--fill must be none or null, got "zero"/);
+    invalid(() => buildQuery('stream', 'g', 's', { every: '1m' }, NOW), /--every applies to measure queries only/);
+  });
+
+  it('cli query - a bucketed answer shows each group with its bucket start', () => {
+    const reply: QueryReply = {
+      groups: [{ ts: NOW, tags: { host: 'a' }, values: { 'mean(v)': 1.5 } }],
+      missing_shards: [],
+      schema_revision: 1,
+    };
+    assert.deepEqual(
+      renderReply('measure', reply, {
+        group: 'g',
+        name: 'm',
+        from: 0,
+        to: 1,
+        group_by: ['host'],
+        aggregations: [{ fn: 'mean', field: 'v' }],
+        bucket: '1m',
+      }),
+      ['time                      host  mean(v)', `${formatTime(NOW)}  a     1.5`],
+    );
+  });
+});
+
 describe('cli query - write tokens', () => {
   const token = { group: 'g1', shards: { '0': 12, '3': 7 } };
 

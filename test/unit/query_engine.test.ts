@@ -271,6 +271,115 @@ describe('query engine against a reference model', function () {
     }
   });
 
+  it('buckets: per (group_by tags, bucket) aggregates, offsets, fill null, order and top-N over buckets', async () => {
+    const aggOf = (fn: string, field: string | undefined, ps: Point[]): number | null => {
+      if (fn === 'count' && field === undefined) return ps.length;
+      const vs = ps.map((p) => (field === 'value' ? p.value : p.count)).filter((v): v is number => v !== undefined);
+      if (fn === 'count') return vs.length;
+      if (vs.length === 0) return null;
+      if (fn === 'sum') return vs.reduce((a, b) => a + b, 0);
+      if (fn === 'min') return Math.min(...vs);
+      if (fn === 'max') return Math.max(...vs);
+      return vs.reduce((a, b) => a + b, 0) / vs.length;
+    };
+    for (let i = 0; i < 150; i++) {
+      const { from, to } = randomRange();
+      const criteria = randomCriteria();
+      const everyMin = [1, 7, 30, 60][Math.floor(rnd() * 4)]!;
+      const offsetMin = rnd() < 0.5 ? 0 : Math.floor(rnd() * 90) - 30; // may exceed the width, or be negative
+      const fill = rnd() < 0.3;
+      const order = rnd() < 0.3 ? 'desc' : 'asc';
+      const by = [['region'], ['host'], []][Math.floor(rnd() * 3)]!;
+      const top = !fill && rnd() < 0.3 ? { n: 1 + Math.floor(rnd() * 5), fn: 'max', field: 'count' } : undefined;
+      const every = everyMin * MIN;
+      const shift = (((offsetMin * MIN) % every) + every) % every;
+      const startOf = (ts: number) => Math.floor((ts - shift) / every) * every + shift;
+      const aggs = [{ fn: 'count' }, { fn: 'mean', field: 'value' }, { fn: 'max', field: 'count' }];
+      const rows = [...truth.values()].filter((p) => p.ts >= from && p.ts < to && matches(criteria, p));
+      const groups = new Map<string, { tags: unknown[]; ts: number; ps: Point[] }>();
+      const add = (tags: unknown[], ts: number, p?: Point) => {
+        const k = JSON.stringify([...tags, ts]);
+        const g = groups.get(k) ?? { tags, ts, ps: [] };
+        if (p) g.ps.push(p);
+        groups.set(k, g);
+      };
+      for (const p of rows)
+        add(
+          by.map((t) => tagsOf(p)[t]),
+          startOf(p.ts),
+          p,
+        );
+      if (fill && to > from) {
+        const prefixes = new Map<string, unknown[]>(by.length === 0 ? [['[]', []]] : []);
+        for (const g of groups.values()) prefixes.set(JSON.stringify(g.tags), g.tags);
+        for (const t of prefixes.values()) for (let b = startOf(from); b < to; b += every) add(t, b);
+      }
+      const cmpTags = (a: unknown[], b: unknown[]) => {
+        for (let j = 0; j < a.length; j++)
+          if (a[j] !== b[j])
+            return typeof a[j] === 'number'
+              ? (a[j] as number) - (b[j] as number)
+              : String(a[j]) < String(b[j])
+                ? -1
+                : 1;
+        return 0;
+      };
+      let list = [...groups.values()].sort(
+        (a, b) => cmpTags(a.tags, b.tags) || (order === 'desc' ? b.ts - a.ts : a.ts - b.ts),
+      );
+      if (top) {
+        const v = (g: (typeof list)[number]) => aggOf(top.fn, top.field, g.ps)!;
+        list = [...groups.values()]
+          .sort((a, b) => v(b) - v(a) || cmpTags([...a.tags, a.ts], [...b.tags, b.ts]))
+          .slice(0, top.n);
+      }
+      const q = {
+        from,
+        to,
+        criteria,
+        order,
+        aggregations: aggs,
+        group_by: by,
+        bucket: `${everyMin}m`,
+        ...(offsetMin !== 0 ? { bucket_offset: `${offsetMin < 0 ? 0 : offsetMin}m` } : {}),
+        ...(fill ? { fill: 'null' } : {}),
+        ...(top ? { top } : {}),
+        limit: 100_000,
+      };
+      // A negative offset has no duration form: the model used it, so ask with its positive twin.
+      if (offsetMin < 0) q.bucket_offset = `${(((offsetMin % everyMin) + everyMin) % everyMin) as number}m`;
+      const got = (await run(q)) as {
+        groups: { ts: number; tags: Record<string, unknown>; values: Record<string, number | null> }[];
+      };
+      const ctx = `query ${i}: ${JSON.stringify(q)}`;
+      assert.equal(got.groups.length, list.length, ctx);
+      got.groups.forEach((g, j) => {
+        const w = list[j]!;
+        assert.equal(g.ts, w.ts, `${ctx} group ${j}`);
+        assert.deepEqual(g.tags, Object.fromEntries(by.map((t, k) => [t, w.tags[k]])), `${ctx} group ${j}`);
+        for (const a of aggs) {
+          const col = a.field ? `${a.fn}(${a.field})` : 'count';
+          const want = aggOf(a.fn, a.field, w.ps);
+          const x = g.values[col];
+          if (want === null || x === null || x === undefined) assert.equal(x, want, `${ctx} ${col}`);
+          else assert.ok(Math.abs(x - want) <= 1e-9 * Math.max(1, Math.abs(want)), `${ctx} ${col}: ${x} vs ${want}`);
+        }
+      });
+    }
+    // Validation: a bucket needs aggregations; fill needs a bucket; too many buckets is refused.
+    const bad = (q: Record<string, unknown>, field: string) =>
+      assert.throws(
+        () => planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + MIN, ...q }, CPU),
+        (e: Error & { code?: string; details?: { field?: string } }) =>
+          e.code === 'InvalidArgument' && e.details?.field === field,
+      );
+    bad({ bucket: '1m' }, 'bucket');
+    bad({ fill: 'null', aggregations: [{ fn: 'count' }] }, 'fill');
+    bad({ bucket: '1m', fill: 'zero', aggregations: [{ fn: 'count' }] }, 'fill');
+    bad({ bucket: 'soon', aggregations: [{ fn: 'count' }] }, 'bucket');
+    bad({ bucket: '1ms', aggregations: [{ fn: 'count' }], to: T0 + 7 * 86_400_000 }, 'bucket');
+  });
+
   it('the query pool (worker threads reading the parts by path) answers exactly like the shard thread', async () => {
     const pool = await QueryPool.create({ threads: 2 });
     try {
