@@ -19,14 +19,21 @@ export interface TagCondition {
 /** A criteria tree: a condition, or `and`/`or` of criteria. */
 export type Criteria = TagCondition | { and: Criteria[] } | { or: Criteria[] };
 
-/** The aggregation functions. `count` without a field counts rows; with one, rows where it is not NaN. */
-export const AGG_FUNCTIONS = ['count', 'sum', 'min', 'max', 'mean'] as const;
+/**
+ * The aggregation functions. `count` without a field counts rows; with one, rows where it is not
+ * NaN. `first`/`last`: the value at the earliest/latest time. `percentile` (with `p`): within 1% of
+ * the value of that rank. `rate`: a counter's rise per second over the bucket (or the range),
+ * counter resets handled.
+ */
+export const AGG_FUNCTIONS = ['count', 'sum', 'min', 'max', 'mean', 'first', 'last', 'percentile', 'rate'] as const;
 export type AggFunction = (typeof AGG_FUNCTIONS)[number];
 
 /** One aggregation; its result column is `fn(field)` (or `count`). NaN values are skipped. */
 export interface Aggregation {
   fn: AggFunction;
   field?: string;
+  /** The percentile, in (0, 100], for `percentile` only; its column is `p<p>(field)`, e.g. `p99(latency)`. */
+  p?: number;
 }
 
 /** Keep the N groups with the largest (desc, default) or smallest (asc) `fn(field)`. */
@@ -34,6 +41,8 @@ export interface TopN {
   n: number;
   fn: AggFunction;
   field?: string;
+  /** For `fn: "percentile"`. */
+  p?: number;
   order?: 'asc' | 'desc';
 }
 

@@ -84,13 +84,21 @@ function iso(ms: number): string {
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 }
 
-/** Parses `fn:field` or `count` (also `count:field`, which counts rows where the field is not NaN). */
+/** The CLI's aggregation names: the API's, with `pN` (e.g. p99) for percentile N instead of `percentile`. */
+const CLI_AGGS = [...AGG_FUNCTIONS.filter((f) => f !== 'percentile'), 'pN'];
+const PERCENTILE = /^p(\d{1,2}(?:\.\d+)?|100)$/;
+
+/**
+ * Parses `fn:field` or `count` (also `count:field`, which counts rows where the field is not NaN);
+ * `pN:field` is percentile N (`p50`, `p99`, `p99.9`).
+ */
 export function parseAgg(spec: string, flag = '--agg'): Aggregation {
   const colon = spec.indexOf(':');
   const fn = (colon < 0 ? spec : spec.slice(0, colon)).trim();
-  if (!(AGG_FUNCTIONS as readonly string[]).includes(fn)) {
+  const pct = PERCENTILE.exec(fn);
+  if (!pct && (fn === 'percentile' || !(AGG_FUNCTIONS as readonly string[]).includes(fn))) {
     throw errors.invalidArgument(
-      `${flag} ${JSON.stringify(spec)}: unknown function ${JSON.stringify(fn)} (functions: ${AGG_FUNCTIONS.join(', ')})`,
+      `${flag} ${JSON.stringify(spec)}: unknown function ${JSON.stringify(fn)} (functions: ${CLI_AGGS.join(', ')})`,
     );
   }
   if (colon < 0) {
@@ -101,11 +109,17 @@ export function parseAgg(spec: string, flag = '--agg'): Aggregation {
   const field = spec.slice(colon + 1).trim();
   if (!isValidName(field))
     throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: ${JSON.stringify(field)} is not a valid field name`);
+  if (pct) {
+    const p = Number(pct[1]);
+    if (!(p > 0)) throw errors.invalidArgument(`${flag} ${JSON.stringify(spec)}: a percentile is in (0, 100]`);
+    return { fn: 'percentile', field, p };
+  }
   return { fn: fn as AggFunction, field };
 }
 
-/** The result column of an aggregation: `fn(field)`, or `count`. */
-export function aggColumn(a: { fn: AggFunction; field?: string }): string {
+/** The result column of an aggregation: `fn(field)`, `pN(field)`, or `count`. */
+export function aggColumn(a: { fn: AggFunction; field?: string; p?: number }): string {
+  if (a.fn === 'percentile') return `p${a.p}(${a.field})`;
   return a.field === undefined ? a.fn : `${a.fn}(${a.field})`;
 }
 
@@ -138,6 +152,7 @@ export function parseTop(
   else throw errors.invalidArgument('--top needs --top-by FN:FIELD (or an --agg, whose first one it then ranks by)');
   const top: TopN = { n, fn: by.fn };
   if (by.field !== undefined) top.field = by.field;
+  if (by.p !== undefined) top.p = by.p;
   if (o.topOrder !== undefined) top.order = oneOf(o.topOrder, '--top-order', ['asc', 'desc'] as const);
   return top;
 }

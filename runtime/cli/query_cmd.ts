@@ -132,8 +132,10 @@ or {"and": [...]} / {"or": [...]}); it is ANDed with the --where conditions.
 ${
   kind === 'measure'
     ? `
-Aggregation: --agg FN:FIELD or --agg count (FN one of count, sum, min, max, mean; repeatable or
-comma-separated), grouped by the --group-by tags (none: one group of everything). --top N keeps the
+Aggregation: --agg FN:FIELD or --agg count (FN one of count, sum, min, max, mean, first, last,
+rate, or pN for percentile N such as p50, p99, p99.9 — within 1% of the true value; rate is a
+counter's rise per second over the bucket or range, resets handled; repeatable or comma-separated),
+grouped by the --group-by tags (none: one group of everything). --top N keeps the
 N groups with the largest (--top-order desc, default) or smallest (asc) --top-by FN:FIELD, by
 default the first --agg; without --group-by the groups are the series. With --agg or --top the
 reply holds groups, else rows. --every DURATION splits the groups into time buckets aligned to the
@@ -177,7 +179,11 @@ function queryCommand(parent: Command, kind: Kind): void {
         'tags whose values form the groups, comma-separated (needs --agg or --top)',
         collectList,
       )
-      .option('--agg <fn:field>', 'an aggregation: count, or count|sum|min|max|mean:FIELD; repeatable', collectList)
+      .option(
+        '--agg <fn:field>',
+        'an aggregation: count, or count|sum|min|max|mean|first|last|rate|pN:FIELD (pN: percentile N, e.g. p99); repeatable',
+        collectList,
+      )
       .option('--top <n>', 'keep the top N groups')
       .option('--top-by <fn:field>', 'what --top ranks by (default: the first --agg)')
       .option('--top-order <order>', 'desc keeps the largest (default), asc the smallest')

@@ -9,9 +9,10 @@ import type { WriteTagValue } from '../../transport/api_types.js';
 import { Code, LockstepError } from '../../transport/errors.js';
 import { MAX_QUERY_LIMIT } from '../../transport/limits.js';
 import { bucketStart, type QueryPlan } from './plan.js';
+import { mergeExtra, newExtra } from './extra_aggs.js';
 import {
+  aggValue,
   compareKeys,
-  finalValue,
   rankGroups,
   addGroup,
   type ShardGroups,
@@ -84,6 +85,8 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
   const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
   const all: ShardGroups = { keys: [], count: [], stats: {} };
   for (const f of fields) all.stats[f] = { n: [], sum: [], min: [], max: [] };
+  const extra = newExtra(plan);
+  if (extra) all.extra = extra;
   const index = new Map<string, number>();
   for (const p of parts) {
     for (let i = 0; i < p.keys.length; i++) {
@@ -102,18 +105,17 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
         a.min[g] = Math.min(a.min[g]!, b.min[i]!);
         a.max[g] = Math.max(a.max[g]!, b.max[i]!);
       }
+      if (extra && p.extra) mergeExtra(extra, g, p.extra, i);
     }
   }
   const bucket = plan.bucket;
   // An overall aggregate (no group_by) over no rows is still one group: count 0, the rest null.
   if (plan.group_by!.length === 0 && all.keys.length === 0 && bucket === null) addGroup(all, [], fields);
   if (bucket?.fill) fillBuckets(plan, all, index, fields);
-  const value = (fn: string, field: string | null, i: number) =>
-    finalValue(fn, field === null ? null : all.stats[field]!, all.count, i);
   let order: number[];
   if (plan.top !== null) {
     const t = plan.top;
-    order = rankGroups(all.keys, (i) => value(t.agg.fn, t.agg.field, i), t.order).slice(0, t.n);
+    order = rankGroups(all.keys, (i) => aggValue(plan, t.agg, all, i), t.order).slice(0, t.n);
   } else if (bucket !== null) {
     // By tags, then bucket start in the query's time order.
     const tagsOf = (k: unknown[]) => k.slice(0, -1);
@@ -132,7 +134,7 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
     const tags: Record<string, WriteTagValue> = {};
     plan.group_by!.forEach((t, j) => (tags[t] = all.keys[i]![j] as WriteTagValue));
     const values: Record<string, number | null> = {};
-    for (const a of plan.aggs) values[a.column] = value(a.fn, a.field, i);
+    for (const a of plan.aggs) values[a.column] = aggValue(plan, a, all, i);
     return bucket !== null ? { ts: all.keys[i]!.at(-1) as number, tags, values } : { tags, values };
   });
 }

@@ -31,6 +31,8 @@ import { elementIdColumn } from '../element_id.js';
 export interface PlannedAgg {
   fn: AggFunction;
   field: string | null;
+  /** The percentile, for `percentile` only. */
+  p?: number;
   /** The result column: `fn(field)` or `count`. */
   column: string;
 }
@@ -187,13 +189,17 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     }
     if (b.top !== undefined) {
       if (!isObj(b.top)) throw bad('top', 'must be an object {n, fn, field, order}');
-      const agg = checkAgg({ fn: b.top.fn, field: b.top.field }, 'top', fieldTypes);
+      const agg = checkAgg(
+        { fn: b.top.fn, field: b.top.field, ...(b.top.p !== undefined ? { p: b.top.p } : {}) },
+        'top',
+        fieldTypes,
+      );
       const n = intIn(b.top.n, 'top.n', 1, MAX_QUERY_LIMIT, undefined);
       const o = b.top.order ?? 'desc';
       if (o !== 'asc' && o !== 'desc') throw bad('top.order', `must be "asc" or "desc", got ${JSON.stringify(o)}`);
       for (const k of Object.keys(b.top))
-        if (!['n', 'fn', 'field', 'order'].includes(k))
-          throw bad(`top.${k}`, 'is not a known property (known: n, fn, field, order)');
+        if (!['n', 'fn', 'field', 'order', 'p'].includes(k))
+          throw bad(`top.${k}`, 'is not a known property (known: n, fn, field, order, p)');
       top = { n, agg, order: o };
       if (!aggs.some((a) => a.column === agg.column)) aggs.push(agg);
     }
@@ -300,7 +306,20 @@ function checkAgg(a: unknown, where: string, fieldTypes: Record<string, unknown>
       `unknown field ${JSON.stringify(field)} (declared: ${Object.keys(fieldTypes).join(', ') || 'none'})`,
     );
   }
-  return { fn: fn as AggFunction, field: field as string | null, column: field === null ? 'count' : `${fn}(${field})` };
+  for (const k of Object.keys(a))
+    if (!['fn', 'field', 'p'].includes(k)) throw bad(`${where}.${k}`, 'is not a known property (known: fn, field, p)');
+  if (fn !== 'percentile') {
+    if (a.p !== undefined) throw bad(`${where}.p`, 'applies to fn "percentile" only');
+    return {
+      fn: fn as AggFunction,
+      field: field as string | null,
+      column: field === null ? 'count' : `${fn}(${field})`,
+    };
+  }
+  const p = a.p;
+  if (typeof p !== 'number' || !(p > 0 && p <= 100))
+    throw bad(`${where}.p`, `percentile needs p in (0, 100], e.g. 99, got ${JSON.stringify(p)}`);
+  return { fn: 'percentile', field: field as string, p, column: `p${p}(${field})` };
 }
 
 function checkToken(v: unknown, group: string): WriteToken {

@@ -12,7 +12,17 @@ import { NO_VERSION, VERSION_COLUMN } from '../point_version.js';
 import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.js';
 import { seriesId } from '../series_id.js';
 import { compileCriteria, entitySeriesKeys } from './criteria.js';
-import { bucketStart, type QueryPlan } from './plan.js';
+import { bucketStart, type PlannedAgg, type QueryPlan } from './plan.js';
+import {
+  accumulateExtra,
+  addExtraGroup,
+  finalExtra,
+  isExtra,
+  newExtra,
+  selectExtra,
+  type ExtraStats,
+  type RatePrev,
+} from './extra_aggs.js';
 
 /** Rows of one shard in plan order: parallel columns. */
 export interface ShardRows {
@@ -30,6 +40,8 @@ export interface ShardGroups {
   count: number[];
   /** Per field: non-NaN count, sum, min, max — parallel to `keys`. */
   stats: Record<string, { n: number[]; sum: number[]; min: number[]; max: number[] }>;
+  /** The partials of first, last, percentile and rate, when the plan asks for any (extra_aggs.ts). */
+  extra?: ExtraStats;
 }
 
 /** Appends an empty group (count 0, no values) with `key`; returns its index. */
@@ -43,6 +55,7 @@ export function addGroup(groups: ShardGroups, key: unknown[], fields: readonly s
     st.min.push(Infinity);
     st.max.push(-Infinity);
   }
+  if (groups.extra) addExtraGroup(groups.extra);
   return groups.keys.length - 1;
 }
 
@@ -314,6 +327,8 @@ function aggregate(
   const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
   const out: ShardGroups = { keys: [], count: [], stats: {} };
   for (const f of fields) out.stats[f] = { n: [], sum: [], min: [], max: [] };
+  const extra = newExtra(plan);
+  if (extra) out.extra = extra;
   const index = new Map<string, number>();
   const groupOf = (values: unknown[]): number => {
     const k = JSON.stringify(values);
@@ -324,7 +339,7 @@ function aggregate(
     }
     return g;
   };
-  // Grouping only by entity tags: one group per series (and a shard's top-N is final, below).
+  // Grouping only by entity tags: a series' group values are constant.
   const entity = new Set(plan.entity);
   const perSeries = by.every((t) => entity.has(t));
   const fstats = fields.map((f) => out.stats[f]!);
@@ -333,6 +348,10 @@ function aggregate(
     const m = match ? match(s.tags) : null;
     const cols = by.map((t) => s.tags[t]!);
     const fcols = fields.map((f) => s.fields[f]!);
+    const prev: RatePrev = new Map();
+    const more = (g: number, from: number, to: number) => {
+      if (extra) accumulateExtra(extra, g, s.sid, s.ts, s.fields, from, to, prev);
+    };
     // A series whose group-by columns hold one value throughout (always, for entity tags) is one group.
     const constant = s.n > 0 && (perSeries || cols.every((c) => isConstant(c, s.n)));
     if (constant && m === null) {
@@ -341,6 +360,7 @@ function aggregate(
         const g = groupOf(key);
         out.count[g]! += s.n;
         for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, 0, s.n);
+        more(g, 0, s.n);
         continue;
       }
       // Rows are in time order: each bucket is one run of them.
@@ -351,6 +371,7 @@ function aggregate(
         const g = groupOf([...key, start]);
         out.count[g]! += j - i;
         for (let f = 0; f < fields.length; f++) accumulate(fstats[f]!, g, fcols[f]!, i, j);
+        more(g, i, j);
         i = j;
       }
       continue;
@@ -366,10 +387,12 @@ function aggregate(
       }
       out.count[g]!++;
       for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, i, i + 1);
+      more(g, i, i + 1);
     }
   }
-  // Groups that hold whole series live on one shard only: its top-N is final there.
-  if (plan.top !== null && perSeries) return pruneTop(plan, out, fields);
+  // Groups keyed by every entity tag hold one series each, so live on one shard: its top-N is
+  // final there. (Keyed by only some entity tags, a group may span shards.)
+  if (plan.top !== null && plan.entity.every((t) => by.includes(t))) return pruneTop(plan, out, fields);
   return out;
 }
 
@@ -409,10 +432,9 @@ function accumulate(st: ShardGroups['stats'][string], g: number, col: Float64Arr
 function pruneTop(plan: QueryPlan, g: ShardGroups, fields: string[]): ShardGroups {
   const top = plan.top!;
   if (g.keys.length <= top.n) return g;
-  const value = (i: number) =>
-    finalValue(top.agg.fn, top.agg.field === null ? null : g.stats[top.agg.field]!, g.count, i);
-  const order = rankGroups(g.keys, value, top.order).slice(0, top.n);
+  const order = rankGroups(g.keys, (i) => aggValue(plan, top.agg, g, i), top.order).slice(0, top.n);
   const out: ShardGroups = { keys: order.map((i) => g.keys[i]!), count: order.map((i) => g.count[i]!), stats: {} };
+  if (g.extra) out.extra = selectExtra(g.extra, order);
   for (const f of fields) {
     const st = g.stats[f]!;
     out.stats[f] = {
@@ -425,7 +447,13 @@ function pruneTop(plan: QueryPlan, g: ShardGroups, fields: string[]): ShardGroup
   return out;
 }
 
-/** The final value of one aggregation for group i; null when no value was seen. */
+/** The final value of aggregation `a` for group i of `g`; null when no value was seen. */
+export function aggValue(plan: QueryPlan, a: PlannedAgg, g: ShardGroups, i: number): number | null {
+  if (isExtra(a.fn)) return finalExtra(plan, a, g.extra!, i);
+  return finalValue(a.fn, a.field === null ? null : g.stats[a.field]!, g.count, i);
+}
+
+/** The final value of one of count, sum, min, max, mean for group i; null when no value was seen. */
 export function finalValue(
   fn: string,
   st: ShardGroups['stats'][string] | null,

@@ -157,6 +157,11 @@ describe('cli query - aggregations and top-N', () => {
     assert.deepEqual(parseAgg('count:value'), { fn: 'count', field: 'value' });
     assert.equal(aggColumn({ fn: 'mean', field: 'v' }), 'mean(v)');
     assert.equal(aggColumn({ fn: 'count' }), 'count');
+    assert.deepEqual(parseAgg('p99:latency'), { fn: 'percentile', field: 'latency', p: 99 });
+    assert.deepEqual(parseAgg('p99.9:latency'), { fn: 'percentile', field: 'latency', p: 99.9 });
+    assert.equal(aggColumn(parseAgg('p50:v')), 'p50(v)');
+    assert.deepEqual(parseAgg('rate:requests'), { fn: 'rate', field: 'requests' });
+    assert.deepEqual(parseAgg('last:v'), { fn: 'last', field: 'v' });
     assert.deepEqual(parseAggs(collectList('sum:a,max:a', collectList('count', undefined))), [
       { fn: 'count' },
       { fn: 'sum', field: 'a' },
@@ -165,7 +170,13 @@ describe('cli query - aggregations and top-N', () => {
   });
 
   it('cli query - unknown functions, missing fields and duplicates are refused', () => {
-    invalid(() => parseAgg('avg:v'), /unknown function "avg" \(functions: count, sum, min, max, mean\)/);
+    invalid(
+      () => parseAgg('avg:v'),
+      /unknown function "avg" \(functions: count, sum, min, max, mean, first, last, rate, pN\)/,
+    );
+    invalid(() => parseAgg('percentile:v'), /unknown function "percentile"/);
+    invalid(() => parseAgg('p101:v'), /unknown function "p101"/);
+    invalid(() => parseAgg('p0:v'), /a percentile is in \(0, 100\]/);
     invalid(() => parseAgg('sum'), /sum needs a field, as sum:FIELD/);
     invalid(() => parseAgg('sum:'), /"" is not a valid field name/);
     invalid(() => parseAggs(['max:v', 'max:v']), /--agg max\(v\) is given twice/);

@@ -151,6 +151,50 @@ describe('query engine against a reference model', function () {
     return { from: a, to: b };
   };
 
+  /** The model's value of one aggregation over the points of a group (`seconds`: the rate's divisor). */
+  const sidOf = (p: Point) => seriesId('measure', 'cpu', JSON.stringify([p.host]));
+  type Agg = { fn: string; field?: string; p?: number };
+  function refAgg(a: Agg, ps: Point[], seconds: number): number | null {
+    const of = (p: Point) => (a.field === 'value' ? p.value : p.count);
+    if (a.fn === 'count' && a.field === undefined) return ps.length;
+    const withValue = ps.filter((p) => of(p) !== undefined);
+    const vs = withValue.map((p) => of(p)!);
+    if (a.fn === 'count') return vs.length;
+    if (a.fn === 'rate') {
+      let inc = 0;
+      let pairs = 0;
+      for (const host of new Set(withValue.map((p) => p.host))) {
+        const series = withValue.filter((p) => p.host === host).sort((x, y) => x.ts - y.ts);
+        for (let k = 1; k < series.length; k++) {
+          const [u, v] = [of(series[k - 1]!)!, of(series[k]!)!];
+          inc += v >= u ? v - u : v;
+          pairs++;
+        }
+      }
+      return pairs === 0 ? null : inc / seconds;
+    }
+    if (vs.length === 0) return null;
+    if (a.fn === 'first' || a.fn === 'last') {
+      const sign = a.fn === 'first' ? 1 : -1;
+      const best = [...withValue].sort(
+        (x, y) => sign * (x.ts - y.ts) || (sidOf(x) < sidOf(y) ? -1 : sidOf(x) > sidOf(y) ? 1 : 0),
+      )[0]!;
+      return of(best)!;
+    }
+    if (a.fn === 'percentile') return [...vs].sort((x, y) => x - y)[Math.floor((a.p! / 100) * (vs.length - 1))]!;
+    if (a.fn === 'sum') return vs.reduce((x, y) => x + y, 0);
+    if (a.fn === 'min') return Math.min(...vs);
+    if (a.fn === 'max') return Math.max(...vs);
+    return vs.reduce((x, y) => x + y, 0) / vs.length;
+  }
+  /** Sums differ in the last bits with the order of addition; a percentile is within 1% of its rank's value. */
+  function assertClose(fn: string, got: number | null | undefined, want: number | null, ctx: string): void {
+    if (want === null || got === null || got === undefined) return assert.equal(got, want, ctx);
+    const tol = fn === 'percentile' ? 0.01 * Math.abs(want) + 1e-12 : 1e-9 * Math.max(1, Math.abs(want));
+    assert.ok(Math.abs(got - want) <= tol, `${ctx}: ${got} vs ${want}`);
+  }
+  const colOf = (a: Agg) => (a.fn === 'percentile' ? `p${a.p}(${a.field})` : a.field ? `${a.fn}(${a.field})` : 'count');
+
   it('raw rows: criteria, projections, order, offset and limit', async () => {
     for (let i = 0; i < 150; i++) {
       const { from, to } = randomRange();
@@ -201,12 +245,16 @@ describe('query engine against a reference model', function () {
               order: rnd() < 0.5 ? 'asc' : 'desc',
             }
           : undefined;
-      const aggs = [
+      const aggs: Agg[] = [
         { fn: 'count' },
         { fn: 'sum', field: 'count' },
         { fn: 'mean', field: 'value' },
         { fn: 'min', field: 'value' },
         { fn: 'max', field: 'count' },
+        { fn: 'first', field: 'value' },
+        { fn: 'last', field: 'count' },
+        { fn: 'percentile', field: 'value', p: [50, 90, 99, 100][Math.floor(rnd() * 4)]! },
+        { fn: 'rate', field: 'count' },
       ];
       const groupBy = by ?? (top ? ['host'] : []);
       const rows = [...truth.values()].filter((p) => p.ts >= from && p.ts < to && matches(criteria, p));
@@ -216,16 +264,8 @@ describe('query engine against a reference model', function () {
         groups.set(k, [...(groups.get(k) ?? []), p]);
       }
       if (groupBy.length === 0 && groups.size === 0) groups.set('[]', []);
-      const value = (fn: string, field: string | undefined, ps: Point[]): number | null => {
-        if (fn === 'count' && field === undefined) return ps.length;
-        const vs = ps.map((p) => (field === 'value' ? p.value : p.count)).filter((v): v is number => v !== undefined);
-        if (fn === 'count') return vs.length;
-        if (vs.length === 0) return null;
-        if (fn === 'sum') return vs.reduce((a, b) => a + b, 0);
-        if (fn === 'min') return Math.min(...vs);
-        if (fn === 'max') return Math.max(...vs);
-        return vs.reduce((a, b) => a + b, 0) / vs.length;
-      };
+      const value = (fn: string, field: string | undefined, ps: Point[]) =>
+        refAgg({ fn, field }, ps, (to - from) / 1000);
       const cmpKey = (a: string, b: string) => {
         const x = JSON.parse(a) as (string | number)[];
         const y = JSON.parse(b) as (string | number)[];
@@ -252,9 +292,7 @@ describe('query engine against a reference model', function () {
       }
       const want = keys.map((k) => ({
         tags: Object.fromEntries(groupBy.map((t, j) => [t, (JSON.parse(k) as unknown[])[j]])),
-        values: Object.fromEntries(
-          allAggs.map((a) => [a.field ? `${a.fn}(${a.field})` : 'count', value(a.fn, a.field, groups.get(k)!)]),
-        ),
+        values: Object.fromEntries(allAggs.map((a) => [colOf(a), refAgg(a, groups.get(k)!, (to - from) / 1000)])),
       }));
       const q = { from, to, criteria, aggregations: aggs, ...(by ? { group_by: by } : {}), ...(top ? { top } : {}) };
       const got = (await run(q)) as { groups: { tags: unknown; values: Record<string, number | null> }[] };
@@ -262,26 +300,13 @@ describe('query engine against a reference model', function () {
       assert.equal(got.groups.length, want.length, `query ${i}: ${JSON.stringify(q)}`);
       got.groups.forEach((g, j) => {
         assert.deepEqual(g.tags, want[j]!.tags, `query ${i} group ${j}: ${JSON.stringify(q)}`);
-        for (const [col, v] of Object.entries(want[j]!.values)) {
-          const x = g.values[col];
-          if (v === null || x === null || x === undefined) assert.equal(x, v, `query ${i} ${col}`);
-          else assert.ok(Math.abs(x - v) <= 1e-9 * Math.max(1, Math.abs(v)), `query ${i} ${col}: ${x} vs ${v}`);
-        }
+        for (const a of allAggs)
+          assertClose(a.fn, g.values[colOf(a)], want[j]!.values[colOf(a)]!, `query ${i} ${colOf(a)}`);
       });
     }
   });
 
   it('buckets: per (group_by tags, bucket) aggregates, offsets, fill null, order and top-N over buckets', async () => {
-    const aggOf = (fn: string, field: string | undefined, ps: Point[]): number | null => {
-      if (fn === 'count' && field === undefined) return ps.length;
-      const vs = ps.map((p) => (field === 'value' ? p.value : p.count)).filter((v): v is number => v !== undefined);
-      if (fn === 'count') return vs.length;
-      if (vs.length === 0) return null;
-      if (fn === 'sum') return vs.reduce((a, b) => a + b, 0);
-      if (fn === 'min') return Math.min(...vs);
-      if (fn === 'max') return Math.max(...vs);
-      return vs.reduce((a, b) => a + b, 0) / vs.length;
-    };
     for (let i = 0; i < 150; i++) {
       const { from, to } = randomRange();
       const criteria = randomCriteria();
@@ -294,7 +319,16 @@ describe('query engine against a reference model', function () {
       const every = everyMin * MIN;
       const shift = (((offsetMin * MIN) % every) + every) % every;
       const startOf = (ts: number) => Math.floor((ts - shift) / every) * every + shift;
-      const aggs = [{ fn: 'count' }, { fn: 'mean', field: 'value' }, { fn: 'max', field: 'count' }];
+      const aggs: Agg[] = [
+        { fn: 'count' },
+        { fn: 'mean', field: 'value' },
+        { fn: 'max', field: 'count' },
+        { fn: 'first', field: 'count' },
+        { fn: 'last', field: 'value' },
+        { fn: 'percentile', field: 'count', p: 95 },
+        { fn: 'rate', field: 'count' },
+      ];
+      const aggOf = (fn: string, field: string | undefined, ps: Point[]) => refAgg({ fn, field }, ps, every / 1000);
       const rows = [...truth.values()].filter((p) => p.ts >= from && p.ts < to && matches(criteria, p));
       const groups = new Map<string, { tags: unknown[]; ts: number; ps: Point[] }>();
       const add = (tags: unknown[], ts: number, p?: Point) => {
@@ -357,13 +391,8 @@ describe('query engine against a reference model', function () {
         const w = list[j]!;
         assert.equal(g.ts, w.ts, `${ctx} group ${j}`);
         assert.deepEqual(g.tags, Object.fromEntries(by.map((t, k) => [t, w.tags[k]])), `${ctx} group ${j}`);
-        for (const a of aggs) {
-          const col = a.field ? `${a.fn}(${a.field})` : 'count';
-          const want = aggOf(a.fn, a.field, w.ps);
-          const x = g.values[col];
-          if (want === null || x === null || x === undefined) assert.equal(x, want, `${ctx} ${col}`);
-          else assert.ok(Math.abs(x - want) <= 1e-9 * Math.max(1, Math.abs(want)), `${ctx} ${col}: ${x} vs ${want}`);
-        }
+        for (const a of aggs)
+          assertClose(a.fn, g.values[colOf(a)], refAgg(a, w.ps, every / 1000), `${ctx} ${colOf(a)}`);
       });
     }
     // Validation: a bucket needs aggregations; fill needs a bucket; too many buckets is refused.
@@ -378,6 +407,47 @@ describe('query engine against a reference model', function () {
     bad({ bucket: '1m', fill: 'zero', aggregations: [{ fn: 'count' }] }, 'fill');
     bad({ bucket: 'soon', aggregations: [{ fn: 'count' }] }, 'bucket');
     bad({ bucket: '1ms', aggregations: [{ fn: 'count' }], to: T0 + 7 * 86_400_000 }, 'bucket');
+  });
+
+  it('top-N over groups keyed by part of a two-tag entity: a group spanning shards is ranked whole', async () => {
+    const m2: Measure = { ...CPU, name: 'm2', entity: ['host', 'region'] };
+    const mems = [0, 1].map(() => new Memtable({ group: GROUP, resolve: () => m2 }));
+    const put = (s: number, host: string, region: string, value: number) =>
+      mems[s]!.apply(
+        {
+          kind: 'measure',
+          group: 'g',
+          name: 'm2',
+          revision: 1,
+          batch_id: `${host}${region}`,
+          rows: [{ ts: T0, tags: { host, region, rack: 0 }, fields: { value, count: 1 } }],
+          entity_keys: [JSON.stringify([host, region])],
+        },
+        1,
+      );
+    // h1 lives on both shards (two series): 10 + 10; h2 on one: 15.
+    put(0, 'h1', 'eu', 10);
+    put(1, 'h1', 'us', 10);
+    put(0, 'h2', 'eu', 15);
+    const { plan } = planQuery(
+      'measure',
+      {
+        group: 'g',
+        name: 'm2',
+        from: T0,
+        to: T0 + MIN,
+        group_by: ['host'],
+        aggregations: [{ fn: 'sum', field: 'value' }],
+        top: { n: 1, fn: 'sum', field: 'value' },
+      },
+      m2,
+    );
+    const results = await Promise.all(
+      mems.map((mem) => executeOnShard(plan, { memtableScan: (x) => mem.scan(x), storeScan: async () => new Map() })),
+    );
+    assert.deepEqual(mergeShardResults(plan, results), {
+      groups: [{ tags: { host: 'h1' }, values: { 'sum(value)': 20 } }],
+    });
   });
 
   it('the query pool (worker threads reading the parts by path) answers exactly like the shard thread', async () => {
