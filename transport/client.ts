@@ -113,6 +113,7 @@ export type {
   StreamQuery,
   StreamRow,
   TagCondition,
+  FieldCondition,
   TopN,
   WriteToken,
 } from './query_types.js';

@@ -16,8 +16,18 @@ export interface TagCondition {
   value: string | number | (string | number)[];
 }
 
-/** A criteria tree: a condition, or `and`/`or` of criteria. */
-export type Criteria = TagCondition | { and: Criteria[] } | { or: Criteria[] };
+/**
+ * A field condition (measures): the row's value of a numeric field compared with a number. A row
+ * without a value for the field (a missing float) matches no field condition, `ne` included.
+ */
+export interface FieldCondition {
+  field: string;
+  op: 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le';
+  value: number;
+}
+
+/** A criteria tree: a tag or field condition, or `and`/`or` of criteria. */
+export type Criteria = TagCondition | FieldCondition | { and: Criteria[] } | { or: Criteria[] };
 
 /**
  * The aggregation functions. `count` without a field counts rows; with one, rows where it is not

@@ -1,10 +1,10 @@
 /**
  * The `--where` grammar of `lockstep query` (`tag=value`, `tag!=value`, `tag in (a,b)`,
- * `tag not in (a,b)`) and `--where-json` criteria trees, checked for shape before anything is sent
+ * `tag not in (a,b)`, and field comparisons `field > 90`, `>=`, `<`, `<=`) and `--where-json` criteria trees, checked for shape before anything is sent
  * (the server checks them again against the resource's tags).
  */
 import { errors } from '../../transport/errors.js';
-import type { Criteria, TagCondition } from '../../transport/query_types.js';
+import type { Criteria, FieldCondition, TagCondition } from '../../transport/query_types.js';
 import { isValidName } from '../../transport/schema_types.js';
 
 // A cursor over one `--where` expression; errors quote the expression and a 1-based column.
@@ -77,11 +77,20 @@ function bareValue(s: string, sc: Scanner): string | number {
   return n === 0 ? 0 : n; // never -0
 }
 
+const COMPARISONS: [string, FieldCondition['op']][] = [
+  ['>=', 'ge'],
+  ['<=', 'le'],
+  ['>', 'gt'],
+  ['<', 'lt'],
+];
+
 /**
- * Parses one `--where` expression: `tag=value`, `tag!=value`, `tag in (a,b)` or `tag not in (a,b)`.
- * A bare value of digits is an integer, any other bare value a string; a quoted one is a string.
+ * Parses one `--where` expression: `tag=value`, `tag!=value`, `tag in (a,b)`, `tag not in (a,b)`,
+ * or a field compared with a number: `field > 90` (also `>=`, `<`, `<=`). A bare value of digits is
+ * an integer, any other bare value a string; a quoted one is a string. (Equality on a field:
+ * `--where-json '{"field": "value", "op": "eq", "value": 1.5}'`.)
  */
-export function parseWhere(expr: string): TagCondition {
+export function parseWhere(expr: string): TagCondition | FieldCondition {
   const sc: Scanner = new Scanner(expr);
   sc.ws();
   const start = sc.pos;
@@ -92,6 +101,15 @@ export function parseWhere(expr: string): TagCondition {
     sc.fail(`${JSON.stringify(tag)} is not a valid tag name`);
   }
   sc.ws();
+  const cmp = COMPARISONS.find(([sym]) => sc.eat(sym));
+  if (cmp) {
+    sc.ws();
+    const num = sc.match(/-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y);
+    if (num === undefined) sc.fail(`expected a number after ${cmp[0]}`);
+    sc.ws();
+    if (!sc.done()) sc.fail(`unexpected ${JSON.stringify(sc.src.slice(sc.pos))}`);
+    return { field: tag, op: cmp[1], value: Number(num) };
+  }
   let op: TagCondition['op'];
   if (sc.eat('!=')) op = 'ne';
   else if (sc.eat('=')) op = 'eq';
@@ -100,7 +118,7 @@ export function parseWhere(expr: string): TagCondition {
     sc.ws();
     if (!sc.keyword('in')) sc.fail('expected "in" after "not"');
     op = 'not_in';
-  } else sc.fail('expected =, !=, in or not in after the tag');
+  } else sc.fail('expected =, !=, in, not in (a tag) or >, >=, <, <= (a field) after the name');
   let value: TagCondition['value'];
   if (op === 'eq' || op === 'ne') {
     value = sc.value();
@@ -138,6 +156,17 @@ function checkCriteria(c: unknown, path: string): Criteria {
     bad('expected an object (a condition, {"and": [...]} or {"or": [...]})');
   const o = c as Record<string, unknown>;
   const keys = Object.keys(o);
+  if ('field' in o) {
+    const extraKeys = keys.filter((k) => k !== 'field' && k !== 'op' && k !== 'value');
+    if (extraKeys.length > 0)
+      bad(`unknown key ${JSON.stringify(extraKeys[0])} (a field condition has field, op and value)`);
+    if (!isValidName(o.field)) bad(`field ${JSON.stringify(o.field)} is not a valid field name`);
+    const ops = ['eq', 'ne', 'gt', 'ge', 'lt', 'le'];
+    if (typeof o.op !== 'string' || !ops.includes(o.op))
+      bad(`op of a field condition must be one of ${ops.join(', ')}, got ${JSON.stringify(o.op)}`);
+    if (typeof o.value !== 'number' || !Number.isFinite(o.value)) bad('value of a field condition must be a number');
+    return { field: o.field as string, op: o.op as FieldCondition['op'], value: o.value as number };
+  }
   if ('and' in o || 'or' in o) {
     const k = 'and' in o ? 'and' : 'or';
     if (keys.length !== 1) bad(`an ${k} node has only the key ${JSON.stringify(k)}, got ${keys.join(', ')}`);

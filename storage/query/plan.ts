@@ -8,6 +8,7 @@ import {
   AGG_FUNCTIONS,
   type AggFunction,
   type Criteria,
+  type FieldCondition,
   type TagCondition,
   type WriteToken,
 } from '../../transport/query_types.js';
@@ -157,7 +158,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
   const criteria =
     b.criteria === undefined || b.criteria === null
       ? null
-      : checkCriteria(b.criteria, tagTypes, 'criteria', { depth: 0, count: 0 });
+      : checkCriteria(b.criteria, { tagTypes, fieldTypes }, 'criteria', { depth: 0, count: 0 });
   const tags =
     b.tag_projection === undefined
       ? Object.keys(tagTypes)
@@ -335,7 +336,7 @@ function checkToken(v: unknown, group: string): WriteToken {
 
 function checkCriteria(
   c: unknown,
-  tagTypes: Record<string, TagType>,
+  types: { tagTypes: Record<string, TagType>; fieldTypes: Record<string, 'int' | 'float'> },
   where: string,
   st: { depth: number; count: number },
 ): Criteria {
@@ -349,14 +350,16 @@ function checkCriteria(
         throw bad(`${where}.${op}`, 'must be a non-empty array of criteria');
       if (st.depth + 1 > MAX_CRITERIA_DEPTH) throw bad(where, `criteria nest deeper than ${MAX_CRITERIA_DEPTH}`);
       st.depth++;
-      const out = list.map((x, i) => checkCriteria(x, tagTypes, `${where}.${op}[${i}]`, st));
+      const out = list.map((x, i) => checkCriteria(x, types, `${where}.${op}[${i}]`, st));
       st.depth--;
       return op === 'and' ? { and: out } : { or: out };
     }
   }
+  if (Object.hasOwn(c, 'field')) return checkFieldCondition(c, types.fieldTypes, where);
+  const { tagTypes } = types;
   for (const k of Object.keys(c))
     if (!['tag', 'op', 'value'].includes(k))
-      throw bad(`${where}.${k}`, 'is not a known property (known: tag, op, value, and, or)');
+      throw bad(`${where}.${k}`, 'is not a known property (known: tag, field, op, value, and, or)');
   const tag = c.tag;
   if (typeof tag !== 'string' || !Object.hasOwn(tagTypes, tag))
     throw bad(`${where}.tag`, `unknown tag ${JSON.stringify(tag)} (declared: ${Object.keys(tagTypes).join(', ')})`);
@@ -377,6 +380,26 @@ function checkCriteria(
     checkOne(c.value, `${where}.value`);
   }
   return { tag, op, value: c.value } as TagCondition;
+}
+
+const FIELD_OPS = ['eq', 'ne', 'gt', 'ge', 'lt', 'le'];
+
+/** `{field, op, value}`: a declared field (measures only), a comparison, a finite number. */
+function checkFieldCondition(c: Obj, fieldTypes: Record<string, 'int' | 'float'>, where: string): FieldCondition {
+  for (const k of Object.keys(c))
+    if (!['field', 'op', 'value'].includes(k))
+      throw bad(`${where}.${k}`, 'is not a known property of a field condition (known: field, op, value)');
+  const field = c.field;
+  if (typeof field !== 'string' || !Object.hasOwn(fieldTypes, field))
+    throw bad(
+      `${where}.field`,
+      `unknown field ${JSON.stringify(field)} (declared: ${Object.keys(fieldTypes).join(', ') || 'none'})`,
+    );
+  if (typeof c.op !== 'string' || !FIELD_OPS.includes(c.op))
+    throw bad(`${where}.op`, `a field condition takes ${FIELD_OPS.join(', ')}, got ${JSON.stringify(c.op)}`);
+  if (typeof c.value !== 'number' || !Number.isFinite(c.value))
+    throw bad(`${where}.value`, `field ${field} is compared with a finite number, got ${JSON.stringify(c.value)}`);
+  return { field, op: c.op as FieldCondition['op'], value: c.value };
 }
 
 /** What the liaison sends a shard on `P.shard.<group>.<shard>.query`. */

@@ -11,7 +11,7 @@
 import { NO_VERSION, VERSION_COLUMN } from '../point_version.js';
 import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.js';
 import { seriesId } from '../series_id.js';
-import { compileCriteria, entitySeriesKeys } from './criteria.js';
+import { compileCriteria, criteriaNames, entitySeriesKeys } from './criteria.js';
 import { bucketStart, type PlannedAgg, type QueryPlan } from './plan.js';
 import {
   accumulateExtra,
@@ -117,14 +117,19 @@ export function shardScanQueries(plan: QueryPlan): ShardScanQueries {
   };
 }
 
-/** The columns the plan reads: criteria and group-by tags or the projection, the element id, aggregated fields. */
+/**
+ * The columns the plan reads: criteria and group-by tags or the projection, the element id,
+ * aggregated or projected fields, then the fields only the criteria compare.
+ */
 function neededColumns(plan: QueryPlan): { tags: string[]; fields: string[] } {
   const grouped = plan.group_by !== null;
+  const named = criteriaNames(plan.criteria);
   const tags = new Set<string>(grouped ? plan.group_by! : plan.tags);
-  for (const t of criteriaTags(plan)) tags.add(t);
+  for (const t of named.tags) tags.add(t);
   if (plan.element_id_column !== null) tags.add(plan.element_id_column);
-  const fields = grouped ? [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))] : plan.fields;
-  return { tags: [...tags], fields };
+  const fields = new Set(grouped ? plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])) : plan.fields);
+  for (const f of named.fields) fields.add(f);
+  return { tags: [...tags], fields: [...fields] };
 }
 
 /** Runs `plan` on one shard: the memtable first (a batch it hands to the store meanwhile is then seen by the store scan). */
@@ -150,18 +155,6 @@ export function finishOnShard(
   }
   const match = plan.criteria === null ? null : compileCriteria(plan.criteria, plan.tag_types);
   return plan.group_by !== null ? { groups: aggregate(plan, series, match) } : { rows: firstRows(plan, series, match) };
-}
-
-function criteriaTags(plan: QueryPlan): string[] {
-  const out: string[] = [];
-  const walk = (c: unknown) => {
-    const o = c as Record<string, unknown>;
-    if (Array.isArray(o.and)) o.and.forEach(walk);
-    else if (Array.isArray(o.or)) o.or.forEach(walk);
-    else out.push(o.tag as string);
-  };
-  if (plan.criteria !== null) walk(plan.criteria);
-  return out;
 }
 
 /** The value a column reads as when a part or batch lacks it (see memtable.ts). */
@@ -272,7 +265,7 @@ function firstRows(plan: QueryPlan, series: SeriesCols[], match: ReturnType<type
   if (keep === 0) return out;
   // Per series the matching rows in plan order (desc walks each series backwards).
   const cursors = series.map((s) => {
-    const m = match ? match(s.tags) : null;
+    const m = match ? match(s.tags, s.fields) : null;
     const rows: number[] = [];
     if (desc) {
       for (let i = s.n - 1; i >= 0; i--) if (!m || m(i)) rows.push(i);
@@ -345,7 +338,7 @@ function aggregate(
   const fstats = fields.map((f) => out.stats[f]!);
   const bucket = plan.bucket;
   for (const s of series) {
-    const m = match ? match(s.tags) : null;
+    const m = match ? match(s.tags, s.fields) : null;
     const cols = by.map((t) => s.tags[t]!);
     const fcols = fields.map((f) => s.fields[f]!);
     const prev: RatePrev = new Map();

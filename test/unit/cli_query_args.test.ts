@@ -78,6 +78,18 @@ describe('cli query - where grammar', () => {
     assert.deepEqual(parseWhere('url=a=b'), { tag: 'url', op: 'eq', value: 'a=b' });
   });
 
+  it('cli query - a field compared with a number: >, >=, <, <=, decimals and negatives', () => {
+    assert.deepEqual(parseWhere('value > 90'), { field: 'value', op: 'gt', value: 90 });
+    assert.deepEqual(parseWhere('value>=-1.5'), { field: 'value', op: 'ge', value: -1.5 });
+    assert.deepEqual(parseWhere(' latency < 2e3 '), { field: 'latency', op: 'lt', value: 2000 });
+    assert.deepEqual(parseWhere('n <= 0'), { field: 'n', op: 'le', value: 0 });
+    assert.deepEqual(parseWhereJson('{"field": "value", "op": "eq", "value": 1.5}'), {
+      field: 'value',
+      op: 'eq',
+      value: 1.5,
+    });
+  });
+
   it('cli query - quoted values are strings, with spaces, commas and escapes', () => {
     assert.deepEqual(parseWhere('code="42"'), { tag: 'code', op: 'eq', value: '42' });
     assert.deepEqual(parseWhere("code='42'"), { tag: 'code', op: 'eq', value: '42' });
@@ -99,7 +111,12 @@ describe('cli query - where grammar', () => {
     invalid(() => parseWhere('host='), /--where "host=": expected a value .* at column 6/);
     invalid(() => parseWhere('Host=a'), /"Host" is not a valid tag name at column 1/);
     invalid(() => parseWhere('=a'), /expected a tag name/);
-    invalid(() => parseWhere('host~a'), /expected =, !=, in or not in after the tag at column 5/);
+    invalid(
+      () => parseWhere('host~a'),
+      /expected =, !=, in, not in \(a tag\) or >, >=, <, <= \(a field\) after the name at column 5/,
+    );
+    invalid(() => parseWhere('value > hot'), /expected a number after > at column 9/);
+    invalid(() => parseWhere('value >= 1 2'), /unexpected "2"/);
     invalid(() => parseWhere('host=a b'), /unexpected "b" at column 8/);
     invalid(() => parseWhere('host="abc'), /unterminated "-quoted value/);
     invalid(() => parseWhere('host in h1'), /expected \( after in/);

@@ -118,13 +118,30 @@ describe('query engine against a reference model', function () {
     return mergeShardResults(plan, results);
   }
 
-  type Cond = { tag: string; op: string; value: unknown } | { and: Cond[] } | { or: Cond[] };
+  type Cond =
+    | { tag: string; op: string; value: unknown }
+    | { field: string; op: string; value: number }
+    | { and: Cond[] }
+    | { or: Cond[] };
   const tagsOf = (p: Point) =>
     ({ host: p.host, region: regionOf(p.host), rack: rackOf(p.host) }) as Record<string, unknown>;
   function matches(c: Cond | undefined, p: Point): boolean {
     if (!c) return true;
     if ('and' in c) return c.and.every((x) => matches(x, p));
     if ('or' in c) return c.or.some((x) => matches(x, p));
+    if ('field' in c) {
+      const f = c.field === 'value' ? p.value : p.count;
+      if (f === undefined) return false; // a missing value matches no field condition
+      const ops: Record<string, boolean> = {
+        eq: f === c.value,
+        ne: f !== c.value,
+        gt: f > c.value,
+        ge: f >= c.value,
+        lt: f < c.value,
+        le: f <= c.value,
+      };
+      return ops[c.op]!;
+    }
     const v = tagsOf(p)[c.tag];
     const vals = Array.isArray(c.value) ? c.value : [c.value];
     const hit = vals.includes(v);
@@ -137,7 +154,14 @@ describe('query engine against a reference model', function () {
       if (r < 0.5) return { tag: 'host', op: 'in', value: HOSTS.filter(() => rnd() < 0.4).concat('h0') };
       if (r < 0.7)
         return { tag: 'region', op: rnd() < 0.5 ? 'ne' : 'eq', value: ['eu', 'us', 'ap'][Math.floor(rnd() * 3)] };
-      if (r < 0.85) return { tag: 'rack', op: 'not_in', value: [Math.floor(rnd() * 2)] };
+      if (r < 0.8) return { tag: 'rack', op: 'not_in', value: [Math.floor(rnd() * 2)] };
+      if (r < 0.9) {
+        const op = ['eq', 'ne', 'gt', 'ge', 'lt', 'le'][Math.floor(rnd() * 6)]!;
+        // count is an int 0–99 (equality hits), value a 2-decimal float (ranges)
+        return rnd() < 0.5
+          ? { field: 'count', op, value: Math.floor(rnd() * 100) }
+          : { field: 'value', op, value: Math.round(rnd() * 10_000) / 100 };
+      }
       return { tag: 'region', op: 'in', value: ['eu', 'ap'] };
     };
     const r = rnd();
@@ -202,6 +226,7 @@ describe('query engine against a reference model', function () {
       const order = rnd() < 0.5 ? 'asc' : 'desc';
       const offset = Math.floor(rnd() * 20);
       const limit = Math.floor(rnd() * 60);
+      const countOnly = rnd() < 0.5;
       const sid = (p: Point) => seriesId('measure', 'cpu', JSON.stringify([p.host]));
       let want = [...truth.values()].filter((p) => p.ts >= from && p.ts < to && matches(criteria, p));
       want.sort((a, b) => a.ts - b.ts || (sid(a) < sid(b) ? -1 : sid(a) > sid(b) ? 1 : 0));
@@ -215,7 +240,8 @@ describe('query engine against a reference model', function () {
         offset,
         limit,
         tag_projection: ['host', 'rack'],
-        field_projection: ['count', 'value'],
+        // Without value in the projection, a criteria on value still reads it.
+        field_projection: countOnly ? ['count'] : ['count', 'value'],
       });
       assert.deepEqual(
         got,
@@ -223,7 +249,7 @@ describe('query engine against a reference model', function () {
           rows: want.map((p) => ({
             ts: p.ts,
             tags: { host: p.host, rack: rackOf(p.host) },
-            fields: { count: p.count, value: p.value ?? null },
+            fields: countOnly ? { count: p.count } : { count: p.count, value: p.value ?? null },
           })),
         },
         `query ${i}: ${JSON.stringify({ from, to, criteria, order, offset, limit })}`,
