@@ -25,13 +25,20 @@ interface Stage {
   steps: Step[];
 }
 
-/** The stages of a Dockerfile with their COPY-from-context and RUN lines, in order. */
+/**
+ * The stages of a Dockerfile with their COPY-from-context and RUN lines, in order; a base given as
+ * `${ARG}` reads as that build argument's default (`ARG NAME=default`).
+ */
 function stages(dockerfile: string): Stage[] {
   const out: Stage[] = [];
+  const args = new Map<string, string>();
   for (const raw of dockerfile.replace(/\\\n/g, ' ').split('\n')) {
     const line = raw.trim();
+    const arg = /^ARG\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)/i.exec(line);
+    if (arg) args.set(arg[1]!, arg[2]!);
     const from = /^FROM\s+(\S+)/i.exec(line);
-    if (from) out.push({ from: from[1]!, steps: [] });
+    if (from)
+      out.push({ from: from[1]!.replace(/^\$\{(\w+)\}$/, (m, name: string) => args.get(name) ?? m), steps: [] });
     const cur = out.at(-1);
     if (!cur) continue;
     const copy = /^COPY\s+(?:--from=(\S+)\s+)?(.+)$/i.exec(line);
