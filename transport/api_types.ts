@@ -100,6 +100,23 @@ export interface WriteReply {
   duplicate: boolean;
 }
 
+/** One measure's part of a line protocol write (`P.api.write.line.<group>`). */
+export interface LineMeasureReply {
+  name: string;
+  points: number;
+  batch_id: string;
+  schema_revision: number;
+  duplicate: boolean;
+}
+
+/** Reply of a line protocol write: totals, one write token for the group, and each measure's batch. */
+export interface LineWriteReply {
+  points: number;
+  write_token: WriteToken;
+  duplicate: boolean;
+  measures: LineMeasureReply[];
+}
+
 /** One cluster member as a liaison sees it. */
 export interface MemberInfo {
   name: string;

@@ -13,6 +13,7 @@ import type {
   BarrierReply,
   CreateReply,
   DeleteReply,
+  LineWriteReply,
   MembersReply,
   UpdateReply,
   WatchControlReply,
@@ -26,7 +27,9 @@ import { MigrationClient } from './migration_client.js';
 import { NatsBus } from './nats_bus.js';
 import { PinnedWriter, type PinnedKind, type PinnedWriterOptions } from './pinned_writer.js';
 import type { MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
-import { call } from './rpc.js';
+import { call, unwrapReply } from './rpc.js';
+import { CONTENT_TYPE_HEADER } from './codec.js';
+import { BATCH_ID_HEADER, checkPrecision, PRECISION_HEADER, type LinePrecision } from './line_protocol.js';
 import {
   checkName,
   isGroupKeyed,
@@ -92,6 +95,8 @@ export type {
   CreateReply,
   DeleteReply,
   Laggard,
+  LineMeasureReply,
+  LineWriteReply,
   MemberInfo,
   MembersReply,
   Role,
@@ -292,6 +297,30 @@ export class LockstepClient {
     opts: WriteOptions = {},
   ): Promise<WriteReply> {
     return this.write('stream', group, name, { elements }, opts);
+  }
+
+  /**
+   * Writes InfluxDB line protocol into `group` (one measure per measurement name); every line is
+   * validated before any is stored. `precision` of the timestamps: ns (default), us, ms or s.
+   */
+  async writeLines(
+    group: string,
+    lines: string,
+    opts: { precision?: LinePrecision; batchId?: string; timeoutMs?: number } = {},
+  ): Promise<LineWriteReply> {
+    const headers: Record<string, string> = { [CONTENT_TYPE_HEADER]: 'text/plain; charset=utf-8' };
+    if (opts.precision !== undefined) headers[PRECISION_HEADER] = checkPrecision(opts.precision);
+    headers[BATCH_ID_HEADER] = opts.batchId ?? randomUUID();
+    const data = new TextEncoder().encode(lines);
+    if (data.length > this.bus.maxPayload())
+      throw errors.invalidArgument(
+        `${data.length} bytes of lines exceed the server's message limit of ${this.bus.maxPayload()}: send fewer lines per write`,
+      );
+    const reply = await this.bus.request(this.subjects.api.writeLine(checkName(group, 'group')), data, {
+      timeoutMs: opts.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS,
+      headers,
+    });
+    return unwrapReply(reply, 'json') as LineWriteReply;
   }
 
   /** A writer at the schema revision of a measure or stream that refreshes on `ExpiredSchema` (pinned_writer.ts). */

@@ -11,6 +11,7 @@ import {
   encode,
   encodingOf,
   JSON_CONTENT_TYPE,
+  MSGPACK_CONTENT_TYPE,
   type Encoding,
 } from './codec.js';
 import { Code, errors, LockstepError, toLockstepError } from './errors.js';
@@ -43,6 +44,11 @@ export interface ServeOptions {
   attributes?: Record<string, string | number>;
   /** Called with every error reply (for metrics and logs). */
   onError?: (err: LockstepError, req: { subject: string }) => void;
+  /**
+   * The handler gets the request's bytes as they came (a text protocol), and replies in JSON unless
+   * the request says `Content-Type: application/msgpack`.
+   */
+  rawBody?: boolean;
 }
 
 function replyHeaders(encoding: Encoding, code?: string): Headers {
@@ -68,7 +74,12 @@ function tooLarge(what: string, bytes: number, limit: number): LockstepError {
 }
 
 async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: ServeOptions): Promise<void> {
-  const encoding = encodingOf(headerOf(msg.headers, CONTENT_TYPE_HEADER));
+  const contentType = headerOf(msg.headers, CONTENT_TYPE_HEADER);
+  const encoding: Encoding = opts.rawBody
+    ? contentType?.toLowerCase().startsWith(MSGPACK_CONTENT_TYPE)
+      ? 'msgpack'
+      : 'json'
+    : encodingOf(contentType);
   const parent = extractTrace(msg.headers);
   const span = tracer.startSpan(
     opts.spanName ?? msg.subject,
@@ -77,7 +88,7 @@ async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: S
   );
   const ctx = trace.setSpan(parent, span);
   try {
-    const body = decodeRequest(msg.data, encoding);
+    const body = opts.rawBody ? msg.data : decodeRequest(msg.data, encoding);
     const result = await context.with(ctx, () =>
       handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx }),
     );

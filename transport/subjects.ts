@@ -8,6 +8,7 @@
  *     P.api.barrier.<call>                 call ∈ revision|applied|deleted
  *     P.api.cluster.members                the liaison's view of membership
  *     P.api.write.<kind>                   kind ∈ measure|stream: a batch of points or elements
+ *     P.api.write.line.<group>             InfluxDB line protocol into a group's measures
  *     P.api.query.<kind>                   kind ∈ measure|stream: a query (transport/query_types.ts)
  *     P.api.migration.<verb>               verb ∈ MIGRATION_VERBS (transport/migration_types.ts)
  *     P.api.backup.<verb>                  verb ∈ snapshot|read|release (transport/backup_types.ts)
@@ -93,6 +94,9 @@ export function subjectsFor(prefix: string = DEFAULT_PREFIX) {
       barrierAll: `${p}.api.barrier.>`,
       members: `${p}.api.cluster.members`,
       write: (kind: string) => `${p}.api.write.${kind}`,
+      /** InfluxDB line protocol into one group's measures (transport/line_protocol.ts). */
+      writeLine: (group: string) => `${p}.api.write.line.${group}`,
+      writeLineAll: `${p}.api.write.line.*`,
       writeAll: `${p}.api.write.>`,
       query: (kind: string) => `${p}.api.query.${kind}`,
       migration: (verb: MigrationVerb) => `${p}.api.migration.${verb}`,

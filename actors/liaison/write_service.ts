@@ -23,6 +23,7 @@ import type { SchemaGate } from './gates.js';
 import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
 import { appendBatch, type Ack } from './wal_append.js';
+import { serveLineWrites } from './line_write_service.js';
 
 /** Dependencies of the write service. */
 export interface WriteServiceDeps {
@@ -68,22 +69,42 @@ export function serveWrites(deps: WriteServiceDeps): Subscription[] {
     labelNames: ['kind', 'group'],
     registers: [deps.metrics],
   });
-  return (['measure', 'stream'] as const).map((kind) =>
-    serve(
-      deps.bus,
-      deps.subjects.api.write(kind),
-      timed(duration, deps.clock, kind, async (req: RpcRequest) => {
-        const reply = await write(deps, kind, req);
-        if (!reply.duplicate) written.inc({ kind, group: reply.write_token.group }, reply.points);
-        return reply;
-      }),
-      { queue: LIAISON_QUEUE, spanName: `write.${kind}` },
+  return [
+    ...(['measure', 'stream'] as const).map((kind) =>
+      serve(
+        deps.bus,
+        deps.subjects.api.write(kind),
+        timed(duration, deps.clock, kind, async (req: RpcRequest) => {
+          const reply = await write(deps, kind, req);
+          if (!reply.duplicate) written.inc({ kind, group: reply.write_token.group }, reply.points);
+          return reply;
+        }),
+        { queue: LIAISON_QUEUE, spanName: `write.${kind}` },
+      ),
     ),
-  );
+    serveLineWrites(deps, written),
+  ];
+}
+
+/** A batch validated against its resource and layout, ready to append. */
+interface Prepared {
+  kind: 'measure' | 'stream';
+  group: string;
+  name: string;
+  body: Record<string, unknown>;
+  stored: { resource: unknown; mod_revision: number };
+  gl: NonNullable<ReturnType<typeof groupLayout>>;
+  rows: unknown[];
+  entityKeys: string[];
 }
 
 async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: RpcRequest): Promise<WriteReply> {
-  const body = req.body as Record<string, unknown> | undefined;
+  return commit(deps, await prepare(deps, kind, req.body));
+}
+
+/** The gates and the validation of one batch: nothing is appended. */
+export async function prepare(deps: WriteServiceDeps, kind: 'measure' | 'stream', raw: unknown): Promise<Prepared> {
+  const body = raw as Record<string, unknown> | undefined;
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw errors.invalidArgument('the write body must be an object');
   const group = checkName(body.group, 'group');
@@ -111,7 +132,12 @@ async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: Rp
       : (({ elements, entityKeys }) => ({ rows: elements as unknown[], entityKeys }))(
           validateStreamWrite(grp, stored.resource as Stream, batch, now),
         );
+  return { kind, group, name, body, stored, gl, rows, entityKeys };
+}
 
+/** Appends a prepared batch to the WAL; the reply once every append was acknowledged. */
+export async function commit(deps: WriteServiceDeps, p: Prepared): Promise<WriteReply> {
+  const { kind, group, name, body, stored, gl, rows, entityKeys } = p;
   const batchId = (body.batch_id as string | undefined) ?? randomUUID();
   // Every generation the layout writes gets the batch (current, and during a migration next or
   // retiring), routed by its own shard count; the reply waits for all of them.

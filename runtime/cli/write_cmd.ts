@@ -20,6 +20,7 @@ import { runCommand } from './output.js';
 import { progressEnabled, WriteProgress } from './progress.js';
 import { parseRef } from './schema_cmd.js';
 import { mergeTokens } from '../../transport/write_token.js';
+import { writeLineCommand } from './write_line_cmd.js';
 
 /** Points (or elements) per write unless `--batch-size` says otherwise. */
 export const DEFAULT_BATCH_SIZE = 5000;
@@ -32,7 +33,7 @@ export const RETRY_BACKOFF_BASE_MS = 250;
 /** Longest wait before a retry. */
 export const RETRY_BACKOFF_MAX_MS = 5000;
 // A run id leaves room for `-<batch number>` within the server's 64-character batch id.
-const RUN_ID = /^[A-Za-z0-9_-]{1,48}$/;
+export const RUN_ID = /^[A-Za-z0-9_-]{1,48}$/;
 
 type Kind = 'measure' | 'stream';
 type Row = Record<string, unknown>;
@@ -52,7 +53,13 @@ interface Progress {
   tokens: WriteReply['write_token'][];
 }
 
-function intOption(v: string | undefined, flag: string, min: number, max: number, dflt?: number): number | undefined {
+export function intOption(
+  v: string | undefined,
+  flag: string,
+  min: number,
+  max: number,
+  dflt?: number,
+): number | undefined {
   if (v === undefined) return dflt;
   const n = /^[0-9]{1,15}$/.test(v) ? Number(v) : NaN;
   if (!(n >= min && n <= max))
@@ -141,7 +148,9 @@ function failure(err: unknown, p: Progress, noun: string, label: string, runId: 
 const batches = (n: number) => `${n} ${n === 1 ? 'batch' : 'batches'}`;
 
 /** The input, its name for messages, and its size when it is a regular file (for the ETA). */
-async function openInput(file: string | undefined): Promise<{ input: Readable; label: string; totalBytes?: number }> {
+export async function openInput(
+  file: string | undefined,
+): Promise<{ input: Readable; label: string; totalBytes?: number }> {
   if (file === undefined || file === '-') {
     let totalBytes: number | undefined;
     try {
@@ -163,7 +172,7 @@ async function openInput(file: string | undefined): Promise<{ input: Readable; l
 }
 
 /** Bytes taken from the input so far (file and socket streams both count them). */
-const bytesRead = (input: Readable) => (input as Readable & { bytesRead?: number }).bytesRead ?? 0;
+export const bytesRead = (input: Readable) => (input as Readable & { bytesRead?: number }).bytesRead ?? 0;
 
 const HELP = (kind: Kind) => {
   const example =
@@ -259,7 +268,10 @@ function writeCommand(parent: Command, kind: Kind): void {
 
 /** Adds `write measure` and `write stream` to the program. */
 export function registerWriteCommands(program: Command): void {
-  const write = program.command('write').description('write measure points or stream elements from JSON lines');
+  const write = program
+    .command('write')
+    .description('write measure points or stream elements from JSON lines, or InfluxDB line protocol');
   writeCommand(write, 'measure');
   writeCommand(write, 'stream');
+  writeLineCommand(write);
 }
