@@ -26,7 +26,7 @@ import { errors } from './errors.js';
 import { MigrationClient } from './migration_client.js';
 import { NatsBus } from './nats_bus.js';
 import { PinnedWriter, type PinnedKind, type PinnedWriterOptions } from './pinned_writer.js';
-import type { MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
+import type { GroupRow, MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
 import { call, unwrapReply } from './rpc.js';
 import { CONTENT_TYPE_HEADER } from './codec.js';
 import { BATCH_ID_HEADER, checkPrecision, PRECISION_HEADER, type LinePrecision } from './line_protocol.js';
@@ -78,6 +78,8 @@ export const BARRIER_REPLY_GRACE_MS = 2000;
  * JetStream to acknowledge one append per shard, far longer than a schema call.
  */
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+/** Rows per page of `pages` and `rows` unless the query's limit says otherwise. */
+export const PAGE_ROWS = 10_000;
 /**
  * Extra time the NATS request of a query waits beyond the query's own deadline: a query that runs
  * out of time answers with the server's `DeadlineExceeded`, and that answer must still reach us
@@ -331,6 +333,35 @@ export class LockstepClient {
     opts?: PinnedWriterOptions<K>,
   ): PinnedWriter<K> {
     return new PinnedWriter(this, kind, group, name, opts);
+  }
+
+  /**
+   * Every row (or group) of a query, page after page: each page is one request of `q.limit` rows
+   * (default 10 000), the next asked for with the previous reply's cursor, so memory holds one page,
+   * never the whole answer. Ends when the answer does.
+   */
+  async *pages<Row = MeasureRow | StreamRow | GroupRow>(
+    kind: 'measure' | 'stream',
+    q: MeasureQuery | StreamQuery,
+    opts: QueryOptions = {},
+  ): AsyncGenerator<Row[], void, undefined> {
+    let cursor: string | undefined;
+    for (;;) {
+      const page = { ...q, limit: q.limit ?? PAGE_ROWS, ...(cursor !== undefined ? { cursor } : {}) };
+      const r = (await this.query(kind, page, opts)) as QueryReply<unknown>;
+      yield (r.rows ?? r.groups ?? []) as Row[];
+      if (!r.has_more || r.cursor === undefined) return;
+      cursor = r.cursor;
+    }
+  }
+
+  /** Every row of a query as an async iterator (see `pages`). */
+  async *rows<Row = MeasureRow | StreamRow | GroupRow>(
+    kind: 'measure' | 'stream',
+    q: MeasureQuery | StreamQuery,
+    opts: QueryOptions = {},
+  ): AsyncGenerator<Row, void, undefined> {
+    for await (const page of this.pages<Row>(kind, q, opts)) yield* page;
   }
 
   /** Queries a measure: rows, or groups when the query has aggregations or a top-N. */

@@ -82,6 +82,8 @@ export interface QueryBase {
   allow_partial?: boolean;
   /** How long the query may take in total (ms; default 10 000). */
   timeout_ms?: number;
+  /** The next page of an answer: the `cursor` of the previous reply (with the same query; not with `offset`). */
+  cursor?: string;
 }
 
 /** `P.api.query.measure`. With `aggregations` (or `top`) the reply holds groups, else rows. */
@@ -137,4 +139,11 @@ export interface QueryReply<Row = MeasureRow | StreamRow> {
   missing_shards: number[];
   /** The resource revision the query ran against. */
   schema_revision: number;
+  /**
+   * More rows (or groups) follow this page: the limit was reached or the reply was cut to fit one
+   * message. Ask again with `cursor` for the next page.
+   */
+  has_more: boolean;
+  /** Where the next page starts, when `has_more`. */
+  cursor?: string;
 }

@@ -17,6 +17,7 @@ import type { Logger } from '../../runtime/log.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import type { QueryPool } from '../../storage/query/query_pool.js';
+import { fitShardRows } from '../../storage/query/page.js';
 import { executeOnShard, shardScanQueries, type ShardResult } from '../../storage/query/shard_exec.js';
 import type { QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardActor } from './shard_actor.js';
@@ -56,12 +57,17 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
           );
         }
       }
+      // Rows beyond one message are left for the next page (page.ts): the reply says it cut them.
+      const fitted = (result: ShardResult): ShardResult =>
+        result.rows ? { ...result, rows: fitShardRows(result.rows, deps.bus.maxPayload()) } : result;
       try {
         if (!deps.pool) {
-          return await executeOnShard(r.plan, {
-            memtableScan: (q) => actor.memtable.scan(q),
-            storeScan: (q) => actor.store.scanMerged(q),
-          });
+          return fitted(
+            await executeOnShard(r.plan, {
+              memtableScan: (q) => actor.memtable.scan(q),
+              storeScan: (q) => actor.store.scanMerged(q),
+            }),
+          );
         }
         // The memtable is read here (it lives on this thread), before the store's parts are chosen:
         // a batch flushed meanwhile is then in a chosen part. The rest runs on a pool thread, while
@@ -70,7 +76,7 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         const mem = q.memtable ? actor.memtable.scan(q.memtable) : new Map();
         const scan = q.store ? actor.store.planScan(q.store).plan : null;
         const result: ShardResult = await actor.store.trackScan(deps.pool.run({ plan: r.plan, mem: [...mem], scan }));
-        return result;
+        return fitted(result);
       } catch (err) {
         // Damage on disk fails the query (naming the file) and is logged where an operator looks.
         if (err instanceof CorruptDataError)

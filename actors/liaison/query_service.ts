@@ -17,6 +17,7 @@ import { groupLayout } from '../../runtime/schema_cache.js';
 import { LIAISON_QUEUE } from '../../transport/subjects.js';
 import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
+import { replyPage } from '../../storage/query/page.js';
 import { planQuery, queryTarget, type ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardResult } from '../../storage/query/shard_exec.js';
 import { timed } from './request_timing.js';
@@ -115,7 +116,14 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   if (failed) throw failed.error;
   const results = outcomes.flatMap((o) => (o.result ? [o.result] : []));
   const merged = mergeShardResults(planned.plan, results);
-  return { ...merged, missing_shards: missing, schema_revision: stored.mod_revision };
+  // A reply never exceeds one message: a page cut to fit says so (has_more) and how to go on.
+  return replyPage(
+    merged,
+    { missing_shards: missing, schema_revision: stored.mod_revision },
+    planned.fingerprint,
+    deps.bus.maxPayload(),
+    req.encoding,
+  );
 }
 
 /** `Unavailable` naming every shard without a live owner (ascending) and the owners each has. */

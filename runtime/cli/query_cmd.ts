@@ -1,7 +1,7 @@
 /**
  * `lockstep query measure|stream GROUP/NAME`: builds a query from flags (grammar in query_args.ts),
- * sends it to the query API and prints a table, or the reply with `--json`. Every option is parsed
- * before connecting, so a bad one exits 2 with nothing sent.
+ * sends it to the query API page by page and prints a table, the reply as JSON, CSV or one JSON
+ * line per row. Every option is parsed before connecting, so a bad one exits 2 with nothing sent.
  */
 import type { Command } from 'commander';
 import type { GroupRow, MeasureQuery, MeasureRow, QueryReply, StreamRow } from '../../transport/query_types.js';
@@ -10,6 +10,9 @@ import { DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT } from '../../transport/limits.js'
 import { runCommand, table } from './output.js';
 import { aggColumn, buildQuery, collectEach, collectList, type QueryCliOptions } from './query_args.js';
 import { parseRef } from './schema_cmd.js';
+import { csvColumns, csvLine, queryFormat, type QueryFormat } from './query_format.js';
+import { errors } from '../../transport/errors.js';
+import type { LockstepClient } from '../../transport/client.js';
 
 type Kind = 'measure' | 'stream';
 
@@ -150,7 +153,11 @@ Output: a table of ${
       ? 'rows (time as RFC 3339 UTC, tag columns, field columns) or groups (tag\ncolumns, then one column per aggregation: fn(field), or count)'
       : 'rows (time as RFC 3339 UTC, element_id, tag columns)'
   }. A null or absent value shows as ${NULL_CELL}.
---json prints the reply as it came (${kind === 'measure' ? 'rows or groups' : 'rows'}, missing_shards, schema_revision) for exact values.
+--json (or --format json) prints the reply (${kind === 'measure' ? 'rows or groups' : 'rows'}, has_more, cursor, missing_shards, schema_revision)
+for exact values; --format ndjson prints one JSON ${kind === 'measure' ? 'row or group' : 'row'} per line and --format csv a header line then
+one line per ${kind === 'measure' ? 'row or group' : 'row'}, both as pages arrive. Answers of any size come page by page (each page one
+message); --limit (default ${DEFAULT_QUERY_LIMIT}) caps the total, --all takes everything. When more remain, stderr says so
+with the --cursor that continues the answer.
 With --allow-partial, shards without a live owner are left out and named in a warning on stderr.
 
 Exit status: 0 on an answer (also an empty or partial one); 2 on a bad option (nothing is sent) or
@@ -204,18 +211,81 @@ function queryCommand(parent: Command, kind: Kind): void {
       '--timeout <duration>',
       'how long the query may take in total, e.g. 500ms, 5s or bare ms (server default 10s)',
     )
+    .option(
+      '--all',
+      `every ${kind === 'measure' ? 'row (or group)' : 'row'} of the answer, fetched page by page (not with --limit)`,
+    )
+    .option('--cursor <cursor>', 'continue an answer: the cursor a previous --json reply gave (with the same query)')
+    .option(
+      '--format <format>',
+      'table (default), json (as --json), csv or ndjson; csv and ndjson print pages as they arrive',
+    )
     .addHelpText('after', HELP(kind))
-    .action((ref: string, o: QueryCliOptions, cmd: Command) =>
+    .action((ref: string, o: QueryCliOptions & PagingOptions, cmd: Command) =>
       runCommand(cmd, async ({ out, client }) => {
         const key = parseRef(kind, ref);
         const q = buildQuery(kind, key.group, key.name, o, systemClock.now());
-        const lc = await client();
-        const reply = kind === 'measure' ? await lc.queryMeasure(q) : await lc.queryStream(q);
-        const warning = missingShardsWarning(q.group, reply.missing_shards);
-        if (warning !== undefined) process.stderr.write(`${warning}\n`);
-        out.result(reply, () => renderReply(kind, reply, q));
+        const format = queryFormat(o.format, out.json);
+        if (o.all && o.limit !== undefined) throw errors.invalidArgument('--all and --limit: give one of them');
+        if (o.cursor !== undefined) q.cursor = o.cursor;
+        const total = o.all ? Infinity : (q.limit ?? DEFAULT_QUERY_LIMIT);
+        await runPaged(await client(), kind, q, total, format, (reply) =>
+          out.result(reply, () => renderReply(kind, reply, q)),
+        );
       }),
     );
+}
+
+type PagingOptions = { all?: boolean; cursor?: string; format?: string };
+
+/**
+ * Asks page after page (each within the server's limit, the next after the previous one's cursor)
+ * until `total` rows or groups or the end of the answer. csv and ndjson go out as pages arrive; the
+ * table and json come at the end, as one reply. When rows remain, stderr says so and how to go on.
+ */
+async function runPaged(
+  lc: LockstepClient,
+  kind: Kind,
+  q: MeasureQuery,
+  total: number,
+  format: QueryFormat,
+  finish: (reply: QueryReply<MeasureRow | StreamRow>) => void,
+): Promise<void> {
+  const kept: (MeasureRow | StreamRow | GroupRow)[] = [];
+  let count = 0;
+  let columns: string[] | undefined;
+  let warned = false;
+  let last: QueryReply<MeasureRow | StreamRow>;
+  for (;;) {
+    const page = { ...q, limit: Math.min(total - count, MAX_QUERY_LIMIT) };
+    last = kind === 'measure' ? await lc.queryMeasure(page) : await lc.queryStream(page);
+    const warning = missingShardsWarning(q.group, last.missing_shards);
+    if (warning !== undefined && !warned) process.stderr.write(`${warning}\n`);
+    warned ||= warning !== undefined;
+    const items: (MeasureRow | StreamRow | GroupRow)[] = last.rows ?? last.groups ?? [];
+    count += items.length;
+    if (format === 'ndjson') for (const i of items) process.stdout.write(`${JSON.stringify(i)}\n`);
+    else if (format === 'csv') {
+      const cols = (columns ??= csvColumns(items, q));
+      if (count === items.length) process.stdout.write(`${cols.join(',')}\n`);
+      for (const i of items) process.stdout.write(`${csvLine(i, cols)}\n`);
+    } else kept.push(...items);
+    if (!last.has_more || last.cursor === undefined || count >= total) break;
+    q = { ...q, cursor: last.cursor };
+    delete q.offset; // the cursor carries the position now
+  }
+  if (last.has_more) {
+    const noun = last.groups !== undefined ? 'groups' : 'rows';
+    process.stderr.write(
+      `note: more ${noun} follow these ${count}: raise --limit, give --all, or continue with --cursor ${last.cursor}\n`,
+    );
+  }
+  if (format === 'table' || format === 'json') {
+    const reply = { ...last };
+    if (last.groups !== undefined) reply.groups = kept as GroupRow[];
+    else reply.rows = kept as (MeasureRow | StreamRow)[];
+    finish(reply);
+  }
 }
 
 /** Adds `query measure` and `query stream` to the program. */

@@ -10,6 +10,7 @@ import { Code, LockstepError } from '../../transport/errors.js';
 import { MAX_QUERY_LIMIT } from '../../transport/limits.js';
 import { bucketStart, type QueryPlan } from './plan.js';
 import { mergeExtra, newExtra } from './extra_aggs.js';
+import type { RowKey } from './cursor.js';
 import {
   aggValue,
   compareKeys,
@@ -20,27 +21,33 @@ import {
   type ShardRows,
 } from './shard_exec.js';
 
-/** Rows or groups of the reply. */
-export type MergedResult = { rows: (MeasureRow | StreamRow)[] } | { groups: GroupRow[] };
+/**
+ * Rows or groups of the reply, and whether more follow the page. Rows come with their keys (a
+ * page cut short resumes after its last row's key); groups page by offset (`offset` is the first's).
+ */
+export type MergedResult =
+  | { rows: (MeasureRow | StreamRow)[]; has_more: boolean; keys: RowKey[] }
+  | { groups: GroupRow[]; has_more: boolean; offset: number };
 
 /** Merges shard answers by the plan. */
 export function mergeShardResults(plan: QueryPlan, results: ShardResult[]): MergedResult {
-  if (plan.group_by !== null)
-    return {
-      groups: mergeGroups(
-        plan,
-        results.map((r) => r.groups).filter((g): g is ShardGroups => g !== undefined),
-      ),
-    };
-  return {
-    rows: mergeRows(
+  if (plan.group_by !== null) {
+    const { groups, total } = mergeGroups(
       plan,
-      results.map((r) => r.rows).filter((r): r is ShardRows => r !== undefined),
-    ),
-  };
+      results.map((r) => r.groups).filter((g): g is ShardGroups => g !== undefined),
+    );
+    return { groups, has_more: total > plan.offset + groups.length, offset: plan.offset };
+  }
+  return mergeRows(
+    plan,
+    results.map((r) => r.rows).filter((r): r is ShardRows => r !== undefined),
+  );
 }
 
-function mergeRows(plan: QueryPlan, parts: ShardRows[]): (MeasureRow | StreamRow)[] {
+function mergeRows(
+  plan: QueryPlan,
+  parts: ShardRows[],
+): { rows: (MeasureRow | StreamRow)[]; has_more: boolean; keys: RowKey[] } {
   const desc = plan.order === 'desc';
   const at = parts.map(() => 0);
   // Compares the heads of two shards: (ts, sid, eid), reversed for desc.
@@ -57,14 +64,27 @@ function mergeRows(plan: QueryPlan, parts: ShardRows[]): (MeasureRow | StreamRow
   const out: (MeasureRow | StreamRow)[] = [];
   const end = plan.offset + plan.limit;
   let seen = 0;
+  let hasMore = false;
+  const keys: RowKey[] = [];
   // Shards are few (≤ 256): a linear pick of the smallest head is cheap enough.
   for (;;) {
+    // A shard that cut its rows to fit its reply may hold more after its last: nothing past that
+    // point can be placed in order, so the page ends there.
+    if (parts.some((p, s) => p.truncated && at[s]! >= p.ts.length)) {
+      hasMore = true;
+      break;
+    }
     let best = -1;
     for (let s = 0; s < parts.length; s++) if (at[s]! < parts[s]!.ts.length && (best < 0 || cmp(s, best) < 0)) best = s;
-    if (best < 0 || seen >= end) break;
+    if (best < 0) break;
+    if (seen >= end) {
+      hasMore = true; // a row beyond the page exists
+      break;
+    }
     const p = parts[best]!;
     const i = at[best]!++;
     if (seen++ < plan.offset) continue;
+    keys.push({ ts: p.ts[i]!, sid: p.sid[i]!, eid: p.eid ? p.eid[i]! : null });
     const tags: Record<string, WriteTagValue> = {};
     for (const t of plan.tags) tags[t] = p.tags[t]![i] as WriteTagValue;
     if (plan.kind === 'stream') {
@@ -78,10 +98,11 @@ function mergeRows(plan: QueryPlan, parts: ShardRows[]): (MeasureRow | StreamRow
       out.push({ ts: p.ts[i]!, tags, fields });
     }
   }
-  return out;
+  return { rows: out, has_more: hasMore, keys };
 }
 
-function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
+/** The page of groups, and how many groups the whole answer holds. */
+function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): { groups: GroupRow[]; total: number } {
   const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
   const all: ShardGroups = { keys: [], count: [], stats: {} };
   for (const f of fields) all.stats[f] = { n: [], sum: [], min: [], max: [] };
@@ -130,13 +151,14 @@ function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): GroupRow[] {
   } else {
     order = all.keys.map((_, i) => i).sort((a, b) => compareKeys(all.keys[a]!, all.keys[b]!));
   }
-  return order.slice(plan.offset, plan.offset + plan.limit).map((i) => {
+  const groups = order.slice(plan.offset, plan.offset + plan.limit).map((i) => {
     const tags: Record<string, WriteTagValue> = {};
     plan.group_by!.forEach((t, j) => (tags[t] = all.keys[i]![j] as WriteTagValue));
     const values: Record<string, number | null> = {};
     for (const a of plan.aggs) values[a.column] = aggValue(plan, a, all, i);
     return bucket !== null ? { ts: all.keys[i]!.at(-1) as number, tags, values } : { tags, values };
   });
+  return { groups, total: order.length };
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   MAX_BUCKETS,
 } from '../../transport/limits.js';
 import { parseDuration } from '../../transport/duration.js';
+import { decodeCursor, queryFingerprint, type RowKey } from './cursor.js';
 import { parseTimestamp } from '../../transport/timestamp.js';
 import { checkWriteToken } from '../../transport/write_token.js';
 import { elementIdColumn } from '../element_id.js';
@@ -66,6 +67,8 @@ export interface QueryPlan {
   top: { n: number; agg: PlannedAgg; order: 'asc' | 'desc' } | null;
   /** Time buckets: groups are keyed by their tags, then the bucket start (the key's last value). */
   bucket: PlannedBucket | null;
+  /** Raw rows: only rows after this key in the plan's order (the page a cursor asked for). */
+  after: RowKey | null;
 }
 
 /** Time buckets, as planned. */
@@ -86,6 +89,8 @@ export function bucketStart(b: PlannedBucket, ts: number): number {
 /** The validated envelope around a plan. */
 export interface PlannedQuery {
   plan: QueryPlan;
+  /** Names the query in the cursors of its pages (cursor.ts). */
+  fingerprint: string;
   schemaRevision: number | undefined;
   writeToken: WriteToken | null;
   allowPartial: boolean;
@@ -110,6 +115,7 @@ const COMMON_KEYS = [
   'write_token',
   'allow_partial',
   'timeout_ms',
+  'cursor',
 ];
 const MEASURE_KEYS = [
   ...COMMON_KEYS,
@@ -172,7 +178,15 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
 
   const order = b.order === undefined ? 'asc' : b.order;
   if (order !== 'asc' && order !== 'desc') throw bad('order', `must be "asc" or "desc", got ${JSON.stringify(order)}`);
-  const offset = intIn(b.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
+  let offset = intIn(b.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
+  const fingerprint = queryFingerprint(b);
+  let after: RowKey | null = null;
+  if (b.cursor !== undefined) {
+    if (b.offset !== undefined) throw bad('cursor', 'and offset page the same answer: give one of them');
+    const c = decodeCursor(b.cursor, fingerprint);
+    if ('offset' in c) offset = c.offset;
+    else after = c.after;
+  }
   const limit = intIn(b.limit, 'limit', 0, MAX_QUERY_LIMIT, DEFAULT_QUERY_LIMIT);
   if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean')
     throw bad('allow_partial', 'must be true or false');
@@ -240,7 +254,9 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
       aggs,
       top,
       bucket,
+      after: groupBy === null ? after : null,
     },
+    fingerprint,
     schemaRevision,
     writeToken,
     allowPartial: b.allow_partial === true,

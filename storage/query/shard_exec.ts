@@ -12,6 +12,7 @@ import { NO_VERSION, VERSION_COLUMN } from '../point_version.js';
 import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.js';
 import { seriesId } from '../series_id.js';
 import { compileCriteria, criteriaNames, entitySeriesKeys } from './criteria.js';
+import { isAfter } from './cursor.js';
 import { bucketStart, type PlannedAgg, type QueryPlan } from './plan.js';
 import {
   accumulateExtra,
@@ -26,6 +27,8 @@ import {
 
 /** Rows of one shard in plan order: parallel columns. */
 export interface ShardRows {
+  /** True when the shard left out rows after these to keep its reply within the message limit. */
+  truncated?: boolean;
   ts: number[];
   sid: string[];
   /** Element ids (streams), else null. */
@@ -256,9 +259,11 @@ function single(sid: string, r: BlockRows, plan: QueryPlan, tags: string[], fiel
 
 /** The first `offset + limit` matching rows over every series, in plan order (a k-way merge). */
 function firstRows(plan: QueryPlan, series: SeriesCols[], match: ReturnType<typeof compileCriteria> | null): ShardRows {
-  const keep = plan.offset + plan.limit;
+  // One row more than the page: the liaison then knows whether more follow.
+  const keep = plan.offset + plan.limit + 1;
   const desc = plan.order === 'desc';
   const idCol = plan.element_id_column;
+  const after = plan.after;
   const out: ShardRows = { ts: [], sid: [], eid: idCol ? [] : null, tags: {}, fields: {} };
   for (const t of plan.tags) out.tags[t] = [];
   for (const f of plan.fields) out.fields[f] = [];
@@ -266,11 +271,15 @@ function firstRows(plan: QueryPlan, series: SeriesCols[], match: ReturnType<type
   // Per series the matching rows in plan order (desc walks each series backwards).
   const cursors = series.map((s) => {
     const m = match ? match(s.tags, s.fields) : null;
+    const eids = idCol ? s.tags[idCol]! : null;
+    // Rows of a page after a cursor: only those past its key.
+    const past = (i: number) =>
+      after === null || isAfter(after, s.ts[i]!, s.sid, eids ? String(eids[i] ?? '') : null, desc);
     const rows: number[] = [];
     if (desc) {
-      for (let i = s.n - 1; i >= 0; i--) if (!m || m(i)) rows.push(i);
+      for (let i = s.n - 1; i >= 0; i--) if ((!m || m(i)) && past(i)) rows.push(i);
     } else {
-      for (let i = 0; i < s.n; i++) if (!m || m(i)) rows.push(i);
+      for (let i = 0; i < s.n; i++) if ((!m || m(i)) && past(i)) rows.push(i);
     }
     return { s, rows, at: 0 };
   });

@@ -12,6 +12,7 @@ import {
 } from '../../runtime/cli/query_args.js';
 import { buildCriteria, parseWhere, parseWhereJson } from '../../runtime/cli/query_where.js';
 import { formatCell, formatTime, missingShardsWarning, renderReply } from '../../runtime/cli/query_cmd.js';
+import { csvCell, csvColumns, csvLine, queryFormat } from '../../runtime/cli/query_format.js';
 import type { Bus, BusMessage, RequestOptions } from '../../transport/bus.js';
 import { LockstepClient, QUERY_REPLY_GRACE_MS } from '../../transport/client.js';
 import { decode, encode } from '../../transport/codec.js';
@@ -248,6 +249,7 @@ describe('cli query - time buckets', () => {
       groups: [{ ts: NOW, tags: { host: 'a' }, values: { 'mean(v)': 1.5 } }],
       missing_shards: [],
       schema_revision: 1,
+      has_more: false,
     };
     assert.deepEqual(
       renderReply('measure', reply, {
@@ -367,6 +369,7 @@ describe('cli query - table rendering', () => {
       ],
       missing_shards: [],
       schema_revision: 4,
+      has_more: false,
     };
     assert.deepEqual(
       renderReply('measure', reply, { group: 'g', name: 'm', from: 0, to: 1, field_projection: ['n', 'value'] }),
@@ -383,6 +386,7 @@ describe('cli query - table rendering', () => {
       rows: [{ ts: NOW, element_id: 'e1', tags: { svc: 'api', msg: '' } }],
       missing_shards: [],
       schema_revision: 1,
+      has_more: false,
     };
     assert.deepEqual(renderReply('stream', reply, { group: 'g', name: 's', from: 0, to: 1 }), [
       'time                      element_id  svc  msg',
@@ -398,6 +402,7 @@ describe('cli query - table rendering', () => {
       ],
       missing_shards: [],
       schema_revision: 1,
+      has_more: false,
     };
     const q = {
       group: 'g',
@@ -416,10 +421,13 @@ describe('cli query - table rendering', () => {
 
   it('cli query - empty replies say so; cells and times format as documented', () => {
     const q = { group: 'g', name: 'm', from: 0, to: 1 };
-    assert.deepEqual(renderReply('measure', { rows: [], missing_shards: [], schema_revision: 1 }, q), ['(no rows)']);
-    assert.deepEqual(renderReply('measure', { groups: [], missing_shards: [], schema_revision: 1 }, q), [
-      '(no groups)',
+    assert.deepEqual(renderReply('measure', { rows: [], missing_shards: [], schema_revision: 1, has_more: false }, q), [
+      '(no rows)',
     ]);
+    assert.deepEqual(
+      renderReply('measure', { groups: [], missing_shards: [], schema_revision: 1, has_more: false }, q),
+      ['(no groups)'],
+    );
     assert.equal(formatCell(null), '-');
     assert.equal(formatCell(undefined), '-');
     assert.equal(formatCell([1, 2]), '[1,2]');
@@ -459,7 +467,7 @@ describe('cli query - client query calls', () => {
   }
 
   it('cli query - queries go to P.api.query.<kind> with the deadline plus a grace', async () => {
-    const reply = { rows: [], missing_shards: [], schema_revision: 2 };
+    const reply = { rows: [], missing_shards: [], schema_revision: 2, has_more: false };
     const { bus, sent } = fakeBus(() => ({ body: reply }));
     const lc = LockstepClient.onBus(bus, { prefix: 'lsx' });
     assert.deepEqual(await lc.queryMeasure({ group: 'g1', name: 'cpu', from: 0, to: 10 }), reply);
@@ -499,5 +507,27 @@ describe('cli query - client query calls', () => {
       /timeout_ms must be a positive number/,
     );
     assert.equal(sent.length, 1);
+  });
+});
+
+describe('cli query - output formats', () => {
+  it('cli query - --format picks table, json, csv or ndjson; --json is json and clashes with another', () => {
+    assert.equal(queryFormat(undefined, false), 'table');
+    assert.equal(queryFormat(undefined, true), 'json');
+    assert.equal(queryFormat('CSV', false), 'csv');
+    invalid(() => queryFormat('xml', false), /--format must be one of table, json, csv, ndjson, got "xml"/);
+    invalid(() => queryFormat('csv', true), /--json and --format csv ask for two outputs/);
+  });
+
+  it('cli query - csv quotes what needs it, lists as JSON, null empty; columns from the first page', () => {
+    assert.equal(csvCell('a,b'), '"a,b"');
+    assert.equal(csvCell('say "hi"'), '"say ""hi"""');
+    assert.equal(csvCell(['x', 'y']), '"[""x"",""y""]"');
+    assert.equal(csvCell(null), '');
+    assert.equal(csvCell(1.5), '1.5');
+    const rows = [{ ts: NOW, tags: { host: 'h,1' }, fields: { v: null, n: 2 } }];
+    const cols = csvColumns(rows, { group: 'g', name: 'm', from: 0, to: 1 });
+    assert.deepEqual(cols, ['time', 'tag.host', 'field.v', 'field.n']);
+    assert.equal(csvLine(rows[0]!, cols), `${formatTime(NOW)},"h,1",,2`);
   });
 });

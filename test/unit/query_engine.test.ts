@@ -11,6 +11,7 @@ import { Memtable } from '../../actors/data_shard/memtable.js';
 import { seriesId } from '../../storage/series_id.js';
 import type { WalRecord } from '../../transport/wal_record.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
+import { fitShardRows, replyPage } from '../../storage/query/page.js';
 import { planQuery } from '../../storage/query/plan.js';
 import { executeOnShard, shardScanQueries, type ShardResult } from '../../storage/query/shard_exec.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
@@ -231,6 +232,7 @@ describe('query engine against a reference model', function () {
       let want = [...truth.values()].filter((p) => p.ts >= from && p.ts < to && matches(criteria, p));
       want.sort((a, b) => a.ts - b.ts || (sid(a) < sid(b) ? -1 : sid(a) > sid(b) ? 1 : 0));
       if (order === 'desc') want.reverse();
+      const all = want.length;
       want = want.slice(offset, offset + limit);
       const got = await run({
         from,
@@ -243,17 +245,18 @@ describe('query engine against a reference model', function () {
         // Without value in the projection, a criteria on value still reads it.
         field_projection: countOnly ? ['count'] : ['count', 'value'],
       });
+      const ctx = `query ${i}: ${JSON.stringify({ from, to, criteria, order, offset, limit })}`;
+      assert.ok('rows' in got, ctx);
       assert.deepEqual(
-        got,
-        {
-          rows: want.map((p) => ({
-            ts: p.ts,
-            tags: { host: p.host, rack: rackOf(p.host) },
-            fields: countOnly ? { count: p.count } : { count: p.count, value: p.value ?? null },
-          })),
-        },
-        `query ${i}: ${JSON.stringify({ from, to, criteria, order, offset, limit })}`,
+        got.rows,
+        want.map((p) => ({
+          ts: p.ts,
+          tags: { host: p.host, rack: rackOf(p.host) },
+          fields: countOnly ? { count: p.count } : { count: p.count, value: p.value ?? null },
+        })),
+        ctx,
       );
+      assert.equal(got.has_more, all > offset + limit, `${ctx}: has_more`);
     }
   });
 
@@ -321,7 +324,7 @@ describe('query engine against a reference model', function () {
         values: Object.fromEntries(allAggs.map((a) => [colOf(a), refAgg(a, groups.get(k)!, (to - from) / 1000)])),
       }));
       const q = { from, to, criteria, aggregations: aggs, ...(by ? { group_by: by } : {}), ...(top ? { top } : {}) };
-      const got = (await run(q)) as { groups: { tags: unknown; values: Record<string, number | null> }[] };
+      const got = (await run(q)) as unknown as { groups: { tags: unknown; values: Record<string, number | null> }[] };
       // Sums of floats may differ in the last bits with the order of addition.
       assert.equal(got.groups.length, want.length, `query ${i}: ${JSON.stringify(q)}`);
       got.groups.forEach((g, j) => {
@@ -408,7 +411,7 @@ describe('query engine against a reference model', function () {
       };
       // A negative offset has no duration form: the model used it, so ask with its positive twin.
       if (offsetMin < 0) q.bucket_offset = `${(((offsetMin % everyMin) + everyMin) % everyMin) as number}m`;
-      const got = (await run(q)) as {
+      const got = (await run(q)) as unknown as {
         groups: { ts: number; tags: Record<string, unknown>; values: Record<string, number | null> }[];
       };
       const ctx = `query ${i}: ${JSON.stringify(q)}`;
@@ -473,7 +476,64 @@ describe('query engine against a reference model', function () {
     );
     assert.deepEqual(mergeShardResults(plan, results), {
       groups: [{ tags: { host: 'h1' }, values: { 'sum(value)': 20 } }],
+      has_more: false,
+      offset: 0,
     });
+  });
+
+  it('pages: cursors walk the whole answer in order, also when shards and replies are cut to a byte limit', async () => {
+    for (let i = 0; i < 40; i++) {
+      const { from, to } = randomRange();
+      const criteria = randomCriteria();
+      const order = rnd() < 0.5 ? 'asc' : 'desc';
+      const grouped = i % 3 === 2;
+      const base = grouped
+        ? { from, to, criteria, group_by: ['host'], aggregations: [{ fn: 'count' }], bucket: '10m' }
+        : { from, to, criteria, order, tag_projection: ['host'], field_projection: ['count'] };
+      const pageSize = 1 + Math.floor(rnd() * 40);
+      const shardBytes = [300, 1500, 1e9][Math.floor(rnd() * 3)]!;
+      const replyBytes = [400, 2000, 1e9][Math.floor(rnd() * 3)]!;
+      // The whole answer in one go.
+      const whole = await run({ ...base, limit: 100_000 });
+      const want = 'rows' in whole ? whole.rows : whole.groups;
+      // Page by page, each shard and each reply within its byte limit.
+      const got: unknown[] = [];
+      let cursor: string | undefined;
+      for (let pages = 0; ; pages++) {
+        assert.ok(pages < 2000, 'paging ends');
+        const planned = planQuery('measure', { group: 'g', name: 'cpu', ...base, limit: pageSize, cursor }, CPU);
+        const results: ShardResult[] = [];
+        for (const sh of shards) {
+          const r = await executeOnShard(planned.plan, {
+            memtableScan: (x) => sh.mem.scan(x),
+            storeScan: (x) => sh.store.scanMerged(x),
+          });
+          results.push(r.rows ? { rows: fitShardRows(r.rows, shardBytes) } : r);
+        }
+        const reply = replyPage(
+          mergeShardResults(planned.plan, results),
+          { missing_shards: [], schema_revision: 1 },
+          planned.fingerprint,
+          replyBytes,
+          'msgpack',
+        );
+        got.push(...(reply.rows ?? reply.groups!));
+        if (!reply.has_more) break;
+        assert.ok(reply.cursor, 'a page with more after it has a cursor');
+        cursor = reply.cursor;
+      }
+      assert.deepEqual(got, want, `query ${i}: ${JSON.stringify({ base, pageSize, shardBytes, replyBytes })}`);
+    }
+    // A cursor of another query, or with offset, is refused.
+    const first = await run({ from: T0, to: T0 + 3 * 3_600_000, limit: 1 });
+    assert.equal(first.has_more, true);
+    const planned = planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + 3 * 3_600_000, limit: 1 }, CPU);
+    const c = replyPage(first, { missing_shards: [], schema_revision: 1 }, planned.fingerprint, 1e9, 'json').cursor!;
+    const refuse = (q: Record<string, unknown>, re: RegExp) =>
+      assert.throws(() => planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + 1, ...q }, CPU), re);
+    refuse({ to: T0 + 3 * 3_600_000, cursor: c, offset: 2 }, /cursor: and offset page the same answer/);
+    refuse({ cursor: c }, /cursor: belongs to another query/);
+    refuse({ cursor: 'nonsense' }, /cursor: is not a cursor a reply gave/);
   });
 
   it('the query pool (worker threads reading the parts by path) answers exactly like the shard thread', async () => {

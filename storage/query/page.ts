@@ -1,0 +1,78 @@
+/**
+ * Answers of any size (pure): a page is cut to fit one NATS message, and says so. The liaison turns
+ * a merged answer into the reply — `has_more` and, when more follow, the `cursor` of the next page —
+ * cutting rows or groups until the encoded reply fits; a shard cuts its own rows the same way and
+ * marks them `truncated` (merge.ts then ends the page where that shard's rows end).
+ */
+import { encode, type Encoding } from '../../transport/codec.js';
+import { Code, LockstepError } from '../../transport/errors.js';
+import type { QueryReply } from '../../transport/query_types.js';
+import { encodeCursor } from './cursor.js';
+import type { MergedResult } from './merge.js';
+import type { ShardRows } from './shard_exec.js';
+
+/** Keeps the first `n` items while `size(n)` exceeds `limit`, shrinking by the measured ratio; the n kept. */
+function fit(total: number, limit: number, size: (n: number) => number): number {
+  let n = total;
+  let bytes = size(n);
+  while (bytes > limit && n > 0) {
+    n = Math.min(n - 1, Math.floor((n * limit * 0.95) / bytes));
+    bytes = size(n);
+  }
+  return n;
+}
+
+/** The reply of a merged answer, within `limit` bytes in `encoding`; `ResourceExhausted` when not even one row fits. */
+export function replyPage(
+  merged: MergedResult,
+  base: { missing_shards: number[]; schema_revision: number },
+  fingerprint: string,
+  limit: number,
+  encoding: Encoding,
+): QueryReply {
+  const build = (n: number): QueryReply => {
+    if ('rows' in merged) {
+      const cut = n < merged.rows.length;
+      const hasMore = merged.has_more || cut;
+      const last = merged.keys[n - 1];
+      return {
+        rows: merged.rows.slice(0, n),
+        has_more: hasMore,
+        ...(hasMore && last ? { cursor: encodeCursor({ fp: fingerprint, after: last }) } : {}),
+        ...base,
+      };
+    }
+    const cut = n < merged.groups.length;
+    const hasMore = merged.has_more || cut;
+    return {
+      groups: merged.groups.slice(0, n),
+      has_more: hasMore,
+      ...(hasMore ? { cursor: encodeCursor({ fp: fingerprint, offset: merged.offset + n }) } : {}),
+      ...base,
+    };
+  };
+  const items = 'rows' in merged ? merged.rows.length : merged.groups.length;
+  const n = fit(items, limit, (k) => encode(build(k), encoding).length);
+  if (n === 0 && items > 0)
+    throw new LockstepError(
+      Code.ResourceExhausted,
+      `one ${'rows' in merged ? 'row' : 'group'} of the answer exceeds the message limit of ${limit} bytes`,
+    );
+  return build(n);
+}
+
+/** A shard's rows cut to fit `limit` bytes (msgpack), marked `truncated` when cut. */
+export function fitShardRows(rows: ShardRows, limit: number): ShardRows {
+  const slice = (n: number): ShardRows => ({
+    ...(n < rows.ts.length ? { truncated: true } : {}),
+    ts: rows.ts.slice(0, n),
+    sid: rows.sid.slice(0, n),
+    eid: rows.eid ? rows.eid.slice(0, n) : null,
+    tags: Object.fromEntries(Object.entries(rows.tags).map(([k, v]) => [k, v.slice(0, n)])),
+    fields: Object.fromEntries(Object.entries(rows.fields).map(([k, v]) => [k, v.slice(0, n)])),
+  });
+  if (encode({ rows }).length <= limit) return rows;
+  const n = fit(rows.ts.length, limit, (k) => encode({ rows: slice(k) }).length);
+  if (n === 0) throw new LockstepError(Code.ResourceExhausted, `one row exceeds the message limit of ${limit} bytes`);
+  return slice(n);
+}
