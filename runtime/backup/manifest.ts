@@ -13,6 +13,7 @@ import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { errors } from '../../transport/errors.js';
 import type { StoredResource } from '../../transport/schema_types.js';
+import type { SnapshotReply } from '../../transport/backup_types.js';
 import { sha256File } from '../../storage/backup_snapshot.js';
 
 /** The backup format this code writes and reads. */
@@ -28,17 +29,12 @@ export interface BackupFile {
   sha256: string;
 }
 
-/** One shard's snapshot in the backup. */
-export interface BackupShard {
+/**
+ * One shard's snapshot in the backup: what its node reported (transport/backup_types.ts), where the
+ * files went (relative to the backup directory) and their hashes.
+ */
+export interface BackupShard extends Omit<SnapshotReply, 'snapshot' | 'files'> {
   shard: number;
-  /** The data node that took it. */
-  node: string;
-  flushed_seq: number;
-  wal_end_seq: number;
-  wal_messages: number;
-  parts: number;
-  /** Rows in its parts (before merging duplicates across parts). */
-  rows: number;
   /** Relative to the backup directory. */
   dir: string;
   files: BackupFile[];
