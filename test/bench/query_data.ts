@@ -17,6 +17,8 @@ const QUERY_TIMEOUT_MS = 60_000;
 export const APPLY_QUERY_TIMEOUT_MS = 120_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
+const MINUTE_MS = 60_000;
+
 /** Regions: host i is in region `r<i % REGIONS>`. */
 export const REGIONS = 10;
 /** Each series has a point every TS_STEP_MS; the newest is about NEWEST_TS_AGE_MS before the start. */
@@ -24,7 +26,7 @@ export const TS_STEP_MS = 10_000;
 const NEWEST_TS_AGE_MS = HOUR_MS;
 
 /** The names of the timed queries, in the report's order. */
-export type QueryName = 'window_mean_by_region' | 'series_raw_day' | 'top10_series_by_max';
+export type QueryName = 'window_mean_by_region' | 'minute_mean_by_region' | 'series_raw_day' | 'top10_series_by_max';
 
 /** A timed query over a run's data, with the rows (or groups) it must return. */
 export interface TimedQuery {
@@ -94,6 +96,16 @@ export class QueryData {
     return Math.max(0, hi - lo);
   }
 
+  /** How many buckets of `everyMs` (epoch-aligned) hold a step in [from, to). */
+  bucketsIn(from: number, to: number, everyMs: number): number {
+    const starts = new Set<number>();
+    for (let i = 0; i < this.steps; i++) {
+      const ts = this.firstTs + i * TS_STEP_MS;
+      if (ts >= from && ts < to) starts.add(Math.floor(ts / everyMs));
+    }
+    return starts.size;
+  }
+
   /** Per region, the count and mean of `f1` written inside the hour window. */
   windowMeans(): Map<string, { count: number; mean: number }> {
     const out = new Map<string, { count: number; mean: number }>();
@@ -134,6 +146,21 @@ export function queriesOf(data: QueryData): TimedQuery[] {
       rows: Math.min(REGIONS, data.series),
     },
     {
+      // The dashboard panel: one query instead of one per minute.
+      name: 'minute_mean_by_region',
+      description: 'mean(f1) per minute grouped by region over every series, one hour (60 buckets)',
+      q: {
+        ...base,
+        from: wTo - HOUR_MS,
+        to: wTo,
+        group_by: ['region'],
+        aggregations: [{ fn: 'mean', field: 'f1' }],
+        bucket: '1m',
+        limit: 100_000,
+      },
+      rows: Math.min(REGIONS, data.series) * data.bucketsIn(wTo - HOUR_MS, wTo, MINUTE_MS),
+    },
+    {
       name: 'series_raw_day',
       description: `raw points of host ${data.probeHost}, one day`,
       q: {
@@ -169,7 +196,7 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
     `count over everything is ${JSON.stringify(all.groups)}, expected ${data.points}`,
   );
 
-  const [w, raw, top] = qs as [(typeof qs)[0], (typeof qs)[0], (typeof qs)[0]];
+  const [w, minute, raw, top] = qs as [(typeof qs)[0], (typeof qs)[0], (typeof qs)[0], (typeof qs)[0]];
   const wr = await ask(client, w.name, { ...w.q, aggregations: [{ fn: 'mean', field: 'f1' }, { fn: 'count' }] });
   const expected = data.windowMeans();
   check(wr.groups?.length === w.rows, `${w.name} returned ${wr.groups?.length} groups, expected ${w.rows}`);
@@ -182,6 +209,26 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
     check(
       Math.abs((g.values['mean(f1)'] ?? NaN) - e!.mean) < 1e-6,
       `${w.name} region ${String(g.tags.region)}: mean ${g.values['mean(f1)']}, expected ${e!.mean}`,
+    );
+  }
+
+  // Per region, the minute buckets add up to the hour: the same count and sum.
+  const mr = await ask(client, minute.name, {
+    ...minute.q,
+    aggregations: [{ fn: 'mean', field: 'f1' }, { fn: 'count' }],
+  });
+  check(
+    mr.groups?.length === minute.rows,
+    `${minute.name} returned ${mr.groups?.length} groups, expected ${minute.rows}`,
+  );
+  for (const [region, e] of expected) {
+    const gs = mr.groups!.filter((g) => g.tags.region === region);
+    const count = gs.reduce((n, g) => n + (g.values.count ?? 0), 0);
+    const sum = gs.reduce((n, g) => n + (g.values['mean(f1)'] ?? 0) * (g.values.count ?? 0), 0);
+    check(count === e.count, `${minute.name} region ${region}: count ${count} over the buckets, expected ${e.count}`);
+    check(
+      Math.abs(sum / count - e.mean) < 1e-6,
+      `${minute.name} region ${region}: mean ${sum / count}, expected ${e.mean}`,
     );
   }
 

@@ -19,7 +19,7 @@ const CHILD_TIMEOUT_MS = 60_000;
 const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> =>
   runScript(SCRIPT, args, timeoutMs);
 
-const QUERIES = ['window_mean_by_region', 'series_raw_day', 'top10_series_by_max'] as const;
+const QUERIES = ['window_mean_by_region', 'minute_mean_by_region', 'series_raw_day', 'top10_series_by_max'] as const;
 const TIMING_FIELDS = [
   'rows',
   'runs',
@@ -101,6 +101,11 @@ describe('query benchmark', function () {
     }
     // 10 regions; 200 points of 10 s per series, all inside the day; 10 of 100 series.
     assert.equal(rep.queries.window_mean_by_region!.rows, 10);
+    // 200 steps 10 s apart (33 min 10 s): 34 or 35 minute buckets, by alignment, for each of 10 regions.
+    assert.ok(
+      [340, 350].includes(rep.queries.minute_mean_by_region!.rows),
+      `${rep.queries.minute_mean_by_region!.rows} groups`,
+    );
     assert.equal(rep.queries.series_raw_day!.rows, 200);
     assert.equal(rep.queries.top10_series_by_max!.rows, 10);
     assert.equal(rep.target.query, 'window_mean_by_region');
