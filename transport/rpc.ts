@@ -32,6 +32,14 @@ export interface RpcRequest {
   ctx: Context;
 }
 
+/**
+ * A reply body a handler already encoded (in the request's encoding), sent as it is: a handler that
+ * had to measure its reply does not pay for encoding it twice.
+ */
+export class EncodedReply {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 /** A request handler: its result is the reply body; a thrown LockstepError becomes an error reply. */
 export type RpcHandler = (req: RpcRequest) => Promise<unknown> | unknown;
 
@@ -92,7 +100,7 @@ async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: S
     const result = await context.with(ctx, () =>
       handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx }),
     );
-    const reply = encode(result ?? {}, encoding);
+    const reply = result instanceof EncodedReply ? result.bytes : encode(result ?? {}, encoding);
     if (reply.length > bus.maxPayload()) throw tooLarge('the reply', reply.length, bus.maxPayload());
     msg.respond(reply, replyHeaders(encoding));
   } catch (err) {

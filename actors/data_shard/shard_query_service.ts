@@ -9,7 +9,8 @@
  */
 import type { Bus, Subscription } from '../../transport/bus.js';
 import { Code, errors, LockstepError } from '../../transport/errors.js';
-import { serve } from '../../transport/rpc.js';
+import { EncodedReply, serve } from '../../transport/rpc.js';
+import { encode } from '../../transport/codec.js';
 import { formatKey } from '../../transport/schema_types.js';
 import { SHARD_OWNERS_QUEUE, type Subjects } from '../../transport/subjects.js';
 import type { Clock } from '../../runtime/clock.js';
@@ -58,8 +59,13 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         }
       }
       // Rows beyond one message are left for the next page (page.ts): the reply says it cut them.
-      const fitted = (result: ShardResult): ShardResult =>
-        result.rows ? { ...result, rows: fitShardRows(result.rows, deps.bus.maxPayload()) } : result;
+      // A reply that fits goes out as measured, not encoded again.
+      const fitted = (result: ShardResult): ShardResult | EncodedReply => {
+        if (!result.rows) return result;
+        const bytes = encode(result, req.encoding);
+        if (bytes.length <= deps.bus.maxPayload()) return new EncodedReply(bytes);
+        return { ...result, rows: fitShardRows(result.rows, deps.bus.maxPayload()) };
+      };
       try {
         if (!deps.pool) {
           return fitted(

@@ -8,8 +8,7 @@
 import { Histogram } from 'prom-client';
 import type { Subscription } from '../../transport/bus.js';
 import { Code, errors, isNoResponders, LockstepError, toLockstepError } from '../../transport/errors.js';
-import type { QueryReply } from '../../transport/query_types.js';
-import { call, serve, type RpcRequest } from '../../transport/rpc.js';
+import { call, EncodedReply, serve, type RpcRequest } from '../../transport/rpc.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
 import { groupAtGeneration } from '../../transport/layout_types.js';
 import { tokenSequences } from '../../transport/write_token.js';
@@ -54,7 +53,7 @@ export function serveQueries(deps: QueryServiceDeps): Subscription[] {
   );
 }
 
-async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: RpcRequest): Promise<QueryReply> {
+async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: RpcRequest): Promise<EncodedReply> {
   const started = deps.clock.monotonic();
   const { group, name, schemaRevision, timeoutMs } = queryTarget(kind, req.body);
   const deadline = started + timeoutMs;
@@ -117,13 +116,14 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   const results = outcomes.flatMap((o) => (o.result ? [o.result] : []));
   const merged = mergeShardResults(planned.plan, results);
   // A reply never exceeds one message: a page cut to fit says so (has_more) and how to go on.
-  return replyPage(
+  const page = replyPage(
     merged,
     { missing_shards: missing, schema_revision: stored.mod_revision },
     planned.fingerprint,
     deps.bus.maxPayload(),
     req.encoding,
   );
+  return new EncodedReply(page.bytes);
 }
 
 /** `Unavailable` naming every shard without a live owner (ascending) and the owners each has. */

@@ -22,14 +22,17 @@ function fit(total: number, limit: number, size: (n: number) => number): number 
   return n;
 }
 
-/** The reply of a merged answer, within `limit` bytes in `encoding`; `ResourceExhausted` when not even one row fits. */
+/**
+ * The reply of a merged answer, within `limit` bytes in `encoding`, and its encoding (sent as it
+ * is); `ResourceExhausted` when not even one row fits.
+ */
 export function replyPage(
   merged: MergedResult,
   base: { missing_shards: number[]; schema_revision: number },
   fingerprint: string,
   limit: number,
   encoding: Encoding,
-): QueryReply {
+): { reply: QueryReply; bytes: Uint8Array } {
   const build = (n: number): QueryReply => {
     if ('rows' in merged) {
       const cut = n < merged.rows.length;
@@ -52,13 +55,18 @@ export function replyPage(
     };
   };
   const items = 'rows' in merged ? merged.rows.length : merged.groups.length;
-  const n = fit(items, limit, (k) => encode(build(k), encoding).length);
+  let last: { n: number; bytes: Uint8Array } | undefined;
+  const n = fit(items, limit, (k) => {
+    last = { n: k, bytes: encode(build(k), encoding) };
+    return last.bytes.length;
+  });
   if (n === 0 && items > 0)
     throw new LockstepError(
       Code.ResourceExhausted,
       `one ${'rows' in merged ? 'row' : 'group'} of the answer exceeds the message limit of ${limit} bytes`,
     );
-  return build(n);
+  const reply = build(n);
+  return { reply, bytes: last?.n === n ? last.bytes : encode(reply, encoding) };
 }
 
 /** A shard's rows cut to fit `limit` bytes (msgpack), marked `truncated` when cut. */

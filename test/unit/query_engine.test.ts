@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Memtable } from '../../actors/data_shard/memtable.js';
 import { seriesId } from '../../storage/series_id.js';
 import type { WalRecord } from '../../transport/wal_record.js';
+import { decode } from '../../transport/codec.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { fitShardRows, replyPage } from '../../storage/query/page.js';
 import { planQuery } from '../../storage/query/plan.js';
@@ -510,13 +511,14 @@ describe('query engine against a reference model', function () {
           });
           results.push(r.rows ? { rows: fitShardRows(r.rows, shardBytes) } : r);
         }
-        const reply = replyPage(
+        const { reply, bytes } = replyPage(
           mergeShardResults(planned.plan, results),
           { missing_shards: [], schema_revision: 1 },
           planned.fingerprint,
           replyBytes,
           'msgpack',
         );
+        assert.deepEqual(decode(bytes), reply, 'the bytes sent are the reply');
         got.push(...(reply.rows ?? reply.groups!));
         if (!reply.has_more) break;
         assert.ok(reply.cursor, 'a page with more after it has a cursor');
@@ -528,7 +530,8 @@ describe('query engine against a reference model', function () {
     const first = await run({ from: T0, to: T0 + 3 * 3_600_000, limit: 1 });
     assert.equal(first.has_more, true);
     const planned = planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + 3 * 3_600_000, limit: 1 }, CPU);
-    const c = replyPage(first, { missing_shards: [], schema_revision: 1 }, planned.fingerprint, 1e9, 'json').cursor!;
+    const c = replyPage(first, { missing_shards: [], schema_revision: 1 }, planned.fingerprint, 1e9, 'json').reply
+      .cursor!;
     const refuse = (q: Record<string, unknown>, re: RegExp) =>
       assert.throws(() => planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + 1, ...q }, CPU), re);
     refuse({ to: T0 + 3 * 3_600_000, cursor: c, offset: 2 }, /cursor: and offset page the same answer/);
