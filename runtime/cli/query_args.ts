@@ -28,6 +28,9 @@ const EPOCH_MS = /^\d{1,15}$/;
 const TIME_FORMS =
   'epoch ms, RFC 3339 with a zone (2024-05-01T12:00:00Z), now, or now minus a duration (-30s, -15m, -2h, -7d)';
 
+/** The most rows (or groups) `--limit` may ask for in all: pages of MAX_QUERY_LIMIT fetch them. */
+export const MAX_CLI_LIMIT = 100_000_000;
+
 /** Query options as commander hands them over (all strings; lists already collected). */
 export interface QueryCliOptions {
   from?: string;
@@ -252,7 +255,8 @@ export function buildQuery(
   if (o.order !== undefined) q.order = oneOf(o.order, '--order', ['asc', 'desc'] as const);
   const offset = intOption(o.offset, '--offset', 0, Number.MAX_SAFE_INTEGER);
   if (offset !== undefined) q.offset = offset;
-  const limit = intOption(o.limit, '--limit', 1, MAX_QUERY_LIMIT);
+  // The CLI pages (at most MAX_QUERY_LIMIT rows a request), so a total may be larger than a page.
+  const limit = intOption(o.limit, '--limit', 1, MAX_CLI_LIMIT);
   if (limit !== undefined) q.limit = limit;
   if (o.token !== undefined) q.write_token = parseToken(o.token, q.group);
   if (o.allowPartial) q.allow_partial = true;

@@ -8,7 +8,7 @@ import type { GroupRow, MeasureQuery, MeasureRow, QueryReply, StreamRow } from '
 import { systemClock } from '../clock.js';
 import { DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT } from '../../transport/limits.js';
 import { runCommand, table } from './output.js';
-import { aggColumn, buildQuery, collectEach, collectList, type QueryCliOptions } from './query_args.js';
+import { aggColumn, buildQuery, collectEach, collectList, MAX_CLI_LIMIT, type QueryCliOptions } from './query_args.js';
 import { parseRef } from './schema_cmd.js';
 import { csvColumns, csvLine, queryFormat, type QueryFormat } from './query_format.js';
 import { errors } from '../../transport/errors.js';
@@ -201,7 +201,7 @@ function queryCommand(parent: Command, kind: Kind): void {
   c.option('--order <order>', 'time order of rows: asc (default) or desc')
     .option(
       '--limit <n>',
-      `${kind === 'measure' ? 'rows (or groups)' : 'rows'} returned at most, 1–${MAX_QUERY_LIMIT} (server default ${DEFAULT_QUERY_LIMIT})`,
+      `${kind === 'measure' ? 'rows (or groups)' : 'rows'} returned at most in all, 1–${MAX_CLI_LIMIT} (default ${DEFAULT_QUERY_LIMIT}), fetched in pages of up to ${MAX_QUERY_LIMIT}`,
     )
     .option('--offset <n>', `${kind === 'measure' ? 'rows (or groups)' : 'rows'} skipped first (default 0)`)
     .option('--token <json>', 'read your writes: a write token, or the whole reply of lockstep write --json')

@@ -348,9 +348,11 @@ describe('cli query - building the query', () => {
     invalid(() => buildQuery('measure', 'g1', 'cpu', { groupBy: ['host'] }, NOW), /--group-by needs an --agg/);
     invalid(
       () => buildQuery('measure', 'g1', 'cpu', { limit: '0' }, NOW),
-      /--limit must be an integer from 1 to 100000/,
+      /--limit must be an integer from 1 to 100000000/,
     );
-    invalid(() => buildQuery('measure', 'g1', 'cpu', { limit: '100001' }, NOW), /--limit/);
+    invalid(() => buildQuery('measure', 'g1', 'cpu', { limit: '100000001' }, NOW), /--limit/);
+    // Beyond one page: the CLI fetches it in pages.
+    assert.equal(buildQuery('measure', 'g1', 'cpu', { limit: '250000' }, NOW).limit, 250_000);
     invalid(() => buildQuery('measure', 'g1', 'cpu', { offset: '-1' }, NOW), /--offset must be an integer/);
     invalid(() => buildQuery('measure', 'g1', 'cpu', { order: 'up' }, NOW), /--order must be asc or desc/);
     invalid(() => buildQuery('measure', 'g1', 'cpu', { timeout: '0' }, NOW), /--timeout must be positive/);
