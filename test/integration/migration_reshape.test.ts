@@ -65,11 +65,21 @@ describe('reshaping a measure online (1 liaison, 2 data nodes, 1 claimer)', func
       { group: GROUP, name: 'cpu', points, ...(revision !== undefined ? { schema_revision: revision } : {}) },
       10_000,
     );
+  // The probe's last write token: a read carrying it sees every acknowledged probe write.
+  let lastToken: WriteReply['write_token'] | undefined;
   const rows = async (criteria?: unknown) =>
     (
       await c.api<QueryReply<MeasureRow>>(
         S.api.query('measure'),
-        { group: GROUP, name: 'cpu', from: T0, to: T0 + 6 * DAY, limit: 100_000, ...(criteria ? { criteria } : {}) },
+        {
+          group: GROUP,
+          name: 'cpu',
+          from: T0,
+          to: T0 + 6 * DAY,
+          limit: 100_000,
+          ...(criteria ? { criteria } : {}),
+          ...(lastToken ? { write_token: lastToken } : {}),
+        },
         10_000,
       )
     ).rows!;
@@ -120,7 +130,7 @@ describe('reshaping a measure online (1 liaison, 2 data nodes, 1 claimer)', func
     // Bounded: at most 2,000 batches, and until 5 batches after the migration ended.
     for (let i = BEFORE + DURING; i < BEFORE + DURING + 2000 && afterDone < 5; i++) {
       try {
-        await writer.write(batch(i, (h) => h + 1));
+        lastToken = (await writer.write(batch(i, (h) => h + 1))).write_token;
         probeHours++;
       } catch (err) {
         failures++;
