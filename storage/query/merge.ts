@@ -11,15 +11,8 @@ import { MAX_QUERY_LIMIT } from '../../transport/limits.js';
 import { bucketStart, type QueryPlan } from './plan.js';
 import { mergeExtra, newExtra } from './extra_aggs.js';
 import type { RowKey } from './cursor.js';
-import {
-  aggValue,
-  compareKeys,
-  rankGroups,
-  addGroup,
-  type ShardGroups,
-  type ShardResult,
-  type ShardRows,
-} from './shard_exec.js';
+import { addGroup, aggValue, compareKeys, rankGroups, type ShardGroups } from './aggregate.js';
+import type { ShardResult, ShardRows } from './shard_exec.js';
 
 /**
  * Rows or groups of the reply, and whether more follow the page. Rows come with their keys (a

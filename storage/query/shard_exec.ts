@@ -1,8 +1,8 @@
 /**
  * A query plan run on ONE shard (DESIGN §7): the memtable's rows laid over the store's merged
  * parts (for an equal key the higher version wins, the memtable's row when equal), filtered by the criteria, then either the first
- * `offset + limit` rows in the plan's order, or partial aggregates per group that the liaison
- * combines (count, sum, min, max, non-NaN count — mean is sum / count there).
+ * `offset + limit` (+1) rows in the plan's order, or partial aggregates per group (aggregate.ts)
+ * that the liaison combines.
  *
  * Row order is (ts, series id, element id), `desc` being its exact reverse, so answers do not
  * depend on how rows were spread over shards. Results are columnar: a reply of 100 000 rows stays
@@ -13,17 +13,8 @@ import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.
 import { seriesId } from '../series_id.js';
 import { compileCriteria, criteriaNames, entitySeriesKeys } from './criteria.js';
 import { isAfter } from './cursor.js';
-import { bucketStart, type PlannedAgg, type QueryPlan } from './plan.js';
-import {
-  accumulateExtra,
-  addExtraGroup,
-  finalExtra,
-  isExtra,
-  newExtra,
-  selectExtra,
-  type ExtraStats,
-  type RatePrev,
-} from './extra_aggs.js';
+import type { QueryPlan } from './plan.js';
+import { aggregate, type SeriesCols, type ShardGroups } from './aggregate.js';
 
 /** Rows of one shard in plan order: parallel columns. */
 export interface ShardRows {
@@ -35,31 +26,6 @@ export interface ShardRows {
   eid: string[] | null;
   tags: Record<string, unknown[]>;
   fields: Record<string, number[]>;
-}
-
-/** Partial aggregates of one shard: per group its key (group_by tag values), row count and per-field stats. */
-export interface ShardGroups {
-  keys: unknown[][];
-  count: number[];
-  /** Per field: non-NaN count, sum, min, max — parallel to `keys`. */
-  stats: Record<string, { n: number[]; sum: number[]; min: number[]; max: number[] }>;
-  /** The partials of first, last, percentile and rate, when the plan asks for any (extra_aggs.ts). */
-  extra?: ExtraStats;
-}
-
-/** Appends an empty group (count 0, no values) with `key`; returns its index. */
-export function addGroup(groups: ShardGroups, key: unknown[], fields: readonly string[]): number {
-  groups.keys.push(key);
-  groups.count.push(0);
-  for (const f of fields) {
-    const st = groups.stats[f]!;
-    st.n.push(0);
-    st.sum.push(0);
-    st.min.push(Infinity);
-    st.max.push(-Infinity);
-  }
-  if (groups.extra) addExtraGroup(groups.extra);
-  return groups.keys.length - 1;
 }
 
 /** A shard's answer. */
@@ -87,15 +53,6 @@ export interface StoreScanQuery extends Omit<MemtableScanQuery, 'name'> {
 export interface ShardSource {
   memtableScan(q: MemtableScanQuery): Map<string, BlockRows>;
   storeScan(q: StoreScanQuery): Promise<Map<string, BlockRows>>;
-}
-
-/** Columns of one series after overlay: exactly the columns the plan reads. */
-interface SeriesCols {
-  sid: string;
-  n: number;
-  ts: Float64Array;
-  tags: Record<string, ArrayLike<unknown>>;
-  fields: Record<string, Float64Array>;
 }
 
 /** What a shard reads for a plan: the memtable query, and the store query (same range, series, projection). */
@@ -317,184 +274,4 @@ function firstRows(plan: QueryPlan, series: SeriesCols[], match: ReturnType<type
     down(0);
   }
   return out;
-}
-
-/** Partial aggregates per group of the matching rows. */
-function aggregate(
-  plan: QueryPlan,
-  series: SeriesCols[],
-  match: ReturnType<typeof compileCriteria> | null,
-): ShardGroups {
-  const by = plan.group_by!;
-  const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
-  const out: ShardGroups = { keys: [], count: [], stats: {} };
-  for (const f of fields) out.stats[f] = { n: [], sum: [], min: [], max: [] };
-  const extra = newExtra(plan);
-  if (extra) out.extra = extra;
-  const index = new Map<string, number>();
-  const groupOf = (values: unknown[]): number => {
-    const k = JSON.stringify(values);
-    let g = index.get(k);
-    if (g === undefined) {
-      g = addGroup(out, values, fields);
-      index.set(k, g);
-    }
-    return g;
-  };
-  // Grouping only by entity tags: a series' group values are constant.
-  const entity = new Set(plan.entity);
-  const perSeries = by.every((t) => entity.has(t));
-  const fstats = fields.map((f) => out.stats[f]!);
-  const bucket = plan.bucket;
-  for (const s of series) {
-    const m = match ? match(s.tags, s.fields) : null;
-    const cols = by.map((t) => s.tags[t]!);
-    const fcols = fields.map((f) => s.fields[f]!);
-    const prev: RatePrev = new Map();
-    const more = (g: number, from: number, to: number) => {
-      if (extra) accumulateExtra(extra, g, s.sid, s.ts, s.fields, from, to, prev);
-    };
-    // A series whose group-by columns hold one value throughout (always, for entity tags) is one group.
-    const constant = s.n > 0 && (perSeries || cols.every((c) => isConstant(c, s.n)));
-    if (constant && m === null) {
-      const key = cols.map((c) => c[0]);
-      if (bucket === null) {
-        const g = groupOf(key);
-        out.count[g]! += s.n;
-        for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, 0, s.n);
-        more(g, 0, s.n);
-        continue;
-      }
-      // Rows are in time order: each bucket is one run of them.
-      for (let i = 0; i < s.n;) {
-        const start = bucketStart(bucket, s.ts[i]!);
-        let j = i + 1;
-        while (j < s.n && s.ts[j]! < start + bucket.every_ms) j++;
-        const g = groupOf([...key, start]);
-        out.count[g]! += j - i;
-        for (let f = 0; f < fields.length; f++) accumulate(fstats[f]!, g, fcols[f]!, i, j);
-        more(g, i, j);
-        i = j;
-      }
-      continue;
-    }
-    let fixed = -1; // the series' group, once a row matched (unbucketed)
-    for (let i = 0; i < s.n; i++) {
-      if (m && !m(i)) continue;
-      let g: number;
-      if (bucket !== null) g = groupOf([...cols.map((c) => c[i]), bucketStart(bucket, s.ts[i]!)]);
-      else {
-        g = fixed >= 0 ? fixed : groupOf(cols.map((c) => c[i]));
-        if (constant) fixed = g;
-      }
-      out.count[g]!++;
-      for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, i, i + 1);
-      more(g, i, i + 1);
-    }
-  }
-  // Groups keyed by every entity tag hold one series each, so live on one shard: its top-N is
-  // final there. (Keyed by only some entity tags, a group may span shards.)
-  if (plan.top !== null && plan.entity.every((t) => by.includes(t))) return pruneTop(plan, out, fields);
-  return out;
-}
-
-/** Whether the first `n` values of a column are all equal (lists compared by their JSON). */
-function isConstant(c: ArrayLike<unknown>, n: number): boolean {
-  const first = c[0];
-  if (typeof first === 'object' && first !== null) {
-    const j = JSON.stringify(first);
-    for (let i = 1; i < n; i++) if (JSON.stringify(c[i]) !== j) return false;
-    return true;
-  }
-  for (let i = 1; i < n; i++) if (c[i] !== first) return false;
-  return true;
-}
-
-/** Adds values `[from, to)` of a field column to group g's stats; NaN (a missing float) is skipped. */
-function accumulate(st: ShardGroups['stats'][string], g: number, col: Float64Array, from: number, to: number): void {
-  let n = 0;
-  let sum = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = from; i < to; i++) {
-    const v = col[i]!;
-    if (v !== v) continue;
-    n++;
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  st.n[g]! += n;
-  st.sum[g]! += sum;
-  if (min < st.min[g]!) st.min[g] = min;
-  if (max > st.max[g]!) st.max[g] = max;
-}
-
-/** Keeps the shard's `top.n` best groups (valid when no group spans shards). */
-function pruneTop(plan: QueryPlan, g: ShardGroups, fields: string[]): ShardGroups {
-  const top = plan.top!;
-  if (g.keys.length <= top.n) return g;
-  const order = rankGroups(g.keys, (i) => aggValue(plan, top.agg, g, i), top.order).slice(0, top.n);
-  const out: ShardGroups = { keys: order.map((i) => g.keys[i]!), count: order.map((i) => g.count[i]!), stats: {} };
-  if (g.extra) out.extra = selectExtra(g.extra, order);
-  for (const f of fields) {
-    const st = g.stats[f]!;
-    out.stats[f] = {
-      n: order.map((i) => st.n[i]!),
-      sum: order.map((i) => st.sum[i]!),
-      min: order.map((i) => st.min[i]!),
-      max: order.map((i) => st.max[i]!),
-    };
-  }
-  return out;
-}
-
-/** The final value of aggregation `a` for group i of `g`; null when no value was seen. */
-export function aggValue(plan: QueryPlan, a: PlannedAgg, g: ShardGroups, i: number): number | null {
-  if (isExtra(a.fn)) return finalExtra(plan, a, g.extra!, i);
-  return finalValue(a.fn, a.field === null ? null : g.stats[a.field]!, g.count, i);
-}
-
-/** The final value of one of count, sum, min, max, mean for group i; null when no value was seen. */
-export function finalValue(
-  fn: string,
-  st: ShardGroups['stats'][string] | null,
-  count: number[],
-  i: number,
-): number | null {
-  if (fn === 'count') return st === null ? count[i]! : st.n[i]!;
-  if (st === null || st.n[i] === 0) return null;
-  if (fn === 'sum') return st.sum[i]!;
-  if (fn === 'min') return st.min[i]!;
-  if (fn === 'max') return st.max[i]!;
-  return st.sum[i]! / st.n[i]!;
-}
-
-/** Group indices ranked by `value` (nulls last), ties by key. */
-export function rankGroups(keys: unknown[][], value: (i: number) => number | null, order: 'asc' | 'desc'): number[] {
-  const idx = keys.map((_, i) => i);
-  const vals = idx.map(value);
-  return idx.sort((a, b) => {
-    const x = vals[a]!;
-    const y = vals[b]!;
-    if (x === null || y === null) return x === y ? compareKeys(keys[a]!, keys[b]!) : x === null ? 1 : -1;
-    const d = order === 'desc' ? y - x : x - y;
-    return d !== 0 ? d : compareKeys(keys[a]!, keys[b]!);
-  });
-}
-
-/** Orders group keys: element-wise, numbers numerically, strings by code unit, lists by their JSON. */
-export function compareKeys(a: unknown[], b: unknown[]): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i];
-    const y = b[i];
-    if (typeof x === 'number' && typeof y === 'number') {
-      if (x !== y) return x - y;
-      continue;
-    }
-    const s = typeof x === 'string' ? x : JSON.stringify(x);
-    const t = typeof y === 'string' ? y : JSON.stringify(y);
-    if (s !== t) return s < t ? -1 : 1;
-  }
-  return 0;
 }
