@@ -7,6 +7,7 @@
  * (requests, JetStream API calls, pull fetches, KV watches) under the connection's `inboxPrefix`,
  * so the prefix must match the user's grant; `inboxPrefixFor` is the one place that says which.
  */
+import { readFileSync } from 'node:fs';
 import { errors } from './errors.js';
 
 /** Credentials and reply prefix of one NATS connection; all optional (an open server needs none). */
@@ -93,6 +94,26 @@ export function checkCredsText(text: string, file: string): string {
       `${file} is not a NATS credentials file: it needs a "BEGIN NATS USER JWT" and a "BEGIN USER NKEY SEED" block (nsc generate creds)`,
     );
   return text;
+}
+
+/**
+ * The text of a NATS credentials file, checked; `InvalidArgument` saying `<label> <file>` cannot be
+ * read or is not one (the content is never shown).
+ */
+export function readCredsFile(
+  file: string,
+  label: string,
+  read: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): string {
+  let text: string;
+  try {
+    text = read(file);
+  } catch (err) {
+    throw errors.invalidArgument(
+      `${label} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  return checkCredsText(text, `${label} ${file}`);
 }
 
 /** True when a NATS URL (or a comma-separated list) carries a password. */

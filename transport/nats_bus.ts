@@ -2,7 +2,6 @@
  * The NATS implementation of the bus: with `nats_kv.ts` and `nats_connect.ts`, the only files that
  * import the NATS client.
  */
-import { readFileSync } from 'node:fs';
 import {
   AuthorizationError,
   credsAuthenticator,
@@ -47,9 +46,9 @@ import type {
 } from './bus.js';
 import { Code, errors, LockstepError, NoRespondersError } from './errors.js';
 import {
-  checkCredsText,
   DEFAULT_INBOX_PREFIX,
   inboxPrefixFor,
+  readCredsFile,
   redactUrl,
   splitCredentials,
   type NatsAuth,
@@ -151,7 +150,13 @@ export class NatsBus implements Bus, WalRetention {
     const pass = opts.auth?.pass ?? fromUrl.pass;
     const credsFile = opts.auth?.credsFile;
     const login =
-      credsFile !== undefined ? { authenticator: credsAuthenticator(readCreds(credsFile)) } : { user, pass };
+      credsFile !== undefined
+        ? {
+            authenticator: credsAuthenticator(
+              new TextEncoder().encode(readCredsFile(credsFile, 'NATS credentials file')),
+            ),
+          }
+        : { user, pass };
     try {
       const nc = await connectNats({
         servers: fromUrl.servers,
@@ -489,19 +494,6 @@ export class NatsBus implements Bus, WalRetention {
       }
     })().catch(() => undefined);
   }
-}
-
-/** The bytes of a credentials file; `InvalidArgument` naming it when it cannot be read or is not one. */
-function readCreds(file: string): Uint8Array {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw errors.invalidArgument(
-      `NATS credentials file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
-  }
-  return new TextEncoder().encode(checkCredsText(text, `NATS credentials file ${file}`));
 }
 
 /** A change of a connection's state, as `NatsBus.watchConnection` reports it. */

@@ -21,7 +21,7 @@ import {
 import type { LineWriteReply } from '../../transport/api_types.js';
 import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import { serve } from '../../transport/rpc.js';
-import { checkName, type Measure } from '../../transport/schema_types.js';
+import { checkName, isValidName, type Measure } from '../../transport/schema_types.js';
 import { LIAISON_QUEUE, lastToken } from '../../transport/subjects.js';
 import { mergeTokens } from '../../transport/write_token.js';
 import { commit, prepare, type WriteServiceDeps } from './write_service.js';
@@ -30,11 +30,9 @@ const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A line's point as the write API takes it; int tags from their digits. */
-function toWritePoint(p: LinePoint, m: Measure, now: number): Record<string, unknown> {
-  const types = new Map(m.tag_families.flatMap((f) => f.tags.map((t) => [t.name, t.type] as const)));
+function toWritePoint(p: LinePoint, intTags: ReadonlySet<string>, now: number): Record<string, unknown> {
   const tags: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(p.tags))
-    tags[k] = types.get(k) === 'int' && /^-?\d{1,16}$/.test(v) ? Number(v) : v;
+  for (const [k, v] of Object.entries(p.tags)) tags[k] = intTags.has(k) && /^-?\d{1,16}$/.test(v) ? Number(v) : v;
   return { ts: p.ts ?? now, tags, fields: p.fields };
 }
 
@@ -72,21 +70,15 @@ export function serveLineWrites(deps: WriteServiceDeps, written: Counter): Subsc
       const prepared = [];
       for (const [k, name] of names.entries()) {
         const lines = byMeasure.get(name)!;
-        const measureName = (() => {
-          try {
-            return checkName(name, 'measure');
-          } catch (err) {
-            throw errors.invalidArgument(`line ${lines[0]!.line}: ${(err as Error).message}`);
-          }
-        })();
-        const m = deps.cache.get({ kind: 'measure', group, name: measureName })?.resource as Measure | undefined;
+        if (!isValidName(name))
+          throw errors.invalidArgument(`line ${lines[0]!.line}: measure ${JSON.stringify(name)} is not a valid name`);
+        // An unknown measure has no tag types: the gate in `prepare` then says it does not exist.
+        const m = deps.cache.get({ kind: 'measure', group, name })?.resource as Measure | undefined;
+        const intTags = new Set(
+          (m?.tag_families ?? []).flatMap((f) => f.tags.filter((t) => t.type === 'int').map((t) => t.name)),
+        );
         const batchId = names.length === 1 ? base : `${base.slice(0, 56)}-${k}`;
-        const body = {
-          group,
-          name: measureName,
-          batch_id: batchId,
-          points: lines.map((p) => toWritePoint(p, m ?? ({ tag_families: [] } as unknown as Measure), now)),
-        };
+        const body = { group, name, batch_id: batchId, points: lines.map((p) => toWritePoint(p, intTags, now)) };
         try {
           prepared.push(await prepare(deps, 'measure', body));
         } catch (err) {

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { errors } from '../../transport/errors.js';
 import {
-  checkCredsText,
   checkInboxPrefix,
   NATS_AUTH_ENV,
+  readCredsFile,
   redactUrl,
   splitCredentials,
   urlHasPassword,
@@ -136,15 +136,7 @@ export function resolveNatsAuth(i: NatsAuthInputs): NatsAuth {
       throw errors.invalidArgument(
         `${i.creds !== undefined ? '--creds' : NATS_AUTH_ENV.credsFile} and a user or password were both given: a NATS login is one or the other`,
       );
-    let text: string;
-    try {
-      text = (i.readFile ?? ((p) => readFileSync(p, 'utf8')))(creds);
-    } catch (err) {
-      throw errors.invalidArgument(
-        `--creds ${creds} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      );
-    }
-    checkCredsText(text, `--creds ${creds}`);
+    readCredsFile(creds, '--creds', i.readFile);
     out.credsFile = creds;
   }
   if (user !== undefined) out.user = user;
