@@ -20,6 +20,7 @@ import {
   type BlockSchema,
   type TagColumn,
 } from './block.js';
+import { fieldStats } from './block_stats.js';
 import type { FileHandle, StorageFs } from './fs.js';
 import {
   DEFAULT_MAX_ROWS_PER_BLOCK,
@@ -130,7 +131,8 @@ export class PartEncoder {
     for (let s = 0; s < n; s += this.maxRows) {
       const e = Math.min(n, s + this.maxRows);
       const block = encodeBlock(s === 0 && e === n ? rows : sliceBlockRows(rows, s, e), this.schema);
-      this.index.add(seriesId, ts[s]!, ts[e - 1]!, e - s, block.length, blockCrc(block));
+      const stats = this.schema.fields.map((f) => fieldStats(rows.fields[f.name]!, s, e));
+      this.index.add(seriesId, ts[s]!, ts[e - 1]!, e - s, block.length, blockCrc(block), stats);
       if (ts[s]! < this.minTs) this.minTs = ts[s]!;
       if (ts[e - 1]! > this.maxTs) this.maxTs = ts[e - 1]!;
       this.append(block);
@@ -139,7 +141,7 @@ export class PartEncoder {
 
   /** The finished part. The encoder must not be used afterwards. */
   finish(stamp: PartStamp): EncodedPart {
-    const index = this.index.finish();
+    const index = this.index.finish(stamp.formatVersion);
     const blocks = this.index.count;
     // Exact size, so that a transfer moves no slack.
     const data = this.fill === this.data.length ? this.data : this.data.slice(0, this.fill);

@@ -6,13 +6,15 @@
  *   uvarint bytes shared with the previous entry's series id, uvarint suffix length, the suffix
  *   (UTF-8; sorted ids share prefixes and a series' later blocks repeat its id for 2 bytes),
  *   varint min ts, varint max ts, uvarint rows, uvarint block length, u32le block crc;
- *   then u32le crc32 of everything before it. Offsets are not stored: blocks are contiguous, so
+ *   then, in a part of storage version 3 or later (magic "LSI2"), the block statistics section
+ *   (block_stats.ts: per entry, per schema field); then u32le crc32 of everything before it. Offsets are not stored: blocks are contiguous, so
  *   each offset is the sum of the lengths before it, and the data file's size must equal their
  *   total. The parser cross-checks counts, bytes and the time range with the metadata.
  * metadata: JSON (PartMetadata) plus `crc32`, the crc of the same JSON text without that key.
  */
 import { Code, LockstepError } from '../transport/errors.js';
 import { MAX_BLOCK_ROWS, MIN_BLOCK_BYTES, readU32le, type BlockSchema } from './block.js';
+import { readBlockStats, versionHasBlockStats, writeBlockStats, type FieldStats } from './block_stats.js';
 import { crc32, verify } from './checksum.js';
 import {
   ByteReader,
@@ -31,6 +33,8 @@ export const PART_FILES = { data: 'data', index: 'index', metadata: 'metadata' }
 export const PART_TMP_SUFFIX = '.tmp';
 /** First four bytes of an index file. */
 export const INDEX_MAGIC = Uint8Array.of(0x4c, 0x53, 0x49, 0x31); // "LSI1"
+/** First four bytes of an index file with block statistics (storage version 3 on). */
+export const INDEX_MAGIC_STATS = Uint8Array.of(0x4c, 0x53, 0x49, 0x32); // "LSI2"
 /** The directory name of part `seq`. */
 export function partDirName(seq: number): string {
   return `part-${seq}`;
@@ -69,6 +73,8 @@ export interface BlockEntry {
   readonly offset: number;
   readonly length: number;
   readonly crc: number;
+  /** Per field of the part's schema (in its order) the block's statistics; null in parts before version 3. */
+  readonly stats: readonly FieldStats[] | null;
 }
 
 /** A part directory that is not (yet) a part: a `.tmp` or one without metadata. Skip and remove it. */
@@ -84,14 +90,23 @@ export class IncompletePartError extends LockstepError {
 /** Builds an index file entry by entry, in data-file order. */
 export class IndexWriter {
   private readonly entries = new ByteWriter(4096);
+  private readonly stats = new ByteWriter(1024);
   private readonly utf8 = new TextEncoder();
   private prevId = '';
   private prevBytes = new Uint8Array(0);
   /** Entries added so far. */
   count = 0;
 
-  /** Adds the entry of the next block. */
-  add(seriesId: string, minTs: number, maxTs: number, rows: number, length: number, crc: number): void {
+  /** Adds the entry of the next block, with its statistics per schema field. */
+  add(
+    seriesId: string,
+    minTs: number,
+    maxTs: number,
+    rows: number,
+    length: number,
+    crc: number,
+    stats: readonly FieldStats[],
+  ): void {
     const w = this.entries;
     if (seriesId !== this.prevId || this.count === 0) {
       const bytes = this.utf8.encode(seriesId);
@@ -112,15 +127,18 @@ export class IndexWriter {
     writeUvarint(w, rows);
     writeUvarint(w, length);
     w.u32le(crc);
+    writeBlockStats(this.stats, stats);
     this.count++;
   }
 
-  /** The whole index file. */
-  finish(): Uint8Array {
-    const out = new ByteWriter(16 + this.entries.pos);
-    out.bytes(INDEX_MAGIC);
+  /** The whole index file, with the statistics when the part's storage version carries them. */
+  finish(formatVersion: string): Uint8Array {
+    const withStats = versionHasBlockStats(formatVersion);
+    const out = new ByteWriter(16 + this.entries.pos + (withStats ? this.stats.pos : 0));
+    out.bytes(withStats ? INDEX_MAGIC_STATS : INDEX_MAGIC);
     writeUvarint(out, this.count);
     out.bytes(this.entries.buf.subarray(0, this.entries.pos));
+    if (withStats) out.bytes(this.stats.buf.subarray(0, this.stats.pos));
     out.u32le(crc32(out.buf.subarray(0, out.pos)));
     return out.finish();
   }
@@ -199,7 +217,10 @@ export function parseIndex(path: string, bytes: Uint8Array, meta: PartMetadata):
   const r = new ByteReader(bytes, 0, end);
   const decoder = new TextDecoder('utf-8', { fatal: true });
   try {
-    for (let i = 0; i < INDEX_MAGIC.length; i++) if (r.u8() !== INDEX_MAGIC[i]) fail('bad magic');
+    const withStats = versionHasBlockStats(meta.format_version);
+    const magic = withStats ? INDEX_MAGIC_STATS : INDEX_MAGIC;
+    for (let i = 0; i < magic.length; i++)
+      if (r.u8() !== magic[i]) fail(`bad magic for storage version ${meta.format_version}`);
     const count = readUvarint(r);
     if (count !== meta.block_count) fail(`${count} entries, the metadata says ${meta.block_count} blocks`);
     // Every entry takes at least 10 bytes: bounds the allocation below by the file's size.
@@ -237,7 +258,7 @@ export function parseIndex(path: string, bytes: Uint8Array, meta: PartMetadata):
       if (k > 0 && (seriesId < prevSeries || (seriesId === prevSeries && lo < entries[k - 1]!.maxTs)))
         fail(`entry ${k} is out of order`);
       if (k === 0 || seriesId !== prevSeries) series++;
-      entries[k] = Object.freeze({ ordinal: k, seriesId, minTs: lo, maxTs: hi, rowCount: rows, offset, length, crc });
+      entries[k] = { ordinal: k, seriesId, minTs: lo, maxTs: hi, rowCount: rows, offset, length, crc, stats: null };
       offset += length;
       rowsTotal += rows;
       if (lo < minTs) minTs = lo;
@@ -245,6 +266,14 @@ export function parseIndex(path: string, bytes: Uint8Array, meta: PartMetadata):
       prevId = idBytes;
       prevSeries = seriesId;
     }
+    if (withStats) {
+      const fields = meta.schema.fields.length;
+      for (let k = 0; k < count; k++) {
+        const e = entries[k] as { stats: readonly FieldStats[] | null; rowCount: number };
+        e.stats = readBlockStats(r, fields, e.rowCount) ?? fail(`entry ${k} has inconsistent block statistics`);
+      }
+    }
+    for (const e of entries) Object.freeze(e);
     r.expectEnd('index entries');
     if (offset !== meta.data_bytes) fail(`blocks total ${offset} bytes, the metadata says ${meta.data_bytes}`);
     if (rowsTotal !== meta.row_count) fail(`blocks total ${rowsTotal} rows, the metadata says ${meta.row_count}`);

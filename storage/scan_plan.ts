@@ -7,6 +7,7 @@
 import type { BlockProjection, BlockRows, BlockSchema, TimeRange } from './block.js';
 import { mergeSeries, unionColumns, type Chunk } from './merge.js';
 import type { BlockEntry } from './part_format.js';
+import type { BlockSummary } from './query/block_summary.js';
 
 /** One part of a plan: its data file, schema, write age (0 = oldest) and the blocks to read, in file order. */
 export interface PlannedPart {
@@ -24,6 +25,8 @@ export interface ScanPlan {
   range: TimeRange;
   /** See ScanQuery.keyTag. */
   keyTag?: string;
+  /** Per series, the blocks answered from their statistics instead of read (ScanQuery.summarize). */
+  summaries?: Map<string, BlockSummary[]>;
 }
 
 /** Reads a planned part's blocks (rows limited to the plan's range). */

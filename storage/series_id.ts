@@ -12,6 +12,9 @@
  * series that collide share one id-run in a part, ordered by time, and a query tells them apart by
  * their entity tag values. A collision (about n²/2⁶⁵ for n series) therefore costs a little read
  * efficiency, never correctness — as long as readers filter on tags and not on the id alone.
+ * One exception: an aggregation answered from block statistics (storage/query/block_summary.ts)
+ * counts a whole block in the group of its run's decoded rows, so of two colliding series one
+ * block could be counted in the other's group — at these odds, an accepted cost of not decoding.
  */
 
 /** FNV-1a 64 offset basis, high and low 32 bits. */

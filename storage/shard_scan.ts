@@ -10,6 +10,7 @@ import type { Part } from './part.js';
 import type { BlockEntry } from './part_format.js';
 import { PARTS_READ_AT_ONCE, type ScanPlan } from './scan_plan.js';
 import { byAge, type PartRef, type Segment } from './shard_load.js';
+import { splitSummarized, type SummarizeSpec } from './query/block_summary.js';
 
 /** What a scan reads; the time range is inclusive on both ends. */
 export interface ScanQuery {
@@ -24,6 +25,11 @@ export interface ScanQuery {
    * column). Without it a series has one row per timestamp.
    */
   keyTag?: string;
+  /**
+   * planShardScan only: blocks whose statistics answer the aggregation are left out of the plan's
+   * reads and come back as its summaries (storage/query/block_summary.ts).
+   */
+  summarize?: SummarizeSpec;
 }
 
 /** The rows of one block (trimmed to the query's range) and the series they belong to. */
@@ -76,7 +82,17 @@ export async function scanBlocks(q: ScanQuery, segments: readonly Segment[], onB
 
 /** The blocks a merged read of `q` takes from `segments`, as a plan, and the parts they belong to. */
 export function planShardScan(q: ScanQuery, segments: readonly Segment[]): { plan: ScanPlan; refs: PartRef[] } {
-  const found = blocksToRead(q, segments);
+  let found = blocksToRead(q, segments);
+  let summaries: ScanPlan['summaries'];
+  if (q.summarize) {
+    const split = splitSummarized(
+      found.map((f) => ({ schema: f.ref.part.metadata.schema, entries: f.entries })),
+      q,
+      q.summarize,
+    );
+    found = found.map((f, i) => ({ ref: f.ref, entries: split.decode[i]! })).filter((f) => f.entries.length > 0);
+    summaries = split.summaries;
+  }
   const age = new Map([...found.map((f) => f.ref)].sort(byAge).map((r, i) => [r, i]));
   const plan: ScanPlan = {
     name: q.schemaName ?? found[0]?.ref.name ?? '',
@@ -89,6 +105,7 @@ export function planShardScan(q: ScanQuery, segments: readonly Segment[]): { pla
     projection: q.projection,
     range: { minTs: q.minTs, maxTs: q.maxTs },
     keyTag: q.keyTag,
+    summaries,
   };
   return { plan, refs: found.map((f) => f.ref) };
 }

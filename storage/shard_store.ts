@@ -59,6 +59,7 @@ import { plainSchema, type BlockRows, type BlockSchema } from './block.js';
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
 import { runScanPlan, type ScanPlan } from './scan_plan.js';
+import type { BlockSummary } from './query/block_summary.js';
 import { checkScanRange, planShardScan, scanBlocks, type BlockVisitor, type ScanQuery } from './shard_scan.js';
 import {
   checkPolicy,
@@ -295,8 +296,21 @@ export class ShardStore {
    * string '', lists [].
    */
   async scanMerged(q: ScanQuery): Promise<Map<string, BlockRows>> {
+    return (await this.scanSummarized({ ...q, summarize: undefined })).rows;
+  }
+
+  /**
+   * scanMerged, except that with `q.summarize` the blocks whose statistics answer the aggregation
+   * are not read: they come back as summaries per series (storage/query/block_summary.ts).
+   */
+  async scanSummarized(
+    q: ScanQuery,
+  ): Promise<{ rows: Map<string, BlockRows>; summaries: Map<string, BlockSummary[]> }> {
     const { plan, refs } = this.planScan(q);
-    return this.track(runScanPlan(plan, (p, i) => refs[i]!.part.readBlocks(p.entries, plan.projection, plan.range)));
+    const rows = await this.track(
+      runScanPlan(plan, (p, i) => refs[i]!.part.readBlocks(p.entries, plan.projection, plan.range)),
+    );
+    return { rows, summaries: plan.summaries ?? new Map() };
   }
 
   /**

@@ -19,7 +19,7 @@ import type { SchemaCache } from '../../runtime/schema_cache.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import type { QueryPool } from '../../storage/query/query_pool.js';
 import { fitShardRows } from '../../storage/query/page.js';
-import { executeOnShard, shardScanQueries, type ShardResult } from '../../storage/query/shard_exec.js';
+import { executeOnShard, shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
 import type { QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardActor } from './shard_actor.js';
 
@@ -71,7 +71,7 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
           return fitted(
             await executeOnShard(r.plan, {
               memtableScan: (q) => actor.memtable.scan(q),
-              storeScan: (q) => actor.store.scanMerged(q),
+              storeScan: (q) => actor.store.scanSummarized(q),
             }),
           );
         }
@@ -80,7 +80,7 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         // the store keeps the chosen parts' files.
         const q = shardScanQueries(r.plan);
         const mem = q.memtable ? actor.memtable.scan(q.memtable) : new Map();
-        const scan = q.store ? actor.store.planScan(q.store).plan : null;
+        const scan = q.store ? actor.store.planScan(storeQueryAfter(q.store, mem)).plan : null;
         const result: ShardResult = await actor.store.trackScan(deps.pool.run({ plan: r.plan, mem: [...mem], scan }));
         return fitted(result);
       } catch (err) {

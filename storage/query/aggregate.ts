@@ -4,6 +4,8 @@
  * count and per field the non-NaN count, sum, min and max, plus the partials of first, last,
  * percentile and rate (extra_aggs.ts). Also the ranking and key order the liaison's merge shares.
  */
+import type { FieldStats } from '../block_stats.js';
+import type { BlockSummary } from './block_summary.js';
 import type { CompiledCriteria } from './criteria.js';
 import { bucketStart, type PlannedAgg, type QueryPlan } from './plan.js';
 import {
@@ -51,8 +53,17 @@ export function addGroup(groups: ShardGroups, key: unknown[], fields: readonly s
   return groups.keys.length - 1;
 }
 
-/** Partial aggregates per group of the matching rows. */
-export function aggregate(plan: QueryPlan, series: SeriesCols[], match: CompiledCriteria | null): ShardGroups {
+/**
+ * Partial aggregates per group of the matching rows, and of the blocks summarized from their
+ * statistics (block_summary.ts: only for plans whose groups and criteria are constant in a
+ * series, so the series' decoded rows say whether and where its summaries count).
+ */
+export function aggregate(
+  plan: QueryPlan,
+  series: SeriesCols[],
+  match: CompiledCriteria | null,
+  summaries?: ReadonlyMap<string, BlockSummary[]>,
+): ShardGroups {
   const by = plan.group_by!;
   const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
   const out: ShardGroups = { keys: [], count: [], stats: {} };
@@ -84,6 +95,15 @@ export function aggregate(plan: QueryPlan, series: SeriesCols[], match: Compiled
     };
     // A series whose group-by columns hold one value throughout (always, for entity tags) is one group.
     const constant = s.n > 0 && (perSeries || cols.every((c) => isConstant(c, s.n)));
+    const summary = summaries?.get(s.sid);
+    if (summary && (m === null || m(0))) {
+      const key = cols.map((c) => c[0]);
+      for (const b of summary) {
+        const g = groupOf(bucket === null ? key : [...key, bucketStart(bucket, b.minTs)]);
+        out.count[g]! += b.rows;
+        for (let j = 0; j < fields.length; j++) addStats(fstats[j]!, g, b.stats[fields[j]!]!);
+      }
+    }
     if (constant && m === null) {
       const key = cols.map((c) => c[0]);
       if (bucket === null) {
@@ -156,6 +176,14 @@ function accumulate(st: ShardGroups['stats'][string], g: number, col: Float64Arr
   st.sum[g]! += sum;
   if (min < st.min[g]!) st.min[g] = min;
   if (max > st.max[g]!) st.max[g] = max;
+}
+
+/** Adds a block's statistics of one field to group g's. */
+function addStats(st: ShardGroups['stats'][string], g: number, b: FieldStats): void {
+  st.n[g]! += b.n;
+  st.sum[g]! += b.sum;
+  if (b.min < st.min[g]!) st.min[g] = b.min;
+  if (b.max > st.max[g]!) st.max[g] = b.max;
 }
 
 /** Keeps the shard's `top.n` best groups (valid when no group spans shards). */

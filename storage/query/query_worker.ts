@@ -34,7 +34,7 @@ export function runQueryTask(task: QueryTask): Promise<Result<ShardResult>> {
           }
         })
       : new Map<string, BlockRows>();
-    return finishOnShard(task.plan, new Map(task.mem), stored);
+    return finishOnShard(task.plan, new Map(task.mem), stored, scan?.summaries);
   });
 }
 

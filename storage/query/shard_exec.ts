@@ -15,6 +15,7 @@ import { compileCriteria, criteriaNames, entitySeriesKeys } from './criteria.js'
 import { isAfter } from './cursor.js';
 import type { QueryPlan } from './plan.js';
 import { aggregate, type SeriesCols, type ShardGroups } from './aggregate.js';
+import { summarizeSpec, type BlockSummary, type SummarizeSpec } from './block_summary.js';
 
 /** Rows of one shard in plan order: parallel columns. */
 export interface ShardRows {
@@ -47,12 +48,20 @@ export interface MemtableScanQuery {
 export interface StoreScanQuery extends Omit<MemtableScanQuery, 'name'> {
   schemaName: string;
   keyTag?: string;
+  /** Blocks whose statistics answer the aggregation are summarized, not read (block_summary.ts). */
+  summarize?: SummarizeSpec;
+}
+
+/** The store's part of a shard's answer: merged rows per series, and the blocks taken from statistics. */
+export interface StoreScan {
+  rows: Map<string, BlockRows>;
+  summaries: Map<string, BlockSummary[]>;
 }
 
 /** What a shard reads rows from: its memtable snapshot first, then its store (see Memtable.scan). */
 export interface ShardSource {
   memtableScan(q: MemtableScanQuery): Map<string, BlockRows>;
-  storeScan(q: StoreScanQuery): Promise<Map<string, BlockRows>>;
+  storeScan(q: StoreScanQuery): Promise<StoreScan>;
 }
 
 /** What a shard reads for a plan: the memtable query, and the store query (same range, series, projection). */
@@ -71,10 +80,25 @@ export function shardScanQueries(plan: QueryPlan): ShardScanQueries {
   const seriesIds = keys === null ? undefined : new Set(keys.map((k) => seriesId(plan.kind, plan.name, k)));
   const range = { minTs: plan.min_ts, maxTs: plan.max_ts, seriesIds, projection };
   const empty = plan.min_ts > plan.max_ts; // from == to: nothing to read
+  const summarize = summarizeSpec(plan) ?? undefined;
   return {
     memtable: empty ? null : { name: plan.name, ...range },
-    store: empty ? null : { schemaName: plan.name, ...range, keyTag: plan.element_id_column ?? undefined },
+    store: empty ? null : { schemaName: plan.name, ...range, keyTag: plan.element_id_column ?? undefined, summarize },
   };
+}
+
+/**
+ * The store query to run once the memtable was read: a summarizing one learns the time range of
+ * the memtable's rows per series (blocks they overlap must be merged with them, so read).
+ */
+export function storeQueryAfter(store: StoreScanQuery, mem: ReadonlyMap<string, BlockRows>): StoreScanQuery {
+  if (!store.summarize) return store;
+  const busy = new Map<string, readonly [number, number]>();
+  for (const [sid, r] of mem) {
+    const n = r.timestamps.length;
+    if (n > 0) busy.set(sid, [r.timestamps[0]!, r.timestamps[n - 1]!]);
+  }
+  return { ...store, summarize: { ...store.summarize, busy } };
 }
 
 /**
@@ -96,15 +120,16 @@ function neededColumns(plan: QueryPlan): { tags: string[]; fields: string[] } {
 export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise<ShardResult> {
   const q = shardScanQueries(plan);
   const mem = q.memtable ? src.memtableScan(q.memtable) : new Map<string, BlockRows>();
-  const stored = q.store ? await src.storeScan(q.store) : new Map<string, BlockRows>();
-  return finishOnShard(plan, mem, stored);
+  const stored = q.store ? await src.storeScan(storeQueryAfter(q.store, mem)) : null;
+  return finishOnShard(plan, mem, stored?.rows ?? new Map(), stored?.summaries);
 }
 
-/** The shard's answer from its memtable rows and its store rows (per series id). */
+/** The shard's answer from its memtable rows and its store rows (per series id), and the store's block summaries. */
 export function finishOnShard(
   plan: QueryPlan,
   mem: ReadonlyMap<string, BlockRows>,
   stored: ReadonlyMap<string, BlockRows>,
+  summaries?: ReadonlyMap<string, BlockSummary[]>,
 ): ShardResult {
   const { tags, fields } = neededColumns(plan);
   const ids = new Set([...stored.keys(), ...mem.keys()]);
@@ -114,7 +139,9 @@ export function finishOnShard(
     if (s.n > 0) series.push(s);
   }
   const match = plan.criteria === null ? null : compileCriteria(plan.criteria, plan.tag_types);
-  return plan.group_by !== null ? { groups: aggregate(plan, series, match) } : { rows: firstRows(plan, series, match) };
+  return plan.group_by !== null
+    ? { groups: aggregate(plan, series, match, summaries) }
+    : { rows: firstRows(plan, series, match) };
 }
 
 /** The value a column reads as when a part or batch lacks it (see memtable.ts). */

@@ -57,7 +57,7 @@ describe('versioned points', () => {
     const { plan } = planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + 1 }, CPU);
     const r = await executeOnShard(plan, {
       memtableScan: (q) => m.scan(q),
-      storeScan: (q) => s.scanMerged(q),
+      storeScan: (q) => s.scanSummarized(q),
     });
     return r.rows!.fields.value!;
   };

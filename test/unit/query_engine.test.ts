@@ -14,7 +14,7 @@ import { decode } from '../../transport/codec.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { fitShardRows, replyPage } from '../../storage/query/page.js';
 import { planQuery } from '../../storage/query/plan.js';
-import { executeOnShard, shardScanQueries, type ShardResult } from '../../storage/query/shard_exec.js';
+import { executeOnShard, shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
 import { systemClock } from '../../runtime/clock.js';
 import { nodeFs } from '../../storage/fs.js';
@@ -115,7 +115,7 @@ describe('query engine against a reference model', function () {
     const results: ShardResult[] = [];
     for (const s of shards)
       results.push(
-        await executeOnShard(plan, { memtableScan: (x) => s.mem.scan(x), storeScan: (x) => s.store.scanMerged(x) }),
+        await executeOnShard(plan, { memtableScan: (x) => s.mem.scan(x), storeScan: (x) => s.store.scanSummarized(x) }),
       );
     return mergeShardResults(plan, results);
   }
@@ -473,7 +473,12 @@ describe('query engine against a reference model', function () {
       m2,
     );
     const results = await Promise.all(
-      mems.map((mem) => executeOnShard(plan, { memtableScan: (x) => mem.scan(x), storeScan: async () => new Map() })),
+      mems.map((mem) =>
+        executeOnShard(plan, {
+          memtableScan: (x) => mem.scan(x),
+          storeScan: async () => ({ rows: new Map(), summaries: new Map() }),
+        }),
+      ),
     );
     assert.deepEqual(mergeShardResults(plan, results), {
       groups: [{ tags: { host: 'h1' }, values: { 'sum(value)': 20 } }],
@@ -507,7 +512,7 @@ describe('query engine against a reference model', function () {
         for (const sh of shards) {
           const r = await executeOnShard(planned.plan, {
             memtableScan: (x) => sh.mem.scan(x),
-            storeScan: (x) => sh.store.scanMerged(x),
+            storeScan: (x) => sh.store.scanSummarized(x),
           });
           results.push(r.rows ? { rows: fitShardRows(r.rows, shardBytes) } : r);
         }
@@ -564,11 +569,11 @@ describe('query engine against a reference model', function () {
         for (const s of shards) {
           const inline = await executeOnShard(plan, {
             memtableScan: (x) => s.mem.scan(x),
-            storeScan: (x) => s.store.scanMerged(x),
+            storeScan: (x) => s.store.scanSummarized(x),
           });
           const sq = shardScanQueries(plan);
           const mem = sq.memtable ? s.mem.scan(sq.memtable) : new Map();
-          const scan = sq.store ? s.store.planScan(sq.store).plan : null;
+          const scan = sq.store ? s.store.planScan(storeQueryAfter(sq.store, mem)).plan : null;
           const pooled = await s.store.trackScan(pool.run({ plan, mem: [...mem], scan }));
           assert.deepEqual(pooled, inline, `query ${i}: ${JSON.stringify(q)}`);
         }

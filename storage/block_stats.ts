@@ -1,0 +1,92 @@
+/**
+ * Block statistics (storage version 3): per block of a part, per numeric field of the part's
+ * schema, the count of values that are not NaN (a missing float) and their sum, min and max. An
+ * aggregation over blocks lying wholly inside its range reads these from the index instead of
+ * decoding the blocks (storage/query/block_summary.ts decides which blocks may).
+ *
+ * On disk they follow the index entries as one section (part_format.ts): per entry, per schema
+ * field in schema order, uvarint n, then when n > 0 the sum, min and max as float64 little-endian.
+ */
+import { readUvarint, writeUvarint, type ByteReader, type ByteWriter } from './encoding/index.js';
+
+/** The statistics of one field over one block's rows. */
+export interface FieldStats {
+  /** Values that are not NaN. */
+  readonly n: number;
+  /** Sum, min and max of those values; 0, Infinity and -Infinity when n is 0. */
+  readonly sum: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The storage versions whose parts carry block statistics (3 onwards). */
+export function versionHasBlockStats(formatVersion: string): boolean {
+  return Number(formatVersion) >= 3;
+}
+
+/** Statistics of `col[from, to)`, NaN skipped; the sum adds in row order, as a decoding read does. */
+export function fieldStats(col: Float64Array, from: number, to: number): FieldStats {
+  let n = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = from; i < to; i++) {
+    const v = col[i]!;
+    if (v !== v) continue;
+    n++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { n, sum, min, max };
+}
+
+const scratch = new DataView(new ArrayBuffer(8));
+
+function writeF64(w: ByteWriter, v: number): void {
+  scratch.setFloat64(0, v, true);
+  w.ensure(8);
+  for (let i = 0; i < 8; i++) w.buf[w.pos++] = scratch.getUint8(i);
+}
+
+function readF64(r: ByteReader): number {
+  const b = r.bytes(8, 'block statistic');
+  for (let i = 0; i < 8; i++) scratch.setUint8(i, b[i]!);
+  return scratch.getFloat64(0, true);
+}
+
+/** Appends one block's statistics (one per schema field, in schema order). */
+export function writeBlockStats(w: ByteWriter, stats: readonly FieldStats[]): void {
+  for (const s of stats) {
+    writeUvarint(w, s.n);
+    if (s.n === 0) continue;
+    writeF64(w, s.sum);
+    writeF64(w, s.min);
+    writeF64(w, s.max);
+  }
+}
+
+/**
+ * Reads one block's statistics for `fields` fields of a block of `rows` rows; returns null when
+ * they are inconsistent (the caller names the damage).
+ */
+export function readBlockStats(r: ByteReader, fields: number, rows: number): FieldStats[] | null {
+  const out: FieldStats[] = new Array<FieldStats>(fields);
+  let ok = true;
+  for (let f = 0; f < fields; f++) {
+    const n = readUvarint(r);
+    if (n > rows) ok = false;
+    if (n === 0) {
+      out[f] = EMPTY;
+      continue;
+    }
+    const sum = readF64(r);
+    const min = readF64(r);
+    const max = readF64(r);
+    if (!(min <= max) || sum !== sum) ok = false;
+    out[f] = { n, sum, min, max };
+  }
+  return ok ? out : null;
+}
+
+const EMPTY: FieldStats = Object.freeze({ n: 0, sum: 0, min: Infinity, max: -Infinity });
