@@ -4,7 +4,7 @@
  */
 import { errors } from '../transport/errors.js';
 import type { NatsAuth } from '../transport/nats_auth.js';
-import { MAX_STREAM_REPLICAS } from '../transport/limits.js';
+import { DEFAULT_QUERY_BUDGET_ROWS, MAX_STREAM_REPLICAS, MIN_QUERY_BUDGET_ROWS } from '../transport/limits.js';
 import { isValidName } from '../transport/schema_types.js';
 import { DEFAULT_PREFIX, isValidNodeName } from '../transport/subjects.js';
 import type { FaultSpec } from './actor.js';
@@ -43,6 +43,8 @@ export interface NodeConfig {
   walKeepFlushedMs: number;
   /** Data nodes: between WAL trim passes; 0 = the WAL is never trimmed (kept for the stream's max age). */
   walTrimIntervalMs: number;
+  /** Data nodes: rows one query holds in memory at once on a shard (storage/query/shard_run.ts). */
+  queryBudgetRows: number;
   /** Replicas of the WAL stream and the KV buckets; undefined = 3 with at least three NATS servers, else 1. */
   streamReplicas?: number;
   /** Actor restarts allowed within `restartWindowMs` before the node gives up. */
@@ -77,6 +79,7 @@ export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
   leaseTimeoutMs: DEFAULT_LEASE_TIMEOUT_MS,
   walKeepFlushedMs: 10 * 60_000,
   walTrimIntervalMs: 30_000,
+  queryBudgetRows: DEFAULT_QUERY_BUDGET_ROWS,
   maxRestarts: 5,
   restartWindowMs: 60_000,
   restartBackoffBaseMs: 100,
@@ -135,6 +138,10 @@ export function resolveNodeConfig(
     );
   if (!(cfg.walTrimIntervalMs === 0 || cfg.walTrimIntervalMs >= 100))
     throw errors.invalidArgument('wal-trim-interval must be 0 (off) or at least 100ms');
+  if (!(Number.isSafeInteger(cfg.queryBudgetRows) && cfg.queryBudgetRows >= MIN_QUERY_BUDGET_ROWS))
+    throw errors.invalidArgument(
+      `query budget rows must be an integer of at least ${MIN_QUERY_BUDGET_ROWS} (got ${cfg.queryBudgetRows})`,
+    );
   if (!Number.isInteger(cfg.metricsPort) || cfg.metricsPort < -1 || cfg.metricsPort > 65535) {
     throw errors.invalidArgument(`metrics port ${cfg.metricsPort} is invalid (0 = ephemeral, -1 = off)`);
   }

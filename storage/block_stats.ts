@@ -4,8 +4,12 @@
  * aggregation over blocks lying wholly inside its range reads these from the index instead of
  * decoding the blocks (storage/query/block_summary.ts decides which blocks may).
  *
- * On disk they follow the index entries as one section (part_format.ts): per entry, per schema
- * field in schema order, uvarint n, then when n > 0 the sum, min and max as float64 little-endian.
+ * Each block also records its timestamp step when its rows are evenly spaced (the usual scrape:
+ * one point every 10 s), so that a range falling between two of its rows skips the block unread.
+ *
+ * On disk they follow the index entries as one section (part_format.ts): per entry, uvarint step
+ * (0: not evenly spaced, or one row), then per schema field in schema order uvarint n, then when
+ * n > 0 the sum, min and max as float64 little-endian.
  */
 import { readUvarint, writeUvarint, type ByteReader, type ByteWriter } from './encoding/index.js';
 
@@ -55,8 +59,25 @@ function readF64(r: ByteReader): number {
   return scratch.getFloat64(0, true);
 }
 
-/** Appends one block's statistics (one per schema field, in schema order). */
-export function writeBlockStats(w: ByteWriter, stats: readonly FieldStats[]): void {
+/** The step between `ts[from, to)` when every two neighbours are that far apart (> 0), else 0. */
+export function timestampStep(ts: Float64Array, from: number, to: number): number {
+  if (to - from < 2) return 0;
+  const step = ts[from + 1]! - ts[from]!;
+  if (!(step > 0)) return 0;
+  for (let i = from + 2; i < to; i++) if (ts[i]! - ts[i - 1]! !== step) return 0;
+  return step;
+}
+
+/** Whether a block from `minTs` with rows every `step` ms up to `maxTs` has a row in [lo, hi]. */
+export function stepHasRowIn(minTs: number, maxTs: number, step: number, lo: number, hi: number): boolean {
+  const k = lo <= minTs ? 0 : Math.ceil((lo - minTs) / step);
+  const ts = minTs + k * step;
+  return ts <= hi && ts <= maxTs;
+}
+
+/** Appends one block's step and statistics (one per schema field, in schema order). */
+export function writeBlockStats(w: ByteWriter, step: number, stats: readonly FieldStats[]): void {
+  writeUvarint(w, step);
   for (const s of stats) {
     writeUvarint(w, s.n);
     if (s.n === 0) continue;
@@ -67,12 +88,19 @@ export function writeBlockStats(w: ByteWriter, stats: readonly FieldStats[]): vo
 }
 
 /**
- * Reads one block's statistics for `fields` fields of a block of `rows` rows; returns null when
- * they are inconsistent (the caller names the damage).
+ * Reads the step and statistics of a block of `rows` rows over [minTs, maxTs] with `fields`
+ * fields; returns null when they are inconsistent (the caller names the damage).
  */
-export function readBlockStats(r: ByteReader, fields: number, rows: number): FieldStats[] | null {
+export function readBlockStats(
+  r: ByteReader,
+  fields: number,
+  rows: number,
+  minTs: number,
+  maxTs: number,
+): { step: number; stats: FieldStats[] } | null {
+  const step = readUvarint(r);
+  let ok = step === 0 || maxTs - minTs === step * (rows - 1);
   const out: FieldStats[] = new Array<FieldStats>(fields);
-  let ok = true;
   for (let f = 0; f < fields; f++) {
     const n = readUvarint(r);
     if (n > rows) ok = false;
@@ -86,7 +114,7 @@ export function readBlockStats(r: ByteReader, fields: number, rows: number): Fie
     if (!(min <= max) || sum !== sum) ok = false;
     out[f] = { n, sum, min, max };
   }
-  return ok ? out : null;
+  return ok ? { step, stats: out } : null;
 }
 
 const EMPTY: FieldStats = Object.freeze({ n: 0, sum: 0, min: Infinity, max: -Infinity });

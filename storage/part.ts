@@ -20,6 +20,7 @@ import { systemClock, type Clock } from '../runtime/clock.js';
 import { errors } from '../transport/errors.js';
 import { blockCrc, decodeBlock, type TimeRange } from './block.js';
 import type { BlockProjection, BlockRows, BlockSchema } from './block.js';
+import { stepHasRowIn } from './block_stats.js';
 import { CorruptDataError } from './errors.js';
 import type { FileHandle, StorageFs } from './fs.js';
 import { IncompletePartError, parseIndex, parseMetadata, PART_FILES, PART_TMP_SUFFIX } from './part_format.js';
@@ -175,7 +176,9 @@ export class Part {
     const out: BlockEntry[] = [];
     const m = this.metadata;
     if (m.min_ts === null || m.max_ts === null || hi < m.min_ts || lo > m.max_ts || lo > hi) return out;
-    const overlaps = (e: BlockEntry) => e.maxTs >= lo && e.minTs <= hi;
+    // An evenly spaced block (version 3) whose rows all miss the range is skipped unread.
+    const overlaps = (e: BlockEntry) =>
+      e.maxTs >= lo && e.minTs <= hi && (e.step === 0 || stepHasRowIn(e.minTs, e.maxTs, e.step, lo, hi));
     if (!q.seriesIds || q.seriesIds.size >= this.series.size) {
       for (const e of this.entries) if (overlaps(e) && (!q.seriesIds || q.seriesIds.has(e.seriesId))) out.push(e);
       return out;

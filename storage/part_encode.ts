@@ -20,7 +20,7 @@ import {
   type BlockSchema,
   type TagColumn,
 } from './block.js';
-import { fieldStats } from './block_stats.js';
+import { fieldStats, timestampStep } from './block_stats.js';
 import type { FileHandle, StorageFs } from './fs.js';
 import {
   DEFAULT_MAX_ROWS_PER_BLOCK,
@@ -132,7 +132,8 @@ export class PartEncoder {
       const e = Math.min(n, s + this.maxRows);
       const block = encodeBlock(s === 0 && e === n ? rows : sliceBlockRows(rows, s, e), this.schema);
       const stats = this.schema.fields.map((f) => fieldStats(rows.fields[f.name]!, s, e));
-      this.index.add(seriesId, ts[s]!, ts[e - 1]!, e - s, block.length, blockCrc(block), stats);
+      const step = timestampStep(ts, s, e);
+      this.index.add(seriesId, ts[s]!, ts[e - 1]!, e - s, block.length, blockCrc(block), step, stats);
       if (ts[s]! < this.minTs) this.minTs = ts[s]!;
       if (ts[e - 1]! > this.maxTs) this.maxTs = ts[e - 1]!;
       this.append(block);

@@ -75,6 +75,8 @@ export interface BlockEntry {
   readonly crc: number;
   /** Per field of the part's schema (in its order) the block's statistics; null in parts before version 3. */
   readonly stats: readonly FieldStats[] | null;
+  /** The ms between neighbouring rows when they are evenly spaced, else 0 (always 0 before version 3). */
+  readonly step: number;
 }
 
 /** A part directory that is not (yet) a part: a `.tmp` or one without metadata. Skip and remove it. */
@@ -105,6 +107,7 @@ export class IndexWriter {
     rows: number,
     length: number,
     crc: number,
+    step: number,
     stats: readonly FieldStats[],
   ): void {
     const w = this.entries;
@@ -127,7 +130,7 @@ export class IndexWriter {
     writeUvarint(w, rows);
     writeUvarint(w, length);
     w.u32le(crc);
-    writeBlockStats(this.stats, stats);
+    writeBlockStats(this.stats, step, stats);
     this.count++;
   }
 
@@ -258,7 +261,18 @@ export function parseIndex(path: string, bytes: Uint8Array, meta: PartMetadata):
       if (k > 0 && (seriesId < prevSeries || (seriesId === prevSeries && lo < entries[k - 1]!.maxTs)))
         fail(`entry ${k} is out of order`);
       if (k === 0 || seriesId !== prevSeries) series++;
-      entries[k] = { ordinal: k, seriesId, minTs: lo, maxTs: hi, rowCount: rows, offset, length, crc, stats: null };
+      entries[k] = {
+        ordinal: k,
+        seriesId,
+        minTs: lo,
+        maxTs: hi,
+        rowCount: rows,
+        offset,
+        length,
+        crc,
+        stats: null,
+        step: 0,
+      };
       offset += length;
       rowsTotal += rows;
       if (lo < minTs) minTs = lo;
@@ -269,8 +283,12 @@ export function parseIndex(path: string, bytes: Uint8Array, meta: PartMetadata):
     if (withStats) {
       const fields = meta.schema.fields.length;
       for (let k = 0; k < count; k++) {
-        const e = entries[k] as { stats: readonly FieldStats[] | null; rowCount: number };
-        e.stats = readBlockStats(r, fields, e.rowCount) ?? fail(`entry ${k} has inconsistent block statistics`);
+        const e = entries[k] as { stats: readonly FieldStats[] | null; step: number } & BlockEntry;
+        const read =
+          readBlockStats(r, fields, e.rowCount, e.minTs, e.maxTs) ??
+          fail(`entry ${k} has inconsistent block statistics`);
+        e.stats = read.stats;
+        e.step = read.step;
       }
     }
     for (const e of entries) Object.freeze(e);

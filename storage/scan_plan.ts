@@ -29,8 +29,8 @@ export interface ScanPlan {
   summaries?: Map<string, BlockSummary[]>;
 }
 
-/** Reads a planned part's blocks (rows limited to the plan's range). */
-export type PartReader = (part: PlannedPart, index: number) => Promise<BlockRows[]>;
+/** Reads a planned part's blocks (index: its place in the plan's parts), rows limited to `range`. */
+export type PartReader = (part: PlannedPart, index: number, range: TimeRange) => Promise<BlockRows[]>;
 
 /** Parts a scan reads at once (their reads overlap). */
 export const PARTS_READ_AT_ONCE = 4;
@@ -44,7 +44,10 @@ export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map
   const used = new Set<number>();
   for (let i = 0; i < plan.parts.length; i += PARTS_READ_AT_ONCE) {
     const batch = plan.parts.slice(i, i + PARTS_READ_AT_ONCE);
-    const blocks = await Promise.all(batch.map((p, j) => read(p, i + j)));
+    // A part left without blocks (a window of windowScan) is not opened.
+    const blocks = await Promise.all(
+      batch.map((p, j) => (p.entries.length === 0 ? Promise.resolve([]) : read(p, i + j, plan.range))),
+    );
     batch.forEach((p, j) => {
       p.entries.forEach((e, k) => {
         const rows = blocks[j]![k]!;
@@ -65,4 +68,10 @@ export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map
   const out = new Map<string, BlockRows>();
   for (const id of [...chunks.keys()].sort()) out.set(id, mergeSeries(chunks.get(id)!, cols, plan.keyTag, plan.name));
   return out;
+}
+
+/** The plan's reads limited to `range` (inside the plan's): the blocks overlapping it, parts kept in place. */
+export function windowScan(plan: ScanPlan, range: TimeRange): ScanPlan {
+  const overlaps = (e: BlockEntry) => e.maxTs >= range.minTs && e.minTs <= range.maxTs;
+  return { ...plan, range, parts: plan.parts.map((p) => ({ ...p, entries: p.entries.filter(overlaps) })) };
 }

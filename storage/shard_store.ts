@@ -58,8 +58,7 @@ import { NAME_PATTERN } from '../transport/schema_types.js';
 import { plainSchema, type BlockRows, type BlockSchema } from './block.js';
 import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
-import { runScanPlan, type ScanPlan } from './scan_plan.js';
-import type { BlockSummary } from './query/block_summary.js';
+import { runScanPlan, type PartReader, type ScanPlan } from './scan_plan.js';
 import { checkScanRange, planShardScan, scanBlocks, type BlockVisitor, type ScanQuery } from './shard_scan.js';
 import {
   checkPolicy,
@@ -296,21 +295,14 @@ export class ShardStore {
    * string '', lists [].
    */
   async scanMerged(q: ScanQuery): Promise<Map<string, BlockRows>> {
-    return (await this.scanSummarized({ ...q, summarize: undefined })).rows;
+    const { plan, read } = this.planRead({ ...q, summarize: undefined });
+    return this.track(runScanPlan(plan, read));
   }
 
-  /**
-   * scanMerged, except that with `q.summarize` the blocks whose statistics answer the aggregation
-   * are not read: they come back as summaries per series (storage/query/block_summary.ts).
-   */
-  async scanSummarized(
-    q: ScanQuery,
-  ): Promise<{ rows: Map<string, BlockRows>; summaries: Map<string, BlockSummary[]> }> {
+  /** The plan of `q`'s reads (planScan) and a reader of its parts on this thread; track the reads with trackScan. */
+  planRead(q: ScanQuery): { plan: ScanPlan; read: PartReader } {
     const { plan, refs } = this.planScan(q);
-    const rows = await this.track(
-      runScanPlan(plan, (p, i) => refs[i]!.part.readBlocks(p.entries, plan.projection, plan.range)),
-    );
-    return { rows, summaries: plan.summaries ?? new Map() };
+    return { plan, read: (p, i, range) => refs[i]!.part.readBlocks(p.entries, plan.projection, range) };
   }
 
   /**

@@ -54,3 +54,8 @@ export const MAX_BODY_NESTING = 64;
 
 /** Most replicas of a JetStream stream or KV bucket (`--stream-replicas`; JetStream's own limit). */
 export const MAX_STREAM_REPLICAS = 5;
+
+/** Rows one query holds at once on a shard unless the node says otherwise (`--query-budget-rows`). */
+export const DEFAULT_QUERY_BUDGET_ROWS = 2_000_000;
+/** The smallest query budget a node accepts: one block's rows (a block is read whole). */
+export const MIN_QUERY_BUDGET_ROWS = 512;

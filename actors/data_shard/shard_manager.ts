@@ -250,6 +250,7 @@ export class ShardManager implements Actor {
       log: ctx.log,
       pool: this.queryPool,
       generation,
+      budgetRows: ctx.config.queryBudgetRows,
     });
     const caughtUp = serveCaughtUp(actor, {
       bus: ctx.bus,

@@ -19,7 +19,8 @@ import type { SchemaCache } from '../../runtime/schema_cache.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import type { QueryPool } from '../../storage/query/query_pool.js';
 import { fitShardRows } from '../../storage/query/page.js';
-import { executeOnShard, shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
+import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
+import { executeOnShard, shardSource } from '../../storage/query/shard_run.js';
 import type { QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardActor } from './shard_actor.js';
 
@@ -35,6 +36,8 @@ export interface ShardQueryDeps {
   pool?: QueryPool;
   /** The layout generation of the shard (transport/layout_types.ts). */
   generation: number;
+  /** Rows one query holds at once (storage/query/shard_run.ts). */
+  budgetRows: number;
 }
 
 /** Serves queries of one owned (group, shard). */
@@ -68,12 +71,8 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
       };
       try {
         if (!deps.pool) {
-          return fitted(
-            await executeOnShard(r.plan, {
-              memtableScan: (q) => actor.memtable.scan(q),
-              storeScan: (q) => actor.store.scanSummarized(q),
-            }),
-          );
+          const src = shardSource((q) => actor.memtable.scan(q), actor.store);
+          return fitted(await executeOnShard(r.plan, src, deps.budgetRows));
         }
         // The memtable is read here (it lives on this thread), before the store's parts are chosen:
         // a batch flushed meanwhile is then in a chosen part. The rest runs on a pool thread, while
@@ -81,7 +80,8 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         const q = shardScanQueries(r.plan);
         const mem = q.memtable ? actor.memtable.scan(q.memtable) : new Map();
         const scan = q.store ? actor.store.planScan(storeQueryAfter(q.store, mem)).plan : null;
-        const result: ShardResult = await actor.store.trackScan(deps.pool.run({ plan: r.plan, mem: [...mem], scan }));
+        const task = { plan: r.plan, mem: [...mem], scan, budgetRows: deps.budgetRows };
+        const result: ShardResult = await actor.store.trackScan(deps.pool.run(task));
         return fitted(result);
       } catch (err) {
         // Damage on disk fails the query (naming the file) and is logged where an operator looks.

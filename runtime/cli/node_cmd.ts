@@ -25,6 +25,7 @@ interface NodeFlags {
   leaseTimeout?: string;
   walKeepFlushed?: string;
   walTrimInterval?: string;
+  queryBudgetRows?: string;
   streamReplicas?: string;
   barrierFallbackPoll?: string;
   subjectPrefix?: string;
@@ -42,6 +43,11 @@ export const KILL_AT_PART_COMMIT_ENV = 'LOCKSTEP_FAULT_KILL_AT_PART_COMMIT';
 function ms(v: string | undefined, envName: string, what: string): number | undefined {
   const raw = v ?? env[envName];
   return raw === undefined ? undefined : parseDuration(raw, what);
+}
+
+/** A count flag as a number (checked by resolveNodeConfig); undefined = the default. */
+function count(raw: string | undefined): number | undefined {
+  return raw === undefined || raw === '' ? undefined : Number(raw.replaceAll('_', ''));
 }
 
 /** `--stream-replicas` as a number (checked by resolveNodeConfig); undefined = the default. */
@@ -77,6 +83,7 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string, natsAuth:
     leaseTimeoutMs: ms(flags.leaseTimeout, 'LOCKSTEP_LEASE_TIMEOUT', 'lease timeout'),
     walKeepFlushedMs: ms(flags.walKeepFlushed, 'LOCKSTEP_WAL_KEEP_FLUSHED', 'wal-keep-flushed'),
     walTrimIntervalMs: ms(flags.walTrimInterval, 'LOCKSTEP_WAL_TRIM_INTERVAL', 'wal-trim-interval'),
+    queryBudgetRows: count(flags.queryBudgetRows ?? env.LOCKSTEP_QUERY_BUDGET_ROWS),
     streamReplicas: replicas(flags.streamReplicas ?? env.LOCKSTEP_STREAM_REPLICAS),
     barrierFallbackPollMs: ms(flags.barrierFallbackPoll, 'LOCKSTEP_BARRIER_FALLBACK_POLL', 'barrier fallback poll'),
     subjectPrefix: flags.subjectPrefix ?? env.LOCKSTEP_SUBJECT_PREFIX,
@@ -123,6 +130,11 @@ export function nodeCommand(): Command {
     .option(
       '--wal-trim-interval <duration>',
       'data nodes: between passes that trim flushed records from the WAL; 0 = never trim (default 30s)',
+    )
+    .option(
+      '--query-budget-rows <n>',
+      'data nodes: rows one query holds in memory at once on a shard; a longer range is read in time ' +
+        'windows of about that many rows (default 2000000, env LOCKSTEP_QUERY_BUDGET_ROWS)',
     )
     .option(
       '--stream-replicas <n>',

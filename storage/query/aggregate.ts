@@ -64,86 +64,127 @@ export function aggregate(
   match: CompiledCriteria | null,
   summaries?: ReadonlyMap<string, BlockSummary[]>,
 ): ShardGroups {
-  const by = plan.group_by!;
-  const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
-  const out: ShardGroups = { keys: [], count: [], stats: {} };
-  for (const f of fields) out.stats[f] = { n: [], sum: [], min: [], max: [] };
-  const extra = newExtra(plan);
-  if (extra) out.extra = extra;
-  const index = new Map<string, number>();
-  const groupOf = (values: unknown[]): number => {
+  const acc = new ShardAggregation(plan, match, summaries);
+  acc.add(series);
+  return acc.finish();
+}
+
+/**
+ * The partial aggregates of one shard, fed the rows of one time window after another (in time
+ * order, so a counter's rate carries over between windows); `finish` adds the summarized blocks of
+ * the series seen and keeps the shard's top-N.
+ */
+export class ShardAggregation {
+  private readonly out: ShardGroups = { keys: [], count: [], stats: {} };
+  private readonly fields: string[];
+  private readonly index = new Map<string, number>();
+  /** Per series: the last value per (group, field), for rate across windows. */
+  private readonly ratePrev = new Map<string, RatePrev>();
+  /** Per summarized series that matched: its group key (tags only). */
+  private readonly summaryKeys = new Map<string, unknown[]>();
+
+  constructor(
+    private readonly plan: QueryPlan,
+    private readonly match: CompiledCriteria | null,
+    private readonly summaries?: ReadonlyMap<string, BlockSummary[]>,
+  ) {
+    this.fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
+    for (const f of this.fields) this.out.stats[f] = { n: [], sum: [], min: [], max: [] };
+    const extra = newExtra(plan);
+    if (extra) this.out.extra = extra;
+  }
+
+  private groupOf(values: unknown[]): number {
     const k = JSON.stringify(values);
-    let g = index.get(k);
+    let g = this.index.get(k);
     if (g === undefined) {
-      g = addGroup(out, values, fields);
-      index.set(k, g);
+      g = addGroup(this.out, values, this.fields);
+      this.index.set(k, g);
     }
     return g;
-  };
-  // Grouping only by entity tags: a series' group values are constant.
-  const entity = new Set(plan.entity);
-  const perSeries = by.every((t) => entity.has(t));
-  const fstats = fields.map((f) => out.stats[f]!);
-  const bucket = plan.bucket;
-  for (const s of series) {
-    const m = match ? match(s.tags, s.fields) : null;
-    const cols = by.map((t) => s.tags[t]!);
-    const fcols = fields.map((f) => s.fields[f]!);
-    const prev: RatePrev = new Map();
-    const more = (g: number, from: number, to: number) => {
-      if (extra) accumulateExtra(extra, g, s.sid, s.ts, s.fields, from, to, prev);
-    };
-    // A series whose group-by columns hold one value throughout (always, for entity tags) is one group.
-    const constant = s.n > 0 && (perSeries || cols.every((c) => isConstant(c, s.n)));
-    const summary = summaries?.get(s.sid);
-    if (summary && (m === null || m(0))) {
-      const key = cols.map((c) => c[0]);
-      for (const b of summary) {
-        const g = groupOf(bucket === null ? key : [...key, bucketStart(bucket, b.minTs)]);
+  }
+
+  /** Adds the rows of some series (each in time order, later than any row added before for it). */
+  add(series: SeriesCols[]): void {
+    const { plan, out, fields, match } = this;
+    const by = plan.group_by!;
+    const extra = out.extra;
+    // Grouping only by entity tags: a series' group values are constant.
+    const entity = new Set(plan.entity);
+    const perSeries = by.every((t) => entity.has(t));
+    const fstats = fields.map((f) => out.stats[f]!);
+    const bucket = plan.bucket;
+    for (const s of series) {
+      const m = match ? match(s.tags, s.fields) : null;
+      const cols = by.map((t) => s.tags[t]!);
+      const fcols = fields.map((f) => s.fields[f]!);
+      let prev = this.ratePrev.get(s.sid);
+      if (extra && !prev) this.ratePrev.set(s.sid, (prev = new Map()));
+      const more = (g: number, from: number, to: number) => {
+        if (extra) accumulateExtra(extra, g, s.sid, s.ts, s.fields, from, to, prev!);
+      };
+      // A series whose group-by columns hold one value throughout (always, for entity tags) is one group.
+      const constant = s.n > 0 && (perSeries || cols.every((c) => isConstant(c, s.n)));
+      if (this.summaries?.has(s.sid) && !this.summaryKeys.has(s.sid) && (m === null || m(0)))
+        this.summaryKeys.set(
+          s.sid,
+          cols.map((c) => c[0]),
+        );
+      if (constant && m === null) {
+        const key = cols.map((c) => c[0]);
+        if (bucket === null) {
+          const g = this.groupOf(key);
+          out.count[g]! += s.n;
+          for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, 0, s.n);
+          more(g, 0, s.n);
+          continue;
+        }
+        // Rows are in time order: each bucket is one run of them.
+        for (let i = 0; i < s.n;) {
+          const start = bucketStart(bucket, s.ts[i]!);
+          let j = i + 1;
+          while (j < s.n && s.ts[j]! < start + bucket.every_ms) j++;
+          const g = this.groupOf([...key, start]);
+          out.count[g]! += j - i;
+          for (let f = 0; f < fields.length; f++) accumulate(fstats[f]!, g, fcols[f]!, i, j);
+          more(g, i, j);
+          i = j;
+        }
+        continue;
+      }
+      let fixed = -1; // the series' group, once a row matched (unbucketed)
+      for (let i = 0; i < s.n; i++) {
+        if (m && !m(i)) continue;
+        let g: number;
+        if (bucket !== null) g = this.groupOf([...cols.map((c) => c[i]), bucketStart(bucket, s.ts[i]!)]);
+        else {
+          g = fixed >= 0 ? fixed : this.groupOf(cols.map((c) => c[i]));
+          if (constant) fixed = g;
+        }
+        out.count[g]!++;
+        for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, i, i + 1);
+        more(g, i, i + 1);
+      }
+    }
+  }
+
+  /** The shard's partials: the summarized blocks of every matching series added, top-N kept. */
+  finish(): ShardGroups {
+    const { plan, out, fields } = this;
+    const bucket = plan.bucket;
+    const fstats = fields.map((f) => out.stats[f]!);
+    for (const [sid, key] of this.summaryKeys) {
+      for (const b of this.summaries!.get(sid)!) {
+        const g = this.groupOf(bucket === null ? key : [...key, bucketStart(bucket, b.minTs)]);
         out.count[g]! += b.rows;
         for (let j = 0; j < fields.length; j++) addStats(fstats[j]!, g, b.stats[fields[j]!]!);
       }
     }
-    if (constant && m === null) {
-      const key = cols.map((c) => c[0]);
-      if (bucket === null) {
-        const g = groupOf(key);
-        out.count[g]! += s.n;
-        for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, 0, s.n);
-        more(g, 0, s.n);
-        continue;
-      }
-      // Rows are in time order: each bucket is one run of them.
-      for (let i = 0; i < s.n;) {
-        const start = bucketStart(bucket, s.ts[i]!);
-        let j = i + 1;
-        while (j < s.n && s.ts[j]! < start + bucket.every_ms) j++;
-        const g = groupOf([...key, start]);
-        out.count[g]! += j - i;
-        for (let f = 0; f < fields.length; f++) accumulate(fstats[f]!, g, fcols[f]!, i, j);
-        more(g, i, j);
-        i = j;
-      }
-      continue;
-    }
-    let fixed = -1; // the series' group, once a row matched (unbucketed)
-    for (let i = 0; i < s.n; i++) {
-      if (m && !m(i)) continue;
-      let g: number;
-      if (bucket !== null) g = groupOf([...cols.map((c) => c[i]), bucketStart(bucket, s.ts[i]!)]);
-      else {
-        g = fixed >= 0 ? fixed : groupOf(cols.map((c) => c[i]));
-        if (constant) fixed = g;
-      }
-      out.count[g]!++;
-      for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, i, i + 1);
-      more(g, i, i + 1);
-    }
+    // Groups keyed by every entity tag hold one series each, so live on one shard: its top-N is
+    // final there. (Keyed by only some entity tags, a group may span shards.)
+    if (plan.top !== null && plan.entity.every((t) => plan.group_by!.includes(t))) return pruneTop(plan, out, fields);
+    return out;
   }
-  // Groups keyed by every entity tag hold one series each, so live on one shard: its top-N is
-  // final there. (Keyed by only some entity tags, a group may span shards.)
-  if (plan.top !== null && plan.entity.every((t) => by.includes(t))) return pruneTop(plan, out, fields);
-  return out;
 }
 
 /** Whether the first `n` values of a column are all equal (lists compared by their JSON). */

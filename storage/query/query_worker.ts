@@ -7,9 +7,10 @@ import type { BlockRows } from '../../storage/block.js';
 import { nodeFs } from '../../storage/fs.js';
 import { readBlocksAt } from '../../storage/part.js';
 import { settle, type Result } from '../../runtime/thread_envelope.js';
-import { runScanPlan, type ScanPlan } from '../../storage/scan_plan.js';
+import type { PartReader, ScanPlan } from '../../storage/scan_plan.js';
 import type { QueryPlan } from './plan.js';
-import { finishOnShard, type ShardResult } from './shard_exec.js';
+import type { ShardResult } from './shard_exec.js';
+import { runOnShard } from './shard_run.js';
 
 /** One shard's query as a message. */
 export interface QueryTask {
@@ -18,23 +19,23 @@ export interface QueryTask {
   mem: [string, BlockRows][];
   /** The store's blocks to read, or null for none. */
   scan: ScanPlan | null;
+  /** Rows held at once (shard_run.ts). */
+  budgetRows: number;
 }
 
 /** Runs a query task on this thread; never throws (a failure comes back as data). */
 export function runQueryTask(task: QueryTask): Promise<Result<ShardResult>> {
   return settle(async () => {
     const scan = task.scan;
-    const stored = scan
-      ? await runScanPlan(scan, async (p) => {
-          const data = await nodeFs.open(p.dataPath, 'r');
-          try {
-            return await readBlocksAt(data, p.dataPath, p.schema, p.entries, scan.projection, scan.range);
-          } finally {
-            await data.close();
-          }
-        })
-      : new Map<string, BlockRows>();
-    return finishOnShard(task.plan, new Map(task.mem), stored, scan?.summaries);
+    const read: PartReader = async (p, _i, range) => {
+      const data = await nodeFs.open(p.dataPath, 'r');
+      try {
+        return await readBlocksAt(data, p.dataPath, p.schema, p.entries, scan!.projection, range);
+      } finally {
+        await data.close();
+      }
+    };
+    return runOnShard(task.plan, new Map(task.mem), scan, read, task.budgetRows);
   });
 }
 

@@ -11,11 +11,11 @@
 import { NO_VERSION, VERSION_COLUMN } from '../point_version.js';
 import type { BlockProjection, BlockRows, TagColumn } from '../../storage/block.js';
 import { seriesId } from '../series_id.js';
-import { compileCriteria, criteriaNames, entitySeriesKeys } from './criteria.js';
+import { criteriaNames, entitySeriesKeys, type CompiledCriteria } from './criteria.js';
 import { isAfter } from './cursor.js';
 import type { QueryPlan } from './plan.js';
-import { aggregate, type SeriesCols, type ShardGroups } from './aggregate.js';
-import { summarizeSpec, type BlockSummary, type SummarizeSpec } from './block_summary.js';
+import type { SeriesCols, ShardGroups } from './aggregate.js';
+import { summarizeSpec, type SummarizeSpec } from './block_summary.js';
 
 /** Rows of one shard in plan order: parallel columns. */
 export interface ShardRows {
@@ -50,18 +50,6 @@ export interface StoreScanQuery extends Omit<MemtableScanQuery, 'name'> {
   keyTag?: string;
   /** Blocks whose statistics answer the aggregation are summarized, not read (block_summary.ts). */
   summarize?: SummarizeSpec;
-}
-
-/** The store's part of a shard's answer: merged rows per series, and the blocks taken from statistics. */
-export interface StoreScan {
-  rows: Map<string, BlockRows>;
-  summaries: Map<string, BlockSummary[]>;
-}
-
-/** What a shard reads rows from: its memtable snapshot first, then its store (see Memtable.scan). */
-export interface ShardSource {
-  memtableScan(q: MemtableScanQuery): Map<string, BlockRows>;
-  storeScan(q: StoreScanQuery): Promise<StoreScan>;
 }
 
 /** What a shard reads for a plan: the memtable query, and the store query (same range, series, projection). */
@@ -116,21 +104,12 @@ function neededColumns(plan: QueryPlan): { tags: string[]; fields: string[] } {
   return { tags: [...tags], fields: [...fields] };
 }
 
-/** Runs `plan` on one shard: the memtable first (a batch it hands to the store meanwhile is then seen by the store scan). */
-export async function executeOnShard(plan: QueryPlan, src: ShardSource): Promise<ShardResult> {
-  const q = shardScanQueries(plan);
-  const mem = q.memtable ? src.memtableScan(q.memtable) : new Map<string, BlockRows>();
-  const stored = q.store ? await src.storeScan(storeQueryAfter(q.store, mem)) : null;
-  return finishOnShard(plan, mem, stored?.rows ?? new Map(), stored?.summaries);
-}
-
-/** The shard's answer from its memtable rows and its store rows (per series id), and the store's block summaries. */
-export function finishOnShard(
+/** The series of the plan's columns: memtable rows laid over the store's (per series id), empty ones left out. */
+export function overlaySeries(
   plan: QueryPlan,
   mem: ReadonlyMap<string, BlockRows>,
   stored: ReadonlyMap<string, BlockRows>,
-  summaries?: ReadonlyMap<string, BlockSummary[]>,
-): ShardResult {
+): SeriesCols[] {
   const { tags, fields } = neededColumns(plan);
   const ids = new Set([...stored.keys(), ...mem.keys()]);
   const series: SeriesCols[] = [];
@@ -138,10 +117,7 @@ export function finishOnShard(
     const s = overlay(sid, stored.get(sid), mem.get(sid), plan, tags, fields);
     if (s.n > 0) series.push(s);
   }
-  const match = plan.criteria === null ? null : compileCriteria(plan.criteria, plan.tag_types);
-  return plan.group_by !== null
-    ? { groups: aggregate(plan, series, match, summaries) }
-    : { rows: firstRows(plan, series, match) };
+  return series;
 }
 
 /** The value a column reads as when a part or batch lacks it (see memtable.ts). */
@@ -241,10 +217,16 @@ function single(sid: string, r: BlockRows, plan: QueryPlan, tags: string[], fiel
   return out;
 }
 
-/** The first `offset + limit` matching rows over every series, in plan order (a k-way merge). */
-function firstRows(plan: QueryPlan, series: SeriesCols[], match: ReturnType<typeof compileCriteria> | null): ShardRows {
-  // One row more than the page: the liaison then knows whether more follow.
-  const keep = plan.offset + plan.limit + 1;
+/**
+ * The first `keep` matching rows over every series, in plan order (a k-way merge). A whole answer
+ * keeps `offset + limit` and one row more: the liaison then knows whether more follow.
+ */
+export function firstRows(
+  plan: QueryPlan,
+  series: SeriesCols[],
+  match: CompiledCriteria | null,
+  keep = plan.offset + plan.limit + 1,
+): ShardRows {
   const desc = plan.order === 'desc';
   const idCol = plan.element_id_column;
   const after = plan.after;

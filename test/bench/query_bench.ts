@@ -1,14 +1,15 @@
 /**
  * The query benchmark (issue: `npm run bench:query`): loads `--points` points over `--series` series
  * into a standalone node through the public write API, waits until every point is applied and
- * flushed to parts, checks the answers once against what was written, then times four queries
+ * flushed to parts, checks the answers once against what was written, then times five queries
  * `--runs` times each, one after the other:
  *
  * - `window_mean_by_region`: mean of `f1` grouped by `region` over every series for one hour (the
  *   hour ending 2 h before the newest point); target median < 50 ms on a standalone node;
  * - `minute_mean_by_region`: the same per one-minute bucket (60 groups per region), in one query;
  * - `series_raw_day`: one series' raw points for the day ending at the newest point;
- * - `top10_series_by_max`: the 10 series with the largest `max(f1)` over everything loaded.
+ * - `top10_series_by_max`: the 10 series with the largest `max(f1)` over everything loaded;
+ * - `empty_range`: every series' raw points over 1 ms between two steps (none).
  *
  * Run: `npm run bench:query -- --report out.json`. Times are `performance.now()` and timestamps of
  * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.

@@ -26,7 +26,8 @@ export const TS_STEP_MS = 10_000;
 const NEWEST_TS_AGE_MS = HOUR_MS;
 
 /** The names of the timed queries, in the report's order. */
-export type QueryName = 'window_mean_by_region' | 'minute_mean_by_region' | 'series_raw_day' | 'top10_series_by_max';
+export type QueryName =
+  'window_mean_by_region' | 'minute_mean_by_region' | 'series_raw_day' | 'top10_series_by_max' | 'empty_range';
 
 /** A timed query over a run's data, with the rows (or groups) it must return. */
 export interface TimedQuery {
@@ -177,6 +178,13 @@ export function queriesOf(data: QueryData): TimedQuery[] {
       description: 'top 10 series by max(f1) over everything loaded',
       q: { ...base, from: data.firstTs, to: dTo, top: { n: 10, fn: 'max', field: 'f1', order: 'desc' } },
       rows: Math.min(10, data.series),
+    },
+    {
+      // Between two steps of every series: no point lies in it.
+      name: 'empty_range',
+      description: 'raw points of every series over 1 ms between two steps',
+      q: { ...base, from: wTo - HOUR_MS + TS_STEP_MS / 2, to: wTo - HOUR_MS + TS_STEP_MS / 2 + 1 },
+      rows: 0,
     },
   ];
 }

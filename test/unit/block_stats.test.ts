@@ -16,13 +16,9 @@ import { openPart, PART_FILES, writePart, type PartRows } from '../../storage/pa
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { planQuery } from '../../storage/query/plan.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
-import {
-  executeOnShard,
-  shardScanQueries,
-  storeQueryAfter,
-  type ShardResult,
-  type ShardSource,
-} from '../../storage/query/shard_exec.js';
+import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
+import { executeOnShard, type ShardSource } from '../../storage/query/shard_run.js';
+import { DEFAULT_QUERY_BUDGET_ROWS } from '../../transport/limits.js';
 import { ShardStore } from '../../storage/shard_store.js';
 import { STORAGE_VERSION } from '../../storage/versions.js';
 import { systemClock } from '../../runtime/clock.js';
@@ -95,7 +91,8 @@ describe('block statistics', function () {
     const n = 300;
     const rows: PartRows = {
       seriesIds: Array.from({ length: n }, (_, i) => (i < 200 ? 's1' : 's2')),
-      timestamps: Float64Array.from({ length: n }, (_, i) => T0 + (i % 200) * 1000),
+      // Evenly spaced, but for one late row in s2's first block.
+      timestamps: Float64Array.from({ length: n }, (_, i) => T0 + (i % 200) * 1000 + (i === 230 ? 500 : 0)),
       fields: {
         // Every fifth value missing; s2's are all missing after its first ten.
         value: Float64Array.from({ length: n }, (_, i) =>
@@ -126,7 +123,29 @@ describe('block statistics', function () {
         entries.some((e) => e.stats![0]!.n === 0),
         'a block whose float values are all missing',
       );
-      assert.ok(p2.blocksFor().every((e) => e.stats === null));
+      assert.ok(p2.blocksFor().every((e) => e.stats === null && e.step === 0));
+      // Steps: 1 s, except s2's first block (uneven).
+      assert.deepEqual(
+        entries.map((e) => e.step),
+        entries.map((e) => (e.seriesId === 's2' && e.minTs === T0 ? 0 : 1000)),
+      );
+      // A range between two rows of evenly spaced blocks reads nothing; the uneven block and
+      // version 2's blocks (no step) are still read, and the rows read are the same.
+      const gap = { minTs: T0 + 100_100, maxTs: T0 + 100_900 };
+      assert.deepEqual(p3.blocksFor(gap), []);
+      assert.equal(p2.blocksFor(gap).length, 1);
+      const between = { minTs: T0 + 30_100, maxTs: T0 + 30_900 };
+      assert.deepEqual(
+        p3.blocksFor(between).map((e) => e.ordinal),
+        entries.filter((e) => e.step === 0).map((e) => e.ordinal),
+      );
+      const rowsIn = async (p: typeof p3, q: { minTs: number; maxTs: number }) =>
+        (await p.readBlocks(p.blocksFor(q), undefined, q)).flatMap((b) => [...b.timestamps]);
+      for (let k = 0; k < 200; k++) {
+        const lo = T0 + Math.floor(rnd() * 210_000) - 5_000;
+        const q = { minTs: lo, maxTs: lo + Math.floor(rnd() * 3000) };
+        assert.deepEqual(await rowsIn(p3, q), await rowsIn(p2, q), `range ${q.minTs - T0}..${q.maxTs - T0}`);
+      }
       const all = async (p: typeof p3) => p.readBlocks(p.blocksFor());
       assert.deepEqual(await all(p2), await all(p3));
     } finally {
@@ -197,16 +216,18 @@ describe('block statistics', function () {
 
     const decoding: ShardSource = {
       memtableScan: (x) => mem.scan(x),
-      storeScan: async (x) => ({ rows: await store.scanMerged(x), summaries: new Map() }),
+      storePlan: (x) => store.planRead({ ...x, summarize: undefined }),
+      track: (p) => store.trackScan(p),
     };
     let summarized = 0;
     const withStats: ShardSource = {
       memtableScan: (x) => mem.scan(x),
-      storeScan: async (x) => {
-        const r = await store.scanSummarized(x);
-        for (const list of r.summaries.values()) summarized += list.length;
+      storePlan: (x) => {
+        const r = store.planRead(x);
+        for (const list of r.plan.summaries?.values() ?? []) summarized += list.length;
         return r;
       },
+      track: (p) => store.trackScan(p),
     };
 
     function randomQuery(): Record<string, unknown> {
@@ -290,7 +311,9 @@ describe('block statistics', function () {
           const sq = shardScanQueries(plan);
           const m = sq.memtable ? mem.scan(sq.memtable) : new Map();
           const scan = sq.store ? store.planScan(storeQueryAfter(sq.store, m)).plan : null;
-          const pooled: ShardResult = await store.trackScan(pool.run({ plan, mem: [...m], scan }));
+          const pooled: ShardResult = await store.trackScan(
+            pool.run({ plan, mem: [...m], scan, budgetRows: DEFAULT_QUERY_BUDGET_ROWS }),
+          );
           assertSame(pooled, inline, `query ${i}: ${JSON.stringify(q)}`);
         }
       } finally {

@@ -11,7 +11,7 @@ import { Memtable } from '../../actors/data_shard/memtable.js';
 import { nodeFs } from '../../storage/fs.js';
 import { writePart } from '../../storage/part.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
-import { executeOnShard } from '../../storage/query/shard_exec.js';
+import { executeOnShard, shardSource } from '../../storage/query/shard_run.js';
 import { planQuery } from '../../storage/query/plan.js';
 import { seriesId } from '../../storage/series_id.js';
 import { ShardStore } from '../../storage/shard_store.js';
@@ -55,10 +55,10 @@ describe('versioned points', () => {
   /** What a query reads for h1 at T0 from the memtable laid over the store. */
   const read = async (m: Memtable, s: ShardStore): Promise<number[]> => {
     const { plan } = planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + 1 }, CPU);
-    const r = await executeOnShard(plan, {
-      memtableScan: (q) => m.scan(q),
-      storeScan: (q) => s.scanSummarized(q),
-    });
+    const r = await executeOnShard(
+      plan,
+      shardSource((q) => m.scan(q), s),
+    );
     return r.rows!.fields.value!;
   };
   const memValue = (m: Memtable) => [...m.scan({ name: 'cpu', minTs: T0, maxTs: T0 }).get(H1)!.fields.value!];

@@ -14,7 +14,9 @@ import { decode } from '../../transport/codec.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { fitShardRows, replyPage } from '../../storage/query/page.js';
 import { planQuery } from '../../storage/query/plan.js';
-import { executeOnShard, shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
+import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
+import { executeOnShard, shardSource } from '../../storage/query/shard_run.js';
+import { DEFAULT_QUERY_BUDGET_ROWS } from '../../transport/limits.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
 import { systemClock } from '../../runtime/clock.js';
 import { nodeFs } from '../../storage/fs.js';
@@ -115,7 +117,10 @@ describe('query engine against a reference model', function () {
     const results: ShardResult[] = [];
     for (const s of shards)
       results.push(
-        await executeOnShard(plan, { memtableScan: (x) => s.mem.scan(x), storeScan: (x) => s.store.scanSummarized(x) }),
+        await executeOnShard(
+          plan,
+          shardSource((x) => s.mem.scan(x), s.store),
+        ),
       );
     return mergeShardResults(plan, results);
   }
@@ -476,7 +481,11 @@ describe('query engine against a reference model', function () {
       mems.map((mem) =>
         executeOnShard(plan, {
           memtableScan: (x) => mem.scan(x),
-          storeScan: async () => ({ rows: new Map(), summaries: new Map() }),
+          storePlan: (x) => ({
+            plan: { name: x.schemaName, parts: [], range: x },
+            read: async () => [],
+          }),
+          track: (p) => p,
         }),
       ),
     );
@@ -510,10 +519,10 @@ describe('query engine against a reference model', function () {
         const planned = planQuery('measure', { group: 'g', name: 'cpu', ...base, limit: pageSize, cursor }, CPU);
         const results: ShardResult[] = [];
         for (const sh of shards) {
-          const r = await executeOnShard(planned.plan, {
-            memtableScan: (x) => sh.mem.scan(x),
-            storeScan: (x) => sh.store.scanSummarized(x),
-          });
+          const r = await executeOnShard(
+            planned.plan,
+            shardSource((x) => sh.mem.scan(x), sh.store),
+          );
           results.push(r.rows ? { rows: fitShardRows(r.rows, shardBytes) } : r);
         }
         const { reply, bytes } = replyPage(
@@ -544,6 +553,75 @@ describe('query engine against a reference model', function () {
     refuse({ cursor: 'nonsense' }, /cursor: is not a cursor a reply gave/);
   });
 
+  it('a small memory budget: answers read in time windows equal the whole read', async () => {
+    // 30 rows at once (the test's shards hold ~600 rows each): most queries are cut into windows.
+    const BUDGET = 30;
+    let windowed = 0;
+    const runWith = async (plan: ReturnType<typeof planQuery>['plan'], budget: number) => {
+      const results: ShardResult[] = [];
+      for (const s of shards) {
+        const src = shardSource((x) => s.mem.scan(x), s.store);
+        const storePlan: typeof src.storePlan = (x) => {
+          const r = src.storePlan(x);
+          const read: typeof r.read = (part, i, range) => {
+            if (range.minTs !== r.plan.range.minTs || range.maxTs !== r.plan.range.maxTs) windowed++;
+            return r.read(part, i, range);
+          };
+          return { plan: r.plan, read };
+        };
+        results.push(await executeOnShard(plan, { ...src, storePlan }, budget));
+      }
+      return mergeShardResults(plan, results);
+    };
+    const close = (got: unknown, want: unknown, ctx: string): void => {
+      if (typeof want === 'number' && typeof got === 'number')
+        return assert.ok(
+          got === want || Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want)),
+          `${ctx}: ${got} vs ${want}`,
+        );
+      if (want === null || typeof want !== 'object') return assert.equal(got, want, ctx);
+      assert.deepEqual(Object.keys(got as object), Object.keys(want), ctx);
+      for (const [k, v] of Object.entries(want)) close((got as Record<string, unknown>)[k], v, `${ctx}.${k}`);
+    };
+    for (let i = 0; i < 150; i++) {
+      const { from, to } = randomRange();
+      const q: Record<string, unknown> =
+        i % 2 === 0
+          ? {
+              from,
+              to,
+              criteria: randomCriteria(),
+              order: rnd() < 0.5 ? 'asc' : 'desc',
+              offset: Math.floor(rnd() * 5),
+              limit: 1 + Math.floor(rnd() * 80),
+            }
+          : {
+              from,
+              to,
+              criteria: randomCriteria(),
+              group_by: [['region'], ['host'], []][Math.floor(rnd() * 3)],
+              aggregations: [
+                { fn: 'count' },
+                { fn: 'mean', field: 'value' },
+                { fn: 'max', field: 'count' },
+                { fn: 'first', field: 'value' },
+                { fn: 'last', field: 'count' },
+                { fn: 'percentile', field: 'value', p: 90 },
+                { fn: 'rate', field: 'count' },
+              ],
+              ...(rnd() < 0.4 ? { bucket: '20m' } : {}),
+              limit: 10_000,
+            };
+      const { plan } = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
+      close(
+        await runWith(plan, BUDGET),
+        await runWith(plan, DEFAULT_QUERY_BUDGET_ROWS),
+        `query ${i}: ${JSON.stringify(q)}`,
+      );
+    }
+    assert.ok(windowed > 200, `${windowed} windowed reads`);
+  });
+
   it('the query pool (worker threads reading the parts by path) answers exactly like the shard thread', async () => {
     const pool = await QueryPool.create({ threads: 2 });
     try {
@@ -567,14 +645,16 @@ describe('query engine against a reference model', function () {
               };
         const { plan } = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
         for (const s of shards) {
-          const inline = await executeOnShard(plan, {
-            memtableScan: (x) => s.mem.scan(x),
-            storeScan: (x) => s.store.scanSummarized(x),
-          });
+          const inline = await executeOnShard(
+            plan,
+            shardSource((x) => s.mem.scan(x), s.store),
+          );
           const sq = shardScanQueries(plan);
           const mem = sq.memtable ? s.mem.scan(sq.memtable) : new Map();
           const scan = sq.store ? s.store.planScan(storeQueryAfter(sq.store, mem)).plan : null;
-          const pooled = await s.store.trackScan(pool.run({ plan, mem: [...mem], scan }));
+          const pooled = await s.store.trackScan(
+            pool.run({ plan, mem: [...mem], scan, budgetRows: DEFAULT_QUERY_BUDGET_ROWS }),
+          );
           assert.deepEqual(pooled, inline, `query ${i}: ${JSON.stringify(q)}`);
         }
       }
