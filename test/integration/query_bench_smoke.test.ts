@@ -19,7 +19,13 @@ const CHILD_TIMEOUT_MS = 60_000;
 const runBench = (args: string[], timeoutMs = CHILD_TIMEOUT_MS): Promise<ChildResult> =>
   runScript(SCRIPT, args, timeoutMs);
 
-const QUERIES = ['window_mean_by_region', 'minute_mean_by_region', 'series_raw_day', 'top10_series_by_max'] as const;
+const QUERIES = [
+  'window_mean_by_region',
+  'minute_mean_by_region',
+  'series_raw_day',
+  'top10_series_by_max',
+  'empty_range',
+] as const;
 const TIMING_FIELDS = [
   'rows',
   'runs',
@@ -108,6 +114,7 @@ describe('query benchmark', function () {
     );
     assert.equal(rep.queries.series_raw_day!.rows, 200);
     assert.equal(rep.queries.top10_series_by_max!.rows, 10);
+    assert.equal(rep.queries.empty_range!.rows, 0, 'a 1 ms range with no point in it');
     assert.equal(rep.target.query, 'window_mean_by_region');
     assert.equal(rep.target.met, rep.queries.window_mean_by_region!.median_ms! < rep.target.median_ms_below);
     // The same report went to stdout.
