@@ -4,7 +4,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { headers as natsHeaders } from '@nats-io/nats-core';
+import { headers as natsHeaders, type QueuedIterator } from '@nats-io/nats-core';
 import type { KvBucket, KvEntry, KvOpenOptions, KvWatch } from './bus.js';
 import { errors, LockstepError } from './errors.js';
 
@@ -13,6 +13,9 @@ const WRONG_LAST_SEQUENCE = new Set<number>([
   JetStreamApiCodes.StreamWrongLastSequence,
   JetStreamApiCodes.StreamWrongLastSequenceUnknown,
 ]);
+
+/** Longest a key listing may take before it is abandoned as Unavailable. */
+const KEYS_DEADLINE_MS = 10_000;
 
 function isCasFailure(err: unknown): boolean {
   return err instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(err.code);
@@ -103,14 +106,36 @@ class NatsKvBucket implements KvBucket {
     }
   }
 
+  /**
+   * Every live key (under `prefix`), sorted. The client's listing ends on the consumer's pending
+   * count or an idle heartbeat; under concurrent writes it has been seen never to end, so it gets a
+   * deadline: past it, the listing stops and the caller sees Unavailable (and retries).
+   */
   async keys(prefix?: string): Promise<string[]> {
-    try {
-      const it = await this.kv.keys(prefix ? `${prefix}.>` : '>');
+    let it: QueuedIterator<string> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let late = false;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        late = true;
+        const err = errors.unavailable(`listing the keys of ${this.name} took over ${KEYS_DEADLINE_MS} ms`);
+        it?.stop(err);
+        reject(err);
+      }, KEYS_DEADLINE_MS);
+    });
+    const list = async () => {
+      it = await this.kv.keys(prefix ? `${prefix}.>` : '>');
+      if (late) it.stop(); // the listing came after its deadline: nobody reads it
       const out: string[] = [];
       for await (const k of it) out.push(k);
       return out.sort();
+    };
+    try {
+      return await Promise.race([list(), deadline]);
     } catch (err) {
       throw unavailable('keys', this.name, err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

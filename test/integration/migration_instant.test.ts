@@ -49,6 +49,20 @@ describe('instant migrations (1 liaison, 2 data nodes, 2 claimers)', function ()
       { timeoutMs: 60_000, what: `migration ${id} to end` },
     );
 
+  /** Waits until migration `id` is in `state`; a timeout shows the last status seen. */
+  const reaches = async (id: string, state: string) => {
+    let last: MigrationStatus | undefined;
+    await waitFor(
+      async () => {
+        last = await migration<MigrationStatus>('status', { id });
+        return last.state === state;
+      },
+      { timeoutMs: 30_000, what: `migration ${id} ${state}` },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last status: ${JSON.stringify(last)}`);
+    });
+  };
+
   it('migrate - plan says instant with the reason, per target, and writes nothing', async () => {
     const p = await migration<PlanReply>('plan', { spec: { targets: TARGETS, policy: 'barrier', change: CHANGE } });
     assert.deepEqual(
@@ -147,10 +161,7 @@ describe('instant migrations (1 liaison, 2 data nodes, 2 claimers)', function ()
     });
     // Someone changes halt_b by a plain update after the migration planned it.
     await c.api(S.api.schema('group', 'update'), { resource: { ...(await groupOf('halt_b')), ttl: '3d' } });
-    await waitFor(async () => (await migration<MigrationStatus>('status', { id })).state === 'waiting_for_cutover', {
-      timeoutMs: 30_000,
-      what: 'every target parked',
-    });
+    await reaches(id, 'waiting_for_cutover');
     await migration('cutover', { id, target: 'halt_a' });
     await waitFor(
       async () => {
@@ -176,10 +187,7 @@ describe('instant migrations (1 liaison, 2 data nodes, 2 claimers)', function ()
     const { id } = await migration<MigrationStatus>('start', {
       spec: { targets: ['cancel_a'], defer_cutover: true, change: { group: { ttl: '2d' } } },
     });
-    await waitFor(async () => (await migration<MigrationStatus>('status', { id })).state === 'waiting_for_cutover', {
-      timeoutMs: 30_000,
-      what: 'cancel_a waiting for its cutover',
-    });
+    await reaches(id, 'waiting_for_cutover');
     await migration('cancel', { id });
     const e = await waitFor(() => events.find((x) => x.id === id && x.status.state === 'cancelled'), {
       timeoutMs: 30_000,
