@@ -73,6 +73,15 @@ export function path(flag: string) {
   };
 }
 
+/** Parser of one of `values`. */
+export function oneOf<T extends string>(flag: string, values: readonly T[]) {
+  return (v: string): T => {
+    if (!(values as readonly string[]).includes(v))
+      throw new InvalidArgumentError(`${flag} must be one of ${values.join(', ')} (got ${JSON.stringify(v)})`);
+    return v as T;
+  };
+}
+
 /** An option with its parser and, optionally, a default (shown as `dfltText`). */
 export function opt(
   flags: string,

@@ -5,7 +5,16 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
-import { BenchArgsError, duration as durationOf, integer, integerOf, opt, parseFlags, path } from './bench_cli.js';
+import {
+  BenchArgsError,
+  duration as durationOf,
+  integer,
+  integerOf,
+  oneOf,
+  opt,
+  parseFlags,
+  path,
+} from './bench_cli.js';
 
 /** A bad flag of the ingest benchmark (the shared benchmark flag error). */
 export const IngestArgsError = BenchArgsError;
@@ -20,6 +29,15 @@ const duration = (flag: string, allowZero: boolean) => durationOf(flag, allowZer
 export const INGEST_CONFIGS = ['standalone', 'cluster', 'cluster_r3'] as const;
 /** A deployment under test. */
 export type IngestConfig = (typeof INGEST_CONFIGS)[number];
+
+/**
+ * What the points carry: `--fields` random 2-decimal floats (`random`), or a random-walk float
+ * `value` and an int counter `requests` (`walk`, what a metrics agent sends).
+ */
+export const INGEST_SHAPES = ['random', 'walk'] as const;
+export type IngestShape = (typeof INGEST_SHAPES)[number];
+/** The fields of the walk shape. */
+export const WALK_FIELDS = 2;
 
 /** Most series (distinct `host` values) one run writes. */
 export const MAX_SERIES = 1_000_000;
@@ -42,6 +60,7 @@ export interface IngestArgs {
   measureMs: number;
   warmUpMs: number;
   fields: number;
+  shape: IngestShape;
   configs: IngestConfig[];
   /** Where to write the JSON report, if anywhere. */
   report?: string;
@@ -96,7 +115,15 @@ function program(): Command {
       opt('--duration <duration>', 'measurement window of each run', duration('--duration', false), 20_000, '20s'),
     )
     .addOption(opt('--warm-up <duration>', 'load before measuring', duration('--warm-up', true), 3000, '3s'))
-    .addOption(opt('--fields <n>', 'float fields per point', integer('--fields', 1, MAX_FIELDS), 2))
+    .addOption(opt('--fields <n>', 'float fields per point (random shape)', integer('--fields', 1, MAX_FIELDS), 2))
+    .addOption(
+      opt(
+        '--shape <name>',
+        'random: --fields random floats; walk: a random-walk float and an int counter',
+        oneOf('--shape', INGEST_SHAPES),
+        'random',
+      ),
+    )
     .addOption(
       opt(
         '--configs <name,...>',
@@ -118,9 +145,14 @@ export function parseIngestArgs(argv: readonly string[]): IngestArgs {
     duration: number;
     warmUp: number;
     fields: number;
+    shape: IngestShape;
     configs: IngestConfig[];
     report?: string;
   }>(program(), argv);
+  if (o.shape === 'walk' && o.fields !== WALK_FIELDS)
+    throw new BenchArgsError(
+      `--fields applies to --shape random; walk writes value and requests (got --fields ${o.fields})`,
+    );
   const args: IngestArgs = {
     series: o.series,
     batchPoints: o.batch,
@@ -128,6 +160,7 @@ export function parseIngestArgs(argv: readonly string[]): IngestArgs {
     measureMs: o.duration,
     warmUpMs: o.warmUp,
     fields: o.fields,
+    shape: o.shape,
     configs: o.configs,
   };
   if (o.report !== undefined) args.report = o.report;

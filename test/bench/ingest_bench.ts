@@ -2,7 +2,8 @@
  * The ingest benchmark (issue 3, Benchmarks): points per second through the public write API into a
  * standalone node and into a 1 liaison + 2 data node cluster, on one nats-server or on three with
  * three replicas of the WAL (`cluster_r3`). Each run starts its own processes,
- * creates a 4-shard group and one measure (entity `host`, `--fields` float fields), then `--writers`
+ * creates a 4-shard group and one measure (entity `host`; `--fields` random float fields, or with
+ * `--shape walk` a random-walk float `value` and an int counter `requests`), then `--writers`
  * concurrent writers, each on its own connection, loop on `writeMeasure` with batches of `--batch`
  * points for `--warm-up` plus `--duration`.
  *
@@ -26,7 +27,7 @@ import { codeOf } from '../../transport/errors.js';
 import type { WritePoint } from '../../transport/api_types.js';
 import type { WriteToken } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
-import { parseIngestArgs, type IngestArgs, type IngestConfig } from './ingest_args.js';
+import { parseIngestArgs, type IngestArgs, type IngestConfig, type IngestShape } from './ingest_args.js';
 import { percentile, runBenchScript, sleep, windowFromNow, type Window } from './bench_cli.js';
 import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 
@@ -64,6 +65,9 @@ class BatchSource {
   private readonly firstTs: number;
   private readonly hosts: string[];
   private readonly fieldNames: string[];
+  /** The walk shape's last value and counter per series. */
+  private readonly walked: Float64Array;
+  private readonly counted: Float64Array;
   private nextPoint = 0;
   private issued = 0;
 
@@ -72,7 +76,10 @@ class BatchSource {
     private readonly batchPoints: number,
     fields: number,
     wallNowMs: number,
+    private readonly shape: IngestShape = 'random',
   ) {
+    this.walked = new Float64Array(shape === 'walk' ? series : 0).fill(50);
+    this.counted = new Float64Array(shape === 'walk' ? series : 0);
     const maxSteps = Math.floor(TS_SPAN_MAX_MS / TS_STEP_MS);
     this.maxBatches = Math.max(1, Math.floor((maxSteps * series) / batchPoints));
     const stepsNeeded = Math.ceil((this.maxBatches * batchPoints) / series);
@@ -86,7 +93,10 @@ class BatchSource {
     return this.issued >= this.maxBatches;
   }
 
-  /** The next batch, or undefined past the cap. Values are random with 2 decimals in [0, 100). */
+  /**
+   * The next batch, or undefined past the cap. Random values have 2 decimals in [0, 100); a walk
+   * moves from 50 by a random step in [-1, 1) (2 decimals), its counter by 0–99.
+   */
   next(): WritePoint[] | undefined {
     if (this.exhausted) return undefined;
     this.issued++;
@@ -94,7 +104,13 @@ class BatchSource {
     for (let j = 0; j < this.batchPoints; j++, this.nextPoint++) {
       const k = this.nextPoint;
       const fields: Record<string, number> = {};
-      for (const f of this.fieldNames) fields[f] = Math.floor(Math.random() * 10_000) / 100;
+      if (this.shape === 'walk') {
+        const i = k % this.series;
+        fields.value = this.walked[i] = Math.round((this.walked[i]! + (Math.random() * 2 - 1)) * 100) / 100;
+        fields.requests = this.counted[i]! += Math.floor(Math.random() * 100);
+      } else {
+        for (const f of this.fieldNames) fields[f] = Math.floor(Math.random() * 10_000) / 100;
+      }
       out[j] = {
         ts: this.firstTs + Math.floor(k / this.series) * TS_STEP_MS,
         tags: { host: this.hosts[k % this.series]! },
@@ -187,6 +203,7 @@ export interface IngestReport {
     duration_s: number;
     warm_up_s: number;
     fields: number;
+    shape: IngestShape;
     shards: number;
   };
   configs: IngestRow[];
@@ -207,7 +224,7 @@ async function startConfig(config: IngestConfig, dir: string): Promise<LocalClus
 }
 
 /** Creates the group and the measure once every member is active, and waits until they are applied. */
-async function createSchema(client: LockstepClient, members: string[], fields: number): Promise<void> {
+async function createSchema(client: LockstepClient, members: string[], args: IngestArgs): Promise<void> {
   const setup = {
     members,
     shards: SHARDS,
@@ -221,7 +238,13 @@ async function createSchema(client: LockstepClient, members: string[], fields: n
     name: MEASURE,
     entity: ['host'],
     tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
-    fields: Array.from({ length: fields }, (_, i) => ({ name: `f${i + 1}`, type: 'float' })),
+    fields:
+      args.shape === 'walk'
+        ? [
+            { name: 'value', type: 'float' },
+            { name: 'requests', type: 'int' },
+          ]
+        : Array.from({ length: args.fields }, (_, i) => ({ name: `f${i + 1}`, type: 'float' })),
   });
 }
 
@@ -282,11 +305,11 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
     try {
       const admin = await LockstepClient.connect({ natsUrl: lc.natsUrl, name: 'bench-admin' });
       clients.push(admin);
-      await createSchema(admin, [...lc.nodes.keys()], args.fields);
+      await createSchema(admin, [...lc.nodes.keys()], args);
       for (let i = 0; i < writers; i++)
         clients.push(await LockstepClient.connect({ natsUrl: lc.natsUrl, name: `bench-writer-${i}` }));
 
-      const source = new BatchSource(args.series, args.batchPoints, args.fields, Date.now());
+      const source = new BatchSource(args.series, args.batchPoints, args.fields, Date.now(), args.shape);
       const s = new RunStats(windowFromNow(args.warmUpMs, args.measureMs));
       // Join every writer: each one's last write is bounded by the client's write timeout.
       await Promise.all(clients.slice(1).map((c) => writer(c, source, s, stop)));
@@ -365,6 +388,7 @@ async function run(args: IngestArgs, signal: AbortSignal): Promise<IngestReport>
       duration_s: args.measureMs / 1000,
       warm_up_s: args.warmUpMs / 1000,
       fields: args.fields,
+      shape: args.shape,
       shards: SHARDS,
     },
     configs: rows,

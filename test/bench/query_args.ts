@@ -4,7 +4,8 @@
  * starts.
  */
 import { Command } from 'commander';
-import { BenchArgsError, duration as durationOf, integer, opt, parseFlags, path } from './bench_cli.js';
+import { BenchArgsError, duration as durationOf, integer, oneOf, opt, parseFlags, path } from './bench_cli.js';
+import { QUERY_SHAPES, type QueryShape } from './query_data.js';
 
 /** A bad flag of the query benchmark (the shared benchmark flag error). */
 export const QueryArgsError = BenchArgsError;
@@ -29,6 +30,8 @@ export const MAX_POINTS_PER_SERIES = 50_000;
 export interface QueryArgs {
   points: number;
   series: number;
+  /** The data written (query_data.ts). */
+  shape: QueryShape;
   /** Timed runs of each query. */
   runs: number;
   /** Runs of each query before the timed ones, not counted. */
@@ -44,12 +47,20 @@ export interface QueryArgs {
 function program(): Command {
   return new Command('query_bench')
     .description(
-      'query benchmark: loads points through the public write API into a standalone node, then times three queries',
+      'query benchmark: loads points through the public write API into a standalone node, then times five queries',
     )
     .addOption(
       opt('--points <n>', 'points to load (a multiple of --series)', integer('--points', 1, MAX_POINTS), 10_000_000),
     )
     .addOption(opt('--series <n>', 'distinct series (host h0..h<n-1>)', integer('--series', 1, MAX_SERIES), 1000))
+    .addOption(
+      opt(
+        '--shape <name>',
+        'random: two random floats per point; walk: a random-walk float and an int counter',
+        oneOf('--shape', QUERY_SHAPES),
+        'random',
+      ),
+    )
     .addOption(opt('--runs <n>', 'timed runs of each query', integer('--runs', 1, MAX_RUNS), 20))
     .addOption(opt('--warm-up-runs <n>', 'untimed runs of each query first', integer('--warm-up-runs', 0, MAX_RUNS), 2))
     .addOption(opt('--writers <n>', 'concurrent writers of the load', integer('--writers', 1, MAX_WRITERS), 4))
@@ -70,6 +81,7 @@ export function parseQueryArgs(argv: readonly string[]): QueryArgs {
   const o = parseFlags<{
     points: number;
     series: number;
+    shape: QueryShape;
     runs: number;
     warmUpRuns: number;
     writers: number;
@@ -89,6 +101,7 @@ export function parseQueryArgs(argv: readonly string[]): QueryArgs {
   const args: QueryArgs = {
     points: o.points,
     series: o.series,
+    shape: o.shape,
     runs: o.runs,
     warmUpRuns: o.warmUpRuns,
     writers: o.writers,

@@ -1,7 +1,7 @@
 /**
  * The query benchmark's data and its answers: what a run writes (`QueryData`, which remembers what
- * the checks need), the three timed queries with the rows each must return, and the check of their
- * answers against what was written before anything is timed.
+ * the checks need) in one of two shapes, the five timed queries with the rows each must return, and
+ * the check of their answers against what was written before anything is timed.
  */
 import { performance } from 'node:perf_hooks';
 import type { LockstepClient, MeasureQuery, MeasureRow, QueryReply, WritePoint } from '../../transport/client.js';
@@ -25,6 +25,26 @@ export const REGIONS = 10;
 export const TS_STEP_MS = 10_000;
 const NEWEST_TS_AGE_MS = HOUR_MS;
 
+/**
+ * The data shapes: two random 2-decimal floats per point (`random`, the shape the peers were compared
+ * on), or a random-walk float and an int counter (`walk`, what a metrics agent sends).
+ */
+export const QUERY_SHAPES = ['random', 'walk'] as const;
+export type QueryShape = (typeof QUERY_SHAPES)[number];
+/** Each shape's fields; the queries read the first. */
+export const SHAPE_FIELDS: Record<QueryShape, { name: string; type: 'float' | 'int' }[]> = {
+  random: [
+    { name: 'f1', type: 'float' },
+    { name: 'f2', type: 'float' },
+  ],
+  walk: [
+    { name: 'value', type: 'float' },
+    { name: 'requests', type: 'int' },
+  ],
+};
+
+const random2 = () => Math.floor(Math.random() * 10_000) / 100;
+
 /** The names of the timed queries, in the report's order. */
 export type QueryName =
   'window_mean_by_region' | 'minute_mean_by_region' | 'series_raw_day' | 'top10_series_by_max' | 'empty_range';
@@ -38,9 +58,11 @@ export interface TimedQuery {
 }
 
 /**
- * The points of a run, made on demand: point k is series `k % series` at step `floor(k / series)`,
- * with `f1`, `f2` random with 2 decimals in [0, 100). It keeps what the checks need: each series'
- * largest `f1` and, per region, the count and sum of `f1` inside the hour window.
+ * The points of a run, made on demand: point k is series `k % series` at step `floor(k / series)`.
+ * In the `random` shape `f1` and `f2` are random with 2 decimals in [0, 100); in the `walk` shape
+ * `value` moves from 50 by a random step in [-1, 1) (2 decimals) and `requests` grows by a random
+ * 0–99 per step. It keeps what the checks need of the first field (`field`): each series' largest
+ * and, per region, the count and sum inside the hour window.
  */
 export class QueryData {
   readonly steps: number;
@@ -49,8 +71,13 @@ export class QueryData {
   /** The hour window of `window_mean_by_region`: the hour ending 2 h before the newest point, or the first hour of less data. */
   readonly windowTo: number;
   readonly probeHost: string;
+  /** The field the queries read. */
+  readonly field: string;
   private readonly hosts: string[];
-  private readonly maxF1: Float64Array;
+  private readonly maxima: Float64Array;
+  /** The walk shape's last value and counter per series. */
+  private readonly walked: Float64Array;
+  private readonly counted: Float64Array;
   private readonly windowCount = new Map<string, number>();
   private readonly windowSum = new Map<string, number>();
 
@@ -58,14 +85,18 @@ export class QueryData {
     readonly points: number,
     readonly series: number,
     wallNowMs: number,
+    readonly shape: QueryShape = 'random',
   ) {
+    this.field = SHAPE_FIELDS[shape][0]!.name;
+    this.walked = new Float64Array(shape === 'walk' ? series : 0).fill(50);
+    this.counted = new Float64Array(shape === 'walk' ? series : 0);
     this.steps = points / series;
     this.lastTs = Math.floor((wallNowMs - NEWEST_TS_AGE_MS) / TS_STEP_MS) * TS_STEP_MS;
     this.firstTs = this.lastTs - (this.steps - 1) * TS_STEP_MS;
     this.windowTo = Math.max(this.firstTs + HOUR_MS, this.lastTs + TS_STEP_MS - 2 * HOUR_MS);
     this.hosts = Array.from({ length: series }, (_, i) => `h${i}`);
     this.probeHost = this.hosts[Math.floor(series / 2)]!;
-    this.maxF1 = new Float64Array(series).fill(-Infinity);
+    this.maxima = new Float64Array(series).fill(-Infinity);
   }
 
   /** Points [start, end). */
@@ -75,16 +106,26 @@ export class QueryData {
       const i = k % this.series;
       const ts = this.firstTs + Math.floor(k / this.series) * TS_STEP_MS;
       const region = `r${i % REGIONS}`;
-      const f1 = Math.floor(Math.random() * 10_000) / 100;
-      if (f1 > this.maxF1[i]!) this.maxF1[i] = f1;
+      let v: number;
+      let fields: Record<string, number>;
+      if (this.shape === 'walk') {
+        v = Math.round((this.walked[i]! + (Math.random() * 2 - 1)) * 100) / 100;
+        this.walked[i] = v;
+        this.counted[i]! += Math.floor(Math.random() * 100);
+        fields = { value: v, requests: this.counted[i]! };
+      } else {
+        v = random2();
+        fields = { f1: v, f2: random2() };
+      }
+      if (v > this.maxima[i]!) this.maxima[i] = v;
       if (ts >= this.windowTo - HOUR_MS && ts < this.windowTo) {
         this.windowCount.set(region, (this.windowCount.get(region) ?? 0) + 1);
-        this.windowSum.set(region, (this.windowSum.get(region) ?? 0) + f1);
+        this.windowSum.set(region, (this.windowSum.get(region) ?? 0) + v);
       }
       out[k - start] = {
         ts,
         tags: { host: this.hosts[i]!, region },
-        fields: { f1, f2: Math.floor(Math.random() * 10_000) / 100 },
+        fields,
       };
     }
     return out;
@@ -107,16 +148,16 @@ export class QueryData {
     return starts.size;
   }
 
-  /** Per region, the count and mean of `f1` written inside the hour window. */
+  /** Per region, the count and mean of the first field written inside the hour window. */
   windowMeans(): Map<string, { count: number; mean: number }> {
     const out = new Map<string, { count: number; mean: number }>();
     for (const [r, n] of this.windowCount) out.set(r, { count: n, mean: this.windowSum.get(r)! / n });
     return out;
   }
 
-  /** The `n` largest per-series maxima of `f1`, descending. */
+  /** The `n` largest per-series maxima of the first field, descending. */
   topMaxima(n: number): number[] {
-    return [...this.maxF1].sort((a, b) => b - a).slice(0, n);
+    return [...this.maxima].sort((a, b) => b - a).slice(0, n);
   }
 }
 
@@ -134,28 +175,29 @@ export function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`wrong answer: ${what}`);
 }
 
-/** The three timed queries over `data`, with the rows (or groups) each must return. */
+/** The five timed queries over `data`, with the rows (or groups) each must return. */
 export function queriesOf(data: QueryData): TimedQuery[] {
   const base = { group: GROUP, name: MEASURE, timeout_ms: QUERY_TIMEOUT_MS };
   const wTo = data.windowTo;
   const dTo = data.lastTs + TS_STEP_MS;
+  const f = data.field;
   return [
     {
       name: 'window_mean_by_region',
-      description: 'mean(f1) grouped by region over every series, one hour',
-      q: { ...base, from: wTo - HOUR_MS, to: wTo, group_by: ['region'], aggregations: [{ fn: 'mean', field: 'f1' }] },
+      description: `mean(${f}) grouped by region over every series, one hour`,
+      q: { ...base, from: wTo - HOUR_MS, to: wTo, group_by: ['region'], aggregations: [{ fn: 'mean', field: f }] },
       rows: Math.min(REGIONS, data.series),
     },
     {
       // The dashboard panel: one query instead of one per minute.
       name: 'minute_mean_by_region',
-      description: 'mean(f1) per minute grouped by region over every series, one hour (60 buckets)',
+      description: `mean(${f}) per minute grouped by region over every series, one hour (60 buckets)`,
       q: {
         ...base,
         from: wTo - HOUR_MS,
         to: wTo,
         group_by: ['region'],
-        aggregations: [{ fn: 'mean', field: 'f1' }],
+        aggregations: [{ fn: 'mean', field: f }],
         bucket: '1m',
         limit: 100_000,
       },
@@ -175,8 +217,8 @@ export function queriesOf(data: QueryData): TimedQuery[] {
     },
     {
       name: 'top10_series_by_max',
-      description: 'top 10 series by max(f1) over everything loaded',
-      q: { ...base, from: data.firstTs, to: dTo, top: { n: 10, fn: 'max', field: 'f1', order: 'desc' } },
+      description: `top 10 series by max(${f}) over everything loaded`,
+      q: { ...base, from: data.firstTs, to: dTo, top: { n: 10, fn: 'max', field: f, order: 'desc' } },
       rows: Math.min(10, data.series),
     },
     {
@@ -191,6 +233,7 @@ export function queriesOf(data: QueryData): TimedQuery[] {
 
 /** Checks each query's answer once against what was written, and the count of every point. */
 export async function verify(client: LockstepClient, data: QueryData, qs: TimedQuery[]): Promise<void> {
+  const f = data.field;
   const all = await ask(client, 'count', {
     group: GROUP,
     name: MEASURE,
@@ -205,7 +248,7 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
   );
 
   const [w, minute, raw, top] = qs as [(typeof qs)[0], (typeof qs)[0], (typeof qs)[0], (typeof qs)[0]];
-  const wr = await ask(client, w.name, { ...w.q, aggregations: [{ fn: 'mean', field: 'f1' }, { fn: 'count' }] });
+  const wr = await ask(client, w.name, { ...w.q, aggregations: [{ fn: 'mean', field: f }, { fn: 'count' }] });
   const expected = data.windowMeans();
   check(wr.groups?.length === w.rows, `${w.name} returned ${wr.groups?.length} groups, expected ${w.rows}`);
   for (const g of wr.groups!) {
@@ -215,15 +258,15 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
       `${w.name} region ${String(g.tags.region)}: count ${g.values.count}, expected ${e?.count}`,
     );
     check(
-      Math.abs((g.values['mean(f1)'] ?? NaN) - e!.mean) < 1e-6,
-      `${w.name} region ${String(g.tags.region)}: mean ${g.values['mean(f1)']}, expected ${e!.mean}`,
+      Math.abs((g.values[`mean(${f})`] ?? NaN) - e!.mean) < 1e-6,
+      `${w.name} region ${String(g.tags.region)}: mean ${g.values[`mean(${f})`]}, expected ${e!.mean}`,
     );
   }
 
   // Per region, the minute buckets add up to the hour: the same count and sum.
   const mr = await ask(client, minute.name, {
     ...minute.q,
-    aggregations: [{ fn: 'mean', field: 'f1' }, { fn: 'count' }],
+    aggregations: [{ fn: 'mean', field: f }, { fn: 'count' }],
   });
   check(
     mr.groups?.length === minute.rows,
@@ -232,7 +275,7 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
   for (const [region, e] of expected) {
     const gs = mr.groups!.filter((g) => g.tags.region === region);
     const count = gs.reduce((n, g) => n + (g.values.count ?? 0), 0);
-    const sum = gs.reduce((n, g) => n + (g.values['mean(f1)'] ?? 0) * (g.values.count ?? 0), 0);
+    const sum = gs.reduce((n, g) => n + (g.values[`mean(${f})`] ?? 0) * (g.values.count ?? 0), 0);
     check(count === e.count, `${minute.name} region ${region}: count ${count} over the buckets, expected ${e.count}`);
     check(
       Math.abs(sum / count - e.mean) < 1e-6,
@@ -249,7 +292,7 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
 
   const tr = await ask(client, top.name, top.q);
   const maxima = data.topMaxima(top.rows);
-  const got = (tr.groups ?? []).map((g) => g.values['max(f1)']);
+  const got = (tr.groups ?? []).map((g) => g.values[`max(${f})`]);
   check(
     JSON.stringify(got) === JSON.stringify(maxima),
     `${top.name} maxima ${JSON.stringify(got)}, expected ${JSON.stringify(maxima)}`,

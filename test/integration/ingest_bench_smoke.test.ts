@@ -62,6 +62,9 @@ describe('ingest benchmark', function () {
       // benchmark's (its smoke runs it), the one-server cluster differs only in its NATS.
       '--configs',
       'cluster_r3',
+      // What a metrics agent sends: a random-walk float and an int counter per point.
+      '--shape',
+      'walk',
       '--report',
       report,
     ]);
@@ -70,9 +73,11 @@ describe('ingest benchmark', function () {
       stage: string;
       cores: number;
       node: string;
+      profile: { shape: string };
       configs: Row[];
     };
     assert.equal(rep.stage, 'stored');
+    assert.equal(rep.profile.shape, 'walk');
     assert.equal(typeof rep.cores, 'number');
     assert.ok(rep.cores >= 1);
     assert.equal(typeof rep.node, 'string');
@@ -92,8 +97,8 @@ describe('ingest benchmark', function () {
         `${row.config}: 0 < p50 ≤ p99 ≤ max`,
       );
       // Once every owner flushed, the data nodes trim the WAL (every second, no safety window in the
-      // benchmark): what stays is less than one copy of the points, whose two 8-byte floats alone
-      // take 16 bytes each (an untrimmed WAL holds about 30 per point).
+      // benchmark): what stays is less than one copy of the points, whose 8-byte float and counter
+      // alone take 16 bytes each (an untrimmed WAL holds about 30 per point).
       assert.ok(
         n('wal_bytes_per_point_settled') <= n('wal_bytes_per_point') && n('wal_bytes_per_point_settled') < 16,
         `${row.config}: WAL settled at ${n('wal_bytes_per_point_settled')} B/pt from ${n('wal_bytes_per_point')}`,
@@ -124,6 +129,8 @@ describe('ingest benchmark', function () {
     [['--writers', '1,0'], '--writers'],
     [['--duration', '-5s'], '--duration'],
     [['--configs', 'standalone,replica'], '--configs'],
+    [['--shape', 'square'], '--shape'],
+    [['--shape', 'walk', '--fields', '3'], '--fields'],
   ];
 
   it('bench - bad flags are rejected by parseIngestArgs with a message naming the flag', () => {
@@ -149,6 +156,7 @@ describe('ingest benchmark', function () {
         measureMs: 20_000,
         warmUpMs: 3000,
         fields: 2,
+        shape: 'random',
         configs: ['standalone', 'cluster', 'cluster_r3'],
       },
     );

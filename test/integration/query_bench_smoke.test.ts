@@ -40,12 +40,13 @@ const TIMING_FIELDS = [
 ] as const;
 
 /** One query's timings, as the report gives them. */
-type QueryTiming = Record<(typeof TIMING_FIELDS)[number] | 'runs', number> & Partial<Record<'from' | 'to', number>>;
+type QueryTiming = Record<(typeof TIMING_FIELDS)[number] | 'runs', number> &
+  Partial<Record<'from' | 'to', number>> & { description?: string };
 
 interface Report {
   cores: number;
   node: string;
-  profile: Record<string, number>;
+  profile: Record<string, number | string>;
   load: { points: number; load_s: number; points_per_s: number; applied_s: number; flushed_s: number };
   disk: { bytes: number; files: number; bytes_per_point: number };
   queries: Record<string, QueryTiming>;
@@ -78,6 +79,7 @@ describe('query benchmark', function () {
     assert.deepEqual(rep.profile, {
       points: 20000,
       series: 100,
+      shape: 'random',
       regions: 10,
       runs: 3,
       warm_up_runs: 1,
@@ -128,12 +130,35 @@ describe('query benchmark', function () {
     });
   });
 
+  it('bench - the walk shape (a random-walk float and an int counter) answers the same queries, checked', async () => {
+    const r = await runBench([
+      '--points',
+      '12000',
+      '--series',
+      '400',
+      '--shape',
+      'walk',
+      '--runs',
+      '1',
+      '--warm-up-runs',
+      '0',
+    ]);
+    // The script checks every answer against what it wrote before timing anything: exit 0 says they held.
+    assert.equal(r.code, 0, `exit ${r.code ?? r.signal}; stderr: ${r.stderr}`);
+    const rep = JSON.parse(r.stdout) as Report;
+    assert.equal(rep.profile.shape, 'walk');
+    assert.match(rep.queries.window_mean_by_region!.description ?? '', /mean\(value\)/);
+    assert.equal(rep.queries.top10_series_by_max!.rows, 10);
+    assert.equal(rep.queries.series_raw_day!.rows, 30);
+  });
+
   const BAD: [string[], string][] = [
     [['--points', '0'], '--points'],
     [['--points', '1001'], '--points'],
     [['--series', '0'], '--series'],
     [['--runs', '0'], '--runs'],
     [['--load-timeout', '-5s'], '--load-timeout'],
+    [['--shape', 'square'], '--shape'],
   ];
 
   it('bench - bad flags are rejected by parseQueryArgs with a message naming the flag', () => {
@@ -153,7 +178,15 @@ describe('query benchmark', function () {
     );
     assert.deepEqual(
       { ...parseQueryArgs([]) },
-      { points: 10_000_000, series: 1000, runs: 20, warmUpRuns: 2, writers: 4, loadTimeoutMs: 1_800_000 },
+      {
+        points: 10_000_000,
+        series: 1000,
+        shape: 'random',
+        runs: 20,
+        warmUpRuns: 2,
+        writers: 4,
+        loadTimeoutMs: 1_800_000,
+      },
     );
     assert.equal(parseQueryArgs(['--warm-up-runs', '0']).warmUpRuns, 0);
   });
