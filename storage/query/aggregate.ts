@@ -4,7 +4,7 @@
  * count and per field the non-NaN count, sum, min and max, plus the partials of first, last,
  * percentile and rate (extra_aggs.ts). Also the ranking and key order the liaison's merge shares.
  */
-import type { FieldStats } from '../block_stats.js';
+import { fieldStats, type FieldStats } from '../block_stats.js';
 import type { BlockSummary } from './block_summary.js';
 import type { CompiledCriteria } from './criteria.js';
 import { bucketStart, type PlannedAgg, type QueryPlan } from './plan.js';
@@ -201,22 +201,7 @@ function isConstant(c: ArrayLike<unknown>, n: number): boolean {
 
 /** Adds values `[from, to)` of a field column to group g's stats; NaN (a missing float) is skipped. */
 function accumulate(st: ShardGroups['stats'][string], g: number, col: Float64Array, from: number, to: number): void {
-  let n = 0;
-  let sum = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = from; i < to; i++) {
-    const v = col[i]!;
-    if (v !== v) continue;
-    n++;
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  st.n[g]! += n;
-  st.sum[g]! += sum;
-  if (min < st.min[g]!) st.min[g] = min;
-  if (max > st.max[g]!) st.max[g] = max;
+  addStats(st, g, fieldStats(col, from, to));
 }
 
 /** Adds a block's statistics of one field to group g's. */
