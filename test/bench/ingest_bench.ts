@@ -29,6 +29,7 @@ import type { WriteToken } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { parseIngestArgs, type IngestArgs, type IngestConfig, type IngestShape } from './ingest_args.js';
 import { percentile, runBenchScript, sleep, windowFromNow, type Window } from './bench_cli.js';
+import { Walks } from './walk.js';
 import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 
 /** The group and measure every run writes to. */
@@ -65,9 +66,8 @@ class BatchSource {
   private readonly firstTs: number;
   private readonly hosts: string[];
   private readonly fieldNames: string[];
-  /** The walk shape's last value and counter per series. */
-  private readonly walked: Float64Array;
-  private readonly counted: Float64Array;
+  /** The walk shape's series (null in the random shape). */
+  private readonly walks: Walks | null;
   private nextPoint = 0;
   private issued = 0;
 
@@ -76,10 +76,9 @@ class BatchSource {
     private readonly batchPoints: number,
     fields: number,
     wallNowMs: number,
-    private readonly shape: IngestShape = 'random',
+    shape: IngestShape = 'random',
   ) {
-    this.walked = new Float64Array(shape === 'walk' ? series : 0).fill(50);
-    this.counted = new Float64Array(shape === 'walk' ? series : 0);
+    this.walks = shape === 'walk' ? new Walks(series) : null;
     const maxSteps = Math.floor(TS_SPAN_MAX_MS / TS_STEP_MS);
     this.maxBatches = Math.max(1, Math.floor((maxSteps * series) / batchPoints));
     const stepsNeeded = Math.ceil((this.maxBatches * batchPoints) / series);
@@ -103,12 +102,10 @@ class BatchSource {
     const out: WritePoint[] = new Array(this.batchPoints);
     for (let j = 0; j < this.batchPoints; j++, this.nextPoint++) {
       const k = this.nextPoint;
-      const fields: Record<string, number> = {};
-      if (this.shape === 'walk') {
-        const i = k % this.series;
-        fields.value = this.walked[i] = Math.round((this.walked[i]! + (Math.random() * 2 - 1)) * 100) / 100;
-        fields.requests = this.counted[i]! += Math.floor(Math.random() * 100);
-      } else {
+      let fields: Record<string, number>;
+      if (this.walks) fields = this.walks.next(k % this.series);
+      else {
+        fields = {};
         for (const f of this.fieldNames) fields[f] = Math.floor(Math.random() * 10_000) / 100;
       }
       out[j] = {

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { LockstepClient, MeasureQuery, MeasureRow, QueryReply, WritePoint } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
+import { Walks } from './walk.js';
 
 /** The group and measure of the run. */
 export const GROUP = 'qbench';
@@ -75,9 +76,8 @@ export class QueryData {
   readonly field: string;
   private readonly hosts: string[];
   private readonly maxima: Float64Array;
-  /** The walk shape's last value and counter per series. */
-  private readonly walked: Float64Array;
-  private readonly counted: Float64Array;
+  /** The walk shape's series (null in the random shape). */
+  private readonly walks: Walks | null;
   private readonly windowCount = new Map<string, number>();
   private readonly windowSum = new Map<string, number>();
 
@@ -88,8 +88,7 @@ export class QueryData {
     readonly shape: QueryShape = 'random',
   ) {
     this.field = SHAPE_FIELDS[shape][0]!.name;
-    this.walked = new Float64Array(shape === 'walk' ? series : 0).fill(50);
-    this.counted = new Float64Array(shape === 'walk' ? series : 0);
+    this.walks = shape === 'walk' ? new Walks(series) : null;
     this.steps = points / series;
     this.lastTs = Math.floor((wallNowMs - NEWEST_TS_AGE_MS) / TS_STEP_MS) * TS_STEP_MS;
     this.firstTs = this.lastTs - (this.steps - 1) * TS_STEP_MS;
@@ -108,11 +107,9 @@ export class QueryData {
       const region = `r${i % REGIONS}`;
       let v: number;
       let fields: Record<string, number>;
-      if (this.shape === 'walk') {
-        v = Math.round((this.walked[i]! + (Math.random() * 2 - 1)) * 100) / 100;
-        this.walked[i] = v;
-        this.counted[i]! += Math.floor(Math.random() * 100);
-        fields = { value: v, requests: this.counted[i]! };
+      if (this.walks) {
+        fields = this.walks.next(i);
+        v = fields.value!;
       } else {
         v = random2();
         fields = { f1: v, f2: random2() };
