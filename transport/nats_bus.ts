@@ -166,6 +166,9 @@ export class NatsBus implements Bus, WalRetention {
         timeout: opts.connectTimeoutMs ?? 2000,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
+        // nats.js otherwise builds an Error on every request to keep its async stack; on the
+        // write path that was ~4% of the liaison's CPU and a steady source of garbage.
+        noAsyncTraces: true,
       });
       // The servers it knows: those it was given and those the server says are in its cluster.
       const known = Math.max(fromUrl.servers.length, new Set(nc.info?.connect_urls ?? []).size);
