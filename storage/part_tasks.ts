@@ -43,11 +43,24 @@ export function runPartTask(task: PartTask): Result<EncodedPart> {
 }
 
 /**
+ * A string tag column as it crosses to a worker: each distinct value once, and per row its index.
+ * A structured clone copies every row's string on this thread and allocates it again on the worker;
+ * a tag repeats across rows (a host, a region), so the indexes move as one buffer and the worker
+ * rebuilds the column from shared strings.
+ */
+export interface CodedStrings {
+  coded: 'strings';
+  values: string[];
+  codes: Uint32Array;
+}
+
+/**
  * The task as it should cross to a worker, and the buffers to transfer with it. A merge's input
  * bytes belong to the merge and move as they are. An encode task's typed columns belong to the
  * caller (a memtable keeps reading its in-flight rows), and may be views into bigger buffers that
  * a clone would copy whole: they are copied to exact size and the copies moved (the caller's arrays
- * are never detached). Strings are cloned.
+ * are never detached). String columns go as `CodedStrings`; list columns are cloned. The worker
+ * undoes it with `fromTransfer`.
  */
 export function forTransfer(task: PartTask): { task: PartTask; transfer: ArrayBuffer[] } {
   const out = new Set<ArrayBuffer>();
@@ -63,15 +76,59 @@ export function forTransfer(task: PartTask): { task: PartTask; transfer: ArrayBu
   };
   const fields: Record<string, Float64Array> = {};
   const tags: BlockRows['tags'] = {};
+  const stringTags = new Set(task.schema.tags.filter((t) => t.type === 'string').map((t) => t.name));
   for (const name in task.rows.fields) fields[name] = move(task.rows.fields[name]!);
   for (const name in task.rows.tags) {
     const col = task.rows.tags[name]!;
-    tags[name] = col instanceof Float64Array ? move(col) : col;
+    if (col instanceof Float64Array) tags[name] = move(col);
+    else if (stringTags.has(name)) {
+      const coded = codeStrings(col as string[]);
+      out.add(coded.codes.buffer as ArrayBuffer);
+      tags[name] = coded as unknown as string[];
+    } else tags[name] = col;
   }
   const counts = task.runs.counts.slice();
   out.add(counts.buffer as ArrayBuffer);
   const rows = { timestamps: move(task.rows.timestamps), fields, tags };
   return { task: { ...task, rows, runs: { series: task.runs.series, counts } }, transfer: [...out] };
+}
+
+/** The task `forTransfer` sent, as `runPartTask` takes it (on the worker). */
+export function fromTransfer(task: PartTask): PartTask {
+  if (task.kind !== 'encode') return task;
+  const tags: BlockRows['tags'] = {};
+  for (const name in task.rows.tags) {
+    const col = task.rows.tags[name] as BlockRows['tags'][string] | CodedStrings;
+    tags[name] = isCoded(col) ? decodeStrings(col) : col;
+  }
+  return { ...task, rows: { ...task.rows, tags } };
+}
+
+function isCoded(col: unknown): col is CodedStrings {
+  return typeof col === 'object' && col !== null && (col as CodedStrings).coded === 'strings';
+}
+
+function codeStrings(col: readonly string[]): CodedStrings {
+  const index = new Map<string, number>();
+  const values: string[] = [];
+  const codes = new Uint32Array(col.length);
+  for (let i = 0; i < col.length; i++) {
+    const v = col[i]!;
+    let c = index.get(v);
+    if (c === undefined) {
+      c = values.length;
+      index.set(v, c);
+      values.push(v);
+    }
+    codes[i] = c;
+  }
+  return { coded: 'strings', values, codes };
+}
+
+function decodeStrings(c: CodedStrings): string[] {
+  const col = new Array<string>(c.codes.length);
+  for (let i = 0; i < col.length; i++) col[i] = c.values[c.codes[i]!]!;
+  return col;
 }
 
 /** True when `a` spans its whole buffer (so moving the buffer moves nothing else). */

@@ -2,11 +2,11 @@
 import { Piscina } from 'piscina';
 import type { Result } from '../runtime/thread_envelope.js';
 import type { EncodedPart } from './part_encode.js';
-import { runPartTask, type PartTask } from './part_tasks.js';
+import { fromTransfer, runPartTask, type PartTask } from './part_tasks.js';
 
-/** Runs `task`; a successful result's data and index buffers are transferred, not cloned. */
+/** Runs `task` (as `forTransfer` sent it); a successful result's data and index buffers are transferred, not cloned. */
 export default function runTask(task: PartTask): Result<EncodedPart> | ReturnType<typeof Piscina.move> {
-  const r = runPartTask(task);
+  const r = runPartTask(fromTransfer(task));
   if (!r.ok) return r;
   const movable = {
     [Piscina.transferableSymbol]: [r.value.data.buffer, r.value.index.buffer],

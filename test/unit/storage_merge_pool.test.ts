@@ -16,6 +16,13 @@ import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs } from '../../storage/fs.js';
 import { writePart, type PartRows } from '../../storage/part.js';
 import { PartPool, type PartRunner } from '../../storage/part_pool.js';
+import {
+  forTransfer,
+  fromTransfer,
+  type CodedStrings,
+  type EncodeTask,
+  type PartTask,
+} from '../../storage/part_tasks.js';
 import { NAME_DIR_PREFIX, ShardStore, type FlushBatch } from '../../storage/shard_store.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 import { FakeClock } from '../harness/fake_clock.js';
@@ -119,6 +126,7 @@ describe('storage - part pool', () => {
     assert.equal(r0.timestamps.length, 3000);
     assert.equal(r0.fields.cpu!.length, 3000);
     assert.equal((r0.tags.port as Float64Array).length, 3000);
+    assert.equal((r0.tags.host as string[])[2999], 'host-1');
     const direct = join(tmp.path, 'direct', 'part-1');
     await writePart(nodeFs, direct, r0, {
       schema: SCHEMA,
@@ -131,6 +139,28 @@ describe('storage - part pool', () => {
     assertSameFiles(direct, ref.part.dir);
     const q = { minTs: T0, maxTs: T0 + 2 * HOUR_MS };
     assert.deepEqual(await pooled.scanMerged(q), await inline.scanMerged(q));
+  });
+
+  it('part pool - a string tag crosses to the worker as its distinct values and one buffer of indexes', () => {
+    const rows = makeRows(mulberry32(SEED), 20, 150, 0);
+    const { seriesIds: _ids, ...blockRows } = rows;
+    const task: PartTask = {
+      kind: 'encode',
+      rows: blockRows,
+      runs: { series: ['s'], counts: Uint32Array.of(3000) },
+      schema: SCHEMA,
+      maxRowsPerBlock: 64,
+      stamp: { formatVersion: STORAGE_VERSION, lastSequence: 1, createdAt: new Date(T0).toISOString() },
+    };
+    const moved = forTransfer(task);
+    const host = (moved.task as EncodeTask).rows.tags.host as unknown as CodedStrings;
+    assert.deepEqual(host.values, ['host-0', 'host-1', 'host-2']);
+    assert.equal(host.codes.length, 3000);
+    assert.ok(moved.transfer.includes(host.codes.buffer as ArrayBuffer), 'the indexes are moved, not cloned');
+    // What the worker gets: a structured clone moving the buffers, then fromTransfer.
+    const received = fromTransfer(structuredClone(moved.task, { transfer: moved.transfer }));
+    assert.deepEqual((received as EncodeTask).rows, blockRows);
+    assert.equal((rows.tags.host as string[]).length, 3000, "the caller's column is untouched");
   });
 
   it(`part pool - a merge on the pool writes the same bytes as an inline merge (seed ${SEED})`, async () => {
