@@ -10,6 +10,10 @@ import { DEFAULT_PREFIX, isValidNodeName } from '../transport/subjects.js';
 import type { FaultSpec } from './actor.js';
 import { DEFAULT_LEASE_TIMEOUT_MS } from './migration/claims.js';
 import { ROLES, type Role } from './roles.js';
+import { MAX_NICE } from './thread_priority.js';
+
+/** Data shard threads' default nice value (NodeConfig.dataNice). */
+export const DEFAULT_DATA_NICE = 10;
 
 /** The validated configuration of one node; plain data, so it can cross into worker threads. */
 export interface NodeConfig {
@@ -45,6 +49,11 @@ export interface NodeConfig {
   walTrimIntervalMs: number;
   /** Data nodes: rows one query holds in memory at once on a shard (storage/query/shard_run.ts). */
   queryBudgetRows: number;
+  /**
+   * Data nodes: the nice value (0–19) of data shard threads and the pools they start, so that
+   * under CPU pressure their work yields to write acknowledgements and the API; 0 = unchanged.
+   */
+  dataNice: number;
   /** Replicas of the WAL stream and the KV buckets; undefined = 3 with at least three NATS servers, else 1. */
   streamReplicas?: number;
   /** Actor restarts allowed within `restartWindowMs` before the node gives up. */
@@ -80,6 +89,7 @@ export const DEFAULT_NODE_CONFIG: Omit<NodeConfig, 'name' | 'roles'> = {
   walKeepFlushedMs: 10 * 60_000,
   walTrimIntervalMs: 30_000,
   queryBudgetRows: DEFAULT_QUERY_BUDGET_ROWS,
+  dataNice: DEFAULT_DATA_NICE,
   maxRestarts: 5,
   restartWindowMs: 60_000,
   restartBackoffBaseMs: 100,
@@ -142,6 +152,8 @@ export function resolveNodeConfig(
     throw errors.invalidArgument(
       `query budget rows must be an integer of at least ${MIN_QUERY_BUDGET_ROWS} (got ${cfg.queryBudgetRows})`,
     );
+  if (!(Number.isInteger(cfg.dataNice) && cfg.dataNice >= 0 && cfg.dataNice <= MAX_NICE))
+    throw errors.invalidArgument(`data nice must be an integer from 0 to ${MAX_NICE} (got ${cfg.dataNice})`);
   if (!Number.isInteger(cfg.metricsPort) || cfg.metricsPort < -1 || cfg.metricsPort > 65535) {
     throw errors.invalidArgument(`metrics port ${cfg.metricsPort} is invalid (0 = ephemeral, -1 = off)`);
   }

@@ -26,6 +26,7 @@ interface NodeFlags {
   walKeepFlushed?: string;
   walTrimInterval?: string;
   queryBudgetRows?: string;
+  dataNice?: string;
   streamReplicas?: string;
   barrierFallbackPoll?: string;
   subjectPrefix?: string;
@@ -84,6 +85,7 @@ export function nodeConfigFromFlags(flags: NodeFlags, natsUrl: string, natsAuth:
     walKeepFlushedMs: ms(flags.walKeepFlushed, 'LOCKSTEP_WAL_KEEP_FLUSHED', 'wal-keep-flushed'),
     walTrimIntervalMs: ms(flags.walTrimInterval, 'LOCKSTEP_WAL_TRIM_INTERVAL', 'wal-trim-interval'),
     queryBudgetRows: count(flags.queryBudgetRows ?? env.LOCKSTEP_QUERY_BUDGET_ROWS),
+    dataNice: count(flags.dataNice ?? env.LOCKSTEP_DATA_NICE),
     streamReplicas: replicas(flags.streamReplicas ?? env.LOCKSTEP_STREAM_REPLICAS),
     barrierFallbackPollMs: ms(flags.barrierFallbackPoll, 'LOCKSTEP_BARRIER_FALLBACK_POLL', 'barrier fallback poll'),
     subjectPrefix: flags.subjectPrefix ?? env.LOCKSTEP_SUBJECT_PREFIX,
@@ -135,6 +137,12 @@ export function nodeCommand(): Command {
       '--query-budget-rows <n>',
       'data nodes: rows one query holds in memory at once on a shard; a longer range is read in time ' +
         'windows of about that many rows (default 2000000, env LOCKSTEP_QUERY_BUDGET_ROWS)',
+    )
+    .option(
+      '--data-nice <n>',
+      'data nodes: nice value 0–19 of the data shard threads and their pools, so that under CPU ' +
+        'pressure they yield to write acknowledgements and the API; 0 = no change; Linux only ' +
+        '(default 10, env LOCKSTEP_DATA_NICE)',
     )
     .option(
       '--stream-replicas <n>',

@@ -1,0 +1,31 @@
+/**
+ * CPU priority of one thread. On Linux the nice value belongs to a thread, not to the process, and
+ * a thread started later (a worker, a pool thread) inherits its creator's. A data shard's thread
+ * lowers its own before it starts its pools, so its apply, copy, flush and merge work yields the
+ * CPU to the threads that acknowledge writes and answer the API when a small host is saturated,
+ * the way databases run compactions at a lower priority.
+ */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+
+/** Highest nice value Linux accepts (the lowest priority). */
+export const MAX_NICE = 19;
+
+/**
+ * Sets the calling thread's nice value to `nice` (0–19; raising it needs no privilege). Returns
+ * null when done, else why it could not be (another OS, no /proc): the thread then runs as before.
+ */
+export function lowerThreadPriority(nice: number): string | null {
+  if (!(Number.isInteger(nice) && nice >= 0 && nice <= MAX_NICE))
+    return `nice value must be an integer from 0 to ${MAX_NICE} (got ${nice})`;
+  if (process.platform !== 'linux') return `thread priorities are only set on Linux (this is ${process.platform})`;
+  try {
+    // "<pid>/task/<tid>": the kernel's id of this very thread, which setpriority(2) takes on Linux.
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isSafeInteger(tid) || tid <= 0) return 'cannot tell this thread id from /proc/thread-self';
+    setPriority(tid, nice);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
