@@ -12,12 +12,11 @@ import { setPriority } from 'node:os';
 export const MAX_NICE = 19;
 
 /**
- * Sets the calling thread's nice value to `nice` (0–19; raising it needs no privilege). Returns
- * null when done, else why it could not be (another OS, no /proc): the thread then runs as before.
+ * Sets the calling thread's nice value to `nice` (0–MAX_NICE, checked by the node's config;
+ * raising it needs no privilege). Returns null when done, else why it could not be (another OS, no
+ * /proc): the thread then runs as before.
  */
 export function lowerThreadPriority(nice: number): string | null {
-  if (!(Number.isInteger(nice) && nice >= 0 && nice <= MAX_NICE))
-    return `nice value must be an integer from 0 to ${MAX_NICE} (got ${nice})`;
   if (process.platform !== 'linux') return `thread priorities are only set on Linux (this is ${process.platform})`;
   try {
     // "<pid>/task/<tid>": the kernel's id of this very thread, which setpriority(2) takes on Linux.

@@ -99,7 +99,7 @@ export function fromTransfer(task: PartTask): PartTask {
   const tags: BlockRows['tags'] = {};
   for (const name in task.rows.tags) {
     const col = task.rows.tags[name] as BlockRows['tags'][string] | CodedStrings;
-    tags[name] = isCoded(col) ? decodeStrings(col) : col;
+    tags[name] = isCoded(col) ? expandStrings(col) : col;
   }
   return { ...task, rows: { ...task.rows, tags } };
 }
@@ -114,6 +114,11 @@ function codeStrings(col: readonly string[]): CodedStrings {
   const codes = new Uint32Array(col.length);
   for (let i = 0; i < col.length; i++) {
     const v = col[i]!;
+    // Rows come sorted by series, so a tag repeats row after row: no lookup for a repeat.
+    if (i > 0 && v === col[i - 1]) {
+      codes[i] = codes[i - 1]!;
+      continue;
+    }
     let c = index.get(v);
     if (c === undefined) {
       c = values.length;
@@ -125,7 +130,7 @@ function codeStrings(col: readonly string[]): CodedStrings {
   return { coded: 'strings', values, codes };
 }
 
-function decodeStrings(c: CodedStrings): string[] {
+function expandStrings(c: CodedStrings): string[] {
   const col = new Array<string>(c.codes.length);
   for (let i = 0; i < col.length; i++) col[i] = c.values[c.codes[i]!]!;
   return col;
