@@ -79,6 +79,19 @@ export interface WritePoint {
   fields: Record<string, number>;
 }
 
+/**
+ * A measure batch as columns, the fast form of a write body (`columns` in place of `points`):
+ * typed arrays travel as raw bytes and no property name repeats per point. One entry per point in
+ * every column. `ts`: epoch milliseconds. A float field's NaN (null in JSON) means the point has no
+ * value for it; an int field has no absence. A declared tag left out stores its missing value ('',
+ * 0 or []) for every point; the entity tags must be given.
+ */
+export interface WriteColumns {
+  ts: Float64Array | readonly number[];
+  tags?: Record<string, readonly WriteTagValue[]>;
+  fields: Record<string, Float64Array | readonly (number | null)[]>;
+}
+
 /** One stream element of a write; the id comes from `element_id` or the stream's element-id tag. */
 export interface WriteElement {
   ts: number | string;

@@ -96,11 +96,48 @@ export function walColumns(
     }
     const tv = row.tags;
     for (let j = 0; j < tcols.length; j++) {
-      const v = tv[tagSpecs[j]!.name];
+      // Own properties only: a tag named like a prototype member (`constructor`) may be absent.
+      const name = tagSpecs[j]!.name;
+      const v = Object.hasOwn(tv, name) ? tv[name] : undefined;
       tcols[j]![k] = v === undefined ? missing[j] : v;
     }
   }
   return eid ? { ts, eid, fields, tags } : { ts, fields, tags };
+}
+
+/**
+ * Rows `idx` of columns already in the WAL form (a columnar write, validated against `from`), in
+ * the shape of `resource` (a layout generation's shape of the same measure): a field whose type
+ * changed to int takes each value rounded (a float's NaN, no value, becomes 0), a field or tag the
+ * columns lack its missing value.
+ */
+export function selectColumns(resource: Measure, cols: WalColumns, idx: readonly number[]): WalColumns {
+  const n = idx.length;
+  const ts = new Float64Array(n);
+  for (let k = 0; k < n; k++) ts[k] = cols.ts[idx[k]!]!;
+  const fields: Record<string, Float64Array> = {};
+  for (const f of resource.fields) {
+    const out = (fields[f.name] = new Float64Array(n));
+    const src = Object.hasOwn(cols.fields, f.name) ? cols.fields[f.name]! : undefined;
+    const isInt = f.type !== 'float';
+    if (src === undefined) out.fill(isInt ? 0 : NaN);
+    else if (!isInt) for (let k = 0; k < n; k++) out[k] = src[idx[k]!]!;
+    else
+      for (let k = 0; k < n; k++) {
+        const v = src[idx[k]!]!;
+        out[k] = Number.isNaN(v) ? 0 : Math.round(v);
+      }
+  }
+  const tags: Record<string, unknown[]> = {};
+  for (const fam of resource.tag_families)
+    for (const t of fam.tags) {
+      if (Object.hasOwn(tags, t.name)) continue;
+      const src = Object.hasOwn(cols.tags, t.name) ? cols.tags[t.name]! : undefined;
+      const out = (tags[t.name] = new Array<unknown>(n));
+      if (src === undefined) out.fill(missingTagValue(t.type));
+      else for (let k = 0; k < n; k++) out[k] = src[idx[k]!];
+    }
+  return { ts, fields, tags };
 }
 
 /** The value a row without tag `type` stores (and routes by) in its place. */

@@ -15,7 +15,7 @@ import { Code, LockstepError } from '../../transport/errors.js';
 import { resourceInGeneration, type LayoutGeneration } from '../../transport/layout_types.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
-import { walColumns, type WalRecord } from '../../transport/wal_record.js';
+import { selectColumns, walColumns, type WalColumns, type WalRecord } from '../../transport/wal_record.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
 import { shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
 
@@ -46,7 +46,8 @@ export interface Batch {
   resource: Measure | Stream;
   revision: number;
   batchId: string;
-  rows: unknown[];
+  /** The points as validated: row objects, or columns in the resource's shape (a measure's columnar write). */
+  rows: unknown[] | WalColumns;
   entityKeys: string[];
 }
 
@@ -81,13 +82,18 @@ export async function appendBatch(
     if (shape.entity.join('\u0000') === batch.resource.entity.join('\u0000'))
       return shardsOfRows(batch.name, batch.entityKeys, gen.shards);
     const keyOf = storedEntityKeyer(shape);
-    const keys = batch.rows.map((r) => keyOf((t) => (r as { tags: Record<string, unknown> }).tags[t]));
+    const rows = batch.rows;
+    const keys = Array.isArray(rows)
+      ? rows.map((r) => keyOf((t) => (r as { tags: Record<string, unknown> }).tags[t]))
+      : batch.entityKeys.map((_, i) => keyOf((t) => (Object.hasOwn(rows.tags, t) ? rows.tags[t]![i] : undefined)));
     return shardsOfRows(batch.name, keys, gen.shards);
   };
   const currentShard = shardsIn(current!);
   const build = (gen: LayoutGeneration, shardOf: Uint16Array, versioned: boolean): Pending[] =>
     [...byShard(shardOf)].map(([shard, rows]) => {
-      const cols = walColumns(batch.kind, shapeOf(gen), batch.rows, rows);
+      const cols = Array.isArray(batch.rows)
+        ? walColumns(batch.kind, shapeOf(gen), batch.rows, rows)
+        : selectColumns(shapeOf(gen) as Measure, batch.rows, rows);
       // A placeholder of the final size: the versions are known once the current appends are acked.
       if (versioned) cols.fields[VERSION_COLUMN] = new Float64Array(rows.length);
       const record: WalRecord = {

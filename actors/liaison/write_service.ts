@@ -13,7 +13,7 @@ import type { WriteReply } from '../../transport/api_types.js';
 import type { Bus, Subscription } from '../../transport/bus.js';
 import { errors, LockstepError, toLockstepError } from '../../transport/errors.js';
 import { serve, type RpcRequest } from '../../transport/rpc.js';
-import { checkName, type Measure, type Stream } from '../../transport/schema_types.js';
+import { checkName, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
 import { LIAISON_QUEUE, type Subjects } from '../../transport/subjects.js';
 import type { Clock } from '../../runtime/clock.js';
 import { groupLayout, type SchemaCache } from '../../runtime/schema_cache.js';
@@ -22,7 +22,8 @@ import type { WriteToken } from '../../transport/write_token.js';
 import type { SchemaGate } from './gates.js';
 import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
-import { appendBatch, type Ack } from './wal_append.js';
+import { appendBatch, type Ack, type Batch } from './wal_append.js';
+import { validateMeasureColumns } from './write_columns.js';
 import { serveLineWrites } from './line_write_service.js';
 
 /** Dependencies of the write service. */
@@ -94,7 +95,9 @@ interface Prepared {
   body: Record<string, unknown>;
   stored: { resource: unknown; mod_revision: number };
   gl: NonNullable<ReturnType<typeof groupLayout>>;
-  rows: unknown[];
+  rows: Batch['rows'];
+  /** Points in the batch. */
+  count: number;
   entityKeys: string[];
 }
 
@@ -124,15 +127,29 @@ export async function prepare(deps: WriteServiceDeps, kind: 'measure' | 'stream'
   const now = deps.clock.now();
   // The envelope's own keys are checked above; the validator sees the batch.
   const { batch_id: _batchId, ...batch } = body;
-  const { rows, entityKeys } =
-    kind === 'measure'
-      ? (({ points, entityKeys }) => ({ rows: points as unknown[], entityKeys }))(
-          validateMeasureWrite(grp, stored.resource as Measure, batch, now),
-        )
-      : (({ elements, entityKeys }) => ({ rows: elements as unknown[], entityKeys }))(
-          validateStreamWrite(grp, stored.resource as Stream, batch, now),
-        );
-  return { kind, group, name, body, stored, gl, rows, entityKeys };
+  const { rows, entityKeys } = validate(kind, grp, stored.resource, batch, now);
+  return { kind, group, name, body, stored, gl, rows, count: entityKeys.length, entityKeys };
+}
+
+function validate(
+  kind: 'measure' | 'stream',
+  group: Group,
+  resource: unknown,
+  batch: Record<string, unknown>,
+  now: number,
+): { rows: Batch['rows']; entityKeys: string[] } {
+  if (kind === 'stream') {
+    const { elements, entityKeys } = validateStreamWrite(group, resource as Stream, batch, now);
+    return { rows: elements, entityKeys };
+  }
+  if (batch.columns === undefined) {
+    const { points, entityKeys } = validateMeasureWrite(group, resource as Measure, batch, now);
+    return { rows: points, entityKeys };
+  }
+  if (batch.points !== undefined)
+    throw errors.invalidArgument('body: give points or columns, not both', { field: 'body.columns' });
+  const { cols, entityKeys } = validateMeasureColumns(group, resource as Measure, batch, now);
+  return { rows: cols, entityKeys };
 }
 
 /** Appends a prepared batch to the WAL; the reply once every append was acknowledged. */
@@ -167,7 +184,7 @@ export async function commit(deps: WriteServiceDeps, p: Prepared): Promise<Write
     });
   }
   return {
-    points: rows.length,
+    points: p.count,
     batch_id: batchId,
     schema_revision: stored.mod_revision,
     write_token: tokenOf(group, gl.layout.current.generation, generations.length, acks),

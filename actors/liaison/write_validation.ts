@@ -32,7 +32,7 @@ type Obj = Record<string, unknown>;
 
 // A decoded JSON or msgpack object. Cheaper than a prototype check; anything exotic that slips
 // through (a Date, a Map) has no enumerable tags or fields and fails the checks that follow.
-function isObject(v: unknown): v is Obj {
+export function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -56,7 +56,7 @@ const MEASURE_BODY_KEYS = ['points', 'schema_revision', 'group', 'name'];
 const STREAM_BODY_KEYS = ['elements', 'schema_revision', 'group', 'name'];
 
 /** Per-resource lookups, compiled once per schema object. */
-interface Compiled {
+export interface Compiled {
   label: string;
   tagTypes: Map<string, number>;
   fieldTypes: Map<string, number>;
@@ -69,7 +69,8 @@ interface Compiled {
 
 const compiled = new WeakMap<Measure | Stream, Compiled>();
 
-function compile(r: Measure | Stream, kind: 'measure' | 'stream'): Compiled {
+/** The lookups of `r`, compiled on first use. */
+export function compile(r: Measure | Stream, kind: 'measure' | 'stream'): Compiled {
   let c = compiled.get(r);
   if (c !== undefined) return c;
   const tagTypes = new Map<string, number>();
@@ -98,11 +99,11 @@ function wellFormed(s: string): boolean {
   return hasIsWellFormed ? (s as unknown as { isWellFormed(): boolean }).isWellFormed() : !LONE_SURROGATE.test(s);
 }
 
-function bad(where: string, message: string): LockstepError {
+export function bad(where: string, message: string): LockstepError {
   return errors.invalidArgument(`${where}: ${message}`, { field: where });
 }
 
-function listNames(names: string[]): string {
+export function listNames(names: string[]): string {
   if (names.length === 0) return 'none';
   const shown = names.slice(0, LISTED_NAMES).join(', ');
   return names.length > LISTED_NAMES ? `${shown} and ${names.length - LISTED_NAMES} more` : shown;
@@ -121,27 +122,35 @@ function batchOf(body: unknown, list: string, allowed: string[], what: string): 
   const items = body[list];
   if (!Array.isArray(items)) throw bad(list, `expected an array of ${what}s, got ${describe(items)}`);
   if (items.length === 0) throw bad(list, `the batch is empty: a write needs at least one ${what}`);
-  if (items.length > MAX_POINTS_PER_BATCH) {
+  checkBatchSize(items.length, what);
+  return items;
+}
+
+/** `ResourceExhausted` for a batch of more than MAX_POINTS_PER_BATCH items. */
+export function checkBatchSize(size: number, what: string): void {
+  if (size > MAX_POINTS_PER_BATCH) {
     throw new LockstepError(
       Code.ResourceExhausted,
-      `batch of ${items.length} ${what}s exceeds the limit of ${MAX_POINTS_PER_BATCH} per write; split it`,
-      { details: { limit: MAX_POINTS_PER_BATCH, size: items.length } },
+      `batch of ${size} ${what}s exceeds the limit of ${MAX_POINTS_PER_BATCH} per write; split it`,
+      { details: { limit: MAX_POINTS_PER_BATCH, size } },
     );
   }
-  return items;
 }
 
 function checkTs(v: unknown, lo: number, hi: number, group: Group, list: string, i: number): number {
   // The common case, an in-window integer, costs two comparisons.
   const ts = typeof v === 'number' && Number.isSafeInteger(v) ? v : parseTimestamp(v, `${list}[${i}].ts`);
-  if (ts < lo || ts > hi) {
-    const why =
-      ts < lo
-        ? `older than the ttl (${group.ttl}) of group ${group.name}`
-        : `more than ${MAX_FUTURE_MS / 60_000} min in the future`;
-    throw bad(`${list}[${i}].ts`, `${iso(ts)} is ${why}; the accepted window is [${iso(lo)}, ${iso(hi)}]`);
-  }
+  if (ts < lo || ts > hi) throw outOfWindow(ts, lo, hi, group, `${list}[${i}].ts`);
   return ts;
+}
+
+/** A timestamp outside the accepted window [lo, hi], at `where`. */
+export function outOfWindow(ts: number, lo: number, hi: number, group: Group, where: string): LockstepError {
+  const why =
+    ts < lo
+      ? `older than the ttl (${group.ttl}) of group ${group.name}`
+      : `more than ${MAX_FUTURE_MS / 60_000} min in the future`;
+  return bad(where, `${iso(ts)} is ${why}; the accepted window is [${iso(lo)}, ${iso(hi)}]`);
 }
 
 function stringProblem(s: string): string | null {
@@ -151,7 +160,7 @@ function stringProblem(s: string): string | null {
   return null;
 }
 
-function checkTagValue(v: unknown, type: number, where: string): void {
+export function checkTagValue(v: unknown, type: number, where: string): void {
   if (type === T_STRING) {
     if (typeof v !== 'string') throw bad(where, `expected a string, got ${describe(v)}`);
     const p = stringProblem(v);

@@ -36,6 +36,12 @@ export type IngestConfig = (typeof INGEST_CONFIGS)[number];
  */
 export const INGEST_SHAPES = ['random', 'walk'] as const;
 export type IngestShape = (typeof INGEST_SHAPES)[number];
+/**
+ * How a writer sends its batches: `columns` (typed arrays, the client's `writeMeasureColumns`) or
+ * `points` (an object per point, `writeMeasure`).
+ */
+export const INGEST_FORMS = ['columns', 'points'] as const;
+export type IngestForm = (typeof INGEST_FORMS)[number];
 /** The fields of the walk shape. */
 export const WALK_FIELDS = 2;
 
@@ -61,6 +67,7 @@ export interface IngestArgs {
   warmUpMs: number;
   fields: number;
   shape: IngestShape;
+  form: IngestForm;
   configs: IngestConfig[];
   /** Where to write the JSON report, if anywhere. */
   report?: string;
@@ -126,6 +133,14 @@ function program(): Command {
     )
     .addOption(
       opt(
+        '--form <name>',
+        'columns: typed arrays per batch (writeMeasureColumns); points: an object per point (writeMeasure)',
+        oneOf('--form', INGEST_FORMS),
+        'columns',
+      ),
+    )
+    .addOption(
+      opt(
         '--configs <name,...>',
         `deployments, among ${INGEST_CONFIGS.join(', ')}`,
         configList('--configs'),
@@ -146,6 +161,7 @@ export function parseIngestArgs(argv: readonly string[]): IngestArgs {
     warmUp: number;
     fields: number;
     shape: IngestShape;
+    form: IngestForm;
     configs: IngestConfig[];
     report?: string;
   }>(program(), argv);
@@ -161,6 +177,7 @@ export function parseIngestArgs(argv: readonly string[]): IngestArgs {
     warmUpMs: o.warmUp,
     fields: o.fields,
     shape: o.shape,
+    form: o.form,
     configs: o.configs,
   };
   if (o.report !== undefined) args.report = o.report;

@@ -4,8 +4,8 @@
  * three replicas of the WAL (`cluster_r3`). Each run starts its own processes,
  * creates a 4-shard group and one measure (entity `host`; `--fields` random float fields, or with
  * `--shape walk` a random-walk float `value` and an int counter `requests`), then `--writers`
- * concurrent writers, each on its own connection, loop on `writeMeasure` with batches of `--batch`
- * points for `--warm-up` plus `--duration`.
+ * concurrent writers, each on its own connection, loop on `writeMeasureColumns` (or with `--form
+ * points` on `writeMeasure`) with batches of `--batch` points for `--warm-up` plus `--duration`.
  *
  * Points/s and latency are those of the write API (a write is acknowledged once durable in the
  * JetStream WAL); after the writers stop, the run waits (bounded) until the data nodes applied and
@@ -24,10 +24,16 @@ import { connect } from '@nats-io/transport-node';
 import { LocalCluster } from '../../runtime/local_cluster.js';
 import { LockstepClient } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
-import type { WritePoint } from '../../transport/api_types.js';
+import type { WriteColumns, WritePoint } from '../../transport/api_types.js';
 import type { WriteToken } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
-import { parseIngestArgs, type IngestArgs, type IngestConfig, type IngestShape } from './ingest_args.js';
+import {
+  parseIngestArgs,
+  type IngestArgs,
+  type IngestConfig,
+  type IngestForm,
+  type IngestShape,
+} from './ingest_args.js';
 import { percentile, runBenchScript, sleep, windowFromNow, type Window } from './bench_cli.js';
 import { Walks } from './walk.js';
 import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
@@ -97,24 +103,37 @@ class BatchSource {
    * moves from 50 by a random step in [-1, 1) (2 decimals), its counter by 0–99.
    */
   next(): WritePoint[] | undefined {
+    const c = this.nextColumns();
+    if (c === undefined) return undefined;
+    const tags = c.tags!.host!;
+    const names = Object.keys(c.fields);
+    return Array.from({ length: c.ts.length }, (_, j) => ({
+      ts: c.ts[j]!,
+      tags: { host: tags[j]! },
+      fields: Object.fromEntries(names.map((f) => [f, c.fields[f]![j]!])),
+    }));
+  }
+
+  /** The next batch as columns, or undefined past the cap. */
+  nextColumns(): WriteColumns | undefined {
     if (this.exhausted) return undefined;
     this.issued++;
-    const out: WritePoint[] = new Array(this.batchPoints);
-    for (let j = 0; j < this.batchPoints; j++, this.nextPoint++) {
+    const n = this.batchPoints;
+    const ts = new Float64Array(n);
+    const host = new Array<string>(n);
+    const names = this.walks ? ['value', 'requests'] : this.fieldNames;
+    const cols = names.map(() => new Float64Array(n));
+    for (let j = 0; j < n; j++, this.nextPoint++) {
       const k = this.nextPoint;
-      let fields: Record<string, number>;
-      if (this.walks) fields = this.walks.next(k % this.series);
-      else {
-        fields = {};
-        for (const f of this.fieldNames) fields[f] = Math.floor(Math.random() * 10_000) / 100;
-      }
-      out[j] = {
-        ts: this.firstTs + Math.floor(k / this.series) * TS_STEP_MS,
-        tags: { host: this.hosts[k % this.series]! },
-        fields,
-      };
+      ts[j] = this.firstTs + Math.floor(k / this.series) * TS_STEP_MS;
+      host[j] = this.hosts[k % this.series]!;
+      if (this.walks) {
+        const w = this.walks.next(k % this.series);
+        cols[0]![j] = w.value;
+        cols[1]![j] = w.requests;
+      } else for (const c of cols) c[j] = Math.floor(Math.random() * 10_000) / 100;
     }
-    return out;
+    return { ts, tags: { host }, fields: Object.fromEntries(names.map((f, i) => [f, cols[i]!])) };
   }
 }
 
@@ -201,6 +220,7 @@ export interface IngestReport {
     warm_up_s: number;
     fields: number;
     shape: IngestShape;
+    form: IngestForm;
     shards: number;
   };
   configs: IngestRow[];
@@ -246,14 +266,22 @@ async function createSchema(client: LockstepClient, members: string[], args: Ing
 }
 
 /** One writer: re-issues a batch as soon as the previous one completed, until the window ends. */
-async function writer(client: LockstepClient, source: BatchSource, s: RunStats, stop: AbortSignal): Promise<void> {
+async function writer(
+  client: LockstepClient,
+  source: BatchSource,
+  form: IngestForm,
+  s: RunStats,
+  stop: AbortSignal,
+): Promise<void> {
   // Bounded by the source's batch cap, which is far above what any window needs.
   for (let i = 0; i < source.maxBatches && !stop.aborted && performance.now() < s.w.end; i++) {
-    const points = source.next();
-    if (points === undefined) return;
+    const batch = form === 'columns' ? source.nextColumns() : source.next();
+    if (batch === undefined) return;
     const startedAt = performance.now();
     try {
-      const r = await client.writeMeasure(GROUP, MEASURE, points);
+      const r = Array.isArray(batch)
+        ? await client.writeMeasure(GROUP, MEASURE, batch)
+        : await client.writeMeasureColumns(GROUP, MEASURE, batch);
       s.record(startedAt, performance.now(), r.duplicate ? 0 : r.points);
       mergeToken(s.token, r.write_token);
     } catch (err) {
@@ -309,7 +337,7 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
       const source = new BatchSource(args.series, args.batchPoints, args.fields, Date.now(), args.shape);
       const s = new RunStats(windowFromNow(args.warmUpMs, args.measureMs));
       // Join every writer: each one's last write is bounded by the client's write timeout.
-      await Promise.all(clients.slice(1).map((c) => writer(c, source, s, stop)));
+      await Promise.all(clients.slice(1).map((c) => writer(c, source, args.form, s, stop)));
       const writersDone = performance.now();
       const dataNodes = [...lc.nodes.values()]
         .filter((n) => n.roles.includes('data') || n.roles.includes('standalone'))
@@ -386,6 +414,7 @@ async function run(args: IngestArgs, signal: AbortSignal): Promise<IngestReport>
       warm_up_s: args.warmUpMs / 1000,
       fields: args.fields,
       shape: args.shape,
+      form: args.form,
       shards: SHARDS,
     },
     configs: rows,

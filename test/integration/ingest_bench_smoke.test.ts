@@ -73,11 +73,12 @@ describe('ingest benchmark', function () {
       stage: string;
       cores: number;
       node: string;
-      profile: { shape: string };
+      profile: { shape: string; form: string };
       configs: Row[];
     };
     assert.equal(rep.stage, 'stored');
     assert.equal(rep.profile.shape, 'walk');
+    assert.equal(rep.profile.form, 'columns');
     assert.equal(typeof rep.cores, 'number');
     assert.ok(rep.cores >= 1);
     assert.equal(typeof rep.node, 'string');
@@ -131,6 +132,7 @@ describe('ingest benchmark', function () {
     [['--configs', 'standalone,replica'], '--configs'],
     [['--shape', 'square'], '--shape'],
     [['--shape', 'walk', '--fields', '3'], '--fields'],
+    [['--form', 'rows'], '--form'],
   ];
 
   it('bench - bad flags are rejected by parseIngestArgs with a message naming the flag', () => {
@@ -157,6 +159,7 @@ describe('ingest benchmark', function () {
         warmUpMs: 3000,
         fields: 2,
         shape: 'random',
+        form: 'columns',
         configs: ['standalone', 'cluster', 'cluster_r3'],
       },
     );

@@ -13,6 +13,7 @@ import { tagFamily } from '../harness/fixtures.js';
 import { decode } from '../../transport/codec.js';
 import { WAL_STREAM, subjectsFor } from '../../transport/subjects.js';
 import { call } from '../../transport/rpc.js';
+import { LockstepClient } from '../../transport/client.js';
 
 const S = subjectsFor();
 
@@ -91,6 +92,75 @@ describe('write path to the WAL (liaisons only, every data node down)', function
       rows += rec.cols.ts.length;
     }
     assert.equal(rows, 100);
+  });
+
+  it('write - points sent as columns (msgpack typed arrays or JSON) store the WAL records the same points as objects store', async () => {
+    const n = 60;
+    const points = Array.from({ length: n }, (_, i) => ({
+      ts: now - i,
+      tags: { host: `col${i % 7}`, ...(i % 2 ? { region: 'us' } : {}) },
+      fields: { ...(i % 3 ? { value: i / 4 } : {}), count: i },
+    }));
+    const columns = {
+      ts: Float64Array.from(points, (p) => p.ts),
+      tags: { host: points.map((p) => p.tags.host), region: points.map((p) => p.tags.region ?? '') },
+      fields: {
+        value: Float64Array.from(points, (p) => p.fields.value ?? NaN),
+        count: points.map((p) => p.fields.count),
+      },
+    };
+    const asRows = await write({ points });
+    const client = await LockstepClient.connect({ natsUrl: c.lc.natsUrl });
+    const asCols = await client.writeMeasureColumns('w', 'cpu', columns).finally(() => client.close());
+    assert.equal(asCols.points, n);
+    // JSON has no NaN: a float column's null is "no value".
+    const { headers } = await import('@nats-io/nats-core');
+    const h = headers();
+    h.set('Content-Type', 'application/json');
+    const json = {
+      ...columns,
+      ts: [...columns.ts],
+      fields: { ...columns.fields, value: points.map((p) => p.fields.value ?? null) },
+    };
+    const r = await nc.request(
+      S.api.write('measure'),
+      new TextEncoder().encode(JSON.stringify({ group: 'w', name: 'cpu', columns: json })),
+      { timeout: 5000, headers: h },
+    );
+    assert.equal(r.headers?.get('Lockstep-Status') ?? '', '', new TextDecoder().decode(r.data));
+    const asJson = JSON.parse(new TextDecoder().decode(r.data)) as WriteReply;
+    const records = async (reply: WriteReply) => {
+      const out: Record<string, unknown> = {};
+      for (const [shard, seq] of Object.entries(reply.write_token.shards))
+        out[shard] = (decode((await jsm.streams.getMessage(WAL_STREAM, { seq }))!.data) as { cols: unknown }).cols;
+      return out;
+    };
+    const expected = await records(asRows);
+    assert.equal(Object.keys(expected).length >= 2, true, 'spread over the shards');
+    assert.deepEqual(await records(asCols), expected);
+    assert.deepEqual(await records(asJson), expected);
+  });
+
+  it('write - bad columns get InvalidArgument naming the column and write nothing', async () => {
+    const before = await walMessages();
+    const ts = [now, now];
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ columns: { ts, tags: { host: ['a'] }, fields: { value: [1, 2] } } }, /columns\.tags\.host/],
+      [{ columns: { ts, tags: { host: ['a', 'b'] }, fields: { value: [1, 'x'] } } }, /columns\.fields\.value\[1\]/],
+      [{ columns: { ts, tags: { region: ['a', 'b'] }, fields: { value: [1, 2] } } }, /entity tag host is missing/],
+      [
+        { columns: { ts, tags: { host: ['a', 'b'] }, fields: { value: [1, 2] } }, points: [point('a', 1)] },
+        /points or columns/,
+      ],
+    ];
+    for (const [body, message] of cases) {
+      await assert.rejects(write(body), (e: { code?: string; message?: string }) => {
+        assert.equal(e.code, 'InvalidArgument', e.message);
+        assert.match(e.message ?? '', message);
+        return true;
+      });
+    }
+    assert.equal(await walMessages(), before, 'nothing was written');
   });
 
   it('write - a retried batch_id is stored once (same sequences)', async () => {

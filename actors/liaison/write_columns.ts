@@ -1,0 +1,151 @@
+/**
+ * Pure validation of a measure write sent as columns (`columns` in place of `points`,
+ * transport/api_types.ts `WriteColumns`): the same rules as a batch of points (DESIGN §7) checked
+ * column by column, and the result already in the WAL record's column form, so the liaison never
+ * builds an object per point. Messages name the column and the point: `columns.tags.host[12]`.
+ */
+import { errors } from '../../transport/errors.js';
+import { ttlMs, type Group, type Measure } from '../../transport/schema_types.js';
+import { missingTagValue, type WalColumns } from '../../transport/wal_record.js';
+import { describeValue as describe } from '../../transport/timestamp.js';
+import { bad, checkBatchSize, checkTagValue, compile, isObject, listNames, outOfWindow } from './write_validation.js';
+import { MAX_FUTURE_MS } from '../../transport/limits.js';
+
+/** A validated columnar batch: columns in the measure's shape and each point's entity key. */
+export interface ValidatedColumns {
+  cols: WalColumns;
+  entityKeys: string[];
+}
+
+// Top-level keys the caller consumes (the gates and the resource address) besides the batch.
+const BODY_KEYS = ['columns', 'schema_revision', 'group', 'name'];
+const COLUMNS_KEYS = ['ts', 'tags', 'fields'];
+
+type Column = ArrayLike<unknown>;
+
+function isColumn(v: unknown): v is Column {
+  return Array.isArray(v) || v instanceof Float64Array;
+}
+
+function checkKeys(o: Record<string, unknown>, allowed: string[], where: string): void {
+  for (const k in o) {
+    if (!allowed.includes(k)) throw bad(`${where}.${k}`, `is not a known property (known: ${allowed.join(', ')})`);
+  }
+}
+
+function columnOf(v: unknown, n: number, where: string, what: string): Column {
+  if (!isColumn(v)) throw bad(where, `expected an array of ${what}, one per point, got ${describe(v)}`);
+  if (v.length !== n) throw bad(where, `has ${v.length} entries; columns.ts has ${n} (one per point)`);
+  return v;
+}
+
+function timestamps(v: unknown, group: Group, nowMs: number): Float64Array {
+  if (!isColumn(v)) throw bad('columns.ts', `expected an array of epoch milliseconds, got ${describe(v)}`);
+  const n = v.length;
+  if (n === 0) throw bad('columns.ts', 'the batch is empty: a write needs at least one point');
+  checkBatchSize(n, 'point');
+  const lo = nowMs - ttlMs(group);
+  const hi = nowMs + MAX_FUTURE_MS;
+  const ts = v instanceof Float64Array ? v : new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = v[i];
+    if (!Number.isSafeInteger(t))
+      throw bad(`columns.ts[${i}]`, `expected epoch milliseconds (a safe integer), got ${describe(t)}`);
+    if ((t as number) < lo || (t as number) > hi) throw outOfWindow(t as number, lo, hi, group, `columns.ts[${i}]`);
+    ts[i] = t as number;
+  }
+  return ts;
+}
+
+/** Validates a measure write body carrying `columns`; throws `InvalidArgument` or `ResourceExhausted` naming the culprit. */
+export function validateMeasureColumns(group: Group, measure: Measure, body: unknown, nowMs: number): ValidatedColumns {
+  const c = compile(measure, 'measure');
+  if (!isObject(body)) throw errors.invalidArgument(`body: expected an object, got ${describe(body)}`);
+  checkKeys(body, BODY_KEYS, 'body');
+  const given = body.columns;
+  if (!isObject(given)) throw bad('columns', `expected an object {ts, tags, fields}, got ${describe(given)}`);
+  checkKeys(given, COLUMNS_KEYS, 'columns');
+  const ts = timestamps(given.ts, group, nowMs);
+  const n = ts.length;
+
+  const givenFields = given.fields;
+  if (!isObject(givenFields))
+    throw bad('columns.fields', `expected an object of field columns, got ${describe(givenFields)}`);
+  const fields: Record<string, Float64Array> = {};
+  let anyInt = false;
+  const floats: Float64Array[] = [];
+  for (const k in givenFields) {
+    const type = c.fieldTypes.get(k);
+    if (type === undefined)
+      throw bad(`columns.fields.${k}`, `unknown field; ${c.label} declares ${listNames(c.fieldNames)}`);
+    const isInt = type === 0;
+    const src = columnOf(givenFields[k], n, `columns.fields.${k}`, isInt ? 'safe integers' : 'floats');
+    const out = src instanceof Float64Array ? src : new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = src[i];
+      if (isInt) {
+        if (!Number.isSafeInteger(x))
+          throw bad(`columns.fields.${k}[${i}]`, `expected a safe integer, got ${describe(x)}`);
+      } else if (x === null || (typeof x === 'number' && Number.isNaN(x))) {
+        out[i] = NaN;
+        continue;
+      } else if (typeof x !== 'number' || !Number.isFinite(x)) {
+        throw bad(`columns.fields.${k}[${i}]`, `expected a finite float (NaN or null: no value), got ${describe(x)}`);
+      }
+      out[i] = x as number;
+    }
+    fields[k] = out;
+    if (isInt) anyInt = true;
+    else floats.push(out);
+  }
+  // A point needs at least one field: an int column always has one, a float column may not.
+  if (!anyInt) {
+    for (let i = 0; i < n; i++) {
+      if (!floats.some((f) => !Number.isNaN(f[i]!)))
+        throw bad(`columns.fields`, `point ${i} has no field value (declared: ${listNames(c.fieldNames)})`);
+    }
+  }
+  for (const f of measure.fields)
+    if (!Object.hasOwn(fields, f.name)) fields[f.name] = new Float64Array(n).fill(f.type === 'float' ? NaN : 0);
+
+  const givenTags = given.tags ?? {};
+  if (!isObject(givenTags)) throw bad('columns.tags', `expected an object of tag columns, got ${describe(givenTags)}`);
+  const tags: Record<string, unknown[]> = {};
+  for (const k in givenTags) {
+    const type = c.tagTypes.get(k);
+    if (type === undefined) throw bad(`columns.tags.${k}`, `unknown tag; ${c.label} declares ${listNames(c.tagNames)}`);
+    const given = columnOf(givenTags[k], n, `columns.tags.${k}`, 'tag values');
+    const col = Array.isArray(given) ? given : Array.from(given);
+    for (let i = 0; i < n; i++) checkTagValue(col[i], type, `columns.tags.${k}[${i}]`);
+    tags[k] = col;
+  }
+  for (const name of c.tagNames)
+    if (!Object.hasOwn(tags, name))
+      tags[name] = new Array<unknown>(n).fill(missingTagValue(tagTypeName(measure, name)));
+  return { cols: { ts, fields, tags }, entityKeys: entityKeysOf(c.entity, givenTags, n, c.label) };
+}
+
+function tagTypeName(measure: Measure, name: string): string {
+  for (const f of measure.tag_families) for (const t of f.tags) if (t.name === name) return t.type;
+  return 'string';
+}
+
+// Each point's canonical entity key, equal to JSON.stringify of its entity values in order.
+function entityKeysOf(entity: readonly string[], tags: Record<string, unknown>, n: number, label: string): string[] {
+  const cols = entity.map((name) => {
+    if (!Object.hasOwn(tags, name))
+      throw bad('columns.tags', `entity tag ${name} is missing (entity of ${label}: ${entity.join(', ')})`);
+    return tags[name] as unknown[];
+  });
+  const keys = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    let key = '[';
+    for (let j = 0; j < cols.length; j++) {
+      const v = cols[j]![i];
+      // A validated number is a safe integer, whose JSON form is its String form.
+      key += (j === 0 ? '' : ',') + (typeof v === 'number' ? String(v) : JSON.stringify(v));
+    }
+    keys[i] = key + ']';
+  }
+  return keys;
+}
