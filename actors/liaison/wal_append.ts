@@ -22,7 +22,14 @@ import { shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
 /** The shard of every row: the series (name + entity key) hashed onto `shards`. */
 function shardsOfRows(name: string, entityKeys: readonly string[], shards: number): Uint16Array {
   const out = new Uint16Array(entityKeys.length);
-  for (let i = 0; i < entityKeys.length; i++) out[i] = shardOfSeries(name, entityKeys[i]!, shards);
+  // A batch repeats its series: each distinct one is hashed once.
+  const seen = new Map<string, number>();
+  for (let i = 0; i < entityKeys.length; i++) {
+    const key = entityKeys[i]!;
+    let shard = seen.get(key);
+    if (shard === undefined) seen.set(key, (shard = shardOfSeries(name, key, shards)));
+    out[i] = shard;
+  }
   return out;
 }
 

@@ -138,6 +138,22 @@ function entityKeysOf(entity: readonly string[], tags: Record<string, unknown>, 
     return tags[name] as unknown[];
   });
   const keys = new Array<string>(n);
+  if (cols.length === 1) {
+    // One entity tag: a batch repeats its series, so each distinct value is formatted once.
+    const col = cols[0]!;
+    const seen = new Map<unknown, string>();
+    for (let i = 0; i < n; i++) {
+      const v = col[i];
+      let key = seen.get(v);
+      if (key === undefined) {
+        key = `[${typeof v === 'number' ? String(v) : JSON.stringify(v)}]`;
+        // Arrays are compared by identity: only scalars are worth remembering.
+        if (typeof v !== 'object') seen.set(v, key);
+      }
+      keys[i] = key;
+    }
+    return keys;
+  }
   for (let i = 0; i < n; i++) {
     let key = '[';
     for (let j = 0; j < cols.length; j++) {

@@ -101,6 +101,27 @@ describe('write columns - validation', () => {
     }
   });
 
+  it('write columns - a one-tag entity keys every point as JSON of its value', () => {
+    const one: Measure = { ...MEASURE, entity: ['host'] };
+    const host = ['a', 'b', 'a', 'say "hi"', 'b', ''];
+    const { entityKeys } = validateMeasureColumns(
+      GROUP,
+      one,
+      {
+        columns: {
+          ts: host.map(() => NOW),
+          tags: { host, core: host.map(() => 1) },
+          fields: { count: host.map(() => 1) },
+        },
+      },
+      NOW,
+    );
+    assert.deepEqual(
+      entityKeys,
+      host.map((h) => JSON.stringify([h])),
+    );
+  });
+
   it('write columns - bad columns are InvalidArgument naming the column and the point', () => {
     expectErr(() => write(undefined), Code.InvalidArgument, 'columns', 'expected an object');
     expectErr(() => write(cols({ ts: [] })), Code.InvalidArgument, 'columns.ts', 'empty');
