@@ -15,7 +15,7 @@
  * Run: `npm run bench:ingest -- --report out.json`. Times are `performance.now()` and timestamps of
  * the written points `Date.now()`: this is a measuring tool outside the system, not logic under test.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -188,6 +188,13 @@ export interface IngestRow {
   max_ms: number;
   /** Data directory bytes (parts, segments, markers) ÷ every point acknowledged in the run, once flushed. */
   bytes_per_point: number;
+  /**
+   * CPU of the server processes (nodes and nats-servers) from the first write until every point was
+   * flushed to parts, and that ÷ every acknowledged point: what one point costs the server to
+   * accept, log and store (merges that continue afterwards excluded).
+   */
+  server_cpu_s: number;
+  server_cpu_us_per_point: number;
   /** From the writers' end until every shard flushed all acknowledged points to parts. */
   stored_after_s: number;
   /** Copies of the WAL the servers keep (its bytes below are one copy's). */
@@ -315,6 +322,23 @@ async function walSettled(bytes: () => Promise<number>): Promise<{ bytes: number
   return { bytes: last, afterS: Math.round(performance.now() - t0) / 1000 };
 }
 
+/** User plus system CPU seconds the processes used so far (Linux /proc; 0 elsewhere). */
+function cpuSecondsOf(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // Not Linux, or the process is gone: it adds nothing.
+    }
+  }
+  // USER_HZ is 100 on Linux.
+  return ticks / 100;
+}
+
 /** Runs one config with `writers` writers on fresh processes, and stops them before returning. */
 async function runOne(config: IngestConfig, writers: number, args: IngestArgs, stop: AbortSignal): Promise<IngestRow> {
   const dir = mkdtempSync(join(os.tmpdir(), `lockstep-ingest-${config}-`));
@@ -335,6 +359,7 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
         clients.push(await LockstepClient.connect({ natsUrl: lc.natsUrl, name: `bench-writer-${i}` }));
 
       const source = new BatchSource(args.series, args.batchPoints, args.fields, Date.now(), args.shape);
+      const cpuFrom = cpuSecondsOf(pids);
       const s = new RunStats(windowFromNow(args.warmUpMs, args.measureMs));
       // Join every writer: each one's last write is bounded by the client's write timeout.
       await Promise.all(clients.slice(1).map((c) => writer(c, source, args.form, s, stop)));
@@ -344,6 +369,7 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
         .map((n) => n.name);
       await waitFlushed(admin, dataNodes, s.token, writersDone + STORED_TIMEOUT_MS, stop);
       const storedAfterS = Math.round(performance.now() - writersDone) / 1000;
+      const cpuS = cpuSecondsOf(pids) - cpuFrom;
       const disk = diskUsage(join(dir, 'data'));
       const jsm = await jetstreamManager(nc);
       const walInfo = await jsm.streams.info(subjectsFor().walStream);
@@ -362,6 +388,8 @@ async function runOne(config: IngestConfig, writers: number, args: IngestArgs, s
         max_ms: percentile(lat, 100),
         bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((disk.bytes / s.acknowledgedPoints) * 100) / 100,
         stored_after_s: storedAfterS,
+        server_cpu_s: Math.round(cpuS * 100) / 100,
+        server_cpu_us_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((cpuS / s.acknowledgedPoints) * 1e8) / 100,
         wal_replicas: walInfo.config.num_replicas,
         wal_bytes_per_point: s.acknowledgedPoints === 0 ? 0 : Math.round((walBytes / s.acknowledgedPoints) * 100) / 100,
         wal_bytes: walBytes,

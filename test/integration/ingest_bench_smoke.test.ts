@@ -31,6 +31,7 @@ const ROW_FIELDS = [
   'max_ms',
   'bytes_per_point',
   'stored_after_s',
+  'server_cpu_us_per_point',
   'wal_bytes_per_point',
   'wal_bytes_per_point_settled',
 ] as const;
@@ -108,6 +109,11 @@ describe('ingest benchmark', function () {
       assert.ok(
         n('bytes_per_point') > 0 && n('stored_after_s') >= 0,
         `${row.config}: bytes_per_point ${n('bytes_per_point')}, stored_after_s ${n('stored_after_s')}`,
+      );
+      // Every point cost the server some CPU, and far less than a millisecond.
+      assert.ok(
+        n('server_cpu_us_per_point') > 0 && n('server_cpu_us_per_point') < 1000,
+        `${row.config}: ${n('server_cpu_us_per_point')} µs of server CPU per point`,
       );
       assert.equal(row.capped, false);
       assert.equal(n('wal_replicas'), row.config === 'cluster_r3' ? 3 : 1, `${row.config}: WAL replicas`);
