@@ -333,6 +333,19 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
   const ecols = entity.map((t) => sized(cols.tags[t]));
   if (ecols.some((c) => c === null)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
   const one = ecols.length === 1 ? ecols[0]! : null;
+  // A record repeats its series: each distinct value's key is built once, and the same string then
+  // finds its series with a hash computed once.
+  const keys = new Map<unknown, string>();
+  const keyOfOne = (i: number): string => {
+    const v = one![i];
+    let key = keys.get(v);
+    if (key === undefined) {
+      key = `[${typeof v === 'number' ? String(v) : JSON.stringify(v)}]`;
+      // Arrays are compared by identity: only scalars are worth remembering.
+      if (typeof v !== 'object') keys.set(v, key);
+    }
+    return key;
+  };
   return {
     ts: cols.ts,
     eid: L.stream ? sized(cols.eid) : null,
@@ -341,9 +354,7 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
       return c instanceof Float64Array ? c : null;
     }),
     t: L.tagNames.map((name) => sized(cols.tags[name])),
-    key: one
-      ? (i) => `[${typeof one[i] === 'number' ? String(one[i]) : JSON.stringify(one[i])}]`
-      : (i) => JSON.stringify(ecols.map((c) => c![i])),
+    key: one ? keyOfOne : (i) => JSON.stringify(ecols.map((c) => c![i])),
   };
 }
 
