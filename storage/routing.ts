@@ -27,6 +27,40 @@ export function entityKeyOf(entity: readonly string[], tagAt: (tag: string) => u
   return JSON.stringify(entity.map(tagAt));
 }
 
+// A value's JSON form; a safe integer's is its String form, without the call.
+const jsonOf = (v: unknown): string =>
+  typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : JSON.stringify(v);
+
+/**
+ * The canonical entity key (as `entityKeyOf`) of each of `n` rows given as their entity tag
+ * columns, in entity order. A batch repeats its series: with one entity tag each distinct value is
+ * formatted once, and its rows share one string, whose hash a Map then computes once.
+ */
+export function entityKeysOfColumns(cols: readonly ArrayLike<unknown>[], n: number): string[] {
+  const keys = new Array<string>(n);
+  if (cols.length === 1) {
+    const col = cols[0]!;
+    const seen = new Map<unknown, string>();
+    for (let i = 0; i < n; i++) {
+      const v = col[i];
+      let key = seen.get(v);
+      if (key === undefined) {
+        key = `[${jsonOf(v)}]`;
+        // Arrays are compared by identity: only scalars are worth remembering.
+        if (typeof v !== 'object') seen.set(v, key);
+      }
+      keys[i] = key;
+    }
+    return keys;
+  }
+  for (let i = 0; i < n; i++) {
+    let key = '[';
+    for (let j = 0; j < cols.length; j++) key += (j === 0 ? '' : ',') + jsonOf(cols[j]![i]);
+    keys[i] = key + ']';
+  }
+  return keys;
+}
+
 /**
  * Entity keys by `resource`'s entity where a row may lack an entity tag (a measure whose entity a
  * rewrite changed): a missing tag counts as the value stored in its place, so the liaison's dual

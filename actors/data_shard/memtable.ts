@@ -31,6 +31,7 @@ import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../
 import type { MeasurePoint, StreamElement, WalColumns, WalRecord } from '../../transport/wal_record.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { seriesId } from '../../storage/series_id.js';
+import { entityKeysOfColumns } from '../../storage/routing.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
 import {
   buildBatches,
@@ -185,7 +186,7 @@ export class Memtable {
     let bytes = 0;
     const n = cols ? cols.ts.length : rows!.length;
     for (let i = 0; i < n; i++) {
-      const key = cols ? cols.key(i) : keys![i]!;
+      const key = cols ? cols.keys[i]! : keys![i]!;
       let s = b.series.get(key);
       if (s === undefined) {
         // Ids are hashed once per series and drain (~0.2 µs each), so they need no longer-lived cache.
@@ -320,7 +321,7 @@ interface RecordColumns {
   f: (Float64Array | null)[];
   t: (unknown[] | null)[];
   /** Row i's entity key: the JSON array of its entity tags' values, as the liaison computed it. */
-  key: (i: number) => string;
+  keys: string[];
 }
 
 function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: number): RecordColumns {
@@ -332,20 +333,6 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
     c !== undefined && c !== null && c.length === n ? c : null;
   const ecols = entity.map((t) => sized(cols.tags[t]));
   if (ecols.some((c) => c === null)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
-  const one = ecols.length === 1 ? ecols[0]! : null;
-  // A record repeats its series: each distinct value's key is built once, and the same string then
-  // finds its series with a hash computed once.
-  const keys = new Map<unknown, string>();
-  const keyOfOne = (i: number): string => {
-    const v = one![i];
-    let key = keys.get(v);
-    if (key === undefined) {
-      key = `[${typeof v === 'number' ? String(v) : JSON.stringify(v)}]`;
-      // Arrays are compared by identity: only scalars are worth remembering.
-      if (typeof v !== 'object') keys.set(v, key);
-    }
-    return key;
-  };
   return {
     ts: cols.ts,
     eid: L.stream ? sized(cols.eid) : null,
@@ -354,7 +341,7 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
       return c instanceof Float64Array ? c : null;
     }),
     t: L.tagNames.map((name) => sized(cols.tags[name])),
-    key: one ? keyOfOne : (i) => JSON.stringify(ecols.map((c) => c![i])),
+    keys: entityKeysOfColumns(ecols as ArrayLike<unknown>[], n),
   };
 }
 

@@ -92,7 +92,7 @@ export async function appendBatch(
     const rows = batch.rows;
     const keys = Array.isArray(rows)
       ? rows.map((r) => keyOf((t) => (r as { tags: Record<string, unknown> }).tags[t]))
-      : batch.entityKeys.map((_, i) => keyOf((t) => (Object.hasOwn(rows.tags, t) ? rows.tags[t]![i] : undefined)));
+      : Array.from(rows.ts, (_, i) => keyOf((t) => (Object.hasOwn(rows.tags, t) ? rows.tags[t]![i] : undefined)));
     return shardsOfRows(batch.name, keys, gen.shards);
   };
   const currentShard = shardsIn(current!);

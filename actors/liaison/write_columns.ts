@@ -10,6 +10,7 @@ import { missingTagValue, type WalColumns } from '../../transport/wal_record.js'
 import { describeValue as describe } from '../../transport/timestamp.js';
 import { bad, checkBatchSize, checkTagValue, compile, isObject, listNames, outOfWindow } from './write_validation.js';
 import { MAX_FUTURE_MS } from '../../transport/limits.js';
+import { entityKeysOfColumns } from '../../storage/routing.js';
 
 /** A validated columnar batch: columns in the measure's shape and each point's entity key. */
 export interface ValidatedColumns {
@@ -119,49 +120,17 @@ export function validateMeasureColumns(group: Group, measure: Measure, body: unk
     for (let i = 0; i < n; i++) checkTagValue(col[i], type, `columns.tags.${k}[${i}]`);
     tags[k] = col;
   }
-  for (const name of c.tagNames)
-    if (!Object.hasOwn(tags, name))
-      tags[name] = new Array<unknown>(n).fill(missingTagValue(tagTypeName(measure, name)));
-  return { cols: { ts, fields, tags }, entityKeys: entityKeysOf(c.entity, givenTags, n, c.label) };
+  for (const fam of measure.tag_families)
+    for (const t of fam.tags)
+      if (!Object.hasOwn(tags, t.name)) tags[t.name] = new Array<unknown>(n).fill(missingTagValue(t.type));
+  const entityKeys = entityKeysOfColumns(entityColumns(c.entity, givenTags, c.label), n);
+  return { cols: { ts, fields, tags }, entityKeys };
 }
 
-function tagTypeName(measure: Measure, name: string): string {
-  for (const f of measure.tag_families) for (const t of f.tags) if (t.name === name) return t.type;
-  return 'string';
-}
-
-// Each point's canonical entity key, equal to JSON.stringify of its entity values in order.
-function entityKeysOf(entity: readonly string[], tags: Record<string, unknown>, n: number, label: string): string[] {
-  const cols = entity.map((name) => {
+function entityColumns(entity: readonly string[], tags: Record<string, unknown>, label: string): unknown[][] {
+  return entity.map((name) => {
     if (!Object.hasOwn(tags, name))
       throw bad('columns.tags', `entity tag ${name} is missing (entity of ${label}: ${entity.join(', ')})`);
     return tags[name] as unknown[];
   });
-  const keys = new Array<string>(n);
-  if (cols.length === 1) {
-    // One entity tag: a batch repeats its series, so each distinct value is formatted once.
-    const col = cols[0]!;
-    const seen = new Map<unknown, string>();
-    for (let i = 0; i < n; i++) {
-      const v = col[i];
-      let key = seen.get(v);
-      if (key === undefined) {
-        key = `[${typeof v === 'number' ? String(v) : JSON.stringify(v)}]`;
-        // Arrays are compared by identity: only scalars are worth remembering.
-        if (typeof v !== 'object') seen.set(v, key);
-      }
-      keys[i] = key;
-    }
-    return keys;
-  }
-  for (let i = 0; i < n; i++) {
-    let key = '[';
-    for (let j = 0; j < cols.length; j++) {
-      const v = cols[j]![i];
-      // A validated number is a safe integer, whose JSON form is its String form.
-      key += (j === 0 ? '' : ',') + (typeof v === 'number' ? String(v) : JSON.stringify(v));
-    }
-    keys[i] = key + ']';
-  }
-  return keys;
 }
