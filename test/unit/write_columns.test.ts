@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Code, LockstepError } from '../../transport/errors.js';
+import { Code } from '../../transport/errors.js';
 import type { Group, Measure } from '../../transport/schema_types.js';
 import { MAX_FUTURE_MS, MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import { validateMeasureColumns } from '../../actors/liaison/write_columns.js';
@@ -7,6 +7,7 @@ import { validateMeasureWrite } from '../../actors/liaison/write_validation.js';
 import { selectColumns, walColumns } from '../../transport/wal_record.js';
 import { mulberry32 } from '../harness/random.js';
 import { tagFamily } from '../harness/fixtures.js';
+import { expectLockstepError as expectErr } from '../harness/expect_error.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 const GROUP: Group = { name: 'g1', catalog: 'measure', shards: 2, segment_interval: '1d', ttl: '7d', replicas: 1 };
@@ -41,16 +42,6 @@ function cols(over: Record<string, unknown> = {}): Record<string, unknown> {
 
 function write(columns: unknown, extra: Record<string, unknown> = {}) {
   return validateMeasureColumns(GROUP, MEASURE, { columns, ...extra }, NOW);
-}
-
-function expectErr(fn: () => unknown, code: string, ...parts: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof LockstepError, `not a LockstepError: ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    for (const p of parts)
-      assert.ok(err.message.includes(p), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(p)}`);
-    return true;
-  });
 }
 
 describe('write columns - validation', () => {

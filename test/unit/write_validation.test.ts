@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { Code, LockstepError } from '../../transport/errors.js';
+import { Code } from '../../transport/errors.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
 import { MAX_FUTURE_MS, MAX_POINTS_PER_BATCH, MAX_TAG_VALUE_LENGTH } from '../../transport/limits.js';
 import { validateMeasureWrite, validateStreamWrite } from '../../actors/liaison/write_validation.js';
 import { parseTimestamp } from '../../transport/timestamp.js';
 import { ttlMs } from '../../transport/schema_types.js';
 import { tagFamily } from '../harness/fixtures.js';
+import { expectLockstepError as expectErr } from '../harness/expect_error.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 const DAY = 86_400_000;
@@ -46,16 +47,6 @@ function pt(over: Record<string, unknown> = {}): Record<string, unknown> {
 
 function write(points: unknown[], extra: Record<string, unknown> = {}) {
   return validateMeasureWrite(GROUP, MEASURE, { points, ...extra }, NOW);
-}
-
-function expectErr(fn: () => unknown, code: string, ...parts: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof LockstepError, `not a LockstepError: ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    for (const p of parts)
-      assert.ok(err.message.includes(p), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(p)}`);
-    return true;
-  });
 }
 
 describe('write validation - measures', () => {
