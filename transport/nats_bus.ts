@@ -1,6 +1,6 @@
 /**
- * The NATS implementation of the bus: with `nats_kv.ts`, `nats_connect.ts` and
- * `nats_stream_publisher.ts`, the only files that import the NATS client.
+ * The NATS implementation of the bus: with `nats_kv.ts` and `nats_connect.ts`, the only files that
+ * import the NATS client.
  */
 import {
   AuthorizationError,
@@ -55,7 +55,6 @@ import {
 } from './nats_auth.js';
 import { connectNats } from './nats_connect.js';
 import { openNatsKv } from './nats_kv.js';
-import { NatsStreamPublisher } from './nats_stream_publisher.js';
 
 /** True when NATS refused the connection's credentials (the error or its cause). */
 function isAuthFailure(err: unknown): boolean {
@@ -132,8 +131,6 @@ export class NatsBus implements Bus, WalRetention {
   private down = false;
   private readonly kvs = new Map<string, Promise<KvBucket>>();
   private js?: JetStreamClient;
-  /** WAL appends: JetStream publishes acknowledged on one reply subscription. */
-  private readonly publisher: NatsStreamPublisher;
   /** The manager for polled reads (one API check per connection, not per read). */
   private jsm?: Promise<JetStreamManager>;
 
@@ -142,10 +139,8 @@ export class NatsBus implements Bus, WalRetention {
     name: string,
     /** Replicas of the streams and buckets this bus creates (NatsBusOptions.streamReplicas). */
     readonly streamReplicas: number,
-    inboxPrefix: string,
   ) {
     this.name = name;
-    this.publisher = new NatsStreamPublisher(nc, inboxPrefix);
   }
 
   /** Connects once; throws `Unavailable` naming the URL when the server cannot be reached. */
@@ -162,13 +157,11 @@ export class NatsBus implements Bus, WalRetention {
             ),
           }
         : { user, pass };
-    const inboxPrefix =
-      opts.auth?.inboxPrefix ?? (credsFile !== undefined ? DEFAULT_INBOX_PREFIX : inboxPrefixFor(user));
     try {
       const nc = await connectNats({
         servers: fromUrl.servers,
         ...login,
-        inboxPrefix,
+        inboxPrefix: opts.auth?.inboxPrefix ?? (credsFile !== undefined ? DEFAULT_INBOX_PREFIX : inboxPrefixFor(user)),
         name: opts.name,
         timeout: opts.connectTimeoutMs ?? 2000,
         maxReconnectAttempts: -1,
@@ -179,7 +172,7 @@ export class NatsBus implements Bus, WalRetention {
       });
       // The servers it knows: those it was given and those the server says are in its cluster.
       const known = Math.max(fromUrl.servers.length, new Set(nc.info?.connect_urls ?? []).size);
-      return new NatsBus(nc, opts.name, opts.streamReplicas ?? defaultStreamReplicas(known), inboxPrefix);
+      return new NatsBus(nc, opts.name, opts.streamReplicas ?? defaultStreamReplicas(known));
     } catch (err) {
       if (isAuthFailure(err)) {
         // Wrong credentials never fix themselves: marked permanent so start-up fails at once.
@@ -298,12 +291,20 @@ export class NatsBus implements Bus, WalRetention {
     }
   }
 
-  streamPublish(
+  async streamPublish(
     subject: string,
     data: Uint8Array,
     opts: { msgId?: string; timeoutMs?: number } = {},
   ): Promise<StreamAck> {
-    return this.publisher.publish(subject, data, opts);
+    try {
+      const ack = await this.jetstream().publish(subject, data, {
+        ...(opts.msgId ? { msgID: opts.msgId } : {}),
+        ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+      });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      throw errors.unavailable(`stream publish on ${subject} failed: ${(err as Error).message}`, err);
+    }
   }
 
   async consume(spec: DurableConsumerSpec): Promise<DurableConsumer> {

@@ -5,8 +5,7 @@
  * transport's close does nothing for a transport that never finished connecting
  * (nats-io/nats.js#64). Its socket stays open and keeps the process alive long after the error was
  * reported. `connectNats` is transport-node's `connect` with a transport that closes that socket.
- * With nats_bus.ts, nats_kv.ts and nats_stream_publisher.ts, the only files that import the NATS
- * client.
+ * With nats_bus.ts and nats_kv.ts, the only files that import the NATS client.
  */
 import { createConnection, type Socket } from 'node:net';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
