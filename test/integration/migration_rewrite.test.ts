@@ -42,6 +42,7 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
   const written = new Map<string, { points: number; tokens: WriteToken[] }>();
 
   before(async () => {
+    let last: { group: string; revision: number } | undefined;
     c = await TestCluster.start({ liaisons: 1, dataNodes: 2, claimers: 2, nodeArgs: ['--retiring-grace', '2s'] });
     c.bus.subscribe('lockstep.events.migration.>', (m) => events.push(decode(m.data) as MigrationEvent));
     for (const g of [
@@ -56,9 +57,13 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
       ...FAIL_GROUPS,
     ]) {
       await c.createGroup(g);
-      await c.createMeasure(g, 'cpu');
+      const m = await c.createMeasure(g, 'cpu');
       written.set(g, { points: 0, tokens: [] });
+      last = { group: g, revision: m.revision };
     }
+    // Queries need the shards open: a data node opens them while applying the group, which comes
+    // before the last measure in the registry's order. Without this the first count could race it.
+    assert.ok(await c.measureApplied(last!.group, 'cpu', last!.revision), 'every node applied the schema');
   });
   after(async () => c?.stop());
 
