@@ -55,6 +55,8 @@ const WAL_SETTLED_BYTES_PER_POINT = 8;
 export interface ChaosOptions {
   seed: number;
   durationMs: number;
+  /** Faults the schedule must hold whatever the seed (default 0). */
+  minFaults?: number;
   /** Told each step, for a terminal. */
   log?: (line: string) => void;
 }
@@ -129,6 +131,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       natsServers: 3,
       gapMs: [1000, 3000],
       downMs: [500, 3000],
+      minFaults: opts.minFaults,
     });
     const start = performance.now();
     const stop = new AbortController();

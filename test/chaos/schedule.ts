@@ -29,6 +29,11 @@ export interface ScheduleSpec {
   gapMs: [number, number];
   /** How long a victim stays down. */
   downMs: [number, number];
+  /**
+   * Faults every seed must get (default 0): the draws of the first ones are narrowed so the rest
+   * still fit before the settle time. A spec where they cannot fit is a RangeError.
+   */
+  minFaults?: number;
 }
 
 /** Names a victim for logs and reports: the node's name, or `nats-<n>` (1-based). */
@@ -43,14 +48,26 @@ export function chaosSchedule(spec: ScheduleSpec): ChaosEvent[] {
     ...spec.nodes.map((name) => ({ kind: 'node' as const, name })),
     ...Array.from({ length: spec.natsServers }, (_, index) => ({ kind: 'nats' as const, index })),
   ];
+  const [gapMin, gapMax] = spec.gapMs;
+  const [downMin, downMax] = spec.downMs;
+  const minFaults = spec.minFaults ?? 0;
   const end = spec.durationMs - spec.settleMs;
+  // The time `k` more faults need at the least, from the first one's kill to the last one's return.
+  const room = (k: number) => (k <= 0 ? 0 : k * downMin + (k - 1) * gapMin);
+  if (gapMin + room(minFaults) > end) {
+    throw new RangeError(`chaos schedule: ${minFaults} faults do not fit in ${end} ms before the settle time`);
+  }
   const out: ChaosEvent[] = [];
-  let t = rng.int(spec.gapMs[0], spec.gapMs[1]);
-  for (;;) {
-    const downMs = rng.int(spec.downMs[0], spec.downMs[1]);
+  let t = rng.int(gapMin, Math.min(gapMax, end - room(minFaults)));
+  for (let i = 0; ; i++) {
+    const owedAfter = minFaults - i - 1;
+    // An owed fault must end in time, and leave the room of those owed after it.
+    const downCap = i < minFaults ? end - t - (owedAfter > 0 ? gapMin + room(owedAfter) : 0) : downMax;
+    const downMs = rng.int(downMin, Math.min(downMax, downCap));
     if (t + downMs > end) break;
     out.push({ atMs: t, victim: rng.pick(victims), downMs });
-    t += downMs + rng.int(spec.gapMs[0], spec.gapMs[1]);
+    t += downMs;
+    t += rng.int(gapMin, Math.min(gapMax, owedAfter > 0 ? end - t - room(owedAfter) : gapMax));
   }
   return out;
 }

@@ -36,4 +36,26 @@ describe('chaos schedule', () => {
     }
     assert.deepEqual([...seen].sort(), [...SPEC.nodes, 'nats-1', 'nats-2', 'nats-3'].sort());
   });
+
+  it('minFaults: a short run gets at least that many faults on every seed, still one at a time', () => {
+    // The short chaos run's window: 9 s of faults, each up to 3 s down with gaps up to 3 s, where
+    // unnarrowed draws leave some seeds a single fault.
+    const short = { ...SPEC, durationMs: 12_000, settleMs: 3_000, downMs: [500, 3000] as [number, number] };
+    const unnarrowed = Array.from({ length: 500 }, (_, i) => chaosSchedule({ ...short, seed: seed + i }).length);
+    assert.ok(Math.min(...unnarrowed) < 2, 'the window is tight enough that the floor matters');
+    for (let s = seed; s < seed + 500; s++) {
+      const events = chaosSchedule({ ...short, seed: s, minFaults: 2 });
+      assert.ok(events.length >= 2, `seed ${s}: ${events.length} faults`);
+      let free = 0;
+      for (const e of events) {
+        assert.ok(e.atMs >= free + short.gapMs[0], `seed ${s}: a kill while another victim is down`);
+        assert.ok(e.downMs >= short.downMs[0] && e.downMs <= short.downMs[1], `seed ${s}: down ${e.downMs}`);
+        free = e.atMs + e.downMs;
+      }
+      assert.ok(free <= short.durationMs - short.settleMs, `seed ${s}: a victim still down in the settle time`);
+    }
+    // Six faults fill the 9 s exactly at their shortest; seven cannot fit.
+    assert.equal(chaosSchedule({ ...short, seed, minFaults: 6 }).length, 6);
+    assert.throws(() => chaosSchedule({ ...short, seed, minFaults: 7 }), RangeError);
+  });
 });
