@@ -42,6 +42,8 @@ export interface BackfillReply {
 export interface CaughtUpRequest {
   seq: number;
   timeout_ms: number;
+  /** Once caught up, flush the memtable to parts before answering (the end of a copy). */
+  flush?: boolean;
 }
 
 /** The owner's answer: the sequence it applied, and whether that reaches the one asked. */

@@ -168,7 +168,7 @@ export class LayoutDrive {
       if (s + 1 < cur.shards) await progress(copied, Math.max(total, copied), { shard: s + 1, after_segment: null });
     }
     // Copied means readable: every owner of the new generation applied what the copy appended.
-    await this.awaitCaughtUp(group, plan.next, signal);
+    await this.awaitCaughtUp(group, plan.next, signal, true);
   }
 
   /**
@@ -178,7 +178,7 @@ export class LayoutDrive {
    * (not an active member) is left out, as the barrier leaves it out: it catches up from its durable
    * consumer when it returns.
    */
-  async awaitCaughtUp(group: string, gen: LayoutGeneration, signal: AbortSignal): Promise<void> {
+  async awaitCaughtUp(group: string, gen: LayoutGeneration, signal: AbortSignal, flush = false): Promise<void> {
     const g = (await this.d.client.get('group', { group })) as StoredResource<Group>;
     const spec = placementSpecOf(groupAtGeneration(g.resource, gen));
     if (!spec)
@@ -191,7 +191,9 @@ export class LayoutDrive {
           this.d.subjects.wal(group, shard, gen.generation),
         );
         if (seq === 0) return;
-        await Promise.all(nodes.map((node) => this.askCaughtUp(group, gen.generation, shard, node, seq, signal)));
+        await Promise.all(
+          nodes.map((node) => this.askCaughtUp(group, gen.generation, shard, node, seq, signal, flush)),
+        );
       }),
     );
   }
@@ -203,6 +205,7 @@ export class LayoutDrive {
     node: string,
     seq: number,
     signal: AbortSignal,
+    flush: boolean,
   ): Promise<void> {
     for (;;) {
       signal.throwIfAborted();
@@ -216,7 +219,7 @@ export class LayoutDrive {
         const r = await call<CaughtUpReply>(
           this.d.bus,
           this.d.subjects.shardCaughtUp(group, shard, generation, node),
-          { seq, timeout_ms: CAUGHT_UP_CALL_MS } satisfies CaughtUpRequest,
+          { seq, timeout_ms: CAUGHT_UP_CALL_MS, ...(flush ? { flush } : {}) } satisfies CaughtUpRequest,
           { timeoutMs: CAUGHT_UP_CALL_MS + 1000 },
         );
         if (r.caught_up) return;

@@ -27,7 +27,10 @@ export function serveCaughtUp(
       if (!r || typeof r !== 'object' || !int(r.seq) || !int(r.timeout_ms)) {
         throw errors.invalidArgument('not a caught-up request: {seq, timeout_ms} (transport/backfill_types.ts)');
       }
+      if (r.flush !== undefined && typeof r.flush !== 'boolean')
+        throw errors.invalidArgument('flush must be a boolean');
       const caughtUp = await actor.waitApplied(r.seq, Math.min(r.timeout_ms, MAX_WAIT_MS));
+      if (caughtUp && r.flush) await actor.flushNow();
       return { node: where.node, applied: actor.appliedSequence, caught_up: caughtUp };
     },
     { spanName: 'shard.caught_up', attributes: { 'lockstep.group': where.group, 'lockstep.shard': where.shard } },

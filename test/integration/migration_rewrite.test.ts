@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WritePoint, WriteReply } from '../../transport/api_types.js';
+import type { ActorsReply, WritePoint, WriteReply } from '../../transport/api_types.js';
 import { decode } from '../../transport/codec.js';
 import type { Layout } from '../../transport/layout_types.js';
 import type {
@@ -170,6 +170,20 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
       timeoutMs: 60_000,
       what: 'the copy done, waiting for the cutover',
     });
+    // Copied means in parts: the new generation has nothing of the copy left to flush at its cutover.
+    const g2 = [];
+    for (const node of ['d1', 'd2']) {
+      const r = await c.control<ActorsReply>(node, 'actors');
+      g2.push(
+        ...r.actors
+          .flatMap((a) => (a.details.shards ?? []) as { shard: string; applied: number; flushed: number }[])
+          .filter((s) => s.shard.startsWith(`${g}/g2/`)),
+      );
+    }
+    assert.equal(g2.length, 3, `every shard of generation 2 open: ${JSON.stringify(g2)}`);
+    for (const s of g2) {
+      assert.ok(s.applied > 0 && s.flushed === s.applied, `${s.shard} flushed what it applied: ${JSON.stringify(s)}`);
+    }
     await writeBatch(g); // a dual write
     assert.equal((await layoutOf(g)).next?.shards, 3);
     await migration('cancel', { id });
