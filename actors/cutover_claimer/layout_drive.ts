@@ -219,7 +219,7 @@ export class LayoutDrive {
         const r = await call<CaughtUpReply>(
           this.d.bus,
           this.d.subjects.shardCaughtUp(group, shard, generation, node),
-          { seq, timeout_ms: CAUGHT_UP_CALL_MS, ...(flush ? { flush } : {}) } satisfies CaughtUpRequest,
+          { seq, timeout_ms: CAUGHT_UP_CALL_MS, flush } satisfies CaughtUpRequest,
           { timeoutMs: CAUGHT_UP_CALL_MS + 1000 },
         );
         if (r.caught_up) return;

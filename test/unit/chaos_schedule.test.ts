@@ -1,6 +1,6 @@
 /** The chaos run's schedule (test/chaos/schedule.ts): seeded, one victim at a time, inside the run. */
 import assert from 'node:assert/strict';
-import { chaosSchedule, victimName, type ScheduleSpec } from '../chaos/schedule.js';
+import { chaosSchedule, victimName, type ChaosEvent, type ScheduleSpec } from '../chaos/schedule.js';
 import { runSeed } from '../harness/random.js';
 
 const SPEC: Omit<ScheduleSpec, 'seed'> = {
@@ -11,6 +11,17 @@ const SPEC: Omit<ScheduleSpec, 'seed'> = {
   gapMs: [1000, 3000],
   downMs: [500, 4000],
 };
+
+/** Each kill after the previous victim's return plus the least gap, every down time in range, all back before the settle time. */
+function assertOneAtATime(spec: Omit<ScheduleSpec, 'seed'>, events: ChaosEvent[], seed: number): void {
+  let free = 0;
+  for (const e of events) {
+    assert.ok(e.atMs >= free + spec.gapMs[0], `seed ${seed}: ${victimName(e.victim)} killed while another is down`);
+    assert.ok(e.downMs >= spec.downMs[0] && e.downMs <= spec.downMs[1], `seed ${seed}: down ${e.downMs}`);
+    free = e.atMs + e.downMs;
+    assert.ok(free <= spec.durationMs - spec.settleMs, `seed ${seed}: a victim still down in the settle time`);
+  }
+}
 
 describe('chaos schedule', () => {
   const seed = runSeed('CHAOS_SCHEDULE_SEED');
@@ -25,14 +36,8 @@ describe('chaos schedule', () => {
     for (let s = seed; s < seed + 200; s++) {
       const events = chaosSchedule({ ...SPEC, seed: s });
       assert.ok(events.length > 0, `seed ${s}: no fault`);
-      let free = 0;
-      for (const e of events) {
-        assert.ok(e.atMs >= free + SPEC.gapMs[0], `seed ${s}: ${victimName(e.victim)} killed while another is down`);
-        assert.ok(e.downMs >= SPEC.downMs[0] && e.downMs <= SPEC.downMs[1]);
-        free = e.atMs + e.downMs;
-        assert.ok(free <= SPEC.durationMs - SPEC.settleMs, `seed ${s}: a victim still down in the settle time`);
-        seen.add(victimName(e.victim));
-      }
+      assertOneAtATime(SPEC, events, s);
+      for (const e of events) seen.add(victimName(e.victim));
     }
     assert.deepEqual([...seen].sort(), [...SPEC.nodes, 'nats-1', 'nats-2', 'nats-3'].sort());
   });
@@ -46,13 +51,7 @@ describe('chaos schedule', () => {
     for (let s = seed; s < seed + 500; s++) {
       const events = chaosSchedule({ ...short, seed: s, minFaults: 2 });
       assert.ok(events.length >= 2, `seed ${s}: ${events.length} faults`);
-      let free = 0;
-      for (const e of events) {
-        assert.ok(e.atMs >= free + short.gapMs[0], `seed ${s}: a kill while another victim is down`);
-        assert.ok(e.downMs >= short.downMs[0] && e.downMs <= short.downMs[1], `seed ${s}: down ${e.downMs}`);
-        free = e.atMs + e.downMs;
-      }
-      assert.ok(free <= short.durationMs - short.settleMs, `seed ${s}: a victim still down in the settle time`);
+      assertOneAtATime(short, events, s);
     }
     // Six faults fill the 9 s exactly at their shortest; seven cannot fit.
     assert.equal(chaosSchedule({ ...short, seed, minFaults: 6 }).length, 6);
