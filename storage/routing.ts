@@ -22,6 +22,15 @@ export function shardOfSeries(name: string, entityKey: string, shards: number): 
   return routeHash(`${name}\u0000${entityKey}`) % shards;
 }
 
+/**
+ * The shards among `shards` that can hold any of `entityKeys` (ascending), or every shard when the
+ * keys are not known (null): a query pinned to some series asks only their shards.
+ */
+export function shardsOfSeries(name: string, entityKeys: readonly string[] | null, shards: number): number[] {
+  if (entityKeys === null) return Array.from({ length: shards }, (_, s) => s);
+  return [...new Set(entityKeys.map((k) => shardOfSeries(name, k, shards)))].sort((a, b) => a - b);
+}
+
 /** The canonical entity key of a row: JSON of its entity tag values in entity order. */
 export function entityKeyOf(entity: readonly string[], tagAt: (tag: string) => unknown): string {
   return JSON.stringify(entity.map(tagAt));

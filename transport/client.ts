@@ -28,6 +28,7 @@ import { MigrationClient } from './migration_client.js';
 import { NatsBus } from './nats_bus.js';
 import { PinnedWriter, type PinnedKind, type PinnedWriterOptions } from './pinned_writer.js';
 import type { GroupRow, MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
+import { rowsOfColumns } from './row_columns.js';
 import { call, unwrapReply } from './rpc.js';
 import { CONTENT_TYPE_HEADER } from './codec.js';
 import { BATCH_ID_HEADER, checkPrecision, PRECISION_HEADER, type LinePrecision } from './line_protocol.js';
@@ -354,7 +355,8 @@ export class LockstepClient {
   /**
    * Every row (or group) of a query, page after page: each page is one request of `q.limit` rows
    * (default 10 000), the next asked for with the previous reply's cursor, so memory holds one page,
-   * never the whole answer. Ends when the answer does.
+   * never the whole answer. Ends when the answer does. With `columns: true` raw rows travel as
+   * columns and come out as row objects.
    */
   async *pages<Row = MeasureRow | StreamRow | GroupRow>(
     kind: 'measure' | 'stream',
@@ -365,7 +367,7 @@ export class LockstepClient {
     for (;;) {
       const page = { ...q, limit: q.limit ?? PAGE_ROWS, ...(cursor !== undefined ? { cursor } : {}) };
       const r = (await this.query(kind, page, opts)) as QueryReply<unknown>;
-      yield (r.rows ?? r.groups ?? []) as Row[];
+      yield (r.rows ?? (r.columns ? rowsOfColumns(kind, r.columns) : r.groups) ?? []) as Row[];
       if (!r.has_more || r.cursor === undefined) return;
       cursor = r.cursor;
     }

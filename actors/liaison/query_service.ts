@@ -1,7 +1,8 @@
 /**
  * The query API (DESIGN §6–§7) on `P.api.query.<measure|stream>`: the gate (one wait budget for
  * the query), validation into a plan, fan-out to one live owner per shard over
- * `P.shard.<group>.<shard>.query`, and the merge. Shards with no live owner fail the query with
+ * `P.shard.<group>.<shard>.query` (only the shards of the series a query names by its whole
+ * entity), and the merge. Shards with no live owner fail the query with
  * `Unavailable` naming each of them and its owners, unless the query asked `allow_partial` (then
  * the reply lists them in `missing_shards`).
  */
@@ -15,6 +16,8 @@ import { tokenSequences } from '../../transport/write_token.js';
 import { groupLayout } from '../../runtime/schema_cache.js';
 import { LIAISON_QUEUE } from '../../transport/subjects.js';
 import { ownersOf, placementSpecOf } from '../../storage/placement.js';
+import { shardsOfSeries } from '../../storage/routing.js';
+import { entitySeriesKeys } from '../../storage/query/criteria.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { replyPage } from '../../storage/query/page.js';
 import { planQuery, queryTarget, type ShardQueryRequest } from '../../storage/query/plan.js';
@@ -74,9 +77,11 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   const ownersOfShard = (shard: number) => (placement ? ownersOf(placement, shard) : []);
   // Every shard is asked and every answer awaited, so that an `Unavailable` names every shard
   // without a live owner, not just the first to answer (no-responders answers come at once).
+  // A query pinned to some series (every entity tag equal to given values) asks only their shards.
+  const pinned = entitySeriesKeys(planned.plan.criteria, planned.plan.entity, planned.plan.tag_types);
   const missing: number[] = [];
   const outcomes = await Promise.all(
-    Array.from({ length: grp.shards }, async (_, shard): Promise<ShardOutcome> => {
+    shardsOfSeries(planned.plan.name, pinned, grp.shards).map(async (shard): Promise<ShardOutcome> => {
       const left = deadline - deps.clock.monotonic();
       const body: ShardQueryRequest = {
         plan: planned.plan,
@@ -122,6 +127,7 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
     planned.fingerprint,
     deps.bus.maxPayload(),
     req.encoding,
+    planned.columns,
   );
   return new EncodedReply(page.bytes);
 }

@@ -4,23 +4,24 @@
  * across shards, finished (mean = sum / count), ranked for a top-N or ordered by their tag values,
  * then offset and limit apply.
  */
-import type { GroupRow, MeasureRow, StreamRow } from '../../transport/query_types.js';
+import type { GroupRow } from '../../transport/query_types.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
 import { Code, LockstepError } from '../../transport/errors.js';
 import { MAX_QUERY_LIMIT } from '../../transport/limits.js';
 import { bucketStart, type QueryPlan } from './plan.js';
 import { mergeExtra, newExtra } from './extra_aggs.js';
-import type { RowKey } from './cursor.js';
 import { addGroup, aggValue, compareKeys, rankGroups, type ShardGroups } from './aggregate.js';
-import type { ShardResult, ShardRows } from './shard_exec.js';
+import type { ShardResult } from './shard_exec.js';
+import { sidAt, type ShardRows } from './shard_rows.js';
+import type { MergedRows } from './row_answer.js';
 
 /**
- * Rows or groups of the reply, and whether more follow the page. Rows come with their keys (a
- * page cut short resumes after its last row's key); groups page by offset (`offset` is the first's).
+ * Rows or groups of the reply, and whether more follow the page. Rows are picks from the shards'
+ * rows, turned into the reply's form only for the rows sent (row_answer.ts); groups page by
+ * offset (`offset` is the first's).
  */
 export type MergedResult =
-  | { rows: (MeasureRow | StreamRow)[]; has_more: boolean; keys: RowKey[] }
-  | { groups: GroupRow[]; has_more: boolean; offset: number };
+  { rows: MergedRows; has_more: boolean } | { groups: GroupRow[]; has_more: boolean; offset: number };
 
 /** Merges shard answers by the plan. */
 export function mergeShardResults(plan: QueryPlan, results: ShardResult[]): MergedResult {
@@ -37,10 +38,7 @@ export function mergeShardResults(plan: QueryPlan, results: ShardResult[]): Merg
   );
 }
 
-function mergeRows(
-  plan: QueryPlan,
-  parts: ShardRows[],
-): { rows: (MeasureRow | StreamRow)[]; has_more: boolean; keys: RowKey[] } {
+function mergeRows(plan: QueryPlan, parts: ShardRows[]): { rows: MergedRows; has_more: boolean } {
   const desc = plan.order === 'desc';
   const at = parts.map(() => 0);
   // Compares the heads of two shards: (ts, sid, eid), reversed for desc.
@@ -50,15 +48,18 @@ function mergeRows(
     const i = at[a]!;
     const j = at[b]!;
     let d = x.ts[i]! - y.ts[j]!;
-    if (d === 0) d = x.sid[i]! < y.sid[j]! ? -1 : x.sid[i]! > y.sid[j]! ? 1 : 0;
+    if (d === 0) {
+      const a = sidAt(x, i);
+      const b = sidAt(y, j);
+      d = a < b ? -1 : a > b ? 1 : 0;
+    }
     if (d === 0 && x.eid && y.eid) d = x.eid[i]! < y.eid[j]! ? -1 : x.eid[i]! > y.eid[j]! ? 1 : 0;
     return desc ? -d : d;
   };
-  const out: (MeasureRow | StreamRow)[] = [];
+  const out: MergedRows = { plan, parts, part: [], row: [] };
   const end = plan.offset + plan.limit;
   let seen = 0;
   let hasMore = false;
-  const keys: RowKey[] = [];
   // Shards are few (≤ 256): a linear pick of the smallest head is cheap enough.
   for (;;) {
     // A shard that cut its rows to fit its reply may hold more after its last: nothing past that
@@ -74,24 +75,12 @@ function mergeRows(
       hasMore = true; // a row beyond the page exists
       break;
     }
-    const p = parts[best]!;
     const i = at[best]!++;
     if (seen++ < plan.offset) continue;
-    keys.push({ ts: p.ts[i]!, sid: p.sid[i]!, eid: p.eid ? p.eid[i]! : null });
-    const tags: Record<string, WriteTagValue> = {};
-    for (const t of plan.tags) tags[t] = p.tags[t]![i] as WriteTagValue;
-    if (plan.kind === 'stream') {
-      out.push({ ts: p.ts[i]!, element_id: p.eid![i]!, tags });
-    } else {
-      const fields: Record<string, number | null> = {};
-      for (const f of plan.fields) {
-        const v = p.fields[f]![i]!;
-        fields[f] = Number.isNaN(v) ? null : v;
-      }
-      out.push({ ts: p.ts[i]!, tags, fields });
-    }
+    out.part.push(best);
+    out.row.push(i);
   }
-  return { rows: out, has_more: hasMore, keys };
+  return { rows: out, has_more: hasMore };
 }
 
 /** The page of groups, and how many groups the whole answer holds. */

@@ -9,7 +9,8 @@ import { Code, LockstepError } from '../../transport/errors.js';
 import type { QueryReply } from '../../transport/query_types.js';
 import { encodeCursor } from './cursor.js';
 import type { MergedResult } from './merge.js';
-import type { ShardRows } from './shard_exec.js';
+import { sliceRows, type ShardRows } from './shard_rows.js';
+import { rowColumns, rowKey, rowObjects } from './row_answer.js';
 
 /** Keeps the first `n` items while `size(n)` exceeds `limit`, shrinking by the measured ratio; the n kept. */
 function fit(total: number, limit: number, size: (n: number) => number): number {
@@ -24,7 +25,7 @@ function fit(total: number, limit: number, size: (n: number) => number): number 
 
 /**
  * The reply of a merged answer, within `limit` bytes in `encoding`, and its encoding (sent as it
- * is); `ResourceExhausted` when not even one row fits.
+ * is); `ResourceExhausted` when not even one row fits. Raw rows go as `columns` when `columns`.
  */
 export function replyPage(
   merged: MergedResult,
@@ -32,16 +33,17 @@ export function replyPage(
   fingerprint: string,
   limit: number,
   encoding: Encoding,
+  columns = false,
 ): { reply: QueryReply; bytes: Uint8Array } {
   const build = (n: number): QueryReply => {
     if ('rows' in merged) {
-      const cut = n < merged.rows.length;
+      const m = merged.rows;
+      const cut = n < m.part.length;
       const hasMore = merged.has_more || cut;
-      const last = merged.keys[n - 1];
       return {
-        rows: merged.rows.slice(0, n),
+        ...(columns ? { columns: rowColumns(m, n, encoding) } : { rows: rowObjects(m, n) }),
         has_more: hasMore,
-        ...(hasMore && last ? { cursor: encodeCursor({ fp: fingerprint, after: last }) } : {}),
+        ...(hasMore && n > 0 ? { cursor: encodeCursor({ fp: fingerprint, after: rowKey(m, n - 1) }) } : {}),
         ...base,
       };
     }
@@ -54,7 +56,7 @@ export function replyPage(
       ...base,
     };
   };
-  const items = 'rows' in merged ? merged.rows.length : merged.groups.length;
+  const items = 'rows' in merged ? merged.rows.part.length : merged.groups.length;
   let last: { n: number; bytes: Uint8Array } | undefined;
   const n = fit(items, limit, (k) => {
     last = { n: k, bytes: encode(build(k), encoding) };
@@ -71,14 +73,7 @@ export function replyPage(
 
 /** A shard's rows cut to fit `limit` bytes (msgpack), marked `truncated` when cut. */
 export function fitShardRows(rows: ShardRows, limit: number): ShardRows {
-  const slice = (n: number): ShardRows => ({
-    ...(n < rows.ts.length ? { truncated: true } : {}),
-    ts: rows.ts.slice(0, n),
-    sid: rows.sid.slice(0, n),
-    eid: rows.eid ? rows.eid.slice(0, n) : null,
-    tags: Object.fromEntries(Object.entries(rows.tags).map(([k, v]) => [k, v.slice(0, n)])),
-    fields: Object.fromEntries(Object.entries(rows.fields).map(([k, v]) => [k, v.slice(0, n)])),
-  });
+  const slice = (n: number) => sliceRows(rows, n);
   if (encode({ rows }).length <= limit) return rows;
   const n = fit(rows.ts.length, limit, (k) => encode({ rows: slice(k) }).length);
   if (n === 0) throw new LockstepError(Code.ResourceExhausted, `one row exceeds the message limit of ${limit} bytes`);

@@ -94,6 +94,8 @@ export interface PlannedQuery {
   schemaRevision: number | undefined;
   writeToken: WriteToken | null;
   allowPartial: boolean;
+  /** Raw rows are answered as columns (`columns` in the reply) instead of one object per row. */
+  columns: boolean;
   timeoutMs: number;
 }
 
@@ -116,6 +118,7 @@ const COMMON_KEYS = [
   'allow_partial',
   'timeout_ms',
   'cursor',
+  'columns',
 ];
 const MEASURE_KEYS = [
   ...COMMON_KEYS,
@@ -188,8 +191,8 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     else after = c.after;
   }
   const limit = intIn(b.limit, 'limit', 0, MAX_QUERY_LIMIT, DEFAULT_QUERY_LIMIT);
-  if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean')
-    throw bad('allow_partial', 'must be true or false');
+  for (const k of ['allow_partial', 'columns'])
+    if (b[k] !== undefined && typeof b[k] !== 'boolean') throw bad(k, 'must be true or false');
   const writeToken = b.write_token === undefined || b.write_token === null ? null : checkToken(b.write_token, group);
 
   let groupBy: string[] | null = null;
@@ -232,6 +235,8 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     bucket = checkBucket(b, from, to);
     if (bucket !== null && groupBy === null)
       throw bad('bucket', 'needs at least one aggregation (aggregations: [{fn: "mean", field: "value"}])');
+    if (groupBy !== null && b.columns === true)
+      throw bad('columns', 'answers raw rows as columns; an aggregated query answers groups');
   }
   return {
     plan: {
@@ -260,6 +265,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     schemaRevision,
     writeToken,
     allowPartial: b.allow_partial === true,
+    columns: b.columns === true,
     timeoutMs,
   };
 }

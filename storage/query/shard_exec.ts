@@ -16,18 +16,7 @@ import { isAfter } from './cursor.js';
 import type { QueryPlan } from './plan.js';
 import type { SeriesCols, ShardGroups } from './aggregate.js';
 import { summarizeSpec, type SummarizeSpec } from './block_summary.js';
-
-/** Rows of one shard in plan order: parallel columns. */
-export interface ShardRows {
-  /** True when the shard left out rows after these to keep its reply within the message limit. */
-  truncated?: boolean;
-  ts: number[];
-  sid: string[];
-  /** Element ids (streams), else null. */
-  eid: string[] | null;
-  tags: Record<string, unknown[]>;
-  fields: Record<string, number[]>;
-}
+import { ShardRowsBuilder, type ShardRows } from './shard_rows.js';
 
 /** A shard's answer. */
 export interface ShardResult {
@@ -230,10 +219,8 @@ export function firstRows(
   const desc = plan.order === 'desc';
   const idCol = plan.element_id_column;
   const after = plan.after;
-  const out: ShardRows = { ts: [], sid: [], eid: idCol ? [] : null, tags: {}, fields: {} };
-  for (const t of plan.tags) out.tags[t] = [];
-  for (const f of plan.fields) out.fields[f] = [];
-  if (keep === 0) return out;
+  const out = new ShardRowsBuilder(plan.tags, plan.fields, idCol !== null);
+  if (keep === 0) return out.finish();
   // Per series the matching rows in plan order (desc walks each series backwards).
   const cursors = series.map((s) => {
     const m = match ? match(s.tags, s.fields) : null;
@@ -268,19 +255,17 @@ export function firstRows(
     }
   };
   for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
-  while (heap.length > 0 && out.ts.length < keep) {
+  while (heap.length > 0 && out.length < keep) {
     const c = cursors[heap[0]!]!;
     const i = c.rows[c.at]!;
-    out.ts.push(c.s.ts[i]!);
-    out.sid.push(c.s.sid);
-    if (out.eid) out.eid.push(String(c.s.tags[idCol!]![i] ?? ''));
-    for (const t of plan.tags) out.tags[t]!.push(c.s.tags[t]![i]);
-    for (const f of plan.fields) out.fields[f]!.push(c.s.fields[f]![i]!);
+    out.row(c.s.ts[i]!, c.s.sid, idCol ? String(c.s.tags[idCol]![i] ?? '') : null);
+    for (const t of plan.tags) out.tag(t, c.s.tags[t]![i]);
+    for (const f of plan.fields) out.field(f, c.s.fields[f]![i]!);
     if (++c.at >= c.rows.length) {
       heap[0] = heap[heap.length - 1]!;
       heap.pop();
     }
     down(0);
   }
-  return out;
+  return out.finish();
 }

@@ -22,9 +22,9 @@ import {
   storeQueryAfter,
   type MemtableScanQuery,
   type ShardResult,
-  type ShardRows,
   type StoreScanQuery,
 } from './shard_exec.js';
+import { appendRows, type ShardRows } from './shard_rows.js';
 
 export { DEFAULT_QUERY_BUDGET_ROWS } from '../../transport/limits.js';
 
@@ -174,18 +174,4 @@ function lowerBound(a: Float64Array, v: number): number {
     else hi = m;
   }
   return lo;
-}
-
-/** `a` followed by `b` (rows of a later window). */
-function appendRows(a: ShardRows, b: ShardRows): ShardRows {
-  const out: ShardRows = {
-    ts: a.ts.concat(b.ts),
-    sid: a.sid.concat(b.sid),
-    eid: a.eid && b.eid ? a.eid.concat(b.eid) : a.eid,
-    tags: {},
-    fields: {},
-  };
-  for (const t in a.tags) out.tags[t] = a.tags[t]!.concat(b.tags[t]!);
-  for (const f in a.fields) out.fields[f] = a.fields[f]!.concat(b.fields[f]!);
-  return out;
 }

@@ -181,7 +181,7 @@ async function timeQuery(
     const t0 = performance.now();
     const r = await ask(client, name, q);
     const took = performance.now() - t0;
-    const got = (r.groups ?? r.rows ?? []).length;
+    const got = r.columns ? r.columns.ts.length : (r.groups ?? r.rows ?? []).length;
     check(got === rows, `${name} run ${i} returned ${got} rows, expected ${rows}`);
     if (i >= args.warmUpRuns) ms.push(took);
   }

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LockstepError } from '../../transport/errors.js';
+import type { RowColumns } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { TestCluster } from './cluster.js';
 import { waitFor } from './wait.js';
@@ -25,7 +26,7 @@ export interface GoldenQuery {
   file: string;
   name: string;
   query: Record<string, unknown>;
-  expect: { rows?: unknown[]; groups?: unknown[]; error?: string };
+  expect: { rows?: unknown[]; columns?: unknown; groups?: unknown[]; error?: string };
 }
 
 /** One case: a directory of test/cases. */
@@ -132,7 +133,7 @@ async function flushed(
   );
 }
 
-/** Runs one query of a case; the answer in the case's form: {rows} / {groups} with RFC 3339 times, or {error: code}. */
+/** Runs one query of a case; the answer in the case's form: {rows} / {columns} / {groups} with RFC 3339 times, or {error: code}. */
 export async function runQuery(
   c: TestCluster,
   gc: GoldenCase,
@@ -142,15 +143,29 @@ export async function runQuery(
   const kind = gc.measure ? 'measure' : 'stream';
   const name = (gc.measure ?? gc.stream)!.name;
   try {
-    const r = await c.api<{ rows?: { ts: number }[]; groups?: { ts?: number }[]; missing_shards: number[] }>(
-      S.api.query(kind),
-      { group: gc.group.name, name, write_token: token, ...q },
-      15_000,
-    );
+    const r = await c.api<{
+      rows?: { ts: number }[];
+      columns?: RowColumns;
+      groups?: { ts?: number }[];
+      missing_shards: number[];
+    }>(S.api.query(kind), { group: gc.group.name, name, write_token: token, ...q }, 15_000);
     if (r.missing_shards.length > 0) throw new Error(`shards missing: ${r.missing_shards.join(', ')}`);
     // Groups of a bucketed query carry their bucket's start: shown as RFC 3339 like row times.
     if (r.groups)
       return { groups: r.groups.map((g) => (g.ts === undefined ? g : { ...g, ts: new Date(g.ts).toISOString() })) };
+    if (r.columns) {
+      // Columns as JSON would carry them: arrays, null for a missing float.
+      const { ts, fields, ...rest } = r.columns;
+      const plain = (col: ArrayLike<number | null>) =>
+        Array.from(col, (v) => (v === null || Number.isNaN(v) ? null : v));
+      return {
+        columns: {
+          ...rest,
+          ts: Array.from(ts, (t) => new Date(t).toISOString()),
+          fields: Object.fromEntries(Object.entries(fields).map(([f, col]) => [f, plain(col)])),
+        },
+      };
+    }
     return { rows: r.rows!.map((row) => ({ ...row, ts: new Date(row.ts).toISOString() })) };
   } catch (err) {
     if (err instanceof LockstepError) return { error: err.code };

@@ -11,6 +11,7 @@ import { TestCluster } from '../harness/cluster.js';
 import { hostValueMeasure } from '../harness/fixtures.js';
 import { exitWithin } from '../harness/wait.js';
 import { ownersOf, placementSpecOf } from '../../storage/placement.js';
+import { shardOfSeries } from '../../storage/routing.js';
 import type { LockstepError } from '../../transport/errors.js';
 import type { Group as GroupResource } from '../../transport/schema_types.js';
 import { call } from '../../transport/rpc.js';
@@ -126,6 +127,19 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
       partial.rows!.length > 0 && partial.rows!.length < points.length,
       `some rows, not all: ${partial.rows!.length}`,
     );
+    // A query naming its series asks only their shards: whole while those shards are live, and
+    // Unavailable naming only the down shard of a series it names.
+    const shardOf = (host: string) => shardOfSeries('cpu', JSON.stringify([host]), SHARDS);
+    const live = points.map((p) => p.tags.host).filter((h) => !onD2.includes(shardOf(h)));
+    const pinned = await query('q1', { criteria: { tag: 'host', op: 'in', value: live } });
+    assert.equal(pinned.rows!.length, live.length);
+    assert.deepEqual(pinned.missing_shards, []);
+    const down = points.map((p) => p.tags.host).find((h) => onD2.includes(shardOf(h)))!;
+    await assert.rejects(query('q1', { criteria: { tag: 'host', op: 'eq', value: down } }), (e: LockstepError) => {
+      assert.equal(e.code, 'Unavailable');
+      assert.match(e.message, new RegExp(`^shard q1/${shardOf(down)} \\(owners: d2\\) has no live owner`));
+      return true;
+    });
     // Writes keep being acknowledged meanwhile; once d2 is back, everything is there.
     const more = points.map((p) => ({ ...p, ts: now - 500 }));
     token = mergeToken(token, (await write('q1', more)).write_token);

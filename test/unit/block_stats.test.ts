@@ -14,6 +14,7 @@ import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs } from '../../storage/fs.js';
 import { openPart, PART_FILES, writePart, type PartRows } from '../../storage/part.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
+import { mergedAnswer } from '../harness/merged_answer.js';
 import { planQuery } from '../../storage/query/plan.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
 import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
@@ -261,7 +262,7 @@ describe('block statistics', function () {
 
     async function answer(q: Record<string, unknown>, src: ShardSource) {
       const { plan } = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
-      return mergeShardResults(plan, [await executeOnShard(plan, src)]);
+      return mergedAnswer(mergeShardResults(plan, [await executeOnShard(plan, src)]));
     }
 
     it('random queries: equal answers, most whole blocks summarized', async () => {

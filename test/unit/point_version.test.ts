@@ -59,7 +59,7 @@ describe('versioned points', () => {
       plan,
       shardSource((q) => m.scan(q), s),
     );
-    return r.rows!.fields.value!;
+    return [...r.rows!.fields.value!];
   };
   const memValue = (m: Memtable) => [...m.scan({ name: 'cpu', minTs: T0, maxTs: T0 }).get(H1)!.fields.value!];
 

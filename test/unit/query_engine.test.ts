@@ -12,6 +12,8 @@ import { seriesId } from '../../storage/series_id.js';
 import type { WalRecord } from '../../transport/wal_record.js';
 import { decode } from '../../transport/codec.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
+import { rowColumns } from '../../storage/query/row_answer.js';
+import { mergedAnswer } from '../harness/merged_answer.js';
 import { fitShardRows, replyPage } from '../../storage/query/page.js';
 import { planQuery } from '../../storage/query/plan.js';
 import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
@@ -24,6 +26,7 @@ import { ShardStore } from '../../storage/shard_store.js';
 import type { Group, Measure } from '../../transport/schema_types.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 import { useTempDir } from '../harness/temp_dir.js';
+import { rowsOfColumns } from '../../transport/row_columns.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10);
 const MIN = 60_000;
@@ -112,7 +115,7 @@ describe('query engine against a reference model', function () {
     }
   });
 
-  async function run(q: Record<string, unknown>) {
+  async function merged(q: Record<string, unknown>) {
     const { plan } = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
     const results: ShardResult[] = [];
     for (const s of shards)
@@ -124,6 +127,7 @@ describe('query engine against a reference model', function () {
       );
     return mergeShardResults(plan, results);
   }
+  const run = async (q: Record<string, unknown>) => mergedAnswer(await merged(q));
 
   type Cond =
     | { tag: string; op: string; value: unknown }
@@ -240,7 +244,7 @@ describe('query engine against a reference model', function () {
       if (order === 'desc') want.reverse();
       const all = want.length;
       want = want.slice(offset, offset + limit);
-      const got = await run({
+      const m = await merged({
         from,
         to,
         criteria,
@@ -251,8 +255,21 @@ describe('query engine against a reference model', function () {
         // Without value in the projection, a criteria on value still reads it.
         field_projection: countOnly ? ['count'] : ['count', 'value'],
       });
+      const got = mergedAnswer(m);
       const ctx = `query ${i}: ${JSON.stringify({ from, to, criteria, order, offset, limit })}`;
-      assert.ok('rows' in got, ctx);
+      assert.ok('rows' in got && 'rows' in m, ctx);
+      // The same rows as columns, in JSON's form (null for a missing value).
+      assert.deepEqual(
+        rowColumns(m.rows, m.rows.part.length, 'json'),
+        {
+          ts: want.map((p) => p.ts),
+          tags: { host: want.map((p) => p.host), rack: want.map((p) => rackOf(p.host)) },
+          fields: countOnly
+            ? { count: want.map((p) => p.count) }
+            : { count: want.map((p) => p.count), value: want.map((p) => p.value ?? null) },
+        },
+        ctx,
+      );
       assert.deepEqual(
         got.rows,
         want.map((p) => ({
@@ -508,6 +525,7 @@ describe('query engine against a reference model', function () {
       const pageSize = 1 + Math.floor(rnd() * 40);
       const shardBytes = [300, 1500, 1e9][Math.floor(rnd() * 3)]!;
       const replyBytes = [400, 2000, 1e9][Math.floor(rnd() * 3)]!;
+      const columns = !grouped && rnd() < 0.5;
       // The whole answer in one go.
       const whole = await run({ ...base, limit: 100_000 });
       const want = 'rows' in whole ? whole.rows : whole.groups;
@@ -531,17 +549,18 @@ describe('query engine against a reference model', function () {
           planned.fingerprint,
           replyBytes,
           'msgpack',
+          columns,
         );
         assert.deepEqual(decode(bytes), reply, 'the bytes sent are the reply');
-        got.push(...(reply.rows ?? reply.groups!));
+        got.push(...(reply.rows ?? (reply.columns ? rowsOfColumns('measure', reply.columns) : reply.groups!)));
         if (!reply.has_more) break;
         assert.ok(reply.cursor, 'a page with more after it has a cursor');
         cursor = reply.cursor;
       }
-      assert.deepEqual(got, want, `query ${i}: ${JSON.stringify({ base, pageSize, shardBytes, replyBytes })}`);
+      assert.deepEqual(got, want, `query ${i}: ${JSON.stringify({ base, pageSize, shardBytes, replyBytes, columns })}`);
     }
     // A cursor of another query, or with offset, is refused.
-    const first = await run({ from: T0, to: T0 + 3 * 3_600_000, limit: 1 });
+    const first = await merged({ from: T0, to: T0 + 3 * 3_600_000, limit: 1 });
     assert.equal(first.has_more, true);
     const planned = planQuery('measure', { group: 'g', name: 'cpu', from: T0, to: T0 + 3 * 3_600_000, limit: 1 }, CPU);
     const c = replyPage(first, { missing_shards: [], schema_revision: 1 }, planned.fingerprint, 1e9, 'json').reply
@@ -571,7 +590,7 @@ describe('query engine against a reference model', function () {
         };
         results.push(await executeOnShard(plan, { ...src, storePlan }, budget));
       }
-      return mergeShardResults(plan, results);
+      return mergedAnswer(mergeShardResults(plan, results));
     };
     const close = (got: unknown, want: unknown, ctx: string): void => {
       if (typeof want === 'number' && typeof got === 'number')

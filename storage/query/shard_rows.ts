@@ -1,0 +1,211 @@
+/**
+ * A shard's raw rows as they travel (pure): parallel columns, compact on the wire. Times and field
+ * values are Float64Arrays (copied whole by a worker message and by msgpack); each row names its
+ * series by an index into the distinct series ids, and a tag column is a dictionary — the values
+ * it holds once each and a code per row. Rows of one series repeat the same tag values, so an
+ * answer of 8,640 rows of one series carries each tag value once instead of 8,640 times.
+ */
+
+/** A tag column as a dictionary: row i's value is `values[codes[i]]`. */
+export interface TagDict {
+  values: unknown[];
+  codes: Uint32Array;
+}
+
+/** Rows of one shard in plan order: parallel columns. */
+export interface ShardRows {
+  /** True when the shard left out rows after these to keep its reply within the message limit. */
+  truncated?: boolean;
+  ts: Float64Array;
+  /** The distinct series ids of the rows; row i's is `series[si[i]]`. */
+  series: string[];
+  si: Uint32Array;
+  /** Element ids (streams), else null. */
+  eid: string[] | null;
+  tags: Record<string, TagDict>;
+  /** NaN is a missing float. */
+  fields: Record<string, Float64Array>;
+}
+
+/** Row i's series id. */
+export const sidAt = (r: ShardRows, i: number): string => r.series[r.si[i]!]!;
+
+/** Row i's value of tag `t`. */
+export const tagAt = (r: ShardRows, t: string, i: number): unknown => {
+  const d = r.tags[t]!;
+  return d.values[d.codes[i]!];
+};
+
+/** The dictionary key of a tag value: list values by their JSON, apart from any string. */
+const dictKey = (v: unknown): unknown => (typeof v === 'object' && v !== null ? `\u0000${JSON.stringify(v)}` : v);
+
+/** A growing dictionary column. */
+class DictBuilder {
+  readonly values: unknown[] = [];
+  readonly codes: number[] = [];
+  private readonly index = new Map<unknown, number>();
+  // Rows of one series come in runs with the same value: the last one skips the map.
+  private last: unknown = undefined;
+  private lastCode = -1;
+
+  add(v: unknown): void {
+    if (v === this.last && this.lastCode >= 0) {
+      this.codes.push(this.lastCode);
+      return;
+    }
+    const k = dictKey(v);
+    let c = this.index.get(k);
+    if (c === undefined) {
+      c = this.values.length;
+      this.values.push(v);
+      this.index.set(k, c);
+    }
+    this.last = v;
+    this.lastCode = c;
+    this.codes.push(c);
+  }
+
+  finish(): TagDict {
+    return { values: this.values, codes: Uint32Array.from(this.codes) };
+  }
+}
+
+/** Builds ShardRows one row at a time: `row(...)`, then `tag` and `field` for each of its columns. */
+export class ShardRowsBuilder {
+  private readonly ts: number[] = [];
+  private readonly si: number[] = [];
+  private readonly series: string[] = [];
+  private readonly seriesIndex = new Map<string, number>();
+  private readonly eid: string[] | null;
+  private readonly tags: Record<string, DictBuilder> = {};
+  private readonly fields: Record<string, number[]> = {};
+
+  constructor(tagNames: readonly string[], fieldNames: readonly string[], withElementIds: boolean) {
+    this.eid = withElementIds ? [] : null;
+    for (const t of tagNames) this.tags[t] = new DictBuilder();
+    for (const f of fieldNames) this.fields[f] = [];
+  }
+
+  get length(): number {
+    return this.ts.length;
+  }
+
+  row(ts: number, sid: string, eid: string | null): void {
+    let s =
+      this.si.length > 0 && this.series[this.si[this.si.length - 1]!] === sid ? this.si[this.si.length - 1] : undefined;
+    s ??= this.seriesIndex.get(sid);
+    if (s === undefined) {
+      s = this.series.length;
+      this.series.push(sid);
+      this.seriesIndex.set(sid, s);
+    }
+    this.ts.push(ts);
+    this.si.push(s);
+    if (this.eid) this.eid.push(eid ?? '');
+  }
+
+  tag(name: string, v: unknown): void {
+    this.tags[name]!.add(v);
+  }
+
+  field(name: string, v: number): void {
+    this.fields[name]!.push(v);
+  }
+
+  finish(): ShardRows {
+    const out: ShardRows = {
+      ts: Float64Array.from(this.ts),
+      series: this.series,
+      si: Uint32Array.from(this.si),
+      eid: this.eid,
+      tags: {},
+      fields: {},
+    };
+    for (const t in this.tags) out.tags[t] = this.tags[t]!.finish();
+    for (const f in this.fields) out.fields[f] = Float64Array.from(this.fields[f]!);
+    return out;
+  }
+}
+
+/** The first `n` rows of `r`, marked `truncated` when cut (its series and dictionaries cut to what they use). */
+export function sliceRows(r: ShardRows, n: number): ShardRows {
+  if (n >= r.ts.length) return r;
+  const series = compact(r.series, r.si, n);
+  const out: ShardRows = {
+    truncated: true,
+    ts: r.ts.slice(0, n),
+    series: series.values,
+    si: series.codes,
+    eid: r.eid ? r.eid.slice(0, n) : null,
+    tags: {},
+    fields: {},
+  };
+  for (const t in r.tags) out.tags[t] = compact(r.tags[t]!.values, r.tags[t]!.codes, n);
+  for (const f in r.fields) out.fields[f] = r.fields[f]!.slice(0, n);
+  return out;
+}
+
+/** The values the first `n` codes use, in first-use order, and those codes renumbered. */
+function compact<T>(values: readonly T[], codes: Uint32Array, n: number): { values: T[]; codes: Uint32Array } {
+  const at = new Int32Array(values.length).fill(-1);
+  const kept: T[] = [];
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = codes[i]!;
+    if (at[c]! < 0) {
+      at[c] = kept.length;
+      kept.push(values[c]!);
+    }
+    out[i] = at[c]!;
+  }
+  return { values: kept, codes: out };
+}
+
+/** `a` followed by `b` (rows of a later window): same columns. */
+export function appendRows(a: ShardRows, b: ShardRows): ShardRows {
+  const out: ShardRows = {
+    ts: concat(a.ts, b.ts),
+    series: [...a.series],
+    si: new Uint32Array(a.si.length + b.si.length),
+    eid: a.eid && b.eid ? a.eid.concat(b.eid) : a.eid,
+    tags: {},
+    fields: {},
+  };
+  out.si.set(a.si);
+  const seriesAt = remap(out.series, b.series, (v) => v);
+  for (let i = 0; i < b.si.length; i++) out.si[a.si.length + i] = seriesAt[b.si[i]!]!;
+  for (const t in a.tags) {
+    const x = a.tags[t]!;
+    const y = b.tags[t]!;
+    const values = [...x.values];
+    const at = remap(values, y.values, dictKey);
+    const codes = new Uint32Array(x.codes.length + y.codes.length);
+    codes.set(x.codes);
+    for (let i = 0; i < y.codes.length; i++) codes[x.codes.length + i] = at[y.codes[i]!]!;
+    out.tags[t] = { values, codes };
+  }
+  for (const f in a.fields) out.fields[f] = concat(a.fields[f]!, b.fields[f]!);
+  return out;
+}
+
+/** Adds `more` to `into` (each distinct value once, by `key`); where each of `more` sits in `into`. */
+function remap<T>(into: T[], more: readonly T[], key: (v: T) => unknown): number[] {
+  const index = new Map<unknown, number>(into.map((v, i) => [key(v), i]));
+  return more.map((v) => {
+    const k = key(v);
+    let i = index.get(k);
+    if (i === undefined) {
+      i = into.length;
+      into.push(v);
+      index.set(k, i);
+    }
+    return i;
+  });
+}
+
+function concat(a: Float64Array, b: Float64Array): Float64Array {
+  const out = new Float64Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}

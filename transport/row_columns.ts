@@ -1,0 +1,23 @@
+/**
+ * The rows of a `columns` reply as the row objects of a `rows` reply (clients that asked for
+ * columns on the wire and want rows in hand; `LockstepClient.pages` uses it).
+ */
+import type { WriteTagValue } from './api_types.js';
+import type { MeasureRow, RowColumns, StreamRow } from './query_types.js';
+
+/** Row objects of `c`: a missing float (NaN in msgpack, null in JSON) is null. */
+export function rowsOfColumns(kind: 'measure' | 'stream', c: RowColumns): (MeasureRow | StreamRow)[] {
+  const tagNames = Object.keys(c.tags);
+  const fieldNames = Object.keys(c.fields);
+  return Array.from(c.ts, (ts, i) => {
+    const tags: Record<string, WriteTagValue> = {};
+    for (const t of tagNames) tags[t] = c.tags[t]![i]!;
+    if (kind === 'stream') return { ts, element_id: c.element_id![i]!, tags };
+    const fields: Record<string, number | null> = {};
+    for (const f of fieldNames) {
+      const v = c.fields[f]![i];
+      fields[f] = v === null || v === undefined || Number.isNaN(v) ? null : v;
+    }
+    return { ts, tags, fields };
+  });
+}
