@@ -20,7 +20,9 @@ import { CorruptDataError } from '../../storage/errors.js';
 import type { QueryPool } from '../../storage/query/query_pool.js';
 import { fitShardRows } from '../../storage/query/page.js';
 import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
-import { executeOnShard, shardSource } from '../../storage/query/shard_run.js';
+import { executeOnShard, runOnShard, shardSource } from '../../storage/query/shard_run.js';
+import type { ScanPlan } from '../../storage/scan_plan.js';
+import type { BlockRows } from '../../storage/block.js';
 import type { QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardActor } from './shard_actor.js';
 
@@ -39,6 +41,22 @@ export interface ShardQueryDeps {
   /** Rows one query holds at once (storage/query/shard_run.ts). */
   budgetRows: number;
 }
+
+/** At most this many memtable rows (and block summaries) are queried on the shard thread when no block is read. */
+const INLINE_ROWS = 2000;
+
+/** Blocks a plan reads, and block summaries it aggregates. */
+const blocksOf = (scan: ScanPlan | null) => (scan ? scan.parts.reduce((n, p) => n + p.entries.length, 0) : 0);
+const summariesOf = (scan: ScanPlan | null) => {
+  let n = 0;
+  for (const s of scan?.summaries?.values() ?? []) n += s.length;
+  return n;
+};
+const rowsOf = (mem: ReadonlyMap<string, BlockRows>) => {
+  let n = 0;
+  for (const r of mem.values()) n += r.timestamps.length;
+  return n;
+};
 
 /** Serves queries of one owned (group, shard). */
 export function serveShardQueries(actor: ShardActor, group: string, shard: number, deps: ShardQueryDeps): Subscription {
@@ -79,7 +97,12 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         // the store keeps the chosen parts' files.
         const q = shardScanQueries(r.plan);
         const mem = q.memtable ? actor.memtable.scan(q.memtable) : new Map();
-        const scan = q.store ? actor.store.planScan(storeQueryAfter(q.store, mem)).plan : null;
+        const planned = q.store ? actor.store.planRead(storeQueryAfter(q.store, mem)) : null;
+        const scan = planned?.plan ?? null;
+        // Nothing to read from disk and few rows in memory (an empty range, a series just
+        // created): answered here, without the trip to a pool thread and back.
+        if (blocksOf(scan) === 0 && rowsOf(mem) + summariesOf(scan) <= INLINE_ROWS)
+          return fitted(await runOnShard(r.plan, mem, scan, planned?.read ?? (async () => []), deps.budgetRows));
         const task = { plan: r.plan, mem: [...mem], scan, budgetRows: deps.budgetRows };
         const result: ShardResult = await actor.store.trackScan(deps.pool.run(task));
         return fitted(result);
