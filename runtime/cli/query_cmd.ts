@@ -13,6 +13,7 @@ import { parseRef } from './schema_cmd.js';
 import { csvColumns, csvLine, queryFormat, type QueryFormat } from './query_format.js';
 import { errors } from '../../transport/errors.js';
 import type { LockstepClient } from '../../transport/client.js';
+import { rowsOfColumns } from '../../transport/row_columns.js';
 
 type Kind = 'measure' | 'stream';
 
@@ -256,13 +257,16 @@ async function runPaged(
   let columns: string[] | undefined;
   let warned = false;
   let last: QueryReply<MeasureRow | StreamRow>;
+  // Raw rows travel as columns (far cheaper on both sides) and are printed as rows.
+  const raw = q.aggregations === undefined && q.top === undefined;
   for (;;) {
-    const page = { ...q, limit: Math.min(total - count, MAX_QUERY_LIMIT) };
+    const page = { ...q, limit: Math.min(total - count, MAX_QUERY_LIMIT), ...(raw ? { columns: true } : {}) };
     last = kind === 'measure' ? await lc.queryMeasure(page) : await lc.queryStream(page);
     const warning = missingShardsWarning(q.group, last.missing_shards);
     if (warning !== undefined && !warned) process.stderr.write(`${warning}\n`);
     warned ||= warning !== undefined;
-    const items: (MeasureRow | StreamRow | GroupRow)[] = last.rows ?? last.groups ?? [];
+    const items: (MeasureRow | StreamRow | GroupRow)[] =
+      last.rows ?? (last.columns ? rowsOfColumns(kind, last.columns) : last.groups) ?? [];
     count += items.length;
     if (format === 'ndjson') for (const i of items) process.stdout.write(`${JSON.stringify(i)}\n`);
     else if (format === 'csv') {
@@ -281,7 +285,7 @@ async function runPaged(
     );
   }
   if (format === 'table' || format === 'json') {
-    const reply = { ...last };
+    const { columns: _, ...reply } = last;
     if (last.groups !== undefined) reply.groups = kept as GroupRow[];
     else reply.rows = kept as (MeasureRow | StreamRow)[];
     finish(reply);
