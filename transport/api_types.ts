@@ -161,6 +161,18 @@ export interface ActorInfo {
   restarting: boolean;
 }
 
+/** One shard a data node owns, as its `data_shard` actor reports it in `details.shards`. */
+export interface ShardHealth {
+  /** `<group>/<shard>`, or `<group>/g<generation>/<shard>` past the first layout generation. */
+  shard: string;
+  /** WAL sequences applied to the memtable, and flushed to parts. */
+  applied: number;
+  flushed: number;
+  /** The last sequence published on the shard's subject, and how far `applied` is behind it (null until known). */
+  published: number | null;
+  wal_lag: number | null;
+}
+
 /** Reply of `actors`. */
 export interface ActorsReply {
   node: string;

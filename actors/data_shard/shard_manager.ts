@@ -11,6 +11,7 @@
  * Each shard actor runs retention and reads its WAL lag on the context's clock; the lag is exported
  * as the gauge `lockstep_wal_lag{group, shard}` and shown per shard in `health()`.
  */
+import type { ShardHealth } from '../../transport/api_types.js';
 import { join, resolve } from 'node:path';
 import { Gauge } from 'prom-client';
 import { DEFAULT_MERGE_POLICY } from '../../storage/shard_store.js';
@@ -305,7 +306,7 @@ export class ShardManager implements Actor {
       streams: this.schema.list('stream').length,
       wal_store_bytes: this.trim?.trimmer.bytes ?? null,
       wal_trim_passes: this.trim?.trimmer.passes ?? null,
-      shards: [...this.shards.values()].map((o) => ({
+      shards: [...this.shards.values()].map((o): ShardHealth => ({
         shard: o.generation === 1 ? `${o.group}/${o.shard}` : `${o.group}/g${o.generation}/${o.shard}`,
         applied: o.actor.appliedSequence,
         flushed: o.actor.store.lastSequence,

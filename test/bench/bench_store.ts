@@ -11,6 +11,8 @@ import type { LockstepClient } from '../../transport/client.js';
 import type { WriteToken } from '../../transport/query_types.js';
 import type { Measure } from '../../transport/schema_types.js';
 import { pollUntil, sleep } from './bench_cli.js';
+import type { ShardHealth } from '../../transport/api_types.js';
+import { nodeShards } from '../harness/node_shards.js';
 
 /** Interval of the bounded flush poll. */
 const FLUSH_POLL_MS = 100;
@@ -151,8 +153,6 @@ export function diskUsage(dir: string): { bytes: number; files: number } {
   return { bytes, files };
 }
 
-type ShardsInfo = { shard: string; applied: number; flushed: number }[];
-
 /** Polls the data nodes' actors until, for every shard of `token`, one of them flushed its sequence to parts. */
 export async function waitFlushed(
   client: LockstepClient,
@@ -161,12 +161,11 @@ export async function waitFlushed(
   deadline: number,
   signal: AbortSignal,
 ): Promise<void> {
-  let last: ShardsInfo = [];
+  let last: ShardHealth[] = [];
   while (performance.now() < deadline && !signal.aborted) {
     last = [];
     for (const node of nodes) {
-      const r = await client.actors(node);
-      last.push(...((r.actors.find((a) => a.id === 'data_shard')?.details.shards as ShardsInfo | undefined) ?? []));
+      last.push(...nodeShards(await client.actors(node)));
     }
     const done = Object.entries(token.shards).every(([s, seq]) =>
       last.some((x) => x.shard === `${token.group}/${s}` && x.flushed >= seq),

@@ -26,6 +26,7 @@ import { walColumns, type WalRecord } from '../../transport/wal_record.js';
 import type { Measure } from '../../transport/schema_types.js';
 import { TestCluster } from '../harness/cluster.js';
 import { hostValueMeasure } from '../harness/fixtures.js';
+import { nodeShards } from '../harness/node_shards.js';
 import { waitFor } from '../harness/wait.js';
 
 const S = subjectsFor();
@@ -86,9 +87,8 @@ describe('layout generations in the data path (1 liaison, 2 data nodes)', functi
     assert.ok(b.applied, `every node applied layout:${G}@${r.revision}: ${JSON.stringify(b)}`);
   };
   const shardsOpen = async (node: string): Promise<string[]> => {
-    const r = await c.control<ActorsReply>(node, 'actors');
-    return r.actors
-      .flatMap((a) => ((a.details.shards ?? []) as { shard: string }[]).map((s) => s.shard))
+    return nodeShards(await c.control<ActorsReply>(node, 'actors'))
+      .map((s) => s.shard)
       .filter((s) => s.startsWith(`${G}/`));
   };
   const allShardsOpen = async () => [...(await shardsOpen('d1')), ...(await shardsOpen('d2'))].sort();

@@ -24,6 +24,7 @@ import type { StoredResource } from '../../transport/schema_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import { TestCluster } from '../harness/cluster.js';
+import { nodeShards } from '../harness/node_shards.js';
 import { waitFor } from '../harness/wait.js';
 
 const S = subjectsFor();
@@ -173,11 +174,8 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
     // Copied means in parts: the new generation has nothing of the copy left to flush at its cutover.
     const g2 = [];
     for (const node of ['d1', 'd2']) {
-      const r = await c.control<ActorsReply>(node, 'actors');
       g2.push(
-        ...r.actors
-          .flatMap((a) => (a.details.shards ?? []) as { shard: string; applied: number; flushed: number }[])
-          .filter((s) => s.shard.startsWith(`${g}/g2/`)),
+        ...nodeShards(await c.control<ActorsReply>(node, 'actors')).filter((s) => s.shard.startsWith(`${g}/g2/`)),
       );
     }
     assert.equal(g2.length, 3, `every shard of generation 2 open: ${JSON.stringify(g2)}`);
