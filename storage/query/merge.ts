@@ -49,9 +49,9 @@ function mergeRows(plan: QueryPlan, parts: ShardRows[]): { rows: MergedRows; has
     const j = at[b]!;
     let d = x.ts[i]! - y.ts[j]!;
     if (d === 0) {
-      const a = sidAt(x, i);
-      const b = sidAt(y, j);
-      d = a < b ? -1 : a > b ? 1 : 0;
+      const sx = sidAt(x, i);
+      const sy = sidAt(y, j);
+      d = sx < sy ? -1 : sx > sy ? 1 : 0;
     }
     if (d === 0 && x.eid && y.eid) d = x.eid[i]! < y.eid[j]! ? -1 : x.eid[i]! > y.eid[j]! ? 1 : 0;
     return desc ? -d : d;
