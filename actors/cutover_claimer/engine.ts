@@ -22,6 +22,7 @@ import {
   retried,
   unclaimed,
   withApplied,
+  isRetryableFailure,
   type MigrationView,
   type TickAction,
 } from '../../runtime/migration/claims.js';
@@ -42,7 +43,8 @@ type PendingIntent = MigrationView['intents'][number];
 export interface DriveHooks {
   /**
    * Copies the target's data, reporting progress (with the position to go on from after a crash or
-   * a stop, stored with it); throws to fail (`retryable: true` on the error to retry).
+   * a stop, stored with it); throws to fail, retried when the error says `retryable: true` or has a
+   * transient code (Unavailable, DeadlineExceeded) and says nothing.
    */
   copy(
     op: OperationRecord,
@@ -251,7 +253,8 @@ export class ClaimerEngine {
       }
     } catch (err) {
       if (err instanceof LeaseLostError || both.aborted) return; // lost, stopped or cancelled: write nothing
-      const retryable = (err as { retryable?: unknown }).retryable === true;
+      // A transient store error (a KV listing that timed out) is retried, not the end of the operation.
+      const retryable = isRetryableFailure(err);
       const message = err instanceof Error ? err.message : String(err);
       await write((c) => failedWith(c, message, retryable, this.o.clock.now())).catch(() => undefined);
       this.o.wakeOthers();

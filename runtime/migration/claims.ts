@@ -12,6 +12,8 @@
  * while it waits for its `cutover` intent; a stale one is re-taken by the copy claim.
  */
 import { backoffMs } from '../clock.js';
+import { LockstepError } from '../../transport/errors.js';
+import { isTransientCode } from '../../transport/rpc.js';
 import type {
   CopyPosition,
   IntentRecord,
@@ -203,6 +205,16 @@ export function cutoverStarted(op: OperationRecord, nowMs: number): OperationRec
 /** The record once the cutover was certified: completed, lease released. */
 export function completed(op: OperationRecord, nowMs: number): OperationRecord {
   return { ...op, state: 'completed', completed_at: nowMs, lease: null, error: null };
+}
+
+/**
+ * Whether a drive's failure may be retried: as the error says (`retryable`), else by its code — a
+ * store or peer that was unreachable or slow (Unavailable, DeadlineExceeded) is worth another try.
+ */
+export function isRetryableFailure(err: unknown): boolean {
+  const flag = (err as { retryable?: unknown } | null)?.retryable;
+  if (typeof flag === 'boolean') return flag;
+  return err instanceof LockstepError && isTransientCode(err.code);
 }
 
 /** The record after a failure: failed_retryable with a retry time while retries remain, else failed. */

@@ -7,6 +7,7 @@ import {
   claimed,
   copied,
   failedWith,
+  isRetryableFailure,
   leaseLive,
   MAX_RETRIES,
   nextAction,
@@ -24,6 +25,7 @@ import type {
   Policy,
 } from '../../transport/migration_types.js';
 import { newOperation } from '../../runtime/migration/claims.js';
+import { Code, errors, LockstepError } from '../../transport/errors.js';
 
 const TIMEOUT = 30_000;
 
@@ -172,5 +174,18 @@ describe('migration rules', () => {
     assert.deepEqual(states(stopped), ['completed', 'stopped']);
     assert.deepEqual(states(reconciled('resume', stopped)), ['completed', 'running']);
     assert.deepEqual(states(reconciled('cancel', two)), ['completed', 'cancelled']);
+  });
+
+  it('claims - a drive failure is retried when it says so, else when its code is transient (a KV listing that timed out)', () => {
+    assert.equal(isRetryableFailure(errors.unavailable('listing the keys of lockstep_ops took over 10000 ms')), true);
+    assert.equal(isRetryableFailure(new LockstepError(Code.DeadlineExceeded, 'slow')), true);
+    assert.equal(
+      isRetryableFailure(errors.failedPrecondition('group:g changed since the migration planned it')),
+      false,
+    );
+    assert.equal(isRetryableFailure(Object.assign(errors.unavailable('gone'), { retryable: false })), false);
+    assert.equal(isRetryableFailure(Object.assign(new Error('copy failed'), { retryable: true })), true);
+    assert.equal(isRetryableFailure(new Error('a bug')), false);
+    assert.equal(isRetryableFailure(undefined), false);
   });
 });
