@@ -11,7 +11,7 @@ import type { Subscription } from '../../transport/bus.js';
 import { Code, errors, isNoResponders, LockstepError, toLockstepError } from '../../transport/errors.js';
 import { call, EncodedReply, serve, type RpcRequest } from '../../transport/rpc.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
-import { groupAtGeneration } from '../../transport/layout_types.js';
+import { groupAtGeneration, resourceInGeneration } from '../../transport/layout_types.js';
 import { tokenSequences } from '../../transport/write_token.js';
 import { groupLayout } from '../../runtime/schema_cache.js';
 import { LIAISON_QUEUE } from '../../transport/subjects.js';
@@ -77,8 +77,13 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   const ownersOfShard = (shard: number) => (placement ? ownersOf(placement, shard) : []);
   // Every shard is asked and every answer awaited, so that an `Unavailable` names every shard
   // without a live owner, not just the first to answer (no-responders answers come at once).
-  // A query pinned to some series (every entity tag equal to given values) asks only their shards.
-  const pinned = entitySeriesKeys(planned.plan.criteria, planned.plan.entity, planned.plan.tag_types);
+  // A query pinned to some series (every entity tag equal to given values) asks only their shards,
+  // routed as the generation stores them (a reshape may give it another entity: then ask all).
+  const stores = resourceInGeneration(gen, kind, name, stored.resource as Measure | Stream).entity;
+  const sameEntity = stores.join('\u0000') === planned.plan.entity.join('\u0000');
+  const pinned = sameEntity
+    ? entitySeriesKeys(planned.plan.criteria, planned.plan.entity, planned.plan.tag_types)
+    : null;
   const missing: number[] = [];
   const outcomes = await Promise.all(
     shardsOfSeries(planned.plan.name, pinned, grp.shards).map(async (shard): Promise<ShardOutcome> => {
