@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
+import { DATA_SHAPES, type DataShape } from './walk.js';
 import {
   BenchArgsError,
   duration as durationOf,
@@ -30,12 +31,6 @@ export const INGEST_CONFIGS = ['standalone', 'cluster', 'cluster_r3'] as const;
 /** A deployment under test. */
 export type IngestConfig = (typeof INGEST_CONFIGS)[number];
 
-/**
- * What the points carry: `--fields` random 2-decimal floats (`random`), or a random-walk float
- * `value` and an int counter `requests` (`walk`, what a metrics agent sends).
- */
-export const INGEST_SHAPES = ['random', 'walk'] as const;
-export type IngestShape = (typeof INGEST_SHAPES)[number];
 /**
  * How a writer sends its batches: `columns` (typed arrays, the client's `writeMeasureColumns`) or
  * `points` (an object per point, `writeMeasure`).
@@ -66,7 +61,7 @@ export interface IngestArgs {
   measureMs: number;
   warmUpMs: number;
   fields: number;
-  shape: IngestShape;
+  shape: DataShape;
   form: IngestForm;
   configs: IngestConfig[];
   /** Where to write the JSON report, if anywhere. */
@@ -127,7 +122,7 @@ function program(): Command {
       opt(
         '--shape <name>',
         'random: --fields random floats; walk: a random-walk float and an int counter',
-        oneOf('--shape', INGEST_SHAPES),
+        oneOf('--shape', DATA_SHAPES),
         'random',
       ),
     )
@@ -160,7 +155,7 @@ export function parseIngestArgs(argv: readonly string[]): IngestArgs {
     duration: number;
     warmUp: number;
     fields: number;
-    shape: IngestShape;
+    shape: DataShape;
     form: IngestForm;
     configs: IngestConfig[];
     report?: string;

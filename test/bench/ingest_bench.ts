@@ -27,15 +27,9 @@ import { codeOf } from '../../transport/errors.js';
 import type { WriteColumns, WritePoint } from '../../transport/api_types.js';
 import type { WriteToken } from '../../transport/query_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
-import {
-  parseIngestArgs,
-  type IngestArgs,
-  type IngestConfig,
-  type IngestForm,
-  type IngestShape,
-} from './ingest_args.js';
+import { parseIngestArgs, type IngestArgs, type IngestConfig, type IngestForm } from './ingest_args.js';
 import { percentile, runBenchScript, sleep, windowFromNow, type Window } from './bench_cli.js';
-import { Walks } from './walk.js';
+import { Walks, type DataShape } from './walk.js';
 import { createMeasure, diskUsage, mergeToken, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 
 /** The group and measure every run writes to. */
@@ -82,7 +76,7 @@ class BatchSource {
     private readonly batchPoints: number,
     fields: number,
     wallNowMs: number,
-    shape: IngestShape = 'random',
+    shape: DataShape = 'random',
   ) {
     this.walks = shape === 'walk' ? new Walks(series) : null;
     const maxSteps = Math.floor(TS_SPAN_MAX_MS / TS_STEP_MS);
@@ -226,7 +220,7 @@ export interface IngestReport {
     duration_s: number;
     warm_up_s: number;
     fields: number;
-    shape: IngestShape;
+    shape: DataShape;
     form: IngestForm;
     shards: number;
   };

@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { BenchArgsError, duration as durationOf, integer, oneOf, opt, parseFlags, path } from './bench_cli.js';
-import { QUERY_SHAPES, type QueryShape } from './query_data.js';
+import { DATA_SHAPES, type DataShape } from './walk.js';
 
 /** A bad flag of the query benchmark (the shared benchmark flag error). */
 export const QueryArgsError = BenchArgsError;
@@ -31,7 +31,7 @@ export interface QueryArgs {
   points: number;
   series: number;
   /** The data written (query_data.ts). */
-  shape: QueryShape;
+  shape: DataShape;
   /** Timed runs of each query. */
   runs: number;
   /** Runs of each query before the timed ones, not counted. */
@@ -57,7 +57,7 @@ function program(): Command {
       opt(
         '--shape <name>',
         'random: two random floats per point; walk: a random-walk float and an int counter',
-        oneOf('--shape', QUERY_SHAPES),
+        oneOf('--shape', DATA_SHAPES),
         'random',
       ),
     )
@@ -81,7 +81,7 @@ export function parseQueryArgs(argv: readonly string[]): QueryArgs {
   const o = parseFlags<{
     points: number;
     series: number;
-    shape: QueryShape;
+    shape: DataShape;
     runs: number;
     warmUpRuns: number;
     writers: number;

@@ -38,9 +38,9 @@ import {
   TS_STEP_MS,
   verify,
   type QueryName,
-  type QueryShape,
   writeAll,
 } from './query_data.js';
+import type { DataShape } from './walk.js';
 
 const SHARDS = 4;
 const NODE = 's1';
@@ -77,7 +77,7 @@ export interface QueryReport {
   profile: {
     points: number;
     series: number;
-    shape: QueryShape;
+    shape: DataShape;
     regions: number;
     runs: number;
     warm_up_runs: number;
@@ -106,7 +106,7 @@ export interface QueryReport {
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** Creates the group and the measure once the node is active, and waits until they are applied. */
-async function createSchema(client: LockstepClient, shape: QueryShape): Promise<void> {
+async function createSchema(client: LockstepClient, shape: DataShape): Promise<void> {
   const setup = {
     members: [NODE],
     shards: SHARDS,

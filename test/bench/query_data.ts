@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { LockstepClient, MeasureQuery, MeasureRow, QueryReply, WritePoint } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
-import { Walks } from './walk.js';
+import { Walks, type DataShape } from './walk.js';
 
 /** The group and measure of the run. */
 export const GROUP = 'qbench';
@@ -26,14 +26,8 @@ export const REGIONS = 10;
 export const TS_STEP_MS = 10_000;
 const NEWEST_TS_AGE_MS = HOUR_MS;
 
-/**
- * The data shapes: two random 2-decimal floats per point (`random`, the shape the peers were compared
- * on), or a random-walk float and an int counter (`walk`, what a metrics agent sends).
- */
-export const QUERY_SHAPES = ['random', 'walk'] as const;
-export type QueryShape = (typeof QUERY_SHAPES)[number];
-/** Each shape's fields; the queries read the first. */
-export const SHAPE_FIELDS: Record<QueryShape, { name: string; type: 'float' | 'int' }[]> = {
+/** Each shape's fields (`random` has two floats here); the queries read the first. */
+export const SHAPE_FIELDS: Record<DataShape, { name: string; type: 'float' | 'int' }[]> = {
   random: [
     { name: 'f1', type: 'float' },
     { name: 'f2', type: 'float' },
@@ -85,7 +79,7 @@ export class QueryData {
     readonly points: number,
     readonly series: number,
     wallNowMs: number,
-    readonly shape: QueryShape = 'random',
+    readonly shape: DataShape = 'random',
   ) {
     this.field = SHAPE_FIELDS[shape][0]!.name;
     this.walks = shape === 'walk' ? new Walks(series) : null;

@@ -35,7 +35,8 @@ import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import { BenchArgsError, duration, integer, oneOf, opt, parseFlags, path, runBenchScript, sleep } from './bench_cli.js';
 import { diskUsage } from './bench_store.js';
 import * as qa from './query_args.js';
-import { QUERY_SHAPES, QueryData, REGIONS, SHAPE_FIELDS, TS_STEP_MS } from './query_data.js';
+import { QueryData, REGIONS, SHAPE_FIELDS, TS_STEP_MS } from './query_data.js';
+import { DATA_SHAPES } from './walk.js';
 import { EdgeTap, secondsOf, timeVm, verifyVm, VmHttp, vmQueriesOf, type VmTiming } from './vm_peer_queries.js';
 
 const NAME = 'vm_peer';
@@ -85,7 +86,7 @@ function parseVmArgs(argv: readonly string[]): VmArgs {
         ),
       )
       .addOption(opt('--series <n>', 'distinct series (host h0..h<n-1>)', integer('--series', 1, qa.MAX_SERIES), 1000))
-      .addOption(opt('--shape <name>', 'random or walk (query_data.ts)', oneOf('--shape', QUERY_SHAPES), 'random'))
+      .addOption(opt('--shape <name>', 'random or walk (query_data.ts)', oneOf('--shape', DATA_SHAPES), 'random'))
       .addOption(opt('--runs <n>', 'timed runs of each query', integer('--runs', 1, qa.MAX_RUNS), 20))
       .addOption(
         opt('--warm-up-runs <n>', 'untimed runs of each query first', integer('--warm-up-runs', 0, qa.MAX_RUNS), 2),
