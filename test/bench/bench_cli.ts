@@ -207,6 +207,31 @@ export function windowFromNow(warmUpMs: number, measureMs: number): Window {
   return { start, measureStart: start + warmUpMs, end: start + warmUpMs + measureMs };
 }
 
+/** Timed runs summed up: their count, the middle value (mean of the two middle ones for an even count), nearest-rank percentiles, min and max, in ms rounded to µs. */
+export function runTimings(ms: readonly number[]): {
+  runs: number;
+  median_ms: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  min_ms: number;
+  max_ms: number;
+} {
+  const s = [...ms].sort((a, b) => a - b);
+  const mid = s.length / 2;
+  const median = s.length === 0 ? 0 : s.length % 2 === 1 ? s[Math.floor(mid)]! : (s[mid - 1]! + s[mid]!) / 2;
+  const r = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    runs: s.length,
+    median_ms: r(median),
+    p50_ms: percentile(s, 50),
+    p95_ms: percentile(s, 95),
+    p99_ms: percentile(s, 99),
+    min_ms: r(s[0] ?? 0),
+    max_ms: r(s[s.length - 1] ?? 0),
+  };
+}
+
 /** Nearest-rank percentile of ascending values, rounded to µs; 0 for none. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;

@@ -23,7 +23,7 @@ import type { LocalCluster } from '../../runtime/local_cluster.js';
 import { LockstepClient, type MeasureQuery, type WriteToken } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
-import { percentile, runBenchScript } from './bench_cli.js';
+import { runBenchScript, runTimings } from './bench_cli.js';
 import { createMeasure, diskUsage, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 import {
   APPLY_QUERY_TIMEOUT_MS,
@@ -185,22 +185,7 @@ async function timeQuery(
     check(got === rows, `${name} run ${i} returned ${got} rows, expected ${rows}`);
     if (i >= args.warmUpRuns) ms.push(took);
   }
-  const s = [...ms].sort((a, b) => a - b);
-  const mid = s.length / 2;
-  const median = s.length % 2 === 1 ? s[Math.floor(mid)]! : (s[mid - 1]! + s[mid]!) / 2;
-  return {
-    description,
-    from: q.from as number,
-    to: q.to as number,
-    rows,
-    runs: s.length,
-    median_ms: round3(median),
-    p50_ms: percentile(s, 50),
-    p95_ms: percentile(s, 95),
-    p99_ms: percentile(s, 99),
-    min_ms: round3(s[0]!),
-    max_ms: round3(s[s.length - 1]!),
-  };
+  return { description, from: q.from as number, to: q.to as number, rows, ...runTimings(ms) };
 }
 
 /** One run: start, load, wait, verify, time; every process is stopped before returning. */

@@ -305,28 +305,49 @@ export async function writeAll(
   signal: AbortSignal,
 ): Promise<WriteToken> {
   const tokens: WriteToken[] = [];
-  const batches = Math.ceil(data.points / target.batchPoints);
+  // Every write is bounded by the client's write timeout.
+  await sendBatches(data, target.batchPoints, writers.length, deadline, signal, async (points, b, batches, w) => {
+    try {
+      const r = await writers[w]!.writeMeasure(target.group, target.measure, points);
+      if (r.duplicate) throw new Error(`batch ${b} was reported as a duplicate`);
+      tokens.push(r.write_token);
+    } catch (err) {
+      throw new Error(`write of batch ${b} of ${batches} failed: ${codeOf(err)}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  });
+  return mergeTokens(target.group, tokens);
+}
+
+/**
+ * Sends every point of `data` in batches of `batchPoints` with `writers` concurrent senders, each
+ * taking the next batch (`send` gets the points, the batch number, the batch count and the
+ * sender's index); the first failure, the deadline or the signal stops them all, and is thrown.
+ */
+export async function sendBatches(
+  data: QueryData,
+  batchPoints: number,
+  writers: number,
+  deadline: number,
+  signal: AbortSignal,
+  send: (points: WritePoint[], b: number, batches: number, writer: number) => Promise<void>,
+): Promise<void> {
+  const batches = Math.ceil(data.points / batchPoints);
   let next = 0;
   let failure: Error | undefined;
-  const one = async (c: LockstepClient) => {
-    // Bounded by the batch count; every write is bounded by the client's write timeout.
+  const one = async (_: unknown, w: number) => {
+    // Bounded by the batch count.
     for (let i = 0; i < batches && failure === undefined; i++) {
       if (signal.aborted) failure ??= new Error('interrupted during the load');
       if (performance.now() > deadline)
         failure ??= new Error(`the load did not finish within --load-timeout (${next} of ${batches} batches issued)`);
       const b = next++;
       if (failure !== undefined || b >= batches) return;
-      try {
-        const points = data.batch(b * target.batchPoints, Math.min(data.points, (b + 1) * target.batchPoints));
-        const r = await c.writeMeasure(target.group, target.measure, points);
-        if (r.duplicate) throw new Error(`batch ${b} was reported as a duplicate`);
-        tokens.push(r.write_token);
-      } catch (err) {
-        failure ??= new Error(`write of batch ${b} of ${batches} failed: ${codeOf(err)}: ${(err as Error).message}`);
-      }
+      const points = data.batch(b * batchPoints, Math.min(data.points, (b + 1) * batchPoints));
+      await send(points, b, batches, w).catch((err: Error) => (failure ??= err));
     }
   };
-  await Promise.all(writers.map(one));
+  await Promise.all(Array.from({ length: writers }, one));
   if (failure) throw failure;
-  return mergeTokens(target.group, tokens);
 }

@@ -35,7 +35,7 @@ import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import { BenchArgsError, duration, integer, oneOf, opt, parseFlags, path, runBenchScript, sleep } from './bench_cli.js';
 import { diskUsage } from './bench_store.js';
 import * as qa from './query_args.js';
-import { QueryData, REGIONS, SHAPE_FIELDS, TS_STEP_MS } from './query_data.js';
+import { QueryData, REGIONS, sendBatches, SHAPE_FIELDS, TS_STEP_MS } from './query_data.js';
 import { DATA_SHAPES } from './walk.js';
 import { EdgeTap, secondsOf, timeVm, verifyVm, VmHttp, vmQueriesOf, type VmTiming } from './vm_peer_queries.js';
 
@@ -253,26 +253,13 @@ function importBody(points: readonly WritePoint[], fields: readonly string[]): s
 /** Writes every point with `args.writers` concurrent writers; the first failure, the deadline or the signal stops them all. */
 async function load(h: VmHttp, data: QueryData, tap: EdgeTap, args: VmArgs, deadline: number, signal: AbortSignal) {
   const fields = SHAPE_FIELDS[data.shape].map((f) => f.name);
-  const batches = Math.ceil(data.points / args.batch);
-  let next = 0;
-  let failure: Error | undefined;
-  const one = async () => {
-    for (let i = 0; i < batches && failure === undefined; i++) {
-      if (signal.aborted) failure ??= new Error('interrupted during the load');
-      if (performance.now() > deadline)
-        failure ??= new Error(`the load did not finish within --load-timeout (${next} of ${batches} batches issued)`);
-      const b = next++;
-      if (failure !== undefined || b >= batches) return;
-      const points = data.batch(b * args.batch, Math.min(data.points, (b + 1) * args.batch));
-      tap.observe(points);
-      const r = await h.request('/api/v1/import', importBody(points, fields)).catch((err: Error) => err);
-      if (r instanceof Error) failure ??= new Error(`import of batch ${b} of ${batches}: ${r.message}`);
-      else if (r.status !== 204 && r.status !== 200)
-        failure ??= new Error(`import of batch ${b} of ${batches} answered ${r.status}: ${r.body.slice(0, 500)}`);
-    }
-  };
-  await Promise.all(Array.from({ length: args.writers }, one));
-  if (failure) throw failure;
+  await sendBatches(data, args.batch, args.writers, deadline, signal, async (points, b, batches) => {
+    tap.observe(points);
+    const r = await h.request('/api/v1/import', importBody(points, fields)).catch((err: Error) => err);
+    if (r instanceof Error) throw new Error(`import of batch ${b} of ${batches}: ${r.message}`);
+    if (r.status !== 204 && r.status !== 200)
+      throw new Error(`import of batch ${b} of ${batches} answered ${r.status}: ${r.body.slice(0, 500)}`);
+  });
 }
 
 /** Flushes the server's buffers and waits (bounded) until a count over everything sees every sample. */

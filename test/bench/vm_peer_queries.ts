@@ -9,7 +9,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { WritePoint } from '../../transport/api_types.js';
-import { percentile } from './bench_cli.js';
+import { runTimings } from './bench_cli.js';
 import type { QueryTiming } from './query_bench.js';
 import { check, queriesOf, TS_STEP_MS, type QueryData, type QueryName } from './query_data.js';
 
@@ -287,8 +287,6 @@ export async function verifyVm(http_: VmHttp, data: QueryData, qs: VmQuery[], ta
   check(rowsOf(ep) === 0, `${empty.name} returned ${rowsOf(ep)} rows, expected 0`);
 }
 
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
 /** A query's timing, with the request that was timed. */
 export type VmTiming = QueryTiming & { request: string };
 
@@ -312,21 +310,12 @@ export async function timeVm(
     check(rowsOf(p) === q.rows, `${q.name} run ${i} returned ${rowsOf(p)} rows, expected ${q.rows}`);
     if (i >= warmUps) ms.push(took);
   }
-  const s = [...ms].sort((a, b) => a - b);
-  const mid = s.length / 2;
-  const median = s.length % 2 === 1 ? s[Math.floor(mid)]! : (s[mid - 1]! + s[mid]!) / 2;
   return {
     description: q.description,
     from: q.from,
     to: q.to,
     rows: q.rows,
-    runs: s.length,
-    median_ms: round3(median),
-    p50_ms: percentile(s, 50),
-    p95_ms: percentile(s, 95),
-    p99_ms: percentile(s, 99),
-    min_ms: round3(s[0]!),
-    max_ms: round3(s[s.length - 1]!),
+    ...runTimings(ms),
     request: `${q.path}?${new URLSearchParams(q.params).toString()}`,
   };
 }
