@@ -17,6 +17,10 @@ export function routeHash(s: string): number {
   return h >>> 0;
 }
 
+/** True when two entities (tag name lists) are the same, in order: rows route alike under both. */
+export const sameEntity = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((t, i) => t === b[i]);
+
 /** The shard of one series among `shards`. */
 export function shardOfSeries(name: string, entityKey: string, shards: number): number {
   return routeHash(`${name}\u0000${entityKey}`) % shards;

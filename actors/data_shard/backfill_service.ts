@@ -24,7 +24,7 @@ import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { BlockRows } from '../../storage/block.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { NO_VERSION, VERSION_COLUMN } from '../../storage/point_version.js';
-import { shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
+import { sameEntity, shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
 import { shapeInGeneration, type ShardActor } from './shard_actor.js';
 
 /** Rows per appended record: large enough to copy fast, small enough for the server's message limit. */
@@ -169,7 +169,7 @@ class Appender {
     const tags = shape.tag_families
       .flatMap((f) => f.tags)
       .filter((t, i, all) => all.findIndex((x) => x.name === t.name) === i);
-    const rekeyed = shape.entity.join('\u0000') !== res.entity.join('\u0000');
+    const rekeyed = !sameEntity(shape.entity, res.entity);
     const keyOf = storedEntityKeyer(shape);
     const keyAt = (br: BlockRows, i: number) => keyOf((t) => tagValue(br, t, i));
     const byShard = new Map<number, Pending>();

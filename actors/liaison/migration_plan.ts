@@ -21,6 +21,7 @@ import {
   type PlannedResource,
 } from '../../transport/migration_types.js';
 import { layoutOf, type Layout, type LayoutGeneration } from '../../transport/layout_types.js';
+import { sameEntity } from '../../storage/routing.js';
 import {
   checkName,
   DEFAULT_PLACEMENT_STRATEGY,
@@ -228,7 +229,7 @@ function planMeasure(m: Measure, c: MeasureChange): { next: Measure; notes: stri
       next.fields = next.fields.map((f) => (f.name === field ? { ...f, type: type as typeof f.type } : f));
     }
   }
-  if (c.entity && c.entity.join(',') !== m.entity.join(',')) {
+  if (c.entity && !sameEntity(c.entity, m.entity)) {
     notes.push(`${m.name} entity [${m.entity.join(', ')}] → [${c.entity.join(', ')}]`);
     next.entity = c.entity;
   }

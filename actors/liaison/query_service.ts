@@ -16,7 +16,7 @@ import { tokenSequences } from '../../transport/write_token.js';
 import { groupLayout } from '../../runtime/schema_cache.js';
 import { LIAISON_QUEUE } from '../../transport/subjects.js';
 import { ownersOf, placementSpecOf } from '../../storage/placement.js';
-import { shardsOfSeries } from '../../storage/routing.js';
+import { sameEntity, shardsOfSeries } from '../../storage/routing.js';
 import { entitySeriesKeys } from '../../storage/query/criteria.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { replyPage } from '../../storage/query/page.js';
@@ -75,15 +75,14 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   const tokenSeqs = planned.writeToken ? tokenSequences(planned.writeToken, gen.generation) : {};
   const placement = placementSpecOf(grp);
   const ownersOfShard = (shard: number) => (placement ? ownersOf(placement, shard) : []);
-  // Every shard is asked and every answer awaited, so that an `Unavailable` names every shard
-  // without a live owner, not just the first to answer (no-responders answers come at once).
   // A query pinned to some series (every entity tag equal to given values) asks only their shards,
   // routed as the generation stores them (a reshape may give it another entity: then ask all).
   const stores = resourceInGeneration(gen, kind, name, stored.resource as Measure | Stream).entity;
-  const sameEntity = stores.join('\u0000') === planned.plan.entity.join('\u0000');
-  const pinned = sameEntity
+  const pinned = sameEntity(stores, planned.plan.entity)
     ? entitySeriesKeys(planned.plan.criteria, planned.plan.entity, planned.plan.tag_types)
     : null;
+  // Every shard asked is awaited, so that an `Unavailable` names every shard without a live
+  // owner, not just the first to answer (no-responders answers come at once).
   const missing: number[] = [];
   const outcomes = await Promise.all(
     shardsOfSeries(planned.plan.name, pinned, grp.shards).map(async (shard): Promise<ShardOutcome> => {

@@ -17,7 +17,7 @@ import type { Measure, Stream } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
 import { selectColumns, walColumns, type WalColumns, type WalRecord } from '../../transport/wal_record.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
-import { shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
+import { sameEntity, shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
 
 /** The shard of every row: the series (name + entity key) hashed onto `shards`. */
 function shardsOfRows(name: string, entityKeys: readonly string[], shards: number): Uint16Array {
@@ -86,8 +86,7 @@ export async function appendBatch(
   const shapeOf = (gen: LayoutGeneration) => resourceInGeneration(gen, batch.kind, batch.name, batch.resource);
   const shardsIn = (gen: LayoutGeneration) => {
     const shape = shapeOf(gen);
-    if (shape.entity.join('\u0000') === batch.resource.entity.join('\u0000'))
-      return shardsOfRows(batch.name, batch.entityKeys, gen.shards);
+    if (sameEntity(shape.entity, batch.resource.entity)) return shardsOfRows(batch.name, batch.entityKeys, gen.shards);
     const keyOf = storedEntityKeyer(shape);
     const rows = batch.rows;
     const keys = Array.isArray(rows)
