@@ -50,8 +50,9 @@ export interface NodeConfig {
   /** Data nodes: rows one query holds in memory at once on a shard (storage/query/shard_run.ts). */
   queryBudgetRows: number;
   /**
-   * Data nodes: the nice value (0–19) of data shard threads and the pools they start, so that
-   * under CPU pressure their work yields to write acknowledgements and the API; 0 = unchanged.
+   * Data nodes: the nice value (0–19) of data shard threads and the pools they start (and, in a
+   * node process without the liaison role, of its helper threads: runtime/node.ts), so that under
+   * CPU pressure their work yields to write acknowledgements and the API; 0 = unchanged.
    */
   dataNice: number;
   /** Replicas of the WAL stream and the KV buckets; undefined = 3 with at least three NATS servers, else 1. */

@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './log.js';
 import { startMetricsServer, type MetricsServer } from './metrics_server.js';
 import { effectiveRoles } from './roles.js';
 import { Supervisor, WATCHER_ID } from './supervisor.js';
+import { lowerHelperThreads } from './thread_priority.js';
 
 /** A running node. */
 export interface NodeHandle {
@@ -39,6 +40,21 @@ export function actorKindsFor(config: NodeConfig): ActorKind[] {
   if (roles.has('claimer')) kinds.push('cutover_claimer');
   kinds.push(WATCHER_ID);
   return kinds;
+}
+
+/**
+ * On a node without the liaison role, every thread of the process is data work: V8's garbage
+ * collection helpers and the I/O pool, which the data shard threads share, run at `dataNice` too
+ * (before any actor starts, so the actors' threads keep the normal priority they inherit, and a
+ * data shard thread lowers its own). With a liaison in the process they stay: its API thread's
+ * collections use them.
+ */
+function lowerDataNodeHelpers(config: NodeConfig, log: Logger): void {
+  const roles = effectiveRoles(config.roles);
+  if (config.dataNice === 0 || !roles.has('data') || roles.has('liaison')) return;
+  const why = lowerHelperThreads(config.dataNice);
+  if (why === null) log.debug({ nice: config.dataNice }, "the process's helper threads run at a lower CPU priority");
+  else log.warn({ nice: config.dataNice, reason: why }, "the process's helper threads keep the normal CPU priority");
 }
 
 /** Connects to NATS, retrying until the init deadline (a server not up yet is transient). */
@@ -70,10 +86,16 @@ async function connectWithRetry(config: NodeConfig, clock: Clock, log: Logger): 
 /** Starts a node. Rejects (with a message naming the cause) when it cannot start. */
 export async function runNode(
   config: NodeConfig,
-  opts: { otlpEndpoint?: string; clock?: Clock } = {},
+  opts: {
+    otlpEndpoint?: string;
+    clock?: Clock;
+    /** The node is the whole process (`lockstep node`): it may set the priority of the process's threads. */
+    ownsProcess?: boolean;
+  } = {},
 ): Promise<NodeHandle> {
   const clock = opts.clock ?? systemClock;
   const log = createLogger({ node: config.name, level: config.logLevel });
+  if (opts.ownsProcess) lowerDataNodeHelpers(config, log);
   const subjects = subjectsFor(config.subjectPrefix);
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));

@@ -5,7 +5,7 @@
  * CPU to the threads that acknowledge writes and answer the API when a small host is saturated,
  * the way databases run compactions at a lower priority.
  */
-import { readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 /** Highest nice value Linux accepts (the lowest priority). */
@@ -23,6 +23,25 @@ export function lowerThreadPriority(nice: number): string | null {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
     if (!Number.isSafeInteger(tid) || tid <= 0) return 'cannot tell this thread id from /proc/thread-self';
     setPriority(tid, nice);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/**
+ * Sets `nice` on every thread of this process but the calling one: called on the main thread at
+ * start, before any worker exists, these are V8's helper threads (parallel and concurrent garbage
+ * collection) and the I/O pool. Returns null when done, else why not (as lowerThreadPriority).
+ */
+export function lowerHelperThreads(nice: number): string | null {
+  if (process.platform !== 'linux') return `thread priorities are only set on Linux (this is ${process.platform})`;
+  try {
+    const self = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    for (const name of readdirSync('/proc/self/task')) {
+      const tid = Number(name);
+      if (tid !== self) setPriority(tid, nice);
+    }
     return null;
   } catch (err) {
     return (err as Error).message;

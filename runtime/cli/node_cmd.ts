@@ -140,7 +140,8 @@ export function nodeCommand(): Command {
     )
     .option(
       '--data-nice <n>',
-      'data nodes: nice value 0–19 of the data shard threads and their pools, so that under CPU ' +
+      'data nodes: nice value 0–19 of the data shard threads and their pools (and, without the ' +
+        "liaison role, of the process's garbage collection and I/O helper threads), so that under CPU " +
         'pressure they yield to write acknowledgements and the API; 0 = no change; Linux only ' +
         '(default 10, env LOCKSTEP_DATA_NICE)',
     )
@@ -171,7 +172,7 @@ export function nodeCommand(): Command {
       }
       let handle;
       try {
-        handle = await runNode(config, { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined });
+        handle = await runNode(config, { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined, ownsProcess: true });
       } catch (err) {
         process.stderr.write(`lockstep node ${config.name}: cannot start: ${(err as Error).message}\n`);
         process.exit(1);

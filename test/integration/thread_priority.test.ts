@@ -1,8 +1,9 @@
 /**
  * Data shard threads at a lower CPU priority (runtime/thread_priority.ts, `--data-nice`): on a
  * data node every thread the data shard actor runs on or started (its own, the part encoder, the
- * two query threads) has the configured nice value, and nothing else in the process or in a
- * liaison's process changed; a value outside 0–19 stops the node before it starts, naming it.
+ * two query threads) and the process's helper threads (V8's garbage collection workers) have the
+ * configured nice value, while the main thread and the schema watcher's keep theirs, and nothing
+ * in a liaison's process changed; a value outside 0–19 stops the node before it starts, naming it.
  * Linux only: elsewhere the node keeps normal priorities and says so in its log.
  */
 import assert from 'node:assert/strict';
@@ -46,12 +47,15 @@ describeLinux('data shard threads at a lower CPU priority (1 liaison, 1 data nod
     await c?.stop();
   });
 
-  it('the data node runs its shard thread and pools at the nice value; nothing else changes', () => {
+  it('the data node runs its shard thread, pools and helper threads at the nice value; the rest keeps nice 0', () => {
     const data = [...c.lc.nodes.values()].find((n) => n.roles.includes('data'))!;
     const liaison = [...c.lc.nodes.values()].find((n) => n.roles.includes('liaison'))!;
     const threads = niceByThread(data.pid);
     const lowered = [...threads.values()].filter((n) => n === NICE).length;
-    assert.equal(lowered, DATA_THREADS, `threads at nice ${NICE}: ${JSON.stringify([...threads])}`);
+    // V8 starts at least two helper threads even on one core.
+    assert.ok(lowered >= DATA_THREADS + 2, `threads at nice ${NICE}: ${JSON.stringify([...threads])}`);
+    const normal = [...threads.values()].filter((n) => n === 0).length;
+    assert.ok(normal >= 2, `the main thread and the schema watcher's keep nice 0: ${JSON.stringify([...threads])}`);
     assert.ok(
       [...threads.values()].every((n) => n === 0 || n === NICE),
       `every other thread keeps nice 0: ${JSON.stringify([...threads])}`,
