@@ -289,7 +289,7 @@ function decodeVerified(
 function readColumn(bytes: Uint8Array, start: number, stop: number, kind: ColumnKind, n: number, upTo = n): TagColumn {
   if (upTo < n && (kind === ColumnKind.floats || kind === ColumnKind.ints)) {
     const r = new ByteReader(bytes, start, stop);
-    return kind === ColumnKind.floats ? readFloats(r, upTo, true) : readInts(r, upTo);
+    return kind === ColumnKind.floats ? readFloats(r, upTo, true) : readInts(r, upTo, true);
   }
   const r = new ByteReader(bytes, start, stop);
   let col: TagColumn;

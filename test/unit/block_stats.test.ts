@@ -108,7 +108,7 @@ describe('block statistics', function () {
     const v2 = join(tmp.path, 'part-2');
     await writePart(nodeFs, v3, rows, { ...opts, formatVersion: STORAGE_VERSION });
     await writePart(nodeFs, v2, rows, { ...opts, formatVersion: '2' });
-    assert.equal(STORAGE_VERSION, '3');
+    assert.ok(Number(STORAGE_VERSION) >= 3, 'the current format keeps statistics');
     const p3 = await openPart(nodeFs, v3);
     const p2 = await openPart(nodeFs, v2);
     try {

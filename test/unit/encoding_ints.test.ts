@@ -1,10 +1,11 @@
 /**
  * Integer columns (storage/encoding/ints.ts). Invariants: every array of safe integers round-trips
  * exactly (-0 comes back as 0), including deltas that leave the safe range; counters cost about a
- * byte per value and constants a few bytes per block; damaged bytes fail as `corrupt` only.
+ * byte per value, constants a few bytes per block and row versions (runs) well under a byte per
+ * value; damaged bytes fail as `corrupt` only.
  */
 import assert from 'node:assert/strict';
-import { decodeInts, encodeInts, IntCodec, readInts } from '../../storage/encoding/index.js';
+import { ByteReader, decodeInts, encodeInts, IntCodec, readInts } from '../../storage/encoding/index.js';
 import {
   assertColumnsFailOnlyAsCorrupt,
   forRandomColumns,
@@ -38,6 +39,11 @@ const GENERATORS: Array<(rng: () => number, n: number) => number[]> = [
   // Ids anywhere in the safe range, including both ends.
   (rng, n) =>
     Array.from({ length: n }, () => (rng() < 0.1 ? (rng() < 0.5 ? MAX : -MAX) : Math.round((rng() * 2 - 1) * MAX))),
+  // Row versions: WAL sequences, rising, shared by the rows of one record.
+  (rng, n) => {
+    let v = randInt(rng, 1, 1e12);
+    return Array.from({ length: n }, () => (rng() < 0.2 ? (v += randInt(rng, 1, 40)) : v));
+  },
   // Constant stretches.
   (rng, n) => {
     let v = randInt(rng, -5, 5);
@@ -77,6 +83,21 @@ describe('encoding - ints', () => {
     assert.ok(ids.length <= 1001, `${ids.length} bytes`);
   });
 
+  it('ints - row versions (runs of equal values) cost well under a byte per value; single runs stay deltas', () => {
+    // A block of one series: 5 rows per WAL record, records 1–9 sequences apart.
+    const rng = mulberry32(11);
+    let seq = 7_000_000_000;
+    const versions = Array.from({ length: 512 }, (_, i) => (i % 5 === 0 ? (seq += randInt(rng, 1, 9)) : seq));
+    const runs = roundTrip(versions, 'versions');
+    assert.equal(runs[0], IntCodec.runs);
+    assert.ok(runs.length <= 0.45 * 512, `${runs.length} bytes for 512 versions`);
+    // One row per record: every value a run of one, cheaper as deltas.
+    const single = roundTrip(Array.from({ length: 512 }, (_, i) => 1000 + 3 * i));
+    assert.equal(single[0], IntCodec.delta);
+    // Long runs that step far: negative and large steps round-trip.
+    roundTrip([5, 5, 5, -(2 ** 40), -(2 ** 40), 2 ** 50, 2 ** 50, 2 ** 50, 0, 0], 'far steps');
+  });
+
   it(`ints - thousands of random arrays round-trip (seed ${SEED})`, () => {
     forRandomColumns(mulberry32(SEED), GENERATORS, { short: 50, long: 1000 }, roundTrip);
   });
@@ -92,5 +113,11 @@ describe('encoding - ints', () => {
     const w = [IntCodec.delta, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x06];
     assert.throws(() => decodeInts(new Uint8Array(w), 2), isCorrupt);
     assert.deepEqual(Array.from(decodeInts(new Uint8Array(w.slice(0, 9)), 1)), [2 ** 53 - 2]);
+    // Runs mode: a run of 3 (length − 1 = 2) in a column of 2 values.
+    assert.throws(() => decodeInts(new Uint8Array([IntCodec.runs, 0x02, 0x02]), 2), isCorrupt);
+    assert.deepEqual(Array.from(decodeInts(new Uint8Array([IntCodec.runs, 0x02, 0x01]), 2)), [1, 1]);
+    // A block read of the first values only (storage/block.ts) stops inside a run.
+    const r = new ByteReader(new Uint8Array([IntCodec.runs, 0x02, 0x02]));
+    assert.deepEqual(Array.from(readInts(r, 2, true)), [1, 1]);
   });
 });
