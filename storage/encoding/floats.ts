@@ -10,15 +10,19 @@
  *               the meaningful bits when they fit the previous leading/trailing-zero window;
  *               '11', 5 bits of leading zeros, 6 bits of length (0 = 64) and the bits otherwise.
  *   3 raw       8 bytes per value, little-endian: the bound for data nothing compresses.
+ *   4 packed    the decimal codec's mantissas in a fixed number of bits each, as values or as
+ *               deltas from a base (packed_decimal.ts; part format 4 on).
+ * Decimal values take the smaller of decimal and packed.
  * Bits are handled as two 32-bit halves through a Uint32Array alias: no BigInt, no allocation
  * per value.
  */
 import { ByteReader, ByteWriter, corrupt, HI, LITTLE_ENDIAN, LO, unencodable } from './byte_buffer.js';
 import { GORILLA_TAG, readGorilla, writeGorilla } from './gorilla.js';
-import { readVarint, writeVarint } from './varint.js';
+import { PACKED_DECIMAL_TAG, planDecimal, readPackedDecimal, writePackedDecimal } from './packed_decimal.js';
+import { readVarint, varintLen, writeVarint } from './varint.js';
 
 /** The float codec tags (first byte of a non-empty float column). */
-export const FloatCodec = { constant: 0, decimal: 1, gorilla: GORILLA_TAG, raw: 3 } as const;
+export const FloatCodec = { constant: 0, decimal: 1, gorilla: GORILLA_TAG, raw: 3, packed: PACKED_DECIMAL_TAG } as const;
 /** One of the float codec tags. */
 export type FloatCodec = (typeof FloatCodec)[keyof typeof FloatCodec];
 
@@ -28,8 +32,8 @@ const POW10: number[] = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, e) 
 /** Mantissas stay below 2^52 so their deltas (< 2^53) are exact doubles. */
 const MANTISSA_LIMIT = 2 ** 52;
 /**
- * Past this many values a constant column (9 bytes) beats any other codec: decimal needs at least
- * 2 bytes of header and one per value, Gorilla 9 bytes and one bit per value.
+ * Past this many values a constant column (9 bytes) beats any other codec but packed decimal:
+ * decimal needs at least 2 bytes of header and one per value, Gorilla 9 bytes and one bit per value.
  */
 const CONSTANT_ALWAYS_WINS = 7;
 /** Scratch writers keep their capacity between calls up to this size. */
@@ -65,18 +69,57 @@ function decimalExponent(values: Float64Array): number {
   return e;
 }
 
-/** Writes the decimal codec; false (with `w` partly written) if some value is not exact at `e`. */
-function writeDecimal(w: ByteWriter, values: Float64Array, e: number): boolean {
+/**
+ * The mantissas m = v · 10^e of `values` into `out` (its first values.length); false as soon as
+ * one value is not exactly m / 10^e with |m| < 2^52 (or is -0).
+ */
+function mantissas(values: Float64Array, e: number, out: Float64Array): boolean {
   const p = POW10[e]!;
-  w.u8(FloatCodec.decimal);
-  w.u8(e);
-  let prev = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     const m = Math.round(v * p);
     if (m / p !== v || m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT || (v === 0 && 1 / v < 0)) return false;
-    writeVarint(w, m - prev);
-    prev = m;
+    out[i] = m;
+  }
+  return true;
+}
+
+/** Writes the varint decimal codec of mantissas `m`. */
+function writeDecimal(w: ByteWriter, m: Float64Array, e: number): void {
+  w.u8(FloatCodec.decimal);
+  w.u8(e);
+  let prev = 0;
+  for (let i = 0; i < m.length; i++) {
+    writeVarint(w, m[i]! - prev);
+    prev = m[i]!;
+  }
+}
+
+let scratchMantissas = new Float64Array(1024);
+
+/** The exact mantissas of `values` at their smallest exponent, or null when they are not decimals. */
+function decimalsOf(values: Float64Array): { m: Float64Array; e: number } | null {
+  const e = decimalExponent(values);
+  if (e < 0) return null;
+  if (scratchMantissas.length < values.length) scratchMantissas = new Float64Array(values.length);
+  const m = scratchMantissas.subarray(0, values.length);
+  return mantissas(values, e, m) ? { m, e } : null;
+}
+
+/**
+ * Writes the smaller decimal codec (varint or packed) of `values` into `w` when it takes fewer
+ * than `limit` bytes; false (nothing written) otherwise or when the values are not decimals.
+ */
+function writeBestDecimal(w: ByteWriter, values: Float64Array, limit: number): boolean {
+  const d = decimalsOf(values);
+  if (!d) return false;
+  const { packed, varintSize } = planDecimal(d.m);
+  if (packed && packed.size < varintSize) {
+    if (packed.size >= limit) return false;
+    writePackedDecimal(w, d.m, d.e, packed);
+  } else {
+    if (varintSize >= limit) return false;
+    writeDecimal(w, d.m, d.e);
   }
   return true;
 }
@@ -87,7 +130,14 @@ export function writeFloats(w: ByteWriter, values: Float64Array): void {
   if (n === 0) return;
   const u = new Uint32Array(values.buffer, values.byteOffset, 2 * n);
   const constant = isConstant(u, n);
-  if (constant && n > CONSTANT_ALWAYS_WINS) return writeConstant(w, u);
+  if (constant && n > CONSTANT_ALWAYS_WINS) {
+    // A decimal constant packs in 5 or 6 bytes (width 0).
+    const d = decimalsOf(values.subarray(0, 1));
+    const size = d ? 4 + varintLen(d.m[0]!) : Infinity;
+    if (d && size < 9) writePackedDecimal(w, d.m, d.e, { form: 0, base: d.m[0]!, width: 0, size });
+    else writeConstant(w, u);
+    return;
+  }
   let best: ByteWriter | null = null;
   let bestSize = 1 + 8 * n;
   if (constant) {
@@ -97,13 +147,10 @@ export function writeFloats(w: ByteWriter, values: Float64Array): void {
     best = scratchGorilla;
     bestSize = 9;
   }
-  const e = decimalExponent(values);
-  if (e >= 0) {
-    scratchDecimal.reset();
-    if (writeDecimal(scratchDecimal, values, e) && scratchDecimal.pos < bestSize) {
-      best = scratchDecimal;
-      bestSize = scratchDecimal.pos;
-    }
+  scratchDecimal.reset();
+  if (writeBestDecimal(scratchDecimal, values, bestSize)) {
+    best = scratchDecimal;
+    bestSize = scratchDecimal.pos;
   }
   if (!constant) {
     scratchGorilla.reset();
@@ -113,6 +160,7 @@ export function writeFloats(w: ByteWriter, values: Float64Array): void {
   else writeRaw(w, values, u);
   if (scratchDecimal.buf.length > SCRATCH_KEEP_BYTES) scratchDecimal = new ByteWriter(4096);
   if (scratchGorilla.buf.length > SCRATCH_KEEP_BYTES) scratchGorilla = new ByteWriter(4096);
+  if (scratchMantissas.length > SCRATCH_KEEP_BYTES / 8) scratchMantissas = new Float64Array(1024);
 }
 
 /** True when all `n` values of the 32-bit alias `u` have the same 64 bits. */
@@ -152,9 +200,15 @@ export function encodeFloatsAs(values: Float64Array, codec: FloatCodec): Uint8Ar
   const u = new Uint32Array(values.buffer, values.byteOffset, 2 * n);
   if (codec === FloatCodec.gorilla) writeGorilla(w, u, n, Infinity);
   else if (codec === FloatCodec.raw) writeRaw(w, values, u);
-  else if (codec === FloatCodec.decimal) {
-    const e = decimalExponent(values);
-    if (e < 0 || !writeDecimal(w, values, e)) throw unencodable('values are not exact decimals');
+  else if (codec === FloatCodec.decimal || codec === FloatCodec.packed) {
+    const d = decimalsOf(values);
+    if (!d) throw unencodable('values are not exact decimals');
+    if (codec === FloatCodec.decimal) writeDecimal(w, d.m, d.e);
+    else {
+      const { packed } = planDecimal(d.m);
+      if (!packed) throw unencodable('mantissas span more than 32 bits');
+      writePackedDecimal(w, d.m, d.e, packed);
+    }
   } else {
     if (!isConstant(u, n)) throw unencodable('values are not constant');
     writeConstant(w, u);
@@ -167,6 +221,12 @@ export function encodeFloats(values: Float64Array): Uint8Array {
   const w = new ByteWriter(16 + values.length * 2);
   writeFloats(w, values);
   return w.finish();
+}
+
+/** 10^e for a decimal exponent read at `at`; a larger one than written is corrupt. */
+function exponent(e: number, at: number): number {
+  if (e > DECIMAL_EXPONENT_MAX) throw corrupt(`decimal exponent ${e} exceeds ${DECIMAL_EXPONENT_MAX}`, at);
+  return POW10[e]!;
 }
 
 /** Reads `count` floats written by `writeFloats`; throws `corrupt` on damaged input. */
@@ -187,9 +247,7 @@ export function readFloats(r: ByteReader, count: number, partial = false): Float
       return out;
     }
     case FloatCodec.decimal: {
-      const e = r.u8('decimal exponent');
-      if (e > DECIMAL_EXPONENT_MAX) throw corrupt(`decimal exponent ${e} exceeds ${DECIMAL_EXPONENT_MAX}`, r.pos - 1);
-      const p = POW10[e]!;
+      const p = exponent(r.u8('decimal exponent'), r.pos - 1);
       let m = 0;
       for (let i = 0; i < count; i++) {
         m += readVarint(r);
@@ -198,6 +256,9 @@ export function readFloats(r: ByteReader, count: number, partial = false): Float
       }
       return out;
     }
+    case FloatCodec.packed:
+      readPackedDecimal(r, count, out, exponent, partial);
+      return out;
     case FloatCodec.gorilla:
       readGorilla(r, count, u, partial);
       return out;

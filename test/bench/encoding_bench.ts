@@ -40,7 +40,7 @@ interface Series {
 
 const rng = mulberry32(1);
 const T0 = 1_700_000_000_000;
-const FLOAT_CODECS = ['constant', 'decimal', 'gorilla', 'raw'];
+const FLOAT_CODECS = ['constant', 'decimal', 'gorilla', 'raw', 'packed'];
 
 function floats(name: string, values: Float64Array): Series {
   return {

@@ -1,7 +1,7 @@
 /**
- * Float columns (storage/encoding/{floats,gorilla}.ts). Invariants: every array round-trips bit
- * for bit whichever codec is chosen or forced (-0, NaN payloads, ±Infinity, subnormals); the
- * decimal codec is taken only when exact; the chosen codec is never larger than the others;
+ * Float columns (storage/encoding/{floats,gorilla,packed_decimal}.ts). Invariants: every array
+ * round-trips bit for bit whichever codec is chosen or forced (-0, NaN payloads, ±Infinity,
+ * subnormals); the decimal codecs are taken only when exact; the chosen codec is never larger than the others;
  * damaged bytes fail as `corrupt` and nothing else.
  */
 import assert from 'node:assert/strict';
@@ -58,17 +58,20 @@ const NAN_PAYLOADS: Array<[number, number]> = [
   [0x7ff00000, 1], // signalling
 ];
 
+/** The codecs of exact decimals. */
+const DECIMALS: FloatCodec[] = [FloatCodec.decimal, FloatCodec.packed];
+
 /** Round-trips with the chosen codec and with each forced codec that applies; returns the chosen bytes. */
 function roundTrip(values: Float64Array, what = 'floats'): Uint8Array {
   const buf = encodeFloats(values);
   assertSameBits(decodeFloats(buf, values.length), values, what);
   if (values.length === 0) return buf;
-  for (const codec of [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal]) {
+  for (const codec of [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal, FloatCodec.packed]) {
     let forced: Uint8Array;
     try {
       forced = encodeFloatsAs(values, codec);
     } catch (err) {
-      assert.ok(codec === FloatCodec.decimal && isUnencodable(err), String(err));
+      assert.ok(DECIMALS.includes(codec) && isUnencodable(err), String(err));
       continue;
     }
     assertSameBits(decodeFloats(forced, values.length), values, `${what} (forced codec ${codec})`);
@@ -108,6 +111,12 @@ const GENERATORS: Array<(rng: () => number, n: number) => Float64Array> = [
     }
     return out;
   },
+  // A walk of 2-decimal steps, and a steady counter (packed deltas, width 0 for the counter).
+  (rng, n) => {
+    let v = randInt(rng, -5000, 5000);
+    const step = rng() < 0.5 ? () => randInt(rng, -100, 99) : () => 25;
+    return Float64Array.from({ length: n }, () => (v += step()) / 100);
+  },
   // Long constant stretches with rare steps (gauges, flags).
   (rng, n) => {
     let v = randInt(rng, 0, 3);
@@ -139,35 +148,57 @@ describe('encoding - floats', () => {
     assert.ok(Object.is(fromBits(0x80000000, 0), -0));
   });
 
-  it('floats - -0 and 0.1 + 0.2 never take the decimal codec', () => {
+  it('floats - -0 and 0.1 + 0.2 never take a decimal codec', () => {
+    const isDecimal = (buf: Uint8Array) => DECIMALS.includes(floatCodecOf(buf)!);
     const withNegZero = new Float64Array([1.5, 2.5, -0, 3.25]);
-    assert.notEqual(floatCodecOf(roundTrip(withNegZero)), FloatCodec.decimal);
-    assert.throws(() => encodeFloatsAs(withNegZero, FloatCodec.decimal), isUnencodable);
+    assert.ok(!isDecimal(roundTrip(withNegZero)));
     const inexact = new Float64Array([0.1, 0.2, 0.1 + 0.2, 0.4]);
-    assert.notEqual(floatCodecOf(roundTrip(inexact)), FloatCodec.decimal);
-    assert.throws(() => encodeFloatsAs(inexact, FloatCodec.decimal), isUnencodable);
+    assert.ok(!isDecimal(roundTrip(inexact)));
+    for (const codec of DECIMALS) {
+      assert.throws(() => encodeFloatsAs(withNegZero, codec), isUnencodable);
+      assert.throws(() => encodeFloatsAs(inexact, codec), isUnencodable);
+    }
     // The same values written as literals are exact decimals.
-    assert.equal(floatCodecOf(roundTrip(new Float64Array([0.1, 0.2, 0.3, 0.4]))), FloatCodec.decimal);
+    assert.ok(isDecimal(roundTrip(new Float64Array([0.1, 0.2, 0.3, 0.4]))));
     // Exponent 12 is the limit: 13 places are not decimal.
-    assert.equal(floatCodecOf(roundTrip(new Float64Array([1.123456789012, 2]))), FloatCodec.decimal);
+    assert.ok(isDecimal(roundTrip(new Float64Array([1.123456789012, 2]))));
     assert.throws(() => encodeFloatsAs(new Float64Array([1.1234567890123, 2]), FloatCodec.decimal), isUnencodable);
     assert.throws(() => encodeFloatsAs(new Float64Array([1e17, 2]), FloatCodec.decimal), isUnencodable);
   });
 
-  it('floats - an all-equal column is the 9-byte constant codec', () => {
-    for (const v of [0, -0, NaN, 42.5, -Infinity]) {
+  it('floats - an all-equal column is the 9-byte constant codec, or 5–6 packed bytes for a decimal', () => {
+    for (const v of [-0, NaN, -Infinity, 1e300]) {
       const buf = roundTrip(new Float64Array(1000).fill(v));
       assert.equal(floatCodecOf(buf), FloatCodec.constant);
       assert.equal(buf.length, 9);
     }
+    for (const v of [0, 42.5, -7]) {
+      const buf = roundTrip(new Float64Array(1000).fill(v));
+      assert.equal(floatCodecOf(buf), FloatCodec.packed);
+      assert.ok(buf.length <= 6, `${buf.length} bytes`);
+    }
   });
 
-  it('floats - 1,000 random 2-decimal values in [0, 100) take at most 3 bytes each (decimal)', () => {
+  it('floats - 1,000 random 2-decimal values in [0, 100) take 14 bits each (packed values)', () => {
     const rng = mulberry32(11);
     const values = Float64Array.from({ length: 1000 }, () => Math.floor(rng() * 10_000) / 100);
     const buf = roundTrip(values);
-    assert.equal(floatCodecOf(buf), FloatCodec.decimal);
-    assert.ok(buf.length / 1000 <= 3, `${buf.length / 1000} bytes per value`);
+    assert.equal(floatCodecOf(buf), FloatCodec.packed);
+    assert.ok(buf.length <= 1000 * (14 / 8) + 8, `${buf.length / 1000} bytes per value`);
+    assert.ok(buf.length < encodeFloatsAs(values, FloatCodec.decimal).length * 0.9, 'well under varint deltas');
+  });
+
+  it('floats - a walk of small steps packs its deltas; a steady counter takes a few bytes in all', () => {
+    const rng = mulberry32(12);
+    let v = 5000;
+    const walk = Float64Array.from({ length: 1000 }, () => (v += randInt(rng, -100, 99)) / 100);
+    const w = roundTrip(walk);
+    assert.equal(floatCodecOf(w), FloatCodec.packed);
+    assert.ok(w.length <= 1000 + 12, `${w.length / 1000} bytes per value (8-bit deltas)`);
+    const counter = Float64Array.from({ length: 1000 }, (_, i) => 10 + i * 0.25);
+    const c = roundTrip(counter);
+    assert.equal(floatCodecOf(c), FloatCodec.packed);
+    assert.ok(c.length <= 12, `${c.length} bytes for 1,000 evenly rising values`);
   });
 
   it('floats - a slowly varying float32 sensor series compresses under Gorilla', () => {
@@ -218,7 +249,7 @@ describe('encoding - floats', () => {
   });
 
   it(`floats - truncated or damaged columns fail only as corrupt (seed ${SEED})`, () => {
-    const codecs = [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal];
+    const codecs = [FloatCodec.gorilla, FloatCodec.raw, FloatCodec.decimal, FloatCodec.packed];
     // The chosen codec's bytes, and each codec's where it can carry the values.
     const encode = (values: Float64Array): Uint8Array[] => [
       encodeFloats(values),
@@ -237,6 +268,11 @@ describe('encoding - floats', () => {
   it('floats - unknown codec, bad exponent or a Gorilla window past 64 bits is corrupt', () => {
     assert.throws(() => decodeFloats(new Uint8Array([9, 0, 0, 0, 0, 0, 0, 0, 0]), 1), isCorrupt);
     assert.throws(() => decodeFloats(new Uint8Array([FloatCodec.decimal, 13, 2]), 1), isCorrupt);
+    // Packed: exponent 13, form 2, width 33.
+    assert.throws(() => decodeFloats(new Uint8Array([FloatCodec.packed, 13, 0, 0, 1, 0]), 1), isCorrupt);
+    assert.throws(() => decodeFloats(new Uint8Array([FloatCodec.packed, 2, 2, 0, 1, 0]), 1), isCorrupt);
+    assert.throws(() => decodeFloats(new Uint8Array([FloatCodec.packed, 2, 0, 0, 33, 0, 0, 0, 0, 0]), 1), isCorrupt);
+    assert.deepEqual(Array.from(decodeFloats(new Uint8Array([FloatCodec.packed, 0, 0, 4, 1, 0b10000000]), 1)), [3]);
     // First value 0, then '11' + 31 leading zeros + length 40: 71 bits do not fit in 64.
     const bad = new Uint8Array([FloatCodec.gorilla, 0, 0, 0, 0, 0, 0, 0, 0, 0b11111111, 0b10100000, 0, 0, 0, 0, 0, 0]);
     assert.throws(() => decodeFloats(bad, 2), isCorrupt);

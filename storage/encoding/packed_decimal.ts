@@ -1,0 +1,169 @@
+/**
+ * The packed decimal float codec (storage/encoding/floats.ts, tag 4; part format 4 on): the
+ * decimal codec's integer mantissas m = v · 10^e, stored in a fixed number of bits each instead of
+ * a varint each, as frame-of-reference:
+ *   u8 e, u8 form, then
+ *   form 0 (values)  varint min(m), u8 width, each m − min(m) in `width` bits;
+ *   form 1 (deltas)  varint m0, varint min(d), u8 width, each d − min(d) in `width` bits, where
+ *                    d = m[i] − m[i−1] for i ≥ 1;
+ * the bits MSB-first (bits.ts), padded to a byte. Random readings in a fixed range (2 decimals in
+ * [0, 100): 14 bits) take values; a slow walk or a steady counter (width 0 when every step is the
+ * same) takes deltas. Chosen only when smaller than the varint decimal codec, and only for widths
+ * up to 32.
+ */
+import { BitReader, BitWriter } from './bits.js';
+import { corrupt, type ByteReader, type ByteWriter } from './byte_buffer.js';
+import { readVarint, varintLen, writeVarint } from './varint.js';
+
+/** The codec's tag byte. */
+export const PACKED_DECIMAL_TAG = 4;
+/** Widest field stored. */
+const MAX_WIDTH = 32;
+/** Mantissas and their deltas stay below 2^52 in magnitude (as the decimal codec's). */
+const LIMIT = 2 ** 52;
+
+/** Bits needed for 0..span (span ≥ 0). */
+function widthOf(span: number): number {
+  let w = 0;
+  while (w <= MAX_WIDTH && 2 ** w <= span) w++;
+  return w;
+}
+
+/** How to pack a column of mantissas: form, the base of its fields, their width, the bytes in all. */
+export interface PackedPlan {
+  form: 0 | 1;
+  /** Form 0: the smallest mantissa; form 1: the smallest delta. */
+  base: number;
+  width: number;
+  size: number;
+}
+
+/** The smaller packing of mantissas `m` (null if neither fits), and the varint decimal codec's size. */
+export function planDecimal(m: Float64Array): { packed: PackedPlan | null; varintSize: number } {
+  const n = m.length;
+  let min = m[0]!;
+  let max = min;
+  let minD = Infinity;
+  let maxD = -Infinity;
+  let varintSize = 2 + varintLen(min);
+  for (let i = 1; i < n; i++) {
+    const v = m[i]!;
+    if (v < min) min = v;
+    else if (v > max) max = v;
+    const d = v - m[i - 1]!;
+    if (d < minD) minD = d;
+    if (d > maxD) maxD = d;
+    varintSize += varintLen(d);
+  }
+  const wv = widthOf(max - min);
+  const sizeV = 4 + varintLen(min) + Math.ceil((n * wv) / 8);
+  const wd = n > 1 ? widthOf(maxD - minD) : MAX_WIDTH + 1;
+  const sizeD = n > 1 ? 4 + varintLen(m[0]!) + varintLen(minD) + Math.ceil(((n - 1) * wd) / 8) : Infinity;
+  // The reader checks min + 2^width against the mantissa limit once, not every value.
+  const okV = wv <= MAX_WIDTH && min + 2 ** wv <= LIMIT;
+  const okD = wd <= MAX_WIDTH && minD > -LIMIT && maxD < LIMIT;
+  let packed: PackedPlan | null = null;
+  if (okD && (!okV || sizeD < sizeV)) packed = { form: 1, base: minD, width: wd, size: sizeD };
+  else if (okV) packed = { form: 0, base: min, width: wv, size: sizeV };
+  return { packed, varintSize };
+}
+
+/** Appends mantissas `m` of exponent `e` packed as `plan` says. */
+export function writePackedDecimal(w: ByteWriter, m: Float64Array, e: number, plan: PackedPlan): void {
+  w.u8(PACKED_DECIMAL_TAG);
+  w.u8(e);
+  w.u8(plan.form);
+  const { base, width } = plan;
+  const bw = new BitWriter(w);
+  if (plan.form === 0) {
+    writeVarint(w, base);
+    w.u8(width);
+    if (width > 0) for (let i = 0; i < m.length; i++) bw.bits(m[i]! - base, width);
+  } else {
+    writeVarint(w, m[0]!);
+    writeVarint(w, base);
+    w.u8(width);
+    if (width > 0) for (let i = 1; i < m.length; i++) bw.bits(m[i]! - m[i - 1]! - base, width);
+  }
+  bw.flush();
+}
+
+/**
+ * Reads `count` values after the tag into `out`, with `p` = 10^e for the exponent read (the
+ * caller checks it). `partial`: the column holds more values; stop after `count`.
+ */
+export function readPackedDecimal(
+  r: ByteReader,
+  count: number,
+  out: Float64Array,
+  pow10: (e: number, at: number) => number,
+  partial: boolean,
+): void {
+  const p = pow10(r.u8('decimal exponent'), r.pos - 1);
+  const formAt = r.pos;
+  const form = r.u8('packed form');
+  if (form > 1) throw corrupt(`unknown packed decimal form ${form}`, formAt);
+  const base = readVarint(r);
+  const minD = form === 1 ? readVarint(r) : 0;
+  const widthAt = r.pos;
+  const width = r.u8('packed width');
+  if (width > MAX_WIDTH) throw corrupt(`packed width ${width} exceeds ${MAX_WIDTH}`, widthAt);
+  if (base >= LIMIT || base <= -LIMIT || minD >= LIMIT || minD <= -LIMIT)
+    throw corrupt('decimal mantissa out of range', r.pos);
+  const fields = form === 0 ? count : count - 1;
+  const x = scratchFields(fields);
+  unpack(r, x, fields, width, partial);
+  if (form === 0) {
+    if (base + 2 ** width > LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+    for (let i = 0; i < count; i++) out[i] = (base + x[i]!) / p;
+    return;
+  }
+  let m = base;
+  out[0] = m / p;
+  for (let i = 1; i < count; i++) {
+    m += minD + x[i - 1]!;
+    if (m >= LIMIT || m <= -LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+    out[i] = m / p;
+  }
+}
+
+let scratch = new Float64Array(1024);
+function scratchFields(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
+  return scratch;
+}
+
+/**
+ * Reads `n` fields of `width` bits into `x` and leaves `r` past the stream (checking its padding
+ * unless `partial`). Up to 24 bits a field, a local accumulator a byte at a time; wider, BitReader.
+ */
+function unpack(r: ByteReader, x: Float64Array, n: number, width: number, partial: boolean): void {
+  if (width === 0) {
+    x.fill(0, 0, n);
+    return;
+  }
+  if (width > 24) {
+    const br = new BitReader(r);
+    for (let i = 0; i < n; i++) x[i] = br.bits(width);
+    if (!partial) br.finish();
+    return;
+  }
+  const buf = r.buf;
+  const end = r.end;
+  let pos = r.pos;
+  // `avail` unread bits, right-aligned in `acc`; fewer than 8 remain after each field.
+  let acc = 0;
+  let avail = 0;
+  for (let i = 0; i < n; i++) {
+    while (avail < width) {
+      if (pos >= end) throw corrupt('truncated bit stream', pos);
+      acc = (acc << 8) | buf[pos++]!; // at most 7 + 24 bits: no sign or overflow
+      avail += 8;
+    }
+    avail -= width;
+    x[i] = acc >>> avail;
+    acc &= (1 << avail) - 1;
+  }
+  if (!partial && acc !== 0) throw corrupt('non-zero padding bits', pos - 1);
+  r.pos = pos;
+}
