@@ -172,7 +172,10 @@ export function nodeCommand(): Command {
       }
       let handle;
       try {
-        handle = await runNode(config, { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined, ownsProcess: true });
+        handle = await runNode(config, {
+          otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+          ownsProcess: true,
+        });
       } catch (err) {
         process.stderr.write(`lockstep node ${config.name}: cannot start: ${(err as Error).message}\n`);
         process.exit(1);

@@ -22,7 +22,13 @@ import { PACKED_DECIMAL_TAG, planDecimal, readPackedDecimal, writePackedDecimal 
 import { readVarint, varintLen, writeVarint } from './varint.js';
 
 /** The float codec tags (first byte of a non-empty float column). */
-export const FloatCodec = { constant: 0, decimal: 1, gorilla: GORILLA_TAG, raw: 3, packed: PACKED_DECIMAL_TAG } as const;
+export const FloatCodec = {
+  constant: 0,
+  decimal: 1,
+  gorilla: GORILLA_TAG,
+  raw: 3,
+  packed: PACKED_DECIMAL_TAG,
+} as const;
 /** One of the float codec tags. */
 export type FloatCodec = (typeof FloatCodec)[keyof typeof FloatCodec];
 

@@ -58,7 +58,7 @@ export function writeInts(w: ByteWriter, values: ArrayLike<number>): void {
   if (deltaOk && runsSize < Math.min(deltaSize, plainSize)) {
     w.u8(IntCodec.runs);
     let last = 0;
-    for (let i = 0; i < n; ) {
+    for (let i = 0; i < n;) {
       const v = values[i]!;
       let j = i + 1;
       while (j < n && values[j] === v) j++;
@@ -113,7 +113,7 @@ export function readInts(r: ByteReader, count: number, partial = false): Float64
     }
     case IntCodec.runs: {
       let v = 0;
-      for (let i = 0; i < count; ) {
+      for (let i = 0; i < count;) {
         v += readVarint(r);
         if (v > SAFE || v < -SAFE) throw corrupt('int value out of the safe range', r.pos);
         let end = i + readUvarint(r) + 1;
