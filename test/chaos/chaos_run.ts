@@ -22,10 +22,12 @@ import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import { groupResource, hostValueMeasure } from '../harness/fixtures.js';
 import { streamInfo } from '../harness/stream_info.js';
 import { chaosSchedule, victimName, type ChaosEvent } from './schedule.js';
+import { daysAgo } from '../harness/days.js';
 
 const S = subjectsFor();
 const GROUP = 'chaos';
-const T0 = Date.UTC(2026, 11, 4);
+/** Day-aligned, three days back: inside the groups' 7 d ttl, with room for the days after it. */
+const T0 = daysAgo(3);
 const HOSTS = 50;
 const NODES: [string, string][] = [
   ['l1', 'liaison'],

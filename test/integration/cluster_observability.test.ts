@@ -16,9 +16,11 @@ import { exitWithin, waitFor } from '../harness/wait.js';
 import { call } from '../../transport/rpc.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { MigrationStatus } from '../../transport/migration_types.js';
+import { daysAgo } from '../harness/days.js';
 
 const S = subjectsFor();
-const T0 = Date.UTC(2026, 10, 30);
+/** Day-aligned, three days back: inside the groups' 7 d ttl, with room for the days after it. */
+const T0 = daysAgo(3);
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;

@@ -28,10 +28,12 @@ import { TestCluster } from '../harness/cluster.js';
 import { hostValueMeasure } from '../harness/fixtures.js';
 import { nodeShards } from '../harness/node_shards.js';
 import { waitFor } from '../harness/wait.js';
+import { daysAgo } from '../harness/days.js';
 
 const S = subjectsFor();
 const G = 'lg';
-const T0 = Date.UTC(2026, 11, 1);
+/** Day-aligned, three days back: inside the groups' 7 d ttl, with room for the days after it. */
+const T0 = daysAgo(3);
 
 describe('layout generations in the data path (1 liaison, 2 data nodes)', function () {
   this.timeout(120_000);

@@ -19,9 +19,11 @@ import { subjectsFor } from '../../transport/subjects.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import { TestCluster } from '../harness/cluster.js';
 import { waitFor } from '../harness/wait.js';
+import { daysAgo } from '../harness/days.js';
 
 const S = subjectsFor();
-const T0 = Date.UTC(2026, 10, 30);
+/** Day-aligned, three days back: inside the groups' 7 d ttl, with room for the days after it. */
+const T0 = daysAgo(3);
 const HOSTS = 40;
 
 describe('reads across a layout rewrite (1 liaison, 2 data nodes, 1 claimer)', function () {

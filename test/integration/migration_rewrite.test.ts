@@ -26,10 +26,12 @@ import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import { TestCluster } from '../harness/cluster.js';
 import { nodeShards } from '../harness/node_shards.js';
 import { waitFor } from '../harness/wait.js';
+import { daysAgo } from '../harness/days.js';
 
 const S = subjectsFor();
 const TARGETS = ['metrics_eu', 'metrics_us', 'metrics_ap'];
-const T0 = Date.UTC(2026, 10, 30);
+/** Day-aligned, three days back: inside the groups' 7 d ttl, with room for the days after it. */
+const T0 = daysAgo(3);
 const HOSTS = 40;
 /** Three targets per on_failure policy; the copy of the second one fails. */
 const ON_FAILURE = ['halt', 'continue', 'pause'] as const;

@@ -16,10 +16,12 @@ import { TestCluster } from '../harness/cluster.js';
 import { groupResource, hostValueMeasure } from '../harness/fixtures.js';
 import { streamInfo } from '../harness/stream_info.js';
 import { waitFor } from '../harness/wait.js';
+import { daysAgo } from '../harness/days.js';
 
 const S = subjectsFor();
 const GROUP = 'ha';
-const T0 = Date.UTC(2026, 11, 2);
+/** Day-aligned, three days back: inside the groups' 7 d ttl, with room for the days after it. */
+const T0 = daysAgo(3);
 const HOSTS = 20;
 /** Batches written in all; the kill comes after KILL_AFTER of them. */
 const BATCHES = 60;

@@ -24,13 +24,15 @@ import { runCli } from '../harness/child.js';
 import { groupResource, hostValueMeasure } from '../harness/fixtures.js';
 import { startNatsServer, type NatsServer } from '../harness/nats_server.js';
 import { waitFor } from '../harness/wait.js';
+import { daysAgo } from '../harness/days.js';
 
 const S = subjectsFor();
 const USERS_CONF = fileURLToPath(new URL('../../deploy/nats-users.conf', import.meta.url));
 const USERS = ['liaison', 'data', 'claimer', 'admin', 'writer', 'reader'] as const;
 type User = (typeof USERS)[number];
 const GROUP = 'perm';
-const T0 = Date.UTC(2026, 11, 1);
+/** Day-aligned, three days back: inside the groups' 7 d ttl, with room for the days after it. */
+const T0 = daysAgo(3);
 const HOSTS = 50;
 
 const isDenied = (e: unknown) => {

@@ -15,6 +15,7 @@ import { subjectsFor } from '../../transport/subjects.js';
 import type { WritePoint } from '../../transport/api_types.js';
 import { TestCluster } from '../harness/cluster.js';
 import { waitFor } from '../harness/wait.js';
+import { daysAgo } from '../harness/days.js';
 
 const S = subjectsFor();
 const ALERTS = fileURLToPath(new URL('../../deploy/prometheus/alerts.yml', import.meta.url));
@@ -114,7 +115,7 @@ describe('a real Prometheus scrapes a local cluster (1 liaison, 2 data nodes, 1 
   it("the data nodes' storage series per group: parts, bytes, rows, segments, flush durations", async () => {
     await c.createGroup('scraped');
     await c.createMeasure('scraped', 'cpu');
-    const ts = Date.UTC(2026, 11, 3);
+    const ts = daysAgo(1);
     const points: WritePoint[] = Array.from({ length: 200 }, (_, i) => ({
       tags: { host: `h${i}` },
       fields: { value: i },
