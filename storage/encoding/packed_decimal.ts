@@ -89,8 +89,9 @@ export function writePackedDecimal(w: ByteWriter, m: Float64Array, e: number, pl
 }
 
 /**
- * Reads `count` values after the tag into `out`, with `p` = 10^e for the exponent read (the
- * caller checks it). `partial`: the column holds more values; stop after `count`.
+ * Reads `count` values after the tag into `out`; `pow10` gives 10^e for the exponent read (and
+ * refuses one the decimal codecs never write). `partial`: the column holds more values; stop after
+ * `count`.
  */
 export function readPackedDecimal(
   r: ByteReader,

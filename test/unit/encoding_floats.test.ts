@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import {
+  ByteReader,
   decodeFloats,
   encodeFloats,
   encodeFloatsAs,
@@ -199,6 +200,11 @@ describe('encoding - floats', () => {
     const c = roundTrip(counter);
     assert.equal(floatCodecOf(c), FloatCodec.packed);
     assert.ok(c.length <= 12, `${c.length} bytes for 1,000 evenly rising values`);
+    // Fields wider than 24 bits (read through BitReader), whole and as a prefix.
+    const wide = Float64Array.from({ length: 1000 }, () => randInt(rng, 0, 2 ** 30));
+    const b = roundTrip(wide);
+    assert.equal(floatCodecOf(b), FloatCodec.packed);
+    assertSameBits(readFloats(new ByteReader(b), 10, true), wide.subarray(0, 10), 'a prefix of wide fields');
   });
 
   it('floats - a slowly varying float32 sensor series compresses under Gorilla', () => {
