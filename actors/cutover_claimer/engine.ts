@@ -280,16 +280,19 @@ export class ClaimerEngine {
     signal: AbortSignal,
   ): Promise<OperationRecord> {
     const since = this.o.clock.now();
+    // A cutover asked for before (its intent consumed) that failed and is retried, or was stopped
+    // and resumed, needs no second `migrate cutover`.
+    const asked = op.cutover_started_at !== null;
     for (;;) {
       signal.throwIfAborted();
       const v = await this.o.store.view(op.migration_id);
       const intent = v?.intents.find((i) => i.kind === 'cutover' && i.target === op.target);
-      if (v && intent && mayCutOver(v.migration, v.ops, op.index)) {
+      if (v && (intent || asked) && mayCutOver(v.migration, v.ops, op.index)) {
         const started = await write((c) => cutoverStarted(c, this.o.clock.now()));
-        await this.o.store.consumeIntent(intent.key);
+        if (intent) await this.o.store.consumeIntent(intent.key);
         return started;
       }
-      if (this.o.clock.now() - since >= this.o.deferTimeoutMs) {
+      if (!asked && this.o.clock.now() - since >= this.o.deferTimeoutMs) {
         await write((c) => deferTimedOut(c, this.o.deferTimeoutMs));
         this.o.wakeOthers();
         return { ...op, state: 'stopped' };

@@ -7,11 +7,22 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { simulate } from '../harness/migration_sim.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '20000' }, seed: { type: 'string' } } });
+const USAGE = 'usage: npm run sim:migrations -- [--runs N ≥ 1 (default 20000)] [--seed N ≥ 0 (default random)]\n';
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '20000' },
+    seed: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const runs = Number(values.runs);
 const base = values.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(values.seed);
 if (!Number.isSafeInteger(runs) || runs < 1 || !Number.isSafeInteger(base) || base < 0) {
-  process.stderr.write('usage: npm run sim:migrations -- [--runs N ≥ 1] [--seed N ≥ 0]\n');
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 const t0 = performance.now();

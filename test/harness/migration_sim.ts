@@ -259,6 +259,8 @@ export async function simulate(seed: number): Promise<SimResult> {
     },
     async cutover(_op, signal) {
       await clock.sleep(rng.int(20, 1_500), signal);
+      if (rng.chance(sc.retryableFailureRate))
+        throw Object.assign(new Error('injected cutover failure'), { retryable: true });
     },
   });
 
@@ -325,11 +327,10 @@ export async function simulate(seed: number): Promise<SimResult> {
     // The user's part.
     const ops = [...checker.ops.values()].sort((a, b) => a.index - b.index);
     const turn = ops.find((o) => !settled(checker.migration ?? m, o));
-    // The operator asks for the cutover of the target whose turn it is, and asks again when it is
-    // still waiting a while later (a stop in between, say, dropped the first request's effect).
-    const askedAt = turn ? cutoverSent.get(turn.index) : undefined;
-    const askAgain = askedAt === undefined || clock.now() - askedAt > 5 * 60_000;
-    if (sc.defer && turn?.state === 'waiting_for_cutover' && askAgain && rng.chance(0.1)) {
+    // The operator asks once for the cutover of the target whose turn it is: a cutover that failed
+    // and is retried, or was stopped and resumed, goes on without a second request.
+    const asked = turn !== undefined && cutoverSent.has(turn.index);
+    if (sc.defer && turn?.state === 'waiting_for_cutover' && !asked && rng.chance(0.1)) {
       cutoverSent.set(turn.index, clock.now());
       await intent('cutover', turn.target);
     }
