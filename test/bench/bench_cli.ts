@@ -207,6 +207,9 @@ export function windowFromNow(warmUpMs: number, measureMs: number): Window {
   return { start, measureStart: start + warmUpMs, end: start + warmUpMs + measureMs };
 }
 
+/** What `runTimings` reports. */
+export type RunTimings = ReturnType<typeof runTimings>;
+
 /** Timed runs summed up: their count, the middle value (mean of the two middle ones for an even count), nearest-rank percentiles, min and max, in ms rounded to µs. */
 export function runTimings(ms: readonly number[]): {
   runs: number;

@@ -23,7 +23,7 @@ import type { LocalCluster } from '../../runtime/local_cluster.js';
 import { LockstepClient, type MeasureQuery, type WriteToken } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
-import { runBenchScript, runTimings } from './bench_cli.js';
+import { runBenchScript, runTimings, type RunTimings } from './bench_cli.js';
 import { createMeasure, diskUsage, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 import {
   APPLY_QUERY_TIMEOUT_MS,
@@ -31,11 +31,10 @@ import {
   check,
   GROUP,
   MEASURE,
+  dataProfile,
   QueryData,
   queriesOf,
-  REGIONS,
   SHAPE_FIELDS,
-  TS_STEP_MS,
   verify,
   type QueryName,
   writeAll,
@@ -54,38 +53,13 @@ const POLL_MS = 200;
 const TARGET_WINDOW_MEDIAN_MS = 15;
 
 /** Timings of one query over its timed runs, and the rows (or groups) each run returned. */
-export interface QueryTiming {
-  description: string;
-  from: number;
-  to: number;
-  rows: number;
-  runs: number;
-  /** Middle value (mean of the two middle ones for an even count). */
-  median_ms: number;
-  /** Nearest-rank percentiles. */
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-  min_ms: number;
-  max_ms: number;
-}
+export type QueryTiming = { description: string; from: number; to: number; rows: number } & RunTimings;
 
 /** The benchmark's JSON report. */
 export interface QueryReport {
   cores: number;
   node: string;
-  profile: {
-    points: number;
-    series: number;
-    shape: DataShape;
-    regions: number;
-    runs: number;
-    warm_up_runs: number;
-    writers: number;
-    batch: number;
-    shards: number;
-    step_ms: number;
-  };
+  profile: ReturnType<typeof dataProfile> & { batch: number; shards: number };
   load: {
     points: number;
     /** Writes, from the first request to the last WAL acknowledgement. */
@@ -239,18 +213,7 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     return {
       cores: os.availableParallelism?.() ?? os.cpus().length,
       node: process.version,
-      profile: {
-        points: args.points,
-        series: args.series,
-        shape: args.shape,
-        regions: REGIONS,
-        runs: args.runs,
-        warm_up_runs: args.warmUpRuns,
-        writers: args.writers,
-        batch: BATCH_POINTS,
-        shards: SHARDS,
-        step_ms: TS_STEP_MS,
-      },
+      profile: { ...dataProfile(args), batch: BATCH_POINTS, shards: SHARDS },
       load: {
         points: args.points,
         load_s: round3(loadS),

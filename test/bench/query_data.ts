@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { LockstepClient, MeasureQuery, MeasureRow, QueryReply, WritePoint } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
+import type { QueryArgs } from './query_args.js';
 import { Walks, type DataShape } from './walk.js';
 
 /** The group and measure of the run. */
@@ -350,4 +351,18 @@ export async function sendBatches(
   };
   await Promise.all(Array.from({ length: writers }, one));
   if (failure) throw failure;
+}
+
+/** The data and timing settings every query benchmark report names (ours and the peer's). */
+export function dataProfile(args: Pick<QueryArgs, 'points' | 'series' | 'shape' | 'runs' | 'warmUpRuns' | 'writers'>) {
+  return {
+    points: args.points,
+    series: args.series,
+    shape: args.shape,
+    regions: REGIONS,
+    runs: args.runs,
+    warm_up_runs: args.warmUpRuns,
+    writers: args.writers,
+    step_ms: TS_STEP_MS,
+  };
 }

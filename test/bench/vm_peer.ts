@@ -35,7 +35,7 @@ import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import { BenchArgsError, duration, integer, oneOf, opt, parseFlags, path, runBenchScript, sleep } from './bench_cli.js';
 import { diskUsage } from './bench_store.js';
 import * as qa from './query_args.js';
-import { QueryData, REGIONS, sendBatches, SHAPE_FIELDS, TS_STEP_MS } from './query_data.js';
+import { dataProfile, QueryData, sendBatches, SHAPE_FIELDS, TS_STEP_MS } from './query_data.js';
 import { DATA_SHAPES } from './walk.js';
 import { EdgeTap, secondsOf, timeVm, verifyVm, VmHttp, vmQueriesOf, type VmTiming } from './vm_peer_queries.js';
 
@@ -336,17 +336,7 @@ async function run(args: VmArgs, signal: AbortSignal) {
       cores: os.availableParallelism?.() ?? os.cpus().length,
       node: process.version,
       loadavg_start: loadavg,
-      profile: {
-        points: args.points,
-        series: args.series,
-        shape: args.shape,
-        regions: REGIONS,
-        runs: args.runs,
-        warm_up_runs: args.warmUpRuns,
-        writers: args.writers,
-        batch: args.batch,
-        step_ms: TS_STEP_MS,
-      },
+      profile: { ...dataProfile(args), batch: args.batch },
       load: {
         points: args.points,
         samples: args.points * SHAPE_FIELDS[args.shape].length,
