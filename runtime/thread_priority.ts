@@ -12,21 +12,28 @@ import { setPriority } from 'node:os';
 export const MAX_NICE = 19;
 
 /**
- * Sets the calling thread's nice value to `nice` (0–MAX_NICE, checked by the node's config;
- * raising it needs no privilege). Returns null when done, else why it could not be (another OS, no
- * /proc): the thread then runs as before.
+ * Runs `set` with the calling thread's kernel id on Linux; null when done, else why it could not be
+ * (another OS, no /proc): the threads then run as before.
  */
-export function lowerThreadPriority(nice: number): string | null {
+function withThreadId(set: (self: number) => void): string | null {
   if (process.platform !== 'linux') return `thread priorities are only set on Linux (this is ${process.platform})`;
   try {
     // "<pid>/task/<tid>": the kernel's id of this very thread, which setpriority(2) takes on Linux.
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isSafeInteger(tid) || tid <= 0) return 'cannot tell this thread id from /proc/thread-self';
-    setPriority(tid, nice);
+    const self = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isSafeInteger(self) || self <= 0) return 'cannot tell this thread id from /proc/thread-self';
+    set(self);
     return null;
   } catch (err) {
     return (err as Error).message;
   }
+}
+
+/**
+ * Sets the calling thread's nice value to `nice` (0–MAX_NICE, checked by the node's config;
+ * raising it needs no privilege). Returns null when done, else why it could not be.
+ */
+export function lowerThreadPriority(nice: number): string | null {
+  return withThreadId((self) => setPriority(self, nice));
 }
 
 /**
@@ -35,15 +42,7 @@ export function lowerThreadPriority(nice: number): string | null {
  * collection) and the I/O pool. Returns null when done, else why not (as lowerThreadPriority).
  */
 export function lowerHelperThreads(nice: number): string | null {
-  if (process.platform !== 'linux') return `thread priorities are only set on Linux (this is ${process.platform})`;
-  try {
-    const self = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    for (const name of readdirSync('/proc/self/task')) {
-      const tid = Number(name);
-      if (tid !== self) setPriority(tid, nice);
-    }
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  }
+  return withThreadId((self) => {
+    for (const name of readdirSync('/proc/self/task')) if (Number(name) !== self) setPriority(Number(name), nice);
+  });
 }
