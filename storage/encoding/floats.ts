@@ -18,7 +18,13 @@
  */
 import { ByteReader, ByteWriter, corrupt, HI, LITTLE_ENDIAN, LO, unencodable } from './byte_buffer.js';
 import { GORILLA_TAG, readGorilla, writeGorilla } from './gorilla.js';
-import { PACKED_DECIMAL_TAG, planDecimal, readPackedDecimal, writePackedDecimal } from './packed_decimal.js';
+import {
+  MANTISSA_LIMIT,
+  PACKED_DECIMAL_TAG,
+  planDecimal,
+  readPackedDecimal,
+  writePackedDecimal,
+} from './packed_decimal.js';
 import { readVarint, varintLen, writeVarint } from './varint.js';
 
 /** The float codec tags (first byte of a non-empty float column). */
@@ -35,8 +41,6 @@ export type FloatCodec = (typeof FloatCodec)[keyof typeof FloatCodec];
 /** Largest decimal exponent tried: 10^12 is exact, and more digits rarely pay off. */
 export const DECIMAL_EXPONENT_MAX = 12;
 const POW10: number[] = Array.from({ length: DECIMAL_EXPONENT_MAX + 1 }, (_, e) => 10 ** e);
-/** Mantissas stay below 2^52 so their deltas (< 2^53) are exact doubles. */
-const MANTISSA_LIMIT = 2 ** 52;
 /**
  * Past this many values a constant column (9 bytes) beats any other codec but packed decimal:
  * decimal needs at least 2 bytes of header and one per value, Gorilla 9 bytes and one bit per value.

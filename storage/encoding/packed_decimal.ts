@@ -19,8 +19,8 @@ import { readVarint, varintLen, writeVarint } from './varint.js';
 export const PACKED_DECIMAL_TAG = 4;
 /** Widest field stored. */
 const MAX_WIDTH = 32;
-/** Mantissas and their deltas stay below 2^52 in magnitude (as the decimal codec's). */
-const LIMIT = 2 ** 52;
+/** Mantissas, here and in the varint decimal codec, and their deltas stay below 2^52 in magnitude. */
+export const MANTISSA_LIMIT = 2 ** 52;
 
 /** Bits needed for 0..span (span ≥ 0). */
 function widthOf(span: number): number {
@@ -60,8 +60,8 @@ export function planDecimal(m: Float64Array): { packed: PackedPlan | null; varin
   const wd = n > 1 ? widthOf(maxD - minD) : MAX_WIDTH + 1;
   const sizeD = n > 1 ? 4 + varintLen(m[0]!) + varintLen(minD) + Math.ceil(((n - 1) * wd) / 8) : Infinity;
   // The reader checks min + 2^width against the mantissa limit once, not every value.
-  const okV = wv <= MAX_WIDTH && min + 2 ** wv <= LIMIT;
-  const okD = wd <= MAX_WIDTH && minD > -LIMIT && maxD < LIMIT;
+  const okV = wv <= MAX_WIDTH && min + 2 ** wv <= MANTISSA_LIMIT;
+  const okD = wd <= MAX_WIDTH && minD > -MANTISSA_LIMIT && maxD < MANTISSA_LIMIT;
   let packed: PackedPlan | null = null;
   if (okD && (!okV || sizeD < sizeV)) packed = { form: 1, base: minD, width: wd, size: sizeD };
   else if (okV) packed = { form: 0, base: min, width: wv, size: sizeV };
@@ -109,13 +109,13 @@ export function readPackedDecimal(
   const widthAt = r.pos;
   const width = r.u8('packed width');
   if (width > MAX_WIDTH) throw corrupt(`packed width ${width} exceeds ${MAX_WIDTH}`, widthAt);
-  if (base >= LIMIT || base <= -LIMIT || minD >= LIMIT || minD <= -LIMIT)
+  if (base >= MANTISSA_LIMIT || base <= -MANTISSA_LIMIT || minD >= MANTISSA_LIMIT || minD <= -MANTISSA_LIMIT)
     throw corrupt('decimal mantissa out of range', r.pos);
   const fields = form === 0 ? count : count - 1;
   const x = scratchFields(fields);
   unpack(r, x, fields, width, partial);
   if (form === 0) {
-    if (base + 2 ** width > LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+    if (base + 2 ** width > MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
     for (let i = 0; i < count; i++) out[i] = (base + x[i]!) / p;
     return;
   }
@@ -123,7 +123,7 @@ export function readPackedDecimal(
   out[0] = m / p;
   for (let i = 1; i < count; i++) {
     m += minD + x[i - 1]!;
-    if (m >= LIMIT || m <= -LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+    if (m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
     out[i] = m / p;
   }
 }
