@@ -86,9 +86,13 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
   // as it is (equal timestamps — stream elements — still need ordering by key below).
   if (chunks.length === 1 && strictlyIncreasing(chunks[0]!.rows.timestamps) && hasColumns(chunks[0]!.rows, cols))
     return pick(chunks[0]!.rows, cols);
+  // Chunks one after the other in time concatenate in time order: no key is in two of them, so part
+  // age does not matter. (A merged part is newer than parts holding later rows: age order is not time order.)
+  if (chunks.every((c) => hasColumns(c.rows, cols))) {
+    const byTime = [...chunks].sort((a, b) => firstTs(a) - firstTs(b));
+    if (strictlyIncreasingAcross(byTime)) return concat(byTime, cols);
+  }
   chunks.sort((a, b) => a.age - b.age); // stable: blocks of one part keep file order
-  // Chunks one after the other in time (older parts hold older rows: the common case) concatenate.
-  if (chunks.every((c) => hasColumns(c.rows, cols)) && strictlyIncreasingAcross(chunks)) return concat(chunks, cols);
   let n = 0;
   for (const c of chunks) n += c.rows.timestamps.length;
   const ts = new Float64Array(n);
@@ -178,6 +182,11 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
 function strictlyIncreasing(ts: Float64Array): boolean {
   for (let i = 1; i < ts.length; i++) if (!(ts[i]! > ts[i - 1]!)) return false;
   return true;
+}
+
+/** A chunk's first timestamp (an empty chunk sorts last). */
+function firstTs(c: Chunk): number {
+  return c.rows.timestamps.length > 0 ? c.rows.timestamps[0]! : Infinity;
 }
 
 function strictlyIncreasingAcross(chunks: Chunk[]): boolean {

@@ -25,7 +25,7 @@ import { CorruptDataError } from './errors.js';
 import type { FileHandle, StorageFs } from './fs.js';
 import { IncompletePartError, parseIndex, parseMetadata, PART_FILES, PART_TMP_SUFFIX } from './part_format.js';
 import { checkMaxRows, encodeRuns, schemaColumns, seriesRuns, writeEncodedPart } from './part_encode.js';
-import type { BlockEntry, PartMetadata } from './part_format.js';
+import type { BlockEntry, BlockLocation, PartMetadata } from './part_format.js';
 
 export * from './part_format.js';
 
@@ -204,7 +204,7 @@ export class Part {
    * series costs a few reads, not one awaited read per block. Same checks as `readBlock`.
    */
   async readBlocks(
-    entries: readonly BlockEntry[],
+    entries: readonly BlockLocation[],
     projection?: BlockProjection,
     range?: TimeRange,
   ): Promise<BlockRows[]> {
@@ -232,7 +232,7 @@ export async function readBlocksAt(
   data: FileHandle,
   dataPath: string,
   schema: BlockSchema,
-  entries: readonly BlockEntry[],
+  entries: readonly BlockLocation[],
   projection?: BlockProjection,
   range?: TimeRange,
 ): Promise<BlockRows[]> {

@@ -6,7 +6,7 @@
  */
 import type { BlockProjection, BlockRows, BlockSchema, TimeRange } from './block.js';
 import { mergeSeries, unionColumns, type Chunk } from './merge.js';
-import type { BlockEntry } from './part_format.js';
+import { blockLocation, type BlockLocation } from './part_format.js';
 import type { BlockSummary } from './query/block_summary.js';
 
 /** One part of a plan: its data file, schema, write age (0 = oldest) and the blocks to read, in file order. */
@@ -14,7 +14,7 @@ export interface PlannedPart {
   dataPath: string;
   schema: BlockSchema;
   age: number;
-  entries: BlockEntry[];
+  entries: BlockLocation[];
 }
 
 /** The blocks a merged scan of one measure or stream reads. */
@@ -72,6 +72,14 @@ export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map
 
 /** The plan's reads limited to `range` (inside the plan's): the blocks overlapping it, parts kept in place. */
 export function windowScan(plan: ScanPlan, range: TimeRange): ScanPlan {
-  const overlaps = (e: BlockEntry) => e.maxTs >= range.minTs && e.minTs <= range.maxTs;
+  const overlaps = (e: BlockLocation) => e.maxTs >= range.minTs && e.minTs <= range.maxTs;
   return { ...plan, range, parts: plan.parts.map((p) => ({ ...p, entries: p.entries.filter(overlaps) })) };
+}
+
+/**
+ * The plan as a worker needs it: each block's location only. The store's entries also hold
+ * per-field statistics, which would make the plan several times dearer to copy to the worker.
+ */
+export function portableScan(plan: ScanPlan): ScanPlan {
+  return { ...plan, parts: plan.parts.map((p) => ({ ...p, entries: p.entries.map(blockLocation) })) };
 }

@@ -116,15 +116,41 @@ export function splitSummarized(
     }
     if (chosen.length === 0) continue;
     for (const c of chosen) summarized.add(c.e);
-    summaries.set(
-      sid,
-      chosen.map((c) => c.summary!),
-    );
+    summaries.set(sid, foldSummaries(chosen, spec));
   }
   const decode = parts.map((p) =>
     summarized.size === 0 ? [...p.entries] : p.entries.filter((e) => !summarized.has(e)),
   );
   return { decode, summaries };
+}
+
+/**
+ * One summary per bucket (one in all, unbucketed) of a series' chosen blocks, in time order: the
+ * aggregation adds only their sums, so fewer of them cost less to pass to a worker and to fold.
+ */
+function foldSummaries(chosen: readonly { summary: BlockSummary | null }[], spec: SummarizeSpec): BlockSummary[] {
+  const out: BlockSummary[] = [];
+  let last: BlockSummary | null = null;
+  let lastBucket = NaN;
+  for (const { summary } of chosen) {
+    const b = summary!;
+    const bucket = spec.bucket === null ? 0 : Math.floor((b.minTs - spec.bucket.offset_ms) / spec.bucket.every_ms);
+    if (last === null || bucket !== lastBucket) {
+      last = { ...b, stats: { ...b.stats } };
+      lastBucket = bucket;
+      out.push(last);
+      continue;
+    }
+    last.minTs = Math.min(last.minTs, b.minTs);
+    last.maxTs = Math.max(last.maxTs, b.maxTs);
+    last.rows += b.rows;
+    for (const f of spec.fields) {
+      const x = last.stats[f]!;
+      const y = b.stats[f]!;
+      last.stats[f] = { n: x.n + y.n, sum: x.sum + y.sum, min: Math.min(x.min, y.min), max: Math.max(x.max, y.max) };
+    }
+  }
+  return out;
 }
 
 /** Whether block `e` lies wholly inside the range and, when bucketed, inside one bucket. */

@@ -4,6 +4,7 @@
  * shards of one query run in parallel on several cores. One pool per data node; its owner
  * `destroy()`s it after closing the shards.
  */
+import { portableScan } from '../scan_plan.js';
 import { WorkerPool } from '../worker_pool.js';
 import type { QueryTask } from './query_worker.js';
 import type { ShardResult } from './shard_exec.js';
@@ -21,7 +22,7 @@ export class QueryPool {
 
   /** Runs one shard's query; errors come back as their class (CorruptDataError naming its file). */
   run(task: QueryTask): Promise<ShardResult> {
-    return this.pool.run(task);
+    return this.pool.run({ ...task, scan: task.scan && portableScan(task.scan) });
   }
 
   /** Stops every thread; pending tasks reject. Idempotent. */

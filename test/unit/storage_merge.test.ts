@@ -12,7 +12,16 @@ import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
-import { DEFAULT_MERGE_POLICY, MERGED_FROM_FILE, pickRun, type RunCandidate } from '../../storage/merge.js';
+import {
+  DEFAULT_MERGE_POLICY,
+  MERGED_FROM_FILE,
+  mergeSeries,
+  pickRun,
+  unionColumns,
+  type Chunk,
+  type RunCandidate,
+} from '../../storage/merge.js';
+import { VERSION_COLUMN } from '../../storage/point_version.js';
 import type { PartRows } from '../../storage/part.js';
 import type { PartRunner } from '../../storage/part_pool.js';
 import { inlineRunner } from '../../storage/part_pool.js';
@@ -663,5 +672,42 @@ describe('storage - merge', () => {
     );
     // Too many rows for any run of the needed length: none.
     assert.equal(pickRun([p(1, 600), p(2, 600), p(3, 600), p(4, 600), p(5, 600)], policy), null);
+  });
+
+  it('mergeSeries - disjoint chunks come back in time order whatever their part age; equal keys still go to the higher version', () => {
+    const schema: BlockSchema = {
+      fields: [
+        { name: 'value', type: 'float' },
+        { name: VERSION_COLUMN, type: 'int' },
+      ],
+      tags: [],
+    };
+    const cols = unionColumns([schema]);
+    const chunk = (age: number, ts: number[], values: number[], versions: number[]): Chunk => ({
+      age,
+      rows: {
+        timestamps: Float64Array.from(ts),
+        fields: { value: Float64Array.from(values), [VERSION_COLUMN]: Float64Array.from(versions) },
+        tags: {},
+      },
+    });
+    // A merged part (age 2) holds rows older than a part flushed before the merge (age 1).
+    const merged = mergeSeries(
+      [chunk(1, [50, 60], [5, 6], [9, 9]), chunk(2, [10, 20, 30], [1, 2, 3], [1, 1, 1]), chunk(0, [70], [7], [9])],
+      cols,
+      undefined,
+      'cpu',
+    );
+    assert.deepEqual([...merged.timestamps], [10, 20, 30, 50, 60, 70]);
+    assert.deepEqual([...merged.fields.value!], [1, 2, 3, 5, 6, 7]);
+    // Overlapping chunks: ts 20 is in both; the higher version wins though its part is older.
+    const overlapped = mergeSeries(
+      [chunk(1, [20, 40], [8, 9], [7, 7]), chunk(2, [10, 20, 30], [1, 2, 3], [1, 1, 1])],
+      cols,
+      undefined,
+      'cpu',
+    );
+    assert.deepEqual([...overlapped.timestamps], [10, 20, 30, 40]);
+    assert.deepEqual([...overlapped.fields.value!], [1, 8, 3, 9]);
   });
 });
