@@ -29,8 +29,13 @@ export interface ScanPlan {
   summaries?: Map<string, BlockSummary[]>;
 }
 
-/** Reads a planned part's blocks (index: its place in the plan's parts), rows limited to `range`. */
-export type PartReader = (part: PlannedPart, index: number, range: TimeRange) => Promise<BlockRows[]>;
+/** Reads a planned part's blocks (index: its place in the plan's parts), rows limited to `range`, columns to `projection`. */
+export type PartReader = (
+  part: PlannedPart,
+  index: number,
+  range: TimeRange,
+  projection: BlockProjection | undefined,
+) => Promise<BlockRows[]>;
 
 /** Parts a scan reads at once (their reads overlap). */
 export const PARTS_READ_AT_ONCE = 4;
@@ -46,7 +51,7 @@ export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map
     const batch = plan.parts.slice(i, i + PARTS_READ_AT_ONCE);
     // A part left without blocks (a window of windowScan) is not opened.
     const blocks = await Promise.all(
-      batch.map((p, j) => (p.entries.length === 0 ? Promise.resolve([]) : read(p, i + j, plan.range))),
+      batch.map((p, j) => (p.entries.length === 0 ? Promise.resolve([]) : read(p, i + j, plan.range, plan.projection))),
     );
     batch.forEach((p, j) => {
       p.entries.forEach((e, k) => {

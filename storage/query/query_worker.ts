@@ -27,10 +27,10 @@ export interface QueryTask {
 export function runQueryTask(task: QueryTask): Promise<Result<ShardResult>> {
   return settle(async () => {
     const scan = task.scan;
-    const read: PartReader = async (p, _i, range) => {
+    const read: PartReader = async (p, _i, range, projection) => {
       const data = await nodeFs.open(p.dataPath, 'r');
       try {
-        return await readBlocksAt(data, p.dataPath, p.schema, p.entries, scan!.projection, range);
+        return await readBlocksAt(data, p.dataPath, p.schema, p.entries, projection, range);
       } finally {
         await data.close();
       }

@@ -82,7 +82,7 @@ export function storeQueryAfter(store: StoreScanQuery, mem: ReadonlyMap<string, 
  * The columns the plan reads: criteria and group-by tags or the projection, the element id,
  * aggregated or projected fields, then the fields only the criteria compare.
  */
-function neededColumns(plan: QueryPlan): { tags: string[]; fields: string[] } {
+export function neededColumns(plan: QueryPlan): { tags: string[]; fields: string[] } {
   const grouped = plan.group_by !== null;
   const named = criteriaNames(plan.criteria);
   const tags = new Set<string>(grouped ? plan.group_by! : plan.tags);
@@ -124,7 +124,7 @@ function overlay(
   fields: string[],
 ): SeriesCols {
   const idCol = plan.element_id_column;
-  if (!base || !top) return single(sid, (base ?? top)!, plan, tags, fields);
+  if (!base || !top) return seriesColsOf(sid, (base ?? top)!, plan, tags, fields);
   // Row picks: side (0 base, 1 top) and row, in (ts, element id) order.
   let side: Uint8Array;
   let row: Uint32Array;
@@ -194,8 +194,8 @@ function overlay(
   return out;
 }
 
-/** A series found on one side only: its columns as they are, missing ones filled. */
-function single(sid: string, r: BlockRows, plan: QueryPlan, tags: string[], fields: string[]): SeriesCols {
+/** A series found on one side only (or one block of it): its columns as they are, missing ones filled. */
+export function seriesColsOf(sid: string, r: BlockRows, plan: QueryPlan, tags: string[], fields: string[]): SeriesCols {
   const n = r.timestamps.length;
   const out: SeriesCols = { sid, n, ts: r.timestamps, tags: {}, fields: {} };
   for (const f of fields)

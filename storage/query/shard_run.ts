@@ -13,6 +13,7 @@ import { sliceBlockRows, type BlockRows, type TimeRange } from '../block.js';
 import { runScanPlan, windowScan, type PartReader, type ScanPlan } from '../scan_plan.js';
 import type { ShardStore } from '../shard_store.js';
 import { ShardAggregation } from './aggregate.js';
+import { readAlone, splitAlone } from './block_series.js';
 import { compileCriteria } from './criteria.js';
 import type { QueryPlan } from './plan.js';
 import {
@@ -82,7 +83,17 @@ export async function runOnShard(
   };
   if (plan.group_by !== null) {
     const acc = new ShardAggregation(plan, match, scan?.summaries);
-    for (const w of windows) acc.add(await seriesIn(w));
+    for (const w of windows) {
+      const wmem = whole ? mem : memIn(mem, w);
+      if (!scan) {
+        acc.add(overlaySeries(plan, wmem, new Map()));
+        continue;
+      }
+      // Series whose blocks need no merge are aggregated block by block (block_series.ts).
+      const split = splitAlone(whole ? scan : windowScan(scan, w), wmem, plan.element_id_column !== null);
+      acc.add(await readAlone(plan, split.alone, read));
+      acc.add(overlaySeries(plan, wmem, await runScanPlan(split.merged, read)));
+    }
     return { groups: acc.finish() };
   }
   if (plan.order === 'desc') windows.reverse();

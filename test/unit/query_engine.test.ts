@@ -582,9 +582,9 @@ describe('query engine against a reference model', function () {
         const src = shardSource((x) => s.mem.scan(x), s.store);
         const storePlan: typeof src.storePlan = (x) => {
           const r = src.storePlan(x);
-          const read: typeof r.read = (part, i, range) => {
+          const read: typeof r.read = (part, i, range, projection) => {
             if (range.minTs !== r.plan.range.minTs || range.maxTs !== r.plan.range.maxTs) windowed++;
-            return r.read(part, i, range);
+            return r.read(part, i, range, projection);
           };
           return { plan: r.plan, read };
         };
