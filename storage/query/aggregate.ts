@@ -77,7 +77,8 @@ export function aggregate(
 export class ShardAggregation {
   private readonly out: ShardGroups = { keys: [], count: [], stats: {} };
   private readonly fields: string[];
-  private readonly index = new Map<string, number>();
+  /** Group per tag values (their JSON), then per bucket start (NaN unbucketed). */
+  private readonly index = new Map<string, Map<number, number>>();
   /** Per series: the last value per (group, field), for rate across windows. */
   private readonly ratePrev = new Map<string, RatePrev>();
   /** Per summarized series that matched: its group key (tags only). */
@@ -94,12 +95,15 @@ export class ShardAggregation {
     if (extra) this.out.extra = extra;
   }
 
-  private groupOf(values: unknown[]): number {
-    const k = JSON.stringify(values);
-    let g = this.index.get(k);
+  /** The group of tag values `tags` (`json` their JSON) and bucket `start` (null unbucketed), added when new. */
+  private groupOf(tags: unknown[], start: number | null, json = JSON.stringify(tags)): number {
+    let byStart = this.index.get(json);
+    if (byStart === undefined) this.index.set(json, (byStart = new Map()));
+    const at = start ?? NaN;
+    let g = byStart.get(at);
     if (g === undefined) {
-      g = addGroup(this.out, values, this.fields);
-      this.index.set(k, g);
+      g = addGroup(this.out, start === null ? tags : [...tags, start], this.fields);
+      byStart.set(at, g);
     }
     return g;
   }
@@ -133,18 +137,19 @@ export class ShardAggregation {
       if (constant && m === null) {
         const key = cols.map((c) => c[0]);
         if (bucket === null) {
-          const g = this.groupOf(key);
+          const g = this.groupOf(key, null);
           out.count[g]! += s.n;
           for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, 0, s.n);
           more(g, 0, s.n);
           continue;
         }
         // Rows are in time order: each bucket is one run of them.
+        const json = JSON.stringify(key);
         for (let i = 0; i < s.n;) {
           const start = bucketStart(bucket, s.ts[i]!);
           let j = i + 1;
           while (j < s.n && s.ts[j]! < start + bucket.every_ms) j++;
-          const g = this.groupOf([...key, start]);
+          const g = this.groupOf(key, start, json);
           out.count[g]! += j - i;
           for (let f = 0; f < fields.length; f++) accumulate(fstats[f]!, g, fcols[f]!, i, j);
           more(g, i, j);
@@ -156,9 +161,19 @@ export class ShardAggregation {
       for (let i = 0; i < s.n; i++) {
         if (m && !m(i)) continue;
         let g: number;
-        if (bucket !== null) g = this.groupOf([...cols.map((c) => c[i]), bucketStart(bucket, s.ts[i]!)]);
+        if (bucket !== null)
+          g = this.groupOf(
+            cols.map((c) => c[i]),
+            bucketStart(bucket, s.ts[i]!),
+          );
         else {
-          g = fixed >= 0 ? fixed : this.groupOf(cols.map((c) => c[i]));
+          g =
+            fixed >= 0
+              ? fixed
+              : this.groupOf(
+                  cols.map((c) => c[i]),
+                  null,
+                );
           if (constant) fixed = g;
         }
         out.count[g]!++;
@@ -175,7 +190,7 @@ export class ShardAggregation {
     const fstats = fields.map((f) => out.stats[f]!);
     for (const [sid, key] of this.summaryKeys) {
       for (const b of this.summaries!.get(sid)!) {
-        const g = this.groupOf(bucket === null ? key : [...key, bucketStart(bucket, b.minTs)]);
+        const g = this.groupOf(key, bucket === null ? null : bucketStart(bucket, b.minTs));
         out.count[g]! += b.rows;
         for (let j = 0; j < fields.length; j++) addStats(fstats[j]!, g, b.stats[fields[j]!]!);
       }
