@@ -173,17 +173,21 @@ export function decodeBlock(
   bytes: Uint8Array,
   schema: BlockSchema,
   projection?: BlockProjection,
-  where = 'block',
+  where: string | (() => string) = 'block',
   range?: TimeRange,
 ): BlockRows {
+  // `where` may be a function: a query decodes thousands of blocks, and only a damaged one is named.
+  const named = () => (typeof where === 'string' ? where : where());
   if (bytes.length < MIN_BLOCK_BYTES)
-    throw new CorruptDataError(path, `${where}: ${bytes.length} bytes is shorter than any block`);
+    throw new CorruptDataError(path, `${named()}: ${bytes.length} bytes is shorter than any block`);
   const end = bytes.length - 4;
-  verify(path, where, bytes.subarray(0, end), readU32le(bytes, end));
+  const body = bytes.subarray(0, end);
+  const stored = readU32le(bytes, end);
+  if (crc32(body) !== stored >>> 0) verify(path, named(), body, stored);
   try {
     return decodeVerified(bytes, end, schema, projection, range);
   } catch (err) {
-    if (err instanceof EncodingError) throw new CorruptDataError(path, `${where}: ${err.message}`, { cause: err });
+    if (err instanceof EncodingError) throw new CorruptDataError(path, `${named()}: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -216,10 +220,8 @@ function decodeVerified(
   const cols = readUvarint(r);
   if (cols < 1 || cols > 1 + schemaCols)
     throw headerError(`${cols} columns for a schema of ${schemaCols} plus timestamps`, r.pos);
-  const kinds = new Uint8Array(cols);
-  const index = new Int32Array(cols);
-  const starts = new Float64Array(cols + 1);
-  const seen = new Uint8Array(schemaCols);
+  // A query decodes thousands of blocks: the header's arrays are reused, not allocated per block.
+  const { kinds, index, starts, seen } = headerScratch(cols, schemaCols);
   let total = 0;
   for (let c = 0; c < cols; c++) {
     kinds[c] = r.u8('column kind');
@@ -243,8 +245,7 @@ function decodeVerified(
   const base = r.pos;
   for (let c = 0; c <= cols; c++) starts[c] = base + (c < cols ? starts[c]! : total);
 
-  const wantFields = projection?.fields ? new Set(projection.fields) : null;
-  const wantTags = projection?.tags ? new Set(projection.tags) : null;
+  const { wantFields, wantTags } = projectionSets(projection);
   const ts = readColumn(bytes, starts[0]!, starts[1]!, ColumnKind.timestamps, n) as Float64Array;
   // Rows [lo, hi) are in the range (timestamps are sorted); fields are read up to hi only.
   let lo = 0;
@@ -280,6 +281,50 @@ function decodeVerified(
     }
   }
   return out;
+}
+
+/** Column header arrays shared by every decode on this thread (a decode is synchronous). */
+let header = {
+  kinds: new Uint8Array(16),
+  index: new Int32Array(16),
+  starts: new Float64Array(17),
+  seen: new Uint8Array(16),
+};
+
+function headerScratch(cols: number, schemaCols: number): typeof header {
+  if (header.kinds.length < cols || header.seen.length < schemaCols) {
+    const n = Math.max(cols, schemaCols) * 2;
+    header = {
+      kinds: new Uint8Array(n),
+      index: new Int32Array(n),
+      starts: new Float64Array(n + 1),
+      seen: new Uint8Array(n),
+    };
+  }
+  header.seen.fill(0, 0, schemaCols);
+  return header;
+}
+
+/** The projection's names as sets, made once per projection object. */
+const projectionCache = new WeakMap<
+  BlockProjection,
+  { wantFields: Set<string> | null; wantTags: Set<string> | null }
+>();
+
+function projectionSets(projection: BlockProjection | undefined): {
+  wantFields: Set<string> | null;
+  wantTags: Set<string> | null;
+} {
+  if (!projection) return { wantFields: null, wantTags: null };
+  let sets = projectionCache.get(projection);
+  if (!sets) {
+    sets = {
+      wantFields: projection.fields ? new Set(projection.fields) : null,
+      wantTags: projection.tags ? new Set(projection.tags) : null,
+    };
+    projectionCache.set(projection, sets);
+  }
+  return sets;
 }
 
 /**

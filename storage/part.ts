@@ -258,15 +258,19 @@ export async function readBlocksAt(
     const got = await data.read(buf, 0, buf.length, run.start);
     for (let k = run.from; k < run.to; k++) {
       const e = entries[k]!;
-      const where = `block ${e.ordinal} (series ${e.seriesId}, offset ${e.offset}, ${e.length} bytes)`;
+      // Named only when damaged (see decodeBlock).
+      const where = () => `block ${e.ordinal} (series ${e.seriesId}, offset ${e.offset}, ${e.length} bytes)`;
       if (got < e.offset + e.length - run.start)
-        throw new CorruptDataError(dataPath, `${where}: truncated, read ${got} bytes`);
+        throw new CorruptDataError(dataPath, `${where()}: truncated, read ${got} bytes`);
       const bytes = buf.subarray(e.offset - run.start, e.offset - run.start + e.length);
       if (blockCrc(bytes) !== e.crc)
-        throw new CorruptDataError(dataPath, `${where}: stored checksum differs from the index`);
+        throw new CorruptDataError(dataPath, `${where()}: stored checksum differs from the index`);
       const rows = decodeBlock(dataPath, bytes, schema, projection, where, range);
       if (!range && rows.timestamps.length !== e.rowCount) {
-        throw new CorruptDataError(dataPath, `${where}: ${rows.timestamps.length} rows, the index says ${e.rowCount}`);
+        throw new CorruptDataError(
+          dataPath,
+          `${where()}: ${rows.timestamps.length} rows, the index says ${e.rowCount}`,
+        );
       }
       out[k] = rows;
     }
