@@ -108,7 +108,18 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
       if (i > 0 && ts[i]! <= ts[i - 1]!) sorted = false;
     }
   }
-  let order = Uint32Array.from({ length: n }, (_, i) => i);
+  let order: Uint32Array = Uint32Array.from({ length: n }, (_, i) => i);
+  // A few chunks each in time order (blocks of parts flushed while writes of one series arrived out
+  // of order overlap at their edges): merged in one pass instead of sorted.
+  if (
+    !sorted &&
+    keyTag === undefined &&
+    chunks.length <= K_WAY_MAX &&
+    chunks.every((c) => strictlyIncreasing(c.rows.timestamps))
+  ) {
+    order = mergeOrder(chunks, n);
+    sorted = true;
+  }
   if (!sorted) {
     // Ties by position, which is (part age, row): the last of each equal-key run is the newest.
     const key =
@@ -177,6 +188,46 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
       : (gather(get, new Array<unknown>(m), () => (type === 'string' ? '' : [])) as TagColumn);
   }
   return out;
+}
+
+/** Chunks merged in one pass at most (each output row looks at every chunk). */
+const K_WAY_MAX = 8;
+
+/**
+ * The rows to keep of `chunks` (sorted by age, each strictly increasing in time), as positions in
+ * their concatenation, in time order: per timestamp the highest version, the newest chunk's among
+ * equal versions — what the sort below picks.
+ */
+function mergeOrder(chunks: readonly Chunk[], n: number): Uint32Array {
+  const k = chunks.length;
+  const ts = chunks.map((c) => c.rows.timestamps);
+  const vs = chunks.map((c) => c.rows.fields[VERSION_COLUMN]);
+  const at = new Uint32Array(k);
+  const base = new Uint32Array(k);
+  for (let c = 1; c < k; c++) base[c] = base[c - 1]! + ts[c - 1]!.length;
+  const out = new Uint32Array(n);
+  let m = 0;
+  for (let left = n; left > 0;) {
+    let t = Infinity;
+    for (let c = 0; c < k; c++) if (at[c]! < ts[c]!.length && ts[c]![at[c]!]! < t) t = ts[c]![at[c]!]!;
+    let best = -1;
+    let bestV = 0;
+    for (let c = 0; c < k; c++) {
+      if (at[c]! >= ts[c]!.length || ts[c]![at[c]!] !== t) continue;
+      const v = vs[c]?.[at[c]!] ?? NO_VERSION;
+      if (best < 0 || v >= bestV) {
+        best = c;
+        bestV = v;
+      }
+    }
+    out[m++] = base[best]! + at[best]!;
+    for (let c = 0; c < k; c++)
+      if (at[c]! < ts[c]!.length && ts[c]![at[c]!] === t) {
+        at[c] = at[c]! + 1;
+        left--;
+      }
+  }
+  return out.subarray(0, m);
 }
 
 function strictlyIncreasing(ts: Float64Array): boolean {

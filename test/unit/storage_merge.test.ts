@@ -674,7 +674,7 @@ describe('storage - merge', () => {
     assert.equal(pickRun([p(1, 600), p(2, 600), p(3, 600), p(4, 600), p(5, 600)], policy), null);
   });
 
-  it('mergeSeries - disjoint chunks come back in time order whatever their part age; equal keys still go to the higher version', () => {
+  it('mergeSeries - disjoint chunks come back in time order whatever their part age; equal keys go to the higher version, then the newer part', () => {
     const schema: BlockSchema = {
       fields: [
         { name: 'value', type: 'float' },
@@ -709,5 +709,14 @@ describe('storage - merge', () => {
     );
     assert.deepEqual([...overlapped.timestamps], [10, 20, 30, 40]);
     assert.deepEqual([...overlapped.fields.value!], [1, 8, 3, 9]);
+    // Equal versions (rows written before versions existed): the newest part's row wins.
+    const unversioned = mergeSeries(
+      [chunk(2, [20, 30], [8, 9], [0, 0]), chunk(0, [10, 20], [1, 2], [0, 0]), chunk(1, [5, 30], [0, 7], [0, 0])],
+      cols,
+      undefined,
+      'cpu',
+    );
+    assert.deepEqual([...unversioned.timestamps], [5, 10, 20, 30]);
+    assert.deepEqual([...unversioned.fields.value!], [0, 1, 8, 9]);
   });
 });
