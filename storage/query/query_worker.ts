@@ -1,10 +1,12 @@
 /**
- * The query pool's worker entry (piscina loads its compiled form): one shard's query — read the planned blocks from the data files (opened
- * here by path; the shard store keeps them alive until the task settles), merge, lay the memtable
- * rows over them, filter and aggregate — returning only the shard's answer.
+ * The query pool's worker entry (piscina loads its compiled form): one shard's query — read the
+ * planned blocks from the data files (opened here by path and read with blocking calls, as this
+ * thread has nothing else to do meanwhile; the shard store keeps the files alive until the task
+ * settles), merge, lay the memtable rows over them, filter and aggregate — returning only the
+ * shard's answer.
  */
 import type { BlockRows } from '../../storage/block.js';
-import { nodeFs } from '../../storage/fs.js';
+import { openBlockingReader } from '../../storage/fs.js';
 import { readBlocksAt } from '../../storage/part.js';
 import { settle, type Result } from '../../runtime/thread_envelope.js';
 import type { PartReader, ScanPlan } from '../../storage/scan_plan.js';
@@ -28,7 +30,7 @@ export function runQueryTask(task: QueryTask): Promise<Result<ShardResult>> {
   return settle(async () => {
     const scan = task.scan;
     const read: PartReader = async (p, _i, range, projection) => {
-      const data = await nodeFs.open(p.dataPath, 'r');
+      const data = openBlockingReader(p.dataPath);
       try {
         return await readBlocksAt(data, p.dataPath, p.schema, p.entries, projection, range);
       } finally {

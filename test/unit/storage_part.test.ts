@@ -9,7 +9,7 @@ import { readFileSync, rmSync, statSync, writeFileSync, mkdirSync, copyFileSync 
 import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError, UnsupportedVersionError } from '../../storage/errors.js';
-import { nodeFs, type StorageFs } from '../../storage/fs.js';
+import { nodeFs, openBlockingReader, type StorageFs } from '../../storage/fs.js';
 import {
   IncompletePartError,
   openPart,
@@ -191,6 +191,25 @@ describe('storage - part', function () {
     );
     assert.equal(reads.get(dataPath), entries.length);
     assert.ok(bytes.get(dataPath)! < statSync(dataPath).size / 50);
+  });
+
+  it('part - a blocking reader (query workers) reads at positions, short only at the end, and refuses writes', async () => {
+    const path = join(tmp.path, 'blocking.bin');
+    writeFileSync(
+      path,
+      Uint8Array.from({ length: 100 }, (_, i) => i),
+    );
+    const h = openBlockingReader(path);
+    const buf = new Uint8Array(20);
+    assert.equal(await h.read(buf, 5, 10, 40), 10);
+    assert.deepEqual([...buf.subarray(5, 15)], [40, 41, 42, 43, 44, 45, 46, 47, 48, 49]);
+    assert.equal(await h.read(buf, 0, 20, 90), 10, 'ten bytes left at 90');
+    assert.equal(await h.size(), 100);
+    await assert.rejects(h.write(Uint8Array.of(1)), /reading only/);
+    await h.close();
+    await h.close();
+    await assert.rejects(h.read(buf, 0, 1, 0), /is closed/);
+    assert.throws(() => openBlockingReader(join(tmp.path, 'missing.bin')), { code: 'ENOENT' });
   });
 
   it('part - a flipped byte in a block is a CorruptDataError naming the data file; other blocks still read', async () => {
