@@ -57,9 +57,10 @@ export function replyPage(
     };
   };
   const items = 'rows' in merged ? merged.rows.part.length : merged.groups.length;
-  let last: { n: number; bytes: Uint8Array } | undefined;
+  let last: { n: number; reply: QueryReply; bytes: Uint8Array } | undefined;
   const n = fit(items, limit, (k) => {
-    last = { n: k, bytes: encode(build(k), encoding) };
+    const reply = build(k);
+    last = { n: k, reply, bytes: encode(reply, encoding) };
     return last.bytes.length;
   });
   if (n === 0 && items > 0)
@@ -67,8 +68,10 @@ export function replyPage(
       Code.ResourceExhausted,
       `one ${'rows' in merged ? 'row' : 'group'} of the answer exceeds the message limit of ${limit} bytes`,
     );
+  // The last size measured is the page's (fit stops on it): built and encoded once.
+  if (last?.n === n) return { reply: last.reply, bytes: last.bytes };
   const reply = build(n);
-  return { reply, bytes: last?.n === n ? last.bytes : encode(reply, encoding) };
+  return { reply, bytes: encode(reply, encoding) };
 }
 
 /** A shard's rows cut to fit `limit` bytes (msgpack), marked `truncated` when cut. */
