@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { BenchArgsError, duration as durationOf, integer, oneOf, opt, parseFlags, path } from './bench_cli.js';
+import { INGEST_FORMS, type IngestForm } from './ingest_args.js';
 import { DATA_SHAPES, type DataShape } from './walk.js';
 
 /** A bad flag of the query benchmark (the shared benchmark flag error). */
@@ -38,6 +39,8 @@ export interface QueryArgs {
   warmUpRuns: number;
   /** Concurrent writers of the load. */
   writers: number;
+  /** How the load's batches are sent: typed-array columns or an object per point. */
+  form: IngestForm;
   /** Bound on the whole load: writes, apply and flush. */
   loadTimeoutMs: number;
   /** Where to write the JSON report, if anywhere. */
@@ -66,6 +69,14 @@ function program(): Command {
     .addOption(opt('--writers <n>', 'concurrent writers of the load', integer('--writers', 1, MAX_WRITERS), 4))
     .addOption(
       opt(
+        '--form <name>',
+        'the load as columns: typed arrays per batch (writeMeasureColumns); points: an object per point (writeMeasure)',
+        oneOf('--form', INGEST_FORMS),
+        'columns',
+      ),
+    )
+    .addOption(
+      opt(
         '--load-timeout <duration>',
         'bound on the load (writes, apply, flush)',
         durationOf('--load-timeout', false, { ms: MAX_LOAD_TIMEOUT_MS, text: '4h' }),
@@ -85,6 +96,7 @@ export function parseQueryArgs(argv: readonly string[]): QueryArgs {
     runs: number;
     warmUpRuns: number;
     writers: number;
+    form: IngestForm;
     loadTimeout: number;
     report?: string;
   }>(program(), argv);
@@ -105,6 +117,7 @@ export function parseQueryArgs(argv: readonly string[]): QueryArgs {
     runs: o.runs,
     warmUpRuns: o.warmUpRuns,
     writers: o.writers,
+    form: o.form,
     loadTimeoutMs: o.loadTimeout,
   };
   if (o.report !== undefined) args.report = o.report;

@@ -40,6 +40,7 @@ import {
   writeAll,
 } from './query_data.js';
 import type { DataShape } from './walk.js';
+import type { IngestForm } from './ingest_args.js';
 
 const SHARDS = 4;
 const NODE = 's1';
@@ -59,7 +60,7 @@ export type QueryTiming = { description: string; from: number; to: number; rows:
 export interface QueryReport {
   cores: number;
   node: string;
-  profile: ReturnType<typeof dataProfile> & { batch: number; shards: number };
+  profile: ReturnType<typeof dataProfile> & { form: IngestForm; batch: number; shards: number };
   load: {
     points: number;
     /** Writes, from the first request to the last WAL acknowledgement. */
@@ -184,7 +185,7 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     const token = await writeAll(
       writers,
       data,
-      { group: GROUP, measure: MEASURE, batchPoints: BATCH_POINTS },
+      { group: GROUP, measure: MEASURE, batchPoints: BATCH_POINTS, form: args.form },
       deadline,
       signal,
     );
@@ -213,7 +214,7 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     return {
       cores: os.availableParallelism?.() ?? os.cpus().length,
       node: process.version,
-      profile: { ...dataProfile(args), batch: BATCH_POINTS, shards: SHARDS },
+      profile: { ...dataProfile(args), form: args.form, batch: BATCH_POINTS, shards: SHARDS },
       load: {
         points: args.points,
         load_s: round3(loadS),

@@ -4,9 +4,11 @@
  * the check of their answers against what was written before anything is timed.
  */
 import { performance } from 'node:perf_hooks';
+import type { WriteColumns, WriteTagValue } from '../../transport/api_types.js';
 import type { LockstepClient, MeasureQuery, MeasureRow, QueryReply, WritePoint } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
+import type { IngestForm } from './ingest_args.js';
 import type { QueryArgs } from './query_args.js';
 import { Walks, type DataShape } from './walk.js';
 
@@ -301,7 +303,7 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
 export async function writeAll(
   writers: LockstepClient[],
   data: QueryData,
-  target: { group: string; measure: string; batchPoints: number },
+  target: { group: string; measure: string; batchPoints: number; form?: IngestForm },
   deadline: number,
   signal: AbortSignal,
 ): Promise<WriteToken> {
@@ -309,7 +311,11 @@ export async function writeAll(
   // Every write is bounded by the client's write timeout.
   await sendBatches(data, target.batchPoints, writers.length, deadline, signal, async (points, b, batches, w) => {
     try {
-      const r = await writers[w]!.writeMeasure(target.group, target.measure, points);
+      const client = writers[w]!;
+      const r =
+        target.form === 'columns'
+          ? await client.writeMeasureColumns(target.group, target.measure, columnsOf(points))
+          : await client.writeMeasure(target.group, target.measure, points);
       if (r.duplicate) throw new Error(`batch ${b} was reported as a duplicate`);
       tokens.push(r.write_token);
     } catch (err) {
@@ -319,6 +325,24 @@ export async function writeAll(
     }
   });
   return mergeTokens(target.group, tokens);
+}
+
+/** Points as write columns (every point has the same tags and fields, as QueryData's do). */
+export function columnsOf(points: readonly WritePoint[]): WriteColumns {
+  const n = points.length;
+  const first = points[0];
+  const ts = new Float64Array(n);
+  const tags: Record<string, WriteTagValue[]> = {};
+  const fields: Record<string, Float64Array> = {};
+  for (const t of Object.keys(first?.tags ?? {})) tags[t] = new Array<WriteTagValue>(n);
+  for (const f of Object.keys(first?.fields ?? {})) fields[f] = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = points[i]!;
+    ts[i] = p.ts as number;
+    for (const t in tags) tags[t]![i] = p.tags![t]!;
+    for (const f in fields) fields[f]![i] = p.fields[f] as number;
+  }
+  return { ts, tags, fields };
 }
 
 /**

@@ -84,6 +84,7 @@ describe('query benchmark', function () {
       runs: 3,
       warm_up_runs: 1,
       writers: 4,
+      form: 'columns',
       batch: 5000,
       shards: 4,
       step_ms: 10_000,
@@ -185,10 +186,13 @@ describe('query benchmark', function () {
         runs: 20,
         warmUpRuns: 2,
         writers: 4,
+        form: 'columns',
         loadTimeoutMs: 1_800_000,
       },
     );
     assert.equal(parseQueryArgs(['--warm-up-runs', '0']).warmUpRuns, 0);
+    assert.equal(parseQueryArgs(['--form', 'points']).form, 'points');
+    assert.throws(() => parseQueryArgs(['--form', 'rows']), /--form/);
   });
 
   it('bench - bad flags make the script exit 2 before starting anything', async () => {
