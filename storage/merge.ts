@@ -108,19 +108,19 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
       if (i > 0 && ts[i]! <= ts[i - 1]!) sorted = false;
     }
   }
-  let order: Uint32Array = Uint32Array.from({ length: n }, (_, i) => i);
-  // A few chunks each in time order (blocks of parts flushed while writes of one series arrived out
-  // of order overlap at their edges): merged in one pass instead of sorted.
-  if (
-    !sorted &&
-    keyTag === undefined &&
-    chunks.length <= K_WAY_MAX &&
-    chunks.every((c) => strictlyIncreasing(c.rows.timestamps))
-  ) {
-    order = mergeOrder(chunks, n);
-    sorted = true;
+  let order: Uint32Array;
+  // Chunks each in time order (blocks of parts flushed while writes of one series arrived out of
+  // order overlap at their edges): merged in one pass instead of sorted.
+  const merged =
+    !sorted && keyTag === undefined && chunks.every((c) => strictlyIncreasing(c.rows.timestamps))
+      ? mergeOrder(chunks, n)
+      : null;
+  if (merged) order = merged;
+  else {
+    order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
   }
-  if (!sorted) {
+  if (!sorted && !merged) {
     // Ties by position, which is (part age, row): the last of each equal-key run is the newest.
     const key =
       keyTag === undefined
@@ -190,42 +190,64 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
   return out;
 }
 
-/** Chunks merged in one pass at most (each output row looks at every chunk). */
+/** Chunks overlapping in time merged in one pass at most (each of their rows looks at every one). */
 const K_WAY_MAX = 8;
 
 /**
  * The rows to keep of `chunks` (sorted by age, each strictly increasing in time), as positions in
  * their concatenation, in time order: per timestamp the highest version, the newest chunk's among
- * equal versions — what the sort below picks.
+ * equal versions — what the sort below picks. Chunks are taken in order of their first row; those
+ * overlapping in time form a cluster merged row by row, a chunk alone is copied as it is. Null
+ * when a cluster has more than K_WAY_MAX chunks (the sort handles it).
  */
-function mergeOrder(chunks: readonly Chunk[], n: number): Uint32Array {
+function mergeOrder(chunks: readonly Chunk[], n: number): Uint32Array | null {
   const k = chunks.length;
   const ts = chunks.map((c) => c.rows.timestamps);
   const vs = chunks.map((c) => c.rows.fields[VERSION_COLUMN]);
-  const at = new Uint32Array(k);
   const base = new Uint32Array(k);
   for (let c = 1; c < k; c++) base[c] = base[c - 1]! + ts[c - 1]!.length;
+  const byStart = Array.from({ length: k }, (_, c) => c)
+    .filter((c) => ts[c]!.length > 0)
+    .sort((a, b) => ts[a]![0]! - ts[b]![0]! || a - b);
   const out = new Uint32Array(n);
   let m = 0;
-  for (let left = n; left > 0;) {
-    let t = Infinity;
-    for (let c = 0; c < k; c++) if (at[c]! < ts[c]!.length && ts[c]![at[c]!]! < t) t = ts[c]![at[c]!]!;
-    let best = -1;
-    let bestV = 0;
-    for (let c = 0; c < k; c++) {
-      if (at[c]! >= ts[c]!.length || ts[c]![at[c]!] !== t) continue;
-      const v = vs[c]?.[at[c]!] ?? NO_VERSION;
-      if (best < 0 || v >= bestV) {
-        best = c;
-        bestV = v;
-      }
+  for (let from = 0; from < byStart.length;) {
+    // The cluster: chunks starting before every earlier one of it ended.
+    let end = ts[byStart[from]!]!.at(-1)!;
+    let to = from + 1;
+    while (to < byStart.length && ts[byStart[to]!]![0]! <= end) end = Math.max(end, ts[byStart[to++]!]!.at(-1)!);
+    const cluster = byStart.slice(from, to).sort((a, b) => a - b); // age order: the newest last
+    from = to;
+    if (cluster.length === 1) {
+      const c = cluster[0]!;
+      for (let r = 0; r < ts[c]!.length; r++) out[m++] = base[c]! + r;
+      continue;
     }
-    out[m++] = base[best]! + at[best]!;
-    for (let c = 0; c < k; c++)
-      if (at[c]! < ts[c]!.length && ts[c]![at[c]!] === t) {
-        at[c] = at[c]! + 1;
+    if (cluster.length > K_WAY_MAX) return null;
+    const at = new Uint32Array(cluster.length);
+    let left = 0;
+    for (const c of cluster) left += ts[c]!.length;
+    while (left > 0) {
+      let t = Infinity;
+      for (let j = 0; j < cluster.length; j++) {
+        const c = cluster[j]!;
+        if (at[j]! < ts[c]!.length && ts[c]![at[j]!]! < t) t = ts[c]![at[j]!]!;
+      }
+      let best = -1;
+      let bestV = 0;
+      for (let j = 0; j < cluster.length; j++) {
+        const c = cluster[j]!;
+        if (at[j]! >= ts[c]!.length || ts[c]![at[j]!] !== t) continue;
+        const v = vs[c]?.[at[j]!] ?? NO_VERSION;
+        if (best < 0 || v >= bestV) {
+          best = j;
+          bestV = v;
+        }
+        at[j] = at[j]! + 1;
         left--;
       }
+      out[m++] = base[cluster[best]!]! + at[best]! - 1;
+    }
   }
   return out.subarray(0, m);
 }

@@ -718,5 +718,19 @@ describe('storage - merge', () => {
     );
     assert.deepEqual([...unversioned.timestamps], [5, 10, 20, 30]);
     assert.deepEqual([...unversioned.fields.value!], [0, 1, 8, 9]);
+    // Overlapping edges among disjoint chunks: only the overlapping ones are merged row by row.
+    const edges = mergeSeries(
+      [
+        chunk(3, [60], [6], [1]),
+        chunk(0, [10, 20], [1, 2], [1, 1]),
+        chunk(2, [40, 50], [4, 5], [1, 1]),
+        chunk(1, [15, 20, 25], [9, 8, 7], [1, 1, 1]),
+      ],
+      cols,
+      undefined,
+      'cpu',
+    );
+    assert.deepEqual([...edges.timestamps], [10, 15, 20, 25, 40, 50, 60]);
+    assert.deepEqual([...edges.fields.value!], [1, 9, 8, 7, 4, 5, 6]);
   });
 });
