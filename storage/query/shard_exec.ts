@@ -234,7 +234,10 @@ export function firstRows(
     } else {
       for (let i = 0; i < s.n; i++) if ((!m || m(i)) && past(i)) rows.push(i);
     }
-    return { s, rows, at: 0 };
+    // The plan's columns of the series, looked up once, not per row.
+    const tagCols = plan.tags.map((t) => s.tags[t]!);
+    const fieldCols = plan.fields.map((f) => s.fields[f]!);
+    return { s, rows, at: 0, tagCols, fieldCols };
   });
   // Series are in id order; a binary heap on (ts, series index) picks the next row. Element ids
   // of one series are already ordered inside it.
@@ -259,8 +262,8 @@ export function firstRows(
     const c = cursors[heap[0]!]!;
     const i = c.rows[c.at]!;
     out.row(c.s.ts[i]!, c.s.sid, idCol ? String(c.s.tags[idCol]![i] ?? '') : null);
-    for (const t of plan.tags) out.tag(t, c.s.tags[t]![i]);
-    for (const f of plan.fields) out.field(f, c.s.fields[f]![i]!);
+    for (let j = 0; j < c.tagCols.length; j++) out.tag(j, c.tagCols[j]![i]);
+    for (let j = 0; j < c.fieldCols.length; j++) out.field(j, c.fieldCols[j]![i]!);
     if (++c.at >= c.rows.length) {
       heap[0] = heap[heap.length - 1]!;
       heap.pop();

@@ -77,13 +77,17 @@ export class ShardRowsBuilder {
   private readonly series: string[] = [];
   private readonly seriesIndex = new Map<string, number>();
   private readonly eid: string[] | null;
-  private readonly tags: Record<string, DictBuilder> = {};
-  private readonly fields: Record<string, number[]> = {};
+  private readonly tags: DictBuilder[];
+  private readonly fields: number[][];
 
-  constructor(tagNames: readonly string[], fieldNames: readonly string[], withElementIds: boolean) {
+  constructor(
+    private readonly tagNames: readonly string[],
+    private readonly fieldNames: readonly string[],
+    withElementIds: boolean,
+  ) {
     this.eid = withElementIds ? [] : null;
-    for (const t of tagNames) this.tags[t] = new DictBuilder();
-    for (const f of fieldNames) this.fields[f] = [];
+    this.tags = tagNames.map(() => new DictBuilder());
+    this.fields = fieldNames.map(() => []);
   }
 
   get length(): number {
@@ -104,12 +108,14 @@ export class ShardRowsBuilder {
     if (this.eid) this.eid.push(eid ?? '');
   }
 
-  tag(name: string, v: unknown): void {
-    this.tags[name]!.add(v);
+  /** The row's value of the j-th tag of the constructor's names (by position: no lookup by name per row). */
+  tag(j: number, v: unknown): void {
+    this.tags[j]!.add(v);
   }
 
-  field(name: string, v: number): void {
-    this.fields[name]!.push(v);
+  /** The row's value of the j-th field of the constructor's names. */
+  field(j: number, v: number): void {
+    this.fields[j]!.push(v);
   }
 
   finish(): ShardRows {
@@ -121,8 +127,8 @@ export class ShardRowsBuilder {
       tags: {},
       fields: {},
     };
-    for (const t in this.tags) out.tags[t] = this.tags[t]!.finish();
-    for (const f in this.fields) out.fields[f] = Float64Array.from(this.fields[f]!);
+    this.tagNames.forEach((t, j) => (out.tags[t] = this.tags[j]!.finish()));
+    this.fieldNames.forEach((f, j) => (out.fields[f] = Float64Array.from(this.fields[j]!)));
     return out;
   }
 }

@@ -27,9 +27,9 @@ const build = (rows: Row[]): ShardRows => {
   const b = new ShardRowsBuilder(['host', 'labels'], ['value'], false);
   for (const r of rows) {
     b.row(r.ts, r.sid, null);
-    b.tag('host', r.host);
-    b.tag('labels', r.labels);
-    b.field('value', r.value);
+    b.tag(0, r.host);
+    b.tag(1, r.labels);
+    b.field(0, r.value);
   }
   return b.finish();
 };
