@@ -5,7 +5,7 @@
  * opens the data files by path (the store keeps those parts alive meanwhile).
  */
 import type { BlockProjection, BlockRows, BlockSchema, TimeRange } from './block.js';
-import { mergeSeries, unionColumns, type Chunk } from './merge.js';
+import { mergeSeries, unionColumns, type Chunk } from './series_merge.js';
 import { blockLocation, type BlockLocation } from './part_format.js';
 import type { BlockSummary } from './query/block_summary.js';
 
