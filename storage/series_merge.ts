@@ -133,8 +133,10 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
     out: T,
     dflt: () => unknown,
   ): T => {
+    // Each chunk's column looked up once, not per row (a lookup by name per row is megamorphic).
+    const byChunk = chunks.map((c) => get(c.rows));
     for (let k = 0; k < m; k++) {
-      const from = get(chunks[src[order[k]!]!]!.rows);
+      const from = byChunk[src[order[k]!]!];
       (out as unknown[])[k] = from ? from[row[order[k]!]!] : dflt();
     }
     return out;
