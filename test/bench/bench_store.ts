@@ -120,6 +120,34 @@ export function mergeToken(into: WriteToken, t: WriteToken): void {
   for (const [s, seq] of Object.entries(t.shards)) into.shards[s] = Math.max(into.shards[s] ?? 0, seq);
 }
 
+/** A committed part's directory name (a `.tmp` one is still being written). */
+const PART_DIR = /^part-\d+$/;
+
+/**
+ * The parts under a data dir (directories `part-<n>`): fewer at the end of a run than at its start
+ * means background merges ran meanwhile.
+ */
+export function partCount(dir: string): number {
+  let parts = 0;
+  const walk = (d: string) => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (err) {
+      // A directory a merge removed meanwhile.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      if (PART_DIR.test(e.name)) parts++;
+      else walk(join(d, e.name));
+    }
+  };
+  walk(dir);
+  return parts;
+}
+
 /**
  * Sum of the sizes of the files under `dir`, and their count. Background merges may remove parts
  * while it walks: what vanished meanwhile is not counted.

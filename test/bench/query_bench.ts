@@ -24,7 +24,7 @@ import { LockstepClient, type MeasureQuery, type WriteToken } from '../../transp
 import { codeOf } from '../../transport/errors.js';
 import { parseQueryArgs, type QueryArgs } from './query_args.js';
 import { runBenchScript, runTimings, type RunTimings } from './bench_cli.js';
-import { createMeasure, diskUsage, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
+import { createMeasure, diskUsage, partCount, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
 import {
   APPLY_QUERY_TIMEOUT_MS,
   ask,
@@ -72,6 +72,8 @@ export interface QueryReport {
     flushed_s: number;
   };
   disk: { bytes: number; files: number; bytes_per_point: number };
+  /** Parts on disk when the timed queries start and end: fewer at the end means merges ran during them. */
+  parts: { before_queries: number; after_queries: number };
   queries: Record<QueryName, QueryTiming>;
   target: { query: 'window_mean_by_region'; median_ms_below: number; met: boolean };
   /** Every process the run started (the node and nats-server), all stopped before the report. */
@@ -206,7 +208,9 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     const qs = queriesOf(data);
     await verify(admin, data, qs);
     const queries = {} as QueryReport['queries'];
+    const partsBefore = partCount(join(dir, 'data'));
     for (const x of qs) queries[x.name] = await timeQuery(admin, x.name, x.description, x.q, x.rows, args, signal);
+    const partsAfter = partCount(join(dir, 'data'));
     const met = queries.window_mean_by_region.median_ms < TARGET_WINDOW_MEDIAN_MS;
     process.stderr.write(
       `query_bench: window_mean_by_region median ${queries.window_mean_by_region.median_ms} ms (target < ${TARGET_WINDOW_MEDIAN_MS} ms: ${met ? 'met' : 'NOT met'})\n`,
@@ -223,6 +227,7 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
         flushed_s: round3((t3 - t2) / 1000),
       },
       disk: { ...disk, bytes_per_point: Math.round((disk.bytes / args.points) * 100) / 100 },
+      parts: { before_queries: partsBefore, after_queries: partsAfter },
       queries,
       target: { query: 'window_mean_by_region', median_ms_below: TARGET_WINDOW_MEDIAN_MS, met },
       pids,

@@ -49,6 +49,7 @@ interface Report {
   profile: Record<string, number | string>;
   load: { points: number; load_s: number; points_per_s: number; applied_s: number; flushed_s: number };
   disk: { bytes: number; files: number; bytes_per_point: number };
+  parts: { before_queries: number; after_queries: number };
   queries: Record<string, QueryTiming>;
   target: { query: string; median_ms_below: number; met: boolean };
   pids: number[];
@@ -99,6 +100,8 @@ describe('query benchmark', function () {
       `bytes_per_point ${rep.disk.bytes_per_point}`,
     );
 
+    // 4 shards flushed their rows: at least one part each, before and after the timed queries.
+    assert.ok(rep.parts.before_queries >= 4 && rep.parts.after_queries >= 4, `parts: ${JSON.stringify(rep.parts)}`);
     assert.deepEqual(Object.keys(rep.queries), [...QUERIES]);
     for (const name of QUERIES) {
       const q = rep.queries[name]!;
