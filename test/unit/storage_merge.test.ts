@@ -684,46 +684,65 @@ describe('storage - merge', () => {
         tags: {},
       },
     });
+    /** The (ts, value) rows of `chunks` merged. */
+    const rowsOf = (chunks: Chunk[]) => {
+      const r = mergeSeries(chunks, cols, undefined, 'cpu');
+      return [...r.timestamps].map((ts, i) => [ts, r.fields.value![i]]);
+    };
     // A merged part (age 2) holds rows older than a part flushed before the merge (age 1).
-    const merged = mergeSeries(
-      [chunk(1, [50, 60], [5, 6], [9, 9]), chunk(2, [10, 20, 30], [1, 2, 3], [1, 1, 1]), chunk(0, [70], [7], [9])],
-      cols,
-      undefined,
-      'cpu',
-    );
-    assert.deepEqual([...merged.timestamps], [10, 20, 30, 50, 60, 70]);
-    assert.deepEqual([...merged.fields.value!], [1, 2, 3, 5, 6, 7]);
-    // Overlapping chunks: ts 20 is in both; the higher version wins though its part is older.
-    const overlapped = mergeSeries(
-      [chunk(1, [20, 40], [8, 9], [7, 7]), chunk(2, [10, 20, 30], [1, 2, 3], [1, 1, 1])],
-      cols,
-      undefined,
-      'cpu',
-    );
-    assert.deepEqual([...overlapped.timestamps], [10, 20, 30, 40]);
-    assert.deepEqual([...overlapped.fields.value!], [1, 8, 3, 9]);
-    // Equal versions (rows written before versions existed): the newest part's row wins.
-    const unversioned = mergeSeries(
-      [chunk(2, [20, 30], [8, 9], [0, 0]), chunk(0, [10, 20], [1, 2], [0, 0]), chunk(1, [5, 30], [0, 7], [0, 0])],
-      cols,
-      undefined,
-      'cpu',
-    );
-    assert.deepEqual([...unversioned.timestamps], [5, 10, 20, 30]);
-    assert.deepEqual([...unversioned.fields.value!], [0, 1, 8, 9]);
-    // Overlapping edges among disjoint chunks: only the overlapping ones are merged row by row.
-    const edges = mergeSeries(
+    assert.deepEqual(
+      rowsOf([
+        chunk(1, [50, 60], [5, 6], [9, 9]),
+        chunk(2, [10, 20, 30], [1, 2, 3], [1, 1, 1]),
+        chunk(0, [70], [7], [9]),
+      ]),
       [
+        [10, 1],
+        [20, 2],
+        [30, 3],
+        [50, 5],
+        [60, 6],
+        [70, 7],
+      ],
+    );
+    // Overlapping chunks: ts 20 is in both; the higher version wins though its part is older.
+    assert.deepEqual(rowsOf([chunk(1, [20, 40], [8, 9], [7, 7]), chunk(2, [10, 20, 30], [1, 2, 3], [1, 1, 1])]), [
+      [10, 1],
+      [20, 8],
+      [30, 3],
+      [40, 9],
+    ]);
+    // Equal versions (rows written before versions existed): the newest part's row wins.
+    assert.deepEqual(
+      rowsOf([
+        chunk(2, [20, 30], [8, 9], [0, 0]),
+        chunk(0, [10, 20], [1, 2], [0, 0]),
+        chunk(1, [5, 30], [0, 7], [0, 0]),
+      ]),
+      [
+        [5, 0],
+        [10, 1],
+        [20, 8],
+        [30, 9],
+      ],
+    );
+    // Overlapping edges among disjoint chunks: only the overlapping ones are merged row by row.
+    assert.deepEqual(
+      rowsOf([
         chunk(3, [60], [6], [1]),
         chunk(0, [10, 20], [1, 2], [1, 1]),
         chunk(2, [40, 50], [4, 5], [1, 1]),
         chunk(1, [15, 20, 25], [9, 8, 7], [1, 1, 1]),
+      ]),
+      [
+        [10, 1],
+        [15, 9],
+        [20, 8],
+        [25, 7],
+        [40, 4],
+        [50, 5],
+        [60, 6],
       ],
-      cols,
-      undefined,
-      'cpu',
     );
-    assert.deepEqual([...edges.timestamps], [10, 15, 20, 25, 40, 50, 60]);
-    assert.deepEqual([...edges.fields.value!], [1, 9, 8, 7, 4, 5, 6]);
   });
 });
