@@ -41,30 +41,44 @@ export type PartReader = (
 export const PARTS_READ_AT_ONCE = 4;
 
 /**
+ * Reads every block of `plan` with rows in its range, a few parts at a time (their reads overlap),
+ * in `projection`'s columns: `onBlock` gets each with its part's index and the block's series.
+ * A part left without blocks (a window of windowScan) is not opened.
+ */
+export async function readPlanBlocks(
+  plan: ScanPlan,
+  read: PartReader,
+  projection: BlockProjection | undefined,
+  onBlock: (rows: BlockRows, part: number, seriesId: string) => void,
+): Promise<void> {
+  for (let i = 0; i < plan.parts.length; i += PARTS_READ_AT_ONCE) {
+    const batch = plan.parts.slice(i, i + PARTS_READ_AT_ONCE);
+    const blocks = await Promise.all(
+      batch.map((p, j) => (p.entries.length === 0 ? Promise.resolve([]) : read(p, i + j, plan.range, projection))),
+    );
+    batch.forEach((p, j) =>
+      p.entries.forEach((e, k) => {
+        const rows = blocks[j]![k]!;
+        if (rows.timestamps.length > 0) onBlock(rows, i + j, e.seriesId);
+      }),
+    );
+  }
+}
+
+/**
  * Runs a plan: per series id (ascending), its rows merged newest-write-wins, with the union of
  * the columns of the parts that had rows (newest type wins), missing values filled.
  */
 export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map<string, BlockRows>> {
   const chunks = new Map<string, Chunk[]>();
   const used = new Set<number>();
-  for (let i = 0; i < plan.parts.length; i += PARTS_READ_AT_ONCE) {
-    const batch = plan.parts.slice(i, i + PARTS_READ_AT_ONCE);
-    // A part left without blocks (a window of windowScan) is not opened.
-    const blocks = await Promise.all(
-      batch.map((p, j) => (p.entries.length === 0 ? Promise.resolve([]) : read(p, i + j, plan.range, plan.projection))),
-    );
-    batch.forEach((p, j) => {
-      p.entries.forEach((e, k) => {
-        const rows = blocks[j]![k]!;
-        if (rows.timestamps.length === 0) return;
-        used.add(i + j);
-        const chunk = { rows, age: p.age };
-        const list = chunks.get(e.seriesId);
-        if (list) list.push(chunk);
-        else chunks.set(e.seriesId, [chunk]);
-      });
-    });
-  }
+  await readPlanBlocks(plan, read, plan.projection, (rows, part, seriesId) => {
+    used.add(part);
+    const chunk = { rows, age: plan.parts[part]!.age };
+    const list = chunks.get(seriesId);
+    if (list) list.push(chunk);
+    else chunks.set(seriesId, [chunk]);
+  });
   const schemas = [...used]
     .map((i) => plan.parts[i]!)
     .sort((a, b) => a.age - b.age)

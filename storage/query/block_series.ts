@@ -8,7 +8,7 @@
  */
 import type { BlockRows } from '../block.js';
 import { VERSION_COLUMN } from '../point_version.js';
-import { PARTS_READ_AT_ONCE, type PartReader, type ScanPlan } from '../scan_plan.js';
+import { readPlanBlocks, type PartReader, type ScanPlan } from '../scan_plan.js';
 import type { SeriesCols } from './aggregate.js';
 import type { QueryPlan } from './plan.js';
 import { neededColumns, seriesColsOf } from './shard_exec.js';
@@ -61,17 +61,8 @@ export async function readAlone(plan: QueryPlan, alone: ScanPlan, read: PartRead
   };
   const out: SeriesCols[] = [];
   const { tags, fields } = neededColumns(plan);
-  for (let i = 0; i < alone.parts.length; i += PARTS_READ_AT_ONCE) {
-    const batch = alone.parts.slice(i, i + PARTS_READ_AT_ONCE);
-    const blocks = await Promise.all(
-      batch.map((p, j) => (p.entries.length === 0 ? [] : read(p, i + j, alone.range, projection))),
-    );
-    batch.forEach((p, j) =>
-      p.entries.forEach((e, k) => {
-        const rows = blocks[j]![k]!;
-        if (rows.timestamps.length > 0) out.push(seriesColsOf(e.seriesId, rows, plan, tags, fields));
-      }),
-    );
-  }
+  await readPlanBlocks(alone, read, projection, (rows, _part, sid) =>
+    out.push(seriesColsOf(sid, rows, plan, tags, fields)),
+  );
   return out.sort((a, b) => (a.sid < b.sid ? -1 : a.sid > b.sid ? 1 : a.ts[0]! - b.ts[0]!));
 }
