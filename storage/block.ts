@@ -181,9 +181,7 @@ export function decodeBlock(
   if (bytes.length < MIN_BLOCK_BYTES)
     throw new CorruptDataError(path, `${named()}: ${bytes.length} bytes is shorter than any block`);
   const end = bytes.length - 4;
-  const body = bytes.subarray(0, end);
-  const stored = readU32le(bytes, end);
-  if (crc32(body) !== stored >>> 0) verify(path, named(), body, stored);
+  verify(path, where, bytes.subarray(0, end), readU32le(bytes, end));
   try {
     return decodeVerified(bytes, end, schema, projection, range);
   } catch (err) {

@@ -43,10 +43,12 @@ export const CRC32_NATIVE = typeof native === 'function';
  * Throws `CorruptDataError` naming `path` unless crc32(`data`) equals `expected`; `what` says which
  * thing was checked ("block at offset 4096", "index").
  */
-export function verify(path: string, what: string, data: Uint8Array, expected: number): void {
+export function verify(path: string, what: string | (() => string), data: Uint8Array, expected: number): void {
   const actual = crc32(data);
   if (actual !== expected >>> 0) {
-    throw new CorruptDataError(path, `${what}: checksum mismatch (stored ${hex(expected)}, computed ${hex(actual)})`);
+    // `what` may be a function: a caller checking thousands of blocks names only a damaged one.
+    const named = typeof what === 'string' ? what : what();
+    throw new CorruptDataError(path, `${named}: checksum mismatch (stored ${hex(expected)}, computed ${hex(actual)})`);
   }
 }
 
