@@ -67,9 +67,13 @@ describe('reshaping a measure online (1 liaison, 2 data nodes, 1 claimer)', func
     );
   // The probe's last write token: a read carrying it sees every acknowledged probe write.
   let lastToken: WriteReply['write_token'] | undefined;
-  const rows = async (criteria?: unknown) =>
-    (
-      await c.api<QueryReply<MeasureRow>>(
+  // Every row: a reply cut to fit one message says has_more, and its cursor asks for the next page.
+  const rows = async (criteria?: unknown): Promise<MeasureRow[]> => {
+    const out: MeasureRow[] = [];
+    let cursor: string | undefined;
+    // Bounded: 100 pages of at least one row each far exceed the points written.
+    for (let page = 0; page < 100; page++) {
+      const reply = await c.api<QueryReply<MeasureRow>>(
         S.api.query('measure'),
         {
           group: GROUP,
@@ -79,10 +83,16 @@ describe('reshaping a measure online (1 liaison, 2 data nodes, 1 claimer)', func
           limit: 100_000,
           ...(criteria ? { criteria } : {}),
           ...(lastToken ? { write_token: lastToken } : {}),
+          ...(cursor ? { cursor } : {}),
         },
         10_000,
-      )
-    ).rows!;
+      );
+      out.push(...reply.rows!);
+      if (!reply.has_more) return out;
+      cursor = reply.cursor;
+    }
+    throw new Error('more than 100 pages of rows');
+  };
   // Host h's points alternate between regions eu and us: under entity [host, region] each host is two series.
   const region = (i: number) => (i % 2 === 0 ? 'eu' : 'us');
   const batch = (i: number, value: (h: number) => number): WritePoint[] =>
