@@ -349,6 +349,14 @@ export class ShardStore {
     return queued;
   }
 
+  /** Resolves once no merge pass runs or waits (a pass queued meanwhile is waited for too). */
+  async mergesIdle(): Promise<void> {
+    for (let tail = this.mergeTail; ; tail = this.mergeTail) {
+      await tail;
+      if (tail === this.mergeTail) return;
+    }
+  }
+
   private async mergePass(policy: MergePolicy, keyTagOf: MergeOptions['keyTagOf']): Promise<MergeDone[]> {
     const done: MergeDone[] = [];
     while (!this.closing) {

@@ -44,6 +44,11 @@ export interface CaughtUpRequest {
   timeout_ms: number;
   /** Once caught up, flush the memtable to parts before answering (the end of a copy). */
   flush?: boolean;
+  /**
+   * After the flush, wait up to this long (ms) for the shard's merges to finish: the copy's many
+   * parts are merged before the cutover instead of competing with live writes during it.
+   */
+  settle_ms?: number;
 }
 
 /** The owner's answer: the sequence it applied, and whether that reaches the one asked. */
@@ -51,4 +56,6 @@ export interface CaughtUpReply {
   node: string;
   applied: number;
   caught_up: boolean;
+  /** With `settle_ms`: whether the merges finished within it (false: still merging, which is harmless). */
+  settled?: boolean;
 }

@@ -37,6 +37,12 @@ const BACKFILL_CALL_MS = 10 * 60_000;
 const BARRIER_CALL_MS = 10_000;
 /** One caught-up call's wait; the drive asks again while an owner lags. */
 const CAUGHT_UP_CALL_MS = 2000;
+/**
+ * At the end of a copy, how long each owner may take to merge the parts the copy left, after its
+ * flush. The cutover then meets settled shards; past this it goes on (merging is not needed for
+ * correctness) with a warning.
+ */
+const SETTLE_MS = 30_000;
 
 /** What the drive needs. */
 export interface LayoutDriveDeps {
@@ -167,7 +173,8 @@ export class LayoutDrive {
       }
       if (s + 1 < cur.shards) await progress(copied, Math.max(total, copied), { shard: s + 1, after_segment: null });
     }
-    // Copied means readable: every owner of the new generation applied what the copy appended.
+    // Copied means readable: every owner of the new generation applied what the copy appended,
+    // flushed it and merged the parts it left (so the cutover does not compete with those merges).
     await this.awaitCaughtUp(group, plan.next, signal, true);
   }
 
@@ -176,7 +183,8 @@ export class LayoutDrive {
    * when this was called (what the backfill appended, and the dual writes so far). An owner that
    * lags is asked again, with a warning, until the drive is aborted; one the cluster sees as silent
    * (not an active member) is left out, as the barrier leaves it out: it catches up from its durable
-   * consumer when it returns.
+   * consumer when it returns. With `flush`, each owner also flushes and lets its merges finish
+   * (up to SETTLE_MS).
    */
   async awaitCaughtUp(group: string, gen: LayoutGeneration, signal: AbortSignal, flush = false): Promise<void> {
     const g = (await this.d.client.get('group', { group })) as StoredResource<Group>;
@@ -216,12 +224,18 @@ export class LayoutDrive {
       }
       let applied: number | string;
       try {
+        const settle = flush ? { settle_ms: SETTLE_MS } : {};
         const r = await call<CaughtUpReply>(
           this.d.bus,
           this.d.subjects.shardCaughtUp(group, shard, generation, node),
-          { seq, timeout_ms: CAUGHT_UP_CALL_MS, flush } satisfies CaughtUpRequest,
-          { timeoutMs: CAUGHT_UP_CALL_MS + 1000 },
+          { seq, timeout_ms: CAUGHT_UP_CALL_MS, flush, ...settle } satisfies CaughtUpRequest,
+          { timeoutMs: CAUGHT_UP_CALL_MS + (settle.settle_ms ?? 0) + 1000 },
         );
+        if (r.caught_up && r.settled === false)
+          this.d.log.warn(
+            { target: group, generation, shard, node, settle_ms: SETTLE_MS },
+            'the copy is complete while its parts are still merging',
+          );
         if (r.caught_up) return;
         applied = r.applied;
       } catch (err) {

@@ -29,9 +29,14 @@ export function serveCaughtUp(
       }
       if (r.flush !== undefined && typeof r.flush !== 'boolean')
         throw errors.invalidArgument('flush must be a boolean');
+      if (r.settle_ms !== undefined && !int(r.settle_ms))
+        throw errors.invalidArgument('settle_ms must be a whole number of milliseconds');
       const caughtUp = await actor.waitApplied(r.seq, Math.min(r.timeout_ms, MAX_WAIT_MS));
       if (caughtUp && r.flush) await actor.flushNow();
-      return { node: where.node, applied: actor.appliedSequence, caught_up: caughtUp };
+      const reply: CaughtUpReply = { node: where.node, applied: actor.appliedSequence, caught_up: caughtUp };
+      if (r.settle_ms !== undefined)
+        reply.settled = caughtUp && (await actor.mergesIdle(Math.min(r.settle_ms, MAX_WAIT_MS)));
+      return reply;
     },
     { spanName: 'shard.caught_up', attributes: { 'lockstep.group': where.group, 'lockstep.shard': where.shard } },
   );

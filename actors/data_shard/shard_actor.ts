@@ -79,6 +79,21 @@ export class ShardActor {
   private timer?: TimerHandle;
   private retention?: TimerHandle;
   private lagPoll?: TimerHandle;
+  /**
+   * Resolves true once no merge of this shard runs or waits, false after `ms` (or when closed):
+   * parts written in bulk (a copy) are merged before reads rely on them.
+   */
+  mergesIdle(ms: number): Promise<boolean> {
+    if (this.closed || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = this.deps.clock.setTimer(ms, () => resolve(false));
+      void this.store.mergesIdle().then(() => {
+        timer.cancel();
+        resolve(!this.closed);
+      });
+    });
+  }
+
   /** The last WAL lag reading, or null before the first. */
   private lagReading: WalLagReading | null = null;
   private loop?: Promise<void>;

@@ -549,6 +549,31 @@ describe('storage - merge', () => {
     assert.deepEqual(partDirs(dir, 'cpu').length, s.listParts().length);
   });
 
+  it('merge - mergesIdle resolves at once when idle, and otherwise only after the running and the queued pass', async () => {
+    const gated = gatedRunner();
+    const s = await open(nodeFs, { pool: gated.runner });
+    await s.mergesIdle();
+    const row = (seq: number): Row => ({ series: 'a', ts: T0 + seq, eid: '', value: seq, count: seq, msg: '' });
+    for (let seq = 1; seq <= 9; seq++) await s.flush([toBatch('cpu', [row(seq)], MEASURE, seq, 0)]);
+    const first = s.merge({ keyTagOf: KEYS });
+    await gated.started;
+    let idle = false;
+    const waiting = s.mergesIdle().then(() => (idle = true));
+    // Flushed while the first pass runs and the wait began: a second pass queued behind the first.
+    for (let seq = 10; seq <= 18; seq++) await s.flush([toBatch('cpu', [row(seq)], MEASURE, seq, 0)]);
+    const second = s.merge({ keyTagOf: KEYS });
+    let secondDone = false;
+    void second.then(() => (secondDone = true));
+    await Promise.resolve();
+    assert.equal(idle, false, 'a merge is running');
+    gated.release();
+    await first;
+    await waiting;
+    assert.equal(secondDone, true, 'idle only once the queued pass ended too');
+    assert.ok(s.listParts().length <= DEFAULT_MERGE_POLICY.maxPartsPerName, `${s.listParts().length} parts left`);
+    await s.close();
+  });
+
   it('merge - flushes commit while a merge encodes, and their rows stay newer than the merged part', async () => {
     const gated = gatedRunner();
     const s = await open(nodeFs, { pool: gated.runner });
