@@ -16,7 +16,7 @@ import { isAfter } from './cursor.js';
 import type { QueryPlan } from './plan.js';
 import type { SeriesCols, ShardGroups } from './aggregate.js';
 import { summarizeSpec, type SummarizeSpec } from './block_summary.js';
-import { ShardRowsBuilder, type ShardRows } from './shard_rows.js';
+import { oneSeriesRows, ShardRowsBuilder, type ShardRows } from './shard_rows.js';
 
 /** A shard's answer. */
 export interface ShardResult {
@@ -242,6 +242,21 @@ export function firstRows(
   // Series are in id order; a binary heap on (ts, series index) picks the next row. Element ids
   // of one series are already ordered inside it.
   const heap = cursors.map((_, i) => i).filter((i) => cursors[i]!.rows.length > 0);
+  // One series with rows (a query pinned to a series): its rows are the answer, column by column.
+  if (heap.length === 1) {
+    const c = cursors[heap[0]!]!;
+    const rows = c.rows.length > keep ? c.rows.slice(0, keep) : c.rows;
+    return oneSeriesRows(
+      c.s.sid,
+      rows,
+      c.s.ts,
+      plan.tags,
+      c.tagCols,
+      plan.fields,
+      c.fieldCols,
+      idCol ? c.s.tags[idCol]! : null,
+    );
+  }
   const tsOf = (c: number) => cursors[c]!.s.ts[cursors[c]!.rows[cursors[c]!.at]!]!;
   const less = (a: number, b: number) =>
     desc ? tsOf(a) > tsOf(b) || (tsOf(a) === tsOf(b) && a > b) : tsOf(a) < tsOf(b) || (tsOf(a) === tsOf(b) && a < b);

@@ -133,6 +133,44 @@ export class ShardRowsBuilder {
   }
 }
 
+/**
+ * Rows `rows` (indexes, in answer order) of one series as ShardRows, built column by column: the
+ * answer of a query pinned to one series, without a per-row builder call.
+ */
+export function oneSeriesRows(
+  sid: string,
+  rows: readonly number[],
+  ts: Float64Array,
+  tagNames: readonly string[],
+  tagCols: readonly ArrayLike<unknown>[],
+  fieldNames: readonly string[],
+  fieldCols: readonly Float64Array[],
+  eids: ArrayLike<unknown> | null,
+): ShardRows {
+  const n = rows.length;
+  const gather = (col: Float64Array) => {
+    const out = new Float64Array(n);
+    for (let k = 0; k < n; k++) out[k] = col[rows[k]!]!;
+    return out;
+  };
+  const out: ShardRows = {
+    ts: gather(ts),
+    series: [sid],
+    si: new Uint32Array(n),
+    eid: eids ? rows.map((i) => String(eids[i] ?? '')) : null,
+    tags: {},
+    fields: {},
+  };
+  tagNames.forEach((t, j) => {
+    const col = tagCols[j]!;
+    const dict = new DictBuilder();
+    for (let k = 0; k < n; k++) dict.add(col[rows[k]!]);
+    out.tags[t] = dict.finish();
+  });
+  fieldNames.forEach((f, j) => (out.fields[f] = gather(fieldCols[j]!)));
+  return out;
+}
+
 /** The first `n` rows of `r`, marked `truncated` when cut (its series and dictionaries cut to what they use). */
 export function sliceRows(r: ShardRows, n: number): ShardRows {
   if (n >= r.ts.length) return r;
