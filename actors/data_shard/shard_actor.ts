@@ -79,21 +79,6 @@ export class ShardActor {
   private timer?: TimerHandle;
   private retention?: TimerHandle;
   private lagPoll?: TimerHandle;
-  /**
-   * Resolves true once no merge of this shard runs or waits, false after `ms` (or when closed):
-   * parts written in bulk (a copy) are merged before reads rely on them.
-   */
-  mergesIdle(ms: number): Promise<boolean> {
-    if (this.closed || ms <= 0) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = this.deps.clock.setTimer(ms, () => resolve(false));
-      void this.store.mergesIdle().then(() => {
-        timer.cancel();
-        resolve(!this.closed);
-      });
-    });
-  }
-
   /** The last WAL lag reading, or null before the first. */
   private lagReading: WalLagReading | null = null;
   private loop?: Promise<void>;
@@ -144,6 +129,21 @@ export class ShardActor {
   /** Flushes what was applied so far, in turn with applies (its mailbox): its rows are then in parts. */
   flushNow(): Promise<void> {
     return this.mailbox.post(() => this.flush());
+  }
+
+  /**
+   * Resolves true once no merge of this shard runs or waits, false after `ms` (or when closed):
+   * parts written in bulk (a copy) are merged before reads rely on them.
+   */
+  mergesIdle(ms: number): Promise<boolean> {
+    if (this.closed || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = this.deps.clock.setTimer(ms, () => resolve(false));
+      void this.store.mergesIdle().then(() => {
+        timer.cancel();
+        resolve(!this.closed);
+      });
+    });
   }
 
   /** The last WAL lag reading (published sequence, applied, lag), or null before the first. */
