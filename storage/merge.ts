@@ -79,6 +79,57 @@ export function pickRun(parts: readonly RunCandidate[], policy: MergePolicy): { 
   return null;
 }
 
+/** What `pickQuietRun` needs of a part: its time range too (null for a part without rows). */
+export interface QuietCandidate extends RunCandidate {
+  minTs: number | null;
+  maxTs: number | null;
+}
+
+/** Above this share of a run's rows in one part, a quiet run is not merged (see pickQuietRun). */
+export const QUIET_DOMINANT_SHARE = 0.8;
+
+/**
+ * The rule for a quiet (segment, name) — no flush into it for a while: merge all its parts into
+ * one, or when that is not allowed, the shortest run of parts consecutive in age that holds every
+ * part whose time range overlaps another's. A read of the segment then opens one part, and a
+ * series' blocks no longer overlap: parts flushed while several writers send the same series out
+ * of order overlap at their edges, and overlapping blocks can be neither skipped by time nor
+ * answered from their statistics. A run is allowed under pickRun's rules (row limit, column types,
+ * a strictly higher last_sequence after it) when no part holds more than QUIET_DOMINANT_SHARE of
+ * its rows: rewriting a big part to absorb a few late rows costs more than they do, and each
+ * rewrite of a part grows it by a quarter at least, so a row is rewritten a bounded number of times.
+ */
+export function pickQuietRun(
+  parts: readonly QuietCandidate[],
+  policy: MergePolicy,
+): { start: number; end: number } | null {
+  const allowed = (start: number, end: number) => {
+    if (end - start < 2) return false;
+    if (end < parts.length && !(parts[end]!.lastSequence > parts[end - 1]!.lastSequence)) return false;
+    let rows = 0;
+    let largest = 0;
+    for (let k = start; k < end; k++) {
+      rows += parts[k]!.rows;
+      largest = Math.max(largest, parts[k]!.rows);
+    }
+    if (rows > policy.maxRowsPerMerge || largest > QUIET_DOMINANT_SHARE * rows) return false;
+    return typesAgree(parts.slice(start, end).map((p) => p.schema));
+  };
+  if (allowed(0, parts.length)) return { start: 0, end: parts.length };
+  let start = Infinity;
+  let end = -Infinity;
+  for (let i = 0; i < parts.length; i++) {
+    for (let j = i + 1; j < parts.length; j++) {
+      const a = parts[i]!;
+      const b = parts[j]!;
+      if (a.minTs === null || b.minTs === null || a.minTs > b.maxTs! || b.minTs > a.maxTs!) continue;
+      start = Math.min(start, i);
+      end = Math.max(end, j + 1);
+    }
+  }
+  return start !== Infinity && allowed(start, end) ? { start, end } : null;
+}
+
 /** One block of an input part as the merge reads it (a BlockEntry without its ordinal). */
 export interface MergeBlock {
   seriesId: string;

@@ -28,7 +28,13 @@ export interface PartRef {
 }
 
 /** A segment in memory: its committed parts oldest write first, and the sequence its next part takes. */
-export type Segment = { entry: SegmentEntry; parts: PartRef[]; nextSeq: number };
+export type Segment = {
+  entry: SegmentEntry;
+  parts: PartRef[];
+  nextSeq: number;
+  /** When a flush last added a part (the store clock's monotonic ms); unset: none since the open. */
+  flushedAt?: number;
+};
 
 /** Orders parts oldest write first: last_sequence, then segment, then part sequence (one order within and across segments). */
 export function byAge(a: PartRef, b: PartRef): number {

@@ -65,6 +65,7 @@ import {
   DEFAULT_MERGE_POLICY,
   encodeMergedFrom,
   MERGED_FROM_FILE,
+  pickQuietRun,
   pickRun,
   type MergeInput,
   type MergePolicy,
@@ -128,6 +129,11 @@ export interface MergeOptions extends Partial<MergePolicy> {
    * merging a stream as a measure would drop elements.
    */
   keyTagOf: (name: string) => string | null | undefined;
+  /**
+   * Also merge the parts (merge.ts, pickQuietRun) of every (segment, name) no flush added a part
+   * to for at least this long (ms); unset: only the bound applies.
+   */
+  idleMs?: number;
 }
 
 /** One merge done: which parts of which (segment, name) became which part. */
@@ -163,6 +169,8 @@ export class ShardStore {
   private readonly mergeAbort = new AbortController();
   /** Set when a merge failed with its output possibly on disk and unaccounted for: no more merges until reopened. */
   private mergeBroken: unknown = null;
+  /** The clock's monotonic ms at the open: a segment no flush touched since counts as quiet from then. */
+  private readonly openedAt: number;
 
   private constructor(
     private readonly fs: StorageFs,
@@ -171,7 +179,9 @@ export class ShardStore {
     private readonly clock: Clock,
     private readonly runner: PartRunner,
     private readonly maxRowsPerBlock?: number,
-  ) {}
+  ) {
+    this.openedAt = clock.monotonic();
+  }
 
   /** Opens (creating if absent) the shard in `shardDir`, cleaning up what a crashed flush or merge left. */
   static async open(fs: StorageFs, shardDir: string, opts: ShardStoreOptions): Promise<ShardStore> {
@@ -271,7 +281,11 @@ export class ShardStore {
         throw err;
       }
       // Visible to scans only once committed; the newest writes, so last in age order.
-      for (const { seg, ref } of added) seg.parts = [...seg.parts, ref];
+      const at = this.clock.monotonic();
+      for (const { seg, ref } of added) {
+        seg.parts = [...seg.parts, ref];
+        seg.flushedAt = at;
+      }
       this.committed = seq;
     });
   }
@@ -336,13 +350,15 @@ export class ShardStore {
         if (opts[k] !== undefined) policy[k] = opts[k]!;
       checkPolicy(policy);
       if (typeof opts.keyTagOf !== 'function') throw errors.invalidArgument('options.keyTagOf must be a function');
+      if (opts.idleMs !== undefined && !(opts.idleMs >= 0))
+        throw errors.invalidArgument(`options.idleMs must be a number >= 0, got ${opts.idleMs}`);
     } catch (err) {
       return Promise.reject(err);
     }
     if (this.mergeQueued) return this.mergeQueued;
     const queued = this.mergeTail.then(() => {
       this.mergeQueued = null;
-      return this.mergePass(policy, opts.keyTagOf);
+      return this.mergePass(policy, opts.keyTagOf, opts.idleMs);
     });
     this.mergeQueued = queued;
     this.mergeTail = queued.catch(noop);
@@ -357,7 +373,11 @@ export class ShardStore {
     }
   }
 
-  private async mergePass(policy: MergePolicy, keyTagOf: MergeOptions['keyTagOf']): Promise<MergeDone[]> {
+  private async mergePass(
+    policy: MergePolicy,
+    keyTagOf: MergeOptions['keyTagOf'],
+    idleMs: number | undefined,
+  ): Promise<MergeDone[]> {
     const done: MergeDone[] = [];
     while (!this.closing) {
       if (this.mergeBroken)
@@ -365,7 +385,7 @@ export class ShardStore {
           `shard store ${this.shardDir}: an earlier merge failed midway; reopen the store to merge again`,
           { cause: String(this.mergeBroken) },
         );
-      const plan = this.planMerge(policy, keyTagOf);
+      const plan = this.planMerge(policy, keyTagOf, idleMs);
       if (!plan) break;
       const one = await this.mergeRun(plan);
       if (!one) break;
@@ -374,9 +394,18 @@ export class ShardStore {
     return done;
   }
 
-  /** The first (segment, name) over the bound and its run, with the merged part's sequence reserved now. */
-  private planMerge(policy: MergePolicy, keyTagOf: MergeOptions['keyTagOf']): MergePlan | null {
+  /**
+   * The first (segment, name) over the bound, else (with `idleMs`) the first quiet one with a run
+   * to merge, and its run, with the merged part's sequence reserved now.
+   */
+  private planMerge(
+    policy: MergePolicy,
+    keyTagOf: MergeOptions['keyTagOf'],
+    idleMs: number | undefined,
+  ): MergePlan | null {
+    const now = this.clock.monotonic();
     for (const seg of this.segments) {
+      const quiet = idleMs !== undefined && now - (seg.flushedAt ?? this.openedAt) >= idleMs;
       for (const name of [...new Set(seg.parts.map((r) => r.name))].sort()) {
         const keyTag = keyTagOf(name);
         if (keyTag === undefined) continue;
@@ -387,8 +416,10 @@ export class ShardStore {
           lastSequence: r.part.metadata.last_sequence,
           rows: r.part.metadata.row_count,
           schema: r.part.metadata.schema,
+          minTs: r.part.metadata.min_ts,
+          maxTs: r.part.metadata.max_ts,
         }));
-        const run = pickRun(meta, policy);
+        const run = pickRun(meta, policy) ?? (quiet ? pickQuietRun(meta, policy) : null);
         if (!run) continue;
         // Reserved before any later flush takes one: M must sort before parts flushed meanwhile.
         return { seg, name, keyTag, refs: parts.slice(run.start, run.end), seq: seg.nextSeq++ };

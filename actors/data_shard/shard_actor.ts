@@ -42,6 +42,8 @@ export interface FlushPolicy {
 
 /** Defaults: flush every 100 000 rows or 2 s; redeliveries only far beyond a flush cycle. */
 export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxRows: 100_000, maxAgeMs: 2000, ackWaitMs: 300_000 };
+/** How long a segment goes without a flush before its parts are merged into one (ms). */
+export const DEFAULT_QUIET_MERGE_MS = 10_000;
 
 /** What a shard actor needs. */
 export interface ShardActorDeps {
@@ -62,6 +64,11 @@ export interface ShardActorDeps {
   retentionIntervalMs?: number;
   /** Between WAL lag readings (ms); default DEFAULT_WAL_LAG_POLL_MS. */
   walLagPollMs?: number;
+  /**
+   * A segment no flush touched for this long (ms) has its parts merged into one where allowed
+   * (storage/merge.ts, pickQuietRun); default DEFAULT_QUIET_MERGE_MS.
+   */
+  quietMergeMs?: number;
   /** Encodes flushed and merged parts off this thread (shared by the node's shards); inline without. */
   pool?: PartRunner;
   /** Called with a failure the shard cannot get past (the node stops). */
@@ -78,6 +85,7 @@ export class ShardActor {
   private consumer?: DurableConsumer;
   private timer?: TimerHandle;
   private retention?: TimerHandle;
+  private quietMerges?: TimerHandle;
   private lagPoll?: TimerHandle;
   /** The last WAL lag reading, or null before the first. */
   private lagReading: WalLagReading | null = null;
@@ -123,6 +131,7 @@ export class ShardActor {
     actor.scheduleAgeFlush();
     actor.scheduleRetention(deps.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS);
     actor.scheduleWalLag(deps.walLagPollMs ?? DEFAULT_WAL_LAG_POLL_MS);
+    actor.scheduleQuietMerges(deps.quietMergeMs ?? DEFAULT_QUIET_MERGE_MS);
     return actor;
   }
 
@@ -271,6 +280,22 @@ export class ShardActor {
     );
   }
 
+  /**
+   * Every half of `quietMs`, a merge pass that also merges the parts of segments no flush touched
+   * for `quietMs`: a loaded day is then read from one part whose blocks do not overlap, whatever
+   * order its writers' rows arrived in.
+   */
+  private scheduleQuietMerges(quietMs: number): void {
+    this.quietMerges = every(
+      this.deps.clock,
+      Math.max(1, quietMs / 2),
+      async () => {
+        if (!this.closed) this.mergeInBackground(quietMs);
+      },
+      { onError: () => undefined },
+    );
+  }
+
   /** Reads the WAL lag every `intervalMs`; a failed reading keeps the previous one. */
   private scheduleWalLag(intervalMs: number): void {
     const src = {
@@ -315,15 +340,17 @@ export class ShardActor {
   }
 
   /**
-   * Merges parts past the store's bound, off the mailbox (applies and flushes go on meanwhile;
-   * calls made during a merge share its next pass). Damage stops the node; anything else waits
-   * for the next flush to try again.
+   * Merges parts past the store's bound — and, with `idleMs`, the parts of segments quiet for that
+   * long — off the mailbox (applies and flushes go on meanwhile; calls made during
+   * a merge share its next pass). Damage stops the node; anything else waits for the next flush
+   * or quiet tick to try again.
    */
-  private mergeInBackground(): void {
+  private mergeInBackground(idleMs?: number): void {
     const group = this.deps.group.name;
     const started = this.deps.clock.monotonic();
     void this.store
       .merge({
+        idleMs,
         keyTagOf: (name) => {
           const stream = this.deps.cache.get({ kind: 'stream', group, name })?.resource as Stream | undefined;
           if (stream) return elementIdColumn(stream);
@@ -362,6 +389,7 @@ export class ShardActor {
     this.wakeWaiters();
     this.timer?.cancel();
     this.retention?.cancel();
+    this.quietMerges?.cancel();
     this.lagPoll?.cancel();
     await this.consumer?.stop();
     await this.loop;

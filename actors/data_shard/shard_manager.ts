@@ -49,12 +49,14 @@ import { serveSnapshotFiles, serveSnapshots, type BackupDeps } from './backup_se
 import { startWalTrimming, type WalTrimmer } from './wal_trim.js';
 import type { TimerHandle } from '../../runtime/clock.js';
 
-/** Timings of the shard actors a manager opens (defaults in retention_loop.ts and wal_lag.ts). */
+/** Timings of the shard actors a manager opens (defaults in retention_loop.ts, wal_lag.ts and shard_actor.ts). */
 export interface ShardManagerOptions {
   /** Between retention passes of a shard (ms). */
   retentionIntervalMs?: number;
   /** Between WAL lag readings of a shard (ms). */
   walLagPollMs?: number;
+  /** How long a segment goes without a flush before its parts are merged into one (ms). */
+  quietMergeMs?: number;
 }
 
 /** One open shard owner and its query subscription. */
@@ -220,6 +222,7 @@ export class ShardManager implements Actor {
       log: ctx.log,
       retentionIntervalMs: this.opts.retentionIntervalMs,
       walLagPollMs: this.opts.walLagPollMs,
+      quietMergeMs: this.opts.quietMergeMs,
       pool: this.pool,
       faults: ctx.faults,
       timings: {

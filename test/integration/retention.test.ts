@@ -1,9 +1,11 @@
 /**
- * Retention on a data actor driven by an injected clock (DESIGN §8): the data actor runs in this
- * process with a clock whose wall time the test shifts forward, next to a real liaison node (real
- * clock) on a real nats-server. Writes and queries go through the public API; once the shifted
- * clock puts a segment's end past the group's ttl, the shard drops its directory and queries no
- * longer return its rows, while newer segments stay.
+ * Background upkeep of a data actor. Retention driven by an injected clock (DESIGN §8): the data
+ * actor runs in this process with a clock whose wall time the test shifts forward, next to a real
+ * liaison node (real clock) on a real nats-server. Writes and queries go through the public API;
+ * once the shifted clock puts a segment's end past the group's ttl, the shard drops its directory
+ * and queries no longer return its rows, while newer segments stay. Quiet merges: a segment whose
+ * flushes overlap (rows arriving out of order) becomes one part once no flush touched it for the
+ * quiet time, and answers the same.
  *
  * The node runtime builds every actor's context with the system clock (runtime/actor_runner.ts),
  * so the data actor is started here by hand with an ActorContext carrying the test's clock.
@@ -24,7 +26,7 @@ import { shardDirOf } from '../../storage/data_dir.js';
 import { segmentName } from '../../storage/segment.js';
 import { NatsBus } from '../../transport/nats_bus.js';
 import { call } from '../../transport/rpc.js';
-import type { StoredResource } from '../../transport/schema_types.js';
+import type { SchemaKey, StoredResource } from '../../transport/schema_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { startNatsServer, type NatsServer } from '../harness/nats_server.js';
 import { waitFor } from '../harness/wait.js';
@@ -32,6 +34,8 @@ import { useTempDir } from '../harness/temp_dir.js';
 
 const S = subjectsFor();
 const HOUR = 3_600_000;
+/** The data actor's quiet time before a segment's parts are merged (ms). */
+const QUIET_MS = 1000;
 
 /** The system clock with its wall time shifted by `offsetMs` (timers and durations stay real). */
 class ShiftedClock implements Clock {
@@ -45,7 +49,7 @@ class ShiftedClock implements Clock {
 type Health = { shards: { shard: string; applied: number; flushed: number }[] };
 type Rows = { rows: { ts: number; tags: { host: string } }[]; missing_shards: number[] };
 
-describe('retention on a data actor with an injected clock (1 liaison node + 1 in-process data actor)', function () {
+describe('background upkeep of a data actor: retention with an injected clock, quiet merges (1 liaison node + 1 in-process data actor)', function () {
   this.timeout(60_000);
   let nats: NatsServer;
   let liaison: NodeHandle;
@@ -111,7 +115,7 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
       faults: { check: () => 0 },
     };
     // Short timings so the test sees a pass soon after it moves the clock.
-    manager = new ShardManager({ retentionIntervalMs: 100, walLagPollMs: 200 });
+    manager = new ShardManager({ retentionIntervalMs: 100, walLagPollMs: 200, quietMergeMs: QUIET_MS });
     await manager.start(ctx);
   });
 
@@ -200,6 +204,86 @@ describe('retention on a data actor with an injected clock (1 liaison node + 1 i
     await waitFor(() => segments().join() === segOf(points[2]!.ts), { what: 'the middle segment dropped' });
     assert.deepEqual(await hosts(), ['new']);
     assert.deepEqual(segments(), [segOf(points[2]!.ts)]);
+    assert.deepEqual(fatals, []);
+  });
+  it('quiet merges - a segment whose flushes overlap (rows out of order) becomes one part once quiet, and answers the same', async () => {
+    await api(S.api.schema('group', 'create'), {
+      resource: {
+        name: 'qm',
+        catalog: 'measure',
+        shards: 1,
+        segment_interval: '1h',
+        ttl: '1d',
+        placement: { data_nodes: ['r1'] },
+      },
+    });
+    await api(S.api.schema('measure', 'create'), {
+      resource: {
+        group: 'qm',
+        name: 'cpu',
+        entity: ['host'],
+        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
+        fields: [{ name: 'value', type: 'float' }],
+      },
+    });
+    const keys: SchemaKey[] = [
+      { kind: 'group', group: 'qm', name: '' },
+      { kind: 'measure', group: 'qm', name: 'cpu' },
+    ];
+    for (const key of keys) {
+      const r = await api<StoredResource>(
+        S.api.schema(key.kind, 'get'),
+        key.kind === 'group' ? { group: key.group } : { group: key.group, name: key.name },
+      );
+      await manager.schema.onAddOrUpdate({ type: 'put', key, revision: r.mod_revision, resource: r.resource });
+    }
+    // Three writes, each flushed to its own part: the second and third reach back into the first's
+    // range (late rows), and the third overwrites one point.
+    const base = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
+    const flushedAt = async (token: { shards: Record<string, number> }) => {
+      const seq = token.shards['0']!;
+      const r = await api<{ caught_up: boolean }>(S.shardCaughtUp('qm', 0, 1, 'r1'), {
+        seq,
+        timeout_ms: 10_000,
+        flush: true,
+      });
+      assert.ok(r.caught_up);
+    };
+    const expected = new Map<string, number>();
+    const writes = [
+      [0, 10, 20, 30].map((m) => ['a', m, 1] as const),
+      [5, 15, 40, 50].map((m) => ['b', m, 2] as const),
+      [20, 25, 55].map((m) => ['a', m, 3] as const),
+    ];
+    for (const w of writes) {
+      const points = w.map(([host, minute, value]) => {
+        expected.set(`${host}/${base + minute * 60_000}`, value);
+        return { ts: base + minute * 60_000, tags: { host }, fields: { value } };
+      });
+      const r = await api<{ write_token: { shards: Record<string, number> } }>(S.api.write('measure'), {
+        group: 'qm',
+        name: 'cpu',
+        points,
+      });
+      await flushedAt(r.write_token);
+    }
+    const partsDir = join(shardDirOf(join(tmp.path, 'r1'), 'qm', 0), segmentName(base), 'schema-cpu');
+    const parts = () => readdirSync(partsDir).filter((n) => /^part-\d+$/.test(n));
+    const answer = async () => {
+      const r = await api<{ rows: { ts: number; tags: { host: string }; fields: { value: number } }[] }>(
+        S.api.query('measure'),
+        { group: 'qm', name: 'cpu', from: base, to: base + HOUR },
+      );
+      return r.rows.map((x) => `${x.tags.host}/${x.ts}=${x.fields.value}`).sort();
+    };
+    const want = [...expected].map(([k, v]) => `${k}=${v}`).sort();
+    assert.equal(parts().length, 3, 'one part per flush');
+    assert.deepEqual(await answer(), want);
+    await waitFor(() => parts().length === 1, {
+      what: 'the quiet segment merged into one part',
+      timeoutMs: 10 * QUIET_MS,
+    });
+    assert.deepEqual(await answer(), want, 'the same answer from the merged part');
     assert.deepEqual(fatals, []);
   });
 });

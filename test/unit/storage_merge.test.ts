@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
-import { DEFAULT_MERGE_POLICY, MERGED_FROM_FILE, pickRun, type RunCandidate } from '../../storage/merge.js';
+import {
+  DEFAULT_MERGE_POLICY,
+  MERGED_FROM_FILE,
+  pickQuietRun,
+  pickRun,
+  type RunCandidate,
+} from '../../storage/merge.js';
 import { mergeSeries, unionColumns, type Chunk } from '../../storage/series_merge.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
 import type { PartRows } from '../../storage/part.js';
@@ -690,6 +696,58 @@ describe('storage - merge', () => {
     );
     // Too many rows for any run of the needed length: none.
     assert.equal(pickRun([p(1, 600), p(2, 600), p(3, 600), p(4, 600), p(5, 600)], policy), null);
+  });
+
+  it('quiet policy - all parts when allowed, else the shortest age run holding every overlapping part; row limit, types, sequences, no dominant part', () => {
+    const policy = { maxPartsPerName: 8, minPartsPerMerge: 4, maxRowsPerMerge: 1000 };
+    const p = (lastSequence: number, minTs: number | null, maxTs: number | null, rows = 10, schema = MEASURE) => ({
+      lastSequence,
+      rows,
+      schema,
+      minTs,
+      maxTs,
+    });
+    assert.equal(pickQuietRun([p(1, 0, 9)], policy), null, 'one part');
+    assert.deepEqual(pickQuietRun([p(1, 0, 9), p(2, 10, 19), p(3, 20, 29)], policy), { start: 0, end: 3 }, 'all');
+    // All would be over the row limit: parts 2 and 4 overlap (a late row), so 2..4 with part 3 between them.
+    assert.deepEqual(pickQuietRun([p(1, 0, 9, 900), p(2, 10, 19), p(3, 30, 39), p(4, 15, 40), p(5, 50, 59)], policy), {
+      start: 1,
+      end: 4,
+    });
+    // Touching at one timestamp is an overlap (the same key may be in both).
+    assert.deepEqual(pickQuietRun([p(1, 0, 9, 995), p(2, 10, 19), p(3, 19, 25)], policy), { start: 1, end: 3 });
+    assert.equal(pickQuietRun([p(1, 0, 9, 995), p(2, 20, 29), p(3, null, null)], policy), null, 'no overlap');
+    // The part after the overlap run shares its last sequence: the merged part would outrank it.
+    assert.equal(pickQuietRun([p(1, 0, 10), p(2, 5, 19), p(2, 30, 39, 990)], policy), null);
+    assert.equal(pickQuietRun([p(1, 0, 10, 900), p(2, 5, 19, 10)], policy), null, 'one part holds most rows');
+    const intValue: BlockSchema = { fields: [{ name: 'value', type: 'int' }], tags: [] };
+    assert.equal(pickQuietRun([p(1, 0, 10), p(2, 5, 19, 10, intValue)], policy), null, 'a type change');
+  });
+
+  it('merge - with idleMs, the parts of a quiet segment become one (overlaps resolved by version); a segment flushed within idleMs keeps its parts', async () => {
+    const s = await open();
+    const row = (ts: number, v: number): Row => ({ series: 'a', ts: T0 + ts, eid: '', value: v, count: v, msg: '' });
+    // Hour 0: three flushes whose ranges overlap (late rows), one key written twice.
+    await s.flush([toBatch('cpu', [row(0, 1), row(10, 1), row(20, 1)], MEASURE, 1, 0)]);
+    await s.flush([toBatch('cpu', [row(15, 2), row(30, 2), row(40, 2)], MEASURE, 2, 0)]);
+    await s.flush([toBatch('cpu', [row(20, 3), row(50, 3)], MEASURE, 3, 0)]);
+    const hour = { minTs: T0, maxTs: T0 + HOUR_MS - 1, schemaName: 'cpu' };
+    const before = plain(await s.scanMerged(hour));
+    assert.deepEqual(await s.merge({ keyTagOf: KEYS, idleMs: 10_000 }), [], 'flushed just now: not quiet');
+    await clock.advance(10_000);
+    // Hour 1 flushed now: its two overlapping parts stay while hour 0 is merged.
+    await s.flush([toBatch('cpu', [row(HOUR_MS, 4), row(HOUR_MS + 20, 4)], MEASURE, 4, 1)]);
+    await s.flush([toBatch('cpu', [row(HOUR_MS + 10, 5)], MEASURE, 5, 1)]);
+    assert.deepEqual(await s.merge({ keyTagOf: KEYS }), [], 'within the bound and no idleMs: nothing');
+    const done = await s.merge({ keyTagOf: KEYS, idleMs: 10_000 });
+    assert.deepEqual(
+      done.map((d) => [d.segmentStartMs, d.replaced]),
+      [[T0, [1, 2, 3]]],
+    );
+    assert.deepEqual(plain(await s.scanMerged(hour)), before, 'the same answer');
+    const a = (await s.scanMerged(hour)).get('a')!;
+    assert.deepEqual([...a.fields.value!], [1, 1, 2, 3, 2, 2, 3], 'the newest write of ts 20 wins');
+    assert.equal(s.listParts().filter((r) => r.segmentStartMs === T0 + HOUR_MS).length, 2);
   });
 
   it('mergeSeries - disjoint chunks come back in time order whatever their part age; equal keys go to the higher version, then the newer part', () => {
