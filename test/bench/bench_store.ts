@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { LocalCluster } from '../../runtime/local_cluster.js';
 import type { LockstepClient } from '../../transport/client.js';
 import type { WriteToken } from '../../transport/query_types.js';
@@ -16,6 +17,8 @@ import { nodeShards } from '../harness/node_shards.js';
 
 /** Interval of the bounded flush poll. */
 const FLUSH_POLL_MS = 100;
+/** Between part counts while merges settle after a load. */
+const SETTLE_POLL_MS = 500;
 
 /** Starts nats-server and one standalone node `name` in `dir`; stops what it started if the node fails. */
 export async function startStandalone(dir: string, name: string, nodeArgs: string[] = []): Promise<LocalCluster> {
@@ -146,6 +149,35 @@ export function partCount(dir: string): number {
   };
   walk(dir);
   return parts;
+}
+
+/**
+ * Waits until the background merges after a load have settled: the part count under `dir` held
+ * still for `stillMs` (pass more than the shard actor's quiet-merge check, so a quiet segment's
+ * merge has begun and ended), or `timeoutMs` passed. Returns the seconds waited and whether it
+ * settled. Pacing of a benchmark, not synchronisation: nothing on the node says "merged".
+ */
+export async function waitPartsSettled(
+  dir: string,
+  stillMs: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<{ waited_s: number; settled: boolean }> {
+  const t0 = performance.now();
+  let count = partCount(dir);
+  let since = t0;
+  while (performance.now() - t0 < timeoutMs) {
+    if (signal.aborted) throw new Error('interrupted while waiting for merges to settle');
+    await sleep(SETTLE_POLL_MS);
+    const now = partCount(dir);
+    if (now !== count) {
+      count = now;
+      since = performance.now();
+    } else if (performance.now() - since >= stillMs) {
+      return { waited_s: Math.round(performance.now() - t0) / 1000, settled: true };
+    }
+  }
+  return { waited_s: Math.round(performance.now() - t0) / 1000, settled: false };
 }
 
 /**

@@ -4,6 +4,7 @@
  * starts.
  */
 import { Command } from 'commander';
+import { DEFAULT_QUIET_MERGE_MS } from '../../actors/data_shard/shard_actor.js';
 import { BenchArgsError, duration as durationOf, integer, oneOf, opt, parseFlags, path } from './bench_cli.js';
 import { INGEST_FORMS, type IngestForm } from './ingest_args.js';
 import { DATA_SHAPES, type DataShape } from './walk.js';
@@ -21,6 +22,10 @@ export const MAX_RUNS = 10_000;
 export const MAX_WRITERS = 64;
 /** Longest load (writes, then waiting until every point is applied and flushed). */
 export const MAX_LOAD_TIMEOUT_MS = 4 * 3_600_000;
+/** Longest --settle, and the longest wait for merges to settle. */
+export const MAX_SETTLE_MS = 180_000;
+/** Default --settle: longer than the shard actor's quiet-merge check (quiet time × 1.5), so a quiet segment's merge has begun. */
+export const DEFAULT_SETTLE_MS = 1.5 * DEFAULT_QUIET_MERGE_MS + 2000;
 /**
  * Most points per series: at one point every 10 s, 50 000 points span 5.8 days, inside the 7 d ttl
  * with the hour of margin the loader keeps before now.
@@ -43,6 +48,8 @@ export interface QueryArgs {
   form: IngestForm;
   /** Bound on the whole load: writes, apply and flush. */
   loadTimeoutMs: number;
+  /** Timing starts once the part count held still this long after the load (merges settled); 0: at once. */
+  settleMs: number;
   /** Where to write the JSON report, if anywhere. */
   report?: string;
 }
@@ -84,6 +91,15 @@ function program(): Command {
         '30m',
       ),
     )
+    .addOption(
+      opt(
+        '--settle <duration>',
+        'before timing, wait until the part count on disk held still this long (the merges after the load settled, waiting 3m at most); 0: time at once',
+        durationOf('--settle', true, { ms: MAX_SETTLE_MS, text: '3m' }),
+        DEFAULT_SETTLE_MS,
+        `${DEFAULT_SETTLE_MS / 1000}s`,
+      ),
+    )
     .addOption(opt('--report <file>', 'also write the JSON report to this file', path('--report')));
 }
 
@@ -98,6 +114,7 @@ export function parseQueryArgs(argv: readonly string[]): QueryArgs {
     writers: number;
     form: IngestForm;
     loadTimeout: number;
+    settle: number;
     report?: string;
   }>(program(), argv);
   const fail = (message: string): never => {
@@ -119,6 +136,7 @@ export function parseQueryArgs(argv: readonly string[]): QueryArgs {
     writers: o.writers,
     form: o.form,
     loadTimeoutMs: o.loadTimeout,
+    settleMs: o.settle,
   };
   if (o.report !== undefined) args.report = o.report;
   return args;

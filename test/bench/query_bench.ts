@@ -22,9 +22,17 @@ import { performance } from 'node:perf_hooks';
 import type { LocalCluster } from '../../runtime/local_cluster.js';
 import { LockstepClient, type MeasureQuery, type WriteToken } from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
-import { parseQueryArgs, type QueryArgs } from './query_args.js';
+import { MAX_SETTLE_MS, parseQueryArgs, type QueryArgs } from './query_args.js';
 import { runBenchScript, runTimings, type RunTimings } from './bench_cli.js';
-import { createMeasure, diskUsage, partCount, pidsOf, startStandalone, waitFlushed } from './bench_store.js';
+import {
+  createMeasure,
+  diskUsage,
+  partCount,
+  pidsOf,
+  startStandalone,
+  waitFlushed,
+  waitPartsSettled,
+} from './bench_store.js';
 import {
   APPLY_QUERY_TIMEOUT_MS,
   ask,
@@ -72,8 +80,13 @@ export interface QueryReport {
     flushed_s: number;
   };
   disk: { bytes: number; files: number; bytes_per_point: number };
-  /** Parts on disk when the timed queries start and end: fewer at the end means merges ran during them. */
-  parts: { before_queries: number; after_queries: number };
+  /**
+   * The wait for merges to settle after the load (the part count still for --settle; settled false
+   * when it was cut at MAX_SETTLE_MS or not asked), and
+   * the parts on disk when the timed queries start and end: fewer at the end means merges ran
+   * during them.
+   */
+  parts: { settle_s: number; settled: boolean; before_queries: number; after_queries: number };
   queries: Record<QueryName, QueryTiming>;
   target: { query: 'window_mean_by_region'; median_ms_below: number; met: boolean };
   /** Every process the run started (the node and nats-server), all stopped before the report. */
@@ -207,6 +220,16 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
 
     const qs = queriesOf(data);
     await verify(admin, data, qs);
+    // Timed once the merges after the load settled (a quiet segment becomes one part): the
+    // queries then see the layout the data keeps, not a moment of it.
+    const settle =
+      args.settleMs > 0
+        ? await waitPartsSettled(join(dir, 'data'), args.settleMs, MAX_SETTLE_MS, signal)
+        : { waited_s: 0, settled: false };
+    if (args.settleMs > 0)
+      process.stderr.write(
+        `query_bench: merges ${settle.settled ? 'settled' : 'still running'} after ${settle.waited_s} s\n`,
+      );
     const queries = {} as QueryReport['queries'];
     const partsBefore = partCount(join(dir, 'data'));
     for (const x of qs) queries[x.name] = await timeQuery(admin, x.name, x.description, x.q, x.rows, args, signal);
@@ -227,7 +250,12 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
         flushed_s: round3((t3 - t2) / 1000),
       },
       disk: { ...disk, bytes_per_point: Math.round((disk.bytes / args.points) * 100) / 100 },
-      parts: { before_queries: partsBefore, after_queries: partsAfter },
+      parts: {
+        settle_s: settle.waited_s,
+        settled: settle.settled,
+        before_queries: partsBefore,
+        after_queries: partsAfter,
+      },
       queries,
       target: { query: 'window_mean_by_region', median_ms_below: TARGET_WINDOW_MEDIAN_MS, met },
       pids,

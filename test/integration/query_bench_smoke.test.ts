@@ -49,7 +49,7 @@ interface Report {
   profile: Record<string, number | string>;
   load: { points: number; load_s: number; points_per_s: number; applied_s: number; flushed_s: number };
   disk: { bytes: number; files: number; bytes_per_point: number };
-  parts: { before_queries: number; after_queries: number };
+  parts: { settle_s: number; settled: boolean; before_queries: number; after_queries: number };
   queries: Record<string, QueryTiming>;
   target: { query: string; median_ms_below: number; met: boolean };
   pids: number[];
@@ -70,6 +70,8 @@ describe('query benchmark', function () {
       '3',
       '--warm-up-runs',
       '1',
+      '--settle',
+      '1s',
       '--report',
       report,
     ]);
@@ -102,6 +104,9 @@ describe('query benchmark', function () {
 
     // 4 shards flushed their rows: at least one part each, before and after the timed queries.
     assert.ok(rep.parts.before_queries >= 4 && rep.parts.after_queries >= 4, `parts: ${JSON.stringify(rep.parts)}`);
+    // The part count held still for the 1 s asked before the timing began.
+    assert.equal(rep.parts.settled, true);
+    assert.ok(rep.parts.settle_s >= 1 && rep.parts.settle_s < 60, `parts: ${JSON.stringify(rep.parts)}`);
     assert.deepEqual(Object.keys(rep.queries), [...QUERIES]);
     for (const name of QUERIES) {
       const q = rep.queries[name]!;
@@ -146,6 +151,8 @@ describe('query benchmark', function () {
       '1',
       '--warm-up-runs',
       '0',
+      '--settle',
+      '0',
     ]);
     // The script checks every answer against what it wrote before timing anything: exit 0 says they held.
     assert.equal(r.code, 0, `exit ${r.code ?? r.signal}; stderr: ${r.stderr}`);
@@ -163,6 +170,8 @@ describe('query benchmark', function () {
     [['--runs', '0'], '--runs'],
     [['--load-timeout', '-5s'], '--load-timeout'],
     [['--shape', 'square'], '--shape'],
+    [['--settle', '4m'], '--settle'],
+    [['--settle', 'soon'], '--settle'],
   ];
 
   it('bench - bad flags are rejected by parseQueryArgs with a message naming the flag', () => {
@@ -191,9 +200,12 @@ describe('query benchmark', function () {
         writers: 4,
         form: 'columns',
         loadTimeoutMs: 1_800_000,
+        // Past the shard actor's quiet-merge check (10 s × 1.5), and 2 s more.
+        settleMs: 17_000,
       },
     );
     assert.equal(parseQueryArgs(['--warm-up-runs', '0']).warmUpRuns, 0);
+    assert.equal(parseQueryArgs(['--settle', '0']).settleMs, 0);
     assert.equal(parseQueryArgs(['--form', 'points']).form, 'points');
     assert.throws(() => parseQueryArgs(['--form', 'rows']), /--form/);
   });
