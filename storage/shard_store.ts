@@ -60,16 +60,8 @@ import { CorruptDataError } from './errors.js';
 import type { StorageFs } from './fs.js';
 import { runScanPlan, type PartReader, type ScanPlan } from './scan_plan.js';
 import { checkScanRange, planShardScan, scanBlocks, type BlockVisitor, type ScanQuery } from './shard_scan.js';
-import {
-  checkPolicy,
-  DEFAULT_MERGE_POLICY,
-  encodeMergedFrom,
-  MERGED_FROM_FILE,
-  pickQuietRun,
-  pickRun,
-  type MergeInput,
-  type MergePolicy,
-} from './merge.js';
+import { encodeMergedFrom, MERGED_FROM_FILE, type MergeInput } from './merge.js';
+import { checkPolicy, chooseMerge, DEFAULT_MERGE_POLICY, type MergePolicy } from './merge_policy.js';
 import { DEFAULT_MAX_ROWS_PER_BLOCK, openPart, PART_FILES, partDirName, type Part, type PartRows } from './part.js';
 import {
   checkMaxRows,
@@ -95,7 +87,8 @@ import {
 import { COMPATIBLE_VERSIONS, STORAGE_VERSION } from './versions.js';
 
 export { FLUSHED_FILE, NAME_DIR_PREFIX, PART_DROPPING_SUFFIX, type PartRef } from './shard_load.js';
-export { DEFAULT_MERGE_POLICY, MERGED_FROM_FILE, type MergePolicy } from './merge.js';
+export { MERGED_FROM_FILE } from './merge.js';
+export { DEFAULT_MERGE_POLICY, type MergePolicy } from './merge_policy.js';
 export type { BlockVisitor, ScannedBlock, ScanQuery } from './shard_scan.js';
 
 /** Options of `ShardStore.open`. */
@@ -394,38 +387,17 @@ export class ShardStore {
     return done;
   }
 
-  /**
-   * The first (segment, name) over the bound, else (with `idleMs`) the first quiet one with a run
-   * to merge, and its run, with the merged part's sequence reserved now.
-   */
+  /** The run to merge next (merge_policy.ts), with the merged part's sequence reserved now. */
   private planMerge(
     policy: MergePolicy,
     keyTagOf: MergeOptions['keyTagOf'],
     idleMs: number | undefined,
   ): MergePlan | null {
     const now = this.clock.monotonic();
-    for (const seg of this.segments) {
-      const quiet = idleMs !== undefined && now - (seg.flushedAt ?? this.openedAt) >= idleMs;
-      for (const name of [...new Set(seg.parts.map((r) => r.name))].sort()) {
-        const keyTag = keyTagOf(name);
-        if (keyTag === undefined) continue;
-        if (keyTag !== null && typeof keyTag !== 'string')
-          throw errors.invalidArgument(`keyTagOf(${JSON.stringify(name)}) must return a string, null or undefined`);
-        const parts = seg.parts.filter((r) => r.name === name);
-        const meta = parts.map((r) => ({
-          lastSequence: r.part.metadata.last_sequence,
-          rows: r.part.metadata.row_count,
-          schema: r.part.metadata.schema,
-          minTs: r.part.metadata.min_ts,
-          maxTs: r.part.metadata.max_ts,
-        }));
-        const run = pickRun(meta, policy) ?? (quiet ? pickQuietRun(meta, policy) : null);
-        if (!run) continue;
-        // Reserved before any later flush takes one: M must sort before parts flushed meanwhile.
-        return { seg, name, keyTag, refs: parts.slice(run.start, run.end), seq: seg.nextSeq++ };
-      }
-    }
-    return null;
+    const quiet = (seg: Segment) => idleMs !== undefined && now - (seg.flushedAt ?? this.openedAt) >= idleMs;
+    const choice = chooseMerge(this.segments, policy, keyTagOf, quiet);
+    // Reserved before any later flush takes one: M must sort before parts flushed meanwhile.
+    return choice && { ...choice, seq: choice.seg.nextSeq++ };
   }
 
   /** One merge: read R, merge (pool or inline), commit M, then remove R once its readers finished. Null when given up. */

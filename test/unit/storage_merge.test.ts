@@ -12,13 +12,8 @@ import { join } from 'node:path';
 import type { BlockRows, BlockSchema } from '../../storage/block.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import { nodeFs, type FileHandle, type StorageFs } from '../../storage/fs.js';
-import {
-  DEFAULT_MERGE_POLICY,
-  MERGED_FROM_FILE,
-  pickQuietRun,
-  pickRun,
-  type RunCandidate,
-} from '../../storage/merge.js';
+import { MERGED_FROM_FILE } from '../../storage/merge.js';
+import { DEFAULT_MERGE_POLICY, pickQuietRun, pickRun, type RunCandidate } from '../../storage/merge_policy.js';
 import { mergeSeries, unionColumns, type Chunk } from '../../storage/series_merge.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
 import type { PartRows } from '../../storage/part.js';
