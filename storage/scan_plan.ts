@@ -1,7 +1,7 @@
 /**
  * A merged scan as data: which blocks of which parts a query reads (chosen on the store's thread
  * from its open parts), and `runScanPlan`, which reads them through a given reader and merges
- * each series newest-write-wins (merge.ts) — on the store's thread, or on a worker thread that
+ * each series newest-write-wins (series_merge.ts) — on the store's thread, or on a worker thread that
  * opens the data files by path (the store keeps those parts alive meanwhile).
  */
 import type { BlockProjection, BlockRows, BlockSchema, TimeRange } from './block.js';

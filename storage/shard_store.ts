@@ -35,7 +35,7 @@
  * makes the open delete every remaining part its `merged_from` names. So after a kill -9 at any
  * point the shard holds either R or M for those rows, never both and never neither, and no part
  * directory is ever half deleted. M's rows are all committed (R's were), so the flush rule keeps
- * it. The policy (merge.ts) only merges runs whose age position M keeps, so newest-wins answers
+ * it. The policy (merge_policy.ts) only merges runs whose age position M keeps, so newest-wins answers
  * are the same before and after; what changes is that M carries the union of R's columns, so a
  * query that read only older-schema parts of R now also gets the newer columns, default-filled.
  *
@@ -114,7 +114,7 @@ export interface FlushBatch {
   lastSequence: number;
 }
 
-/** Options of `ShardStore.merge`: the policy's numbers (merge.ts, defaults DEFAULT_MERGE_POLICY) and the key of each name. */
+/** Options of `ShardStore.merge`: the policy's numbers (merge_policy.ts, defaults DEFAULT_MERGE_POLICY) and the key of each name. */
 export interface MergeOptions extends Partial<MergePolicy> {
   /**
    * How rows of `name` are keyed: its element-id column for a stream, null for a measure (key
@@ -123,7 +123,7 @@ export interface MergeOptions extends Partial<MergePolicy> {
    */
   keyTagOf: (name: string) => string | null | undefined;
   /**
-   * Also merge the parts (merge.ts, pickQuietRun) of every (segment, name) no flush added a part
+   * Also merge the parts (merge_policy.ts, pickQuietRun) of every (segment, name) no flush added a part
    * to for at least this long (ms); unset: only the bound applies.
    */
   idleMs?: number;
@@ -329,7 +329,7 @@ export class ShardStore {
   }
 
   /**
-   * Merges parts so that no (segment, name) keeps more than the policy's bound (merge.ts header);
+   * Merges parts so that no (segment, name) keeps more than the policy's bound (merge_policy.ts header);
    * resolves with the merges done. Runs alongside flushes and scans (file header). A call while a
    * merge pass runs waits for it, then runs one more pass; calls meanwhile share that pass (and the
    * options of the first of them).

@@ -66,7 +66,7 @@ export interface ShardActorDeps {
   walLagPollMs?: number;
   /**
    * A segment no flush touched for this long (ms) has its parts merged into one where allowed
-   * (storage/merge.ts, pickQuietRun); default DEFAULT_QUIET_MERGE_MS.
+   * (storage/merge_policy.ts, pickQuietRun); default DEFAULT_QUIET_MERGE_MS.
    */
   quietMergeMs?: number;
   /** Encodes flushed and merged parts off this thread (shared by the node's shards); inline without. */
@@ -341,9 +341,9 @@ export class ShardActor {
 
   /**
    * Merges parts past the store's bound — and, with `idleMs`, the parts of segments quiet for that
-   * long — off the mailbox (applies and flushes go on meanwhile; calls made during
-   * a merge share its next pass). Damage stops the node; anything else waits for the next flush
-   * or quiet tick to try again.
+   * long — off the mailbox (applies and flushes go on meanwhile; calls made during a merge share
+   * its next pass). Damage stops the node; anything else waits for the next flush or quiet tick to
+   * try again.
    */
   private mergeInBackground(idleMs?: number): void {
     const group = this.deps.group.name;
