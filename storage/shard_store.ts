@@ -123,10 +123,12 @@ export interface MergeOptions extends Partial<MergePolicy> {
    */
   keyTagOf: (name: string) => string | null | undefined;
   /**
-   * Also merge the parts (merge_policy.ts, pickQuietRun) of every (segment, name) no flush added a part
-   * to for at least this long (ms); unset: only the bound applies.
+   * Also merge the parts (merge_policy.ts, pickQuietRun) of a (segment, name) once quiet: no flush
+   * into the whole shard for `idleMs` (a load is over), or none into the segment for `coldMs` (a
+   * segment writers moved past). Unset: only the bound applies. While the shard keeps flushing, a
+   * segment merges only when cold, so a long load is not slowed by rewriting what it just wrote.
    */
-  idleMs?: number;
+  quiet?: { idleMs: number; coldMs: number };
 }
 
 /** One merge done: which parts of which (segment, name) became which part. */
@@ -164,6 +166,8 @@ export class ShardStore {
   private mergeBroken: unknown = null;
   /** The clock's monotonic ms at the open: a segment no flush touched since counts as quiet from then. */
   private readonly openedAt: number;
+  /** When a flush last added parts (monotonic ms); unset: none since the open. */
+  private flushedAt?: number;
 
   private constructor(
     private readonly fs: StorageFs,
@@ -279,6 +283,7 @@ export class ShardStore {
         seg.parts = [...seg.parts, ref];
         seg.flushedAt = at;
       }
+      if (added.length > 0) this.flushedAt = at;
       this.committed = seq;
     });
   }
@@ -343,15 +348,17 @@ export class ShardStore {
         if (opts[k] !== undefined) policy[k] = opts[k]!;
       checkPolicy(policy);
       if (typeof opts.keyTagOf !== 'function') throw errors.invalidArgument('options.keyTagOf must be a function');
-      if (opts.idleMs !== undefined && !(opts.idleMs >= 0))
-        throw errors.invalidArgument(`options.idleMs must be a number >= 0, got ${opts.idleMs}`);
+      if (opts.quiet !== undefined && !(opts.quiet.idleMs >= 0 && opts.quiet.coldMs >= 0))
+        throw errors.invalidArgument(
+          `options.quiet must hold idleMs and coldMs >= 0, got ${JSON.stringify(opts.quiet)}`,
+        );
     } catch (err) {
       return Promise.reject(err);
     }
     if (this.mergeQueued) return this.mergeQueued;
     const queued = this.mergeTail.then(() => {
       this.mergeQueued = null;
-      return this.mergePass(policy, opts.keyTagOf, opts.idleMs);
+      return this.mergePass(policy, opts.keyTagOf, opts.quiet);
     });
     this.mergeQueued = queued;
     this.mergeTail = queued.catch(noop);
@@ -369,7 +376,7 @@ export class ShardStore {
   private async mergePass(
     policy: MergePolicy,
     keyTagOf: MergeOptions['keyTagOf'],
-    idleMs: number | undefined,
+    quiet: MergeOptions['quiet'],
   ): Promise<MergeDone[]> {
     const done: MergeDone[] = [];
     while (!this.closing) {
@@ -378,7 +385,7 @@ export class ShardStore {
           `shard store ${this.shardDir}: an earlier merge failed midway; reopen the store to merge again`,
           { cause: String(this.mergeBroken) },
         );
-      const plan = this.planMerge(policy, keyTagOf, idleMs);
+      const plan = this.planMerge(policy, keyTagOf, quiet);
       if (!plan) break;
       const one = await this.mergeRun(plan);
       if (!one) break;
@@ -391,11 +398,16 @@ export class ShardStore {
   private planMerge(
     policy: MergePolicy,
     keyTagOf: MergeOptions['keyTagOf'],
-    idleMs: number | undefined,
+    quiet: MergeOptions['quiet'],
   ): MergePlan | null {
     const now = this.clock.monotonic();
-    const quiet = (seg: Segment) => idleMs !== undefined && now - (seg.flushedAt ?? this.openedAt) >= idleMs;
-    const choice = chooseMerge(this.segments, policy, keyTagOf, quiet);
+    const idle = quiet !== undefined && now - (this.flushedAt ?? this.openedAt) >= quiet.idleMs;
+    const isQuiet = (seg: Segment) => {
+      if (quiet === undefined) return false;
+      const since = now - (seg.flushedAt ?? this.openedAt);
+      return since >= quiet.coldMs || (idle && since >= quiet.idleMs);
+    };
+    const choice = chooseMerge(this.segments, policy, keyTagOf, isQuiet);
     // Reserved before any later flush takes one: M must sort before parts flushed meanwhile.
     return choice && { ...choice, seq: choice.seg.nextSeq++ };
   }

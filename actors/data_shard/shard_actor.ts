@@ -21,7 +21,7 @@ import { Mailbox } from '../../runtime/mailbox.js';
 import type { FaultInjector } from '../../runtime/actor.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { StorageFs } from '../../storage/fs.js';
-import { ShardStore } from '../../storage/shard_store.js';
+import { ShardStore, type MergeOptions } from '../../storage/shard_store.js';
 import type { WalRecord } from '../../transport/wal_record.js';
 import type { PartRunner } from '../../storage/part_pool.js';
 import { elementIdColumn } from '../../storage/element_id.js';
@@ -42,8 +42,10 @@ export interface FlushPolicy {
 
 /** Defaults: flush every 100 000 rows or 2 s; redeliveries only far beyond a flush cycle. */
 export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxRows: 100_000, maxAgeMs: 2000, ackWaitMs: 300_000 };
-/** How long a segment goes without a flush before its parts are merged into one (ms). */
+/** How long a shard goes without a flush before the parts of its segments are merged into one (ms). */
 export const DEFAULT_QUIET_MERGE_MS = 10_000;
+/** How long one segment goes without a flush before its parts are merged into one while others still take flushes (ms). */
+export const COLD_SEGMENT_MS = 600_000;
 
 /** What a shard actor needs. */
 export interface ShardActorDeps {
@@ -65,8 +67,9 @@ export interface ShardActorDeps {
   /** Between WAL lag readings (ms); default DEFAULT_WAL_LAG_POLL_MS. */
   walLagPollMs?: number;
   /**
-   * A segment no flush touched for this long (ms) has its parts merged into one where allowed
-   * (storage/merge_policy.ts, pickQuietRun); default DEFAULT_QUIET_MERGE_MS.
+   * After this long (ms) without a flush, the shard merges each segment's parts into one where
+   * allowed (storage/merge_policy.ts, pickQuietRun); default DEFAULT_QUIET_MERGE_MS. A segment
+   * without a flush for COLD_SEGMENT_MS merges even while others take flushes.
    */
   quietMergeMs?: number;
   /** Encodes flushed and merged parts off this thread (shared by the node's shards); inline without. */
@@ -281,16 +284,16 @@ export class ShardActor {
   }
 
   /**
-   * Every half of `quietMs`, a merge pass that also merges the parts of segments no flush touched
-   * for `quietMs`: a loaded day is then read from one part whose blocks do not overlap, whatever
-   * order its writers' rows arrived in.
+   * Every half of `quietMs`, a merge pass that also merges the parts of quiet segments (the shard
+   * without a flush for `quietMs`, or the segment for COLD_SEGMENT_MS): a loaded day is then read
+   * from one part whose blocks do not overlap, whatever order its writers' rows arrived in.
    */
   private scheduleQuietMerges(quietMs: number): void {
     this.quietMerges = every(
       this.deps.clock,
       Math.max(1, quietMs / 2),
       async () => {
-        if (!this.closed) this.mergeInBackground(quietMs);
+        if (!this.closed) this.mergeInBackground({ idleMs: quietMs, coldMs: Math.max(quietMs, COLD_SEGMENT_MS) });
       },
       { onError: () => undefined },
     );
@@ -340,17 +343,17 @@ export class ShardActor {
   }
 
   /**
-   * Merges parts past the store's bound — and, with `idleMs`, the parts of segments quiet for that
-   * long — off the mailbox (applies and flushes go on meanwhile; calls made during a merge share
+   * Merges parts past the store's bound — and, with `quiet`, the parts of quiet segments — off
+   * the mailbox (applies and flushes go on meanwhile; calls made during a merge share
    * its next pass). Damage stops the node; anything else waits for the next flush or quiet tick to
    * try again.
    */
-  private mergeInBackground(idleMs?: number): void {
+  private mergeInBackground(quiet?: MergeOptions['quiet']): void {
     const group = this.deps.group.name;
     const started = this.deps.clock.monotonic();
     void this.store
       .merge({
-        idleMs,
+        quiet,
         keyTagOf: (name) => {
           const stream = this.deps.cache.get({ kind: 'stream', group, name })?.resource as Stream | undefined;
           if (stream) return elementIdColumn(stream);

@@ -719,30 +719,50 @@ describe('storage - merge', () => {
     assert.equal(pickQuietRun([p(1, 0, 10), p(2, 5, 19, 10, intValue)], policy), null, 'a type change');
   });
 
-  it('merge - with idleMs, the parts of a quiet segment become one (overlaps resolved by version); a segment flushed within idleMs keeps its parts', async () => {
+  it('merge - quiet: a cold segment merges while the shard takes flushes, every segment once the shard is idle; overlaps resolve by version', async () => {
     const s = await open();
+    const quiet = { idleMs: 10_000, coldMs: 60_000 };
     const row = (ts: number, v: number): Row => ({ series: 'a', ts: T0 + ts, eid: '', value: v, count: v, msg: '' });
+    const hourOf = (h: number) => ({ minTs: T0 + h * HOUR_MS, maxTs: T0 + (h + 1) * HOUR_MS - 1, schemaName: 'cpu' });
+    const partsIn = (h: number) => s.listParts().filter((r) => r.segmentStartMs === T0 + h * HOUR_MS).length;
     // Hour 0: three flushes whose ranges overlap (late rows), one key written twice.
     await s.flush([toBatch('cpu', [row(0, 1), row(10, 1), row(20, 1)], MEASURE, 1, 0)]);
     await s.flush([toBatch('cpu', [row(15, 2), row(30, 2), row(40, 2)], MEASURE, 2, 0)]);
     await s.flush([toBatch('cpu', [row(20, 3), row(50, 3)], MEASURE, 3, 0)]);
-    const hour = { minTs: T0, maxTs: T0 + HOUR_MS - 1, schemaName: 'cpu' };
-    const before = plain(await s.scanMerged(hour));
-    assert.deepEqual(await s.merge({ keyTagOf: KEYS, idleMs: 10_000 }), [], 'flushed just now: not quiet');
+    const before = plain(await s.scanMerged(hourOf(0)));
+    assert.deepEqual(await s.merge({ keyTagOf: KEYS, quiet }), [], 'flushed just now: not quiet');
+    // The writers move on to hour 1 and keep flushing: hour 0 waits until it is cold.
+    let seq = 4;
+    const flushHour1 = async () => {
+      await s.flush([toBatch('cpu', [row(HOUR_MS + seq, seq)], MEASURE, seq, 1)]);
+      seq++;
+    };
+    for (let t = 0; t < 50_000; t += 10_000) {
+      await clock.advance(10_000);
+      await flushHour1();
+      assert.deepEqual(await s.merge({ keyTagOf: KEYS, quiet }), [], `${t + 10_000} ms: hour 0 not cold yet`);
+    }
+    assert.deepEqual(await s.merge({ keyTagOf: KEYS }), [], 'within the bound and not asked for quiet: nothing');
     await clock.advance(10_000);
-    // Hour 1 flushed now: its two overlapping parts stay while hour 0 is merged.
-    await s.flush([toBatch('cpu', [row(HOUR_MS, 4), row(HOUR_MS + 20, 4)], MEASURE, 4, 1)]);
-    await s.flush([toBatch('cpu', [row(HOUR_MS + 10, 5)], MEASURE, 5, 1)]);
-    assert.deepEqual(await s.merge({ keyTagOf: KEYS }), [], 'within the bound and no idleMs: nothing');
-    const done = await s.merge({ keyTagOf: KEYS, idleMs: 10_000 });
+    await flushHour1();
+    const cold = await s.merge({ keyTagOf: KEYS, quiet });
     assert.deepEqual(
-      done.map((d) => [d.segmentStartMs, d.replaced]),
+      cold.map((d) => [d.segmentStartMs, d.replaced]),
       [[T0, [1, 2, 3]]],
+      'hour 0 cold (60 s), hour 1 still taking flushes',
     );
-    assert.deepEqual(plain(await s.scanMerged(hour)), before, 'the same answer');
-    const a = (await s.scanMerged(hour)).get('a')!;
+    assert.deepEqual(plain(await s.scanMerged(hourOf(0))), before, 'the same answer');
+    const a = (await s.scanMerged(hourOf(0))).get('a')!;
     assert.deepEqual([...a.fields.value!], [1, 1, 2, 3, 2, 2, 3], 'the newest write of ts 20 wins');
-    assert.equal(s.listParts().filter((r) => r.segmentStartMs === T0 + HOUR_MS).length, 2);
+    assert.equal(partsIn(1), 6);
+    // The load ends: 10 s without a flush and hour 1 becomes one part too.
+    const hour1 = plain(await s.scanMerged(hourOf(1)));
+    await clock.advance(9_999);
+    assert.deepEqual(await s.merge({ keyTagOf: KEYS, quiet }), [], 'not idle yet');
+    await clock.advance(1);
+    assert.equal((await s.merge({ keyTagOf: KEYS, quiet })).length, 1);
+    assert.equal(partsIn(1), 1);
+    assert.deepEqual(plain(await s.scanMerged(hourOf(1))), hour1);
   });
 
   it('mergeSeries - disjoint chunks come back in time order whatever their part age; equal keys go to the higher version, then the newer part', () => {
