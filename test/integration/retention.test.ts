@@ -4,8 +4,9 @@
  * liaison node (real clock) on a real nats-server. Writes and queries go through the public API;
  * once the shifted clock puts a segment's end past the group's ttl, the shard drops its directory
  * and queries no longer return its rows, while newer segments stay. Quiet merges: a segment whose
- * flushes overlap (rows arriving out of order) becomes one part once no flush touched it for the
- * quiet time, and answers the same.
+ * flushes overlap (rows arriving out of order) becomes one part once the shard went without a
+ * flush for the quiet time, and answers the same; the caught-up request of a copy's end says
+ * whether the owner's merges settled.
  *
  * The node runtime builds every actor's context with the system clock (runtime/actor_runner.ts),
  * so the data actor is started here by hand with an ActorContext carrying the test's clock.
@@ -284,6 +285,27 @@ describe('background upkeep of a data actor: retention with an injected clock, q
       timeoutMs: 10 * QUIET_MS,
     });
     assert.deepEqual(await answer(), want, 'the same answer from the merged part');
+
+    // The end of a copy asks an owner to flush and let its merges finish (settle_ms): the reply
+    // says whether they did; without settle_ms it says nothing of merges; a bad value is refused.
+    const caughtUp = (body: Record<string, unknown>) =>
+      api<{ caught_up: boolean; settled?: boolean }>(S.shardCaughtUp('qm', 0, 1, 'r1'), {
+        seq: 1,
+        timeout_ms: 1000,
+        ...body,
+      });
+    assert.deepEqual(
+      { ...(await caughtUp({ flush: true, settle_ms: 5000 })), applied: 0 },
+      { node: 'r1', applied: 0, caught_up: true, settled: true },
+    );
+    assert.equal('settled' in (await caughtUp({ flush: true })), false);
+    for (const bad of [-1, 1.5, '10']) {
+      await assert.rejects(caughtUp({ settle_ms: bad }), (e: { code?: string; message?: string }) => {
+        assert.equal(e.code, 'InvalidArgument');
+        assert.match(e.message ?? '', /settle_ms/);
+        return true;
+      });
+    }
     assert.deepEqual(fatals, []);
   });
 });
