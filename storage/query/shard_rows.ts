@@ -6,10 +6,20 @@
  * answer of 8,640 rows of one series carries each tag value once instead of 8,640 times.
  */
 
+/** Per row, an index into distinct values: the narrowest array that holds them (fewer bytes on the wire). */
+export type Codes = Uint8Array | Uint16Array | Uint32Array;
+
 /** A tag column as a dictionary: row i's value is `values[codes[i]]`. */
 export interface TagDict {
   values: unknown[];
-  codes: Uint32Array;
+  codes: Codes;
+}
+
+/** `codes` (each below `distinct`) in the narrowest array that holds them. */
+export function narrowCodes(codes: ArrayLike<number>, distinct: number): Codes {
+  if (distinct <= 0x100) return Uint8Array.from(codes);
+  if (distinct <= 0x10000) return Uint16Array.from(codes);
+  return Uint32Array.from(codes);
 }
 
 /** Rows of one shard in plan order: parallel columns. */
@@ -19,7 +29,7 @@ export interface ShardRows {
   ts: Float64Array;
   /** The distinct series ids of the rows; row i's is `series[si[i]]`. */
   series: string[];
-  si: Uint32Array;
+  si: Codes;
   /** Element ids (streams), else null. */
   eid: string[] | null;
   tags: Record<string, TagDict>;
@@ -66,7 +76,7 @@ class DictBuilder {
   }
 
   finish(): TagDict {
-    return { values: this.values, codes: Uint32Array.from(this.codes) };
+    return { values: this.values, codes: narrowCodes(this.codes, this.values.length) };
   }
 }
 
@@ -122,7 +132,7 @@ export class ShardRowsBuilder {
     const out: ShardRows = {
       ts: Float64Array.from(this.ts),
       series: this.series,
-      si: Uint32Array.from(this.si),
+      si: narrowCodes(this.si, this.series.length),
       eid: this.eid,
       tags: {},
       fields: {},
@@ -156,7 +166,7 @@ export function oneSeriesRows(
   const out: ShardRows = {
     ts: gather(ts),
     series: [sid],
-    si: new Uint32Array(n),
+    si: new Uint8Array(n),
     eid: eids ? rows.map((i) => String(eids[i] ?? '')) : null,
     tags: {},
     fields: {},
@@ -190,7 +200,7 @@ export function sliceRows(r: ShardRows, n: number): ShardRows {
 }
 
 /** The values the first `n` codes use, in first-use order, and those codes renumbered. */
-function compact<T>(values: readonly T[], codes: Uint32Array, n: number): { values: T[]; codes: Uint32Array } {
+function compact<T>(values: readonly T[], codes: Codes, n: number): { values: T[]; codes: Codes } {
   const at = new Int32Array(values.length).fill(-1);
   const kept: T[] = [];
   const out = new Uint32Array(n);
@@ -202,7 +212,7 @@ function compact<T>(values: readonly T[], codes: Uint32Array, n: number): { valu
     }
     out[i] = at[c]!;
   }
-  return { values: kept, codes: out };
+  return { values: kept, codes: narrowCodes(out, kept.length) };
 }
 
 /** `a` followed by `b` (rows of a later window): same columns. */
@@ -210,14 +220,16 @@ export function appendRows(a: ShardRows, b: ShardRows): ShardRows {
   const out: ShardRows = {
     ts: concat(a.ts, b.ts),
     series: [...a.series],
-    si: new Uint32Array(a.si.length + b.si.length),
+    si: a.si,
     eid: a.eid && b.eid ? a.eid.concat(b.eid) : a.eid,
     tags: {},
     fields: {},
   };
-  out.si.set(a.si);
+  const si = new Uint32Array(a.si.length + b.si.length);
+  si.set(a.si);
   const seriesAt = remap(out.series, b.series, (v) => v);
-  for (let i = 0; i < b.si.length; i++) out.si[a.si.length + i] = seriesAt[b.si[i]!]!;
+  for (let i = 0; i < b.si.length; i++) si[a.si.length + i] = seriesAt[b.si[i]!]!;
+  out.si = narrowCodes(si, out.series.length);
   for (const t in a.tags) {
     const x = a.tags[t]!;
     const y = b.tags[t]!;
@@ -226,7 +238,7 @@ export function appendRows(a: ShardRows, b: ShardRows): ShardRows {
     const codes = new Uint32Array(x.codes.length + y.codes.length);
     codes.set(x.codes);
     for (let i = 0; i < y.codes.length; i++) codes[x.codes.length + i] = at[y.codes[i]!]!;
-    out.tags[t] = { values, codes };
+    out.tags[t] = { values, codes: narrowCodes(codes, values.length) };
   }
   for (const f in a.fields) out.fields[f] = concat(a.fields[f]!, b.fields[f]!);
   return out;

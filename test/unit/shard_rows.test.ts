@@ -90,4 +90,29 @@ describe('shard rows', () => {
     assert.ok(encode({ rows: page }).length < 2_000, `${encode({ rows: page }).length} bytes`);
     assert.deepEqual(read(page), rows.slice(0, 10));
   });
+
+  it('row codes take the narrowest array their distinct values fit: one series is a byte per row', () => {
+    const rowsOf = (series: number) =>
+      Array.from({ length: 70_000 }, (_, i) => ({
+        ts: i,
+        sid: `s${i % series}`,
+        host: `host-${i % series}`,
+        labels: [],
+        value: i,
+      }));
+    const one = build(rowsOf(1));
+    assert.ok(one.si instanceof Uint8Array && one.tags.host!.codes instanceof Uint8Array);
+    // Rows of one series: about 3 × 8 bytes of numbers per row, plus a byte per code column.
+    assert.ok(encode({ rows: one }).length < 70_000 * 27, `${encode({ rows: one }).length} bytes`);
+    const many = build(rowsOf(300));
+    assert.ok(many.si instanceof Uint16Array && many.tags.host!.codes instanceof Uint16Array);
+    const most = build(rowsOf(66_000));
+    assert.ok(most.si instanceof Uint32Array);
+    // Appended and cut rows narrow too, and read back as given.
+    const both = appendRows(build(rowsOf(1).slice(0, 10)), build(rowsOf(1).slice(10, 20)));
+    assert.ok(both.si instanceof Uint8Array);
+    assert.deepEqual(read(both), rowsOf(1).slice(0, 20));
+    assert.ok(sliceRows(many, 5).si instanceof Uint8Array);
+    assert.deepEqual(read(sliceRows(many, 5)), rowsOf(300).slice(0, 5));
+  });
 });
