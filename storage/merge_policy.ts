@@ -64,16 +64,25 @@ export function pickRun(parts: readonly RunCandidate[], policy: MergePolicy): { 
     let best: { start: number; end: number; rows: number } | null = null;
     for (let start = 0; start + len <= count; start++) {
       const end = start + len;
-      if (end < count && !(parts[end]!.lastSequence > parts[end - 1]!.lastSequence)) continue;
-      let rows = 0;
-      for (let k = start; k < end; k++) rows += parts[k]!.rows;
-      if (rows > policy.maxRowsPerMerge || (best && rows >= best.rows)) continue;
-      if (!typesAgree(parts.slice(start, end).map((p) => p.schema))) continue;
+      const rows = allowedRows(parts, start, end, policy);
+      if (rows === null || (best && rows >= best.rows)) continue;
       best = { start, end, rows };
     }
     if (best) return { start: best.start, end: best.end };
   }
   return null;
+}
+
+/**
+ * The rows of run `[start, end)` when the rules of every merge allow it (a strictly higher
+ * last_sequence after it, at most `maxRowsPerMerge` rows, one type per column), else null.
+ */
+function allowedRows(parts: readonly RunCandidate[], start: number, end: number, policy: MergePolicy): number | null {
+  if (end < parts.length && !(parts[end]!.lastSequence > parts[end - 1]!.lastSequence)) return null;
+  let rows = 0;
+  for (let k = start; k < end; k++) rows += parts[k]!.rows;
+  if (rows > policy.maxRowsPerMerge) return null;
+  return typesAgree(parts.slice(start, end).map((p) => p.schema)) ? rows : null;
 }
 
 /** What `pickQuietRun` needs of a part: its time range too (null for a part without rows). */
@@ -102,15 +111,11 @@ export function pickQuietRun(
 ): { start: number; end: number } | null {
   const allowed = (start: number, end: number) => {
     if (end - start < 2) return false;
-    if (end < parts.length && !(parts[end]!.lastSequence > parts[end - 1]!.lastSequence)) return false;
-    let rows = 0;
+    const rows = allowedRows(parts, start, end, policy);
+    if (rows === null) return false;
     let largest = 0;
-    for (let k = start; k < end; k++) {
-      rows += parts[k]!.rows;
-      largest = Math.max(largest, parts[k]!.rows);
-    }
-    if (rows > policy.maxRowsPerMerge || largest > QUIET_DOMINANT_SHARE * rows) return false;
-    return typesAgree(parts.slice(start, end).map((p) => p.schema));
+    for (let k = start; k < end; k++) largest = Math.max(largest, parts[k]!.rows);
+    return largest <= QUIET_DOMINANT_SHARE * rows;
   };
   if (allowed(0, parts.length)) return { start: 0, end: parts.length };
   let start = Infinity;
