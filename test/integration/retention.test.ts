@@ -121,11 +121,11 @@ describe('background upkeep of a data actor: retention with an injected clock, q
   });
 
   const api = <T>(subject: string, body: unknown) => call<T>(bus, subject, body, { timeoutMs: 10_000 });
-
-  it('retention - drops expired segments (time driven by an injected clock), queries stop returning their rows, newer segments stay', async () => {
+  /** A group of one shard on r1 with 1 h segments and a 1 d ttl, and its measure `cpu` (host → value). */
+  const createHourGroup = async (group: string) => {
     await api(S.api.schema('group', 'create'), {
       resource: {
-        name: 'rt',
+        name: group,
         catalog: 'measure',
         shards: 1,
         segment_interval: '1h',
@@ -135,13 +135,17 @@ describe('background upkeep of a data actor: retention with an injected clock, q
     });
     await api(S.api.schema('measure', 'create'), {
       resource: {
-        group: 'rt',
+        group,
         name: 'cpu',
         entity: ['host'],
         tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
         fields: [{ name: 'value', type: 'float' }],
       },
     });
+  };
+
+  it('retention - drops expired segments (time driven by an injected clock), queries stop returning their rows, newer segments stay', async () => {
+    await createHourGroup('rt');
     // The data actor applies the schema as the registry holds it (what the node's watcher would hand it).
     const g = await api<StoredResource>(S.api.schema('group', 'get'), { group: 'rt' });
     const m = await api<StoredResource>(S.api.schema('measure', 'get'), { group: 'rt', name: 'cpu' });
@@ -208,25 +212,7 @@ describe('background upkeep of a data actor: retention with an injected clock, q
     assert.deepEqual(fatals, []);
   });
   it('quiet merges - a segment whose flushes overlap (rows out of order) becomes one part once quiet, and answers the same', async () => {
-    await api(S.api.schema('group', 'create'), {
-      resource: {
-        name: 'qm',
-        catalog: 'measure',
-        shards: 1,
-        segment_interval: '1h',
-        ttl: '1d',
-        placement: { data_nodes: ['r1'] },
-      },
-    });
-    await api(S.api.schema('measure', 'create'), {
-      resource: {
-        group: 'qm',
-        name: 'cpu',
-        entity: ['host'],
-        tag_families: [{ name: 'default', tags: [{ name: 'host', type: 'string' }] }],
-        fields: [{ name: 'value', type: 'float' }],
-      },
-    });
+    await createHourGroup('qm');
     const keys: SchemaKey[] = [
       { kind: 'group', group: 'qm', name: '' },
       { kind: 'measure', group: 'qm', name: 'cpu' },
