@@ -34,7 +34,13 @@ export async function openNatsKv(
 ): Promise<KvBucket> {
   try {
     const replicas = opts.replicas ?? 1;
-    const kv = await new Kvm(js).create(bucket, { history: opts.history ?? 1, replicas });
+    // A direct get may be served by a follower that has not applied the latest write yet, so a
+    // key just created could read as missing. With replicas, reads go through the stream leader.
+    const kv = await new Kvm(js).create(bucket, {
+      history: opts.history ?? 1,
+      replicas,
+      allow_direct: replicas === 1 ? undefined : false,
+    });
     // `create` leaves an existing bucket as it is: one made with fewer replicas is scaled here.
     const status = await kv.status();
     if (status.replicas !== replicas) {

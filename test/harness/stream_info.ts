@@ -3,7 +3,7 @@ import type { Bus } from '../../transport/bus.js';
 
 /** What the tests read of a stream's info. */
 export interface StreamInfo {
-  config: { num_replicas: number };
+  config: { num_replicas: number; allow_direct?: boolean };
   state: { messages: number; bytes: number; last_seq: number };
   cluster?: { leader?: string; replicas?: { name: string; current: boolean; offline?: boolean; lag?: number }[] };
 }
