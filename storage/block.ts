@@ -29,6 +29,7 @@ import {
   readStrings,
   readTimestamps,
   readUvarint,
+  regularTimestamps,
   unencodable,
   writeFloats,
   writeIntLists,
@@ -244,16 +245,29 @@ function decodeVerified(
   for (let c = 0; c <= cols; c++) starts[c] = base + (c < cols ? starts[c]! : total);
 
   const { wantFields, wantTags } = projectionSets(projection);
-  const ts = readColumn(bytes, starts[0]!, starts[1]!, ColumnKind.timestamps, n) as Float64Array;
-  // Rows [lo, hi) are in the range (timestamps are sorted); fields are read up to hi only.
+  // Rows [lo, hi) are in the range (timestamps are sorted). Evenly spaced timestamps (the usual
+  // scrape) locate it by arithmetic, and only its own timestamps are produced.
   let lo = 0;
   let hi = n;
-  if (range) {
-    while (lo < n && ts[lo]! < range.minTs) lo++;
-    while (hi > lo && ts[hi - 1]! > range.maxTs) hi--;
+  let ts: Float64Array;
+  const tr = new ByteReader(bytes, starts[0]!, starts[1]!);
+  const regular = range ? regularTimestamps(tr, n) : null;
+  if (range && regular) {
+    const { first, step } = regular;
+    lo = range.minTs <= first ? 0 : Math.min(n, Math.ceil((range.minTs - first) / step));
+    hi = range.maxTs < first ? 0 : Math.min(n, Math.floor((range.maxTs - first) / step) + 1);
+    if (hi < lo) hi = lo;
+    ts = new Float64Array(hi - lo);
+    for (let i = 0; i < ts.length; i++) ts[i] = first + (lo + i) * step;
+  } else {
+    ts = readColumn(bytes, starts[0]!, starts[1]!, ColumnKind.timestamps, n) as Float64Array;
+    if (range) {
+      while (lo < n && ts[lo]! < range.minTs) lo++;
+      while (hi > lo && ts[hi - 1]! > range.maxTs) hi--;
+      if (lo > 0 || hi < n) ts = ts.subarray(lo, hi);
+    }
   }
-  const whole = lo === 0 && hi === n;
-  const out: BlockRows = { timestamps: whole ? ts : ts.subarray(lo, hi), fields: {}, tags: {} };
+  const out: BlockRows = { timestamps: ts, fields: {}, tags: {} };
   if (hi === lo) {
     for (const f of schema.fields) if (!wantFields || wantFields.has(f.name)) out.fields[f.name] = new Float64Array(0);
     for (const t of schema.tags)
@@ -265,17 +279,19 @@ function decodeVerified(
     if (i < nf) {
       const name = schema.fields[i]!.name;
       if (wantFields && !wantFields.has(name)) continue;
-      const col = readColumn(bytes, starts[c]!, starts[c + 1]!, kinds[c] as ColumnKind, n, hi) as Float64Array;
-      out.fields[name] = whole ? col : col.subarray(lo, hi);
+      out.fields[name] = readColumn(
+        bytes,
+        starts[c]!,
+        starts[c + 1]!,
+        kinds[c] as ColumnKind,
+        n,
+        lo,
+        hi,
+      ) as Float64Array;
     } else {
       const name = schema.tags[i - nf]!.name;
       if (wantTags && !wantTags.has(name)) continue;
-      const col = readColumn(bytes, starts[c]!, starts[c + 1]!, kinds[c] as ColumnKind, n);
-      out.tags[name] = whole
-        ? col
-        : col instanceof Float64Array
-          ? col.subarray(lo, hi)
-          : (col.slice(lo, hi) as TagColumn);
+      out.tags[name] = readColumn(bytes, starts[c]!, starts[c + 1]!, kinds[c] as ColumnKind, n, lo, hi);
     }
   }
   return out;
@@ -326,29 +342,35 @@ function projectionSets(projection: BlockProjection | undefined): {
 }
 
 /**
- * Decodes one column from exactly `bytes[start, stop)`; with `upTo` < n (floats and ints only,
- * whose codecs are sequential) only the first `upTo` values, the rest left unread.
+ * Decodes rows `[lo, hi)` of one column held in exactly `bytes[start, stop)`. Codecs read only as
+ * far as they must: floats and ints stop after row hi (their codecs are sequential) and skip to
+ * row lo where their layout allows; strings produce only those rows; lists are decoded whole.
  */
-function readColumn(bytes: Uint8Array, start: number, stop: number, kind: ColumnKind, n: number, upTo = n): TagColumn {
-  if (upTo < n && (kind === ColumnKind.floats || kind === ColumnKind.ints)) {
-    const r = new ByteReader(bytes, start, stop);
-    return kind === ColumnKind.floats ? readFloats(r, upTo, true) : readInts(r, upTo, true);
-  }
+function readColumn(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  kind: ColumnKind,
+  n: number,
+  lo = 0,
+  hi = n,
+): TagColumn {
   const r = new ByteReader(bytes, start, stop);
+  const whole = lo === 0 && hi === n;
+  if (kind === ColumnKind.floats || kind === ColumnKind.ints) {
+    const col = kind === ColumnKind.floats ? readFloats(r, hi, hi < n, lo) : readInts(r, hi, hi < n);
+    if (hi === n) r.expectEnd('column');
+    return lo === 0 ? col : col.subarray(lo, hi);
+  }
   let col: TagColumn;
   switch (kind) {
     case ColumnKind.timestamps:
       col = readTimestamps(r, n);
       break;
-    case ColumnKind.floats:
-      col = readFloats(r, n);
-      break;
-    case ColumnKind.ints:
-      col = readInts(r, n);
-      break;
     case ColumnKind.strings:
-      col = readStrings(r, n);
-      break;
+      col = readStrings(r, n, lo, hi);
+      r.expectEnd('column');
+      return col;
     case ColumnKind.stringLists:
       col = readStringLists(r, n);
       break;
@@ -356,7 +378,7 @@ function readColumn(bytes: Uint8Array, start: number, stop: number, kind: Column
       col = readIntLists(r, n);
   }
   r.expectEnd('column');
-  return col;
+  return whole ? col : col instanceof Float64Array ? col.subarray(lo, hi) : (col.slice(lo, hi) as TagColumn);
 }
 
 function headerError(message: string, offset: number): EncodingError {

@@ -117,9 +117,12 @@ export function encodeStrings(values: readonly string[]): Uint8Array {
   return w.finish();
 }
 
-/** Reads `count` strings written by `writeStrings`; throws `corrupt` on damaged input. */
-export function readStrings(r: ByteReader, count: number): string[] {
-  const out: string[] = new Array<string>(count);
+/**
+ * Reads `count` strings written by `writeStrings`; throws `corrupt` on damaged input. With `from`
+ * and `to`, the whole column is read and checked but only the values `[from, to)` are returned.
+ */
+export function readStrings(r: ByteReader, count: number, from = 0, to = count): string[] {
+  const out: string[] = new Array<string>(to - from);
   if (count === 0) return out;
   const d = readUvarint(r);
   if (d < 1 || d > count) throw corrupt(`dictionary of ${d} entries for ${count} values`, r.pos);
@@ -144,7 +147,9 @@ export function readStrings(r: ByteReader, count: number): string[] {
       const len = readUvarint(r) + 1;
       if (len > count - i) throw corrupt(`run of ${len} exceeds the ${count - i} values left`, r.pos);
       const s = dict[id]!;
-      for (const stop = i + len; i < stop; i++) out[i] = s;
+      const stop = i + len;
+      for (let k = Math.max(i, from), end = Math.min(stop, to); k < end; k++) out[k - from] = s;
+      i = stop;
     }
     return out;
   }
@@ -155,7 +160,7 @@ export function readStrings(r: ByteReader, count: number): string[] {
   for (let i = 0; i < count; i++) {
     const id = br.bits(width);
     if (id >= d) throw corrupt(`index ${id} outside a dictionary of ${d}`, r.pos);
-    out[i] = dict[id]!;
+    if (i >= from && i < to) out[i - from] = dict[id]!;
   }
   br.finish();
   return out;

@@ -239,8 +239,12 @@ function exponent(e: number, at: number): number {
   return POW10[e]!;
 }
 
-/** Reads `count` floats written by `writeFloats`; throws `corrupt` on damaged input. */
-export function readFloats(r: ByteReader, count: number, partial = false): Float64Array {
+/**
+ * Reads `count` floats written by `writeFloats`; throws `corrupt` on damaged input. `partial`: the
+ * column holds more values (stop after `count`). `from`: the caller reads only `[from, count)`, and
+ * a codec that can skip ahead (constant, packed values) leaves the values before it unset.
+ */
+export function readFloats(r: ByteReader, count: number, partial = false, from = 0): Float64Array {
   const out = new Float64Array(count);
   if (count === 0) return out;
   const u = new Uint32Array(out.buffer);
@@ -250,7 +254,7 @@ export function readFloats(r: ByteReader, count: number, partial = false): Float
     case FloatCodec.constant: {
       const lo = r.u32le('float constant');
       const hi = r.u32le('float constant');
-      for (let i = 0; i < count; i++) {
+      for (let i = from; i < count; i++) {
         u[2 * i + LO] = lo;
         u[2 * i + HI] = hi;
       }
@@ -267,7 +271,7 @@ export function readFloats(r: ByteReader, count: number, partial = false): Float
       return out;
     }
     case FloatCodec.packed:
-      readPackedDecimal(r, count, out, exponent, partial);
+      readPackedDecimal(r, count, out, exponent, partial, from);
       return out;
     case FloatCodec.gorilla:
       readGorilla(r, count, u, partial);

@@ -28,6 +28,7 @@ export {
   decodeTimestamps,
   encodeTimestamps,
   readTimestamps,
+  regularTimestamps,
   TIMESTAMP_DOD_MAX,
   writeTimestamps,
 } from './timestamps.js';

@@ -91,7 +91,8 @@ export function writePackedDecimal(w: ByteWriter, m: Float64Array, e: number, pl
 /**
  * Reads `count` values after the tag into `out`; `pow10` gives 10^e for the exponent read (and
  * refuses one the decimal codecs never write). `partial`: the column holds more values; stop after
- * `count`.
+ * `count`. `from`: only `[from, count)` are wanted; the values form skips to them (fixed-width
+ * fields), the deltas form reads from the start.
  */
 export function readPackedDecimal(
   r: ByteReader,
@@ -99,6 +100,7 @@ export function readPackedDecimal(
   out: Float64Array,
   pow10: (e: number, at: number) => number,
   partial: boolean,
+  from = 0,
 ): void {
   const p = pow10(r.u8('decimal exponent'), r.pos - 1);
   const formAt = r.pos;
@@ -113,12 +115,14 @@ export function readPackedDecimal(
     throw corrupt('decimal mantissa out of range', r.pos);
   const fields = form === 0 ? count : count - 1;
   const x = scratchFields(fields);
-  unpack(r, x, fields, width, partial);
   if (form === 0) {
+    const skip = Math.min(from, count);
+    unpack(r, x, fields, width, partial, skip);
     if (base + 2 ** width > MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
-    for (let i = 0; i < count; i++) out[i] = (base + x[i]!) / p;
+    for (let i = skip; i < count; i++) out[i] = (base + x[i]!) / p;
     return;
   }
+  unpack(r, x, fields, width, partial);
   let m = base;
   out[0] = m / p;
   for (let i = 1; i < count; i++) {
@@ -137,8 +141,9 @@ function scratchFields(n: number): Float64Array {
 /**
  * Reads `n` fields of `width` bits into `x` and leaves `r` past the stream (checking its padding
  * unless `partial`). Up to 24 bits a field, a local accumulator a byte at a time; wider, BitReader.
+ * `skip`: fields `[0, skip)` are jumped over, unread (up to 24 bits a field).
  */
-function unpack(r: ByteReader, x: Float64Array, n: number, width: number, partial: boolean): void {
+function unpack(r: ByteReader, x: Float64Array, n: number, width: number, partial: boolean, skip = 0): void {
   if (width === 0) {
     x.fill(0, 0, n);
     return;
@@ -155,7 +160,17 @@ function unpack(r: ByteReader, x: Float64Array, n: number, width: number, partia
   // `avail` unread bits, right-aligned in `acc`; fewer than 8 remain after each field.
   let acc = 0;
   let avail = 0;
-  for (let i = 0; i < n; i++) {
+  const bit = skip * width;
+  if (bit > 0) {
+    pos += Math.floor(bit / 8);
+    const used = bit % 8;
+    if (used > 0) {
+      if (pos >= end) throw corrupt('truncated bit stream', pos);
+      avail = 8 - used;
+      acc = buf[pos++]! & ((1 << avail) - 1);
+    }
+  }
+  for (let i = skip; i < n; i++) {
     while (avail < width) {
       if (pos >= end) throw corrupt('truncated bit stream', pos);
       acc = (acc << 8) | buf[pos++]!; // at most 7 + 24 bits: no sign or overflow

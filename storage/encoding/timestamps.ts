@@ -120,6 +120,30 @@ export function readTimestamps(r: ByteReader, count: number): Float64Array {
   return out;
 }
 
+/**
+ * The first value and the step of `count` (≥ 3) timestamps written by `writeTimestamps` when they
+ * are evenly spaced with a positive step — the encoding is then t0, the delta and one run — read
+ * without producing the values; null for any other column (readTimestamps decodes those). Leaves
+ * `r` past the column only when it returns the spacing.
+ */
+export function regularTimestamps(r: ByteReader, count: number): { first: number; step: number } | null {
+  if (count < 3) return null;
+  const at = r.pos;
+  const done = (v: { first: number; step: number } | null) => {
+    if (v === null) r.pos = at;
+    return v;
+  };
+  if (r.u8('timestamp mode') !== MODE_DOD) return done(null);
+  const first = readVarint(r);
+  const step = readVarint(r);
+  const u = readUvarint(r);
+  // One run token (odd) of the count − 2 values after the first two, and nothing after it.
+  if (u % 2 !== 1 || (u - 1) / 2 + 1 !== count - 2 || r.pos !== r.end || !(step > 0)) return done(null);
+  const last = first + (count - 1) * step;
+  if (first < -TIMESTAMP_DOD_MAX || last > TIMESTAMP_DOD_MAX) return done(null);
+  return done({ first, step });
+}
+
 /** Decodes a buffer holding exactly `count` timestamps. */
 export function decodeTimestamps(buf: Uint8Array, count: number): Float64Array {
   const r = new ByteReader(buf);

@@ -113,6 +113,25 @@ describe('encoding - strings', () => {
     assert.ok(roundTrip(new Array<string>(1000).fill('only')).length <= 7, 'one distinct value needs no indexes');
   });
 
+  it(`strings - reading rows [from, to) gives exactly those, in either index mode (seed ${SEED})`, () => {
+    const rng = mulberry32(SEED ^ 0x3d1);
+    const names = ['web-1', 'web-2', 'db', 'cache', 'é'];
+    for (let round = 0; round < 200; round++) {
+      const n = randInt(rng, 1, 300);
+      // Sorted rows (long runs) in some rounds, shuffled (packed indexes) or one value in others.
+      const kinds = round % 3;
+      const values = Array.from({ length: n }, (_, i) =>
+        kinds === 0 ? names[Math.floor((i * 5) / n)]! : kinds === 1 ? names[randInt(rng, 0, 4)]! : 'only',
+      );
+      const buf = encodeStrings(values);
+      const from = randInt(rng, 0, n);
+      const to = randInt(rng, from, n);
+      const r = new ByteReader(buf);
+      assert.deepEqual(readStrings(r, n, from, to), values.slice(from, to), `[${from}, ${to}) of ${n}`);
+      assert.equal(r.pos, buf.length, 'the whole column is read');
+    }
+  });
+
   it(`strings - thousands of random arrays round-trip (seed ${SEED})`, () => {
     forRandomColumns(mulberry32(SEED), GENERATORS, { short: 40, long: 1000 }, roundTrip);
   });

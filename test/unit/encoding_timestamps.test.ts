@@ -4,7 +4,14 @@
  * about a byte per point; damaged bytes fail as `corrupt` and nothing else.
  */
 import assert from 'node:assert/strict';
-import { decodeTimestamps, encodeTimestamps, readTimestamps, TIMESTAMP_DOD_MAX } from '../../storage/encoding/index.js';
+import {
+  ByteReader,
+  decodeTimestamps,
+  encodeTimestamps,
+  readTimestamps,
+  regularTimestamps,
+  TIMESTAMP_DOD_MAX,
+} from '../../storage/encoding/index.js';
 import {
   assertColumnsFailOnlyAsCorrupt,
   forRandomColumns,
@@ -85,6 +92,24 @@ describe('encoding - timestamps', () => {
     assert.ok(buf.length < 50, `${buf.length} bytes`);
     const long = Array.from({ length: 100_000 }, (_, i) => T0 + i * 1000);
     assert.ok(roundTrip(long).length < 50, 'a regular block costs the same whatever its length');
+  });
+
+  it('timestamps - an evenly spaced column gives its first value and step without decoding; others give null', () => {
+    const regular = (ts: number[]) => {
+      const r = new ByteReader(encodeTimestamps(ts));
+      const got = regularTimestamps(r, ts.length);
+      // Past the column when it answers, back at its start when it does not.
+      assert.equal(r.pos, got ? r.end : 0);
+      return got;
+    };
+    assert.deepEqual(regular([T0, T0 + 10_000, T0 + 20_000]), { first: T0, step: 10_000 });
+    assert.deepEqual(regular(Array.from({ length: 512 }, (_, i) => -5000 + i * 7)), { first: -5000, step: 7 });
+    assert.equal(regular([T0, T0 + 10_000]), null, 'two values: no run');
+    assert.equal(regular([T0, T0 + 10_000, T0 + 20_001]), null, 'one step off');
+    assert.equal(regular([T0, T0 + 10_000, T0 + 20_000, T0 + 30_000, T0 + 30_001]), null, 'the last step differs');
+    assert.equal(regular([T0, T0, T0, T0]), null, 'a zero step');
+    assert.equal(regular([T0 + 20, T0 + 10, T0]), null, 'descending');
+    assert.equal(regular([2 ** 52, 2 ** 52 + 1, 2 ** 52 + 2]), null, 'the raw mode');
   });
 
   it('timestamps - jitter of a few ms costs about one byte per point', () => {

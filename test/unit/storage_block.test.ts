@@ -108,17 +108,26 @@ describe('storage - block', () => {
 
   it(`block - a time range returns exactly the rows inside it, fields decoded only that far (seed ${SEED})`, () => {
     const rng = mulberry32(SEED ^ 0x7a9e);
-    for (let round = 0; round < 60; round++) {
+    let regular = 0;
+    for (let round = 0; round < 120; round++) {
       const n = randInt(rng, 1, 400);
       const rows = makeRows(n, rng);
-      // Gorilla floats too (not only decimal): random doubles in some rounds.
+      // Gorilla floats too (not only decimal): random doubles in some rounds; in others 2-decimal
+      // readings in [0, 100), whose packed fields are read from the first row in the range.
       if (round % 2 === 1) rows.fields.value = Float64Array.from({ length: n }, () => rng() * 1e9);
+      else if (round % 4 === 2) rows.fields.value = Float64Array.from({ length: n }, () => randInt(rng, 0, 9999) / 100);
       // Ints in runs (as row versions are) in some rounds: the range may end inside a run.
       if (round % 3 === 2) rows.fields.count = Float64Array.from({ length: n }, (_, i) => 1000 + Math.floor(i / 7));
+      // Evenly spaced timestamps in half the rounds: the range is then found by arithmetic.
+      if (round % 4 < 2) {
+        rows.timestamps = Float64Array.from({ length: n }, (_, i) => 1_700_000_000_000 + i * 10_000);
+        if (n >= 3) regular++;
+      }
       const bytes = encodeBlock(rows, SCHEMA);
       const ts = rows.timestamps;
-      const minTs = ts[randInt(rng, 0, n - 1)]! - randInt(rng, 0, 3);
-      const maxTs = minTs + randInt(rng, 0, 2_000_000);
+      // Ranges starting before, inside or after the rows, between two rows or on one.
+      const minTs = ts[randInt(rng, 0, n - 1)]! + randInt(rng, -25_000, 25_000);
+      const maxTs = minTs + (round % 5 === 0 ? randInt(rng, 0, 9_999) : randInt(rng, 0, 2_000_000));
       let lo = 0;
       while (lo < n && ts[lo]! < minTs) lo++;
       let hi = lo;
@@ -134,6 +143,7 @@ describe('storage - block', () => {
           `tag ${t.name}`,
         );
     }
+    assert.ok(regular > 40, `${regular} rounds had evenly spaced timestamps`);
   });
 
   it('block - special floats and large ints round-trip exactly', () => {
