@@ -18,15 +18,25 @@ export interface BackfillRequest {
   until_seq: number;
   /** Copy the first segment starting after this one (epoch ms); null: from the first segment. */
   after_segment: number | null;
-  /** Only count the rows a full copy would read (rows_total); nothing is written. */
-  count_only?: boolean;
   /** How long the owner may take (ms). */
+  timeout_ms: number;
+}
+
+/**
+ * Asks one owner how many rows a copy of its shard would read (a migration's `rows_total`, and the
+ * rows a plan names): the rows in its parts plus those in its memtable, once it applied the WAL up
+ * to `until_seq` (0: at once). Nothing is flushed or written. An upper bound: a row stored in two
+ * parts (overwritten before they merged) counts twice.
+ */
+export interface BackfillCountRequest {
+  count_only: true;
+  until_seq: number;
   timeout_ms: number;
 }
 
 /** One backfill reply. */
 export interface BackfillReply {
-  /** Rows copied by this request (with `count_only`: rows the whole shard holds). */
+  /** Rows copied by this request (to a count request: rows the whole shard holds). */
   rows: number;
   /** The segment copied (its start, epoch ms); null when none was left after `after_segment`. */
   segment: number | null;

@@ -215,8 +215,12 @@ export interface PlannedTarget {
   kind: OperationKind;
   /** Why this kind: the properties that change, e.g. "ttl 7d → 14d" or "shards 2 → 4". */
   reason: string;
-  /** Rows a rewrite copies (0 for instant). */
-  rows_total: number;
+  /**
+   * Rows a rewrite copies, counted now (0 for instant; an upper bound: rows overwritten since their
+   * parts last merged count more than once); null when a shard of the current layout has no live
+   * owner or did not answer in time.
+   */
+  rows_total: number | null;
 }
 
 /** Reply of `P.api.migration.plan`. */

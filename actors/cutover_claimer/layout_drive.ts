@@ -15,7 +15,13 @@
  * then close its shards and remove its files).
  */
 import type { Logger } from '../../runtime/log.js';
-import type { BackfillReply, BackfillRequest, CaughtUpReply, CaughtUpRequest } from '../../transport/backfill_types.js';
+import type {
+  BackfillCountRequest,
+  BackfillReply,
+  BackfillRequest,
+  CaughtUpReply,
+  CaughtUpRequest,
+} from '../../transport/backfill_types.js';
 import type { Bus } from '../../transport/bus.js';
 import type { LockstepClient } from '../../transport/client.js';
 import { Code, LockstepError, toLockstepError } from '../../transport/errors.js';
@@ -131,23 +137,10 @@ export class LayoutDrive {
         this.d.bus.lastSequence(this.d.subjects.walStream, this.d.subjects.wal(group, s, cur.generation)),
       ),
     );
-    const ask = (
-      shard: number,
-      body: Omit<BackfillRequest, 'migration' | 'index' | 'to' | 'until_seq' | 'timeout_ms'>,
-    ) =>
-      call<BackfillReply>(
-        this.d.bus,
-        this.d.subjects.shardBackfill(group, shard, cur.generation),
-        {
-          migration: op.migration_id,
-          index: op.index,
-          to: { generation: plan.next.generation, shards: plan.next.shards },
-          until_seq: until[shard]!,
-          timeout_ms: BACKFILL_CALL_MS,
-          ...body,
-        } satisfies BackfillRequest,
-        { timeoutMs: BACKFILL_CALL_MS + 5000 },
-      ).catch((err: unknown) => {
+    const ask = (shard: number, body: BackfillRequest | BackfillCountRequest) =>
+      call<BackfillReply>(this.d.bus, this.d.subjects.shardBackfill(group, shard, cur.generation), body, {
+        timeoutMs: BACKFILL_CALL_MS + 5000,
+      }).catch((err: unknown) => {
         const le = toLockstepError(err);
         // A shard with no live owner now may have one soon, a slow one may answer: those retry.
         const failure = new LockstepError(le.code, `copying shard ${group}/${shard}: ${le.message}`, {
@@ -155,7 +148,17 @@ export class LayoutDrive {
         });
         throw Object.assign(failure, { retryable: isTransientCode(le.code) });
       });
-    const counts = await Promise.all(until.map((_, s) => ask(s, { after_segment: null, count_only: true })));
+    const copyRequest = (shard: number, after_segment: number | null): BackfillRequest => ({
+      migration: op.migration_id,
+      index: op.index,
+      to: { generation: plan.next.generation, shards: plan.next.shards },
+      until_seq: until[shard]!,
+      after_segment,
+      timeout_ms: BACKFILL_CALL_MS,
+    });
+    const counts = await Promise.all(
+      until.map((seq, s) => ask(s, { count_only: true, until_seq: seq, timeout_ms: BACKFILL_CALL_MS })),
+    );
     const total = counts.reduce((n, c) => n + c.rows, 0);
     // Taken over or resumed: what the position covers was copied (and counted) before.
     const from = op.copy_position ?? { shard: 0, after_segment: null };
@@ -165,7 +168,7 @@ export class LayoutDrive {
       let after = s === from.shard ? from.after_segment : null;
       for (;;) {
         signal.throwIfAborted();
-        const r = await ask(s, { after_segment: after });
+        const r = await ask(s, copyRequest(s, after));
         if (r.segment === null) break;
         after = r.segment;
         copied += r.rows;

@@ -10,7 +10,7 @@
  * migration, segment and chunk, and versions make a repeated copy harmless either way.
  */
 import type { Bus, Subscription } from '../../transport/bus.js';
-import type { BackfillReply, BackfillRequest } from '../../transport/backfill_types.js';
+import type { BackfillCountRequest, BackfillReply, BackfillRequest } from '../../transport/backfill_types.js';
 import { encode } from '../../transport/codec.js';
 import { Code, errors, LockstepError } from '../../transport/errors.js';
 import { serve } from '../../transport/rpc.js';
@@ -65,9 +65,9 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
           );
         }
       }
+      if ('count_only' in r) return { rows: storedRows(actor), segment: null };
       await actor.flushNow();
       const parts = actor.store.listParts();
-      if (r.count_only) return { rows: parts.reduce((n, p) => n + p.part.metadata.row_count, 0), segment: null };
       // An injected fault fails a segment's copy, or holds its rows between reading and appending them.
       const late = deps.faults?.check('backfill', g) ?? 0;
       const starts = [...new Set(parts.map((p) => p.segmentStartMs))].filter(
@@ -110,9 +110,21 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
   );
 }
 
-function checkRequest(v: unknown): BackfillRequest {
-  const r = v as BackfillRequest;
+/** The rows a copy of the shard would read: its parts' and its memtable's (see BackfillCountRequest). */
+function storedRows(actor: ShardActor): number {
+  return actor.store.listParts().reduce((n, p) => n + p.part.metadata.row_count, actor.memtable.rowCount);
+}
+
+function checkRequest(v: unknown): BackfillRequest | BackfillCountRequest {
   const int = (x: unknown, min: number) => Number.isSafeInteger(x) && (x as number) >= min;
+  if (v && typeof v === 'object' && (v as BackfillCountRequest).count_only === true) {
+    const c = v as BackfillCountRequest;
+    if (!int(c.until_seq, 0) || !int(c.timeout_ms, 1)) {
+      throw errors.invalidArgument('not a backfill count request (transport/backfill_types.ts)');
+    }
+    return c;
+  }
+  const r = v as BackfillRequest;
   if (
     !r ||
     typeof r !== 'object' ||

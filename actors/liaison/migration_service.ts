@@ -1,10 +1,10 @@
 /**
  * The migration API (DESIGN §9) on `P.api.migration.<verb>`, queue group `liaison`. It plans,
- * records and shows; it never drives: `start` writes the migration and its operations, every other
- * verb records a durable intent that a claimer consumes, and each wakes the claimers. Refusals come
- * before anything is written: an unknown target, a group already under another migration, a
- * rewrite of a measure's rows (entity, field or tag types: not built yet), a cutover out of turn, a
- * release while not paused, a resume of a migration that is not stopped.
+ * records and shows; it never drives: `plan` asks the data nodes how many rows each rewrite copies,
+ * `start` writes the migration and its operations, every other verb records a durable intent that a
+ * claimer consumes, and each wakes the claimers. Refusals come before anything is written: an
+ * unknown target, a group already under another migration, a tag's type change (not built yet), a
+ * cutover out of turn, a release while not paused, a resume of a migration that is not stopped.
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../runtime/clock.js';
@@ -28,9 +28,10 @@ import {
   type OperationRecord,
   type PlanReply,
 } from '../../transport/migration_types.js';
-import { serve } from '../../transport/rpc.js';
+import { call, serve } from '../../transport/rpc.js';
 import { checkName, type Group, type Measure, type StoredResource } from '../../transport/schema_types.js';
-import type { Layout } from '../../transport/layout_types.js';
+import { layoutOf, type Layout } from '../../transport/layout_types.js';
+import type { BackfillCountRequest, BackfillReply } from '../../transport/backfill_types.js';
 import { LIAISON_QUEUE, lastToken, type Subjects } from '../../transport/subjects.js';
 import { parseSpec, planTarget, type TargetPlan } from './migration_plan.js';
 import { isPlainObject } from './schema_validation.js';
@@ -61,6 +62,29 @@ function newId(nowMs: number): string {
   return `m${nowMs.toString(36)}_${randomBytes(4).toString('hex')}`;
 }
 
+/** How long a plan waits for one shard's count of its rows. */
+const PLAN_COUNT_MS = 5000;
+
+/**
+ * The rows a rewrite of `group` copies: what each shard of its current generation holds once it
+ * applied every write acknowledged so far, asked of one live owner each
+ * (transport/backfill_types.ts BackfillCountRequest). Null when a shard has no live owner or does
+ * not answer in time (a placement migration off a lost node plans so).
+ */
+async function rowsToCopy(d: MigrationServiceDeps, group: string, layout: Layout): Promise<number | null> {
+  const cur = layout.current;
+  const count = async (shard: number): Promise<number> => {
+    const until = await d.bus.lastSequence(d.subjects.walStream, d.subjects.wal(group, shard, cur.generation));
+    const body: BackfillCountRequest = { count_only: true, until_seq: until, timeout_ms: PLAN_COUNT_MS };
+    const r = await call<BackfillReply>(d.bus, d.subjects.shardBackfill(group, shard, cur.generation), body, {
+      timeoutMs: PLAN_COUNT_MS + 1000,
+    });
+    return r.rows;
+  };
+  const counts = await Promise.all(Array.from({ length: cur.shards }, (_, s) => count(s).catch(() => null)));
+  return counts.some((c) => c === null) ? null : counts.reduce<number>((n, c) => n + c!, 0);
+}
+
 /** Serves the nine verbs. */
 export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
   const wake = () => d.bus.publish(d.subjects.events.migrationWake, new Uint8Array(0));
@@ -69,9 +93,12 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
     d.bus.publish(d.subjects.events.migration(status.id), encode(e));
   };
 
-  const plan = async (b: Record<string, unknown>): Promise<{ spec: Required<MigrationSpec>; plans: TargetPlan[] }> => {
+  const plan = async (
+    b: Record<string, unknown>,
+  ): Promise<{ spec: Required<MigrationSpec>; plans: TargetPlan[]; layouts: Layout[] }> => {
     const spec = parseSpec(b.spec);
     const plans: TargetPlan[] = [];
+    const layouts: Layout[] = [];
     for (const target of spec.targets) {
       const group = (await d.registry.get({ kind: 'group', group: target, name: '' })) as StoredResource<Group>;
       const measures = (await d.registry.list('measure', target)) as StoredResource<Measure>[];
@@ -81,13 +108,14 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
         name: '',
       })) as StoredResource<Layout> | null;
       plans.push(planTarget(spec, { group, measures, layout }));
+      layouts.push(layoutOf(group.resource, layout?.resource));
     }
     if (plans.every((p) => p.resources.length === 0 && !p.layout)) {
       throw errors.invalidArgument('the change changes nothing in any target: every target is already as asked', {
         field: 'spec.change',
       });
     }
-    return { spec, plans };
+    return { spec, plans, layouts };
   };
 
   const status = async (id: string): Promise<MigrationStatus> => {
@@ -171,12 +199,15 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
     const verb = lastToken(subject);
     switch (verb) {
       case 'plan': {
-        const { spec, plans } = await plan(b);
+        const { spec, plans, layouts } = await plan(b);
+        const rows = await Promise.all(
+          plans.map((p, i) => (p.kind === 'rewrite' ? rowsToCopy(d, p.target, layouts[i]!) : 0)),
+        );
         const reply: PlanReply = {
           policy: spec.policy,
           on_failure: spec.on_failure,
           defer_cutover: spec.defer_cutover,
-          targets: plans.map((p) => ({ target: p.target, kind: p.kind, reason: p.reason, rows_total: 0 })),
+          targets: plans.map((p, i) => ({ target: p.target, kind: p.kind, reason: p.reason, rows_total: rows[i]! })),
         };
         return reply;
       }

@@ -52,16 +52,20 @@ function cutoverMode(r: { defer_cutover: boolean }): string {
 /** `plan`: the policies, then per target its kind, rows to copy and why. */
 export function planLines(r: PlanReply): string[] {
   const rewrites = r.targets.filter((t) => t.kind === 'rewrite');
-  const rows = rewrites.reduce((n, t) => n + t.rows_total, 0);
+  const rows = rewrites.reduce((n, t) => n + (t.rows_total ?? 0), 0);
+  const uncounted = rewrites.filter((t) => t.rows_total === null).length;
   const instant = r.targets.length - rewrites.length;
+  const rowsOf = (t: PlanReply['targets'][number]) =>
+    t.kind !== 'rewrite' ? '-' : t.rows_total === null ? 'unknown' : formatCount(t.rows_total);
   return [
     `policy ${r.policy}, on_failure ${r.on_failure}, ${cutoverMode(r)}`,
     ...table(
       ['TARGET', 'KIND', 'ROWS TO COPY', 'REASON'],
-      r.targets.map((t) => [t.target, t.kind, t.kind === 'rewrite' ? formatCount(t.rows_total) : '-', t.reason]),
+      r.targets.map((t) => [t.target, t.kind, rowsOf(t), t.reason]),
     ),
     `${r.targets.length} target${r.targets.length === 1 ? '' : 's'}: ${rewrites.length} rewrite ` +
-      `(${formatCount(rows)} rows to copy), ${instant} instant`,
+      `(${formatCount(rows)} rows to copy${uncounted > 0 ? `, ${uncounted} not counted: a shard did not answer` : ''}), ` +
+      `${instant} instant`,
   ];
 }
 

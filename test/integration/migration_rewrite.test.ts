@@ -18,6 +18,7 @@ import type {
   MigrationStatus,
   MigrationSpec,
   OperationRecord,
+  PlanReply,
 } from '../../transport/migration_types.js';
 import type { QueryReply } from '../../transport/query_types.js';
 import type { StoredResource } from '../../transport/schema_types.js';
@@ -113,10 +114,11 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
   it('rewrite - barrier policy: all copy and park, cutovers in order, every point read exactly once throughout', async () => {
     for (const g of TARGETS) for (let i = 0; i < 5; i++) await writeBatch(g);
     const spec: MigrationSpec = { targets: TARGETS, policy: 'barrier', change: { group: { shards: 4 } } };
-    const plan = await migration<{ targets: { target: string; kind: string; reason: string }[] }>('plan', { spec });
+    // The plan counts the rows each copy takes: every acknowledged write, applied or not yet.
+    const plan = await migration<PlanReply>('plan', { spec });
     assert.deepEqual(
-      plan.targets.map((t) => [t.target, t.kind, t.reason]),
-      TARGETS.map((t) => [t, 'rewrite', 'shards 2 → 4']),
+      plan.targets.map((t) => [t.target, t.kind, t.reason, t.rows_total]),
+      TARGETS.map((t) => [t, 'rewrite', 'shards 2 → 4', written.get(t)!.points]),
     );
     const { id } = await migration<MigrationStatus>('start', { spec });
     // Writes and exact reads go on through the whole migration, bounded in time.
@@ -251,6 +253,8 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
       `never copied from the start again: ${atStop.rows_copied} at the stop, then ${progress.join(', ')}`,
     );
     assert.equal(done.operations[0]!.rows_copied, done.operations[0]!.rows_total);
+    // A copy started over would have counted the segments copied before the stop twice.
+    assert.equal(done.operations[0]!.rows_total, written.get(g)!.points, 'rows counted once: no copy started over');
     assert.equal((await layoutOf(g)).current.shards, 3);
     assert.equal(await count(g), written.get(g)!.points, 'every point, once, from the new layout');
   });

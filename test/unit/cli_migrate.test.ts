@@ -166,12 +166,20 @@ describe('cli migrate output', () => {
     const one = { ...planReply(), defer_cutover: true, targets: [planReply().targets[2]!] };
     assert.equal(planLines(one)[0], 'policy barrier, on_failure halt, cutover on request');
     assert.equal(planLines(one).at(-1), '1 target: 0 rewrite (0 rows to copy), 1 instant');
+    // A shard that did not answer leaves its target's rows uncounted, and the total says so.
+    const [eu, us, ap] = planReply().targets;
+    const lost = planLines({ ...planReply(), targets: [eu!, { ...us!, rows_total: null }, ap!] });
+    assert.equal(lost[3], 'metrics_us  rewrite  unknown       shards 2 → 4');
+    assert.equal(
+      lost.at(-1),
+      '3 targets: 2 rewrite (1,200,000 rows to copy, 1 not counted: a shard did not answer), 1 instant',
+    );
   });
 
   it('migrate output - status: headline, policies, per target state, bar, rows, rate, ETA, lease, kind', () => {
     // 150 s after T0, metrics_us copied 250k rows in the 100 s since its copy started: 2500/s.
     assert.deepEqual(statusLines(copyingStatus(), averageRate(T0 + 150_000)), [
-      'migration mig_0001 running: copying — metrics_us 25%',
+      'migration mig_0001 running: copying metrics_us',
       'policy barrier, on_failure halt, cutover automatic, created 2025-05-01T10:00:00Z',
       'TARGET      STATE                PROGRESS           ROWS       RATE    ETA    LEASE       KIND',
       'metrics_eu  waiting_for_cutover  [##########] 100%  1.0M/1.0M  -       -      -           rewrite',
@@ -220,15 +228,15 @@ describe('cli migrate output', () => {
     assert.equal(
       eventLine(ev, averageRate(ev.at)),
       '2025-05-01T10:02:30Z progress metrics_us running [##........]  25% 250k/1.0M 2500/s ETA 5m00s | ' +
-        'migration mig_0001 running: copying — metrics_us 25%',
+        'migration mig_0001 running: copying metrics_us',
     );
     assert.equal(
       eventLine(migrationEvent('intent', 1000, s), noRate),
-      '2025-05-01T10:00:01Z intent | migration mig_0001 running: copying — metrics_us 25%',
+      '2025-05-01T10:00:01Z intent | migration mig_0001 running: copying metrics_us',
     );
     assert.equal(
       eventLine(migrationEvent('completed', 2000, s, 'metrics_ap'), noRate),
-      '2025-05-01T10:00:02Z completed metrics_ap pending | migration mig_0001 running: copying — metrics_us 25%',
+      '2025-05-01T10:00:02Z completed metrics_ap pending | migration mig_0001 running: copying metrics_us',
     );
   });
 
