@@ -247,12 +247,15 @@ function resumedState(op: OperationRecord): OperationRecord {
 /**
  * The operations after reconciling a stop, resume or cancel intent (release changes the migration
  * record instead: see `released`). Operations already completed stay so; leases are dropped, which
- * fences out any holder still driving.
+ * fences out any holder still driving. Cancel undoes only what has not begun to cut over (DESIGN §9:
+ * "cancel before cutover"): a cutover under way may have switched the layout already, so it keeps its
+ * lease and completes, as if the cancel had come just after it. A stopped cutover resumes by
+ * running again (the cutover drive is idempotent).
  */
 export function reconciled(kind: 'stop' | 'resume' | 'cancel', ops: readonly OperationRecord[]): OperationRecord[] {
   return ops.map((op) => {
     if (op.state === 'completed' || op.state === 'cancelled') return op;
-    if (kind === 'cancel') return { ...op, state: 'cancelled', lease: null };
+    if (kind === 'cancel') return op.state === 'cutting_over' ? op : { ...op, state: 'cancelled', lease: null };
     if (kind === 'stop') return op.state === 'failed' ? op : { ...op, state: 'stopped', lease: null };
     return op.state === 'stopped' ? { ...resumedState(op), lease: null } : op;
   });

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import {
   claimed,
+  completed,
   copied,
   failedWith,
   isRetryableFailure,
@@ -174,6 +175,24 @@ describe('migration rules', () => {
     assert.deepEqual(states(stopped), ['completed', 'stopped']);
     assert.deepEqual(states(reconciled('resume', stopped)), ['completed', 'running']);
     assert.deepEqual(states(reconciled('cancel', two)), ['completed', 'cancelled']);
+  });
+
+  it('claims - cancel spares a cutover already begun: it keeps its lease and completes; the rest is cancelled', () => {
+    const m = migration('parallel', 'halt', 3);
+    const three = ops(m, ['completed', 'cutting_over', 'waiting_for_cutover']);
+    three[1]!.lease = { owner: 'c1', token: 't1', heartbeat_at: 10 };
+    const after = reconciled('cancel', three);
+    assert.deepEqual(
+      after.map((o) => [o.state, o.lease?.token ?? null]),
+      [
+        ['completed', null],
+        ['cutting_over', 't1'],
+        ['cancelled', null],
+      ],
+    );
+    // The migration reads as cancelled at once; the cutover's holder goes on to complete it.
+    assert.equal(projectMigration(m, after), 'cancelled');
+    assert.equal(projectMigration(m, [after[0]!, completed(after[1]!, 20), after[2]!]), 'cancelled');
   });
 
   it('claims - a drive failure is retried when it says so, else when its code is transient (a KV listing that timed out)', () => {
