@@ -3,9 +3,10 @@
  * by `P.events.migration_wake`, and publishes every step on `P.events.migration.<id>`. Drives:
  * a layout rewrite copies through LayoutDrive (register `next`, backfill, swap); every cutover then
  * writes the planned resources through the public schema API with the revisions they were planned
- * against, and waits until the barrier certifies every key on every node. Rewrites of a measure's
- * rows (entity or field types) are refused by the API; a stored one fails here for good. Each
- * phase is one trace span and feeds the migration metrics (migration_metrics.ts).
+ * against, and waits until the barrier certifies every key on every node. A measure rewrite
+ * (entity, a field's type) is a layout rewrite whose new generation holds the new shape; a tag's
+ * type change is refused by the API. Each phase is one trace span and feeds the migration metrics
+ * (migration_metrics.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { SpanStatusCode, trace } from '@opentelemetry/api';

@@ -53,7 +53,7 @@ export function migrationStatus(o: Partial<MigrationStatus> = {}): MigrationStat
 export function copyingStatus(): MigrationStatus {
   return migrationStatus({
     state: 'running',
-    headline: 'copying — metrics_us 25%',
+    headline: 'copying metrics_us',
     operations: [
       operation('metrics_eu', {
         state: 'waiting_for_cutover',
