@@ -1,6 +1,7 @@
 /**
  * A claimer's engine (DESIGN §9): it ticks on a wake event or every `tickMs`, takes at most one
- * action per tick (runtime/migration/claims.ts decides which), and drives the operations it
+ * action per tick (runtime/migration/claims.ts decides which) and ticks again at once after an
+ * action that stored a change (up to MAX_TICKS_IN_A_ROW), and drives the operations it
  * claimed: copy with heartbeats, then park, wait for a deferred cutover, or cut over. What copying
  * and cutting over mean is injected (`DriveHooks`), so the same engine runs the real drives on a
  * claimer node and simulated ones in the seeded simulation test.
@@ -35,6 +36,12 @@ import {
   type MigrationRecord,
   type OperationRecord,
 } from '../../transport/migration_types.js';
+
+/**
+ * Ticks one wake may run back to back while each stores a change: enough to claim every target of
+ * a parallel migration at once, bounded so a loop of changes cannot starve the timer.
+ */
+const MAX_TICKS_IN_A_ROW = 16;
 
 /** A pending user intent with its key. */
 type PendingIntent = MigrationView['intents'][number];
@@ -100,6 +107,8 @@ export class ClaimerEngine {
   private timer?: TimerHandle;
   private ticking = false;
   private again = false;
+  /** Whether the current tick's action stored a change. */
+  private changed = false;
   private readonly abort = new AbortController();
   /** Drives in progress, by operation key. */
   readonly drives = new Map<string, Promise<void>>();
@@ -137,10 +146,15 @@ export class ClaimerEngine {
     if (this.stopped || this.ticking) return;
     this.ticking = true;
     try {
+      // A tick takes one action; one that changed something may have made another possible (the
+      // next target of a parallel migration), so tick again at once, a bounded number of times.
+      let ticks = 0;
       do {
         this.again = false;
+        this.changed = false;
         await this.tick().catch(() => undefined); // a store error ends this tick; the next retries
-      } while (this.again && !this.stopped);
+        ticks++;
+      } while ((this.again || (this.changed && ticks < MAX_TICKS_IN_A_ROW)) && !this.stopped);
     } finally {
       this.ticking = false;
       if (!this.stopped) this.schedule(this.o.tickMs);
@@ -158,6 +172,7 @@ export class ClaimerEngine {
     if (action.kind === 'retry') {
       const next = retried(action.op);
       if (await this.o.store.replace(next, view.revisions.get(opKey(next.migration_id, next.index))!)) {
+        this.changed = true;
         const ops = view.ops.map((o) => (o.index === next.index ? next : o));
         this.o.onEvent?.({ kind: 'changed', migration: view.migration, ops, detail: `retry ${next.target}` });
         this.o.wakeOthers();
@@ -187,6 +202,7 @@ export class ClaimerEngine {
       }
     }
     await this.o.store.consumeIntent(intent.key);
+    this.changed = true;
     this.o.onEvent?.({ kind: 'changed', migration: m, ops, detail: `${intent.kind} ${m.id}` });
     this.o.wakeOthers();
   }
@@ -197,6 +213,7 @@ export class ClaimerEngine {
     const token = this.o.newToken();
     const next = claimed(op, claim, this.o.owner, token, this.o.clock.now());
     if (!(await this.o.store.replace(next, view.revisions.get(key)!))) return;
+    this.changed = true;
     this.o.onEvent?.({ kind: 'claimed', op: next, claim });
     const drive = this.drive(view.migration, next, token).finally(() => this.drives.delete(key));
     this.drives.set(key, drive);

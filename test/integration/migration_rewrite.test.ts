@@ -20,7 +20,7 @@ import type {
   OperationRecord,
   PlanReply,
 } from '../../transport/migration_types.js';
-import type { QueryReply } from '../../transport/query_types.js';
+import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 import type { StoredResource } from '../../transport/schema_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
@@ -43,7 +43,7 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
   let c: TestCluster;
   const events: MigrationEvent[] = [];
   /** Per group: points acknowledged (distinct keys) and the token covering all of them. */
-  const written = new Map<string, { points: number; tokens: WriteToken[] }>();
+  const written = new Map<string, { points: number; tokens: WriteToken[]; times: number[] }>();
 
   before(async () => {
     let last: { group: string; revision: number } | undefined;
@@ -56,13 +56,15 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
       'roll_b',
       'par_a',
       'par_b',
+      'par_c',
+      'par_d',
       'moved',
       'stop_resume',
       ...FAIL_GROUPS,
     ]) {
       await c.createGroup(g);
       const m = await c.createMeasure(g, 'cpu');
-      written.set(g, { points: 0, tokens: [] });
+      written.set(g, { points: 0, tokens: [], times: [] });
       last = { group: g, revision: m.revision };
     }
     // Queries need the shards open: a data node opens them while applying the group, which comes
@@ -86,6 +88,30 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
     const w = written.get(g)!;
     w.points += HOSTS;
     w.tokens.push(r.write_token);
+    w.times.push(ts);
+  };
+  /**
+   * Every point of `g` read back raw: each written (host, ts) exactly once, nothing else. A count
+   * alone would let a missing point and a duplicate cancel out.
+   */
+  const readsExactly = async (g: string, what: string): Promise<void> => {
+    const w = written.get(g)!;
+    const r = await c.api<QueryReply<MeasureRow>>(
+      S.api.query('measure'),
+      {
+        group: g,
+        name: 'cpu',
+        from: T0,
+        to: T0 + 4 * 86_400_000,
+        limit: 100_000,
+        write_token: mergeTokens(g, w.tokens),
+      },
+      10_000,
+    );
+    assert.equal(r.has_more, false, `${what}: one page`);
+    const got = (r.rows ?? []).map((row) => `${String(row.tags.host)}@${row.ts}`).sort();
+    const want = w.times.flatMap((ts) => Array.from({ length: HOSTS }, (_, h) => `h${h}@${ts}`)).sort();
+    assert.deepEqual(got, want, what);
   };
   /** Rows a query on `g` returns, waiting for every acknowledged write. */
   const count = async (g: string): Promise<number> => {
@@ -128,7 +154,7 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
     while (s.state !== 'completed' && s.state !== 'failed' && Date.now() < deadline) {
       for (const g of TARGETS) {
         await writeBatch(g);
-        assert.equal(await count(g), written.get(g)!.points, `${g} during the migration (${s.headline})`);
+        await readsExactly(g, `${g} during the migration (${s.headline})`);
       }
       rounds++;
       s = await status(id);
@@ -154,7 +180,7 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
       assert.equal(l.current.shards, 4);
       assert.equal(l.current.generation, 2);
       await writeBatch(g);
-      assert.equal(await count(g), written.get(g)!.points, `${g} after the migration`);
+      await readsExactly(g, `${g} after the migration`);
     }
   });
 
@@ -303,6 +329,45 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
     for (const g of ['par_a', 'par_b']) {
       assert.equal((await layoutOf(g)).current.segment_interval, '12h');
       assert.equal(await count(g), written.get(g)!.points);
+    }
+  });
+
+  it('rewrite - parallel, cutovers automatic: copies overlap, then each target parks and cuts over in target order', async () => {
+    const groups = ['par_c', 'par_d'];
+    for (const g of groups) for (const day of [0, 1]) for (let i = 0; i < 2; i++) await writeBatch(g, day);
+    // Slow segment copies make the overlap certain: each copy outlasts the other's claim.
+    for (const g of groups) {
+      for (const n of ['d1', 'd2']) {
+        await c.injectFault(n, {
+          actor: 'data_shard',
+          phase: 'backfill',
+          kind: 'delay',
+          delay_ms: 300,
+          group: g,
+        } as never);
+      }
+    }
+    const from = events.length;
+    const s = await run({ targets: groups, policy: 'parallel', change: { group: { shards: 3 } } });
+    for (const n of ['d1', 'd2']) await c.control(n, 'clear_fault');
+    assert.equal(s.state, 'completed', `${s.headline}: ${JSON.stringify(s.operations.map((o) => o.error))}`);
+    const [a, b] = s.operations;
+    assert.ok(
+      b!.copy_started_at! < a!.copy_completed_at! && a!.copy_started_at! < b!.copy_completed_at!,
+      `the copies overlap: ${JSON.stringify(s.operations)}`,
+    );
+    assert.ok(b!.cutover_started_at! >= a!.completed_at!, `${b!.target} cut over after ${a!.target} completed`);
+    const mine = events.slice(from).filter((e) => e.id === s.id);
+    // Every write during a cutover is published as cutover_started: the first of each counts.
+    const cutovers = new Set(mine.filter((e) => e.kind === 'cutover_started').map((e) => e.target));
+    assert.deepEqual([...cutovers], groups, 'cutovers began in target order');
+    // Both parked (lease released) before either cut over: no deferral, the cutover claim took each.
+    const firstCutover = mine.findIndex((e) => e.kind === 'cutover_started');
+    const parked = mine.slice(0, firstCutover).filter((e) => e.kind === 'parked');
+    assert.deepEqual(new Set(parked.map((e) => e.target)), new Set(groups), 'both parked first');
+    for (const g of groups) {
+      assert.equal((await layoutOf(g)).current.shards, 3);
+      await readsExactly(g, `${g} after the migration`);
     }
   });
 
