@@ -15,7 +15,9 @@
  *   I6 liveness: with a claimer alive, every migration ends (completed unless a permanent failure
  *      or a cancel was injected) within the time budget;
  *   I7 the migration's state is never stored: the record has none, so what anyone reads is the
- *      projection of its operations.
+ *      projection of its operations;
+ *   I8 a target parked for its cutover holds no lease unless the migration defers its cutovers
+ *      (parking frees the claimer; a deferred target's holder waits for `migrate cutover`).
  *
  * The watcher opens the bucket first, keeping every revision, so its watch delivers every record
  * (a watch skips what was overwritten before delivery; the claimers' writes are quick).
@@ -142,6 +144,9 @@ export class HistoryChecker {
       // I1: the claim's time is its new heartbeat; the old lease must have been stale by then.
       if (prev?.lease && leaseLive(prev, next.lease.heartbeat_at, LEASE_TIMEOUT_MS))
         fail('I1 a claim replaced a live lease');
+    }
+    if (this.migration && next.state === 'waiting_for_cutover' && next.lease && !this.migration.defer_cutover) {
+      fail('I8 a parked target holds a lease');
     }
     if (this.migration && prev) {
       const m = this.migration;

@@ -1,6 +1,6 @@
 /**
  * The claimers' rules under a seeded simulation (test/harness/migration_sim.ts lists the invariants
- * I1–I7 it checks at every stored record): three claimers on the in-memory bus and KV twin with
+ * I1–I8 it checks at every stored record): three claimers on the in-memory bus and KV twin with
  * delayed, lost and duplicated wake events, crashes, wall-clock jumps and failing copies. A failing
  * seed is printed with the command that replays it exactly; `npm run sim:migrations` runs more seeds.
  */
@@ -27,7 +27,7 @@ const M: MigrationRecord = {
 describe('migration claimers under seeded simulation', function () {
   this.timeout(300_000);
 
-  it(`migration sim - ${RUNS} seeded runs keep I1–I7: one holder, gates, cutover order, liveness`, async () => {
+  it(`migration sim - ${RUNS} seeded runs keep I1–I8: one holder, gates, cutover order, liveness, parking`, async () => {
     const base = runSeed('LOCKSTEP_SIM_SEED');
     const totals = { claims: 0, leaseLosses: 0, crashes: 0, jumps: 0, ended: new Map<string, number>() };
     const ENDS = ['completed', 'failed', 'cancelled'];
@@ -91,7 +91,7 @@ describe('migration claimers under seeded simulation', function () {
     assert.throws(() => put(c3, 'op.m1.1', early), /I3 a cutover before target 0 settled/);
   });
 
-  it('migration sim - the history checker refuses a copy against the gates, a changed completion, completions out of order and a stored state', () => {
+  it('migration sim - the history checker refuses a copy against the gates, a changed completion, completions out of order, a stored state and a parked lease', () => {
     const put = (c: HistoryChecker, key: string, v: unknown) => c.apply(key, encode(v));
     const rolling: MigrationRecord = { ...M, policy: 'rolling' };
     const lease = { owner: 'c1', token: 't1', heartbeat_at: 5 };
@@ -120,5 +120,14 @@ describe('migration claimers under seeded simulation', function () {
       () => put(new HistoryChecker(2), 'migration.m1', { ...M, state: 'running' }),
       /I7 the migration record stores a state/,
     );
+
+    // Parked with its lease under parallel (no deferral); a deferred target may wait holding it.
+    const holding = { ...newOperation(M, 0), state: 'waiting_for_cutover', copy_completed_at: 2, lease };
+    const c3 = new HistoryChecker(2);
+    put(c3, 'migration.m1', M);
+    assert.throws(() => put(c3, 'op.m1.0', holding), /I8 a parked target holds a lease/);
+    const c4 = new HistoryChecker(2);
+    put(c4, 'migration.m1', { ...M, defer_cutover: true });
+    put(c4, 'op.m1.0', holding);
   });
 });
