@@ -215,6 +215,43 @@ describe('cluster observability (1 liaison + 2 data nodes, OTEL_* set)', functio
     assert.match(text, /lockstep_migration_cutover_duration_seconds_count 1\n/);
     assert.match(text, /lockstep_migration_lease_lost_total 0\n/);
   });
+
+  it('metrics - a holder that finds its lease gone (stopped mid-copy) counts it in lease_lost_total', async () => {
+    await c.createGroup('gs');
+    await c.createMeasure('gs', 'cpu');
+    for (let d = 0; d < 3; d++) {
+      const ts = T0 + d * 86_400_000;
+      const points = Array.from({ length: 20 }, (_, h) => ({ tags: { host: `h${h}` }, fields: { value: h }, ts }));
+      await c.api(S.api.write('measure'), { group: 'gs', name: 'cpu', points }, 10_000);
+    }
+    // Each segment's copy takes a while, so the holder writes its progress after the stop.
+    for (const n of ['d1', 'd2', 'd3']) {
+      await c.injectFault(n, {
+        actor: 'data_shard',
+        phase: 'backfill',
+        kind: 'delay',
+        delay_ms: 500,
+        group: 'gs',
+      } as never);
+    }
+    const { id } = await c.api<MigrationStatus>(S.api.migration('start'), {
+      spec: { targets: ['gs'], change: { group: { shards: 3 } } },
+    });
+    const status = () => c.api<MigrationStatus>(S.api.migration('status'), { id });
+    await waitFor(async () => (await status()).state === 'running', { timeoutMs: 30_000, what: 'the copy' });
+    await c.api(S.api.migration('stop'), { id });
+    await waitFor(async () => (await status()).state === 'stopped', { timeoutMs: 30_000, what: 'stopped' });
+    const { metrics_port } = await c.control<{ metrics_port: number }>('c1', 'actors');
+    await waitFor(
+      async () =>
+        /lockstep_migration_lease_lost_total 1\n/.test(
+          await (await fetch(`http://127.0.0.1:${metrics_port}/metrics`)).text(),
+        ),
+      { timeoutMs: 20_000, what: 'lease_lost_total 1' },
+    );
+    for (const n of ['d1', 'd2', 'd3']) await c.control(n, 'clear_fault');
+    await c.api(S.api.migration('cancel'), { id });
+  });
 });
 
 describe('cluster observability (OTEL_TRACES_SAMPLER=always_off)', function () {
