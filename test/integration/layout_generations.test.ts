@@ -17,7 +17,9 @@ import { Code, LockstepError } from '../../transport/errors.js';
 import { firstGeneration, type Layout, type LayoutGeneration } from '../../transport/layout_types.js';
 import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 import type { Group, StoredResource } from '../../transport/schema_types.js';
-import { subjectsFor } from '../../transport/subjects.js';
+import { subjectsFor, walDurableName } from '../../transport/subjects.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import type { WriteToken } from '../../transport/write_token.js';
 import { shardOfSeries } from '../../storage/routing.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
@@ -110,6 +112,22 @@ describe('layout generations in the data path (1 liaison, 2 data nodes)', functi
     await putLayout({ current: gen1, next: gen2 });
     await waitFor(async () => (await allShardsOpen()).length === 6, { what: 'the 4 shards of generation 2 open' });
     assert.deepEqual(await allShardsOpen(), [`${G}/0`, `${G}/1`, `${G}/g2/0`, `${G}/g2/1`, `${G}/g2/2`, `${G}/g2/3`]);
+    // Each owner of a generation-2 shard reads the WAL through a durable consumer of its own name.
+    const nc = await connect({ servers: c.lc.natsUrl });
+    try {
+      const durables: string[] = [];
+      for await (const ci of (await jetstreamManager(nc)).consumers.list(S.walStream)) durables.push(ci.name);
+      const want: string[] = [];
+      for (const node of ['d1', 'd2']) {
+        for (const s of await shardsOpen(node)) {
+          if (s.startsWith(`${G}/g2/`)) want.push(walDurableName(G, 2, Number(s.split('/')[2]), node));
+        }
+      }
+      assert.equal(want.length, 4);
+      for (const d of want) assert.ok(durables.includes(d), `${d} among ${durables.join(', ')}`);
+    } finally {
+      await nc.close();
+    }
     const r = await write(points(10, 20, T0 + 1000));
     const t = r.write_token;
     assert.equal(t.generation, undefined, 'shards are those of the generation serving reads, 1');
