@@ -12,6 +12,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActorsReply, WritePoint, WriteReply } from '../../transport/api_types.js';
 import { decode } from '../../transport/codec.js';
+import { Code, type LockstepError } from '../../transport/errors.js';
 import type { Layout } from '../../transport/layout_types.js';
 import type {
   MigrationEvent,
@@ -221,6 +222,14 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
     await writeBatch(g);
     assert.equal(await count(g), written.get(g)!.points);
     await waitFor(() => dataDirs(g).every((d) => d.startsWith('shard-')), { what: 'generation 2 files removed' });
+    // Cancel is final.
+    for (const verb of ['resume', 'cutover', 'stop', 'cancel']) {
+      await assert.rejects(migration(verb, { id }), (err: unknown) => {
+        assert.equal((err as LockstepError).code, Code.FailedPrecondition, `${verb} after cancel: ${String(err)}`);
+        return true;
+      });
+    }
+    assert.equal((await status(id)).state, 'cancelled');
   });
 
   const run = async (spec: MigrationSpec): Promise<MigrationStatus> => {
