@@ -109,6 +109,8 @@ export class ClaimerEngine {
   private again = false;
   /** Whether the current tick's action stored a change. */
   private changed = false;
+  /** Waits of deferred holders between looks at their intents: a wake ends them early. */
+  private readonly naps = new Set<AbortController>();
   private readonly abort = new AbortController();
   /** Drives in progress, by operation key. */
   readonly drives = new Map<string, Promise<void>>();
@@ -133,6 +135,7 @@ export class ClaimerEngine {
   /** A wake event: tick now (a tick in progress ticks once more when it ends). */
   wake(): void {
     if (this.stopped) return;
+    for (const nap of this.naps) nap.abort(); // deferred holders look for their cutover request now
     if (this.ticking) this.again = true;
     else this.schedule(0);
   }
@@ -314,7 +317,12 @@ export class ClaimerEngine {
         this.o.wakeOthers();
         return { ...op, state: 'stopped' };
       }
-      await this.o.clock.sleep(Math.min(this.o.tickMs, this.o.heartbeatMs), signal).catch(() => undefined);
+      const nap = new AbortController();
+      this.naps.add(nap);
+      await this.o.clock
+        .sleep(Math.min(this.o.tickMs, this.o.heartbeatMs), AbortSignal.any([signal, nap.signal]))
+        .catch(() => undefined)
+        .finally(() => this.naps.delete(nap));
     }
   }
 

@@ -1,7 +1,8 @@
 /**
  * One claimer engine on the in-memory bus and KV twin with a fake clock, for the behaviours the
- * seeded simulation does not pin down: a deferred operation's inaction timeout, and a wake that
- * claims every target a parallel migration lets start (not one per tick period).
+ * seeded simulation does not pin down: a deferred operation's inaction timeout and its prompt
+ * cutover on request, and a wake that claims every target a parallel migration lets start (not one
+ * per tick period).
  */
 import assert from 'node:assert/strict';
 import { ClaimerEngine, type DriveHooks } from '../../actors/cutover_claimer/engine.js';
@@ -89,6 +90,11 @@ describe('claimer engine', () => {
     [op] = await ops();
     assert.equal(op!.state, 'waiting_for_cutover', 'resumed: waiting for its cutover again');
     assert.equal(op!.lease?.owner, 'c1');
+    // A cutover request and its wake: the holder goes at once, not at its next look (every 5 s).
+    await pass(user.addIntent({ migration_id: 'm1', kind: 'cutover', target: 'a', created_at: clock.now() }));
+    engine.wake();
+    await clock.advance(100);
+    assert.equal((await ops())[0]!.state, 'completed');
     await pass(engine.stop());
   });
 
