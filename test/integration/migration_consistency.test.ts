@@ -223,8 +223,8 @@ describe('reads across a layout rewrite (1 liaison, 2 data nodes, 1 claimer)', f
       timeoutMs: 60_000,
       what: 'the copy',
     });
-    // The next new-layout record each owner applies waits 3 s: the cutover's catch-up waits for it.
-    const hold = { actor: 'data_shard', phase: 'wal_apply', kind: 'delay', delay_ms: 3000, group: g, generation: 2 };
+    // The next new-layout record each owner applies waits 1.5 s: the cutover's catch-up waits for it.
+    const hold = { actor: 'data_shard', phase: 'wal_apply', kind: 'delay', delay_ms: 1500, group: g, generation: 2 };
     for (const n of ['d1', 'd2']) await c.injectFault(n, { ...hold, times: 1 } as never);
     await writeOld(before.schema_revision);
     await c.api(S.api.migration('cutover'), { id });
