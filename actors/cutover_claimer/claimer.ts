@@ -64,11 +64,23 @@ function phaseSpan<T>(phase: 'copy' | 'cutover', op: OperationRecord, fn: () => 
   });
 }
 
-/** What an operation's stored change means to a watcher. */
-function eventKind(op: OperationRecord): MigrationEvent['kind'] {
+/**
+ * What an operation's stored change means to a watcher, given the state this claimer last showed
+ * for it: a cutover is announced once, when it begins (a claim that starts it, or the write that
+ * moves the operation into it); the writes during it are progress.
+ */
+export function eventKind(
+  op: OperationRecord,
+  change: 'claimed' | 'wrote',
+  shownState: string | undefined,
+): MigrationEvent['kind'] {
+  if (change === 'claimed') {
+    const starts = op.state === 'cutting_over' && op.cutover_started_at === op.lease?.heartbeat_at;
+    return starts ? 'cutover_started' : 'claimed';
+  }
   if (op.state === 'completed') return 'completed';
   if (op.state === 'failed' || op.state === 'failed_retryable') return 'failed';
-  if (op.state === 'cutting_over') return 'cutover_started';
+  if (op.state === 'cutting_over') return shownState === 'cutting_over' ? 'progress' : 'cutover_started';
   if (op.state === 'waiting_for_cutover' && op.lease === null) return 'parked';
   return 'progress';
 }
@@ -157,16 +169,12 @@ export class CutoverClaimer implements Actor {
       const op = e.op;
       const key = opKey(op.migration_id, op.index);
       const seen = `${op.state}/${op.lease?.token ?? ''}/${op.rows_copied}/${Object.keys(op.applied).length}`;
-      if (shown.get(key) === seen) return;
+      const before = shown.get(key);
+      if (before === seen) return;
       shown.set(key, seen);
+      const kind = eventKind(op, e.kind, before?.split('/')[0]);
       const v = await store.view(op.migration_id);
-      if (v)
-        send(
-          op.migration_id,
-          e.kind === 'claimed' ? 'claimed' : eventKind(op),
-          op.target,
-          migrationStatus(v.migration, v.ops),
-        );
+      if (v) send(op.migration_id, kind, op.target, migrationStatus(v.migration, v.ops));
     };
     this.engine = new ClaimerEngine({
       store,

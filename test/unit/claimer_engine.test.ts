@@ -5,6 +5,7 @@
  * per tick period).
  */
 import assert from 'node:assert/strict';
+import { eventKind } from '../../actors/cutover_claimer/claimer.js';
 import { ClaimerEngine, type DriveHooks } from '../../actors/cutover_claimer/engine.js';
 import { newOperation } from '../../runtime/migration/claims.js';
 import { MigrationStore } from '../../runtime/migration/store.js';
@@ -70,6 +71,18 @@ async function setUp(m: MigrationRecord, copyMs: number) {
 }
 
 describe('claimer engine', () => {
+  it('events - a cutover is announced once: by the claim or write that starts it, not by a takeover or later writes', () => {
+    const op = { ...newOperation(migration({}), 0), copy_completed_at: 5 };
+    const lease = (at: number) => ({ owner: 'c1', token: `t${at}`, heartbeat_at: at });
+    const started = { ...op, state: 'cutting_over' as const, cutover_started_at: 10, lease: lease(10) };
+    assert.equal(eventKind(started, 'claimed', undefined), 'cutover_started');
+    assert.equal(eventKind({ ...started, lease: lease(40) }, 'claimed', undefined), 'claimed', 'a takeover');
+    assert.equal(eventKind(started, 'wrote', 'running'), 'cutover_started', 'a copy that goes straight on');
+    assert.equal(eventKind(started, 'wrote', 'cutting_over'), 'progress');
+    assert.equal(eventKind({ ...op, state: 'waiting_for_cutover', lease: null }, 'wrote', 'running'), 'parked');
+    assert.equal(eventKind({ ...started, state: 'completed', lease: null }, 'wrote', 'cutting_over'), 'completed');
+  });
+
   it('engine - a deferred target nobody cuts over holds its lease, then stops at the inaction timeout; resume waits again', async () => {
     const { clock, user, engine, ops, pass } = await setUp(migration({ defer_cutover: true }), 1_000);
     engine.start();
