@@ -15,13 +15,8 @@
  * then close its shards and remove its files).
  */
 import type { Logger } from '../../runtime/log.js';
-import type {
-  BackfillCountRequest,
-  BackfillReply,
-  BackfillRequest,
-  CaughtUpReply,
-  CaughtUpRequest,
-} from '../../transport/backfill_types.js';
+import { shardRows, walEnds } from '../../runtime/migration/copy_rows.js';
+import type { BackfillReply, BackfillRequest, CaughtUpReply, CaughtUpRequest } from '../../transport/backfill_types.js';
 import type { Bus } from '../../transport/bus.js';
 import type { LockstepClient } from '../../transport/client.js';
 import { Code, LockstepError, toLockstepError } from '../../transport/errors.js';
@@ -132,22 +127,19 @@ export class LayoutDrive {
     await this.certify(group, revision, signal);
     // Every liaison writes both generations now: what the current one holds up to here is copied.
     const cur = layout.current;
-    const until = await Promise.all(
-      Array.from({ length: cur.shards }, (_, s) =>
-        this.d.bus.lastSequence(this.d.subjects.walStream, this.d.subjects.wal(group, s, cur.generation)),
-      ),
-    );
-    const ask = (shard: number, body: BackfillRequest | BackfillCountRequest) =>
+    const until = await walEnds(this.d.bus, this.d.subjects, group, cur);
+    const failed = (shard: number) => (err: unknown) => {
+      const le = toLockstepError(err);
+      // A shard with no live owner now may have one soon, a slow one may answer: those retry.
+      const failure = new LockstepError(le.code, `copying shard ${group}/${shard}: ${le.message}`, {
+        details: le.details,
+      });
+      throw Object.assign(failure, { retryable: isTransientCode(le.code) });
+    };
+    const ask = (shard: number, body: BackfillRequest) =>
       call<BackfillReply>(this.d.bus, this.d.subjects.shardBackfill(group, shard, cur.generation), body, {
         timeoutMs: BACKFILL_CALL_MS + 5000,
-      }).catch((err: unknown) => {
-        const le = toLockstepError(err);
-        // A shard with no live owner now may have one soon, a slow one may answer: those retry.
-        const failure = new LockstepError(le.code, `copying shard ${group}/${shard}: ${le.message}`, {
-          details: le.details,
-        });
-        throw Object.assign(failure, { retryable: isTransientCode(le.code) });
-      });
+      }).catch(failed(shard));
     const copyRequest = (shard: number, after_segment: number | null): BackfillRequest => ({
       migration: op.migration_id,
       index: op.index,
@@ -157,9 +149,11 @@ export class LayoutDrive {
       timeout_ms: BACKFILL_CALL_MS,
     });
     const counts = await Promise.all(
-      until.map((seq, s) => ask(s, { count_only: true, until_seq: seq, timeout_ms: BACKFILL_CALL_MS })),
+      until.map((seq, s) =>
+        shardRows(this.d.bus, this.d.subjects, group, cur.generation, s, seq, BACKFILL_CALL_MS).catch(failed(s)),
+      ),
     );
-    const total = counts.reduce((n, c) => n + c.rows, 0);
+    const total = counts.reduce((n, c) => n + c, 0);
     // Taken over or resumed: what the position covers was copied (and counted) before.
     const from = op.copy_position ?? { shard: 0, after_segment: null };
     let copied = op.copy_position ? op.rows_copied : 0;

@@ -59,6 +59,8 @@ export interface TargetPlan {
   resources: PlannedResource[];
   /** The layout generation a rewrite of the group's layout builds; null when the layout stays. */
   layout: PlannedLayout | null;
+  /** The generation in force now: what a rewrite copies from. */
+  current: LayoutGeneration;
   /** What of the change a rewrite cannot do yet (a tag's type), if anything: `start` refuses it. */
   unsupported?: string;
 }
@@ -296,6 +298,7 @@ export function planTarget(spec: Required<MigrationSpec>, cur: TargetResources):
     reason: notes.length > 0 ? notes.join('; ') : 'already as asked: nothing to change',
     resources,
     layout: nextLayout ? { next: nextLayout, mod_revision: cur.layout?.mod_revision ?? 0 } : null,
+    current: layout.current,
     ...(unsupported.length > 0 ? { unsupported: unsupported.join('; ') } : {}),
   };
 }

@@ -28,10 +28,10 @@ import {
   type OperationRecord,
   type PlanReply,
 } from '../../transport/migration_types.js';
-import { call, serve } from '../../transport/rpc.js';
+import { serve } from '../../transport/rpc.js';
 import { checkName, type Group, type Measure, type StoredResource } from '../../transport/schema_types.js';
-import { layoutOf, type Layout } from '../../transport/layout_types.js';
-import type { BackfillCountRequest, BackfillReply } from '../../transport/backfill_types.js';
+import type { Layout, LayoutGeneration } from '../../transport/layout_types.js';
+import { shardRows, walEnds } from '../../runtime/migration/copy_rows.js';
 import { LIAISON_QUEUE, lastToken, type Subjects } from '../../transport/subjects.js';
 import { parseSpec, planTarget, type TargetPlan } from './migration_plan.js';
 import { isPlainObject } from './schema_validation.js';
@@ -66,22 +66,15 @@ function newId(nowMs: number): string {
 const PLAN_COUNT_MS = 5000;
 
 /**
- * The rows a rewrite of `group` copies: what each shard of its current generation holds once it
- * applied every write acknowledged so far, asked of one live owner each
- * (transport/backfill_types.ts BackfillCountRequest). Null when a shard has no live owner or does
- * not answer in time (a placement migration off a lost node plans so).
+ * The rows a rewrite of `group` copies: what each shard of its current generation `cur` holds once
+ * it applied every write acknowledged so far, asked of one live owner each. Null when a shard has no
+ * live owner or does not answer in time (a placement migration off a lost node plans so).
  */
-async function rowsToCopy(d: MigrationServiceDeps, group: string, layout: Layout): Promise<number | null> {
-  const cur = layout.current;
-  const count = async (shard: number): Promise<number> => {
-    const until = await d.bus.lastSequence(d.subjects.walStream, d.subjects.wal(group, shard, cur.generation));
-    const body: BackfillCountRequest = { count_only: true, until_seq: until, timeout_ms: PLAN_COUNT_MS };
-    const r = await call<BackfillReply>(d.bus, d.subjects.shardBackfill(group, shard, cur.generation), body, {
-      timeoutMs: PLAN_COUNT_MS + 1000,
-    });
-    return r.rows;
-  };
-  const counts = await Promise.all(Array.from({ length: cur.shards }, (_, s) => count(s).catch(() => null)));
+async function rowsToCopy(d: MigrationServiceDeps, group: string, cur: LayoutGeneration): Promise<number | null> {
+  const until = await walEnds(d.bus, d.subjects, group, cur);
+  const counts = await Promise.all(
+    until.map((seq, s) => shardRows(d.bus, d.subjects, group, cur.generation, s, seq, PLAN_COUNT_MS).catch(() => null)),
+  );
   return counts.some((c) => c === null) ? null : counts.reduce<number>((n, c) => n + c!, 0);
 }
 
@@ -93,12 +86,9 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
     d.bus.publish(d.subjects.events.migration(status.id), encode(e));
   };
 
-  const plan = async (
-    b: Record<string, unknown>,
-  ): Promise<{ spec: Required<MigrationSpec>; plans: TargetPlan[]; layouts: Layout[] }> => {
+  const plan = async (b: Record<string, unknown>): Promise<{ spec: Required<MigrationSpec>; plans: TargetPlan[] }> => {
     const spec = parseSpec(b.spec);
     const plans: TargetPlan[] = [];
-    const layouts: Layout[] = [];
     for (const target of spec.targets) {
       const group = (await d.registry.get({ kind: 'group', group: target, name: '' })) as StoredResource<Group>;
       const measures = (await d.registry.list('measure', target)) as StoredResource<Measure>[];
@@ -108,14 +98,13 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
         name: '',
       })) as StoredResource<Layout> | null;
       plans.push(planTarget(spec, { group, measures, layout }));
-      layouts.push(layoutOf(group.resource, layout?.resource));
     }
     if (plans.every((p) => p.resources.length === 0 && !p.layout)) {
       throw errors.invalidArgument('the change changes nothing in any target: every target is already as asked', {
         field: 'spec.change',
       });
     }
-    return { spec, plans, layouts };
+    return { spec, plans };
   };
 
   const status = async (id: string): Promise<MigrationStatus> => {
@@ -199,9 +188,9 @@ export function serveMigrationApi(d: MigrationServiceDeps): Subscription[] {
     const verb = lastToken(subject);
     switch (verb) {
       case 'plan': {
-        const { spec, plans, layouts } = await plan(b);
+        const { spec, plans } = await plan(b);
         const rows = await Promise.all(
-          plans.map((p, i) => (p.kind === 'rewrite' ? rowsToCopy(d, p.target, layouts[i]!) : 0)),
+          plans.map((p) => (p.kind === 'rewrite' ? rowsToCopy(d, p.target, p.current) : 0)),
         );
         const reply: PlanReply = {
           policy: spec.policy,

@@ -15,3 +15,14 @@ export async function streamInfo(bus: Bus, stream: string): Promise<StreamInfo> 
   if (body.error) throw new Error(`stream info ${stream}: ${body.error.description}`);
   return body;
 }
+
+/** The names of the durable consumers on `stream` (`$JS.API.CONSUMER.NAMES`, first page of 1,024). */
+export async function consumerNames(bus: Bus, stream: string): Promise<string[]> {
+  const r = await bus.request(`$JS.API.CONSUMER.NAMES.${stream}`, new Uint8Array(), { timeoutMs: 3000 });
+  const body = JSON.parse(new TextDecoder().decode(r.data)) as {
+    consumers?: string[];
+    error?: { description: string };
+  };
+  if (body.error) throw new Error(`consumer names ${stream}: ${body.error.description}`);
+  return body.consumers ?? [];
+}

@@ -18,8 +18,6 @@ import { firstGeneration, type Layout, type LayoutGeneration } from '../../trans
 import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 import type { Group, StoredResource } from '../../transport/schema_types.js';
 import { subjectsFor, walDurableName } from '../../transport/subjects.js';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import type { WriteToken } from '../../transport/write_token.js';
 import { shardOfSeries } from '../../storage/routing.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
@@ -29,6 +27,7 @@ import type { Measure } from '../../transport/schema_types.js';
 import { TestCluster } from '../harness/cluster.js';
 import { hostValueMeasure } from '../harness/fixtures.js';
 import { nodeShards } from '../harness/node_shards.js';
+import { consumerNames } from '../harness/stream_info.js';
 import { waitFor } from '../harness/wait.js';
 import { daysAgo } from '../harness/days.js';
 
@@ -113,21 +112,15 @@ describe('layout generations in the data path (1 liaison, 2 data nodes)', functi
     await waitFor(async () => (await allShardsOpen()).length === 6, { what: 'the 4 shards of generation 2 open' });
     assert.deepEqual(await allShardsOpen(), [`${G}/0`, `${G}/1`, `${G}/g2/0`, `${G}/g2/1`, `${G}/g2/2`, `${G}/g2/3`]);
     // Each owner of a generation-2 shard reads the WAL through a durable consumer of its own name.
-    const nc = await connect({ servers: c.lc.natsUrl });
-    try {
-      const durables: string[] = [];
-      for await (const ci of (await jetstreamManager(nc)).consumers.list(S.walStream)) durables.push(ci.name);
-      const want: string[] = [];
-      for (const node of ['d1', 'd2']) {
-        for (const s of await shardsOpen(node)) {
-          if (s.startsWith(`${G}/g2/`)) want.push(walDurableName(G, 2, Number(s.split('/')[2]), node));
-        }
+    const durables = await consumerNames(c.bus, S.walStream);
+    const want: string[] = [];
+    for (const node of ['d1', 'd2']) {
+      for (const s of await shardsOpen(node)) {
+        if (s.startsWith(`${G}/g2/`)) want.push(walDurableName(G, 2, Number(s.split('/')[2]), node));
       }
-      assert.equal(want.length, 4);
-      for (const d of want) assert.ok(durables.includes(d), `${d} among ${durables.join(', ')}`);
-    } finally {
-      await nc.close();
     }
+    assert.equal(want.length, 4);
+    for (const d of want) assert.ok(durables.includes(d), `${d} among ${durables.join(', ')}`);
     const r = await write(points(10, 20, T0 + 1000));
     const t = r.write_token;
     assert.equal(t.generation, undefined, 'shards are those of the generation serving reads, 1');

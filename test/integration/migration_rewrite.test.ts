@@ -12,7 +12,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActorsReply, WritePoint, WriteReply } from '../../transport/api_types.js';
 import { decode } from '../../transport/codec.js';
-import { Code, type LockstepError } from '../../transport/errors.js';
+import { Code } from '../../transport/errors.js';
 import type { Layout } from '../../transport/layout_types.js';
 import type {
   MigrationEvent,
@@ -27,6 +27,7 @@ import { subjectsFor } from '../../transport/subjects.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import { TestCluster } from '../harness/cluster.js';
 import { nodeShards } from '../harness/node_shards.js';
+import { rejectsWith } from '../harness/schema_api.js';
 import { waitFor } from '../harness/wait.js';
 import { daysAgo } from '../harness/days.js';
 
@@ -231,10 +232,7 @@ describe('rewrite migrations of the layout (1 liaison, 2 data nodes, 2 claimers)
     await waitFor(() => dataDirs(g).every((d) => d.startsWith('shard-')), { what: 'generation 2 files removed' });
     // Cancel is final.
     for (const verb of ['resume', 'cutover', 'stop', 'cancel']) {
-      await assert.rejects(migration(verb, { id }), (err: unknown) => {
-        assert.equal((err as LockstepError).code, Code.FailedPrecondition, `${verb} after cancel: ${String(err)}`);
-        return true;
-      });
+      await rejectsWith(migration(verb, { id }), Code.FailedPrecondition);
     }
     assert.equal((await status(id)).state, 'cancelled');
   });
