@@ -134,6 +134,16 @@ export interface GroupRow {
 }
 
 /**
+ * A tag column as a dictionary: row i's value is `values[codes[i]]`, each distinct value once (the
+ * rows of one series repeat theirs). In msgpack `codes` is a Uint8Array, Uint16Array or
+ * Uint32Array (the narrowest that holds them), in JSON an array of numbers.
+ */
+export interface TagColumn {
+  values: WriteTagValue[];
+  codes: Uint8Array | Uint16Array | Uint32Array | number[];
+}
+
+/**
  * Raw rows as parallel columns (a query with `columns: true`): row i is `ts[i]`, each tag's and
  * field's value at i, and (streams) `element_id[i]`. In msgpack `ts` and each field are
  * Float64Arrays where NaN is a missing float; in JSON they are arrays where null is.
@@ -141,7 +151,7 @@ export interface GroupRow {
 export interface RowColumns {
   ts: Float64Array | number[];
   element_id?: string[];
-  tags: Record<string, WriteTagValue[]>;
+  tags: Record<string, TagColumn>;
   fields: Record<string, Float64Array | (number | null)[]>;
 }
 

@@ -9,9 +9,10 @@ import type { MeasureRow, RowColumns, StreamRow } from './query_types.js';
 export function rowsOfColumns(kind: 'measure' | 'stream', c: RowColumns): (MeasureRow | StreamRow)[] {
   const tagNames = Object.keys(c.tags);
   const fieldNames = Object.keys(c.fields);
+  const tagCols = tagNames.map((t) => c.tags[t]!);
   return Array.from(c.ts, (ts, i) => {
     const tags: Record<string, WriteTagValue> = {};
-    for (const t of tagNames) tags[t] = c.tags[t]![i]!;
+    for (let j = 0; j < tagNames.length; j++) tags[tagNames[j]!] = tagCols[j]!.values[tagCols[j]!.codes[i]!]!;
     if (kind === 'stream') return { ts, element_id: c.element_id![i]!, tags };
     const fields: Record<string, number | null> = {};
     for (const f of fieldNames) {

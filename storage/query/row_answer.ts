@@ -5,10 +5,10 @@
  */
 import type { Encoding } from '../../transport/codec.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
-import type { MeasureRow, RowColumns, StreamRow } from '../../transport/query_types.js';
+import type { MeasureRow, RowColumns, StreamRow, TagColumn } from '../../transport/query_types.js';
 import type { RowKey } from './cursor.js';
 import type { QueryPlan } from './plan.js';
-import { sidAt, tagAt, type ShardRows } from './shard_rows.js';
+import { dictKey, narrowCodes, sidAt, tagAt, type ShardRows } from './shard_rows.js';
 
 /** The rows of an answer in order: row k is row `row[k]` of shard answer `parts[part[k]]`. */
 export interface MergedRows {
@@ -53,17 +53,8 @@ export function rowColumns(m: MergedRows, n: number, encoding: Encoding): RowCol
   const { plan, parts } = m;
   const ts = new Float64Array(n);
   for (let k = 0; k < n; k++) ts[k] = parts[m.part[k]!]!.ts[m.row[k]!]!;
-  // Per column, each shard's array looked up once, not per row.
-  const tags: Record<string, WriteTagValue[]> = {};
-  for (const t of plan.tags) {
-    const dicts = parts.map((p) => p.tags[t]!);
-    const col = new Array<WriteTagValue>(n);
-    for (let k = 0; k < n; k++) {
-      const d = dicts[m.part[k]!]!;
-      col[k] = d.values[d.codes[m.row[k]!]!] as WriteTagValue;
-    }
-    tags[t] = col;
-  }
+  const tags: Record<string, TagColumn> = {};
+  for (const t of plan.tags) tags[t] = tagColumn(m, n, t, encoding);
   const fields: RowColumns['fields'] = {};
   for (const f of plan.fields) {
     const src = parts.map((p) => p.fields[f]!);
@@ -74,4 +65,33 @@ export function rowColumns(m: MergedRows, n: number, encoding: Encoding): RowCol
   const out: RowColumns = { ts: encoding === 'json' ? Array.from(ts) : ts, tags, fields };
   if (plan.kind === 'stream') out.element_id = m.part.slice(0, n).map((p, k) => parts[p]!.eid![m.row[k]!]!);
   return out;
+}
+
+/**
+ * Tag `t` of the first `n` rows as one dictionary over the shards' own: each value the page holds
+ * once, in the order first met (a shard's codes are mapped once per distinct value, not per row).
+ */
+function tagColumn(m: MergedRows, n: number, t: string, encoding: Encoding): TagColumn {
+  const dicts = m.parts.map((p) => p.tags[t]!);
+  const mapped = dicts.map((d) => new Int32Array(d.values.length).fill(-1));
+  const values: WriteTagValue[] = [];
+  const index = new Map<unknown, number>();
+  const codes = new Uint32Array(n);
+  for (let k = 0; k < n; k++) {
+    const s = m.part[k]!;
+    const c = dicts[s]!.codes[m.row[k]!]!;
+    let code = mapped[s]![c]!;
+    if (code < 0) {
+      const v = dicts[s]!.values[c] as WriteTagValue;
+      const key = dictKey(v);
+      code = index.get(key) ?? values.length;
+      if (code === values.length) {
+        values.push(v);
+        index.set(key, code);
+      }
+      mapped[s]![c] = code;
+    }
+    codes[k] = code;
+  }
+  return { values, codes: encoding === 'json' ? Array.from(codes) : narrowCodes(codes, values.length) };
 }

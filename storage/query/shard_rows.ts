@@ -47,7 +47,8 @@ export const tagAt = (r: ShardRows, t: string, i: number): unknown => {
 };
 
 /** The dictionary key of a tag value: list values by their JSON, apart from any string. */
-const dictKey = (v: unknown): unknown => (typeof v === 'object' && v !== null ? `\u0000${JSON.stringify(v)}` : v);
+export const dictKey = (v: unknown): unknown =>
+  typeof v === 'object' && v !== null ? `\u0000${JSON.stringify(v)}` : v;
 
 /** A growing dictionary column. */
 class DictBuilder {

@@ -282,7 +282,9 @@ export async function verify(client: LockstepClient, data: QueryData, qs: TimedQ
   const rc = (await ask(client, raw.name, raw.q)).columns;
   check(rc?.ts.length === raw.rows, `${raw.name} returned ${rc?.ts.length} rows, expected ${raw.rows}`);
   check(
-    rc!.tags.host!.every((h, i) => h === data.probeHost && (i === 0 || rc!.ts[i]! - rc!.ts[i - 1]! === TS_STEP_MS)),
+    Array.from(rc!.tags.host!.codes).every(
+      (c, i) => rc!.tags.host!.values[c] === data.probeHost && (i === 0 || rc!.ts[i]! - rc!.ts[i - 1]! === TS_STEP_MS),
+    ),
     `${raw.name}: rows of one host, ${TS_STEP_MS} ms apart`,
   );
 

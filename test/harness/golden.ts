@@ -155,13 +155,16 @@ export async function runQuery(
       return { groups: r.groups.map((g) => (g.ts === undefined ? g : { ...g, ts: new Date(g.ts).toISOString() })) };
     if (r.columns) {
       // Columns as JSON would carry them: arrays, null for a missing float.
-      const { ts, fields, ...rest } = r.columns;
+      const { ts, tags, fields, ...rest } = r.columns;
       const plain = (col: ArrayLike<number | null>) =>
         Array.from(col, (v) => (v === null || Number.isNaN(v) ? null : v));
       return {
         columns: {
           ...rest,
           ts: Array.from(ts, (t) => new Date(t).toISOString()),
+          tags: Object.fromEntries(
+            Object.entries(tags).map(([t, col]) => [t, { ...col, codes: Array.from(col.codes) }]),
+          ),
           fields: Object.fromEntries(Object.entries(fields).map(([f, col]) => [f, plain(col)])),
         },
       };

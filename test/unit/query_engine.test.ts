@@ -56,6 +56,16 @@ const rackOf = (h: string) => Number(h.slice(1)) % 2;
 
 type Point = { host: string; ts: number; value?: number; count: number };
 
+/** A tag column as a reply carries it in JSON: each distinct value once, in the order first met, and a code per row. */
+function dictionary<T>(col: T[]): { values: T[]; codes: number[] } {
+  const values: T[] = [];
+  const codes = col.map((v) => {
+    const at = values.indexOf(v);
+    return at >= 0 ? at : values.push(v) - 1;
+  });
+  return { values, codes };
+}
+
 describe('query engine against a reference model', function () {
   this.timeout(60_000);
   const shards: { mem: Memtable; store: ShardStore; seq: number }[] = [];
@@ -263,7 +273,7 @@ describe('query engine against a reference model', function () {
         rowColumns(m.rows, m.rows.part.length, 'json'),
         {
           ts: want.map((p) => p.ts),
-          tags: { host: want.map((p) => p.host), rack: want.map((p) => rackOf(p.host)) },
+          tags: { host: dictionary(want.map((p) => p.host)), rack: dictionary(want.map((p) => rackOf(p.host))) },
           fields: countOnly
             ? { count: want.map((p) => p.count) }
             : { count: want.map((p) => p.count), value: want.map((p) => p.value ?? null) },
