@@ -37,7 +37,11 @@ export interface RpcRequest {
  * had to measure its reply does not pay for encoding it twice.
  */
 export class EncodedReply {
-  constructor(readonly bytes: Uint8Array) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    /** Headers sent with it, beside the content type. */
+    readonly headers?: Headers,
+  ) {}
 }
 
 /** A request handler: its result is the reply body; a thrown LockstepError becomes an error reply. */
@@ -102,7 +106,9 @@ async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: S
     );
     const reply = result instanceof EncodedReply ? result.bytes : encode(result ?? {}, encoding);
     if (reply.length > bus.maxPayload()) throw tooLarge('the reply', reply.length, bus.maxPayload());
-    msg.respond(reply, replyHeaders(encoding));
+    const headers = replyHeaders(encoding);
+    if (result instanceof EncodedReply) Object.assign(headers, result.headers);
+    msg.respond(reply, headers);
   } catch (err) {
     const le = toLockstepError(err);
     span.setStatus({ code: SpanStatusCode.ERROR, message: le.message });
@@ -139,14 +145,28 @@ export function unwrapReply(msg: BusMessage, encoding: Encoding): unknown {
 
 /** Sends a request and returns the decoded reply; error replies are thrown as LockstepError. */
 export async function call<T = unknown>(bus: Bus, subject: string, body: unknown, opts: CallOptions): Promise<T> {
+  const reply = await request(bus, subject, body, opts);
+  return unwrapReply(reply, opts.encoding ?? 'msgpack') as T;
+}
+
+/**
+ * As `call`, but a successful reply is returned as it came, undecoded (a caller that may pass it
+ * on as it is); error replies are thrown as LockstepError.
+ */
+export async function callUndecoded(bus: Bus, subject: string, body: unknown, opts: CallOptions): Promise<BusMessage> {
+  const reply = await request(bus, subject, body, opts);
+  if (headerOf(reply.headers, STATUS_HEADER)) unwrapReply(reply, opts.encoding ?? 'msgpack');
+  return reply;
+}
+
+async function request(bus: Bus, subject: string, body: unknown, opts: CallOptions): Promise<BusMessage> {
   const encoding = opts.encoding ?? 'msgpack';
   const headers: Headers = { ...opts.headers };
   if (encoding === 'json') headers[CONTENT_TYPE_HEADER] = JSON_CONTENT_TYPE;
   injectTrace(headers, opts.ctx ?? context.active());
   const data = encode(body ?? {}, encoding);
   if (data.length > bus.maxPayload()) throw tooLarge('the request', data.length, bus.maxPayload());
-  const reply = await bus.request(subject, data, { timeoutMs: opts.timeoutMs, headers });
-  return unwrapReply(reply, encoding) as T;
+  return bus.request(subject, data, { timeoutMs: opts.timeoutMs, headers });
 }
 
 /** True when an error is one the caller may retry (the server was unreachable or slow). */

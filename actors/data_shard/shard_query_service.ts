@@ -18,12 +18,12 @@ import type { Logger } from '../../runtime/log.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import { CorruptDataError } from '../../storage/errors.js';
 import type { QueryPool } from '../../storage/query/query_pool.js';
-import { fitShardRows } from '../../storage/query/page.js';
+import { fitShardRows, SHARD_PAGE_HEADER, singleShardPage } from '../../storage/query/page.js';
 import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
 import { executeOnShard, runOnShard, shardSource } from '../../storage/query/shard_run.js';
 import type { ScanPlan } from '../../storage/scan_plan.js';
 import type { BlockRows } from '../../storage/block.js';
-import type { QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
+import type { PageRequest, QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardActor } from './shard_actor.js';
 
 /** What serving a shard needs. */
@@ -67,6 +67,8 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
       const r = req.body as ShardQueryRequest;
       if (!r || typeof r !== 'object' || !r.plan || r.plan.group !== group)
         throw errors.invalidArgument(`not a shard query for ${group}/${shard}`);
+      if (r.page !== undefined && !isPageRequest(r.page))
+        throw errors.invalidArgument(`shard query for ${group}/${shard}: malformed page request`);
       const deadline = deps.clock.monotonic() + Math.max(0, r.timeout_ms);
       await gate(deps, r.plan, r.revision, deadline);
       if (r.min_applied !== null && r.min_applied > 0) {
@@ -79,9 +81,12 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
           );
         }
       }
+      // The only shard asked answers with the client's page, marked so (the liaison passes it on).
+      const pageReply = (bytes: Uint8Array) => new EncodedReply(bytes, { [SHARD_PAGE_HEADER]: '1' });
       // Rows beyond one message are left for the next page (page.ts): the reply says it cut them.
       // A reply that fits goes out as measured, not encoded again.
       const fitted = (result: ShardResult): ShardResult | EncodedReply => {
+        if (r.page) return pageReply(singleShardPage(r.plan, result, r.page));
         if (!result.rows) return result;
         const bytes = encode(result, req.encoding);
         if (bytes.length <= deps.bus.maxPayload()) return new EncodedReply(bytes);
@@ -103,9 +108,9 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         // created): answered here, without the trip to a pool thread and back.
         if (blocksOf(scan) === 0 && rowsOf(mem) + summariesOf(scan) <= INLINE_ROWS)
           return fitted(await runOnShard(r.plan, mem, scan, planned?.read ?? (async () => []), deps.budgetRows));
-        const task = { plan: r.plan, mem: [...mem], scan, budgetRows: deps.budgetRows };
-        const result: ShardResult = await actor.store.trackScan(deps.pool.run(task));
-        return fitted(result);
+        const task = { plan: r.plan, mem: [...mem], scan, budgetRows: deps.budgetRows, page: r.page };
+        const answer = await actor.store.trackScan(deps.pool.run(task));
+        return answer instanceof Uint8Array ? pageReply(answer) : fitted(answer);
       } catch (err) {
         // Damage on disk fails the query (naming the file) and is logged where an operator looks.
         if (err instanceof CorruptDataError)
@@ -123,6 +128,18 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         'lockstep.node': deps.node,
       },
     },
+  );
+}
+
+function isPageRequest(p: unknown): p is PageRequest {
+  if (!p || typeof p !== 'object') return false;
+  const q = p as Partial<PageRequest>;
+  return (
+    typeof q.schema_revision === 'number' &&
+    typeof q.fingerprint === 'string' &&
+    typeof q.limit === 'number' &&
+    (q.encoding === 'msgpack' || q.encoding === 'json') &&
+    typeof q.columns === 'boolean'
   );
 }
 

@@ -9,7 +9,8 @@
 import { Histogram } from 'prom-client';
 import type { Subscription } from '../../transport/bus.js';
 import { Code, errors, isNoResponders, LockstepError, toLockstepError } from '../../transport/errors.js';
-import { call, EncodedReply, serve, type RpcRequest } from '../../transport/rpc.js';
+import { callUndecoded, EncodedReply, serve, unwrapReply, type RpcRequest } from '../../transport/rpc.js';
+import { headerOf } from '../../transport/bus.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
 import { groupAtGeneration, resourceInGeneration } from '../../transport/layout_types.js';
 import { tokenSequences } from '../../transport/write_token.js';
@@ -19,7 +20,7 @@ import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import { sameEntity, shardsOfSeries } from '../../storage/routing.js';
 import { entitySeriesKeys } from '../../storage/query/criteria.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
-import { replyPage } from '../../storage/query/page.js';
+import { replyPage, SHARD_PAGE_HEADER } from '../../storage/query/page.js';
 import { planQuery, queryTarget, type ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardResult } from '../../storage/query/shard_exec.js';
 import { timed } from './request_timing.js';
@@ -28,9 +29,13 @@ import type { WriteServiceDeps } from './write_service.js';
 /** Dependencies of the query service: those of the write service. */
 export type QueryServiceDeps = WriteServiceDeps;
 
-/** One shard's answer: its result, an error, or neither when it has no live owner. */
+/**
+ * One shard's answer: its result, the client's reply page (asked of the only shard), an error, or
+ * none of them when it has no live owner.
+ */
 interface ShardOutcome {
   result?: ShardResult;
+  page?: Uint8Array;
   error?: LockstepError;
 }
 
@@ -84,21 +89,36 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   // Every shard asked is awaited, so that an `Unavailable` names every shard without a live
   // owner, not just the first to answer (no-responders answers come at once).
   const missing: number[] = [];
+  const shards = shardsOfSeries(planned.plan.name, pinned, grp.shards);
+  // The only shard asked builds the reply page itself: the answer is encoded once, and the
+  // liaison passes it on (a shard of an older version answers its result; merged here then).
+  const pageAsked =
+    shards.length === 1
+      ? {
+          schema_revision: stored.mod_revision,
+          fingerprint: planned.fingerprint,
+          limit: deps.bus.maxPayload(),
+          encoding: req.encoding,
+          columns: planned.columns,
+        }
+      : undefined;
   const outcomes = await Promise.all(
-    shardsOfSeries(planned.plan.name, pinned, grp.shards).map(async (shard): Promise<ShardOutcome> => {
+    shards.map(async (shard): Promise<ShardOutcome> => {
       const left = deadline - deps.clock.monotonic();
       const body: ShardQueryRequest = {
         plan: planned.plan,
         revision: stored.mod_revision,
         min_applied: tokenSeqs[String(shard)] ?? null,
         timeout_ms: Math.max(0, left - REPLY_MARGIN_MS),
+        ...(pageAsked ? { page: pageAsked } : {}),
       };
       try {
-        const result = await call<ShardResult>(deps.bus, deps.subjects.shardQuery(group, shard, gen.generation), body, {
+        const reply = await callUndecoded(deps.bus, deps.subjects.shardQuery(group, shard, gen.generation), body, {
           timeoutMs: Math.max(1, left),
           ctx: req.ctx,
         });
-        return { result };
+        if (pageAsked && headerOf(reply.headers, SHARD_PAGE_HEADER)) return { page: reply.data };
+        return { result: unwrapReply(reply, 'msgpack') as ShardResult };
       } catch (err) {
         const le = toLockstepError(err);
         if (isNoResponders(le)) {
@@ -122,6 +142,8 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
   if (missing.length > 0 && !planned.allowPartial) throw noLiveOwner(group, missing, ownersOfShard);
   const failed = outcomes.find((o) => o.error);
   if (failed) throw failed.error;
+  const paged = outcomes.find((o) => o.page);
+  if (paged?.page) return new EncodedReply(paged.page);
   const results = outcomes.flatMap((o) => (o.result ? [o.result] : []));
   const merged = mergeShardResults(planned.plan, results);
   // A reply never exceeds one message: a page cut to fit says so (has_more) and how to go on.

@@ -8,7 +8,9 @@ import { encode, type Encoding } from '../../transport/codec.js';
 import { Code, LockstepError } from '../../transport/errors.js';
 import type { QueryReply } from '../../transport/query_types.js';
 import { encodeCursor } from './cursor.js';
-import type { MergedResult } from './merge.js';
+import { mergeShardResults, type MergedResult } from './merge.js';
+import type { PageRequest, QueryPlan } from './plan.js';
+import type { ShardResult } from './shard_exec.js';
 import { sliceRows, type ShardRows } from './shard_rows.js';
 import { rowColumns, rowKey, rowObjects } from './row_answer.js';
 
@@ -72,6 +74,20 @@ export function replyPage(
   if (last?.n === n) return { reply: last.reply, bytes: last.bytes };
   const reply = build(n);
   return { reply, bytes: encode(reply, encoding) };
+}
+
+/** Header of a shard's reply that is the client's reply page (ShardQueryRequest.page), not its result. */
+export const SHARD_PAGE_HEADER = 'Lockstep-Reply-Page';
+
+/**
+ * The client's reply page built from the answer of the only shard a query asked: the same page the
+ * liaison would build, so the liaison passes it on without decoding it (one encoding of the
+ * answer instead of three).
+ */
+export function singleShardPage(plan: QueryPlan, result: ShardResult, page: PageRequest): Uint8Array {
+  const merged = mergeShardResults(plan, [result]);
+  const base = { missing_shards: [], schema_revision: page.schema_revision };
+  return replyPage(merged, base, page.fingerprint, page.limit, page.encoding, page.columns).bytes;
 }
 
 /** A shard's rows cut to fit `limit` bytes (msgpack), marked `truncated` when cut. */

@@ -6,12 +6,11 @@
  */
 import { portableScan } from '../scan_plan.js';
 import { WorkerPool } from '../worker_pool.js';
-import type { QueryTask } from './query_worker.js';
-import type { ShardResult } from './shard_exec.js';
+import type { QueryAnswer, QueryTask } from './query_worker.js';
 
 /** Runs shard queries on worker threads. */
 export class QueryPool {
-  private constructor(private readonly pool: WorkerPool<QueryTask, ShardResult>) {}
+  private constructor(private readonly pool: WorkerPool<QueryTask, QueryAnswer>) {}
 
   /** Starts `threads` worker threads; the caller must `destroy()` the pool. */
   static async create(opts: { threads: number }): Promise<QueryPool> {
@@ -20,8 +19,11 @@ export class QueryPool {
     );
   }
 
-  /** Runs one shard's query; errors come back as their class (CorruptDataError naming its file). */
-  run(task: QueryTask): Promise<ShardResult> {
+  /**
+   * Runs one shard's query: its result, or its reply page when `task.page`. Errors come back as
+   * their class (CorruptDataError naming its file).
+   */
+  run(task: QueryTask): Promise<QueryAnswer> {
     return this.pool.run({ ...task, scan: task.scan && portableScan(task.scan) });
   }
 

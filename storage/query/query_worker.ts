@@ -3,14 +3,17 @@
  * planned blocks from the data files (opened here by path and read with blocking calls, as this
  * thread has nothing else to do meanwhile; the shard store keeps the files alive until the task
  * settles), merge, lay the memtable rows over them, filter and aggregate — returning only the
- * shard's answer.
+ * shard's answer, or, for the only shard of a query, the client's encoded reply page (moved to the
+ * shard's thread, not copied).
  */
+import { Piscina } from 'piscina';
 import type { BlockRows } from '../../storage/block.js';
 import { openBlockingReader } from '../../storage/fs.js';
 import { readBlocksAt } from '../../storage/part.js';
 import { settle, type Result } from '../../runtime/thread_envelope.js';
 import type { PartReader, ScanPlan } from '../../storage/scan_plan.js';
-import type { QueryPlan } from './plan.js';
+import { singleShardPage } from './page.js';
+import type { PageRequest, QueryPlan } from './plan.js';
 import type { ShardResult } from './shard_exec.js';
 import { runOnShard } from './shard_run.js';
 
@@ -23,11 +26,16 @@ export interface QueryTask {
   scan: ScanPlan | null;
   /** Rows held at once (shard_run.ts). */
   budgetRows: number;
+  /** Answer with the client's reply page (ShardQueryRequest.page). */
+  page?: PageRequest;
 }
 
+/** A task's answer: the shard's result, or the client's encoded reply page when the task asked one. */
+export type QueryAnswer = ShardResult | Uint8Array;
+
 /** Runs a query task on this thread; never throws (a failure comes back as data). */
-export function runQueryTask(task: QueryTask): Promise<Result<ShardResult>> {
-  return settle(async () => {
+export async function runQueryTask(task: QueryTask): Promise<Result<QueryAnswer>> {
+  const r = await settle(async (): Promise<QueryAnswer> => {
     const scan = task.scan;
     const read: PartReader = async (p, _i, range, projection) => {
       const data = openBlockingReader(p.dataPath);
@@ -37,8 +45,22 @@ export function runQueryTask(task: QueryTask): Promise<Result<ShardResult>> {
         await data.close();
       }
     };
-    return runOnShard(task.plan, new Map(task.mem), scan, read, task.budgetRows);
+    const result = await runOnShard(task.plan, new Map(task.mem), scan, read, task.budgetRows);
+    return task.page ? singleShardPage(task.plan, result, task.page) : result;
   });
+  if (!r.ok || !(r.value instanceof Uint8Array)) return r;
+  // The page's buffer is its own (codec.ts encodes into a fresh one): moved, not cloned.
+  const buffer = r.value.buffer as ArrayBuffer;
+  const movable = {
+    get [Piscina.transferableSymbol]() {
+      return buffer;
+    },
+    get [Piscina.valueSymbol]() {
+      return r;
+    },
+  };
+  // piscina sends the value and transfers the buffer; its types do not know our own transferable.
+  return Piscina.move(movable as unknown as ArrayBuffer) as unknown as Result<QueryAnswer>;
 }
 
 export default runQueryTask;

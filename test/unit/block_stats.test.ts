@@ -15,6 +15,8 @@ import { nodeFs } from '../../storage/fs.js';
 import { openPart, PART_FILES, writePart, type PartRows } from '../../storage/part.js';
 import { splitSummarized } from '../../storage/query/block_summary.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
+import { singleShardPage } from '../../storage/query/page.js';
+import { decode } from '../../transport/codec.js';
 import { mergedAnswer } from '../harness/merged_answer.js';
 import { planQuery } from '../../storage/query/plan.js';
 import { QueryPool } from '../../storage/query/query_pool.js';
@@ -352,10 +354,23 @@ describe('block statistics', function () {
           const sq = shardScanQueries(plan);
           const m = sq.memtable ? mem.scan(sq.memtable) : new Map();
           const scan = sq.store ? store.planScan(storeQueryAfter(sq.store, m)).plan : null;
-          const pooled: ShardResult = await store.trackScan(
+          const pooled = (await store.trackScan(
             pool.run({ plan, mem: [...m], scan, budgetRows: DEFAULT_QUERY_BUDGET_ROWS }),
-          );
+          )) as ShardResult;
           assertSame(pooled, inline, `query ${i}: ${JSON.stringify(q)}`);
+          // Asked as the only shard, the pool answers with the page the liaison would build.
+          const page = {
+            schema_revision: 7,
+            fingerprint: 'fp',
+            limit: 1 << 20,
+            encoding: 'msgpack' as const,
+            columns: i % 2 === 0,
+          };
+          const paged = await store.trackScan(
+            pool.run({ plan, mem: [...m], scan, budgetRows: DEFAULT_QUERY_BUDGET_ROWS, page }),
+          );
+          assert.ok(paged instanceof Uint8Array, `query ${i}: a page, not a result`);
+          assert.deepEqual(decode(paged), decode(singleShardPage(plan, inline, page)), `query ${i}: page`);
         }
       } finally {
         await pool.destroy();
