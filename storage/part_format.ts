@@ -85,12 +85,6 @@ export type BlockLocation = Pick<
   'ordinal' | 'seriesId' | 'minTs' | 'maxTs' | 'rowCount' | 'offset' | 'length' | 'crc'
 >;
 
-/** The location part of `e`, as a new plain object. */
-export function blockLocation(e: BlockLocation): BlockLocation {
-  const { ordinal, seriesId, minTs, maxTs, rowCount, offset, length, crc } = e;
-  return { ordinal, seriesId, minTs, maxTs, rowCount, offset, length, crc };
-}
-
 /** A part directory that is not (yet) a part: a `.tmp` or one without metadata. Skip and remove it. */
 export class IncompletePartError extends LockstepError {
   override readonly name: string = 'IncompletePartError';

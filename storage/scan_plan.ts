@@ -6,7 +6,7 @@
  */
 import type { BlockProjection, BlockRows, BlockSchema, TimeRange } from './block.js';
 import { mergeSeries, unionColumns, type Chunk } from './series_merge.js';
-import { blockLocation, type BlockLocation } from './part_format.js';
+import type { BlockLocation } from './part_format.js';
 import type { BlockSummary } from './query/block_summary.js';
 
 /** One part of a plan: its data file, schema, write age (0 = oldest) and the blocks to read, in file order. */
@@ -93,12 +93,4 @@ export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map
 export function windowScan(plan: ScanPlan, range: TimeRange): ScanPlan {
   const overlaps = (e: BlockLocation) => e.maxTs >= range.minTs && e.minTs <= range.maxTs;
   return { ...plan, range, parts: plan.parts.map((p) => ({ ...p, entries: p.entries.filter(overlaps) })) };
-}
-
-/**
- * The plan as a worker needs it: each block's location only. The store's entries also hold
- * per-field statistics, which would make the plan several times dearer to copy to the worker.
- */
-export function portableScan(plan: ScanPlan): ScanPlan {
-  return { ...plan, parts: plan.parts.map((p) => ({ ...p, entries: p.entries.map(blockLocation) })) };
 }

@@ -4,13 +4,13 @@
  * shards of one query run in parallel on several cores. One pool per data node; its owner
  * `destroy()`s it after closing the shards.
  */
-import { portableScan } from '../scan_plan.js';
+import { packScan } from '../portable_scan.js';
 import { WorkerPool } from '../worker_pool.js';
-import type { QueryAnswer, QueryTask } from './query_worker.js';
+import type { QueryAnswer, QueryTask, QueryTaskMessage } from './query_worker.js';
 
 /** Runs shard queries on worker threads. */
 export class QueryPool {
-  private constructor(private readonly pool: WorkerPool<QueryTask, QueryAnswer>) {}
+  private constructor(private readonly pool: WorkerPool<QueryTaskMessage, QueryAnswer>) {}
 
   /** Starts `threads` worker threads; the caller must `destroy()` the pool. */
   static async create(opts: { threads: number }): Promise<QueryPool> {
@@ -24,7 +24,7 @@ export class QueryPool {
    * their class (CorruptDataError naming its file).
    */
   run(task: QueryTask): Promise<QueryAnswer> {
-    return this.pool.run({ ...task, scan: task.scan && portableScan(task.scan) });
+    return this.pool.run({ ...task, scan: task.scan && packScan(task.scan) });
   }
 
   /** Stops every thread; pending tasks reject. Idempotent. */

@@ -12,6 +12,7 @@ import { openBlockingReader } from '../../storage/fs.js';
 import { readBlocksAt } from '../../storage/part.js';
 import { settle, type Result } from '../../runtime/thread_envelope.js';
 import type { PartReader, ScanPlan } from '../../storage/scan_plan.js';
+import { unpackScan, type PortableScan } from '../../storage/portable_scan.js';
 import { singleShardPage } from './page.js';
 import type { PageRequest, QueryPlan } from './plan.js';
 import type { ShardResult } from './shard_exec.js';
@@ -30,13 +31,16 @@ export interface QueryTask {
   page?: PageRequest;
 }
 
+/** A task as it crosses to the worker: its scan packed (portable_scan.ts). */
+export type QueryTaskMessage = Omit<QueryTask, 'scan'> & { scan: PortableScan | null };
+
 /** A task's answer: the shard's result, or the client's encoded reply page when the task asked one. */
 export type QueryAnswer = ShardResult | Uint8Array;
 
 /** Runs a query task on this thread; never throws (a failure comes back as data). */
-export async function runQueryTask(task: QueryTask): Promise<Result<QueryAnswer>> {
+export async function runQueryTask(task: QueryTaskMessage): Promise<Result<QueryAnswer>> {
   const r = await settle(async (): Promise<QueryAnswer> => {
-    const scan = task.scan;
+    const scan = task.scan && unpackScan(task.scan);
     const read: PartReader = async (p, _i, range, projection) => {
       const data = openBlockingReader(p.dataPath);
       try {
