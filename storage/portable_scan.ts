@@ -7,15 +7,14 @@
 import type { BlockLocation } from './part_format.js';
 import type { PlannedPart, ScanPlan } from './scan_plan.js';
 
-/** Numbers per block in `PortablePart.locations`, in this order. */
-const FIELDS = ['ordinal', 'minTs', 'maxTs', 'rowCount', 'offset', 'length', 'crc'] as const;
-const STRIDE = FIELDS.length;
+/** Numbers per block in `PortablePart.locations`: ordinal, minTs, maxTs, rowCount, offset, length, crc. */
+const STRIDE = 7;
 /** Joins series ids (hex digests: never a comma). */
 const SEP = ',';
 
 /** A planned part with its blocks packed. */
 export interface PortablePart extends Omit<PlannedPart, 'entries'> {
-  /** Per block, the numbers of its location (FIELDS order). */
+  /** Per block, the numbers of its location (STRIDE of them, in its order). */
   locations: Float64Array;
   /** The blocks' series ids, joined by commas. */
   seriesIds: string;
@@ -32,9 +31,16 @@ export function packScan(plan: ScanPlan): PortableScan {
     ...plan,
     parts: plan.parts.map(({ entries, ...part }) => {
       const locations = new Float64Array(entries.length * STRIDE);
-      entries.forEach((e, i) => {
-        for (let f = 0; f < STRIDE; f++) locations[i * STRIDE + f] = e[FIELDS[f]!];
-      });
+      for (let i = 0, at = 0; i < entries.length; i++, at += STRIDE) {
+        const e = entries[i]!;
+        locations[at] = e.ordinal;
+        locations[at + 1] = e.minTs;
+        locations[at + 2] = e.maxTs;
+        locations[at + 3] = e.rowCount;
+        locations[at + 4] = e.offset;
+        locations[at + 5] = e.length;
+        locations[at + 6] = e.crc;
+      }
       return { ...part, locations, seriesIds: entries.map((e) => e.seriesId).join(SEP) };
     }),
   };
