@@ -8,7 +8,7 @@ import { errors } from '../../transport/errors.js';
 import { ttlMs, type Group, type Measure } from '../../transport/schema_types.js';
 import { missingTagValue, type WalColumns } from '../../transport/wal_record.js';
 import { describeValue as describe } from '../../transport/timestamp.js';
-import { bad, checkBatchSize, checkTagValue, compile, isObject, listNames, outOfWindow } from './write_validation.js';
+import { bad, checkBatchSize, compile, isObject, listNames, outOfWindow, tagValueProblem } from './write_validation.js';
 import { MAX_FUTURE_MS } from '../../transport/limits.js';
 import { entityKeysOfColumns } from '../../storage/routing.js';
 
@@ -117,7 +117,10 @@ export function validateMeasureColumns(group: Group, measure: Measure, body: unk
     if (type === undefined) throw bad(`columns.tags.${k}`, `unknown tag; ${c.label} declares ${listNames(c.tagNames)}`);
     const given = columnOf(givenTags[k], n, `columns.tags.${k}`, 'tag values');
     const col = Array.isArray(given) ? given : Array.from(given);
-    for (let i = 0; i < n; i++) checkTagValue(col[i], type, `columns.tags.${k}[${i}]`);
+    for (let i = 0; i < n; i++) {
+      const p = tagValueProblem(col[i], type);
+      if (p !== null) throw bad(`columns.tags.${k}[${i}]${p.at}`, p.message);
+    }
     tags[k] = col;
   }
   for (const fam of measure.tag_families)

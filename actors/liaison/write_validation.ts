@@ -160,30 +160,35 @@ function stringProblem(s: string): string | null {
   return null;
 }
 
-export function checkTagValue(v: unknown, type: number, where: string): void {
+const problem = (message: string, at = '') => ({ at, message });
+
+/**
+ * What is wrong with a tag value of `type`, or null: `at` extends the value's location (`[j]` for
+ * an item of a list). The location is only built for a bad value: a batch checks every value.
+ */
+export function tagValueProblem(v: unknown, type: number): { at: string; message: string } | null {
   if (type === T_STRING) {
-    if (typeof v !== 'string') throw bad(where, `expected a string, got ${describe(v)}`);
+    if (typeof v !== 'string') return problem(`expected a string, got ${describe(v)}`);
     const p = stringProblem(v);
-    if (p !== null) throw bad(where, p);
-  } else if (type === T_INT) {
-    if (!Number.isSafeInteger(v)) throw bad(where, `expected a safe integer, got ${describe(v)}`);
-  } else {
-    const isStr = type === T_STRING_ARR;
-    if (!Array.isArray(v))
-      throw bad(where, `expected an array of ${isStr ? 'strings' : 'safe integers'}, got ${describe(v)}`);
-    if (v.length > MAX_TAG_ARRAY_LENGTH)
-      throw bad(where, `has ${v.length} items, over the limit of ${MAX_TAG_ARRAY_LENGTH}`);
-    for (let j = 0; j < v.length; j++) {
-      const x: unknown = v[j];
-      if (isStr) {
-        if (typeof x !== 'string') throw bad(`${where}[${j}]`, `expected a string, got ${describe(x)}`);
-        const p = stringProblem(x);
-        if (p !== null) throw bad(`${where}[${j}]`, p);
-      } else if (!Number.isSafeInteger(x)) {
-        throw bad(`${where}[${j}]`, `expected a safe integer, got ${describe(x)}`);
-      }
+    return p === null ? null : problem(p);
+  }
+  if (type === T_INT) return Number.isSafeInteger(v) ? null : problem(`expected a safe integer, got ${describe(v)}`);
+  const isStr = type === T_STRING_ARR;
+  if (!Array.isArray(v))
+    return problem(`expected an array of ${isStr ? 'strings' : 'safe integers'}, got ${describe(v)}`);
+  if (v.length > MAX_TAG_ARRAY_LENGTH)
+    return problem(`has ${v.length} items, over the limit of ${MAX_TAG_ARRAY_LENGTH}`);
+  for (let j = 0; j < v.length; j++) {
+    const x: unknown = v[j];
+    if (isStr) {
+      if (typeof x !== 'string') return problem(`expected a string, got ${describe(x)}`, `[${j}]`);
+      const p = stringProblem(x);
+      if (p !== null) return problem(p, `[${j}]`);
+    } else if (!Number.isSafeInteger(x)) {
+      return problem(`expected a safe integer, got ${describe(x)}`, `[${j}]`);
     }
   }
+  return null;
 }
 
 // Validates every tag of one item, skipping `skip` (an undeclared element-id tag), and returns the
@@ -195,7 +200,8 @@ function checkTags(tags: Obj, c: Compiled, list: string, i: number, skip: string
     if (type === undefined) {
       throw bad(`${list}[${i}].tags.${k}`, `unknown tag; ${c.label} declares ${listNames(c.tagNames)}`);
     }
-    checkTagValue(tags[k], type, `${list}[${i}].tags.${k}`);
+    const p = tagValueProblem(tags[k], type);
+    if (p !== null) throw bad(`${list}[${i}].tags.${k}${p.at}`, p.message);
   }
   // Built by hand to skip an array allocation; equal to JSON.stringify of the entity values.
   const ent = c.entity;
