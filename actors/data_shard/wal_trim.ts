@@ -60,6 +60,19 @@ export interface WalTrimDeps {
   storeBytes: Gauge;
 }
 
+/**
+ * The last sequence a pass purges, given where the shard may be trimmed: all but the record at the
+ * floor, which stays until the floor moves past it. nats-server 2.9 (Debian's), purging a subject
+ * through a durable's floor while it holds deliveries not yet acknowledged, moves the durable's
+ * delivered floor past them and then ignores their acknowledgements: the floor froze, and the WAL
+ * behind it stayed until new records were delivered (half of a 10 M-point load stayed after the
+ * writes stopped). Purging below the floor leaves the durable as it is. Checking first that nothing
+ * is unacknowledged would race with the next delivery.
+ */
+export function purgeThrough(trimThrough: number): number {
+  return Math.max(0, trimThrough - 1);
+}
+
 /** Trims the WAL of the shards this node is the preferred owner of. */
 export class WalTrimmer {
   private readonly samples = new Map<string, FloorSample[]>();
@@ -88,11 +101,12 @@ export class WalTrimmer {
       const seen = [...(this.samples.get(subject) ?? []), { atMs: now, floor: Math.min(...(floors as number[])) }];
       const { trimThrough, keep } = trimDecision(seen, now, this.d.keepMs);
       this.samples.set(subject, keep);
-      if (trimThrough <= (this.trimmedThrough.get(subject) ?? 0)) continue;
-      const purged = await this.d.bus.purgeBelow(stream, subject, trimThrough + 1);
-      this.trimmedThrough.set(subject, trimThrough);
+      const through = purgeThrough(trimThrough);
+      if (through <= (this.trimmedThrough.get(subject) ?? 0)) continue;
+      const purged = await this.d.bus.purgeBelow(stream, subject, through + 1);
+      this.trimmedThrough.set(subject, through);
       this.d.trimmed.inc({ group: t.group }, purged);
-      if (purged > 0) this.d.log.debug({ subject, through: trimThrough, purged }, 'WAL trimmed');
+      if (purged > 0) this.d.log.debug({ subject, through, purged }, 'WAL trimmed');
     }
     for (const s of [...this.samples.keys()]) if (!live.has(s)) this.samples.delete(s);
     for (const s of [...this.trimmedThrough.keys()]) if (!live.has(s)) this.trimmedThrough.delete(s);
