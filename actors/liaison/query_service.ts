@@ -20,7 +20,7 @@ import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import { sameEntity, shardsOfSeries } from '../../storage/routing.js';
 import { entitySeriesKeys } from '../../storage/query/criteria.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
-import { replyPage, SHARD_PAGE_HEADER } from '../../storage/query/page.js';
+import { REPLY_HEADER_ROOM, replyPage, SHARD_PAGE_HEADER } from '../../storage/query/page.js';
 import { planQuery, queryTarget, type ShardQueryRequest } from '../../storage/query/plan.js';
 import type { ShardResult } from '../../storage/query/shard_exec.js';
 import { timed } from './request_timing.js';
@@ -97,7 +97,7 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
       ? {
           schema_revision: stored.mod_revision,
           fingerprint: planned.fingerprint,
-          limit: deps.bus.maxPayload(),
+          limit: deps.bus.maxPayload() - REPLY_HEADER_ROOM,
           encoding: req.encoding,
           columns: planned.columns,
         }
@@ -151,7 +151,7 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
     merged,
     { missing_shards: missing, schema_revision: stored.mod_revision },
     planned.fingerprint,
-    deps.bus.maxPayload(),
+    deps.bus.maxPayload() - REPLY_HEADER_ROOM,
     req.encoding,
     planned.columns,
   );

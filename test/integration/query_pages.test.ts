@@ -70,6 +70,23 @@ describe('answers of any size, page by page (1 liaison + 2 data nodes)', functio
     );
   });
 
+  it('one series (one shard asked, which builds the page): cut to fit, every row once through the cursor', async () => {
+    // 3,000 rows of ~300 bytes: about one message, so the shard's page may be cut.
+    const one = { ...q, criteria: { tag: 'host', op: 'eq', value: 'h3' }, limit: 20_000 };
+    const got: number[] = [];
+    let page = await lc.queryMeasure(one);
+    for (let i = 0; i < 10; i++) {
+      got.push(...page.rows!.map((r) => r.fields.n!));
+      if (!page.has_more) break;
+      page = await lc.queryMeasure({ ...one, cursor: page.cursor });
+    }
+    assert.equal(page.has_more, false);
+    assert.deepEqual(
+      got,
+      ORDER.filter((i) => i % 8 === 3),
+    );
+  });
+
   it('the client iterates every row once, in order, holding one page at a time', async () => {
     const seen: number[] = [];
     let pages = 0;
