@@ -72,7 +72,7 @@ describe('answers of any size, page by page (1 liaison + 2 data nodes)', functio
 
   it('one series (one shard asked, which builds the page): cut to fit, every row once through the cursor', async () => {
     // 3,000 rows of ~300 bytes: about one message, so the shard's page may be cut.
-    const one = { ...q, criteria: { tag: 'host', op: 'eq', value: 'h3' }, limit: 20_000 };
+    const one = { ...q, criteria: { tag: 'host', op: 'eq' as const, value: 'h3' }, limit: 20_000 };
     const got: number[] = [];
     let page = await lc.queryMeasure(one);
     for (let i = 0; i < 10; i++) {
