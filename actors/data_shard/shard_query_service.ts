@@ -23,7 +23,8 @@ import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../stora
 import { executeOnShard, runOnShard, shardSource } from '../../storage/query/shard_run.js';
 import type { ScanPlan } from '../../storage/scan_plan.js';
 import type { BlockRows } from '../../storage/block.js';
-import type { PageRequest, QueryPlan, ShardQueryRequest } from '../../storage/query/plan.js';
+import type { QueryPlan } from '../../storage/query/plan.js';
+import { isPageRequest, type ShardQueryRequest } from '../../storage/query/shard_request.js';
 import type { ShardActor } from './shard_actor.js';
 
 /** What serving a shard needs. */
@@ -128,18 +129,6 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
         'lockstep.node': deps.node,
       },
     },
-  );
-}
-
-function isPageRequest(p: unknown): p is PageRequest {
-  if (!p || typeof p !== 'object') return false;
-  const q = p as Partial<PageRequest>;
-  return (
-    typeof q.schema_revision === 'number' &&
-    typeof q.fingerprint === 'string' &&
-    typeof q.limit === 'number' &&
-    (q.encoding === 'msgpack' || q.encoding === 'json') &&
-    typeof q.columns === 'boolean'
   );
 }
 

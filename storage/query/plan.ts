@@ -24,7 +24,6 @@ import {
   MAX_BUCKETS,
 } from '../../transport/limits.js';
 import { parseDuration } from '../../transport/duration.js';
-import type { Encoding } from '../../transport/codec.js';
 import { decodeCursor, queryFingerprint, type RowKey } from './cursor.js';
 import { parseTimestamp } from '../../transport/timestamp.js';
 import { checkWriteToken } from '../../transport/write_token.js';
@@ -423,30 +422,4 @@ function checkFieldCondition(c: Obj, fieldTypes: Record<string, 'int' | 'float'>
   if (typeof c.value !== 'number' || !Number.isFinite(c.value))
     throw bad(`${where}.value`, `field ${field} is compared with a finite number, got ${JSON.stringify(c.value)}`);
   return { field, op: c.op as FieldCondition['op'], value: c.value };
-}
-
-/** What the liaison sends a shard on `P.shard.<group>.<shard>.query`. */
-export interface ShardQueryRequest {
-  plan: QueryPlan;
-  /** The resource's mod_revision the liaison planned against. */
-  revision: number;
-  /** The write token's sequence for this shard, if any. */
-  min_applied: number | null;
-  /** The shard's budget for gate, token wait and run (ms). */
-  timeout_ms: number;
-  /**
-   * Set when this shard is the only one asked: it answers with the client's reply page itself
-   * (page.ts `PageRequest`), which the liaison passes on without decoding it.
-   */
-  page?: PageRequest;
-}
-
-/** What a shard needs to build the client's reply page itself (the liaison's `replyPage` arguments). */
-export interface PageRequest {
-  schema_revision: number;
-  fingerprint: string;
-  /** The reply's size limit in bytes (the server's message limit). */
-  limit: number;
-  encoding: Encoding;
-  columns: boolean;
 }

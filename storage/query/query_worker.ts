@@ -14,7 +14,8 @@ import { settle, type Result } from '../../runtime/thread_envelope.js';
 import type { PartReader, ScanPlan } from '../../storage/scan_plan.js';
 import { unpackScan, type PortableScan } from '../../storage/portable_scan.js';
 import { singleShardPage } from './page.js';
-import type { PageRequest, QueryPlan } from './plan.js';
+import type { QueryPlan } from './plan.js';
+import type { PageRequest } from './shard_request.js';
 import type { ShardResult } from './shard_exec.js';
 import { runOnShard } from './shard_run.js';
 

@@ -8,7 +8,7 @@ import type { WriteTagValue } from '../../transport/api_types.js';
 import type { MeasureRow, RowColumns, StreamRow, TagColumn } from '../../transport/query_types.js';
 import type { RowKey } from './cursor.js';
 import type { QueryPlan } from './plan.js';
-import { dictKey, narrowCodes, sidAt, tagAt, type ShardRows } from './shard_rows.js';
+import { DictBuilder, narrowCodes, sidAt, tagAt, type ShardRows } from './shard_rows.js';
 
 /** The rows of an answer in order: row k is row `row[k]` of shard answer `parts[part[k]]`. */
 export interface MergedRows {
@@ -74,24 +74,15 @@ export function rowColumns(m: MergedRows, n: number, encoding: Encoding): RowCol
 function tagColumn(m: MergedRows, n: number, t: string, encoding: Encoding): TagColumn {
   const dicts = m.parts.map((p) => p.tags[t]!);
   const mapped = dicts.map((d) => new Int32Array(d.values.length).fill(-1));
-  const values: WriteTagValue[] = [];
-  const index = new Map<unknown, number>();
+  const dict = new DictBuilder();
   const codes = new Uint32Array(n);
   for (let k = 0; k < n; k++) {
     const s = m.part[k]!;
     const c = dicts[s]!.codes[m.row[k]!]!;
     let code = mapped[s]![c]!;
-    if (code < 0) {
-      const v = dicts[s]!.values[c] as WriteTagValue;
-      const key = dictKey(v);
-      code = index.get(key) ?? values.length;
-      if (code === values.length) {
-        values.push(v);
-        index.set(key, code);
-      }
-      mapped[s]![c] = code;
-    }
+    if (code < 0) mapped[s]![c] = code = dict.codeOf(dicts[s]!.values[c]);
     codes[k] = code;
   }
+  const values = dict.values as WriteTagValue[];
   return { values, codes: encoding === 'json' ? Array.from(codes) : narrowCodes(codes, values.length) };
 }

@@ -47,11 +47,10 @@ export const tagAt = (r: ShardRows, t: string, i: number): unknown => {
 };
 
 /** The dictionary key of a tag value: list values by their JSON, apart from any string. */
-export const dictKey = (v: unknown): unknown =>
-  typeof v === 'object' && v !== null ? `\u0000${JSON.stringify(v)}` : v;
+const dictKey = (v: unknown): unknown => (typeof v === 'object' && v !== null ? `\u0000${JSON.stringify(v)}` : v);
 
 /** A growing dictionary column. */
-class DictBuilder {
+export class DictBuilder {
   readonly values: unknown[] = [];
   readonly codes: number[] = [];
   private readonly index = new Map<unknown, number>();
@@ -64,6 +63,14 @@ class DictBuilder {
       this.codes.push(this.lastCode);
       return;
     }
+    const c = this.codeOf(v);
+    this.last = v;
+    this.lastCode = c;
+    this.codes.push(c);
+  }
+
+  /** The code of value `v`, which joins the values when new (no row is added). */
+  codeOf(v: unknown): number {
     const k = dictKey(v);
     let c = this.index.get(k);
     if (c === undefined) {
@@ -71,9 +78,7 @@ class DictBuilder {
       this.values.push(v);
       this.index.set(k, c);
     }
-    this.last = v;
-    this.lastCode = c;
-    this.codes.push(c);
+    return c;
   }
 
   finish(): TagDict {
