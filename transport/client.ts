@@ -27,7 +27,16 @@ import { errors } from './errors.js';
 import { MigrationClient } from './migration_client.js';
 import { NatsBus } from './nats_bus.js';
 import { PinnedWriter, type PinnedKind, type PinnedWriterOptions } from './pinned_writer.js';
-import type { GroupRow, MeasureQuery, MeasureRow, QueryReply, StreamQuery, StreamRow } from './query_types.js';
+import type {
+  GroupRow,
+  MeasureQuery,
+  MeasureRow,
+  PlainColumns,
+  QueryReply,
+  StreamQuery,
+  StreamRow,
+} from './query_types.js';
+import { plainColumns } from './packed_columns.js';
 import { rowsOfColumns } from './row_columns.js';
 import { call, unwrapReply } from './rpc.js';
 import { CONTENT_TYPE_HEADER } from './codec.js';
@@ -119,7 +128,9 @@ export type {
   GroupRow,
   MeasureQuery,
   MeasureRow,
+  PlainColumns,
   QueryReply,
+  RowColumns,
   StreamQuery,
   StreamRow,
   TagCondition,
@@ -355,8 +366,8 @@ export class LockstepClient {
   /**
    * Every row (or group) of a query, page after page: each page is one request of `q.limit` rows
    * (default 10 000), the next asked for with the previous reply's cursor, so memory holds one page,
-   * never the whole answer. Ends when the answer does. With `columns: true` raw rows travel as
-   * columns and come out as row objects.
+   * never the whole answer. Ends when the answer does. With `columns` raw rows travel as
+   * (packed) columns and come out as row objects.
    */
   async *pages<Row = MeasureRow | StreamRow | GroupRow>(
     kind: 'measure' | 'stream',
@@ -383,12 +394,12 @@ export class LockstepClient {
   }
 
   /** Queries a measure: rows, or groups when the query has aggregations or a top-N. */
-  async queryMeasure(q: MeasureQuery, opts: QueryOptions = {}): Promise<QueryReply<MeasureRow>> {
+  async queryMeasure(q: MeasureQuery, opts: QueryOptions = {}): Promise<QueryReply<MeasureRow, PlainColumns>> {
     return this.query<MeasureRow>('measure', q, opts);
   }
 
   /** Queries a stream's elements. */
-  async queryStream(q: StreamQuery, opts: QueryOptions = {}): Promise<QueryReply<StreamRow>> {
+  async queryStream(q: StreamQuery, opts: QueryOptions = {}): Promise<QueryReply<StreamRow, PlainColumns>> {
     return this.query<StreamRow>('stream', q, opts);
   }
 
@@ -481,7 +492,7 @@ export class LockstepClient {
     kind: 'measure' | 'stream',
     q: MeasureQuery | StreamQuery,
     opts: QueryOptions,
-  ): Promise<QueryReply<Row>> {
+  ): Promise<QueryReply<Row, PlainColumns>> {
     if (q === null || typeof q !== 'object')
       throw errors.invalidArgument('query must be an object', { field: 'query' });
     checkName(q.group, 'group');
@@ -495,7 +506,12 @@ export class LockstepClient {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw errors.invalidArgument('requestTimeoutMs must be a positive number', { field: 'timeout_ms' });
     }
-    return call<QueryReply<Row>>(this.bus, this.subjects.api.query(kind), q, { timeoutMs });
+    // Columns travel packed (under a third of the bytes for a series' raw day) and come back plain.
+    const asked = q.columns ? { ...q, columns: 'packed' as const } : q;
+    const reply = await call<QueryReply<Row>>(this.bus, this.subjects.api.query(kind), asked, { timeoutMs });
+    return reply.columns
+      ? { ...reply, columns: plainColumns(reply.columns) }
+      : (reply as QueryReply<Row, PlainColumns>);
   }
 
   private async barrier(

@@ -84,8 +84,12 @@ export interface QueryBase {
   timeout_ms?: number;
   /** The next page of an answer: the `cursor` of the previous reply (with the same query; not with `offset`). */
   cursor?: string;
-  /** Raw rows come back as `columns` instead of `rows`: far cheaper to send and read for large answers. */
-  columns?: boolean;
+  /**
+   * Raw rows come back as `columns` instead of `rows`: far cheaper to send and read for large
+   * answers. `"packed"` also packs times and decimal floats where exact (msgpack only: PackedTimes,
+   * PackedValues).
+   */
+  columns?: ColumnsForm;
 }
 
 /** `P.api.query.measure`. With `aggregations` (or `top`) the reply holds groups, else rows. */
@@ -143,22 +147,52 @@ export interface TagColumn {
   codes: Uint8Array | Uint16Array | Uint32Array | number[];
 }
 
+/** How raw rows are answered: objects (false), columns (true), columns packed where exact ('packed'). */
+export type ColumnsForm = boolean | 'packed';
+
 /**
- * Raw rows as parallel columns (a query with `columns: true`): row i is `ts[i]`, each tag's and
- * field's value at i, and (streams) `element_id[i]`. In msgpack `ts` and each field are
- * Float64Arrays where NaN is a missing float; in JSON they are arrays where null is.
+ * Times of a `columns: "packed"` msgpack reply: ts[0] = base + deltas[0] (deltas[0] is 0) and
+ * ts[i] = ts[i-1] + deltas[i]; `deltas` is the narrowest of Int8Array, Int16Array, Int32Array.
  */
-export interface RowColumns {
-  ts: Float64Array | number[];
-  element_id?: string[];
-  tags: Record<string, TagColumn>;
-  fields: Record<string, Float64Array | (number | null)[]>;
+export interface PackedTimes {
+  base: number;
+  deltas: Int8Array | Int16Array | Int32Array;
 }
 
+/**
+ * A field column of a `columns: "packed"` msgpack reply whose values are all decimals: value i is
+ * `ints[i] / 10^scale`, a float64 division (exact: it gives back the stored value bit for bit);
+ * `ints` is the narrowest of Int8Array, Int16Array, Int32Array. A column with a missing value stays
+ * a Float64Array.
+ */
+export interface PackedValues {
+  scale: number;
+  ints: Int8Array | Int16Array | Int32Array;
+}
+
+/**
+ * Raw rows as parallel columns (a query with `columns`): row i is `ts[i]`, each tag's and
+ * field's value at i, and (streams) `element_id[i]`. In msgpack `ts` and each field are
+ * Float64Arrays where NaN is a missing float, or packed where exact when the query asked
+ * `columns: "packed"`; in JSON they are arrays where null is. `plainColumns` unpacks.
+ */
+export interface RowColumns {
+  ts: Float64Array | PackedTimes | number[];
+  element_id?: string[];
+  tags: Record<string, TagColumn>;
+  fields: Record<string, Float64Array | PackedValues | (number | null)[]>;
+}
+
+/** Columns none of which is packed (what the TypeScript client hands back). */
+export type PlainColumns = RowColumns & {
+  ts: Float64Array | number[];
+  fields: Record<string, Float64Array | (number | null)[]>;
+};
+
 /** Reply of a query. Exactly one of `rows` / `columns` / `groups` is set. */
-export interface QueryReply<Row = MeasureRow | StreamRow> {
+export interface QueryReply<Row = MeasureRow | StreamRow, Columns extends RowColumns = RowColumns> {
   rows?: Row[];
-  columns?: RowColumns;
+  columns?: Columns;
   groups?: GroupRow[];
   /** Shards left out (no live owner) when `allow_partial` was asked; empty otherwise. */
   missing_shards: number[];

@@ -3,10 +3,12 @@
  * columns on the wire and want rows in hand; `LockstepClient.pages` uses it).
  */
 import type { WriteTagValue } from './api_types.js';
+import { plainColumns } from './packed_columns.js';
 import type { MeasureRow, RowColumns, StreamRow } from './query_types.js';
 
-/** Row objects of `c`: a missing float (NaN in msgpack, null in JSON) is null. */
-export function rowsOfColumns(kind: 'measure' | 'stream', c: RowColumns): (MeasureRow | StreamRow)[] {
+/** Row objects of `columns` (packed or not): a missing float (NaN in msgpack, null in JSON) is null. */
+export function rowsOfColumns(kind: 'measure' | 'stream', columns: RowColumns): (MeasureRow | StreamRow)[] {
+  const c = plainColumns(columns);
   const tagNames = Object.keys(c.tags);
   const fieldNames = Object.keys(c.fields);
   const tagCols = tagNames.map((t) => c.tags[t]!);

@@ -6,7 +6,7 @@
  */
 import { encode, type Encoding } from '../../transport/codec.js';
 import { Code, LockstepError } from '../../transport/errors.js';
-import type { QueryReply } from '../../transport/query_types.js';
+import type { ColumnsForm, QueryReply } from '../../transport/query_types.js';
 import { encodeCursor } from './cursor.js';
 import { mergeShardResults, type MergedResult } from './merge.js';
 import type { QueryPlan } from './plan.js';
@@ -36,7 +36,7 @@ export function replyPage(
   fingerprint: string,
   limit: number,
   encoding: Encoding,
-  columns = false,
+  columns: ColumnsForm = false,
 ): { reply: QueryReply; bytes: Uint8Array } {
   const build = (n: number): QueryReply => {
     if ('rows' in merged) {
@@ -44,7 +44,7 @@ export function replyPage(
       const cut = n < m.part.length;
       const hasMore = merged.has_more || cut;
       return {
-        ...(columns ? { columns: rowColumns(m, n, encoding) } : { rows: rowObjects(m, n) }),
+        ...(columns ? { columns: rowColumns(m, n, encoding, columns === 'packed') } : { rows: rowObjects(m, n) }),
         has_more: hasMore,
         ...(hasMore && n > 0 ? { cursor: encodeCursor({ fp: fingerprint, after: rowKey(m, n - 1) }) } : {}),
         ...base,

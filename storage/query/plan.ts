@@ -7,6 +7,7 @@ import { errors, type LockstepError } from '../../transport/errors.js';
 import {
   AGG_FUNCTIONS,
   type AggFunction,
+  type ColumnsForm,
   type Criteria,
   type FieldCondition,
   type TagCondition,
@@ -94,8 +95,8 @@ export interface PlannedQuery {
   schemaRevision: number | undefined;
   writeToken: WriteToken | null;
   allowPartial: boolean;
-  /** Raw rows are answered as columns (`columns` in the reply) instead of one object per row. */
-  columns: boolean;
+  /** Raw rows are answered as columns (`columns` in the reply, packed if asked) instead of one object per row. */
+  columns: ColumnsForm;
   timeoutMs: number;
 }
 
@@ -191,8 +192,10 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     else after = c.after;
   }
   const limit = intIn(b.limit, 'limit', 0, MAX_QUERY_LIMIT, DEFAULT_QUERY_LIMIT);
-  for (const k of ['allow_partial', 'columns'])
-    if (b[k] !== undefined && typeof b[k] !== 'boolean') throw bad(k, 'must be true or false');
+  if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean')
+    throw bad('allow_partial', 'must be true or false');
+  if (b.columns !== undefined && typeof b.columns !== 'boolean' && b.columns !== 'packed')
+    throw bad('columns', 'must be true, false or "packed"');
   const writeToken = b.write_token === undefined || b.write_token === null ? null : checkToken(b.write_token, group);
 
   let groupBy: string[] | null = null;
@@ -235,7 +238,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     bucket = checkBucket(b, from, to);
     if (bucket !== null && groupBy === null)
       throw bad('bucket', 'needs at least one aggregation (aggregations: [{fn: "mean", field: "value"}])');
-    if (groupBy !== null && b.columns === true)
+    if (groupBy !== null && (b.columns === true || b.columns === 'packed'))
       throw bad('columns', 'answers raw rows as columns; an aggregated query answers groups');
   }
   return {
@@ -265,7 +268,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     schemaRevision,
     writeToken,
     allowPartial: b.allow_partial === true,
-    columns: b.columns === true,
+    columns: b.columns === true || b.columns === 'packed' ? b.columns : false,
     timeoutMs,
   };
 }

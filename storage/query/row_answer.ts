@@ -5,6 +5,7 @@
  */
 import type { Encoding } from '../../transport/codec.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
+import { packValues, packTimes } from '../../transport/packed_columns.js';
 import type { MeasureRow, RowColumns, StreamRow, TagColumn } from '../../transport/query_types.js';
 import type { RowKey } from './cursor.js';
 import type { QueryPlan } from './plan.js';
@@ -48,8 +49,11 @@ export function rowObjects(m: MergedRows, n = m.part.length): (MeasureRow | Stre
   return out;
 }
 
-/** The first `n` rows as columns: Float64Arrays in msgpack (NaN = no value), arrays with null in JSON. */
-export function rowColumns(m: MergedRows, n: number, encoding: Encoding): RowColumns {
+/**
+ * The first `n` rows as columns: Float64Arrays in msgpack (NaN = no value), packed where exact when
+ * `packed`; arrays with null in JSON.
+ */
+export function rowColumns(m: MergedRows, n: number, encoding: Encoding, packed = false): RowColumns {
   const { plan, parts } = m;
   const ts = new Float64Array(n);
   for (let k = 0; k < n; k++) ts[k] = parts[m.part[k]!]!.ts[m.row[k]!]!;
@@ -60,9 +64,10 @@ export function rowColumns(m: MergedRows, n: number, encoding: Encoding): RowCol
     const src = parts.map((p) => p.fields[f]!);
     const col = new Float64Array(n);
     for (let k = 0; k < n; k++) col[k] = src[m.part[k]!]![m.row[k]!]!;
-    fields[f] = encoding === 'json' ? Array.from(col, (v) => (Number.isNaN(v) ? null : v)) : col;
+    if (encoding === 'json') fields[f] = Array.from(col, (v) => (Number.isNaN(v) ? null : v));
+    else fields[f] = packed ? packValues(col) : col;
   }
-  const out: RowColumns = { ts: encoding === 'json' ? Array.from(ts) : ts, tags, fields };
+  const out: RowColumns = { ts: encoding === 'json' ? Array.from(ts) : packed ? packTimes(ts) : ts, tags, fields };
   if (plan.kind === 'stream') out.element_id = m.part.slice(0, n).map((p, k) => parts[p]!.eid![m.row[k]!]!);
   return out;
 }

@@ -4,6 +4,7 @@
  * a query asks.
  */
 import type { Encoding } from '../../transport/codec.js';
+import type { ColumnsForm } from '../../transport/query_types.js';
 import type { QueryPlan } from './plan.js';
 
 /** What the liaison sends a shard on `P.shard.<group>.<shard>.query`. */
@@ -29,7 +30,7 @@ export interface PageRequest {
   /** The page's size limit in bytes (the server's message limit, less room for headers). */
   limit: number;
   encoding: Encoding;
-  columns: boolean;
+  columns: ColumnsForm;
 }
 
 /** True when `p` is a well-formed PageRequest. */
@@ -41,6 +42,6 @@ export function isPageRequest(p: unknown): p is PageRequest {
     typeof q.fingerprint === 'string' &&
     typeof q.limit === 'number' &&
     (q.encoding === 'msgpack' || q.encoding === 'json') &&
-    typeof q.columns === 'boolean'
+    (typeof q.columns === 'boolean' || q.columns === 'packed')
   );
 }

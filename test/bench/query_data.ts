@@ -5,7 +5,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { WriteColumns, WriteTagValue } from '../../transport/api_types.js';
-import type { LockstepClient, MeasureQuery, MeasureRow, QueryReply, WritePoint } from '../../transport/client.js';
+import type {
+  LockstepClient,
+  MeasureQuery,
+  MeasureRow,
+  PlainColumns,
+  QueryReply,
+  WritePoint,
+} from '../../transport/client.js';
 import { codeOf } from '../../transport/errors.js';
 import { mergeTokens, type WriteToken } from '../../transport/write_token.js';
 import type { IngestForm } from './ingest_args.js';
@@ -156,7 +163,11 @@ export class QueryData {
 }
 
 /** Runs `q` once; a failure names the query and the server's code. */
-export async function ask(client: LockstepClient, name: string, q: MeasureQuery): Promise<QueryReply<MeasureRow>> {
+export async function ask(
+  client: LockstepClient,
+  name: string,
+  q: MeasureQuery,
+): Promise<QueryReply<MeasureRow, PlainColumns>> {
   try {
     return await client.queryMeasure(q);
   } catch (err) {

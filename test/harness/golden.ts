@@ -154,18 +154,24 @@ export async function runQuery(
     if (r.groups)
       return { groups: r.groups.map((g) => (g.ts === undefined ? g : { ...g, ts: new Date(g.ts).toISOString() })) };
     if (r.columns) {
-      // Columns as JSON would carry them: arrays, null for a missing float.
+      // Columns as JSON would carry them: arrays, null for a missing float; packed ones as packed.
       const { ts, tags, fields, ...rest } = r.columns;
+      const iso = (t: number) => new Date(t).toISOString();
       const plain = (col: ArrayLike<number | null>) =>
         Array.from(col, (v) => (v === null || Number.isNaN(v) ? null : v));
       return {
         columns: {
           ...rest,
-          ts: Array.from(ts, (t) => new Date(t).toISOString()),
+          ts: 'base' in ts ? { base: iso(ts.base), deltas: Array.from(ts.deltas) } : Array.from(ts, iso),
           tags: Object.fromEntries(
             Object.entries(tags).map(([t, col]) => [t, { ...col, codes: Array.from(col.codes) }]),
           ),
-          fields: Object.fromEntries(Object.entries(fields).map(([f, col]) => [f, plain(col)])),
+          fields: Object.fromEntries(
+            Object.entries(fields).map(([f, col]) => [
+              f,
+              'scale' in col ? { scale: col.scale, ints: Array.from(col.ints) } : plain(col),
+            ]),
+          ),
         },
       };
     }

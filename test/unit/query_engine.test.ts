@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { Memtable } from '../../actors/data_shard/memtable.js';
 import { seriesId } from '../../storage/series_id.js';
 import type { WalRecord } from '../../transport/wal_record.js';
-import { decode } from '../../transport/codec.js';
+import { decode, encode } from '../../transport/codec.js';
+import { plainColumns } from '../../transport/packed_columns.js';
+import type { RowColumns } from '../../transport/query_types.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { rowColumns } from '../../storage/query/row_answer.js';
 import { mergedAnswer } from '../harness/merged_answer.js';
@@ -280,6 +282,11 @@ describe('query engine against a reference model', function () {
         },
         ctx,
       );
+      // Packed for msgpack, they come back as the very values of the plain columns.
+      const n = m.rows.part.length;
+      const packed = decode(encode(rowColumns(m.rows, n, 'msgpack', true))) as RowColumns;
+      assert.deepEqual(plainColumns(packed), rowColumns(m.rows, n, 'msgpack'), `${ctx}: packed columns`);
+      assert.deepEqual(rowColumns(m.rows, n, 'json', true), rowColumns(m.rows, n, 'json'), `${ctx}: JSON never packs`);
       assert.deepEqual(
         got.rows,
         want.map((p) => ({
@@ -535,7 +542,7 @@ describe('query engine against a reference model', function () {
       const pageSize = 1 + Math.floor(rnd() * 40);
       const shardBytes = [300, 1500, 1e9][Math.floor(rnd() * 3)]!;
       const replyBytes = [400, 2000, 1e9][Math.floor(rnd() * 3)]!;
-      const columns = !grouped && rnd() < 0.5;
+      const columns = grouped ? false : ([false, true, 'packed'] as const)[Math.floor(rnd() * 3)]!;
       // The whole answer in one go.
       const whole = await run({ ...base, limit: 100_000 });
       const want = 'rows' in whole ? whole.rows : whole.groups;
@@ -716,5 +723,7 @@ describe('query engine against a reference model', function () {
     bad({ tag_projection: ['dc'] }, /tag_projection\[0\]: unknown tag "dc"/);
     bad({ write_token: { group: 'other', shards: {} } }, /write_token\.group/);
     bad({ colour: 'red' }, /^colour: is not a known property/);
+    bad({ columns: 'yes' }, /^columns: must be true, false or "packed"/);
+    bad({ columns: 'packed', group_by: ['host'], aggregations: [{ fn: 'count' }] }, /^columns: answers raw rows/);
   });
 });

@@ -1,0 +1,96 @@
+/**
+ * Packed columns of a `columns: "packed"` reply in msgpack (pure): times as deltas and decimal
+ * field values as scaled integers, each only where that is exact, so a day of one series travels in about
+ * half the bytes. `plainColumns` turns them back into Float64Arrays, bit for bit the values packed.
+ */
+import type { PackedValues, PackedTimes, PlainColumns, RowColumns } from './query_types.js';
+
+/** The most decimal digits a packed value keeps. */
+const MAX_SCALE = 9;
+
+/** The narrowest signed typed array holding every value of `v` (all integers in Int32 range). */
+function narrowInts(v: Int32Array, min: number, max: number): Int8Array | Int16Array | Int32Array {
+  if (min >= -128 && max <= 127) return Int8Array.from(v);
+  if (min >= -32768 && max <= 32767) return Int16Array.from(v);
+  return v;
+}
+
+/**
+ * `ts` as `{base, deltas}` (ts[i] = ts[i-1] + deltas[i], ts[0] = base + deltas[0], deltas[0] = 0)
+ * when every step fits an Int32; else `ts` itself.
+ */
+export function packTimes(ts: Float64Array): PackedTimes | Float64Array {
+  if (ts.length === 0) return ts;
+  const deltas = new Int32Array(ts.length);
+  let min = 0;
+  let max = 0;
+  for (let i = 1; i < ts.length; i++) {
+    const d = ts[i]! - ts[i - 1]!;
+    deltas[i] = d;
+    if (deltas[i] !== d) return ts; // not an integer, or past Int32
+    if (d < min) min = d;
+    else if (d > max) max = d;
+  }
+  return { base: ts[0]!, deltas: narrowInts(deltas, min, max) };
+}
+
+/**
+ * `col` as `{scale, ints}` (value i = ints[i] / 10 ** scale, a division) when every value is a
+ * decimal of at most MAX_SCALE digits that comes back exactly that way and fits an Int32; else
+ * `col` itself (a missing value, NaN, or -0 keeps the column plain).
+ */
+export function packValues(col: Float64Array): PackedValues | Float64Array {
+  if (col.length === 0) return col;
+  let scale = 0;
+  let pow = 1;
+  for (let i = 0; i < col.length; i++) {
+    const v = col[i]!;
+    if (v === 0 && 1 / v < 0) return col;
+    while (Math.round(v * pow) / pow !== v) {
+      if (++scale > MAX_SCALE || !Number.isFinite(v)) return col;
+      pow *= 10;
+    }
+  }
+  const ints = new Int32Array(col.length);
+  let min = 0;
+  let max = 0;
+  for (let i = 0; i < col.length; i++) {
+    const x = Math.round(col[i]! * pow);
+    ints[i] = x;
+    // Past Int32, or a value whose scaled form rounds differently at this (larger) scale.
+    if (ints[i] !== x || x / pow !== col[i]) return col;
+    if (x < min) min = x;
+    else if (x > max) max = x;
+  }
+  return { scale, ints: narrowInts(ints, min, max) };
+}
+
+/** True when `c` is a packed time or field column (an object, not an array). */
+function isPacked(c: unknown): c is PackedTimes | PackedValues {
+  return typeof c === 'object' && c !== null && !ArrayBuffer.isView(c) && !Array.isArray(c);
+}
+
+/** Times of a packed column as plain ones. */
+export function plainTimes(c: PackedTimes): Float64Array {
+  const out = new Float64Array(c.deltas.length);
+  let t = c.base;
+  for (let i = 0; i < out.length; i++) out[i] = t += c.deltas[i]!;
+  return out;
+}
+
+/** Values of a packed field column as plain ones: the very values packed (10 ** scale is exact, and so is the division's rounding). */
+export function plainValues(c: PackedValues): Float64Array {
+  const pow = 10 ** c.scale;
+  return Float64Array.from(c.ints, (x) => x / pow);
+}
+
+/** `c` with packed columns made plain again (the same object when none is packed). */
+export function plainColumns(c: RowColumns): PlainColumns {
+  const fields = Object.entries(c.fields);
+  if (!isPacked(c.ts) && !fields.some(([, col]) => isPacked(col))) return c as PlainColumns;
+  return {
+    ...c,
+    ts: isPacked(c.ts) ? plainTimes(c.ts) : c.ts,
+    fields: Object.fromEntries(fields.map(([f, col]) => [f, isPacked(col) ? plainValues(col) : col])),
+  };
+}
