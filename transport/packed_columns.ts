@@ -81,7 +81,10 @@ export function plainTimes(c: PackedTimes): Float64Array {
 /** Values of a packed field column as plain ones: the very values packed (10 ** scale is exact, and so is the division's rounding). */
 export function plainValues(c: PackedValues): Float64Array {
   const pow = 10 ** c.scale;
-  return Float64Array.from(c.ints, (x) => x / pow);
+  const out = new Float64Array(c.ints.length);
+  // A plain loop: Float64Array.from with a map function is ~50x slower here.
+  for (let i = 0; i < out.length; i++) out[i] = c.ints[i]! / pow;
+  return out;
 }
 
 /** `c` with packed columns made plain again (the same object when none is packed). */
