@@ -41,26 +41,28 @@ export function packTimes(ts: Float64Array): PackedTimes | Float64Array {
  */
 export function packValues(col: Float64Array): PackedValues | Float64Array {
   if (col.length === 0) return col;
+  const ints = new Int32Array(col.length);
   let scale = 0;
   let pow = 1;
-  for (let i = 0; i < col.length; i++) {
-    const v = col[i]!;
-    if (v === 0 && 1 / v < 0) return col;
-    while (Math.round(v * pow) / pow !== v) {
-      if (++scale > MAX_SCALE || !Number.isFinite(v)) return col;
-      pow *= 10;
-    }
-  }
-  const ints = new Int32Array(col.length);
   let min = 0;
   let max = 0;
+  // One pass at the scale found so far; a value that needs more digits starts it over (a column
+  // of decimals settles on its scale within its first few values).
   for (let i = 0; i < col.length; i++) {
-    const x = Math.round(col[i]! * pow);
+    const v = col[i]!;
+    const x = Math.round(v * pow);
     ints[i] = x;
-    // Past Int32, or a value whose scaled form rounds differently at this (larger) scale.
-    if (ints[i] !== x || x / pow !== col[i]) return col;
-    if (x < min) min = x;
-    else if (x > max) max = x;
+    if (x / pow === v && ints[i] === x && (v !== 0 || 1 / v > 0)) {
+      if (x < min) min = x;
+      else if (x > max) max = x;
+      continue;
+    }
+    // Past Int32, -0, NaN or infinite: more digits cannot help.
+    if (ints[i] !== x || x / pow === v || !Number.isFinite(v)) return col;
+    if (++scale > MAX_SCALE) return col;
+    pow *= 10;
+    min = max = 0;
+    i = -1;
   }
   return { scale, ints: narrowInts(ints, min, max) };
 }

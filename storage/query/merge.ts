@@ -39,6 +39,7 @@ export function mergeShardResults(plan: QueryPlan, results: ShardResult[]): Merg
 }
 
 function mergeRows(plan: QueryPlan, parts: ShardRows[]): { rows: MergedRows; has_more: boolean } {
+  if (parts.length === 1) return oneShardRows(plan, parts[0]!);
   const desc = plan.order === 'desc';
   const at = parts.map(() => 0);
   // Compares the heads of two shards: (ts, sid, eid), reversed for desc.
@@ -81,6 +82,21 @@ function mergeRows(plan: QueryPlan, parts: ShardRows[]): { rows: MergedRows; has
     out.row.push(i);
   }
   return { rows: out, has_more: hasMore };
+}
+
+/**
+ * The rows of the only shard that answered, already in order: a run of them after the offset (what
+ * mergeRows picks, without comparing). More follow when the run stops short of them, or when the
+ * shard cut its rows.
+ */
+function oneShardRows(plan: QueryPlan, p: ShardRows): { rows: MergedRows; has_more: boolean } {
+  const len = p.ts.length;
+  const start = Math.min(plan.offset, len);
+  const end = Math.min(len, plan.offset + plan.limit);
+  const part = new Array<number>(end - start).fill(0);
+  const row = new Array<number>(end - start);
+  for (let k = 0; k < row.length; k++) row[k] = start + k;
+  return { rows: { plan, parts: [p], part, row }, has_more: end < len || p.truncated === true };
 }
 
 /** The page of groups, and how many groups the whole answer holds. */

@@ -55,15 +55,21 @@ export function rowObjects(m: MergedRows, n = m.part.length): (MeasureRow | Stre
  */
 export function rowColumns(m: MergedRows, n: number, encoding: Encoding, packed = false): RowColumns {
   const { plan, parts } = m;
-  const ts = new Float64Array(n);
-  for (let k = 0; k < n; k++) ts[k] = parts[m.part[k]!]!.ts[m.row[k]!]!;
-  const tags: Record<string, TagColumn> = {};
-  for (const t of plan.tags) tags[t] = tagColumn(m, n, t, encoding);
-  const fields: RowColumns['fields'] = {};
-  for (const f of plan.fields) {
-    const src = parts.map((p) => p.fields[f]!);
+  // The rows of one shard are a run of its rows (merge.ts picks them in order): copied whole.
+  const run = parts.length === 1 && n > 0 && m.row[n - 1]! - m.row[0]! === n - 1;
+  const start = run ? m.row[0]! : -1;
+  const gather = (src: Float64Array[]): Float64Array => {
+    if (start >= 0) return src[0]!.slice(start, start + n);
     const col = new Float64Array(n);
     for (let k = 0; k < n; k++) col[k] = src[m.part[k]!]![m.row[k]!]!;
+    return col;
+  };
+  const ts = gather(parts.map((p) => p.ts));
+  const tags: Record<string, TagColumn> = {};
+  for (const t of plan.tags) tags[t] = tagColumn(m, n, t, encoding, start);
+  const fields: RowColumns['fields'] = {};
+  for (const f of plan.fields) {
+    const col = gather(parts.map((p) => p.fields[f]!));
     if (encoding === 'json') fields[f] = Array.from(col, (v) => (Number.isNaN(v) ? null : v));
     else fields[f] = packed ? packValues(col) : col;
   }
@@ -75,18 +81,31 @@ export function rowColumns(m: MergedRows, n: number, encoding: Encoding, packed 
 /**
  * Tag `t` of the first `n` rows as one dictionary over the shards' own: each value the page holds
  * once, in the order first met (a shard's codes are mapped once per distinct value, not per row).
+ * `start` ≥ 0: the rows are the only shard's, a run from its row `start`.
  */
-function tagColumn(m: MergedRows, n: number, t: string, encoding: Encoding): TagColumn {
+function tagColumn(m: MergedRows, n: number, t: string, encoding: Encoding, start: number): TagColumn {
   const dicts = m.parts.map((p) => p.tags[t]!);
   const mapped = dicts.map((d) => new Int32Array(d.values.length).fill(-1));
   const dict = new DictBuilder();
   const codes = new Uint32Array(n);
-  for (let k = 0; k < n; k++) {
-    const s = m.part[k]!;
-    const c = dicts[s]!.codes[m.row[k]!]!;
-    let code = mapped[s]![c]!;
-    if (code < 0) mapped[s]![c] = code = dict.codeOf(dicts[s]!.values[c]);
-    codes[k] = code;
+  if (start >= 0) {
+    // One shard's run of rows (see rowColumns): no per-row shard lookup.
+    const { values, codes: from } = dicts[0]!;
+    const map = mapped[0]!;
+    for (let k = 0; k < n; k++) {
+      const c = from[start + k]!;
+      let code = map[c]!;
+      if (code < 0) map[c] = code = dict.codeOf(values[c]);
+      codes[k] = code;
+    }
+  } else {
+    for (let k = 0; k < n; k++) {
+      const s = m.part[k]!;
+      const c = dicts[s]!.codes[m.row[k]!]!;
+      let code = mapped[s]![c]!;
+      if (code < 0) mapped[s]![c] = code = dict.codeOf(dicts[s]!.values[c]);
+      codes[k] = code;
+    }
   }
   const values = dict.values as WriteTagValue[];
   return { values, codes: encoding === 'json' ? Array.from(codes) : narrowCodes(codes, values.length) };

@@ -17,6 +17,7 @@ import { mergeShardResults } from '../../storage/query/merge.js';
 import { rowColumns } from '../../storage/query/row_answer.js';
 import { mergedAnswer } from '../harness/merged_answer.js';
 import { fitShardRows, replyPage } from '../../storage/query/page.js';
+import { sliceRows } from '../../storage/query/shard_rows.js';
 import { planQuery } from '../../storage/query/plan.js';
 import { shardScanQueries, storeQueryAfter, type ShardResult } from '../../storage/query/shard_exec.js';
 import { executeOnShard, shardSource } from '../../storage/query/shard_run.js';
@@ -587,6 +588,41 @@ describe('query engine against a reference model', function () {
     refuse({ to: T0 + 3 * 3_600_000, cursor: c, offset: 2 }, /cursor: and offset page the same answer/);
     refuse({ cursor: c }, /cursor: belongs to another query/);
     refuse({ cursor: 'nonsense' }, /cursor: is not a cursor a reply gave/);
+  });
+
+  it("one shard's rows: the same page as merging them with an empty shard's", async () => {
+    for (let i = 0; i < 60; i++) {
+      const { from, to } = randomRange();
+      const q = {
+        from,
+        to,
+        criteria: randomCriteria(),
+        order: rnd() < 0.5 ? 'asc' : 'desc',
+        offset: Math.floor(rnd() * 20),
+        limit: Math.floor(rnd() * 40),
+        tag_projection: ['host', 'rack'],
+      };
+      const planned = planQuery('measure', { group: 'g', name: 'cpu', ...q }, CPU);
+      const sh = shards[i % 2]!;
+      const r = await executeOnShard(
+        planned.plan,
+        shardSource((x) => sh.mem.scan(x), sh.store),
+      );
+      const rows = fitShardRows(r.rows!, [300, 1e9][Math.floor(rnd() * 2)]!);
+      const empty = { ...sliceRows(rows, 0), truncated: false };
+      const columns = ([false, true, 'packed'] as const)[i % 3]!;
+      const page = (results: ShardResult[]) =>
+        replyPage(
+          mergeShardResults(planned.plan, results),
+          { missing_shards: [], schema_revision: 1 },
+          'fp',
+          1e9,
+          'msgpack',
+          columns,
+        ).reply;
+      const ctx = `query ${i}: ${JSON.stringify({ ...q, truncated: rows.truncated === true, columns })}`;
+      assert.deepEqual(page([{ rows }]), page([{ rows }, { rows: empty }]), ctx);
+    }
   });
 
   it('a small memory budget: answers read in time windows equal the whole read', async () => {
