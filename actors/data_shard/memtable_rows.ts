@@ -272,7 +272,9 @@ function mergeCandidates(c: Candidates, sources: Source[], L: Layout, fi: number
   const n = c.src.length;
   const tsOf = (k: number) => sources[c.src[k]!]!.ts[c.row[k]!]!;
   const eidOf = (k: number) => String(sources[c.src[k]!]!.eid?.[c.row[k]!] ?? '');
-  let order = Int32Array.from({ length: n }, (_, k) => k);
+  // A loop, not Int32Array.from with a map function (~30x slower, and this runs per series per flush).
+  let order = new Int32Array(n);
+  for (let k = 0; k < n; k++) order[k] = k;
   let increasing = true;
   for (let k = 1; k < n && increasing; k++) increasing = tsOf(k) > tsOf(k - 1);
   if (!increasing) {
