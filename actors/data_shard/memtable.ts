@@ -191,7 +191,7 @@ export class Memtable {
       if (s === undefined) {
         // Ids are hashed once per series and drain (~0.2 µs each), so they need no longer-lived cache.
         const id = seriesId(b.kind, b.name, key);
-        b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null }));
+        b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null, base: 0 }));
       }
       bytes += cols ? addColumnsRow(r, s, cols, i, b.layout) : addRow(r, s, rows![i]!, b.layout, seq);
     }
@@ -346,6 +346,16 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
 }
 
 /**
+ * The de-duplication key of time `ts` in series `s`'s index: its distance from the series' base
+ * time while that is a small integer (a Smi: neither boxed nor hashed as a double, which with
+ * several writers cost a heap number per row), else its decimal text (never equal to a number).
+ */
+function timeKey(s: Series, ts: number): number | string {
+  const d = ts - s.base;
+  return d >= -0x3fffffff && d <= 0x3fffffff ? d : `${ts}`;
+}
+
+/**
  * The slot of row (ts, eid) in series `s`: an existing row of that key (to overwrite; returned), or
  * a new one appended with its ts and element id set (-1 returned: push its values).
  */
@@ -356,9 +366,10 @@ function claimSlot(r: Rows, s: Series, ts: number, eid: string, L: Layout): numb
   } else {
     if (s.index === null) {
       s.index = new Map();
-      for (const p of s.pos) s.index.set(L.stream ? `${r.ts.a[p]}\u0000${r.eid[p]}` : r.ts.a[p]!, p);
+      s.base = ts;
+      for (const p of s.pos) s.index.set(L.stream ? `${r.ts.a[p]}\u0000${r.eid[p]}` : timeKey(s, r.ts.a[p]!), p);
     }
-    const key = L.stream ? `${ts}\u0000${eid}` : ts;
+    const key = L.stream ? `${ts}\u0000${eid}` : timeKey(s, ts);
     const at = s.index.get(key);
     if (at !== undefined) return at;
     s.index.set(key, r.n);

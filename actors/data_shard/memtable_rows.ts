@@ -66,6 +66,8 @@ export interface Series {
   sorted: boolean;
   /** De-duplication key → slot, built on the first row that is not past `maxTs`. */
   index: Map<number | string, number> | null;
+  /** The time the index keys are relative to (memtable.ts `timeKey`). */
+  base: number;
 }
 
 /** The active rows of one measure or stream. */

@@ -165,6 +165,36 @@ describe('memtable', () => {
     assert.deepEqual(back.tags.host, ['h1', 'h1']); // entity values are stored: collisions stay resolvable
   });
 
+  it('memtable - an overwrite is found however far apart the times of its series are', () => {
+    const m = memtable();
+    const DAY = 24 * HOUR;
+    // Out of order from the second row on; 30 days is past the small-integer keys of the index.
+    const times = [T0, T0 + 30 * DAY, T0 - 30 * DAY, T0 + 1, T0 - 1];
+    m.apply(
+      rec(
+        'cpu',
+        times.map((ts, i) => ['h1', ts, { value: i }]),
+      ),
+      1,
+    );
+    m.apply(
+      rec(
+        'cpu',
+        [...times].reverse().map((ts, i) => ['h1', ts, { value: 100 + i }]),
+      ),
+      2,
+    );
+    assert.equal(m.rowCount, times.length);
+    const rows = m.drainAll().flatMap((b) => [...b.rows.timestamps].map((ts, i) => [ts, b.rows.fields.value![i]]));
+    assert.deepEqual(
+      rows,
+      [...times]
+        .reverse()
+        .map((ts, i) => [ts, 100 + i])
+        .sort((a, b) => a[0]! - b[0]!),
+    );
+  });
+
   it('memtable - out-of-order writes of many series drain sorted and round-trip through writePart', async () => {
     const rng = mulberry32(SEED);
     console.log(`      seed ${SEED}`);
