@@ -88,24 +88,13 @@ function tagColumn(m: MergedRows, n: number, t: string, encoding: Encoding, star
   const mapped = dicts.map((d) => new Int32Array(d.values.length).fill(-1));
   const dict = new DictBuilder();
   const codes = new Uint32Array(n);
-  if (start >= 0) {
-    // One shard's run of rows (see rowColumns): no per-row shard lookup.
-    const { values, codes: from } = dicts[0]!;
-    const map = mapped[0]!;
-    for (let k = 0; k < n; k++) {
-      const c = from[start + k]!;
-      let code = map[c]!;
-      if (code < 0) map[c] = code = dict.codeOf(values[c]);
-      codes[k] = code;
-    }
-  } else {
-    for (let k = 0; k < n; k++) {
-      const s = m.part[k]!;
-      const c = dicts[s]!.codes[m.row[k]!]!;
-      let code = mapped[s]![c]!;
-      if (code < 0) mapped[s]![c] = code = dict.codeOf(dicts[s]!.values[c]);
-      codes[k] = code;
-    }
+  for (let k = 0; k < n; k++) {
+    // One shard's run of rows (see rowColumns) needs no per-row lookup of shard and row.
+    const s = start >= 0 ? 0 : m.part[k]!;
+    const c = dicts[s]!.codes[start >= 0 ? start + k : m.row[k]!]!;
+    let code = mapped[s]![c]!;
+    if (code < 0) mapped[s]![c] = code = dict.codeOf(dicts[s]!.values[c]);
+    codes[k] = code;
   }
   const values = dict.values as WriteTagValue[];
   return { values, codes: encoding === 'json' ? Array.from(codes) : narrowCodes(codes, values.length) };
