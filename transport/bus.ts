@@ -174,7 +174,7 @@ export interface Bus {
   lastSequence(stream: string, subject: string): Promise<number>;
   /** Opens (creating when missing) a KV bucket. */
   kv(bucket: string, opts?: KvOpenOptions): Promise<KvBucket>;
-  /** The largest message body the server accepts, in bytes. */
+  /** The largest message body the server accepts, in bytes, less a margin for the headers it carries. */
   maxPayload(): number;
   /** Round trip to the server: everything published before is processed by it. */
   flush(): Promise<void>;

@@ -20,7 +20,7 @@ import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import { sameEntity, shardsOfSeries } from '../../storage/routing.js';
 import { entitySeriesKeys } from '../../storage/query/criteria.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
-import { REPLY_HEADER_ROOM, replyPage, SHARD_PAGE_HEADER } from '../../storage/query/page.js';
+import { replyPage, SHARD_PAGE_HEADER } from '../../storage/query/page.js';
 import { planQuery, queryTarget } from '../../storage/query/plan.js';
 import type { ShardQueryRequest } from '../../storage/query/shard_request.js';
 import type { ShardResult } from '../../storage/query/shard_exec.js';
@@ -98,7 +98,7 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
       ? {
           schema_revision: stored.mod_revision,
           fingerprint: planned.fingerprint,
-          limit: deps.bus.maxPayload() - REPLY_HEADER_ROOM,
+          limit: deps.bus.maxPayload(),
           encoding: req.encoding,
           columns: planned.columns,
         }
@@ -152,7 +152,7 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
     merged,
     { missing_shards: missing, schema_revision: stored.mod_revision },
     planned.fingerprint,
-    deps.bus.maxPayload() - REPLY_HEADER_ROOM,
+    deps.bus.maxPayload(),
     req.encoding,
     planned.columns,
   );

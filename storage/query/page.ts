@@ -77,9 +77,6 @@ export function replyPage(
   return { reply, bytes: encode(reply, encoding) };
 }
 
-/** Bytes a reply page leaves for its headers: NATS counts them in the message limit. */
-export const REPLY_HEADER_ROOM = 256;
-
 /** Header of a shard's reply that is the client's reply page (ShardQueryRequest.page), not its result. */
 export const SHARD_PAGE_HEADER = 'Lockstep-Reply-Page';
 
