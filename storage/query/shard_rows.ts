@@ -164,7 +164,11 @@ export function oneSeriesRows(
   eids: ArrayLike<unknown> | null,
 ): ShardRows {
   const n = rows.length;
+  // Rows in ascending order with none left out (rows are in time order, so a span of n - 1 means
+  // that): copied as one run.
+  const start = n > 0 && rows[n - 1]! - rows[0]! === n - 1 ? rows[0]! : -1;
   const gather = (col: Float64Array) => {
+    if (start >= 0) return col.slice(start, start + n);
     const out = new Float64Array(n);
     for (let k = 0; k < n; k++) out[k] = col[rows[k]!]!;
     return out;
