@@ -139,7 +139,15 @@ describe('cluster barrier (2 liaisons + 3 data nodes)', function () {
       const first = await c.createMeasure('g_two', 'a');
       second = await c.createMeasure('g_two', 'b');
       assert.ok(second.revision > first.revision);
-      const lag = await c.barrier('revision', { min_revision: second.revision }, 500);
+      // The others apply both within moments (a loaded machine may need more than one round); the
+      // paused node never does.
+      const lag = await waitFor(
+        async () => {
+          const b = await c.barrier('revision', { min_revision: second.revision }, 500);
+          return b.laggards.length === 1 ? b : undefined;
+        },
+        { timeoutMs: 15_000, what: 'only the paused node lagging' },
+      );
       assert.deepEqual(
         lag.laggards.map((l) => l.node),
         ['data-d3'],
