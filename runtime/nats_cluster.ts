@@ -4,7 +4,7 @@
  * others as routes. A server can be killed and started again on the same ports and store, which is
  * how the tests take one down and bring it back.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { NatsBus } from '../transport/nats_bus.js';
@@ -89,12 +89,34 @@ async function awaitJetStream(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** Starts `size` servers as one JetStream cluster; resolves once JetStream answers. */
+/** The directory of server i (its config and store). */
+const serverDir = (dir: string, i: number): string => join(dir, `n${i + 1}`);
+
+/** Attempts at starting a cluster whose route ports another process took meanwhile. */
+const PORT_RACE_ATTEMPTS = 3;
+
+/**
+ * Starts `size` servers as one JetStream cluster; resolves once JetStream answers. Route ports are
+ * picked free and bound a moment later by the servers: when another process took one in between,
+ * the cluster is started again on new ports (a bounded number of times).
+ */
 export async function startNatsCluster(opts: NatsClusterOptions): Promise<NatsCluster> {
   if (!Number.isInteger(opts.size) || opts.size < 2) throw new Error(`a NATS cluster needs at least 2 servers`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(opts);
+    } catch (err) {
+      if (attempt >= PORT_RACE_ATTEMPTS || !/address already in use/.test((err as Error).message)) throw err;
+      // The failed attempt's servers are stopped; their stores must not carry its cluster state over.
+      for (let i = 0; i < opts.size; i++) rmSync(serverDir(opts.dir, i), { recursive: true, force: true });
+    }
+  }
+}
+
+async function startNatsClusterOnce(opts: NatsClusterOptions): Promise<NatsCluster> {
   const clusterPorts: number[] = [];
   for (let i = 0; i < opts.size; i++) clusterPorts.push(await freeLoopbackPort());
-  const dirs = clusterPorts.map((_, i) => join(opts.dir, `n${i + 1}`));
+  const dirs = clusterPorts.map((_, i) => serverDir(opts.dir, i));
   const configs = dirs.map((d, i) => {
     mkdirSync(d, { recursive: true });
     const file = join(d, 'server.conf');
