@@ -1,7 +1,8 @@
 /**
  * Packed columns of a `columns: "packed"` reply in msgpack (pure): times as deltas and decimal
- * field values as scaled integers, each only where that is exact, so a day of one series travels in about
- * half the bytes. `plainColumns` turns them back into Float64Arrays, bit for bit the values packed.
+ * field values as scaled integers, each only where that is exact, so a day of one series travels in
+ * under a third of the bytes. `plainColumns` turns them back into Float64Arrays, bit for bit the
+ * values packed.
  */
 import type { PackedValues, PackedTimes, PlainColumns, RowColumns } from './query_types.js';
 
