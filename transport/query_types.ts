@@ -150,6 +150,9 @@ export interface TagColumn {
 /** How raw rows are answered: objects (false), columns (true), columns packed where exact ('packed'). */
 export type ColumnsForm = boolean | 'packed';
 
+/** True when `v` is one of the ColumnsForm values. */
+export const isColumnsForm = (v: unknown): v is ColumnsForm => typeof v === 'boolean' || v === 'packed';
+
 /**
  * Times of a `columns: "packed"` msgpack reply: ts[0] = base + deltas[0] (deltas[0] is 0) and
  * ts[i] = ts[i-1] + deltas[i]; `deltas` is the narrowest of Int8Array, Int16Array, Int32Array.

@@ -8,6 +8,7 @@ import {
   AGG_FUNCTIONS,
   type AggFunction,
   type ColumnsForm,
+  isColumnsForm,
   type Criteria,
   type FieldCondition,
   type TagCondition,
@@ -194,8 +195,8 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
   const limit = intIn(b.limit, 'limit', 0, MAX_QUERY_LIMIT, DEFAULT_QUERY_LIMIT);
   if (b.allow_partial !== undefined && typeof b.allow_partial !== 'boolean')
     throw bad('allow_partial', 'must be true or false');
-  if (b.columns !== undefined && typeof b.columns !== 'boolean' && b.columns !== 'packed')
-    throw bad('columns', 'must be true, false or "packed"');
+  if (b.columns !== undefined && !isColumnsForm(b.columns)) throw bad('columns', 'must be true, false or "packed"');
+  const columns = b.columns ?? false;
   const writeToken = b.write_token === undefined || b.write_token === null ? null : checkToken(b.write_token, group);
 
   let groupBy: string[] | null = null;
@@ -238,7 +239,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     bucket = checkBucket(b, from, to);
     if (bucket !== null && groupBy === null)
       throw bad('bucket', 'needs at least one aggregation (aggregations: [{fn: "mean", field: "value"}])');
-    if (groupBy !== null && (b.columns === true || b.columns === 'packed'))
+    if (groupBy !== null && columns !== false)
       throw bad('columns', 'answers raw rows as columns; an aggregated query answers groups');
   }
   return {
@@ -268,7 +269,7 @@ export function planQuery(kind: 'measure' | 'stream', body: unknown, resource: M
     schemaRevision,
     writeToken,
     allowPartial: b.allow_partial === true,
-    columns: b.columns === true || b.columns === 'packed' ? b.columns : false,
+    columns,
     timeoutMs,
   };
 }

@@ -9,7 +9,7 @@ import { packValues, packTimes } from '../../transport/packed_columns.js';
 import type { MeasureRow, RowColumns, StreamRow, TagColumn } from '../../transport/query_types.js';
 import type { RowKey } from './cursor.js';
 import type { QueryPlan } from './plan.js';
-import { DictBuilder, narrowCodes, sidAt, tagAt, type ShardRows } from './shard_rows.js';
+import { DictBuilder, narrowCodes, runStart, sidAt, tagAt, type ShardRows } from './shard_rows.js';
 
 /** The rows of an answer in order: row k is row `row[k]` of shard answer `parts[part[k]]`. */
 export interface MergedRows {
@@ -56,8 +56,7 @@ export function rowObjects(m: MergedRows, n = m.part.length): (MeasureRow | Stre
 export function rowColumns(m: MergedRows, n: number, encoding: Encoding, packed = false): RowColumns {
   const { plan, parts } = m;
   // The rows of one shard are a run of its rows (merge.ts picks them in order): copied whole.
-  const run = parts.length === 1 && n > 0 && m.row[n - 1]! - m.row[0]! === n - 1;
-  const start = run ? m.row[0]! : -1;
+  const start = parts.length === 1 ? runStart(m.row, n) : -1;
   const gather = (src: Float64Array[]): Float64Array => {
     if (start >= 0) return src[0]!.slice(start, start + n);
     const col = new Float64Array(n);

@@ -4,7 +4,7 @@
  * a query asks.
  */
 import type { Encoding } from '../../transport/codec.js';
-import type { ColumnsForm } from '../../transport/query_types.js';
+import { isColumnsForm, type ColumnsForm } from '../../transport/query_types.js';
 import type { QueryPlan } from './plan.js';
 
 /** What the liaison sends a shard on `P.shard.<group>.<shard>.query`. */
@@ -42,6 +42,6 @@ export function isPageRequest(p: unknown): p is PageRequest {
     typeof q.fingerprint === 'string' &&
     typeof q.limit === 'number' &&
     (q.encoding === 'msgpack' || q.encoding === 'json') &&
-    (typeof q.columns === 'boolean' || q.columns === 'packed')
+    isColumnsForm(q.columns)
   );
 }

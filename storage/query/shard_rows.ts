@@ -37,6 +37,14 @@ export interface ShardRows {
   fields: Record<string, Float64Array>;
 }
 
+/**
+ * Where the first `n` of `rows` start when they are one run of consecutive rows, else -1. Rows
+ * picked in order are strictly monotonic, so a span of n - 1 from the first to the last means that.
+ */
+export function runStart(rows: ArrayLike<number>, n: number): number {
+  return n > 0 && rows[n - 1]! - rows[0]! === n - 1 ? rows[0]! : -1;
+}
+
 /** Row i's series id. */
 export const sidAt = (r: ShardRows, i: number): string => r.series[r.si[i]!]!;
 
@@ -164,9 +172,8 @@ export function oneSeriesRows(
   eids: ArrayLike<unknown> | null,
 ): ShardRows {
   const n = rows.length;
-  // Rows in ascending order with none left out (rows are in time order, so a span of n - 1 means
-  // that): copied as one run.
-  const start = n > 0 && rows[n - 1]! - rows[0]! === n - 1 ? rows[0]! : -1;
+  // All of a series' rows in ascending order (a raw day): copied as one run.
+  const start = runStart(rows, n);
   const gather = (col: Float64Array) => {
     if (start >= 0) return col.slice(start, start + n);
     const out = new Float64Array(n);
