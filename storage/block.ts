@@ -177,6 +177,21 @@ export function decodeBlock(
   where: string | (() => string) = 'block',
   range?: TimeRange,
 ): BlockRows {
+  return readVerifiedBlock(path, bytes, schema, where, (h) => decodeColumns(bytes, h, schema, projection, range));
+}
+
+/**
+ * Verifies the checksum of a block read from `path`, parses its header and hands it to `body`
+ * (which reads the columns it wants). Any damage, in the header or found by `body` (an
+ * `EncodingError`), throws `CorruptDataError` naming `path`; `where` locates the block in the file.
+ */
+export function readVerifiedBlock<T>(
+  path: string,
+  bytes: Uint8Array,
+  schema: BlockSchema,
+  where: string | (() => string),
+  body: (header: BlockHeader) => T,
+): T {
   // `where` may be a function: a query decodes thousands of blocks, and only a damaged one is named.
   const named = () => (typeof where === 'string' ? where : where());
   if (bytes.length < MIN_BLOCK_BYTES)
@@ -184,7 +199,7 @@ export function decodeBlock(
   const end = bytes.length - 4;
   verify(path, where, bytes.subarray(0, end), readU32le(bytes, end));
   try {
-    return decodeVerified(bytes, end, schema, projection, range);
+    return body(readBlockHeader(bytes, end, schema));
   } catch (err) {
     if (err instanceof EncodingError) throw new CorruptDataError(path, `${named()}: ${err.message}`, { cause: err });
     throw err;
@@ -198,17 +213,20 @@ export interface TimeRange {
 }
 
 /**
- * Parses a block whose checksum already matched; throws `EncodingError` on anything malformed.
- * With a range, only rows inside it are returned, and field columns (sequential codecs) are
- * decoded only up to the last of them; tag columns are decoded whole, then sliced.
+ * A parsed block header: the row count and, per column in block order, its codec kind, schema
+ * index and first byte (`starts[cols]` is one past the last column). The arrays are shared by
+ * every block read on this thread: valid until the next header is read.
  */
-function decodeVerified(
-  bytes: Uint8Array,
-  end: number,
-  schema: BlockSchema,
-  projection?: BlockProjection,
-  range?: TimeRange,
-): BlockRows {
+export interface BlockHeader {
+  n: number;
+  cols: number;
+  kinds: Uint8Array;
+  index: Int32Array;
+  starts: Float64Array;
+}
+
+/** Parses the header of a block whose checksum matched; throws `EncodingError` on anything malformed. */
+function readBlockHeader(bytes: Uint8Array, end: number, schema: BlockSchema): BlockHeader {
   const r = new ByteReader(bytes, 0, end);
   const magic = r.bytes(BLOCK_MAGIC.length, 'block magic');
   for (let i = 0; i < BLOCK_MAGIC.length; i++) if (magic[i] !== BLOCK_MAGIC[i]) throw headerError('bad block magic', 0);
@@ -243,29 +261,64 @@ function decodeVerified(
   if (total !== end - r.pos) throw headerError(`columns total ${total} bytes, the block holds ${end - r.pos}`, r.pos);
   const base = r.pos;
   for (let c = 0; c <= cols; c++) starts[c] = base + (c < cols ? starts[c]! : total);
+  return { n, cols, kinds, index, starts };
+}
 
-  const { wantFields, wantTags } = projectionSets(projection);
-  // Rows [lo, hi) are in the range (timestamps are sorted). Evenly spaced timestamps (the usual
-  // scrape) locate it by arithmetic, and only its own timestamps are produced.
-  let lo = 0;
-  let hi = n;
-  let ts: Float64Array;
-  const tr = new ByteReader(bytes, starts[0]!, starts[1]!);
+/**
+ * Where a block's rows inside a time range lie: rows `[lo, hi)` (timestamps are sorted). Evenly
+ * spaced timestamps (the usual scrape) are located by arithmetic: row i is at `first + i × step`
+ * and `all` is null; otherwise `all` holds every decoded timestamp.
+ */
+export interface RowsInRange {
+  lo: number;
+  hi: number;
+  first: number;
+  step: number;
+  all: Float64Array | null;
+}
+
+/** The rows of a verified block (header `h`) inside `range` (every row without one). */
+export function rowsInRange(bytes: Uint8Array, h: BlockHeader, range: TimeRange | undefined): RowsInRange {
+  const n = h.n;
+  const tr = new ByteReader(bytes, h.starts[0]!, h.starts[1]!);
   const regular = range ? regularTimestamps(tr, n) : null;
   if (range && regular) {
     const { first, step } = regular;
-    lo = range.minTs <= first ? 0 : Math.min(n, Math.ceil((range.minTs - first) / step));
-    hi = range.maxTs < first ? 0 : Math.min(n, Math.floor((range.maxTs - first) / step) + 1);
-    if (hi < lo) hi = lo;
+    const lo = range.minTs <= first ? 0 : Math.min(n, Math.ceil((range.minTs - first) / step));
+    const hi = range.maxTs < first ? 0 : Math.min(n, Math.floor((range.maxTs - first) / step) + 1);
+    return { lo, hi: Math.max(lo, hi), first, step, all: null };
+  }
+  const all = readColumn(bytes, h.starts[0]!, h.starts[1]!, ColumnKind.timestamps, n) as Float64Array;
+  let lo = 0;
+  let hi = n;
+  if (range) {
+    while (lo < n && all[lo]! < range.minTs) lo++;
+    while (hi > lo && all[hi - 1]! > range.maxTs) hi--;
+  }
+  return { lo, hi, first: 0, step: 0, all };
+}
+
+/**
+ * The rows of a verified block (header `h`). With a range, only rows inside it are returned, and
+ * field columns (sequential codecs) are decoded only up to the last of them; tag columns are
+ * decoded whole, then sliced.
+ */
+export function decodeColumns(
+  bytes: Uint8Array,
+  h: BlockHeader,
+  schema: BlockSchema,
+  projection?: BlockProjection,
+  range?: TimeRange,
+): BlockRows {
+  const { n, cols, kinds, index, starts } = h;
+  const nf = schema.fields.length;
+  const { wantFields, wantTags } = projectionSets(projection);
+  const { lo, hi, first, step, all } = rowsInRange(bytes, h, range);
+  let ts: Float64Array;
+  if (all) ts = lo > 0 || hi < n ? all.subarray(lo, hi) : all;
+  else {
     ts = new Float64Array(hi - lo);
     for (let i = 0; i < ts.length; i++) ts[i] = first + (lo + i) * step;
-  } else {
-    ts = readColumn(bytes, starts[0]!, starts[1]!, ColumnKind.timestamps, n) as Float64Array;
-    if (range) {
-      while (lo < n && ts[lo]! < range.minTs) lo++;
-      while (hi > lo && ts[hi - 1]! > range.maxTs) hi--;
-      if (lo > 0 || hi < n) ts = ts.subarray(lo, hi);
-    }
   }
   const out: BlockRows = { timestamps: ts, fields: {}, tags: {} };
   if (hi === lo) {

@@ -7,6 +7,7 @@
 import type { BlockProjection, BlockRows, BlockSchema, TimeRange } from './block.js';
 import { mergeSeries, unionColumns, type Chunk } from './series_merge.js';
 import type { BlockLocation } from './part_format.js';
+import { rowsDecoder, type BlockDecoder } from './part.js';
 import type { BlockSummary } from './query/block_summary.js';
 
 /** One part of a plan: its data file, schema, write age (0 = oldest) and the blocks to read, in file order. */
@@ -29,39 +30,32 @@ export interface ScanPlan {
   summaries?: Map<string, BlockSummary[]>;
 }
 
-/** Reads a planned part's blocks (index: its place in the plan's parts), rows limited to `range`, columns to `projection`. */
-export type PartReader = (
-  part: PlannedPart,
-  index: number,
-  range: TimeRange,
-  projection: BlockProjection | undefined,
-) => Promise<BlockRows[]>;
+/**
+ * Reads some blocks of a planned part (index: its place in the plan's parts), each turned into a
+ * `T` by `decode` (part.ts's rowsDecoder for rows).
+ */
+export type PartReader = <T>(part: PlannedPart, index: number, decode: BlockDecoder<T>) => Promise<T[]>;
 
 /** Parts a scan reads at once (their reads overlap). */
 export const PARTS_READ_AT_ONCE = 4;
 
 /**
- * Reads every block of `plan` with rows in its range, a few parts at a time (their reads overlap),
- * in `projection`'s columns: `onBlock` gets each with its part's index and the block's series.
- * A part left without blocks (a window of windowScan) is not opened.
+ * Reads every block of `plan`, a few parts at a time (their reads overlap), each decoded by the
+ * decoder `decoderOf` gives for its part: `onBlock` gets each with its part's index and the
+ * block's series. A part left without blocks (a window of windowScan) is not opened.
  */
-export async function readPlanBlocks(
+export async function readPlanBlocks<T>(
   plan: ScanPlan,
   read: PartReader,
-  projection: BlockProjection | undefined,
-  onBlock: (rows: BlockRows, part: number, seriesId: string) => void,
+  decoderOf: (part: PlannedPart) => BlockDecoder<T>,
+  onBlock: (block: T, part: number, seriesId: string) => void,
 ): Promise<void> {
   for (let i = 0; i < plan.parts.length; i += PARTS_READ_AT_ONCE) {
     const batch = plan.parts.slice(i, i + PARTS_READ_AT_ONCE);
     const blocks = await Promise.all(
-      batch.map((p, j) => (p.entries.length === 0 ? Promise.resolve([]) : read(p, i + j, plan.range, projection))),
+      batch.map((p, j) => (p.entries.length === 0 ? Promise.resolve([]) : read(p, i + j, decoderOf(p)))),
     );
-    batch.forEach((p, j) =>
-      p.entries.forEach((e, k) => {
-        const rows = blocks[j]![k]!;
-        if (rows.timestamps.length > 0) onBlock(rows, i + j, e.seriesId);
-      }),
-    );
+    batch.forEach((p, j) => p.entries.forEach((e, k) => onBlock(blocks[j]![k]!, i + j, e.seriesId)));
   }
 }
 
@@ -72,7 +66,9 @@ export async function readPlanBlocks(
 export async function runScanPlan(plan: ScanPlan, read: PartReader): Promise<Map<string, BlockRows>> {
   const chunks = new Map<string, Chunk[]>();
   const used = new Set<number>();
-  await readPlanBlocks(plan, read, plan.projection, (rows, part, seriesId) => {
+  const decoderOf = (p: PlannedPart) => rowsDecoder(p.schema, plan.projection, plan.range);
+  await readPlanBlocks(plan, read, decoderOf, (rows, part, seriesId) => {
+    if (rows.timestamps.length === 0) return;
     used.add(part);
     const chunk = { rows, age: plan.parts[part]!.age };
     const list = chunks.get(seriesId);

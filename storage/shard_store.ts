@@ -314,7 +314,7 @@ export class ShardStore {
   /** The plan of `q`'s reads (planScan) and a reader of its parts on this thread; track the reads with trackScan. */
   planRead(q: ScanQuery): { plan: ScanPlan; read: PartReader } {
     const { plan, refs } = this.planScan(q);
-    return { plan, read: (p, i, range, projection) => refs[i]!.part.readBlocks(p.entries, projection, range) };
+    return { plan, read: (p, i, decode) => refs[i]!.part.readDecoded(p.entries, decode) };
   }
 
   /**

@@ -117,6 +117,25 @@ export function encodeStrings(values: readonly string[]): Uint8Array {
   return w.finish();
 }
 
+function readEntry(r: ByteReader): string {
+  const len = readUvarint(r);
+  const at = r.pos;
+  const bytes = r.bytes(len, 'dictionary entry');
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw corrupt('dictionary entry is not valid UTF-8', at);
+  }
+}
+
+/**
+ * The value of every row of a non-empty column written by `writeStrings` when its dictionary
+ * holds one entry, else null; either way the reader is left inside the column.
+ */
+export function readOnlyString(r: ByteReader): string | null {
+  return readUvarint(r) === 1 ? readEntry(r) : null;
+}
+
 /**
  * Reads `count` strings written by `writeStrings`; throws `corrupt` on damaged input. With `from`
  * and `to`, the whole column is read and checked but only the values `[from, to)` are returned.
@@ -127,16 +146,7 @@ export function readStrings(r: ByteReader, count: number, from = 0, to = count):
   const d = readUvarint(r);
   if (d < 1 || d > count) throw corrupt(`dictionary of ${d} entries for ${count} values`, r.pos);
   const dict: string[] = new Array<string>(d);
-  for (let k = 0; k < d; k++) {
-    const len = readUvarint(r);
-    const at = r.pos;
-    const bytes = r.bytes(len, 'dictionary entry');
-    try {
-      dict[k] = decoder.decode(bytes);
-    } catch {
-      throw corrupt('dictionary entry is not valid UTF-8', at);
-    }
-  }
+  for (let k = 0; k < d; k++) dict[k] = readEntry(r);
   const modeAt = r.pos;
   const mode = r.u8('string index mode');
   if (mode === StringIndexCodec.runs) {

@@ -242,10 +242,16 @@ function exponent(e: number, at: number): number {
 /**
  * Reads `count` floats written by `writeFloats`; throws `corrupt` on damaged input. `partial`: the
  * column holds more values (stop after `count`). `from`: the caller reads only `[from, count)`, and
- * a codec that can skip ahead (constant, packed values) leaves the values before it unset.
+ * a codec that can skip ahead (constant, packed values) leaves the values before it unset. `out`:
+ * where to put them (at least `count` long, at byte offset 0), a new array by default.
  */
-export function readFloats(r: ByteReader, count: number, partial = false, from = 0): Float64Array {
-  const out = new Float64Array(count);
+export function readFloats(
+  r: ByteReader,
+  count: number,
+  partial = false,
+  from = 0,
+  out = new Float64Array(count),
+): Float64Array {
   if (count === 0) return out;
   const u = new Uint32Array(out.buffer);
   const tagAt = r.pos;

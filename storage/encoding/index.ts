@@ -52,6 +52,7 @@ export {
   encodeStrings,
   MAX_LIST_VALUES,
   readIntLists,
+  readOnlyString,
   readStringLists,
   readStrings,
   StringIndexCodec,

@@ -90,8 +90,7 @@ export function encodeInts(values: ArrayLike<number>): Uint8Array {
  * Reads `count` integers written by `writeInts`; throws `corrupt` on damaged input. `partial`: the
  * column holds more values and only its first `count` are wanted (a run may go past them).
  */
-export function readInts(r: ByteReader, count: number, partial = false): Float64Array {
-  const out = new Float64Array(count);
+export function readInts(r: ByteReader, count: number, partial = false, out = new Float64Array(count)): Float64Array {
   if (count === 0) return out;
   const modeAt = r.pos;
   const mode = r.u8('int mode');
@@ -99,7 +98,7 @@ export function readInts(r: ByteReader, count: number, partial = false): Float64
     case IntCodec.constant: {
       const v = readVarint(r);
       if (v > SAFE || v < -SAFE) throw corrupt('int value out of the safe range', r.pos);
-      out.fill(v);
+      out.fill(v, 0, count);
       return out;
     }
     case IntCodec.delta: {

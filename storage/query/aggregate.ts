@@ -6,8 +6,9 @@
  */
 import { fieldStats, type FieldStats } from '../block_stats.js';
 import type { BlockSummary } from './block_summary.js';
+import type { FoldedBlock } from './block_fold.js';
 import type { CompiledCriteria } from './criteria.js';
-import { bucketStart, type PlannedAgg, type QueryPlan } from './plan.js';
+import { aggregatedFields, bucketStart, type PlannedAgg, type QueryPlan } from './plan.js';
 import {
   accumulateExtra,
   addExtraGroup,
@@ -89,7 +90,7 @@ export class ShardAggregation {
     private readonly match: CompiledCriteria | null,
     private readonly summaries?: ReadonlyMap<string, BlockSummary[]>,
   ) {
-    this.fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
+    this.fields = aggregatedFields(plan);
     for (const f of this.fields) this.out.stats[f] = { n: [], sum: [], min: [], max: [] };
     const extra = newExtra(plan);
     if (extra) this.out.extra = extra;
@@ -97,8 +98,18 @@ export class ShardAggregation {
 
   /** The group of tag values `tags` (`json` their JSON) and bucket `start` (null unbucketed), added when new. */
   private groupOf(tags: unknown[], start: number | null, json = JSON.stringify(tags)): number {
+    return this.groupIn(this.groupsOf(json), tags, start);
+  }
+
+  /** The groups of the tag values whose JSON is `json`, per bucket start. */
+  private groupsOf(json: string): Map<number, number> {
     let byStart = this.index.get(json);
     if (byStart === undefined) this.index.set(json, (byStart = new Map()));
+    return byStart;
+  }
+
+  /** groupOf, the groups of `tags` already looked up. */
+  private groupIn(byStart: Map<number, number>, tags: unknown[], start: number | null): number {
     const at = start ?? NaN;
     let g = byStart.get(at);
     if (g === undefined) {
@@ -179,6 +190,36 @@ export class ShardAggregation {
         out.count[g]!++;
         for (let j = 0; j < fields.length; j++) accumulate(fstats[j]!, g, fcols[j]!, i, i + 1);
         more(g, i, i + 1);
+      }
+    }
+  }
+
+  /**
+   * Adds a block of series `sid` folded while decoded (block_fold.ts; later than any row added
+   * before for the series): its tag values are named by `names`, its statistics are of this
+   * aggregation's fields, in order.
+   */
+  addFolded(sid: string, b: FoldedBlock, names: readonly string[]): void {
+    const { plan, out, fields, match } = this;
+    if (match) {
+      const tags: Record<string, unknown[]> = {};
+      names.forEach((t, i) => (tags[t] = [b.tags[i]]));
+      if (!match(tags, {})(0)) return;
+    }
+    const key = b.tags.slice(0, plan.group_by!.length);
+    if (this.summaries?.has(sid) && !this.summaryKeys.has(sid)) this.summaryKeys.set(sid, key);
+    const byStart = this.groupsOf(JSON.stringify(key));
+    const bucketed = plan.bucket !== null;
+    for (let r = 0; r < b.starts.length; r++) {
+      const g = this.groupIn(byStart, key, bucketed ? b.starts[r]! : null);
+      out.count[g]! += b.rows[r]!;
+      for (let j = 0; j < fields.length; j++) {
+        const st = out.stats[fields[j]!]!;
+        const s = b.stats[j]!;
+        st.n[g]! += s[4 * r]!;
+        st.sum[g]! += s[4 * r + 1]!;
+        if (s[4 * r + 2]! < st.min[g]!) st.min[g] = s[4 * r + 2]!;
+        if (s[4 * r + 3]! > st.max[g]!) st.max[g] = s[4 * r + 3]!;
       }
     }
   }

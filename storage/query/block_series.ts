@@ -6,10 +6,12 @@
  * (they only pick between two rows of one key). Every other series goes the merged way
  * (scan_plan.ts's runScanPlan, then the memtable laid over it).
  */
-import type { BlockRows } from '../block.js';
+import { decodeColumns, readVerifiedBlock, type BlockRows } from '../block.js';
+import { rowsDecoder, type BlockDecoder } from '../part.js';
 import { VERSION_COLUMN } from '../point_version.js';
-import { readPlanBlocks, type PartReader, type ScanPlan } from '../scan_plan.js';
-import type { SeriesCols } from './aggregate.js';
+import { readPlanBlocks, type PartReader, type PlannedPart, type ScanPlan } from '../scan_plan.js';
+import type { SeriesCols, ShardAggregation } from './aggregate.js';
+import { foldColumns, type BlockFold, type FoldedBlock } from './block_fold.js';
 import type { QueryPlan } from './plan.js';
 import { neededColumns, seriesColsOf } from './shard_exec.js';
 
@@ -50,19 +52,58 @@ export function splitAlone(scan: ScanPlan, mem: ReadonlyMap<string, BlockRows>, 
   return { alone: part(true), merged: part(false) };
 }
 
+/** A block read alone: its rows in the plan's columns, or its fold (block_fold.ts). */
+export type AloneBlock = { sid: string; rows: SeriesCols } | { sid: string; folded: FoldedBlock };
+
 /**
- * The rows of `alone`'s blocks, one SeriesCols per block with rows in the range, in the plan's
- * columns, ordered by series id then time (what ShardAggregation.add expects of one series).
+ * The blocks of `alone` with rows in its range, ordered by series id then time (the order
+ * ShardAggregation takes one series' rows in): folded by `fold` (the plan's foldSpec) when the
+ * block allows, else decoded, in the plan's columns.
  */
-export async function readAlone(plan: QueryPlan, alone: ScanPlan, read: PartReader): Promise<SeriesCols[]> {
+export async function readAlone(
+  plan: QueryPlan,
+  alone: ScanPlan,
+  read: PartReader,
+  fold: BlockFold | null,
+): Promise<AloneBlock[]> {
   const projection = alone.projection && {
     ...alone.projection,
     fields: alone.projection.fields?.filter((f) => f !== VERSION_COLUMN),
   };
-  const out: SeriesCols[] = [];
+  const range = alone.range;
+  const decoderOf = (p: PlannedPart): BlockDecoder<BlockRows | FoldedBlock> => {
+    if (fold === null) return rowsDecoder(p.schema, projection, range);
+    return (bytes, _e, path, where) =>
+      readVerifiedBlock(
+        path,
+        bytes,
+        p.schema,
+        where,
+        (h) => foldColumns(bytes, h, p.schema, fold, range) ?? decodeColumns(bytes, h, p.schema, projection, range),
+      );
+  };
+  const out: AloneBlock[] = [];
   const { tags, fields } = neededColumns(plan);
-  await readPlanBlocks(alone, read, projection, (rows, _part, sid) =>
-    out.push(seriesColsOf(sid, rows, plan, tags, fields)),
-  );
-  return out.sort((a, b) => (a.sid < b.sid ? -1 : a.sid > b.sid ? 1 : a.ts[0]! - b.ts[0]!));
+  await readPlanBlocks(alone, read, decoderOf, (b, _part, sid) => {
+    if ('starts' in b) {
+      if (b.starts.length > 0) out.push({ sid, folded: b });
+    } else if (b.timestamps.length > 0) out.push({ sid, rows: seriesColsOf(sid, b, plan, tags, fields) });
+  });
+  const first = (b: AloneBlock) => ('rows' in b ? b.rows.ts[0]! : b.folded.minTs);
+  return out.sort((a, b) => (a.sid < b.sid ? -1 : a.sid > b.sid ? 1 : first(a) - first(b)));
+}
+
+/** Adds blocks read alone to `acc`, in their order (runs of decoded ones together). */
+export function aggregateAlone(acc: ShardAggregation, blocks: readonly AloneBlock[], fold: BlockFold | null): void {
+  let decoded: SeriesCols[] = [];
+  for (const b of blocks) {
+    if ('rows' in b) {
+      decoded.push(b.rows);
+      continue;
+    }
+    if (decoded.length > 0) acc.add(decoded);
+    decoded = [];
+    acc.addFolded(b.sid, b.folded, fold!.tags);
+  }
+  if (decoded.length > 0) acc.add(decoded);
 }

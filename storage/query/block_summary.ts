@@ -19,7 +19,7 @@ import type { FieldStats } from '../block_stats.js';
 import type { BlockSchema } from '../block.js';
 import type { BlockEntry } from '../part_format.js';
 import { criteriaNames } from './criteria.js';
-import type { QueryPlan } from './plan.js';
+import { aggregatedFields, type QueryPlan } from './plan.js';
 
 /** A block answered from its statistics. */
 export interface BlockSummary {
@@ -42,16 +42,25 @@ export interface SummarizeSpec {
 
 const SUMMABLE = new Set(['count', 'sum', 'min', 'max', 'mean']);
 
+/**
+ * Whether `plan` is an aggregation that per-field statistics (count, sum, min, max) of its rows
+ * answer — every aggregation and the top-N's among count/sum/min/max/mean — whose criteria name
+ * no field (so they keep or drop rows by their tags alone).
+ */
+export function statsAnswer(plan: QueryPlan): boolean {
+  if (plan.group_by === null || plan.element_id_column !== null) return false;
+  if (!plan.aggs.every((a) => SUMMABLE.has(a.fn))) return false;
+  if (plan.top !== null && !SUMMABLE.has(plan.top.agg.fn)) return false;
+  return criteriaNames(plan.criteria).fields.length === 0;
+}
+
 /** The summarizing spec of `plan`, or null when its answer cannot come from block statistics. */
 export function summarizeSpec(plan: QueryPlan): SummarizeSpec | null {
-  if (plan.group_by === null || plan.element_id_column !== null) return null;
+  if (!statsAnswer(plan)) return null;
   const entity = new Set(plan.entity);
-  if (!plan.group_by.every((t) => entity.has(t))) return null;
-  if (!plan.aggs.every((a) => SUMMABLE.has(a.fn))) return null;
-  if (plan.top !== null && !SUMMABLE.has(plan.top.agg.fn)) return null;
-  const named = criteriaNames(plan.criteria);
-  if (named.fields.length > 0 || !named.tags.every((t) => entity.has(t))) return null;
-  const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
+  if (!plan.group_by!.every((t) => entity.has(t))) return null;
+  if (!criteriaNames(plan.criteria).tags.every((t) => entity.has(t))) return null;
+  const fields = aggregatedFields(plan);
   const bucket = plan.bucket === null ? null : { every_ms: plan.bucket.every_ms, offset_ms: plan.bucket.offset_ms };
   return { fields, bucket };
 }

@@ -8,7 +8,7 @@ import type { GroupRow } from '../../transport/query_types.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
 import { Code, LockstepError } from '../../transport/errors.js';
 import { MAX_QUERY_LIMIT } from '../../transport/limits.js';
-import { bucketStart, type QueryPlan } from './plan.js';
+import { aggregatedFields, bucketStart, type QueryPlan } from './plan.js';
 import { mergeExtra, newExtra } from './extra_aggs.js';
 import { addGroup, aggValue, compareKeys, rankGroups, type ShardGroups } from './aggregate.js';
 import type { ShardResult } from './shard_exec.js';
@@ -101,7 +101,7 @@ function oneShardRows(plan: QueryPlan, p: ShardRows): { rows: MergedRows; has_mo
 
 /** The page of groups, and how many groups the whole answer holds. */
 function mergeGroups(plan: QueryPlan, parts: ShardGroups[]): { groups: GroupRow[]; total: number } {
-  const fields = [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
+  const fields = aggregatedFields(plan);
   const all: ShardGroups = { keys: [], count: [], stats: {} };
   for (const f of fields) all.stats[f] = { n: [], sum: [], min: [], max: [] };
   const extra = newExtra(plan);

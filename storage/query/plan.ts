@@ -83,8 +83,13 @@ export interface PlannedBucket {
   fill: boolean;
 }
 
+/** The fields the plan's aggregations read, each once, in the order they are first named. */
+export function aggregatedFields(plan: Pick<QueryPlan, 'aggs'>): string[] {
+  return [...new Set(plan.aggs.flatMap((a) => (a.field === null ? [] : [a.field])))];
+}
+
 /** The start of the bucket holding `ts`. */
-export function bucketStart(b: PlannedBucket, ts: number): number {
+export function bucketStart(b: Pick<PlannedBucket, 'every_ms' | 'offset_ms'>, ts: number): number {
   return Math.floor((ts - b.offset_ms) / b.every_ms) * b.every_ms + b.offset_ms;
 }
 

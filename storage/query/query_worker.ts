@@ -9,7 +9,7 @@
 import { Piscina } from 'piscina';
 import type { BlockRows } from '../../storage/block.js';
 import { openBlockingReader } from '../../storage/fs.js';
-import { readBlocksAt } from '../../storage/part.js';
+import { BLOCKING_COALESCE_GAP_BYTES, readBlocksAt } from '../../storage/part.js';
 import { settle, type Result } from '../../runtime/thread_envelope.js';
 import type { PartReader, ScanPlan } from '../../storage/scan_plan.js';
 import { unpackScan, type PortableScan } from '../../storage/portable_scan.js';
@@ -42,10 +42,10 @@ export type QueryAnswer = ShardResult | Uint8Array;
 export async function runQueryTask(task: QueryTaskMessage): Promise<Result<QueryAnswer>> {
   const r = await settle(async (): Promise<QueryAnswer> => {
     const scan = task.scan && unpackScan(task.scan);
-    const read: PartReader = async (p, _i, range, projection) => {
+    const read: PartReader = async (p, _i, decode) => {
       const data = openBlockingReader(p.dataPath);
       try {
-        return await readBlocksAt(data, p.dataPath, p.schema, p.entries, projection, range);
+        return await readBlocksAt(data, p.dataPath, p.entries, decode, BLOCKING_COALESCE_GAP_BYTES);
       } finally {
         await data.close();
       }

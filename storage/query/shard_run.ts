@@ -13,7 +13,8 @@ import { sliceBlockRows, type BlockRows, type TimeRange } from '../block.js';
 import { runScanPlan, windowScan, type PartReader, type ScanPlan } from '../scan_plan.js';
 import type { ShardStore } from '../shard_store.js';
 import { ShardAggregation } from './aggregate.js';
-import { readAlone, splitAlone } from './block_series.js';
+import { aggregateAlone, readAlone, splitAlone } from './block_series.js';
+import { foldSpec } from './block_fold.js';
 import { compileCriteria } from './criteria.js';
 import type { QueryPlan } from './plan.js';
 import {
@@ -83,6 +84,7 @@ export async function runOnShard(
   };
   if (plan.group_by !== null) {
     const acc = new ShardAggregation(plan, match, scan?.summaries);
+    const fold = foldSpec(plan);
     for (const w of windows) {
       const wmem = whole ? mem : memIn(mem, w);
       if (!scan) {
@@ -91,7 +93,7 @@ export async function runOnShard(
       }
       // Series whose blocks need no merge are aggregated block by block (block_series.ts).
       const split = splitAlone(whole ? scan : windowScan(scan, w), wmem, plan.element_id_column !== null);
-      acc.add(await readAlone(plan, split.alone, read));
+      aggregateAlone(acc, await readAlone(plan, split.alone, read, fold), fold);
       acc.add(overlaySeries(plan, wmem, await runScanPlan(split.merged, read)));
     }
     return { groups: acc.finish() };

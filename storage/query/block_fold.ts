@@ -1,0 +1,185 @@
+/**
+ * Aggregating a block while decoding it (issue: aggregate per block while reading): for a block
+ * of a series read alone (block_series.ts), an aggregation answered by count, sum, min and max
+ * needs only, per bucket of the block's rows in range, their count and each aggregated field's
+ * statistics — and the values of the tags it groups by and filters on, when they are the same in
+ * every one of those rows. `foldBlock` produces exactly that from the block's bytes: no array of
+ * timestamps, of tag values or of field values is made (field values pass through one reused
+ * scratch array), and a tag whose dictionary holds one string is read once, not per row.
+ *
+ * The statistics are those decoding the rows would give (the same values, added in row order, per
+ * bucket), so the groups come out as they would from the decoded rows. A block the fold cannot
+ * take — a tag differing between its rows, a column its part lacks, a list tag — is decoded
+ * instead (null from `foldBlock`).
+ */
+import {
+  ColumnKind,
+  rowsInRange,
+  type BlockHeader,
+  type BlockSchema,
+  type RowsInRange,
+  type TimeRange,
+} from '../block.js';
+import { ByteReader, readFloats, readInts, readOnlyString, readStrings } from '../encoding/index.js';
+import { statsAnswer } from './block_summary.js';
+import { criteriaNames } from './criteria.js';
+import { aggregatedFields, bucketStart, type PlannedBucket, type QueryPlan } from './plan.js';
+
+/** What a fold reads from each block. */
+export interface BlockFold {
+  /** The aggregated fields. */
+  fields: readonly string[];
+  /** The group-by tags, then the tags only the criteria name. */
+  tags: readonly string[];
+  bucket: Pick<PlannedBucket, 'every_ms' | 'offset_ms'> | null;
+}
+
+/**
+ * A block folded: its tag values (in the fold's order) and its runs of rows, one per bucket in
+ * time order (one unbucketed), as columns: no object per run.
+ */
+export interface FoldedBlock {
+  tags: unknown[];
+  /** The time of its first row in range. */
+  minTs: number;
+  /** Per run: the bucket's start (NaN unbucketed) and the rows in it. */
+  starts: number[];
+  rows: number[];
+  /** Per aggregated field (the fold's order), per run r: at 4r its count of values that are not NaN, then their sum, min and max. */
+  stats: Float64Array[];
+}
+
+/** The fold of `plan`, or null when its answer needs the rows themselves. */
+export function foldSpec(plan: QueryPlan): BlockFold | null {
+  if (!statsAnswer(plan)) return null;
+  const tags = [...plan.group_by!];
+  for (const t of criteriaNames(plan.criteria).tags) if (!tags.includes(t)) tags.push(t);
+  const bucket = plan.bucket && { every_ms: plan.bucket.every_ms, offset_ms: plan.bucket.offset_ms };
+  return { fields: aggregatedFields(plan), tags, bucket };
+}
+
+/** Values of one field, reused by every fold on this thread (a fold is synchronous). */
+let scratch = new Float64Array(1024);
+
+/**
+ * Folds the rows of a verified block (header `h`, see block.ts's readVerifiedBlock) inside
+ * `range`; null when the block must be decoded instead (file header). Throws `EncodingError` on
+ * damage.
+ */
+export function foldColumns(
+  bytes: Uint8Array,
+  h: BlockHeader,
+  schema: BlockSchema,
+  fold: BlockFold,
+  range: TimeRange,
+): FoldedBlock | null {
+  const fieldCols = fold.fields.map((f) => columnOf(h, schemaIndex(schema, f, 'field')));
+  const tagCols = fold.tags.map((t) => columnOf(h, schemaIndex(schema, t, 'tag')));
+  if (fieldCols.includes(-1) || tagCols.includes(-1)) return null;
+  const rows = rowsInRange(bytes, h, range);
+  const { lo, hi } = rows;
+  if (hi === lo) return { tags: [], minTs: NaN, starts: [], rows: [], stats: [] };
+  const tags: unknown[] = [];
+  for (const c of tagCols) {
+    const v = onlyValue(bytes, h, c, lo, hi);
+    if (v === NOT_ONE) return null;
+    tags.push(v);
+  }
+  const { starts, ends } = bucketRuns(rows, fold.bucket);
+  if (scratch.length < hi) scratch = new Float64Array(Math.max(hi, 2 * scratch.length));
+  const stats: Float64Array[] = [];
+  for (const c of fieldCols) {
+    const r = new ByteReader(bytes, h.starts[c]!, h.starts[c + 1]!);
+    if (h.kinds[c] === ColumnKind.floats) readFloats(r, hi, hi < h.n, lo, scratch);
+    else readInts(r, hi, hi < h.n, scratch);
+    if (hi === h.n) r.expectEnd('column');
+    stats.push(runStats(scratch, lo, ends));
+  }
+  const counts = ends.map((e, k) => e - (k === 0 ? lo : ends[k - 1]!));
+  return { tags, minTs: timeOf(rows, lo), starts, rows: counts, stats };
+}
+
+/** Per run of `v` (from `from`, each ending at the next of `ends`): non-NaN count, sum, min, max, in row order (as fieldStats). */
+function runStats(v: Float64Array, from: number, ends: readonly number[]): Float64Array {
+  const out = new Float64Array(4 * ends.length);
+  let i = from;
+  for (let k = 0; k < ends.length; k++) {
+    const to = ends[k]!;
+    let n = 0;
+    let sum = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    for (; i < to; i++) {
+      const x = v[i]!;
+      if (x !== x) continue;
+      n++;
+      sum += x;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    out[4 * k] = n;
+    out[4 * k + 1] = sum;
+    out[4 * k + 2] = min;
+    out[4 * k + 3] = max;
+  }
+  return out;
+}
+
+/** The index of `name` in the schema's columns (fields first, then tags), -1 if absent. */
+function schemaIndex(schema: BlockSchema, name: string, kind: 'field' | 'tag'): number {
+  if (kind === 'field') return schema.fields.findIndex((f) => f.name === name);
+  const i = schema.tags.findIndex((t) => t.name === name);
+  return i < 0 ? -1 : schema.fields.length + i;
+}
+
+/** The block column holding schema column `i`, -1 if the block has none. */
+function columnOf(h: BlockHeader, i: number): number {
+  if (i < 0) return -1;
+  for (let c = 1; c < h.cols; c++) if (h.index[c] === i) return c;
+  return -1;
+}
+
+const NOT_ONE = Symbol('not one value');
+
+/** The value every row `[lo, hi)` of tag column `c` holds, or NOT_ONE (rows differ, or a list tag). */
+function onlyValue(bytes: Uint8Array, h: BlockHeader, c: number, lo: number, hi: number): unknown {
+  const r = new ByteReader(bytes, h.starts[c]!, h.starts[c + 1]!);
+  if (h.kinds[c] === ColumnKind.strings) {
+    const only = readOnlyString(r);
+    if (only !== null) return only;
+    const col = readStrings(new ByteReader(bytes, h.starts[c]!, h.starts[c + 1]!), h.n, lo, hi);
+    for (let i = 1; i < col.length; i++) if (col[i] !== col[0]) return NOT_ONE;
+    return col[0];
+  }
+  if (h.kinds[c] === ColumnKind.ints) {
+    const col = readInts(r, h.n);
+    r.expectEnd('column');
+    for (let i = lo + 1; i < hi; i++) if (col[i] !== col[lo]) return NOT_ONE;
+    return col[lo];
+  }
+  return NOT_ONE;
+}
+
+/** The time of row i (see RowsInRange). */
+function timeOf(rows: RowsInRange, i: number): number {
+  return rows.all ? rows.all[i]! : rows.first + i * rows.step;
+}
+
+/** Rows `[lo, hi)` cut where a bucket ends (one run unbucketed): each run's bucket start and end row. */
+function bucketRuns(rows: RowsInRange, bucket: BlockFold['bucket']): { starts: number[]; ends: number[] } {
+  const { lo, hi } = rows;
+  if (bucket === null) return { starts: [NaN], ends: [hi] };
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (let i = lo; i < hi;) {
+    const start = bucketStart(bucket, timeOf(rows, i));
+    const end = start + bucket.every_ms;
+    let j = i + 1;
+    if (rows.all === null) j = Math.max(j, Math.min(hi, Math.ceil((end - rows.first) / rows.step)));
+    else while (j < hi && rows.all[j]! < end) j++;
+    starts.push(start);
+    ends.push(j);
+    i = j;
+  }
+  return { starts, ends };
+}
