@@ -188,14 +188,26 @@ export class Part {
     // An evenly spaced block (version 3) whose rows all miss the range is skipped unread.
     const overlaps = (e: BlockEntry) =>
       e.maxTs >= lo && e.minTs <= hi && (e.step === 0 || stepHasRowIn(e.minTs, e.maxTs, e.step, lo, hi));
+    // A series' blocks follow one another in time (parseIndex checks it): the first that may
+    // overlap is found by bisection, and the walk stops at the first starting after the range.
+    const inSeries = (range: { start: number; end: number }) => {
+      let a = range.start;
+      let b = range.end;
+      while (a < b) {
+        const k = (a + b) >>> 1;
+        if (this.entries[k]!.maxTs < lo) a = k + 1;
+        else b = k;
+      }
+      for (let k = a; k < range.end && this.entries[k]!.minTs <= hi; k++)
+        if (overlaps(this.entries[k]!)) out.push(this.entries[k]!);
+    };
     if (!q.seriesIds || q.seriesIds.size >= this.series.size) {
-      for (const e of this.entries) if (overlaps(e) && (!q.seriesIds || q.seriesIds.has(e.seriesId))) out.push(e);
+      for (const [id, range] of this.series) if (!q.seriesIds || q.seriesIds.has(id)) inSeries(range);
       return out;
     }
     for (const id of q.seriesIds) {
       const range = this.series.get(id);
-      if (!range) continue;
-      for (let k = range.start; k < range.end; k++) if (overlaps(this.entries[k]!)) out.push(this.entries[k]!);
+      if (range) inSeries(range);
     }
     // Set order is the caller's; file order makes the reads sequential.
     return out.sort((a, b) => a.ordinal - b.ordinal);

@@ -165,6 +165,19 @@ describe('storage - part', function () {
     );
     assert.equal(part.blocksFor({ minTs: T0 + 100 * INTERVAL_MS }).length, 0);
     assert.equal(part.blocksFor({ minTs: T0 + 99 * INTERVAL_MS }).length, 5);
+    // Random ranges and series sets: exactly the blocks overlapping the range, in file order.
+    const all = part.blocksFor();
+    const rng = mulberry32(SEED ^ 11);
+    for (let k = 0; k < 300; k++) {
+      const minTs = T0 + Math.floor(rng() * 120 - 10) * INTERVAL_MS + (rng() < 0.5 ? 1 : 0);
+      const maxTs = minTs + Math.floor(rng() * 40 - 5) * INTERVAL_MS;
+      const seriesIds =
+        rng() < 0.5 ? undefined : new Set(['series-0000', 'series-0002', 'series-0004'].filter(() => rng() < 0.6));
+      const want = all.filter(
+        (e) => e.maxTs >= minTs && e.minTs <= maxTs && minTs <= maxTs && (!seriesIds || seriesIds.has(e.seriesId)),
+      );
+      assert.deepEqual(part.blocksFor({ seriesIds, minTs, maxTs }), want, JSON.stringify({ minTs, maxTs, seriesIds }));
+    }
     const got = await part.readBlock(one[0]!, { fields: ['mem'], tags: ['roles'] });
     assert.deepEqual([Object.keys(got.fields), Object.keys(got.tags)], [['mem'], ['roles']]);
     assert.deepEqual(Array.from(got.fields.mem!), Array.from(rows.fields.mem!.subarray(310, 320)));
