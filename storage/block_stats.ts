@@ -45,6 +45,33 @@ export function fieldStats(col: Float64Array, from: number, to: number): FieldSt
   return { n, sum, min, max };
 }
 
+/**
+ * fieldStats of each run of `v`: from `from` to `ends[0]`, then to each next end; run k's n, sum,
+ * min and max go to `out[4k ... 4k + 3]`.
+ */
+export function runStats(v: Float64Array, from: number, ends: readonly number[], out: Float64Array): void {
+  let i = from;
+  for (let k = 0; k < ends.length; k++) {
+    const to = ends[k]!;
+    let n = 0;
+    let sum = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    for (; i < to; i++) {
+      const x = v[i]!;
+      if (x !== x) continue;
+      n++;
+      sum += x;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    out[4 * k] = n;
+    out[4 * k + 1] = sum;
+    out[4 * k + 2] = min;
+    out[4 * k + 3] = max;
+  }
+}
+
 const scratch = new DataView(new ArrayBuffer(8));
 
 function writeF64(w: ByteWriter, v: number): void {

@@ -21,6 +21,7 @@ import { GORILLA_TAG, readGorilla, writeGorilla } from './gorilla.js';
 import {
   MANTISSA_LIMIT,
   PACKED_DECIMAL_TAG,
+  packedDecimalRunStats,
   planDecimal,
   readPackedDecimal,
   writePackedDecimal,
@@ -298,6 +299,24 @@ export function readFloats(
     default:
       throw corrupt(`unknown float codec ${tag}`, tagAt);
   }
+}
+
+/**
+ * For a column written with the packed decimal codec (`floatCodecOf` says so): instead of its
+ * values, per run of rows their count, sum, min and max (packed_decimal.ts's packedDecimalRunStats).
+ */
+export function readPackedRunStats(
+  r: ByteReader,
+  count: number,
+  partial: boolean,
+  from: number,
+  ends: readonly number[],
+  out: Float64Array,
+): void {
+  const tagAt = r.pos;
+  const tag = r.u8('float codec');
+  if (tag !== FloatCodec.packed) throw corrupt(`float codec ${tag} is not the packed decimal codec`, tagAt);
+  packedDecimalRunStats(r, count, exponent, partial, from, ends, out);
 }
 
 /** Decodes a buffer holding exactly `count` floats. */

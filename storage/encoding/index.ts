@@ -40,6 +40,7 @@ export {
   FloatCodec,
   floatCodecOf,
   readFloats,
+  readPackedRunStats,
   writeFloats,
 } from './floats.js';
 export { decodeInts, encodeInts, IntCodec, readInts, writeInts } from './ints.js';

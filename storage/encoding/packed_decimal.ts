@@ -88,6 +88,30 @@ export function writePackedDecimal(w: ByteWriter, m: Float64Array, e: number, pl
   bw.flush();
 }
 
+/** A packed column's header: 10^e, form, base (form 0: min mantissa; form 1: first mantissa), min delta, width. */
+interface PackedHeader {
+  p: number;
+  form: number;
+  base: number;
+  minD: number;
+  width: number;
+}
+
+function readHeader(r: ByteReader, pow10: (e: number, at: number) => number): PackedHeader {
+  const p = pow10(r.u8('decimal exponent'), r.pos - 1);
+  const formAt = r.pos;
+  const form = r.u8('packed form');
+  if (form > 1) throw corrupt(`unknown packed decimal form ${form}`, formAt);
+  const base = readVarint(r);
+  const minD = form === 1 ? readVarint(r) : 0;
+  const widthAt = r.pos;
+  const width = r.u8('packed width');
+  if (width > MAX_WIDTH) throw corrupt(`packed width ${width} exceeds ${MAX_WIDTH}`, widthAt);
+  if (base >= MANTISSA_LIMIT || base <= -MANTISSA_LIMIT || minD >= MANTISSA_LIMIT || minD <= -MANTISSA_LIMIT)
+    throw corrupt('decimal mantissa out of range', r.pos);
+  return { p, form, base, minD, width };
+}
+
 /**
  * Reads `count` values after the tag into `out`; `pow10` gives 10^e for the exponent read (and
  * refuses one the decimal codecs never write). `partial`: the column holds more values; stop after
@@ -102,17 +126,7 @@ export function readPackedDecimal(
   partial: boolean,
   from = 0,
 ): void {
-  const p = pow10(r.u8('decimal exponent'), r.pos - 1);
-  const formAt = r.pos;
-  const form = r.u8('packed form');
-  if (form > 1) throw corrupt(`unknown packed decimal form ${form}`, formAt);
-  const base = readVarint(r);
-  const minD = form === 1 ? readVarint(r) : 0;
-  const widthAt = r.pos;
-  const width = r.u8('packed width');
-  if (width > MAX_WIDTH) throw corrupt(`packed width ${width} exceeds ${MAX_WIDTH}`, widthAt);
-  if (base >= MANTISSA_LIMIT || base <= -MANTISSA_LIMIT || minD >= MANTISSA_LIMIT || minD <= -MANTISSA_LIMIT)
-    throw corrupt('decimal mantissa out of range', r.pos);
+  const { p, form, base, minD, width } = readHeader(r, pow10);
   const fields = form === 0 ? count : count - 1;
   const x = scratchFields(fields);
   if (form === 0) {
@@ -129,6 +143,77 @@ export function readPackedDecimal(
     m += minD + x[i - 1]!;
     if (m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
     out[i] = m / p;
+  }
+}
+
+/**
+ * Like readPackedDecimal, but instead of the values, per run of rows — from `from` to `ends[0]`,
+ * then to each next end (the last is `count`) — their count, sum, min and max at `out[4k ...
+ * 4k + 3]`: the values read are added in row order, as summing readPackedDecimal's would. (A
+ * decimal codec has no NaN; and dividing by 10^e keeps the order of mantissas, so min and max are
+ * taken on them.)
+ */
+export function packedDecimalRunStats(
+  r: ByteReader,
+  count: number,
+  pow10: (e: number, at: number) => number,
+  partial: boolean,
+  from: number,
+  ends: readonly number[],
+  out: Float64Array,
+): void {
+  const { p, form, base, minD, width } = readHeader(r, pow10);
+  const fields = form === 0 ? count : count - 1;
+  const x = scratchFields(fields);
+  let i = from;
+  if (form === 0) {
+    unpack(r, x, fields, width, partial, Math.min(from, count));
+    if (base + 2 ** width > MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+    for (let k = 0; k < ends.length; k++) {
+      const to = ends[k]!;
+      let sum = 0;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (; i < to; i++) {
+        const d = x[i]!;
+        sum += (base + d) / p;
+        if (d < lo) lo = d;
+        if (d > hi) hi = d;
+      }
+      const n = to - (k === 0 ? from : ends[k - 1]!);
+      out[4 * k] = n;
+      out[4 * k + 1] = sum;
+      out[4 * k + 2] = n > 0 ? (base + lo) / p : Infinity;
+      out[4 * k + 3] = n > 0 ? (base + hi) / p : -Infinity;
+    }
+    return;
+  }
+  unpack(r, x, fields, width, partial);
+  // Mantissas before `from` are summed up, not used.
+  let m = base;
+  for (let j = 1; j <= from && j < count; j++) {
+    m += minD + x[j - 1]!;
+    if (m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+  }
+  for (let k = 0; k < ends.length; k++) {
+    const to = ends[k]!;
+    let sum = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (; i < to; i++) {
+      if (i > from) {
+        m += minD + x[i - 1]!;
+        if (m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+      }
+      sum += m / p;
+      if (m < lo) lo = m;
+      if (m > hi) hi = m;
+    }
+    const n = to - (k === 0 ? from : ends[k - 1]!);
+    out[4 * k] = n;
+    out[4 * k + 1] = sum;
+    out[4 * k + 2] = n > 0 ? lo / p : Infinity;
+    out[4 * k + 3] = n > 0 ? hi / p : -Infinity;
   }
 }
 

@@ -20,7 +20,16 @@ import {
   type RowsInRange,
   type TimeRange,
 } from '../block.js';
-import { ByteReader, readFloats, readInts, readOnlyString, readStrings } from '../encoding/index.js';
+import { runStats } from '../block_stats.js';
+import {
+  ByteReader,
+  FloatCodec,
+  readFloats,
+  readInts,
+  readOnlyString,
+  readPackedRunStats,
+  readStrings,
+} from '../encoding/index.js';
 import { statsAnswer } from './block_summary.js';
 import { criteriaNames } from './criteria.js';
 import { aggregatedFields, bucketStart, type PlannedBucket, type QueryPlan } from './plan.js';
@@ -90,39 +99,19 @@ export function foldColumns(
   const stats: Float64Array[] = [];
   for (const c of fieldCols) {
     const r = new ByteReader(bytes, h.starts[c]!, h.starts[c + 1]!);
-    if (h.kinds[c] === ColumnKind.floats) readFloats(r, hi, hi < h.n, lo, scratch);
-    else readInts(r, hi, hi < h.n, scratch);
+    const out = new Float64Array(4 * ends.length);
+    if (h.kinds[c] === ColumnKind.floats && r.remaining > 0 && bytes[r.pos] === FloatCodec.packed) {
+      readPackedRunStats(r, hi, hi < h.n, lo, ends, out);
+    } else {
+      if (h.kinds[c] === ColumnKind.floats) readFloats(r, hi, hi < h.n, lo, scratch);
+      else readInts(r, hi, hi < h.n, scratch);
+      runStats(scratch, lo, ends, out);
+    }
     if (hi === h.n) r.expectEnd('column');
-    stats.push(runStats(scratch, lo, ends));
+    stats.push(out);
   }
   const counts = ends.map((e, k) => e - (k === 0 ? lo : ends[k - 1]!));
   return { tags, minTs: timeOf(rows, lo), starts, rows: counts, stats };
-}
-
-/** Per run of `v` (from `from`, each ending at the next of `ends`): non-NaN count, sum, min, max, in row order (as fieldStats). */
-function runStats(v: Float64Array, from: number, ends: readonly number[]): Float64Array {
-  const out = new Float64Array(4 * ends.length);
-  let i = from;
-  for (let k = 0; k < ends.length; k++) {
-    const to = ends[k]!;
-    let n = 0;
-    let sum = 0;
-    let min = Infinity;
-    let max = -Infinity;
-    for (; i < to; i++) {
-      const x = v[i]!;
-      if (x !== x) continue;
-      n++;
-      sum += x;
-      if (x < min) min = x;
-      if (x > max) max = x;
-    }
-    out[4 * k] = n;
-    out[4 * k + 1] = sum;
-    out[4 * k + 2] = min;
-    out[4 * k + 3] = max;
-  }
-  return out;
 }
 
 /** The index of `name` in the schema's columns (fields first, then tags), -1 if absent. */

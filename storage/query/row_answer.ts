@@ -84,6 +84,11 @@ export function rowColumns(m: MergedRows, n: number, encoding: Encoding, packed 
  */
 function tagColumn(m: MergedRows, n: number, t: string, encoding: Encoding, start: number): TagColumn {
   const dicts = m.parts.map((p) => p.tags[t]!);
+  // One shard whose rows all hold one value: every code is 0.
+  if (dicts.length === 1 && dicts[0]!.values.length === 1 && n > 0) {
+    const values = dicts[0]!.values as WriteTagValue[];
+    return { values, codes: encoding === 'json' ? new Array<number>(n).fill(0) : new Uint8Array(n) };
+  }
   const mapped = dicts.map((d) => new Int32Array(d.values.length).fill(-1));
   const dict = new DictBuilder();
   const codes = new Uint32Array(n);

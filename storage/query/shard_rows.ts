@@ -188,12 +188,7 @@ export function oneSeriesRows(
     tags: {},
     fields: {},
   };
-  tagNames.forEach((t, j) => {
-    const col = tagCols[j]!;
-    const dict = new DictBuilder();
-    for (let k = 0; k < n; k++) dict.add(col[rows[k]!]);
-    out.tags[t] = dict.finish();
-  });
+  tagNames.forEach((t, j) => (out.tags[t] = tagDict(tagCols[j]!, rows)));
   fieldNames.forEach((f, j) => (out.fields[f] = gather(fieldCols[j]!)));
   return out;
 }
@@ -281,4 +276,16 @@ function concat(a: Float64Array, b: Float64Array): Float64Array {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/** Rows `rows` of a tag column as a dictionary; a value every row shares (a series' tag, mostly) is found without one lookup per row. */
+function tagDict(col: ArrayLike<unknown>, rows: readonly number[]): TagDict {
+  const n = rows.length;
+  const first = col[rows[0]!];
+  let k = 1;
+  while (k < n && col[rows[k]!] === first) k++;
+  if (n > 0 && k === n) return { values: [first], codes: new Uint8Array(n) };
+  const dict = new DictBuilder();
+  for (let k = 0; k < n; k++) dict.add(col[rows[k]!]);
+  return dict.finish();
 }
