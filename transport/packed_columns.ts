@@ -73,6 +73,19 @@ function isPacked(c: unknown): c is PackedTimes | PackedValues {
   return typeof c === 'object' && c !== null && !ArrayBuffer.isView(c) && !Array.isArray(c);
 }
 
+const isInts = (a: unknown) => a instanceof Int8Array || a instanceof Int16Array || a instanceof Int32Array;
+
+/** True when `c` has the shape packTimes gives a packed column. */
+export function isPackedTimes(c: unknown): c is PackedTimes {
+  return isPacked(c) && typeof (c as PackedTimes).base === 'number' && isInts((c as PackedTimes).deltas);
+}
+
+/** True when `c` has the shape packValues gives a packed column. */
+export function isPackedValues(c: unknown): c is PackedValues {
+  const v = c as PackedValues;
+  return isPacked(c) && Number.isInteger(v.scale) && v.scale >= 0 && v.scale <= MAX_SCALE && isInts(v.ints);
+}
+
 /** Times of a packed column as plain ones. */
 export function plainTimes(c: PackedTimes): Float64Array {
   const out = new Float64Array(c.deltas.length);

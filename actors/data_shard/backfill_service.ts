@@ -11,12 +11,11 @@
  */
 import type { Bus, Subscription } from '../../transport/bus.js';
 import type { BackfillCountRequest, BackfillReply, BackfillRequest } from '../../transport/backfill_types.js';
-import { encode } from '../../transport/codec.js';
 import { Code, errors, LockstepError } from '../../transport/errors.js';
 import { serve } from '../../transport/rpc.js';
 import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
 import { SHARD_OWNERS_QUEUE, type Subjects } from '../../transport/subjects.js';
-import { missingTagValue, type WalColumns, type WalRecord } from '../../transport/wal_record.js';
+import { encodeWalRecord, missingTagValue, type WalColumns, type WalRecord } from '../../transport/wal_record.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { FaultInjector } from '../../runtime/actor.js';
 import type { Logger } from '../../runtime/log.js';
@@ -243,7 +242,7 @@ class Appender {
     };
     const group = this.deps.group.name;
     const record: WalRecord = { kind, group, name, revision, batch_id: `backfill-${this.r.migration}`, cols };
-    const data = encode(record);
+    const data = encodeWalRecord(record);
     if (data.length > this.deps.bus.maxPayload()) {
       throw new LockstepError(
         Code.ResourceExhausted,

@@ -10,7 +10,6 @@
  * polls its WAL lag (wal_lag.ts) on the injected clock.
  */
 import type { Bus, DurableConsumer } from '../../transport/bus.js';
-import { decode } from '../../transport/codec.js';
 import type { Group, Measure, Stream } from '../../transport/schema_types.js';
 import { generationOf, resourceInGeneration, type Layout } from '../../transport/layout_types.js';
 import { walDurableName, type Subjects } from '../../transport/subjects.js';
@@ -22,7 +21,7 @@ import type { FaultInjector } from '../../runtime/actor.js';
 import type { SchemaCache } from '../../runtime/schema_cache.js';
 import type { StorageFs } from '../../storage/fs.js';
 import { ShardStore, type MergeOptions } from '../../storage/shard_store.js';
-import type { WalRecord } from '../../transport/wal_record.js';
+import { decodeWalRecord, type WalRecord } from '../../transport/wal_record.js';
 import type { PartRunner } from '../../storage/part_pool.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { Memtable } from './memtable.js';
@@ -198,7 +197,7 @@ export class ShardActor {
   private async run(): Promise<void> {
     for await (const m of this.consumer!) {
       if (this.closed) return;
-      const record = decode(m.data) as WalRecord;
+      const record = decodeWalRecord(m.data);
       const late = this.deps.faults?.check('wal_apply', this.deps.group.name, this.deps.generation) ?? 0;
       if (late > 0) {
         this.deps.log.warn({ group: this.deps.group.name, seq: m.seq, delay_ms: late }, 'injected WAL apply delay');

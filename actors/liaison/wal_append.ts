@@ -10,12 +10,17 @@
  * appended, so a record the server cannot take refuses the whole batch.
  */
 import type { Bus } from '../../transport/bus.js';
-import { encode } from '../../transport/codec.js';
 import { Code, LockstepError } from '../../transport/errors.js';
 import { resourceInGeneration, type LayoutGeneration } from '../../transport/layout_types.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
 import type { Subjects } from '../../transport/subjects.js';
-import { selectColumns, walColumns, type WalColumns, type WalRecord } from '../../transport/wal_record.js';
+import {
+  encodeWalRecord,
+  selectColumns,
+  walColumns,
+  type WalColumns,
+  type WalRecord,
+} from '../../transport/wal_record.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
 import { sameEntity, shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
 
@@ -110,7 +115,7 @@ export async function appendBatch(
         batch_id: batch.batchId,
         cols,
       };
-      return { generation: gen.generation, shard, record, rows, data: checkSize(bus, shard, encode(record)) };
+      return { generation: gen.generation, shard, record, rows, data: checkSize(bus, shard, encodeWalRecord(record)) };
     });
   const first = build(current!, currentShard, false);
   const rest = others.flatMap((g) => build(g, shardsIn(g), true));
@@ -120,7 +125,7 @@ export async function appendBatch(
   for (const p of rest) {
     const v = p.record.cols!.fields[VERSION_COLUMN]!;
     p.rows.forEach((row, k) => (v[k] = seqOfShard.get(currentShard[row]!)!));
-    p.data = encode(p.record);
+    p.data = encodeWalRecord(p.record);
   }
   return [...acks, ...(await Promise.all(rest.map((p) => append(bus, subjects, batch, p))))];
 }

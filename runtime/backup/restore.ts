@@ -15,7 +15,7 @@ import { decode } from '../../transport/codec.js';
 import { errors } from '../../transport/errors.js';
 import { resourceInGeneration, type Layout } from '../../transport/layout_types.js';
 import type { Group, IndexRule, Measure, Stream } from '../../transport/schema_types.js';
-import type { WalRecord } from '../../transport/wal_record.js';
+import { decodeWalRecord } from '../../transport/wal_record.js';
 import { SNAPSHOT_WAL_FILE } from '../../transport/backup_types.js';
 import { MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import { elementIdColumn } from '../../storage/element_id.js';
@@ -155,7 +155,7 @@ async function restoreShard(
   const shapeOf = (kind: string, name: string) => rowShapes.get(`${kind}/${group}/${name}`);
   const tail = new TailRows();
   for await (const f of walFrames(join(shardDir, SNAPSHOT_WAL_FILE))) {
-    const record = decode(f.data) as WalRecord;
+    const record = decodeWalRecord(f.data);
     const shape = shapeOf(record.kind, record.name);
     if (shape) tail.add(rowsOfWalRecord(shape, record, f.seq)); // else: deleted since, as on the cluster
   }

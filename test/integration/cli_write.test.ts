@@ -10,7 +10,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { TestCluster } from '../harness/cluster.js';
 import { ptyAvailable, runCli, runCliInPty } from '../harness/child.js';
-import { decode } from '../../transport/codec.js';
+import { decodeWalRecord } from '../../transport/wal_record.js';
 import { subjectsFor, WAL_STREAM } from '../../transport/subjects.js';
 
 const CLI_TIMEOUT_MS = 60_000;
@@ -55,7 +55,7 @@ describe('cli write (1 liaison, no data node)', function () {
     const last = await walLastSeq();
     for (let seq = after + 1; seq <= last; seq++) {
       const m = (await jsm.streams.getMessage(WAL_STREAM, { seq }))!;
-      const rec = decode(m.data) as { name: string; cols: { ts: Float64Array } };
+      const rec = decodeWalRecord(m.data) as { name: string; cols: { ts: Float64Array } };
       rows.set(rec.name, (rows.get(rec.name) ?? 0) + rec.cols.ts.length);
     }
     return rows;

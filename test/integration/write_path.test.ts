@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { TagType } from '../../transport/schema_types.js';
 import { TestCluster } from '../harness/cluster.js';
 import { tagFamily } from '../harness/fixtures.js';
-import { decode } from '../../transport/codec.js';
+import { decodeWalRecord } from '../../transport/wal_record.js';
 import { WAL_STREAM, subjectsFor } from '../../transport/subjects.js';
 import { call } from '../../transport/rpc.js';
 import { LockstepClient } from '../../transport/client.js';
@@ -80,7 +80,7 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     for (const [shard, seq] of Object.entries(r.write_token.shards)) {
       const m = (await jsm.streams.getMessage(WAL_STREAM, { seq }))!;
       assert.equal(m.subject, `lockstep.wal.w.${shard}`);
-      const rec = decode(m.data) as {
+      const rec = decodeWalRecord(m.data) as unknown as {
         cols: { ts: Float64Array; fields: { value: Float64Array }; tags: { host: string[] } };
         revision: number;
       };
@@ -132,7 +132,7 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     const records = async (reply: WriteReply) => {
       const out: Record<string, unknown> = {};
       for (const [shard, seq] of Object.entries(reply.write_token.shards))
-        out[shard] = (decode((await jsm.streams.getMessage(WAL_STREAM, { seq }))!.data) as { cols: unknown }).cols;
+        out[shard] = decodeWalRecord((await jsm.streams.getMessage(WAL_STREAM, { seq }))!.data).cols;
       return out;
     };
     const expected = await records(asRows);
