@@ -4,7 +4,7 @@
  * under a third of the bytes. `plainColumns` turns them back into Float64Arrays, bit for bit the
  * values packed.
  */
-import type { PackedValues, PackedTimes, PlainColumns, RowColumns } from './query_types.js';
+import type { PackedValues, PackedTimes, PlainColumns, RowColumns, TagColumn } from './query_types.js';
 
 /** The most decimal digits a packed value keeps. */
 const MAX_SCALE = 9;
@@ -100,6 +100,63 @@ export function plainValues(c: PackedValues): Float64Array {
   const out = new Float64Array(c.ints.length);
   // A plain loop: Float64Array.from with a map function is ~50x slower here.
   for (let i = 0; i < out.length; i++) out[i] = c.ints[i]! / pow;
+  return out;
+}
+
+/**
+ * A string tag column as a dictionary (TagColumn: each distinct value once, a code per row) when
+ * its values repeat — at most one distinct value per two rows, as the rows of a batch's series do —
+ * else the column itself.
+ */
+export function packTags(col: readonly unknown[]): TagColumn | readonly unknown[] {
+  const n = col.length;
+  if (n < 2) return col;
+  const index = new Map<string, number>();
+  const values: string[] = [];
+  const codes = new Uint32Array(n);
+  let last: unknown = undefined;
+  let lastCode = -1;
+  for (let i = 0; i < n; i++) {
+    const v = col[i];
+    if (i > 0 && v === last) {
+      codes[i] = lastCode;
+      continue;
+    }
+    if (typeof v !== 'string') return col;
+    let c = index.get(v);
+    if (c === undefined) {
+      c = values.length;
+      if (2 * c >= n) return col;
+      values.push(v);
+      index.set(v, c);
+    }
+    codes[i] = lastCode = c;
+    last = v;
+  }
+  const narrow =
+    values.length <= 0x100 ? Uint8Array.from(codes) : values.length <= 0x10000 ? Uint16Array.from(codes) : codes;
+  return { values, codes: narrow };
+}
+
+/** True when `c` has the shape packTags gives a dictionary. */
+export function isTagDictionary(c: unknown): c is TagColumn {
+  const d = c as TagColumn;
+  return (
+    isPacked(c) &&
+    Array.isArray(d.values) &&
+    (d.codes instanceof Uint8Array || d.codes instanceof Uint16Array || d.codes instanceof Uint32Array)
+  );
+}
+
+/** The values of a dictionary column, one per row; null when a code names no value. */
+export function plainTags(c: TagColumn): unknown[] | null {
+  const { values, codes } = c;
+  const out = new Array<unknown>(codes.length);
+  for (let i = 0; i < codes.length; i++) {
+    const k = codes[i]!;
+    if (k >= values.length) return null;
+    out[i] = values[k];
+  }
   return out;
 }
 

@@ -4,7 +4,17 @@
  */
 import type { WriteTagValue } from './api_types.js';
 import { decode, encode } from './codec.js';
-import { isPackedTimes, isPackedValues, packTimes, packValues, plainTimes, plainValues } from './packed_columns.js';
+import {
+  isPackedTimes,
+  isPackedValues,
+  isTagDictionary,
+  packTags,
+  packTimes,
+  packValues,
+  plainTags,
+  plainTimes,
+  plainValues,
+} from './packed_columns.js';
 import type { Measure, Stream } from './schema_types.js';
 
 /** A validated measure point. */
@@ -150,16 +160,18 @@ export function missingTagValue(type: string): unknown {
 
 /**
  * A WAL message's bytes (msgpack): a record's column times and field values packed where exact
- * (transport/packed_columns.ts: steps as small integers, decimals as scaled integers) — a point of
- * the bench's shape takes 6 bytes for its time and two fields instead of 24, on the socket, in
- * JetStream's store and through the shard's decoder.
+ * (transport/packed_columns.ts: steps as small integers, decimals as scaled integers) and string
+ * tags that repeat as dictionaries — a point of the bench's shape takes 6 bytes for its time and
+ * two fields instead of 24, on the socket, in JetStream's store and through the shard's decoder.
  */
 export function encodeWalRecord(record: WalRecord): Uint8Array {
   const cols = record.cols;
   if (!cols) return encode(record);
   const fields: Record<string, unknown> = {};
   for (const k in cols.fields) fields[k] = packValues(cols.fields[k]!);
-  return encode({ ...record, cols: { ...cols, ts: packTimes(cols.ts), fields } });
+  const tags: Record<string, unknown> = {};
+  for (const k in cols.tags) tags[k] = packTags(cols.tags[k]!);
+  return encode({ ...record, cols: { ...cols, ts: packTimes(cols.ts), fields, tags } });
 }
 
 /** The record of a WAL message, its columns plain Float64Arrays again (a record written unpacked is read as it is). */
@@ -171,5 +183,8 @@ export function decodeWalRecord(data: Uint8Array): WalRecord {
   const fields = cols.fields as Record<string, unknown> | undefined;
   if (typeof fields === 'object' && fields !== null)
     for (const k in fields) if (isPackedValues(fields[k])) fields[k] = plainValues(fields[k]);
+  const tags = cols.tags as Record<string, unknown> | undefined;
+  if (typeof tags === 'object' && tags !== null)
+    for (const k in tags) if (isTagDictionary(tags[k])) tags[k] = plainTags(tags[k]) ?? tags[k];
   return record;
 }
