@@ -506,7 +506,7 @@ export class LockstepClient {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw errors.invalidArgument('requestTimeoutMs must be a positive number', { field: 'timeout_ms' });
     }
-    // Columns travel packed (under a third of the bytes for a series' raw day) and come back plain.
+    // Columns travel packed (about a sixth of the bytes for a series' raw day) and come back plain.
     const asked = q.columns ? { ...q, columns: 'packed' as const } : q;
     const reply = await call<QueryReply<Row>>(this.bus, this.subjects.api.query(kind), asked, { timeoutMs });
     return reply.columns

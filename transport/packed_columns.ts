@@ -1,11 +1,24 @@
 /**
- * Packed columns of a `columns: "packed"` reply in msgpack (pure): times as deltas and decimal
- * field values as scaled integers, each only where that is exact, so a day of one series travels in
- * under a third of the bytes. `plainColumns` turns them back into Float64Arrays, bit for bit the
+ * Packed columns of a `columns: "packed"` reply in msgpack (pure): times as one step or as deltas,
+ * decimal field values as scaled integers, each only where that is exact, and a tag of one value
+ * without a code per row, so a day of one series travels in about a sixth of the bytes. `plainColumns` turns them back into Float64Arrays, bit for bit the
  * values packed.
  */
-import type { PackedValues, PackedTimes, PlainColumns, RowColumns, TagColumn } from './query_types.js';
+import type {
+  OneValueTag,
+  PackedTimes,
+  PackedValues,
+  PlainColumns,
+  RowColumns,
+  StepTimes,
+  TagColumn,
+} from './query_types.js';
 
+/**
+ * The most rows step times may stand for: more than one message of a reply or a WAL record can
+ * hold (a row takes a byte at least in each other column), so a damaged count allocates no more.
+ */
+const MAX_ROWS = 1 << 24;
 /** The most decimal digits a packed value keeps. */
 const MAX_SCALE = 9;
 
@@ -18,20 +31,24 @@ function narrowInts(v: Int32Array, min: number, max: number): Int8Array | Int16A
 
 /**
  * `ts` as `{base, deltas}` (ts[i] = ts[i-1] + deltas[i], ts[0] = base + deltas[0], deltas[0] = 0)
- * when every step fits an Int32; else `ts` itself.
+ * when every step fits an Int32, or as `{base, step, count}` when, of two rows or more, every step
+ * is the same; else `ts` itself.
  */
 export function packTimes(ts: Float64Array): PackedTimes | Float64Array {
   if (ts.length === 0) return ts;
   const deltas = new Int32Array(ts.length);
   let min = 0;
   let max = 0;
+  let same = ts.length >= 2;
   for (let i = 1; i < ts.length; i++) {
     const d = ts[i]! - ts[i - 1]!;
     deltas[i] = d;
     if (deltas[i] !== d) return ts; // not an integer, or past Int32
     if (d < min) min = d;
     else if (d > max) max = d;
+    if (d !== deltas[1]) same = false;
   }
+  if (same) return { base: ts[0]!, step: deltas[1]!, count: ts.length };
   return { base: ts[0]!, deltas: narrowInts(deltas, min, max) };
 }
 
@@ -77,7 +94,10 @@ const isInts = (a: unknown) => a instanceof Int8Array || a instanceof Int16Array
 
 /** True when `c` has the shape packTimes gives a packed column. */
 export function isPackedTimes(c: unknown): c is PackedTimes {
-  return isPacked(c) && typeof (c as PackedTimes).base === 'number' && isInts((c as PackedTimes).deltas);
+  if (!isPacked(c) || typeof (c as PackedTimes).base !== 'number') return false;
+  if ('deltas' in c) return isInts(c.deltas);
+  const t = c as StepTimes;
+  return Number.isSafeInteger(t.step) && Number.isSafeInteger(t.count) && t.count >= 0 && t.count <= MAX_ROWS;
 }
 
 /** True when `c` has the shape packValues gives a packed column. */
@@ -86,12 +106,29 @@ export function isPackedValues(c: unknown): c is PackedValues {
   return isPacked(c) && Number.isInteger(v.scale) && v.scale >= 0 && v.scale <= MAX_SCALE && isInts(v.ints);
 }
 
-/** Times of a packed column as plain ones. */
+/** Times of a packed column as plain ones (each step added to the time before, in both forms). */
 export function plainTimes(c: PackedTimes): Float64Array {
+  if (!('deltas' in c)) {
+    const out = new Float64Array(c.count);
+    let t = c.base;
+    if (out.length > 0) out[0] = t;
+    for (let i = 1; i < out.length; i++) out[i] = t += c.step;
+    return out;
+  }
   const out = new Float64Array(c.deltas.length);
   let t = c.base;
   for (let i = 0; i < out.length; i++) out[i] = t += c.deltas[i]!;
   return out;
+}
+
+/** `col` (`count` rows) as a OneValueTag when it holds one value, else itself. */
+export function packTag(col: TagColumn, count: number): TagColumn | OneValueTag {
+  return col.values.length === 1 && count > 0 ? { values: [col.values[0]!], count } : col;
+}
+
+/** A packed reply's tag column as a dictionary with a code per row. */
+export function plainTag(c: TagColumn | OneValueTag): TagColumn {
+  return 'count' in c ? { values: c.values, codes: new Uint8Array(c.count) } : c;
 }
 
 /** Values of a packed field column as plain ones: the very values packed (10 ** scale is exact, and so is the division's rounding). */
@@ -163,10 +200,13 @@ export function plainTags(c: TagColumn): unknown[] | null {
 /** `c` with packed columns made plain again (the same object when none is packed). */
 export function plainColumns(c: RowColumns): PlainColumns {
   const fields = Object.entries(c.fields);
-  if (!isPacked(c.ts) && !fields.some(([, col]) => isPacked(col))) return c as PlainColumns;
+  const tags = Object.entries(c.tags);
+  if (!isPacked(c.ts) && !fields.some(([, col]) => isPacked(col)) && !tags.some(([, col]) => 'count' in col))
+    return c as PlainColumns;
   return {
     ...c,
     ts: isPacked(c.ts) ? plainTimes(c.ts) : c.ts,
+    tags: Object.fromEntries(tags.map(([t, col]) => [t, plainTag(col)])),
     fields: Object.fromEntries(fields.map(([f, col]) => [f, isPacked(col) ? plainValues(col) : col])),
   };
 }

@@ -157,9 +157,25 @@ export const isColumnsForm = (v: unknown): v is ColumnsForm => typeof v === 'boo
  * Times of a `columns: "packed"` msgpack reply: ts[0] = base + deltas[0] (deltas[0] is 0) and
  * ts[i] = ts[i-1] + deltas[i]; `deltas` is the narrowest of Int8Array, Int16Array, Int32Array.
  */
-export interface PackedTimes {
+export interface DeltaTimes {
   base: number;
   deltas: Int8Array | Int16Array | Int32Array;
+}
+
+/** Times `count` rows evenly spaced: ts[0] = base and ts[i] = ts[i-1] + step (the usual scrape). */
+export interface StepTimes {
+  base: number;
+  step: number;
+  count: number;
+}
+
+/** Packed times: by their steps, or by one step when every step is the same. */
+export type PackedTimes = DeltaTimes | StepTimes;
+
+/** A tag column of a `columns: "packed"` reply whose `count` rows all hold `values[0]`. */
+export interface OneValueTag {
+  values: [WriteTagValue];
+  count: number;
 }
 
 /**
@@ -182,13 +198,14 @@ export interface PackedValues {
 export interface RowColumns {
   ts: Float64Array | PackedTimes | number[];
   element_id?: string[];
-  tags: Record<string, TagColumn>;
+  tags: Record<string, TagColumn | OneValueTag>;
   fields: Record<string, Float64Array | PackedValues | (number | null)[]>;
 }
 
 /** Columns none of which is packed (what the TypeScript client hands back). */
 export type PlainColumns = RowColumns & {
   ts: Float64Array | number[];
+  tags: Record<string, TagColumn>;
   fields: Record<string, Float64Array | (number | null)[]>;
 };
 

@@ -5,8 +5,8 @@
  */
 import type { Encoding } from '../../transport/codec.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
-import { packValues, packTimes } from '../../transport/packed_columns.js';
-import type { MeasureRow, RowColumns, StreamRow, TagColumn } from '../../transport/query_types.js';
+import { packTag, packTimes, packValues } from '../../transport/packed_columns.js';
+import type { MeasureRow, OneValueTag, RowColumns, StreamRow, TagColumn } from '../../transport/query_types.js';
 import type { RowKey } from './cursor.js';
 import type { QueryPlan } from './plan.js';
 import { DictBuilder, narrowCodes, runStart, sidAt, tagAt, type ShardRows } from './shard_rows.js';
@@ -64,8 +64,11 @@ export function rowColumns(m: MergedRows, n: number, encoding: Encoding, packed 
     return col;
   };
   const ts = gather(parts.map((p) => p.ts));
-  const tags: Record<string, TagColumn> = {};
-  for (const t of plan.tags) tags[t] = tagColumn(m, n, t, encoding, start);
+  const tags: Record<string, TagColumn | OneValueTag> = {};
+  for (const t of plan.tags) {
+    const col = tagColumn(m, n, t, encoding, start);
+    tags[t] = packed && encoding !== 'json' ? packTag(col, n) : col;
+  }
   const fields: RowColumns['fields'] = {};
   for (const f of plan.fields) {
     const col = gather(parts.map((p) => p.fields[f]!));

@@ -162,9 +162,16 @@ export async function runQuery(
       return {
         columns: {
           ...rest,
-          ts: 'base' in ts ? { base: iso(ts.base), deltas: Array.from(ts.deltas) } : Array.from(ts, iso),
+          ts: !('base' in ts)
+            ? Array.from(ts, iso)
+            : 'deltas' in ts
+              ? { base: iso(ts.base), deltas: Array.from(ts.deltas) }
+              : { ...ts, base: iso(ts.base) },
           tags: Object.fromEntries(
-            Object.entries(tags).map(([t, col]) => [t, { ...col, codes: Array.from(col.codes) }]),
+            Object.entries(tags).map(([t, col]) => [
+              t,
+              'count' in col ? col : { ...col, codes: Array.from(col.codes) },
+            ]),
           ),
           fields: Object.fromEntries(
             Object.entries(fields).map(([f, col]) => [

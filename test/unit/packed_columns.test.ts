@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { decode, encode } from '../../transport/codec.js';
 import { packTimes, packValues, plainColumns, plainTimes, plainValues } from '../../transport/packed_columns.js';
-import type { PackedTimes, PackedValues } from '../../transport/query_types.js';
+import type { DeltaTimes, PackedTimes, PackedValues } from '../../transport/query_types.js';
 import { decodeWalRecord, encodeWalRecord } from '../../transport/wal_record.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 
@@ -40,7 +40,8 @@ function randomTimes(n: number): Float64Array {
   const step = [1, 10_000, 60_000, 3_600_000, 40 * 86_400_000][Math.floor(rnd() * 5)]!;
   const sign = rnd() < 0.5 ? 1 : -1;
   let t = 1_700_000_000_000;
-  const ts = Float64Array.from({ length: n }, () => (t += sign * Math.floor(rnd() * 3) * step));
+  const regular = rnd() < 0.3; // evenly spaced: one step
+  const ts = Float64Array.from({ length: n }, () => (t += sign * (regular ? 1 : Math.floor(rnd() * 3)) * step));
   if (rnd() < 0.1 && n > 0) ts[Math.floor(rnd() * n)]! += 0.5;
   return ts;
 }
@@ -71,7 +72,9 @@ describe('packed columns', () => {
     const n = 8640;
     const ts = Float64Array.from({ length: n }, (_, i) => 1_700_000_000_000 + i * 10_000);
     const col = Float64Array.from({ length: n }, () => Math.round(rnd() * 10_000) / 100);
-    const t = packTimes(ts) as PackedTimes;
+    assert.deepEqual(packTimes(ts), { base: ts[0], step: 10_000, count: n }, 'evenly spaced: one step');
+    ts[100]! += 1; // one late point
+    const t = packTimes(ts) as DeltaTimes;
     const v = packValues(col) as PackedValues;
     assert.equal(t.base, ts[0]);
     assert.ok(t.deltas instanceof Int16Array, 'steps of 10 s fit 16 bits');
