@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Memtable, type FlushBatch } from '../../actors/data_shard/memtable.js';
+import { sortSlots } from '../../actors/data_shard/memtable_rows.js';
 import { ELEMENT_ID_COLUMN } from '../../storage/element_id.js';
 import { seriesId } from '../../storage/series_id.js';
 import { walColumns } from '../../transport/wal_record.js';
@@ -366,5 +367,28 @@ describe('memtable', () => {
     const q = { name: 'cpu', minTs: T0, maxTs: T0 + HOUR };
     assert.equal(byCols.rowCount, byRows.rowCount);
     assert.deepEqual(byCols.scan(q), byRows.scan(q));
+  });
+});
+
+describe('memtable flush order', () => {
+  it('sortSlots orders row slots by (time, slot) as the general sort does: interleaved runs, ties, any order', () => {
+    const rng = mulberry32(SEED ^ 0x51075);
+    const shapes = ['writers', 'ties', 'random', 'reverse'] as const;
+    for (let round = 0; round < 400; round++) {
+      const shape = shapes[round % shapes.length]!;
+      const n = randInt(rng, 0, 400);
+      const ts = new Float64Array(n);
+      if (shape === 'writers') {
+        // Up to 4 writers, each sending its own stretch of time in order, their rows interleaved.
+        const writers = randInt(rng, 1, 4);
+        const next = Array.from({ length: writers }, (_, w) => w * 1000);
+        for (let i = 0; i < n; i++) ts[i] = next[randInt(rng, 0, writers - 1)]! += 10;
+      } else if (shape === 'ties') for (let i = 0; i < n; i++) ts[i] = randInt(rng, 0, 5);
+      else if (shape === 'random') for (let i = 0; i < n; i++) ts[i] = rng() * 1e6;
+      else for (let i = 0; i < n; i++) ts[i] = n - i;
+      const pos = Int32Array.from({ length: n }, (_, i) => i);
+      const want = Int32Array.from(pos).sort((x, y) => ts[x]! - ts[y]! || x - y);
+      assert.deepEqual(sortSlots(pos, ts), want, `round ${round} (${shape}, ${n} rows)`);
+    }
   });
 });
