@@ -1,8 +1,9 @@
 /**
  * Packed columns of a `columns: "packed"` reply in msgpack (pure): times as one step or as deltas,
  * decimal field values as scaled integers, each only where that is exact, and a tag of one value
- * without a code per row, so a day of one series travels in about a sixth of the bytes. `plainColumns` turns them back into Float64Arrays, bit for bit the
- * values packed.
+ * without a code per row, so a day of one series travels in about a sixth of the bytes.
+ * `plainColumns` turns them back into Float64Arrays, bit for bit the values packed. WAL records
+ * pack their times and fields the same way, and their repeating string tags as dictionaries.
  */
 import type {
   OneValueTag,

@@ -3,14 +3,15 @@
  * of a series read alone (block_series.ts), an aggregation answered by count, sum, min and max
  * needs only, per bucket of the block's rows in range, their count and each aggregated field's
  * statistics — and the values of the tags it groups by and filters on, when they are the same in
- * every one of those rows. `foldBlock` produces exactly that from the block's bytes: no array of
- * timestamps, of tag values or of field values is made (field values pass through one reused
- * scratch array), and a tag whose dictionary holds one string is read once, not per row.
+ * every one of those rows. `foldColumns` produces exactly that from the block's bytes: no array of
+ * timestamps, of tag values or of field values is made (a packed decimal column is summed from its
+ * mantissas, any other through one reused scratch array), and a tag whose dictionary holds one
+ * string is read once, not per row.
  *
  * The statistics are those decoding the rows would give (the same values, added in row order, per
  * bucket), so the groups come out as they would from the decoded rows. A block the fold cannot
  * take — a tag differing between its rows, a column its part lacks, a list tag — is decoded
- * instead (null from `foldBlock`).
+ * instead (null from `foldColumns`).
  */
 import {
   ColumnKind,
