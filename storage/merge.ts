@@ -5,7 +5,7 @@
  * merge_policy.ts.
  */
 import { blockCrc, type BlockRows, type BlockSchema } from './block.js';
-import { decodeBlock } from './block.js';
+import { decodeBlock } from './block_decode.js';
 import { crc32, verify } from './checksum.js';
 import { CorruptDataError } from './errors.js';
 import { PartEncoder, type EncodedPart, type PartStamp } from './part_encode.js';

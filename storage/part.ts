@@ -18,7 +18,8 @@
 import { basename, join } from 'node:path';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { errors } from '../transport/errors.js';
-import { blockCrc, decodeBlock, type TimeRange } from './block.js';
+import { blockCrc, type TimeRange } from './block.js';
+import { decodeBlock } from './block_decode.js';
 import type { BlockProjection, BlockRows, BlockSchema } from './block.js';
 import { stepHasRowIn } from './block_stats.js';
 import { CorruptDataError } from './errors.js';

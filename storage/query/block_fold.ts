@@ -13,14 +13,8 @@
  * take — a tag differing between its rows, a column its part lacks, a list tag — is decoded
  * instead (null from `foldColumns`).
  */
-import {
-  ColumnKind,
-  rowsInRange,
-  type BlockHeader,
-  type BlockSchema,
-  type RowsInRange,
-  type TimeRange,
-} from '../block.js';
+import { ColumnKind, type BlockSchema, type TimeRange } from '../block.js';
+import { rowsInRange, type BlockHeader, type RowsInRange } from '../block_decode.js';
 import { runStats } from '../block_stats.js';
 import {
   ByteReader,

@@ -6,7 +6,8 @@
  * (they only pick between two rows of one key). Every other series goes the merged way
  * (scan_plan.ts's runScanPlan, then the memtable laid over it).
  */
-import { decodeColumns, readVerifiedBlock, type BlockRows } from '../block.js';
+import type { BlockRows } from '../block.js';
+import { decodeColumns, readVerifiedBlock } from '../block_decode.js';
 import { rowsDecoder, type BlockDecoder } from '../part.js';
 import { VERSION_COLUMN } from '../point_version.js';
 import { readPlanBlocks, type PartReader, type PlannedPart, type ScanPlan } from '../scan_plan.js';

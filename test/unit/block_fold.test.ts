@@ -8,14 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Memtable } from '../../actors/data_shard/memtable.js';
 import { fieldStats } from '../../storage/block_stats.js';
-import {
-  decodeColumns,
-  encodeBlock,
-  readVerifiedBlock,
-  type BlockRows,
-  type BlockSchema,
-  type TimeRange,
-} from '../../storage/block.js';
+import { encodeBlock, type BlockRows, type BlockSchema, type TimeRange } from '../../storage/block.js';
+import { decodeColumns, readVerifiedBlock } from '../../storage/block_decode.js';
 import { encodeFloats, FloatCodec, floatCodecOf } from '../../storage/encoding/index.js';
 import { nodeFs } from '../../storage/fs.js';
 import { aggregate } from '../../storage/query/aggregate.js';

@@ -4,9 +4,9 @@
  * only the asked columns; any single flipped byte, or a cut, is a CorruptDataError naming the file.
  */
 import assert from 'node:assert/strict';
+import { decodeBlock } from '../../storage/block_decode.js';
 import {
   BLOCK_MAGIC,
-  decodeBlock,
   encodeBlock,
   sliceBlockRows,
   writeU32le,
