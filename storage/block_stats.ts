@@ -28,26 +28,20 @@ export function versionHasBlockStats(formatVersion: string): boolean {
   return Number(formatVersion) >= 3;
 }
 
+/** One run's end and statistics, for fieldStats (calls are synchronous). */
+const ONE_END = [0];
+const ONE_RUN = new Float64Array(4);
+
 /** Statistics of `col[from, to)`, NaN skipped; the sum adds in row order, as a decoding read does. */
 export function fieldStats(col: Float64Array, from: number, to: number): FieldStats {
-  let n = 0;
-  let sum = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = from; i < to; i++) {
-    const v = col[i]!;
-    if (v !== v) continue;
-    n++;
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return { n, sum, min, max };
+  ONE_END[0] = to;
+  runStats(col, from, ONE_END, ONE_RUN);
+  return { n: ONE_RUN[0]!, sum: ONE_RUN[1]!, min: ONE_RUN[2]!, max: ONE_RUN[3]! };
 }
 
 /**
- * fieldStats of each run of `v`: from `from` to `ends[0]`, then to each next end; run k's n, sum,
- * min and max go to `out[4k ... 4k + 3]`.
+ * Statistics of each run of `v` (NaN skipped, summed in row order): from `from` to `ends[0]`, then
+ * to each next end; run k's n, sum, min and max go to `out[4k ... 4k + 3]`.
  */
 export function runStats(v: Float64Array, from: number, ends: readonly number[], out: Float64Array): void {
   let i = from;

@@ -180,11 +180,7 @@ export function packedDecimalRunStats(
         if (d < lo) lo = d;
         if (d > hi) hi = d;
       }
-      const n = to - (k === 0 ? from : ends[k - 1]!);
-      out[4 * k] = n;
-      out[4 * k + 1] = sum;
-      out[4 * k + 2] = n > 0 ? (base + lo) / p : Infinity;
-      out[4 * k + 3] = n > 0 ? (base + hi) / p : -Infinity;
+      putRun(out, k, to - (k === 0 ? from : ends[k - 1]!), sum, base + lo, base + hi, p);
     }
     return;
   }
@@ -209,12 +205,16 @@ export function packedDecimalRunStats(
       if (m < lo) lo = m;
       if (m > hi) hi = m;
     }
-    const n = to - (k === 0 ? from : ends[k - 1]!);
-    out[4 * k] = n;
-    out[4 * k + 1] = sum;
-    out[4 * k + 2] = n > 0 ? lo / p : Infinity;
-    out[4 * k + 3] = n > 0 ? hi / p : -Infinity;
+    putRun(out, k, to - (k === 0 ? from : ends[k - 1]!), sum, lo, hi, p);
   }
+}
+
+/** Run k's count, sum, min and max at `out[4k ...]`; `lo` and `hi` are mantissas (divided here). */
+function putRun(out: Float64Array, k: number, n: number, sum: number, lo: number, hi: number, p: number): void {
+  out[4 * k] = n;
+  out[4 * k + 1] = sum;
+  out[4 * k + 2] = n > 0 ? lo / p : Infinity;
+  out[4 * k + 3] = n > 0 ? hi / p : -Infinity;
 }
 
 let scratch = new Float64Array(1024);

@@ -214,12 +214,8 @@ export class ShardAggregation {
       const g = this.groupIn(byStart, key, bucketed ? b.starts[r]! : null);
       out.count[g]! += b.rows[r]!;
       for (let j = 0; j < fields.length; j++) {
-        const st = out.stats[fields[j]!]!;
         const s = b.stats[j]!;
-        st.n[g]! += s[4 * r]!;
-        st.sum[g]! += s[4 * r + 1]!;
-        if (s[4 * r + 2]! < st.min[g]!) st.min[g] = s[4 * r + 2]!;
-        if (s[4 * r + 3]! > st.max[g]!) st.max[g] = s[4 * r + 3]!;
+        addValues(out.stats[fields[j]!]!, g, s[4 * r]!, s[4 * r + 1]!, s[4 * r + 2]!, s[4 * r + 3]!);
       }
     }
   }
@@ -262,10 +258,22 @@ function accumulate(st: ShardGroups['stats'][string], g: number, col: Float64Arr
 
 /** Adds a block's statistics of one field to group g's. */
 function addStats(st: ShardGroups['stats'][string], g: number, b: FieldStats): void {
-  st.n[g]! += b.n;
-  st.sum[g]! += b.sum;
-  if (b.min < st.min[g]!) st.min[g] = b.min;
-  if (b.max > st.max[g]!) st.max[g] = b.max;
+  addValues(st, g, b.n, b.sum, b.min, b.max);
+}
+
+/** Adds n values of sum `sum`, least `min` and greatest `max` to group g's statistics of one field. */
+function addValues(
+  st: ShardGroups['stats'][string],
+  g: number,
+  n: number,
+  sum: number,
+  min: number,
+  max: number,
+): void {
+  st.n[g]! += n;
+  st.sum[g]! += sum;
+  if (min < st.min[g]!) st.min[g] = min;
+  if (max > st.max[g]!) st.max[g] = max;
 }
 
 /** Keeps the shard's `top.n` best groups (valid when no group spans shards). */

@@ -65,20 +65,34 @@ export function foldSpec(plan: QueryPlan): BlockFold | null {
 /** Values of one field, reused by every fold on this thread (a fold is synchronous). */
 let scratch = new Float64Array(1024);
 
+/** Where a part's schema holds the fold's fields and tags (-1: it has none of that name). */
+export interface FoldIndexes {
+  fields: number[];
+  tags: number[];
+}
+
+/** The schema indexes of `fold`'s columns in a part of `schema`: looked up once per part, not per block. */
+export function foldIndexes(schema: BlockSchema, fold: BlockFold): FoldIndexes {
+  return {
+    fields: fold.fields.map((f) => schemaIndex(schema, f, 'field')),
+    tags: fold.tags.map((t) => schemaIndex(schema, t, 'tag')),
+  };
+}
+
 /**
- * Folds the rows of a verified block (header `h`, see block.ts's readVerifiedBlock) inside
- * `range`; null when the block must be decoded instead (file header). Throws `EncodingError` on
- * damage.
+ * Folds the rows of a verified block (header `h`, see block_decode.ts's readVerifiedBlock) of a
+ * part whose schema holds the fold's columns at `at`, inside `range`; null when the block must be
+ * decoded instead (file header). Throws `EncodingError` on damage.
  */
 export function foldColumns(
   bytes: Uint8Array,
   h: BlockHeader,
-  schema: BlockSchema,
+  at: FoldIndexes,
   fold: BlockFold,
   range: TimeRange,
 ): FoldedBlock | null {
-  const fieldCols = fold.fields.map((f) => columnOf(h, schemaIndex(schema, f, 'field')));
-  const tagCols = fold.tags.map((t) => columnOf(h, schemaIndex(schema, t, 'tag')));
+  const fieldCols = at.fields.map((i) => columnOf(h, i));
+  const tagCols = at.tags.map((i) => columnOf(h, i));
   if (fieldCols.includes(-1) || tagCols.includes(-1)) return null;
   const rows = rowsInRange(bytes, h, range);
   const { lo, hi } = rows;

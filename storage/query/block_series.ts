@@ -12,7 +12,7 @@ import { rowsDecoder, type BlockDecoder } from '../part.js';
 import { VERSION_COLUMN } from '../point_version.js';
 import { readPlanBlocks, type PartReader, type PlannedPart, type ScanPlan } from '../scan_plan.js';
 import type { SeriesCols, ShardAggregation } from './aggregate.js';
-import { foldColumns, type BlockFold, type FoldedBlock } from './block_fold.js';
+import { foldColumns, foldIndexes, type BlockFold, type FoldedBlock } from './block_fold.js';
 import type { QueryPlan } from './plan.js';
 import { neededColumns, seriesColsOf } from './shard_exec.js';
 
@@ -74,13 +74,14 @@ export async function readAlone(
   const range = alone.range;
   const decoderOf = (p: PlannedPart): BlockDecoder<BlockRows | FoldedBlock> => {
     if (fold === null) return rowsDecoder(p.schema, projection, range);
+    const at = foldIndexes(p.schema, fold);
     return (bytes, _e, path, where) =>
       readVerifiedBlock(
         path,
         bytes,
         p.schema,
         where,
-        (h) => foldColumns(bytes, h, p.schema, fold, range) ?? decodeColumns(bytes, h, p.schema, projection, range),
+        (h) => foldColumns(bytes, h, at, fold, range) ?? decodeColumns(bytes, h, p.schema, projection, range),
       );
   };
   const out: AloneBlock[] = [];

@@ -2,7 +2,7 @@
  * Schema resources the tests share, as the schema API takes them (plain records, so a test can
  * override any field, or break it, with `over`). Tests that need other values keep their own.
  */
-import type { TagFamily, TagSpec, TagType } from '../../transport/schema_types.js';
+import type { Measure, TagFamily, TagSpec, TagType } from '../../transport/schema_types.js';
 
 /** One tag of every type, for stored columns: `host` (string), `port` (int), `roles` (string[]), `ids` (int[]). */
 export const TAGS_OF_EVERY_TYPE: readonly TagSpec[] = [
@@ -57,3 +57,27 @@ export function hostValueMeasure(group: string, name: string) {
   const tag_families = [tagFamily('default', { host: 'string' })];
   return { group, name, entity: ['host'], tag_families, fields: [{ name: 'value', type: 'float' }] };
 }
+
+/**
+ * The query tests' measure `g/cpu`: entity `host`; tags `host`, `region` (strings) and `rack`
+ * (int); fields `value` (float) and `count` (int).
+ */
+export const QUERY_CPU: Measure = {
+  group: 'g',
+  name: 'cpu',
+  entity: ['host'],
+  tag_families: [
+    {
+      name: 'd',
+      tags: [
+        { name: 'host', type: 'string' },
+        { name: 'region', type: 'string' },
+        { name: 'rack', type: 'int' },
+      ],
+    },
+  ],
+  fields: [
+    { name: 'value', type: 'float' },
+    { name: 'count', type: 'int' },
+  ],
+};

@@ -13,7 +13,13 @@ import { decodeColumns, readVerifiedBlock } from '../../storage/block_decode.js'
 import { encodeFloats, FloatCodec, floatCodecOf } from '../../storage/encoding/index.js';
 import { nodeFs } from '../../storage/fs.js';
 import { aggregate } from '../../storage/query/aggregate.js';
-import { foldColumns, foldSpec, type BlockFold, type FoldedBlock } from '../../storage/query/block_fold.js';
+import {
+  foldColumns,
+  foldIndexes,
+  foldSpec,
+  type BlockFold,
+  type FoldedBlock,
+} from '../../storage/query/block_fold.js';
 import { compileCriteria } from '../../storage/query/criteria.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { bucketStart, planQuery } from '../../storage/query/plan.js';
@@ -22,10 +28,11 @@ import { executeOnShard, type ShardSource } from '../../storage/query/shard_run.
 import { runScanPlan, type PartReader } from '../../storage/scan_plan.js';
 import { ShardStore } from '../../storage/shard_store.js';
 import { systemClock } from '../../runtime/clock.js';
-import type { Group, Measure } from '../../transport/schema_types.js';
+import type { Group } from '../../transport/schema_types.js';
 import type { WalRecord } from '../../transport/wal_record.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 import { mergedAnswer } from '../harness/merged_answer.js';
+import { QUERY_CPU } from '../harness/fixtures.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
 const rnd = mulberry32(SEED ^ 0xf01d);
@@ -131,7 +138,9 @@ describe('block fold', function () {
           bucket: rnd() < 0.5 ? null : { every_ms: pick([1, 7_000, 60_000, 3_600_000]), offset_ms: 0 },
         };
         if (fold.bucket && rnd() < 0.5) fold.bucket.offset_ms = Math.floor(rnd() * fold.bucket.every_ms);
-        const got = readVerifiedBlock('mem', bytes, SCHEMA, 'block', (h) => foldColumns(bytes, h, SCHEMA, fold, range));
+        const got = readVerifiedBlock('mem', bytes, SCHEMA, 'block', (h) =>
+          foldColumns(bytes, h, foldIndexes(SCHEMA, fold), fold, range),
+        );
         const decoded = readVerifiedBlock('mem', bytes, SCHEMA, 'block', (h) =>
           decodeColumns(bytes, h, SCHEMA, undefined, range),
         );
@@ -157,7 +166,7 @@ describe('block fold', function () {
       const bytes = encodeBlock(rows, SCHEMA);
       const all = { minTs: -Infinity, maxTs: Infinity };
       const fold = (f: BlockFold) =>
-        readVerifiedBlock('mem', bytes, SCHEMA, 'b', (h) => foldColumns(bytes, h, SCHEMA, f, all));
+        readVerifiedBlock('mem', bytes, SCHEMA, 'b', (h) => foldColumns(bytes, h, foldIndexes(SCHEMA, f), f, all));
       assert.equal(fold({ fields: ['absent'], tags: [], bucket: null }), null);
       assert.equal(fold({ fields: ['f'], tags: ['absent'], bucket: null }), null);
       assert.notEqual(fold({ fields: ['f'], tags: [], bucket: null }), null);
@@ -174,25 +183,7 @@ describe('block fold', function () {
       ttl: '3650d',
       replicas: 1,
     };
-    const CPU: Measure = {
-      group: 'g',
-      name: 'cpu',
-      entity: ['host'],
-      tag_families: [
-        {
-          name: 'd',
-          tags: [
-            { name: 'host', type: 'string' },
-            { name: 'region', type: 'string' },
-            { name: 'rack', type: 'int' },
-          ],
-        },
-      ],
-      fields: [
-        { name: 'value', type: 'float' },
-        { name: 'count', type: 'int' },
-      ],
-    };
+    const CPU = QUERY_CPU;
     const T0 = Date.UTC(2024, 4, 1, 10);
     const MIN = 60_000;
     const HOSTS = ['a', 'b', 'c', 'd', 'e', 'f'];

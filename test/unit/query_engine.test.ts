@@ -28,31 +28,14 @@ import { nodeFs } from '../../storage/fs.js';
 import { ShardStore } from '../../storage/shard_store.js';
 import type { Group, Measure } from '../../transport/schema_types.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
+import { QUERY_CPU } from '../harness/fixtures.js';
 import { useTempDir } from '../harness/temp_dir.js';
 import { rowsOfColumns } from '../../transport/row_columns.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10);
 const MIN = 60_000;
 const GROUP: Group = { name: 'g', catalog: 'measure', shards: 2, segment_interval: '1h', ttl: '3650d', replicas: 1 };
-const CPU: Measure = {
-  group: 'g',
-  name: 'cpu',
-  entity: ['host'],
-  tag_families: [
-    {
-      name: 'd',
-      tags: [
-        { name: 'host', type: 'string' },
-        { name: 'region', type: 'string' },
-        { name: 'rack', type: 'int' },
-      ],
-    },
-  ],
-  fields: [
-    { name: 'value', type: 'float' },
-    { name: 'count', type: 'int' },
-  ],
-};
+const CPU = QUERY_CPU;
 const HOSTS = Array.from({ length: 12 }, (_, i) => `h${i}`);
 const regionOf = (h: string) => ['eu', 'us', 'ap'][Number(h.slice(1)) % 3]!;
 const rackOf = (h: string) => Number(h.slice(1)) % 2;
