@@ -7,7 +7,9 @@
  * (storage/point_version.ts: a backfilled old value never overwrites a newer write). A row's version
  * is the record's `_v` column when it has one, else the record's own WAL sequence; it is stored as
  * the last field column, `_v`. Series are keyed by the exact entity key, not the hashed id, so this
- * holds even if two ids collide (see series_id.ts).
+ * holds even if two ids collide (see series_id.ts). A stream finds the earlier row as it applies;
+ * a measure keeps both rows until the series is drained or scanned, which keeps the one that
+ * replacing would have (memtable_rows.ts `newestPerTime`): `rowCount` counts each write until then.
  *
  * Missing values. The codecs have no null and a per-part null bitmap is out of scope, so a missing
  * float field reads as NaN, a missing INT field as 0 (a writer that must tell "absent" from 0 has
@@ -118,7 +120,7 @@ function emptyRows(L: Layout): Rows {
 export class Memtable {
   /** Highest WAL sequence applied (or `resumeAfter`). */
   lastSequence: number;
-  /** Distinct rows in the active set. */
+  /** Rows in the active set (a measure's key written twice counts twice until drained). */
   rowCount = 0;
   /** Rough memory of the active set, for flush-by-size. */
   approxBytes = 0;
@@ -191,7 +193,7 @@ export class Memtable {
       if (s === undefined) {
         // Ids are hashed once per series and drain (~0.2 µs each), so they need no longer-lived cache.
         const id = seriesId(b.kind, b.name, key);
-        b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null, base: 0 }));
+        b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null }));
       }
       bytes += cols ? addColumnsRow(r, s, cols, i, b.layout) : addRow(r, s, rows![i]!, b.layout, seq);
     }
@@ -346,30 +348,25 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
 }
 
 /**
- * The de-duplication key of time `ts` in series `s`'s index: its distance from the series' base
- * time while that is a small integer (a Smi: neither boxed nor hashed as a double, which with
- * several writers cost a heap number per row), else its decimal text (never equal to a number).
- */
-function timeKey(s: Series, ts: number): number | string {
-  const d = ts - s.base;
-  return d >= -0x3fffffff && d <= 0x3fffffff ? d : `${ts}`;
-}
-
-/**
  * The slot of row (ts, eid) in series `s`: an existing row of that key (to overwrite; returned), or
- * a new one appended with its ts and element id set (-1 returned: push its values).
+ * a new one appended with its ts and element id set (-1 returned: push its values). A measure's
+ * row is always appended: a key written again is resolved when the series is drained or scanned
+ * (memtable_rows.ts `newestPerTime`), which costs a sort at flush instead of a map operation per
+ * row of every series written out of order (several writers interleave every series).
  */
 function claimSlot(r: Rows, s: Series, ts: number, eid: string, L: Layout): number {
   // The common case: time moves forward within a series, and a later ts cannot be a duplicate.
   if (ts > s.maxTs && s.index === null) {
     s.maxTs = ts;
+  } else if (!L.stream) {
+    s.sorted = false;
+    if (ts > s.maxTs) s.maxTs = ts;
   } else {
     if (s.index === null) {
       s.index = new Map();
-      s.base = ts;
-      for (const p of s.pos) s.index.set(L.stream ? `${r.ts.a[p]}\u0000${r.eid[p]}` : timeKey(s, r.ts.a[p]!), p);
+      for (const p of s.pos) s.index.set(`${r.ts.a[p]}\u0000${r.eid[p]}`, p);
     }
-    const key = L.stream ? `${ts}\u0000${eid}` : timeKey(s, ts);
+    const key = `${ts}\u0000${eid}`;
     const at = s.index.get(key);
     if (at !== undefined) return at;
     s.index.set(key, r.n);

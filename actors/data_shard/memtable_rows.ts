@@ -57,17 +57,18 @@ export interface Rows {
   eid: string[];
 }
 
-/** One series: its row slots; `sorted` while its timestamps never decreased. */
+/**
+ * One series: its row slots; `sorted` while every row came later than the one before (no sort and,
+ * for a measure, no repeated key to resolve at drain).
+ */
 export interface Series {
   id: string;
   entityKey: string;
   pos: number[];
   maxTs: number;
   sorted: boolean;
-  /** De-duplication key → slot, built on the first row that is not past `maxTs`. */
-  index: Map<number | string, number> | null;
-  /** The time the index keys are relative to (memtable.ts `timeKey`). */
-  base: number;
+  /** A stream's de-duplication key (ts, element id) → slot, built on the first row not past `maxTs`. */
+  index: Map<string, number> | null;
 }
 
 /** The active rows of one measure or stream. */
@@ -97,14 +98,22 @@ export function buildBatches(b: Bucket, intervalMs: number, lastSequence: number
     x.id !== y.id ? (x.id < y.id ? -1 : 1) : x.entityKey < y.entityKey ? -1 : 1,
   );
   const ts = b.rows.ts.a;
+  const versions = b.rows.f[b.rows.f.length - 1]!.a;
+  // A series' slots in time order, one per key (a stream's keys are unique as applied).
+  const slotsOf = (s: Series): ArrayLike<number> => {
+    if (s.sorted) return s.pos;
+    const pos = sortSlots(Int32Array.from(s.pos), ts);
+    return b.layout.stream ? pos : newestPerTime(pos, ts, versions);
+  };
   const segs = new Map<number, { endMs: number; n: number; pieces: Piece[] }>();
   for (let k = 0; k < list.length;) {
     // Series sharing an id (a hash collision) form one run, merged in time order.
     let e = k + 1;
     while (e < list.length && list[e]!.id === list[k]!.id) e++;
-    let pos: ArrayLike<number> = list[k]!.pos;
-    if (e - k > 1) pos = sortSlots(Int32Array.from(list.slice(k, e).flatMap((s) => s.pos)), ts);
-    else if (!list[k]!.sorted) pos = sortSlots(Int32Array.from(pos), ts);
+    const pos =
+      e - k > 1
+        ? sortSlots(Int32Array.from(list.slice(k, e).flatMap((s) => Array.from(slotsOf(s)))), ts)
+        : slotsOf(list[k]!);
     // Rows are in time order, so the segment changes rarely: look it up only when it does.
     for (let i = 0; i < pos.length;) {
       const { startMs, endMs } = segmentFor(ts[pos[i]!]!, intervalMs);
@@ -162,6 +171,24 @@ export function sortSlots(pos: Int32Array, ts: ArrayLike<number>): Int32Array {
     pos[j + 1] = p;
   }
   return pos;
+}
+
+/**
+ * Slots `pos` of one measure series, sorted by (time, slot), cut to one per time: the row of the
+ * highest version (storage/point_version.ts), and among equal versions the last applied — what
+ * replacing rows one by one as they came would have kept. Works in place; returns the kept prefix.
+ */
+export function newestPerTime(pos: Int32Array, ts: ArrayLike<number>, versions: ArrayLike<number>): Int32Array {
+  let m = 0;
+  for (let i = 0; i < pos.length;) {
+    let best = pos[i]!;
+    const t = ts[best]!;
+    let j = i + 1;
+    for (; j < pos.length && ts[pos[j]!] === t; j++) if (versions[pos[j]!]! >= versions[best]!) best = pos[j]!;
+    pos[m++] = best;
+    i = j;
+  }
+  return pos.subarray(0, m);
 }
 
 /** Gathers the pieces' rows into one struct-of-arrays, column by column. */
