@@ -4,6 +4,7 @@
  * with 32-bit FNV-1a, modulo the generation's shard count. Liaisons route writes with it and data
  * nodes route the rows they backfill into a new generation with it, so both agree by construction.
  */
+import type { TagColumn } from '../transport/query_types.js';
 import type { Measure, Stream } from '../transport/schema_types.js';
 import { missingTagValue } from '../transport/wal_record.js';
 
@@ -70,6 +71,44 @@ export function entityKeysOfColumns(cols: readonly ArrayLike<unknown>[], n: numb
     let key = '[';
     for (let j = 0; j < cols.length; j++) key += (j === 0 ? '' : ',') + jsonOf(cols[j]![i]);
     keys[i] = key + ']';
+  }
+  return keys;
+}
+
+/**
+ * The canonical entity keys (as `entityKeysOfColumns`) of `n` rows whose entity tag columns may be
+ * dictionaries (every code a valid index): when all are, each distinct value, or combination of
+ * values, is formatted once and no row's values are hashed.
+ */
+export function entityKeysOfTags(cols: readonly (readonly unknown[] | TagColumn)[], n: number): string[] {
+  const dicts = cols.filter((c): c is TagColumn => !Array.isArray(c));
+  let combinations = 1;
+  for (const d of dicts) combinations *= d.values.length;
+  if (dicts.length < cols.length || combinations > Number.MAX_SAFE_INTEGER)
+    return entityKeysOfColumns(
+      cols.map((c) => (Array.isArray(c) ? c : Array.from((c as TagColumn).codes, (k) => (c as TagColumn).values[k]))),
+      n,
+    );
+  const keys = new Array<string>(n);
+  if (dicts.length === 1) {
+    const { values, codes } = dicts[0]!;
+    const byCode = values.map((v) => `[${jsonOf(v)}]`);
+    for (let i = 0; i < n; i++) keys[i] = byCode[codes[i]!]!;
+    return keys;
+  }
+  // A row's combination of codes as one number (mixed radix): its key is formatted once.
+  const seen = new Map<number, string>();
+  for (let i = 0; i < n; i++) {
+    let code = 0;
+    for (const d of dicts) code = code * d.values.length + d.codes[i]!;
+    let key = seen.get(code);
+    if (key === undefined) {
+      key = '[';
+      for (let j = 0; j < dicts.length; j++)
+        key += (j === 0 ? '' : ',') + jsonOf(dicts[j]!.values[dicts[j]!.codes[i]!]);
+      seen.set(code, (key += ']'));
+    }
+    keys[i] = key;
   }
   return keys;
 }

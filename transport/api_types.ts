@@ -4,6 +4,7 @@
  */
 import type { WriteToken } from './write_token.js';
 import type { Resource, SchemaKind } from './schema_types.js';
+import type { TagColumn } from './query_types.js';
 
 /** Node roles (DESIGN §1). */
 export const ROLES = ['liaison', 'data', 'claimer', 'standalone'] as const;
@@ -88,7 +89,11 @@ export interface WritePoint {
  */
 export interface WriteColumns {
   ts: Float64Array | readonly number[];
-  tags?: Record<string, readonly WriteTagValue[]>;
+  /**
+   * Per tag a value per point, or a dictionary (`TagColumn`: each distinct value once in `values`,
+   * point i's value `values[codes[i]]`), which the TypeScript client sends for repeating strings.
+   */
+  tags?: Record<string, readonly WriteTagValue[] | TagColumn>;
   fields: Record<string, Float64Array | readonly (number | null)[]>;
 }
 

@@ -171,10 +171,37 @@ export function packTags(col: readonly unknown[]): TagColumn | readonly unknown[
     codes[i] = lastCode = c;
     last = v;
   }
-  const narrow =
-    values.length <= 0x100 ? Uint8Array.from(codes) : values.length <= 0x10000 ? Uint16Array.from(codes) : codes;
-  return { values, codes: narrow };
+  return { values, codes: narrowCodes(codes, values.length) };
 }
+
+/** `codes` in the narrowest unsigned typed array holding codes of `distinct` values. */
+function narrowCodes(codes: Uint32Array, distinct: number): TagColumn['codes'] {
+  return distinct <= 0x100 ? Uint8Array.from(codes) : distinct <= 0x10000 ? Uint16Array.from(codes) : codes;
+}
+
+/**
+ * Rows `idx` of a dictionary column, as a dictionary of only the values those rows hold (a shard's
+ * share of a batch names a share of its series), in the order they first occur.
+ */
+export function selectTagRows(col: TagColumn, idx: readonly number[]): TagColumn {
+  const remap = new Int32Array(col.values.length).fill(-1);
+  const values: TagColumn['values'] = [];
+  const codes = new Uint32Array(idx.length);
+  for (let k = 0; k < idx.length; k++) {
+    const c = col.codes[idx[k]!]!;
+    let r = remap[c]!;
+    if (r < 0) {
+      r = remap[c] = values.length;
+      values.push(col.values[c]!);
+    }
+    codes[k] = r;
+  }
+  return { values, codes: narrowCodes(codes, values.length) };
+}
+
+/** Row i's value of a tag column given plain or as a dictionary. */
+export const tagAt = (col: readonly unknown[] | TagColumn, i: number): unknown =>
+  Array.isArray(col) ? col[i] : (col as TagColumn).values[(col as TagColumn).codes[i]!];
 
 /** True when `c` has the shape packTags gives a dictionary. */
 export function isTagDictionary(c: unknown): c is TagColumn {

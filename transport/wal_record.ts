@@ -9,12 +9,14 @@ import {
   isPackedValues,
   isTagDictionary,
   packTags,
+  selectTagRows,
   packTimes,
   packValues,
   plainTags,
   plainTimes,
   plainValues,
 } from './packed_columns.js';
+import type { TagColumn } from './query_types.js';
 import type { Measure, Stream } from './schema_types.js';
 
 /** A validated measure point. */
@@ -64,7 +66,11 @@ export interface WalColumns {
   /** Stream element ids (streams only). */
   eid?: string[];
   fields: Record<string, Float64Array>;
-  tags: Record<string, unknown[]>;
+  /**
+   * A value per row, or (a liaison's columns of a write that sent its tags so, before encoding) a
+   * dictionary: `decodeWalRecord` always gives values per row.
+   */
+  tags: Record<string, unknown[] | TagColumn>;
 }
 
 /**
@@ -141,11 +147,15 @@ export function selectColumns(resource: Measure, cols: WalColumns, idx: readonly
         out[k] = Number.isNaN(v) ? 0 : Math.round(v);
       }
   }
-  const tags: Record<string, unknown[]> = {};
+  const tags: WalColumns['tags'] = {};
   for (const fam of resource.tag_families)
     for (const t of fam.tags) {
       if (Object.hasOwn(tags, t.name)) continue;
       const src = Object.hasOwn(cols.tags, t.name) ? cols.tags[t.name]! : undefined;
+      if (src !== undefined && !Array.isArray(src)) {
+        tags[t.name] = selectTagRows(src, idx);
+        continue;
+      }
       const out = (tags[t.name] = new Array<unknown>(n));
       if (src === undefined) out.fill(missingTagValue(t.type));
       else for (let k = 0; k < n; k++) out[k] = src[idx[k]!];
@@ -170,7 +180,10 @@ export function encodeWalRecord(record: WalRecord): Uint8Array {
   const fields: Record<string, unknown> = {};
   for (const k in cols.fields) fields[k] = packValues(cols.fields[k]!);
   const tags: Record<string, unknown> = {};
-  for (const k in cols.tags) tags[k] = packTags(cols.tags[k]!);
+  for (const k in cols.tags) {
+    const col = cols.tags[k]!;
+    tags[k] = Array.isArray(col) ? packTags(col) : col;
+  }
   return encode({ ...record, cols: { ...cols, ts: packTimes(cols.ts), fields, tags } });
 }
 

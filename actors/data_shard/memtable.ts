@@ -333,7 +333,9 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
   }
   const sized = <T extends { length: number }>(c: T | undefined): T | null =>
     c !== undefined && c !== null && c.length === n ? c : null;
-  const ecols = entity.map((t) => sized(cols.tags[t]));
+  // Decoded records hold values per row (transport/wal_record.ts `decodeWalRecord`).
+  const tagCol = (c: unknown): unknown[] | null => (Array.isArray(c) && c.length === n ? c : null);
+  const ecols = entity.map((t) => tagCol(cols.tags[t]));
   if (ecols.some((c) => c === null)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
   return {
     ts: cols.ts,
@@ -342,7 +344,7 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
       const c = sized(cols.fields[name]);
       return c instanceof Float64Array ? c : null;
     }),
-    t: L.tagNames.map((name) => sized(cols.tags[name])),
+    t: L.tagNames.map((name) => tagCol(cols.tags[name])),
     keys: entityKeysOfColumns(ecols as ArrayLike<unknown>[], n),
   };
 }

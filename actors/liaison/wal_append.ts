@@ -21,6 +21,7 @@ import {
   type WalColumns,
   type WalRecord,
 } from '../../transport/wal_record.js';
+import { tagAt } from '../../transport/packed_columns.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
 import { sameEntity, shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
 
@@ -96,7 +97,9 @@ export async function appendBatch(
     const rows = batch.rows;
     const keys = Array.isArray(rows)
       ? rows.map((r) => keyOf((t) => (r as { tags: Record<string, unknown> }).tags[t]))
-      : Array.from(rows.ts, (_, i) => keyOf((t) => (Object.hasOwn(rows.tags, t) ? rows.tags[t]![i] : undefined)));
+      : Array.from(rows.ts, (_, i) =>
+          keyOf((t) => (Object.hasOwn(rows.tags, t) ? tagAt(rows.tags[t]!, i) : undefined)),
+        );
     return shardsOfRows(batch.name, keys, gen.shards);
   };
   const currentShard = shardsIn(current!);

@@ -2,7 +2,9 @@
  * Pure validation of a measure write sent as columns (`columns` in place of `points`,
  * transport/api_types.ts `WriteColumns`): the same rules as a batch of points (DESIGN §7) checked
  * column by column, and the result already in the WAL record's column form, so the liaison never
- * builds an object per point. Messages name the column and the point: `columns.tags.host[12]`.
+ * builds an object per point. A tag sent as a dictionary (`{values, codes}`) stays one: each
+ * distinct value is checked once and the entity keys are formatted once per series. Messages name
+ * the column and the point: `columns.tags.host[12]`, `columns.tags.host.codes[12]`.
  */
 import { errors } from '../../transport/errors.js';
 import { ttlMs, type Group, type Measure } from '../../transport/schema_types.js';
@@ -10,7 +12,9 @@ import { missingTagValue, type WalColumns } from '../../transport/wal_record.js'
 import { describeValue as describe } from '../../transport/timestamp.js';
 import { bad, checkBatchSize, compile, isObject, listNames, outOfWindow, tagValueProblem } from './write_validation.js';
 import { MAX_FUTURE_MS } from '../../transport/limits.js';
-import { entityKeysOfColumns } from '../../storage/routing.js';
+import { entityKeysOfTags } from '../../storage/routing.js';
+import type { WriteTagValue } from '../../transport/api_types.js';
+import type { TagColumn } from '../../transport/query_types.js';
 
 /** A validated columnar batch: columns in the measure's shape and each point's entity key. */
 export interface ValidatedColumns {
@@ -111,11 +115,16 @@ export function validateMeasureColumns(group: Group, measure: Measure, body: unk
 
   const givenTags = given.tags ?? {};
   if (!isObject(givenTags)) throw bad('columns.tags', `expected an object of tag columns, got ${describe(givenTags)}`);
-  const tags: Record<string, unknown[]> = {};
+  const tags: WalColumns['tags'] = {};
   for (const k in givenTags) {
     const type = c.tagTypes.get(k);
     if (type === undefined) throw bad(`columns.tags.${k}`, `unknown tag; ${c.label} declares ${listNames(c.tagNames)}`);
-    const given = columnOf(givenTags[k], n, `columns.tags.${k}`, 'tag values');
+    const v = givenTags[k];
+    if (isObject(v) && !(v instanceof Float64Array)) {
+      tags[k] = dictionary(v, n, type, `columns.tags.${k}`);
+      continue;
+    }
+    const given = columnOf(v, n, `columns.tags.${k}`, 'tag values (or a dictionary {values, codes})');
     const col = Array.isArray(given) ? given : Array.from(given);
     for (let i = 0; i < n; i++) {
       const p = tagValueProblem(col[i], type);
@@ -125,15 +134,53 @@ export function validateMeasureColumns(group: Group, measure: Measure, body: unk
   }
   for (const fam of measure.tag_families)
     for (const t of fam.tags)
-      if (!Object.hasOwn(tags, t.name)) tags[t.name] = new Array<unknown>(n).fill(missingTagValue(t.type));
-  const entityKeys = entityKeysOfColumns(entityColumns(c.entity, givenTags, c.label), n);
+      if (!Object.hasOwn(tags, t.name))
+        tags[t.name] = { values: [missingTagValue(t.type) as WriteTagValue], codes: new Uint8Array(n) };
+  const entityKeys = entityKeysOfTags(entityColumns(c.entity, tags, givenTags, c.label), n);
   return { cols: { ts, fields, tags }, entityKeys };
 }
 
-function entityColumns(entity: readonly string[], tags: Record<string, unknown>, label: string): unknown[][] {
+const DICTIONARY_KEYS = ['values', 'codes'];
+
+/** A tag column sent as a dictionary, checked: each value once, each code an index of one. */
+function dictionary(d: Record<string, unknown>, n: number, type: number, where: string): TagColumn {
+  checkKeys(d, DICTIONARY_KEYS, where);
+  const { values, codes } = d;
+  if (!Array.isArray(values))
+    throw bad(`${where}.values`, `expected an array of the distinct tag values, got ${describe(values)}`);
+  for (let j = 0; j < values.length; j++) {
+    const p = tagValueProblem(values[j], type);
+    if (p !== null) throw bad(`${where}.values[${j}]${p.at}`, p.message);
+  }
+  const given = codes instanceof Uint8Array || codes instanceof Uint16Array || codes instanceof Uint32Array;
+  if (!given && !Array.isArray(codes))
+    throw bad(
+      `${where}.codes`,
+      `expected an array of indexes into ${where}.values, one per point, got ${describe(codes)}`,
+    );
+  if (codes.length !== n)
+    throw bad(`${where}.codes`, `has ${codes.length} entries; columns.ts has ${n} (one per point)`);
+  for (let i = 0; i < n; i++) {
+    const k: unknown = codes[i];
+    if (!Number.isInteger(k) || (k as number) < 0 || (k as number) >= values.length)
+      throw bad(
+        `${where}.codes[${i}]`,
+        `expected an index into ${where}.values (0 to ${values.length - 1}), got ${describe(k)}`,
+      );
+  }
+  return { values: values as WriteTagValue[], codes: given ? codes : Uint32Array.from(codes as number[]) };
+}
+
+/** The entity's tag columns; a tag the write did not send is an error (its filled column is not used). */
+function entityColumns(
+  entity: readonly string[],
+  tags: WalColumns['tags'],
+  given: Record<string, unknown>,
+  label: string,
+): WalColumns['tags'][string][] {
   return entity.map((name) => {
-    if (!Object.hasOwn(tags, name))
+    if (!Object.hasOwn(given, name))
       throw bad('columns.tags', `entity tag ${name} is missing (entity of ${label}: ${entity.join(', ')})`);
-    return tags[name] as unknown[];
+    return tags[name]!;
   });
 }

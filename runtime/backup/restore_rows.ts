@@ -9,6 +9,7 @@ import { elementIdColumn } from '../../storage/element_id.js';
 import { NO_VERSION, VERSION_COLUMN } from '../../storage/point_version.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
 import { missingTagValue, type WalRecord } from '../../transport/wal_record.js';
+import { tagAt } from '../../transport/packed_columns.js';
 
 /** One row to write again. */
 export interface RestoreRow {
@@ -102,7 +103,7 @@ export function rowsOfWalRecord(shape: RowShape, record: WalRecord, seq: number)
       cols.ts.length,
       (i) => cols.ts[i]!,
       (name, i) => cols.fields[name]?.[i],
-      (name, i) => cols.tags[name]?.[i],
+      (name, i) => (cols.tags[name] ? tagAt(cols.tags[name], i) : undefined),
       (i) => cols.eid?.[i],
       (i) => v?.[i] ?? seq,
     );

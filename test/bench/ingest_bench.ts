@@ -99,7 +99,7 @@ class BatchSource {
   next(): WritePoint[] | undefined {
     const c = this.nextColumns();
     if (c === undefined) return undefined;
-    const tags = c.tags!.host!;
+    const tags = c.tags!.host as string[];
     const names = Object.keys(c.fields);
     return Array.from({ length: c.ts.length }, (_, j) => ({
       ts: c.ts[j]!,

@@ -129,6 +129,18 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     );
     assert.equal(r.headers?.get('Lockstep-Status') ?? '', '', new TextDecoder().decode(r.data));
     const asJson = JSON.parse(new TextDecoder().decode(r.data)) as WriteReply;
+    // A tag as a dictionary in JSON: its codes a plain array.
+    const hosts = [...new Set(columns.tags.host)];
+    const dictionary = { values: hosts, codes: columns.tags.host.map((h) => hosts.indexOf(h)) };
+    const r2 = await nc.request(
+      S.api.write('measure'),
+      new TextEncoder().encode(
+        JSON.stringify({ group: 'w', name: 'cpu', columns: { ...json, tags: { ...json.tags, host: dictionary } } }),
+      ),
+      { timeout: 5000, headers: h },
+    );
+    assert.equal(r2.headers?.get('Lockstep-Status') ?? '', '', new TextDecoder().decode(r2.data));
+    const asJsonDictionary = JSON.parse(new TextDecoder().decode(r2.data)) as WriteReply;
     const records = async (reply: WriteReply) => {
       const out: Record<string, unknown> = {};
       for (const [shard, seq] of Object.entries(reply.write_token.shards))
@@ -139,6 +151,7 @@ describe('write path to the WAL (liaisons only, every data node down)', function
     assert.equal(Object.keys(expected).length >= 2, true, 'spread over the shards');
     assert.deepEqual(await records(asCols), expected);
     assert.deepEqual(await records(asJson), expected);
+    assert.deepEqual(await records(asJsonDictionary), expected);
   });
 
   it('write - bad columns get InvalidArgument naming the column and write nothing', async () => {

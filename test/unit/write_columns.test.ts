@@ -4,7 +4,15 @@ import type { Group, Measure } from '../../transport/schema_types.js';
 import { MAX_FUTURE_MS, MAX_POINTS_PER_BATCH } from '../../transport/limits.js';
 import { validateMeasureColumns } from '../../actors/liaison/write_columns.js';
 import { validateMeasureWrite } from '../../actors/liaison/write_validation.js';
-import { selectColumns, walColumns } from '../../transport/wal_record.js';
+import {
+  decodeWalRecord,
+  encodeWalRecord,
+  selectColumns,
+  walColumns,
+  type WalColumns,
+} from '../../transport/wal_record.js';
+import { plainTags } from '../../transport/packed_columns.js';
+import type { TagColumn } from '../../transport/query_types.js';
 import { mulberry32 } from '../harness/random.js';
 import { tagFamily } from '../harness/fixtures.js';
 import { expectLockstepError as expectErr } from '../harness/expect_error.js';
@@ -38,6 +46,23 @@ function cols(over: Record<string, unknown> = {}): Record<string, unknown> {
     fields: { value: new Float64Array([1.5, 2.5]) },
     ...over,
   };
+}
+
+/** `c` with every dictionary tag column as a value per row. */
+function plain(c: WalColumns): WalColumns {
+  const tags = Object.fromEntries(
+    Object.entries(c.tags).map(([k, col]) => [k, Array.isArray(col) ? col : plainTags(col as TagColumn)!]),
+  );
+  return { ...c, tags };
+}
+
+/** `col` as a dictionary, its values in a random order with unused ones among them, as any caller may send. */
+function asDictionary(col: readonly unknown[], rnd: () => number): { values: unknown[]; codes: ArrayLike<number> } {
+  // The first value twice: the second copy no code names.
+  const values = [...new Set(col.map((v) => JSON.stringify(v))), JSON.stringify(col[0])].sort(() => rnd() - 0.5);
+  const codes = col.map((v) => values.indexOf(JSON.stringify(v)));
+  const typed = rnd() < 0.5 ? codes : rnd() < 0.5 ? Uint8Array.from(codes) : Uint32Array.from(codes);
+  return { values: values.map((v) => JSON.parse(v) as unknown), codes: typed };
 }
 
 function write(columns: unknown, extra: Record<string, unknown> = {}) {
@@ -77,17 +102,32 @@ describe('write columns - validation', () => {
           count: points.map((p) => p.fields.count ?? 0),
         },
       };
+      // Some tags sent as dictionaries (as the TypeScript client sends repeating strings): one, both or
+      // neither entity tag, so entity keys come from dictionaries, values or both.
+      const tags = c.tags as Record<string, unknown[] | ReturnType<typeof asDictionary>>;
+      for (const k of Object.keys(tags)) if (rnd() < 0.5) tags[k] = asDictionary(tags[k] as unknown[], rnd);
       const fromRows = validateMeasureWrite(GROUP, MEASURE, { points }, NOW);
       const fromCols = write(c);
       assert.deepEqual(fromCols.entityKeys, fromRows.entityKeys);
       const all = points.map((_, i) => i);
       const some = all.filter((i) => i % 3 !== 1);
       for (const idx of [all, some]) {
-        assert.deepEqual(
-          selectColumns(MEASURE, fromCols.cols, idx),
-          walColumns('measure', MEASURE, fromRows.points, idx),
-          `round ${round}`,
-        );
+        const selected = selectColumns(MEASURE, fromCols.cols, idx);
+        const want = walColumns('measure', MEASURE, fromRows.points, idx);
+        assert.deepEqual(plain(selected), want, `round ${round}`);
+        // A shard's share keeps only the values its rows hold, and the WAL carries it unchanged.
+        for (const col of Object.values(selected.tags))
+          if (!Array.isArray(col))
+            assert.equal(new Set((col as TagColumn).codes).size, (col as TagColumn).values.length);
+        const record = {
+          kind: 'measure' as const,
+          group: 'g1',
+          name: 'cpu',
+          revision: 1,
+          batch_id: 'b',
+          cols: selected,
+        };
+        assert.deepEqual(decodeWalRecord(encodeWalRecord(record)).cols, want, `round ${round}: WAL`);
       }
     }
   });
@@ -190,6 +230,53 @@ describe('write columns - validation', () => {
       'columns.tags.host',
       'one per point',
     );
+    const dict = (d: unknown) => cols({ tags: { host: d, core: [0, 1] } });
+    expectErr(
+      () => write(dict({ values: ['h1'], codes: [0, 1] })),
+      Code.InvalidArgument,
+      'columns.tags.host.codes[1]',
+      '0 to 0',
+    );
+    expectErr(
+      () => write(dict({ values: ['h1'], codes: [0, -1] })),
+      Code.InvalidArgument,
+      'columns.tags.host.codes[1]',
+    );
+    expectErr(
+      () => write(dict({ values: ['h1'], codes: [0, 0.5] })),
+      Code.InvalidArgument,
+      'columns.tags.host.codes[1]',
+    );
+    expectErr(
+      () => write(dict({ values: ['h1'], codes: [0] })),
+      Code.InvalidArgument,
+      'columns.tags.host.codes',
+      'has 1 entries',
+    );
+    expectErr(
+      () => write(dict({ values: ['h1'], codes: 'x' })),
+      Code.InvalidArgument,
+      'columns.tags.host.codes',
+      'indexes',
+    );
+    expectErr(
+      () => write(dict({ values: 'h1', codes: [0, 0] })),
+      Code.InvalidArgument,
+      'columns.tags.host.values',
+      'distinct',
+    );
+    expectErr(
+      () => write(dict({ values: ['h1', 7], codes: [0, 0] })),
+      Code.InvalidArgument,
+      'columns.tags.host.values[1]',
+      'expected a string',
+    );
+    expectErr(
+      () => write(dict({ values: ['h1'], codes: [0, 0], n: 2 })),
+      Code.InvalidArgument,
+      'columns.tags.host.n',
+      'not a known property',
+    );
     expectErr(
       () => validateMeasureColumns(GROUP, MEASURE, { columns: cols(), points: [] }, NOW),
       Code.InvalidArgument,
@@ -216,7 +303,7 @@ describe('write columns - validation', () => {
         { name: 'extra', type: 'float' },
       ],
     };
-    const out = selectColumns(asInt, c, [1, 0]);
+    const out = plain(selectColumns(asInt, c, [1, 0]));
     assert.deepEqual([...out.fields.value!], [0, 2]);
     assert.deepEqual([...out.fields.count!], [4, 3]);
     assert.ok(out.fields.extra!.every((v) => Number.isNaN(v)));
