@@ -187,8 +187,12 @@ export function encodeWalRecord(record: WalRecord): Uint8Array {
   return encode({ ...record, cols: { ...cols, ts: packTimes(cols.ts), fields, tags } });
 }
 
-/** The record of a WAL message, its columns plain Float64Arrays again (a record written unpacked is read as it is). */
-export function decodeWalRecord(data: Uint8Array): WalRecord {
+/**
+ * The record of a WAL message, its columns plain Float64Arrays again (a record written unpacked is
+ * read as it is), and its tags a value per row unless `tags` is 'dictionaries': then a tag that
+ * travelled as a dictionary stays one (the memtable keys its rows' series once per value).
+ */
+export function decodeWalRecord(data: Uint8Array, tags: 'plain' | 'dictionaries' = 'plain'): WalRecord {
   const record = decode(data) as WalRecord;
   const cols = record?.cols as Record<string, unknown> | undefined;
   if (typeof cols !== 'object' || cols === null) return record;
@@ -196,8 +200,8 @@ export function decodeWalRecord(data: Uint8Array): WalRecord {
   const fields = cols.fields as Record<string, unknown> | undefined;
   if (typeof fields === 'object' && fields !== null)
     for (const k in fields) if (isPackedValues(fields[k])) fields[k] = plainValues(fields[k]);
-  const tags = cols.tags as Record<string, unknown> | undefined;
-  if (typeof tags === 'object' && tags !== null)
-    for (const k in tags) if (isTagDictionary(tags[k])) tags[k] = plainTags(tags[k]) ?? tags[k];
+  const tagCols = cols.tags as Record<string, unknown> | undefined;
+  if (tags === 'plain' && typeof tagCols === 'object' && tagCols !== null)
+    for (const k in tagCols) if (isTagDictionary(tagCols[k])) tagCols[k] = plainTags(tagCols[k]) ?? tagCols[k];
   return record;
 }

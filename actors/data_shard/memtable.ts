@@ -33,7 +33,9 @@ import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../
 import type { MeasurePoint, StreamElement, WalColumns, WalRecord } from '../../transport/wal_record.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { seriesId } from '../../storage/series_id.js';
-import { entityKeysOfColumns } from '../../storage/routing.js';
+import { entityKeysOfTags } from '../../storage/routing.js';
+import { isTagDictionary, plainTags } from '../../transport/packed_columns.js';
+import type { TagColumn } from '../../transport/query_types.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
 import {
   buildBatches,
@@ -333,9 +335,12 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
   }
   const sized = <T extends { length: number }>(c: T | undefined): T | null =>
     c !== undefined && c !== null && c.length === n ? c : null;
-  // Decoded records hold values per row (transport/wal_record.ts `decodeWalRecord`).
-  const tagCol = (c: unknown): unknown[] | null => (Array.isArray(c) && c.length === n ? c : null);
-  const ecols = entity.map((t) => tagCol(cols.tags[t]));
+  // A tag as a value per row, or as a dictionary (transport/wal_record.ts `decodeWalRecord`) whose
+  // codes all name a value; else the record lacks it.
+  const tagCol = (c: unknown): unknown[] | TagColumn | null =>
+    Array.isArray(c) ? (c.length === n ? c : null) : isTagDictionary(c) && validCodes(c, n) ? c : null;
+  const given = L.tagNames.map((name) => tagCol(cols.tags[name]));
+  const ecols = entity.map((t) => (Object.hasOwn(cols.tags, t) ? tagCol(cols.tags[t]) : null));
   if (ecols.some((c) => c === null)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
   return {
     ts: cols.ts,
@@ -344,9 +349,18 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
       const c = sized(cols.fields[name]);
       return c instanceof Float64Array ? c : null;
     }),
-    t: L.tagNames.map((name) => tagCol(cols.tags[name])),
-    keys: entityKeysOfColumns(ecols as ArrayLike<unknown>[], n),
+    t: given.map((c) => (c === null || Array.isArray(c) ? c : plainTags(c))),
+    // Series are keyed once per distinct value of a dictionary, and rows share the key strings.
+    keys: entityKeysOfTags(ecols as (unknown[] | TagColumn)[], n),
   };
+}
+
+/** True when dictionary `c` has a code for each of `n` rows, each naming one of its values. */
+function validCodes(c: TagColumn, n: number): boolean {
+  if (c.codes.length !== n) return false;
+  const m = c.values.length;
+  for (let i = 0; i < n; i++) if (!(c.codes[i]! < m)) return false;
+  return true;
 }
 
 /**

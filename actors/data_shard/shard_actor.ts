@@ -197,7 +197,7 @@ export class ShardActor {
   private async run(): Promise<void> {
     for await (const m of this.consumer!) {
       if (this.closed) return;
-      const record = decodeWalRecord(m.data);
+      const record = decodeWalRecord(m.data, 'dictionaries');
       const late = this.deps.faults?.check('wal_apply', this.deps.group.name, this.deps.generation) ?? 0;
       if (late > 0) {
         this.deps.log.warn({ group: this.deps.group.name, seq: m.seq, delay_ms: late }, 'injected WAL apply delay');

@@ -12,7 +12,7 @@ import { Memtable, type FlushBatch } from '../../actors/data_shard/memtable.js';
 import { sortSlots } from '../../actors/data_shard/memtable_rows.js';
 import { ELEMENT_ID_COLUMN } from '../../storage/element_id.js';
 import { seriesId } from '../../storage/series_id.js';
-import { walColumns } from '../../transport/wal_record.js';
+import { decodeWalRecord, encodeWalRecord, walColumns } from '../../transport/wal_record.js';
 import type { BlockRows } from '../../storage/block.js';
 import { nodeFs } from '../../storage/fs.js';
 import { openPart, writePart } from '../../storage/part.js';
@@ -339,6 +339,12 @@ describe('memtable', () => {
     assert.throws(() => m.apply({ ...rec('cpu', [['h1', T0, { value: 1 }]]), group: 'other' }, 1), /group other/);
     assert.throws(() => m.apply(rec('disk', [['h1', T0, { value: 1 }]]), 1), /not applied/);
     assert.throws(() => m.apply(rec('cpu', []), 0), /positive integer/);
+    // A dictionary whose code names no value is no column: refused as the entity tag, nothing applied.
+    const { rows, entity_keys: _keys, ...rest } = rec('cpu', [['h1', T0, { value: 1 }]]);
+    const cols = walColumns('measure', CPU, rows!, [0]);
+    cols.tags.host = { values: ['h1'], codes: Uint8Array.of(1) };
+    assert.throws(() => m.apply({ ...rest, cols }, 1), /entity tag column is missing/);
+    assert.equal(m.rowCount, 0);
   });
 
   it('memtable - a columnar WAL record (what liaisons write) applies exactly like its rows, overwrites and missing values included', () => {
@@ -352,26 +358,32 @@ describe('memtable', () => {
     }
     const byRows = memtable();
     const byCols = memtable();
+    // As the shard reads the WAL: repeating string tags as dictionaries (host, region).
+    const byDictionaries = memtable();
+    let dictionaries = 0;
     for (let k = 0; k < points.length; k += 100) {
       const r = rec('cpu', points.slice(k, k + 100));
       byRows.apply(r, k / 100 + 1);
       const { rows, entity_keys: _keys, ...rest } = r;
-      byCols.apply(
-        {
-          ...rest,
-          cols: walColumns(
-            'measure',
-            CPU,
-            rows!,
-            rows!.map((_, i) => i),
-          ),
-        },
-        k / 100 + 1,
-      );
+      const record = {
+        ...rest,
+        cols: walColumns(
+          'measure',
+          CPU,
+          rows!,
+          rows!.map((_, i) => i),
+        ),
+      };
+      byCols.apply(record, k / 100 + 1);
+      const decoded = decodeWalRecord(encodeWalRecord(record), 'dictionaries');
+      dictionaries += Object.values(decoded.cols!.tags).filter((c) => !Array.isArray(c)).length;
+      byDictionaries.apply(decoded, k / 100 + 1);
     }
+    assert.ok(dictionaries >= 5, `${dictionaries} dictionary columns`);
     const q = { name: 'cpu', minTs: T0, maxTs: T0 + HOUR };
     assert.equal(byCols.rowCount, byRows.rowCount);
     assert.deepEqual(byCols.scan(q), byRows.scan(q));
+    assert.deepEqual(byDictionaries.scan(q), byRows.scan(q));
   });
   it('memtable - row versions decide a repeated key as replacing row by row would, drained and scanned', () => {
     const rnd = mulberry32(SEED ^ 0x7e51);
