@@ -76,41 +76,73 @@ export function entityKeysOfColumns(cols: readonly ArrayLike<unknown>[], n: numb
 }
 
 /**
- * The canonical entity keys (as `entityKeysOfColumns`) of `n` rows whose entity tag columns may be
- * dictionaries (every code a valid index): when all are, each distinct value, or combination of
- * values, is formatted once and no row's values are hashed.
+ * The series of a batch's rows: entity keys (as `entityKeysOfColumns`; the same key may occur
+ * twice) and per row the index of its key, so a caller resolves each series once and each row by
+ * an array lookup.
  */
-export function entityKeysOfTags(cols: readonly (readonly unknown[] | TagColumn)[], n: number): string[] {
+export interface RowSeries {
+  keys: string[];
+  of: ArrayLike<number>;
+}
+
+/** The series of rows given their entity keys one per row. */
+export function seriesOfKeys(rowKeys: readonly string[]): RowSeries {
+  const keys: string[] = [];
+  const of = new Uint32Array(rowKeys.length);
+  const seen = new Map<string, number>();
+  for (let i = 0; i < rowKeys.length; i++) {
+    const key = rowKeys[i]!;
+    let k = seen.get(key);
+    if (k === undefined) {
+      seen.set(key, (k = keys.length));
+      keys.push(key);
+    }
+    of[i] = k;
+  }
+  return { keys, of };
+}
+
+/** Row i's entity key. */
+export const keyOfRow = (s: RowSeries, i: number): string => s.keys[s.of[i]!]!;
+
+/**
+ * The series of `n` rows given their entity tag columns, in entity order, any of them a dictionary
+ * (every code a valid index): when all are, each distinct value, or combination of values, is
+ * formatted once and no row's values are hashed.
+ */
+export function seriesOfTags(cols: readonly (readonly unknown[] | TagColumn)[], n: number): RowSeries {
   const dicts = cols.filter((c): c is TagColumn => !Array.isArray(c));
   let combinations = 1;
   for (const d of dicts) combinations *= d.values.length;
   if (dicts.length < cols.length || combinations > Number.MAX_SAFE_INTEGER)
-    return entityKeysOfColumns(
-      cols.map((c) => (Array.isArray(c) ? c : Array.from((c as TagColumn).codes, (k) => (c as TagColumn).values[k]))),
-      n,
+    return seriesOfKeys(
+      entityKeysOfColumns(
+        cols.map((c) => (Array.isArray(c) ? c : Array.from((c as TagColumn).codes, (k) => (c as TagColumn).values[k]))),
+        n,
+      ),
     );
-  const keys = new Array<string>(n);
   if (dicts.length === 1) {
     const { values, codes } = dicts[0]!;
-    const byCode = values.map((v) => `[${jsonOf(v)}]`);
-    for (let i = 0; i < n; i++) keys[i] = byCode[codes[i]!]!;
-    return keys;
+    return { keys: values.map((v) => `[${jsonOf(v)}]`), of: codes };
   }
   // A row's combination of codes as one number (mixed radix): its key is formatted once.
-  const seen = new Map<number, string>();
+  const keys: string[] = [];
+  const of = new Uint32Array(n);
+  const seen = new Map<number, number>();
   for (let i = 0; i < n; i++) {
     let code = 0;
     for (const d of dicts) code = code * d.values.length + d.codes[i]!;
-    let key = seen.get(code);
-    if (key === undefined) {
-      key = '[';
+    let k = seen.get(code);
+    if (k === undefined) {
+      let key = '[';
       for (let j = 0; j < dicts.length; j++)
         key += (j === 0 ? '' : ',') + jsonOf(dicts[j]!.values[dicts[j]!.codes[i]!]);
-      seen.set(code, (key += ']'));
+      seen.set(code, (k = keys.length));
+      keys.push(key + ']');
     }
-    keys[i] = key;
+    of[i] = k;
   }
-  return keys;
+  return { keys, of };
 }
 
 /**

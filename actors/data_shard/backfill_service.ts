@@ -111,7 +111,7 @@ export function serveBackfill(actor: ShardActor, shard: number, deps: BackfillDe
 
 /** The rows a copy of the shard would read: its parts' and its memtable's (see BackfillCountRequest). */
 function storedRows(actor: ShardActor): number {
-  return actor.store.listParts().reduce((n, p) => n + p.part.metadata.row_count, actor.memtable.rowCount);
+  return actor.store.listParts().reduce((n, p) => n + p.part.metadata.row_count, actor.memtable.distinctRowCount());
 }
 
 function checkRequest(v: unknown): BackfillRequest | BackfillCountRequest {

@@ -33,7 +33,7 @@ import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../
 import type { MeasurePoint, StreamElement, WalColumns, WalRecord } from '../../transport/wal_record.js';
 import { elementIdColumn } from '../../storage/element_id.js';
 import { seriesId } from '../../storage/series_id.js';
-import { entityKeysOfTags } from '../../storage/routing.js';
+import { seriesOfTags, type RowSeries } from '../../storage/routing.js';
 import { isTagDictionary, plainTags } from '../../transport/packed_columns.js';
 import type { TagColumn } from '../../transport/query_types.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
@@ -156,6 +156,25 @@ export class Memtable {
     return t === Infinity ? null : t;
   }
 
+  /**
+   * Distinct rows in the active set, as a drain would keep them: a measure's key written twice
+   * counts once. Sorts the times of each series written out of order: for rare callers (a
+   * migration's row count), not per write.
+   */
+  distinctRowCount(): number {
+    let n = 0;
+    for (const b of this.buckets.values())
+      for (const s of b.series.values()) {
+        if (s.sorted || b.layout.stream) {
+          n += s.pos.length;
+          continue;
+        }
+        const ts = Float64Array.from(s.pos, (p) => b.rows.ts.a[p]!).sort();
+        for (let i = 0; i < ts.length; i++) if (i === 0 || ts[i] !== ts[i - 1]) n++;
+      }
+    return n;
+  }
+
   /** Highest WAL sequence applied (= `lastSequence`): a read-your-writes token is met once this reaches it. */
   get appliedSequence(): number {
     return this.lastSequence;
@@ -188,17 +207,16 @@ export class Memtable {
     const before = r.n;
     if (before === 0) b.firstAppliedAtMs = nowMs ?? this.clock.now();
     let bytes = 0;
-    const n = cols ? cols.ts.length : rows!.length;
-    for (let i = 0; i < n; i++) {
-      const key = cols ? cols.keys[i]! : keys![i]!;
-      let s = b.series.get(key);
-      if (s === undefined) {
-        // Ids are hashed once per series and drain (~0.2 µs each), so they need no longer-lived cache.
-        const id = seriesId(b.kind, b.name, key);
-        b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null }));
+    if (cols) {
+      // Each of the record's series is looked up once, on its first row.
+      const { keys: seriesKeys, of } = cols.series;
+      const found = new Array<Series | undefined>(seriesKeys.length);
+      for (let i = 0; i < cols.ts.length; i++) {
+        const k = of[i]!;
+        const s = (found[k] ??= seriesOf(b, seriesKeys[k]!));
+        bytes += addColumnsRow(r, s, cols, i, b.layout);
       }
-      bytes += cols ? addColumnsRow(r, s, cols, i, b.layout) : addRow(r, s, rows![i]!, b.layout, seq);
-    }
+    } else for (let i = 0; i < rows!.length; i++) bytes += addRow(r, seriesOf(b, keys![i]!), rows![i]!, b.layout, seq);
     b.approxBytes += bytes;
     this.rowCount += r.n - before;
     this.approxBytes += bytes;
@@ -318,14 +336,25 @@ export class Memtable {
   }
 }
 
+/** Series `key` of bucket `b`, added when new. */
+function seriesOf(b: Bucket, key: string): Series {
+  let s = b.series.get(key);
+  if (s === undefined) {
+    // Ids are hashed once per series and drain (~0.2 µs each), so they need no longer-lived cache.
+    const id = seriesId(b.kind, b.name, key);
+    b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null }));
+  }
+  return s;
+}
+
 /** A columnar WAL record's columns in layout order (null: the record lacks it, read as missing). */
 interface RecordColumns {
   ts: Float64Array;
   eid: unknown[] | null;
   f: (Float64Array | null)[];
   t: (unknown[] | null)[];
-  /** Row i's entity key: the JSON array of its entity tags' values, as the liaison computed it. */
-  keys: string[];
+  /** The rows' series: entity keys (JSON arrays of entity tag values) and per row the index of its key. */
+  series: RowSeries;
 }
 
 function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: number): RecordColumns {
@@ -350,8 +379,8 @@ function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: 
       return c instanceof Float64Array ? c : null;
     }),
     t: given.map((c) => (c === null || Array.isArray(c) ? c : plainTags(c))),
-    // Series are keyed once per distinct value of a dictionary, and rows share the key strings.
-    keys: entityKeysOfTags(ecols as (unknown[] | TagColumn)[], n),
+    // Series are keyed once per distinct value of a dictionary.
+    series: seriesOfTags(ecols as (unknown[] | TagColumn)[], n),
   };
 }
 

@@ -23,19 +23,13 @@ import {
 } from '../../transport/wal_record.js';
 import { tagAt } from '../../transport/packed_columns.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
-import { sameEntity, shardOfSeries, storedEntityKeyer } from '../../storage/routing.js';
+import { sameEntity, seriesOfKeys, shardOfSeries, storedEntityKeyer, type RowSeries } from '../../storage/routing.js';
 
-/** The shard of every row: the series (name + entity key) hashed onto `shards`. */
-function shardsOfRows(name: string, entityKeys: readonly string[], shards: number): Uint16Array {
-  const out = new Uint16Array(entityKeys.length);
-  // A batch repeats its series: each distinct one is hashed once.
-  const seen = new Map<string, number>();
-  for (let i = 0; i < entityKeys.length; i++) {
-    const key = entityKeys[i]!;
-    let shard = seen.get(key);
-    if (shard === undefined) seen.set(key, (shard = shardOfSeries(name, key, shards)));
-    out[i] = shard;
-  }
+/** The shard of every row: its series (name + entity key) hashed onto `shards`, once per series. */
+function shardsOfRows(name: string, series: RowSeries, shards: number): Uint16Array {
+  const shardOf = series.keys.map((key) => shardOfSeries(name, key, shards));
+  const out = new Uint16Array(series.of.length);
+  for (let i = 0; i < out.length; i++) out[i] = shardOf[series.of[i]!]!;
   return out;
 }
 
@@ -61,7 +55,7 @@ export interface Batch {
   batchId: string;
   /** The points as validated: row objects, or columns in the resource's shape (a measure's columnar write). */
   rows: unknown[] | WalColumns;
-  entityKeys: string[];
+  series: RowSeries;
 }
 
 /** One acknowledged append. */
@@ -92,7 +86,7 @@ export async function appendBatch(
   const shapeOf = (gen: LayoutGeneration) => resourceInGeneration(gen, batch.kind, batch.name, batch.resource);
   const shardsIn = (gen: LayoutGeneration) => {
     const shape = shapeOf(gen);
-    if (sameEntity(shape.entity, batch.resource.entity)) return shardsOfRows(batch.name, batch.entityKeys, gen.shards);
+    if (sameEntity(shape.entity, batch.resource.entity)) return shardsOfRows(batch.name, batch.series, gen.shards);
     const keyOf = storedEntityKeyer(shape);
     const rows = batch.rows;
     const keys = Array.isArray(rows)
@@ -100,7 +94,7 @@ export async function appendBatch(
       : Array.from(rows.ts, (_, i) =>
           keyOf((t) => (Object.hasOwn(rows.tags, t) ? tagAt(rows.tags[t]!, i) : undefined)),
         );
-    return shardsOfRows(batch.name, keys, gen.shards);
+    return shardsOfRows(batch.name, seriesOfKeys(keys), gen.shards);
   };
   const currentShard = shardsIn(current!);
   const build = (gen: LayoutGeneration, shardOf: Uint16Array, versioned: boolean): Pending[] =>

@@ -12,14 +12,14 @@ import { missingTagValue, type WalColumns } from '../../transport/wal_record.js'
 import { describeValue as describe } from '../../transport/timestamp.js';
 import { bad, checkBatchSize, compile, isObject, listNames, outOfWindow, tagValueProblem } from './write_validation.js';
 import { MAX_FUTURE_MS } from '../../transport/limits.js';
-import { entityKeysOfTags } from '../../storage/routing.js';
+import { seriesOfTags, type RowSeries } from '../../storage/routing.js';
 import type { WriteTagValue } from '../../transport/api_types.js';
 import type { TagColumn } from '../../transport/query_types.js';
 
-/** A validated columnar batch: columns in the measure's shape and each point's entity key. */
+/** A validated columnar batch: columns in the measure's shape and each point's series. */
 export interface ValidatedColumns {
   cols: WalColumns;
-  entityKeys: string[];
+  series: RowSeries;
 }
 
 // Top-level keys the caller consumes (the gates and the resource address) besides the batch.
@@ -136,8 +136,8 @@ export function validateMeasureColumns(group: Group, measure: Measure, body: unk
     for (const t of fam.tags)
       if (!Object.hasOwn(tags, t.name))
         tags[t.name] = { values: [missingTagValue(t.type) as WriteTagValue], codes: new Uint8Array(n) };
-  const entityKeys = entityKeysOfTags(entityColumns(c.entity, tags, givenTags, c.label), n);
-  return { cols: { ts, fields, tags }, entityKeys };
+  const series = seriesOfTags(entityColumns(c.entity, tags, givenTags, c.label), n);
+  return { cols: { ts, fields, tags }, series };
 }
 
 const DICTIONARY_KEYS = ['values', 'codes'];

@@ -24,6 +24,7 @@ import { timed } from './request_timing.js';
 import { validateMeasureWrite, validateStreamWrite } from './write_validation.js';
 import { appendBatch, type Ack, type Batch } from './wal_append.js';
 import { validateMeasureColumns } from './write_columns.js';
+import { seriesOfKeys, type RowSeries } from '../../storage/routing.js';
 import { serveLineWrites } from './line_write_service.js';
 
 /** Dependencies of the write service. */
@@ -98,7 +99,7 @@ interface Prepared {
   rows: Batch['rows'];
   /** Points in the batch. */
   count: number;
-  entityKeys: string[];
+  series: RowSeries;
 }
 
 async function write(deps: WriteServiceDeps, kind: 'measure' | 'stream', req: RpcRequest): Promise<WriteReply> {
@@ -127,8 +128,8 @@ export async function prepare(deps: WriteServiceDeps, kind: 'measure' | 'stream'
   const now = deps.clock.now();
   // The envelope's own keys are checked above; the validator sees the batch.
   const { batch_id: _batchId, ...batch } = body;
-  const { rows, entityKeys } = validate(kind, grp, stored.resource, batch, now);
-  return { kind, group, name, body, stored, gl, rows, count: entityKeys.length, entityKeys };
+  const { rows, series } = validate(kind, grp, stored.resource, batch, now);
+  return { kind, group, name, body, stored, gl, rows, count: series.of.length, series };
 }
 
 function validate(
@@ -137,24 +138,24 @@ function validate(
   resource: unknown,
   batch: Record<string, unknown>,
   now: number,
-): { rows: Batch['rows']; entityKeys: string[] } {
+): { rows: Batch['rows']; series: RowSeries } {
   if (kind === 'stream') {
     const { elements, entityKeys } = validateStreamWrite(group, resource as Stream, batch, now);
-    return { rows: elements, entityKeys };
+    return { rows: elements, series: seriesOfKeys(entityKeys) };
   }
   if (batch.columns === undefined) {
     const { points, entityKeys } = validateMeasureWrite(group, resource as Measure, batch, now);
-    return { rows: points, entityKeys };
+    return { rows: points, series: seriesOfKeys(entityKeys) };
   }
   if (batch.points !== undefined)
     throw errors.invalidArgument('body: give points or columns, not both', { field: 'body.columns' });
-  const { cols, entityKeys } = validateMeasureColumns(group, resource as Measure, batch, now);
-  return { rows: cols, entityKeys };
+  const { cols, series } = validateMeasureColumns(group, resource as Measure, batch, now);
+  return { rows: cols, series };
 }
 
 /** Appends a prepared batch to the WAL; the reply once every append was acknowledged. */
 export async function commit(deps: WriteServiceDeps, p: Prepared): Promise<WriteReply> {
-  const { kind, group, name, body, stored, gl, rows, entityKeys } = p;
+  const { kind, group, name, body, stored, gl, rows, series } = p;
   const batchId = (body.batch_id as string | undefined) ?? randomUUID();
   // Every generation the layout writes gets the batch (current, and during a migration next or
   // retiring), routed by its own shard count; the reply waits for all of them.
@@ -172,7 +173,7 @@ export async function commit(deps: WriteServiceDeps, p: Prepared): Promise<Write
         revision: stored.mod_revision,
         batchId,
         rows,
-        entityKeys,
+        series,
       },
       generations,
     );

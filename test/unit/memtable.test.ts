@@ -105,8 +105,9 @@ describe('memtable', () => {
       ]),
       2,
     );
-    // Counted as written until the drain keeps one row per key.
+    // Counted as written until the drain keeps one row per key; the distinct count is what it keeps.
     assert.equal(m.rowCount, 5);
+    assert.equal(m.distinctRowCount(), 4);
     const [b] = m.drainAll();
     assert.equal(b!.rows.timestamps.length, 4);
     const h1 = seriesId('measure', 'cpu', '["h1"]');
@@ -214,6 +215,7 @@ describe('memtable', () => {
       }
       assert.equal(m.apply(rec('cpu', pts), seq), true);
     }
+    assert.equal(m.distinctRowCount(), want.size);
     const batches = m.drainAll();
     assert.equal(
       batches.reduce((n, b) => n + b.rows.timestamps.length, 0),

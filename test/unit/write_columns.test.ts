@@ -13,6 +13,7 @@ import {
 } from '../../transport/wal_record.js';
 import { plainTags } from '../../transport/packed_columns.js';
 import type { TagColumn } from '../../transport/query_types.js';
+import { keyOfRow, type RowSeries } from '../../storage/routing.js';
 import { mulberry32 } from '../harness/random.js';
 import { tagFamily } from '../harness/fixtures.js';
 import { expectLockstepError as expectErr } from '../harness/expect_error.js';
@@ -47,6 +48,9 @@ function cols(over: Record<string, unknown> = {}): Record<string, unknown> {
     ...over,
   };
 }
+
+/** Each row's entity key. */
+const keysOf = (s: RowSeries) => Array.from(s.of, (_, i) => keyOfRow(s, i));
 
 /** `c` with every dictionary tag column as a value per row. */
 function plain(c: WalColumns): WalColumns {
@@ -108,7 +112,7 @@ describe('write columns - validation', () => {
       for (const k of Object.keys(tags)) if (rnd() < 0.5) tags[k] = asDictionary(tags[k] as unknown[], rnd);
       const fromRows = validateMeasureWrite(GROUP, MEASURE, { points }, NOW);
       const fromCols = write(c);
-      assert.deepEqual(fromCols.entityKeys, fromRows.entityKeys);
+      assert.deepEqual(keysOf(fromCols.series), fromRows.entityKeys);
       const all = points.map((_, i) => i);
       const some = all.filter((i) => i % 3 !== 1);
       for (const idx of [all, some]) {
@@ -135,7 +139,7 @@ describe('write columns - validation', () => {
   it('write columns - a one-tag entity keys every point as JSON of its value', () => {
     const one: Measure = { ...MEASURE, entity: ['host'] };
     const host = ['a', 'b', 'a', 'say "hi"', 'b', ''];
-    const { entityKeys } = validateMeasureColumns(
+    const { series } = validateMeasureColumns(
       GROUP,
       one,
       {
@@ -148,7 +152,7 @@ describe('write columns - validation', () => {
       NOW,
     );
     assert.deepEqual(
-      entityKeys,
+      keysOf(series),
       host.map((h) => JSON.stringify([h])),
     );
   });
