@@ -30,12 +30,8 @@ import type { BlockRows, BlockSchema, TagType } from '../../storage/block.js';
 import type { PartRows } from '../../storage/part.js';
 import { errors } from '../../transport/errors.js';
 import { segmentIntervalMs, type Group, type Measure, type Stream } from '../../transport/schema_types.js';
-import type { MeasurePoint, StreamElement, WalColumns, WalRecord } from '../../transport/wal_record.js';
+import type { MeasurePoint, StreamElement, WalRecord } from '../../transport/wal_record.js';
 import { elementIdColumn } from '../../storage/element_id.js';
-import { seriesId } from '../../storage/series_id.js';
-import { seriesOfTags, type RowSeries } from '../../storage/routing.js';
-import { isTagDictionary, plainTags } from '../../transport/packed_columns.js';
-import type { TagColumn } from '../../transport/query_types.js';
 import { VERSION_COLUMN } from '../../storage/point_version.js';
 import {
   buildBatches,
@@ -49,14 +45,10 @@ import {
   type Layout,
   type MemtableScanQuery,
   type Rows,
-  type Series,
 } from './memtable_rows.js';
+import { addRow, addStreamColumns, appendMeasureColumns, columnsOf, seriesOf } from './memtable_apply.js';
 
 export type { MemtableScanQuery } from './memtable_rows.js';
-
-/** Rough bytes per stored value and per row (map entries, array growth), for `approxBytes`. */
-const VALUE_BYTES = 8;
-const ROW_BYTES = 32;
 
 /** One part's worth of rows: one resource, one segment, sorted by series id then time. */
 export interface FlushBatch {
@@ -207,16 +199,9 @@ export class Memtable {
     const before = r.n;
     if (before === 0) b.firstAppliedAtMs = nowMs ?? this.clock.now();
     let bytes = 0;
-    if (cols) {
-      // Each of the record's series is looked up once, on its first row.
-      const { keys: seriesKeys, of } = cols.series;
-      const found = new Array<Series | undefined>(seriesKeys.length);
-      for (let i = 0; i < cols.ts.length; i++) {
-        const k = of[i]!;
-        const s = (found[k] ??= seriesOf(b, seriesKeys[k]!));
-        bytes += addColumnsRow(r, s, cols, i, b.layout);
-      }
-    } else for (let i = 0; i < rows!.length; i++) bytes += addRow(r, seriesOf(b, keys![i]!), rows![i]!, b.layout, seq);
+    if (cols && !b.layout.stream) bytes = appendMeasureColumns(b, cols);
+    else if (cols) bytes = addStreamColumns(b, cols);
+    else for (let i = 0; i < rows!.length; i++) bytes += addRow(r, seriesOf(b, keys![i]!), rows![i]!, b.layout, seq);
     b.approxBytes += bytes;
     this.rowCount += r.n - before;
     this.approxBytes += bytes;
@@ -334,159 +319,6 @@ export class Memtable {
     this.flushing.push(...out);
     return out;
   }
-}
-
-/** Series `key` of bucket `b`, added when new. */
-function seriesOf(b: Bucket, key: string): Series {
-  let s = b.series.get(key);
-  if (s === undefined) {
-    // Ids are hashed once per series and drain (~0.2 µs each), so they need no longer-lived cache.
-    const id = seriesId(b.kind, b.name, key);
-    b.series.set(key, (s = { id, entityKey: key, pos: [], maxTs: -Infinity, sorted: true, index: null }));
-  }
-  return s;
-}
-
-/** A columnar WAL record's columns in layout order (null: the record lacks it, read as missing). */
-interface RecordColumns {
-  ts: Float64Array;
-  eid: unknown[] | null;
-  f: (Float64Array | null)[];
-  t: (unknown[] | null)[];
-  /** The rows' series: entity keys (JSON arrays of entity tag values) and per row the index of its key. */
-  series: RowSeries;
-}
-
-function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[], seq: number): RecordColumns {
-  const n = cols.ts?.length;
-  if (!(cols.ts instanceof Float64Array) || typeof cols.fields !== 'object' || typeof cols.tags !== 'object') {
-    throw errors.invalidArgument(`WAL record ${seq}: malformed columns`);
-  }
-  const sized = <T extends { length: number }>(c: T | undefined): T | null =>
-    c !== undefined && c !== null && c.length === n ? c : null;
-  // A tag as a value per row, or as a dictionary (transport/wal_record.ts `decodeWalRecord`) whose
-  // codes all name a value; else the record lacks it.
-  const tagCol = (c: unknown): unknown[] | TagColumn | null =>
-    Array.isArray(c) ? (c.length === n ? c : null) : isTagDictionary(c) && validCodes(c, n) ? c : null;
-  const given = L.tagNames.map((name) => tagCol(cols.tags[name]));
-  const ecols = entity.map((t) => (Object.hasOwn(cols.tags, t) ? tagCol(cols.tags[t]) : null));
-  if (ecols.some((c) => c === null)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
-  return {
-    ts: cols.ts,
-    eid: L.stream ? sized(cols.eid) : null,
-    f: L.fieldNames.map((name) => {
-      const c = sized(cols.fields[name]);
-      return c instanceof Float64Array ? c : null;
-    }),
-    t: given.map((c) => (c === null || Array.isArray(c) ? c : plainTags(c))),
-    // Series are keyed once per distinct value of a dictionary.
-    series: seriesOfTags(ecols as (unknown[] | TagColumn)[], n),
-  };
-}
-
-/** True when dictionary `c` has a code for each of `n` rows, each naming one of its values. */
-function validCodes(c: TagColumn, n: number): boolean {
-  if (c.codes.length !== n) return false;
-  const m = c.values.length;
-  for (let i = 0; i < n; i++) if (!(c.codes[i]! < m)) return false;
-  return true;
-}
-
-/**
- * The slot of row (ts, eid) in series `s`: an existing row of that key (to overwrite; returned), or
- * a new one appended with its ts and element id set (-1 returned: push its values). A measure's
- * row is always appended: a key written again is resolved when the series is drained or scanned
- * (memtable_rows.ts `newestPerTime`), which costs a sort at flush instead of a map operation per
- * row of every series written out of order (several writers interleave every series).
- */
-function claimSlot(r: Rows, s: Series, ts: number, eid: string, L: Layout): number {
-  // The common case: time moves forward within a series, and a later ts cannot be a duplicate.
-  if (ts > s.maxTs && s.index === null) {
-    s.maxTs = ts;
-  } else if (!L.stream) {
-    s.sorted = false;
-    if (ts > s.maxTs) s.maxTs = ts;
-  } else {
-    if (s.index === null) {
-      s.index = new Map();
-      for (const p of s.pos) s.index.set(`${r.ts.a[p]}\u0000${r.eid[p]}`, p);
-    }
-    const key = `${ts}\u0000${eid}`;
-    const at = s.index.get(key);
-    if (at !== undefined) return at;
-    s.index.set(key, r.n);
-    if (ts < s.maxTs) s.sorted = false;
-    else s.maxTs = ts;
-  }
-  s.pos.push(r.n++);
-  r.ts.push(ts);
-  if (L.stream) r.eid.push(eid);
-  return -1;
-}
-
-/**
- * Adds a row object (the row records of older WAL messages: version = the record's sequence), or
- * replaces the row with its key unless that one's version is higher; returns the approximate bytes added.
- */
-function addRow(r: Rows, s: Series, row: MeasurePoint | StreamElement, L: Layout, seq: number): number {
-  const eid = L.stream ? (row as StreamElement).element_id : '';
-  const at = claimSlot(r, s, row.ts, eid, L);
-  const fv = (row as MeasurePoint).fields;
-  const tv = row.tags;
-  const vj = r.f.length - 1;
-  if (at >= 0) {
-    if (r.f[vj]!.a[at]! > seq) return 0;
-    for (let j = 0; j < vj; j++) r.f[j]!.a[at] = fieldValue(fv, j, L);
-    r.f[vj]!.a[at] = seq;
-    for (let j = 0; j < r.t.length; j++) r.t[j]![at] = tagValue(tv[L.tagNames[j]!], j, L, eid);
-    return 0;
-  }
-  let bytes = ROW_BYTES + VALUE_BYTES * (1 + r.f.length + r.t.length) + 2 * eid.length;
-  for (let j = 0; j < vj; j++) r.f[j]!.push(fieldValue(fv, j, L));
-  r.f[vj]!.push(seq);
-  for (let j = 0; j < r.t.length; j++) {
-    const v = tagValue(tv[L.tagNames[j]!], j, L, eid);
-    if (typeof v === 'string') bytes += 2 * v.length;
-    r.t[j]!.push(v);
-  }
-  return bytes;
-}
-
-/** Adds row i of a columnar record, or replaces the row with its key; returns the approximate bytes added. */
-function addColumnsRow(r: Rows, s: Series, c: RecordColumns, i: number, L: Layout): number {
-  const eid = L.stream ? String(c.eid?.[i] ?? '') : '';
-  const at = claimSlot(r, s, c.ts[i]!, eid, L);
-  if (at >= 0) {
-    // The version column is the last field, always present (see `apply`): an older write keeps out.
-    const vj = r.f.length - 1;
-    if (r.f[vj]!.a[at]! > c.f[vj]![i]!) return 0;
-    for (let j = 0; j < r.f.length; j++) r.f[j]!.a[at] = c.f[j] ? c.f[j]![i]! : L.fieldMissing[j]!;
-    for (let j = 0; j < r.t.length; j++) r.t[j]![at] = tagValue(c.t[j]?.[i], j, L, eid);
-    return 0;
-  }
-  let bytes = ROW_BYTES + VALUE_BYTES * (1 + r.f.length + r.t.length) + 2 * eid.length;
-  for (let j = 0; j < r.f.length; j++) r.f[j]!.push(c.f[j] ? c.f[j]![i]! : L.fieldMissing[j]!);
-  for (let j = 0; j < r.t.length; j++) {
-    const v = tagValue(c.t[j]?.[i], j, L, eid);
-    if (typeof v === 'string') bytes += 2 * v.length;
-    r.t[j]!.push(v);
-  }
-  return bytes;
-}
-
-/** A field value as stored. */
-function fieldValue(fv: Record<string, number>, j: number, L: Layout): number {
-  const v = fv[L.fieldNames[j]!];
-  return typeof v === 'number' ? v : L.fieldMissing[j]!;
-}
-
-/** A tag value `v` as stored in column j; the element-id column also takes the id an element carried outside its tags. */
-function tagValue(v: unknown, j: number, L: Layout, eid: string): unknown {
-  if (j === L.idTag && (v === undefined || v === '')) v = eid;
-  const kind = L.tagKinds[j];
-  if (kind === T_STRING) return typeof v === 'string' ? v : v === undefined ? '' : String(v);
-  if (kind === T_INT) return Number.isSafeInteger(v) ? v : Number.isSafeInteger(Number(v)) ? Number(v) : 0;
-  return Array.isArray(v) ? v : EMPTY;
 }
 
 /** Re-maps columns by name after the resource changed; new or retyped columns read as missing. */

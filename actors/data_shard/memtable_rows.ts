@@ -35,12 +35,25 @@ export class Floats {
     this.a = new Float64Array(Math.max(64, n)).fill(fill);
   }
   push(v: number): void {
-    if (this.n === this.a.length) {
-      const b = new Float64Array(this.n * 2);
-      b.set(this.a);
-      this.a = b;
-    }
+    if (this.n === this.a.length) this.grow(this.n + 1);
     this.a[this.n++] = v;
+  }
+  /** Appends every value of `src`. */
+  append(src: Float64Array): void {
+    if (this.n + src.length > this.a.length) this.grow(this.n + src.length);
+    this.a.set(src, this.n);
+    this.n += src.length;
+  }
+  /** Appends `count` copies of `v`. */
+  appendFill(count: number, v: number): void {
+    if (this.n + count > this.a.length) this.grow(this.n + count);
+    this.a.fill(v, this.n, this.n + count);
+    this.n += count;
+  }
+  private grow(atLeast: number): void {
+    const b = new Float64Array(Math.max(atLeast, this.a.length * 2));
+    b.set(this.a.subarray(0, this.n));
+    this.a = b;
   }
 }
 

@@ -37,7 +37,7 @@ export const CPU: Measure = {
   ],
 };
 const MEM: Measure = { ...CPU, name: 'mem' };
-const LOGS: Stream = {
+export const LOGS: Stream = {
   group: 'g',
   name: 'logs',
   entity: ['host'],

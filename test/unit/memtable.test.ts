@@ -18,7 +18,7 @@ import { nodeFs } from '../../storage/fs.js';
 import { openPart, writePart } from '../../storage/part.js';
 import type { Measure } from '../../transport/schema_types.js';
 import { mulberry32, randInt, SEED } from '../harness/encoding_harness.js';
-import { CPU, el, GROUP, HOUR, logs, memtable, rec, T0, type P } from '../harness/memtable_fixtures.js';
+import { CPU, el, GROUP, HOUR, logs, LOGS, memtable, rec, T0, type P } from '../harness/memtable_fixtures.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
 /** Asserts the batch is sorted by series id, then time, with each series contiguous. */
@@ -319,6 +319,33 @@ describe('memtable', () => {
     assert.deepEqual([...back.timestamps], [T0 + 1, T0 + 5, T0 + 5]);
     assert.deepEqual(back.tags[ELEMENT_ID_COLUMN], ['c', 'a', 'b']);
     assert.deepEqual(back.tags.level, ['info', 'warn', 'info']);
+  });
+
+  it('memtable - a stream columnar record, tags as dictionaries, applies exactly like its rows', () => {
+    const rnd = mulberry32(SEED ^ 0x57e);
+    const byRows = memtable();
+    const byCols = memtable();
+    for (let seq = 1; seq <= 8; seq++) {
+      const rows = Array.from({ length: 40 }, () => ({
+        ts: T0 + randInt(rnd, 0, 20),
+        element_id: `e${randInt(rnd, 0, 5)}`,
+        tags: { host: `h${randInt(rnd, 0, 2)}`, level: rnd() < 0.5 ? 'info' : 'warn' },
+      }));
+      byRows.apply({ ...logs(rows), entity_keys: rows.map((r) => JSON.stringify([r.tags.host])) }, seq);
+      const cols = walColumns(
+        'stream',
+        LOGS,
+        rows,
+        rows.map((_, i) => i),
+      );
+      const record = { kind: 'stream' as const, group: 'g', name: 'logs', revision: 1, batch_id: 'b', cols };
+      const decoded = decodeWalRecord(encodeWalRecord(record), 'dictionaries');
+      assert.ok(!Array.isArray(decoded.cols!.tags.host), 'host travels as a dictionary');
+      byCols.apply(decoded, seq);
+    }
+    const q = { name: 'logs', minTs: T0, maxTs: T0 + HOUR };
+    assert.equal(byCols.rowCount, byRows.rowCount);
+    assert.deepEqual(byCols.scan(q), byRows.scan(q));
   });
 
   it('memtable - a newer resource revision adds columns; earlier rows read them as missing', () => {
