@@ -154,7 +154,11 @@ export interface DurableConsumer extends AsyncIterable<StreamMessage> {
 export interface Bus {
   /** A human-readable name for logs (the connection name). */
   readonly name: string;
-  publish(subject: string, data: Uint8Array, headers?: Headers): void;
+  /**
+   * Publishes a message; with `reply`, its receiver answers there (a request passed on: the answer
+   * goes straight to whoever asked).
+   */
+  publish(subject: string, data: Uint8Array, headers?: Headers, reply?: string): void;
   /**
    * Sends a request and waits for the first reply. Throws `Unavailable` when nobody listens and
    * `DeadlineExceeded` on timeout.

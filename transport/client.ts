@@ -23,7 +23,7 @@ import type {
   WriteReply,
 } from './api_types.js';
 import type { Bus } from './bus.js';
-import { errors } from './errors.js';
+import { Code, errors, isNoResponders, LockstepError } from './errors.js';
 import { MigrationClient } from './migration_client.js';
 import { NatsBus } from './nats_bus.js';
 import { PinnedWriter, type PinnedKind, type PinnedWriterOptions } from './pinned_writer.js';
@@ -516,7 +516,19 @@ export class LockstepClient {
     }
     // Columns travel packed (about a sixth of the bytes for a series' raw day) and come back plain.
     const asked = q.columns ? { ...q, columns: 'packed' as const } : q;
-    const reply = await call<QueryReply<Row>>(this.bus, this.subjects.api.query(kind), asked, { timeoutMs });
+    const reply = await call<QueryReply<Row>>(this.bus, this.subjects.api.query(kind), asked, { timeoutMs }).catch(
+      (err: unknown) => {
+        // A liaison forwards a one-shard query to the shard's owners, who answer here: NATS's
+        // no-responders then also means that shard just lost its last owner.
+        if (!isNoResponders(err)) throw err;
+        const le = err as LockstepError;
+        throw new LockstepError(
+          Code.Unavailable,
+          `${le.message}: no liaison is running, or the one shard this query needs has just lost its last owner (a retry names it)`,
+          { details: le.details, cause: le },
+        );
+      },
+    );
     return reply.columns
       ? { ...reply, columns: plainColumns(reply.columns) }
       : (reply as QueryReply<Row, PlainColumns>);

@@ -195,8 +195,8 @@ export class NatsBus implements Bus, WalRetention {
     return this.js;
   }
 
-  publish(subject: string, data: Uint8Array, headers?: Headers): void {
-    this.nc.publish(subject, data, { headers: toNatsHeaders(headers) });
+  publish(subject: string, data: Uint8Array, headers?: Headers, reply?: string): void {
+    this.nc.publish(subject, data, { headers: toNatsHeaders(headers), ...(reply ? { reply } : {}) });
   }
 
   async request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {

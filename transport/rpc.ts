@@ -30,6 +30,20 @@ export interface RpcRequest {
   encoding: Encoding;
   /** The trace context of the server span of this request. */
   ctx: Context;
+  /** Where the requester waits for the answer (`forward` passes it on). */
+  reply?: string;
+}
+
+/**
+ * What a handler returns when it passed its request on (`forward`): the server it went to answers
+ * the requester, so nothing is sent from here — unless `unanswered` settles to an error, which is
+ * then the reply (nobody was there to answer: NATS tells no one but the publisher of a request).
+ */
+export class ForwardedReply {
+  constructor(
+    readonly subject: string,
+    readonly unanswered?: Promise<LockstepError | undefined>,
+  ) {}
 }
 
 /**
@@ -102,8 +116,14 @@ async function handleOne(bus: Bus, msg: BusMessage, handler: RpcHandler, opts: S
   try {
     const body = opts.rawBody ? msg.data : decodeRequest(msg.data, encoding);
     const result = await context.with(ctx, () =>
-      handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx }),
+      handler({ subject: msg.subject, body, headers: msg.headers, encoding, ctx, reply: msg.reply }),
     );
+    if (result instanceof ForwardedReply) {
+      span.setAttribute('lockstep.forwarded_to', result.subject);
+      const failed = await result.unanswered;
+      if (failed) throw failed;
+      return;
+    }
     const reply = result instanceof EncodedReply ? result.bytes : encode(result ?? {}, encoding);
     if (reply.length > bus.maxPayload()) throw tooLarge('the reply', reply.length, bus.maxPayload());
     const headers = replyHeaders(encoding);
@@ -167,6 +187,28 @@ async function request(bus: Bus, subject: string, body: unknown, opts: CallOptio
   const data = encode(body ?? {}, encoding);
   if (data.length > bus.maxPayload()) throw tooLarge('the request', data.length, bus.maxPayload());
   return bus.request(subject, data, { timeoutMs: opts.timeoutMs, headers });
+}
+
+/**
+ * Passes request `req` on to `subject` as `body` (msgpack, with the trace context): the server
+ * there answers `req`'s requester itself, which NATS lets it do (`allow_responses`) because the
+ * message it received names that reply subject. `unanswered` (see ForwardedReply) says when nobody
+ * could. Return the result from the handler.
+ */
+export function forward(
+  bus: Bus,
+  subject: string,
+  body: unknown,
+  req: RpcRequest,
+  unanswered?: Promise<LockstepError | undefined>,
+): ForwardedReply {
+  if (!req.reply) throw errors.internal(`a request on ${req.subject} without a reply subject cannot be forwarded`);
+  const headers: Headers = {};
+  injectTrace(headers, req.ctx);
+  const data = encode(body ?? {}, 'msgpack');
+  if (data.length > bus.maxPayload()) throw tooLarge('the request', data.length, bus.maxPayload());
+  bus.publish(subject, data, headers, req.reply);
+  return new ForwardedReply(subject, unanswered);
 }
 
 /** True when an error is one the caller may retry (the server was unreachable or slow). */

@@ -24,7 +24,7 @@ import { executeOnShard, runOnShard, shardSource } from '../../storage/query/sha
 import type { ScanPlan } from '../../storage/scan_plan.js';
 import type { BlockRows } from '../../storage/block.js';
 import type { QueryPlan } from '../../storage/query/plan.js';
-import { isPageRequest, type ShardQueryRequest } from '../../storage/query/shard_request.js';
+import { isPageRequest, isShardProbe, type ShardQueryRequest } from '../../storage/query/shard_request.js';
 import type { ShardActor } from './shard_actor.js';
 
 /** What serving a shard needs. */
@@ -65,6 +65,7 @@ export function serveShardQueries(actor: ShardActor, group: string, shard: numbe
     deps.bus,
     deps.subjects.shardQuery(group, shard, deps.generation),
     async (req) => {
+      if (isShardProbe(req.body)) return {};
       const r = req.body as ShardQueryRequest;
       if (!r || typeof r !== 'object' || !r.plan || r.plan.group !== group)
         throw errors.invalidArgument(`not a shard query for ${group}/${shard}`);

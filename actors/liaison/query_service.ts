@@ -2,14 +2,23 @@
  * The query API (DESIGN §6–§7) on `P.api.query.<measure|stream>`: the gate (one wait budget for
  * the query), validation into a plan, fan-out to one live owner per shard over
  * `P.shard.<group>.<shard>.query` (only the shards of the series a query names by its whole
- * entity), and the merge. Shards with no live owner fail the query with
- * `Unavailable` naming each of them and its owners, unless the query asked `allow_partial` (then
- * the reply lists them in `missing_shards`).
+ * entity), and the merge; the page of a query that asks one shard comes straight from its owner to
+ * the client once its owners answered pages lately (forward_gate.ts). Shards with no live owner
+ * fail the query with `Unavailable` naming each of them and its owners, unless the query asked
+ * `allow_partial` (then the reply lists them in `missing_shards`).
  */
 import { Histogram } from 'prom-client';
 import type { Subscription } from '../../transport/bus.js';
 import { Code, errors, isNoResponders, LockstepError, toLockstepError } from '../../transport/errors.js';
-import { callUndecoded, EncodedReply, serve, unwrapReply, type RpcRequest } from '../../transport/rpc.js';
+import {
+  callUndecoded,
+  EncodedReply,
+  forward,
+  ForwardedReply,
+  serve,
+  unwrapReply,
+  type RpcRequest,
+} from '../../transport/rpc.js';
 import { headerOf } from '../../transport/bus.js';
 import type { Measure, Stream } from '../../transport/schema_types.js';
 import { groupAtGeneration, resourceInGeneration } from '../../transport/layout_types.js';
@@ -22,9 +31,11 @@ import { entitySeriesKeys } from '../../storage/query/criteria.js';
 import { mergeShardResults } from '../../storage/query/merge.js';
 import { replyPage, SHARD_PAGE_HEADER } from '../../storage/query/page.js';
 import { planQuery, queryTarget } from '../../storage/query/plan.js';
-import type { ShardQueryRequest } from '../../storage/query/shard_request.js';
+import type { ShardProbe, ShardQueryRequest } from '../../storage/query/shard_request.js';
+import { encode } from '../../transport/codec.js';
 import type { ShardResult } from '../../storage/query/shard_exec.js';
 import { timed } from './request_timing.js';
+import { ForwardGate } from './forward_gate.js';
 import type { WriteServiceDeps } from './write_service.js';
 
 /** Dependencies of the query service: those of the write service. */
@@ -40,11 +51,18 @@ interface ShardOutcome {
   error?: LockstepError;
 }
 
+/** The longest a liaison waits on the probe beside a forwarded query (it only looks for "nobody listens"). */
+const PROBE_MS = 5000;
+
 /** Time kept back from a shard's budget for its reply to travel. */
 const REPLY_MARGIN_MS = 50;
 
+/** How long a shard's owners, seen answering a page, may be forwarded queries (forward_gate.ts). */
+export const FORWARD_TTL_MS = 1000;
+
 /** Serves `P.api.query.measure` and `P.api.query.stream`. */
 export function serveQueries(deps: QueryServiceDeps): Subscription[] {
+  const forwarding = new ForwardGate(FORWARD_TTL_MS);
   const duration = new Histogram({
     name: 'lockstep_query_duration_seconds',
     help: 'Query requests from receipt to reply',
@@ -56,13 +74,18 @@ export function serveQueries(deps: QueryServiceDeps): Subscription[] {
     serve(
       deps.bus,
       deps.subjects.api.query(kind),
-      timed(duration, deps.clock, kind, (req: RpcRequest) => query(deps, kind, req)),
+      timed(duration, deps.clock, kind, (req: RpcRequest) => query(deps, forwarding, kind, req)),
       { queue: LIAISON_QUEUE, spanName: `query.${kind}` },
     ),
   );
 }
 
-async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: RpcRequest): Promise<EncodedReply> {
+async function query(
+  deps: QueryServiceDeps,
+  forwarding: ForwardGate,
+  kind: 'measure' | 'stream',
+  req: RpcRequest,
+): Promise<EncodedReply | ForwardedReply> {
   const started = deps.clock.monotonic();
   const { group, name, schemaRevision, timeoutMs } = queryTarget(kind, req.body);
   const deadline = started + timeoutMs;
@@ -103,26 +126,55 @@ async function query(deps: QueryServiceDeps, kind: 'measure' | 'stream', req: Rp
           columns: planned.columns,
         }
       : undefined;
+  const bodyFor = (shard: number, left: number): ShardQueryRequest => ({
+    plan: planned.plan,
+    revision: stored.mod_revision,
+    min_applied: tokenSeqs[String(shard)] ?? null,
+    timeout_ms: Math.max(0, left - REPLY_MARGIN_MS),
+    ...(pageAsked ? { page: pageAsked } : {}),
+  });
+  // The only shard's page goes from its owner to the client, when its owners answered pages lately
+  // (forward_gate.ts); a JSON request or one that allows a partial answer always comes back here.
+  const only = deps.subjects.shardQuery(group, shards[0]!, gen.generation);
+  if (
+    pageAsked &&
+    req.reply &&
+    req.encoding === 'msgpack' &&
+    !planned.allowPartial &&
+    forwarding.mayForward(only, deps.clock.monotonic())
+  ) {
+    const left = deadline - deps.clock.monotonic();
+    // Beside the query, a probe: if nobody listens any more, the client gets the Unavailable from here.
+    const probe: ShardProbe = { probe: true };
+    const unanswered = deps.bus.request(only, encode(probe), { timeoutMs: Math.max(1, Math.min(left, PROBE_MS)) }).then(
+      () => undefined,
+      (err: unknown) => {
+        if (!isNoResponders(err)) return undefined;
+        forwarding.unconfirmed(only);
+        return noLiveOwner(group, [shards[0]!], ownersOfShard);
+      },
+    );
+    return forward(deps.bus, only, bodyFor(shards[0]!, left), req, unanswered);
+  }
   const outcomes = await Promise.all(
     shards.map(async (shard): Promise<ShardOutcome> => {
       const left = deadline - deps.clock.monotonic();
-      const body: ShardQueryRequest = {
-        plan: planned.plan,
-        revision: stored.mod_revision,
-        min_applied: tokenSeqs[String(shard)] ?? null,
-        timeout_ms: Math.max(0, left - REPLY_MARGIN_MS),
-        ...(pageAsked ? { page: pageAsked } : {}),
-      };
+      const subject = deps.subjects.shardQuery(group, shard, gen.generation);
       try {
-        const reply = await callUndecoded(deps.bus, deps.subjects.shardQuery(group, shard, gen.generation), body, {
+        const reply = await callUndecoded(deps.bus, subject, bodyFor(shard, left), {
           timeoutMs: Math.max(1, left),
           ctx: req.ctx,
         });
-        if (pageAsked && headerOf(reply.headers, SHARD_PAGE_HEADER)) return { page: reply.data };
+        if (pageAsked && headerOf(reply.headers, SHARD_PAGE_HEADER)) {
+          forwarding.answeredPage(subject, deps.clock.monotonic());
+          return { page: reply.data };
+        }
+        forwarding.unconfirmed(subject);
         return { result: unwrapReply(reply, 'msgpack') as ShardResult };
       } catch (err) {
         const le = toLockstepError(err);
         if (isNoResponders(le)) {
+          forwarding.unconfirmed(subject);
           missing.push(shard);
           return {};
         }

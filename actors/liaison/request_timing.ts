@@ -1,9 +1,11 @@
 /**
  * The duration histogram of a data API handler (writes, queries): every request is observed with
- * `result` = `ok` or its error code, on every path.
+ * `result` = `ok`, `forwarded` (passed on to a shard that answers the client) or its error code, on
+ * every path.
  */
 import type { Histogram } from 'prom-client';
 import type { Clock } from '../../runtime/clock.js';
+import { ForwardedReply } from '../../transport/rpc.js';
 
 /** `handle` wrapped so each call is observed in `duration` under `{kind, result}`. */
 export function timed<T, A extends unknown[]>(
@@ -17,7 +19,8 @@ export function timed<T, A extends unknown[]>(
     let result = 'error';
     try {
       const reply = await handle(...args);
-      result = 'ok';
+      // A forwarded request is answered elsewhere: this measures the liaison's part only.
+      result = reply instanceof ForwardedReply ? 'forwarded' : 'ok';
       return reply;
     } catch (err) {
       result = (err as { code?: string }).code ?? 'Internal';

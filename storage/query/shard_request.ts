@@ -23,6 +23,19 @@ export interface ShardQueryRequest {
   page?: PageRequest;
 }
 
+/**
+ * A request that only asks whether a shard has a live owner: the liaison sends it beside a query it
+ * forwarded (whose answer goes to the client), since only a request's publisher learns that nobody
+ * listens. An owner answers `{}` at once.
+ */
+export interface ShardProbe {
+  probe: true;
+}
+
+/** True when `b` is a ShardProbe. */
+export const isShardProbe = (b: unknown): b is ShardProbe =>
+  typeof b === 'object' && b !== null && (b as ShardProbe).probe === true;
+
 /** What a shard needs to build the client's reply page itself (the liaison's `replyPage` arguments). */
 export interface PageRequest {
   schema_revision: number;

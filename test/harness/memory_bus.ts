@@ -248,10 +248,10 @@ export class MemoryBus implements Bus, ConnectionHost {
     this.closables.delete(c);
   }
 
-  publish(subject: string, data: Uint8Array, headers?: Headers): void {
+  publish(subject: string, data: Uint8Array, headers?: Headers, reply?: string): void {
     // nats.js throws ClosedConnectionError here; NatsBus lets it through uncoded.
     if (this.closedFlag) throw new Error('closed connection');
-    this.network.route(this, subject, data, headers ?? {});
+    this.network.route(this, subject, data, headers ?? {}, reply);
   }
 
   request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {

@@ -19,6 +19,9 @@ import type { WritePoint } from '../../transport/api_types.js';
 import type { Layout } from '../../transport/layout_types.js';
 import { migrationEnded } from '../../transport/migration_types.js';
 import { subjectsFor } from '../../transport/subjects.js';
+import { headerOf } from '../../transport/bus.js';
+import { decode, encode } from '../../transport/codec.js';
+import { SHARD_PAGE_HEADER } from '../../storage/query/page.js';
 import { TestCluster } from '../harness/cluster.js';
 import { runCli } from '../harness/child.js';
 import { groupResource, hostValueMeasure } from '../harness/fixtures.js';
@@ -135,6 +138,39 @@ describe('least privilege: deploy/nats-users.conf on a real nats-server (1 liais
     assert.match(new TextDecoder().decode(flushed.data), /"last_sequence"/);
     assert.deepEqual(await admin.backups.release(snap.node, snap.snapshot), { released: true });
     assert.deepEqual(violationsBy(['liaison', 'data', 'claimer']), [], 'no node needed more than its role grants');
+  });
+
+  it("a one-series query's answer comes from the shard's owner straight to the reader, and only the reader", async () => {
+    const reader = await busAs('reader', 'perm-forward');
+    const query = {
+      group: GROUP,
+      name: 'cpu',
+      from: T0,
+      to: T0 + 86_400_000,
+      criteria: { tag: 'host', op: 'eq', value: 'h7' },
+    };
+    const ask = () => reader.request(S.api.query('measure'), encode(query), { timeoutMs: 10_000 });
+    // The first goes through the liaison, which then knows the shard's owners answer pages.
+    const viaLiaison = await ask();
+    assert.equal(headerOf(viaLiaison.headers, SHARD_PAGE_HEADER), undefined);
+    const forwarded = await waitFor(
+      async () => {
+        const m = await ask();
+        return headerOf(m.headers, SHARD_PAGE_HEADER) ? m : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 0, what: 'a reply sent by the shard owner' },
+    );
+    const rows = (m: { data: Uint8Array }) => (decode(m.data, 'msgpack') as { rows: unknown[] }).rows;
+    assert.equal(rows(forwarded).length, 3);
+    assert.deepEqual(rows(forwarded), rows(viaLiaison));
+    // A JSON request is always answered by the liaison (the shard answers in msgpack).
+    const json = await reader.request(S.api.query('measure'), encode(query, 'json'), {
+      timeoutMs: 10_000,
+      headers: { 'Content-Type': 'application/json' },
+    });
+    assert.equal(headerOf(json.headers, SHARD_PAGE_HEADER), undefined);
+    assert.equal((decode(json.data, 'json') as { rows: unknown[] }).rows.length, 3);
+    assert.deepEqual(violationsBy(['liaison', 'data']), [], 'the data node answered through allow_responses only');
   });
 
   it('a reader cannot write, delete or migrate; a writer cannot change the schema; nothing changes', async () => {

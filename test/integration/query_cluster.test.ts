@@ -9,12 +9,15 @@ import type { WriteReply } from '../../transport/api_types.js';
 import assert from 'node:assert/strict';
 import { TestCluster } from '../harness/cluster.js';
 import { hostValueMeasure } from '../harness/fixtures.js';
-import { exitWithin } from '../harness/wait.js';
+import { exitWithin, waitFor } from '../harness/wait.js';
+import { headerOf } from '../../transport/bus.js';
+import { decode, encode } from '../../transport/codec.js';
+import { SHARD_PAGE_HEADER } from '../../storage/query/page.js';
 import { ownersOf, placementSpecOf } from '../../storage/placement.js';
 import { shardOfSeries } from '../../storage/routing.js';
 import type { LockstepError } from '../../transport/errors.js';
 import type { Group as GroupResource } from '../../transport/schema_types.js';
-import { call } from '../../transport/rpc.js';
+import { call, unwrapReply } from '../../transport/rpc.js';
 import { subjectsFor } from '../../transport/subjects.js';
 import type { MeasureRow, QueryReply } from '../../transport/query_types.js';
 
@@ -172,6 +175,68 @@ describe('queries on a cluster (2 liaisons + 2 data nodes)', function () {
         });
         return true;
       });
+    } finally {
+      c.lc.spawnNode('d2', ['data']);
+      await c.lc.waitReady('d2');
+    }
+  });
+
+  it("forwarded - a one-series query goes from the liaison straight to its shard's owner; once that is gone, Unavailable, naming the shard within a second", async () => {
+    const g = await c.api<Group>(S.api.schema('group', 'get'), { group: 'q1' });
+    const spec = placementSpecOf(g.resource)!;
+    const shardOf = (host: string) => shardOfSeries('cpu', JSON.stringify([host]), SHARDS);
+    const host = Array.from({ length: 100 }, (_, i) => `fw${i}`).find((h) => ownersOf(spec, shardOf(h))[0] === 'd2')!;
+    const token = (await write('q1', [{ ts: now - 100, tags: { host }, fields: { value: 7 } }])).write_token;
+    const q = {
+      group: 'q1',
+      name: 'cpu',
+      from: now - 3_600_000,
+      to: now + 60_000,
+      criteria: { tag: 'host', op: 'eq', value: host },
+    };
+    await query('q1', { ...q, write_token: token });
+    // Answered by d2 itself (its page header) once each liaison has seen d2 answer pages.
+    const forwarded = await waitFor(
+      async () => {
+        const m = await c.bus.request(S.api.query('measure'), encode(q), { timeoutMs: 10_000 });
+        return headerOf(m.headers, SHARD_PAGE_HEADER) ? m : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 0, what: 'a reply from the shard owner' },
+    );
+    assert.deepEqual((decode(forwarded.data) as QueryReply<MeasureRow>).rows, [
+      { ts: now - 100, tags: { host }, fields: { value: 7 } },
+    ]);
+    // Queries keep coming while d2 is killed: those forwarded after it died find nobody, which only
+    // the liaison's probe learns; every one is answered at once, Unavailable naming the shard.
+    const named = new RegExp(`^shard q1/${shardOf(host)} \\(owners: d2\\) has no live owner`);
+    let killedAt = 0;
+    const outcomes: string[] = [];
+    const ask = async () => {
+      try {
+        const m = await c.bus.request(S.api.query('measure'), encode(q), { timeoutMs: 3_000 });
+        unwrapReply(m, 'msgpack');
+        return 'rows';
+      } catch (err) {
+        const e = err as LockstepError;
+        return e.code === 'Unavailable' && named.test(e.message) ? 'named' : `${e.code}: ${e.message}`;
+      }
+    };
+    try {
+      for (let i = 0; killedAt === 0 || Date.now() - killedAt < 2_000; i++) {
+        if (i === 50) {
+          c.lc.kill('d2', 'SIGKILL');
+          await c.lc.nodes.get('d2')!.exited;
+          killedAt = Date.now();
+        }
+        outcomes.push(await ask());
+        assert.ok(i < 100_000);
+      }
+      const after = outcomes.slice(50);
+      assert.deepEqual(
+        after.filter((o) => o !== 'named'),
+        [],
+        `after the kill every answer names the shard (${after.length} answers)`,
+      );
     } finally {
       c.lc.spawnNode('d2', ['data']);
       await c.lc.waitReady('d2');
