@@ -4,6 +4,7 @@
  * with 32-bit FNV-1a, modulo the generation's shard count. Liaisons route writes with it and data
  * nodes route the rows they backfill into a new generation with it, so both agree by construction.
  */
+import { plainTags } from '../transport/packed_columns.js';
 import type { TagColumn } from '../transport/query_types.js';
 import type { Measure, Stream } from '../transport/schema_types.js';
 import { missingTagValue } from '../transport/wal_record.js';
@@ -117,7 +118,7 @@ export function seriesOfTags(cols: readonly (readonly unknown[] | TagColumn)[], 
   if (dicts.length < cols.length || combinations > Number.MAX_SAFE_INTEGER)
     return seriesOfKeys(
       entityKeysOfColumns(
-        cols.map((c) => (Array.isArray(c) ? c : Array.from((c as TagColumn).codes, (k) => (c as TagColumn).values[k]))),
+        cols.map((c) => (Array.isArray(c) ? c : plainTags(c as TagColumn)!)),
         n,
       ),
     );

@@ -120,7 +120,7 @@ export function validateMeasureColumns(group: Group, measure: Measure, body: unk
     const type = c.tagTypes.get(k);
     if (type === undefined) throw bad(`columns.tags.${k}`, `unknown tag; ${c.label} declares ${listNames(c.tagNames)}`);
     const v = givenTags[k];
-    if (isObject(v) && !(v instanceof Float64Array)) {
+    if (isObject(v) && !ArrayBuffer.isView(v)) {
       tags[k] = dictionary(v, n, type, `columns.tags.${k}`);
       continue;
     }

@@ -235,6 +235,7 @@ describe('write columns - validation', () => {
       'one per point',
     );
     const dict = (d: unknown) => cols({ tags: { host: d, core: [0, 1] } });
+    expectErr(() => write(dict(Uint8Array.of(1, 2))), Code.InvalidArgument, 'columns.tags.host', 'expected an array');
     expectErr(
       () => write(dict({ values: ['h1'], codes: [0, 1] })),
       Code.InvalidArgument,
