@@ -4,7 +4,7 @@
  * row by row through its key index, and row objects (the first record format) one at a time.
  */
 import { errors } from '../../transport/errors.js';
-import { isTagDictionary } from '../../transport/packed_columns.js';
+import { isTagDictionary, tagAt } from '../../transport/packed_columns.js';
 import type { TagColumn } from '../../transport/query_types.js';
 import type { MeasurePoint, StreamElement, WalColumns } from '../../transport/wal_record.js';
 import { seriesId } from '../../storage/series_id.js';
@@ -223,8 +223,7 @@ function addColumnsRow(r: Rows, s: Series, c: RecordColumns, i: number, L: Layou
 }
 
 /** Row i's value of a record's tag column, undefined when the record lacks it. */
-const tagOf = (col: unknown[] | TagColumn | null, i: number): unknown =>
-  col === null ? undefined : Array.isArray(col) ? col[i] : col.values[col.codes[i]!];
+const tagOf = (col: unknown[] | TagColumn | null, i: number): unknown => (col === null ? undefined : tagAt(col, i));
 
 /** A field value as stored. */
 function fieldValue(fv: Record<string, number>, j: number, L: Layout): number {

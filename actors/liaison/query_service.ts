@@ -135,7 +135,7 @@ async function query(
   });
   // The only shard's page goes from its owner to the client, when its owners answered pages lately
   // (forward_gate.ts); a JSON request or one that allows a partial answer always comes back here.
-  const only = deps.subjects.shardQuery(group, shards[0]!, gen.generation);
+  const only = pageAsked ? deps.subjects.shardQuery(group, shards[0]!, gen.generation) : '';
   if (
     pageAsked &&
     req.reply &&
