@@ -5,13 +5,11 @@
  * with tags that change inside a series, missing values, buckets, criteria and rows overwritten.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { Memtable } from '../../actors/data_shard/memtable.js';
 import { fieldStats } from '../../storage/block_stats.js';
 import { encodeBlock, type BlockRows, type BlockSchema, type TimeRange } from '../../storage/block.js';
 import { decodeColumns, readVerifiedBlock } from '../../storage/block_decode.js';
 import { encodeFloats, FloatCodec, floatCodecOf } from '../../storage/encoding/index.js';
-import { nodeFs } from '../../storage/fs.js';
 import { aggregate } from '../../storage/query/aggregate.js';
 import {
   foldColumns,
@@ -27,12 +25,11 @@ import { overlaySeries, shardScanQueries } from '../../storage/query/shard_exec.
 import { executeOnShard, type ShardSource } from '../../storage/query/shard_run.js';
 import { runScanPlan, type PartReader } from '../../storage/scan_plan.js';
 import { ShardStore } from '../../storage/shard_store.js';
-import { systemClock } from '../../runtime/clock.js';
 import type { Group } from '../../transport/schema_types.js';
-import type { WalRecord } from '../../transport/wal_record.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
 import { mergedAnswer } from '../harness/merged_answer.js';
 import { QUERY_CPU } from '../harness/fixtures.js';
+import { TestShard } from '../harness/test_shard.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
 const rnd = mulberry32(SEED ^ 0xf01d);
@@ -187,10 +184,10 @@ describe('block fold', function () {
     const T0 = Date.UTC(2024, 4, 1, 10);
     const MIN = 60_000;
     const HOSTS = ['a', 'b', 'c', 'd', 'e', 'f'];
+    let shard: TestShard;
     let store: ShardStore;
     let mem: Memtable;
-    let seq = 0;
-    after(async () => store?.close());
+    after(async () => shard?.close());
 
     const point = (host: string, minute: number) => ({
       host,
@@ -202,33 +199,22 @@ describe('block fold', function () {
       count: Math.floor(rnd() * 100),
       ...(rnd() < 0.9 ? { value: Math.round(rnd() * 10_000) / 100 } : {}),
     });
-    const write = (points: ReturnType<typeof point>[]) => {
-      for (let k = 0; k < points.length; k += 40) {
-        const chunk = points.slice(k, k + 40);
-        const record: WalRecord = {
-          kind: 'measure',
-          group: 'g',
-          name: 'cpu',
-          revision: 1,
-          batch_id: `b${seq}`,
-          rows: chunk.map((p) => ({
-            ts: p.ts,
-            tags: { host: p.host, region: p.region, rack: p.rack },
-            fields: p.value === undefined ? { count: p.count } : { value: p.value, count: p.count },
-          })),
-          entity_keys: chunk.map((p) => JSON.stringify([p.host])),
-        };
-        mem.apply(record, ++seq);
-      }
-    };
-    const flush = async () => {
-      await store.flush(mem.drainAll(), seq);
-      mem.resetAfterFlush(seq);
-    };
+    const write = (points: ReturnType<typeof point>[]) =>
+      shard.write(
+        points.map((p) => ({
+          ts: p.ts,
+          tags: { host: p.host, region: p.region, rack: p.rack },
+          fields: (p.value === undefined ? { count: p.count } : { value: p.value, count: p.count }) as Record<
+            string,
+            number
+          >,
+        })),
+      );
+    const flush = () => shard.flush();
 
     before(async () => {
-      store = await ShardStore.open(nodeFs, join(tmp.path, 'shard'), { clock: systemClock, maxRowsPerBlock: 16 });
-      mem = new Memtable({ group: GROUP, resolve: () => CPU });
+      shard = await TestShard.open(tmp.path, GROUP, CPU, 16);
+      ({ store, mem } = shard);
       // Four hours a point a minute (host f every 17 s: irregular within a block), overwrites of
       // host a in a later part, and rows of host e left in the memtable.
       write(HOSTS.flatMap((h) => Array.from({ length: 240 }, (_, m) => point(h, h === 'f' ? (m * 17) / 60 : m))));

@@ -25,10 +25,9 @@ import { executeOnShard, type ShardSource } from '../../storage/query/shard_run.
 import { DEFAULT_QUERY_BUDGET_ROWS } from '../../transport/limits.js';
 import { ShardStore } from '../../storage/shard_store.js';
 import { STORAGE_VERSION } from '../../storage/versions.js';
-import { systemClock } from '../../runtime/clock.js';
 import type { Group, Measure } from '../../transport/schema_types.js';
-import type { WalRecord } from '../../transport/wal_record.js';
 import { mulberry32, SEED } from '../harness/encoding_harness.js';
+import { TestShard } from '../harness/test_shard.js';
 import { useTempDir } from '../harness/temp_dir.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10);
@@ -207,34 +206,23 @@ describe('block statistics', function () {
   });
 
   describe('aggregations from statistics answer as decoding does', () => {
+    let shard: TestShard;
     let store: ShardStore;
     let mem: Memtable;
-    let seq = 0;
-    after(async () => store?.close());
+    after(async () => shard?.close());
 
-    const write = (points: { host: string; dc: number; ts: number; value?: number; count: number }[]) => {
-      for (let k = 0; k < points.length; k += 40) {
-        const chunk = points.slice(k, k + 40);
-        const record: WalRecord = {
-          kind: 'measure',
-          group: 'g',
-          name: 'cpu',
-          revision: 1,
-          batch_id: `b${seq}`,
-          rows: chunk.map((p) => ({
-            ts: p.ts,
-            tags: { host: p.host, dc: p.dc, region: p.host < 'd' ? 'eu' : 'us' },
-            fields: p.value === undefined ? { count: p.count } : { value: p.value, count: p.count },
-          })),
-          entity_keys: chunk.map((p) => JSON.stringify([p.host, p.dc])),
-        };
-        mem.apply(record, ++seq);
-      }
-    };
-    const flush = async () => {
-      await store.flush(mem.drainAll(), seq);
-      mem.resetAfterFlush(seq);
-    };
+    const write = (points: { host: string; dc: number; ts: number; value?: number; count: number }[]) =>
+      shard.write(
+        points.map((p) => ({
+          ts: p.ts,
+          tags: { host: p.host, dc: p.dc, region: p.host < 'd' ? 'eu' : 'us' },
+          fields: (p.value === undefined ? { count: p.count } : { value: p.value, count: p.count }) as Record<
+            string,
+            number
+          >,
+        })),
+      );
+    const flush = () => shard.flush();
     const point = (host: string, dc: number, minute: number) => ({
       host,
       dc,
@@ -245,8 +233,8 @@ describe('block statistics', function () {
 
     before(async () => {
       // Small blocks, so that a query holds many whole ones.
-      store = await ShardStore.open(nodeFs, join(tmp.path, 'shard'), { clock: systemClock, maxRowsPerBlock: 8 });
-      mem = new Memtable({ group: GROUP, resolve: () => CPU });
+      shard = await TestShard.open(tmp.path, GROUP, CPU, 8);
+      ({ store, mem } = shard);
       // Four hours of one point a minute per series, then overwrites in a later part, then rows
       // left in the memtable: blocks they overlap must be decoded and merged.
       const dense = HOSTS.flatMap((h, i) => Array.from({ length: 240 }, (_, m) => point(h, i % 2, m)));
