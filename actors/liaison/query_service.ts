@@ -51,6 +51,9 @@ interface ShardOutcome {
   error?: LockstepError;
 }
 
+/** The probe sent beside a forwarded query, encoded once. */
+const PROBE = encode({ probe: true } satisfies ShardProbe);
+
 /** The longest a liaison waits on the probe beside a forwarded query (it only looks for "nobody listens"). */
 const PROBE_MS = 5000;
 
@@ -145,8 +148,7 @@ async function query(
   ) {
     const left = deadline - deps.clock.monotonic();
     // Beside the query, a probe: if nobody listens any more, the client gets the Unavailable from here.
-    const probe: ShardProbe = { probe: true };
-    const unanswered = deps.bus.request(only, encode(probe), { timeoutMs: Math.max(1, Math.min(left, PROBE_MS)) }).then(
+    const unanswered = deps.bus.request(only, PROBE, { timeoutMs: Math.max(1, Math.min(left, PROBE_MS)) }).then(
       () => undefined,
       (err: unknown) => {
         if (!isNoResponders(err)) return undefined;
