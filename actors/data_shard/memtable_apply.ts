@@ -48,8 +48,9 @@ export function columnsOf(cols: WalColumns, L: Layout, entity: readonly string[]
   // codes all name a value; else the record lacks it.
   const tagCol = (c: unknown): unknown[] | TagColumn | null =>
     Array.isArray(c) ? (c.length === n ? c : null) : isTagDictionary(c) && validCodes(c, n) ? c : null;
-  const given = L.tagNames.map((name) => tagCol(cols.tags[name]));
-  const ecols = entity.map((t) => (Object.hasOwn(cols.tags, t) ? tagCol(cols.tags[t]) : null));
+  const given = L.tagNames.map((name) => (Object.hasOwn(cols.tags, name) ? tagCol(cols.tags[name]) : null));
+  // Entity tags are declared tags: their columns are among those just checked.
+  const ecols = entity.map((t) => given[L.tagNames.indexOf(t)] ?? null);
   if (ecols.some((c) => c === null)) throw errors.invalidArgument(`WAL record ${seq}: an entity tag column is missing`);
   return {
     ts: cols.ts,
