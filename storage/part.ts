@@ -155,8 +155,16 @@ export class Part {
   /** The part's data file. */
   readonly dataPath: string;
   private readonly data: FileHandle;
-  /** First and one-past-last entry of each series (entries of a series are contiguous). */
-  private readonly series = new Map<string, { start: number; end: number }>();
+  /**
+   * The series in file order (entries of a series are contiguous): series s holds entries
+   * `bounds[s]` to `bounds[s + 1]`. With each entry's time range in typed arrays, a query over
+   * every series walks flat arrays instead of a map of objects (an empty range asks each series).
+   */
+  private readonly seriesIds: string[] = [];
+  private readonly seriesAt = new Map<string, number>();
+  private readonly bounds: Int32Array;
+  private readonly minTs: Float64Array;
+  private readonly maxTs: Float64Array;
   private closed = false;
 
   /** Use `openPart`. */
@@ -166,17 +174,25 @@ export class Part {
     this.entries = entries;
     this.data = data;
     this.dataPath = join(dir, PART_FILES.data);
+    const starts: number[] = [];
+    this.minTs = new Float64Array(entries.length);
+    this.maxTs = new Float64Array(entries.length);
     for (let k = 0; k < entries.length; k++) {
-      const id = entries[k]!.seriesId;
-      const range = this.series.get(id);
-      if (range) range.end = k + 1;
-      else this.series.set(id, { start: k, end: k + 1 });
+      const e = entries[k]!;
+      this.minTs[k] = e.minTs;
+      this.maxTs[k] = e.maxTs;
+      if (k > 0 && e.seriesId === entries[k - 1]!.seriesId) continue;
+      this.seriesAt.set(e.seriesId, this.seriesIds.length);
+      this.seriesIds.push(e.seriesId);
+      starts.push(k);
     }
+    starts.push(entries.length);
+    this.bounds = Int32Array.from(starts);
   }
 
   /** Number of distinct series in the part. */
   get seriesCount(): number {
-    return this.series.size;
+    return this.seriesIds.length;
   }
 
   /** The blocks holding rows of the asked series that may fall in [minTs, maxTs], in file order. */
@@ -186,29 +202,32 @@ export class Part {
     const out: BlockEntry[] = [];
     const m = this.metadata;
     if (m.min_ts === null || m.max_ts === null || hi < m.min_ts || lo > m.max_ts || lo > hi) return out;
-    // An evenly spaced block (version 3) whose rows all miss the range is skipped unread.
-    const overlaps = (e: BlockEntry) =>
-      e.maxTs >= lo && e.minTs <= hi && (e.step === 0 || stepHasRowIn(e.minTs, e.maxTs, e.step, lo, hi));
+    const { bounds, minTs, maxTs } = this;
     // A series' blocks follow one another in time (parseIndex checks it): the first that may
     // overlap is found by bisection, and the walk stops at the first starting after the range.
-    const inSeries = (range: { start: number; end: number }) => {
-      let a = range.start;
-      let b = range.end;
+    // An evenly spaced block (version 3) whose rows all miss the range is skipped unread.
+    const inSeries = (s: number) => {
+      let a = bounds[s]!;
+      let b = bounds[s + 1]!;
+      const end = b;
       while (a < b) {
         const k = (a + b) >>> 1;
-        if (this.entries[k]!.maxTs < lo) a = k + 1;
+        if (maxTs[k]! < lo) a = k + 1;
         else b = k;
       }
-      for (let k = a; k < range.end && this.entries[k]!.minTs <= hi; k++)
-        if (overlaps(this.entries[k]!)) out.push(this.entries[k]!);
+      for (let k = a; k < end && minTs[k]! <= hi; k++) {
+        const e = this.entries[k]!;
+        if (e.step === 0 || stepHasRowIn(e.minTs, e.maxTs, e.step, lo, hi)) out.push(e);
+      }
     };
-    if (!q.seriesIds || q.seriesIds.size >= this.series.size) {
-      for (const [id, range] of this.series) if (!q.seriesIds || q.seriesIds.has(id)) inSeries(range);
+    const ids = q.seriesIds;
+    if (!ids || ids.size >= this.seriesIds.length) {
+      for (let s = 0; s < this.seriesIds.length; s++) if (!ids || ids.has(this.seriesIds[s]!)) inSeries(s);
       return out;
     }
-    for (const id of q.seriesIds) {
-      const range = this.series.get(id);
-      if (range) inSeries(range);
+    for (const id of ids) {
+      const s = this.seriesAt.get(id);
+      if (s !== undefined) inSeries(s);
     }
     // Set order is the caller's; file order makes the reads sequential.
     return out.sort((a, b) => a.ordinal - b.ordinal);
