@@ -202,35 +202,41 @@ export class Part {
     const out: BlockEntry[] = [];
     const m = this.metadata;
     if (m.min_ts === null || m.max_ts === null || hi < m.min_ts || lo > m.max_ts || lo > hi) return out;
-    const { bounds, minTs, maxTs } = this;
-    // A series' blocks follow one another in time (parseIndex checks it): the first that may
-    // overlap is found by bisection, and the walk stops at the first starting after the range.
-    // An evenly spaced block (version 3) whose rows all miss the range is skipped unread.
-    const inSeries = (s: number) => {
-      let a = bounds[s]!;
-      let b = bounds[s + 1]!;
-      const end = b;
-      while (a < b) {
-        const k = (a + b) >>> 1;
-        if (maxTs[k]! < lo) a = k + 1;
-        else b = k;
-      }
-      for (let k = a; k < end && minTs[k]! <= hi; k++) {
-        const e = this.entries[k]!;
-        if (e.step === 0 || stepHasRowIn(e.minTs, e.maxTs, e.step, lo, hi)) out.push(e);
-      }
-    };
     const ids = q.seriesIds;
     if (!ids || ids.size >= this.seriesIds.length) {
-      for (let s = 0; s < this.seriesIds.length; s++) if (!ids || ids.has(this.seriesIds[s]!)) inSeries(s);
+      for (let s = 0; s < this.seriesIds.length; s++)
+        if (!ids || ids.has(this.seriesIds[s]!)) this.blocksOfSeries(s, lo, hi, out);
       return out;
     }
     for (const id of ids) {
       const s = this.seriesAt.get(id);
-      if (s !== undefined) inSeries(s);
+      if (s !== undefined) this.blocksOfSeries(s, lo, hi, out);
     }
     // Set order is the caller's; file order makes the reads sequential.
-    return out.sort((a, b) => a.ordinal - b.ordinal);
+    return out.sort(byOrdinal);
+  }
+
+  /**
+   * Appends series s's blocks that may hold rows in [lo, hi]. A series' blocks follow one another
+   * in time (parseIndex checks it): the first that may overlap is found by bisection, and the walk
+   * stops at the first starting after the range. An evenly spaced block (version 3) whose rows all
+   * miss the range is skipped unread. (A method, not a closure per call: V8 keeps its compiled
+   * code.)
+   */
+  private blocksOfSeries(s: number, lo: number, hi: number, out: BlockEntry[]): void {
+    const { bounds, minTs, maxTs } = this;
+    let a = bounds[s]!;
+    let b = bounds[s + 1]!;
+    const end = b;
+    while (a < b) {
+      const k = (a + b) >>> 1;
+      if (maxTs[k]! < lo) a = k + 1;
+      else b = k;
+    }
+    for (let k = a; k < end && minTs[k]! <= hi; k++) {
+      const e = this.entries[k]!;
+      if (e.step === 0 || stepHasRowIn(e.minTs, e.maxTs, e.step, lo, hi)) out.push(e);
+    }
   }
 
   /** Reads and decodes one block (see readBlocks). */
@@ -289,6 +295,45 @@ export function rowsDecoder(
   };
 }
 
+/** Blocks in file order. */
+const byOrdinal = (a: BlockLocation, b: BlockLocation) => a.ordinal - b.ordinal;
+
+/** Neighbouring blocks read with one positioned read: bytes [start, end) hold entries [from, to). */
+interface ReadRun {
+  start: number;
+  end: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * Reads one run and decodes its blocks into `out` (a module function, not a closure per call:
+ * V8 keeps its compiled code across queries).
+ */
+async function readRun<T>(
+  data: FileHandle,
+  dataPath: string,
+  entries: readonly BlockLocation[],
+  decode: BlockDecoder<T>,
+  run: ReadRun,
+  out: T[],
+): Promise<void> {
+  // Not zeroed first: bytes past what the read returned are never looked at (checked below).
+  const buf = Buffer.allocUnsafe(run.end - run.start);
+  const got = await data.read(buf, 0, buf.length, run.start);
+  for (let k = run.from; k < run.to; k++) {
+    const e = entries[k]!;
+    // Named only when damaged (see decodeBlock).
+    const where = () => `block ${e.ordinal} (series ${e.seriesId}, offset ${e.offset}, ${e.length} bytes)`;
+    if (got < e.offset + e.length - run.start)
+      throw new CorruptDataError(dataPath, `${where()}: truncated, read ${got} bytes`);
+    const bytes = buf.subarray(e.offset - run.start, e.offset - run.start + e.length);
+    if (blockCrc(bytes) !== e.crc)
+      throw new CorruptDataError(dataPath, `${where()}: stored checksum differs from the index`);
+    out[k] = decode(bytes, e, dataPath, where);
+  }
+}
+
 /**
  * Reads `entries` (in file order) of the data file open as `data` and decodes each with `decode`
  * (see Part.readBlocks), reading two neighbours together when at most `gapBytes` lie between
@@ -301,7 +346,7 @@ export async function readBlocksAt<T>(
   decode: BlockDecoder<T>,
   gapBytes = COALESCE_GAP_BYTES,
 ): Promise<T[]> {
-  const runs: { start: number; end: number; from: number; to: number }[] = [];
+  const runs: ReadRun[] = [];
   for (let k = 0; k < entries.length; k++) {
     const e = entries[k]!;
     const last = runs[runs.length - 1];
@@ -318,23 +363,9 @@ export async function readBlocksAt<T>(
     }
   }
   const out = new Array<T>(entries.length);
-  const readRun = async (run: (typeof runs)[number]) => {
-    // Not zeroed first: bytes past what the read returned are never looked at (checked below).
-    const buf = Buffer.allocUnsafe(run.end - run.start);
-    const got = await data.read(buf, 0, buf.length, run.start);
-    for (let k = run.from; k < run.to; k++) {
-      const e = entries[k]!;
-      // Named only when damaged (see decodeBlock).
-      const where = () => `block ${e.ordinal} (series ${e.seriesId}, offset ${e.offset}, ${e.length} bytes)`;
-      if (got < e.offset + e.length - run.start)
-        throw new CorruptDataError(dataPath, `${where()}: truncated, read ${got} bytes`);
-      const bytes = buf.subarray(e.offset - run.start, e.offset - run.start + e.length);
-      if (blockCrc(bytes) !== e.crc)
-        throw new CorruptDataError(dataPath, `${where()}: stored checksum differs from the index`);
-      out[k] = decode(bytes, e, dataPath, where);
-    }
-  };
   for (let i = 0; i < runs.length; i += READ_CONCURRENCY)
-    await Promise.all(runs.slice(i, i + READ_CONCURRENCY).map(readRun));
+    await Promise.all(
+      runs.slice(i, i + READ_CONCURRENCY).map((run) => readRun(data, dataPath, entries, decode, run, out)),
+    );
   return out;
 }

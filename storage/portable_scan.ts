@@ -27,45 +27,52 @@ export interface PortableScan extends Omit<ScanPlan, 'parts'> {
 
 /** `plan` packed for a worker: each block's location only (statistics stay behind). */
 export function packScan(plan: ScanPlan): PortableScan {
-  return {
-    ...plan,
-    parts: plan.parts.map(({ entries, ...part }) => {
-      const locations = new Float64Array(entries.length * STRIDE);
-      for (let i = 0, at = 0; i < entries.length; i++, at += STRIDE) {
-        const e = entries[i]!;
-        locations[at] = e.ordinal;
-        locations[at + 1] = e.minTs;
-        locations[at + 2] = e.maxTs;
-        locations[at + 3] = e.rowCount;
-        locations[at + 4] = e.offset;
-        locations[at + 5] = e.length;
-        locations[at + 6] = e.crc;
-      }
-      return { ...part, locations, seriesIds: entries.map((e) => e.seriesId).join(SEP) };
-    }),
-  };
+  const parts: PortablePart[] = [];
+  for (const p of plan.parts) parts.push(packPart(p));
+  return { ...plan, parts };
 }
 
 /** The plan `packScan` packed. */
 export function unpackScan(packed: PortableScan): ScanPlan {
-  return {
-    ...packed,
-    parts: packed.parts.map(({ locations, seriesIds, ...part }) => {
-      const ids = seriesIds === '' ? [] : seriesIds.split(SEP);
-      const entries: BlockLocation[] = ids.map((seriesId, i) => {
-        const at = i * STRIDE;
-        return {
-          ordinal: locations[at]!,
-          seriesId,
-          minTs: locations[at + 1]!,
-          maxTs: locations[at + 2]!,
-          rowCount: locations[at + 3]!,
-          offset: locations[at + 4]!,
-          length: locations[at + 5]!,
-          crc: locations[at + 6]!,
-        };
-      });
-      return { ...part, entries };
-    }),
-  };
+  const parts: ScanPlan['parts'] = [];
+  for (const p of packed.parts) parts.push(unpackPart(p));
+  return { ...packed, parts };
+}
+
+// Module functions rather than callbacks made per call: V8 keeps their compiled code across
+// queries (a closure made per query is compiled again, again and again).
+
+function packPart({ entries, ...part }: ScanPlan['parts'][number]): PortablePart {
+  const locations = new Float64Array(entries.length * STRIDE);
+  const ids = new Array<string>(entries.length);
+  for (let i = 0, at = 0; i < entries.length; i++, at += STRIDE) {
+    const e = entries[i]!;
+    locations[at] = e.ordinal;
+    locations[at + 1] = e.minTs;
+    locations[at + 2] = e.maxTs;
+    locations[at + 3] = e.rowCount;
+    locations[at + 4] = e.offset;
+    locations[at + 5] = e.length;
+    locations[at + 6] = e.crc;
+    ids[i] = e.seriesId;
+  }
+  return { ...part, locations, seriesIds: ids.join(SEP) };
+}
+
+function unpackPart({ locations, seriesIds, ...part }: PortablePart): ScanPlan['parts'][number] {
+  const ids = seriesIds === '' ? [] : seriesIds.split(SEP);
+  const entries = new Array<BlockLocation>(ids.length);
+  for (let i = 0, at = 0; i < ids.length; i++, at += STRIDE) {
+    entries[i] = {
+      ordinal: locations[at]!,
+      seriesId: ids[i]!,
+      minTs: locations[at + 1]!,
+      maxTs: locations[at + 2]!,
+      rowCount: locations[at + 3]!,
+      offset: locations[at + 4]!,
+      length: locations[at + 5]!,
+      crc: locations[at + 6]!,
+    };
+  }
+  return { ...part, entries };
 }

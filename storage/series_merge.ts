@@ -67,11 +67,11 @@ export function mergeSeries(chunks: Chunk[], cols: Columns, keyTag: string | und
     return pick(chunks[0]!.rows, cols);
   // Chunks one after the other in time concatenate in time order: no key is in two of them, so part
   // age does not matter. (A merged part is newer than parts holding later rows: age order is not time order.)
-  if (chunks.every((c) => hasColumns(c.rows, cols))) {
-    const byTime = [...chunks].sort((a, b) => firstTs(a) - firstTs(b));
+  if (allHaveColumns(chunks, cols)) {
+    const byTime = [...chunks].sort(byFirstTs);
     if (strictlyIncreasingAcross(byTime)) return concat(byTime, cols);
   }
-  chunks.sort((a, b) => a.age - b.age); // stable: blocks of one part keep file order
+  chunks.sort(byAge); // stable: blocks of one part keep file order
   let n = 0;
   for (const c of chunks) n += c.rows.timestamps.length;
   const ts = new Float64Array(n);
@@ -258,29 +258,46 @@ function strictlyIncreasingAcross(chunks: Chunk[]): boolean {
 function concat(chunks: Chunk[], cols: Columns): BlockRows {
   let n = 0;
   for (const c of chunks) n += c.rows.timestamps.length;
-  const cat = (get: (r: BlockRows) => ArrayLike<unknown>, typed: boolean): Float64Array | unknown[] => {
-    if (typed) {
-      const out = new Float64Array(n);
-      let at = 0;
-      for (const c of chunks) {
-        const a = get(c.rows) as Float64Array;
-        out.set(a, at);
-        at += a.length;
-      }
-      return out;
-    }
-    const out = new Array<unknown>(n);
-    let at = 0;
-    for (const c of chunks) {
-      const a = get(c.rows) as unknown[];
-      for (let i = 0; i < a.length; i++) out[at++] = a[i];
-    }
-    return out;
-  };
-  const out: BlockRows = { timestamps: cat((r) => r.timestamps, true) as Float64Array, fields: {}, tags: {} };
-  for (const name of cols.fields.keys()) out.fields[name] = cat((r) => r.fields[name]!, true) as Float64Array;
-  for (const [name, type] of cols.tags) out.tags[name] = cat((r) => r.tags[name]!, type === 'int') as TagColumn;
+  const out: BlockRows = { timestamps: catFloats(chunks, n, 'ts', ''), fields: {}, tags: {} };
+  for (const name of cols.fields.keys()) out.fields[name] = catFloats(chunks, n, 'field', name);
+  for (const [name, type] of cols.tags)
+    out.tags[name] = type === 'int' ? catFloats(chunks, n, 'tag', name) : catValues(chunks, n, name);
   return out;
+}
+
+// Module functions, not closures made per call: V8 keeps their compiled code across queries.
+
+/** Each chunk's timestamps, field `name` or int tag `name` (hasColumns checked: Float64Arrays), one after the other. */
+function catFloats(chunks: Chunk[], n: number, what: 'ts' | 'field' | 'tag', name: string): Float64Array {
+  const out = new Float64Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    const a = (
+      what === 'ts' ? c.rows.timestamps : what === 'field' ? c.rows.fields[name] : c.rows.tags[name]
+    ) as Float64Array;
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
+}
+
+/** Each chunk's values of tag `name`, one after the other. */
+function catValues(chunks: Chunk[], n: number, name: string): TagColumn {
+  const out = new Array<unknown>(n);
+  let at = 0;
+  for (const c of chunks) {
+    const a = c.rows.tags[name] as unknown[];
+    for (let i = 0; i < a.length; i++) out[at++] = a[i];
+  }
+  return out as TagColumn;
+}
+
+const byFirstTs = (a: Chunk, b: Chunk) => firstTs(a) - firstTs(b);
+const byAge = (a: Chunk, b: Chunk) => a.age - b.age;
+
+function allHaveColumns(chunks: Chunk[], cols: Columns): boolean {
+  for (const c of chunks) if (!hasColumns(c.rows, cols)) return false;
+  return true;
 }
 
 function hasColumns(r: BlockRows, cols: Columns): boolean {

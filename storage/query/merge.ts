@@ -57,7 +57,7 @@ function mergeRows(plan: QueryPlan, parts: ShardRows[]): { rows: MergedRows; has
     if (d === 0 && x.eid && y.eid) d = x.eid[i]! < y.eid[j]! ? -1 : x.eid[i]! > y.eid[j]! ? 1 : 0;
     return desc ? -d : d;
   };
-  const out: MergedRows = { plan, parts, part: [], row: [] };
+  const out = { plan, parts, part: [] as number[], row: [] as number[] };
   const end = plan.offset + plan.limit;
   let seen = 0;
   let hasMore = false;
@@ -93,8 +93,8 @@ function oneShardRows(plan: QueryPlan, p: ShardRows): { rows: MergedRows; has_mo
   const len = p.ts.length;
   const start = Math.min(plan.offset, len);
   const end = Math.min(len, plan.offset + plan.limit);
-  const part = new Array<number>(end - start).fill(0);
-  const row = new Array<number>(end - start);
+  const part = new Uint8Array(end - start);
+  const row = new Uint32Array(end - start);
   for (let k = 0; k < row.length; k++) row[k] = start + k;
   return { rows: { plan, parts: [p], part, row }, has_more: end < len || p.truncated === true };
 }

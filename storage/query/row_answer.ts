@@ -15,8 +15,8 @@ import { DictBuilder, narrowCodes, runStart, sidAt, tagAt, type ShardRows } from
 export interface MergedRows {
   plan: QueryPlan;
   parts: ShardRows[];
-  part: number[];
-  row: number[];
+  part: ArrayLike<number>;
+  row: ArrayLike<number>;
 }
 
 /** The key of row k (a cursor resumes after it). */
@@ -55,15 +55,10 @@ export function rowObjects(m: MergedRows, n = m.part.length): (MeasureRow | Stre
  */
 export function rowColumns(m: MergedRows, n: number, encoding: Encoding, packed = false): RowColumns {
   const { plan, parts } = m;
-  // The rows of one shard are a run of its rows (merge.ts picks them in order): copied whole.
+  // The rows of one shard are a run of its rows (merge.ts picks them in order): taken whole.
   const start = parts.length === 1 ? runStart(m.row, n) : -1;
-  const gather = (src: Float64Array[]): Float64Array => {
-    if (start >= 0) return src[0]!.slice(start, start + n);
-    const col = new Float64Array(n);
-    for (let k = 0; k < n; k++) col[k] = src[m.part[k]!]![m.row[k]!]!;
-    return col;
-  };
-  const ts = gather(parts.map((p) => p.ts));
+  const tsOfParts = parts.map((p) => p.ts);
+  const ts = pickColumn(m, n, start, tsOfParts);
   const tags: Record<string, TagColumn | OneValueTag> = {};
   for (const t of plan.tags) {
     const col = tagColumn(m, n, t, encoding, start);
@@ -71,13 +66,25 @@ export function rowColumns(m: MergedRows, n: number, encoding: Encoding, packed 
   }
   const fields: RowColumns['fields'] = {};
   for (const f of plan.fields) {
-    const col = gather(parts.map((p) => p.fields[f]!));
+    const fieldOfParts = parts.map((p) => p.fields[f]!);
+    const col = pickColumn(m, n, start, fieldOfParts);
     if (encoding === 'json') fields[f] = Array.from(col, (v) => (Number.isNaN(v) ? null : v));
     else fields[f] = packed ? packValues(col) : col;
   }
   const out: RowColumns = { ts: encoding === 'json' ? Array.from(ts) : packed ? packTimes(ts) : ts, tags, fields };
-  if (plan.kind === 'stream') out.element_id = m.part.slice(0, n).map((p, k) => parts[p]!.eid![m.row[k]!]!);
+  if (plan.kind === 'stream') out.element_id = Array.from({ length: n }, (_, k) => parts[m.part[k]!]!.eid![m.row[k]!]!);
   return out;
+}
+
+/**
+ * The first `n` rows' values of one column (`src`: the column of each shard answer). A run of the
+ * only shard's rows (`start` ≥ 0) is a view of its column, packed or encoded, never kept: no copy.
+ */
+function pickColumn(m: MergedRows, n: number, start: number, src: Float64Array[]): Float64Array {
+  if (start >= 0) return src[0]!.subarray(start, start + n);
+  const col = new Float64Array(n);
+  for (let k = 0; k < n; k++) col[k] = src[m.part[k]!]![m.row[k]!]!;
+  return col;
 }
 
 /**

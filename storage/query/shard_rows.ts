@@ -158,12 +158,25 @@ export class ShardRowsBuilder {
 }
 
 /**
+ * `col`'s values at `rows`, copied as one run when they are one (all of a series' rows in
+ * ascending order, a raw day). A module function, not a closure per call: V8 keeps its code.
+ */
+function gatherRows(col: Float64Array, rows: ArrayLike<number>): Float64Array {
+  const n = rows.length;
+  const start = runStart(rows, n);
+  if (start >= 0) return col.slice(start, start + n);
+  const out = new Float64Array(n);
+  for (let k = 0; k < n; k++) out[k] = col[rows[k]!]!;
+  return out;
+}
+
+/**
  * Rows `rows` (indexes, in answer order) of one series as ShardRows, built column by column: the
  * answer of a query pinned to one series, without a per-row builder call.
  */
 export function oneSeriesRows(
   sid: string,
-  rows: readonly number[],
+  rows: ArrayLike<number>,
   ts: Float64Array,
   tagNames: readonly string[],
   tagCols: readonly ArrayLike<unknown>[],
@@ -172,24 +185,16 @@ export function oneSeriesRows(
   eids: ArrayLike<unknown> | null,
 ): ShardRows {
   const n = rows.length;
-  // All of a series' rows in ascending order (a raw day): copied as one run.
-  const start = runStart(rows, n);
-  const gather = (col: Float64Array) => {
-    if (start >= 0) return col.slice(start, start + n);
-    const out = new Float64Array(n);
-    for (let k = 0; k < n; k++) out[k] = col[rows[k]!]!;
-    return out;
-  };
   const out: ShardRows = {
-    ts: gather(ts),
+    ts: gatherRows(ts, rows),
     series: [sid],
     si: new Uint8Array(n),
-    eid: eids ? rows.map((i) => String(eids[i] ?? '')) : null,
+    eid: eids ? Array.from(rows, (i) => String(eids[i] ?? '')) : null,
     tags: {},
     fields: {},
   };
   tagNames.forEach((t, j) => (out.tags[t] = tagDict(tagCols[j]!, rows)));
-  fieldNames.forEach((f, j) => (out.fields[f] = gather(fieldCols[j]!)));
+  fieldNames.forEach((f, j) => (out.fields[f] = gatherRows(fieldCols[j]!, rows)));
   return out;
 }
 
@@ -279,7 +284,7 @@ function concat(a: Float64Array, b: Float64Array): Float64Array {
 }
 
 /** Rows `rows` of a tag column as a dictionary; a value every row shares (a series' tag, mostly) is found without one lookup per row. */
-function tagDict(col: ArrayLike<unknown>, rows: readonly number[]): TagDict {
+function tagDict(col: ArrayLike<unknown>, rows: ArrayLike<number>): TagDict {
   const n = rows.length;
   const first = col[rows[0]!];
   let k = 1;
