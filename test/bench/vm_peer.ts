@@ -89,7 +89,12 @@ function parseVmArgs(argv: readonly string[]): VmArgs {
       .addOption(opt('--shape <name>', 'random or walk (query_data.ts)', oneOf('--shape', DATA_SHAPES), 'random'))
       .addOption(opt('--runs <n>', 'timed runs of each query', integer('--runs', 1, qa.MAX_RUNS), 20))
       .addOption(
-        opt('--warm-up-runs <n>', 'untimed runs of each query first', integer('--warm-up-runs', 0, qa.MAX_RUNS), 2),
+        opt(
+          '--warm-up-runs <n>',
+          'untimed runs of each query first (as query_bench.ts)',
+          integer('--warm-up-runs', 0, qa.MAX_RUNS),
+          qa.DEFAULT_WARM_UP_RUNS,
+        ),
       )
       .addOption(opt('--writers <n>', 'concurrent writers of the load', integer('--writers', 1, qa.MAX_WRITERS), 4))
       .addOption(opt('--batch <points>', 'points per write', integer('--batch', 1, MAX_POINTS_PER_BATCH), 5000))

@@ -196,7 +196,7 @@ describe('query benchmark', function () {
         series: 1000,
         shape: 'random',
         runs: 20,
-        warmUpRuns: 2,
+        warmUpRuns: 200,
         writers: 4,
         form: 'columns',
         loadTimeoutMs: 1_800_000,
