@@ -151,7 +151,8 @@ export function readPackedDecimal(
  * then to each next end (the last is `count`) — their count, sum, min and max at `out[4k ...
  * 4k + 3]`: the values read are added in row order, as summing readPackedDecimal's would. (A
  * decimal codec has no NaN; and dividing by 10^e keeps the order of mantissas, so min and max are
- * taken on them.)
+ * taken on them.) Fields up to 24 bits are taken from the stream as they are added, in one pass
+ * (an aggregation over a packed column spends most of its time here); wider ones are unpacked first.
  */
 export function packedDecimalRunStats(
   r: ByteReader,
@@ -162,7 +163,142 @@ export function packedDecimalRunStats(
   ends: readonly number[],
   out: Float64Array,
 ): void {
-  const { p, form, base, minD, width } = readHeader(r, pow10);
+  const h = readHeader(r, pow10);
+  if (h.width === 0 || h.width > 24) unpackedRunStats(r, h, count, partial, from, ends, out);
+  else if (h.form === 0) valueRunStats(r, h, count, partial, from, ends, out);
+  else deltaRunStats(r, h, count, partial, from, ends, out);
+}
+
+/**
+ * The bit stream of `fields` fields of `width` ≤ 24 bits at `r.pos`: checked to hold them all once
+ * here, so the one-pass readers below take bytes without a test each.
+ */
+function checkFields(r: ByteReader, fields: number, width: number): void {
+  if (Math.ceil((fields * width) / 8) > r.end - r.pos) throw corrupt('truncated bit stream', r.end);
+}
+
+/** packedDecimalRunStats of form 0 (each mantissa base + its field), fields of 1 to 24 bits. */
+function valueRunStats(
+  r: ByteReader,
+  { p, base, width }: PackedHeader,
+  count: number,
+  partial: boolean,
+  from: number,
+  ends: readonly number[],
+  out: Float64Array,
+): void {
+  checkFields(r, count, width);
+  if (base + 2 ** width > MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+  const buf = r.buf;
+  // `avail` unread bits, right-aligned in `acc`; fewer than 8 remain after each field.
+  let acc = 0;
+  let avail = 0;
+  const skip = Math.min(from, count) * width;
+  let pos = r.pos + (skip >>> 3);
+  if ((skip & 7) > 0) {
+    avail = 8 - (skip & 7);
+    acc = buf[pos++]! & ((1 << avail) - 1);
+  }
+  let i = from;
+  for (let k = 0; k < ends.length; k++) {
+    const to = ends[k]!;
+    let sum = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (; i < to; i++) {
+      while (avail < width) {
+        acc = (acc << 8) | buf[pos++]!; // at most 7 + 24 bits: no sign or overflow
+        avail += 8;
+      }
+      avail -= width;
+      const d = acc >>> avail;
+      acc &= (1 << avail) - 1;
+      sum += (base + d) / p;
+      if (d < lo) lo = d;
+      if (d > hi) hi = d;
+    }
+    putRun(out, k, to - (k === 0 ? from : ends[k - 1]!), sum, base + lo, base + hi, p);
+  }
+  endFields(r, buf, pos, acc, avail, count - i, width, partial);
+}
+
+/** packedDecimalRunStats of form 1 (each mantissa the last plus min delta plus its field), fields of 1 to 24 bits. */
+function deltaRunStats(
+  r: ByteReader,
+  { p, base, minD, width }: PackedHeader,
+  count: number,
+  partial: boolean,
+  from: number,
+  ends: readonly number[],
+  out: Float64Array,
+): void {
+  checkFields(r, count - 1, width);
+  const buf = r.buf;
+  let pos = r.pos;
+  let acc = 0;
+  let avail = 0;
+  // Row 0's mantissa is the base; each next one adds a field. Rows before `from` are summed up, not used.
+  let m = base;
+  let i = 0;
+  for (let k = -1; k < ends.length; k++) {
+    const to = k < 0 ? from : ends[k]!;
+    let sum = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (; i < to; i++) {
+      if (i > 0) {
+        while (avail < width) {
+          acc = (acc << 8) | buf[pos++]!;
+          avail += 8;
+        }
+        avail -= width;
+        m += minD + (acc >>> avail);
+        acc &= (1 << avail) - 1;
+        if (m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', pos);
+      }
+      sum += m / p;
+      if (m < lo) lo = m;
+      if (m > hi) hi = m;
+    }
+    if (k >= 0) putRun(out, k, to - (k === 0 ? from : ends[k - 1]!), sum, lo, hi, p);
+  }
+  endFields(r, buf, pos, acc, avail, count - Math.max(i, 1), width, partial);
+}
+
+/**
+ * Leaves `r` past the fields read (and `left` more not read, when the runs stopped short of
+ * `count`), checking the padding unless `partial`.
+ */
+function endFields(
+  r: ByteReader,
+  buf: Uint8Array,
+  pos: number,
+  acc: number,
+  avail: number,
+  left: number,
+  width: number,
+  partial: boolean,
+): void {
+  if (left > 0) {
+    const bits = left * width - avail;
+    pos += Math.ceil(bits / 8);
+    avail = (8 - (bits & 7)) & 7;
+    acc = avail > 0 ? buf[pos - 1]! & ((1 << avail) - 1) : 0;
+  }
+  if (!partial && acc !== 0) throw corrupt('non-zero padding bits', pos - 1);
+  r.pos = pos;
+}
+
+/** packedDecimalRunStats of fields of 0 or more than 24 bits: unpacked first. */
+function unpackedRunStats(
+  r: ByteReader,
+  { p, form, base, minD, width }: PackedHeader,
+  count: number,
+  partial: boolean,
+  from: number,
+  ends: readonly number[],
+  out: Float64Array,
+): void {
   const fields = form === 0 ? count : count - 1;
   const x = scratchFields(fields);
   let i = from;

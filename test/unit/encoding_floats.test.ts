@@ -13,6 +13,7 @@ import {
   FloatCodec,
   floatCodecOf,
   readFloats,
+  readPackedRunStats,
 } from '../../storage/encoding/index.js';
 import {
   assertColumnsFailOnlyAsCorrupt,
@@ -209,6 +210,77 @@ describe('encoding - floats', () => {
         assertSameBits(got.subarray(from, upTo), values.subarray(from, upTo), `${shape}: [${from}, ${upTo}) of ${n}`);
       }
     }
+  });
+
+  /** Packed shapes: fields of 14 bits, of 25 to 32 bits, walk deltas, none (a constant or a steady counter). */
+  const packedShapes = (rng: () => number): [string, (n: number) => Float64Array][] => [
+    ['values', (n) => Float64Array.from({ length: n }, () => Math.floor(rng() * 10_000) / 100)],
+    ['wide values', (n) => Float64Array.from({ length: n }, () => randInt(rng, -(2 ** 29), 2 ** 29) / 100)],
+    ['deltas', (n) => Float64Array.from({ length: n }, (_, i) => (5000 + i * randInt(rng, 1, 3)) / 100)],
+    ['walk', (n) => Float64Array.from({ length: n }, (_, i) => (i % 7) - (i % 3) + 0.5)],
+    ['constant', (n) => new Float64Array(n).fill(3.25)],
+    ['counter', (n) => Float64Array.from({ length: n }, (_, i) => 1000 + 25 * i)],
+  ];
+
+  it(`floats - packed run statistics equal those of the decoded rows, for any cut and runs (seed ${SEED})`, () => {
+    const rng = mulberry32(SEED ^ 0x7a5);
+    const forms = new Set<number>();
+    for (const [shape, make] of packedShapes(rng)) {
+      for (let round = 0; round < 60; round++) {
+        const n = randInt(rng, 1, 700);
+        const values = make(n);
+        const buf = encodeFloatsAs(values, FloatCodec.packed);
+        forms.add(buf[2]!);
+        const upTo = randInt(rng, 1, n);
+        const from = randInt(rng, 0, upTo);
+        const cuts = Array.from({ length: randInt(rng, 0, 5) }, () => randInt(rng, from, upTo));
+        const ends = [...cuts.sort((a, b) => a - b), upTo];
+        const out = new Float64Array(4 * ends.length);
+        const r = new ByteReader(buf);
+        readPackedRunStats(r, upTo, upTo < n, from, ends, out);
+        if (upTo === n) r.expectEnd('column');
+        const want: number[] = [];
+        let i = from;
+        for (const end of ends) {
+          let sum = 0;
+          let min = Infinity;
+          let max = -Infinity;
+          for (const v of values.subarray(i, Math.max(i, end))) {
+            sum += v;
+            min = Math.min(min, v);
+            max = Math.max(max, v);
+          }
+          want.push(Math.max(0, end - i), sum, min, max);
+          i = Math.max(i, end);
+        }
+        assert.deepEqual([...out], want, `${shape}: [${from}, ${upTo}) of ${n} in runs ending ${ends.join(', ')}`);
+      }
+    }
+    assert.deepEqual([...forms].sort(), [0, 1], 'both packed forms');
+  });
+
+  it(`floats - packed run statistics of truncated or damaged columns fail only as corrupt (seed ${SEED})`, () => {
+    const rng = mulberry32(SEED ^ 0x7a6);
+    const column = {
+      encode: (values: Float64Array) => encodeFloatsAs(values, FloatCodec.packed),
+      read: (r: ByteReader, count: number) => {
+        const out = new Float64Array(8);
+        readPackedRunStats(r, count, false, count >> 2, [count >> 1, count], out);
+        return out;
+      },
+      maxLength: 100,
+      damageRounds: 10,
+    };
+    const gens = packedShapes(rng).map(
+      ([, make]) =>
+        (_: () => number, n: number) =>
+          make(n),
+    );
+    assertColumnsFailOnlyAsCorrupt(rng, gens, column);
+    // A partial read (no end to check) of rows past a cut window fails too, not reading beyond it.
+    const buf = encodeFloatsAs(packedShapes(rng)[0]![1](100), FloatCodec.packed);
+    const cut = new ByteReader(buf, 0, buf.length >> 1);
+    assert.throws(() => readPackedRunStats(cut, 90, true, 0, [90], new Float64Array(4)), isCorrupt);
   });
 
   it('floats - a walk of small steps packs its deltas; a steady counter takes a few bytes in all', () => {
