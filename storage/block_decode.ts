@@ -90,8 +90,9 @@ export interface BlockHeader {
 /** Parses the header of a block whose checksum matched; throws `EncodingError` on anything malformed. */
 function readBlockHeader(bytes: Uint8Array, end: number, schema: BlockSchema): BlockHeader {
   const r = new ByteReader(bytes, 0, end);
-  const magic = r.bytes(BLOCK_MAGIC.length, 'block magic');
-  for (let i = 0; i < BLOCK_MAGIC.length; i++) if (magic[i] !== BLOCK_MAGIC[i]) throw headerError('bad block magic', 0);
+  r.need(BLOCK_MAGIC.length, 'block magic');
+  for (let i = 0; i < BLOCK_MAGIC.length; i++) if (bytes[i] !== BLOCK_MAGIC[i]) throw headerError('bad block magic', 0);
+  r.pos = BLOCK_MAGIC.length;
   const n = readUvarint(r);
   if (n > MAX_BLOCK_ROWS) throw headerError(`row count ${n} exceeds ${MAX_BLOCK_ROWS}`, r.pos);
   const nf = schema.fields.length;

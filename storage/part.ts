@@ -327,7 +327,9 @@ async function readRun<T>(
     const where = () => `block ${e.ordinal} (series ${e.seriesId}, offset ${e.offset}, ${e.length} bytes)`;
     if (got < e.offset + e.length - run.start)
       throw new CorruptDataError(dataPath, `${where()}: truncated, read ${got} bytes`);
-    const bytes = buf.subarray(e.offset - run.start, e.offset - run.start + e.length);
+    // A plain Uint8Array view, not a Buffer: the codecs' own subarrays are then the typed array's
+    // (a Buffer's subarray is a JS constructor call, a few per block of every query).
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset + e.offset - run.start, e.length);
     if (blockCrc(bytes) !== e.crc)
       throw new CorruptDataError(dataPath, `${where()}: stored checksum differs from the index`);
     out[k] = decode(bytes, e, dataPath, where);

@@ -133,8 +133,26 @@ function readEntry(r: ByteReader): string {
  * holds one entry, else null; either way the reader is left inside the column.
  */
 export function readOnlyString(r: ByteReader): string | null {
-  return readUvarint(r) === 1 ? readEntry(r) : null;
+  if (readUvarint(r) !== 1) return null;
+  // A query reads the same tag value in block after block: the last one is not decoded again.
+  const at = r.pos;
+  const len = readUvarint(r);
+  r.need(len, 'dictionary entry');
+  const { buf, pos } = r;
+  let same = len === lastOnly.bytes.length;
+  for (let i = 0; same && i < len; i++) same = buf[pos + i] === lastOnly.bytes[i];
+  if (same) {
+    r.pos += len;
+    return lastOnly.value;
+  }
+  r.pos = at;
+  const value = readEntry(r);
+  lastOnly = { bytes: buf.slice(pos, pos + len), value };
+  return value;
 }
+
+/** The last entry readOnlyString decoded, and its bytes. */
+let lastOnly = { bytes: new Uint8Array(0), value: '' };
 
 /**
  * Reads `count` strings written by `writeStrings`; throws `corrupt` on damaged input. With `from`

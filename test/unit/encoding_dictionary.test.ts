@@ -15,6 +15,7 @@ import {
   encodeStrings,
   MAX_LIST_VALUES,
   readIntLists,
+  readOnlyString,
   readStringLists,
   readStrings,
   StringIndexCodec,
@@ -150,6 +151,20 @@ describe('encoding - strings', () => {
     // Runs mode: a run of 5 for 3 rows.
     assert.throws(() => decodeStrings(new Uint8Array([1, 1, 97, 1, 0, 4]), 3), isCorrupt);
     assert.throws(() => decodeStrings(new Uint8Array([1, 1, 97, 9]), 3), isCorrupt);
+  });
+});
+
+describe('encoding - a column of one string', () => {
+  it('reads its value, block after block, whichever value came before; null for more than one', () => {
+    const only = (values: string[]) => readOnlyString(new ByteReader(encodeStrings(values)));
+    // The same value again, another of the same length, a prefix, longer, empty, astral: each exactly.
+    for (const v of ['r1', 'r1', 'r2', 'r', 'r10', '', 'é', '😀', 'r2', 'r2'])
+      assert.equal(only([v, v, v]), v, JSON.stringify(v));
+    assert.equal(only(['r1', 'r2']), null);
+    // d = 1, entry of 2 bytes: valid 'é' (0xc3 0xa9) read first, then invalid 0xc3 0x28 of the same length.
+    assert.equal(readOnlyString(new ByteReader(new Uint8Array([1, 2, 0xc3, 0xa9]))), 'é');
+    assert.throws(() => readOnlyString(new ByteReader(new Uint8Array([1, 2, 0xc3, 0x28]))), isCorrupt);
+    assert.throws(() => readOnlyString(new ByteReader(new Uint8Array([1, 2, 0xc3]))), isCorrupt);
   });
 });
 
