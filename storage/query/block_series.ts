@@ -53,20 +53,26 @@ export function splitAlone(scan: ScanPlan, mem: ReadonlyMap<string, BlockRows>, 
   return { alone: part(true), merged: part(false) };
 }
 
-/** A block read alone: its rows in the plan's columns, or its fold (block_fold.ts). */
-export type AloneBlock = { sid: string; rows: SeriesCols } | { sid: string; folded: FoldedBlock };
+/** A block read alone and decoded: its rows in the plan's columns. */
+interface DecodedBlock {
+  sid: string;
+  rows: SeriesCols;
+}
 
 /**
- * The blocks of `alone` with rows in its range, ordered by series id then time (the order
- * ShardAggregation takes one series' rows in): folded by `fold` (the plan's foldSpec) when the
- * block allows, else decoded, in the plan's columns.
+ * Reads the blocks of `alone` with rows in its range into `acc`: folded by `fold` (the plan's
+ * foldSpec) when the block allows, else decoded, in the plan's columns. A folded block is added as
+ * it is read — its statistics do not depend on the order blocks come in — so a query holds no
+ * block's fold past its read; decoded blocks are added last, ordered by series id then time (the
+ * order ShardAggregation takes one series' rows in).
  */
-export async function readAlone(
+export async function aggregateAlone(
   plan: QueryPlan,
+  acc: ShardAggregation,
   alone: ScanPlan,
   read: PartReader,
   fold: BlockFold | null,
-): Promise<AloneBlock[]> {
+): Promise<void> {
   const projection = alone.projection && {
     ...alone.projection,
     fields: alone.projection.fields?.filter((f) => f !== VERSION_COLUMN),
@@ -84,28 +90,20 @@ export async function readAlone(
         (h) => foldColumns(bytes, h, at, fold, range) ?? decodeColumns(bytes, h, p.schema, projection, range),
       );
   };
-  const out: AloneBlock[] = [];
+  const decoded: DecodedBlock[] = [];
   const { tags, fields } = neededColumns(plan);
   await readPlanBlocks(alone, read, decoderOf, (b, _part, sid) => {
     if ('starts' in b) {
-      if (b.starts.length > 0) out.push({ sid, folded: b });
-    } else if (b.timestamps.length > 0) out.push({ sid, rows: seriesColsOf(sid, b, plan, tags, fields) });
+      if (b.starts.length > 0) acc.addFolded(sid, b, fold!.tags);
+    } else if (b.timestamps.length > 0) decoded.push({ sid, rows: seriesColsOf(sid, b, plan, tags, fields) });
   });
-  const first = (b: AloneBlock) => ('rows' in b ? b.rows.ts[0]! : b.folded.minTs);
-  return out.sort((a, b) => (a.sid < b.sid ? -1 : a.sid > b.sid ? 1 : first(a) - first(b)));
+  if (decoded.length > 0) acc.add(decoded.sort(bySeriesThenTime).map(rowsOf));
 }
 
-/** Adds blocks read alone to `acc`, in their order (runs of decoded ones together). */
-export function aggregateAlone(acc: ShardAggregation, blocks: readonly AloneBlock[], fold: BlockFold | null): void {
-  let decoded: SeriesCols[] = [];
-  for (const b of blocks) {
-    if ('rows' in b) {
-      decoded.push(b.rows);
-      continue;
-    }
-    if (decoded.length > 0) acc.add(decoded);
-    decoded = [];
-    acc.addFolded(b.sid, b.folded, fold!.tags);
-  }
-  if (decoded.length > 0) acc.add(decoded);
+function bySeriesThenTime(a: DecodedBlock, b: DecodedBlock): number {
+  return a.sid < b.sid ? -1 : a.sid > b.sid ? 1 : a.rows.ts[0]! - b.rows.ts[0]!;
+}
+
+function rowsOf(b: DecodedBlock): SeriesCols {
+  return b.rows;
 }

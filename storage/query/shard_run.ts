@@ -13,7 +13,7 @@ import { sliceBlockRows, type BlockRows, type TimeRange } from '../block.js';
 import { runScanPlan, windowScan, type PartReader, type ScanPlan } from '../scan_plan.js';
 import type { ShardStore } from '../shard_store.js';
 import { ShardAggregation } from './aggregate.js';
-import { aggregateAlone, readAlone, splitAlone } from './block_series.js';
+import { aggregateAlone, splitAlone } from './block_series.js';
 import { foldSpec } from './block_fold.js';
 import { compileCriteria } from './criteria.js';
 import type { QueryPlan } from './plan.js';
@@ -93,7 +93,7 @@ export async function runOnShard(
       }
       // Series whose blocks need no merge are aggregated block by block (block_series.ts).
       const split = splitAlone(whole ? scan : windowScan(scan, w), wmem, plan.element_id_column !== null);
-      aggregateAlone(acc, await readAlone(plan, split.alone, read, fold), fold);
+      await aggregateAlone(plan, acc, split.alone, read, fold);
       acc.add(overlaySeries(plan, wmem, await runScanPlan(split.merged, read)));
     }
     return { groups: acc.finish() };
