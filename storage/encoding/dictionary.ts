@@ -134,25 +134,35 @@ function readEntry(r: ByteReader): string {
  */
 export function readOnlyString(r: ByteReader): string | null {
   if (readUvarint(r) !== 1) return null;
-  // A query reads the same tag value in block after block: the last one is not decoded again.
+  // A query reads the same few tag values (its regions, say) in block after block: those met
+  // lately are looked up by their bytes, not decoded again.
   const at = r.pos;
   const len = readUvarint(r);
   r.need(len, 'dictionary entry');
   const { buf, pos } = r;
-  let same = len === lastOnly.bytes.length;
-  for (let i = 0; same && i < len; i++) same = buf[pos + i] === lastOnly.bytes[i];
-  if (same) {
-    r.pos += len;
-    return lastOnly.value;
+  for (let k = 0; k < recentOnly.length; k++) {
+    const known = recentOnly[k]!.bytes;
+    if (known.length !== len) continue;
+    let i = 0;
+    while (i < len && buf[pos + i] === known[i]) i++;
+    if (i === len) {
+      r.pos += len;
+      return recentOnly[k]!.value;
+    }
   }
   r.pos = at;
   const value = readEntry(r);
-  lastOnly = { bytes: buf.slice(pos, pos + len), value };
+  if (len <= RECENT_ONLY_BYTES) {
+    if (recentOnly.length === RECENT_ONLY) recentOnly.pop();
+    recentOnly.unshift({ bytes: buf.slice(pos, pos + len), value });
+  }
   return value;
 }
 
-/** The last entry readOnlyString decoded, and its bytes. */
-let lastOnly = { bytes: new Uint8Array(0), value: '' };
+/** The values readOnlyString decoded last (newest first), with their bytes; values up to 64 bytes. */
+const recentOnly: { bytes: Uint8Array; value: string }[] = [];
+const RECENT_ONLY = 16;
+const RECENT_ONLY_BYTES = 64;
 
 /**
  * Reads `count` strings written by `writeStrings`; throws `corrupt` on damaged input. With `from`

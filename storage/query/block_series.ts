@@ -29,28 +29,54 @@ export interface BlockSplit {
  * time (each starts after the previous one ends) are `alone`. Pure.
  */
 export function splitAlone(scan: ScanPlan, mem: ReadonlyMap<string, BlockRows>, keyed: boolean): BlockSplit {
+  const alone = new Set<string>();
+  // Rows keyed by an element id as well may share a timestamp across blocks: always merged.
+  if (!keyed) {
+    // Blocks usually come in time order per series (a part's are): each is checked against the
+    // end of the one before. A series whose blocks come out of order (from several parts) is
+    // checked again below with its blocks sorted.
+    const end = new Map<string, number>();
+    const recheck = new Set<string>();
+    for (const p of scan.parts)
+      for (const e of p.entries) {
+        const prev = end.get(e.seriesId);
+        if (prev === undefined || e.minTs > prev) end.set(e.seriesId, e.maxTs);
+        else recheck.add(e.seriesId);
+      }
+    for (const sid of end.keys()) if (!recheck.has(sid) && !mem.has(sid)) alone.add(sid);
+    if (recheck.size > 0) for (const sid of disjointSeries(scan, recheck, mem)) alone.add(sid);
+  }
+  return { alone: keepSeries(scan, alone, true), merged: keepSeries(scan, alone, false) };
+}
+
+/** Those of `sids` without rows in `mem` whose blocks in `scan`, sorted by start, each start after the previous one ends. */
+function disjointSeries(scan: ScanPlan, sids: ReadonlySet<string>, mem: ReadonlyMap<string, BlockRows>): string[] {
   const spans = new Map<string, [number, number][]>();
   for (const p of scan.parts)
     for (const e of p.entries) {
+      if (!sids.has(e.seriesId) || mem.has(e.seriesId)) continue;
       const list = spans.get(e.seriesId);
       if (list) list.push([e.minTs, e.maxTs]);
       else spans.set(e.seriesId, [[e.minTs, e.maxTs]]);
     }
-  const alone = new Set<string>();
-  // Rows keyed by an element id as well may share a timestamp across blocks: always merged.
-  if (!keyed)
-    for (const [sid, list] of spans) {
-      if (mem.has(sid)) continue;
-      list.sort((a, b) => a[0] - b[0]);
-      let ok = true;
-      for (let k = 1; k < list.length && ok; k++) ok = list[k]![0] > list[k - 1]![1];
-      if (ok) alone.add(sid);
-    }
-  const part = (keep: boolean): ScanPlan => ({
-    ...scan,
-    parts: scan.parts.map((p) => ({ ...p, entries: p.entries.filter((e) => alone.has(e.seriesId) === keep) })),
+  const out: string[] = [];
+  for (const [sid, list] of spans) {
+    list.sort((a, b) => a[0] - b[0]);
+    let ok = true;
+    for (let k = 1; k < list.length && ok; k++) ok = list[k]![0] > list[k - 1]![1];
+    if (ok) out.push(sid);
+  }
+  return out;
+}
+
+/** `scan` with, in each part, only the blocks of series in `alone` (keep) or only the others. */
+function keepSeries(scan: ScanPlan, alone: ReadonlySet<string>, keep: boolean): ScanPlan {
+  const parts = scan.parts.map((p) => {
+    const entries: typeof p.entries = [];
+    for (const e of p.entries) if (alone.has(e.seriesId) === keep) entries.push(e);
+    return { ...p, entries };
   });
-  return { alone: part(true), merged: part(false) };
+  return { ...scan, parts };
 }
 
 /** A block read alone and decoded: its rows in the plan's columns. */

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { BlockRows } from '../../storage/block.js';
 import { splitAlone } from '../../storage/query/block_series.js';
 import type { ScanPlan } from '../../storage/scan_plan.js';
+import { mulberry32, randInt } from '../harness/encoding_harness.js';
 
 const block = (ordinal: number, seriesId: string, minTs: number, maxTs: number) => ({
   ordinal,
@@ -55,6 +56,47 @@ describe('block series', () => {
       ['a', 'c'],
       ['a', 'c'],
     ]);
+  });
+
+  it("splitting: 500 random plans split as sorting each series' blocks by start says", () => {
+    const rng = mulberry32(0x5b117);
+    for (let round = 0; round < 500; round++) {
+      const sids = ['a', 'b', 'c', 'd', 'e'].slice(0, randInt(rng, 1, 5));
+      const parts = Array.from({ length: randInt(rng, 1, 4) }, (_, age) => {
+        const entries = [];
+        for (const sid of sids) {
+          let t = randInt(rng, 0, 500);
+          for (let k = randInt(rng, 0, 3); k > 0; k--) {
+            const lo = t + randInt(rng, 0, 30);
+            entries.push(block(entries.length, sid, lo, lo + randInt(rng, 0, 60)));
+            t = lo + randInt(rng, 0, 100);
+          }
+        }
+        return { dataPath: `p${age}/data`, schema, age, entries };
+      });
+      const plan: ScanPlan = { name: 'cpu', range: { minTs: 0, maxTs: 2000 }, parts };
+      const mem = new Map<string, BlockRows>(
+        sids.filter(() => rng() < 0.2).map((sid) => [sid, { timestamps: Float64Array.of(1), fields: {}, tags: {} }]),
+      );
+      const want = new Set(
+        sids.filter((sid) => {
+          if (mem.has(sid)) return false;
+          const spans = parts
+            .flatMap((p) => p.entries.filter((e) => e.seriesId === sid))
+            .sort((x, y) => x.minTs - y.minTs);
+          return spans.every((e, k) => k === 0 || e.minTs > spans[k - 1]!.maxTs);
+        }),
+      );
+      const split = splitAlone(plan, mem, false);
+      assert.deepEqual(
+        ids(split.alone),
+        parts.map((p) => p.entries.filter((e) => want.has(e.seriesId)).map((e) => e.seriesId)),
+      );
+      assert.deepEqual(
+        ids(split.merged),
+        parts.map((p) => p.entries.filter((e) => !want.has(e.seriesId)).map((e) => e.seriesId)),
+      );
+    }
   });
 
   it('splitting: rows keyed by an element id as well always take the merged read', () => {

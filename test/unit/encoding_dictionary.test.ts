@@ -160,6 +160,9 @@ describe('encoding - a column of one string', () => {
     // The same value again, another of the same length, a prefix, longer, empty, astral: each exactly.
     for (const v of ['r1', 'r1', 'r2', 'r', 'r10', '', 'é', '😀', 'r2', 'r2'])
       assert.equal(only([v, v, v]), v, JSON.stringify(v));
+    // More values than it keeps, in turn, twice; and one longer than any it keeps.
+    const many = Array.from({ length: 40 }, (_, i) => `region-${i % 20}`).concat('x'.repeat(100), 'x'.repeat(100));
+    for (const v of many) assert.equal(only([v, v]), v);
     assert.equal(only(['r1', 'r2']), null);
     // d = 1, entry of 2 bytes: valid 'é' (0xc3 0xa9) read first, then invalid 0xc3 0x28 of the same length.
     assert.equal(readOnlyString(new ByteReader(new Uint8Array([1, 2, 0xc3, 0xa9]))), 'é');
