@@ -188,7 +188,7 @@ function valueRunStats(
   out: Float64Array,
 ): void {
   checkFields(r, count, width);
-  if (base + 2 ** width > MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
+  if (base + (1 << width) > MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos); // width ≤ 24
   const buf = r.buf;
   // `avail` unread bits, right-aligned in `acc`; fewer than 8 remain after each field.
   let acc = 0;
