@@ -79,7 +79,12 @@ export interface QueryReport {
     /** From then until every shard flushed its token sequence to parts. */
     flushed_s: number;
   };
-  disk: { bytes: number; files: number; bytes_per_point: number };
+  /**
+   * Files under the node's data directory once the merges after the load settled (the layout the
+   * data keeps), and per point then and when every point had just been flushed (merges may be
+   * running then, each holding its new part beside the ones it replaces).
+   */
+  disk: { bytes: number; files: number; bytes_per_point: number; flushed_bytes_per_point: number };
   /**
    * The wait for merges to settle after the load (the part count still for --settle; settled false
    * when it was cut at MAX_SETTLE_MS or not asked), and
@@ -94,6 +99,7 @@ export interface QueryReport {
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const perPoint = (bytes: number, points: number) => Math.round((bytes / points) * 100) / 100;
 
 /** Creates the group and the measure once the node is active, and waits until they are applied. */
 async function createSchema(client: LockstepClient, shape: DataShape): Promise<void> {
@@ -216,7 +222,7 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
     process.stderr.write(
       `query_bench: applied ${((t2 - t1) / 1000).toFixed(1)} s and flushed ${((t3 - t2) / 1000).toFixed(1)} s after the last write\n`,
     );
-    const disk = diskUsage(join(dir, 'data'));
+    const flushedDisk = diskUsage(join(dir, 'data'));
 
     const qs = queriesOf(data);
     await verify(admin, data, qs);
@@ -230,6 +236,8 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
       process.stderr.write(
         `query_bench: merges ${settle.settled ? 'settled' : 'still running'} after ${settle.waited_s} s\n`,
       );
+    // Counted once the merges settled: a merge under way holds its new part beside its old ones.
+    const disk = diskUsage(join(dir, 'data'));
     const queries = {} as QueryReport['queries'];
     const partsBefore = partCount(join(dir, 'data'));
     for (const x of qs) queries[x.name] = await timeQuery(admin, x.name, x.description, x.q, x.rows, args, signal);
@@ -249,7 +257,11 @@ async function run(args: QueryArgs, signal: AbortSignal): Promise<QueryReport> {
         applied_s: round3((t2 - t1) / 1000),
         flushed_s: round3((t3 - t2) / 1000),
       },
-      disk: { ...disk, bytes_per_point: Math.round((disk.bytes / args.points) * 100) / 100 },
+      disk: {
+        ...disk,
+        bytes_per_point: perPoint(disk.bytes, args.points),
+        flushed_bytes_per_point: perPoint(flushedDisk.bytes, args.points),
+      },
       parts: {
         settle_s: settle.waited_s,
         settled: settle.settled,
