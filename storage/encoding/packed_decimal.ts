@@ -203,8 +203,9 @@ function valueRunStats(
   for (let k = 0; k < ends.length; k++) {
     const to = ends[k]!;
     let sum = 0;
-    let lo = Infinity;
-    let hi = -Infinity;
+    // Small integers, so V8 compares them as such (fields are below 2^24; an empty run's are unused).
+    let lo = 0x7fffffff;
+    let hi = -1;
     for (; i < to; i++) {
       while (avail < width) {
         acc = (acc << 8) | buf[pos++]!; // at most 7 + 24 bits: no sign or overflow
@@ -214,8 +215,8 @@ function valueRunStats(
       const d = acc >>> avail;
       acc &= (1 << avail) - 1;
       sum += (base + d) / p;
-      if (d < lo) lo = d;
-      if (d > hi) hi = d;
+      lo = d < lo ? d : lo;
+      hi = d > hi ? d : hi;
     }
     putRun(out, k, to - (k === 0 ? from : ends[k - 1]!), sum, base + lo, base + hi, p);
   }

@@ -84,6 +84,11 @@ export class ShardAggregation {
   private readonly ratePrev = new Map<string, RatePrev>();
   /** Per summarized series that matched: its group key (tags only). */
   private readonly summaryKeys = new Map<string, unknown[]>();
+  /**
+   * `index`'s entries of keys of one string, by that string: a folded block's tag value is looked
+   * up as it is, not turned into JSON first (block after block of a query meets the same few).
+   */
+  private readonly byOneString = new Map<string, Map<number, number>>();
 
   constructor(
     private readonly plan: QueryPlan,
@@ -99,6 +104,15 @@ export class ShardAggregation {
   /** The group of tag values `tags` (`json` their JSON) and bucket `start` (null unbucketed), added when new. */
   private groupOf(tags: unknown[], start: number | null, json = JSON.stringify(tags)): number {
     return this.groupIn(this.groupsOf(json), tags, start);
+  }
+
+  /** groupsOf the JSON of `key`, for a key of one string without making its JSON again. */
+  private foldedGroups(key: unknown[]): Map<number, number> {
+    const only = key.length === 1 && typeof key[0] === 'string' ? key[0] : undefined;
+    if (only === undefined) return this.groupsOf(JSON.stringify(key));
+    let byStart = this.byOneString.get(only);
+    if (byStart === undefined) this.byOneString.set(only, (byStart = this.groupsOf(JSON.stringify(key))));
+    return byStart;
   }
 
   /** The groups of the tag values whose JSON is `json`, per bucket start. */
@@ -208,7 +222,7 @@ export class ShardAggregation {
     }
     const key = b.tags.slice(0, plan.group_by!.length);
     if (this.summaries?.has(sid) && !this.summaryKeys.has(sid)) this.summaryKeys.set(sid, key);
-    const byStart = this.groupsOf(JSON.stringify(key));
+    const byStart = this.foldedGroups(key);
     const bucketed = plan.bucket !== null;
     for (let r = 0; r < b.starts.length; r++) {
       const g = this.groupIn(byStart, key, bucketed ? b.starts[r]! : null);
