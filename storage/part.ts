@@ -306,21 +306,28 @@ interface ReadRun {
   to: number;
 }
 
-/**
- * Reads one run and decodes its blocks into `out` (a module function, not a closure per call:
- * V8 keeps its compiled code across queries).
- */
-async function readRun<T>(
-  data: FileHandle,
+/** A run's bytes as read: `got` of them came (fewer than asked when the file is short). */
+interface RunBytes {
+  buf: Buffer;
+  got: number;
+}
+
+/** Reads one run's bytes (a module function, not a closure per call: V8 keeps its compiled code). */
+async function readRun(data: FileHandle, run: ReadRun): Promise<RunBytes> {
+  // Not zeroed first: bytes past what the read returned are never looked at (checked in decodeRun).
+  const buf = Buffer.allocUnsafe(run.end - run.start);
+  return { buf, got: await data.read(buf, 0, buf.length, run.start) };
+}
+
+/** Checks and decodes the blocks of one run read into `out`. */
+function decodeRun<T>(
+  { buf, got }: RunBytes,
   dataPath: string,
   entries: readonly BlockLocation[],
   decode: BlockDecoder<T>,
   run: ReadRun,
   out: T[],
-): Promise<void> {
-  // Not zeroed first: bytes past what the read returned are never looked at (checked below).
-  const buf = Buffer.allocUnsafe(run.end - run.start);
-  const got = await data.read(buf, 0, buf.length, run.start);
+): void {
   for (let k = run.from; k < run.to; k++) {
     const e = entries[k]!;
     // Named only when damaged (see decodeBlock).
@@ -365,9 +372,12 @@ export async function readBlocksAt<T>(
     }
   }
   const out = new Array<T>(entries.length);
-  for (let i = 0; i < runs.length; i += READ_CONCURRENCY)
-    await Promise.all(
-      runs.slice(i, i + READ_CONCURRENCY).map((run) => readRun(data, dataPath, entries, decode, run, out)),
-    );
+  for (let i = 0; i < runs.length; i += READ_CONCURRENCY) {
+    const batch = runs.slice(i, i + READ_CONCURRENCY);
+    const read = await Promise.all(batch.map((run) => readRun(data, run)));
+    // Decoded in file order once the batch is read, whichever read finished first: a decoder that
+    // adds to an aggregation (block_series.ts) then adds the same way every time.
+    for (let j = 0; j < batch.length; j++) decodeRun(read[j]!, dataPath, entries, decode, batch[j]!, out);
+  }
   return out;
 }

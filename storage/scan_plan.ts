@@ -40,18 +40,20 @@ export type PartReader = <T>(part: PlannedPart, index: number, decode: BlockDeco
 export const PARTS_READ_AT_ONCE = 4;
 
 /**
- * Reads every block of `plan`, a few parts at a time (their reads overlap), each decoded by the
+ * Reads every block of `plan`, `atOnce` parts at a time (their reads overlap), each decoded by the
  * decoder `decoderOf` gives for its part: `onBlock` gets each with its part's index and the
- * block's series. A part left without blocks (a window of windowScan) is not opened.
+ * block's series. A part left without blocks (a window of windowScan) is not opened. (A part's
+ * blocks are decoded in file order; with `atOnce` 1 every block is, whatever the reads' timing.)
  */
 export async function readPlanBlocks<T>(
   plan: ScanPlan,
   read: PartReader,
   decoderOf: (part: PlannedPart) => BlockDecoder<T>,
   onBlock: (block: T, part: number, seriesId: string) => void,
+  atOnce = PARTS_READ_AT_ONCE,
 ): Promise<void> {
-  for (let i = 0; i < plan.parts.length; i += PARTS_READ_AT_ONCE) {
-    const batch = plan.parts.slice(i, i + PARTS_READ_AT_ONCE);
+  for (let i = 0; i < plan.parts.length; i += atOnce) {
+    const batch = plan.parts.slice(i, i + atOnce);
     const blocks = await Promise.all(
       batch.map((p, j) => (p.entries.length === 0 ? Promise.resolve([]) : read(p, i + j, decoderOf(p)))),
     );

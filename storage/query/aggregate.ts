@@ -216,9 +216,9 @@ export class ShardAggregation {
   }
 
   /**
-   * Adds a block of series `sid` folded while decoded (block_fold.ts; later than any row added
-   * before for the series): its tag values are named by `names`, its statistics are of this
-   * aggregation's fields, in order.
+   * Adds a block of series `sid` folded while decoded (block_fold.ts): its tag values are named by
+   * `names`, its statistics are of this aggregation's fields, in order. A fold answers only count,
+   * sum, min and max, so its blocks may come in any order; nothing of `b` is kept.
    */
   addFolded(sid: string, b: FoldedBlock, names: readonly string[]): void {
     const { plan, out, fields, match } = this;

@@ -40,7 +40,8 @@ export interface BlockFold {
 
 /**
  * A block folded: its tag values (in the fold's order) and its runs of rows, one per bucket in
- * time order (one unbucketed), as columns: no object per run.
+ * time order (one unbucketed), as columns: no object per run. `foldColumns` fills one per thread
+ * again for each block: it is read before the next fold, never kept.
  */
 export interface FoldedBlock {
   tags: unknown[];
@@ -91,37 +92,59 @@ export function foldColumns(
   fold: BlockFold,
   range: TimeRange,
 ): FoldedBlock | null {
-  const fieldCols = at.fields.map((i) => columnOf(h, i));
-  const tagCols = at.tags.map((i) => columnOf(h, i));
-  if (fieldCols.includes(-1) || tagCols.includes(-1)) return null;
+  for (const i of at.fields) if (columnOf(h, i) < 0) return null;
+  for (const i of at.tags) if (columnOf(h, i) < 0) return null;
   const rows = rowsInRange(bytes, h, range);
   const { lo, hi } = rows;
-  if (hi === lo) return { tags: [], minTs: NaN, starts: [], rows: [], stats: [] };
-  const tags: unknown[] = [];
-  for (const c of tagCols) {
-    const v = onlyValue(bytes, h, c, lo, hi);
+  const out = folded;
+  out.tags.length = 0;
+  out.starts.length = 0;
+  out.rows.length = 0;
+  out.stats.length = 0;
+  out.minTs = NaN;
+  if (hi === lo) return out;
+  for (const i of at.tags) {
+    const v = onlyValue(bytes, h, columnOf(h, i), lo, hi);
     if (v === NOT_ONE) return null;
-    tags.push(v);
+    out.tags.push(v);
   }
-  const { starts, ends } = bucketRuns(rows, fold.bucket);
+  const ends = bucketRuns(rows, fold.bucket, out.starts);
   if (scratch.length < hi) scratch = new Float64Array(Math.max(hi, 2 * scratch.length));
-  const stats: Float64Array[] = [];
-  for (const c of fieldCols) {
+  for (let f = 0; f < at.fields.length; f++) {
+    const c = columnOf(h, at.fields[f]!);
     const r = new ByteReader(bytes, h.starts[c]!, h.starts[c + 1]!);
-    const out = new Float64Array(4 * ends.length);
+    const stats = statsScratch(f, 4 * ends.length);
     if (h.kinds[c] === ColumnKind.floats && r.remaining > 0 && bytes[r.pos] === FloatCodec.packed) {
-      readPackedRunStats(r, hi, hi < h.n, lo, ends, out);
+      readPackedRunStats(r, hi, hi < h.n, lo, ends, stats);
     } else {
       if (h.kinds[c] === ColumnKind.floats) readFloats(r, hi, hi < h.n, lo, scratch);
       else readInts(r, hi, hi < h.n, scratch);
-      runStats(scratch, lo, ends, out);
+      runStats(scratch, lo, ends, stats);
     }
     if (hi === h.n) r.expectEnd('column');
-    stats.push(out);
+    out.stats.push(stats);
   }
-  const counts = ends.map((e, k) => e - (k === 0 ? lo : ends[k - 1]!));
-  return { tags, minTs: timeOf(rows, lo), starts, rows: counts, stats };
+  for (let k = 0; k < ends.length; k++) out.rows.push(ends[k]! - (k === 0 ? lo : ends[k - 1]!));
+  out.minTs = timeOf(rows, lo);
+  return out;
 }
+
+/** The block `foldColumns` fills, one per thread (a fold is synchronous, its result read at once). */
+const folded: FoldedBlock = { tags: [], minTs: NaN, starts: [], rows: [], stats: [] };
+
+/** Per aggregated field, room for its statistics, reused by every fold on this thread. */
+const statsRoom: Float64Array[] = [];
+
+/** Field f's statistics of `n` numbers: a view of this thread's room for them. */
+function statsScratch(f: number, n: number): Float64Array {
+  let room = statsRoom[f];
+  if (room === undefined || room.length < n)
+    statsRoom[f] = room = new Float64Array(Math.max(n, 64, 2 * (room?.length ?? 0)));
+  return room.subarray(0, n);
+}
+
+/** Bucket ends of `foldColumns` (see bucketRuns), reused by every fold on this thread. */
+const runEnds: number[] = [];
 
 /** The index of `name` in the schema's columns (fields first, then tags), -1 if absent. */
 function schemaIndex(schema: BlockSchema, name: string, kind: 'field' | 'tag'): number {
@@ -163,12 +186,19 @@ function timeOf(rows: RowsInRange, i: number): number {
   return rows.all ? rows.all[i]! : rows.first + i * rows.step;
 }
 
-/** Rows `[lo, hi)` cut where a bucket ends (one run unbucketed): each run's bucket start and end row. */
-function bucketRuns(rows: RowsInRange, bucket: BlockFold['bucket']): { starts: number[]; ends: number[] } {
+/**
+ * Rows `[lo, hi)` cut where a bucket ends (one run unbucketed): each run's bucket start (into
+ * `starts`) and end row (returned, valid until the next call).
+ */
+function bucketRuns(rows: RowsInRange, bucket: BlockFold['bucket'], starts: number[]): readonly number[] {
   const { lo, hi } = rows;
-  if (bucket === null) return { starts: [NaN], ends: [hi] };
-  const starts: number[] = [];
-  const ends: number[] = [];
+  const ends = runEnds;
+  ends.length = 0;
+  if (bucket === null) {
+    starts.push(NaN);
+    ends.push(hi);
+    return ends;
+  }
   for (let i = lo; i < hi;) {
     const start = bucketStart(bucket, timeOf(rows, i));
     const end = start + bucket.every_ms;
@@ -179,5 +209,5 @@ function bucketRuns(rows: RowsInRange, bucket: BlockFold['bucket']): { starts: n
     ends.push(j);
     i = j;
   }
-  return { starts, ends };
+  return ends;
 }

@@ -12,7 +12,7 @@ import { rowsDecoder, type BlockDecoder } from '../part.js';
 import { VERSION_COLUMN } from '../point_version.js';
 import { readPlanBlocks, type PartReader, type PlannedPart, type ScanPlan } from '../scan_plan.js';
 import type { SeriesCols, ShardAggregation } from './aggregate.js';
-import { foldColumns, foldIndexes, type BlockFold, type FoldedBlock } from './block_fold.js';
+import { foldColumns, foldIndexes, type BlockFold } from './block_fold.js';
 import type { QueryPlan } from './plan.js';
 import { neededColumns, seriesColsOf } from './shard_exec.js';
 
@@ -104,25 +104,32 @@ export async function aggregateAlone(
     fields: alone.projection.fields?.filter((f) => f !== VERSION_COLUMN),
   };
   const range = alone.range;
-  const decoderOf = (p: PlannedPart): BlockDecoder<BlockRows | FoldedBlock> => {
+  // A folded block is added as soon as it is folded (the fold is this thread's, reused by the next
+  // block): the read keeps nothing of it. A block the fold cannot take comes back decoded.
+  const decoderOf = (p: PlannedPart): BlockDecoder<BlockRows | null> => {
     if (fold === null) return rowsDecoder(p.schema, projection, range);
     const at = foldIndexes(p.schema, fold);
-    return (bytes, _e, path, where) =>
-      readVerifiedBlock(
-        path,
-        bytes,
-        p.schema,
-        where,
-        (h) => foldColumns(bytes, h, at, fold, range) ?? decodeColumns(bytes, h, p.schema, projection, range),
-      );
+    return (bytes, e, path, where) =>
+      readVerifiedBlock(path, bytes, p.schema, where, (h) => {
+        const folded = foldColumns(bytes, h, at, fold, range);
+        if (folded === null) return decodeColumns(bytes, h, p.schema, projection, range);
+        if (folded.starts.length > 0) acc.addFolded(e.seriesId, folded, fold.tags);
+        return null;
+      });
   };
   const decoded: DecodedBlock[] = [];
   const { tags, fields } = neededColumns(plan);
-  await readPlanBlocks(alone, read, decoderOf, (b, _part, sid) => {
-    if ('starts' in b) {
-      if (b.starts.length > 0) acc.addFolded(sid, b, fold!.tags);
-    } else if (b.timestamps.length > 0) decoded.push({ sid, rows: seriesColsOf(sid, b, plan, tags, fields) });
-  });
+  // One part at a time when folding: blocks are then added in plan order, so the same query adds
+  // its sums in the same order every time (a query thread's blocking reads overlap nothing anyway).
+  await readPlanBlocks(
+    alone,
+    read,
+    decoderOf,
+    (b, _part, sid) => {
+      if (b !== null && b.timestamps.length > 0) decoded.push({ sid, rows: seriesColsOf(sid, b, plan, tags, fields) });
+    },
+    fold === null ? undefined : 1,
+  );
   if (decoded.length > 0) acc.add(decoded.sort(bySeriesThenTime).map(rowsOf));
 }
 
