@@ -29,7 +29,7 @@ export function versionHasBlockStats(formatVersion: string): boolean {
 }
 
 /** One run's end and statistics, for fieldStats (calls are synchronous). */
-const ONE_END = [0];
+const ONE_END = new Int32Array(1);
 const ONE_RUN = new Float64Array(4);
 
 /** Statistics of `col[from, to)`, NaN skipped; the sum adds in row order, as a decoding read does. */
@@ -40,12 +40,18 @@ export function fieldStats(col: Float64Array, from: number, to: number): FieldSt
 }
 
 /**
- * Statistics of each run of `v` (NaN skipped, summed in row order): from `from` to `ends[0]`, then
- * to each next end; run k's n, sum, min and max go to `out[4k ... 4k + 3]`.
+ * Statistics of each of `runs` runs of `v` (NaN skipped, summed in row order): from `from` to
+ * `ends[0]`, then to each next end; run k's n, sum, min and max go to `out[4k ... 4k + 3]`.
  */
-export function runStats(v: Float64Array, from: number, ends: readonly number[], out: Float64Array): void {
+export function runStats(
+  v: Float64Array,
+  from: number,
+  ends: ArrayLike<number>,
+  out: Float64Array,
+  runs = ends.length,
+): void {
   let i = from;
-  for (let k = 0; k < ends.length; k++) {
+  for (let k = 0; k < runs; k++) {
     const to = ends[k]!;
     let n = 0;
     let sum = 0;

@@ -303,20 +303,22 @@ export function readFloats(
 
 /**
  * For a column written with the packed decimal codec (`floatCodecOf` says so): instead of its
- * values, per run of rows their count, sum, min and max (packed_decimal.ts's packedDecimalRunStats).
+ * values, per run of rows (the first `runs` of `ends`) their count, sum, min and max (packed_decimal.ts's
+ * packedDecimalRunStats).
  */
 export function readPackedRunStats(
   r: ByteReader,
   count: number,
   partial: boolean,
   from: number,
-  ends: readonly number[],
+  ends: ArrayLike<number>,
   out: Float64Array,
+  runs = ends.length,
 ): void {
   const tagAt = r.pos;
   const tag = r.u8('float codec');
   if (tag !== FloatCodec.packed) throw corrupt(`float codec ${tag} is not the packed decimal codec`, tagAt);
-  packedDecimalRunStats(r, count, exponent, partial, from, ends, out);
+  packedDecimalRunStats(r, count, exponent, partial, from, ends, out, runs);
 }
 
 /** Decodes a buffer holding exactly `count` floats. */

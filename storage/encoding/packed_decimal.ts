@@ -148,7 +148,7 @@ export function readPackedDecimal(
 
 /**
  * Like readPackedDecimal, but instead of the values, per run of rows — from `from` to `ends[0]`,
- * then to each next end (the last is `count`) — their count, sum, min and max at `out[4k ...
+ * then to each next of the first `runs` ends (the last is `count`) — their count, sum, min and max at `out[4k ...
  * 4k + 3]`: the values read are added in row order, as summing readPackedDecimal's would. (A
  * decimal codec has no NaN; and dividing by 10^e keeps the order of mantissas, so min and max are
  * taken on them.) Fields up to 24 bits are taken from the stream as they are added, in one pass
@@ -160,13 +160,14 @@ export function packedDecimalRunStats(
   pow10: (e: number, at: number) => number,
   partial: boolean,
   from: number,
-  ends: readonly number[],
+  ends: ArrayLike<number>,
   out: Float64Array,
+  runs = ends.length,
 ): void {
   const h = readHeader(r, pow10);
-  if (h.width === 0 || h.width > 24) unpackedRunStats(r, h, count, partial, from, ends, out);
-  else if (h.form === 0) valueRunStats(r, h, count, partial, from, ends, out);
-  else deltaRunStats(r, h, count, partial, from, ends, out);
+  if (h.width === 0 || h.width > 24) unpackedRunStats(r, h, count, partial, from, ends, runs, out);
+  else if (h.form === 0) valueRunStats(r, h, count, partial, from, ends, runs, out);
+  else deltaRunStats(r, h, count, partial, from, ends, runs, out);
 }
 
 /**
@@ -184,7 +185,8 @@ function valueRunStats(
   count: number,
   partial: boolean,
   from: number,
-  ends: readonly number[],
+  ends: ArrayLike<number>,
+  runs: number,
   out: Float64Array,
 ): void {
   checkFields(r, count, width);
@@ -200,7 +202,7 @@ function valueRunStats(
     acc = buf[pos++]! & ((1 << avail) - 1);
   }
   let i = from;
-  for (let k = 0; k < ends.length; k++) {
+  for (let k = 0; k < runs; k++) {
     const to = ends[k]!;
     let sum = 0;
     // Small integers, so V8 compares them as such (fields are below 2^24; an empty run's are unused).
@@ -230,7 +232,8 @@ function deltaRunStats(
   count: number,
   partial: boolean,
   from: number,
-  ends: readonly number[],
+  ends: ArrayLike<number>,
+  runs: number,
   out: Float64Array,
 ): void {
   checkFields(r, count - 1, width);
@@ -241,7 +244,7 @@ function deltaRunStats(
   // Row 0's mantissa is the base; each next one adds a field. Rows before `from` are summed up, not used.
   let m = base;
   let i = 0;
-  for (let k = -1; k < ends.length; k++) {
+  for (let k = -1; k < runs; k++) {
     const to = k < 0 ? from : ends[k]!;
     let sum = 0;
     let lo = Infinity;
@@ -297,7 +300,8 @@ function unpackedRunStats(
   count: number,
   partial: boolean,
   from: number,
-  ends: readonly number[],
+  ends: ArrayLike<number>,
+  runs: number,
   out: Float64Array,
 ): void {
   const fields = form === 0 ? count : count - 1;
@@ -306,7 +310,7 @@ function unpackedRunStats(
   if (form === 0) {
     unpack(r, x, fields, width, partial, Math.min(from, count));
     if (base + 2 ** width > MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
-    for (let k = 0; k < ends.length; k++) {
+    for (let k = 0; k < runs; k++) {
       const to = ends[k]!;
       let sum = 0;
       let lo = Infinity;
@@ -328,7 +332,7 @@ function unpackedRunStats(
     m += minD + x[j - 1]!;
     if (m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
   }
-  for (let k = 0; k < ends.length; k++) {
+  for (let k = 0; k < runs; k++) {
     const to = ends[k]!;
     let sum = 0;
     let lo = Infinity;

@@ -231,7 +231,7 @@ export class ShardAggregation {
     if (this.summaries?.has(sid) && !this.summaryKeys.has(sid)) this.summaryKeys.set(sid, key);
     const byStart = this.foldedGroups(key);
     const bucketed = plan.bucket !== null;
-    for (let r = 0; r < b.starts.length; r++) {
+    for (let r = 0; r < b.runs; r++) {
       const g = this.groupIn(byStart, key, bucketed ? b.starts[r]! : null);
       out.count[g]! += b.rows[r]!;
       for (let j = 0; j < fields.length; j++) {

@@ -47,9 +47,11 @@ export interface FoldedBlock {
   tags: unknown[];
   /** The time of its first row in range. */
   minTs: number;
+  /** Its runs (0: no row in range); the arrays below hold more room than that. */
+  runs: number;
   /** Per run: the bucket's start (NaN unbucketed) and the rows in it. */
-  starts: number[];
-  rows: number[];
+  starts: Float64Array;
+  rows: Float64Array;
   /** Per aggregated field (the fold's order), per run r: at 4r its count of values that are not NaN, then their sum, min and max. */
   stats: Float64Array[];
 }
@@ -97,54 +99,51 @@ export function foldColumns(
   const rows = rowsInRange(bytes, h, range);
   const { lo, hi } = rows;
   const out = folded;
-  out.tags.length = 0;
-  out.starts.length = 0;
-  out.rows.length = 0;
-  out.stats.length = 0;
+  out.runs = 0;
   out.minTs = NaN;
   if (hi === lo) return out;
-  for (const i of at.tags) {
-    const v = onlyValue(bytes, h, columnOf(h, i), lo, hi);
+  // Entries are overwritten, not pushed after emptying the arrays (which would drop their room).
+  if (out.tags.length !== at.tags.length) out.tags.length = at.tags.length;
+  for (let t = 0; t < at.tags.length; t++) {
+    const v = onlyValue(bytes, h, columnOf(h, at.tags[t]!), lo, hi);
     if (v === NOT_ONE) return null;
-    out.tags.push(v);
+    out.tags[t] = v;
   }
-  const ends = bucketRuns(rows, fold.bucket, out.starts);
+  const runs = bucketRuns(rows, fold.bucket);
   if (scratch.length < hi) scratch = new Float64Array(Math.max(hi, 2 * scratch.length));
+  if (out.stats.length !== at.fields.length) out.stats.length = at.fields.length;
   for (let f = 0; f < at.fields.length; f++) {
     const c = columnOf(h, at.fields[f]!);
     const r = new ByteReader(bytes, h.starts[c]!, h.starts[c + 1]!);
-    const stats = statsScratch(f, 4 * ends.length);
+    let stats = out.stats[f];
+    if (stats === undefined || stats.length < 4 * runs) out.stats[f] = stats = new Float64Array(4 * out.starts.length);
     if (h.kinds[c] === ColumnKind.floats && r.remaining > 0 && bytes[r.pos] === FloatCodec.packed) {
-      readPackedRunStats(r, hi, hi < h.n, lo, ends, stats);
+      readPackedRunStats(r, hi, hi < h.n, lo, runEnds, stats, runs);
     } else {
       if (h.kinds[c] === ColumnKind.floats) readFloats(r, hi, hi < h.n, lo, scratch);
       else readInts(r, hi, hi < h.n, scratch);
-      runStats(scratch, lo, ends, stats);
+      runStats(scratch, lo, runEnds, stats, runs);
     }
     if (hi === h.n) r.expectEnd('column');
-    out.stats.push(stats);
   }
-  for (let k = 0; k < ends.length; k++) out.rows.push(ends[k]! - (k === 0 ? lo : ends[k - 1]!));
+  for (let k = 0; k < runs; k++) out.rows[k] = runEnds[k]! - (k === 0 ? lo : runEnds[k - 1]!);
+  out.runs = runs;
   out.minTs = timeOf(rows, lo);
   return out;
 }
 
 /** The block `foldColumns` fills, one per thread (a fold is synchronous, its result read at once). */
-const folded: FoldedBlock = { tags: [], minTs: NaN, starts: [], rows: [], stats: [] };
+const folded: FoldedBlock = {
+  tags: [],
+  minTs: NaN,
+  runs: 0,
+  starts: new Float64Array(64),
+  rows: new Float64Array(64),
+  stats: [],
+};
 
-/** Per aggregated field, room for its statistics, reused by every fold on this thread. */
-const statsRoom: Float64Array[] = [];
-
-/** Field f's statistics of `n` numbers: a view of this thread's room for them. */
-function statsScratch(f: number, n: number): Float64Array {
-  let room = statsRoom[f];
-  if (room === undefined || room.length < n)
-    statsRoom[f] = room = new Float64Array(Math.max(n, 64, 2 * (room?.length ?? 0)));
-  return room.subarray(0, n);
-}
-
-/** Bucket ends of `foldColumns` (see bucketRuns), reused by every fold on this thread. */
-const runEnds: number[] = [];
+/** Each run's end row (see bucketRuns), reused by every fold on this thread. */
+let runEnds = new Int32Array(64);
 
 /** The index of `name` in the schema's columns (fields first, then tags), -1 if absent. */
 function schemaIndex(schema: BlockSchema, name: string, kind: 'field' | 'tag'): number {
@@ -187,27 +186,39 @@ function timeOf(rows: RowsInRange, i: number): number {
 }
 
 /**
- * Rows `[lo, hi)` cut where a bucket ends (one run unbucketed): each run's bucket start (into
- * `starts`) and end row (returned, valid until the next call).
+ * Rows `[lo, hi)` cut where a bucket ends (one run unbucketed): each run's bucket start and end
+ * row, into `folded.starts` and `runEnds` (grown when short); returns how many runs.
  */
-function bucketRuns(rows: RowsInRange, bucket: BlockFold['bucket'], starts: number[]): readonly number[] {
+function bucketRuns(rows: RowsInRange, bucket: BlockFold['bucket']): number {
   const { lo, hi } = rows;
-  const ends = runEnds;
-  ends.length = 0;
   if (bucket === null) {
-    starts.push(NaN);
-    ends.push(hi);
-    return ends;
+    folded.starts[0] = NaN;
+    runEnds[0] = hi;
+    return 1;
   }
-  for (let i = lo; i < hi;) {
+  let runs = 0;
+  for (let i = lo; i < hi; runs++) {
     const start = bucketStart(bucket, timeOf(rows, i));
     const end = start + bucket.every_ms;
     let j = i + 1;
     if (rows.all === null) j = Math.max(j, Math.min(hi, Math.ceil((end - rows.first) / rows.step)));
     else while (j < hi && rows.all[j]! < end) j++;
-    starts.push(start);
-    ends.push(j);
+    if (runs === runEnds.length) growRuns();
+    folded.starts[runs] = start;
+    runEnds[runs] = j;
     i = j;
   }
-  return ends;
+  return runs;
+}
+
+/** Doubles the room for runs (a block of more buckets than any before on this thread). */
+function growRuns(): void {
+  const n = 2 * runEnds.length;
+  const ends = new Int32Array(n);
+  ends.set(runEnds);
+  runEnds = ends;
+  const starts = new Float64Array(n);
+  starts.set(folded.starts);
+  folded.starts = starts;
+  folded.rows = new Float64Array(n);
 }

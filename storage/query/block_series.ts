@@ -113,7 +113,7 @@ export async function aggregateAlone(
       readVerifiedBlock(path, bytes, p.schema, where, (h) => {
         const folded = foldColumns(bytes, h, at, fold, range);
         if (folded === null) return decodeColumns(bytes, h, p.schema, projection, range);
-        if (folded.starts.length > 0) acc.addFolded(e.seriesId, folded, fold.tags);
+        if (folded.runs > 0) acc.addFolded(e.seriesId, folded, fold.tags);
         return null;
       });
   };
