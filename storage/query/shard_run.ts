@@ -76,7 +76,10 @@ export async function runOnShard(
 ): Promise<ShardResult> {
   const match = plan.criteria === null ? null : compileCriteria(plan.criteria, plan.tag_types);
   const range = { minTs: plan.min_ts, maxTs: plan.max_ts };
-  const windows = range.minTs > range.maxTs ? [range] : planWindows(spansOf(mem, scan), range, budgetRows);
+  const windows =
+    range.minTs > range.maxTs || rowsAtMost(mem, scan) <= budgetRows
+      ? [range]
+      : planWindows(spansOf(mem, scan), range, budgetRows);
   const whole = windows.length === 1;
   const seriesIn = async (w: TimeRange) => {
     const stored = scan ? await runScanPlan(whole ? scan : windowScan(scan, w), read) : new Map<string, BlockRows>();
@@ -115,6 +118,14 @@ export interface RowSpan {
   minTs: number;
   maxTs: number;
   rows: number;
+}
+
+/** Every row the planned blocks and the memtable hold: when within the budget, one window takes them all. */
+function rowsAtMost(mem: ReadonlyMap<string, BlockRows>, scan: ScanPlan | null): number {
+  let n = 0;
+  for (const p of scan?.parts ?? []) for (const e of p.entries) n += e.rowCount;
+  for (const r of mem.values()) n += r.timestamps.length;
+  return n;
 }
 
 function spansOf(mem: ReadonlyMap<string, BlockRows>, scan: ScanPlan | null): RowSpan[] {
