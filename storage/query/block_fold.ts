@@ -45,8 +45,6 @@ export interface BlockFold {
  */
 export interface FoldedBlock {
   tags: unknown[];
-  /** The time of its first row in range. */
-  minTs: number;
   /** Its runs (0: no row in range); the arrays below hold more room than that. */
   runs: number;
   /** Per run: the bucket's start (NaN unbucketed) and the rows in it. */
@@ -100,7 +98,6 @@ export function foldColumns(
   const { lo, hi } = rows;
   const out = folded;
   out.runs = 0;
-  out.minTs = NaN;
   if (hi === lo) return out;
   // Entries are overwritten, not pushed after emptying the arrays (which would drop their room).
   if (out.tags.length !== at.tags.length) out.tags.length = at.tags.length;
@@ -128,14 +125,12 @@ export function foldColumns(
   }
   for (let k = 0; k < runs; k++) out.rows[k] = runEnds[k]! - (k === 0 ? lo : runEnds[k - 1]!);
   out.runs = runs;
-  out.minTs = timeOf(rows, lo);
   return out;
 }
 
 /** The block `foldColumns` fills, one per thread (a fold is synchronous, its result read at once). */
 const folded: FoldedBlock = {
   tags: [],
-  minTs: NaN,
   runs: 0,
   starts: new Float64Array(64),
   rows: new Float64Array(64),

@@ -82,7 +82,6 @@ describe('block fold', function () {
     /** A fold as plain arrays. */
     interface PlainFold {
       tags: unknown[];
-      minTs: number;
       starts: number[];
       rows: number[];
       stats: number[][];
@@ -91,10 +90,9 @@ describe('block fold', function () {
     /** A fold's runs as plain arrays (its arrays are the thread's, with room to spare; no run: nothing). */
     const plain = (b: FoldedBlock): PlainFold =>
       b.runs === 0
-        ? { tags: [], minTs: NaN, starts: [], rows: [], stats: [] }
+        ? { tags: [], starts: [], rows: [], stats: [] }
         : {
             tags: [...b.tags],
-            minTs: b.minTs,
             starts: [...b.starts.subarray(0, b.runs)],
             rows: [...b.rows.subarray(0, b.runs)],
             stats: b.stats.map((s) => [...s.subarray(0, 4 * b.runs)]),
@@ -103,7 +101,7 @@ describe('block fold', function () {
     /** What folding must give: from the decoded rows in range, null when a folded tag varies or is a list. */
     function expected(rows: BlockRows, fold: BlockFold): PlainFold | null {
       const n = rows.timestamps.length;
-      if (n === 0) return { tags: [], minTs: NaN, starts: [], rows: [], stats: [] };
+      if (n === 0) return { tags: [], starts: [], rows: [], stats: [] };
       const tags: unknown[] = [];
       for (const t of fold.tags) {
         const col = rows.tags[t]!;
@@ -128,7 +126,6 @@ describe('block fold', function () {
       );
       return {
         tags,
-        minTs: rows.timestamps[0]!,
         starts,
         rows: ends.map((e, r) => e - (r === 0 ? 0 : ends[r - 1]!)),
         stats,
