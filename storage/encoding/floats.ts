@@ -303,8 +303,9 @@ export function readFloats(
 
 /**
  * For a column written with the packed decimal codec (`floatCodecOf` says so): instead of its
- * values, per run of rows (the first `runs` of `ends`) their count, sum, min and max (packed_decimal.ts's
- * packedDecimalRunStats).
+ * values, per run of rows (the first `runs` of `ends`) their count, sum, min and max
+ * (packed_decimal.ts's packedDecimalRunStats); false, `r` where it was, when its fields are too
+ * wide to take that way (the caller reads the values).
  */
 export function readPackedRunStats(
   r: ByteReader,
@@ -314,11 +315,13 @@ export function readPackedRunStats(
   ends: ArrayLike<number>,
   out: Float64Array,
   runs = ends.length,
-): void {
+): boolean {
   const tagAt = r.pos;
   const tag = r.u8('float codec');
   if (tag !== FloatCodec.packed) throw corrupt(`float codec ${tag} is not the packed decimal codec`, tagAt);
-  packedDecimalRunStats(r, count, exponent, partial, from, ends, out, runs);
+  if (packedDecimalRunStats(r, count, exponent, partial, from, ends, out, runs)) return true;
+  r.pos = tagAt;
+  return false;
 }
 
 /** Decodes a buffer holding exactly `count` floats. */

@@ -148,11 +148,12 @@ export function readPackedDecimal(
 
 /**
  * Like readPackedDecimal, but instead of the values, per run of rows — from `from` to `ends[0]`,
- * then to each next of the first `runs` ends (the last is `count`) — their count, sum, min and max at `out[4k ...
- * 4k + 3]`: the values read are added in row order, as summing readPackedDecimal's would. (A
- * decimal codec has no NaN; and dividing by 10^e keeps the order of mantissas, so min and max are
- * taken on them.) Fields up to 24 bits are taken from the stream as they are added, in one pass
- * (an aggregation over a packed column spends most of its time here); wider ones are unpacked first.
+ * then to each next of the first `runs` ends (the last is `count`) — their count, sum, min and max
+ * at `out[4k ... 4k + 3]`: the values read are added in row order, as summing readPackedDecimal's
+ * would. (A decimal codec has no NaN; and dividing by 10^e keeps the order of mantissas, so min and
+ * max are taken on them.) The fields are taken from the stream as they are added, in one pass (an
+ * aggregation over a packed column spends most of its time here). Fields wider than 24 bits are
+ * not: false then, `r` where it was, and the caller decodes the values instead.
  */
 export function packedDecimalRunStats(
   r: ByteReader,
@@ -163,11 +164,16 @@ export function packedDecimalRunStats(
   ends: ArrayLike<number>,
   out: Float64Array,
   runs = ends.length,
-): void {
+): boolean {
+  const at = r.pos;
   const h = readHeader(r, pow10);
-  if (h.width === 0 || h.width > 24) unpackedRunStats(r, h, count, partial, from, ends, runs, out);
-  else if (h.form === 0) valueRunStats(r, h, count, partial, from, ends, runs, out);
+  if (h.width > 24) {
+    r.pos = at;
+    return false;
+  }
+  if (h.form === 0) valueRunStats(r, h, count, partial, from, ends, runs, out);
   else deltaRunStats(r, h, count, partial, from, ends, runs, out);
+  return true;
 }
 
 /**
@@ -178,7 +184,7 @@ function checkFields(r: ByteReader, fields: number, width: number): void {
   if (Math.ceil((fields * width) / 8) > r.end - r.pos) throw corrupt('truncated bit stream', r.end);
 }
 
-/** packedDecimalRunStats of form 0 (each mantissa base + its field), fields of 1 to 24 bits. */
+/** packedDecimalRunStats of form 0 (each mantissa base + its field), fields of up to 24 bits. */
 function valueRunStats(
   r: ByteReader,
   { p, base, width }: PackedHeader,
@@ -225,7 +231,7 @@ function valueRunStats(
   endFields(r, buf, pos, acc, avail, count - i, width, partial);
 }
 
-/** packedDecimalRunStats of form 1 (each mantissa the last plus min delta plus its field), fields of 1 to 24 bits. */
+/** packedDecimalRunStats of form 1 (each mantissa the last plus min delta plus its field), fields of up to 24 bits. */
 function deltaRunStats(
   r: ByteReader,
   { p, base, minD, width }: PackedHeader,
@@ -291,63 +297,6 @@ function endFields(
   }
   if (!partial && acc !== 0) throw corrupt('non-zero padding bits', pos - 1);
   r.pos = pos;
-}
-
-/** packedDecimalRunStats of fields of 0 or more than 24 bits: unpacked first. */
-function unpackedRunStats(
-  r: ByteReader,
-  { p, form, base, minD, width }: PackedHeader,
-  count: number,
-  partial: boolean,
-  from: number,
-  ends: ArrayLike<number>,
-  runs: number,
-  out: Float64Array,
-): void {
-  const fields = form === 0 ? count : count - 1;
-  const x = scratchFields(fields);
-  let i = from;
-  if (form === 0) {
-    unpack(r, x, fields, width, partial, Math.min(from, count));
-    if (base + 2 ** width > MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
-    for (let k = 0; k < runs; k++) {
-      const to = ends[k]!;
-      let sum = 0;
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (; i < to; i++) {
-        const d = x[i]!;
-        sum += (base + d) / p;
-        if (d < lo) lo = d;
-        if (d > hi) hi = d;
-      }
-      putRun(out, k, to - (k === 0 ? from : ends[k - 1]!), sum, base + lo, base + hi, p);
-    }
-    return;
-  }
-  unpack(r, x, fields, width, partial);
-  // Mantissas before `from` are summed up, not used.
-  let m = base;
-  for (let j = 1; j <= from && j < count; j++) {
-    m += minD + x[j - 1]!;
-    if (m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
-  }
-  for (let k = 0; k < runs; k++) {
-    const to = ends[k]!;
-    let sum = 0;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (; i < to; i++) {
-      if (i > from) {
-        m += minD + x[i - 1]!;
-        if (m >= MANTISSA_LIMIT || m <= -MANTISSA_LIMIT) throw corrupt('decimal mantissa out of range', r.pos);
-      }
-      sum += m / p;
-      if (m < lo) lo = m;
-      if (m > hi) hi = m;
-    }
-    putRun(out, k, to - (k === 0 ? from : ends[k - 1]!), sum, lo, hi, p);
-  }
 }
 
 /** Run k's count, sum, min and max at `out[4k ...]`; `lo` and `hi` are mantissas (divided here). */

@@ -114,9 +114,8 @@ export function foldColumns(
     const r = new ByteReader(bytes, h.starts[c]!, h.starts[c + 1]!);
     let stats = out.stats[f];
     if (stats === undefined || stats.length < 4 * runs) out.stats[f] = stats = new Float64Array(4 * out.starts.length);
-    if (h.kinds[c] === ColumnKind.floats && r.remaining > 0 && bytes[r.pos] === FloatCodec.packed) {
-      readPackedRunStats(r, hi, hi < h.n, lo, runEnds, stats, runs);
-    } else {
+    const packed = h.kinds[c] === ColumnKind.floats && r.remaining > 0 && bytes[r.pos] === FloatCodec.packed;
+    if (!(packed && readPackedRunStats(r, hi, hi < h.n, lo, runEnds, stats, runs))) {
       if (h.kinds[c] === ColumnKind.floats) readFloats(r, hi, hi < h.n, lo, scratch);
       else readInts(r, hi, hi < h.n, scratch);
       runStats(scratch, lo, runEnds, stats, runs);
